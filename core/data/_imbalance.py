@@ -1,0 +1,174 @@
+"""Imbalance profiles, stratified splits and class statistics.
+
+Profiles are applied to the training split only; validation and test keep the
+source's class balance, so every metric measures what the imbalance did to training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from core.data._dataset import Dataset
+from core.data._groups import class_groups
+
+__all__ = [
+    "Profile", "profile_counts", "apply_imbalance_profile", "stratified_split", "Splits",
+    "prepare_splits", "class_statistics",
+]
+
+Profile = Literal["none", "exp", "step", "linear"]
+
+
+def profile_counts(
+    available: Sequence[int],
+    profile: Profile,
+    ratio: float = 10.0,
+    mu: float = 0.5,
+    order: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Target training count per class.
+
+    `order` lists class indices from head to tail (default: 0..K-1). n_max is the
+    largest head count that every class can still supply at its position. exp: n_i = floor(n_max * ratio^(-i/(K-1))) (Cao et al.
+    2019); step: the last round(mu*K) classes get n_max/ratio (Buda et al. 2018); linear:
+    n_max down to n_max/ratio in equal steps.
+    """
+    available = np.asarray(available, dtype=np.int64)
+    k = len(available)
+    order = np.arange(k) if order is None else np.asarray(order, dtype=np.int64)
+    if sorted(order.tolist()) != list(range(k)):
+        raise ValueError(f"class order must be a permutation of 0..{k - 1}, got {list(order)}")
+    if profile == "none":
+        return available.copy()
+    if ratio < 1:
+        raise ValueError(f"imbalance ratio must be >= 1, got {ratio}")
+    position = np.arange(k)
+    if profile == "exp":
+        factors = ratio ** (-position / max(k - 1, 1))
+    elif profile == "linear":
+        factors = 1 - (1 - 1 / ratio) * position / max(k - 1, 1)
+    elif profile == "step":
+        if not 0 <= mu <= 1:
+            raise ValueError(f"mu (fraction of minority classes) must lie in [0, 1], got {mu}")
+        n_minority = int(round(mu * k))
+        factors = np.where(position >= k - n_minority, 1 / ratio, 1.0)
+    else:
+        raise ValueError(f"unknown profile {profile!r}; known: none, exp, step, linear")
+    # The largest n_max that every class (in its position) can still supply.
+    n_max = int(np.min(available[order] / factors))
+    targets = np.maximum(np.floor(n_max * factors + 1e-9).astype(np.int64), 1)
+    counts = np.empty(k, dtype=np.int64)
+    counts[order] = targets
+    return np.minimum(counts, available)
+
+
+def apply_imbalance_profile(
+    y: np.ndarray, counts: Sequence[int], seed: int = 0
+) -> np.ndarray:
+    """Indices of a random subset of `y` with `counts[j]` samples of class j (sorted)."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for j, n in enumerate(counts):
+        members = np.flatnonzero(y == j)
+        if n > len(members):
+            raise ValueError(f"class {j} has {len(members)} samples, profile asks for {n}")
+        keep.append(rng.choice(members, size=int(n), replace=False))
+    return np.sort(np.concatenate(keep)) if keep else np.array([], dtype=np.int64)
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held_out) index arrays, stratified when every class has two samples."""
+    idx = np.arange(len(y))
+    counts = np.bincount(y)
+    stratify = y if counts[counts > 0].min() >= 2 else None
+    rest, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
+    return np.sort(rest), np.sort(held)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Prepared arrays: train (imbalanced), val and test (as given), class metadata."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    modality: str
+    feature_names: tuple[str, ...] | None
+    counts_before: np.ndarray  # training counts before the profile
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.y_train, minlength=self.num_classes)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def prepare_splits(
+    data: Dataset,
+    *,
+    profile: Profile = "none",
+    ratio: float = 10.0,
+    mu: float = 0.5,
+    class_order: Sequence[int] | None = None,
+    test_fraction: float = 0.25,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+) -> Splits:
+    """Split (unless the source gives a test set), then make the training split long-tailed.
+
+    Tables are standardised with the statistics of the final training split.
+    """
+    if data.x_test is not None and data.y_test is not None:
+        x_pool, y_pool, x_test, y_test = data.x, data.y, data.x_test, data.y_test
+    else:
+        rest, test = stratified_split(data.y, test_fraction, seed)
+        x_pool, y_pool, x_test, y_test = data.x[rest], data.y[rest], data.x[test], data.y[test]
+    train, val = stratified_split(y_pool, val_fraction / (1 - test_fraction), seed + 1)
+    before = np.bincount(y_pool[train], minlength=data.num_classes)
+    counts = profile_counts(before, profile, ratio, mu, class_order)
+    keep = train[apply_imbalance_profile(y_pool[train], counts, seed)]
+    x_train, y_train, x_val, y_val = x_pool[keep], y_pool[keep], x_pool[val], y_pool[val]
+    if data.modality == "tabular":
+        mean = x_train.mean(axis=0)
+        std = x_train.std(axis=0)
+        std[std < 1e-12] = 1.0
+        x_train, x_val, x_test = ((a - mean) / std for a in (x_train, x_val, x_test))
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+    return Splits(
+        f32(x_train), i64(y_train), f32(x_val), i64(y_val), f32(x_test), i64(y_test),
+        data.class_names, data.modality, data.feature_names, before,
+    )
+
+
+def class_statistics(
+    counts: Sequence[int], class_names: Sequence[str] | None = None, many: int = 100, few: int = 20
+) -> dict:
+    """Counts, imbalance ratio (max/min over classes present) and head/medium/tail groups."""
+    counts = np.asarray(counts, dtype=np.int64)
+    present = counts[counts > 0]
+    groups = class_groups(counts, many=many, few=few)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(counts))]
+    return {
+        "counts": counts.tolist(),
+        "class_names": names,
+        "imbalance_ratio": float(present.max() / present.min()) if len(present) else float("nan"),
+        "groups": groups,
+        "group_counts": {g: int(counts[[x == g for x in groups]].sum()) for g in ("head", "medium", "tail")},
+        "total": int(counts.sum()),
+    }
