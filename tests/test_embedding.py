@@ -1,0 +1,82 @@
+"""Embeddings: shapes, seeded determinism, the on-disk cache. UMAP fits share one module
+so the numba JIT is paid once (MACHINE-NOTES.md)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from core.analysis import _embedding
+from core.analysis._embedding import embed, embed_cached
+
+
+@pytest.fixture(scope="module")
+def clustered_features() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, size=200)
+    centres = rng.normal(scale=5.0, size=(4, 64))
+    return (centres[labels] + rng.normal(size=(200, 64))).astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def umap_2d(clustered_features) -> np.ndarray:
+    return embed(clustered_features[0], method="umap", n_components=2, seed=3)
+
+
+def test_umap_shapes(clustered_features, umap_2d):
+    features, _ = clustered_features
+    assert umap_2d.shape == (200, 2) and umap_2d.dtype == np.float32
+    assert np.isfinite(umap_2d).all()
+    assert embed(features, method="umap", n_components=3, n_epochs=20).shape == (200, 3)
+
+
+def test_umap_same_seed_same_output(clustered_features, umap_2d):
+    np.testing.assert_array_equal(embed(clustered_features[0], method="umap", seed=3), umap_2d)
+
+
+def test_umap_keeps_clusters_apart(clustered_features, umap_2d):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    _, labels = clustered_features
+    accuracy = KNeighborsClassifier(5).fit(umap_2d[:150], labels[:150]).score(umap_2d[150:], labels[150:])
+    assert accuracy > 0.95
+
+
+def test_pca_path_is_fast_and_float32(clustered_features):
+    features, _ = clustered_features
+    start = time.perf_counter()
+    coordinates = embed(features, method="pca", n_components=3)
+    assert time.perf_counter() - start < 2.0
+    assert coordinates.shape == (200, 3) and coordinates.dtype == np.float32
+    variances = coordinates.var(axis=0)
+    assert np.all(np.diff(variances) <= 1e-4)  # principal components come in order
+
+
+def test_unknown_method_is_rejected(clustered_features):
+    with pytest.raises(ValueError, match="unknown embedding method"):
+        embed(clustered_features[0], method="tsne")  # type: ignore[arg-type]
+
+
+def test_cache_hit_skips_recompute(clustered_features, tmp_path, monkeypatch):
+    features, _ = clustered_features
+    calls = []
+    real_embed = _embedding.embed
+
+    def counting_embed(*args, **kwargs):
+        calls.append(kwargs)
+        return real_embed(*args, **kwargs)
+
+    monkeypatch.setattr(_embedding, "embed", counting_embed)
+    first = embed_cached(features, tmp_path, "run-1/test", method="pca")
+    second = embed_cached(features, tmp_path, "run-1/test", method="pca", n_components=2)  # defaults resolved
+    np.testing.assert_array_equal(first, second)
+    assert len(calls) == 1
+    embed_cached(features, tmp_path, "run-1/test", method="pca", n_components=3)
+    assert len(calls) == 2
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".npy", ".npy"]  # no temp files left
+
+
+def test_warm_umap_runs():
+    _embedding.warm_umap()
