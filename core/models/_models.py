@@ -20,8 +20,6 @@ MODELS: Registry[nn.Module] = Registry("model")
 class Classifier(nn.Module):
     """`forward(x) = head(forward_features(x))`; `cam_layer` is the last conv block (or None)."""
 
-    cam_layer: nn.Module | None = None
-
     def __init__(self, feature_dim: int, num_classes: int):
         super().__init__()
         self.feature_dim = feature_dim
@@ -32,6 +30,11 @@ class Classifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.forward_features(x))
+
+    @property
+    def cam_layer(self) -> nn.Module | None:
+        """The layer Grad-CAM reads (a property, so it is not registered twice)."""
+        return None
 
 
 class MlpParams(Params):
@@ -73,11 +76,14 @@ class SmallCnn(Classifier):
         self.block1 = nn.Sequential(_conv_bn(channels, width), nn.MaxPool2d(2) if min(input_shape[1:]) >= 8 else nn.Identity())
         self.block2 = nn.Sequential(_conv_bn(width, 2 * width), nn.MaxPool2d(2) if min(input_shape[1:]) >= 16 else nn.Identity())
         self.block3 = _conv_bn(2 * width, 4 * width)
-        self.cam_layer = self.block3
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.pool(self.block3(self.block2(self.block1(x))))
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.block3
 
 
 class BasicBlock(nn.Module):
@@ -113,7 +119,6 @@ class ResNet32(Classifier):
                 stages.append(BasicBlock(cin, cout, 2 if (b == 0 and i > 0) else 1))
                 cin = cout
         self.stages = nn.Sequential(*stages)
-        self.cam_layer = stages[-1]
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -121,6 +126,10 @@ class ResNet32(Classifier):
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.pool(self.stages(self.stem(x)))
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.stages[-1]
 
 
 def create_model(name: str, params: dict | None = None, *, input_shape, num_classes: int) -> Classifier:

@@ -1,0 +1,181 @@
+"""`tailscope`: the command line over the same API the pages use."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"tailscope: {message}", file=sys.stderr)
+    return code
+
+
+def _progress_line(info: dict[str, Any]) -> None:
+    stage = info.get("stage")
+    if stage == "start":
+        print(f"running {info['run']} ({info['name']})", file=sys.stderr)
+        return
+    fraction = float(info.get("fraction", 0.0))
+    bar = "#" * int(fraction * 30)
+    eta = info.get("eta_s")
+    eta_text = f" eta {eta:5.0f}s" if isinstance(eta, (int, float)) and math.isfinite(eta) else ""
+    where = f"epoch {info.get('epoch', '?')}/{info.get('epochs', '?')}" if "epochs" in info else ""
+    print(f"\r{stage:<9} {where:<14} [{bar:<30}] {fraction:4.0%}{eta_text}", end="", file=sys.stderr, flush=True)
+    if stage in ("evaluate", "done"):
+        print(file=sys.stderr)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.config import ConfigError, load_config
+    from core.jobs import ensure_worker, execute_run
+    from core.store import RunStore
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    store = RunStore()
+    run_id = store.create_run(config)
+    print(run_id)
+    if not args.wait:
+        if not args.no_worker:
+            ensure_worker(store)
+        return 0
+    record = store.claim(run_id, os.getpid())
+    state = execute_run(store, record, embeddings=not args.no_embeddings, echo=_progress_line)
+    if state != "done":
+        return _fail(f"run {run_id} {state}: {store.get(run_id).error}", 1)
+    summary = store.get(run_id).summary or {}
+    print(", ".join(f"{k} {v:.3f}" for k, v in summary.items()), file=sys.stderr)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from core.store import RunStore
+
+    runs = [r.to_dict() for r in RunStore().list_runs()]
+    if args.json:
+        print(json.dumps(runs, indent=1))
+        return 0
+    if not runs:
+        print("no runs yet: `tailscope train CONFIG.yaml` or the app's Train page starts one")
+        return 0
+    print(f"{'id':<23} {'status':<9} {'bal.acc':>7}  name / method")
+    for r in runs:
+        bal = (r["summary"] or {}).get("balanced_accuracy")
+        print(f"{r['id']:<23} {r['status']:<9} {'' if bal is None else f'{bal:.3f}':>7}  {r['name']} / {r['method']}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from core.store import RunNotFound, RunStore
+
+    store = RunStore()
+    try:
+        record = store.get(args.run)
+    except RunNotFound as exc:
+        return _fail(str(exc))
+    metrics = store.metrics(args.run)
+    payload = {
+        **record.to_dict(),
+        "config": record.config,
+        "metrics": {k: v for k, v in metrics.items() if k not in ("calibration", "geometry", "dataset")},
+        "calibration": metrics.get("calibration"),
+        "geometry": metrics.get("geometry"),
+        "dataset": metrics.get("dataset"),
+        "history": store.history(args.run),
+    }
+    if args.json:
+        print(json.dumps(payload, indent=1))
+        return 0
+    print(f"{record.name}  [{record.status}]  {record.method}  on {record.dataset}")
+    if record.error:
+        print(f"  {record.error}")
+    for key in ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "worst_class_recall", "mcc"):
+        if key in metrics and metrics[key] is not None:
+            print(f"  {key:<20} {metrics[key]:.4f}")
+    for row in metrics.get("per_class", []):
+        print(f"    {row['class']:<16} n_train {row['count_train']:>6}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from core.jobs import worker_loop
+    from core.store import RunStore
+
+    ran = worker_loop(RunStore(), idle_exit_s=0 if args.once else None, echo=_progress_line)
+    if ran < 0:
+        return _fail("a worker is already running for this TAILSCOPE_HOME", 1)
+    print(f"worker ran {ran} job(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from core.registry_index import all_registries
+
+    listing = {kind: [info.to_dict() for info in reg.infos()] for kind, reg in all_registries().items()}
+    if args.json:
+        print(json.dumps(listing, indent=1, default=str))
+        return 0
+    for kind, entries in listing.items():
+        print(f"\n{kind}")
+        for e in entries:
+            params = ", ".join(f"{p['name']}={p['default']}" for p in e["params"])
+            print(f"  {e['name']:<20} {e['description']}" + (f"  [{params}]" if params else ""))
+            if e["paper"]:
+                print(f"  {'':<20} {e['paper']}")
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "streamlit", "run", str(root / "app" / "main.py"),
+           "--server.address", args.address, "--server.port", str(args.port)]
+    return subprocess.call(cmd, cwd=root)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tailscope", description="Explore what class imbalance does to a classifier.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="queue a run from a YAML/JSON config (and run it with --wait)")
+    p.add_argument("config")
+    p.add_argument("--wait", action="store_true", help="run it here to the end, printing progress")
+    p.add_argument("--no-worker", action="store_true", help="only queue; do not start a background worker")
+    p.add_argument("--no-embeddings", action="store_true", help="skip the UMAP computed after training")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("runs", help="list runs, newest first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("show", help="one run's config, status and metrics")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("worker", help="run queued jobs")
+    p.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("methods", help="every registered dataset, model, loss, sampler, resampler, stage-2 and post-hoc method")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_methods)
+    p = sub.add_parser("app", help="open the workbench in a browser")
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_app)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""What the worker computes around training: the metrics file, NC snapshots, embeddings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from core.analysis import (
+    calibration_summary, embed_cached, geometry_summary, group_metrics, neural_collapse, per_class_metrics,
+    summary_metrics,
+)
+from core.artifacts import EvalArtifacts
+from core.config import RunConfig
+from core.data import Splits, class_groups
+from core.store import RunStore
+from core.train import Snapshot
+
+__all__ = ["summarize_run", "dataset_info", "nc_snapshot_metrics", "compute_embeddings", "EMBEDDING_DEFAULTS"]
+
+EMBEDDING_DEFAULTS = {"method": "umap", "n_components": 2, "n_neighbors": 15, "min_dist": 0.1, "seed": 0}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python, NaN kept (json writes NaN) but inf to None."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return None if math.isinf(value) else value
+    return value
+
+
+def dataset_info(splits: Splits, config: RunConfig) -> dict[str, Any]:
+    counts = splits.class_counts
+    return _clean({
+        "source": config.data.source,
+        "modality": splits.modality,
+        "input_shape": list(splits.input_shape),
+        "class_names": list(splits.class_names),
+        "feature_names": list(splits.feature_names) if splits.feature_names else None,
+        "counts_before": splits.counts_before.tolist(),
+        "counts_train": counts.tolist(),
+        "groups": class_groups(counts, many=config.data.many_shot, few=config.data.few_shot),
+        "n_val": len(splits.y_val),
+        "n_test": len(splits.y_test),
+    })
+
+
+def summarize_run(artifacts: EvalArtifacts, splits: Splits, config: RunConfig) -> dict[str, Any]:
+    """Everything `tailscope show` reports: headline metrics, per class, groups,
+    calibration and geometry, computed once from the stored arrays."""
+    d = config.data
+    counts = artifacts.class_counts
+    groups = class_groups(counts, many=d.many_shot, few=d.few_shot)
+    metrics = summary_metrics(artifacts.logits, artifacts.labels, artifacts.num_classes)
+    per_class = per_class_metrics(artifacts.logits, artifacts.labels, counts, list(splits.class_names))
+    per_class["group"] = [groups[i] for i in per_class["class_index"]]
+    return _clean({
+        **metrics,
+        "macro_f1": metrics["f1_macro"],
+        "per_class": per_class.to_dict(orient="records"),
+        "groups": group_metrics(artifacts.logits, artifacts.labels, counts, many=d.many_shot,
+                                few=d.few_shot).to_dict(orient="records"),
+        "calibration": calibration_summary(artifacts.logits, artifacts.labels, counts,
+                                           artifacts.val_logits, artifacts.val_labels),
+        "geometry": geometry_summary(artifacts, groups),
+        "dataset": dataset_info(splits, config),
+    })
+
+
+def nc_snapshot_metrics(snapshot: Snapshot) -> dict[str, float]:
+    """Neural-collapse numbers on the fixed train subset, for the run history."""
+    return _clean(neural_collapse(snapshot.features, snapshot.labels, snapshot.head_weight, snapshot.predictions,
+                                  num_classes=len(snapshot.class_counts)))
+
+
+def compute_embeddings(store: RunStore, run_id: str, **params: Any) -> dict[str, np.ndarray]:
+    """UMAP (or PCA) of the test features and the stored train subset, cached per run and
+    parameters under the run folder."""
+    artifacts = store.artifacts(run_id)
+    settings = {**EMBEDDING_DEFAULTS, **params}
+    cache = store.run_dir(run_id) / "embeddings"
+    return {
+        split: embed_cached(features, cache, split, **settings)
+        for split, features in (("test", artifacts.features), ("train", artifacts.train_features))
+    }

@@ -1,0 +1,158 @@
+"""The local worker: takes queued runs from the store and executes them one at a time.
+
+One worker per `TAILSCOPE_HOME` (a file lock); the app starts one when it queues a run
+and none is alive, and `tailscope worker` starts one by hand.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from core.config import RunConfig
+from core.jobs._pipeline import compute_embeddings, dataset_info, nc_snapshot_metrics, summarize_run
+from core.store import RunRecord, RunStore
+from core.train import Cancelled, prepare_run_data, train_run
+
+__all__ = ["execute_run", "worker_loop", "ensure_worker", "worker_running"]
+
+log = logging.getLogger("tailscope.worker")
+PROGRESS_EVERY_S = 0.5
+
+
+def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
+                echo=None) -> str:
+    """Run one claimed job to a final state; returns that state. Never raises for job errors."""
+    run_id = record.id
+    try:
+        config = RunConfig.model_validate(record.config)
+        splits = prepare_run_data(config)
+        store.write_metrics(run_id, {"dataset": dataset_info(splits, config)})
+        history: list[dict[str, Any]] = []
+        last = [0.0]
+
+        def progress(info: dict[str, Any]) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY_S or info.get("stage") == "evaluate":
+                last[0] = now
+                store.set_progress(run_id, info)
+                if echo:
+                    echo(info)
+
+        def on_epoch(row: dict[str, Any]) -> None:
+            history.append(row)
+            store.write_history(run_id, history)
+
+        result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch,
+                           should_stop=lambda: store.cancel_requested(run_id),
+                           snapshot_metrics=nc_snapshot_metrics)
+        store.write_artifacts(run_id, result.artifacts)
+        store.write_weights(run_id, result.model)
+        metrics = summarize_run(result.artifacts, splits, config)
+        metrics["device"] = result.device
+        metrics["synthetic_rows"] = result.synthetic_count
+        store.write_metrics(run_id, metrics)
+        store.finish(run_id, {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean")
+                              if k in metrics})
+    except Cancelled as exc:
+        store.mark_cancelled(run_id, str(exc))
+        return "cancelled"
+    except Exception as exc:  # a failed job must never take the worker down
+        log.exception("run %s failed", run_id)
+        store.fail(run_id, f"{type(exc).__name__}: {exc}")
+        (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
+        return "failed"
+    if embeddings:
+        try:
+            store.set_progress(run_id, {"stage": "embedding", "fraction": 1.0})
+            compute_embeddings(store, run_id)
+        except Exception:  # the run itself is done; the page can compute it on demand
+            log.exception("embedding for %s failed", run_id)
+        finally:
+            store.set_progress(run_id, {"stage": "done", "fraction": 1.0})
+    return "done"
+
+
+class _Lock:
+    """An exclusive, non-blocking lock file: held while a worker lives."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            return False
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def worker_running(store: RunStore) -> bool:
+    lock = _Lock(store.home / "worker.lock")
+    if lock.acquire():
+        lock.release()
+        return False
+    return True
+
+
+def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: float = 0.5,
+                max_jobs: int | None = None, embeddings: bool = True, echo=None) -> int:
+    """Run queued jobs until idle for `idle_exit_s` (forever when None). Returns jobs run,
+    or -1 when another worker already serves this store."""
+    lock = _Lock(store.home / "worker.lock")
+    if not lock.acquire():
+        return -1
+    pid = os.getpid()
+    done = 0
+    idle_since = time.monotonic()
+    try:
+        store.reap_dead()
+        while max_jobs is None or done < max_jobs:
+            store.worker_heartbeat(pid)
+            record = store.claim_next(pid)
+            if record is None:
+                if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                    break
+                time.sleep(poll_s)
+                continue
+            if echo:
+                echo({"stage": "start", "run": record.id, "name": record.name})
+            execute_run(store, record, embeddings=embeddings, echo=echo)
+            done += 1
+            idle_since = time.monotonic()
+    finally:
+        store.worker_gone(pid)
+        lock.release()
+    return done
+
+
+def ensure_worker(store: RunStore, idle_exit_s: float = 600) -> bool:
+    """Start a background worker unless one is alive; True when one was started."""
+    store.reap_dead()
+    if worker_running(store):
+        return False
+    log_path = store.home / "worker.log"
+    with open(log_path, "ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "core.jobs", "--home", str(store.home), "--idle-exit", str(idle_exit_s)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "TAILSCOPE_HOME": str(store.home)},
+        )
+    return True

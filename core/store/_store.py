@@ -1,0 +1,346 @@
+"""The run store: a SQLite index (WAL) plus one append-only folder per run.
+
+`runs/<id>/` holds `config.json`, `history.json`, `eval.npz` (no pickle), `model.safetensors`
+and `metrics.json`. Files are written atomically and the database row is updated last,
+so a crash never leaves a run that looks finished but is half-written. The same table is
+the job queue: queued -> running -> done | failed | cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.artifacts import EvalArtifacts
+from core.paths import tailscope_home
+from core.store._files import read_json, write_json_atomic
+
+__all__ = ["RunStore", "RunRecord", "RunNotFound", "STATUSES", "FINISHED", "pid_alive"]
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+FINISHED = ("done", "failed", "cancelled")
+HEARTBEAT_STALE_S = 120.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    dataset TEXT NOT NULL,
+    method TEXT NOT NULL,
+    config TEXT NOT NULL,
+    progress TEXT,
+    summary TEXT,
+    error TEXT,
+    parent TEXT,
+    worker_pid INTEGER,
+    heartbeat REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created);
+CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started REAL NOT NULL, heartbeat REAL NOT NULL);
+"""
+
+
+class RunNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"no run {self.args[0]!r}; `tailscope runs` lists them"
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    name: str
+    status: str
+    created: float
+    updated: float
+    started: float | None
+    finished: float | None
+    dataset: str
+    method: str
+    config: dict[str, Any]
+    progress: dict[str, Any] | None
+    summary: dict[str, Any] | None
+    error: str | None
+    parent: str | None
+    worker_pid: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "status": self.status, "created": _iso(self.created),
+            "started": _iso(self.started), "finished": _iso(self.finished), "dataset": self.dataset,
+            "method": self.method, "error": self.error, "parent": self.parent, "progress": self.progress,
+            "summary": self.summary,
+        }
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
+
+
+def _new_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def code_version() -> str | None:
+    """The git commit of the code that produced a run, when it runs from a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class RunStore:
+    def __init__(self, home: Path | str | None = None):
+        self.home = Path(home).resolve() if home else tailscope_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.runs_dir = self.home / "runs"
+        self.runs_dir.mkdir(exist_ok=True)
+        self.db_path = self.home / "tailscope.db"
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    # --- connection ------------------------------------------------------------------------
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.row_factory = sqlite3.Row
+            yield db
+        finally:
+            db.close()
+
+    def _update(self, run_id: str, **fields: Any) -> None:
+        fields["updated"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as db:
+            cur = db.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+            if cur.rowcount == 0:
+                raise RunNotFound(run_id)
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> RunRecord:
+        load = lambda s: json.loads(s) if s else None  # noqa: E731
+        return RunRecord(
+            row["id"], row["name"], row["status"], row["created"], row["updated"], row["started"],
+            row["finished"], row["dataset"], row["method"], json.loads(row["config"]), load(row["progress"]),
+            load(row["summary"]), row["error"], row["parent"], row["worker_pid"],
+        )
+
+    # --- runs ------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
+            raise RunNotFound(run_id)
+        return self.runs_dir / run_id
+
+    def create_run(self, config, *, status: str = "queued", parent: str | None = None,
+                   method: str | None = None) -> str:
+        """Write the run folder's config first, then the index row (the row is the commit)."""
+        run_id = _new_id()
+        folder = self.run_dir(run_id)
+        folder.mkdir(parents=True)
+        payload = json.loads(config.to_json())
+        write_json_atomic(folder / "config.json", payload)
+        write_json_atomic(folder / "meta.json", {"code_version": code_version(), "created": _iso(time.time())})
+        now = time.time()
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (id, name, status, created, updated, dataset, method, config, parent)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, config.name or run_id, status, now, now, config.data.source,
+                 method or config.method_label, json.dumps(payload), parent),
+            )
+        return run_id
+
+    def get(self, run_id: str) -> RunRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return self._record(row)
+
+    def list_runs(self, status: str | tuple[str, ...] | None = None) -> list[RunRecord]:
+        """Newest first."""
+        query, args = "SELECT * FROM runs", ()
+        if status:
+            statuses = (status,) if isinstance(status, str) else tuple(status)
+            query += f" WHERE status IN ({', '.join('?' * len(statuses))})"
+            args = statuses
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created DESC, id DESC", args).fetchall()
+        return [self._record(r) for r in rows]
+
+    def rename(self, run_id: str, name: str) -> None:
+        name = name.strip()
+        if not name:
+            raise ValueError("a run name cannot be empty")
+        self._update(run_id, name=name[:200])
+
+    def delete(self, run_id: str) -> None:
+        record = self.get(run_id)
+        if record.status == "running":
+            raise ValueError(f"run {run_id} is running; cancel it first")
+        with self._connect() as db:
+            db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    # --- queue -----------------------------------------------------------------------------
+    def claim_next(self, worker_pid: int) -> RunRecord | None:
+        """Atomically move the oldest queued run to running for this worker."""
+        return self.claim(None, worker_pid)
+
+    def claim(self, run_id: str | None, worker_pid: int) -> RunRecord | None:
+        """Atomically move `run_id` (or the oldest queued run) from queued to running."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            if run_id is None:
+                row = db.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY created, id LIMIT 1").fetchone()
+            else:
+                row = db.execute("SELECT id FROM runs WHERE status = 'queued' AND id = ?", (run_id,)).fetchone()
+            if row is None:
+                db.execute("COMMIT")
+                return None
+            now = time.time()
+            db.execute("UPDATE runs SET status = 'running', started = ?, updated = ?, worker_pid = ?, heartbeat = ?"
+                       " WHERE id = ?", (now, now, worker_pid, now, row["id"]))
+            db.execute("COMMIT")
+        return self.get(row["id"])
+
+    def set_progress(self, run_id: str, progress: dict[str, Any]) -> None:
+        self._update(run_id, progress=json.dumps(progress), heartbeat=time.time())
+
+    def finish(self, run_id: str, summary: dict[str, Any]) -> None:
+        self._update(run_id, status="done", finished=time.time(), summary=json.dumps(summary), error=None)
+
+    def fail(self, run_id: str, reason: str) -> None:
+        self._update(run_id, status="failed", finished=time.time(), error=reason[:2000])
+
+    def mark_cancelled(self, run_id: str, reason: str = "cancelled by the user") -> None:
+        self._update(run_id, status="cancelled", finished=time.time(), error=reason)
+
+    def request_cancel(self, run_id: str) -> str:
+        """Queued runs are cancelled at once; running ones at the worker's next check."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                raise RunNotFound(run_id)
+            now = time.time()
+            if row["status"] == "queued":
+                db.execute("UPDATE runs SET status = 'cancelled', finished = ?, updated = ?, error = ? WHERE id = ?",
+                           (now, now, "cancelled before it started", run_id))
+            elif row["status"] == "running":
+                db.execute("UPDATE runs SET cancel_requested = 1, updated = ? WHERE id = ?", (now, run_id))
+            db.execute("COMMIT")
+        return self.get(run_id).status
+
+    def cancel_requested(self, run_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row["cancel_requested"])
+
+    def reap_dead(self) -> list[str]:
+        """Mark running jobs whose worker is gone as failed, with the reason."""
+        reaped = []
+        for record in self.list_runs("running"):
+            with self._connect() as db:
+                hb = db.execute("SELECT heartbeat FROM runs WHERE id = ?", (record.id,)).fetchone()["heartbeat"]
+            stale = hb is not None and time.time() - hb > HEARTBEAT_STALE_S
+            if not pid_alive(record.worker_pid) or stale:
+                self.fail(record.id, f"the worker process ({record.worker_pid}) stopped while running this job "
+                          "(killed, crashed or out of memory); re-run it from the Runs page")
+                reaped.append(record.id)
+        return reaped
+
+    # --- workers ---------------------------------------------------------------------------
+    def worker_heartbeat(self, pid: int) -> None:
+        now = time.time()
+        with self._connect() as db:
+            db.execute("INSERT INTO workers (pid, started, heartbeat) VALUES (?, ?, ?) "
+                       "ON CONFLICT(pid) DO UPDATE SET heartbeat = excluded.heartbeat", (pid, now, now))
+
+    def worker_gone(self, pid: int) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM workers WHERE pid = ?", (pid,))
+
+    def live_workers(self) -> list[int]:
+        with self._connect() as db:
+            rows = db.execute("SELECT pid, heartbeat FROM workers").fetchall()
+        alive = [r["pid"] for r in rows if pid_alive(r["pid"]) and time.time() - r["heartbeat"] < HEARTBEAT_STALE_S]
+        for r in rows:
+            if r["pid"] not in alive:
+                self.worker_gone(r["pid"])
+        return alive
+
+    # --- artefacts -------------------------------------------------------------------------
+    def config_of(self, run_id: str) -> dict[str, Any]:
+        return read_json(self.run_dir(run_id) / "config.json")
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        return read_json(self.run_dir(run_id) / "history.json", default=[])
+
+    def write_history(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        write_json_atomic(self.run_dir(run_id) / "history.json", rows)
+
+    def metrics(self, run_id: str) -> dict[str, Any]:
+        return read_json(self.run_dir(run_id) / "metrics.json", default={})
+
+    def write_metrics(self, run_id: str, metrics: dict[str, Any]) -> None:
+        write_json_atomic(self.run_dir(run_id) / "metrics.json", metrics)
+
+    def artifacts(self, run_id: str) -> EvalArtifacts:
+        path = self.run_dir(run_id) / "eval.npz"
+        if not path.exists():
+            raise FileNotFoundError(f"run {run_id} has no evaluation arrays (status {self.get(run_id).status})")
+        return EvalArtifacts.load(path)
+
+    def write_artifacts(self, run_id: str, artifacts: EvalArtifacts) -> None:
+        artifacts.save(self.run_dir(run_id) / "eval.npz")
+
+    def write_weights(self, run_id: str, model) -> None:
+        from safetensors.torch import save_file
+
+        path = self.run_dir(run_id) / "model.safetensors"
+        tmp = path.with_suffix(".tmp")
+        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+        tmp.replace(path)
+
+    def load_weights(self, run_id: str, model) -> None:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(self.run_dir(run_id) / "model.safetensors")))

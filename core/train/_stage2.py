@@ -1,0 +1,167 @@
+"""Two-stage fixes on a trained model (Kang et al., ICLR 2020, "Decoupling Representation
+and Classifier for Long-Tailed Recognition"): the features stay frozen, only the linear
+head is re-balanced. Features are computed once, so stage 2 costs seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from core.methods import create_sampler
+from core.models import Classifier
+from core.registry import Params, Registry
+from core.train._device import balanced_accuracy_t, predict
+from core.train._schedule import lr_at
+
+__all__ = ["STAGE2", "run_stage2", "tau_normalised_weight", "select_tau"]
+
+STAGE2: Registry[Callable[..., list[dict[str, Any]]]] = Registry("stage 2 method")
+TAU_GRID = np.linspace(0, 2, 21)
+
+
+class HeadTrainingParams(Params):
+    epochs: int = Field(10, ge=1, le=1000, description="epochs of head training on frozen features")
+    lr: float = Field(0.1, gt=0, le=10, description="learning rate (SGD, momentum 0.9, cosine)")
+    weight_decay: float = Field(5e-4, ge=0, le=1, description="weight decay of the head")
+    sampler: str = Field("class_balanced", description="sampler for stage 2 (class-balanced in the paper)")
+
+
+class CrtParams(HeadTrainingParams):
+    resampler: str | None = Field(None, description="optional feature-space resampler (e.g. smote) instead of sampling")
+
+
+class TauNormParams(Params):
+    tau: float | None = Field(None, ge=0, le=5, description="exponent; unset: chosen on validation from 0, 0.1, ..., 2")
+
+
+def _features(model: Classifier, x: Tensor) -> Tensor:
+    return predict(model, x)[1]
+
+
+def _head_epochs(
+    *, name: str, head: Callable[[Tensor], Tensor], params: list[Tensor], feats: Tensor, labels: Tensor,
+    val_feats: Tensor, y_val: Tensor, num_classes: int, epochs: int, lr: float, weight_decay: float,
+    sampler_name: str, batch_size: int, seed: int, first_epoch: int, progress, should_stop,
+) -> list[dict[str, Any]]:
+    """Train `params` of `head` with cross-entropy on fixed features: the shared stage-2 loop."""
+    sampler = create_sampler(sampler_name)
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    generator = torch.Generator(device=feats.device).manual_seed(seed)
+    steps = math.ceil(len(feats) / batch_size)
+    rows = []
+    for epoch in range(epochs):
+        idx = sampler.sample_indices(labels, num_classes=num_classes, epoch=epoch, num_epochs=epochs, generator=generator)
+        total, seen = 0.0, 0
+        for b in range(math.ceil(len(idx) / batch_size)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(epoch * steps + b, total_steps=epochs * steps, base_lr=lr)
+            batch = idx[b * batch_size : (b + 1) * batch_size]
+            loss = nn.functional.cross_entropy(head(feats[batch]), labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss) * len(batch)
+            seen += len(batch)
+        if should_stop():
+            from core.train._trainer import Cancelled
+
+            raise Cancelled(f"cancelled in {name}, epoch {epoch + 1}")
+        with torch.no_grad():
+            val_logits = head(val_feats)
+        pred = val_logits.argmax(1)
+        bal, recall = balanced_accuracy_t(pred, y_val, num_classes)
+        rows.append({
+            "stage": name, "epoch": first_epoch + epoch + 1, "train_loss": total / max(seen, 1),
+            "val_loss": float(nn.functional.cross_entropy(val_logits, y_val)),
+            "val_accuracy": float((pred == y_val).float().mean()), "val_balanced_accuracy": bal,
+            "val_recall": [None if math.isnan(r) else float(r) for r in recall.tolist()],
+        })
+        progress({"stage": name, "epoch": epoch + 1, "epochs": epochs, "fraction": 1.0, "eta_s": 0.0})
+    return rows
+
+
+@STAGE2.register("crt", description="Classifier re-training: freeze the features, re-initialise the head and train it class-balanced.",
+                 paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
+                 params=CrtParams)
+def crt(*, epochs, lr, weight_decay, sampler, resampler, model, x_train, y_train, x_val, y_val,
+        class_counts, seed, batch_size, progress, should_stop, first_epoch) -> list[dict[str, Any]]:
+    feats, val_feats = _features(model, x_train), _features(model, x_val)
+    labels = y_train
+    if resampler:
+        from core.methods import resample
+
+        out = resample(resampler, feats.cpu().numpy(), labels.cpu().numpy(), seed=seed)
+        feats = torch.from_numpy(out.x.astype(np.float32)).to(x_train.device)
+        labels = torch.from_numpy(out.y.astype(np.int64)).to(x_train.device)
+        sampler = "instance"
+    model.head.reset_parameters()
+    return _head_epochs(name="crt", head=model.head, params=list(model.head.parameters()), feats=feats, labels=labels,
+                        val_feats=val_feats, y_val=y_val, num_classes=len(class_counts), epochs=epochs, lr=lr,
+                        weight_decay=weight_decay, sampler_name=sampler, batch_size=batch_size, seed=seed,
+                        first_epoch=first_epoch, progress=progress, should_stop=should_stop)
+
+
+@STAGE2.register("lws", description="Learnable weight scaling: learn one scale per class for the frozen head, class-balanced.",
+                 paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
+                 params=HeadTrainingParams)
+def lws(*, epochs, lr, weight_decay, sampler, model, x_train, y_train, x_val, y_val, class_counts, seed,
+        batch_size, progress, should_stop, first_epoch) -> list[dict[str, Any]]:
+    feats, val_feats = _features(model, x_train), _features(model, x_val)
+    weight, bias = model.head.weight.detach().clone(), model.head.bias.detach().clone()
+    scale = torch.ones(len(class_counts), device=weight.device, requires_grad=True)
+
+    def head(z: Tensor) -> Tensor:
+        return (z @ weight.T) * scale + bias
+
+    rows = _head_epochs(name="lws", head=head, params=[scale], feats=feats, labels=y_train, val_feats=val_feats,
+                        y_val=y_val, num_classes=len(class_counts), epochs=epochs, lr=lr, weight_decay=0.0,
+                        sampler_name=sampler, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
+                        progress=progress, should_stop=should_stop)
+    with torch.no_grad():
+        model.head.weight.copy_(weight * scale.detach()[:, None])
+    return rows
+
+
+def tau_normalised_weight(weight: np.ndarray | Tensor, tau: float):
+    """w_j / ||w_j||^tau (Kang et al. 2020); the bias is left as it is, as in their code."""
+    if isinstance(weight, Tensor):
+        return weight / weight.norm(dim=1, keepdim=True).clamp(min=1e-12) ** tau
+    return weight / np.maximum(np.linalg.norm(weight, axis=1, keepdims=True), 1e-12) ** tau
+
+
+def select_tau(val_feats: Tensor, y_val: Tensor, weight: Tensor, bias: Tensor, num_classes: int) -> float:
+    """The tau in 0, 0.1, ..., 2 with the best validation balanced accuracy (ties: smallest)."""
+    scores = [balanced_accuracy_t((val_feats @ tau_normalised_weight(weight, t).T + bias).argmax(1), y_val, num_classes)[0]
+              for t in TAU_GRID]
+    return float(TAU_GRID[int(np.argmax(scores))])
+
+
+@STAGE2.register("tau_norm", description="tau-normalisation: divide each class's head weights by their norm to the power tau.",
+                 paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
+                 params=TauNormParams)
+def tau_norm(*, tau, model, x_train, y_train, x_val, y_val, class_counts, seed, batch_size, progress,
+             should_stop, first_epoch) -> list[dict[str, Any]]:
+    val_feats = _features(model, x_val)
+    with torch.no_grad():
+        weight, bias = model.head.weight.detach().float(), model.head.bias.detach().float()
+        chosen = select_tau(val_feats, y_val, weight, bias, len(class_counts)) if tau is None else tau
+        model.head.weight.copy_(tau_normalised_weight(weight, chosen))
+        val_logits = model.head(val_feats)
+    pred = val_logits.argmax(1)
+    bal, recall = balanced_accuracy_t(pred, y_val, len(class_counts))
+    return [{"stage": "tau_norm", "epoch": first_epoch + 1, "tau": chosen,
+             "val_loss": float(nn.functional.cross_entropy(val_logits, y_val)),
+             "val_accuracy": float((pred == y_val).float().mean()), "val_balanced_accuracy": bal,
+             "val_recall": [None if math.isnan(r) else float(r) for r in recall.tolist()]}]
+
+
+def run_stage2(name: str, params: dict | None, **context) -> list[dict[str, Any]]:
+    context.setdefault("first_epoch", 0)
+    return STAGE2.create(name, params, **context)
