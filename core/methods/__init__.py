@@ -1,9 +1,79 @@
 """Imbalance methods: losses, samplers, resamplers and post-hoc adjustments."""
 
-from core.methods._losses import LOSSES, Loss, create_loss, list_losses, weighted_mean
-from core.methods._samplers import SAMPLERS, Sampler, class_counts_of, create_sampler, list_samplers
+from core.methods._losses import (
+    LOSSES,
+    AnyLoss,
+    BalancedSoftmaxLoss,
+    ClassBalancedFocalLoss,
+    CrossEntropy,
+    DiceLoss,
+    FocalLoss,
+    LabelSmoothingLoss,
+    LDAMLoss,
+    LogitAdjustedLoss,
+    Loss,
+    WeightedCrossEntropy,
+    ZLoss,
+    create_loss,
+    ldam_margins,
+    list_losses,
+    weighted_mean,
+)
+from core.methods._posthoc import (
+    POSTHOC,
+    TAU_NORM_GRID,
+    TauSweep,
+    apply_posthoc,
+    fit_temperature,
+    list_posthoc,
+    logit_adjustment,
+    prior_threshold,
+    select_tau_norm,
+    tau_norm,
+    temperature,
+)
+from core.methods._resamplers import (
+    RESAMPLERS,
+    SAMPLING_STRATEGIES,
+    ResampleResult,
+    create_resampler,
+    list_resamplers,
+    resample,
+)
+from core.methods._samplers import (
+    SAMPLERS,
+    ClassBalancedSampler,
+    ClassLevelSampler,
+    InstanceSampler,
+    OversampleSampler,
+    ProgressiveSampler,
+    Sampler,
+    SqrtSampler,
+    TemperatureSampler,
+    UndersampleSampler,
+    class_counts_of,
+    cooldown_temperature,
+    create_sampler,
+    list_samplers,
+)
+from core.methods._weights import WEIGHT_SCHEMES, WeightScheme, class_weights
 
 __all__ = [
-    "LOSSES", "Loss", "create_loss", "list_losses", "weighted_mean",
+    # losses
+    "LOSSES", "Loss", "create_loss", "list_losses", "weighted_mean", "ldam_margins",
+    "CrossEntropy", "WeightedCrossEntropy", "FocalLoss", "ClassBalancedFocalLoss", "LDAMLoss",
+    "BalancedSoftmaxLoss", "LogitAdjustedLoss", "LabelSmoothingLoss", "DiceLoss", "AnyLoss", "ZLoss",
+    # class weights (losses and DRW)
+    "class_weights", "WeightScheme", "WEIGHT_SCHEMES",
+    # samplers
     "SAMPLERS", "Sampler", "class_counts_of", "create_sampler", "list_samplers",
+    "ClassLevelSampler", "InstanceSampler", "ClassBalancedSampler", "SqrtSampler",
+    "ProgressiveSampler", "TemperatureSampler", "OversampleSampler", "UndersampleSampler",
+    "cooldown_temperature",
+    # resamplers
+    "RESAMPLERS", "ResampleResult", "resample", "create_resampler", "list_resamplers",
+    "SAMPLING_STRATEGIES",
+    # post-hoc
+    "POSTHOC", "apply_posthoc", "list_posthoc", "logit_adjustment", "prior_threshold", "tau_norm",
+    "temperature", "select_tau_norm", "TauSweep", "fit_temperature", "TAU_NORM_GRID",
 ]

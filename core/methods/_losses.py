@@ -4,17 +4,37 @@ Every loss is an ``nn.Module`` called as ``loss(logits, target) -> scalar``. It 
 with the training class counts (so prior-aware losses need no extra plumbing) and honours
 an optional per-class ``class_weight`` the way ``F.cross_entropy(weight=...)`` does, which
 is how deferred re-weighting (DRW) switches any loss to class-balanced weights mid-run.
+
+Shared conventions, so losses can be swapped without retuning the trainer:
+
+- logits are cast to float32 first (bf16 autocast would otherwise lose the small
+  probabilities the imbalance losses care about);
+- a loss's own per-class weights (``weighted_ce``, focal ``alpha``, ``cb_focal``) multiply
+  ``class_weight``, and per-sample losses are reduced by :func:`weighted_mean`, i.e.
+  normalised by the batch's sum of weights like ``F.cross_entropy(weight=...)``;
+- batch-level losses (``dice``, ``anyloss``) average their per-class terms, weighted by
+  ``class_weight`` when set;
+- every loss stays finite, with finite gradients, for logits as large as ±1e4.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
-from core.registry import Registry
+from core.methods._weights import class_weights
+from core.registry import Params, Registry
 
-__all__ = ["LOSSES", "Loss", "create_loss", "list_losses", "weighted_mean"]
+__all__ = [
+    "LOSSES", "Loss", "create_loss", "list_losses", "weighted_mean",
+    "CrossEntropy", "WeightedCrossEntropy", "FocalLoss", "ClassBalancedFocalLoss", "LDAMLoss",
+    "BalancedSoftmaxLoss", "LogitAdjustedLoss", "LabelSmoothingLoss", "DiceLoss", "AnyLoss",
+    "ZLoss", "ldam_margins",
+]
 
 LOSSES: Registry[Loss] = Registry("loss")
 
@@ -32,8 +52,22 @@ class Loss(nn.Module):
     def prior(self) -> Tensor:
         return self.class_counts / self.class_counts.sum()
 
+    @property
+    def log_prior(self) -> Tensor:
+        """log pi_j, with an absent class counted as one sample so it stays finite."""
+        counts = self.class_counts.clamp_min(1.0)
+        return (counts / counts.sum()).log()
+
     def set_class_weight(self, weight: Tensor | None) -> None:
         self.class_weight = None if weight is None else weight.to(self.class_counts)
+
+    def _combined_weight(self, own: Tensor | None) -> Tensor | None:
+        """The loss's own per-class weight times ``class_weight`` (either may be None)."""
+        if own is None:
+            return self.class_weight
+        if self.class_weight is None:
+            return own
+        return own * self.class_weight
 
 
 def weighted_mean(per_sample: Tensor, target: Tensor, class_weight: Tensor | None) -> Tensor:
@@ -45,11 +79,301 @@ def weighted_mean(per_sample: Tensor, target: Tensor, class_weight: Tensor | Non
     return (per_sample * w).sum() / w.sum()
 
 
+def _weighted_class_mean(per_class: Tensor, class_weight: Tensor | None) -> Tensor:
+    """Average of per-class terms of a batch-level loss, weighted when a weight is set."""
+    if class_weight is None:
+        return per_class.mean()
+    return (per_class * class_weight).sum() / class_weight.sum()
+
+
+# ---------------------------------------------------------------------------- params
+
+class WeightedCEParams(Params):
+    weights: Literal["inverse", "inverse_sqrt", "effective_number"] = Field(
+        "inverse", description="How class weights follow the counts: 1/n, 1/sqrt(n) or the "
+                               "effective number of samples (Cui et al. 2019).")
+    beta: float = Field(0.9999, ge=0.0, le=0.99999,
+                        description="Effective-number beta (only for weights='effective_number').")
+
+
+class FocalParams(Params):
+    gamma: float = Field(2.0, ge=0.0, le=10.0,
+                         description="Focusing strength: down-weights easy examples; 0 is cross-entropy.")
+    alpha: Literal["none", "inverse", "inverse_sqrt", "effective_number"] = Field(
+        "none", description="Optional per-class weighting alpha_y; 'none' keeps all classes equal.")
+    beta: float = Field(0.9999, ge=0.0, le=0.99999,
+                        description="Effective-number beta (only for alpha='effective_number').")
+
+
+class CBFocalParams(Params):
+    beta: float = Field(0.9999, ge=0.0, le=0.99999,
+                        description="Effective-number beta: 0 is no re-weighting, near 1 is 1/n.")
+    gamma: float = Field(2.0, ge=0.0, le=10.0,
+                         description="Focusing strength of the focal term; 0 gives class-balanced CE.")
+
+
+class LDAMParams(Params):
+    max_margin: float = Field(0.5, ge=0.0, le=5.0,
+                              description="Margin of the rarest class; others get C / n_j^(1/4).")
+    s: float = Field(30.0, gt=0.0, le=100.0,
+                     description="Logit scale applied after subtracting the margin.")
+
+
+class LogitAdjustedParams(Params):
+    tau: float = Field(1.0, ge=0.0, le=5.0,
+                       description="Strength of the prior adjustment; 0 is cross-entropy, 1 is Bayes-optimal "
+                                   "for balanced error.")
+
+
+class LabelSmoothingParams(Params):
+    eps: float = Field(0.1, ge=0.0, lt=1.0,
+                       description="Probability mass spread uniformly over all classes.")
+
+
+class DiceParams(Params):
+    alpha: float = Field(0.1, ge=0.0, le=2.0,
+                         description="Self-adjusting exponent: weights p by (1 - p)^alpha so easy examples "
+                                     "count less; 0 is plain soft Dice.")
+    smooth: float = Field(1e-4, ge=0.0, le=10.0,
+                          description="Added to numerator and denominator so empty classes stay defined.")
+
+
+class AnyLossParams(Params):
+    metric: Literal["f1", "balanced_accuracy", "gmean"] = Field(
+        "f1", description="The confusion-matrix metric the loss approximates (1 - metric).")
+    L: float = Field(50.0, ge=1.0, le=100.0,
+                     description="Amplifying scale of the sigmoid that pushes probabilities toward 0/1.")
+    beta: float = Field(1.0, gt=0.0, le=10.0,
+                        description="beta of F_beta (metric='f1' only); 1 is F1.")
+
+
+class ZLossParams(Params):
+    a: float = Field(1.0, gt=0.0, le=100.0,
+                     description="Sharpness of the softplus hinge on the standardised true-class logit.")
+    b: float = Field(1.0, ge=-10.0, le=10.0,
+                     description="Location: the standardised logit the true class should exceed.")
+
+
+# ---------------------------------------------------------------------------- losses
+
 @LOSSES.register("ce", description="Plain cross-entropy: the baseline every fix is measured against.",
                  paper="")
 class CrossEntropy(Loss):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(logits.float(), target, weight=self.class_weight)
+
+
+@LOSSES.register(
+    "weighted_ce",
+    description="Cross-entropy with rare classes weighted up (1/n, 1/sqrt(n) or effective number).",
+    paper="Cui et al., CVPR 2019, Class-Balanced Loss Based on Effective Number of Samples",
+    params=WeightedCEParams, needs_class_counts=True,
+)
+class WeightedCrossEntropy(Loss):
+    def __init__(self, *, class_counts, weights: str = "inverse", beta: float = 0.9999):
+        super().__init__(class_counts=class_counts)
+        self.register_buffer("scheme_weight", class_weights(self.class_counts, weights, beta))
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(logits.float(), target, weight=self._combined_weight(self.scheme_weight))
+
+
+def _focal_per_sample(logits: Tensor, target: Tensor, gamma: float) -> Tensor:
+    log_p = F.log_softmax(logits, dim=-1).gather(1, target[:, None]).squeeze(1)
+    # 1 - p from expm1 is exact near p = 1; the clamp keeps (1-p)^gamma differentiable
+    # for gamma < 1 when p rounds to exactly 1.
+    one_minus_p = (-torch.expm1(log_p)).clamp_min(1e-12)
+    return -(one_minus_p ** gamma) * log_p
+
+
+@LOSSES.register(
+    "focal",
+    description="Focal loss: down-weights examples the model already gets right, so hard ones dominate.",
+    paper="Lin et al., ICCV 2017, Focal Loss for Dense Object Detection",
+    params=FocalParams,
+)
+class FocalLoss(Loss):
+    def __init__(self, *, class_counts, gamma: float = 2.0, alpha: str = "none", beta: float = 0.9999):
+        super().__init__(class_counts=class_counts)
+        self.gamma = gamma
+        alpha_w = None if alpha == "none" else class_weights(self.class_counts, alpha, beta)
+        self.register_buffer("alpha", alpha_w)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        per_sample = _focal_per_sample(logits.float(), target, self.gamma)
+        return weighted_mean(per_sample, target, self._combined_weight(self.alpha))
+
+
+@LOSSES.register(
+    "cb_focal",
+    description="Focal loss with each class weighted by its inverse effective number of samples.",
+    paper="Cui et al., CVPR 2019, Class-Balanced Loss Based on Effective Number of Samples",
+    params=CBFocalParams, needs_class_counts=True,
+)
+class ClassBalancedFocalLoss(FocalLoss):
+    def __init__(self, *, class_counts, beta: float = 0.9999, gamma: float = 2.0):
+        super().__init__(class_counts=class_counts, gamma=gamma, alpha="effective_number", beta=beta)
+
+
+def ldam_margins(class_counts, max_margin: float = 0.5) -> Tensor:
+    """Delta_j = C / n_j^(1/4) with C chosen so the largest margin is ``max_margin``."""
+    counts = torch.as_tensor(class_counts, dtype=torch.float32).clamp_min(1.0)
+    raw = counts.pow(-0.25)
+    return raw * (max_margin / raw.max())
+
+
+@LOSSES.register(
+    "ldam",
+    description="Label-distribution-aware margin: rare classes must win by a larger margin (C / n^(1/4)).",
+    paper="Cao et al., NeurIPS 2019, Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss",
+    params=LDAMParams, needs_class_counts=True,
+)
+class LDAMLoss(Loss):
+    """Applied to plain logits with scale ``s`` as given (the paper's s=30 assumes a
+    normalised-cosine head; with an ordinary linear head lower s to taste)."""
+
+    def __init__(self, *, class_counts, max_margin: float = 0.5, s: float = 30.0):
+        super().__init__(class_counts=class_counts)
+        self.s = s
+        self.register_buffer("margins", ldam_margins(self.class_counts, max_margin))
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        z = logits.float()
+        shifted = z - F.one_hot(target, z.shape[1]).to(z) * self.margins[target][:, None]
+        return F.cross_entropy(self.s * shifted, target, weight=self.class_weight)
+
+
+@LOSSES.register(
+    "balanced_softmax",
+    description="Cross-entropy on logits shifted by log prior, so the softmax learns the balanced posterior.",
+    paper="Ren et al., NeurIPS 2020, Balanced Meta-Softmax for Long-Tailed Visual Recognition",
+    needs_class_counts=True,
+)
+class BalancedSoftmaxLoss(Loss):
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(logits.float() + self.log_prior, target, weight=self.class_weight)
+
+
+@LOSSES.register(
+    "logit_adjusted",
+    description="Cross-entropy on logits plus tau x log prior, targeting balanced error.",
+    paper="Menon et al., ICLR 2021, Long-Tail Learning via Logit Adjustment",
+    params=LogitAdjustedParams, needs_class_counts=True,
+)
+class LogitAdjustedLoss(Loss):
+    def __init__(self, *, class_counts, tau: float = 1.0):
+        super().__init__(class_counts=class_counts)
+        self.tau = tau
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(logits.float() + self.tau * self.log_prior, target,
+                               weight=self.class_weight)
+
+
+@LOSSES.register(
+    "label_smoothing",
+    description="Cross-entropy against a softened target: eps of the mass spread over all classes.",
+    paper="Szegedy et al., CVPR 2016, Rethinking the Inception Architecture for Computer Vision",
+    params=LabelSmoothingParams,
+)
+class LabelSmoothingLoss(Loss):
+    def __init__(self, *, class_counts, eps: float = 0.1):
+        super().__init__(class_counts=class_counts)
+        self.eps = eps
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(logits.float(), target, weight=self.class_weight, label_smoothing=self.eps)
+
+
+@LOSSES.register(
+    "dice",
+    description="Self-adjusting Dice: per-class soft overlap over the batch, easy examples down-weighted.",
+    paper="Li et al., ACL 2020, Dice Loss for Data-imbalanced NLP Tasks",
+    params=DiceParams, batch_level=True,
+)
+class DiceLoss(Loss):
+    """Per class j over the batch, with p~ = (1 - p)^alpha p:
+    loss_j = 1 - (2 sum p~_j y_j + smooth) / (sum p~_j + sum y_j + smooth), averaged over
+    the K classes. The issue's ``gamma`` has no counterpart: the authors' self-adjusting
+    factor is the single exponent ``alpha`` (their code also has no gamma)."""
+
+    def __init__(self, *, class_counts, alpha: float = 0.1, smooth: float = 1e-4):
+        super().__init__(class_counts=class_counts)
+        self.alpha = alpha
+        self.smooth = smooth
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        p = F.softmax(logits.float(), dim=-1)
+        p_adj = (1.0 - p).clamp_min(1e-12) ** self.alpha * p
+        y = F.one_hot(target, p.shape[1]).to(p)
+        numer = 2.0 * (p_adj * y).sum(0) + self.smooth
+        denom = p_adj.sum(0) + y.sum(0) + self.smooth
+        per_class = 1.0 - numer / denom.clamp_min(1e-12)
+        return _weighted_class_mean(per_class, self.class_weight)
+
+
+@LOSSES.register(
+    "anyloss",
+    description="Turns a confusion-matrix metric (F1, balanced accuracy, G-mean) into a differentiable loss.",
+    paper="Han, Moniz & Chawla, KDD 2024, AnyLoss: Transforming Classification Metrics into Loss Functions",
+    params=AnyLossParams, batch_level=True,
+)
+class AnyLoss(Loss):
+    """One-vs-rest per class on softmax probabilities, A = sigmoid(L (p - 0.5)), soft
+    confusion entries summed over the batch, loss = 1 - macro-average of the metric.
+    A class absent from the batch has zero recall by construction (constant term)."""
+
+    eps = 1e-5
+
+    def __init__(self, *, class_counts, metric: str = "f1", L: float = 50.0, beta: float = 1.0):
+        super().__init__(class_counts=class_counts)
+        self.metric = metric
+        self.L = L
+        self.beta = beta
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        p = F.softmax(logits.float(), dim=-1)
+        a = torch.sigmoid(self.L * (p - 0.5))
+        y = F.one_hot(target, p.shape[1]).to(p)
+        n = float(p.shape[0])
+        tp = (y * a).sum(0)
+        sum_a, sum_y = a.sum(0), y.sum(0)
+        fp, fn = sum_a - tp, sum_y - tp
+        tn = n - sum_y - sum_a + tp
+        eps = self.eps
+        if self.metric == "f1":
+            b2 = self.beta ** 2
+            score = (1 + b2) * tp / ((1 + b2) * tp + b2 * fn + fp + eps)
+        elif self.metric == "balanced_accuracy":
+            score = 0.5 * (tp / (tp + fn + eps) + tn / (tn + fp + eps))
+        else:  # gmean; the clamp keeps sqrt's gradient finite when recall is exactly 0
+            score = ((tp / (tp + fn + eps)) * (tn / (tn + fp + eps))).clamp_min(1e-12).sqrt()
+        return _weighted_class_mean(1.0 - score, self.class_weight)
+
+
+@LOSSES.register(
+    "zloss",
+    description="A softplus hinge on the standardised true-class logit (shift and scale invariant).",
+    paper="de Brébisson & Vincent, arXiv 2016, The Z-loss: a shift and scale invariant classification "
+          "loss belonging to the Spherical Family",
+    params=ZLossParams,
+)
+class ZLoss(Loss):
+    """z' = (z - mean z) / std z per sample, loss = softplus(a (b - z'_y)) / a.
+    Not PaLM's log^2 Z regulariser, which shares the name only."""
+
+    def __init__(self, *, class_counts, a: float = 1.0, b: float = 1.0):
+        super().__init__(class_counts=class_counts)
+        self.a = a
+        self.b = b
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        z = logits.float()
+        centred = z - z.mean(dim=1, keepdim=True)
+        std = (centred.pow(2).mean(dim=1, keepdim=True) + 1e-12).sqrt()
+        z_true = (centred / std).gather(1, target[:, None]).squeeze(1)
+        per_sample = F.softplus(self.a * (self.b - z_true)) / self.a
+        return weighted_mean(per_sample, target, self.class_weight)
 
 
 def create_loss(name: str, params: dict | None = None, *, class_counts) -> Loss:

@@ -2,22 +2,59 @@
 
 A sampler returns an index tensor; the trainer slices batches from the resident data
 with it, so no DataLoader sits on the hot path.
+
+Class-level samplers share one vectorised recipe: draw a class per slot with
+``torch.multinomial`` over the target class distribution, then a sample uniformly within
+that class (via the labels sorted by class), all on the labels' device. Each exposes
+``class_distribution(class_counts, epoch, num_epochs)``, the expected class frequencies of
+an epoch's indices, so pages can plot the schedule and tests can check it.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+import numpy as np
 import torch
+from pydantic import Field
 from torch import Tensor
 
-from core.registry import Registry
+from core.registry import Params, Registry
 
-__all__ = ["SAMPLERS", "Sampler", "create_sampler", "list_samplers", "class_counts_of"]
+__all__ = [
+    "SAMPLERS", "Sampler", "create_sampler", "list_samplers", "class_counts_of",
+    "InstanceSampler", "ClassLevelSampler", "ClassBalancedSampler", "SqrtSampler",
+    "ProgressiveSampler", "TemperatureSampler", "OversampleSampler", "UndersampleSampler",
+    "cooldown_temperature",
+]
 
 SAMPLERS: Registry[Sampler] = Registry("sampler")
 
 
 def class_counts_of(labels: Tensor, num_classes: int) -> Tensor:
     return torch.bincount(labels, minlength=num_classes)
+
+
+def _counts64(class_counts) -> Tensor:
+    """Counts as a CPU float64 vector: distributions are tiny and exactness helps tests."""
+    if isinstance(class_counts, Tensor):
+        counts = class_counts.detach().to("cpu", torch.float64)
+    else:
+        counts = torch.as_tensor(np.asarray(class_counts), dtype=torch.float64)
+    if counts.ndim != 1 or counts.numel() == 0 or bool((counts < 0).any()) or counts.sum() <= 0:
+        raise ValueError("class_counts must be a 1-D vector of non-negative counts, not all zero")
+    return counts
+
+
+def _normalise_present(weights: Tensor, counts: Tensor) -> Tensor:
+    """Zero the classes with no samples (they cannot be drawn) and renormalise."""
+    weights = torch.where(counts > 0, weights, torch.zeros_like(weights))
+    return weights / weights.sum()
+
+
+def _check_schedule(epoch: int, num_epochs: int) -> None:
+    if num_epochs < 1 or not 0 <= epoch < num_epochs:
+        raise ValueError(f"epoch {epoch} outside 0..{num_epochs - 1}")
 
 
 class Sampler:
@@ -47,12 +84,216 @@ class Sampler:
     def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator) -> Tensor:
         raise NotImplementedError
 
+    def class_distribution(self, class_counts, epoch: int = 0, num_epochs: int = 1) -> Tensor:
+        """Expected class frequencies of one epoch's indices (CPU float64, sums to 1)."""
+        _check_schedule(epoch, num_epochs)
+        return self._class_distribution(_counts64(class_counts), epoch, num_epochs)
+
+    def _class_distribution(self, counts: Tensor, epoch: int, num_epochs: int) -> Tensor:
+        raise NotImplementedError
+
+
+class _ByClass:
+    """Labels grouped by class on their device: draw uniformly within given classes."""
+
+    def __init__(self, labels: Tensor, num_classes: int):
+        self.order = torch.argsort(labels, stable=True)
+        self.counts = torch.bincount(labels, minlength=num_classes)
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
+
+    def draw(self, classes: Tensor, generator: torch.Generator | None) -> Tensor:
+        """One uniformly random sample index of each class in ``classes`` (with replacement)."""
+        u = torch.rand(classes.shape, device=classes.device, generator=generator)
+        size = self.counts[classes]
+        # float rounding can make u * size == size; clamp back inside the class
+        offset = torch.minimum((u * size).long(), size - 1)
+        return self.order[self.starts[classes] + offset]
+
+
+class ClassLevelSampler(Sampler):
+    """Draws N indices whose classes follow ``class_distribution`` for the epoch."""
+
+    def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator):
+        groups = _ByClass(labels, num_classes)
+        q = self.class_distribution(groups.counts, epoch, num_epochs)
+        q = q.to(device=labels.device, dtype=torch.float32)
+        classes = torch.multinomial(q, labels.numel(), replacement=True, generator=generator)
+        return groups.draw(classes, generator)
+
+
+# ---------------------------------------------------------------------------- params
+
+class TemperatureParams(Params):
+    t0: float = Field(5.0, ge=0.1, le=100.0,
+                      description="Start temperature: q_j ∝ pi_j^(1/T); high T is near class-balanced, "
+                                  "T=1 is the natural distribution.")
+    t_end: float = Field(1.0, ge=0.1, le=100.0,
+                         description="Temperature reached at the last epoch when cooldown is on.")
+    cooldown: bool = Field(True, description="Lower the temperature from t0 to t_end during training; "
+                                             "off keeps T = t0 throughout.")
+    cooldown_start: float = Field(0.5, ge=0.0, le=1.0,
+                                  description="Fraction of training after which the cooldown begins.")
+    cooldown_shape: Literal["linear", "step"] = Field(
+        "linear", description="Linear ramp from t0 to t_end, or a single step to t_end.")
+
+
+class UndersampleParams(Params):
+    ratio: float = Field(1.0, gt=0.0, le=1000.0,
+                         description="Keep ratio x (smallest class count) samples per class, capped at "
+                                     "each class's count; 1 fully balances.")
+
+
+# ---------------------------------------------------------------------------- samplers
 
 @SAMPLERS.register("instance", description="Every training sample once per epoch, in random order.",
                    paper="")
 class InstanceSampler(Sampler):
     def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator):
         return torch.randperm(labels.numel(), device=labels.device, generator=generator)
+
+    def _class_distribution(self, counts, epoch, num_epochs):
+        return counts / counts.sum()
+
+
+@SAMPLERS.register(
+    "class_balanced",
+    description="Pick a class uniformly, then a sample within it: every class equally often.",
+    paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
+    needs_class_counts=True,
+)
+class ClassBalancedSampler(ClassLevelSampler):
+    def _class_distribution(self, counts, epoch, num_epochs):
+        return _normalise_present(torch.ones_like(counts), counts)
+
+
+@SAMPLERS.register(
+    "sqrt",
+    description="Square-root sampling: class probability ∝ sqrt(count), half-way to balanced.",
+    paper="Mahajan et al., ECCV 2018, Exploring the Limits of Weakly Supervised Pretraining",
+    needs_class_counts=True,
+)
+class SqrtSampler(ClassLevelSampler):
+    def _class_distribution(self, counts, epoch, num_epochs):
+        return _normalise_present(counts.sqrt(), counts)
+
+
+@SAMPLERS.register(
+    "progressive",
+    description="Moves linearly from natural (instance) to class-balanced sampling over training.",
+    paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
+    needs_class_counts=True,
+)
+class ProgressiveSampler(ClassLevelSampler):
+    """q_j(t) = (1 - t/T) pi_j + (t/T) / K with t the epoch and T the number of epochs."""
+
+    def _class_distribution(self, counts, epoch, num_epochs):
+        frac = epoch / num_epochs
+        k = counts.numel()
+        q = (1.0 - frac) * counts / counts.sum() + frac / k
+        return _normalise_present(q, counts)
+
+
+def cooldown_temperature(epoch: int, num_epochs: int, *, t0: float = 5.0, t_end: float = 1.0,
+                         cooldown: bool = True, cooldown_start: float = 0.5,
+                         cooldown_shape: str = "linear") -> float:
+    """Sampling temperature at ``epoch``: t0 until ``cooldown_start`` of training, then a
+    linear ramp (or one step) that reaches ``t_end`` at the last epoch."""
+    _check_schedule(epoch, num_epochs)
+    if not cooldown:
+        return float(t0)
+    progress = epoch / (num_epochs - 1) if num_epochs > 1 else 1.0
+    if progress < cooldown_start:
+        return float(t0)
+    if cooldown_shape == "step":
+        return float(t_end)
+    span = 1.0 - cooldown_start
+    r = 1.0 if span <= 0 else min(1.0, (progress - cooldown_start) / span)
+    return float(t0 + r * (t_end - t0))
+
+
+@SAMPLERS.register(
+    "temperature",
+    description="q ∝ prior^(1/T): heavy upsampling of rare classes early, cooled toward natural later.",
+    paper="Li et al., NAACL 2025, Upsample or Upweight? Balanced Training on Heavily Imbalanced Datasets",
+    params=TemperatureParams, needs_class_counts=True,
+)
+class TemperatureSampler(ClassLevelSampler):
+    def __init__(self, *, t0: float = 5.0, t_end: float = 1.0, cooldown: bool = True,
+                 cooldown_start: float = 0.5, cooldown_shape: str = "linear"):
+        super().__init__(t0=t0, t_end=t_end, cooldown=cooldown, cooldown_start=cooldown_start,
+                         cooldown_shape=cooldown_shape)
+
+    def temperature_at(self, epoch: int, num_epochs: int) -> float:
+        return cooldown_temperature(epoch, num_epochs, t0=self.t0, t_end=self.t_end,
+                                    cooldown=self.cooldown, cooldown_start=self.cooldown_start,
+                                    cooldown_shape=self.cooldown_shape)
+
+    def _class_distribution(self, counts, epoch, num_epochs):
+        t = self.temperature_at(epoch, num_epochs)
+        prior = counts / counts.sum()
+        # in log space so large 1/T (T < 1) cannot underflow every class to zero
+        log_q = torch.where(counts > 0, prior.clamp_min(1e-300).log() / t,
+                            torch.full_like(prior, -torch.inf))
+        return torch.softmax(log_q, 0)
+
+
+@SAMPLERS.register(
+    "oversample",
+    description="Every sample once plus random repeats until each class matches the largest.",
+    paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
+          "convolutional neural networks",
+    needs_class_counts=True,
+)
+class OversampleSampler(Sampler):
+    """K x n_max indices per epoch (K counting classes present), repeats drawn afresh."""
+
+    def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator):
+        groups = _ByClass(labels, num_classes)
+        present = groups.counts > 0
+        extra = torch.where(present, groups.counts.max() - groups.counts, torch.zeros_like(groups.counts))
+        classes = torch.repeat_interleave(torch.arange(num_classes, device=labels.device), extra)
+        idx = torch.cat([torch.arange(labels.numel(), device=labels.device),
+                         groups.draw(classes, generator)])
+        return idx[torch.randperm(idx.numel(), device=labels.device, generator=generator)]
+
+    def _class_distribution(self, counts, epoch, num_epochs):
+        return _normalise_present(torch.ones_like(counts), counts)
+
+
+@SAMPLERS.register(
+    "undersample",
+    description="A fresh random subset each epoch: ratio x the smallest class count per class.",
+    paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
+          "convolutional neural networks",
+    params=UndersampleParams, needs_class_counts=True,
+)
+class UndersampleSampler(Sampler):
+    def __init__(self, *, ratio: float = 1.0):
+        super().__init__(ratio=ratio)
+
+    def kept_per_class(self, class_counts) -> Tensor:
+        """How many samples of each class one epoch keeps: min(n_j, ratio * n_min)."""
+        counts = torch.as_tensor(class_counts).long()
+        n_min = counts[counts > 0].min()
+        target = max(1, int(round(self.ratio * int(n_min))))
+        return torch.clamp(counts, max=target)
+
+    def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator):
+        n = labels.numel()
+        counts = torch.bincount(labels, minlength=num_classes)
+        keep = self.kept_per_class(counts)
+        # random order within each class: shuffle, then stable-sort by class
+        perm = torch.randperm(n, device=labels.device, generator=generator)
+        by_class = perm[torch.argsort(labels[perm], stable=True)]
+        sorted_labels = labels[by_class]
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(n, device=labels.device) - starts[sorted_labels]
+        kept = by_class[rank < keep[sorted_labels]]
+        return kept[torch.randperm(kept.numel(), device=labels.device, generator=generator)]
+
+    def _class_distribution(self, counts, epoch, num_epochs):
+        keep = self.kept_per_class(counts).to(torch.float64)
+        return keep / keep.sum()
 
 
 def create_sampler(name: str, params: dict | None = None) -> Sampler:

@@ -1,0 +1,315 @@
+"""Data-level resamplers from imbalanced-learn, one registry (`RESAMPLERS`).
+
+These run once on a feature matrix before training (tabular data or flattened images),
+unlike the per-epoch index samplers. Nothing is re-implemented: each entry builds the
+imblearn estimator from a validated schema that uses imblearn's own parameter names, and
+:func:`resample` adds what a page needs on top: a mask of the rows that did not exist
+before (synthetic or duplicated), and errors that say which resampler failed and what to
+change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from imblearn.combine import SMOTETomek
+from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
+from imblearn.under_sampling import (
+    EditedNearestNeighbours,
+    NearMiss,
+    RandomUnderSampler,
+    TomekLinks,
+)
+from imblearn.utils import check_sampling_strategy
+from pydantic import Field, field_validator
+
+from core.registry import Params, Registry
+
+__all__ = ["RESAMPLERS", "ResampleResult", "resample", "create_resampler", "list_resamplers",
+           "SAMPLING_STRATEGIES"]
+
+RESAMPLERS: Registry[Any] = Registry("resampler")
+
+SAMPLING_STRATEGIES = ("auto", "minority", "majority", "not minority", "not majority", "all")
+
+_STRATEGY_HELP = ("imblearn sampling_strategy: 'auto', 'minority', 'not majority', 'all' (and for "
+                  "cleaning 'majority', 'not minority'), a float (minority/majority ratio after "
+                  "resampling, binary only) or a {class: count} dict.")
+_SEED_HELP = "Seed for imblearn; None uses the seed passed to resample()."
+
+
+@dataclass(frozen=True)
+class ResampleResult:
+    """Resampled rows; ``synthetic[i]`` is True for a row that was not in the input."""
+
+    x: np.ndarray
+    y: np.ndarray
+    synthetic: np.ndarray
+
+    @property
+    def n_synthetic(self) -> int:
+        return int(self.synthetic.sum())
+
+
+# ---------------------------------------------------------------------------- params
+
+class _StrategyParams(Params):
+    sampling_strategy: str | float | dict[int, int] = Field("auto", description=_STRATEGY_HELP)
+
+    @field_validator("sampling_strategy")
+    @classmethod
+    def _known_strategy(cls, value):
+        if isinstance(value, str) and value not in SAMPLING_STRATEGIES:
+            raise ValueError(f"unknown sampling_strategy {value!r}; use one of "
+                             f"{', '.join(SAMPLING_STRATEGIES)}, a float or a {{class: count}} dict")
+        if isinstance(value, float) and not 0.0 < value <= 1.0:
+            raise ValueError("a float sampling_strategy is a ratio in (0, 1]")
+        return value
+
+
+class _SeededParams(_StrategyParams):
+    random_state: int | None = Field(None, ge=0, description=_SEED_HELP)
+
+
+class SMOTEParams(_SeededParams):
+    k_neighbors: int = Field(5, ge=1, le=100,
+                             description="Nearest same-class neighbours to interpolate towards.")
+
+
+class BorderlineSMOTEParams(SMOTEParams):
+    m_neighbors: int = Field(10, ge=1, le=100,
+                             description="Neighbours (any class) that decide if a row is in danger.")
+    kind: Literal["borderline-1", "borderline-2"] = Field(
+        "borderline-1", description="borderline-2 also interpolates towards other classes' neighbours.")
+
+
+class ADASYNParams(_SeededParams):
+    n_neighbors: int = Field(5, ge=1, le=100,
+                             description="Neighbours used to measure difficulty and to interpolate.")
+
+
+class RandomOverParams(_SeededParams):
+    shrinkage: float | None = Field(None, ge=0.0, le=10.0,
+                                    description="None duplicates rows; a value jitters the copies "
+                                                "(smoothed bootstrap).")
+
+
+class RandomUnderParams(_SeededParams):
+    replacement: bool = Field(False, description="Draw the kept rows with replacement.")
+
+
+class TomekParams(_StrategyParams):
+    pass
+
+
+class ENNParams(_StrategyParams):
+    n_neighbors: int = Field(3, ge=1, le=100, description="Neighbours that vote on whether a row is kept.")
+    kind_sel: Literal["all", "mode"] = Field(
+        "all", description="'all': remove a row unless all neighbours agree; 'mode': unless most do.")
+
+
+class SMOTETomekParams(SMOTEParams):
+    pass
+
+
+class NearMissParams(_StrategyParams):
+    version: int = Field(1, ge=1, le=3, description="NearMiss-1, -2 or -3 selection rule.")
+    n_neighbors: int = Field(3, ge=1, le=100, description="Minority neighbours used to score majority rows.")
+    n_neighbors_ver3: int = Field(3, ge=1, le=100,
+                                  description="Neighbours pre-selected in NearMiss-3.")
+
+
+# ---------------------------------------------------------------------------- entries
+
+_SMOTE_PAPER = "Chawla et al., JAIR 2002, SMOTE: Synthetic Minority Over-sampling Technique"
+_TOMEK_PAPER = "Tomek, IEEE Trans. SMC 1976, Two Modifications of CNN"
+
+
+def _seed(random_state: int | None, seed: int) -> int:
+    return seed if random_state is None else random_state
+
+
+@RESAMPLERS.register("smote", description="Synthesises minority rows on lines between same-class neighbours.",
+                     paper=_SMOTE_PAPER, params=SMOTEParams, kind="over", neighbours_param="k_neighbors")
+def _smote(*, sampling_strategy, random_state, k_neighbors, seed=0):
+    return SMOTE(sampling_strategy=sampling_strategy, k_neighbors=k_neighbors,
+                 random_state=_seed(random_state, seed))
+
+
+@RESAMPLERS.register(
+    "borderline_smote",
+    description="SMOTE only from minority rows near the class border (those 'in danger').",
+    paper="Han, Wang & Mao, ICIC 2005, Borderline-SMOTE: A New Over-Sampling Method in Imbalanced Data Sets "
+          "Learning",
+    params=BorderlineSMOTEParams, kind="over", neighbours_param="k_neighbors",
+)
+def _borderline_smote(*, sampling_strategy, random_state, k_neighbors, m_neighbors, kind, seed=0):
+    return BorderlineSMOTE(sampling_strategy=sampling_strategy, k_neighbors=k_neighbors,
+                           m_neighbors=m_neighbors, kind=kind, random_state=_seed(random_state, seed))
+
+
+@RESAMPLERS.register(
+    "adasyn",
+    description="SMOTE-like synthesis weighted towards minority rows that are hard to learn.",
+    paper="He et al., IJCNN 2008, ADASYN: Adaptive Synthetic Sampling Approach for Imbalanced Learning",
+    params=ADASYNParams, kind="over", neighbours_param="n_neighbors",
+)
+def _adasyn(*, sampling_strategy, random_state, n_neighbors, seed=0):
+    return ADASYN(sampling_strategy=sampling_strategy, n_neighbors=n_neighbors,
+                  random_state=_seed(random_state, seed))
+
+
+@RESAMPLERS.register(
+    "random_over", description="Duplicates random minority rows until the classes match.",
+    paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
+          "convolutional neural networks",
+    params=RandomOverParams, kind="over",
+)
+def _random_over(*, sampling_strategy, random_state, shrinkage, seed=0):
+    return RandomOverSampler(sampling_strategy=sampling_strategy, shrinkage=shrinkage,
+                             random_state=_seed(random_state, seed))
+
+
+@RESAMPLERS.register(
+    "random_under", description="Drops random majority rows until the classes match.",
+    paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
+          "convolutional neural networks",
+    params=RandomUnderParams, kind="under",
+)
+def _random_under(*, sampling_strategy, random_state, replacement, seed=0):
+    return RandomUnderSampler(sampling_strategy=sampling_strategy, replacement=replacement,
+                              random_state=_seed(random_state, seed))
+
+
+@RESAMPLERS.register(
+    "tomek_links", description="Removes majority rows that form a cross-class nearest-neighbour pair.",
+    paper=_TOMEK_PAPER, params=TomekParams, kind="clean",
+)
+def _tomek_links(*, sampling_strategy, seed=0):
+    return TomekLinks(sampling_strategy=sampling_strategy)
+
+
+@RESAMPLERS.register(
+    "edited_nearest_neighbours",
+    description="Removes rows whose neighbours mostly disagree with their label.",
+    paper="Wilson, IEEE Trans. SMC 1972, Asymptotic Properties of Nearest Neighbor Rules Using Edited Data",
+    params=ENNParams, kind="clean",
+)
+def _edited_nearest_neighbours(*, sampling_strategy, n_neighbors, kind_sel, seed=0):
+    return EditedNearestNeighbours(sampling_strategy=sampling_strategy, n_neighbors=n_neighbors,
+                                   kind_sel=kind_sel)
+
+
+@RESAMPLERS.register(
+    "smote_tomek", description="SMOTE, then removal of the Tomek links it creates.",
+    paper="Batista, Prati & Monard, SIGKDD Explorations 2004, A Study of the Behavior of Several Methods "
+          "for Balancing Machine Learning Training Data",
+    params=SMOTETomekParams, kind="over", neighbours_param="k_neighbors",
+)
+def _smote_tomek(*, sampling_strategy, random_state, k_neighbors, seed=0):
+    rs = _seed(random_state, seed)
+    smote = SMOTE(sampling_strategy=sampling_strategy, k_neighbors=k_neighbors, random_state=rs)
+    return SMOTETomek(smote=smote, tomek=TomekLinks(sampling_strategy="all"), random_state=rs)
+
+
+@RESAMPLERS.register(
+    "near_miss", description="Keeps the majority rows closest to the minority class (NearMiss-1/2/3).",
+    paper="Mani & Zhang, ICML 2003 Workshop, kNN Approach to Unbalanced Data Distributions",
+    params=NearMissParams, kind="under", neighbours_param="n_neighbors",
+)
+def _near_miss(*, sampling_strategy, version, n_neighbors, n_neighbors_ver3, seed=0):
+    return NearMiss(sampling_strategy=sampling_strategy, version=version, n_neighbors=n_neighbors,
+                    n_neighbors_ver3=n_neighbors_ver3)
+
+
+# ---------------------------------------------------------------------------- API
+
+def create_resampler(name: str, params: dict | None = None, *, seed: int = 0):
+    """The configured imblearn estimator (unfitted)."""
+    return RESAMPLERS.create(name, params, seed=seed)
+
+
+def list_resamplers() -> list[str]:
+    return RESAMPLERS.names()
+
+
+def resample(name: str, X, y, params: dict | None = None, seed: int = 0) -> ResampleResult:
+    """Resample ``(X, y)`` with the named imblearn method.
+
+    ``X`` may have more than two dimensions (images): rows are flattened for imblearn and
+    reshaped back. Rows added by an over-sampler are flagged in ``synthetic``.
+    """
+    info = RESAMPLERS.info(name)
+    validated = info.validate_params(params).model_dump()
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"{name}: X must be (n, ...) and y (n,) with the same n; "
+                         f"got X {X.shape}, y {y.shape}")
+    n = X.shape[0]
+    flat = X.reshape(n, -1)
+    if info.capabilities.get("kind") == "over":
+        _check_neighbours(name, info.capabilities.get("neighbours_param"), validated, y)
+    estimator = create_resampler(name, params, seed=seed)
+    try:
+        x_res, y_res = estimator.fit_resample(flat, y)
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} could not resample this data: {exc}. Check sampling_strategy "
+                         f"against the class counts {_counts_text(y)}, or lower the neighbour "
+                         f"parameters.") from exc
+    synthetic = _synthetic_mask(name, info.capabilities.get("kind"), estimator, flat, x_res, n)
+    return ResampleResult(np.asarray(x_res).reshape(-1, *X.shape[1:]), np.asarray(y_res), synthetic)
+
+
+def _counts_text(y: np.ndarray) -> str:
+    classes, counts = np.unique(y, return_counts=True)
+    return "{" + ", ".join(f"{c}: {k}" for c, k in zip(classes.tolist(), counts.tolist())) + "}"
+
+
+def _check_neighbours(name: str, param: str | None, values: dict, y: np.ndarray) -> None:
+    """Every class that gets synthetic rows needs more members than the neighbour count."""
+    if param is None:
+        return
+    k = values[param]
+    try:
+        targets = check_sampling_strategy(values["sampling_strategy"], y, "over-sampling")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}: invalid sampling_strategy {values['sampling_strategy']!r} for class "
+                         f"counts {_counts_text(y)}: {exc}") from exc
+    for cls, n_new in targets.items():
+        size = int((y == cls).sum())
+        if n_new > 0 and size <= k:
+            raise ValueError(
+                f"{name}: class {cls} has only {size} sample(s) but {param}={k} needs at least {k + 1}; "
+                f"set {param} to at most {max(size - 1, 1)}"
+                f"{'' if size > 1 else ' (a single sample has no neighbours)'}, "
+                f"use random_over instead, or exclude or merge that class."
+            )
+
+
+def _synthetic_mask(name: str, kind: str | None, estimator, x_in: np.ndarray, x_res: np.ndarray,
+                    n: int) -> np.ndarray:
+    """Rows of the output that were not input rows.
+
+    Under-samplers and cleaners only select input rows. RandomOverSampler records
+    ``sample_indices_``: the first occurrence of each input index is the original, later
+    ones are copies. SMOTETomek keeps its Tomek step's ``sample_indices_`` into the SMOTE
+    output, whose first n rows are the input. The SMOTE family appends new rows after an
+    unchanged copy of the input, which is checked rather than assumed.
+    """
+    m = x_res.shape[0]
+    if kind != "over":
+        return np.zeros(m, dtype=bool)
+    if isinstance(estimator, SMOTETomek):
+        return np.asarray(estimator.tomek_.sample_indices_) >= n
+    if hasattr(estimator, "sample_indices_"):
+        idx = np.asarray(estimator.sample_indices_)
+        first = np.zeros(m, dtype=bool)
+        first[np.unique(idx, return_index=True)[1]] = True
+        return ~first
+    if m < n or not np.array_equal(np.asarray(x_res[:n]), x_in.astype(x_res.dtype, copy=False)):
+        raise RuntimeError(f"{name}: imblearn no longer keeps the input rows first; cannot tell "
+                           "synthetic rows apart (update _synthetic_mask)")
+    return np.arange(m) >= n
