@@ -1,7 +1,19 @@
 """Pure figure builders: arrays / DataFrames in, plotly Figures out. No Streamlit."""
 
-from core.viz import _attribution_figs, _report
+from core.viz import (
+    _attribution_figs, _calibration_figs, _data_figs, _geometry_figs, _playground_figs, _report, _results_figs,
+    _training_figs,
+)
 from core.viz._attribution_figs import *  # noqa: F403
+from core.viz._calibration_figs import *  # noqa: F403
+from core.viz._data_figs import *  # noqa: F403
+from core.viz._geometry_figs import *  # noqa: F403
+from core.viz._playground_figs import *  # noqa: F403
 from core.viz._report import *  # noqa: F403
+from core.viz._results_figs import *  # noqa: F403
+from core.viz._training_figs import *  # noqa: F403
 
-__all__ = [*_attribution_figs.__all__, *_report.__all__]
+__all__ = [
+    *_attribution_figs.__all__, *_calibration_figs.__all__, *_data_figs.__all__, *_geometry_figs.__all__,
+    *_playground_figs.__all__, *_report.__all__, *_results_figs.__all__, *_training_figs.__all__,
+]

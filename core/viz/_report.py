@@ -1,1 +1,197 @@
-__all__: list[str] = []
+"""A self-contained HTML error report: one card per misclassified (or chosen) sample.
+
+Made to be mailed to someone who was never in the app (a clinician, a reviewer): one
+file, plotly's JavaScript inlined once, no external URL, so it opens offline and leaks
+nothing. Every string that came from a user (class names, ids, notes, feature names) is
+escaped; figures carry them as JSON, which plotly writes with `<` escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.offline
+
+from core.viz._attribution_figs import (
+    NEGATIVE_COLOR,
+    POSITIVE_COLOR,
+    attribution_pair_figure,
+    feature_attribution_bars,
+    image_with_attribution,
+)
+
+__all__ = ["error_report_html"]
+
+_TOP_K_PROBS = 3
+
+_CSS = f"""
+body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
+       max-width: 1100px; padding: 1.5rem; color: #1f2933; background: #f7f8fa; }}
+h1 {{ margin-bottom: .2rem; }}
+.meta {{ color: #52606d; margin-top: 0; }}
+.explainer, .notes {{ background: #fff; border: 1px solid #d9e2ec; border-radius: 8px; padding: .8rem 1.2rem; }}
+.pos {{ color: {POSITIVE_COLOR}; font-weight: 600; }}
+.neg {{ color: {NEGATIVE_COLOR}; font-weight: 600; }}
+.case {{ background: #fff; border: 1px solid #d9e2ec; border-left: 6px solid #c62828; border-radius: 8px;
+        margin: 1.2rem 0; padding: .8rem 1.2rem; page-break-inside: avoid; }}
+.case.correct {{ border-left-color: #2e7d32; }}
+.case h2 {{ font-size: 1.1rem; margin: .2rem 0 .6rem; }}
+.facts {{ display: flex; flex-wrap: wrap; gap: 1.5rem; }}
+.facts dl {{ display: grid; grid-template-columns: auto auto; gap: .2rem 1rem; margin: 0; }}
+.facts dt {{ color: #52606d; }}
+.facts dd {{ margin: 0; font-weight: 600; }}
+table.probs {{ border-collapse: collapse; }}
+table.probs td {{ padding: .1rem .6rem .1rem 0; }}
+.bar {{ display: inline-block; height: .7rem; background: #7b8794; vertical-align: middle; }}
+.figs {{ display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .6rem; }}
+.figs > div.fig {{ flex: 1 1 320px; min-width: 0; }}
+.missing {{ color: #7b8794; font-style: italic; }}
+"""
+
+
+def error_report_html(
+    cases: list[dict],
+    *,
+    title: str,
+    run_name: str,
+    method: str,
+    class_names: Sequence[str],
+    notes: str = "",
+) -> str:
+    """One HTML document explaining each case: true vs predicted class, the top
+    probabilities and the attribution towards both classes (image overlays or feature
+    bars). Case dicts hold "sample_id", "true", "pred", "probs" (K,), "input",
+    "attr_true", "attr_pred", "modality" ("image"/"tabular") and "feature_names"."""
+    names = [str(c) for c in class_names]
+    figure_html = _FigureWriter()
+    cards = [_case_card(case, names, figure_html) for case in cases]
+    n_errors = sum(int(c["true"]) != int(c["pred"]) for c in cases)
+    head_script = f"<script>{plotly.offline.get_plotlyjs()}</script>" if figure_html.used else ""
+    notes_html = ""
+    if notes.strip():
+        paragraphs = "".join(f"<p>{_esc(p)}</p>" for p in notes.strip().split("\n\n"))
+        notes_html = f'<section class="notes"><h2>Notes</h2>{paragraphs}</section>'
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_esc(title)}</title>
+<style>{_CSS}</style>
+{head_script}
+</head>
+<body>
+<header>
+<h1>{_esc(title)}</h1>
+<p class="meta">Run <b>{_esc(run_name)}</b> &middot; attribution method <b>{_esc(method)}</b> &middot;
+{len(cases)} case{'s' if len(cases) != 1 else ''}, {n_errors} misclassified &middot; {len(names)} classes</p>
+</header>
+{_explainer(method)}
+{notes_html}
+<main>
+{''.join(cards) if cards else '<p class="missing">No cases to show.</p>'}
+</main>
+</body>
+</html>
+"""
+
+
+class _FigureWriter:
+    """Figures as HTML fragments; plotly.js itself is inlined once in the head."""
+
+    def __init__(self) -> None:
+        self.used = False
+
+    def __call__(self, fig: go.Figure) -> str:
+        self.used = True
+        fragment = fig.to_html(full_html=False, include_plotlyjs=False,
+                               config={"displaylogo": False, "responsive": True})
+        return f'<div class="fig">{fragment}</div>'
+
+
+def _explainer(method: str) -> str:
+    from core.analysis import ATTRIBUTIONS  # viz sits above analysis; imported late to keep viz light
+
+    about = ""
+    if method in ATTRIBUTIONS:
+        info = ATTRIBUTIONS.info(method)
+        about = f"<p><b>{_esc(method)}</b>: {_esc(info.description)}" + (f" <i>({_esc(info.paper)})</i>" if info.paper else "") + "</p>"
+    return f"""<section class="explainer">
+<h2>How to read this report</h2>
+<p>Each card is one sample the model got wrong (or that was chosen for review). An
+<b>attribution map</b> shows which parts of the input the model relied on for one class:
+<span class="pos">red</span> parts pushed the model <i>towards</i> that class,
+<span class="neg">blue</span> parts pushed it <i>away</i>, and uncoloured parts mattered little.
+Stronger colour means a larger effect. Each card shows two explanations: for the
+<b>true</b> class (what spoke for the right answer) and for the <b>predicted</b> class (what
+misled the model). For tables, bars play the same role: the longest bars are the features
+that mattered most.</p>
+<p>An attribution shows what <i>this model</i> used, not what is causally or clinically
+right; a confident map on the wrong region is a reason to distrust the model there.</p>
+{about}
+</section>"""
+
+
+def _case_card(case: dict[str, Any], class_names: list[str], figure_html: _FigureWriter) -> str:
+    true, pred = int(case["true"]), int(case["pred"])
+    for label, value in (("true", true), ("pred", pred)):
+        if not 0 <= value < len(class_names):
+            raise ValueError(f"case {case.get('sample_id')!r}: {label} class {value} is not one of the {len(class_names)} classes")
+    probs = np.asarray(case["probs"], dtype=np.float64).reshape(-1)
+    if probs.size != len(class_names):
+        raise ValueError(f"case {case.get('sample_id')!r}: {probs.size} probabilities for {len(class_names)} classes")
+    true_name, pred_name = class_names[true], class_names[pred]
+    top = np.argsort(-probs, kind="stable")[:_TOP_K_PROBS]
+    prob_rows = "".join(
+        f'<tr><td>{_esc(class_names[k])}</td><td>{probs[k]:.1%}</td>'
+        f'<td><span class="bar" style="width:{max(0.0, min(1.0, probs[k])) * 120:.0f}px"></span></td></tr>'
+        for k in top
+    )
+    status = "correct" if true == pred else "error"
+    return f"""<article class="case {status}">
+<h2>Sample {_esc(str(case["sample_id"]))} &mdash; true <b>{_esc(true_name)}</b>, predicted <b>{_esc(pred_name)}</b></h2>
+<div class="facts">
+<dl>
+<dt>True class</dt><dd>{_esc(true_name)}</dd>
+<dt>Predicted class</dt><dd>{_esc(pred_name)}</dd>
+<dt>Confidence (predicted)</dt><dd>{probs[pred]:.1%}</dd>
+<dt>Probability of true class</dt><dd>{probs[true]:.1%}</dd>
+</dl>
+<table class="probs"><caption>Top {len(top)} probabilities</caption>{prob_rows}</table>
+</div>
+<div class="figs">{_case_figures(case, true_name, pred_name, true == pred, figure_html)}</div>
+</article>
+"""
+
+
+def _case_figures(case: dict[str, Any], true_name: str, pred_name: str, same: bool, figure_html: _FigureWriter) -> str:
+    attr_true, attr_pred = case.get("attr_true"), case.get("attr_pred")
+    modality = case.get("modality")
+    if attr_true is None and attr_pred is None:
+        return '<p class="missing">No attribution was computed for this sample.</p>'
+    if modality == "image":
+        image = np.asarray(case["input"])
+        if same or attr_pred is None or attr_true is None:
+            attr, name = (attr_true, true_name) if attr_true is not None else (attr_pred, pred_name)
+            fig = image_with_attribution(image, np.asarray(attr), title=f"towards {name}")
+        else:
+            fig = attribution_pair_figure(image, np.asarray(attr_true), np.asarray(attr_pred), true_name, pred_name, opacity=0.5)
+        fig.update_layout(height=340)
+        return figure_html(fig)
+    if modality == "tabular":
+        feature_names = case.get("feature_names")
+        parts = []
+        for attr, label, name in ((attr_true, "true", true_name), (attr_pred, "predicted", pred_name)):
+            if attr is None or (same and label == "predicted"):
+                continue
+            parts.append(figure_html(feature_attribution_bars(np.asarray(attr), feature_names, top=10, title=f"towards {label}: {name}")))
+        return "".join(parts)
+    raise ValueError(f"case {case.get('sample_id')!r}: modality must be 'image' or 'tabular', got {modality!r}")
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)

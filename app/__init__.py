@@ -1,0 +1,1 @@
+"""Streamlit side of Tailscope: entry, shared widgets, session state, cached access."""

@@ -1,0 +1,98 @@
+"""Cached access to the store and to run data, shared by every page.
+
+`st.cache_resource` for the store, `st.cache_data` for arrays keyed by (run id, last
+update), so a page rerun never re-reads a run that has not changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from core.artifacts import EvalArtifacts
+from core.config import DataConfig, RunConfig
+from core.data import Splits
+from core.jobs import ensure_worker
+from core.paths import tailscope_home
+from core.store import RunRecord, RunStore
+from core.train import prepare_run_data
+
+__all__ = ["get_store", "queue_run", "RunBundle", "load_bundle", "load_splits", "finished_runs", "DEMO_CONFIG"]
+
+DEMO_CONFIG = {
+    "name": "demo: digits, exp ratio 50, plain CE",
+    "data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}},
+    "model": {"name": "small_cnn"},
+    "loss": {"name": "ce"},
+    "train": {"epochs": 15, "batch_size": 64, "lr": 0.05},
+}
+
+
+@st.cache_resource
+def _store_for(home: str) -> RunStore:
+    return RunStore(home)
+
+
+def get_store() -> RunStore:
+    return _store_for(str(tailscope_home()))
+
+
+def queue_run(config: RunConfig) -> str:
+    """Queue a run and make sure a worker will pick it up."""
+    store = get_store()
+    run_id = store.create_run(config)
+    ensure_worker(store)
+    return run_id
+
+
+def finished_runs() -> list[RunRecord]:
+    return get_store().list_runs("done")
+
+
+@dataclass(frozen=True)
+class RunBundle:
+    """Everything an analysis page reads about one finished run."""
+
+    record: RunRecord
+    config: RunConfig
+    artifacts: EvalArtifacts
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.metrics["dataset"]["class_names"]
+
+    @property
+    def groups(self) -> list[str]:
+        return self.metrics["dataset"]["groups"]
+
+    @property
+    def modality(self) -> str:
+        return self.metrics["dataset"]["modality"]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _bundle(home: str, run_id: str, updated: float) -> RunBundle:
+    store = _store_for(home)
+    record = store.get(run_id)
+    return RunBundle(record, RunConfig.model_validate(record.config), store.artifacts(run_id),
+                     store.metrics(run_id), store.history(run_id))
+
+
+def load_bundle(run_id: str) -> RunBundle:
+    store = get_store()
+    record = store.get(run_id)
+    return _bundle(str(store.home), run_id, record.updated)
+
+
+@st.cache_data(show_spinner="Preparing the dataset…", max_entries=8)
+def _splits(data_json: str) -> Splits:
+    return prepare_run_data(RunConfig(data=DataConfig.model_validate_json(data_json)))
+
+
+def load_splits(data: DataConfig) -> Splits:
+    """A run's exact splits, re-derived from its data config (splits are seeded)."""
+    return _splits(data.model_dump_json())

@@ -1,0 +1,174 @@
+"""Widgets every page shares: the sidebar, run picker, parameter forms, empty states."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, get_args
+
+import streamlit as st
+
+from app import state
+from app.services import DEMO_CONFIG, get_store, queue_run
+from core.config import RunConfig
+from core.data import describe_source
+from core.registry import PluginInfo
+from core.store import RunRecord
+
+__all__ = ["sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
+           "start_demo_run", "explain", "flash"]
+
+STATUS_BADGES = {"queued": "⏳ queued", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
+                 "cancelled": "⏹ cancelled"}
+
+
+def status_badge(status: str) -> str:
+    return STATUS_BADGES.get(status, status)
+
+
+def _run_label(record: RunRecord) -> str:
+    return f"{status_badge(record.status)} · {record.name} · {record.method}"
+
+
+def sidebar() -> None:
+    """Current dataset and the run picker, on every page."""
+    with st.sidebar:
+        data = st.session_state.get(state.DATA_CONFIG)
+        if data:
+            imb = data.get("imbalance", {})
+            profile = imb.get("profile", "none")
+            detail = "balanced" if profile == "none" else f"{profile}, ratio {imb.get('ratio')}"
+            st.caption(f"**Dataset:** {describe_source(data['source'])} ({detail})")
+        else:
+            st.caption("**Dataset:** none chosen yet (Data page)")
+        runs = get_store().list_runs()
+        if not runs:
+            st.caption("**Run:** none yet")
+            return
+        ids = [r.id for r in runs]
+        current = st.session_state.get(state.RUN_ID)
+        if current not in ids:
+            done = [r.id for r in runs if r.status == "done"]
+            current = done[0] if done else ids[0]
+            st.session_state[state.RUN_ID] = current
+        labels = {r.id: _run_label(r) for r in runs}
+        st.selectbox("Run", ids, key=state.RUN_ID, format_func=labels.get,
+                     help="The run every analysis page shows. Newest first.")
+
+
+def selected_run() -> RunRecord | None:
+    run_id = st.session_state.get(state.RUN_ID)
+    if not run_id:
+        return None
+    try:
+        return get_store().get(run_id)
+    except KeyError:
+        return None
+
+
+def start_demo_run() -> None:
+    run_id = queue_run(RunConfig.model_validate(DEMO_CONFIG))
+    st.session_state[state.RUN_ID] = run_id
+    st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(run_id)
+    flash("A demo run is training (digits, 15 epochs, about a minute on a laptop). Follow it on the Train page.")
+
+
+def empty_state(message: str, *, demo: bool = True, key: str = "demo") -> None:
+    """Say what to do next, with a button that does it."""
+    st.info(message)
+    if demo and st.button("Try a demo run", type="primary", key=key,
+                          help="Trains a small CNN on handwritten digits made long-tailed (ratio 50)."):
+        start_demo_run()
+        st.rerun()
+
+
+def require_run() -> RunRecord | None:
+    """The selected finished run, or an explanation of what to do (returns None then)."""
+    record = selected_run()
+    if record is None:
+        empty_state("There is no run to show yet. Train one on the Train page, or start a demo run.")
+        return None
+    if record.status != "done":
+        if record.status in ("queued", "running"):
+            progress = record.progress or {}
+            st.info(f"**{record.name}** is {record.status} ({progress.get('fraction', 0):.0%}). "
+                    "This page fills in when it finishes; follow it on the Train page.")
+        else:
+            st.warning(f"**{record.name}** {record.status}: {record.error or 'no reason recorded'}. "
+                       "Pick another run in the sidebar.")
+        return None
+    return record
+
+
+def explain(text: str) -> None:
+    """A plain-language note under a chart, for people who are not ML specialists."""
+    st.caption(text)
+
+
+def flash(message: str | None = None) -> None:
+    """Store a message for the next rerun (with an argument) or show a stored one."""
+    if message is not None:
+        st.session_state[state.FLASH] = message
+        return
+    stored = st.session_state.pop(state.FLASH, None)
+    if stored:
+        st.success(stored)
+
+
+def _literal_choices(annotation: Any) -> tuple | None:
+    args = get_args(annotation)
+    if args and all(isinstance(a, (str, int, float)) for a in args):
+        return args
+    for a in args:
+        nested = _literal_choices(a)
+        if nested:
+            return nested
+    return None
+
+
+def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Widgets built from a plug-in's parameter schema; returns the chosen values."""
+    values: dict[str, Any] = {}
+    for name, field in info.params.model_fields.items():
+        if name in skip:
+            continue
+        label = name.replace("_", " ")
+        help_text = field.description or None
+        default = field.default
+        widget_key = f"{key}.{info.name}.{name}"
+        choices = _literal_choices(field.annotation)
+        low = next((getattr(m, a) for m in field.metadata for a in ("ge", "gt") if getattr(m, a, None) is not None), None)
+        high = next((getattr(m, a) for m in field.metadata for a in ("le", "lt") if getattr(m, a, None) is not None), None)
+        if choices:
+            values[name] = st.selectbox(label, choices, index=choices.index(default) if default in choices else 0,
+                                        key=widget_key, help=help_text)
+        elif isinstance(default, bool):
+            values[name] = st.checkbox(label, value=default, key=widget_key, help=help_text)
+        elif isinstance(default, int):
+            values[name] = int(st.number_input(label, value=default, step=1, key=widget_key, help=help_text,
+                                               min_value=int(low) if low is not None else None,
+                                               max_value=int(high) if high is not None else None))
+        elif isinstance(default, float):
+            values[name] = float(st.number_input(label, value=default, key=widget_key, help=help_text,
+                                                 format="%g", min_value=float(low) if low is not None else None,
+                                                 max_value=float(high) if high is not None else None))
+        elif default is None:
+            text = st.text_input(label, value="", key=widget_key, help=(help_text or "") + " (leave empty for auto)")
+            if text.strip():
+                numeric = float in get_args(field.annotation) or int in get_args(field.annotation)
+                try:
+                    values[name] = float(text) if numeric else text
+                except ValueError:
+                    values[name] = text  # the schema's validation names the problem
+        else:
+            values[name] = st.text_input(label, value=str(default), key=widget_key, help=help_text)
+    return values
+
+
+def relative_time(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    delta = time.time() - ts
+    for unit, seconds in (("d", 86400), ("h", 3600), ("min", 60)):
+        if delta >= seconds:
+            return f"{delta // seconds:.0f} {unit} ago"
+    return "just now"

@@ -1,0 +1,88 @@
+"""Shared fixtures: a store holding tiny finished runs, and AppTest page openers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "app" / "main.py"
+
+TINY_IMAGE_RUN = {
+    "name": "tiny digits ce",
+    "data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 20}},
+    "model": {"name": "small_cnn", "width": 8},
+    "loss": {"name": "ce"},
+    "train": {"epochs": 2, "batch_size": 64, "lr": 0.05, "nc_every": 1, "train_subset": 300},
+}
+TINY_TABLE_RUN = {
+    "name": "tiny wine ce",
+    "data": {"source": "wine", "imbalance": {"profile": "exp", "ratio": 5}},
+    "model": {"name": "mlp", "hidden": 16},
+    "loss": {"name": "ce"},
+    "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "nc_every": 1},
+}
+
+
+def make_run(home: Path, raw: dict, *, embeddings: bool = True) -> str:
+    """Queue and execute one run synchronously in `home`; returns its id."""
+    from core.config import RunConfig
+    from core.jobs import execute_run
+    from core.store import RunStore
+
+    store = RunStore(home)
+    run_id = store.create_run(RunConfig.model_validate(raw))
+    state = execute_run(store, store.claim(run_id, os.getpid()), embeddings=embeddings)
+    assert state == "done", store.get(run_id).error
+    return run_id
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> dict:
+    """A store with one finished image run and one finished table run (with UMAP)."""
+    home = tmp_path_factory.mktemp("tailscope-home")
+    previous = os.environ.get("TAILSCOPE_HOME")
+    os.environ["TAILSCOPE_HOME"] = str(home)
+    try:
+        table = make_run(home, TINY_TABLE_RUN)
+        image = make_run(home, TINY_IMAGE_RUN)  # newest: pages open on it
+    finally:
+        if previous is None:
+            os.environ.pop("TAILSCOPE_HOME", None)
+        else:
+            os.environ["TAILSCOPE_HOME"] = previous
+    return {"home": home, "image_run": image, "table_run": table}
+
+
+@pytest.fixture
+def stored_home(tiny_store, monkeypatch) -> dict:
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tiny_store["home"]))
+    return tiny_store
+
+
+@pytest.fixture
+def empty_home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def open_page():
+    """open_page("results", run_id=None) -> an AppTest that has rendered that page."""
+    from streamlit.testing.v1 import AppTest
+
+    def _open(page: str | None = None, *, run_id: str | None = None, timeout: float = 120):
+        at = AppTest.from_file(str(MAIN), default_timeout=timeout)
+        if run_id is not None:
+            from app import state
+
+            at.session_state[state.RUN_ID] = run_id
+        at.run()
+        if page:
+            at.switch_page(f"../pages/{page}.py")
+            at.run()
+        return at
+
+    return _open
