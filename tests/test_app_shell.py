@@ -1,0 +1,45 @@
+"""The app shell: entry, Home and Runs pages, with an empty store and with stored runs."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.parametrize("page", [None, "runs"])
+def test_pages_render_on_an_empty_store(empty_home, open_page, page):
+    at = open_page(page)
+    _no_exceptions(at)
+    assert any("demo" in b.label.lower() for b in at.button), "an empty store offers a demo run"
+
+
+def test_home_lists_stored_runs(stored_home, open_page):
+    at = open_page()
+    _no_exceptions(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "tiny digits ce" in text and "tiny wine ce" in text
+
+
+def test_sidebar_picks_newest_finished_run(stored_home, open_page):
+    from app import state
+
+    at = open_page()
+    assert at.session_state[state.RUN_ID] == stored_home["image_run"]
+
+
+def test_runs_page_renames_a_run(stored_home, open_page):
+    from core.store import RunStore
+
+    at = open_page("runs")
+    _no_exceptions(at)
+    table = at.dataframe[0].value
+    assert set(table["name"]) >= {"tiny digits ce", "tiny wine ce"}
+    # selection is a browser event; drive the store action the page performs instead
+    store = RunStore(stored_home["home"])
+    store.rename(stored_home["table_run"], "wine renamed")
+    at = open_page("runs")
+    assert "wine renamed" in set(at.dataframe[0].value["name"])
+    store.rename(stored_home["table_run"], "tiny wine ce")
