@@ -296,6 +296,44 @@ class UndersampleSampler(Sampler):
         return keep / keep.sum()
 
 
+class TwoPhaseParams(Params):
+    switch: float = Field(0.5, gt=0, lt=1, description="fraction of training spent on the balanced subset")
+    ratio: float = Field(1.0, ge=1.0, le=1000.0,
+                         description="phase 1 keeps ratio x the smallest class count per class")
+    subset_seed: int = Field(0, description="seed of the fixed balanced subset")
+
+
+@SAMPLERS.register(
+    "two_phase",
+    description="Two-phase training: pre-train on one fixed balanced subset, then fine-tune on all data.",
+    paper="Lee, Park & Kim, ICIP 2016, Plankton classification on imbalanced large scale database via "
+          "convolutional neural networks with transfer learning (as studied by Buda et al. 2018)",
+    params=TwoPhaseParams,
+    needs_class_counts=True,
+)
+class TwoPhaseSampler(Sampler):
+    def __init__(self, *, switch: float = 0.5, ratio: float = 1.0, subset_seed: int = 0):
+        super().__init__(switch=switch, ratio=ratio, subset_seed=subset_seed)
+        self._balanced = UndersampleSampler(ratio=ratio)
+
+    def in_first_phase(self, epoch: int, num_epochs: int) -> bool:
+        return epoch < max(1, int(round(self.switch * num_epochs)))
+
+    def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator):
+        if not self.in_first_phase(epoch, num_epochs):
+            return torch.randperm(labels.numel(), device=labels.device, generator=generator)
+        # the same subset every phase-1 epoch (its own seed), visited in a fresh order
+        fixed = torch.Generator(device=labels.device).manual_seed(self.subset_seed)
+        subset = self._balanced._sample_indices(labels, num_classes=num_classes, epoch=0, num_epochs=1,
+                                                generator=fixed)
+        return subset[torch.randperm(subset.numel(), device=labels.device, generator=generator)]
+
+    def _class_distribution(self, counts, epoch, num_epochs):
+        if self.in_first_phase(epoch, num_epochs):
+            return self._balanced._class_distribution(counts, epoch, num_epochs)
+        return counts.to(torch.float64) / counts.sum()
+
+
 def create_sampler(name: str, params: dict | None = None) -> Sampler:
     return SAMPLERS.create(name, params)
 

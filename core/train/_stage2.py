@@ -54,20 +54,20 @@ def _head_epochs(
     sampler = create_sampler(sampler_name)
     optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     generator = torch.Generator(device=feats.device).manual_seed(seed)
-    steps = math.ceil(len(feats) / batch_size)
     rows = []
     for epoch in range(epochs):
         idx = sampler.sample_indices(labels, num_classes=num_classes, epoch=epoch, num_epochs=epochs, generator=generator)
         total, seen = 0.0, 0
-        for b in range(math.ceil(len(idx) / batch_size)):
+        n_batches = math.ceil(len(idx) / batch_size)
+        for b in range(n_batches):
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(epoch * steps + b, total_steps=epochs * steps, base_lr=lr)
+                group["lr"] = lr_at((epoch + b / n_batches) / epochs, base_lr=lr)
             batch = idx[b * batch_size : (b + 1) * batch_size]
             loss = nn.functional.cross_entropy(head(feats[batch]), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
             seen += len(batch)
         if should_stop():
             from core.train._trainer import Cancelled

@@ -152,13 +152,14 @@ def train_run(
     amp = device.type == "cuda"
     drw_weights = class_weights(torch.as_tensor(counts_np), "effective_number", beta=config.loss.drw_beta).to(device)
 
-    probe = sampler.sample_indices(y_train, num_classes=k, epoch=0, num_epochs=t.epochs, generator=torch.Generator(device=device).manual_seed(t.seed))
-    steps_per_epoch = max(math.ceil(len(probe) / t.batch_size), 1)
-    total_steps = steps_per_epoch * t.epochs
-    warmup = t.warmup_epochs * steps_per_epoch
+    warmup = t.warmup_epochs / t.epochs
+
+    def lr_now(progress: float) -> float:
+        return lr_at(progress, base_lr=t.lr, schedule=t.schedule, warmup=warmup,
+                     milestones=t.step_milestones, gamma=t.step_gamma)
+
     history: list[dict[str, Any]] = []
     started = time.perf_counter()
-    step = 0
 
     for epoch in range(t.epochs):
         # --- epoch set-up: DRW switch and this epoch's indices ------------------------------
@@ -175,8 +176,7 @@ def train_run(
             if len(batch) < 2:  # batch norm cannot train on one sample
                 continue
             # --- forward / backward / step --------------------------------------------------
-            lr = lr_at(step, total_steps=total_steps, base_lr=t.lr, schedule=t.schedule, warmup_steps=warmup,
-                       milestones=t.step_milestones, gamma=t.step_gamma)
+            lr = lr_now((epoch + b / n_batches) / t.epochs)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             xb, yb = x_train[batch], y_train[batch]
@@ -190,7 +190,6 @@ def train_run(
             optimizer.step()
             loss_sum += loss.detach() * len(batch)
             seen += len(batch)
-            step += 1
             # --- progress and cancellation ---------------------------------------------------
             if b % CHECK_EVERY_BATCHES == 0 or b == n_batches - 1:
                 if should_stop():
@@ -213,8 +212,7 @@ def train_run(
             "val_accuracy": float((val_pred == y_val).float().mean()),
             "val_balanced_accuracy": bal,
             "val_recall": [None if math.isnan(r) else float(r) for r in recall.tolist()],
-            "lr": lr_at(max(step - 1, 0), total_steps=total_steps, base_lr=t.lr, schedule=t.schedule,
-                        warmup_steps=warmup, milestones=t.step_milestones, gamma=t.step_gamma),
+            "lr": lr_now((epoch + 1 - 1 / n_batches) / t.epochs),
             "seconds": time.perf_counter() - epoch_start,
         }
         if snapshot_metrics and t.nc_every and ((epoch + 1) % t.nc_every == 0 or epoch + 1 == t.epochs):

@@ -1,0 +1,87 @@
+"""The CLI contract other tools rely on, end to end through a real store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.cli import main
+
+EXAMPLE = """\
+name: digits-lt-ce
+data: {source: digits, imbalance: {profile: exp, ratio: 50}, seed: 0}
+model: {name: small_cnn}
+loss: {name: ce}
+sampler: {name: instance}
+train: {epochs: 3, batch_size: 128, lr: 0.01, seed: 0}
+"""
+
+
+def _tailscope(*args: str, home) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True,
+                          env={"TAILSCOPE_HOME": str(home), "PATH": "/usr/bin:/bin"}, timeout=600)
+
+
+@pytest.mark.slow
+def test_issue_config_trains_end_to_end(tmp_path):
+    config = tmp_path / "digits.yaml"
+    config.write_text(EXAMPLE)
+    done = _tailscope("train", str(config), "--wait", "--no-embeddings", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.strip().splitlines()[-1]
+
+    runs = json.loads(_tailscope("runs", "--json", home=tmp_path).stdout)
+    assert runs[0]["id"] == run_id and runs[0]["status"] == "done"
+    assert {"id", "name", "status", "created"} <= set(runs[0])
+
+    shown = json.loads(_tailscope("show", run_id, "--json", home=tmp_path).stdout)
+    assert shown["status"] == "done" and shown["config"]["model"]["name"] == "small_cnn"
+    metrics = shown["metrics"]
+    assert {"accuracy", "balanced_accuracy", "macro_f1", "per_class"} <= set(metrics)
+    assert {"class", "count_train", "precision", "recall", "f1", "support"} <= set(metrics["per_class"][0])
+    assert [r["count_train"] for r in metrics["per_class"]][0] / metrics["per_class"][-1]["count_train"] >= 40
+    assert len(shown["history"]) == 3
+
+    folder = tmp_path / "runs" / run_id
+    assert {"config.json", "history.json", "model.safetensors", "eval.npz"} <= {p.name for p in folder.iterdir()}
+
+
+def test_bad_config_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss: {name: fancy}\n")
+    assert main(["train", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown loss 'fancy'" in err and "known: " in err
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_show_unknown_run_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    assert main(["show", "nope", "--json"]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err
+
+
+def test_methods_lists_every_kind_with_parameters(capsys):
+    assert main(["methods", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert {"losses", "samplers", "resamplers", "stage2", "posthoc", "models", "datasets"} <= set(listing)
+    losses = {e["name"]: e for e in listing["losses"]}
+    assert {"ce", "weighted_ce", "focal", "cb_focal", "ldam", "balanced_softmax", "logit_adjusted",
+            "label_smoothing", "dice", "anyloss", "zloss"} <= set(losses)
+    assert {p["name"] for p in losses["ldam"]["params"]} == {"max_margin", "s"}
+    assert all(e["description"] for kind in listing.values() for e in kind)
+
+
+def test_queue_without_wait_prints_the_id(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    config = tmp_path / "c.yaml"
+    config.write_text(EXAMPLE)
+    assert main(["train", str(config), "--no-worker"]) == 0
+    run_id = capsys.readouterr().out.strip()
+    assert main(["runs", "--json"]) == 0
+    newest = json.loads(capsys.readouterr().out)[0]
+    assert newest["id"] == run_id and newest["status"] == "queued"

@@ -1,0 +1,61 @@
+"""Architecture rules that keep the project easy to change (DESIGN.md, STYLE.md)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_core_never_loads_streamlit():
+    code = ("import sys, core, core.analysis, core.viz, core.train, core.jobs, core.cli, core.methods, core.data; "
+            "print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_lower_layers_do_not_import_upper_ones():
+    forbidden = {
+        "core/data": ("core.models", "core.methods", "core.train", "core.analysis", "core.viz", "core.store",
+                      "core.jobs", "app"),
+        "core/models": ("core.methods", "core.train", "core.analysis", "core.viz", "core.jobs", "app"),
+        "core/methods": ("core.train", "core.analysis", "core.viz", "core.jobs", "app"),
+        "core/train": ("core.analysis", "core.viz", "core.jobs", "app"),
+        "core/analysis": ("core.viz", "core.jobs", "app"),
+        "core/viz": ("core.jobs", "core.store", "core.train", "app"),
+    }
+    problems = []
+    for folder, banned in forbidden.items():
+        for path in (ROOT / folder).glob("*.py"):
+            for name in _imports(path):
+                if name.startswith(banned) or name == "streamlit":
+                    problems.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not problems, problems
+
+
+def test_no_pickle_loading_anywhere():
+    offenders = []
+    for path in [*ROOT.glob("core/**/*.py"), *ROOT.glob("app/**/*.py"), *ROOT.glob("pages/*.py")]:
+        text = path.read_text()
+        if "pickle.load" in text or "allow_pickle=True" in text or ("torch.load(" in text and "weights_only=True" not in text):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders
+
+
+def test_pages_stay_thin():
+    long_pages = {p.name: n for p in (ROOT / "pages").glob("*.py") if (n := len(p.read_text().splitlines())) > 200}
+    assert not long_pages, f"pages past 200 lines: move logic into core/ or app/: {long_pages}"

@@ -1,0 +1,109 @@
+"""Run store and job queue: atomic writes, states, dead workers, no pickle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from core.config import RunConfig
+from core.store import RunNotFound, RunStore, write_json_atomic
+from core.store._files import read_json
+
+CONFIG = RunConfig.model_validate({"name": "q", "data": {"source": "wine"}, "model": {"name": "mlp"},
+                                   "train": {"epochs": 2}})
+
+
+def test_queue_states_and_order(tmp_path):
+    store = RunStore(tmp_path)
+    first, second = store.create_run(CONFIG), store.create_run(CONFIG)
+    assert [r.id for r in store.list_runs()] == [second, first], "newest first"
+    claimed = store.claim_next(os.getpid())
+    assert claimed.id == first and claimed.status == "running"
+    assert store.claim(first, os.getpid()) is None, "a running job cannot be claimed twice"
+    store.finish(first, {"accuracy": 0.5})
+    assert store.get(first).status == "done" and store.get(first).summary == {"accuracy": 0.5}
+    assert store.request_cancel(second) == "cancelled"
+    assert store.claim_next(os.getpid()) is None
+    assert (store.run_dir(first) / "config.json").exists()
+    assert store.config_of(first)["name"] == "q"
+
+
+def test_cancel_of_a_running_job_is_a_flag_the_worker_reads(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create_run(CONFIG)
+    store.claim(run_id, os.getpid())
+    assert not store.cancel_requested(run_id)
+    assert store.request_cancel(run_id) == "running"
+    assert store.cancel_requested(run_id)
+
+
+def test_dead_worker_marks_its_job_failed_with_a_reason(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create_run(CONFIG)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.claim(run_id, gone.pid)
+    assert store.reap_dead() == [run_id]
+    record = store.get(run_id)
+    assert record.status == "failed" and "stopped while running" in record.error
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
+    path = tmp_path / "history.json"
+    write_json_atomic(path, [{"epoch": 1}])
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        write_json_atomic(path, [{"epoch": 1}, {"epoch": 2}])
+    assert read_json(path) == [{"epoch": 1}]
+    assert [p.name for p in tmp_path.iterdir()] == ["history.json"], "no temp file left behind"
+
+
+def test_delete_rename_and_unknown_ids(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = store.create_run(CONFIG)
+    store.rename(run_id, "  better  ")
+    assert store.get(run_id).name == "better"
+    with pytest.raises(ValueError):
+        store.rename(run_id, " ")
+    store.delete(run_id)
+    assert not store.run_dir(run_id).exists()
+    with pytest.raises(RunNotFound):
+        store.get(run_id)
+    with pytest.raises(RunNotFound):
+        store.run_dir("../etc")
+
+
+def test_eval_arrays_load_without_pickle(tiny_store):
+    store = RunStore(tiny_store["home"])
+    path = store.run_dir(tiny_store["image_run"]) / "eval.npz"
+    with np.load(path, allow_pickle=False) as z:
+        assert {"logits", "labels", "features", "head_weight", "head_bias", "train_features", "train_labels",
+                "class_counts"} <= set(z.files)
+    assert (store.run_dir(tiny_store["image_run"]) / "model.safetensors").exists()
+
+
+def test_background_worker_runs_a_queued_job(tmp_path, monkeypatch):
+    from core.jobs import ensure_worker, worker_running
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    store = RunStore(tmp_path)
+    run_id = store.create_run(RunConfig.model_validate(
+        {"data": {"source": "wine"}, "model": {"name": "mlp", "hidden": 8}, "train": {"epochs": 1, "nc_every": 0}}))
+    assert ensure_worker(store, idle_exit_s=2)
+    deadline = time.time() + 120
+    while store.get(run_id).status in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.3)
+    assert store.get(run_id).status == "done", store.get(run_id).error
+    deadline = time.time() + 60
+    while worker_running(store) and time.time() < deadline:
+        time.sleep(0.3)
+    assert not worker_running(store), "an idle worker exits"
