@@ -225,16 +225,18 @@ def test_dice_against_numpy_loops():
     assert math.isclose(float(got_w), weighted, rel_tol=1e-5)
 
 
+@pytest.mark.parametrize("threshold", [0.5, None])
 @pytest.mark.parametrize("metric", ["f1", "balanced_accuracy", "gmean"])
-def test_anyloss_against_numpy_loops(metric):
+def test_anyloss_against_numpy_loops(metric, threshold):
     L, beta, eps = 10.0, 2.0, 1e-5
+    centre = 1 / 3 if threshold is None else threshold  # default: 1/K for K > 2
     p = _softmax_np(HAND_LOGITS)
     n, k = p.shape
     scores = []
     for j in range(k):
         tp = fp = fn = tn = 0.0
         for i in range(n):
-            a = 1.0 / (1.0 + math.exp(-L * (p[i, j] - 0.5)))
+            a = 1.0 / (1.0 + math.exp(-L * (p[i, j] - centre)))
             y = 1.0 if HAND_TARGET[i] == j else 0.0
             tp += y * a
             fp += (1 - y) * a
@@ -247,9 +249,22 @@ def test_anyloss_against_numpy_loops(metric):
         else:
             s = math.sqrt(tp / (tp + fn + eps) * tn / (tn + fp + eps))
         scores.append(s)
-    loss = create_loss("anyloss", {"metric": metric, "L": L, "beta": beta}, class_counts=[3, 2, 1])
+    loss = create_loss("anyloss", {"metric": metric, "L": L, "beta": beta, "threshold": threshold},
+                       class_counts=[3, 2, 1])
     got = loss(torch.tensor(HAND_LOGITS, dtype=torch.float32), torch.tensor(HAND_TARGET))
     assert math.isclose(float(got), 1 - float(np.mean(scores)), rel_tol=1e-4)
+
+
+def test_anyloss_learns_from_an_untrained_ten_class_model():
+    # near-uniform softmax (p ~ 0.1): with the binary centre 0.5 the sigmoid is saturated
+    logits = (0.01 * torch.randn(64, 10, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    target = torch.arange(64) % 10
+    grads = {}
+    for name, threshold in (("paper", 0.5), ("default", None)):
+        loss = create_loss("anyloss", {"metric": "balanced_accuracy", "threshold": threshold}, class_counts=[10] * 10)
+        (g,) = torch.autograd.grad(loss(logits, target), logits)
+        grads[name] = float(g.abs().max())
+    assert grads["paper"] < 1e-6 < 1e-3 < grads["default"]
 
 
 def test_zloss_by_hand():

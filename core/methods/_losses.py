@@ -145,6 +145,9 @@ class AnyLossParams(Params):
                      description="Amplifying scale of the sigmoid that pushes probabilities toward 0/1.")
     beta: float = Field(1.0, gt=0.0, le=10.0,
                         description="beta of F_beta (metric='f1' only); 1 is F1.")
+    threshold: float | None = Field(
+        None, gt=0.0, lt=1.0,
+        description="Centre of the sigmoid; unset: 0.5 for two classes (the paper), 1/K for K classes.")
 
 
 class ZLossParams(Params):
@@ -319,21 +322,29 @@ class DiceLoss(Loss):
     params=AnyLossParams, batch_level=True,
 )
 class AnyLoss(Loss):
-    """One-vs-rest per class on softmax probabilities, A = sigmoid(L (p - 0.5)), soft
+    """One-vs-rest per class on softmax probabilities, A = sigmoid(L (p - c)), soft
     confusion entries summed over the batch, loss = 1 - macro-average of the metric.
-    A class absent from the batch has zero recall by construction (constant term)."""
+    A class absent from the batch has zero recall by construction (constant term).
+
+    The paper is binary, with c = 0.5. With K softmax outputs an untrained model predicts
+    p ~ 1/K, where sigmoid(L (1/K - 0.5)) is saturated (about 2e-9 for K = 10, L = 50) and
+    no gradient flows: training never starts. So c defaults to 1/K for K > 2.
+    """
 
     eps = 1e-5
 
-    def __init__(self, *, class_counts, metric: str = "f1", L: float = 50.0, beta: float = 1.0):
+    def __init__(self, *, class_counts, metric: str = "f1", L: float = 50.0, beta: float = 1.0,
+                 threshold: float | None = None):
         super().__init__(class_counts=class_counts)
         self.metric = metric
         self.L = L
         self.beta = beta
+        k = len(self.class_counts)
+        self.threshold = threshold if threshold is not None else (0.5 if k <= 2 else 1.0 / k)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         p = F.softmax(logits.float(), dim=-1)
-        a = torch.sigmoid(self.L * (p - 0.5))
+        a = torch.sigmoid(self.L * (p - self.threshold))
         y = F.one_hot(target, p.shape[1]).to(p)
         n = float(p.shape[0])
         tp = (y * a).sum(0)

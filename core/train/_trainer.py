@@ -200,6 +200,9 @@ def train_run(
                           "batches": n_batches, "fraction": done / t.epochs, "elapsed_s": elapsed,
                           "eta_s": elapsed / done * (t.epochs - done)})
 
+        train_loss = float(loss_sum) / max(seen, 1)  # also waits for the device
+        train_seconds = time.perf_counter() - epoch_start
+
         # --- end of epoch: validation and (every few epochs) geometry -----------------------
         val_logits, _ = predict(model, x_val)
         val_pred = val_logits.argmax(1)
@@ -207,12 +210,13 @@ def train_run(
         row: dict[str, Any] = {
             "stage": "train",
             "epoch": epoch + 1,
-            "train_loss": float(loss_sum) / max(seen, 1),
+            "train_loss": train_loss,
             "val_loss": float(nn.functional.cross_entropy(val_logits, y_val)),
             "val_accuracy": float((val_pred == y_val).float().mean()),
             "val_balanced_accuracy": bal,
             "val_recall": [None if math.isnan(r) else float(r) for r in recall.tolist()],
             "lr": lr_now((epoch + 1 - 1 / n_batches) / t.epochs),
+            "train_seconds": train_seconds,
             "seconds": time.perf_counter() - epoch_start,
         }
         if snapshot_metrics and t.nc_every and ((epoch + 1) % t.nc_every == 0 or epoch + 1 == t.epochs):

@@ -1,0 +1,113 @@
+"""Do the imbalance methods work? Digits made long-tailed (exp, ratio 100), 3 seeds.
+
+Same model (small_cnn), epochs and optimiser for every method; prints balanced accuracy,
+tail-group recall and macro F1 (mean ± spread over seeds) for `ce` and every method, plus
+the geometry signature (Spearman of head-weight norm and class-mean norm vs log count).
+Usage: python bench/methods_effect.py [--epochs 30] [--seeds 0 1 2] [--only ldam] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+from core.analysis import geometry_summary, per_class_metrics, summary_metrics
+from core.config import RunConfig
+from core.data import class_groups
+from core.train import prepare_run_data, train_run
+
+# name -> config sections that differ from plain CE
+METHODS: dict[str, dict] = {
+    "ce": {},
+    "weighted_ce (inverse)": {"loss": {"name": "weighted_ce", "weights": "inverse"}},
+    "weighted_ce (effective number)": {"loss": {"name": "weighted_ce", "weights": "effective_number"}},
+    "focal": {"loss": {"name": "focal"}},
+    "cb_focal": {"loss": {"name": "cb_focal"}},
+    "ldam": {"loss": {"name": "ldam"}},
+    "ldam + drw": {"loss": {"name": "ldam", "drw_epoch": "80%"}},
+    "balanced_softmax": {"loss": {"name": "balanced_softmax"}},
+    "logit_adjusted": {"loss": {"name": "logit_adjusted"}},
+    "label_smoothing": {"loss": {"name": "label_smoothing"}},
+    "dice": {"loss": {"name": "dice"}},
+    "anyloss (balanced accuracy)": {"loss": {"name": "anyloss", "metric": "balanced_accuracy"}},
+    "zloss": {"loss": {"name": "zloss"}},
+    "ce + drw": {"loss": {"name": "ce", "drw_epoch": "80%"}},
+    "class_balanced sampler": {"sampler": {"name": "class_balanced"}},
+    "sqrt sampler": {"sampler": {"name": "sqrt"}},
+    "progressive sampler": {"sampler": {"name": "progressive"}},
+    "temperature + cooldown": {"sampler": {"name": "temperature"}},
+    "oversample": {"sampler": {"name": "oversample"}},
+    "undersample": {"sampler": {"name": "undersample"}},
+    "two_phase": {"sampler": {"name": "two_phase"}},
+    "crt": {"stage2": {"name": "crt"}},
+    "lws": {"stage2": {"name": "lws"}},
+    "tau_norm": {"stage2": {"name": "tau_norm"}},
+}
+
+
+def make_config(method: dict, seed: int, epochs: int, ratio: float) -> RunConfig:
+    raw = {
+        "data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": ratio}, "seed": seed},
+        "model": {"name": "small_cnn"}, "loss": {"name": "ce"}, "sampler": {"name": "instance"},
+        "train": {"epochs": epochs, "batch_size": 32, "lr": 0.05, "seed": seed, "nc_every": 0},
+    }
+    for section, value in method.items():
+        value = dict(value)
+        if value.get("drw_epoch") == "80%":
+            value["drw_epoch"] = int(0.8 * epochs)
+        raw[section] = value
+    return RunConfig.model_validate(raw)
+
+
+def evaluate(config: RunConfig, splits) -> dict[str, float]:
+    result = train_run(config, splits=splits)
+    art = result.artifacts
+    groups = class_groups(art.class_counts)
+    table = per_class_metrics(art.logits, art.labels, art.class_counts)
+    tail = table[table["group"] == "tail"]["recall"]
+    metrics = summary_metrics(art.logits, art.labels, art.num_classes)
+    geometry = geometry_summary(art, groups)
+    return {"balanced_accuracy": metrics["balanced_accuracy"], "tail_recall": float(tail.mean()),
+            "f1_macro": metrics["f1_macro"], "accuracy": metrics["accuracy"],
+            "weight_norm_count_spearman": geometry["weight_norm_count_spearman"],
+            "mean_norm_count_spearman": geometry["mean_norm_count_spearman"], "nc1": geometry["nc1"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--ratio", type=float, default=100)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--only", help="run only methods whose name contains this")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows: dict[str, dict[str, list[float]]] = {}
+    splits = {s: prepare_run_data(make_config({}, s, args.epochs, args.ratio)) for s in args.seeds}
+    counts = np.bincount(splits[args.seeds[0]].y_train)
+    if not args.json:
+        print(f"digits, exp ratio {args.ratio:g}: train counts {counts.tolist()}, groups {class_groups(counts)}")
+        print(f"{'method':<32}{'bal. acc':>15}{'tail recall':>15}{'macro F1':>15}{'accuracy':>15}"
+              f"{'rho(w,n)':>10}{'rho(mu,n)':>10}{'s/run':>7}")
+    for name, method in METHODS.items():
+        if args.only and args.only not in name:
+            continue
+        start = time.perf_counter()
+        per_seed = [evaluate(make_config(method, s, args.epochs, args.ratio), splits[s]) for s in args.seeds]
+        seconds = (time.perf_counter() - start) / len(args.seeds)
+        rows[name] = {k: [r[k] for r in per_seed] for k in per_seed[0]}
+        if not args.json:
+            cell = lambda k: f"{np.mean(rows[name][k]):.3f} ± {np.std(rows[name][k]):.3f}"  # noqa: E731
+            print(f"{name:<32}{cell('balanced_accuracy'):>15}{cell('tail_recall'):>15}{cell('f1_macro'):>15}"
+                  f"{cell('accuracy'):>15}{np.mean(rows[name]['weight_norm_count_spearman']):>10.2f}"
+                  f"{np.mean(rows[name]['mean_norm_count_spearman']):>10.2f}{seconds:>7.1f}", flush=True)
+    if args.json:
+        print(json.dumps({n: {k: {"mean": statistics.fmean(v), "std": float(np.std(v))} for k, v in r.items()}
+                          for n, r in rows.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
