@@ -76,3 +76,12 @@ def test_issue_config_shapes_for_stage2_and_resampler():
     config = load_config({"stage2": {"name": "crt", "epochs": 10}, "resampler": {"name": "smote", "k_neighbors": 5},
                           "data": {"source": "wine"}})
     assert config.stage2.params == {"epochs": 10} and config.resampler.params == {"k_neighbors": 5}
+
+
+def test_shipped_example_configs_are_valid():
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        assert load_config(path).name == path.stem
