@@ -20,6 +20,7 @@ PAGES = {
         st.Page("../pages/compare.py", title="Compare", icon="⚖️"),
         st.Page("../pages/geometry.py", title="Geometry", icon="🧭"),
         st.Page("../pages/calibration.py", title="Calibration", icon="🎯"),
+        st.Page("../pages/posthoc.py", title="Post-hoc explorer", icon="🎚️"),
         st.Page("../pages/gallery.py", title="Error gallery", icon="🔍"),
     ],
     "Teach": [

@@ -1,0 +1,240 @@
+"""Post-hoc explorer: re-score a finished run under any mix of post-hoc fixes, instantly.
+
+The four adjustments of `core.methods.POSTHOC` act on stored arrays only, so a slider
+move re-scores a run in milliseconds, without the model. They are composed in one fixed
+order (the order matters only for what each step sees):
+
+1. **tau-normalisation** (Kang et al. 2020): logits = features @ (w_j / ||w_j||^tau)^T + b,
+   bias kept; tau = 0 keeps the stored logits exactly.
+2. **logit adjustment** (Menon et al. 2021): z_j - tau * log pi_j.
+3. **prior-correcting threshold** (Buda et al. 2018): p_j / pi_j, i.e. z_j - log pi_j up to
+   a per-sample constant that no probability, prediction or metric sees. It is logit
+   adjustment with tau = 1, so with both on the shifts add up.
+4. **temperature** (Guo et al. 2017): z / T. Last, so it never changes a prediction, only
+   how confident the model is.
+
+All four steps together are one affine change of the linear head (``adjusted_head``),
+which is how `save_derived_run` turns an exploration into a run every page can open.
+The metrics are computed from one bincount confusion matrix and one softmax (no sklearn
+on this path); tests check them against sklearn.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from core.analysis._calibration import (
+    adaptive_ece, brier, calibration_gap_by_group, classwise_ece, ece, mce, reliability_bins,
+)
+from core.analysis._metrics import softmax
+from core.artifacts import EvalArtifacts
+from core.data._groups import class_groups
+from core.methods._posthoc import logit_adjustment, tau_norm as tau_norm_logits, temperature as temperature_logits
+
+__all__ = [
+    "POSTHOC_DEFAULTS", "adjusted_logits", "adjusted_head", "describe_posthoc", "explore",
+    "head_to_tail_order", "save_derived_run",
+]
+
+POSTHOC_DEFAULTS: dict[str, Any] = {"logit_tau": 0.0, "tau_norm": 0.0, "temperature": 1.0,
+                                    "prior_threshold": False}
+
+
+def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(params) - set(POSTHOC_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown post-hoc parameter(s) {sorted(unknown)}; known: {sorted(POSTHOC_DEFAULTS)}")
+    p = {**POSTHOC_DEFAULTS, **params}
+    out = {"logit_tau": float(p["logit_tau"]), "tau_norm": float(p["tau_norm"]),
+           "temperature": float(p["temperature"]), "prior_threshold": bool(p["prior_threshold"])}
+    if not (math.isfinite(out["logit_tau"]) and math.isfinite(out["tau_norm"])):
+        raise ValueError("logit_tau and tau_norm must be finite numbers")
+    if not (math.isfinite(out["temperature"]) and out["temperature"] > 0):
+        raise ValueError(f"temperature must be a positive number, got {out['temperature']}")
+    return out
+
+
+def _with_split(artifacts: EvalArtifacts, split: str, z: np.ndarray) -> EvalArtifacts:
+    return artifacts.with_logits(z) if split == "test" else artifacts.with_logits(artifacts.logits, val_logits=z)
+
+
+def adjusted_logits(artifacts: EvalArtifacts, *, split: str = "test", logit_tau: float = 0.0,
+                    tau_norm: float = 0.0, temperature: float = 1.0, prior_threshold: bool = False) -> np.ndarray:
+    """The ``split`` logits after the composed adjustments (module docstring for the order),
+    each step the `POSTHOC` entry of the same name. Default parameters return the stored
+    array itself."""
+    p = _check_params({"logit_tau": logit_tau, "tau_norm": tau_norm, "temperature": temperature,
+                       "prior_threshold": prior_threshold})
+    z = artifacts.logits if split == "test" else artifacts.val_logits
+    if p["tau_norm"] != 0.0:
+        z = tau_norm_logits(artifacts, split=split, tau=p["tau_norm"])
+    shift = p["logit_tau"] + (1.0 if p["prior_threshold"] else 0.0)
+    if shift != 0.0:
+        z = logit_adjustment(_with_split(artifacts, split, z), split=split, tau=shift)
+    if p["temperature"] != 1.0:
+        z = temperature_logits(_with_split(artifacts, split, z), split=split, T=p["temperature"])
+    return z
+
+
+def adjusted_head(artifacts: EvalArtifacts, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, bias) of the linear head that gives the adjusted logits directly:
+    W' = (w_j / ||w_j||^tau_norm) / T and b' = (b - shift * log pi) / T."""
+    p = _check_params(params)
+    w = np.asarray(artifacts.head_weight, dtype=np.float64)
+    b = np.asarray(artifacts.head_bias, dtype=np.float64)
+    if p["tau_norm"] != 0.0:
+        w = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12) ** p["tau_norm"]
+    shift = p["logit_tau"] + (1.0 if p["prior_threshold"] else 0.0)
+    counts = np.maximum(np.asarray(artifacts.class_counts, dtype=np.float64), 1.0)  # as POSTHOC does
+    b = b - shift * np.log(counts / counts.sum())
+    dtype = np.asarray(artifacts.head_weight).dtype
+    return (w / p["temperature"]).astype(dtype), (b / p["temperature"]).astype(dtype)
+
+
+def head_to_tail_order(class_counts: np.ndarray) -> np.ndarray:
+    """Class indices by decreasing training count (ties by index): the display order."""
+    return np.argsort(-np.asarray(class_counts), kind="stable")
+
+
+def _classification(pred: np.ndarray, y: np.ndarray, k: int) -> dict[str, Any]:
+    """Confusion matrix and the metrics derived from it, matching sklearn's conventions:
+    averages over the classes present in ``y`` and zero_division=0 for precision and F1."""
+    cm = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    present = support > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(present, tp / support, np.nan)
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+    n = int(support.sum())
+    nan = float("nan")
+    return {
+        "confusion": cm, "recall": recall, "precision": precision, "f1": f1, "support": support,
+        "accuracy": float(tp.sum() / n) if n else nan,
+        "balanced_accuracy": float(recall[present].mean()) if n else nan,
+        "f1_macro": float(f1[present].mean()) if n else nan,
+        "worst_class_recall": float(recall[present].min()) if n else nan,
+    }
+
+
+def _nll(z: np.ndarray, y: np.ndarray) -> float:
+    z_max = z.max(axis=1)
+    lse = z_max + np.log(np.exp(z - z_max[:, None]).sum(axis=1))
+    return float(np.mean(lse - z[np.arange(y.size), y])) if y.size else float("nan")
+
+
+def explore(artifacts: EvalArtifacts, *, logit_tau: float = 0.0, tau_norm: float = 0.0, temperature: float = 1.0,
+            prior_threshold: bool = False, n_bins: int = 15) -> dict[str, Any]:
+    """Every number the Post-hoc explorer shows, for the test split under these adjustments.
+
+    Keys: params; logits (adjusted, n x K); pred; confusion (K x K counts, rows true);
+    recall (NaN for a class without test samples), precision, f1, support (per class, in
+    class-index order); accuracy, balanced_accuracy, f1_macro, worst_class_recall;
+    ece, mce, adaptive_ece, classwise_ece, nll, brier; gap ({group: confidence -
+    accuracy}); reliability (equal-width bins, a DataFrame). Averages run over the classes
+    present in the test labels, as `summary_metrics` does.
+    """
+    params = _check_params({"logit_tau": logit_tau, "tau_norm": tau_norm, "temperature": temperature,
+                            "prior_threshold": prior_threshold})
+    z_adj = adjusted_logits(artifacts, **params)
+    z = np.asarray(z_adj, dtype=np.float64)
+    y = np.asarray(artifacts.labels).astype(np.int64, copy=False)
+    k = z.shape[1]
+    pred = z.argmax(axis=1)
+    probs = softmax(z)
+    out: dict[str, Any] = {"params": params, "logits": z_adj, "pred": pred, **_classification(pred, y, k)}
+    out.update({
+        "ece": ece(probs, y, n_bins), "mce": mce(probs, y, n_bins), "adaptive_ece": adaptive_ece(probs, y, n_bins),
+        "classwise_ece": classwise_ece(probs, y, n_bins), "nll": _nll(z, y), "brier": brier(probs, y),
+        "gap": calibration_gap_by_group(probs, y, class_groups(artifacts.class_counts)),
+        "reliability": reliability_bins(probs, y, n_bins),
+    })
+    return out
+
+
+def describe_posthoc(params: Mapping[str, Any]) -> str:
+    """'logit adjustment tau=1.0, temperature T=1.5': the adjustments that change something."""
+    p = _check_params(params)
+    parts = []
+    if p["tau_norm"]:
+        parts.append(f"tau-norm tau={round(p['tau_norm'], 3)}")
+    if p["logit_tau"]:
+        parts.append(f"logit adjustment tau={round(p['logit_tau'], 3)}")
+    if p["prior_threshold"]:
+        parts.append("prior threshold")
+    if p["temperature"] != 1.0:
+        parts.append(f"temperature T={round(p['temperature'], 3)}")
+    return ", ".join(parts) or "no change"
+
+
+def _copy_weights(src, dst, weight: np.ndarray, bias: np.ndarray) -> None:
+    """The parent's weights with the adjusted head, so the model itself gives the new logits."""
+    from safetensors.numpy import load_file, save_file
+
+    if not src.exists():
+        return
+    tensors = load_file(str(src))
+    for key, value in (("head.weight", weight), ("head.bias", bias)):
+        if key in tensors and tensors[key].shape == value.shape:
+            tensors[key] = value.astype(tensors[key].dtype)
+    tmp = dst.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(dst)
+
+
+def save_derived_run(store, run_id: str, name: str, params: Mapping[str, Any]) -> str:
+    """Store the adjusted run as a new finished run that every page can open; returns its id.
+
+    The new run keeps the parent's config (renamed), history, features and embeddings;
+    its test and validation logits, head (in `eval.npz` and in the weights) and metrics
+    are the adjusted ones; its method label names the adjustments, its index row points
+    to the parent, and ``metrics["posthoc"]`` records the parameters. It is created as
+    running and marked done only once every file is written.
+    """
+    # Imported here: the pipeline and the data layer sit above this module's callers.
+    from core.config import RunConfig
+    from core.jobs._pipeline import summarize_run
+    from core.train import prepare_run_data
+
+    p = _check_params(params)
+    name = name.strip()
+    if not name:
+        raise ValueError("a derived run needs a name")
+    parent = store.get(run_id)
+    if parent.status != "done":
+        raise ValueError(f"run {run_id} is {parent.status}; only a finished run can be adjusted")
+    artifacts = store.artifacts(run_id)
+    config = RunConfig.model_validate({**parent.config, "name": name})
+    weight, bias = adjusted_head(artifacts, **p)
+    derived = replace(artifacts.with_logits(adjusted_logits(artifacts, **p),
+                                            adjusted_logits(artifacts, split="val", **p)),
+                      head_weight=weight, head_bias=bias)
+    new_id = store.create_run(config, status="running", parent=run_id,
+                              method=f"{parent.method} + post-hoc {describe_posthoc(p)}")
+    try:
+        src, dst = store.run_dir(run_id), store.run_dir(new_id)
+        store.write_artifacts(new_id, derived)
+        _copy_weights(src / "model.safetensors", dst / "model.safetensors", weight, bias)
+        store.write_history(new_id, store.history(run_id))
+        if (src / "embeddings").is_dir():  # features are unchanged, so are their embeddings
+            shutil.copytree(src / "embeddings", dst / "embeddings")
+        parent_metrics = store.metrics(run_id)
+        metrics = summarize_run(derived, prepare_run_data(config), config)
+        metrics.update({k: parent_metrics[k] for k in ("device", "synthetic_rows") if k in parent_metrics})
+        metrics["posthoc"] = {"parent": run_id, "parent_name": parent.name, **p,
+                              "order": ["tau_norm", "logit_adjustment", "prior_threshold", "temperature"]}
+        store.write_metrics(new_id, metrics)
+        store.finish(new_id, {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean")
+                              if k in metrics})
+    except Exception as exc:
+        store.fail(new_id, f"saving the derived run failed: {type(exc).__name__}: {exc}")
+        raise
+    return new_id

@@ -1,0 +1,131 @@
+"""Post-hoc explorer: re-balance and re-calibrate a trained model without retraining it."""
+
+import math
+
+import streamlit as st
+
+from app import state
+from app.services import get_store, load_bundle
+from app.widgets import explain, flash, require_run
+from core.analysis import CALIBRATION_METRICS, METRICS
+from core.analysis._posthoc_explorer import POSTHOC_DEFAULTS, describe_posthoc, explore, save_derived_run
+from core.viz import posthoc_confusion_heatmap, posthoc_recall_bars, reliability_diagram
+
+KEY = "posthoc."
+TEMPERATURES = [0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0]
+DEFAULTS = {**POSTHOC_DEFAULTS, "fitted_T": False}
+for name, value in DEFAULTS.items():
+    st.session_state.setdefault(KEY + name, value)
+
+
+def reset() -> None:
+    for key, default in DEFAULTS.items():
+        st.session_state[KEY + key] = default
+
+
+def save(run_id: str, params: dict, suggested: str) -> None:
+    name = (st.session_state.get(KEY + "name") or "").strip() or suggested
+    try:
+        new_id = save_derived_run(get_store(), run_id, name, params)
+    except (ValueError, OSError) as exc:
+        st.session_state[KEY + "error"] = f"Could not save: {exc}"
+        return
+    st.session_state[state.RUN_ID] = new_id
+    st.session_state[KEY + "name"] = ""
+    reset()
+    flash(f"Saved as **{name}**, a new finished run, now selected in the sidebar's run picker: every analysis "
+          "page shows it, and the Runs page lists it. Its adjustments are built in, so the sliders start "
+          "from zero again.")
+
+
+st.title("🎚️ Post-hoc explorer")
+st.markdown("A trained model can be re-balanced and re-calibrated **without retraining**: these fixes only change "
+            "how its final scores are turned into an answer. Move a slider and every number below is recomputed "
+            "from the stored test scores at once.")
+
+record = require_run()
+if record is None:
+    st.stop()
+bundle = load_bundle(record.id)
+art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
+derived_from = bundle.metrics.get("posthoc")
+if derived_from:
+    st.info(f"This run is already a post-hoc version of **{derived_from.get('parent_name')}** "
+            f"({describe_posthoc({k: derived_from[k] for k in POSTHOC_DEFAULTS})}); the sliders act on top of it.")
+
+fitted_T = bundle.metrics.get("calibration", {}).get("optimal_temperature")
+has_fit = isinstance(fitted_T, float) and math.isfinite(fitted_T)
+s1, s2, s3, s4 = st.columns(4)
+with s1:
+    st.slider("Logit adjustment τ", 0.0, 2.0, step=0.05, key=KEY + "logit_tau")
+    explain("Subtracts τ × log(class frequency) from every score: it stops the model from favouring common "
+            "classes just because they are common (τ = 1 is the textbook setting).")
+with s2:
+    st.slider("τ-normalisation of head weights", 0.0, 2.0, step=0.05, key=KEY + "tau_norm")
+    explain("Divides each class's final-layer weights by their length to the power τ: common classes grow "
+            "long weights in training, and evening them out gives rare classes a fair say.")
+with s3:
+    use_fit = st.toggle(f"Use the fitted T = {fitted_T:.2f}" if has_fit else "Use a fitted T (no validation data)",
+                        key=KEY + "fitted_T", disabled=not has_fit)
+    st.select_slider("Temperature T", TEMPERATURES, key=KEY + "temperature", disabled=use_fit)
+    explain("Divides every score by T: above 1 the model is less sure of itself, below 1 more sure. It never "
+            "changes which class is predicted, only how confident it is.")
+with s4:
+    st.toggle("Prior-correcting threshold", key=KEY + "prior_threshold")
+    explain("Divides each class's probability by how common it was in training (Buda et al. 2018); on its own "
+            "it equals logit adjustment with τ = 1, so switched on the two add up.")
+    st.button("Reset all", on_click=reset, key=KEY + "reset")
+
+params = {k: st.session_state[KEY + k] for k in POSTHOC_DEFAULTS}
+if use_fit and has_fit:
+    params["temperature"] = fitted_T
+original, adjusted = explore(art), explore(art, **params)
+
+st.subheader("What changes" if describe_posthoc(params) != "no change" else "Original model (move a slider)")
+rows = [[("accuracy", "{:.1%}"), ("balanced_accuracy", "{:.1%}"), ("f1_macro", "{:.3f}"),
+         ("worst_class_recall", "{:.1%}")],
+        [("ece", "{:.3f}"), ("mce", "{:.3f}"), ("classwise_ece", "{:.3f}"), ("nll", "{:.3f}"), ("brier", "{:.3f}")]]
+for row in rows:
+    for col, (key, fmt) in zip(st.columns(5), row):
+        info = METRICS.get(key) or CALIBRATION_METRICS[key]
+        delta = adjusted[key] - original[key]
+        col.metric(info.display_name, fmt.format(adjusted[key]),
+                   delta=fmt.replace("{:", "{:+").format(delta).replace("%", " pts") if abs(delta) >= 5e-4 else None,
+                   delta_color="normal" if info.higher_is_better else "inverse", help=info.description)
+explain("Top row: how well it decides (higher is better). Bottom row: how honest its confidence is (lower is "
+        "better). Small arrows: change from the original model; green is an improvement.")
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(posthoc_recall_bars(names, original["recall"], adjusted["recall"], art.class_counts, groups),
+                    width="stretch", key=KEY + "recall")
+    explain("Share of each class's test cases found, before (pale) and after (solid), from the most common class "
+            "on the left to the rarest on the right; colours mark head, medium and tail classes.")
+with right:
+    st.plotly_chart(posthoc_confusion_heatmap(adjusted["confusion"], names, art.class_counts), width="stretch",
+                    key=KEY + "confusion")
+    explain("After the adjustment: each row is a true class and shows where its cases went (in %). A strong "
+            "diagonal is good; the left columns filling up means rare cases are being called common.")
+st.plotly_chart(reliability_diagram({"original": original["reliability"], "adjusted": adjusted["reliability"]},
+                                    colors={"original": "#b0b0b0", "adjusted": "#52606d"}),
+                width="stretch", key=KEY + "reliability")
+explain("Reliability before (grey) and after (dark): on the dashed diagonal the confidence can be taken at its "
+        "word; below it the model is over-confident. Re-balancing often costs some calibration, which the "
+        "temperature slider can restore.")
+
+with st.expander("In which order are the fixes applied?"):
+    st.markdown("1. τ-normalisation rebuilds the scores from the stored features with the evened-out weights.\n"
+                "2. Logit adjustment and the prior threshold shift each class's score by its log frequency.\n"
+                "3. Temperature divides the result, so it only changes confidence, never the answer.\n\n"
+                "Together they amount to one new final layer, which is what *Save as a derived run* stores.")
+
+st.subheader("Keep this version")
+suggested = f"{record.name} + post-hoc {describe_posthoc(params)}"
+st.text_input("Name of the new run", key=KEY + "name", placeholder=suggested, max_chars=200)
+st.button("Save as a derived run", type="primary", key=KEY + "save", on_click=save,
+          args=(record.id, params, suggested), disabled=describe_posthoc(params) == "no change",
+          help="Stores the adjusted scores and final layer as a new finished run (the original stays as it is).")
+if describe_posthoc(params) == "no change":
+    st.caption("Move a slider first: the original run already stores these numbers.")
+if error := st.session_state.pop(KEY + "error", None):
+    st.error(error)
