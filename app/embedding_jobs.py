@@ -1,0 +1,119 @@
+"""On-demand UMAP, off the page's path.
+
+The worker embeds every finished run with the default settings. Other settings are
+computed here, in one background thread per app process (UMAP's first fit in a process
+pays 15-60 s of numba compilation, so pages must never wait on it): a page submits the
+(run, settings) job, draws PCA meanwhile, and polls `is_ready` until the cached files
+that `compute_embeddings` writes under the run folder exist. A second request for the
+same settings is a cache hit and queues nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from core.analysis._embedding import _cache_path
+from core.artifacts import EvalArtifacts
+from core.jobs import compute_embeddings
+from core.jobs._pipeline import EMBEDDING_DEFAULTS
+from core.store import RunStore
+from core.train import fixed_train_subset
+
+__all__ = ["SPLITS", "embedding_settings", "embedding_path", "load_embedding", "is_ready", "submit", "job_error",
+           "split_arrays", "split_inputs"]
+
+SPLITS = {"test": "test set", "train": "training subset"}
+_LOCK = threading.Lock()
+
+
+@st.cache_resource
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tailscope-umap")
+
+
+@st.cache_resource
+def _jobs() -> dict[tuple[str, str, str], Future]:
+    return {}
+
+
+def embedding_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The full settings an embedding is cached under (worker defaults filled in)."""
+    return {**EMBEDDING_DEFAULTS, **params}
+
+
+def _key(store: RunStore, run_id: str, params: dict[str, Any]) -> tuple[str, str, str]:
+    return str(store.home), run_id, json.dumps(embedding_settings(params), sort_keys=True, default=str)
+
+
+def _features(store: RunStore, run_id: str, split: str, artifacts: EvalArtifacts | None) -> np.ndarray:
+    artifacts = artifacts if artifacts is not None else store.artifacts(run_id)
+    return artifacts.features if split == "test" else artifacts.train_features
+
+
+def embedding_path(store: RunStore, run_id: str, split: str, params: dict[str, Any],
+                   artifacts: EvalArtifacts | None = None) -> Path:
+    """Where `compute_embeddings(store, run_id, **params)` caches this split."""
+    features = _features(store, run_id, split, artifacts)
+    return _cache_path(store.run_dir(run_id) / "embeddings", split, features, embedding_settings(params))
+
+
+def load_embedding(store: RunStore, run_id: str, split: str, params: dict[str, Any],
+                   artifacts: EvalArtifacts | None = None) -> np.ndarray | None:
+    """The cached coordinates, or None while they are not computed yet."""
+    path = embedding_path(store, run_id, split, params, artifacts)
+    return np.load(path, allow_pickle=False) if path.exists() else None
+
+
+def is_ready(store: RunStore, run_id: str, params: dict[str, Any], artifacts: EvalArtifacts | None = None) -> bool:
+    return all(embedding_path(store, run_id, s, params, artifacts).exists() for s in SPLITS)
+
+
+def submit(store: RunStore, run_id: str, params: dict[str, Any],
+           artifacts: EvalArtifacts | None = None) -> Future | None:
+    """Queue the embedding of (run, params) unless it is cached (then None) or already
+    queued (then the same future). A failed job is replaced by a fresh try."""
+    if is_ready(store, run_id, params, artifacts):
+        return None
+    key, jobs = _key(store, run_id, params), _jobs()
+    with _LOCK:
+        job = jobs.get(key)
+        if job is None or (job.done() and job.exception() is not None):
+            job = _executor().submit(compute_embeddings, store, run_id, **params)
+            jobs[key] = job
+        return job
+
+
+def job_error(store: RunStore, run_id: str, params: dict[str, Any]) -> BaseException | None:
+    """Why the last job for (run, params) failed, or None."""
+    job = _jobs().get(_key(store, run_id, params))
+    return job.exception() if job is not None and job.done() else None
+
+
+def split_arrays(artifacts: EvalArtifacts, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, true labels, model predictions) of a split; the train subset's
+    predictions come from the stored head (the model is `head(features)`)."""
+    if split == "test":
+        return artifacts.features, artifacts.labels, artifacts.logits.argmax(axis=1)
+    logits = artifacts.train_features @ artifacts.head_weight.T + artifacts.head_bias
+    return artifacts.train_features, artifacts.train_labels, logits.argmax(axis=1)
+
+
+def split_inputs(splits, artifacts: EvalArtifacts, config, split: str) -> np.ndarray | None:
+    """The raw inputs (images or table rows) behind each point of a split, re-derived from
+    the run's seeded splits; None when they cannot be matched to the stored labels."""
+    if split == "test":
+        rows, labels = artifacts.test_index, splits.y_test
+    else:
+        rows = fixed_train_subset(splits.y_train, config.train.train_subset, config.data.seed)
+        labels = splits.y_train
+    expected = artifacts.labels if split == "test" else artifacts.train_labels
+    if len(rows) != len(expected) or rows.max(initial=-1) >= len(labels) or not np.array_equal(labels[rows], expected):
+        return None
+    return (splits.x_test if split == "test" else splits.x_train)[rows]

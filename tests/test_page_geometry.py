@@ -1,0 +1,119 @@
+"""Geometry page: renders for both stored runs and an empty store, drives its widgets, and
+computes UMAP with new settings off the page's path (background executor + disk cache)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from app import embedding_jobs
+
+PAGE = "geometry"
+
+
+def _no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def copied_home(tiny_store, tmp_path, monkeypatch) -> dict:
+    """A private copy of the stored runs, so new embedding files stay out of the shared store."""
+    home = tmp_path / "home"
+    shutil.copytree(tiny_store["home"], home)
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    return {**tiny_store, "home": home}
+
+
+def test_empty_store_offers_a_demo(empty_home, open_page):
+    at = open_page(PAGE)
+    _no_exceptions(at)
+    assert any("demo" in b.label.lower() for b in at.button)
+
+
+@pytest.mark.parametrize("run", ["image_run", "table_run"])
+def test_page_renders_a_stored_run(stored_home, open_page, run):
+    at = open_page(PAGE, run_id=stored_home[run])
+    _no_exceptions(at)
+    cards = {m.label: m.value for m in at.metric}
+    assert {"NC1", "NC2 lengths", "NC2 angles", "NC3", "NC4"} <= set(cards)
+    assert {"Tail: weights", "Tail: class means"} <= set(cards), "minority-collapse cards"
+    assert not at.info, "the default UMAP was computed by the worker: no waiting note"
+    captions = " ".join(c.value for c in at.caption)
+    assert "mean of the class means" in captions and "-1/(K-1)" in captions
+    assert "Spearman" in captions
+    assert at.markdown[-1].value.startswith("**Sample 0**")
+
+
+def test_highlights_split_and_sample(stored_home, open_page):
+    at = open_page(PAGE, run_id=stored_home["table_run"])
+    at.toggle(key="geometry.highlight_tail").set_value(True).run()
+    at.toggle(key="geometry.highlight_errors").set_value(True).run()
+    _no_exceptions(at)
+    at.radio(key="geometry.split").set_value("train").run()
+    _no_exceptions(at)
+    assert not at.info, "the train subset's default UMAP is cached too"
+    sample = next(n for n in at.number_input if n.key.startswith("geometry.sample."))
+    assert sample.key.endswith(".train")
+    sample.set_value(3).run()
+    _no_exceptions(at)
+    assert any(m.value.startswith("**Sample 3**") for m in at.markdown)
+    assert at.dataframe, "a table run shows the sample's feature values"
+
+
+def test_new_settings_show_pca_then_umap(copied_home, open_page):
+    at = open_page(PAGE, run_id=copied_home["image_run"])
+    at.radio(key="geometry.dims").set_value("3-D").run()
+    _no_exceptions(at)
+    assert any("being computed" in i.value for i in at.info), "PCA first, with a note"
+    from app.services import get_store
+
+    store = get_store()
+    params = {"n_neighbors": 15, "min_dist": 0.1, "n_components": 3}
+    job = embedding_jobs.submit(store, copied_home["image_run"], params)  # the page's job, or a cache hit
+    if job is not None:
+        job.result(timeout=180)
+    at.run()
+    _no_exceptions(at)
+    assert not any("being computed" in i.value for i in at.info), "the cached UMAP replaces PCA"
+
+
+def test_executor_computes_once_and_then_hits_the_cache(copied_home):
+    from core.store import RunStore
+
+    store, run_id = RunStore(copied_home["home"]), copied_home["table_run"]
+    params = {"n_neighbors": 7, "min_dist": 0.3, "n_epochs": 30}
+    assert not embedding_jobs.is_ready(store, run_id, params)
+    assert embedding_jobs.load_embedding(store, run_id, "test", params) is None
+    job = embedding_jobs.submit(store, run_id, params)
+    assert job is not None and embedding_jobs.submit(store, run_id, params) in (job, None)  # no second job
+    result = job.result(timeout=180)
+    assert embedding_jobs.job_error(store, run_id, params) is None
+    assert embedding_jobs.is_ready(store, run_id, params)
+    artifacts = store.artifacts(run_id)
+    for split, features in (("test", artifacts.features), ("train", artifacts.train_features)):
+        path = embedding_jobs.embedding_path(store, run_id, split, params)
+        assert path.exists() and path.parent == store.run_dir(run_id) / "embeddings"
+        coords = embedding_jobs.load_embedding(store, run_id, split, params)
+        assert coords.shape == (len(features), 2)
+        np.testing.assert_array_equal(coords, result[split])
+    assert embedding_jobs.submit(store, run_id, params) is None, "a second request is a cache hit"
+
+
+def test_split_inputs_match_the_stored_points(stored_home):
+    from core.config import RunConfig
+    from core.store import RunStore
+    from core.train import prepare_run_data
+
+    store = RunStore(stored_home["home"])
+    for run in ("image_run", "table_run"):
+        run_id = stored_home[run]
+        config = RunConfig.model_validate(store.get(run_id).config)
+        artifacts, splits = store.artifacts(run_id), prepare_run_data(config)
+        for split in embedding_jobs.SPLITS:
+            inputs = embedding_jobs.split_inputs(splits, artifacts, config, split)
+            features, labels, pred = embedding_jobs.split_arrays(artifacts, split)
+            assert inputs is not None and len(inputs) == len(labels) == len(pred) == len(features)
+        _, _, train_pred = embedding_jobs.split_arrays(artifacts, "train")
+        assert train_pred.shape == artifacts.train_labels.shape
