@@ -18,7 +18,7 @@ $(VENV)/.test-installed: $(VENV)/.installed requirements-test.txt
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; \
 	  else echo "Debian chromium is missing: run 'sudo apt-get install chromium' for the browser test"; fi; }
 
 run: $(VENV)/.installed

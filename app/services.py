@@ -88,8 +88,9 @@ def load_bundle(run_id: str) -> RunBundle:
     return _bundle(str(store.home), run_id, record.updated)
 
 
-@st.cache_data(show_spinner="Preparing the dataset…", max_entries=8)
+@st.cache_resource(show_spinner="Preparing the dataset…", max_entries=8)
 def _splits(data_json: str) -> Splits:
+    """Shared, not copied per rerun (cache_resource): pages must treat the arrays as read-only."""
     return prepare_run_data(RunConfig(data=DataConfig.model_validate_json(data_json)))
 
 
