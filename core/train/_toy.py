@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,7 +31,7 @@ from core.data._toy import ToyData
 from core.methods import apply_posthoc, create_loss, create_sampler
 from core.models import create_model
 
-__all__ = ["ToySnapshot", "toy_mesh", "train_toy", "run_toy", "apply_tau", "toy_scores"]
+__all__ = ["ToyAdam", "ToySnapshot", "toy_mesh", "train_toy", "run_toy", "apply_tau", "toy_scores"]
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,11 @@ class ToySnapshot:
 
 
 def toy_mesh(x: np.ndarray, resolution: int = 60, margin: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Mesh axes covering the points plus a margin (same span on both axes)."""
-    lo, hi = x.min(axis=0) - margin, x.max(axis=0) + margin
-    return (np.linspace(lo[0], hi[0], resolution, dtype=np.float32),
-            np.linspace(lo[1], hi[1], resolution, dtype=np.float32))
+    """Axes of a square mesh covering the points plus a margin (a square keeps the
+    picture undistorted at equal axis scales)."""
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    centre, half = (lo + hi) / 2, (hi - lo).max() / 2 + margin
+    return tuple(np.linspace(c - half, c + half, resolution, dtype=np.float32) for c in centre)
 
 
 def toy_scores(test_logits: np.ndarray, test_labels: np.ndarray,
@@ -127,7 +129,7 @@ def train_toy(
         model = create_model("mlp", {"hidden": hidden, "depth": depth}, input_shape=(2,), num_classes=k)
     loss_fn = create_loss(loss, loss_params, class_counts=data.class_counts.tolist())
     sample = create_sampler(sampler, sampler_params)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = ToyAdam(list(model.parameters()), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     per_epoch = len(sample.sample_indices(y, num_classes=k, epoch=0, num_epochs=1,
                                           generator=torch.Generator().manual_seed(seed)))
@@ -142,29 +144,77 @@ def train_toy(
         model.train()
         return _snapshot(step, steps, loss_value, elapsed, grid, grid_logits, test_logits, data)
 
-    step, loss_sum, loss_n, train_time = 0, 0.0, 0, 0.0
-    for epoch in range(num_epochs):
-        started = time.perf_counter()
-        idx = sample.sample_indices(y, num_classes=k, epoch=epoch, num_epochs=num_epochs, generator=generator)
-        for start in range(0, len(idx), batch_size):
-            batch = idx[start:start + batch_size]
+    state = {"step": 0, "epoch": 0, "idx": None, "pos": 0, "time": 0.0}
+
+    def advance() -> ToySnapshot:
+        """Train up to the next snapshot and take it."""
+        started, loss_sum, loss_n = time.perf_counter(), 0.0, 0
+        while True:
+            if state["idx"] is None or state["pos"] >= len(state["idx"]):
+                state["idx"] = sample.sample_indices(y, num_classes=k, epoch=state["epoch"], num_epochs=num_epochs,
+                                                     generator=generator)
+                state["epoch"], state["pos"] = state["epoch"] + 1, 0
+            batch = state["idx"][state["pos"]:state["pos"] + batch_size]
+            state["pos"] += batch_size
             if len(batch) < 2:
                 continue
-            # --- forward / backward / step ------------------------------------------------
+            # --- forward / backward / step ----------------------------------------------------
             value = loss_fn(model(x[batch]), y[batch])
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             value.backward()
             optimizer.step()
-            step += 1
+            state["step"] += 1
             loss_sum, loss_n = loss_sum + value.item(), loss_n + 1
-            # --- snapshot -------------------------------------------------------------------
-            if step % snapshot_every == 0 or step == steps:
-                train_time += time.perf_counter() - started
-                yield evaluate(step, loss_sum / loss_n, train_time)
-                started, loss_sum, loss_n = time.perf_counter(), 0.0, 0
-            if step == steps:
-                return
-        train_time += time.perf_counter() - started
+            if state["step"] % snapshot_every == 0 or state["step"] == steps:
+                state["time"] += time.perf_counter() - started
+                return evaluate(state["step"], loss_sum / loss_n, state["time"])
+
+    while state["step"] < steps:
+        with _single_thread():  # never held while suspended: the page runs between snapshots
+            snapshot = advance()
+        yield snapshot
+
+
+class ToyAdam:
+    """Adam (Kingma & Ba 2015), the same update as ``torch.optim.Adam`` with its defaults.
+
+    Written out because the first ``torch.optim`` optimizer of a process imports
+    ``torch._dynamo``, which costs seconds: too long for a boundary meant to appear at once.
+    """
+
+    def __init__(self, params: list[torch.Tensor], *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps, self.t = params, lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            m.lerp_(p.grad, 1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+
+@contextmanager
+def _single_thread() -> Iterator[None]:
+    """One intra-op thread: a tiny MLP gains nothing from more, and on a busy machine
+    OpenMP threads spinning for cores slow it down by an order of magnitude."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def run_toy(data: ToyData, **kwargs: Any) -> ToySnapshot:

@@ -1,1 +1,172 @@
-__all__: list[str] = []
+"""Figures for the teaching playground: decision regions over 2-D points, per-class recall
+bars and accuracy vs balanced accuracy. Arrays in, plotly Figure out, no Streamlit.
+
+The regions use one colour per class (shaded by the model's confidence); the rare classes'
+points are drawn last, bigger and with a dark outline, so they are never buried under the
+head class. Per-class bars follow the workbench's head/medium/tail colours, classes ordered
+head to tail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.data import class_groups
+
+__all__ = ["PLAYGROUND_CLASS_COLORS", "decision_regions_figure", "recall_bars_figure", "accuracy_bars_figure"]
+
+# Distinct from the group colours below, so a class is never mistaken for a group.
+PLAYGROUND_CLASS_COLORS = ("#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79")
+_GROUP_COLORS = {"head": "#1f77b4", "medium": "#ff7f0e", "tail": "#d62728"}
+_MARKER = {  # size, outline colour, outline width, opacity
+    "head": (6, "white", 0.5, 0.75),
+    "medium": (9, "#1a1a1a", 1.2, 0.95),
+    "tail": (12, "#1a1a1a", 1.8, 1.0),
+}
+# Title on top, legend on its own line under it: narrow columns never overlap the two.
+_BAR_LAYOUT = dict(margin=dict(l=10, r=10, t=70, b=10), title_y=0.97, title_yanchor="top",
+                   legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
+_PALE, _FULL = 0.2, 0.6  # region tint at chance-level and at full confidence
+
+
+def _head_to_tail(counts: Sequence[int]) -> np.ndarray:
+    """Class indices by decreasing training count (ties keep index order)."""
+    return np.argsort(-np.asarray(counts), kind="stable")
+
+
+def _tint(hex_colour: str, amount: float) -> str:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    mixed = 255 - amount * (255 - rgb)
+    return "rgb({:.0f},{:.0f},{:.0f})".format(*mixed)
+
+
+def _region_colorscale(k: int) -> list[list]:
+    scale = []
+    for c in range(k):
+        colour = PLAYGROUND_CLASS_COLORS[c % len(PLAYGROUND_CLASS_COLORS)]
+        scale += [[c / k, _tint(colour, _PALE)], [(c + 1) / k, _tint(colour, _FULL)]]
+    return scale
+
+
+def _groups(counts: np.ndarray) -> list[str]:
+    """Head/medium/tail; a balanced set is all 'head' (nothing is rare)."""
+    if counts.min() == counts.max():
+        return ["head"] * len(counts)
+    return class_groups(counts)
+
+
+def decision_regions_figure(
+    grid_x: np.ndarray | None,
+    grid_y: np.ndarray | None,
+    grid_values: np.ndarray | None,
+    points: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    counts: Sequence[int] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Coloured decision regions under the training points.
+
+    ``grid_values`` is either (G_y, G_x, K) class probabilities (the tint then deepens with
+    confidence) or (G_y, G_x) predicted classes; None draws the points alone. The heatmap's
+    z is ``predicted class + confidence`` with confidence rescaled from chance (0) to
+    certainty (just under 1), so floor(z) is the prediction. ``counts`` (default: the
+    points' own class counts) decides which classes are rare: those are drawn on top,
+    bigger and outlined.
+    """
+    labels = np.asarray(labels)
+    points = np.asarray(points)
+    k = len(class_names)
+    counts = np.bincount(labels, minlength=k) if counts is None else np.asarray(counts)
+    groups = _groups(counts)
+    traces: list[go.BaseTraceType] = []
+    if grid_values is not None:
+        values = np.asarray(grid_values)
+        if values.ndim == 3:
+            pred = values.argmax(axis=-1)
+            confidence = (values.max(axis=-1) - 1 / k) / (1 - 1 / k)
+        else:
+            pred = values.astype(int)
+            confidence = np.full(pred.shape, 0.6)
+        z = pred + np.clip(confidence, 0, 1) * 0.999
+        text = np.array(class_names, dtype=object)[pred]
+        traces.append(go.Heatmap(
+            x=grid_x, y=grid_y, z=z, zmin=0, zmax=k, colorscale=_region_colorscale(k), showscale=False,
+            zsmooth=False, text=text, name="model predicts",
+            hovertemplate="model predicts %{text}<extra></extra>",
+        ))
+    for c in _head_to_tail(counts):  # the tail last, so it is drawn on top
+        size, outline, width, opacity = _MARKER[groups[c]]
+        mask = labels == c
+        traces.append(go.Scatter(
+            x=points[mask, 0], y=points[mask, 1], mode="markers",
+            name=f"{class_names[c]} · {int(counts[c])} ({groups[c]})",
+            marker=dict(size=size, color=PLAYGROUND_CLASS_COLORS[c % len(PLAYGROUND_CLASS_COLORS)], opacity=opacity,
+                        line=dict(color=outline, width=width)),
+            hovertemplate=f"{class_names[c]}<extra></extra>",
+        ))
+    fig = go.Figure(traces)
+    fig.update_layout(
+        title=title, height=420, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, title_text="training points:"),
+        plot_bgcolor="white",
+    )
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
+    if grid_x is not None and grid_y is not None:
+        fig.update_xaxes(range=[float(np.min(grid_x)), float(np.max(grid_x))])
+        fig.update_yaxes(range=[float(np.min(grid_y)), float(np.max(grid_y))])
+    return fig
+
+
+def recall_bars_figure(
+    class_names: Sequence[str],
+    recall: Sequence[float],
+    counts: Sequence[int],
+    title: str | None = None,
+) -> go.Figure:
+    """Per-class recall, classes head to tail, bars coloured by head/medium/tail group."""
+    counts = np.asarray(counts)
+    recall = np.asarray(recall, dtype=float)
+    groups = _groups(counts)
+    order = _head_to_tail(counts)
+    names = [str(class_names[c]) for c in order]
+    fig = go.Figure()
+    for group in ("head", "medium", "tail"):
+        members = [c for c in order if groups[c] == group]
+        if not members:
+            continue
+        fig.add_bar(
+            x=[str(class_names[c]) for c in members], y=recall[members].tolist(), name=group,
+            marker_color=_GROUP_COLORS[group], text=[f"{r:.0%}" for r in recall[members]], textposition="outside",
+            customdata=counts[members].tolist(), hovertemplate="%{x}: recall %{y:.1%} (%{customdata} training points)"
+                                                      "<extra></extra>",
+        )
+    fig.update_layout(title=title, height=320, barmode="overlay", **_BAR_LAYOUT)
+    fig.update_xaxes(categoryorder="array", categoryarray=names, title_text="class (most to fewest training points)")
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title_text="recall")
+    return fig
+
+
+def accuracy_bars_figure(
+    accuracy: float | Sequence[float],
+    balanced_accuracy: float | Sequence[float],
+    settings: Sequence[str] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Plain accuracy next to balanced accuracy, one pair of bars per setting."""
+    acc = np.atleast_1d(np.asarray(accuracy, dtype=float))
+    bal = np.atleast_1d(np.asarray(balanced_accuracy, dtype=float))
+    if acc.shape != bal.shape:
+        raise ValueError("accuracy and balanced_accuracy need one value per setting each")
+    settings = [""] * len(acc) if settings is None else [str(s) for s in settings]
+    fig = go.Figure()
+    for name, values, colour in (("accuracy", acc, "#a6a6a6"), ("balanced accuracy", bal, "#2b2b2b")):
+        fig.add_bar(x=settings, y=values.tolist(), name=name, marker_color=colour, text=[f"{v:.0%}" for v in values],
+                    textposition="outside", hovertemplate=f"{name} %{{y:.1%}}<extra></extra>")
+    fig.update_layout(title=title, height=320, barmode="group", **_BAR_LAYOUT)
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%")
+    return fig
