@@ -1,6 +1,174 @@
-"""Placeholder until this page is built."""
+"""Error gallery: the test samples a run gets wrong, rare classes first, with attribution
+maps of what drove each prediction, and an HTML report to share them."""
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("gallery")
-st.info("This page is being built.")
+from app.services import get_store, load_bundle, load_splits
+from app.widgets import explain, params_form, require_run
+from core.analysis import (
+    ATTRIBUTIONS, build_report_cases, case_attributions, class_feature_importance, display_image, error_cases,
+    head_to_tail, importance_sample, importance_sides, list_attributions, load_run_model, most_confused_pairs, softmax,
+)
+from core.store import RunStore
+from core.viz import (
+    attribution_pair_figure, class_importance_heatmap, error_report_html, feature_attribution_bars,
+    image_with_attribution,
+)
+
+st.title("🔍 Error gallery")
+st.caption("The test samples the model got wrong, rare classes first, and what in each input drove its answer.")
+record = require_run()
+if record is None:
+    st.stop()
+
+
+@st.cache_resource(show_spinner="Loading the trained model…", max_entries=4)
+def _model(home: str, run_id: str):
+    return load_run_model(RunStore(home), run_id)
+
+
+b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)
+art, names, groups, image = b.artifacts, b.class_names, b.groups, b.modality == "image"
+features = b.metrics["dataset"].get("feature_names") or [f"feature {i}" for i in range(art.features.shape[1])]
+order = [int(k) for k in head_to_tail(art.class_counts)]
+try:
+    model = _model(str(get_store().home), rid)
+except FileNotFoundError as exc:
+    st.warning(f"{exc}. Pick another run in the sidebar.")
+    st.stop()
+label = lambda k: f"{names[k]} ({groups[k]})"  # noqa: E731
+key = lambda name: f"gallery.{name}.{rid}"  # noqa: E731
+st.info("**How to read the maps.** An attribution map shows which parts of the input pushed the model towards one "
+        "class: :red[red] parts pushed *towards* it, :blue[blue] parts pushed *away*, uncoloured parts hardly "
+        "mattered. Each case is explained for its **true** class (what spoke for the right answer) and its "
+        "**predicted** class (what misled the model).")
+
+for name, value in {"true": [k for k in order if groups[k] == "tail"], "pred": [], "correct": "wrong",
+                    "conf": (0.0, 1.0), "page": 1}.items():
+    st.session_state.setdefault(key(name), value)
+
+
+def _show_pair(true: int, pred: int) -> None:
+    st.session_state.update({key("true"): [true], key("pred"): [pred], key("correct"): "wrong",
+                             key("conf"): (0.0, 1.0), key("page"): 1})
+
+
+pairs = most_confused_pairs(art, top=4, groups=groups)
+if len(pairs):
+    st.markdown("**Most confused pairs** (rare classes the model most often mistakes for another class)")
+    for col, (i, pair) in zip(st.columns(len(pairs)), pairs.iterrows()):
+        col.button(f"Show me {pair.true_group} class {names[pair.true]} predicted as {pair.pred_group} class "
+                   f"{names[pair.pred]} ({pair['count']} cases)", key=f"gallery.pair.{i}", width="stretch", wrap=True,
+                   on_click=_show_pair, args=(int(pair.true), int(pair.pred)))
+
+c1, c2, c3, c4 = st.columns(4)
+true_sel = c1.multiselect("True class", order, format_func=label, key=key("true"), placeholder="any class",
+                          help="Starts on the rarest (tail) classes: their errors are the ones overall accuracy hides.")
+pred_sel = c2.multiselect("Predicted class", order, format_func=label, key=key("pred"), placeholder="any class")
+correct = c3.segmented_control("Show", ["wrong", "right", "all"], key=key("correct"), required=True,
+                               format_func={"wrong": "wrong", "right": "right", "all": "both"}.get)
+conf = c4.slider("Confidence of the prediction", 0.0, 1.0, step=0.05, key=key("conf"),
+                 help="The probability the model gave its own answer. A confident mistake is the most misleading kind.")
+
+m1, m2, m3 = st.columns([3, 3, 2])
+methods = list_attributions(b.modality, model=model)
+method = m1.selectbox("Attribution method", methods, key=key("method"),
+                      index=methods.index("integrated_gradients") if "integrated_gradients" in methods else 0,
+                      help="Different ways of asking the model which inputs mattered; they often, not always, agree.")
+m1.caption(ATTRIBUTIONS.info(method).description)
+towards = m2.radio("Explain towards", ["pair", "chosen"], horizontal=True, key="gallery.towards",
+                   format_func={"pair": "true and predicted class", "chosen": "a class I choose"}.get)
+chosen = m2.selectbox("Class to explain", order, format_func=label, key=key("chosen")) if towards == "chosen" else None
+per_page = m3.selectbox("Cases per page", [4, 8, 12, 16], index=1, key="gallery.per_page")
+opacity = m3.slider("Map opacity", 0.0, 1.0, 0.6, 0.05, key="gallery.opacity") if image else None
+with st.expander("Method settings"):
+    params = params_form(ATTRIBUTIONS.info(method), key="gallery.params")
+
+cases = error_cases(art, groups, true_classes=true_sel or None, pred_classes=pred_sel or None, correctness=correct,
+                    confidence_range=conf)
+if cases.empty:
+    st.info("No test samples match these filters. Widen the confidence range or pick other classes.")
+    st.stop()
+n_pages = -(-len(cases) // per_page)
+if st.session_state[key("page")] > n_pages:
+    st.session_state[key("page")] = 1
+p1, p2 = st.columns([1, 4], vertical_alignment="bottom")
+page = p1.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, key=key("page"))
+shown = cases.iloc[(page - 1) * per_page: page * per_page]
+p2.markdown(f"**{len(cases)}** test samples match; showing {(page - 1) * per_page + 1}–"
+            f"{(page - 1) * per_page + len(shown)}, the ones the model was surest of first.")
+x_test = load_splits(b.config.data).x_test[art.test_index]
+x, probs = x_test[shown["row"].to_numpy()], softmax(art.logits[shown["row"].to_numpy()])
+
+
+def _maps(inputs, ids, targets, what):
+    bar = st.progress(0.0, text=f"Computing {what}…")
+    try:
+        return case_attributions(run_dir, model, inputs, ids, method=method, targets=targets, params=params,
+                                 progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Computing {what}… {d}/{t}"))
+    except ValueError as exc:
+        st.error(f"These method settings do not work here: {exc}")
+        st.stop()
+    finally:
+        bar.empty()
+
+
+def _chart(fig, name):
+    st.plotly_chart(fig, width="stretch", key=f"gallery.fig.{rid}.{name}")
+
+
+maps = _maps(x, shown["sample_id"].tolist(), {"true": shown["true"], "pred": shown["pred"]}
+             | ({"chosen": [chosen] * len(shown)} if chosen is not None else {}), "attribution maps (each is saved)")
+for i, case in enumerate(shown.itertuples(index=False)):
+    with st.container(border=True):
+        left, right = st.columns([1, 3] if image else [1, 2])
+        top3 = ", ".join(f"{names[k]} ({probs[i, k]:.0%})" for k in np.argsort(-probs[i])[:3])
+        left.markdown(f"**Sample {case.sample_id}** · {'✅ right' if case.correct else '❌ wrong'}  \n"
+                      f"True: **{label(case.true)}**  \nPredicted: **{label(case.pred)}**  \nMost likely: {top3}")
+        if image:
+            left.image(display_image(x[i]), caption="the input", width=160)
+        else:
+            left.dataframe(pd.DataFrame({"feature": features, "value": x[i]}), hide_index=True, height=250,
+                           column_config={"value": st.column_config.NumberColumn(
+                               "value (standardised)", format="%.2f",
+                               help="0 is the training average, ±1 one typical spread away from it.")})
+        panels = ([("chosen", "towards", chosen)] if chosen is not None else
+                  [("true", "true:", case.true)] + ([("pred", "predicted:", case.pred)] if not case.correct else []))
+        with right:
+            if image and len(panels) == 2:
+                _chart(attribution_pair_figure(x[i], maps["true"][i], maps["pred"][i], label(case.true), label(case.pred),
+                                               opacity=opacity).update_layout(height=300), case.sample_id)
+                continue
+            for col, (which, word, k) in zip(st.columns(2), panels):
+                values, title = maps[which][i], f"{word} {label(k)}"
+                with col:
+                    _chart(image_with_attribution(x[i], values, opacity, title=title).update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
+                           if image else feature_attribution_bars(values, features, top=8, title=title), f"{case.sample_id}.{which}")
+explain("Stronger colour (or a longer bar) means a larger effect on that class's score. Maps show what this model "
+        "used, not what is right: a strong map on an irrelevant region is a reason to distrust the model there.")
+
+if not image:
+    st.subheader("Which features each class relies on")
+    rows = importance_sample(art.labels)
+    every = _maps(x_test[rows], art.test_index[rows].tolist(), {"true": art.labels[rows]}, "per-class importance")
+    importance = class_feature_importance(every["true"], art.labels[rows], art.num_classes)
+    sides = importance_sides(art.class_counts, groups)
+    for col, (title, ks) in zip(st.columns(len(sides)), sides):
+        fig = class_importance_heatmap(importance[ks], [names[k] for k in ks], features, [groups[k] for k in ks])
+        with col:
+            _chart(fig.update_traces(zmax=float(np.nanmax(importance)))
+                   .update_layout(title=title, height=300 + 26 * len(ks), margin=dict(t=50)), f"importance.{title}")
+    explain("Each cell: how much a feature moved the model's score for that class, averaged over its test samples "
+            "(darker = relied on more; both sides share one scale). Rare classes leaning on other features than "
+            "common ones, or on very few, is a sign they were learned from too few examples.")
+
+report_cases = build_report_cases(shown, art, x, maps["true"], maps["pred"], modality=b.modality, feature_names=features)
+st.download_button(
+    f"⬇️ Download these {len(shown)} cases as an HTML report", on_click="ignore", key="gallery.download",
+    data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,
+                                   method=method, class_names=names),
+    file_name=f"{rid}-{method}-errors.html", mime="text/html",
+)
+explain("One file with the cards and maps above, plus how to read them; it opens offline in any browser.")

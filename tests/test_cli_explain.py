@@ -1,0 +1,71 @@
+"""`tailscope explain`: a self-contained HTML report of a stored run's errors."""
+
+from __future__ import annotations
+
+import re
+
+import plotly.offline
+import pytest
+
+from core.cli import main
+
+
+def _explain(*args: str) -> int:
+    return main(["explain", *args])
+
+
+def test_explain_writes_a_self_contained_report(stored_home, tmp_path, capsys):
+    from core.analysis._gallery import error_cases
+    from core.store import RunStore
+
+    run_id = stored_home["image_run"]
+    out = tmp_path / "report.html"
+    code = _explain(run_id, "--method", "integrated_gradients", "--classes", "all", "--wrong", "--n", "3",
+                    "--out", str(out), "--device", "cpu")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.strip() == str(out)
+    assert "attribution maps (integrated_gradients) 6/6" in captured.err
+    document = out.read_text(encoding="utf-8")
+
+    store = RunStore(stored_home["home"])
+    expected = error_cases(store.artifacts(run_id), store.metrics(run_id)["dataset"]["groups"]).head(3)
+    assert document.count('class="case ') == 3
+    for sample_id in expected["sample_id"]:
+        assert f"Sample {sample_id} " in document
+    assert "integrated_gradients" in document and "3 cases, 3 misclassified" in document
+    rest = document.replace(plotly.offline.get_plotlyjs(), "")
+    assert "http://" not in rest and "https://" not in rest
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", rest, flags=re.IGNORECASE)
+    assert (store.run_dir(run_id) / "attributions" / "integrated_gradients").is_dir(), "maps are cached with the run"
+
+
+def test_explain_a_table_run_by_class_name(stored_home, tmp_path, capsys):
+    from core.store import RunStore
+
+    run_id = stored_home["table_run"]
+    name = RunStore(stored_home["home"]).metrics(run_id)["dataset"]["class_names"][0]
+    out = tmp_path / "nested" / "table.html"
+    assert _explain(run_id, "--method", "feature_ablation", "--classes", name, "--n", "2", "--out", str(out)) == 0
+    document = out.read_text(encoding="utf-8")
+    assert document.count('class="case ') == 2 and "feature_ablation" in document
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "nope"], "unknown attribution method 'nope'; known: feature_ablation, gradient_shap, "
+                           "input_x_gradient, integrated_gradients, layer_grad_cam, occlusion, saliency"),
+    (["--method", "feature_ablation"], "feature_ablation does not apply to this image run; choose one of:"),
+    (["--classes", "seven"], "unknown class 'seven'"),
+    (["--n", "0"], "--n must be at least 1"),
+])
+def test_explain_refuses_bad_choices_with_exit_2(stored_home, tmp_path, capsys, args, message):
+    out = tmp_path / "never.html"
+    assert _explain(stored_home["image_run"], *args, "--out", str(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_explain_an_unknown_run(stored_home, capsys):
+    assert _explain("no-such-run") == 2
+    assert "no run 'no-such-run'" in capsys.readouterr().err
