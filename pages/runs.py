@@ -1,4 +1,4 @@
-"""Runs: every run with its status and key numbers; rename, re-run, download, delete."""
+"""Runs: every run with its status and key numbers; open, compare, rename, re-run, download, delete."""
 
 import pandas as pd
 import streamlit as st
@@ -6,11 +6,12 @@ import streamlit as st
 from app import state
 from app.services import get_store, queue_run
 from app.widgets import empty_state, flash, relative_time, status_badge
+from core.analysis import comparable, describe_data
 from core.config import RunConfig
 
 st.title("🗂️ Runs")
-st.caption("Every training run, newest first. Select a row to rename it, re-run it with the same "
-           "settings, download its config or delete it.")
+st.caption("Every training run, newest first. Tick one run to open, rename, re-run, download or delete it; tick "
+           "two or more trained on the same data to compare them.")
 
 store = get_store()
 runs = store.list_runs()
@@ -21,54 +22,76 @@ if not runs:
 rows = []
 for r in runs:
     s = r.summary or {}
-    rows.append({"status": status_badge(r.status), "name": r.name, "dataset": r.dataset, "method": r.method,
+    rows.append({"status": status_badge(r.status), "name": r.name, "data": describe_data(r.config), "method": r.method,
                  "accuracy": s.get("accuracy"), "balanced accuracy": s.get("balanced_accuracy"),
                  "macro F1": s.get("f1_macro"), "G-mean": s.get("gmean"), "created": relative_time(r.created),
                  "id": r.id})
 table = pd.DataFrame(rows)
 event = st.dataframe(
-    table, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="runs.table",
-    column_config={c: st.column_config.NumberColumn(format="%.3f") for c in
-                   ("accuracy", "balanced accuracy", "macro F1", "G-mean")},
+    table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs.table",
+    column_config={
+        **{c: st.column_config.NumberColumn(format="%.3f") for c in
+           ("accuracy", "balanced accuracy", "macro F1", "G-mean")},
+        "data": st.column_config.TextColumn(help="The data set and the imbalance its training split was given."),
+        "id": st.column_config.TextColumn(help="The run's folder name in the store; `tailscope show <id>`."),
+    },
 )
-chosen = event.selection.rows if event and event.selection else []
+chosen = [runs[i] for i in (event.selection.rows if event and event.selection else [])]
 if not chosen:
-    st.info("Select a run in the table to act on it.")
+    st.info("Tick a run in the table to act on it.")
     st.stop()
 
-record = runs[chosen[0]]
-st.subheader(record.name)
-if record.error:
-    (st.error if record.status == "failed" else st.warning)(record.error)
-c1, c2, c3, c4 = st.columns(4)
-with c1:
-    new_name = st.text_input("New name", value=record.name, key=f"runs.name.{record.id}")
-    if st.button("Rename", key="runs.rename", disabled=new_name.strip() in ("", record.name)):
-        store.rename(record.id, new_name)
-        flash(f"Renamed to {new_name.strip()}.")
-        st.rerun()
-with c2:
-    st.write("")
-    if st.button("Re-run with the same config", key="runs.rerun"):
+if len(chosen) > 1:
+    finished = [r for r in chosen if r.status == "done"]
+    ok, reason = comparable({r.name: r.config for r in finished}) if len(finished) > 1 else (False, "")
+    if len(finished) < 2:
+        st.info("Only finished runs can be compared: tick at least two with status done.")
+    elif not ok:
+        st.warning(f"These runs cannot be compared. {reason}")
+    elif st.button(f"Compare these {len(finished)} runs", type="primary", key="runs.compare",
+                   icon=":material/balance:"):
+        st.session_state[state.COMPARE_RUN_IDS] = [r.id for r in finished]
+        st.switch_page("../pages/compare.py")
+    st.stop()
+
+record = chosen[0]
+with st.container(border=True):
+    st.subheader(record.name)
+    st.caption(f"{status_badge(record.status)} · {describe_data(record.config)} · {record.method} · id `{record.id}`")
+    if record.error:
+        (st.error if record.status == "failed" else st.warning)(record.error)
+    c1, c2, c3, c4 = st.columns(4, vertical_alignment="bottom")
+    if c1.button("Show its results", type="primary", key="runs.open", disabled=record.status != "done",
+                 icon=":material/bar_chart:", help="Open this run on the Results page."):
+        st.session_state[state.RUN_ID] = record.id
+        st.switch_page("../pages/results.py")
+    if c2.button("Re-run with the same config", key="runs.rerun", icon=":material/replay:"):
         config = RunConfig.model_validate({**record.config, "name": f"{record.name} (re-run)"})
         new_id = queue_run(config)
         st.session_state[state.RUN_ID] = new_id
         st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(new_id)
         flash("Queued a re-run; follow it on the Train page.")
         st.rerun()
-with c3:
-    st.write("")
-    st.download_button("Download config (JSON)", RunConfig.model_validate(record.config).to_json(),
-                       file_name=f"{record.id}.json", mime="application/json", key="runs.download")
-with c4:
-    st.write("")
+    c3.download_button("Download config (JSON)", RunConfig.model_validate(record.config).to_json(),
+                       file_name=f"{record.id}.json", mime="application/json", key="runs.download",
+                       icon=":material/download:", on_click="ignore",
+                       help="Train it again later with `tailscope train <file>`.")
     if record.status in ("queued", "running"):
-        if st.button("Cancel", key="runs.cancel"):
+        if c4.button("Cancel", key="runs.cancel", icon=":material/stop:"):
             store.request_cancel(record.id)
             st.rerun()
-    else:
-        confirm = st.checkbox("Yes, delete it", key=f"runs.confirm.{record.id}")
-        if st.button("Delete", key="runs.delete", disabled=not confirm, type="primary"):
+
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    new_name = c1.text_input("Name", value=record.name, key=f"runs.name.{record.id}")
+    if c2.button("Rename", key="runs.rename", disabled=new_name.strip() in ("", record.name)):
+        store.rename(record.id, new_name)
+        flash(f"Renamed to {new_name.strip()}.")
+        st.rerun()
+
+    if record.status not in ("queued", "running"):
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        confirm = c1.checkbox("Yes, delete this run and its files for good", key=f"runs.confirm.{record.id}")
+        if c2.button("Delete", key="runs.delete", disabled=not confirm, icon=":material/delete:"):
             store.delete(record.id)
             if st.session_state.get(state.RUN_ID) == record.id:
                 st.session_state.pop(state.RUN_ID)
