@@ -1,6 +1,151 @@
-"""Placeholder until this page is built."""
+"""Data: choose or upload a dataset, make its training split long-tailed, save it for training."""
 
 import streamlit as st
 
-st.title("data")
-st.info("This page is being built.")
+from app import forms, state
+from app.widgets import explain, flash, params_form
+from core.config import DataConfig
+from core.data import DATASETS, UPLOAD_PREFIX, DataError, guess_label_column
+from core.viz import class_counts_figure, image_grid
+
+st.title("📦 Data")
+st.caption("Pick the data, then decide how unequal the classes should be in the training split. "
+           "Validation and test data keep the sizes they came with, so every score measures what the "
+           "imbalance did to training.")
+
+saved = forms.current_data_config(st.session_state.get(state.DATA_CONFIG))
+upload_source = st.session_state.get(state.UPLOAD_SOURCE) or (
+    saved.source if saved.source.startswith(UPLOAD_PREFIX) else None)
+
+# --- source -------------------------------------------------------------------------------
+kinds = ["Built-in dataset", "Upload a file"]
+kind = st.radio("Data source", kinds, horizontal=True, key="data.kind",
+                index=1 if saved.source.startswith(UPLOAD_PREFIX) else 0)
+params, label_column = {}, None
+if kind == kinds[0]:
+    names = DATASETS.names()
+    default = saved.source if saved.source in names else "digits"
+    name = st.selectbox("Dataset", names, index=names.index(default), key="data.builtin",
+                        format_func=lambda n: f"{n}: {DATASETS.info(n).description}")
+    info = DATASETS.info(name)
+    if info.paper:
+        st.caption(f"Source: {info.paper}")
+    if info.params.model_fields:
+        with st.expander("Dataset parameters", expanded=True):
+            params = params_form(info, "data.params")
+    source = name
+else:
+    st.caption("A table (.csv / .parquet) with one label column; a .zip of images in one folder per "
+               "class (cat/001.png, dog/002.png); or an .npz with x_train, y_train (and optionally "
+               "x_test, y_test; MedMNIST names work too).")
+    uploaded = st.file_uploader("Upload a file", type=forms.UPLOAD_TYPES, key="data.upload")
+    if uploaded is not None:
+        try:
+            upload_source = forms.store_upload(uploaded.getvalue(), uploaded.name)
+            st.session_state[state.UPLOAD_SOURCE] = upload_source
+        except DataError as exc:
+            st.error(str(exc))
+            st.stop()
+    if not upload_source:
+        st.info("Upload a file to continue, or choose a built-in dataset.")
+        st.stop()
+    source = upload_source
+    if forms.is_table_upload(source):
+        try:
+            columns = forms.table_columns(source)
+        except DataError as exc:
+            st.error(str(exc))
+            st.stop()
+        default = saved.label_column if saved.label_column in columns else guess_label_column(columns)
+        label_column = st.selectbox("Label column (the class to predict)", columns, key="data.label_column",
+                                    index=columns.index(default))
+
+try:
+    dataset = forms.load_dataset(DataConfig(source=source, params=params, label_column=label_column))
+except (DataError, ValueError) as exc:
+    st.error(str(exc))
+    st.stop()
+
+# --- preview ------------------------------------------------------------------------------
+with st.expander(f"Preview: {len(dataset.y):,} samples, {dataset.num_classes} classes, {dataset.modality}"
+                 + (", with its own test split" if dataset.y_test is not None else ""), expanded=True):
+    if dataset.modality == "image":
+        st.plotly_chart(image_grid(dataset.x, dataset.y, dataset.class_names, per_class=8), width="content")
+        explain("A few examples of every class, one row per class.")
+    else:
+        frame = forms.table_preview(source) if forms.is_table_upload(source) else forms.dataset_preview(dataset)
+        st.dataframe(frame, hide_index=True, width="stretch", height=240)
+        explain("The first rows of the table; each row is one sample, the label column is what the model learns to predict.")
+
+# --- imbalance ----------------------------------------------------------------------------
+st.subheader("Make it imbalanced")
+k = dataset.num_classes
+im = saved.imbalance
+c1, c2, c3 = st.columns([2, 2, 2])
+profiles = ["none", "exp", "step", "linear"]
+profile = c1.radio("Profile", profiles, index=profiles.index(im.profile), horizontal=True, key="data.profile",
+                   help="How class sizes shrink from the most common (head) to the rarest (tail) class.")
+ratio, mu, choice, custom = im.ratio, im.mu, "as is", []
+if profile != "none":
+    ratio = c2.slider("Imbalance ratio (largest ÷ smallest class)", 1.0, 200.0, min(float(im.ratio), 200.0),
+                      step=1.0, key="data.ratio")
+    if profile == "step":
+        mu = c2.slider("mu: fraction of classes made rare", 0.0, 1.0, float(im.mu), step=0.05, key="data.mu")
+    choice = c3.selectbox("Class order (head to tail)", forms.CLASS_ORDERS, key="data.order",
+                          help="Which classes stay common and which become rare.")
+    if choice == "custom":
+        custom = c3.multiselect("Most common first", range(k), format_func=lambda c: dataset.class_names[c],
+                                key="data.custom_order", help="Classes you leave out follow in their usual order.")
+with st.expander("Split and group settings"):
+    s = st.columns(5)
+    seed = int(s[0].number_input("Seed", 0, 2**31 - 1, saved.seed, key="data.seed",
+                                 help="Seeds the split, the subsampling and a random class order."))
+    test_fraction = s[1].number_input("Test fraction", 0.05, 0.8, saved.test_fraction, step=0.05,
+                                      key="data.test_fraction", disabled=dataset.y_test is not None,
+                                      help="Ignored when the data ships its own test split.")
+    val_fraction = s[2].number_input("Validation fraction", 0.05, 0.45, saved.val_fraction, step=0.05,
+                                     key="data.val_fraction")
+    many = int(s[3].number_input("Head: more than", 1, 100_000, saved.many_shot, key="data.many",
+                                 help="Classes with more training samples than this are head classes."))
+    few = int(s[4].number_input("Tail: fewer than", 1, many, min(saved.few_shot, many), key="data.few",
+                                help="Classes with fewer training samples than this are tail classes. On small "
+                                     "data, when every class falls in one group, the top, middle and bottom "
+                                     "thirds of classes are used instead."))
+st.markdown(forms.describe_profile(profile, ratio, mu, k))
+
+config = DataConfig(source=source, params=params, label_column=label_column,
+                    imbalance={"profile": profile, "ratio": ratio, "mu": mu,
+                               "class_order": forms.class_order(choice, k, seed, custom)},
+                    test_fraction=test_fraction, val_fraction=val_fraction, many_shot=many, few_shot=few, seed=seed)
+try:
+    preview = forms.imbalance_preview(dataset, config)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+
+m = st.columns(5)
+m[0].metric("Training samples", f"{preview['total_after']:,}",
+            delta=f"{preview['total_after'] - preview['total_before']:,}" if profile != "none" else None)
+asked = f" You asked for {ratio:g}; small classes round down to whole samples." if profile != "none" else ""
+m[1].metric("Imbalance ratio", f"{preview['ratio_after']:.1f}", help=f"Largest ÷ smallest class, in training.{asked}",
+            delta=f"{preview['ratio_after'] - preview['ratio_before']:+.1f}" if profile != "none" else None,
+            delta_color="off")
+for col, group in zip(m[2:], ("head", "medium", "tail")):
+    col.metric(f"{group.capitalize()} classes", preview["group_classes"][group],
+               help=f"{preview['group_counts'][group]:,} training samples in {group} classes")
+log_y = st.toggle("Log scale", key="data.log_y", help="Makes the smallest classes visible next to the largest.")
+st.plotly_chart(class_counts_figure(preview["counts_before"], preview["counts_after"], preview["class_names"],
+                                    preview["groups"], log_y=log_y), width="stretch", key="data.counts_chart")
+explain("Grey: training samples the data offers per class. Coloured: what the profile keeps, from the most "
+        f"common class (left) to the rarest (right). Validation: {preview['n_val']:,} and test: "
+        f"{preview['n_test']:,} samples, not made imbalanced.")
+
+# --- save ---------------------------------------------------------------------------------
+chosen = config.model_dump(mode="json")
+if st.session_state.get(state.DATA_CONFIG) == chosen:
+    st.success(f"The Train page uses this dataset: {forms.data_label(config)}.")
+elif st.button("Use this dataset for training", type="primary", key="data.save"):
+    st.session_state[state.DATA_CONFIG] = chosen
+    flash(f"Saved. The Train page now uses {forms.data_label(config)}.")
+    st.rerun()
+st.page_link("../pages/train.py", label="Go to training", icon="🏋️")

@@ -1,6 +1,136 @@
-"""Placeholder until this page is built."""
+"""Results: how the selected run does overall and class by class, head to tail."""
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("results")
-st.info("This page is being built.")
+from app.services import load_bundle, load_splits
+from app.widgets import explain, require_run
+from core.analysis import METRICS, confusion, softmax
+from core.viz import (
+    cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails, per_class_figure,
+    pr_curve_figure, tail_warnings, training_curves_figure,
+)
+
+CARDS = ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "mcc", "cohen_kappa", "roc_auc_ovr_macro",
+         "average_precision_macro")
+SHORT_LABELS = {"roc_auc_ovr_macro": "ROC-AUC (macro)", "average_precision_macro": "Average precision"}
+SHOWN_SAMPLES = 30
+
+
+def run_key(name: str) -> str:
+    """Widget keys holding class choices belong to one run (another run has other classes)."""
+    return f"results.{name}.{record.id}"
+
+
+def show(fig, name: str, caption: str, **kwargs):
+    """A chart, its plain-language caption and a self-contained HTML download."""
+    st.plotly_chart(fig, width="stretch", key=run_key(name), config={
+        "toImageButtonOptions": {"filename": f"{record.id}-{name}"}}, **kwargs)
+    explain(caption)
+    st.download_button("Download this chart (HTML)", lambda: fig.to_html(include_plotlyjs=True), type="tertiary",
+                       file_name=f"{record.id}-{name}.html", mime="text/html", key=f"results.{name}.html",
+                       on_click="ignore", icon=":material/download:",
+                       help="The interactive chart as one file that opens offline in any browser.")
+
+
+st.title("📊 Results")
+record = require_run()
+if record is None:
+    st.stop()
+bundle = load_bundle(record.id)
+art, m = bundle.artifacts, bundle.metrics
+names, k = bundle.class_names, art.num_classes
+per_class, groups = pd.DataFrame(m["per_class"]), pd.DataFrame(m["groups"])
+probs = softmax(art.logits)
+order = per_class["class_index"].tolist()  # head to tail
+st.caption(f"**{record.name}** · method {record.method} · data {record.dataset}: {len(art.labels)} test samples, "
+           f"{k} classes. Hover the ? beside a number for what it means; every chart has a camera button (top right) that saves a PNG.")
+
+cols = st.columns(4)
+for i, key in enumerate(CARDS):
+    value = m.get(key)
+    shown_value = "n/a" if value is None or np.isnan(value) else f"{value:.3f}"
+    cols[i % 4].metric(SHORT_LABELS.get(key, METRICS[key].display_name), shown_value,
+                       help=METRICS[key].description, border=True)
+for note in tail_warnings(m, per_class):
+    st.warning(note, icon="⚠️")
+
+st.subheader("Which classes get confused")
+cm = confusion(art.logits, art.labels, k)
+chart_state = st.session_state.get(run_key("confusion")) or {}  # last clicks, read before the chart is drawn
+picked = confusion_selection((chart_state.get("selection") or {}).get("points", []))
+if picked != st.session_state.get(run_key("chart_cells"), []):  # a new click wins over the boxes below
+    st.session_state[run_key("chart_cells")] = picked
+    if picked:
+        st.session_state[run_key("true")], st.session_state[run_key("pred")] = picked[0]
+if run_key("true") not in st.session_state:  # start on the largest mistake
+    off = np.where(np.eye(k, dtype=bool), -1, cm)
+    st.session_state[run_key("true")], st.session_state[run_key("pred")] = map(int, np.unravel_index(off.argmax(),
+                                                                                                     cm.shape))
+pair = (st.session_state[run_key("true")], st.session_state[run_key("pred")])
+cells = picked if len(picked) > 1 and pair in picked else [pair]
+
+chart_col, list_col = st.columns([3, 2], gap="large")
+with chart_col:
+    normalize = st.toggle("Show shares of each true class instead of counts", key="results.normalize",
+                          help="Each row then sums to 1 and the diagonal is the class's hit rate (recall).")
+    show(confusion_figure(cm, names, order, normalize, highlight=cells), "confusion",
+         "Rows are the true class, columns what the model said; the diagonal is right, everything else is "
+         "a mistake. Classes run from most to fewest training samples, so mistakes piling up in the lower "
+         "rows mean the rare classes are swallowed by common ones. Click a cell (or drag a box) to list "
+         "its test samples.", on_select="rerun", selection_mode=("points", "box"))
+with list_col:
+    c1, c2 = st.columns(2)
+    c1.selectbox("True class", order, format_func=lambda j: names[j], key=run_key("true"))
+    c2.selectbox("Predicted class", order, format_func=lambda j: names[j], key=run_key("pred"))
+    samples = cell_samples(art.labels, probs, cells, names)
+    where = ", ".join(f"true {names[t]} → predicted {names[p]}" for t, p in cells)
+    if samples.empty:
+        st.info(f"No test samples are {where}.")
+    else:
+        st.markdown(f"**{len(samples)} test samples** ({where}), most confident first"
+                    + (f"; the first {SHOWN_SAMPLES} shown" if len(samples) > SHOWN_SAMPLES else "") + ".")
+        shown = samples.head(SHOWN_SAMPLES)
+        x_test = load_splits(bundle.config.data).x_test[art.test_index[shown["position"].to_numpy()]]
+        if bundle.modality == "image":
+            st.image(image_thumbnails(x_test), width=64, caption=[
+                f"{r.true}→{r.predicted} ({r.confidence:.0%})" for r in shown.itertuples()])
+            explain("Each picture: true class → predicted class, and how sure the model was of its answer.")
+        else:
+            features = pd.DataFrame(x_test.reshape(len(shown), -1), columns=m["dataset"].get("feature_names"))
+            st.dataframe(pd.concat([shown.drop(columns="position"), features], axis=1), hide_index=True,
+                         column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1),
+                                        "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f")})
+            explain("One row per test case: its true and predicted class, the model's confidence, and the "
+                    "feature values the model saw.")
+
+st.subheader("Class by class, head to tail")
+left, right = st.columns([3, 2])
+with left:
+    metric = st.segmented_control("Measure", ["recall", "precision", "f1"], default="recall",
+                                  key="results.metric") or "recall"
+    show(per_class_figure(per_class, metric), "per-class",
+         "Each dot is a class; further right means more training samples. Points on the left are rare classes: "
+         "if they sit low, the model fails on the tail.")
+with right:
+    st.markdown("**Head, medium and tail classes**")
+    show(group_bars_figure(groups), "groups",
+         "Average hit rate of the common (head), middle and rare (tail) classes. A long-tail-aware method "
+         "lifts the red bar without sinking the blue one.")
+st.download_button("Per-class metrics (CSV)", per_class.to_csv(index=False), file_name=f"{record.id}-per-class.csv",
+                   mime="text/csv", key="results.csv", on_click="ignore", icon=":material/download:",
+                   help="Precision, recall, F1, test and training counts and group of every class.")
+
+st.subheader("Precision-recall curves")
+default_pr = [order[0], *[j for j in order[::-1] if per_class.set_index("class_index").loc[j, "support"] > 0][:2]]
+chosen = st.multiselect("Classes", order, default=list(dict.fromkeys(default_pr)), format_func=lambda j: names[j],
+                        key=run_key("pr_classes"))
+show(pr_curve_figure(probs, art.labels, chosen, names), "pr-curves",
+     "How precise the model stays as it finds more of a class. A curve hugging the top right is good; the dotted "
+     "line of the same colour is what guessing would give. Rare classes often fall away early.")
+
+st.subheader("Training curves")
+show(training_curves_figure(bundle.history), "training",
+     "Validation scores and losses per epoch. If balanced accuracy flattens while accuracy still rises, the gains "
+     "come from the common classes; a validation loss turning up means over-fitting.")

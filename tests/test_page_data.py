@@ -1,0 +1,208 @@
+"""The Data page: built-ins, imbalance controls and the live counts chart, uploads, saving."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from app import forms, state
+from core.data import DataError, load_builtin, load_source, prepare_splits, profile_counts
+
+
+def _no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _counts_chart(at) -> dict:
+    """(before, kept) per class from the class-counts chart's JSON."""
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        names = [t.get("name") for t in spec["data"]]
+        if names and names[0] == "available (before)":
+            kept = {}
+            for trace in spec["data"][1:]:
+                kept.update(zip(trace["x"], trace["y"]))
+            before = dict(zip(spec["data"][0]["x"], spec["data"][0]["y"]))
+            return {"before": before, "kept": kept, "order": spec["data"][0]["x"], "layout": spec["layout"]}
+    raise AssertionError("no class-counts chart on the page")
+
+
+def _builtin_before(name: str, params: dict | None = None) -> np.ndarray:
+    return prepare_splits(load_builtin(name, params)).counts_before
+
+
+@pytest.mark.parametrize("home", ["empty_home", "stored_home"])
+def test_renders_with_the_default_dataset(home, request, open_page):
+    request.getfixturevalue(home)
+    at = open_page("data")
+    _no_exceptions(at)
+    chart = _counts_chart(at)
+    before = _builtin_before("digits")
+    expected = profile_counts(before, "exp", 50)
+    assert [chart["kept"][str(c)] for c in range(10)] == expected.tolist()
+    assert [chart["before"][str(c)] for c in range(10)] == before.tolist()
+    assert chart["order"] == [str(c) for c in np.argsort(-expected, kind="stable")]
+    assert len(at.get("plotly_chart")) == 2, "image grid and counts chart"
+    assert any("Exponential" in m.value for m in at.markdown)
+
+
+def test_profile_ratio_and_order_update_the_chart(empty_home, open_page):
+    at = open_page("data")
+    before = _builtin_before("digits")
+    at.radio(key="data.profile").set_value("step").run()
+    at.slider(key="data.ratio").set_value(10.0).run()
+    at.slider(key="data.mu").set_value(0.3).run()
+    _no_exceptions(at)
+    kept = _counts_chart(at)["kept"]
+    assert [kept[str(c)] for c in range(10)] == profile_counts(before, "step", 10, 0.3).tolist()
+
+    at.selectbox(key="data.order").set_value("reversed").run()
+    kept = _counts_chart(at)["kept"]
+    reversed_order = list(range(10))[::-1]
+    assert [kept[str(c)] for c in range(10)] == profile_counts(before, "step", 10, 0.3, reversed_order).tolist()
+
+    at.radio(key="data.profile").set_value("none").run()
+    kept = _counts_chart(at)["kept"]
+    assert [kept[str(c)] for c in range(10)] == before.tolist()
+    ratio_metric = next(m for m in at.metric if m.label == "Imbalance ratio")
+    assert float(ratio_metric.value) == pytest.approx(before.max() / before.min(), abs=0.05)
+
+
+def test_custom_class_order_puts_chosen_classes_first(empty_home, open_page):
+    at = open_page("data")
+    at.selectbox(key="data.order").set_value("custom").run()
+    at.multiselect(key="data.custom_order").set_value([9, 3]).run()
+    _no_exceptions(at)
+    chart = _counts_chart(at)
+    assert chart["order"][:2] == ["9", "3"]
+
+
+def test_log_scale_toggle(empty_home, open_page):
+    at = open_page("data")
+    at.toggle(key="data.log_y").set_value(True).run()
+    assert _counts_chart(at)["layout"]["yaxis"]["type"] == "log"
+
+
+def test_builtin_table_with_parameters(empty_home, open_page):
+    at = open_page("data")
+    at.selectbox(key="data.builtin").set_value("blobs2d").run()
+    at.number_input(key="data.params.blobs2d.num_classes").set_value(5).run()
+    _no_exceptions(at)
+    chart = _counts_chart(at)
+    before = _builtin_before("blobs2d", {"num_classes": 5})
+    assert len(chart["kept"]) == 5
+    assert sorted(chart["kept"].values(), reverse=True) == sorted(profile_counts(before, "exp", 50).tolist(), reverse=True)
+    assert at.dataframe, "a table preview"
+    assert list(at.dataframe[0].value.columns)[:3] == ["label", "x1", "x2"]
+
+
+def test_save_dataset_for_training(empty_home, open_page):
+    at = open_page("data")
+    at.selectbox(key="data.builtin").set_value("wine").run()
+    at.slider(key="data.ratio").set_value(5.0).run()
+    at.button(key="data.save").click().run()
+    _no_exceptions(at)
+    saved = at.session_state[state.DATA_CONFIG]
+    assert saved["source"] == "wine"
+    assert saved["imbalance"] == {"profile": "exp", "ratio": 5.0, "mu": 0.5, "class_order": None}
+    assert any("Train page" in s.value for s in at.success)
+    assert not [b for b in at.button if b.key == "data.save"], "nothing left to save"
+
+
+# --- uploads ------------------------------------------------------------------------------
+
+GOOD_CSV = "a,b,colour,target\n" + "".join(
+    f"{i},{i % 7 * 0.5},{'red' if i % 2 else 'blue'},{'yes' if i % 3 else 'no'}\n" for i in range(60))
+BAD_CSV = "a,b,target\n1,2,x\n3,4,y\n5,oops,x\n" + "".join(f"{i},{i},{'xy'[i % 2]}\n" for i in range(20))
+
+
+def _image_zip() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for cls, shade in (("cat", 40), ("dog", 200)):
+            for i in range(4):
+                img = io.BytesIO()
+                Image.new("L", (10, 10), shade + i).save(img, format="PNG")
+                archive.writestr(f"pets/{cls}/{i}.png", img.getvalue())
+    return buf.getvalue()
+
+
+def _npz() -> bytes:
+    buf = io.BytesIO()
+    rng = np.random.default_rng(0)
+    np.savez(buf, x_train=rng.random((30, 6, 6)).astype(np.float32), y_train=np.arange(30) % 3,
+             x_test=rng.random((9, 6, 6)).astype(np.float32), y_test=np.arange(9) % 3)
+    return buf.getvalue()
+
+
+def test_upload_helpers_store_and_load_each_kind(empty_home):
+    source = forms.store_upload(GOOD_CSV.encode(), "patients.csv")
+    assert source.startswith("upload:") and forms.is_table_upload(source)
+    assert forms.table_columns(source) == ["a", "b", "colour", "target"]
+    assert len(forms.table_preview(source, rows=5)) == 5
+    table = load_source(source, label_column="target")
+    assert table.class_names == ("no", "yes") and table.modality == "tabular"
+    assert forms.store_upload(GOOD_CSV.encode(), "patients.csv") == source, "content-addressed, stored once"
+
+    images = load_source(forms.store_upload(_image_zip(), "pets.zip"))
+    assert images.modality == "image" and images.class_names == ("cat", "dog") and images.x.shape[1] == 1
+
+    arrays = load_source(forms.store_upload(_npz(), "organs.npz"))
+    assert arrays.modality == "image" and arrays.y_test is not None and arrays.num_classes == 3
+
+
+def test_upload_helpers_reject_bad_files(empty_home):
+    source = forms.store_upload(BAD_CSV.encode(), "bad.csv")
+    with pytest.raises(DataError) as err:
+        load_source(source, label_column="target")
+    assert "row 4" in str(err.value) and "'b'" in str(err.value) and "bad.csv" in str(err.value)
+    with pytest.raises(DataError, match="unsupported file type"):
+        forms.store_upload(b"hello", "notes.docx")
+    with pytest.raises(DataError, match="empty"):
+        forms.store_upload(b"", "empty.csv")
+
+
+def _upload(at, name: str, data: bytes, mime: str = "application/octet-stream"):
+    at.radio(key="data.kind").set_value("Upload a file").run()
+    at.file_uploader(key="data.upload").set_value((name, data, mime)).run()
+    return at
+
+
+def test_upload_a_table_and_pick_its_label(empty_home, open_page):
+    at = _upload(open_page("data"), "patients.csv", GOOD_CSV.encode(), "text/csv")
+    _no_exceptions(at)
+    label = at.selectbox(key="data.label_column")
+    assert label.value == "target", "guessed from the column name"
+    assert list(at.dataframe[0].value.columns) == ["a", "b", "colour", "target"]
+    assert set(_counts_chart(at)["kept"]) == {"no", "yes"}
+    label.set_value("colour").run()
+    _no_exceptions(at)
+    assert set(_counts_chart(at)["kept"]) == {"blue", "red"}
+    at.button(key="data.save").click().run()
+    saved = at.session_state[state.DATA_CONFIG]
+    assert saved["source"].startswith("upload:") and saved["label_column"] == "colour"
+
+
+def test_upload_a_bad_table_shows_where_the_problem_is(empty_home, open_page):
+    at = _upload(open_page("data"), "bad.csv", BAD_CSV.encode(), "text/csv")
+    _no_exceptions(at)
+    message = " ".join(e.value for e in at.error)
+    assert "bad.csv" in message and "row 4" in message and "'b'" in message
+    assert not at.get("plotly_chart")
+
+
+def test_upload_images_and_arrays(empty_home, open_page):
+    at = _upload(open_page("data"), "pets.zip", _image_zip(), "application/zip")
+    _no_exceptions(at)
+    assert set(_counts_chart(at)["kept"]) == {"cat", "dog"}
+    assert len(at.get("plotly_chart")) == 2, "image grid and counts chart"
+    at.file_uploader(key="data.upload").set_value(("organs.npz", _npz(), "application/octet-stream")).run()
+    _no_exceptions(at)
+    assert set(_counts_chart(at)["kept"]) == {"0", "1", "2"}
+    assert any("own test split" in e.proto.label for e in at.get("expander"))

@@ -1,0 +1,101 @@
+"""Results page under AppTest: empty store, a stored image run and a stored table run, widgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.analysis import confusion
+from core.store import RunStore
+
+CARD_LABELS = {"Accuracy", "Balanced accuracy", "Macro F1", "G-mean", "MCC", "Cohen's kappa", "ROC-AUC (macro)",
+               "Average precision"}
+
+
+def _no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _chart_keys(at) -> set[str]:
+    return {c.proto.id for c in at.get("plotly_chart")}
+
+
+def test_empty_store_offers_a_demo(empty_home, open_page):
+    at = open_page("results")
+    _no_exceptions(at)
+    assert any("demo" in b.label.lower() for b in at.button)
+    assert not at.metric
+
+
+@pytest.mark.parametrize("run", ["image_run", "table_run"])
+def test_renders_cards_charts_and_downloads(stored_home, open_page, run):
+    run_id = stored_home[run]
+    at = open_page("results", run_id=run_id)
+    _no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert CARD_LABELS <= set(metrics)
+    stored = RunStore(stored_home["home"]).metrics(run_id)
+    assert metrics["Balanced accuracy"] == f"{stored['balanced_accuracy']:.3f}"
+    assert len(at.get("plotly_chart")) == 5  # confusion, per class, groups, PR curves, training curves
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Per-class metrics (CSV)" in labels and labels.count("Download this chart (HTML)") == 5
+
+
+def test_starts_on_the_largest_mistake_and_lists_its_samples(stored_home, open_page):
+    run_id = stored_home["image_run"]
+    at = open_page("results", run_id=run_id)
+    art = RunStore(stored_home["home"]).artifacts(run_id)
+    cm = confusion(art.logits, art.labels, art.num_classes)
+    off = np.where(np.eye(art.num_classes, dtype=bool), -1, cm)
+    true, pred = np.unravel_index(off.argmax(), cm.shape)
+    assert at.selectbox(key=f"results.true.{run_id}").value == true
+    assert at.selectbox(key=f"results.pred.{run_id}").value == pred
+    text = " ".join(m.value for m in at.markdown)
+    assert f"**{cm[true, pred]} test samples**" in text
+    assert at.get("image"), "image runs show the listed samples as thumbnails"
+
+
+def test_widgets_change_the_view(stored_home, open_page):
+    run_id = stored_home["image_run"]
+    at = open_page("results", run_id=run_id)
+    counts = at.get("plotly_chart")[0].proto.spec
+    at.toggle(key="results.normalize").set_value(True).run()
+    _no_exceptions(at)
+    assert at.get("plotly_chart")[0].proto.spec != counts, "row shares replace counts"
+
+    at.selectbox(key=f"results.true.{run_id}").set_value(0).run()
+    at.selectbox(key=f"results.pred.{run_id}").set_value(0).run()  # the diagonal: correct cases
+    _no_exceptions(at)
+    assert any("true 0 → predicted 0" in m.value for m in at.markdown)
+
+    before = at.get("plotly_chart")[1].proto.spec
+    at.segmented_control(key="results.metric").set_value("precision").run()
+    _no_exceptions(at)
+    assert at.get("plotly_chart")[1].proto.spec != before
+
+    at.multiselect(key=f"results.pr_classes.{run_id}").set_value([0, 1, 2, 3]).run()
+    _no_exceptions(at)
+    assert at.get("plotly_chart")[3].proto.spec.count('"name":') >= 4
+
+
+def test_table_run_lists_rows_with_feature_values(stored_home, open_page):
+    at = open_page("results", run_id=stored_home["table_run"])
+    feature_names = RunStore(stored_home["home"]).metrics(stored_home["table_run"])["dataset"]["feature_names"]
+    frames = [d.value for d in at.dataframe]
+    assert any(set(feature_names) <= set(f.columns) for f in frames)
+
+
+def test_unfinished_run_says_so(stored_home, open_page, tmp_path, monkeypatch):
+    import shutil
+
+    from core.config import RunConfig
+
+    home = tmp_path / "home"
+    shutil.copytree(stored_home["home"], home)
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    store = RunStore(home)
+    queued = store.create_run(RunConfig.model_validate({"name": "waiting"}))
+    at = open_page("results", run_id=queued)
+    _no_exceptions(at)
+    assert any("waiting" in i.value and "queued" in i.value for i in at.info)
+    assert not at.metric

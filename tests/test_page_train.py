@@ -1,0 +1,199 @@
+"""The Train page: registry-built forms, invalid combinations, queueing, the live panel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app import forms, state
+from core.config import RunConfig
+from core.store import RunStore
+
+MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+WINE = {"source": "wine", "imbalance": {"profile": "exp", "ratio": 5}}
+
+
+@pytest.fixture(autouse=True)
+def no_worker(monkeypatch):
+    """Queue runs without starting a worker process."""
+    import app.services
+
+    monkeypatch.setattr(app.services, "ensure_worker", lambda store: False)
+
+
+def _no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _open_train(data: dict | None = None, watch: list[str] | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    if data is not None:
+        at.session_state[state.DATA_CONFIG] = data
+    if watch is not None:
+        at.session_state[state.WATCH_RUN_IDS] = watch
+    at.run()
+    at.switch_page("../pages/train.py")
+    at.run()
+    return at
+
+
+def _errors(at) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+@pytest.mark.parametrize("home", ["empty_home", "stored_home"])
+def test_renders_with_the_default_dataset(home, request, open_page):
+    request.getfixturevalue(home)
+    at = open_page("train")
+    _no_exceptions(at)
+    assert not at.error
+    assert "digits" in " ".join(i.value for i in at.info)
+    assert set(at.selectbox(key="train.model").options) == set(forms.compatible_models("image"))
+    assert at.selectbox(key="train.model").value == "small_cnn"
+    assert not at.button(key="train.start").disabled
+    assert any("Three places" in m.value for m in at.markdown), "the plain-words explainer"
+    assert any("Plain cross-entropy" in c.value for c in at.caption), "the chosen loss's description"
+
+
+def test_tables_offer_only_table_models(empty_home):
+    at = _open_train(data=WINE)
+    _no_exceptions(at)
+    assert at.selectbox(key="train.model").options == forms.compatible_models("tabular") == ["mlp"]
+
+
+def test_focal_loss_with_gamma_is_queued(empty_home, open_page):
+    at = open_page("train")
+    at.selectbox(key="train.loss").set_value("focal").run()
+    assert any("Lin et al." in c.value for c in at.caption), "the loss's paper"
+    at.number_input(key="train.loss.focal.gamma").set_value(1.5).run()
+    at.number_input(key="train.settings.epochs").set_value(2).run()
+    at.button(key="train.start").click().run()
+    _no_exceptions(at)
+    runs = RunStore(empty_home).list_runs()
+    assert len(runs) == 1 and runs[0].status == "queued"
+    config = RunConfig.model_validate(runs[0].config)
+    assert config.loss.name == "focal" and config.loss.params["gamma"] == 1.5
+    assert config.train.epochs == 2 and config.data.source == "digits"
+    assert config.data.imbalance.profile == "exp" and config.data.imbalance.ratio == 50
+    assert at.session_state[state.WATCH_RUN_IDS] == [runs[0].id]
+    assert any("queued" in m.value for m in at.markdown), "the live panel shows the queued run"
+    # a second run can be queued while the first waits
+    at.button(key="train.start").click().run()
+    assert len(RunStore(empty_home).list_runs()) == 2
+    assert len(at.session_state[state.WATCH_RUN_IDS]) == 2
+
+
+def test_drw_epoch_past_the_end_is_an_error_and_queues_nothing(empty_home, open_page):
+    at = open_page("train")
+    at.checkbox(key="train.drw").check().run()
+    at.number_input(key="train.drw_epoch").set_value(30).run()
+    _no_exceptions(at)
+    assert "drw_epoch (30) must be below train.epochs (20)" in _errors(at)
+    assert at.button(key="train.start").disabled
+    assert RunStore(empty_home).list_runs() == []
+    at.number_input(key="train.drw_epoch").set_value(10).run()
+    assert not at.error and not at.button(key="train.start").disabled
+
+
+def test_resampler_on_images_is_an_error(empty_home, open_page):
+    at = open_page("train")
+    at.selectbox(key="train.resampler").set_value("smote").run()
+    _no_exceptions(at)
+    assert "resampler 'smote'" in _errors(at) and "image" in _errors(at)
+    assert at.button(key="train.start").disabled
+    assert RunStore(empty_home).list_runs() == []
+
+
+def test_resampler_and_stage_two_on_a_table(empty_home):
+    at = _open_train(data=WINE)
+    at.selectbox(key="train.resampler").set_value("smote").run()
+    at.number_input(key="train.resampler.smote.k_neighbors").set_value(3).run()
+    at.selectbox(key="train.stage2").set_value("crt").run()
+    at.text_input(key="train.name").input("wine smote crt").run()
+    assert not at.error
+    at.button(key="train.start").click().run()
+    (record,) = RunStore(empty_home).list_runs()
+    assert record.name == "wine smote crt"
+    config = RunConfig.model_validate(record.config)
+    assert config.resampler.name == "smote" and config.resampler.params["k_neighbors"] == 3
+    assert config.stage2.name == "crt" and config.data.source == "wine"
+
+
+def test_finished_runs_show_results_and_curves(stored_home):
+    runs = [stored_home["table_run"], stored_home["image_run"]]
+    at = _open_train(watch=runs)
+    _no_exceptions(at)
+    assert sum("Finished" in s.value for s in at.success) == 2
+    assert len(at.get("plotly_chart")) == 4, "curves and recall heatmap per run"
+    at.button(key=f"train.open.{stored_home['table_run']}").click().run()
+    assert at.session_state[state.RUN_ID] == stored_home["table_run"]
+
+
+def test_running_run_shows_progress_and_can_be_cancelled(empty_home):
+    store = RunStore(empty_home)
+    run_id = store.create_run(RunConfig.model_validate({"name": "live", "train": {"epochs": 10}}))
+    store.claim(run_id, os.getpid())
+    store.set_progress(run_id, {"stage": "train", "epoch": 3, "epochs": 10, "fraction": 0.25, "eta_s": 42.0})
+    store.write_metrics(run_id, {"dataset": {"class_names": ["a", "b", "c"], "counts_train": [30, 10, 3],
+                                             "groups": ["head", "medium", "tail"]}})
+    store.write_history(run_id, [{"epoch": e, "stage": "train", "train_loss": 1.0 / e, "val_loss": 1.2 / e,
+                                  "val_accuracy": 0.5, "val_balanced_accuracy": 0.4,
+                                  "val_recall": [0.9, 0.5, 0.1]} for e in (1, 2)])
+    at = _open_train(watch=[run_id])
+    _no_exceptions(at)
+    (bar,) = at.get("progress")
+    assert "epoch 3 of 10" in bar.proto.text and "42 s" in bar.proto.text
+    assert len(at.get("plotly_chart")) == 2
+    at.button(key=f"train.cancel.{run_id}").click().run()
+    _no_exceptions(at)
+    assert store.cancel_requested(run_id)
+    assert "cancelling" in at.get("progress")[0].proto.text
+    store.mark_cancelled(run_id)
+    at.run()
+    assert any("cancelled" in w.value for w in at.warning)
+
+
+# --- form helpers -------------------------------------------------------------------------
+
+def test_build_run_config_explains_what_cannot_run():
+    base = {"data": {"source": "digits"}, "model": {"name": "small_cnn"}, "loss": {"name": "ce"}}
+    config, error = forms.build_run_config(base, "image")
+    assert error is None and config.name == "digits · small_cnn · ce"
+    _, error = forms.build_run_config({**base, "loss": {"name": "focal", "gamma": -1}}, "image")
+    assert "gamma" in error
+    _, error = forms.build_run_config({**base, "resampler": {"name": "smote"}}, "image")
+    assert "resampler 'smote'" in error
+    _, error = forms.build_run_config({**base, "data": WINE}, "tabular")
+    assert "model 'small_cnn' works on image data" in error and "mlp" in error
+    _, error = forms.build_run_config({**base, "loss": {"name": "ce", "drw_epoch": 20}}, "image")
+    assert "drw_epoch (20) must be below train.epochs (20)" in error
+
+
+def test_progress_text_and_durations():
+    assert forms.progress_text(None) == "starting…"
+    assert forms.progress_text({"stage": "train", "epoch": 2, "epochs": 5, "eta_s": 75}) == \
+        "epoch 2 of 5 · about 1 min 15 s left"
+    assert forms.progress_text({"stage": "crt", "epoch": 1, "epochs": 3}) == "stage 2 (crt): epoch 1 of 3"
+    assert "test set" in forms.progress_text({"stage": "evaluate"})
+    assert forms.format_seconds(3725) == "1 h 02 min" and forms.format_seconds(None) == "unknown"
+
+
+def test_class_order_choices():
+    assert forms.class_order("as is", 4) is None
+    assert forms.class_order("reversed", 4) == [3, 2, 1, 0]
+    assert sorted(forms.class_order("random (seeded)", 4, seed=3)) == [0, 1, 2, 3]
+    assert forms.class_order("random (seeded)", 4, seed=3) == forms.class_order("random (seeded)", 4, seed=3)
+    assert forms.class_order("custom", 4, custom=[2, 2, 0]) == [2, 0, 1, 3]
+    with pytest.raises(ValueError):
+        forms.class_order("sideways", 4)
+
+
+def test_default_data_config_is_digits_exp_50():
+    data = forms.current_data_config(None)
+    assert (data.source, data.imbalance.profile, data.imbalance.ratio) == ("digits", "exp", 50)
+    assert "1/50" in forms.describe_profile("exp", 50, 0.5, 10)
+    assert "3 classes keep" in forms.describe_profile("step", 10, 0.7, 10)
