@@ -8,9 +8,9 @@ import streamlit as st
 from app.services import load_bundle
 from app.widgets import explain, require_run
 from core.analysis import (
-    CALIBRATION_METRICS, calibration_gap_by_group, per_class_ece, reliability_bins, softmax,
+    CALIBRATION_METRICS, calibration_gap_by_group, explore, head_to_tail_order, per_class_ece, reliability_bins,
+    softmax,
 )
-from core.analysis._posthoc_explorer import explore, head_to_tail_order
 from core.viz import calibration_gap_bars, confidence_histogram, per_class_ece_bars, reliability_diagram
 
 st.title("🎯 Calibration")

@@ -7,8 +7,8 @@ import streamlit as st
 from app import state
 from app.services import get_store, load_bundle
 from app.widgets import explain, flash, require_run
-from core.analysis import CALIBRATION_METRICS, METRICS
-from core.analysis._posthoc_explorer import POSTHOC_DEFAULTS, describe_posthoc, explore, save_derived_run
+from core.analysis import CALIBRATION_METRICS, METRICS, POSTHOC_DEFAULTS, describe_posthoc, explore
+from core.jobs import save_derived_run
 from core.viz import posthoc_confusion_heatmap, posthoc_recall_bars, reliability_diagram
 
 KEY = "posthoc."

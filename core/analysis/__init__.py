@@ -1,12 +1,15 @@
 """Pure analyses over stored run arrays: metrics, calibration, geometry, embeddings,
-attributions."""
+attributions, run comparison, the error gallery and the post-hoc explorer."""
 
-from core.analysis import _attribution, _calibration, _embedding, _geometry, _metrics
+from core.analysis import _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _metrics, _posthoc_explorer
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._calibration import *  # noqa: F403
+from core.analysis._compare import *  # noqa: F403
 from core.analysis._embedding import *  # noqa: F403
+from core.analysis._gallery import *  # noqa: F403
 from core.analysis._geometry import *  # noqa: F403
 from core.analysis._metrics import *  # noqa: F403
+from core.analysis._posthoc_explorer import *  # noqa: F403
 
 __all__ = [
     *_metrics.__all__,
@@ -14,4 +17,7 @@ __all__ = [
     *_geometry.__all__,
     *_embedding.__all__,
     *_attribution.__all__,
+    *_compare.__all__,
+    *_gallery.__all__,
+    *_posthoc_explorer.__all__,
 ]

@@ -14,7 +14,7 @@ order (the order matters only for what each step sees):
    how confident the model is.
 
 All four steps together are one affine change of the linear head (``adjusted_head``),
-which is how `save_derived_run` turns an exploration into a run every page can open.
+which is how `core.jobs.save_derived_run` turns an exploration into a run every page can open.
 The metrics are computed from one bincount confusion matrix and one softmax (no sklearn
 on this path); tests check them against sklearn.
 """
@@ -22,9 +22,7 @@ on this path); tests check them against sklearn.
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -39,7 +37,7 @@ from core.methods._posthoc import logit_adjustment, tau_norm as tau_norm_logits,
 
 __all__ = [
     "POSTHOC_DEFAULTS", "adjusted_logits", "adjusted_head", "describe_posthoc", "explore",
-    "head_to_tail_order", "save_derived_run",
+    "head_to_tail_order",
 ]
 
 POSTHOC_DEFAULTS: dict[str, Any] = {"logit_tau": 0.0, "tau_norm": 0.0, "temperature": 1.0,
@@ -173,68 +171,3 @@ def describe_posthoc(params: Mapping[str, Any]) -> str:
     if p["temperature"] != 1.0:
         parts.append(f"temperature T={round(p['temperature'], 3)}")
     return ", ".join(parts) or "no change"
-
-
-def _copy_weights(src, dst, weight: np.ndarray, bias: np.ndarray) -> None:
-    """The parent's weights with the adjusted head, so the model itself gives the new logits."""
-    from safetensors.numpy import load_file, save_file
-
-    if not src.exists():
-        return
-    tensors = load_file(str(src))
-    for key, value in (("head.weight", weight), ("head.bias", bias)):
-        if key in tensors and tensors[key].shape == value.shape:
-            tensors[key] = value.astype(tensors[key].dtype)
-    tmp = dst.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(dst)
-
-
-def save_derived_run(store, run_id: str, name: str, params: Mapping[str, Any]) -> str:
-    """Store the adjusted run as a new finished run that every page can open; returns its id.
-
-    The new run keeps the parent's config (renamed), history, features and embeddings;
-    its test and validation logits, head (in `eval.npz` and in the weights) and metrics
-    are the adjusted ones; its method label names the adjustments, its index row points
-    to the parent, and ``metrics["posthoc"]`` records the parameters. It is created as
-    running and marked done only once every file is written.
-    """
-    # Imported here: the pipeline and the data layer sit above this module's callers.
-    from core.config import RunConfig
-    from core.jobs._pipeline import summarize_run
-    from core.train import prepare_run_data
-
-    p = _check_params(params)
-    name = name.strip()
-    if not name:
-        raise ValueError("a derived run needs a name")
-    parent = store.get(run_id)
-    if parent.status != "done":
-        raise ValueError(f"run {run_id} is {parent.status}; only a finished run can be adjusted")
-    artifacts = store.artifacts(run_id)
-    config = RunConfig.model_validate({**parent.config, "name": name})
-    weight, bias = adjusted_head(artifacts, **p)
-    derived = replace(artifacts.with_logits(adjusted_logits(artifacts, **p),
-                                            adjusted_logits(artifacts, split="val", **p)),
-                      head_weight=weight, head_bias=bias)
-    new_id = store.create_run(config, status="running", parent=run_id,
-                              method=f"{parent.method} + post-hoc {describe_posthoc(p)}")
-    try:
-        src, dst = store.run_dir(run_id), store.run_dir(new_id)
-        store.write_artifacts(new_id, derived)
-        _copy_weights(src / "model.safetensors", dst / "model.safetensors", weight, bias)
-        store.write_history(new_id, store.history(run_id))
-        if (src / "embeddings").is_dir():  # features are unchanged, so are their embeddings
-            shutil.copytree(src / "embeddings", dst / "embeddings")
-        parent_metrics = store.metrics(run_id)
-        metrics = summarize_run(derived, prepare_run_data(config), config)
-        metrics.update({k: parent_metrics[k] for k in ("device", "synthetic_rows") if k in parent_metrics})
-        metrics["posthoc"] = {"parent": run_id, "parent_name": parent.name, **p,
-                              "order": ["tau_norm", "logit_adjustment", "prior_threshold", "temperature"]}
-        store.write_metrics(new_id, metrics)
-        store.finish(new_id, {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean")
-                              if k in metrics})
-    except Exception as exc:
-        store.fail(new_id, f"saving the derived run failed: {type(exc).__name__}: {exc}")
-        raise
-    return new_id
