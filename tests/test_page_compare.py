@@ -1,0 +1,75 @@
+"""Compare page under AppTest: too few runs, runs on different data, and a comparable pair."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from core.jobs import save_derived_run
+from core.store import RunStore
+
+
+def _no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def pair_home(tiny_store, tmp_path, monkeypatch) -> dict:
+    """The tiny store plus a logit-adjusted copy of the table run: two runs on the same data."""
+    home = tmp_path / "home"
+    shutil.copytree(tiny_store["home"], home)
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    adjusted = save_derived_run(RunStore(home), tiny_store["table_run"], "wine adjusted", {"logit_tau": 1.0})
+    return {**tiny_store, "home": home, "adjusted_run": adjusted}
+
+
+def test_needs_two_finished_runs(empty_home, open_page):
+    at = open_page("compare")
+    _no_exceptions(at)
+    assert any("at least two finished runs" in i.value for i in at.info)
+    assert any("demo" in b.label.lower() for b in at.button)
+
+
+def test_runs_on_different_data_are_refused_with_a_reason(stored_home, open_page):
+    at = open_page("compare")
+    _no_exceptions(at)
+    assert at.multiselect(key="compare.runs").value == [stored_home["image_run"]], "no comparable pair: one run"
+    assert any("at least two" in i.value for i in at.info)
+    at.multiselect(key="compare.runs").set_value([stored_home["image_run"], stored_home["table_run"]]).run()
+    _no_exceptions(at)
+    [error] = at.error
+    assert "cannot be compared" in error.value and "a different data source" in error.value
+    assert not at.get("plotly_chart")
+
+
+def test_comparable_runs_side_by_side(pair_home, open_page):
+    at = open_page("compare")
+    _no_exceptions(at)
+    assert at.multiselect(key="compare.runs").value == [pair_home["adjusted_run"], pair_home["table_run"]]
+    assert any("Comparable" in c.value for c in at.caption)
+    table = at.dataframe[-1].value
+    assert list(table.index) == ["wine adjusted", "tiny wine ce"]
+    store = RunStore(pair_home["home"])
+    assert table.loc["tiny wine ce", "balanced_accuracy"] == pytest.approx(
+        store.metrics(pair_home["table_run"])["balanced_accuracy"])
+    assert len(at.get("plotly_chart")) == 4  # per class, difference, groups, curves
+
+    before = at.get("plotly_chart")[0].proto.spec
+    at.segmented_control(key="compare.metric").set_value("f1").run()
+    _no_exceptions(at)
+    assert at.get("plotly_chart")[0].proto.spec != before
+
+
+def test_the_selection_is_remembered_across_pages(pair_home, open_page):
+    from app import state
+
+    at = open_page("compare")
+    at.multiselect(key="compare.runs").set_value([pair_home["table_run"], pair_home["adjusted_run"]]).run()
+    assert at.session_state[state.COMPARE_RUN_IDS] == [pair_home["table_run"], pair_home["adjusted_run"]]
+    at.switch_page("../pages/results.py")
+    at.run()
+    at.switch_page("../pages/compare.py")
+    at.run()
+    _no_exceptions(at)
+    assert at.multiselect(key="compare.runs").value == [pair_home["table_run"], pair_home["adjusted_run"]]
