@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
+from app.services import ASSETS
 from app.widgets import params_form
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
@@ -30,7 +31,7 @@ from core.paths import tailscope_home
 from core.registry import Registry
 
 __all__ = [
-    "DEFAULT_DATA", "CLASS_ORDERS", "TABLE_SUFFIXES", "UPLOAD_TYPES", "TRAIN_EXPLAINER", "current_data_config",
+    "DEFAULT_DATA", "SAMPLE_TABLE", "CLASS_ORDERS", "TABLE_SUFFIXES", "UPLOAD_TYPES", "TRAIN_EXPLAINER", "current_data_config",
     "data_label", "store_upload", "stored_upload_path", "is_table_upload", "table_columns", "table_preview",
     "dataset_preview", "class_order", "imbalance_preview", "describe_profile", "compatible_models",
     "compatibility_problems", "build_run_config", "default_run_name", "progress_text", "format_seconds",
@@ -41,6 +42,7 @@ DEFAULT_DATA: dict[str, Any] = {"source": "digits", "imbalance": {"profile": "ex
 CLASS_ORDERS = ("as is", "reversed", "random (seeded)", "custom")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
 UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet", "zip", "npz"]
+SAMPLE_TABLE = ASSETS / "sample-table.csv"  # synthetic, offered for a first upload
 
 TRAIN_EXPLAINER = """
 **Three places to push back against imbalance**

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.services import ASSETS
 from app.widgets import flash, sidebar
 
 st.set_page_config(page_title="Tailscope", page_icon="🔭", layout="wide")
+st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
 
 PAGES = {
     "Workbench": [

@@ -7,6 +7,7 @@ update), so a page rerun never re-reads a run that has not changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -19,7 +20,9 @@ from core.paths import tailscope_home
 from core.store import RunRecord, RunStore
 from core.train import prepare_run_data
 
-__all__ = ["get_store", "queue_run", "RunBundle", "load_bundle", "load_splits", "finished_runs", "DEMO_CONFIG"]
+__all__ = ["ASSETS", "get_store", "queue_run", "RunBundle", "load_bundle", "load_splits", "finished_runs", "DEMO_CONFIG"]
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"  # logo, sample files
 
 DEMO_CONFIG = {
     "name": "demo: digits, exp ratio 50, plain CE",

@@ -39,6 +39,11 @@ else:
                "class (cat/001.png, dog/002.png); or an .npz with x_train, y_train (and optionally "
                "x_test, y_test; MedMNIST names work too).")
     uploaded = st.file_uploader("Upload a file", type=forms.UPLOAD_TYPES, key="data.upload")
+    st.download_button("No file at hand? Download a sample table", forms.SAMPLE_TABLE.read_bytes(),
+                       file_name=forms.SAMPLE_TABLE.name, mime="text/csv", type="tertiary",
+                       icon=":material/download:", on_click="ignore",
+                       help="404 synthetic rows: four measurements, a site and a label with four classes "
+                            "from 240 'common' down to 14 'rare' rows. Upload it back here to try the workbench.")
     if uploaded is not None:
         try:
             upload_source = forms.store_upload(uploaded.getvalue(), uploaded.name)

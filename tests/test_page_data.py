@@ -206,3 +206,16 @@ def test_upload_images_and_arrays(empty_home, open_page):
     _no_exceptions(at)
     assert set(_counts_chart(at)["kept"]) == {"0", "1", "2"}
     assert any("own test split" in e.proto.label for e in at.get("expander"))
+
+
+def test_sample_table_is_offered_and_loads(empty_home, open_page):
+    from app.forms import SAMPLE_TABLE
+    from core.data import load_table
+
+    at = open_page("data")
+    at.radio(key="data.kind").set_value("Upload a file").run()
+    assert not at.exception
+    assert any("sample table" in b.proto.label for b in at.get("download_button"))
+    dataset = load_table(SAMPLE_TABLE.read_bytes(), SAMPLE_TABLE.name)
+    counts = dict(zip(dataset.class_names, np.bincount(dataset.y), strict=True))
+    assert counts == {"common": 240, "frequent": 110, "rare": 14, "uncommon": 40}
