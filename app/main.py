@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.services import ASSETS
-from app.widgets import flash, sidebar
+from app.widgets import flash, remember_form_values, sidebar
 
 st.set_page_config(page_title="Tailscope", page_icon="🔭", layout="wide")
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "icon.svg"), size="large")
@@ -30,6 +30,7 @@ PAGES = {
     ],
 }
 
+remember_form_values()
 page = st.navigation(PAGES)
 sidebar()
 flash()

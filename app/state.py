@@ -6,3 +6,10 @@ DATA_CONFIG = "tailscope.data_config"  # the prepared dataset (DataConfig as a d
 UPLOAD_SOURCE = "tailscope.upload_source"  # "upload:<stored file>" of the last upload
 WATCH_RUN_IDS = "tailscope.watch_run_ids"  # runs queued from this session, followed on Train
 FLASH = "tailscope.flash"  # a one-shot message shown after a rerun
+
+# Form widgets whose values survive a visit to another page. Streamlit forgets a widget's
+# value once a run does not draw it; re-assigning it each run keeps it. Buttons, uploads and
+# charts cannot be assigned, so they are left out.
+REMEMBERED_PREFIXES = ("data.", "train.")
+NOT_REMEMBERED = ("data.upload", "data.save", "data.counts_chart", "train.start", "train.cancel.", "train.open.",
+                  "train.curves.", "train.recall.")

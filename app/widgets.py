@@ -15,7 +15,7 @@ from core.registry import PluginInfo
 from core.store import RunRecord
 
 __all__ = ["sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
-           "start_demo_run", "explain", "flash"]
+           "start_demo_run", "explain", "flash", "remember_form_values"]
 
 STATUS_BADGES = {"queued": "⏳ queued", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
                  "cancelled": "⏹ cancelled"}
@@ -102,6 +102,14 @@ def require_run() -> RunRecord | None:
 def explain(text: str) -> None:
     """A plain-language note under a chart, for people who are not ML specialists."""
     st.caption(text)
+
+
+def remember_form_values() -> None:
+    """Keep the Data and Train forms as the person left them across page switches."""
+    for key in list(st.session_state):
+        if isinstance(key, str) and key.startswith(state.REMEMBERED_PREFIXES) and not key.startswith(
+                state.NOT_REMEMBERED):
+            st.session_state[key] = st.session_state[key]
 
 
 def flash(message: str | None = None) -> None:

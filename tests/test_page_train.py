@@ -197,3 +197,16 @@ def test_default_data_config_is_digits_exp_50():
     assert (data.source, data.imbalance.profile, data.imbalance.ratio) == ("digits", "exp", 50)
     assert "1/50" in forms.describe_profile("exp", 50, 0.5, 10)
     assert "3 classes keep" in forms.describe_profile("step", 10, 0.7, 10)
+
+
+def test_form_values_survive_a_visit_to_another_page(empty_home, open_page):
+    at = open_page("train")
+    at.number_input(key="train.settings.epochs").set_value(2).run()
+    at.selectbox(key="train.loss").set_value("focal").run()
+    at.switch_page("../pages/results.py")
+    at.run()
+    at.switch_page("../pages/train.py")
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="train.settings.epochs").value == 2
+    assert at.selectbox(key="train.loss").value == "focal"
