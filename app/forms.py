@@ -25,6 +25,7 @@ from app.widgets import params_form
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
     UPLOAD_PREFIX, Dataset, DataError, class_statistics, describe_source, load_source, prepare_splits, save_upload,
+    source_label,
 )
 from core.models import MODELS
 from core.paths import tailscope_home
@@ -70,7 +71,7 @@ def current_data_config(saved: dict | None) -> DataConfig:
 
 def data_label(data: DataConfig) -> str:
     """Short text: "digits (exp, ratio 50)"."""
-    name = describe_source(data.source) if data.source.startswith(UPLOAD_PREFIX) else data.source
+    name = source_label(data.source)
     imb = data.imbalance
     detail = "balanced as given" if imb.profile == "none" else f"{imb.profile} profile, ratio {imb.ratio:g}"
     return f"{name} ({detail})"
@@ -223,7 +224,7 @@ def compatibility_problems(config: RunConfig, modality: str) -> list[str]:
 
 def default_run_name(config: RunConfig) -> str:
     data = config.data
-    source = describe_source(data.source) if data.source.startswith(UPLOAD_PREFIX) else data.source
+    source = source_label(data.source)
     imb = data.imbalance
     profile = "" if imb.profile == "none" else f" {imb.profile}{imb.ratio:g}"
     return f"{source}{profile} · {config.model.name} · {config.method_label}"

@@ -14,8 +14,8 @@ from core.data import describe_source
 from core.registry import PluginInfo
 from core.store import RunRecord
 
-__all__ = ["sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
-           "start_demo_run", "explain", "flash", "remember_form_values"]
+__all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
+           "start_demo_run", "explain", "flash", "remember_form_values", "table_height"]
 
 STATUS_BADGES = {"queued": "⏳ queued", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
                  "cancelled": "⏹ cancelled"}
@@ -25,8 +25,13 @@ def status_badge(status: str) -> str:
     return STATUS_BADGES.get(status, status)
 
 
+def run_title(record: RunRecord) -> str:
+    """The run's name, with its method added unless the name already says it."""
+    return record.name if record.method in record.name else f"{record.name} · {record.method}"
+
+
 def _run_label(record: RunRecord) -> str:
-    return f"{status_badge(record.status)} · {record.name} · {record.method}"
+    return f"{status_badge(record.status)} · {run_title(record)}"
 
 
 def sidebar() -> None:
@@ -36,7 +41,7 @@ def sidebar() -> None:
         if data:
             imb = data.get("imbalance", {})
             profile = imb.get("profile", "none")
-            detail = "balanced" if profile == "none" else f"{profile}, ratio {imb.get('ratio')}"
+            detail = "balanced" if profile == "none" else f"{profile}, ratio {float(imb.get('ratio', 0)):g}"
             st.caption(f"**Dataset:** {describe_source(data['source'])} ({detail})")
         else:
             st.caption("**Dataset:** none chosen yet (Data page)")
@@ -112,6 +117,11 @@ def remember_form_values() -> None:
             st.session_state[key] = st.session_state[key]
 
 
+def table_height(rows: int, cap: int = 400) -> int:
+    """Pixels that fit a dataframe's header and rows exactly (no empty rows), up to `cap`."""
+    return min(35 * (rows + 1) + 3, cap)
+
+
 def flash(message: str | None = None) -> None:
     """Store a message for the next rerun (with an argument) or show a stored one."""
     if message is not None:
@@ -140,6 +150,7 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
         if name in skip:
             continue
         label = name.replace("_", " ")
+        label = label[0].upper() + label[1:] if len(name) > 2 else label  # "s", "L", "mu" keep the paper's symbol
         help_text = field.description or None
         default = field.default
         widget_key = f"{key}.{info.name}.{name}"

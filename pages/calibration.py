@@ -58,7 +58,9 @@ if view == "One class" and not mask.any():
 else:
     st.plotly_chart(reliability_diagram(series, colors=colors), width="stretch", key="calibration.reliability")
 explain("Each bar is a slice of confidence: its height is how often the model was right there. On the dashed "
-        "diagonal confidence and accuracy agree; bars below it (hatched gap above) are over-confidence. "
+        "diagonal confidence and accuracy agree. A bar below it is over-confidence (the hatched gap sits on top: the "
+        "model claimed more than it delivered); a bar above it is under-confidence (the hatching covers the bar's "
+        "top: it was right more often than it said). "
         "The small bars underneath count the cases in each slice: a tall gap over few cases means little.")
 
 st.subheader("How sure it was when right, and when wrong")

@@ -9,6 +9,7 @@ from app.widgets import empty_state, explain
 from core.analysis import (
     METRICS, best_per_column, comparable, config_differences, metrics_table, newest_comparable, run_labels,
 )
+from core.data import source_label
 from core.viz import curves_overlay_figure, group_comparison_figure, metric_comparison_figure, metric_difference_figure
 
 SHORT_LABELS = {"roc_auc_ovr_macro": "ROC-AUC", "average_precision_macro": "Avg precision",
@@ -40,7 +41,7 @@ labels = dict(zip(by_id, run_labels([(r.name, r.id) for r in runs]), strict=True
 remembered = [i for i in st.session_state.get(state.COMPARE_RUN_IDS, []) if i in by_id]
 chosen = st.multiselect(
     "Runs to compare", list(by_id), default=remembered or newest_comparable({r.id: r.config for r in runs}),
-    format_func=lambda i: f"{labels[i]} · {by_id[i].dataset} · {by_id[i].method}", key="compare.runs",
+    format_func=lambda i: f"{labels[i]} · {source_label(by_id[i].dataset)} · {by_id[i].method}", key="compare.runs",
     help="Finished runs, newest first. The first one you pick is the reference the differences are measured from.")
 st.session_state[state.COMPARE_RUN_IDS] = chosen
 if len(chosen) < 2:

@@ -5,7 +5,7 @@ import streamlit as st
 from app import forms, state
 from app.widgets import explain, flash, params_form
 from core.config import DataConfig
-from core.data import DATASETS, UPLOAD_PREFIX, DataError, guess_label_column
+from core.data import DATASETS, UPLOAD_PREFIX, DataError, guess_label_column, source_label
 from core.viz import class_counts_figure, image_grid
 
 st.title("📦 Data")
@@ -54,6 +54,8 @@ else:
     if not upload_source:
         st.info("Upload a file to continue, or choose a built-in dataset.")
         st.stop()
+    if uploaded is None:
+        st.caption(f"In use: **{source_label(upload_source)}**, uploaded earlier. Upload another file to replace it.")
     source = upload_source
     if forms.is_table_upload(source):
         try:
@@ -130,11 +132,12 @@ except ValueError as exc:
 
 m = st.columns(5)
 m[0].metric("Training samples", f"{preview['total_after']:,}",
-            delta=f"{preview['total_after'] - preview['total_before']:,}" if profile != "none" else None)
+            delta=f"{preview['total_after'] - preview['total_before']:,} removed".lstrip("-")
+            if profile != "none" else None, delta_color="off", delta_arrow="off")
 asked = f" You asked for {ratio:g}; small classes round down to whole samples." if profile != "none" else ""
 m[1].metric("Imbalance ratio", f"{preview['ratio_after']:.1f}", help=f"Largest ÷ smallest class, in training.{asked}",
             delta=f"{preview['ratio_after'] - preview['ratio_before']:+.1f}" if profile != "none" else None,
-            delta_color="off")
+            delta_color="off", delta_arrow="off", delta_description="vs. before")
 for col, group in zip(m[2:], ("head", "medium", "tail")):
     col.metric(f"{group.capitalize()} classes", preview["group_classes"][group],
                help=f"{preview['group_counts'][group]:,} training samples in {group} classes")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app.services import get_store, load_bundle, load_splits
-from app.widgets import explain, params_form, require_run
+from app.widgets import explain, params_form, require_run, table_height
 from core.analysis import (
     ATTRIBUTIONS, build_report_cases, case_attributions, class_feature_importance, display_image, error_cases,
     head_to_tail, importance_sample, importance_sides, list_attributions, load_run_model, most_confused_pairs, softmax,
@@ -130,7 +130,8 @@ for i, case in enumerate(shown.itertuples(index=False)):
         if image:
             left.image(display_image(x[i]), caption="the input", width=160)
         else:
-            left.dataframe(pd.DataFrame({"feature": features, "value": x[i]}), hide_index=True, height=250,
+            left.dataframe(pd.DataFrame({"feature": features, "value": x[i]}), hide_index=True,
+                           height=table_height(len(features), 250),
                            column_config={"value": st.column_config.NumberColumn(
                                "value (standardised)", format="%.2f",
                                help="0 is the training average, ±1 one typical spread away from it.")})

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import embedding_jobs as jobs
 from app.services import get_store, load_bundle, load_splits
-from app.widgets import explain, require_run
+from app.widgets import explain, require_run, table_height
 from core.analysis import class_geometry, embed, minority_collapse, norm_count_correlation
 from core.viz import (
     centred_class_means, cosine_heatmap, embedding_hover_features, embedding_scatter, nc_history_figure,
@@ -95,7 +95,7 @@ with tabs[0]:
         right.plotly_chart(sample_image_figure(inputs[sample]), width="content", key="geometry.sample_image")
     elif inputs is not None:
         right.dataframe(pd.DataFrame({"feature": feature_names or range(inputs.shape[1]), "value": inputs[sample]}),
-                        hide_index=True, height=220)
+                        hide_index=True, height=table_height(inputs.shape[1], 220))
 
 with tabs[1]:
     nc = bundle.metrics.get("geometry", {})

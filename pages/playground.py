@@ -24,6 +24,7 @@ train = go_col.button("▶ Train", type="primary", key="playground.train", width
 compare = compare_col.toggle("Side by side", value=True, key="playground.compare",
                              help="Train the same data with two settings and the same seed.")
 tau = tau_col.slider("Post-hoc tau", 0.0, 2.0, 0.0, step=0.1, key="playground.tau",
+                     disabled=RESULT not in st.session_state and not train,
                      help="Moves the trained boundary toward the rare classes without retraining: subtracts "
                           "tau × log(class share) from the network's scores (logit adjustment, Menon et al. "
                           "2021). 0 leaves the model as trained; 1 aims at equal recall for every class.")
@@ -98,6 +99,11 @@ if not result or result["signature"] != signature:
     with columns[0]:
         explain(f"Training points per class: {counts}. Rare classes are drawn bigger, with a dark outline. "
                 "Press **Train** to watch the network learn.")
+    if compare:
+        columns[1].info(f"**What to watch.** Press **Train**: this side then shows the same points learned with "
+                        f"**{settings[1]['label']}**, the other side with **{settings[0]['label']}**. The coloured "
+                        "background is the class the network would predict there. Look at where the boundary "
+                        "lands around the big outlined points of the rare class.")
     st.stop()
 
 shown = [apply_tau(s, tau) for s in result["snapshots"]]

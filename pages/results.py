@@ -5,8 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from app.services import load_bundle, load_splits
-from app.widgets import explain, require_run
+from app.widgets import explain, require_run, table_height
 from core.analysis import METRICS, confusion, softmax
+from core.data import source_label
 from core.viz import (
     cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails, per_class_figure,
     pr_curve_figure, tail_warnings, training_curves_figure,
@@ -44,7 +45,7 @@ names, k = bundle.class_names, art.num_classes
 per_class, groups = pd.DataFrame(m["per_class"]), pd.DataFrame(m["groups"])
 probs = softmax(art.logits)
 order = per_class["class_index"].tolist()  # head to tail
-st.caption(f"**{record.name}** · method {record.method} · data {record.dataset}: {len(art.labels)} test samples, "
+st.caption(f"**{record.name}** · method {record.method} · data {source_label(record.dataset)}: {len(art.labels)} test samples, "
            f"{k} classes. Hover the ? beside a number for what it means; every chart has a camera button (top right) that saves a PNG.")
 
 cols = st.columns(4)
@@ -98,12 +99,15 @@ with list_col:
                 f"{r.true}→{r.predicted} ({r.confidence:.0%})" for r in shown.itertuples()])
             explain("Each picture: true class → predicted class, and how sure the model was of its answer.")
         else:
-            features = pd.DataFrame(x_test.reshape(len(shown), -1), columns=m["dataset"].get("feature_names"))
-            st.dataframe(pd.concat([shown.drop(columns="position"), features], axis=1), hide_index=True,
-                         column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1),
-                                        "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f")})
-            explain("One row per test case: its true and predicted class, the model's confidence, and the "
-                    "feature values the model saw.")
+            st.caption("The cases are listed under the chart, with the values the model saw.")
+if not samples.empty and bundle.modality != "image":  # rows of values need the page's full width
+    features = pd.DataFrame(x_test.reshape(len(shown), -1), columns=m["dataset"].get("feature_names"))
+    st.dataframe(pd.concat([shown.drop(columns="position"), features], axis=1), hide_index=True,
+                 height=table_height(len(shown)),
+                 column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1),
+                                "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f")})
+    explain(f"Test cases that are {where}: true and predicted class, the model's confidence, and the "
+            "feature values the model saw (standardised: 0 is the training average, ±1 one standard deviation).")
 
 st.subheader("Class by class, head to tail")
 left, right = st.columns([3, 2])
@@ -117,7 +121,7 @@ with right:
     st.markdown("**Head, medium and tail classes**")
     show(group_bars_figure(groups), "groups",
          "Average hit rate of the common (head), middle and rare (tail) classes. A long-tail-aware method "
-         "lifts the red bar without sinking the blue one.")
+         "lifts the tail's bar without sinking the others.")
 st.download_button("Per-class metrics (CSV)", per_class.to_csv(index=False), file_name=f"{record.id}-per-class.csv",
                    mime="text/csv", key="results.csv", on_click="ignore", icon=":material/download:",
                    help="Precision, recall, F1, test and training counts and group of every class.")

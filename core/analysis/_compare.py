@@ -16,6 +16,7 @@ import pandas as pd
 
 from core.analysis._metrics import METRICS
 from core.config import RunConfig
+from core.data import source_label
 
 __all__ = ["SUMMARY_KEYS", "comparable", "config_differences", "describe_data", "metrics_table", "best_per_column",
            "newest_comparable", "run_labels"]
@@ -46,7 +47,7 @@ def describe_data(config: RunConfig | Mapping[str, Any], *, split: bool = False,
         parts.append(f"split seed {d.seed}, test {d.test_fraction:g}, validation {d.val_fraction:g}")
     if thresholds:
         parts.append(f"head above {d.many_shot} and tail below {d.few_shot} training samples")
-    return f"{d.source} ({'; '.join(parts)})"
+    return f"{source_label(d.source)} ({'; '.join(parts)})"
 
 
 _DIFFERENCES = (

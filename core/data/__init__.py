@@ -11,13 +11,13 @@ from core.data._loaders import (
     MAX_UPLOAD_BYTES, DataError, guess_label_column, load_image_zip, load_npz, load_table, load_upload,
 )
 from core.data._toy import TOY_SHAPES, ToyData, make_toy_data  # also registers the toy datasets
-from core.data._sources import UPLOAD_PREFIX, describe_source, load_source, save_upload
+from core.data._sources import UPLOAD_PREFIX, describe_source, load_source, save_upload, source_label
 
 __all__ = [
     "TOY_SHAPES", "ToyData", "make_toy_data",
     "DATASETS", "list_datasets", "load_builtin", "Dataset", "Modality", "class_groups",
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
-    "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source",
+    "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source", "source_label",
     "load_source", "save_upload",
 ]

@@ -15,7 +15,7 @@ from core.data._dataset import Dataset
 from core.data._loaders import DataError, _check_size, load_upload
 from core.paths import tailscope_home
 
-__all__ = ["save_upload", "load_source", "describe_source", "UPLOAD_PREFIX"]
+__all__ = ["save_upload", "load_source", "describe_source", "source_label", "UPLOAD_PREFIX"]
 
 UPLOAD_PREFIX = "upload:"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -49,7 +49,15 @@ def load_source(source: str, params: dict | None = None, label_column: str | Non
     return load_builtin(source, params)
 
 
-def describe_source(source: str) -> str:
+def source_label(source: str) -> str:
+    """A source's short name for people: the uploaded file's own name, or the built-in's name."""
     if source.startswith(UPLOAD_PREFIX):
         return source[len(UPLOAD_PREFIX):].split("-", 1)[-1]
+    return source
+
+
+def describe_source(source: str) -> str:
+    """A source in a phrase: the uploaded file's name, or the built-in's one-line description."""
+    if source.startswith(UPLOAD_PREFIX):
+        return source_label(source)
     return DATASETS.info(source).description if source in DATASETS else source

@@ -61,8 +61,10 @@ def reliability_diagram(series: pd.DataFrame | Mapping[str, pd.DataFrame], *,
                                  customdata=custom, hovertemplate=hover), row=1, col=1)
             gap = (t["confidence"] - t["accuracy"]).to_numpy()
             fig.add_trace(go.Bar(x=centre, y=gap, base=t["accuracy"], width=width, name="gap to its confidence",
-                                 marker={"color": "rgba(148,103,189,0.15)", "line": {"color": _WRONG, "width": 1},
-                                         "pattern": {"shape": "/"}}, hoverinfo="skip"), row=1, col=1)
+                                 marker={"color": "rgba(0,0,0,0)", "line": {"color": _WRONG, "width": 1.5},
+                                         "pattern": {"shape": "/", "fgcolor": _WRONG, "fillmode": "overlay",
+                                                     "solidity": 0.25}},
+                                 hoverinfo="skip"), row=1, col=1)
         else:
             filled = t["count"].to_numpy() > 0
             fig.add_trace(go.Scatter(x=t["confidence"][filled], y=t["accuracy"][filled], mode="lines+markers",

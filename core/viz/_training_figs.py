@@ -7,6 +7,8 @@ whose rows carry a stage other than "train".
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +37,11 @@ def _stage2_span(history: Sequence[dict[str, Any]]) -> tuple[float, float, str] 
     return float(rows[0]["epoch"]), float(rows[-1]["epoch"]), str(rows[0]["stage"])
 
 
+def epoch_axis(epochs: Sequence[float]) -> dict[str, Any]:
+    """Whole-number epoch ticks, about ten at most: a 2-epoch run shows 1 and 2, not 1.2, 1.4."""
+    return dict(title="epoch", tick0=1, dtick=max(1, math.ceil(len(set(epochs)) / 10)))
+
+
 def training_curves_figure(history: Sequence[dict[str, Any]]) -> go.Figure:
     """Loss (train, validation) and validation accuracy (balanced, plain) per epoch.
 
@@ -61,7 +68,7 @@ def training_curves_figure(history: Sequence[dict[str, Any]]) -> go.Figure:
         fig.add_vrect(x0=first - 0.5, x1=last + 0.5, fillcolor=STAGE2_FILL, line_width=0, row=1, col=1,
                       annotation_text=f"stage 2: {stage}", annotation_position="top left")
         fig.add_vrect(x0=first - 0.5, x1=last + 0.5, fillcolor=STAGE2_FILL, line_width=0, row=1, col=2)
-    fig.update_xaxes(title="epoch")
+    fig.update_xaxes(**epoch_axis(epochs))
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
@@ -107,7 +114,7 @@ def recall_heatmap_figure(
     ticktext = [f"<span style='color:{GROUP_COLORS.get(groups[i], '#444')}'>{class_names[i]}</span>" for i in order]
     fig.update_layout(
         height=int(min(max(260, 22 * k + 110), 900)), margin=dict(l=10, r=10, t=30, b=10),
-        xaxis=dict(title="epoch"),
+        xaxis=epoch_axis(epochs),
         yaxis=dict(type="category", categoryorder="array", categoryarray=names, autorange="reversed",
                    tickmode="array", tickvals=names, ticktext=ticktext,
                    title="class (head at the top, tail at the bottom)"),

@@ -1,0 +1,374 @@
+"""One real-browser journey: Debian's Chromium, driven by Playwright, against `streamlit run`.
+
+Upload a CSV on the Data page, make it long-tailed and save it; train two epochs on the
+Train page; open the run's results; then visit every page in the sidebar. Every page must
+render without an exception, and the browser must never talk to a host other than the
+local server. Full-page screenshots land in `test-artifacts/browser/` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+# Every page in the sidebar, in order: (nav label, file-name slug, text of its title).
+PAGES = [
+    ("Home", "home", "Tailscope"),
+    ("Data", "data", "Data"),
+    ("Train", "train", "Train"),
+    ("Runs", "runs", "Runs"),
+    ("Results", "results", "Results"),
+    ("Compare", "compare", "Compare runs"),
+    ("Geometry", "geometry", "Geometry"),
+    ("Calibration", "calibration", "Calibration"),
+    ("Post-hoc explorer", "posthoc", "Post-hoc explorer"),
+    ("Error gallery", "gallery", "Error gallery"),
+    ("Playground", "playground", "Playground"),
+]
+CLASSES = ["alpha", "beta", "gamma", "delta"]
+ROWS = 400
+EPOCHS = 2
+RATIO = 10  # the imbalance ratio the journey sets with the keyboard (the page's default is 50)
+
+HEALTH_TIMEOUT_S = 60
+TRAIN_TIMEOUT_S = 180
+PAGE_TIMEOUT_MS = 90_000  # one page render on a busy 2-core machine (the worker may be running UMAP)
+EXPECT_TIMEOUT_MS = 30_000  # a widget or text showing up after the page has settled
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (Python)")
+expect = sync_api.expect
+
+
+# --- the server and its worker ------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode} before answering:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"{url}/_stcore/health did not answer 'ok' within {HEALTH_TIMEOUT_S} s:\n{_tail(log)}")
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return f"({path} not readable)"
+
+
+def _worker_pids(home: Path) -> set[int]:
+    """Worker processes serving `home`: the store's records plus a scan for its command line.
+
+    The app starts the worker in its own session (`ensure_worker`), so it is not the
+    server's process group and must be found and stopped one PID at a time."""
+    pids: set[int] = set()
+    if (home / "tailscope.db").exists():
+        from core.store import RunStore
+
+        store = RunStore(home)
+        pids.update(store.live_workers())
+        pids.update(r.worker_pid for r in store.list_runs() if r.worker_pid)
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc_dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv]
+        if "core.jobs" in args and "--home" in args and str(home) in args:
+            pids.add(int(proc_dir.name))
+    pids.discard(os.getpid())
+    return pids
+
+
+def _stop_pids(pids: set[int], grace_s: float = 10) -> None:
+    from core.store import pid_alive
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = {pid for pid in pids if pid_alive(pid)}
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace_s
+        while alive and time.monotonic() < deadline:
+            alive = {pid for pid in alive if pid_alive(pid)}
+            time.sleep(0.1)
+        if not alive:
+            return
+
+
+@pytest.fixture
+def app_server(tmp_path):
+    """`streamlit run app/main.py` on a free local port with a fresh TAILSCOPE_HOME."""
+    home = (tmp_path / "home").resolve()
+    home.mkdir()
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    env = {**os.environ, "TAILSCOPE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.address", "127.0.0.1",
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           # others edit pages while this runs: a "source changed" prompt must not appear mid-journey
+           "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        _wait_healthy(url, proc, log)
+        yield {"url": url, "home": home, "log": log}
+    finally:
+        workers = _worker_pids(home)
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        _stop_pids(workers | _worker_pids(home))
+        from core.store import pid_alive
+
+        leftover = {pid for pid in _worker_pids(home) if pid_alive(pid)}
+        assert not leftover, f"worker processes still running after the test: {sorted(leftover)}"
+
+
+# --- the data -----------------------------------------------------------------------------
+
+def write_csv(path: Path, seed: int = 7) -> Path:
+    """ROWS rows, four numeric features and a text label column (four well separated classes).
+
+    The label column is neither last nor first, so the page's guess has to find it by name."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0, 0, 0, 0], [4, 0, 2, -2], [0, 4, -2, 2], [4, 4, 3, 3]], dtype=float)
+    y = rng.permutation(np.arange(ROWS) % len(CLASSES))
+    x = centres[y] + rng.normal(scale=0.8, size=(ROWS, 4))
+    lines = ["width,height,label,depth,weight"]
+    for row, cls in zip(x, y):
+        lines.append(f"{row[0]:.4f},{row[1]:.4f},{CLASSES[cls]},{row[2]:.4f},{row[3]:.4f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --- page helpers -------------------------------------------------------------------------
+
+def settle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
+    """Wait until Streamlit has finished the current script run (no running indicator, no
+    stale elements, no spinner), then a short pause for the last paint."""
+    page.wait_for_timeout(300)  # let a just-triggered rerun begin
+    for selector in ('[data-testid="stStatusWidget"]', '[data-stale="true"]', '[data-testid="stSpinner"]'):
+        expect(page.locator(selector)).to_have_count(0, timeout=timeout_ms)
+    page.wait_for_timeout(500)
+
+
+def no_exception(page, where: str) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    if errors.count():
+        pytest.fail(f"{where}: the page shows an exception:\n" + "\n---\n".join(errors.all_inner_texts()))
+
+
+def go(page, label: str, title: str) -> None:
+    """Open a page from the sidebar (client-side: the session, and its saved data, stay)."""
+    page.locator(f'[data-testid="stSidebarNav"] a:has(span[label="{label}"])').click()
+    expect(page.locator("h1").filter(has_text=title)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+    settle(page)
+
+
+def screenshot(page, name: str) -> Path:
+    """A full-page PNG. Streamlit scrolls inside its main container, not the document, so
+    the viewport is stretched to the content's height for the picture."""
+    path = ARTIFACTS / f"{name}.png"
+    viewport = page.viewport_size
+    height = page.evaluate("""() => {
+        const main = document.querySelector('[data-testid="stMain"]') || document.scrollingElement;
+        return Math.max(main.scrollHeight, document.scrollingElement.scrollHeight, window.innerHeight);
+    }""")
+    page.set_viewport_size({"width": viewport["width"], "height": min(int(height) + 20, 12_000)})
+    try:
+        page.wait_for_timeout(400)  # charts re-layout to the new size
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(viewport)
+    return path
+
+
+def widget(page, testid: str, label: str):
+    """The Streamlit widget of a kind whose label is exactly `label`."""
+    return page.get_by_test_id(testid).filter(
+        has=page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True))
+
+
+def wait_for_run(home: Path, timeout_s: float = TRAIN_TIMEOUT_S):
+    from core.store import FINISHED, RunStore
+
+    store = RunStore(home)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = store.list_runs()
+        if runs and all(r.status in FINISHED for r in runs):
+            return runs
+        time.sleep(0.5)
+    pytest.fail(f"the run did not finish within {timeout_s} s: "
+                f"{[(r.name, r.status, r.progress) for r in store.list_runs()]}\n"
+                f"worker log:\n{_tail(home / 'worker.log')}")
+
+
+# --- the journey --------------------------------------------------------------------------
+
+def test_upload_train_and_visit_every_page(app_server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: `make chromium` (or apt-get install chromium) installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it: a missing browser there is a broken set-up, not a skip
+        pytest.skip(message)
+    # overwrite in place (no rmtree): another checkout's test run may be writing here too
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "failure.png").unlink(missing_ok=True)
+    csv = write_csv(tmp_path / "shapes.csv")
+    url, home = app_server["url"], app_server["home"]
+    requests: list[str] = []
+    shots = iter(range(1, 100))
+
+    def shot(name: str) -> None:
+        screenshot(page, f"{next(shots):02d}-{name}")
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.on("request", lambda r: requests.append(r.url))
+            page = context.new_page()
+            page.on("websocket", lambda ws: requests.append(ws.url))
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+            try:
+                _journey(page, url, home, csv, shot)
+            except BaseException:
+                try:
+                    screenshot(page, "failure")
+                except (sync_api.Error, OSError) as exc:  # never hide the journey's own error
+                    print(f"no failure screenshot: {exc}")
+                print(f"server log:\n{_tail(app_server['log'])}\nworker log:\n{_tail(home / 'worker.log')}")
+                raise
+        finally:
+            browser.close()
+
+    outside = sorted({u for u in requests
+                      if urlparse(u).scheme not in ("data", "blob", "about")
+                      and urlparse(u).hostname not in LOCAL_HOSTS})
+    assert requests, "no requests were recorded"
+    assert not outside, f"the page reached outside hosts: {outside}"
+
+
+def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
+    page.goto(url)
+    expect(page.locator("h1").filter(has_text="Tailscope")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+    settle(page)
+    no_exception(page, "Home (first load)")
+
+    # 1. Data: upload the CSV, check the label guess, make it long-tailed, save it.
+    go(page, "Data", "Data")
+    widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.wait_for(state="attached")
+    uploader.set_input_files(str(csv))
+    label_box = page.get_by_role("combobox", name="Label column (the class to predict)")
+    expect(label_box).to_be_visible()
+    settle(page)
+    no_exception(page, "Data after the upload")
+    expect(label_box).to_have_value("label")  # found by name, though it is neither first nor last
+    expect(page.get_by_text(f"Preview: {ROWS:,} samples, {len(CLASSES)} classes, tabular")).to_be_visible()
+
+    profile = widget(page, "stRadio", "Profile")
+    profile.get_by_text("exp", exact=True).click()
+    settle(page)
+    expect(profile.get_by_role("radio", name="exp")).to_be_checked()
+    expect(page.get_by_text("Exponential", exact=False).first).to_be_visible()
+
+    ratio = widget(page, "stSlider", "Imbalance ratio (largest ÷ smallest class)").get_by_role("slider")
+    ratio.focus()
+    ratio.press("Home")  # 1.0
+    for _ in range(RATIO - 1):
+        ratio.press("ArrowRight")
+    settle(page)
+    expect(ratio).to_have_value(str(RATIO))
+    expect(page.get_by_text(f"about 1/{RATIO} as many examples")).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
+    no_exception(page, "Data with the exp profile")
+
+    page.get_by_role("button", name="Use this dataset for training").click()
+    settle(page)
+    expect(page.get_by_text("The Train page uses this dataset")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"exp, ratio {float(RATIO)}")).to_be_visible()
+    no_exception(page, "Data after saving")
+    shot("data-uploaded")
+
+    # 2. Train: two epochs of the default model (an MLP for a table), then wait for the run.
+    go(page, "Train", "Train")
+    expect(page.get_by_text("shapes.csv", exact=False).first).to_be_visible()
+    expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_value("mlp")
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill(str(EPOCHS))
+    epochs.press("Enter")
+    settle(page)
+    expect(epochs).to_have_value(str(EPOCHS))
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text("Queued", exact=False).first).to_be_visible()
+    expect(page.get_by_text("Your runs")).to_be_visible()
+    shot("train-started")
+    runs = wait_for_run(home)
+    assert [r.status for r in runs] == ["done"], [(r.status, r.error) for r in runs]
+    assert runs[0].config["train"]["epochs"] == EPOCHS
+    assert runs[0].config["data"]["imbalance"]["profile"] == "exp"
+    expect(page.get_by_text("Finished: balanced accuracy")).to_be_visible()  # the live panel caught up
+    settle(page)
+    no_exception(page, "Train after the run")
+    expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Run")).to_have_value(re.compile("^✅ done"))
+    shot("train-finished")
+
+    # 3. Results of that run, from the run card's button.
+    page.get_by_role("button", name="Open its results").click()
+    expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
+    settle(page)
+    no_exception(page, "Results")
+    expect(page.get_by_text("Which classes get confused")).to_be_visible()
+    shot("results-of-the-run")
+
+    # 4. Every page in the sidebar.
+    for label, slug, title in PAGES:
+        go(page, label, title)
+        no_exception(page, label)
+        shot(slug)
