@@ -3,7 +3,9 @@
 Same model (small_cnn), epochs and optimiser for every method; prints balanced accuracy,
 tail-group recall and macro F1 (mean ± spread over seeds) for `ce` and every method, plus
 the geometry signature (Spearman of head-weight norm and class-mean norm vs log count).
-Usage: python bench/methods_effect.py [--epochs 30] [--seeds 0 1 2] [--only ldam] [--json]
+With --geometry, a second table: end-of-training neural-collapse metrics (test features)
+and minority-collapse cosines per method.
+Usage: python bench/methods_effect.py [--epochs 30] [--seeds 0 1 2] [--only ldam] [--geometry] [--json]
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ METHODS: dict[str, dict] = {
 }
 
 
+GEOMETRY_KEYS = ("nc1", "nc2_equinorm_means", "nc2_equinorm_weights", "nc2_equiangular_means",
+                 "nc2_equiangular_weights", "nc3", "nc4", "tail_weight_cosine", "head_weight_cosine")
+
+
 def make_config(method: dict, seed: int, epochs: int, ratio: float) -> RunConfig:
     raw = {
         "data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": ratio}, "seed": seed},
@@ -73,8 +79,7 @@ def evaluate(config: RunConfig, splits) -> dict[str, float]:
     geometry = geometry_summary(art, groups)
     return {"balanced_accuracy": metrics["balanced_accuracy"], "tail_recall": float(tail.mean()),
             "f1_macro": metrics["f1_macro"], "accuracy": metrics["accuracy"],
-            "weight_norm_count_spearman": geometry["weight_norm_count_spearman"],
-            "mean_norm_count_spearman": geometry["mean_norm_count_spearman"], "nc1": geometry["nc1"]}
+            **{k: geometry[k] for k in ("weight_norm_count_spearman", "mean_norm_count_spearman", *GEOMETRY_KEYS)}}
 
 
 def main() -> None:
@@ -83,6 +88,7 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=100)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", help="run only methods whose name contains this")
+    parser.add_argument("--geometry", action="store_true", help="also print the neural-collapse table")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows: dict[str, dict[str, list[float]]] = {}
@@ -104,6 +110,13 @@ def main() -> None:
             print(f"{name:<32}{cell('balanced_accuracy'):>15}{cell('tail_recall'):>15}{cell('f1_macro'):>15}"
                   f"{cell('accuracy'):>15}{np.mean(rows[name]['weight_norm_count_spearman']):>10.2f}"
                   f"{np.mean(rows[name]['mean_norm_count_spearman']):>10.2f}{seconds:>7.1f}", flush=True)
+    if args.geometry and not args.json:
+        short = [k.replace("nc2_", "").replace("equiangular", "eqang").replace("equinorm", "eqnorm")
+                 .replace("_weight_cosine", " cos(w)") for k in GEOMETRY_KEYS]
+        print("\nend-of-training geometry on test features (mean over seeds)")
+        print(f"{'method':<32}" + "".join(f"{k:>14}" for k in short))
+        for name, row in rows.items():
+            print(f"{name:<32}" + "".join(f"{np.nanmean(row[k]):>14.3f}" for k in GEOMETRY_KEYS))
     if args.json:
         print(json.dumps({n: {k: {"mean": statistics.fmean(v), "std": float(np.std(v))} for k, v in r.items()}
                           for n, r in rows.items()}, indent=1))

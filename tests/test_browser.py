@@ -184,6 +184,23 @@ def write_csv(path: Path, seed: int = 7) -> Path:
 
 # --- page helpers -------------------------------------------------------------------------
 
+def set_slider(page, slider, target: int, max_presses: int = 400) -> None:
+    """Walk a slider to `target` with the arrow keys, one press per settled rerun: presses sent
+    while a rerun is in flight can be lost, so re-read the value after each one."""
+    if target < int(float(slider.input_value())) / 2:  # nearer the minimum: start there
+        slider.focus()
+        slider.press("Home")
+        settle(page)
+    for _ in range(max_presses):
+        value = int(float(slider.input_value()))
+        if value == target:
+            return
+        slider.focus()
+        slider.press("ArrowRight" if value < target else "ArrowLeft")
+        settle(page)
+    raise AssertionError(f"the slider did not reach {target} (at {slider.input_value()})")
+
+
 def settle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
     """Wait until Streamlit has finished the current script run (no running indicator, no
     stale elements, no spinner), then a short pause for the last paint."""
@@ -318,11 +335,7 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     expect(page.get_by_text("Exponential", exact=False).first).to_be_visible()
 
     ratio = widget(page, "stSlider", "Imbalance ratio (largest ÷ smallest class)").get_by_role("slider")
-    ratio.focus()
-    ratio.press("Home")  # 1.0
-    for _ in range(RATIO - 1):
-        ratio.press("ArrowRight")
-    settle(page)
+    set_slider(page, ratio, RATIO)
     expect(ratio).to_have_value(str(RATIO))
     expect(page.get_by_text(f"about 1/{RATIO} as many examples")).to_be_visible()
     expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
@@ -331,7 +344,7 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     page.get_by_role("button", name="Use this dataset for training").click()
     settle(page)
     expect(page.get_by_text("The Train page uses this dataset")).to_be_visible()
-    expect(page.get_by_test_id("stSidebar").get_by_text(f"exp, ratio {float(RATIO)}")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"exp, ratio {RATIO:g}")).to_be_visible()
     no_exception(page, "Data after saving")
     shot("data-uploaded")
 
@@ -365,6 +378,12 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     settle(page)
     no_exception(page, "Results")
     expect(page.get_by_text("Which classes get confused")).to_be_visible()
+    matrix = page.locator('[data-testid="stPlotlyChart"]').first  # the confusion matrix: a heatmap of classes
+    expect(matrix.locator(".hm")).to_have_count(1)
+    expect(matrix.locator(".ytitle")).to_have_text("true class")
+    expect(matrix.locator(".xtitle")).to_have_text("predicted class")
+    for name in CLASSES:
+        expect(matrix.locator(".xtick", has_text=name)).to_have_count(1)
     shot("results-of-the-run")
 
     # 4. Every page in the sidebar.
