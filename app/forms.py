@@ -30,13 +30,13 @@ from core.data import (
 from core.models import MODELS
 from core.paths import tailscope_home
 from core.registry import Registry
+from core.train import run_problems
 
 __all__ = [
-    "DEFAULT_DATA", "SAMPLE_TABLE", "CLASS_ORDERS", "TABLE_SUFFIXES", "UPLOAD_TYPES", "TRAIN_EXPLAINER", "current_data_config",
-    "data_label", "store_upload", "stored_upload_path", "is_table_upload", "table_columns", "table_preview",
-    "dataset_preview", "class_order", "imbalance_preview", "describe_profile", "compatible_models",
-    "compatibility_problems", "build_run_config", "default_run_name", "progress_text", "format_seconds",
-    "load_dataset", "plugin_picker", "train_settings_form",
+    "DEFAULT_DATA", "SAMPLE_TABLE", "CLASS_ORDERS", "TABLE_SUFFIXES", "UPLOAD_TYPES", "TRAIN_EXPLAINER",
+    "current_data_config", "data_label", "store_upload", "stored_upload_path", "is_table_upload", "table_columns",
+    "table_preview", "dataset_preview", "class_order", "imbalance_preview", "describe_profile", "build_run_config",
+    "default_run_name", "progress_text", "format_seconds", "load_dataset", "plugin_picker", "train_settings_form",
 ]
 
 DEFAULT_DATA: dict[str, Any] = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}}
@@ -196,32 +196,6 @@ def describe_profile(profile: str, ratio: float, mu: float, k: int) -> str:
 
 # --- train --------------------------------------------------------------------------------
 
-def compatible_models(modality: str) -> list[str]:
-    """Models whose declared `modality` capability includes the data's modality."""
-    return [info.name for info in MODELS.infos() if modality in info.capabilities.get("modality", ())]
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def compatibility_problems(config: RunConfig, modality: str) -> list[str]:
-    """What makes a valid config unable to run on this data or this machine."""
-    problems = []
-    model_modalities = MODELS.info(config.model.name).capabilities.get("modality", ())
-    if modality not in model_modalities:
-        problems.append(f"model {config.model.name!r} works on {' or '.join(model_modalities)} data and this "
-                        f"dataset is {modality}; choose one of: {', '.join(compatible_models(modality))}")
-    if config.resampler is not None and modality != "tabular":
-        problems.append(f"resampler {config.resampler.name!r} makes new table rows and this dataset is "
-                        f"{modality}; choose resampler 'none' and use a sampler (e.g. class_balanced) instead")
-    if config.train.device == "cuda" and not _cuda_available():
-        problems.append("device 'cuda': no CUDA GPU is visible on this machine; choose auto or cpu")
-    return problems
-
-
 def default_run_name(config: RunConfig) -> str:
     data = config.data
     source = source_label(data.source)
@@ -230,13 +204,13 @@ def default_run_name(config: RunConfig) -> str:
     return f"{source}{profile} · {config.model.name} · {config.method_label}"
 
 
-def build_run_config(raw: dict[str, Any], modality: str) -> tuple[RunConfig | None, str | None]:
+def build_run_config(raw: dict[str, Any], dataset: Dataset) -> tuple[RunConfig | None, str | None]:
     """(config, None) when it can run, else (None, the reason in one line)."""
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         return None, format_validation_error(exc)
-    problems = compatibility_problems(config, modality)
+    problems = run_problems(config, dataset)
     if problems:
         return None, "; ".join(problems)
     if not config.name.strip():

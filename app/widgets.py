@@ -45,7 +45,9 @@ def sidebar() -> None:
             st.caption(f"**Dataset:** {describe_source(data['source'])} ({detail})")
         else:
             st.caption("**Dataset:** none chosen yet (Data page)")
-        runs = get_store().list_runs()
+        store = get_store()
+        store.reap_dead()  # a run whose worker died is shown as failed, with the reason
+        runs = store.list_runs()
         if not runs:
             st.caption("**Run:** none yet")
             return
@@ -154,12 +156,12 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
         help_text = field.description or None
         default = field.default
         widget_key = f"{key}.{info.name}.{name}"
-        choices = _literal_choices(field.annotation)
+        choices = _literal_choices(field.annotation) or (field.json_schema_extra or {}).get("choices")
         low = next((getattr(m, a) for m in field.metadata for a in ("ge", "gt") if getattr(m, a, None) is not None), None)
         high = next((getattr(m, a) for m in field.metadata for a in ("le", "lt") if getattr(m, a, None) is not None), None)
         if choices:
             values[name] = st.selectbox(label, choices, index=choices.index(default) if default in choices else 0,
-                                        key=widget_key, help=help_text)
+                                        key=widget_key, help=help_text, format_func=lambda c: "none" if c is None else c)
         elif isinstance(default, bool):
             values[name] = st.checkbox(label, value=default, key=widget_key, help=help_text)
         elif isinstance(default, int):

@@ -14,6 +14,17 @@ from typing import Any
 __all__ = ["main"]
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null: strict JSON (jq, JavaScript) has no NaN."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"tailscope: {message}", file=sys.stderr)
     return code
@@ -39,10 +50,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.jobs import ensure_worker, execute_run
     from core.store import RunStore
 
+    from core.train import run_problems
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc))
+    problems = run_problems(config)
+    if problems:
+        return _fail(f"{args.config}: " + "; ".join(problems))
     store = RunStore()
     run_id = store.create_run(config)
     print(run_id)
@@ -51,7 +67,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             ensure_worker(store)
         return 0
     record = store.claim(run_id, os.getpid())
-    state = execute_run(store, record, embeddings=not args.no_embeddings, echo=_progress_line)
+    if record is None:  # a background worker took it first: follow it there
+        state = _follow(store, run_id)
+    else:
+        state = execute_run(store, record, embeddings=not args.no_embeddings, echo=_progress_line)
     if state != "done":
         return _fail(f"run {run_id} {state}: {store.get(run_id).error}", 1)
     summary = store.get(run_id).summary or {}
@@ -59,12 +78,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _follow(store, run_id: str, poll_s: float = 0.5) -> str:
+    """Print another worker's progress on `run_id` until it ends; returns its final status."""
+    import time
+
+    while (record := store.get(run_id)).status in ("queued", "running"):
+        if record.progress:
+            _progress_line(record.progress)
+        time.sleep(poll_s)
+    print(file=sys.stderr)
+    return record.status
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from core.store import RunStore
 
-    runs = [r.to_dict() for r in RunStore().list_runs()]
+    store = RunStore()
+    store.reap_dead()  # a job whose worker died shows as failed, not running forever
+    runs = [r.to_dict() for r in store.list_runs()]
     if args.json:
-        print(json.dumps(runs, indent=1))
+        print(json.dumps(_json_safe(runs), indent=1, allow_nan=False))
         return 0
     if not runs:
         print("no runs yet: `tailscope train CONFIG.yaml` or the app's Train page starts one")
@@ -80,6 +113,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from core.store import RunNotFound, RunStore
 
     store = RunStore()
+    store.reap_dead()
     try:
         record = store.get(args.run)
     except RunNotFound as exc:
@@ -95,7 +129,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         "history": store.history(args.run),
     }
     if args.json:
-        print(json.dumps(payload, indent=1))
+        print(json.dumps(_json_safe(payload), indent=1, allow_nan=False))
         return 0
     print(f"{record.name}  [{record.status}]  {record.method}  on {record.dataset}")
     if record.error:

@@ -6,10 +6,10 @@ import numpy as np
 import streamlit as st
 
 from app.services import load_bundle
-from app.widgets import explain, require_run
+from app.widgets import explain, require_run, table_height
 from core.analysis import (
-    CALIBRATION_METRICS, calibration_gap_by_group, explore, head_to_tail_order, per_class_ece, reliability_bins,
-    softmax,
+    CALIBRATION_METRICS, calibration_gap_by_group, calibration_table, explore, head_to_tail_order, per_class_ece,
+    reliability_bins, softmax,
 )
 from core.viz import calibration_gap_bars, confidence_histogram, per_class_ece_bars, reliability_diagram
 
@@ -83,12 +83,26 @@ with right:
     explain("Average confidence minus accuracy on each group's test cases: above zero the model claims more "
             "than it delivers (over-confident), below zero it undersells itself.")
 
+with st.expander("Every number, per group and per class"):
+    table = calibration_table(probs, y, groups, names, n_bins, class_order=head_to_tail_order(art.class_counts))
+    table = table.drop(columns="scope")
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(table, hide_index=True, width="stretch", height=table_height(len(table), 560), column_config={
+        "name": "group or class", "n": st.column_config.NumberColumn("test cases"), "accuracy": percent,
+        "confidence": percent, **{k: st.column_config.NumberColumn(
+            CALIBRATION_METRICS[k].display_name if k in CALIBRATION_METRICS else k, format="%.3f",
+            help=CALIBRATION_METRICS[k].description if k in CALIBRATION_METRICS else None)
+            for k in ("gap", "ece", "mce", "adaptive_ece", "brier", "nll")}})
+    explain("The same measures as at the top, on the test cases of each group (first rows) and of each class, "
+            "from the most to the fewest training examples, then on all cases. Accuracy within a class is its "
+            "recall; gap is mean confidence minus accuracy.")
+
 st.subheader("Temperature scaling: the one-number fix")
 T = cal.get("optimal_temperature", float("nan"))
 if T is None or not math.isfinite(T):
     st.info("This run has no validation cases, so no temperature could be fitted.")
     st.stop()
-before, after = explore(art, n_bins=n_bins), explore(art, temperature=T, n_bins=n_bins)
+before, after = explore(art, n_bins=n_bins, groups=groups), explore(art, temperature=T, n_bins=n_bins, groups=groups)
 st.markdown(
     f"Dividing every score by one number **T** softens (T > 1) or sharpens (T < 1) all confidences at once "
     f"(Guo et al. 2017). T is chosen on the validation cases, never the test cases, to make the true answers "

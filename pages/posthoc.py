@@ -79,7 +79,7 @@ with s4:
 params = {k: st.session_state[KEY + k] for k in POSTHOC_DEFAULTS}
 if use_fit and has_fit:
     params["temperature"] = fitted_T
-original, adjusted = explore(art), explore(art, **params)
+original, adjusted = explore(art, groups=groups), explore(art, groups=groups, **params)
 
 st.subheader("What changes" if describe_posthoc(params) != "no change" else "Original model (move a slider)")
 rows = [[("accuracy", "{:.1%}"), ("balanced_accuracy", "{:.1%}"), ("f1_macro", "{:.3f}"),
@@ -94,6 +94,10 @@ for row in rows:
                    delta_color="normal" if info.higher_is_better else "inverse", help=info.description)
 explain("Top row: how well it decides (higher is better). Bottom row: how honest its confidence is (lower is "
         "better). Small arrows: change from the original model; green is an improvement.")
+gaps = " · ".join(f"{g} {original['gap'][g]:+.3f} → {adjusted['gap'][g]:+.3f}" for g in adjusted["gap"]
+                  if math.isfinite(adjusted["gap"][g]))
+explain(f"Adaptive ECE {original['adaptive_ece']:.3f} → {adjusted['adaptive_ece']:.3f}. Confidence minus accuracy "
+        f"per group (above zero: over-confident): {gaps}.")
 
 left, right = st.columns(2)
 with left:
@@ -102,10 +106,13 @@ with left:
     explain("Share of each class's test cases found, before (pale) and after (solid), from the most common class "
             "on the left to the rarest on the right; colours mark head, medium and tail classes.")
 with right:
-    st.plotly_chart(posthoc_confusion_heatmap(adjusted["confusion"], names, art.class_counts), width="stretch",
+    which = st.segmented_control("Confusion matrix", ["after", "before"], default="after", key=KEY + "which",
+                                 help="The adjusted model's confusion matrix, or the original's, to compare.") or "after"
+    shown = adjusted if which == "after" else original
+    st.plotly_chart(posthoc_confusion_heatmap(shown["confusion"], names, art.class_counts), width="stretch",
                     key=KEY + "confusion")
-    explain("After the adjustment: each row is a true class and shows where its cases went (in %). A strong "
-            "diagonal is good; the left columns filling up means rare cases are being called common.")
+    explain(f"{which.capitalize()} the adjustment: each row is a true class and shows where its cases went (in %). "
+            "A strong diagonal is good; the left columns filling up means rare cases are being called common.")
 st.plotly_chart(reliability_diagram({"original": original["reliability"], "adjusted": adjusted["reliability"]},
                                     colors={"original": "#b0b0b0", "adjusted": "#52606d"}),
                 width="stretch", key=KEY + "reliability")

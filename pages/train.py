@@ -9,7 +9,7 @@ from core.data import DataError
 from core.methods import LOSSES, RESAMPLERS, SAMPLERS
 from core.models import MODELS
 from core.store import RunNotFound
-from core.train import STAGE2
+from core.train import STAGE2, compatible_models
 from core.viz import recall_heatmap_figure, training_curves_figure
 
 st.title("🏋️ Train")
@@ -32,7 +32,7 @@ form, side = st.columns([3, 2], gap="large")
 with form:
     a, b = st.columns(2)
     with a:
-        model = forms.plugin_picker("Model", MODELS, "train.model", options=forms.compatible_models(modality),
+        model = forms.plugin_picker("Model", MODELS, "train.model", options=compatible_models(modality),
                                     default="small_cnn" if modality == "image" else "mlp",
                                     help="Only models that fit this data's kind are listed.")
     with b:
@@ -59,7 +59,7 @@ with side:
 
 raw = {"name": name.strip(), "data": data.model_dump(mode="json"), "model": model, "loss": loss, "sampler": sampler,
        "resampler": resampler, "stage2": stage2, "train": settings}
-config, error = forms.build_run_config(raw, modality)
+config, error = forms.build_run_config(raw, dataset)
 if error:
     st.error(f"**This combination cannot run:** {error}")
 if st.button("Start training", type="primary", key="train.start", disabled=config is None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, recall_score
 
 from core.analysis._calibration import (
     CALIBRATION_METRICS,
@@ -140,3 +140,42 @@ def test_summary_keys_and_no_validation():
     assert summary["nll"] == pytest.approx(nll(probs, labels))
     assert np.isnan(summary["optimal_temperature"])
     assert list(summary["gap"]) == ["head", "medium", "tail"]
+
+
+def test_calibration_table_rows_agree_with_the_whole_run_numbers():
+    from core.analysis import calibration_gap_by_group, calibration_table, per_class_ece
+
+    rng = np.random.default_rng(3)
+    k, n = 5, 600
+    logits = rng.normal(size=(n, k)) * 2
+    labels = rng.integers(0, k, n)
+    probs = softmax(logits)
+    groups = ["head", "head", "medium", "tail", "tail"]
+    table = calibration_table(probs, labels, groups, list("abcde"), n_bins=10, class_order=[4, 3, 2, 1, 0])
+    assert table["scope"].tolist() == ["group"] * 3 + ["class"] * 5 + ["all"]
+    assert table[table.scope == "class"]["name"].tolist() == list("edcba")
+    everything = table.iloc[-1]
+    assert everything["n"] == n
+    assert everything["ece"] == pytest.approx(ece(probs, labels, 10))
+    assert everything["mce"] == pytest.approx(mce(probs, labels, 10))
+    assert everything["brier"] == pytest.approx(brier(probs, labels))
+    assert everything["nll"] == pytest.approx(log_loss(labels, probs, labels=range(k)))
+    by_class = table[table.scope == "class"].set_index("name")
+    np.testing.assert_allclose(by_class.loc[list("abcde"), "ece"], per_class_ece(probs, labels, 10))
+    np.testing.assert_allclose(by_class.loc[list("abcde"), "accuracy"],
+                               recall_score(labels, probs.argmax(1), average=None))
+    gaps = calibration_gap_by_group(probs, labels, groups)
+    by_group = table[table.scope == "group"].set_index("name")
+    assert by_group["gap"].to_dict() == pytest.approx(gaps)
+    assert by_group["n"].sum() == n
+
+
+def test_calibration_summary_uses_the_runs_groups():
+    from core.analysis import calibration_summary
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(200, 3)), rng.integers(0, 3, 200)
+    default = calibration_summary(logits, labels, [500, 50, 5])
+    assert set(default["gap"]) == {"head", "medium", "tail"}
+    custom = calibration_summary(logits, labels, [500, 50, 5], groups=["head", "head", "tail"])
+    assert set(custom["gap"]) == {"head", "tail"}

@@ -48,6 +48,18 @@ def test_issue_config_trains_end_to_end(tmp_path):
     folder = tmp_path / "runs" / run_id
     assert {"config.json", "history.json", "model.safetensors", "eval.npz"} <= {p.name for p in folder.iterdir()}
 
+    # the analysis objects other issues rely on; strict JSON (no NaN) so jq and browsers can read it
+    text = _tailscope("show", run_id, "--json", home=tmp_path).stdout
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"show --json printed {name}"))
+    nc_keys = {"nc1", "nc2_equinorm_means", "nc2_equinorm_weights", "nc2_equiangular_means",
+               "nc2_equiangular_weights", "nc3", "nc4"}
+    assert nc_keys | {"weight_norm_count_spearman", "mean_norm_count_spearman"} <= set(shown["geometry"])
+    assert {"ece", "mce", "adaptive_ece", "classwise_ece", "brier", "nll", "optimal_temperature",
+            "gap"} <= set(shown["calibration"])
+    assert set(shown["calibration"]["gap"]) <= {"head", "medium", "tail"} and shown["calibration"]["gap"]
+    recorded = [row for row in shown["history"] if "nc1" in row]
+    assert recorded and all(nc_keys <= set(row) for row in recorded)
+
 
 def test_bad_config_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
@@ -57,6 +69,24 @@ def test_bad_config_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown loss 'fancy'" in err and "known: " in err
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+
+
+@pytest.mark.parametrize("config, reason", [
+    ("data: {source: cifar11}", "unknown dataset 'cifar11'"),
+    ("data: {source: digits, imbalance: {profile: exp, ratio: 5, class_order: [0, 1]}}",
+     "data.imbalance.class_order"),
+    ("data: {source: breast_cancer}\nmodel: {name: small_cnn}", "model 'small_cnn' works on image data"),
+    ("resampler: {name: smote}", "resampler 'smote' makes new table rows"),
+    ("stage2: {name: crt, sampler: balanced}", "unknown sampler 'balanced'"),
+])
+def test_configs_that_cannot_run_are_refused_before_queueing(tmp_path, capsys, monkeypatch, config, reason):
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    path = tmp_path / "bad.yaml"
+    path.write_text(config + "\n")
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and reason in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "nothing was queued"
 
 
 def test_show_unknown_run_exits_2(tmp_path, capsys, monkeypatch):

@@ -30,6 +30,12 @@ def test_calibration_page_renders_every_view(stored_home, open_page, run):
     metrics = _metrics(at)
     assert {"ECE", "MCE", "Classwise ECE", "Brier score", "NLL", "Temperature T", "ECE after"} <= set(metrics)
     assert len(at.get("plotly_chart")) == 6  # reliability, histogram, per class, gap, before, after
+    [table] = at.dataframe
+    rows = table.value["name"].tolist()
+    assert rows[-1] == "all" and {"head", "tail"} & set(rows)
+    from core.store import RunStore
+
+    assert table.value["n"].iloc[-1] == len(RunStore(stored_home["home"]).artifacts(stored_home[run]).labels)
     at.radio(key="calibration.view").set_value("By group").run()
     _no_exceptions(at)
     at.radio(key="calibration.view").set_value("One class").run()
@@ -63,6 +69,11 @@ def test_posthoc_sliders_change_the_numbers(stored_home, open_page):
     at.toggle(key="posthoc.prior_threshold").set_value(True).run()
     at.toggle(key="posthoc.fitted_T").set_value(True).run()
     _no_exceptions(at)
+
+    before = at.get("plotly_chart")[1].proto.spec
+    at.segmented_control(key="posthoc.which").set_value("before").run()
+    _no_exceptions(at)
+    assert at.get("plotly_chart")[1].proto.spec != before, "the original confusion matrix replaces the adjusted one"
 
     at.button(key="posthoc.reset").click().run()
     _no_exceptions(at)

@@ -9,7 +9,9 @@ import pytest
 
 from app import forms, state
 from core.config import RunConfig
+from core.data import load_builtin
 from core.store import RunStore
+from core.train import compatible_models
 
 MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
 WINE = {"source": "wine", "imbalance": {"profile": "exp", "ratio": 5}}
@@ -52,7 +54,7 @@ def test_renders_with_the_default_dataset(home, request, open_page):
     _no_exceptions(at)
     assert not at.error
     assert "digits" in " ".join(i.value for i in at.info)
-    assert set(at.selectbox(key="train.model").options) == set(forms.compatible_models("image"))
+    assert set(at.selectbox(key="train.model").options) == set(compatible_models("image"))
     assert at.selectbox(key="train.model").value == "small_cnn"
     assert not at.button(key="train.start").disabled
     assert any("Three places" in m.value for m in at.markdown), "the plain-words explainer"
@@ -62,7 +64,7 @@ def test_renders_with_the_default_dataset(home, request, open_page):
 def test_tables_offer_only_table_models(empty_home):
     at = _open_train(data=WINE)
     _no_exceptions(at)
-    assert at.selectbox(key="train.model").options == forms.compatible_models("tabular") == ["mlp"]
+    assert at.selectbox(key="train.model").options == compatible_models("tabular") == ["mlp"]
 
 
 def test_focal_loss_with_gamma_is_queued(empty_home, open_page):
@@ -160,17 +162,21 @@ def test_running_run_shows_progress_and_can_be_cancelled(empty_home):
 # --- form helpers -------------------------------------------------------------------------
 
 def test_build_run_config_explains_what_cannot_run():
+    digits, wine = load_builtin("digits"), load_builtin("wine")
     base = {"data": {"source": "digits"}, "model": {"name": "small_cnn"}, "loss": {"name": "ce"}}
-    config, error = forms.build_run_config(base, "image")
+    config, error = forms.build_run_config(base, digits)
     assert error is None and config.name == "digits · small_cnn · ce"
-    _, error = forms.build_run_config({**base, "loss": {"name": "focal", "gamma": -1}}, "image")
+    _, error = forms.build_run_config({**base, "loss": {"name": "focal", "gamma": -1}}, digits)
     assert "gamma" in error
-    _, error = forms.build_run_config({**base, "resampler": {"name": "smote"}}, "image")
+    _, error = forms.build_run_config({**base, "resampler": {"name": "smote"}}, digits)
     assert "resampler 'smote'" in error
-    _, error = forms.build_run_config({**base, "data": WINE}, "tabular")
+    _, error = forms.build_run_config({**base, "data": WINE}, wine)
     assert "model 'small_cnn' works on image data" in error and "mlp" in error
-    _, error = forms.build_run_config({**base, "loss": {"name": "ce", "drw_epoch": 20}}, "image")
+    _, error = forms.build_run_config({**base, "loss": {"name": "ce", "drw_epoch": 20}}, digits)
     assert "drw_epoch (20) must be below train.epochs (20)" in error
+    order = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 10, "class_order": [0, 1, 2]}}
+    _, error = forms.build_run_config({**base, "data": order}, digits)
+    assert "data.imbalance.class_order" in error and "10 classes" in error
 
 
 def test_progress_text_and_durations():

@@ -23,6 +23,7 @@ __all__ = [
     "brier",
     "calibration_gap_by_group",
     "calibration_summary",
+    "calibration_table",
     "classwise_ece",
     "ece",
     "mce",
@@ -263,6 +264,7 @@ def calibration_summary(
     val_logits: np.ndarray | None = None,
     val_labels: np.ndarray | None = None,
     *,
+    groups: Sequence[str] | None = None,
     n_bins: int = DEFAULT_BINS,
 ) -> dict:
     """Every calibration number of a run, from its stored logits.
@@ -270,8 +272,8 @@ def calibration_summary(
     Keys: ece, mce, adaptive_ece, classwise_ece, brier, nll (floats); optimal_temperature
     (`core.methods._posthoc.fit_temperature` on the validation logits), ece_after_temperature and
     nll_after_temperature (test metrics at that temperature; all three NaN without
-    validation data); gap ({group: confidence - accuracy} for the head/medium/tail groups
-    of `class_counts`).
+    validation data); gap ({group: confidence - accuracy} for the head/medium/tail groups:
+    `groups`, the run's own, or by default those of `class_counts` at the usual thresholds).
     """
     z = np.asarray(logits, dtype=np.float64)
     probs, y = _check(softmax(z), labels)
@@ -298,5 +300,44 @@ def calibration_summary(
         if not empty:
             summary["ece_after_temperature"] = ece(softmax(z / temperature), y, n_bins)
             summary["nll_after_temperature"] = _nll_from_logits(z / temperature, y)
-    summary["gap"] = calibration_gap_by_group(probs, y, class_groups(class_counts))
+    summary["gap"] = calibration_gap_by_group(probs, y, groups if groups is not None else class_groups(class_counts))
     return summary
+
+
+def calibration_table(probs: np.ndarray, labels: np.ndarray, groups: Sequence[str],
+                      class_names: Sequence[str] | None = None, n_bins: int = DEFAULT_BINS,
+                      class_order: Sequence[int] | None = None) -> pd.DataFrame:
+    """The calibration metrics restricted to the test cases of each class and each group.
+
+    One row per head/medium/tail group present, then one per class (in `class_order`,
+    default class index; pass head to tail), then "all". Columns: scope
+    ("group", "class" or "all"), name, group, n, accuracy (the hit rate on those cases:
+    recall for a class), confidence (mean top probability), gap (confidence - accuracy),
+    ece, mce, adaptive_ece, brier, nll. A row without test cases holds NaN. The same
+    functions as the whole-run numbers, on a subset, so the "all" row equals them.
+    """
+    p, y = _check(probs, labels)
+    k = p.shape[1]
+    group_of_class = np.asarray(groups, dtype=object)
+    if group_of_class.shape != (k,):
+        raise ValueError(f"groups must name the group of each of the {k} classes")
+    names = list(class_names) if class_names is not None else [str(j) for j in range(k)]
+    conf, correct = _top_label(p, y)
+    scopes = [("group", g, g, group_of_class[y] == g) for g in GROUP_ORDER if g in set(group_of_class)]
+    order = range(k) if class_order is None else class_order
+    scopes += [("class", names[j], group_of_class[j], y == j) for j in order]
+    scopes.append(("all", "all", "", np.ones_like(y, dtype=bool)))
+    rows = []
+    for scope, name, group, mask in scopes:
+        n = int(mask.sum())
+        row = {"scope": scope, "name": name, "group": group, "n": n}
+        if n:
+            pm, ym = p[mask], y[mask]
+            row.update(accuracy=float(correct[mask].mean()), confidence=float(conf[mask].mean()),
+                       ece=ece(pm, ym, n_bins), mce=mce(pm, ym, n_bins), adaptive_ece=adaptive_ece(pm, ym, n_bins),
+                       brier=brier(pm, ym), nll=nll(pm, ym))
+            row["gap"] = row["confidence"] - row["accuracy"]
+        rows.append(row)
+    columns = ["scope", "name", "group", "n", "accuracy", "confidence", "gap", "ece", "mce", "adaptive_ece",
+               "brier", "nll"]
+    return pd.DataFrame(rows).reindex(columns=columns)

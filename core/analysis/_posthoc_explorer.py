@@ -22,7 +22,7 @@ on this path); tests check them against sklearn.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -130,14 +130,15 @@ def _nll(z: np.ndarray, y: np.ndarray) -> float:
 
 
 def explore(artifacts: EvalArtifacts, *, logit_tau: float = 0.0, tau_norm: float = 0.0, temperature: float = 1.0,
-            prior_threshold: bool = False, n_bins: int = 15) -> dict[str, Any]:
+            prior_threshold: bool = False, n_bins: int = 15, groups: Sequence[str] | None = None) -> dict[str, Any]:
     """Every number the Post-hoc explorer shows, for the test split under these adjustments.
 
     Keys: params; logits (adjusted, n x K); pred; confusion (K x K counts, rows true);
     recall (NaN for a class without test samples), precision, f1, support (per class, in
     class-index order); accuracy, balanced_accuracy, f1_macro, worst_class_recall;
     ece, mce, adaptive_ece, classwise_ece, nll, brier; gap ({group: confidence -
-    accuracy}); reliability (equal-width bins, a DataFrame). Averages run over the classes
+    accuracy}, by the run's `groups` or those of its class counts); reliability (equal-width
+    bins, a DataFrame). Averages run over the classes
     present in the test labels, as `summary_metrics` does.
     """
     params = _check_params({"logit_tau": logit_tau, "tau_norm": tau_norm, "temperature": temperature,
@@ -152,7 +153,7 @@ def explore(artifacts: EvalArtifacts, *, logit_tau: float = 0.0, tau_norm: float
     out.update({
         "ece": ece(probs, y, n_bins), "mce": mce(probs, y, n_bins), "adaptive_ece": adaptive_ece(probs, y, n_bins),
         "classwise_ece": classwise_ece(probs, y, n_bins), "nll": _nll(z, y), "brier": brier(probs, y),
-        "gap": calibration_gap_by_group(probs, y, class_groups(artifacts.class_counts)),
+        "gap": calibration_gap_by_group(probs, y, groups if groups is not None else class_groups(artifacts.class_counts)),
         "reliability": reliability_bins(probs, y, n_bins),
     })
     return out

@@ -68,7 +68,7 @@ def summarize_run(artifacts: EvalArtifacts, splits: Splits, config: RunConfig) -
         "groups": group_metrics(artifacts.logits, artifacts.labels, counts, many=d.many_shot,
                                 few=d.few_shot).to_dict(orient="records"),
         "calibration": calibration_summary(artifacts.logits, artifacts.labels, counts,
-                                           artifacts.val_logits, artifacts.val_labels),
+                                           artifacts.val_logits, artifacts.val_labels, groups=groups),
         "geometry": geometry_summary(artifacts, groups),
         "dataset": dataset_info(splits, config),
     })

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from core.methods import create_sampler
+from core.methods import RESAMPLERS, SAMPLERS, create_sampler
 from core.models import Classifier
 from core.registry import Params, Registry
 from core.train._device import balanced_accuracy_t, predict
@@ -30,11 +30,27 @@ class HeadTrainingParams(Params):
     epochs: int = Field(10, ge=1, le=1000, description="epochs of head training on frozen features")
     lr: float = Field(0.1, gt=0, le=10, description="learning rate (SGD, momentum 0.9, cosine)")
     weight_decay: float = Field(5e-4, ge=0, le=1, description="weight decay of the head")
-    sampler: str = Field("class_balanced", description="sampler for stage 2 (class-balanced in the paper)")
+    sampler: str = Field("class_balanced", description="sampler for stage 2 (class-balanced in the paper)",
+                         json_schema_extra={"choices": SAMPLERS.names()})
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, name: str) -> str:
+        SAMPLERS.info(name)  # unknown: fails listing the known samplers
+        return name
 
 
 class CrtParams(HeadTrainingParams):
-    resampler: str | None = Field(None, description="optional feature-space resampler (e.g. smote) instead of sampling")
+    resampler: str | None = Field(None, description="optional feature-space resampler (e.g. smote, with its "
+                                                    "default parameters) instead of sampling",
+                                  json_schema_extra={"choices": [None, *RESAMPLERS.names()]})
+
+    @field_validator("resampler")
+    @classmethod
+    def _known_resampler(cls, name: str | None) -> str | None:
+        if name is not None:
+            RESAMPLERS.info(name)
+        return name
 
 
 class TauNormParams(Params):
@@ -121,7 +137,7 @@ def lws(*, epochs, lr, weight_decay, sampler, model, x_train, y_train, x_val, y_
         return (z @ weight.T) * scale + bias
 
     rows = _head_epochs(name="lws", head=head, params=[scale], feats=feats, labels=y_train, val_feats=val_feats,
-                        y_val=y_val, num_classes=len(class_counts), epochs=epochs, lr=lr, weight_decay=0.0,
+                        y_val=y_val, num_classes=len(class_counts), epochs=epochs, lr=lr, weight_decay=weight_decay,
                         sampler_name=sampler, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
                         progress=progress, should_stop=should_stop)
     with torch.no_grad():
