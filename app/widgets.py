@@ -82,10 +82,9 @@ def start_demo_run() -> None:
 def empty_state(message: str, *, demo: bool = True, key: str = "demo") -> None:
     """Say what to do next, with a button that does it."""
     st.info(message)
-    if demo and st.button("Try a demo run", type="primary", key=key,
-                          help="Trains a small CNN on handwritten digits made long-tailed (ratio 50)."):
-        start_demo_run()
-        st.rerun()
+    if demo:  # a callback: it selects the new run before the sidebar's run picker is drawn again
+        st.button("Try a demo run", type="primary", key=key, on_click=start_demo_run,
+                  help="Trains a small CNN on handwritten digits made long-tailed (ratio 50).")
 
 
 def require_run() -> RunRecord | None:

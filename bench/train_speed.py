@@ -113,7 +113,7 @@ def synthetic_cifar_lt(seed: int = 0) -> Dataset:
     """CIFAR-shaped (3x32x32) mixture; with the exp profile (ratio 100) its training split
     has CIFAR-10-LT's 12,406 images."""
     rng = np.random.default_rng(seed)
-    per_class = 5000 * 10 // 7 + 10  # so the train split keeps >= 5,000 per class
+    per_class = 6250  # 80 % of it (the train share below) is CIFAR-10's 5,000 per class
     y = np.repeat(np.arange(10), per_class)
     means = rng.uniform(0.2, 0.8, (10, 3, 1, 1)).astype(np.float32)
     x = np.clip(means[y] + 0.2 * rng.standard_normal((len(y), 3, 32, 32), dtype=np.float32), 0, 1)
@@ -133,8 +133,9 @@ def main() -> None:
              for name, c in CASES.items()}
     if args.synthetic:
         config = _config("digits", "resnet32", 128, args.epochs, args.device)
-        splits = prepare_splits(synthetic_cifar_lt(), profile="exp", ratio=100, test_fraction=0.2,
+        splits = prepare_splits(synthetic_cifar_lt(), profile="exp", ratio=100, test_fraction=0.15,
                                 val_fraction=0.05, seed=0)
+        assert len(splits.y_train) == 12_406, len(splits.y_train)  # CIFAR-10-LT, rho = 100
         cases["resnet32/cifar-lt"] = (config, splits)
     results = {}
     for name, (config, splits) in cases.items():

@@ -9,6 +9,28 @@ from app.widgets import empty_state, flash, relative_time, status_badge
 from core.analysis import comparable, describe_data
 from core.config import RunConfig
 
+SHOWN_IDS = "runs.shown_ids"  # the table's run ids as last drawn
+
+
+# Callbacks: they run before the page (and the sidebar's run picker) is drawn again, the only
+# moment the picker's selection may be changed.
+def select_run(run_id: str) -> None:
+    st.session_state[state.RUN_ID] = run_id
+
+
+def rerun(record) -> None:
+    new_id = queue_run(RunConfig.model_validate({**record.config, "name": f"{record.name} (re-run)"}))
+    select_run(new_id)
+    st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(new_id)
+    flash("Queued a re-run; follow it on the Train page.")
+
+
+def delete(record) -> None:
+    get_store().delete(record.id)
+    if st.session_state.get(state.RUN_ID) == record.id:
+        del st.session_state[state.RUN_ID]
+    flash(f"Deleted {record.name}.")
+
 st.title("🗂️ Runs")
 st.caption("Every training run, newest first. Tick one run to open, rename, re-run, download or delete it; tick "
            "two or more trained on the same data to compare them.")
@@ -36,10 +58,21 @@ event = st.dataframe(
         "id": st.column_config.TextColumn(help="The run's folder name in the store; `tailscope show <id>`."),
     },
 )
-chosen = [runs[i] for i in (event.selection.rows if event and event.selection else [])]
+# Ticked rows are positions in the table as it was drawn when they were ticked; map them
+# through that table's ids, so a run queued or deleted meanwhile never shifts the choice.
+by_id = {r.id: r for r in runs}
+shown_ids = st.session_state.get(SHOWN_IDS, table["id"].tolist())
+ticked = [shown_ids[i] for i in (event.selection.rows if event and event.selection else []) if i < len(shown_ids)]
+st.session_state[SHOWN_IDS] = table["id"].tolist()
+chosen = [by_id[i] for i in ticked if i in by_id]
 if not chosen:
-    st.info("Tick a run in the table to act on it.")
-    st.stop()
+    sidebar_run = by_id.get(st.session_state.get(state.RUN_ID))
+    if sidebar_run is None:
+        st.info("Tick a run in the table to act on it.")
+        st.stop()
+    chosen = [sidebar_run]
+    st.caption("Showing the run picked in the sidebar. Tick rows in the table to act on others, or tick two or "
+               "more to compare them.")
 
 if len(chosen) > 1:
     finished = [r for r in chosen if r.status == "done"]
@@ -62,16 +95,14 @@ with st.container(border=True):
         (st.error if record.status == "failed" else st.warning)(record.error)
     c1, c2, c3, c4 = st.columns(4, vertical_alignment="bottom")
     if c1.button("Show its results", type="primary", key="runs.open", disabled=record.status != "done",
-                 icon=":material/bar_chart:", help="Open this run on the Results page."):
-        st.session_state[state.RUN_ID] = record.id
+                 icon=":material/bar_chart:", help="Open this run on the Results page.",
+                 on_click=select_run, args=(record.id,)):
         st.switch_page("../pages/results.py")
-    if c2.button("Re-run with the same config", key="runs.rerun", icon=":material/replay:"):
-        config = RunConfig.model_validate({**record.config, "name": f"{record.name} (re-run)"})
-        new_id = queue_run(config)
-        st.session_state[state.RUN_ID] = new_id
-        st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(new_id)
-        flash("Queued a re-run; follow it on the Train page.")
-        st.rerun()
+    rerun_help = ("A post-hoc version of another run: re-running retrains the original set-up; apply the "
+                  "post-hoc fix again in the Post-hoc explorer." if record.parent else
+                  "Queue a new run with exactly these settings.")
+    c2.button("Re-run with the same config", key="runs.rerun", icon=":material/replay:", help=rerun_help,
+              on_click=rerun, args=(record,))
     c3.download_button("Download config (JSON)", RunConfig.model_validate(record.config).to_json(),
                        file_name=f"{record.id}.json", mime="application/json", key="runs.download",
                        icon=":material/download:", on_click="ignore",
@@ -91,9 +122,5 @@ with st.container(border=True):
     if record.status not in ("queued", "running"):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
         confirm = c1.checkbox("Yes, delete this run and its files for good", key=f"runs.confirm.{record.id}")
-        if c2.button("Delete", key="runs.delete", disabled=not confirm, icon=":material/delete:"):
-            store.delete(record.id)
-            if st.session_state.get(state.RUN_ID) == record.id:
-                st.session_state.pop(state.RUN_ID)
-            flash(f"Deleted {record.name}.")
-            st.rerun()
+        c2.button("Delete", key="runs.delete", disabled=not confirm, icon=":material/delete:",
+                  on_click=delete, args=(record,))

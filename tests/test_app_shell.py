@@ -43,3 +43,48 @@ def test_runs_page_renames_a_run(stored_home, open_page):
     at = open_page("runs")
     assert "wine renamed" in set(at.dataframe[0].value["name"])
     store.rename(stored_home["table_run"], "tiny wine ce")
+
+
+@pytest.fixture
+def own_home(tiny_store, tmp_path, monkeypatch) -> dict:
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_store["home"], home)
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    return {**tiny_store, "home": home}
+
+
+def test_runs_page_acts_on_the_sidebar_run(own_home, open_page):
+    """Rename, download the config, re-run and delete (after confirming), on the run picked
+    in the sidebar: the panel the page shows before any row is ticked."""
+    from app import state
+    from core.store import RunStore
+
+    store = RunStore(own_home["home"])
+    run_id = own_home["table_run"]
+    at = open_page("runs", run_id=run_id)
+    _no_exceptions(at)
+    assert any("picked in the sidebar" in c.value for c in at.caption)
+    [download] = [d for d in at.get("download_button") if d.proto.label == "Download config (JSON)"]
+
+    at.text_input(key=f"runs.name.{run_id}").input("wine, renamed").run()
+    at.button(key="runs.rename").click().run()
+    _no_exceptions(at)
+    assert store.get(run_id).name == "wine, renamed"
+
+    at.button(key="runs.rerun").click().run()
+    _no_exceptions(at)
+    rerun = store.list_runs()[0]
+    assert rerun.id != run_id and rerun.name == "wine, renamed (re-run)" and rerun.status in ("queued", "running")
+    assert rerun.config == {**store.get(run_id).config, "name": "wine, renamed (re-run)"}
+    store.request_cancel(rerun.id)
+
+    at.session_state[state.RUN_ID] = run_id
+    at.run()
+    assert at.button(key="runs.delete").disabled, "deleting needs the confirmation first"
+    at.checkbox(key=f"runs.confirm.{run_id}").check().run()
+    at.button(key="runs.delete").click().run()
+    _no_exceptions(at)
+    assert run_id not in {r.id for r in store.list_runs()}
+    assert not (own_home["home"] / "runs" / run_id).exists()

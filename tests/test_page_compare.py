@@ -73,3 +73,22 @@ def test_the_selection_is_remembered_across_pages(pair_home, open_page):
     at.run()
     _no_exceptions(at)
     assert at.multiselect(key="compare.runs").value == [pair_home["table_run"], pair_home["adjusted_run"]]
+
+
+def test_demo_button_selects_the_new_run_even_with_a_run_picker(tiny_store, tmp_path, monkeypatch, open_page):
+    """With one finished run the sidebar already shows its run picker; the demo button must
+    still be able to select the run it queues (a callback, not an assignment after the picker)."""
+    from app import state
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_store["home"], home)
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    store = RunStore(home)
+    store.delete(tiny_store["table_run"])
+    monkeypatch.setattr("app.services.ensure_worker", lambda store: None)  # queue only: no training here
+    at = open_page("compare")
+    at.button(key="compare.demo").click().run()
+    _no_exceptions(at)
+    newest = store.list_runs()[0]
+    assert newest.status == "queued" and newest.name.startswith("demo")
+    assert at.session_state[state.RUN_ID] == newest.id
