@@ -154,9 +154,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from core.registry_index import all_registries
+    from core.registry_index import listing as all_methods
 
-    listing = {kind: [info.to_dict() for info in reg.infos()] for kind, reg in all_registries().items()}
+    listing = all_methods()
     if args.json:
         print(json.dumps(listing, indent=1, default=str))
         return 0

@@ -12,6 +12,7 @@ from core.analysis import (
     head_to_tail, importance_sample, importance_sides, list_attributions, load_run_model, most_confused_pairs, softmax,
 )
 from core.store import RunStore
+from core.train import resolve_device
 from core.viz import (
     attribution_pair_figure, class_importance_heatmap, error_report_html, feature_attribution_bars,
     image_with_attribution,
@@ -24,9 +25,13 @@ if record is None:
     st.stop()
 
 
+DEVICE = str(resolve_device("auto"))  # the GPU when there is one
+REPORT_MAX = 64  # cases in a report of every match
+
+
 @st.cache_resource(show_spinner="Loading the trained model…", max_entries=4)
 def _model(home: str, run_id: str):
-    return load_run_model(RunStore(home), run_id)
+    return load_run_model(RunStore(home), run_id, device=DEVICE)
 
 
 b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)
@@ -107,7 +112,7 @@ def _maps(inputs, ids, targets, what):
     bar = st.progress(0.0, text=f"Computing {what}…")
     try:
         return case_attributions(run_dir, model, inputs, ids, method=method, targets=targets, params=params,
-                                 progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Computing {what}… {d}/{t}"))
+                                 device=DEVICE, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Computing {what}… {d}/{t}"))
     except ValueError as exc:
         st.error(f"These method settings do not work here: {exc}")
         st.stop()
@@ -165,11 +170,25 @@ if not image:
             "(darker = relied on more; both sides share one scale). Rare classes leaning on other features than "
             "common ones, or on very few, is a sign they were learned from too few examples.")
 
-report_cases = build_report_cases(shown, art, x, maps["true"], maps["pred"], modality=b.modality, feature_names=features)
+st.subheader("Take it with you")
+every = len(cases) > len(shown) and st.toggle(
+    f"Report every matching case ({min(len(cases), REPORT_MAX)} of {len(cases)})", key="gallery.report_all",
+    help=f"Otherwise the report holds the {len(shown)} cases on this page. Every match, the surest mistakes first, "
+         f"up to {REPORT_MAX}; their maps are computed once and saved.")
+if every:
+    picked = cases.head(REPORT_MAX)
+    x_picked = x_test[picked["row"].to_numpy()]
+    picked_maps = _maps(x_picked, picked["sample_id"].tolist(), {"true": picked["true"], "pred": picked["pred"]},
+                        "the report's attribution maps")
+    report_cases = build_report_cases(picked, art, x_picked, picked_maps["true"], picked_maps["pred"],
+                                      modality=b.modality, feature_names=features)
+else:
+    report_cases = build_report_cases(shown, art, x, maps["true"], maps["pred"], modality=b.modality,
+                                      feature_names=features)
 st.download_button(
-    f"⬇️ Download these {len(shown)} cases as an HTML report", on_click="ignore", key="gallery.download",
+    f"⬇️ Download these {len(report_cases)} cases as an HTML report", on_click="ignore", key="gallery.download",
     data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,
                                    method=method, class_names=names),
     file_name=f"{rid}-{method}-errors.html", mime="text/html",
 )
-explain("One file with the cards and maps above, plus how to read them; it opens offline in any browser.")
+explain("One file with the cards and their maps, plus how to read them; it opens offline in any browser.")

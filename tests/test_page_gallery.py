@@ -136,3 +136,17 @@ def test_table_run_shows_values_bars_and_class_importance(stored_home, open_page
     sides = {g == "tail" for g in dataset["groups"]}
     assert heatmaps == len(sides)  # common and rare classes side by side
     assert "layer_grad_cam" not in at.selectbox(key=f"gallery.method.{run_id}").options
+
+
+def test_report_of_every_matching_case(stored_home, open_page):
+    run_id, art, dataset = _stored(stored_home, "image_run")
+    at = open_page("gallery", run_id=run_id)
+    at.multiselect(key=f"gallery.true.{run_id}").set_value(list(range(10)))
+    at.button_group(key=f"gallery.correct.{run_id}").set_value("all")
+    at.run()
+    matches = _matches(at)
+    assert matches > 8, "more matches than one page holds"
+    at.toggle(key="gallery.report_all").set_value(True).run()
+    _no_exceptions(at)
+    [download] = [d for d in at.get("download_button") if d.proto.label.startswith("⬇️ Download these")]
+    assert download.proto.label.startswith(f"⬇️ Download these {min(matches, 64)} cases")
