@@ -85,6 +85,13 @@ def test_temperature_cools_from_t0_to_t_end():
 
     step = [cooldown_temperature(e, 10, t0=4.0, t_end=2.0, cooldown_shape="step") for e in range(10)]
     assert set(step) == {4.0, 2.0} and step[0] == 4.0 and step[-1] == 2.0
+    # four equal steps over the second half of 9 epochs (progress e/8): 5, 4, 3, 2 from epoch 4 on
+    stairs = [cooldown_temperature(e, 9, t0=6.0, t_end=2.0, cooldown_shape="step", cooldown_steps=4)
+              for e in range(9)]
+    assert stairs == [6.0, 6.0, 6.0, 6.0, 5.0, 4.0, 3.0, 2.0, 2.0]
+    stepped = create_sampler("temperature", {"t0": 6.0, "t_end": 2.0, "cooldown_shape": "step",
+                                             "cooldown_steps": 4})
+    assert [stepped.temperature_at(e, 9) for e in range(9)] == stairs
     flat = create_sampler("temperature", {"cooldown": False, "t0": 3.0})
     assert {flat.temperature_at(e, 10) for e in range(10)} == {3.0}
 

@@ -12,6 +12,8 @@ an epoch's indices, so pages can plot the schedule and tests can check it.
 
 from __future__ import annotations
 
+import math
+
 from typing import Literal
 
 import numpy as np
@@ -134,7 +136,8 @@ class TemperatureParams(Params):
     cooldown_start: float = Field(0.5, ge=0.0, le=1.0,
                                   description="Fraction of training after which the cooldown begins.")
     cooldown_shape: Literal["linear", "step"] = Field(
-        "linear", description="Linear ramp from t0 to t_end, or a single step to t_end.")
+        "linear", description="Linear ramp from t0 to t_end, or equal steps down to t_end.")
+    cooldown_steps: int = Field(1, ge=1, le=100, description="Steps of the 'step' shape (1: straight to t_end).")
 
 
 class UndersampleParams(Params):
@@ -195,19 +198,20 @@ class ProgressiveSampler(ClassLevelSampler):
 
 def cooldown_temperature(epoch: int, num_epochs: int, *, t0: float = 5.0, t_end: float = 1.0,
                          cooldown: bool = True, cooldown_start: float = 0.5,
-                         cooldown_shape: str = "linear") -> float:
+                         cooldown_shape: str = "linear", cooldown_steps: int = 1) -> float:
     """Sampling temperature at ``epoch``: t0 until ``cooldown_start`` of training, then a
-    linear ramp (or one step) that reaches ``t_end`` at the last epoch."""
+    linear ramp (or ``cooldown_steps`` equal steps, the first at once) that reaches
+    ``t_end`` at the last epoch."""
     _check_schedule(epoch, num_epochs)
     if not cooldown:
         return float(t0)
     progress = epoch / (num_epochs - 1) if num_epochs > 1 else 1.0
     if progress < cooldown_start:
         return float(t0)
-    if cooldown_shape == "step":
-        return float(t_end)
     span = 1.0 - cooldown_start
     r = 1.0 if span <= 0 else min(1.0, (progress - cooldown_start) / span)
+    if cooldown_shape == "step":
+        r = (min(math.floor(r * cooldown_steps), cooldown_steps - 1) + 1) / cooldown_steps
     return float(t0 + r * (t_end - t0))
 
 
@@ -219,14 +223,14 @@ def cooldown_temperature(epoch: int, num_epochs: int, *, t0: float = 5.0, t_end:
 )
 class TemperatureSampler(ClassLevelSampler):
     def __init__(self, *, t0: float = 5.0, t_end: float = 1.0, cooldown: bool = True,
-                 cooldown_start: float = 0.5, cooldown_shape: str = "linear"):
+                 cooldown_start: float = 0.5, cooldown_shape: str = "linear", cooldown_steps: int = 1):
         super().__init__(t0=t0, t_end=t_end, cooldown=cooldown, cooldown_start=cooldown_start,
-                         cooldown_shape=cooldown_shape)
+                         cooldown_shape=cooldown_shape, cooldown_steps=cooldown_steps)
 
     def temperature_at(self, epoch: int, num_epochs: int) -> float:
         return cooldown_temperature(epoch, num_epochs, t0=self.t0, t_end=self.t_end,
                                     cooldown=self.cooldown, cooldown_start=self.cooldown_start,
-                                    cooldown_shape=self.cooldown_shape)
+                                    cooldown_shape=self.cooldown_shape, cooldown_steps=self.cooldown_steps)
 
     def _class_distribution(self, counts, epoch, num_epochs):
         t = self.temperature_at(epoch, num_epochs)
