@@ -14,10 +14,11 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 
-from core.analysis import geometry_summary, per_class_metrics, summary_metrics
+from core.analysis import adjusted_head, adjusted_logits, geometry_summary, per_class_metrics, summary_metrics
 from core.config import RunConfig
 from core.data import class_groups
 from core.train import prepare_run_data, train_run
@@ -45,7 +46,10 @@ METHODS: dict[str, dict] = {
     "oversample": {"sampler": {"name": "oversample"}},
     "undersample": {"sampler": {"name": "undersample"}},
     "two_phase": {"sampler": {"name": "two_phase"}},
+    "ce + post-hoc logit adjustment": {"posthoc": {"logit_tau": 1.0}},
+    "ce + post-hoc tau-norm (tau=1)": {"posthoc": {"tau_norm": 1.0}},
     "crt": {"stage2": {"name": "crt"}},
+    "crt + smote (feature space)": {"stage2": {"name": "crt", "resampler": "smote"}},
     "lws": {"stage2": {"name": "lws"}},
     "tau_norm": {"stage2": {"name": "tau_norm"}},
 }
@@ -62,6 +66,8 @@ def make_config(method: dict, seed: int, epochs: int, ratio: float) -> RunConfig
         "train": {"epochs": epochs, "batch_size": 32, "lr": 0.05, "seed": seed, "nc_every": 0},
     }
     for section, value in method.items():
+        if section == "posthoc":  # applied to the trained run's stored arrays, see evaluate()
+            continue
         value = dict(value)
         if value.get("drw_epoch") == "80%":
             value["drw_epoch"] = int(0.8 * epochs)
@@ -69,9 +75,12 @@ def make_config(method: dict, seed: int, epochs: int, ratio: float) -> RunConfig
     return RunConfig.model_validate(raw)
 
 
-def evaluate(config: RunConfig, splits) -> dict[str, float]:
+def evaluate(config: RunConfig, splits, posthoc: dict | None = None) -> dict[str, float]:
     result = train_run(config, splits=splits)
     art = result.artifacts
+    if posthoc:  # the explorer's adjustment, head included, so geometry sees the new head too
+        weight, bias = adjusted_head(art, **posthoc)
+        art = replace(art.with_logits(adjusted_logits(art, **posthoc)), head_weight=weight, head_bias=bias)
     groups = class_groups(art.class_counts)
     table = per_class_metrics(art.logits, art.labels, art.class_counts)
     tail = table[table["group"] == "tail"]["recall"]
@@ -102,7 +111,8 @@ def main() -> None:
         if args.only and args.only not in name:
             continue
         start = time.perf_counter()
-        per_seed = [evaluate(make_config(method, s, args.epochs, args.ratio), splits[s]) for s in args.seeds]
+        per_seed = [evaluate(make_config(method, s, args.epochs, args.ratio), splits[s], method.get("posthoc"))
+                    for s in args.seeds]
         seconds = (time.perf_counter() - start) / len(args.seeds)
         rows[name] = {k: [r[k] for r in per_seed] for k in per_seed[0]}
         if not args.json:
