@@ -21,7 +21,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app.services import ASSETS
-from app.widgets import params_form
+from app.widgets import params_form, table_height
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
     UPLOAD_PREFIX, Dataset, DataError, class_statistics, describe_source, load_source, prepare_splits, save_upload,
@@ -31,12 +31,14 @@ from core.models import MODELS
 from core.paths import tailscope_home
 from core.registry import Registry
 from core.train import run_problems
+from core.viz import resampling_figure
 
 __all__ = [
     "DEFAULT_DATA", "SAMPLE_TABLE", "CLASS_ORDERS", "TABLE_SUFFIXES", "UPLOAD_TYPES", "TRAIN_EXPLAINER",
     "current_data_config", "data_label", "store_upload", "stored_upload_path", "is_table_upload", "table_columns",
     "table_preview", "dataset_preview", "class_order", "imbalance_preview", "describe_profile", "build_run_config",
-    "default_run_name", "progress_text", "format_seconds", "load_dataset", "plugin_picker", "train_settings_form",
+    "default_run_name", "progress_text", "format_seconds", "load_dataset", "resampling_preview", "resampling_panel", "plugin_picker",
+    "train_settings_form",
 ]
 
 DEFAULT_DATA: dict[str, Any] = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}}
@@ -260,6 +262,46 @@ def _load(source: str, params_json: str, label_column: str | None) -> Dataset:
 def load_dataset(data: DataConfig) -> Dataset:
     """The data config's dataset (cached); raises DataError / ValueError with a readable message."""
     return _load(data.source, json.dumps(data.params, sort_keys=True), data.label_column)
+
+
+@st.cache_data(show_spinner="Resampling the training rows…", max_entries=8)
+def _resampling(data_json: str, name: str, params_json: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from app.services import load_splits
+    from core.analysis import resampling_view
+    from core.methods import resample
+
+    splits = load_splits(DataConfig.model_validate_json(data_json))
+    out = resample(name, splits.x_train, splits.y_train, json.loads(params_json), seed=seed)
+    k = splits.num_classes
+    counts = pd.DataFrame({
+        "class": list(splits.class_names), "before": np.bincount(splits.y_train, minlength=k),
+        "removed": np.bincount(splits.y_train[out.removed], minlength=k),
+        "synthetic": np.bincount(out.y[out.synthetic], minlength=k), "after": np.bincount(out.y, minlength=k)})
+    view = resampling_view(splits.x_train, splits.y_train, out.x, out.y, out.synthetic, out.removed, seed=seed)
+    return view, counts
+
+
+def resampling_preview(data: DataConfig, resampler: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the resampler does to this data's training split, exactly as a run would do it:
+    (rows for `resampling_figure`, per-class counts before/removed/synthetic/after).
+    Raises ValueError with the resampler's own reason when it cannot run on this data."""
+    params = {k: v for k, v in resampler.items() if k != "name"}
+    return _resampling(data.model_dump_json(), resampler["name"], json.dumps(params, sort_keys=True), seed)
+
+
+def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: Sequence[str], seed: int) -> None:
+    """The chosen resampler's effect on the training rows: a picture and the counts."""
+    with st.expander(f"What {resampler['name']} does to the training rows", expanded=True):
+        try:
+            view, counts = resampling_preview(data, resampler, int(seed))
+        except ValueError as exc:
+            st.error(str(exc))
+            return
+        st.plotly_chart(resampling_figure(view, class_names), width="stretch", key="train.resampling")
+        st.dataframe(counts, hide_index=True, width="stretch", height=table_height(len(counts), 300))
+        st.caption("Each dot is a training row, flattened onto its two main directions of variation. Open diamonds "
+                   "are rows the resampler made up; crosses are real rows it threw away. Training then sees the "
+                   "counts in the 'after' column. (Validation and test rows are never resampled.)")
 
 
 def _caption(info) -> str:

@@ -49,6 +49,8 @@ with form:
         resampler = forms.plugin_picker("Resampler (tables only)", RESAMPLERS, "train.resampler", optional=True,
                                         help="imbalanced-learn resampling of the training rows before training. "
                                              "Tables only: for images, use a sampler.")
+    if resampler and modality == "tabular":
+        forms.resampling_panel(data, resampler, dataset.class_names, seed=st.session_state.get("train.settings.seed", 0))
     stage2 = forms.plugin_picker("Two-stage fix (after training)", STAGE2, "train.stage2", optional=True)
     st.markdown("**Training**")
     settings = forms.train_settings_form("train.settings")

@@ -43,6 +43,7 @@ def test_over_sampler_counts_match_imblearn(data, name, strategy):
     assert res.n_synthetic == len(res.y) - len(y)
     assert not res.synthetic[: len(y)].any()
     assert _rows(res.x[~res.synthetic]) == _rows(X)
+    assert not res.removed.any()
 
 
 def test_adasyn_adds_roughly_the_promised_rows(data):
@@ -60,6 +61,7 @@ def test_under_sampler_counts_match_imblearn(data, name):
     assert np.bincount(res.y).tolist() == [min(COUNTS)] * 3
     assert res.n_synthetic == 0
     assert _rows(res.x) <= _rows(X)
+    assert _rows(X[~res.removed]) == _rows(res.x) and res.removed.sum() == len(y) - len(res.y)
 
 
 @pytest.mark.parametrize("name", ["tomek_links", "edited_nearest_neighbours"])
@@ -69,6 +71,7 @@ def test_cleaners_only_remove_rows(data, name):
     assert len(res.y) < len(y)
     assert res.n_synthetic == 0
     assert _rows(res.x) <= _rows(X)
+    assert _rows(X[~res.removed]) == _rows(res.x) and res.removed.sum() == len(y) - len(res.y)
 
 
 def test_smote_tomek_flags_surviving_synthetic_rows(data):
@@ -77,6 +80,7 @@ def test_smote_tomek_flags_surviving_synthetic_rows(data):
     assert 0 < res.n_synthetic <= 2 * max(COUNTS) - COUNTS[1] - COUNTS[2]
     assert _rows(res.x[~res.synthetic]) <= _rows(X)
     assert not (_rows(res.x[res.synthetic]) & _rows(X))
+    assert _rows(X[~res.removed]) == _rows(res.x[~res.synthetic])  # Tomek links may drop originals too
 
 
 def test_images_keep_their_shape_and_seed_reproduces(data):
@@ -120,3 +124,18 @@ def test_float_strategy_on_binary_data(data):
     res = resample("random_over", X[binary], y[binary], {"sampling_strategy": 0.5})
     assert np.bincount(res.y).tolist() == [80, 40]
     assert res.n_synthetic == 10
+
+
+def test_resampling_view_places_every_row_once(data):
+    from core.analysis import resampling_view
+
+    X, y = data
+    for name in ("smote", "tomek_links", "smote_tomek"):
+        res = resample(name, X, y)
+        view = resampling_view(X, y, res.x, res.y, res.synthetic, res.removed)
+        assert len(view) == len(y) + res.n_synthetic
+        assert (view["kind"] == "removed").sum() == res.removed.sum()
+        assert (view["kind"] == "synthetic").sum() == res.n_synthetic
+        kept = view[view["kind"] != "synthetic"]
+        assert kept["label"].tolist() == y.tolist()  # input rows first, in input order
+        assert np.isfinite(view[["pc1", "pc2"]].to_numpy()).all()

@@ -132,3 +132,18 @@ def test_recall_heatmap_orders_classes_head_to_tail():
 def test_recall_heatmap_rejects_mismatched_counts():
     with pytest.raises(ValueError):
         recall_heatmap_figure(_history(), ["a", "b"], [1, 2, 3])
+
+
+def test_resampling_figure_draws_each_kind_with_its_marker():
+    import pandas as pd
+
+    from core.viz import resampling_figure
+
+    view = pd.DataFrame({"pc1": [0.0, 1.0, 2.0, 3.0], "pc2": [0.0, 1.0, 0.5, 0.2], "label": [0, 1, 1, 1],
+                         "kind": ["kept", "removed", "synthetic", "synthetic"]})
+    fig = resampling_figure(view, ["cat", "dog"])
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"cat: real row", "dog: real row removed", "dog: synthetic row"}
+    assert by_name["dog: synthetic row"].marker.symbol == "diamond-open"
+    assert list(by_name["dog: synthetic row"].x) == [2.0, 3.0]
+    assert by_name["dog: real row removed"].marker.symbol == "x-thin-open"

@@ -1,7 +1,9 @@
 """Pure analyses over stored run arrays: metrics, calibration, geometry, embeddings,
 attributions, run comparison, the error gallery and the post-hoc explorer."""
 
-from core.analysis import _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _metrics, _posthoc_explorer
+from core.analysis import (
+    _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _metrics, _posthoc_explorer, _resampling,
+)
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._calibration import *  # noqa: F403
 from core.analysis._compare import *  # noqa: F403
@@ -10,6 +12,7 @@ from core.analysis._gallery import *  # noqa: F403
 from core.analysis._geometry import *  # noqa: F403
 from core.analysis._metrics import *  # noqa: F403
 from core.analysis._posthoc_explorer import *  # noqa: F403
+from core.analysis._resampling import *  # noqa: F403
 
 __all__ = [
     *_metrics.__all__,
@@ -20,4 +23,5 @@ __all__ = [
     *_compare.__all__,
     *_gallery.__all__,
     *_posthoc_explorer.__all__,
+    *_resampling.__all__,
 ]

@@ -42,11 +42,14 @@ _SEED_HELP = "Seed for imblearn; None uses the seed passed to resample()."
 
 @dataclass(frozen=True)
 class ResampleResult:
-    """Resampled rows; ``synthetic[i]`` is True for a row that was not in the input."""
+    """Resampled rows; ``synthetic[i]`` is True for an output row that was not in the input
+    (a new SMOTE-style row or an extra copy); ``removed[j]`` is True for an input row the
+    resampler dropped (under-samplers and cleaners)."""
 
     x: np.ndarray
     y: np.ndarray
     synthetic: np.ndarray
+    removed: np.ndarray
 
     @property
     def n_synthetic(self) -> int:
@@ -260,7 +263,8 @@ def resample(name: str, X, y, params: dict | None = None, seed: int = 0) -> Resa
                          f"against the class counts {_counts_text(y)}, or lower the neighbour "
                          f"parameters.") from exc
     synthetic = _synthetic_mask(name, info.capabilities.get("kind"), estimator, flat, x_res, n)
-    return ResampleResult(np.asarray(x_res).reshape(-1, *X.shape[1:]), np.asarray(y_res), synthetic)
+    return ResampleResult(np.asarray(x_res).reshape(-1, *X.shape[1:]), np.asarray(y_res), synthetic,
+                          _removed_mask(estimator, n))
 
 
 def _counts_text(y: np.ndarray) -> str:
@@ -287,6 +291,17 @@ def _check_neighbours(name: str, param: str | None, values: dict, y: np.ndarray)
                 f"{'' if size > 1 else ' (a single sample has no neighbours)'}, "
                 f"use random_over instead, or exclude or merge that class."
             )
+
+
+def _removed_mask(estimator, n: int) -> np.ndarray:
+    """Input rows absent from the output: imblearn's ``sample_indices_`` lists the input rows
+    a selecting resampler kept (SMOTETomek: its Tomek step, over the SMOTE output whose
+    first n rows are the input). Pure generators keep every input row."""
+    selector = estimator.tomek_ if isinstance(estimator, SMOTETomek) else estimator
+    if not hasattr(selector, "sample_indices_") or isinstance(estimator, RandomOverSampler):
+        return np.zeros(n, dtype=bool)
+    kept = np.asarray(selector.sample_indices_)
+    return ~np.isin(np.arange(n), kept[kept < n])
 
 
 def _synthetic_mask(name: str, kind: str | None, estimator, x_in: np.ndarray, x_res: np.ndarray,

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 
-__all__ = ["GROUP_COLORS", "BEFORE_COLOR", "head_to_tail_order", "class_counts_figure", "image_grid"]
+__all__ = ["GROUP_COLORS", "BEFORE_COLOR", "head_to_tail_order", "class_counts_figure", "image_grid",
+           "resampling_figure"]
 
 GROUP_COLORS: dict[str, str] = {"head": "#1f77b4", "medium": "#ff7f0e", "tail": "#d62728"}
 BEFORE_COLOR = "rgba(150, 150, 150, 0.35)"
@@ -110,4 +113,33 @@ def image_grid(
     fig.update_xaxes(visible=False)
     fig.update_yaxes(tickmode="array", tickvals=[pad + r * tile_h + h / 2 for r in range(rows)],
                      ticktext=[str(class_names[c]) for c in classes], showgrid=False, ticks="")
+    return fig
+
+
+_KIND_STYLE = {  # marker symbol, size, opacity, outline; drawn in this order
+    "kept": ("circle", 6, 0.55, 0.0),
+    "removed": ("x-thin-open", 9, 0.9, 2.0),
+    "synthetic": ("diamond-open", 8, 0.95, 1.5),
+}
+_KIND_LABEL = {"kept": "real row", "removed": "real row removed", "synthetic": "synthetic row"}
+
+
+def resampling_figure(view: pd.DataFrame, class_names: Sequence[str]) -> go.Figure:
+    """The training rows before and after a resampler (`resampling_view`): real rows as dots,
+    removed ones as crosses, made-up ones as open diamonds, one colour per class."""
+    colors = px.colors.qualitative.Bold
+    fig = go.Figure()
+    for kind, (symbol, size, opacity, width) in _KIND_STYLE.items():
+        for label in sorted(view.loc[view["kind"] == kind, "label"].unique()):
+            rows = view[(view["kind"] == kind) & (view["label"] == label)]
+            color = colors[int(label) % len(colors)]
+            fig.add_trace(go.Scatter(
+                x=rows["pc1"], y=rows["pc2"], mode="markers", name=f"{class_names[label]}: {_KIND_LABEL[kind]}",
+                legendgroup=kind, legendgrouptitle_text=_KIND_LABEL[kind] + "s",
+                marker=dict(symbol=symbol, size=size, opacity=opacity, color=color, line=dict(width=width, color=color)),
+                hovertemplate=f"class {class_names[label]} · {_KIND_LABEL[kind]}<extra></extra>",
+            ))
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), legend=dict(groupclick="toggleitem"),
+                      xaxis=dict(title="first principal component", zeroline=False),
+                      yaxis=dict(title="second principal component", zeroline=False))
     return fig
