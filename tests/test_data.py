@@ -60,6 +60,18 @@ def test_prepare_splits_imbalances_train_only_and_standardises_tables():
     np.testing.assert_array_equal(splits.x_val, again.x_val)
 
 
+def test_validation_and_test_splits_keep_the_class_shares():
+    data = load_builtin("digits")
+    splits = prepare_splits(data, profile="exp", ratio=50, test_fraction=0.25, val_fraction=0.15, seed=3)
+    source = np.bincount(data.y) / len(data.y)
+    for part in (splits.y_val, splits.y_test):
+        counts = np.bincount(part, minlength=10)
+        np.testing.assert_allclose(counts, source * len(part), atol=1.0)  # stratified: within one sample
+    n = len(data.y)
+    assert len(splits.y_test) == pytest.approx(0.25 * n, abs=1)
+    assert len(splits.y_val) + len(splits.y_test) + int(splits.counts_before.sum()) == n
+
+
 def test_class_statistics_groups_with_tercile_fallback():
     stats = class_statistics([500, 300, 150, 60, 30, 10, 5])
     assert stats["groups"] == ["head", "head", "head", "medium", "medium", "tail", "tail"]
