@@ -49,7 +49,7 @@ METHODS: dict[str, dict] = {
     "ce + post-hoc logit adjustment": {"posthoc": {"logit_tau": 1.0}},
     "ce + post-hoc tau-norm (tau=1)": {"posthoc": {"tau_norm": 1.0}},
     "crt": {"stage2": {"name": "crt"}},
-    "crt + smote (feature space)": {"stage2": {"name": "crt", "resampler": "smote"}},
+    "crt + random_over (feature space)": {"stage2": {"name": "crt", "resampler": "random_over"}},
     "lws": {"stage2": {"name": "lws"}},
     "tau_norm": {"stage2": {"name": "tau_norm"}},
 }

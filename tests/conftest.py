@@ -63,6 +63,17 @@ def stored_home(tiny_store, monkeypatch) -> dict:
 
 
 @pytest.fixture
+def copied_home(tiny_store, tmp_path, monkeypatch) -> dict:
+    """A private copy of the stored runs, for tests that add, change or delete runs or files."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_store["home"], home)
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    return {**tiny_store, "home": home}
+
+
+@pytest.fixture
 def empty_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
     return tmp_path

@@ -45,24 +45,14 @@ def test_runs_page_renames_a_run(stored_home, open_page):
     store.rename(stored_home["table_run"], "tiny wine ce")
 
 
-@pytest.fixture
-def own_home(tiny_store, tmp_path, monkeypatch) -> dict:
-    import shutil
-
-    home = tmp_path / "home"
-    shutil.copytree(tiny_store["home"], home)
-    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
-    return {**tiny_store, "home": home}
-
-
-def test_runs_page_acts_on_the_sidebar_run(own_home, open_page):
+def test_runs_page_acts_on_the_sidebar_run(copied_home, open_page):
     """Rename, download the config, re-run and delete (after confirming), on the run picked
     in the sidebar: the panel the page shows before any row is ticked."""
     from app import state
     from core.store import RunStore
 
-    store = RunStore(own_home["home"])
-    run_id = own_home["table_run"]
+    store = RunStore(copied_home["home"])
+    run_id = copied_home["table_run"]
     at = open_page("runs", run_id=run_id)
     _no_exceptions(at)
     assert any("picked in the sidebar" in c.value for c in at.caption)
@@ -87,4 +77,4 @@ def test_runs_page_acts_on_the_sidebar_run(own_home, open_page):
     at.button(key="runs.delete").click().run()
     _no_exceptions(at)
     assert run_id not in {r.id for r in store.list_runs()}
-    assert not (own_home["home"] / "runs" / run_id).exists()
+    assert not (copied_home["home"] / "runs" / run_id).exists()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 
@@ -80,27 +78,19 @@ def test_posthoc_sliders_change_the_numbers(stored_home, open_page):
     assert _metrics(at) == original
 
 
-@pytest.fixture
-def own_home(tiny_store, tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    shutil.copytree(tiny_store["home"], home)
-    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
-    return {**tiny_store, "home": home}
-
-
-def test_posthoc_saves_a_derived_run_and_selects_it(own_home, open_page):
+def test_posthoc_saves_a_derived_run_and_selects_it(copied_home, open_page):
     from app import state
     from core.store import RunStore
 
-    at = open_page("posthoc", run_id=own_home["table_run"])
+    at = open_page("posthoc", run_id=copied_home["table_run"])
     at.slider(key="posthoc.logit_tau").set_value(1.0).run()
     adjusted = _metrics(at)
     at.text_input(key="posthoc.name").input("wine, logit-adjusted").run()
     at.button(key="posthoc.save").click().run()
     _no_exceptions(at)
 
-    store = RunStore(own_home["home"])
-    derived = [r for r in store.list_runs() if r.parent == own_home["table_run"]]
+    store = RunStore(copied_home["home"])
+    derived = [r for r in store.list_runs() if r.parent == copied_home["table_run"]]
     assert len(derived) == 1 and derived[0].status == "done" and derived[0].name == "wine, logit-adjusted"
     assert "post-hoc logit adjustment tau=1.0" in derived[0].method
     assert at.session_state[state.RUN_ID] == derived[0].id

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from core.jobs import save_derived_run
@@ -15,13 +13,11 @@ def _no_exceptions(at) -> None:
 
 
 @pytest.fixture
-def pair_home(tiny_store, tmp_path, monkeypatch) -> dict:
+def pair_home(copied_home) -> dict:
     """The tiny store plus a logit-adjusted copy of the table run: two runs on the same data."""
-    home = tmp_path / "home"
-    shutil.copytree(tiny_store["home"], home)
-    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
-    adjusted = save_derived_run(RunStore(home), tiny_store["table_run"], "wine adjusted", {"logit_tau": 1.0})
-    return {**tiny_store, "home": home, "adjusted_run": adjusted}
+    adjusted = save_derived_run(RunStore(copied_home["home"]), copied_home["table_run"], "wine adjusted",
+                                {"logit_tau": 1.0})
+    return {**copied_home, "adjusted_run": adjusted}
 
 
 def test_needs_two_finished_runs(empty_home, open_page):
@@ -75,16 +71,13 @@ def test_the_selection_is_remembered_across_pages(pair_home, open_page):
     assert at.multiselect(key="compare.runs").value == [pair_home["table_run"], pair_home["adjusted_run"]]
 
 
-def test_demo_button_selects_the_new_run_even_with_a_run_picker(tiny_store, tmp_path, monkeypatch, open_page):
+def test_demo_button_selects_the_new_run_even_with_a_run_picker(copied_home, monkeypatch, open_page):
     """With one finished run the sidebar already shows its run picker; the demo button must
     still be able to select the run it queues (a callback, not an assignment after the picker)."""
     from app import state
 
-    home = tmp_path / "home"
-    shutil.copytree(tiny_store["home"], home)
-    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
-    store = RunStore(home)
-    store.delete(tiny_store["table_run"])
+    store = RunStore(copied_home["home"])
+    store.delete(copied_home["table_run"])
     monkeypatch.setattr("app.services.ensure_worker", lambda store: None)  # queue only: no training here
     at = open_page("compare")
     at.button(key="compare.demo").click().run()

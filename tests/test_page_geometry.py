@@ -3,8 +3,6 @@ computes UMAP with new settings off the page's path (background executor + disk 
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -15,15 +13,6 @@ PAGE = "geometry"
 
 def _no_exceptions(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
-
-
-@pytest.fixture
-def copied_home(tiny_store, tmp_path, monkeypatch) -> dict:
-    """A private copy of the stored runs, so new embedding files stay out of the shared store."""
-    home = tmp_path / "home"
-    shutil.copytree(tiny_store["home"], home)
-    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
-    return {**tiny_store, "home": home}
 
 
 def test_empty_store_offers_a_demo(empty_home, open_page):

@@ -85,15 +85,10 @@ def test_table_run_lists_rows_with_feature_values(stored_home, open_page):
     assert any(set(feature_names) <= set(f.columns) for f in frames)
 
 
-def test_unfinished_run_says_so(stored_home, open_page, tmp_path, monkeypatch):
-    import shutil
-
+def test_unfinished_run_says_so(copied_home, open_page):
     from core.config import RunConfig
 
-    home = tmp_path / "home"
-    shutil.copytree(stored_home["home"], home)
-    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
-    store = RunStore(home)
+    store = RunStore(copied_home["home"])
     queued = store.create_run(RunConfig.model_validate({"name": "waiting"}))
     at = open_page("results", run_id=queued)
     _no_exceptions(at)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from sklearn.metrics import (
@@ -183,21 +181,12 @@ def test_temperature_scaling_fixes_an_over_confident_model():
 
 # --- derived runs ------------------------------------------------------------------------------
 
-@pytest.fixture
-def own_store(tiny_store, tmp_path, monkeypatch):
-    """A private copy of the tiny store, so saved runs never leak into other tests."""
-    home = tmp_path / "home"
-    shutil.copytree(tiny_store["home"], home)
-    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
-    return {**tiny_store, "home": home}
-
-
-def test_save_derived_run(own_store):
+def test_save_derived_run(copied_home):
     from app.services import load_bundle
     from core.store import RunStore
 
-    store = RunStore(own_store["home"])
-    parent_id = own_store["image_run"]
+    store = RunStore(copied_home["home"])
+    parent_id = copied_home["image_run"]
     params = {"logit_tau": 1.0, "tau_norm": 0.5, "temperature": 1.5}
     parent = store.artifacts(parent_id)
     new_id = save_derived_run(store, parent_id, "digits adjusted", params)
@@ -218,7 +207,7 @@ def test_save_derived_run(own_store):
     assert record.summary["balanced_accuracy"] == pytest.approx(out["balanced_accuracy"])
 
 
-def test_derived_model_gives_the_derived_logits(own_store):
+def test_derived_model_gives_the_derived_logits(copied_home):
     """The saved weights carry the adjusted head, so pages that rerun the model agree."""
     import torch
 
@@ -227,8 +216,8 @@ def test_derived_model_gives_the_derived_logits(own_store):
     from core.store import RunStore
     from core.train import prepare_run_data
 
-    store = RunStore(own_store["home"])
-    new_id = save_derived_run(store, own_store["table_run"], "wine adjusted", {"logit_tau": 0.7, "temperature": 2.0})
+    store = RunStore(copied_home["home"])
+    new_id = save_derived_run(store, copied_home["table_run"], "wine adjusted", {"logit_tau": 0.7, "temperature": 2.0})
     config = RunConfig.model_validate(store.get(new_id).config)
     dataset = store.metrics(new_id)["dataset"]
     model = create_model(config.model.name, config.model.params, input_shape=tuple(dataset["input_shape"]),
@@ -240,13 +229,13 @@ def test_derived_model_gives_the_derived_logits(own_store):
     np.testing.assert_allclose(logits, store.artifacts(new_id).logits, rtol=1e-4, atol=1e-4)
 
 
-def test_save_refuses_bad_input(own_store):
+def test_save_refuses_bad_input(copied_home):
     from core.store import RunStore
 
-    store = RunStore(own_store["home"])
+    store = RunStore(copied_home["home"])
     before = len(store.list_runs())
     with pytest.raises(ValueError, match="name"):
-        save_derived_run(store, own_store["image_run"], "  ", {"logit_tau": 1.0})
+        save_derived_run(store, copied_home["image_run"], "  ", {"logit_tau": 1.0})
     with pytest.raises(ValueError, match="temperature"):
-        save_derived_run(store, own_store["image_run"], "x", {"temperature": -1})
+        save_derived_run(store, copied_home["image_run"], "x", {"temperature": -1})
     assert len(store.list_runs()) == before

@@ -25,6 +25,7 @@ __all__ = [
     "build_report_cases",
     "case_attributions",
     "display_image",
+    "unit_image",
     "error_cases",
     "head_to_tail",
     "importance_sample",
@@ -231,17 +232,23 @@ def importance_sides(class_counts: Sequence[int] | np.ndarray, groups: Sequence[
     return [(title, ks) for title, ks in sides if ks]
 
 
-def display_image(image: np.ndarray, size: int = 160) -> np.ndarray:
-    """(H,W) or (H,W,3) floats in [0,1] from a (C,H,W) input, scaled to [0,1] when it lies
-    outside, and enlarged by pixel repetition to about `size` pixels so small images
-    (8x8 digits) stay sharp instead of blurred by the browser."""
+def unit_image(image: np.ndarray) -> np.ndarray:
+    """A (C,H,W) input (C = 1 or 3) as floats in [0,1], still (C,H,W): min-max scaled when
+    it lies outside [0,1] (standardised inputs), NaN shown as 0."""
     img = np.asarray(image, dtype=np.float64)
     if img.ndim != 3 or img.shape[0] not in (1, 3):
         raise ValueError(f"image must be (C,H,W) with C=1 or 3; got shape {img.shape}")
     lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
     if lo < 0 or hi > 1:
         img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
-    img = np.nan_to_num(img).transpose(1, 2, 0)
+    return np.clip(np.nan_to_num(img), 0, 1)
+
+
+def display_image(image: np.ndarray, size: int = 160) -> np.ndarray:
+    """(H,W) or (H,W,3) floats in [0,1] from a (C,H,W) input (`unit_image`), enlarged by
+    pixel repetition to about `size` pixels so small images (8x8 digits) stay sharp
+    instead of blurred by the browser."""
+    img = unit_image(image).transpose(1, 2, 0)
     scale = max(1, size // max(img.shape[:2]))
     img = img.repeat(scale, axis=0).repeat(scale, axis=1)
     return img[:, :, 0] if img.shape[2] == 1 else img

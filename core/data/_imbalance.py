@@ -90,8 +90,23 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(rest), np.sort(held)
 
 
+class TrainCounts:
+    """Class count and training counts of anything with `class_names` and `y_train`."""
+
+    class_names: tuple[str, ...]
+    y_train: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.y_train, minlength=self.num_classes)
+
+
 @dataclass(frozen=True)
-class Splits:
+class Splits(TrainCounts):
     """Prepared arrays: train (imbalanced), val and test (as given), class metadata."""
 
     x_train: np.ndarray
@@ -104,14 +119,6 @@ class Splits:
     modality: str
     feature_names: tuple[str, ...] | None
     counts_before: np.ndarray  # training counts before the profile
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def class_counts(self) -> np.ndarray:
-        return np.bincount(self.y_train, minlength=self.num_classes)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

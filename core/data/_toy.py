@@ -17,7 +17,7 @@ from pydantic import Field
 
 from core.data._builtins import DATASETS
 from core.data._dataset import Dataset
-from core.data._imbalance import Profile, apply_imbalance_profile, profile_counts
+from core.data._imbalance import Profile, TrainCounts, apply_imbalance_profile, profile_counts
 from core.registry import Params
 
 __all__ = ["TOY_SHAPES", "ToyData", "blobs", "moons", "spirals", "make_toy_data"]
@@ -98,7 +98,7 @@ TOY_SHAPES = {"blobs": blobs, "moons": moons, "spirals": spirals}
 
 
 @dataclass(frozen=True)
-class ToyData:
+class ToyData(TrainCounts):
     """An imbalanced training sample and a balanced held-out sample of one toy shape."""
 
     shape: str
@@ -107,14 +107,6 @@ class ToyData:
     x_test: np.ndarray  # (HELD_OUT_PER_CLASS * K, 2), balanced
     y_test: np.ndarray
     class_names: tuple[str, ...]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def class_counts(self) -> np.ndarray:
-        return np.bincount(self.y_train, minlength=self.num_classes)
 
 
 def make_toy_data(

@@ -13,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.analysis import unit_image
+
 __all__ = [
     "ATTRIBUTION_COLORSCALE",
     "NEGATIVE_COLOR",
@@ -143,14 +145,9 @@ def class_importance_heatmap(
 
 def _image_pixels(image: np.ndarray) -> np.ndarray:
     """(H,W,3) uint8 for go.Image; inputs outside [0,1] are min-max scaled to show."""
-    img = np.asarray(image, dtype=np.float64)
-    if img.ndim != 3 or img.shape[0] not in (1, 3):
-        raise ValueError(f"image must be (C,H,W) with C=1 or 3; got shape {img.shape}")
-    lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
-    if lo < 0 or hi > 1:
-        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    img = unit_image(image)
     rgb = np.repeat(img, 3, axis=0) if img.shape[0] == 1 else img
-    return np.round(np.clip(np.nan_to_num(rgb), 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
+    return np.round(rgb * 255).astype(np.uint8).transpose(1, 2, 0)
 
 
 def _attribution_plane(attribution: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
