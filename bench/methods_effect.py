@@ -123,10 +123,12 @@ def main() -> None:
     if args.geometry and not args.json:
         short = [k.replace("nc2_", "").replace("equiangular", "eqang").replace("equinorm", "eqnorm")
                  .replace("_weight_cosine", " cos(w)") for k in GEOMETRY_KEYS]
-        print("\nend-of-training geometry on test features (mean over seeds)")
-        print(f"{'method':<32}" + "".join(f"{k:>14}" for k in short))
+        print("\nend-of-training geometry on test features (mean over seeds; n/a: a group with < 2 classes)")
+        print(f"{'method':<34}" + "".join(f"{k:>17}" for k in short))
         for name, row in rows.items():
-            print(f"{name:<32}" + "".join(f"{np.nanmean(row[k]):>14.3f}" for k in GEOMETRY_KEYS))
+            cells = [np.asarray(row[k], dtype=float) for k in GEOMETRY_KEYS]
+            print(f"{name:<34}" + "".join(f"{c[~np.isnan(c)].mean():>17.3f}" if (~np.isnan(c)).any()
+                                          else f"{'n/a':>17}" for c in cells))
     if args.json:
         print(json.dumps({n: {k: {"mean": statistics.fmean(v), "std": float(np.std(v))} for k, v in r.items()}
                           for n, r in rows.items()}, indent=1))
