@@ -102,6 +102,11 @@ def test_epoch_sizes():
     over = _draw(create_sampler("oversample"), 0, 1)
     assert over.numel() == K * max(COUNTS)
     assert set(over.tolist()) == set(range(sum(COUNTS)))  # every original at least once
+    half = create_sampler("oversample", {"ratio": 0.5})
+    idx = _draw(half, 0, 1)
+    assert torch.bincount(LABELS[idx], minlength=K).tolist() == [200, 100, 100, 100]  # up to 0.5 x 200
+    assert set(idx.tolist()) == set(range(sum(COUNTS)))
+    assert np.allclose(half.class_distribution(COUNTS, 0, 1).numpy(), np.array([200, 100, 100, 100]) / 500)
     under = create_sampler("undersample", {"ratio": 2.0})
     idx = _draw(under, 0, 1)
     assert torch.bincount(LABELS[idx], minlength=K).tolist() == [20, 20, 20, 10]

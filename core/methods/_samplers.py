@@ -140,6 +140,12 @@ class TemperatureParams(Params):
     cooldown_steps: int = Field(1, ge=1, le=100, description="Steps of the 'step' shape (1: straight to t_end).")
 
 
+class OversampleParams(Params):
+    ratio: float = Field(1.0, gt=0.0, le=1.0,
+                         description="Raise every class to at least ratio x (largest class count); 1 fully "
+                                     "balances, as Buda et al. recommend.")
+
+
 class UndersampleParams(Params):
     ratio: float = Field(1.0, gt=0.0, le=1000.0,
                          description="Keep ratio x (smallest class count) samples per class, capped at "
@@ -243,25 +249,34 @@ class TemperatureSampler(ClassLevelSampler):
 
 @SAMPLERS.register(
     "oversample",
-    description="Every sample once plus random repeats until each class matches the largest.",
+    description="Every sample once plus random repeats until each class reaches ratio x the largest.",
     paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
           "convolutional neural networks",
-    needs_class_counts=True,
+    params=OversampleParams, needs_class_counts=True,
 )
 class OversampleSampler(Sampler):
-    """K x n_max indices per epoch (K counting classes present), repeats drawn afresh."""
+    """Each present class at max(n_j, ratio x n_max) indices per epoch (ratio 1: K x n_max),
+    repeats drawn afresh."""
+
+    def __init__(self, *, ratio: float = 1.0):
+        super().__init__(ratio=ratio)
+
+    def per_class(self, class_counts) -> Tensor:
+        """Indices of each class in one epoch: max(n_j, round(ratio * n_max)), 0 if absent."""
+        counts = torch.as_tensor(class_counts).long()
+        target = int(round(self.ratio * int(counts.max())))
+        return torch.where(counts > 0, torch.clamp(counts, min=target), counts)
 
     def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator):
         groups = _ByClass(labels, num_classes)
-        present = groups.counts > 0
-        extra = torch.where(present, groups.counts.max() - groups.counts, torch.zeros_like(groups.counts))
+        extra = self.per_class(groups.counts) - groups.counts
         classes = torch.repeat_interleave(torch.arange(num_classes, device=labels.device), extra)
         idx = torch.cat([torch.arange(labels.numel(), device=labels.device),
                          groups.draw(classes, generator)])
         return idx[torch.randperm(idx.numel(), device=labels.device, generator=generator)]
 
     def _class_distribution(self, counts, epoch, num_epochs):
-        return _normalise_present(torch.ones_like(counts), counts)
+        return _normalise_present(self.per_class(counts).to(torch.float64), counts)
 
 
 @SAMPLERS.register(
