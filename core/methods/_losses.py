@@ -320,7 +320,8 @@ class DiceLoss(Loss):
 
 @LOSSES.register(
     "anyloss",
-    description="Turns a confusion-matrix metric (F1, balanced accuracy, G-mean) into a differentiable loss.",
+    description="Turns a confusion-matrix metric (F1, balanced accuracy, G-mean) into a differentiable loss; "
+                "its gradients are small, so train it with adamw.",
     paper="Han, Moniz & Chawla, KDD 2024, AnyLoss: Transforming Classification Metrics into Loss Functions",
     params=AnyLossParams, batch_level=True,
 )
@@ -367,7 +368,8 @@ class AnyLoss(Loss):
 
 @LOSSES.register(
     "zloss",
-    description="A softplus hinge on the standardised true-class logit (shift and scale invariant).",
+    description="A softplus hinge on the standardised true-class logit (shift and scale invariant); "
+                "train it with adamw.",
     paper="de Brébisson & Vincent, arXiv 2016, The Z-loss: a shift and scale invariant classification "
           "loss belonging to the Spherical Family",
     params=ZLossParams,
