@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.services import ASSETS
+from app.services import ASSETS, restore_data_choice
 from app.widgets import flash, remember_form_values, sidebar
 
 st.set_page_config(page_title="Tailscope", page_icon="🔭", layout="wide")
@@ -31,6 +31,7 @@ PAGES = {
 }
 
 remember_form_values()
+restore_data_choice()
 page = st.navigation(PAGES)
 sidebar()
 flash()

@@ -12,15 +12,16 @@ from typing import Any
 
 import streamlit as st
 
+from app import state
 from core.artifacts import EvalArtifacts
 from core.config import DataConfig, RunConfig
 from core.data import Splits
 from core.jobs import ensure_worker
 from core.paths import tailscope_home
-from core.store import RunRecord, RunStore
+from core.store import RunRecord, RunStore, read_json, write_json_atomic
 from core.train import prepare_run_data
 
-__all__ = ["ASSETS", "get_store", "queue_run", "RunBundle", "load_bundle", "load_splits", "finished_runs", "DEMO_CONFIG"]
+__all__ = ["ASSETS", "save_data_choice", "restore_data_choice", "get_store", "queue_run", "RunBundle", "load_bundle", "load_splits", "finished_runs", "DEMO_CONFIG"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # logo, sample files
 
@@ -100,3 +101,27 @@ def _splits(data_json: str) -> Splits:
 def load_splits(data: DataConfig) -> Splits:
     """A run's exact splits, re-derived from its data config (splits are seeded)."""
     return _splits(data.model_dump_json())
+
+
+def _data_choice_file() -> Path:
+    return tailscope_home() / "ui" / "data_config.json"
+
+
+def save_data_choice(data: dict[str, Any]) -> None:
+    """The dataset the Train page uses, for this session and (on disk) the next one, so a
+    reload or a new tab starts where the person left off."""
+    st.session_state[state.DATA_CONFIG] = data
+    path = _data_choice_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, data)
+
+
+def restore_data_choice() -> None:
+    """A new session picks up the last saved dataset choice, if it is still valid."""
+    if state.DATA_CONFIG in st.session_state:
+        return
+    try:
+        saved = read_json(_data_choice_file())
+        st.session_state[state.DATA_CONFIG] = DataConfig.model_validate(saved).model_dump(mode="json")
+    except ValueError:  # none saved, unreadable, or from another version: start from the default
+        pass

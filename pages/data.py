@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import forms, state
+from app.services import save_data_choice
 from app.widgets import explain, flash, params_form
 from core.config import DataConfig
 from core.data import DATASETS, UPLOAD_PREFIX, DataError, guess_label_column, source_label
@@ -153,7 +154,7 @@ chosen = config.model_dump(mode="json")
 if st.session_state.get(state.DATA_CONFIG) == chosen:
     st.success(f"The Train page uses this dataset: {forms.data_label(config)}.")
 elif st.button("Use this dataset for training", type="primary", key="data.save"):
-    st.session_state[state.DATA_CONFIG] = chosen
+    save_data_choice(chosen)
     flash(f"Saved. The Train page now uses {forms.data_label(config)}.")
     st.rerun()
 st.page_link("../pages/train.py", label="Go to training", icon="🏋️")

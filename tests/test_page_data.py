@@ -112,6 +112,13 @@ def test_save_dataset_for_training(empty_home, open_page):
     assert any("Train page" in s.value for s in at.success)
     assert not [b for b in at.button if b.key == "data.save"], "nothing left to save"
 
+    fresh = open_page("train")  # a new session (a reload, another tab) starts from the saved choice
+    assert fresh.session_state[state.DATA_CONFIG] == saved
+    assert "wine" in fresh.info[0].value and "the default" not in fresh.info[0].value
+    (empty_home / "ui" / "data_config.json").write_text("{not json")
+    broken = open_page("train")  # an unreadable file: the default dataset, no crash
+    assert not broken.exception and "the default" in broken.info[0].value
+
 
 # --- uploads ------------------------------------------------------------------------------
 
