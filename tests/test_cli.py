@@ -78,6 +78,8 @@ def test_bad_config_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
     ("data: {source: breast_cancer}\nmodel: {name: small_cnn}", "model 'small_cnn' works on image data"),
     ("resampler: {name: smote}", "resampler 'smote' makes new table rows"),
     ("stage2: {name: crt, sampler: balanced}", "unknown sampler 'balanced'"),
+    ("data: {source: wine, imbalance: {profile: exp, ratio: 50}}\nmodel: {name: mlp}\nresampler: {name: smote}",
+     "smote: class 1 has only 4 sample(s) but k_neighbors=5"),
 ])
 def test_configs_that_cannot_run_are_refused_before_queueing(tmp_path, capsys, monkeypatch, config, reason):
     monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))

@@ -221,3 +221,13 @@ def test_form_values_survive_a_visit_to_another_page(empty_home, open_page):
     assert not at.exception
     assert at.number_input(key="train.settings.epochs").value == 2
     assert at.selectbox(key="train.loss").value == "focal"
+
+
+def test_a_resampler_that_cannot_run_on_this_split_blocks_the_start(empty_home):
+    at = _open_train(data={"source": "wine", "imbalance": {"profile": "exp", "ratio": 50}})
+    at.selectbox(key="train.resampler").set_value("smote").run()
+    _no_exceptions(at)
+    assert "k_neighbors=5 needs at least 6" in _errors(at)  # in the preview and in the reason
+    assert at.button(key="train.start").disabled
+    at.selectbox(key="train.resampler").set_value("random_over").run()  # copies need no neighbours
+    assert not at.error and not at.button(key="train.start").disabled

@@ -36,6 +36,7 @@ from core.methods._resamplers import (
     RESAMPLERS,
     SAMPLING_STRATEGIES,
     ResampleResult,
+    check_resampler,
     create_resampler,
     list_resamplers,
     resample,

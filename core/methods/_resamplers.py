@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from core.registry import Params, Registry
 
-__all__ = ["RESAMPLERS", "ResampleResult", "resample", "create_resampler", "list_resamplers",
+__all__ = ["RESAMPLERS", "ResampleResult", "resample", "check_resampler", "create_resampler", "list_resamplers",
            "SAMPLING_STRATEGIES"]
 
 RESAMPLERS: Registry[Any] = Registry("resampler")
@@ -253,8 +253,7 @@ def resample(name: str, X, y, params: dict | None = None, seed: int = 0) -> Resa
                          f"got X {X.shape}, y {y.shape}")
     n = X.shape[0]
     flat = X.reshape(n, -1)
-    if info.capabilities.get("kind") == "over":
-        _check_neighbours(name, info.capabilities.get("neighbours_param"), validated, y)
+    check_resampler(name, params, y)
     estimator = create_resampler(name, params, seed=seed)
     try:
         x_res, y_res = estimator.fit_resample(flat, y)
@@ -270,6 +269,16 @@ def resample(name: str, X, y, params: dict | None = None, seed: int = 0) -> Resa
 def _counts_text(y: np.ndarray) -> str:
     classes, counts = np.unique(y, return_counts=True)
     return "{" + ", ".join(f"{c}: {k}" for c, k in zip(classes.tolist(), counts.tolist())) + "}"
+
+
+def check_resampler(name: str, params: dict | None, y) -> None:
+    """Raise ValueError, saying what to change, when `resample(name, X, y, params)` could not
+    run on these labels (a class too small for the neighbour count, a bad strategy);
+    without fitting anything, so a form can check every choice at once."""
+    info = RESAMPLERS.info(name)
+    values = info.validate_params(params).model_dump()
+    if info.capabilities.get("kind") == "over":
+        _check_neighbours(name, info.capabilities.get("neighbours_param"), values, np.asarray(y))
 
 
 def _check_neighbours(name: str, param: str | None, values: dict, y: np.ndarray) -> None:

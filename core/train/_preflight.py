@@ -12,7 +12,9 @@ import torch
 
 from core.config import RunConfig
 from core.data import Dataset, load_source, profile_counts
+from core.methods import check_resampler
 from core.models import MODELS
+from core.train._trainer import prepare_run_data
 
 __all__ = ["compatible_models", "run_problems"]
 
@@ -40,6 +42,7 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None) -> list[str]
     if config.resampler is not None and modality != "tabular":
         problems.append(f"resampler {config.resampler.name!r} makes new table rows and this dataset is "
                         f"{modality}; choose resampler 'none' and use a sampler (e.g. class_balanced) instead")
+
     imbalance = data.imbalance
     if imbalance.class_order is not None:
         try:
@@ -49,4 +52,9 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None) -> list[str]
             problems.append(f"data.imbalance.class_order: {exc} ({dataset.num_classes} classes)")
     if config.train.device == "cuda" and not torch.cuda.is_available():
         problems.append("device 'cuda': no CUDA GPU is visible on this machine; choose auto or cpu")
+    if config.resampler is not None and modality == "tabular" and not problems:
+        try:  # on the training split the run would get
+            check_resampler(config.resampler.name, config.resampler.params, prepare_run_data(config).y_train)
+        except ValueError as exc:
+            problems.append(f"resampler: {exc}")
     return problems
