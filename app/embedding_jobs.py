@@ -23,7 +23,7 @@ from core.analysis._embedding import _cache_path
 from core.artifacts import EvalArtifacts
 from core.jobs import compute_embeddings
 from core.jobs._pipeline import EMBEDDING_DEFAULTS
-from core.store import RunStore
+from core.store import RunNotFound, RunStore
 from core.train import fixed_train_subset
 
 __all__ = ["SPLITS", "embedding_settings", "embedding_path", "load_embedding", "is_ready", "submit", "job_error",
@@ -79,7 +79,7 @@ def submit(store: RunStore, run_id: str, params: dict[str, Any],
            artifacts: EvalArtifacts | None = None) -> Future | None:
     """Queue the embedding of (run, params) unless it is cached (then None) or already
     queued (then the same future). A failed job is replaced by a fresh try."""
-    if is_ready(store, run_id, params, artifacts):
+    if is_ready(store, run_id, params, artifacts) or worker_is_embedding(store, run_id, params):
         return None
     key, jobs = _key(store, run_id, params), _jobs()
     with _LOCK:
@@ -88,6 +88,17 @@ def submit(store: RunStore, run_id: str, params: dict[str, Any],
             job = _executor().submit(compute_embeddings, store, run_id, **params)
             jobs[key] = job
         return job
+
+
+def worker_is_embedding(store: RunStore, run_id: str, params: dict[str, Any]) -> bool:
+    """The worker that trained the run is computing its default map right now: computing the
+    same map here too would only double the work (and the numba start-up) in the app."""
+    if {**EMBEDDING_DEFAULTS, **params} != EMBEDDING_DEFAULTS:
+        return False
+    try:
+        return (store.get(run_id).progress or {}).get("stage") == "embedding"
+    except RunNotFound:
+        return False
 
 
 def job_error(store: RunStore, run_id: str, params: dict[str, Any]) -> BaseException | None:

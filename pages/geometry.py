@@ -62,6 +62,7 @@ with tabs[0]:
             elif jobs.is_ready(store, record.id, params, art):
                 st.rerun()
             else:
+                jobs.submit(store, record.id, params, art)  # no-op while queued here or in the worker
                 st.info("UMAP with these settings is being computed (the first one in a process takes 15-60 s). "
                         "Meanwhile this is PCA, a quick straight-line projection; the map swaps in by itself.")
 

@@ -106,3 +106,20 @@ def test_split_inputs_match_the_stored_points(stored_home):
             assert inputs is not None and len(inputs) == len(labels) == len(pred) == len(features)
         _, _, train_pred = embedding_jobs.split_arrays(artifacts, "train")
         assert train_pred.shape == artifacts.train_labels.shape
+
+
+def test_the_app_leaves_the_default_map_to_a_worker_computing_it(copied_home):
+    import shutil
+
+    from core.jobs._pipeline import EMBEDDING_DEFAULTS
+    from core.store import RunStore
+
+    store, run_id = RunStore(copied_home["home"]), copied_home["table_run"]
+    shutil.rmtree(store.run_dir(run_id) / "embeddings")
+    store.set_progress(run_id, {"stage": "embedding", "fraction": 1.0})  # as the worker does after training
+    defaults = {k: EMBEDDING_DEFAULTS[k] for k in ("n_neighbors", "min_dist", "n_components")}
+    assert embedding_jobs.worker_is_embedding(store, run_id, defaults)
+    assert embedding_jobs.submit(store, run_id, defaults) is None, "no second computation of the same map"
+    assert not embedding_jobs.worker_is_embedding(store, run_id, {**defaults, "n_neighbors": 30})
+    store.set_progress(run_id, {"stage": "done", "fraction": 1.0})  # the worker gave up: the app takes over
+    assert not embedding_jobs.worker_is_embedding(store, run_id, defaults)
