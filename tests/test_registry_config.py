@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import Field
 
 from core.config import ConfigError, RunConfig, load_config
 from core.registry import Params, Registry, UnknownPluginError
 
-EXAMPLE = """
-name: digits-lt-ce
-data: {source: digits, imbalance: {profile: exp, ratio: 50}, seed: 0}
-model: {name: small_cnn}
-loss: {name: ce}
-sampler: {name: instance}
-train: {epochs: 3, batch_size: 128, lr: 0.01, seed: 0}
-"""
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits-lt-ce.yaml"
 
 
 class _P(Params):
@@ -39,10 +34,8 @@ def test_registry_rejects_duplicates_and_lists_known_names():
         reg.create("a", {"kk": 1})
 
 
-def test_example_config_is_valid(tmp_path):
-    path = tmp_path / "c.yaml"
-    path.write_text(EXAMPLE)
-    config = load_config(path)
+def test_example_config_is_valid():
+    config = load_config(EXAMPLE)
     assert config.model.name == "small_cnn" and config.train.epochs == 3
     assert RunConfig.model_validate_json(config.to_json()) == config
 
