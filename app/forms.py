@@ -329,7 +329,8 @@ def _literal_options(field: str) -> list[str]:
 
 
 def train_settings_form(key: str) -> dict[str, Any]:
-    """Optimiser, epochs, batch size, learning rate, seed and device, TrainConfig's defaults."""
+    """Optimiser, epochs, batch size, learning rate, seed and device up front, the schedule and
+    the rest in an expander; TrainConfig's defaults."""
     d = {name: f.default for name, f in TrainConfig.model_fields.items()}
     c1, c2, c3 = st.columns(3)
     optimizer = c1.selectbox("Optimiser", _literal_options("optimizer"), key=f"{key}.optimizer",
@@ -342,5 +343,18 @@ def train_settings_form(key: str) -> dict[str, Any]:
                            help="Same settings and seed give the same result on the same device.")
     device = c3.selectbox("Device", _literal_options("device"), key=f"{key}.device",
                           help="auto: the GPU when there is one, else the CPU.")
+    with st.expander("More training settings"):
+        c1, c2, c3 = st.columns(3)
+        schedule = c1.selectbox("Learning-rate schedule", _literal_options("schedule"), key=f"{key}.schedule",
+                                help="cosine: smoothly down to zero; step: x step_gamma at 80 % and 90 % of "
+                                     "training (the LDAM-DRW recipe); constant: never changes.")
+        decay = c2.number_input("Weight decay", 0.0, 1.0, d["weight_decay"], format="%g", key=f"{key}.weight_decay",
+                                help="Pulls weights toward zero; the long-tail papers use 2e-4 to 5e-4.")
+        warmup = c3.number_input("Warm-up epochs", 0, 10_000, d["warmup_epochs"], key=f"{key}.warmup_epochs",
+                                 help="Learning rate ramps up linearly over these first epochs.")
+        augment = c1.selectbox("Augmentation", _literal_options("augment"), key=f"{key}.augment",
+                               help="auto: random crops and flips for 32x32 images, none otherwise.")
+        momentum = c2.number_input("Momentum (sgd)", 0.0, 0.999, d["momentum"], format="%g", key=f"{key}.momentum")
     return {"optimizer": optimizer, "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr),
-            "seed": int(seed), "device": device}
+            "seed": int(seed), "device": device, "schedule": schedule, "weight_decay": float(decay),
+            "warmup_epochs": int(warmup), "augment": augment, "momentum": float(momentum)}

@@ -39,6 +39,13 @@ def make_run(home: Path, raw: dict, *, embeddings: bool = True) -> str:
     return run_id
 
 
+@pytest.fixture(autouse=True)
+def queue_without_workers(monkeypatch):
+    """Pages queue runs without starting a worker process: nothing a test starts outlives it.
+    (The browser test runs its own server, whose worker it stops itself.)"""
+    monkeypatch.setattr("app.services.ensure_worker", lambda store: False)
+
+
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory) -> dict:
     """A store with one finished image run and one finished table run (with UMAP)."""

@@ -71,14 +71,13 @@ def test_the_selection_is_remembered_across_pages(pair_home, open_page):
     assert at.multiselect(key="compare.runs").value == [pair_home["table_run"], pair_home["adjusted_run"]]
 
 
-def test_demo_button_selects_the_new_run_even_with_a_run_picker(copied_home, monkeypatch, open_page):
+def test_demo_button_selects_the_new_run_even_with_a_run_picker(copied_home, open_page):
     """With one finished run the sidebar already shows its run picker; the demo button must
     still be able to select the run it queues (a callback, not an assignment after the picker)."""
     from app import state
 
     store = RunStore(copied_home["home"])
     store.delete(copied_home["table_run"])
-    monkeypatch.setattr("app.services.ensure_worker", lambda store: None)  # queue only: no training here
     at = open_page("compare")
     at.button(key="compare.demo").click().run()
     _no_exceptions(at)

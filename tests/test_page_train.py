@@ -17,14 +17,6 @@ MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
 WINE = {"source": "wine", "imbalance": {"profile": "exp", "ratio": 5}}
 
 
-@pytest.fixture(autouse=True)
-def no_worker(monkeypatch):
-    """Queue runs without starting a worker process."""
-    import app.services
-
-    monkeypatch.setattr(app.services, "ensure_worker", lambda store: False)
-
-
 def _no_exceptions(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -231,3 +223,17 @@ def test_a_resampler_that_cannot_run_on_this_split_blocks_the_start(empty_home):
     assert at.button(key="train.start").disabled
     at.selectbox(key="train.resampler").set_value("random_over").run()  # copies need no neighbours
     assert not at.error and not at.button(key="train.start").disabled
+
+
+def test_schedule_and_weight_decay_reach_the_config(empty_home, open_page):
+    at = open_page("train")
+    at.selectbox(key="train.settings.schedule").set_value("step").run()
+    at.number_input(key="train.settings.weight_decay").set_value(2e-4).run()
+    at.number_input(key="train.settings.warmup_epochs").set_value(5).run()
+    at.button(key="train.start").click().run()
+    _no_exceptions(at)
+    (record,) = RunStore(empty_home).list_runs()
+    train = RunConfig.model_validate(record.config).train
+    assert (train.schedule, train.weight_decay, train.warmup_epochs) == ("step", 2e-4, 5)
+    at.number_input(key="train.settings.warmup_epochs").set_value(20).run()  # not below the 20 epochs
+    assert "warmup_epochs must be below train.epochs" in _errors(at) and at.button(key="train.start").disabled
