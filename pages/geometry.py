@@ -11,8 +11,8 @@ from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, require_run, table_height
 from core.analysis import class_geometry, embed, minority_collapse, norm_count_correlation
 from core.viz import (
-    centred_class_means, cosine_heatmap, embedding_hover_features, embedding_scatter, nc_history_figure,
-    norm_count_figure, sample_image_figure, spread_bars,
+    add_thumbnails, centred_class_means, cosine_heatmap, embedding_hover_features, embedding_scatter,
+    nc_history_figure, norm_count_figure, sample_image_figure, spread_bars,
 )
 
 st.title("🧭 Geometry")
@@ -73,6 +73,10 @@ with tabs[0]:
     hover = embedding_hover_features(inputs, feature_names) if inputs is not None and feature_names else None
     fig = embedding_scatter(coords, labels, names, counts, pred=pred, groups=groups, highlight_tail=tail_on,
                             highlight_errors=errors_on, hover_text=hover, axis_label=method)
+    if bundle.modality == "image" and dims == 2 and inputs is not None and c[4].toggle(
+            "Show pictures on the map", key="geometry.pictures",
+            help="Draws up to 120 of the inputs themselves where they sit, an equal share of every class, in its colour."):
+        add_thumbnails(fig, coords, inputs, labels, counts)
     sample_key = f"geometry.sample.{record.id}.{split}"
 
     def pick_sample() -> None:

@@ -51,6 +51,19 @@ def test_highlights_split_and_sample(stored_home, open_page):
     assert at.dataframe, "a table run shows the sample's feature values"
 
 
+def test_pictures_on_the_map_for_image_runs_only(stored_home, open_page):
+    import json
+
+    at = open_page(PAGE, run_id=stored_home["image_run"])
+    at.toggle(key="geometry.pictures").set_value(True).run()
+    _no_exceptions(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    images = spec["layout"]["images"]
+    assert 0 < len(images) <= 120 and images[0]["source"].startswith("data:image/png;base64,")
+    table = open_page(PAGE, run_id=stored_home["table_run"])
+    assert not [t for t in table.toggle if t.key == "geometry.pictures"], "tables have no pictures to show"
+
+
 def test_new_settings_show_pca_then_umap(copied_home, open_page):
     at = open_page(PAGE, run_id=copied_home["image_run"])
     at.radio(key="geometry.dims").set_value("3-D").run()

@@ -179,3 +179,28 @@ def test_sample_image_figure():
 def test_builders_accept_pandas_string_columns(geometry):
     names = pd.array(NAMES, dtype="string")
     assert spread_bars(geometry, list(names), GROUPS).data
+
+
+def test_thumbnails_share_the_pictures_among_classes_rarest_first():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from core.viz import add_thumbnails, embedding_scatter
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [100, 30, 4])
+    coords, images = rng.normal(size=(134, 2)), rng.uniform(size=(134, 1, 8, 8))
+    fig = add_thumbnails(embedding_scatter(coords, labels, ["a", "b", "c"], [100, 30, 4]), coords, images, labels,
+                         [100, 30, 4], max_images=20)
+    placed = fig.layout.images
+    assert len(placed) == 20
+    where = {(round(im.x, 9), round(im.y, 9)) for im in placed}
+    index = {(round(x, 9), round(y, 9)): i for i, (x, y) in enumerate(coords)}
+    counts = np.bincount(labels[[index[w] for w in where]], minlength=3)
+    assert counts.tolist() == [8, 8, 4], "every rare sample, then equal turns"
+    picture = Image.open(io.BytesIO(base64.b64decode(placed[0].source.split(",", 1)[1])))
+    assert picture.size == (32, 32)  # 8x8 repeated 4 times, not blurred
+    with pytest.raises(ValueError, match="2-D"):
+        add_thumbnails(go.Figure(), np.zeros((3, 3)), images[:3], labels[:3], [1, 1, 1])

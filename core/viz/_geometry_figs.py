@@ -17,7 +17,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.analysis import pairwise_cosines
+from core.analysis import pairwise_cosines, unit_image
 
 __all__ = [
     "embedding_scatter",
@@ -29,6 +29,7 @@ __all__ = [
     "cosine_heatmap",
     "spread_bars",
     "sample_image_figure",
+    "add_thumbnails",
     "NC_HISTORY_LABELS",
 ]
 
@@ -346,4 +347,47 @@ def sample_image_figure(image: np.ndarray, title: str | None = None) -> go.Figur
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
     fig.update_layout(title=title, height=260, width=260, margin=dict(l=5, r=5, t=40 if title else 5, b=5))
+    return fig
+
+
+def _png_data_uri(image: np.ndarray, size: int, color: str) -> str:
+    """A (C,H,W) input as a small PNG (pixels repeated, never blurred) in a data URI. A
+    grey image is drawn as ink of `color` on a transparent ground, so the class shows."""
+    import base64
+    import io
+
+    from PIL import Image, ImageColor
+
+    img = unit_image(image)
+    scale = max(1, size // max(img.shape[1:]))
+    pixels = (np.repeat(np.repeat(img, scale, axis=1), scale, axis=2) * 255 + 0.5).astype(np.uint8)
+    if pixels.shape[0] == 1:
+        rgb = np.broadcast_to(np.array(ImageColor.getrgb(color), np.uint8), (*pixels.shape[1:], 3))
+        picture = Image.fromarray(np.dstack([rgb, pixels[0]]), mode="RGBA")
+    else:
+        picture = Image.fromarray(pixels.transpose(1, 2, 0))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def add_thumbnails(fig: go.Figure, coords: np.ndarray, images: np.ndarray, labels: np.ndarray,
+                   class_counts: Sequence[int], *, max_images: int = 120, seed: int = 0) -> go.Figure:
+    """Draw the inputs themselves on a 2-D map (`embedding_scatter`): `max_images` at most,
+    taken in turns from every class (rarest first), so each class shows as many pictures
+    as it can. Hover labels cannot hold pictures, so the pictures go on the map. Returns `fig`."""
+    coords, labels = np.asarray(coords, dtype=np.float64), np.asarray(labels).astype(np.int64)
+    if coords.shape[1] != 2:
+        raise ValueError("thumbnails need a 2-D map")
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == k)) for k in _head_to_tail(np.asarray(class_counts))[::-1]]
+    turns = [members[i] for i in range(max((len(m) for m in per_class), default=0))
+             for members in per_class if i < len(members)]
+    picked = turns[:max_images]
+    span = np.ptp(coords, axis=0).max() or 1.0
+    size, colors = span * 0.04, _class_colors(len(class_counts))
+    for i in picked:
+        fig.add_layout_image(source=_png_data_uri(images[i], 32, colors[labels[i]]), x=coords[i, 0], y=coords[i, 1], xref="x", yref="y",
+                             sizex=size, sizey=size, xanchor="center", yanchor="middle", layer="above",
+                             sizing="contain", opacity=0.95)
     return fig
