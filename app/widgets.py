@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, get_args
 
@@ -153,7 +154,7 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
         label = name.replace("_", " ")
         label = label[0].upper() + label[1:] if len(name) > 2 else label  # "s", "L", "mu" keep the paper's symbol
         help_text = field.description or None
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         widget_key = f"{key}.{info.name}.{name}"
         choices = _literal_choices(field.annotation) or (field.json_schema_extra or {}).get("choices")
         low = next((getattr(m, a) for m in field.metadata for a in ("ge", "gt") if getattr(m, a, None) is not None), None)
@@ -177,6 +178,14 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
                 numeric = float in get_args(field.annotation) or int in get_args(field.annotation)
                 try:
                     values[name] = float(text) if numeric else text
+                except ValueError:
+                    values[name] = text  # the schema's validation names the problem
+        elif isinstance(default, dict):  # nested parameters, typed as JSON
+            text = st.text_input(label, value="", key=widget_key, placeholder='e.g. {"k_neighbors": 3}',
+                                 help=(help_text or "") + " (JSON; leave empty for the defaults)")
+            if text.strip():
+                try:
+                    values[name] = json.loads(text)
                 except ValueError:
                     values[name] = text  # the schema's validation names the problem
         else:

@@ -75,10 +75,10 @@ def describe_params(schema: type[Params]) -> list[dict[str, Any]]:
         item = {
             "name": name,
             "type": prop.get("type") or _any_of_type(prop),
-            "default": f.default,
+            "default": f.get_default(call_default_factory=True),
             "help": f.description or "",
         }
-        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum"):
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "choices"):
             value = prop.get(key) or _any_of(prop, key)
             if value is not None:
                 item[key] = value

@@ -105,6 +105,9 @@ def test_methods_lists_every_kind_with_parameters(capsys):
     assert {"ce", "weighted_ce", "focal", "cb_focal", "ldam", "balanced_softmax", "logit_adjusted",
             "label_smoothing", "dice", "anyloss", "zloss"} <= set(losses)
     assert {p["name"] for p in losses["ldam"]["params"]} == {"max_margin", "s"}
+    crt = {p["name"]: p for p in next(e for e in listing["stage2"] if e["name"] == "crt")["params"]}
+    assert crt["resampler_params"]["default"] == {} and "smote" in crt["resampler"]["choices"]
+    assert "class_balanced" in crt["sampler"]["choices"]
     [drw] = listing["loss_schedules"]
     assert drw["name"] == "drw" and {p["name"] for p in drw["params"]} == {"drw_epoch", "drw_beta"}
     assert "Cao et al." in drw["paper"]

@@ -237,3 +237,17 @@ def test_schedule_and_weight_decay_reach_the_config(empty_home, open_page):
     assert (train.schedule, train.weight_decay, train.warmup_epochs) == ("step", 2e-4, 5)
     at.number_input(key="train.settings.warmup_epochs").set_value(20).run()  # not below the 20 epochs
     assert "warmup_epochs must be below train.epochs" in _errors(at) and at.button(key="train.start").disabled
+
+
+def test_crt_with_a_feature_space_resampler_and_its_parameters(empty_home, open_page):
+    at = open_page("train")
+    at.selectbox(key="train.stage2").set_value("crt").run()
+    at.selectbox(key="train.stage2.crt.resampler").set_value("smote").run()
+    at.text_input(key="train.stage2.crt.resampler_params").input('{"k_neighbors": 0}').run()
+    assert "k_neighbors" in _errors(at) and at.button(key="train.start").disabled
+    at.text_input(key="train.stage2.crt.resampler_params").input('{"k_neighbors": 2}').run()
+    assert not at.error
+    at.button(key="train.start").click().run()
+    (record,) = RunStore(empty_home).list_runs()
+    stage2 = RunConfig.model_validate(record.config).stage2.resolved_params()
+    assert stage2["resampler"] == "smote" and stage2["resampler_params"] == {"k_neighbors": 2}

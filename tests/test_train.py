@@ -115,7 +115,9 @@ def test_drw_switches_to_class_balanced_weights(monkeypatch):
 
 
 @pytest.mark.parametrize("stage2", [{"name": "crt", "epochs": 2}, {"name": "lws", "epochs": 2},
-                                    {"name": "tau_norm"}, {"name": "crt", "epochs": 2, "resampler": "random_over"}])
+                                    {"name": "tau_norm"}, {"name": "crt", "epochs": 2, "resampler": "random_over"},
+                                    {"name": "crt", "epochs": 2, "resampler": "smote",
+                                     "resampler_params": {"k_neighbors": 1}}])
 def test_stage2_methods_run_and_are_recorded(stage2):
     result = train_run(_config(stage2=stage2))
     stages = [r["stage"] for r in result.history]

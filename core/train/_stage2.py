@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
 
 from core.methods import RESAMPLERS, SAMPLERS, create_sampler
@@ -41,9 +41,12 @@ class HeadTrainingParams(Params):
 
 
 class CrtParams(HeadTrainingParams):
-    resampler: str | None = Field(None, description="optional feature-space resampler (e.g. smote, with its "
-                                                    "default parameters) instead of sampling",
+    resampler: str | None = Field(None, description="optional feature-space resampler (e.g. smote) instead of "
+                                                    "sampling",
                                   json_schema_extra={"choices": [None, *RESAMPLERS.names()]})
+
+    resampler_params: dict[str, Any] = Field(default_factory=dict, description="the resampler's own parameters, "
+                                              "e.g. {k_neighbors: 3} for smote")
 
     @field_validator("resampler")
     @classmethod
@@ -51,6 +54,14 @@ class CrtParams(HeadTrainingParams):
         if name is not None:
             RESAMPLERS.info(name)
         return name
+
+    @model_validator(mode="after")
+    def _valid_resampler_params(self) -> CrtParams:
+        if self.resampler_params and self.resampler is None:
+            raise ValueError("resampler_params needs a resampler")
+        if self.resampler is not None:
+            RESAMPLERS.info(self.resampler).validate_params(self.resampler_params)
+        return self
 
 
 class TauNormParams(Params):
@@ -106,14 +117,14 @@ def _head_epochs(
 @STAGE2.register("crt", description="Classifier re-training: freeze the features, re-initialise the head and train it class-balanced.",
                  paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
                  params=CrtParams)
-def crt(*, epochs, lr, weight_decay, sampler, resampler, model, x_train, y_train, x_val, y_val,
+def crt(*, epochs, lr, weight_decay, sampler, resampler, resampler_params, model, x_train, y_train, x_val, y_val,
         class_counts, seed, batch_size, progress, should_stop, first_epoch) -> list[dict[str, Any]]:
     feats, val_feats = _features(model, x_train), _features(model, x_val)
     labels = y_train
     if resampler:
         from core.methods import resample
 
-        out = resample(resampler, feats.cpu().numpy(), labels.cpu().numpy(), seed=seed)
+        out = resample(resampler, feats.cpu().numpy(), labels.cpu().numpy(), resampler_params, seed=seed)
         feats = torch.from_numpy(out.x.astype(np.float32)).to(x_train.device)
         labels = torch.from_numpy(out.y.astype(np.int64)).to(x_train.device)
         sampler = "instance"
