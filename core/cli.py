@@ -172,8 +172,10 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Attribution maps of a run's errors, written as one self-contained HTML report."""
-    from core.analysis import ATTRIBUTIONS, list_attributions
-    from core.analysis._gallery import build_report_cases, case_attributions, error_cases, load_run_model, resolve_classes
+    from core.analysis import (
+        ATTRIBUTIONS, build_report_cases, case_attributions, error_cases, list_attributions, load_run_model,
+        resolve_classes,
+    )
     from core.config import RunConfig
     from core.store import RunNotFound, RunStore
     from core.train import prepare_run_data, resolve_device

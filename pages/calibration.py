@@ -8,9 +8,10 @@ import streamlit as st
 from app.services import load_bundle
 from app.widgets import explain, require_run, table_height
 from core.analysis import (
-    CALIBRATION_METRICS, calibration_gap_by_group, calibration_table, explore, head_to_tail_order, per_class_ece,
+    CALIBRATION_METRICS, calibration_gap_by_group, calibration_table, explore, per_class_ece,
     reliability_bins, softmax,
 )
+from core.data import head_to_tail_order
 from core.viz import calibration_gap_bars, confidence_histogram, per_class_ece_bars, reliability_diagram
 
 st.title("🎯 Calibration")

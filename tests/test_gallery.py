@@ -11,7 +11,6 @@ from core.analysis._gallery import (
     case_attributions,
     display_image,
     error_cases,
-    head_to_tail,
     importance_sample,
     importance_sides,
     load_run_model,
@@ -19,6 +18,7 @@ from core.analysis._gallery import (
     resolve_classes,
 )
 from core.artifacts import EvalArtifacts
+from core.data import head_to_tail_order
 
 GROUPS = ["head", "medium", "tail"]
 
@@ -109,7 +109,7 @@ def test_most_confused_pairs_counts_off_diagonal_cells_of_rare_classes():
 
 
 def test_head_to_tail_and_sides():
-    assert head_to_tail([5, 50, 20, 50]).tolist() == [1, 3, 2, 0]
+    assert head_to_tail_order([5, 50, 20, 50]).tolist() == [1, 3, 2, 0]
     sides = importance_sides([5, 50, 20], ["tail", "head", "medium"])
     assert sides == [("Common classes (head and medium)", [1, 2]), ("Rare classes (tail)", [0])]
     assert [t for t, _ in importance_sides([5, 5], ["tail", "tail"])] == ["Rare classes (tail)"]

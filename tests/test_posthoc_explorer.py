@@ -11,10 +11,11 @@ from sklearn.metrics import (
 
 from core.analysis import calibration_summary, softmax, summary_metrics
 from core.analysis._posthoc_explorer import (
-    adjusted_head, adjusted_logits, describe_posthoc, explore, head_to_tail_order,
+    adjusted_head, adjusted_logits, describe_posthoc, explore,
 )
 from core.jobs import save_derived_run
 from core.artifacts import EvalArtifacts
+from core.data import head_to_tail_order
 from core.methods import apply_posthoc, fit_temperature
 
 SETTINGS = [

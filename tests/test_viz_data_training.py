@@ -6,9 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from core.data import class_groups, profile_counts
+from core.data import class_groups, head_to_tail_order, profile_counts
 from core.viz import (
-    GROUP_COLORS, class_counts_figure, head_to_tail_order, image_grid, recall_heatmap_figure, training_curves_figure,
+    GROUP_COLORS, class_counts_figure, image_grid, recall_heatmap_figure, training_curves_figure,
 )
 
 BEFORE = [50, 48, 47, 50, 45, 49]

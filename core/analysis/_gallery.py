@@ -19,6 +19,7 @@ import pandas as pd
 from core.analysis._attribution import attribute_cached
 from core.analysis._metrics import confusion, softmax
 from core.artifacts import EvalArtifacts
+from core.data import head_to_tail_order
 
 __all__ = [
     "CASE_COLUMNS",
@@ -27,7 +28,6 @@ __all__ = [
     "display_image",
     "unit_image",
     "error_cases",
-    "head_to_tail",
     "importance_sample",
     "importance_sides",
     "load_run_model",
@@ -39,12 +39,6 @@ Correctness = Literal["wrong", "right", "all"]
 
 CASE_COLUMNS = ["row", "sample_id", "true", "pred", "confidence", "true_prob", "correct", "true_group", "pred_group"]
 _RARE_GROUPS = ("medium", "tail")
-
-
-def head_to_tail(class_counts: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Class indices from the largest training class to the smallest (ties by index),
-    the order every per-class list and chart uses."""
-    return np.argsort(-np.asarray(class_counts), kind="stable")
 
 
 def error_cases(
@@ -226,7 +220,7 @@ def importance_sample(labels: np.ndarray, per_class: int = 100) -> np.ndarray:
 def importance_sides(class_counts: Sequence[int] | np.ndarray, groups: Sequence[str]) -> list[tuple[str, list[int]]]:
     """Classes head to tail split into (title, indices) for common (head and medium) and
     rare (tail) classes, so the two can be shown side by side; an empty side is left out."""
-    order = [int(k) for k in head_to_tail(class_counts)]
+    order = [int(k) for k in head_to_tail_order(class_counts)]
     sides = [("Common classes (head and medium)", [k for k in order if groups[k] != "tail"]),
              ("Rare classes (tail)", [k for k in order if groups[k] == "tail"])]
     return [(title, ks) for title, ks in sides if ks]

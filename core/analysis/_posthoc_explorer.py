@@ -36,15 +36,15 @@ from core.data._groups import class_groups
 from core.methods._posthoc import logit_adjustment, tau_norm as tau_norm_logits, temperature as temperature_logits
 
 __all__ = [
-    "POSTHOC_DEFAULTS", "adjusted_logits", "adjusted_head", "describe_posthoc", "explore",
-    "head_to_tail_order",
+    "POSTHOC_DEFAULTS", "adjusted_logits", "adjusted_head", "check_posthoc_params", "describe_posthoc", "explore",
 ]
 
 POSTHOC_DEFAULTS: dict[str, Any] = {"logit_tau": 0.0, "tau_norm": 0.0, "temperature": 1.0,
                                     "prior_threshold": False}
 
 
-def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+def check_posthoc_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The four adjustments with defaults filled in; unknown names and bad values are errors."""
     unknown = set(params) - set(POSTHOC_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown post-hoc parameter(s) {sorted(unknown)}; known: {sorted(POSTHOC_DEFAULTS)}")
@@ -67,7 +67,7 @@ def adjusted_logits(artifacts: EvalArtifacts, *, split: str = "test", logit_tau:
     """The ``split`` logits after the composed adjustments (module docstring for the order),
     each step the `POSTHOC` entry of the same name. Default parameters return the stored
     array itself."""
-    p = _check_params({"logit_tau": logit_tau, "tau_norm": tau_norm, "temperature": temperature,
+    p = check_posthoc_params({"logit_tau": logit_tau, "tau_norm": tau_norm, "temperature": temperature,
                        "prior_threshold": prior_threshold})
     z = artifacts.logits if split == "test" else artifacts.val_logits
     if p["tau_norm"] != 0.0:
@@ -83,7 +83,7 @@ def adjusted_logits(artifacts: EvalArtifacts, *, split: str = "test", logit_tau:
 def adjusted_head(artifacts: EvalArtifacts, **params: Any) -> tuple[np.ndarray, np.ndarray]:
     """(weight, bias) of the linear head that gives the adjusted logits directly:
     W' = (w_j / ||w_j||^tau_norm) / T and b' = (b - shift * log pi) / T."""
-    p = _check_params(params)
+    p = check_posthoc_params(params)
     w = np.asarray(artifacts.head_weight, dtype=np.float64)
     b = np.asarray(artifacts.head_bias, dtype=np.float64)
     if p["tau_norm"] != 0.0:
@@ -93,11 +93,6 @@ def adjusted_head(artifacts: EvalArtifacts, **params: Any) -> tuple[np.ndarray, 
     b = b - shift * np.log(counts / counts.sum())
     dtype = np.asarray(artifacts.head_weight).dtype
     return (w / p["temperature"]).astype(dtype), (b / p["temperature"]).astype(dtype)
-
-
-def head_to_tail_order(class_counts: np.ndarray) -> np.ndarray:
-    """Class indices by decreasing training count (ties by index): the display order."""
-    return np.argsort(-np.asarray(class_counts), kind="stable")
 
 
 def _classification(pred: np.ndarray, y: np.ndarray, k: int) -> dict[str, Any]:
@@ -141,7 +136,7 @@ def explore(artifacts: EvalArtifacts, *, logit_tau: float = 0.0, tau_norm: float
     bins, a DataFrame). Averages run over the classes
     present in the test labels, as `summary_metrics` does.
     """
-    params = _check_params({"logit_tau": logit_tau, "tau_norm": tau_norm, "temperature": temperature,
+    params = check_posthoc_params({"logit_tau": logit_tau, "tau_norm": tau_norm, "temperature": temperature,
                             "prior_threshold": prior_threshold})
     z_adj = adjusted_logits(artifacts, **params)
     z = np.asarray(z_adj, dtype=np.float64)
@@ -161,7 +156,7 @@ def explore(artifacts: EvalArtifacts, *, logit_tau: float = 0.0, tau_norm: float
 
 def describe_posthoc(params: Mapping[str, Any]) -> str:
     """'logit adjustment tau=1.0, temperature T=1.5': the adjustments that change something."""
-    p = _check_params(params)
+    p = check_posthoc_params(params)
     parts = []
     if p["tau_norm"]:
         parts.append(f"tau-norm tau={round(p['tau_norm'], 3)}")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["GROUP_ORDER", "class_groups"]
+__all__ = ["GROUP_ORDER", "class_groups", "head_to_tail_order"]
 
 GROUP_ORDER: tuple[str, ...] = ("head", "medium", "tail")
 
@@ -40,9 +40,15 @@ def class_groups(class_counts: Sequence[int] | np.ndarray, many: int = 100, few:
     return _tercile_groups(counts)
 
 
+def head_to_tail_order(counts: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Class indices from the most to the fewest training samples; ties keep index order.
+    The order every per-class table and chart uses."""
+    return np.argsort(-np.asarray(counts), kind="stable")
+
+
 def _tercile_groups(counts: np.ndarray) -> list[str]:
     k = counts.size
-    order = np.argsort(-counts, kind="stable")  # largest first, ties by class index
+    order = head_to_tail_order(counts)
     n_edge = max(1, round(k / 3))
     position_group = np.full(k, "medium", dtype=object)
     position_group[:n_edge] = "head"

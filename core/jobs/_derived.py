@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from core.analysis import adjusted_head, adjusted_logits, describe_posthoc
-from core.analysis._posthoc_explorer import _check_params
+from core.analysis import adjusted_head, adjusted_logits, check_posthoc_params, describe_posthoc
 from core.config import RunConfig
 from core.jobs._pipeline import summarize_run
 from core.store import RunStore
@@ -47,7 +46,7 @@ def save_derived_run(store: RunStore, run_id: str, name: str, params: Mapping[st
     to the parent, and ``metrics["posthoc"]`` records the parameters. It is created as
     running and marked done only once every file is written.
     """
-    p = _check_params(params)
+    p = check_posthoc_params(params)
     name = name.strip()
     if not name:
         raise ValueError("a derived run needs a name")

@@ -13,6 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.data import head_to_tail_order
+
 __all__ = [
     "calibration_gap_bars", "confidence_histogram", "per_class_ece_bars", "posthoc_confusion_heatmap",
     "posthoc_recall_bars", "reliability_diagram",
@@ -24,10 +26,6 @@ _CORRECT, _WRONG = "#2ca02c", "#9467bd"
 _OVERALL = "#52606d"  # bars of the whole test set: no group colour
 _SERIES_COLORS = ("#333333", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
-
-
-def _order(counts: Sequence[int] | np.ndarray) -> np.ndarray:
-    return np.argsort(-np.asarray(counts), kind="stable")
 
 
 def reliability_diagram(series: pd.DataFrame | Mapping[str, pd.DataFrame], *,
@@ -105,7 +103,7 @@ def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, n_bins: in
 def per_class_ece_bars(class_names: Sequence[str], values: Sequence[float] | np.ndarray,
                        counts: Sequence[int] | np.ndarray, groups: Sequence[str]) -> go.Figure:
     """Calibration error within each class, classes head to tail, coloured by group."""
-    order = _order(counts)
+    order = head_to_tail_order(counts)
     names = [str(class_names[i]) for i in order]
     vals, cnt, grp = np.asarray(values, dtype=np.float64)[order], np.asarray(counts)[order], [groups[i] for i in order]
     fig = go.Figure()
@@ -145,7 +143,7 @@ def calibration_gap_bars(gaps: Mapping[str, float]) -> go.Figure:
 def posthoc_recall_bars(class_names: Sequence[str], recall_before: np.ndarray, recall_after: np.ndarray,
                         counts: Sequence[int] | np.ndarray, groups: Sequence[str]) -> go.Figure:
     """Per-class recall before (pale) and after (solid) the adjustment, head to tail."""
-    order = _order(counts)
+    order = head_to_tail_order(counts)
     names = [str(class_names[i]) for i in order]
     colors = [_GROUP_COLORS.get(groups[i], "#7f7f7f") for i in order]
     fig = go.Figure()
@@ -165,7 +163,7 @@ def posthoc_recall_bars(class_names: Sequence[str], recall_before: np.ndarray, r
 def posthoc_confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str],
                               counts: Sequence[int] | np.ndarray) -> go.Figure:
     """Confusion matrix, rows normalised (each row: where that class's cases went), head to tail."""
-    order = _order(counts)
+    order = head_to_tail_order(counts)
     cm = np.asarray(confusion)[np.ix_(order, order)]
     names = [str(class_names[i]) for i in order]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -13,16 +13,12 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-__all__ = ["GROUP_COLORS", "BEFORE_COLOR", "head_to_tail_order", "class_counts_figure", "image_grid",
-           "resampling_figure"]
+from core.data import head_to_tail_order
+
+__all__ = ["GROUP_COLORS", "BEFORE_COLOR", "class_counts_figure", "image_grid", "resampling_figure"]
 
 GROUP_COLORS: dict[str, str] = {"head": "#1f77b4", "medium": "#ff7f0e", "tail": "#d62728"}
 BEFORE_COLOR = "rgba(150, 150, 150, 0.35)"
-
-
-def head_to_tail_order(counts: Sequence[int]) -> np.ndarray:
-    """Class indices by decreasing count; ties keep class-index order."""
-    return np.argsort(-np.asarray(counts, dtype=np.int64), kind="stable")
 
 
 def class_counts_figure(

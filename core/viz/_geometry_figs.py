@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.analysis import pairwise_cosines, unit_image
+from core.data import head_to_tail_order
 
 __all__ = [
     "embedding_scatter",
@@ -50,10 +51,6 @@ NC_HISTORY_LABELS: dict[str, tuple[str, str]] = {
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _head_to_tail(counts: np.ndarray) -> np.ndarray:
-    return np.argsort(-np.asarray(counts), kind="stable")
 
 
 def _class_colors(num_classes: int) -> list[str]:
@@ -164,7 +161,7 @@ def embedding_scatter(
     keep_look = dict(marker=dict(opacity=1.0))
     selection_style = {} if dims == 3 else dict(selected=dict(marker=dict(color="#000000")), unselected=keep_look)
     fig = go.Figure()
-    for k in _head_to_tail(counts):
+    for k in head_to_tail_order(counts):
         mask = labels == k
         if not mask.any():
             continue
@@ -307,7 +304,7 @@ def spread_bars(geometry: pd.DataFrame, class_names: Sequence[str], groups: Sequ
     is below; bars coloured by group."""
     table = geometry.assign(name=np.asarray(class_names, dtype=object)[geometry["class"].to_numpy()],
                             group=np.asarray(groups)[geometry["class"].to_numpy()])
-    table = table.iloc[_head_to_tail(table["count"].to_numpy())]
+    table = table.iloc[head_to_tail_order(table["count"].to_numpy())]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=(
         "spread: average distance of a class's samples to their own class centre",
         "gap: distance from the class centre to the nearest other class centre"))
@@ -380,7 +377,7 @@ def add_thumbnails(fig: go.Figure, coords: np.ndarray, images: np.ndarray, label
     if coords.shape[1] != 2:
         raise ValueError("thumbnails need a 2-D map")
     rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(np.flatnonzero(labels == k)) for k in _head_to_tail(np.asarray(class_counts))[::-1]]
+    per_class = [rng.permutation(np.flatnonzero(labels == k)) for k in head_to_tail_order(np.asarray(class_counts))[::-1]]
     turns = [members[i] for i in range(max((len(m) for m in per_class), default=0))
              for members in per_class if i < len(members)]
     picked = turns[:max_images]

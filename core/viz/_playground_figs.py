@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.data import class_groups
+from core.data import class_groups, head_to_tail_order
 
 __all__ = ["PLAYGROUND_CLASS_COLORS", "decision_regions_figure", "recall_bars_figure", "accuracy_bars_figure"]
 
@@ -30,11 +30,6 @@ _MARKER = {  # size, outline colour, outline width, opacity
 _BAR_LAYOUT = dict(margin=dict(l=10, r=10, t=70, b=10), title_y=0.97, title_yanchor="top",
                    legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
 _PALE, _FULL = 0.2, 0.6  # region tint at chance-level and at full confidence
-
-
-def _head_to_tail(counts: Sequence[int]) -> np.ndarray:
-    """Class indices by decreasing training count (ties keep index order)."""
-    return np.argsort(-np.asarray(counts), kind="stable")
 
 
 def _tint(hex_colour: str, amount: float) -> str:
@@ -98,7 +93,7 @@ def decision_regions_figure(
             zsmooth=False, text=text, name="model predicts",
             hovertemplate="model predicts %{text}<extra></extra>",
         ))
-    for c in _head_to_tail(counts):  # the tail last, so it is drawn on top
+    for c in head_to_tail_order(counts):  # the tail last, so it is drawn on top
         size, outline, width, opacity = _MARKER[groups[c]]
         mask = labels == c
         traces.append(go.Scatter(
@@ -132,7 +127,7 @@ def recall_bars_figure(
     counts = np.asarray(counts)
     recall = np.asarray(recall, dtype=float)
     groups = _groups(counts)
-    order = _head_to_tail(counts)
+    order = head_to_tail_order(counts)
     names = [str(class_names[c]) for c in order]
     fig = go.Figure()
     for group in ("head", "medium", "tail"):

@@ -8,7 +8,6 @@ whose rows carry a stage other than "train".
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,8 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.data import class_groups
-from core.viz._data_figs import GROUP_COLORS, head_to_tail_order
+from core.data import class_groups, head_to_tail_order
+from core.viz._data_figs import GROUP_COLORS
 
 __all__ = ["training_curves_figure", "recall_heatmap_figure"]
 
