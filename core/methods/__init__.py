@@ -72,7 +72,7 @@ __all__ = [
     "ProgressiveSampler", "TemperatureSampler", "OversampleSampler", "UndersampleSampler",
     "cooldown_temperature",
     # resamplers
-    "RESAMPLERS", "ResampleResult", "resample", "create_resampler", "list_resamplers",
+    "RESAMPLERS", "ResampleResult", "resample", "check_resampler", "create_resampler", "list_resamplers",
     "SAMPLING_STRATEGIES",
     # post-hoc
     "POSTHOC", "apply_posthoc", "list_posthoc", "logit_adjustment", "prior_threshold", "tau_norm",

@@ -245,7 +245,6 @@ def resample(name: str, X, y, params: dict | None = None, seed: int = 0) -> Resa
     reshaped back. Rows added by an over-sampler are flagged in ``synthetic``.
     """
     info = RESAMPLERS.info(name)
-    validated = info.validate_params(params).model_dump()
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
