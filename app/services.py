@@ -21,7 +21,8 @@ from core.paths import tailscope_home
 from core.store import RunRecord, RunStore, read_json, write_json_atomic
 from core.train import prepare_run_data
 
-__all__ = ["ASSETS", "save_data_choice", "restore_data_choice", "get_store", "queue_run", "RunBundle", "load_bundle", "load_splits", "finished_runs", "DEMO_CONFIG"]
+__all__ = ["ASSETS", "DEMO_CONFIG", "get_store", "queue_run", "RunBundle", "load_bundle", "load_splits", "finished_runs",
+           "save_data_choice", "restore_data_choice"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # logo, sample files
 
@@ -118,8 +119,9 @@ def save_data_choice(data: dict[str, Any]) -> None:
 
 def restore_data_choice() -> None:
     """A new session picks up the last saved dataset choice, if it is still valid."""
-    if state.DATA_CONFIG in st.session_state:
+    if state.DATA_CONFIG in st.session_state or st.session_state.get(state.DATA_RESTORED):
         return
+    st.session_state[state.DATA_RESTORED] = True  # once per session, not on every rerun
     try:
         saved = read_json(_data_choice_file())
         st.session_state[state.DATA_CONFIG] = DataConfig.model_validate(saved).model_dump(mode="json")

@@ -3,6 +3,7 @@
 RUN_ID = "tailscope.run_id"  # the run analysis pages show
 COMPARE_RUN_IDS = "tailscope.compare_run_ids"
 DATA_CONFIG = "tailscope.data_config"  # the prepared dataset (DataConfig as a dict) Train uses
+DATA_RESTORED = "tailscope.data_restored"  # this session has looked for a saved dataset choice
 UPLOAD_SOURCE = "tailscope.upload_source"  # "upload:<stored file>" of the last upload
 WATCH_RUN_IDS = "tailscope.watch_run_ids"  # runs queued from this session, followed on Train
 FLASH = "tailscope.flash"  # a one-shot message shown after a rerun

@@ -47,8 +47,9 @@ def sidebar() -> None:
         else:
             st.caption("**Dataset:** none chosen yet (Data page)")
         store = get_store()
-        store.reap_dead()  # a run whose worker died is shown as failed, with the reason
         runs = store.list_runs()
+        if any(r.status == "running" for r in runs) and store.reap_dead():
+            runs = store.list_runs()  # a run whose worker died is shown as failed, with the reason
         if not runs:
             st.caption("**Run:** none yet")
             return

@@ -24,9 +24,11 @@ def compatible_models(modality: str) -> list[str]:
     return [info.name for info in MODELS.infos() if modality in info.capabilities.get("modality", ())]
 
 
-def run_problems(config: RunConfig, dataset: Dataset | None = None) -> list[str]:
+def run_problems(config: RunConfig, dataset: Dataset | None = None,
+                 train_labels: np.ndarray | None = None) -> list[str]:
     """One line per problem, naming the config field and what to choose instead; empty
-    when the run can start. Loads the data unless `dataset` is given."""
+    when the run can start. Loads the data unless `dataset` is given, and prepares the
+    training split for a resampler check unless `train_labels` are given."""
     data = config.data
     if dataset is None:
         try:
@@ -54,7 +56,8 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None) -> list[str]
         problems.append("device 'cuda': no CUDA GPU is visible on this machine; choose auto or cpu")
     if config.resampler is not None and modality == "tabular" and not problems:
         try:  # on the training split the run would get
-            check_resampler(config.resampler.name, config.resampler.params, prepare_run_data(config).y_train)
+            labels = prepare_run_data(config).y_train if train_labels is None else train_labels
+            check_resampler(config.resampler.name, config.resampler.params, labels)
         except ValueError as exc:
             problems.append(f"resampler: {exc}")
     return problems
