@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from core.analysis import embed
 from core.analysis._embedding import _cache_path
 from core.artifacts import EvalArtifacts
 from core.jobs import compute_embeddings
@@ -26,7 +27,7 @@ from core.jobs._pipeline import EMBEDDING_DEFAULTS
 from core.store import RunNotFound, RunStore
 from core.train import fixed_train_subset
 
-__all__ = ["SPLITS", "embedding_settings", "embedding_path", "load_embedding", "is_ready", "submit", "job_error",
+__all__ = ["SPLITS", "map_coordinates", "embedding_settings", "embedding_path", "load_embedding", "is_ready", "submit", "job_error",
            "split_arrays", "split_inputs"]
 
 SPLITS = {"test": "test set", "train": "training subset"}
@@ -128,3 +129,29 @@ def split_inputs(splits, artifacts: EvalArtifacts, config, split: str) -> np.nda
     if len(rows) != len(expected) or rows.max(initial=-1) >= len(labels) or not np.array_equal(labels[rows], expected):
         return None
     return (splits.x_test if split == "test" else splits.x_train)[rows]
+
+
+def map_coordinates(store: RunStore, run_id: str, split: str, params: dict[str, Any],
+                    artifacts: EvalArtifacts) -> tuple[np.ndarray, str]:
+    """(coordinates, "UMAP") when that map is cached; else the job is queued and PCA is
+    returned at once, with a note that swaps the UMAP in by itself when it is ready."""
+    coords = load_embedding(store, run_id, split, params, artifacts)
+    if coords is not None:
+        return coords, "UMAP"
+    submit(store, run_id, params, artifacts)
+
+    @st.fragment(run_every=2)
+    def wait_for_umap() -> None:
+        error = job_error(store, run_id, params)
+        if error is not None:
+            st.warning(f"UMAP failed ({error}); showing PCA.")
+        elif is_ready(store, run_id, params, artifacts):
+            st.rerun()
+        else:
+            submit(store, run_id, params, artifacts)  # no-op while queued here or in the worker
+            st.info("UMAP with these settings is being computed (the first one in a process takes 15-60 s). "
+                    "Meanwhile this is PCA, a quick straight-line projection; the map swaps in by itself.")
+
+    wait_for_umap()
+    features = split_arrays(artifacts, split)[0]
+    return embed(features, method="pca", n_components=int(params["n_components"])), "PCA"

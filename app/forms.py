@@ -20,14 +20,15 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from app.services import ASSETS
+from app.services import ASSETS, load_splits
 from app.widgets import params_form, table_height
+from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
     UPLOAD_PREFIX, Dataset, DataError, class_statistics, describe_source, load_source, prepare_splits, save_upload,
     source_label,
 )
-from core.models import MODELS
+from core.methods import resample
 from core.paths import tailscope_home
 from core.registry import Registry
 from core.train import run_problems
@@ -36,9 +37,9 @@ from core.viz import resampling_figure
 __all__ = [
     "DEFAULT_DATA", "SAMPLE_TABLE", "CLASS_ORDERS", "TABLE_SUFFIXES", "UPLOAD_TYPES", "TRAIN_EXPLAINER",
     "current_data_config", "data_label", "store_upload", "stored_upload_path", "is_table_upload", "table_columns",
-    "table_preview", "dataset_preview", "class_order", "imbalance_preview", "describe_profile", "build_run_config",
-    "default_run_name", "progress_text", "format_seconds", "load_dataset", "resampling_preview", "resampling_panel", "plugin_picker",
-    "train_settings_form",
+    "table_preview", "dataset_preview", "class_order", "imbalance_preview", "describe_profile", "split_settings_form", "build_run_config",
+    "default_run_name", "progress_text", "format_seconds", "load_dataset", "resampling_preview", "resampling_panel",
+    "plugin_picker", "train_settings_form",
 ]
 
 DEFAULT_DATA: dict[str, Any] = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}}
@@ -212,7 +213,13 @@ def build_run_config(raw: dict[str, Any], dataset: Dataset) -> tuple[RunConfig |
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         return None, format_validation_error(exc)
-    problems = run_problems(config, dataset)
+    labels = None  # the cached training split, not a fresh one on every rerun
+    if config.resampler and dataset.modality == "tabular":
+        try:
+            labels = load_splits(config.data).y_train
+        except ValueError:  # e.g. a bad class order: run_problems names it
+            pass
+    problems = run_problems(config, dataset, train_labels=labels)
     if problems:
         return None, "; ".join(problems)
     if not config.name.strip():
@@ -266,10 +273,6 @@ def load_dataset(data: DataConfig) -> Dataset:
 
 @st.cache_data(show_spinner="Resampling the training rows…", max_entries=8)
 def _resampling(data_json: str, name: str, params_json: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from app.services import load_splits
-    from core.analysis import resampling_view
-    from core.methods import resample
-
     splits = load_splits(DataConfig.model_validate_json(data_json))
     out = resample(name, splits.x_train, splits.y_train, json.loads(params_json), seed=seed)
     k = splits.num_classes
@@ -358,3 +361,24 @@ def train_settings_form(key: str) -> dict[str, Any]:
     return {"optimizer": optimizer, "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr),
             "seed": int(seed), "device": device, "schedule": schedule, "weight_decay": float(decay),
             "warmup_epochs": int(warmup), "augment": augment, "momentum": float(momentum)}
+
+
+def split_settings_form(saved: DataConfig, *, has_test_split: bool) -> dict[str, Any]:
+    """Seed, split fractions and head/tail thresholds (DataConfig fields), in an expander."""
+    with st.expander("Split and group settings"):
+        s = st.columns(5)
+        seed = int(s[0].number_input("Seed", 0, 2**31 - 1, saved.seed, key="data.seed",
+                                     help="Seeds the split, the subsampling and a random class order."))
+        test_fraction = s[1].number_input("Test fraction", 0.05, 0.8, saved.test_fraction, step=0.05,
+                                          key="data.test_fraction", disabled=has_test_split,
+                                          help="Ignored when the data ships its own test split.")
+        val_fraction = s[2].number_input("Validation fraction", 0.05, 0.45, saved.val_fraction, step=0.05,
+                                         key="data.val_fraction")
+        many = int(s[3].number_input("Head: more than", 1, 100_000, saved.many_shot, key="data.many",
+                                     help="Classes with more training samples than this are head classes."))
+        few = int(s[4].number_input("Tail: fewer than", 1, many, min(saved.few_shot, many), key="data.few",
+                                    help="Classes with fewer training samples than this are tail classes. On small "
+                                         "data, when every class falls in one group, the top, middle and bottom "
+                                         "thirds of classes are used instead."))
+    return {"seed": seed, "test_fraction": test_fraction, "val_fraction": val_fraction, "many_shot": many,
+            "few_shot": few}

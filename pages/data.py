@@ -104,27 +104,12 @@ if profile != "none":
     if choice == "custom":
         custom = c3.multiselect("Most common first", range(k), format_func=lambda c: dataset.class_names[c],
                                 key="data.custom_order", help="Classes you leave out follow in their usual order.")
-with st.expander("Split and group settings"):
-    s = st.columns(5)
-    seed = int(s[0].number_input("Seed", 0, 2**31 - 1, saved.seed, key="data.seed",
-                                 help="Seeds the split, the subsampling and a random class order."))
-    test_fraction = s[1].number_input("Test fraction", 0.05, 0.8, saved.test_fraction, step=0.05,
-                                      key="data.test_fraction", disabled=dataset.y_test is not None,
-                                      help="Ignored when the data ships its own test split.")
-    val_fraction = s[2].number_input("Validation fraction", 0.05, 0.45, saved.val_fraction, step=0.05,
-                                     key="data.val_fraction")
-    many = int(s[3].number_input("Head: more than", 1, 100_000, saved.many_shot, key="data.many",
-                                 help="Classes with more training samples than this are head classes."))
-    few = int(s[4].number_input("Tail: fewer than", 1, many, min(saved.few_shot, many), key="data.few",
-                                help="Classes with fewer training samples than this are tail classes. On small "
-                                     "data, when every class falls in one group, the top, middle and bottom "
-                                     "thirds of classes are used instead."))
+split = forms.split_settings_form(saved, has_test_split=dataset.y_test is not None)
 st.markdown(forms.describe_profile(profile, ratio, mu, k))
 
 config = DataConfig(source=source, params=params, label_column=label_column,
                     imbalance={"profile": profile, "ratio": ratio, "mu": mu,
-                               "class_order": forms.class_order(choice, k, seed, custom)},
-                    test_fraction=test_fraction, val_fraction=val_fraction, many_shot=many, few_shot=few, seed=seed)
+                               "class_order": forms.class_order(choice, k, split["seed"], custom)}, **split)
 try:
     preview = forms.imbalance_preview(dataset, config)
 except ValueError as exc:

@@ -2,44 +2,31 @@
 maps of what drove each prediction, and an HTML report to share them."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
+from app.gallery_cards import attribution_maps, case_card, run_model
 from app.services import get_store, load_bundle, load_splits
-from app.widgets import explain, params_form, require_run, table_height
+from app.widgets import explain, params_form, require_run
 from core.analysis import (
-    ATTRIBUTIONS, build_report_cases, case_attributions, class_feature_importance, display_image, error_cases,
-    head_to_tail, importance_sample, importance_sides, list_attributions, load_run_model, most_confused_pairs, softmax,
+    ATTRIBUTIONS, build_report_cases, class_feature_importance, error_cases, importance_sample, importance_sides,
+    list_attributions, most_confused_pairs, softmax,
 )
-from core.store import RunStore
-from core.train import resolve_device
-from core.viz import (
-    attribution_pair_figure, class_importance_heatmap, error_report_html, feature_attribution_bars,
-    image_with_attribution,
-)
+from core.data import head_to_tail_order
+from core.viz import class_importance_heatmap, error_report_html
 
 st.title("🔍 Error gallery")
 st.caption("The test samples the model got wrong, rare classes first, and what in each input drove its answer.")
 record = require_run()
 if record is None:
     st.stop()
-
-
-DEVICE = str(resolve_device("auto"))  # the GPU when there is one
 REPORT_MAX = 64  # cases in a report of every match
-
-
-@st.cache_resource(show_spinner="Loading the trained model…", max_entries=4)
-def _model(home: str, run_id: str):
-    return load_run_model(RunStore(home), run_id, device=DEVICE)
-
 
 b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)
 art, names, groups, image = b.artifacts, b.class_names, b.groups, b.modality == "image"
 features = b.metrics["dataset"].get("feature_names") or [f"feature {i}" for i in range(art.features.shape[1])]
-order = [int(k) for k in head_to_tail(art.class_counts)]
+order = [int(k) for k in head_to_tail_order(art.class_counts)]
 try:
-    model = _model(str(get_store().home), rid)
+    model = run_model(rid)
 except FileNotFoundError as exc:
     st.warning(f"{exc}. Pick another run in the sidebar.")
     st.stop()
@@ -109,63 +96,29 @@ x, probs = x_test[shown["row"].to_numpy()], softmax(art.logits[shown["row"].to_n
 
 
 def _maps(inputs, ids, targets, what):
-    bar = st.progress(0.0, text=f"Computing {what}…")
-    try:
-        return case_attributions(run_dir, model, inputs, ids, method=method, targets=targets, params=params,
-                                 device=DEVICE, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Computing {what}… {d}/{t}"))
-    except ValueError as exc:
-        st.error(f"These method settings do not work here: {exc}")
-        st.stop()
-    finally:
-        bar.empty()
-
-
-def _chart(fig, name):
-    st.plotly_chart(fig, width="stretch", key=f"gallery.fig.{rid}.{name}")
+    return attribution_maps(run_dir, model, inputs, ids, targets, method=method, params=params, what=what)
 
 
 maps = _maps(x, shown["sample_id"].tolist(), {"true": shown["true"], "pred": shown["pred"]}
              | ({"chosen": [chosen] * len(shown)} if chosen is not None else {}), "attribution maps (each is saved)")
 for i, case in enumerate(shown.itertuples(index=False)):
-    with st.container(border=True):
-        left, right = st.columns([1, 3] if image else [1, 2])
-        top3 = ", ".join(f"{names[k]} ({probs[i, k]:.0%})" for k in np.argsort(-probs[i])[:3])
-        left.markdown(f"**Sample {case.sample_id}** · {'✅ right' if case.correct else '❌ wrong'}  \n"
-                      f"True: **{label(case.true)}**  \nPredicted: **{label(case.pred)}**  \nMost likely: {top3}")
-        if image:
-            left.image(display_image(x[i]), caption="the input", width=160)
-        else:
-            left.dataframe(pd.DataFrame({"feature": features, "value": x[i]}), hide_index=True,
-                           height=table_height(len(features), 250),
-                           column_config={"value": st.column_config.NumberColumn(
-                               "value (standardised)", format="%.2f",
-                               help="0 is the training average, ±1 one typical spread away from it.")})
-        panels = ([("chosen", "towards", chosen)] if chosen is not None else
-                  [("true", "true:", case.true)] + ([("pred", "predicted:", case.pred)] if not case.correct else []))
-        with right:
-            if image and len(panels) == 2:
-                _chart(attribution_pair_figure(x[i], maps["true"][i], maps["pred"][i], label(case.true), label(case.pred),
-                                               opacity=opacity).update_layout(height=300), case.sample_id)
-                continue
-            for col, (which, word, k) in zip(st.columns(2), panels):
-                values, title = maps[which][i], f"{word} {label(k)}"
-                with col:
-                    _chart(image_with_attribution(x[i], values, opacity, title=title).update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10))
-                           if image else feature_attribution_bars(values, features, top=8, title=title), f"{case.sample_id}.{which}")
+    case_card(case, x[i], probs[i], {k: v[i] for k, v in maps.items()}, label=label, names=names, features=features,
+              image=image, chosen=chosen, opacity=opacity, chart_key=f"gallery.fig.{rid}")
 explain("Stronger colour (or a longer bar) means a larger effect on that class's score. Maps show what this model "
         "used, not what is right: a strong map on an irrelevant region is a reason to distrust the model there.")
 
 if not image:
     st.subheader("Which features each class relies on")
     rows = importance_sample(art.labels)
-    every = _maps(x_test[rows], art.test_index[rows].tolist(), {"true": art.labels[rows]}, "per-class importance")
-    importance = class_feature_importance(every["true"], art.labels[rows], art.num_classes)
+    sample_maps = _maps(x_test[rows], art.test_index[rows].tolist(), {"true": art.labels[rows]},
+                        "per-class importance")
+    importance = class_feature_importance(sample_maps["true"], art.labels[rows], art.num_classes)
     sides = importance_sides(art.class_counts, groups)
     for col, (title, ks) in zip(st.columns(len(sides)), sides):
         fig = class_importance_heatmap(importance[ks], [names[k] for k in ks], features, [groups[k] for k in ks])
-        with col:
-            _chart(fig.update_traces(zmax=float(np.nanmax(importance)))
-                   .update_layout(title=title, height=300 + 26 * len(ks), margin=dict(t=50)), f"importance.{title}")
+        col.plotly_chart(fig.update_traces(zmax=float(np.nanmax(importance))).update_layout(
+            title=title, height=300 + 26 * len(ks), margin=dict(t=50)), width="stretch",
+            key=f"gallery.fig.{rid}.importance.{title}")
     explain("Each cell: how much a feature moved the model's score for that class, averaged over its test samples "
             "(darker = relied on more; both sides share one scale). Rare classes leaning on other features than "
             "common ones, or on very few, is a sign they were learned from too few examples.")

@@ -2,14 +2,14 @@
 
 import math
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app import embedding_jobs as jobs
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, require_run, table_height
-from core.analysis import class_geometry, embed, minority_collapse, norm_count_correlation
+from core.analysis import class_geometry, minority_collapse, norm_count_correlation
+from core.data import head_to_tail_order
 from core.viz import (
     add_thumbnails, centred_class_means, cosine_heatmap, embedding_hover_features, embedding_scatter,
     nc_history_figure, norm_count_figure, sample_image_figure, spread_bars,
@@ -24,7 +24,7 @@ if record is None:
     st.stop()
 store, bundle = get_store(), load_bundle(record.id)
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
-counts, order = art.class_counts, np.argsort(-art.class_counts, kind="stable")
+counts, order = art.class_counts, head_to_tail_order(art.class_counts)
 geometry = class_geometry(art.features, art.labels, art.head_weight, counts, pred=art.logits)
 means = centred_class_means(art.features, art.labels, art.num_classes)
 
@@ -49,24 +49,7 @@ with tabs[0]:
     errors_on = c[4].toggle("Highlight misclassified samples", key="geometry.highlight_errors")
     params = {"n_neighbors": neighbours, "min_dist": min_dist, "n_components": dims}
     features, labels, pred = jobs.split_arrays(art, split)
-    coords, method = jobs.load_embedding(store, record.id, split, params, art), "UMAP"
-    if coords is None:
-        jobs.submit(store, record.id, params, art)
-        coords, method = embed(features, method="pca", n_components=dims), "PCA"
-
-        @st.fragment(run_every=2)
-        def wait_for_umap() -> None:
-            error = jobs.job_error(store, record.id, params)
-            if error is not None:
-                st.warning(f"UMAP failed ({error}); showing PCA.")
-            elif jobs.is_ready(store, record.id, params, art):
-                st.rerun()
-            else:
-                jobs.submit(store, record.id, params, art)  # no-op while queued here or in the worker
-                st.info("UMAP with these settings is being computed (the first one in a process takes 15-60 s). "
-                        "Meanwhile this is PCA, a quick straight-line projection; the map swaps in by itself.")
-
-        wait_for_umap()
+    coords, method = jobs.map_coordinates(store, record.id, split, params, art)
     splits = load_splits(bundle.config.data)
     inputs = jobs.split_inputs(splits, art, bundle.config, split)
     feature_names = bundle.metrics["dataset"].get("feature_names")
