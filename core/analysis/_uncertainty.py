@@ -1,0 +1,309 @@
+"""How sure can we be of a number? Intervals for one run's metrics and for several runs.
+
+A balanced accuracy measured on a test set with five cases of the rarest class moves a
+lot with which five cases were drawn, so every headline number gets an interval
+(REFERENCE.md, "Uncertainty and comparisons"): a stratified bootstrap over test samples
+for one run, Wilson intervals for per-class recall and precision, and t-intervals over
+the runs of a seed or fold sweep. Pure numpy / scipy / statsmodels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from core.analysis._calibration import DEFAULT_BINS, _equal_width_index
+from core.analysis._metrics import _check_labels, softmax
+
+__all__ = [
+    "BOOTSTRAP_METRICS",
+    "Interval",
+    "bootstrap_intervals",
+    "per_class_intervals",
+    "pooled_per_class",
+    "summarize_runs",
+    "t_interval",
+    "wilson_interval",
+]
+
+BOOTSTRAP_METRICS: tuple[str, ...] = (
+    "accuracy", "balanced_accuracy", "f1_macro", "gmean", "worst_class_recall", "ece",
+)
+DEFAULT_INTERVAL_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "ece")
+
+# Resamples per vectorised call: bounds memory at about this many gathered indices.
+_BATCH_ELEMENTS = 2_000_000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its interval and how the interval was obtained."""
+
+    estimate: float
+    low: float
+    high: float
+    method: str
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def to_dict(self) -> dict:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "method": self.method}
+
+
+# --- vectorised metrics over many resamples -----------------------------------------------
+
+class _ResampleScorer:
+    """Scores a batch of resampled test sets in a few array operations.
+
+    Each test sample gets one integer code (predicted class, confidence bin, hit or miss);
+    a batch of resampled index rows becomes per-row counts of those codes through one
+    bincount with row offsets, and every metric follows from the counts. Resampling
+    within classes keeps each class's support fixed, so recall needs no true-label count.
+    """
+
+    def __init__(self, logits: np.ndarray, labels: np.ndarray, num_classes: int, metrics: Sequence[str]):
+        logits = np.asarray(logits, dtype=np.float64)
+        if logits.ndim != 2 or logits.shape[1] != num_classes:
+            raise ValueError(f"logits must have shape (n, {num_classes}), got {logits.shape}")
+        unknown = sorted(set(metrics) - set(BOOTSTRAP_METRICS))
+        if unknown:
+            raise ValueError(f"no bootstrap for {unknown}; known metrics: {', '.join(BOOTSTRAP_METRICS)}")
+        y = _check_labels(labels, logits.shape[0], num_classes)
+        self.metrics = tuple(metrics)
+        self.n = y.size
+        self.k = num_classes
+        self.n_bins = DEFAULT_BINS if "ece" in self.metrics else 1
+        probs = softmax(logits)
+        pred = probs.argmax(axis=1)
+        conf = probs[np.arange(self.n), pred]
+        conf_bin = _equal_width_index(conf, self.n_bins) if self.n_bins > 1 else 0
+        self.code = ((pred * self.n_bins + conf_bin) * 2 + (pred == y)).astype(np.int64)
+        self.conf = conf
+        support = np.bincount(y, minlength=num_classes)
+        self.present = np.flatnonzero(support)
+        self.support = support[self.present]
+
+    @property
+    def codes_per_row(self) -> int:
+        return self.k * self.n_bins * 2
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        """Metrics of each row of sample indices `idx` (rows, n): shape (len(metrics), rows)."""
+        rows, size = idx.shape[0], self.codes_per_row
+        flat = (self.code[idx] + (np.arange(rows) * size)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=rows * size).reshape(rows, self.k, self.n_bins, 2)
+        hits = counts[..., 1]
+        predicted = counts.sum(axis=(2, 3))
+        # A hit predicted as class c is a hit of class c, so hits per predicted class are TP.
+        tp = hits.sum(axis=2)[:, self.present]
+        recall = tp / self.support
+        out: dict[str, np.ndarray] = {}
+        for name in self.metrics:
+            if name == "accuracy":
+                out[name] = tp.sum(axis=1) / self.n
+            elif name == "balanced_accuracy":
+                out[name] = recall.mean(axis=1)
+            elif name == "worst_class_recall":
+                out[name] = recall.min(axis=1)
+            elif name == "f1_macro":
+                out[name] = (2 * tp / (self.support + predicted[:, self.present])).mean(axis=1)
+            elif name == "gmean":  # as scipy.stats.gmean, which imblearn uses: 0 if any recall is 0
+                with np.errstate(divide="ignore"):
+                    out[name] = np.exp(np.log(recall).mean(axis=1))
+            elif name == "ece":
+                conf_sum = np.bincount(flat, weights=self.conf[idx].ravel(), minlength=rows * size)
+                conf_sum = conf_sum.reshape(rows, self.k, self.n_bins, 2).sum(axis=(1, 3))
+                out[name] = np.abs(hits.sum(axis=1) - conf_sum).sum(axis=1) / self.n
+        return np.stack([out[name] for name in self.metrics])
+
+
+def _stratified_bootstrap(
+    labels: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n_outputs: int,
+    *,
+    n_resamples: int,
+    confidence: float,
+    seed: int,
+    per_row: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Estimate and percentile interval of `statistic` (index rows -> (n_outputs, rows))
+    under resampling within each class.
+
+    Each class's sample indices are one of `scipy.stats.bootstrap`'s samples with
+    `paired=False`, and scipy resamples every sample independently: that is stratified
+    resampling. scipy refuses one-observation samples, so singleton classes, whose
+    resample is always themselves, are appended unchanged. `per_row` (work per resample)
+    sets the batch size.
+    """
+    if n_resamples < 1:
+        raise ValueError("n_resamples must be at least 1")
+    if not 0 < confidence < 1:
+        raise ValueError("confidence must lie strictly between 0 and 1")
+    y = np.asarray(labels).astype(np.int64, copy=False)
+    if y.size == 0:
+        nan = np.full(n_outputs, np.nan)
+        return nan, nan, nan, "no test samples"
+    estimate = statistic(np.arange(y.size)[None, :])[:, 0]
+    order = np.argsort(y, kind="stable")
+    counts = np.bincount(y)
+    groups = np.split(order, np.cumsum(counts)[:-1])
+    varied = [g for g in groups if g.size > 1]
+    fixed = np.concatenate([g for g in groups if g.size == 1] + [np.empty(0, dtype=np.int64)])
+    if not varied:
+        return estimate, estimate.copy(), estimate.copy(), "no class has two test samples: nothing to resample"
+
+    def resampled_statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        rows = np.atleast_2d(samples[0]).shape[0]
+        parts = [np.atleast_2d(s) for s in samples] + [np.broadcast_to(fixed, (rows, fixed.size))]
+        values = statistic(np.concatenate(parts, axis=-1))
+        return values if samples[0].ndim > 1 else values[:, 0]
+
+    result = stats.bootstrap(
+        varied, resampled_statistic, n_resamples=n_resamples,
+        batch=max(1, _BATCH_ELEMENTS // max(per_row, 1)), vectorized=True, paired=False, axis=-1,
+        confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    method = f"stratified bootstrap, percentile, B={n_resamples}"
+    return estimate, np.atleast_1d(ci.low), np.atleast_1d(ci.high), method
+
+
+def bootstrap_intervals(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    *,
+    metrics: Sequence[str] = DEFAULT_INTERVAL_METRICS,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """Percentile bootstrap interval of each metric over the test samples, resampled
+    within each class so every class keeps its test count (a class cannot vanish from a
+    replicate and its recall never becomes undefined).
+
+    `estimate` is the metric on the test set as given; the definitions match
+    `summary_metrics` (classes absent from `labels` are left out) and the project's `ece`.
+    A class with one test sample is the same in every replicate. With a single class
+    present the interval reflects resampling within it; when no class has two samples
+    there is nothing to resample and low = high = estimate. No samples: all NaN.
+    """
+    scorer = _ResampleScorer(logits, labels, num_classes, metrics)
+    estimate, low, high, method = _stratified_bootstrap(
+        labels, scorer, len(scorer.metrics), n_resamples=n_resamples, confidence=confidence, seed=seed,
+        per_row=max(scorer.n, scorer.codes_per_row),
+    )
+    return {
+        name: Interval(float(estimate[i]), float(low[i]), float(high[i]), method)
+        for i, name in enumerate(scorer.metrics)
+    }
+
+
+# --- proportions ----------------------------------------------------------------------------
+
+def wilson_interval(
+    successes: np.ndarray | int, trials: np.ndarray | int, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for k successes of n: unlike k/n +/- z se it stays inside
+    [0, 1] and is not zero-width at 0 of 5, which is what a rare class's recall looks like.
+    NaN where n = 0 (no samples, nothing to estimate)."""
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("successes must lie between 0 and trials")
+    empty = n == 0
+    low, high = proportion_confint(k, np.where(empty, 1.0, n), alpha=1 - confidence, method="wilson")
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+
+
+def per_class_intervals(
+    logits: np.ndarray, labels: np.ndarray, num_classes: int, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Recall (TP of support) and precision (TP of predicted) of each class with Wilson
+    intervals, one row per class index. Both are NaN when their count is 0, rather than
+    the 0 sklearn reports, because nothing was measured."""
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] != num_classes:
+        raise ValueError(f"logits must have shape (n, {num_classes}), got {logits.shape}")
+    y = _check_labels(labels, logits.shape[0], num_classes)
+    pred = logits.argmax(axis=1)
+    support = np.bincount(y, minlength=num_classes)
+    predicted = np.bincount(pred, minlength=num_classes)
+    tp = np.bincount(y[pred == y], minlength=num_classes)
+    table = {"class_index": np.arange(num_classes), "support": support, "predicted": predicted}
+    for name, n in (("recall", support), ("precision", predicted)):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table[name] = np.where(n > 0, tp / np.maximum(n, 1), np.nan)
+        table[f"{name}_low"], table[f"{name}_high"] = wilson_interval(tp, n, confidence)
+    return pd.DataFrame(table)
+
+
+# --- several runs -----------------------------------------------------------------------------
+
+def _t_bounds(mean, sd, n, confidence: float):
+    """mean -/+ t_{(1+c)/2, n-1} sd / sqrt(n), elementwise; NaN where n < 2."""
+    n = np.asarray(n, dtype=np.float64)
+    valid = n >= 2
+    df = np.where(valid, n - 1, 1.0)
+    half = stats.t.ppf((1 + confidence) / 2, df) * np.asarray(sd) / np.sqrt(np.where(valid, n, 1.0))
+    half = np.where(valid, half, np.nan)
+    return mean - half, mean + half
+
+
+def _finite_values(values) -> np.ndarray:
+    """Floats of `values` with None and NaN dropped (a run that did not record a metric)."""
+    return np.array([float(v) for v in values if v is not None and not math.isnan(float(v))], dtype=np.float64)
+
+
+def t_interval(values: Sequence[float | None] | np.ndarray, confidence: float = 0.95) -> dict:
+    """Mean of runs with the t-interval mean +/- t_{0.975, n-1} sd / sqrt(n), sd with
+    ddof = 1: a handful of seeds gives a much wider interval than a normal one would.
+    None/NaN values are dropped; n counts the rest. n = 1: sd and ci are NaN."""
+    v = _finite_values(values)
+    n = v.size
+    mean = float(v.mean()) if n else float("nan")
+    sd = float(v.std(ddof=1)) if n >= 2 else float("nan")
+    low, high = _t_bounds(mean, sd, n, confidence)
+    return {"mean": mean, "sd": sd, "ci": [float(low), float(high)], "n": n}
+
+
+def summarize_runs(metrics_list: Sequence[Mapping[str, float | None]], keys: Sequence[str]) -> dict[str, dict]:
+    """`t_interval` of each metric over several runs' flat metric dicts; a run without
+    the key (or with None/NaN) is skipped for that key."""
+    return {key: t_interval([m.get(key) for m in metrics_list]) for key in keys}
+
+
+def pooled_per_class(
+    tables: Sequence[pd.DataFrame], columns: Sequence[str] = ("recall", "precision", "f1"), confidence: float = 0.95
+) -> pd.DataFrame:
+    """Per-class numbers over runs: for each column its mean, sd (ddof = 1) and
+    t-interval (`col`, `col_sd`, `col_low`, `col_high`) per class_index, `support` summed
+    over runs, `count_train` averaged, `n_runs`, and `class` / `group` as in the first
+    run; largest training class first. Takes `per_class_metrics` tables, one per run."""
+    if not tables:
+        raise ValueError("pooled_per_class needs at least one per-class table")
+    runs = pd.concat(list(tables), ignore_index=True)
+    grouped = runs.groupby("class_index", sort=True)
+    out = pd.DataFrame({"class_index": grouped.size().index})
+    for label in ("class", "group"):
+        if label in runs:
+            out[label] = grouped[label].first().to_numpy()
+    out["count_train"] = grouped["count_train"].mean().to_numpy()
+    out["support"] = grouped["support"].sum().to_numpy()
+    out["n_runs"] = grouped.size().to_numpy()
+    for col in columns:
+        mean = grouped[col].mean().to_numpy()
+        sd = grouped[col].std(ddof=1).to_numpy()
+        out[col], out[f"{col}_sd"] = mean, sd
+        out[f"{col}_low"], out[f"{col}_high"] = _t_bounds(mean, sd, grouped[col].count().to_numpy(), confidence)
+    out = out.sort_values(["count_train", "class_index"], ascending=[False, True])
+    return out.reset_index(drop=True)
