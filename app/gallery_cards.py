@@ -50,9 +50,11 @@ def attribution_maps(run_dir: Path, model, inputs: np.ndarray, sample_ids: Seque
 
 def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np.ndarray], *,
               label: Callable[[int], str], names: Sequence[str], features: Sequence[str], image: bool,
-              chosen: int | None, opacity: float | None, chart_key: str) -> None:
+              chosen: int | None, opacity: float | None, chart_key: str,
+              values: pd.DataFrame | None = None) -> None:
     """One case: the input, true vs predicted with the top-3 probabilities, and the maps for the
-    true and the predicted class (or the chosen one) side by side."""
+    true and the predicted class (or the chosen one) side by side. `values` (a table's
+    `feature_table`) shows the row in the file's units beside the standardised values."""
 
     def chart(fig, name: str) -> None:
         st.plotly_chart(fig, width="stretch", key=f"{chart_key}.{case.sample_id}.{name}")
@@ -65,11 +67,13 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
         if image:
             left.image(display_image(x), caption="the input", width=160)
         else:
-            left.dataframe(pd.DataFrame({"feature": features, "value": x}), hide_index=True,
-                           height=table_height(len(features), 250),
-                           column_config={"value": st.column_config.NumberColumn(
-                               "value (standardised)", format="%.2f",
-                               help="0 is the training average, ±1 one typical spread away from it.")})
+            table = values if values is not None else pd.DataFrame({"feature": features, "standardised": x})
+            left.dataframe(table, hide_index=True, height=table_height(len(table), 250),
+                           column_config={"value": st.column_config.TextColumn(
+                               "value", help="As in the data file (yes / no: whether the row has that category)."),
+                               "standardised": st.column_config.NumberColumn(
+                               "standardised", format="%.2f",
+                               help="What the model saw: 0 is the training average, ±1 one typical spread away.")})
         panels = ([("chosen", "towards", chosen)] if chosen is not None else
                   [("true", "true:", case.true)] + ([("pred", "predicted:", case.pred)] if not case.correct else []))
         with right:

@@ -1,4 +1,5 @@
-"""Data: choose or upload a dataset, make its training split long-tailed, save it for training."""
+"""Data: choose or upload a dataset, check an uploaded table's columns and gaps, make the
+training split long-tailed, save it for training."""
 
 import streamlit as st
 
@@ -6,7 +7,7 @@ from app import forms, state
 from app.services import save_data_choice
 from app.widgets import explain, flash, params_form
 from core.config import DataConfig
-from core.data import DATASETS, UPLOAD_PREFIX, DataError, guess_label_column, source_label
+from core.data import DATASETS, UPLOAD_PREFIX, DataError, source_label
 from core.viz import class_counts_figure, image_grid
 
 st.title("📦 Data")
@@ -22,7 +23,7 @@ upload_source = st.session_state.get(state.UPLOAD_SOURCE) or (
 kinds = ["Built-in dataset", "Upload a file"]
 kind = st.radio("Data source", kinds, horizontal=True, key="data.kind",
                 index=1 if saved.source.startswith(UPLOAD_PREFIX) else 0)
-params, label_column = {}, None
+params, label_column, roles, missing = {}, None, {}, "refuse"
 if kind == kinds[0]:
     names = DATASETS.names()
     default = saved.source if saved.source in names else "digits"
@@ -36,7 +37,8 @@ if kind == kinds[0]:
             params = params_form(info, "data.params")
     source = name
 else:
-    st.caption("A table (.csv / .parquet) with one label column; a .zip of images in one folder per "
+    st.caption("A table (.csv, .tsv or .parquet, as Excel or a clinic system exports it) with one label column; "
+               "a .zip of images in one folder per "
                "class (cat/001.png, dog/002.png); or an .npz with x_train, y_train (and optionally "
                "x_test, y_test; MedMNIST names work too).")
     uploaded = st.file_uploader("Upload a file", type=forms.UPLOAD_TYPES, key="data.upload")
@@ -47,29 +49,33 @@ else:
                             "from 240 'common' down to 14 'rare' rows. Upload it back here to try the workbench.")
     if uploaded is not None:
         try:
-            upload_source = forms.store_upload(uploaded.getvalue(), uploaded.name)
+            upload_source = forms.open_upload(uploaded.getvalue(), uploaded.name)
             st.session_state[state.UPLOAD_SOURCE] = upload_source
         except DataError as exc:
             st.error(str(exc))
+            forms.stored_uploads_panel()
             st.stop()
     if not upload_source:
         st.info("Upload a file to continue, or choose a built-in dataset.")
+        forms.stored_uploads_panel()
         st.stop()
     if uploaded is None:
         st.caption(f"In use: **{source_label(upload_source)}**, uploaded earlier. Upload another file to replace it.")
     source = upload_source
+    forms.start_new_upload(source, saved)
     if forms.is_table_upload(source):
         try:
-            columns = forms.table_columns(source)
+            label_column, roles, missing, _ = forms.table_settings(source, saved)
         except DataError as exc:
             st.error(str(exc))
             st.stop()
-        default = saved.label_column if saved.label_column in columns else guess_label_column(columns)
-        label_column = st.selectbox("Label column (the class to predict)", columns, key="data.label_column",
-                                    index=columns.index(default))
+        if label_column is None:
+            st.info("Choose the label column to continue.")
+            st.stop()
 
 try:
-    dataset = forms.load_dataset(DataConfig(source=source, params=params, label_column=label_column))
+    dataset = forms.load_dataset(DataConfig(source=source, params=params, label_column=label_column,
+                                            column_roles=roles, missing=missing))
 except (DataError, ValueError) as exc:
     st.error(str(exc))
     st.stop()
@@ -83,7 +89,8 @@ with st.expander(f"Preview: {len(dataset.y):,} samples, {dataset.num_classes} cl
     else:
         frame = forms.table_preview(source) if forms.is_table_upload(source) else forms.dataset_preview(dataset)
         st.dataframe(frame, hide_index=True, width="stretch", height=240)
-        explain("The first rows of the table; each row is one sample, the label column is what the model learns to predict.")
+        explain("The first rows of the table as written; each row is one sample, the label column is what the model "
+                "learns to predict.")
 
 # --- imbalance ----------------------------------------------------------------------------
 st.subheader("Make it imbalanced")
@@ -92,7 +99,9 @@ im = saved.imbalance
 c1, c2, c3 = st.columns([2, 2, 2])
 profiles = ["none", "exp", "step", "linear"]
 profile = c1.radio("Profile", profiles, index=profiles.index(im.profile), horizontal=True, key="data.profile",
-                   help="How class sizes shrink from the most common (head) to the rarest (tail) class.")
+                   help="none keeps the class sizes the data has; the others make the training split rarer "
+                        "from the most common (head) to the rarest (tail) class.")
+forms.offer_last_profile(c1)
 ratio, mu, choice, custom = im.ratio, im.mu, "as is", []
 if profile != "none":
     ratio = c2.slider("Imbalance ratio (largest ÷ smallest class)", 1.0, 200.0, min(float(im.ratio), 200.0),
@@ -105,9 +114,8 @@ if profile != "none":
         custom = c3.multiselect("Most common first", range(k), format_func=lambda c: dataset.class_names[c],
                                 key="data.custom_order", help="Classes you leave out follow in their usual order.")
 split = forms.split_settings_form(saved, has_test_split=dataset.y_test is not None)
-st.markdown(forms.describe_profile(profile, ratio, mu, k))
 
-config = DataConfig(source=source, params=params, label_column=label_column,
+config = DataConfig(source=source, params=params, label_column=label_column, column_roles=roles, missing=missing,
                     imbalance={"profile": profile, "ratio": ratio, "mu": mu,
                                "class_order": forms.class_order(choice, k, split["seed"], custom)}, **split)
 try:
@@ -115,6 +123,8 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
+st.markdown(forms.describe_profile(profile, ratio, mu, k, achieved=preview["ratio_after"],
+                                   natural=preview["ratio_before"]))
 
 m = st.columns(5)
 m[0].metric("Training samples", f"{preview['total_after']:,}",
@@ -123,7 +133,7 @@ m[0].metric("Training samples", f"{preview['total_after']:,}",
 asked = f" You asked for {ratio:g}; small classes round down to whole samples." if profile != "none" else ""
 m[1].metric("Imbalance ratio", f"{preview['ratio_after']:.1f}", help=f"Largest ÷ smallest class, in training.{asked}",
             delta=f"{preview['ratio_after'] - preview['ratio_before']:+.1f}" if profile != "none" else None,
-            delta_color="off", delta_arrow="off", delta_description="vs. before")
+            delta_color="off", delta_arrow="off", delta_description="vs. before" if profile != "none" else None)
 for col, group in zip(m[2:], ("head", "medium", "tail")):
     col.metric(f"{group.capitalize()} classes", preview["group_classes"][group],
                help=f"{preview['group_counts'][group]:,} training samples in {group} classes")
@@ -137,9 +147,11 @@ explain("Grey: training samples the data offers per class. Coloured: what the pr
 # --- save ---------------------------------------------------------------------------------
 chosen = config.model_dump(mode="json")
 if st.session_state.get(state.DATA_CONFIG) == chosen:
-    st.success(f"The Train page uses this dataset: {forms.data_label(config)}.")
+    st.success(f"The Train page uses this dataset: {forms.data_label(config, dataset)}.")
 elif st.button("Use this dataset for training", type="primary", key="data.save"):
     save_data_choice(chosen)
-    flash(f"Saved. The Train page now uses {forms.data_label(config)}.")
+    flash(f"Saved. The Train page now uses {forms.data_label(config, dataset)}.")
     st.rerun()
 st.page_link("../pages/train.py", label="Go to training", icon="🏋️")
+if kind == kinds[1]:
+    forms.stored_uploads_panel()

@@ -154,7 +154,7 @@ def test_upload_helpers_store_and_load_each_kind(empty_home):
     assert forms.table_columns(source) == ["a", "b", "colour", "target"]
     assert len(forms.table_preview(source, rows=5)) == 5
     table = load_source(source, label_column="target")
-    assert table.class_names == ("no", "yes") and table.modality == "tabular"
+    assert table.class_names == ("yes", "no") and table.modality == "tabular", "most frequent class first"
     assert forms.store_upload(GOOD_CSV.encode(), "patients.csv") == source, "content-addressed, stored once"
 
     images = load_source(forms.store_upload(_image_zip(), "pets.zip"))
@@ -175,6 +175,11 @@ def test_upload_helpers_reject_bad_files(empty_home):
         forms.store_upload(b"", "empty.csv")
 
 
+def _preview(at):
+    """The first rows of the uploaded file, as written (the preview table, not the roles table)."""
+    return next(d.value for d in at.dataframe if "Role" not in d.value.columns)
+
+
 def _upload(at, name: str, data: bytes, mime: str = "application/octet-stream"):
     at.radio(key="data.kind").set_value("Upload a file").run()
     at.file_uploader(key="data.upload").set_value((name, data, mime)).run()
@@ -186,7 +191,7 @@ def test_upload_a_table_and_pick_its_label(empty_home, open_page):
     _no_exceptions(at)
     label = at.selectbox(key="data.label_column")
     assert label.value == "target", "guessed from the column name"
-    assert list(at.dataframe[0].value.columns) == ["a", "b", "colour", "target"]
+    assert list(_preview(at).columns) == ["a", "b", "colour", "target"]
     assert set(_counts_chart(at)["kept"]) == {"no", "yes"}
     label.set_value("colour").run()
     _no_exceptions(at)
@@ -199,6 +204,8 @@ def test_upload_a_table_and_pick_its_label(empty_home, open_page):
 def test_upload_a_bad_table_shows_where_the_problem_is(empty_home, open_page):
     at = _upload(open_page("data"), "bad.csv", BAD_CSV.encode(), "text/csv")
     _no_exceptions(at)
+    assert at.warning[0].value == "1 cell is empty or unusable (b 1). Choose what to do with them:"
+    at.radio(key="data.missing").set_value("refuse").run()
     message = " ".join(e.value for e in at.error)
     assert "bad.csv" in message and "row 4" in message and "'b'" in message
     assert not at.get("plotly_chart")
@@ -226,3 +233,113 @@ def test_sample_table_is_offered_and_loads(empty_home, open_page):
     dataset = load_table(SAMPLE_TABLE.read_bytes(), SAMPLE_TABLE.name)
     counts = dict(zip(dataset.class_names, np.bincount(dataset.y), strict=True))
     assert counts == {"common": 240, "frequent": 110, "rare": 14, "uncommon": 40}
+
+
+# --- real tables: roles, gaps, natural imbalance, stored uploads ---------------------------
+
+def patients_csv(rows: int = 200) -> bytes:
+    """An export with an ID, a number with gaps, a category, free text, a constant column and a
+    diagnosis from common to rare (names sort differently from frequencies)."""
+    dx = (["benign"] * 30 + ["cyst"] * 12 + ["atypia"] * 5 + ["malignant"] * 3)
+    lines = ["patient_id,cholesterol,site,notes,diagnosis,export"]
+    for i in range(rows):
+        chol = "" if i % 25 == 7 else f"{150 + (i * 37) % 120}"
+        note = f"visit {i}: seen on ward {i % 7} for {i % 11} days"
+        lines.append(f"P{i:05d},{chol},{['north', 'south'][i % 2]},{note},{dx[i % len(dx)]},v3")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _roles(at) -> dict[str, str]:
+    table = next(d.value for d in at.dataframe if "Role" in d.value.columns)
+    return dict(zip(table["Column"], table["Role"]))
+
+
+def test_an_upload_shows_column_roles_gaps_and_its_real_imbalance(empty_home, open_page):
+    at = _upload(open_page("data"), "patients.csv", patients_csv(), "text/csv")
+    _no_exceptions(at)
+    assert _roles(at) == {"patient_id": "ID-like", "cholesterol": "number", "site": "category", "notes": "free text",
+                          "diagnosis": "label", "export": "constant"}
+    assert any(e.proto.label == "Columns: 2 used as features, 3 left out" for e in at.get("expander"))
+    assert any("Left out of the features: **patient_id** (ID-like), **notes** (free text), **export** (constant)"
+               in c.value for c in at.caption)
+    assert any("Guessed **diagnosis**: named like a label, with 4 classes" in c.value for c in at.caption)
+    assert at.warning[0].value == "8 cells are empty or unusable (cholesterol 8). Choose what to do with them:"
+    gaps = at.radio(key="data.missing")
+    assert gaps.value == "fill" and "Drop the 8 rows with a gap (4.0% of the table)" in gaps.options[1]
+    # uploads start at their real class sizes, most frequent first; the old profile is only offered
+    assert at.radio(key="data.profile").value == "none"
+    chart = _counts_chart(at)
+    assert chart["order"] == ["benign", "cyst", "atypia", "malignant"]
+    assert any("**10 times** as many" in m.value for m in at.markdown)
+    offer = next(b for b in at.button if b.key == "offer.apply_profile")
+    assert offer.proto.label == "Use my last profile (exp, ratio 50)"
+    at.button(key="data.save").click().run()
+    assert at.session_state[state.DATA_CONFIG]["missing"] == "fill"
+    assert any("patients.csv (10 : 1, natural)" in s.value for s in at.success)
+    offer = next(b for b in at.button if b.key == "offer.apply_profile")
+    offer.click().run()
+    assert at.radio(key="data.profile").value == "exp" and at.slider(key="data.ratio").value == 50.0
+
+
+def test_changing_a_role_in_the_table_changes_the_features(empty_home, open_page):
+    at = _upload(open_page("data"), "patients.csv", patients_csv(), "text/csv")
+    editor = next(d for d in at.data_editor if "Role" in d.value.columns)
+    at.session_state[editor.key] = {"edited_rows": {2: {"Role": "left out"}, 5: {"Role": "category"}},
+                                    "added_rows": [], "deleted_rows": []}
+    at.run()
+    _no_exceptions(at)
+    assert _roles(at)["site"] == "left out" and _roles(at)["export"] == "category"
+    assert any(e.proto.label == "Columns: 2 used as features, 3 left out" for e in at.get("expander"))
+    at.button(key="data.save").click().run()
+    assert at.session_state[state.DATA_CONFIG]["column_roles"] == {"site": "ignore", "export": "categorical"}
+
+
+def test_choosing_to_refuse_gaps_names_them(empty_home, open_page):
+    at = _upload(open_page("data"), "patients.csv", patients_csv(), "text/csv")
+    at.radio(key="data.missing").set_value("refuse").run()
+    message = at.error[0].value
+    assert message.startswith("patients.csv: 8 cells cannot be used: 'cholesterol' rows 9, 34 and 6 more (empty)")
+    at.radio(key="data.missing").set_value("drop").run()
+    assert not at.error and _counts_chart(at)
+
+
+def test_the_ratio_text_agrees_with_the_numbers(empty_home, open_page):
+    at = _upload(open_page("data"), "patients.csv", patients_csv(), "text/csv")
+    at.radio(key="data.profile").set_value("exp").run()
+    at.slider(key="data.ratio").set_value(71.0).run()
+    _no_exceptions(at)
+    ratio = float(next(m for m in at.metric if m.label == "Imbalance ratio").value)
+    text = next(m.value for m in at.markdown if "Exponential" in m.value)
+    assert ratio != 71 and f"about 1/{ratio:.0f} as many" in text and "you asked for 1/71" in text
+    assert "about 1/50 as many" in forms.describe_profile("exp", 50, 0.5, 10, achieved=50.2)
+
+
+def test_a_rejected_upload_is_not_kept(empty_home, open_page):
+    at = _upload(open_page("data"), "broken.zip", b"PK\x03\x04 not really a zip", "application/zip")
+    assert at.error[0].value.startswith("broken.zip: not a readable ZIP archive")
+    assert not list((empty_home / "uploads").glob("*broken*"))
+    with pytest.raises(DataError):
+        forms.open_upload(b"a\n1\n2\n", "one.csv")
+    assert not list((empty_home / "uploads").glob("*one.csv"))
+    assert forms.open_upload(GOOD_CSV.encode(), "good.csv").endswith("good.csv")
+
+
+def test_uploads_no_run_uses_can_be_removed(empty_home, open_page):
+    from core.data import list_uploads, save_upload
+
+    save_upload(GOOD_CSV.encode(), "old.csv")
+    at = _upload(open_page("data"), "patients.csv", patients_csv(), "text/csv")
+    assert any(e.proto.label.startswith("Stored uploads: 2 files") for e in at.get("expander"))
+    at.button(key="uploads.remove_unused").click().run()
+    _no_exceptions(at)
+    assert [u.name for u in list_uploads()] == ["patients.csv"], "the upload in use stays"
+
+
+def test_the_old_profile_stays_on_offer_across_uploads(empty_home, open_page):
+    at = _upload(open_page("data"), "first.csv", GOOD_CSV.encode(), "text/csv")
+    assert at.radio(key="data.profile").value == "none"
+    at.file_uploader(key="data.upload").set_value(("patients.csv", patients_csv(), "text/csv")).run()
+    _no_exceptions(at)
+    assert at.radio(key="data.profile").value == "none"
+    assert any(b.key == "offer.apply_profile" for b in at.button)
+    assert at.selectbox(key="data.label_column").value == "diagnosis", "each file gets its own label guess"

@@ -257,9 +257,12 @@ def build_report_cases(
     *,
     modality: str,
     feature_names: Sequence[str] | None = None,
+    value_tables: Sequence[pd.DataFrame] | None = None,
 ) -> list[dict]:
     """Case dicts for `error_report_html`, one per row of `cases` (an `error_cases`
-    frame); `inputs` and the attribution arrays are aligned with those rows."""
+    frame); `inputs` and the attribution arrays are aligned with those rows. For tables,
+    `value_tables` (core.data.feature_table per case) puts each row's values in the file's
+    units into the report, with the standardised ones beside them."""
     n = len(cases)
     for name, values in (("inputs", inputs), ("attr_true", attr_true), ("attr_pred", attr_pred)):
         if values is not None and len(values) != n:
@@ -277,6 +280,7 @@ def build_report_cases(
             "attr_pred": None if attr_pred is None else np.asarray(attr_pred[i]),
             "modality": modality,
             "feature_names": names,
+            "values": None if value_tables is None else value_tables[i],
         }
         for i, case in enumerate(cases.itertuples(index=False))
     ]

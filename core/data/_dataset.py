@@ -7,9 +7,22 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["Dataset", "Modality"]
+__all__ = ["Dataset", "Modality", "FeatureBlock"]
 
 Modality = Literal["tabular", "image"]
+
+
+@dataclass(frozen=True)
+class FeatureBlock:
+    """Where one original table column lives in `x`: features start..stop. A categorical
+    column is one-hot over `categories`; a date is days since 1970-01-01. Lets a fill use
+    the column's most frequent category and a page show a row in the file's own units."""
+
+    name: str
+    role: Literal["numeric", "categorical", "date"]
+    start: int
+    stop: int
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -17,7 +30,9 @@ class Dataset:
     """Features, integer labels 0..K-1 and class names; optionally a given test split.
 
     `x` is float32: (N, F) for tables, (N, C, H, W) for images in [0, 1]. Tables are
-    stored unscaled; standardisation uses training statistics after the split.
+    stored unscaled; standardisation uses training statistics after the split. An uploaded
+    table holds NaN where its missing-value policy is "fill"; the split fills them from
+    training statistics. `columns` maps an uploaded table's features back to its columns.
     """
 
     name: str
@@ -28,6 +43,7 @@ class Dataset:
     feature_names: tuple[str, ...] | None = None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    columns: tuple[FeatureBlock, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):

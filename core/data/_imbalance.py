@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from core.data._dataset import Dataset
+from core.data._dataset import Dataset, FeatureBlock
+from core.data._features import fill_missing
 from core.data._groups import class_groups
 
 __all__ = [
-    "Profile", "profile_counts", "apply_imbalance_profile", "stratified_split", "Splits",
+    "Profile", "profile_counts", "apply_imbalance_profile", "stratified_split", "stratified_fold", "Splits",
     "prepare_splits", "class_statistics",
 ]
 
@@ -42,7 +43,7 @@ def profile_counts(
     k = len(available)
     order = np.arange(k) if order is None else np.asarray(order, dtype=np.int64)
     if sorted(order.tolist()) != list(range(k)):
-        raise ValueError(f"class order must be a permutation of 0..{k - 1}, got {list(order)}")
+        raise ValueError(f"class order must list each class index 0..{k - 1} once, got {order.tolist()}")
     if profile == "none":
         return available.copy()
     if ratio < 1:
@@ -90,6 +91,19 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(rest), np.sort(held)
 
 
+def stratified_fold(y: np.ndarray, k: int, index: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, held_out) for fold `index` of a shuffled stratified K-fold (sklearn): over the
+    K folds every sample is held out exactly once and every class is spread evenly."""
+    counts = np.bincount(y)
+    present = counts[counts > 0]
+    if present.min() < k:
+        raise ValueError(f"a class has only {present.min()} samples, fewer than the {k} folds; "
+                         f"choose at most {max(int(present.min()), 1)} folds")
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    rest, held = next(f for i, f in enumerate(folds) if i == index)
+    return np.sort(rest), np.sort(held)
+
+
 class TrainCounts:
     """Class count and training counts of anything with `class_names` and `y_train`."""
 
@@ -119,6 +133,9 @@ class Splits(TrainCounts):
     modality: str
     feature_names: tuple[str, ...] | None
     counts_before: np.ndarray  # training counts before the profile
+    feature_mean: np.ndarray | None = None  # tables: the training mean and spread each feature was
+    feature_std: np.ndarray | None = None  # standardised with, to show samples in original units
+    columns: tuple[FeatureBlock, ...] | None = None  # uploaded tables: features back to the file's columns
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -135,31 +152,55 @@ def prepare_splits(
     test_fraction: float = 0.25,
     val_fraction: float = 0.15,
     seed: int = 0,
+    fold: tuple[int, int] | None = None,
 ) -> Splits:
     """Split (unless the source gives a test set), then make the training split long-tailed.
 
-    Tables are standardised with the statistics of the final training split.
+    With `fold` = (k, index) the test split is that fold of a stratified K-fold over all
+    samples (a shipped test set is pooled in first), so an experiment over the K folds
+    tests every sample once. Validation is carved from the rest, and only the training
+    part is made long-tailed. Tables are standardised with the statistics of the final
+    training split, after their gaps (if any) are filled from that split.
     """
-    if data.x_test is not None and data.y_test is not None:
+    if fold is not None:
+        x_all, y_all = data.x, data.y
+        if data.x_test is not None and data.y_test is not None:
+            x_all, y_all = np.concatenate([data.x, data.x_test]), np.concatenate([data.y, data.y_test])
+        rest, test = stratified_fold(y_all, fold[0], fold[1], seed)
+        x_pool, y_pool, x_test, y_test = x_all[rest], y_all[rest], x_all[test], y_all[test]
+        held_fraction = 1 / fold[0]
+    elif data.x_test is not None and data.y_test is not None:
         x_pool, y_pool, x_test, y_test = data.x, data.y, data.x_test, data.y_test
+        held_fraction = test_fraction
     else:
         rest, test = stratified_split(data.y, test_fraction, seed)
         x_pool, y_pool, x_test, y_test = data.x[rest], data.y[rest], data.x[test], data.y[test]
-    train, val = stratified_split(y_pool, val_fraction / (1 - test_fraction), seed + 1)
+        held_fraction = test_fraction
+    train, val = stratified_split(y_pool, min(val_fraction / (1 - held_fraction), 0.5), seed + 1)
     before = np.bincount(y_pool[train], minlength=data.num_classes)
     counts = profile_counts(before, profile, ratio, mu, class_order)
     keep = train[apply_imbalance_profile(y_pool[train], counts, seed)]
     x_train, y_train, x_val, y_val = x_pool[keep], y_pool[keep], x_pool[val], y_pool[val]
+    mean = std = None
     if data.modality == "tabular":
-        mean = x_train.mean(axis=0)
-        std = x_train.std(axis=0)
+        x_train, (x_val, x_test) = fill_missing(x_train, (x_val, x_test), data.columns)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = x_train.mean(axis=0)
+            std = x_train.std(axis=0)
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # huge values overflow float32 sums
+            mean, std = x_train.mean(axis=0, dtype=np.float64), x_train.std(axis=0, dtype=np.float64)
         std[std < 1e-12] = 1.0
         x_train, x_val, x_test = ((a - mean) / std for a in (x_train, x_val, x_test))
+        if not all(np.isfinite(a).all() for a in (x_train, x_val, x_test)):
+            raise ValueError(f"{data.name}: features are not finite numbers after scaling; check the data for "
+                             "infinite or enormous values")
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return Splits(
         f32(x_train), i64(y_train), f32(x_val), i64(y_val), f32(x_test), i64(y_test),
         data.class_names, data.modality, data.feature_names, before,
+        None if mean is None else np.asarray(mean, np.float64), None if std is None else np.asarray(std, np.float64),
+        data.columns,
     )
 
 

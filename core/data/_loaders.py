@@ -7,16 +7,18 @@ rejection names the file, row or column and says what to do.
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
 
+from core.data._columns import suggest_label
 from core.data._dataset import Dataset
+from core.data._errors import DataError, check_labels, quoted, short_list
+from core.data._tables import MAX_TABLE_FEATURES, TABLE_SUFFIXES, read_table, table_dataset
 
 __all__ = [
     "DataError", "MAX_UPLOAD_BYTES", "load_table", "guess_label_column", "load_image_zip",
@@ -27,18 +29,14 @@ MAX_UPLOAD_BYTES = 200 * 1024**2
 MAX_UNPACKED_BYTES = 1024**3
 MAX_MEMBERS = 100_000
 MAX_COMPRESSION_RATIO = 200
-MAX_TABLE_COLUMNS_AFTER_ENCODING = 2000
-MIN_SAMPLES_PER_CLASS = 3
+MAX_TABLE_COLUMNS_AFTER_ENCODING = MAX_TABLE_FEATURES
 LABEL_NAMES = ("label", "labels", "target", "class", "y", "diagnosis", "outcome", "category")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 NPZ_NAMES = {  # our names, then MedMNIST's
     "x_train": ("x_train", "train_images"), "y_train": ("y_train", "train_labels"),
     "x_test": ("x_test", "test_images"), "y_test": ("y_test", "test_labels"),
 }
-
-
-class DataError(ValueError):
-    """A user-facing problem with an uploaded file: the message says where and what to do."""
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_size(data: bytes, filename: str) -> None:
@@ -49,115 +47,24 @@ def _check_size(data: bytes, filename: str) -> None:
                         f"{MAX_UPLOAD_BYTES // 1024**2} MB limit; upload a smaller sample.")
 
 
-def _check_labels(y_names: Sequence, filename: str, where: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    values = np.asarray(y_names)
-    if np.issubdtype(values.dtype, np.number):  # numeric labels sort as numbers, not strings
-        uniq, y = np.unique(values, return_inverse=True)
-        names = np.asarray([str(int(v)) if float(v).is_integer() else str(v) for v in uniq])
-    else:
-        names, y = np.unique(np.asarray([str(v) for v in values]), return_inverse=True)
-    if len(names) < 2:
-        raise DataError(f"{filename}: {where} has only one class ({names[0] if len(names) else 'none'}); "
-                        "a classifier needs at least two.")
-    counts = np.bincount(y)
-    small = [f"{names[i]!r} ({counts[i]})" for i in np.flatnonzero(counts < MIN_SAMPLES_PER_CLASS)]
-    if small:
-        raise DataError(f"{filename}: {where}: classes {', '.join(small)} have fewer than "
-                        f"{MIN_SAMPLES_PER_CLASS} samples; add samples or remove those classes.")
-    return y.astype(np.int64), tuple(str(n) for n in names)
-
-
 # --- tables ---------------------------------------------------------------------------
 
-def _check_field_counts(data: bytes, filename: str, delimiter: str) -> None:
-    """Every row must have as many fields as the header; pandas would otherwise guess."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{filename}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV.") from None
-    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(rows, None)
-    if not header:
-        raise DataError(f"{filename}: the first line must be a header naming the columns.")
-    for row in rows:
-        if row and len(row) != len(header):
-            raise DataError(f"{filename}: line {rows.line_num} has {len(row)} fields but the header has "
-                            f"{len(header)}; fix that row or remove it.")
+def guess_label_column(table: pd.DataFrame | Sequence[str]) -> str | None:
+    """The likely label column of a table (see `suggest_label`); given only column names,
+    a label-like name or None. Never a continuous column, never "the last one"."""
+    if isinstance(table, pd.DataFrame):
+        return suggest_label(table)[0]
+    lowered = {str(c).strip().lower(): c for c in table}
+    return next((lowered[name] for name in LABEL_NAMES if name in lowered), None)
 
 
-def _read_table(data: bytes, filename: str) -> pd.DataFrame:
-    suffix = PurePosixPath(filename).suffix.lower()
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(io.BytesIO(data))
-        if suffix in (".csv", ".txt", ".tsv"):
-            delimiter = "\t" if suffix == ".tsv" else ","
-            _check_field_counts(data, filename, delimiter)
-            return pd.read_csv(io.BytesIO(data), sep=delimiter, index_col=False, encoding="utf-8-sig")
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{filename}: could not be parsed ({exc}); check the quoting of that row.") from None
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{filename}: could not be read as a {suffix[1:] or 'table'} file ({exc}).") from None
-    raise DataError(f"{filename}: unsupported table type {suffix!r}; use .csv, .tsv or .parquet.")
-
-
-def guess_label_column(columns: Sequence[str]) -> str:
-    """A column named like a label (label, target, class, ...) or else the last one."""
-    lowered = {str(c).strip().lower(): c for c in columns}
-    for name in LABEL_NAMES:
-        if name in lowered:
-            return lowered[name]
-    return columns[-1]
-
-
-def load_table(data: bytes, filename: str, label_column: str | None = None) -> Dataset:
-    """A table with one label column; numeric columns kept, text columns one-hot encoded."""
+def load_table(data: bytes, filename: str, label_column: str | None = None,
+               roles: Mapping[str, str] | None = None, missing: str = "refuse") -> Dataset:
+    """A table with one label column. Numbers, categories (one-hot) and dates become
+    features; ID-like, free-text and constant columns are left out unless `roles` says
+    otherwise; gaps are refused, their rows dropped, or filled after the split."""
     _check_size(data, filename)
-    frame = _read_table(data, filename)
-    if frame.shape[0] == 0 or frame.shape[1] < 2:
-        raise DataError(f"{filename}: needs a header, at least one feature column and a label "
-                        f"column; found {frame.shape[1]} column(s) and {frame.shape[0]} row(s).")
-    frame.columns = [str(c) for c in frame.columns]
-    label_column = label_column or guess_label_column(list(frame.columns))
-    if label_column not in frame.columns:
-        raise DataError(f"{filename}: no column named {label_column!r}; columns are "
-                        f"{', '.join(frame.columns[:20])}.")
-    labels = frame[label_column]
-    missing = np.flatnonzero(labels.isna().to_numpy())
-    if len(missing):
-        raise DataError(f"{filename}: row {missing[0] + 2} has no value in label column "
-                        f"{label_column!r}; fill it in or delete the row.")
-    y, class_names = _check_labels(labels.tolist(), filename, f"label column {label_column!r}")
-    features = frame.drop(columns=[label_column])
-    blocks, names = [], []
-    for col in features.columns:
-        series = features[col]
-        numeric = pd.to_numeric(series, errors="coerce")
-        if numeric.notna().sum() >= 0.8 * series.notna().sum() and series.notna().any():
-            bad = np.flatnonzero(numeric.isna().to_numpy())
-            if len(bad):
-                row = bad[0]
-                value = series.iloc[row]
-                what = "is empty" if pd.isna(value) else f"holds {str(value)!r}, not a number"
-                raise DataError(f"{filename}: row {row + 2}, column {col!r} {what}; "
-                                "fill in a number or delete the row.")
-            blocks.append(numeric.to_numpy(np.float64)[:, None])
-            names.append(col)
-        else:
-            if series.isna().any():
-                row = int(np.flatnonzero(series.isna().to_numpy())[0])
-                raise DataError(f"{filename}: row {row + 2}, column {col!r} is empty; "
-                                "fill it in or delete the row.")
-            dummies = pd.get_dummies(series.astype(str), prefix=col, prefix_sep="=")
-            blocks.append(dummies.to_numpy(np.float64))
-            names.extend(dummies.columns)
-    if not blocks:
-        raise DataError(f"{filename}: no feature columns besides the label {label_column!r}.")
-    if len(names) > MAX_TABLE_COLUMNS_AFTER_ENCODING:
-        raise DataError(f"{filename}: text columns expand to {len(names)} features; drop ID-like "
-                        "columns (one value per row) before uploading.")
-    x = np.concatenate(blocks, axis=1).astype(np.float32)
-    return Dataset(PurePosixPath(filename).stem, x, y, class_names, "tabular", tuple(names))
+    return table_dataset(read_table(data, filename), label_column, roles, missing)
 
 
 # --- archives -------------------------------------------------------------------------
@@ -182,56 +89,101 @@ def _safe_members(archive: zipfile.ZipFile, filename: str) -> list[zipfile.ZipIn
     return members
 
 
-def _open_zip(data: bytes, filename: str) -> zipfile.ZipFile:
+def _open_zip(data: bytes, filename: str, what: str = "ZIP archive") -> zipfile.ZipFile:
     _check_size(data, filename)
     try:
         return zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise DataError(f"{filename}: not a valid ZIP archive.") from None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise DataError(f"{filename}: not a readable {what}: it is damaged or incomplete; save or download it "
+                        "again.") from None
+
+
+def _image_classes(paths: list[PurePosixPath]) -> list[str]:
+    """Each image's class: the first folder below the folders every image shares, so
+    `pets/cat/1.png`, a class folder nested twice (`cat/cat/1.png`) and sub-folders inside a
+    class (`cat/indoor/1.png`) all give "cat"."""
+    folders = [p.parts[:-1] for p in paths]
+    depth = 0
+    while all(len(f) > depth + 1 for f in folders) and len({f[depth] for f in folders}) == 1:
+        depth += 1
+    return [f[depth] for f in folders]
 
 
 def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool | None = None) -> Dataset:
     """Images in one folder per class (`cat/001.png`), resized to size x size.
 
-    Colour is kept unless every image is grey (or `grayscale` says otherwise).
+    Colour is kept unless every image is grey (or `grayscale` says otherwise). Unreadable
+    images are named (a few, and how many more) so they can be removed.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     archive = _open_zip(data, filename)
-    items = []
+    members = []
     for m in _safe_members(archive, filename):
         path = PurePosixPath(m.filename)
         if path.suffix.lower() not in IMAGE_SUFFIXES or any(p.startswith((".", "__MACOSX")) for p in path.parts):
             continue
         if len(path.parts) < 2:
-            raise DataError(f"{filename}: image {m.filename!r} is not inside a class folder; "
+            raise DataError(f"{filename}: image {quoted(m.filename, 40)} is not inside a class folder; "
                             "put each class's images in a folder named after the class.")
-        items.append((path.parts[-2], m))
-    if not items:
+        members.append((path, m))
+    if not members:
         raise DataError(f"{filename}: no images found; expected folders like cat/001.png, dog/002.png.")
-    images, labels, modes = [], [], set()
+    labels = _image_classes([p for p, _ in members])
+    pixels = np.empty((len(members), size, size, 3), dtype=np.uint8)
+    modes, unreadable = set(), []
     Image.MAX_IMAGE_PIXELS = 50_000_000
-    for label, m in items:
+    for i, (_, m) in enumerate(members):
         try:
             with Image.open(io.BytesIO(archive.read(m))) as img:
+                img.draft("RGB", (size, size))  # JPEGs decode straight at a smaller scale
                 modes.add(img.mode)
-                images.append(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-            raise DataError(f"{filename}: {m.filename!r} is not a readable image ({exc}); "
-                            "remove or replace it.") from None
-        labels.append(label)
-    y, class_names = _check_labels(labels, filename, "the class folders")
-    x = np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images]).transpose(0, 3, 1, 2)
+                pixels[i] = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+        except Exception:  # PIL raises many kinds for a broken file; each becomes "not readable"
+            unreadable.append(quoted(m.filename, 40))
+    if unreadable:
+        one = len(unreadable) == 1
+        what = "is not a readable image" if one else "are not readable images"
+        raise DataError(f"{filename}: {short_list(unreadable)} {what}; remove or replace {'it' if one else 'them'}.")
+    y, class_names = check_labels(labels, filename, "the class folders")
     if grayscale is None:
         grayscale = modes <= {"L", "1", "I", "I;16", "LA"}
-    if grayscale:
-        x = x.mean(axis=1, keepdims=True)
+    if grayscale:  # straight from the bytes: no full-colour float copy of every image
+        x = pixels.mean(axis=3, dtype=np.float32)[:, None]
+    else:
+        x = pixels.transpose(0, 3, 1, 2).astype(np.float32)
+    x /= 255.0
     return Dataset(PurePosixPath(filename).stem, np.ascontiguousarray(x), y, class_names, "image")
 
 
+def _check_finite(x: np.ndarray, filename: str, key: str) -> None:
+    """No NaN, no infinity and nothing beyond float32 (training would turn them into NaN losses)."""
+    if not np.issubdtype(x.dtype, np.floating):
+        if np.issubdtype(x.dtype, np.integer) and x.size and np.abs(x).max() > F32_MAX:
+            raise DataError(f"{filename}: array {key!r} holds numbers beyond what training can hold; rescale them.")
+        return
+    flat = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
+    bad = ~np.isfinite(flat) | (np.abs(np.nan_to_num(flat)) > F32_MAX)
+    if not bad.any():
+        return
+    if np.isnan(flat).all():
+        raise DataError(f"{filename}: array {key!r} holds no numbers (every value is NaN); save the real data.")
+    rows = np.flatnonzero(bad.any(axis=1))
+    shown = short_list([str(int(r)) for r in rows], 3)
+    raise DataError(f"{filename}: array {key!r} has {int(bad.sum()):,} values that are missing (NaN), infinite or "
+                    f"beyond float32 range, in sample{'s' if len(rows) > 1 else ''} {shown} (counting from 0); "
+                    "replace them or remove those samples.")
+
+
 def _as_images(x: np.ndarray, filename: str, key: str) -> np.ndarray:
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{filename}: array {key!r} has dtype {x.dtype}; it must be numeric.")
+    if x.dtype == bool:
+        x = x.astype(np.uint8)
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        kind = "text" if x.dtype.kind in "US" else f"values of type {x.dtype.name}"
+        raise DataError(f"{filename}: array {key!r} holds {kind}, not numbers; save numeric arrays.")
+    if len(x) == 0:
+        raise DataError(f"{filename}: array {key!r} is empty; save at least a few samples per class.")
+    _check_finite(x, filename, key)
     x = x.astype(np.float32)
     if x.ndim == 3:  # (N, H, W) grey
         x = x[:, None]
@@ -247,59 +199,80 @@ def _as_images(x: np.ndarray, filename: str, key: str) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
+def _label_array(y: np.ndarray, filename: str, key: str) -> np.ndarray:
+    y = y.reshape(-1)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        rows = np.flatnonzero(~np.isfinite(y))
+        raise DataError(f"{filename}: {key!r} has {len(rows):,} missing or infinite labels (sample "
+                        f"{short_list([str(int(r)) for r in rows])}, counting from 0); remove those samples.")
+    if y.dtype.kind not in "biufUS":
+        raise DataError(f"{filename}: {key!r} holds values of type {y.dtype.name}; save labels as integers or text.")
+    return y
+
+
 def load_npz(data: bytes, filename: str) -> Dataset:
     """`x_train, y_train[, x_test, y_test]` (MedMNIST's `train_images`... accepted)."""
-    archive = _open_zip(data, filename)
+    archive = _open_zip(data, filename, "'.npz' file")
     _safe_members(archive, filename)
     try:
         npz = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{filename}: not a readable .npz file ({exc}).") from None
+    except Exception:  # a broken archive shows up as any of several reader errors
+        raise DataError(f"{filename}: not a readable '.npz' file: it is damaged or incomplete; save it again "
+                        "with numpy.savez.") from None
     arrays = {}
     with npz:
         for ours, aliases in NPZ_NAMES.items():
             key = next((a for a in aliases if a in npz.files), None)
-            if key is not None:
-                try:
-                    arrays[ours] = (key, npz[key])
-                except ValueError as exc:  # object arrays need pickle: refused
-                    raise DataError(f"{filename}: array {key!r} cannot be loaded safely ({exc}); "
-                                    "save plain numeric arrays.") from None
+            if key is None:
+                continue
+            try:
+                arrays[ours] = (key, npz[key])
+            except ValueError as exc:
+                if "pickle" in str(exc):  # object arrays need unpickling, which could run code: refused
+                    raise DataError(f"{filename}: array {key!r} holds Python objects, which are not loaded for "
+                                    "safety; save plain number arrays (numpy.savez with int or float arrays)."
+                                    ) from None
+                raise DataError(f"{filename}: array {key!r} is damaged or incomplete; save the file again.") from None
+            except Exception:  # truncated or corrupt member
+                raise DataError(f"{filename}: array {key!r} is damaged or incomplete; save the file again.") from None
+        found = ", ".join(repr(f) for f in npz.files[:6]) or "none"
     for need in ("x_train", "y_train"):
         if need not in arrays:
-            raise DataError(f"{filename}: no {' or '.join(NPZ_NAMES[need])} array; found "
-                            f"{', '.join(npz.files) or 'none'}.")
+            raise DataError(f"{filename}: no {' or '.join(NPZ_NAMES[need])} array; found {found}.")
     if ("x_test" in arrays) != ("y_test" in arrays):
         raise DataError(f"{filename}: has only one of x_test / y_test; include both or neither.")
     x = _as_images(arrays["x_train"][1], filename, arrays["x_train"][0])
-    y_raw = arrays["y_train"][1].reshape(-1)
+    y_raw = _label_array(arrays["y_train"][1], filename, arrays["y_train"][0])
     if len(y_raw) != len(x):
         raise DataError(f"{filename}: {len(x)} training inputs but {len(y_raw)} labels.")
     x_test = y_test = None
     if "x_test" in arrays:
         x_test = _as_images(arrays["x_test"][1], filename, arrays["x_test"][0])
-        y_test_raw = arrays["y_test"][1].reshape(-1)
+        y_test_raw = _label_array(arrays["y_test"][1], filename, arrays["y_test"][0])
         if len(y_test_raw) != len(x_test):
             raise DataError(f"{filename}: {len(x_test)} test inputs but {len(y_test_raw)} labels.")
         if x_test.shape[1:] != x.shape[1:]:
             raise DataError(f"{filename}: test inputs have shape {x_test.shape[1:]}, training "
                             f"inputs {x.shape[1:]}; they must match.")
-        both, class_names = _check_labels(np.concatenate([y_raw, y_test_raw]), filename, "labels")
+        train_part = np.arange(len(y_raw) + len(y_test_raw)) < len(y_raw)
+        both, class_names = check_labels(np.concatenate([y_raw, y_test_raw]), filename, "labels",
+                                         count_of=train_part)
         y, y_test = both[: len(y_raw)], both[len(y_raw):]
     else:
-        y, class_names = _check_labels(y_raw, filename, "labels")
+        y, class_names = check_labels(y_raw, filename, "labels")
     modality = "image" if x.ndim == 4 else "tabular"
     return Dataset(PurePosixPath(filename).stem, x, y, class_names, modality, x_test=x_test, y_test=y_test)
 
 
-def load_upload(data: bytes, filename: str, label_column: str | None = None) -> Dataset:
-    """Dispatch on the file's suffix."""
+def load_upload(data: bytes, filename: str, label_column: str | None = None,
+                roles: Mapping[str, str] | None = None, missing: str = "refuse") -> Dataset:
+    """Dispatch on the file's suffix; `roles` and `missing` apply to tables."""
     suffix = PurePosixPath(filename).suffix.lower()
-    if suffix in (".csv", ".tsv", ".txt", ".parquet"):
-        return load_table(data, filename, label_column)
+    if suffix in TABLE_SUFFIXES:
+        return load_table(data, filename, label_column, roles, missing)
     if suffix == ".zip":
         return load_image_zip(data, filename)
     if suffix == ".npz":
         return load_npz(data, filename)
-    raise DataError(f"{filename}: unsupported file type {suffix!r}; upload .csv, .parquet, "
+    raise DataError(f"{filename}: unsupported file type {suffix or '(none)'!r}; upload .csv, .parquet, "
                     ".zip (one folder per class) or .npz.")

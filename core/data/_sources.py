@@ -8,45 +8,107 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import PurePosixPath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 from core.data._builtins import DATASETS, load_builtin
 from core.data._dataset import Dataset
 from core.data._loaders import DataError, _check_size, load_upload
+from core.data._tables import RawTable, read_table
 from core.paths import tailscope_home
 
-__all__ = ["save_upload", "load_source", "describe_source", "source_label", "UPLOAD_PREFIX"]
+__all__ = ["save_upload", "upload_source", "upload_path", "load_source", "read_stored_table", "describe_source",
+           "source_label", "UPLOAD_PREFIX", "StoredUpload", "list_uploads", "remove_upload", "unused_uploads"]
 
 UPLOAD_PREFIX = "upload:"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def _uploads() -> Path:
+    return tailscope_home() / "uploads"
+
+
+def upload_source(data: bytes, filename: str) -> str:
+    """The `upload:<sha256 prefix>-<safe name>` source these bytes are (or would be) stored as."""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    name = _SAFE_NAME.sub("_", PurePosixPath(filename).name)[-80:] or "upload"
+    return f"{UPLOAD_PREFIX}{digest}-{name}"
+
+
 def save_upload(data: bytes, filename: str) -> str:
     """Store the bytes content-addressed; returns the source string for a config."""
     _check_size(data, filename)
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    name = _SAFE_NAME.sub("_", PurePosixPath(filename).name)[-80:] or "upload"
-    folder = tailscope_home() / "uploads"
+    source = upload_source(data, filename)
+    folder = _uploads()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}-{name}"
+    path = folder / source[len(UPLOAD_PREFIX):]
     if not path.exists():
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
-    return f"{UPLOAD_PREFIX}{path.name}"
+    return source
 
 
-def load_source(source: str, params: dict | None = None, label_column: str | None = None) -> Dataset:
+def upload_path(source: str) -> Path:
+    """Where a stored upload lives; DataError for a malformed or vanished reference."""
+    stored = source[len(UPLOAD_PREFIX):] if source.startswith(UPLOAD_PREFIX) else ""
+    if not stored or "/" in stored or "\\" in stored or stored.startswith("."):
+        raise DataError(f"{source}: not a valid upload reference.")
+    path = _uploads() / stored
+    if not path.is_file():
+        raise DataError(f"{source_label(source)}: the uploaded file is no longer stored; upload it again.")
+    return path
+
+
+def read_stored_table(source: str) -> RawTable:
+    """A stored table upload, parsed once (the Data page caches this and builds from it)."""
+    return read_table(upload_path(source).read_bytes(), source_label(source))
+
+
+def load_source(source: str, params: dict | None = None, label_column: str | None = None,
+                roles: Mapping[str, str] | None = None, missing: str = "refuse") -> Dataset:
+    """A built-in by name, or a stored upload (`roles` and `missing` apply to tables)."""
     if source.startswith(UPLOAD_PREFIX):
-        stored = source[len(UPLOAD_PREFIX):]
-        if "/" in stored or "\\" in stored or stored.startswith("."):
-            raise DataError(f"{source}: not a valid upload reference.")
-        path = tailscope_home() / "uploads" / stored
-        if not path.is_file():
-            raise DataError(f"{source}: the uploaded file is no longer stored; upload it again.")
-        original = stored.split("-", 1)[1] if "-" in stored else stored
-        return load_upload(path.read_bytes(), original, label_column)
+        return load_upload(upload_path(source).read_bytes(), source_label(source), label_column, roles, missing)
     return load_builtin(source, params)
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """One stored upload: its source string, the file's own name, size and time stored."""
+
+    source: str
+    name: str
+    size: int
+    modified: float
+
+
+def list_uploads() -> list[StoredUpload]:
+    """Every stored upload, newest first."""
+    folder = _uploads()
+    if not folder.is_dir():
+        return []
+    found = [StoredUpload(f"{UPLOAD_PREFIX}{p.name}", source_label(f"{UPLOAD_PREFIX}{p.name}"), p.stat().st_size,
+                          p.stat().st_mtime)
+             for p in folder.iterdir() if p.is_file() and not p.name.endswith(".tmp") and not p.name.startswith(".")]
+    return sorted(found, key=lambda u: (-u.modified, u.source))
+
+
+def remove_upload(source: str) -> bool:
+    """Delete one stored upload; False when it was not there. The caller checks no run uses it."""
+    try:
+        path = upload_path(source)
+    except DataError:
+        return False
+    path.unlink(missing_ok=True)
+    return True
+
+
+def unused_uploads(used_sources: Iterable[str]) -> list[StoredUpload]:
+    """Stored uploads that none of `used_sources` (run configs, the saved data choice) names."""
+    used = set(used_sources)
+    return [u for u in list_uploads() if u.source not in used]
 
 
 def source_label(source: str) -> str:

@@ -65,7 +65,8 @@ def error_report_html(
     """One HTML document explaining each case: true vs predicted class, the top
     probabilities and the attribution towards both classes (image overlays or feature
     bars). Case dicts hold "sample_id", "true", "pred", "probs" (K,), "input",
-    "attr_true", "attr_pred", "modality" ("image"/"tabular") and "feature_names"."""
+    "attr_true", "attr_pred", "modality" ("image"/"tabular"), "feature_names" and, for
+    tables, optionally "values" (a feature / value / standardised frame)."""
     names = [str(c) for c in class_names]
     figure_html = _FigureWriter()
     cards = [_case_card(case, names, figure_html) for case in cases]
@@ -184,13 +185,21 @@ def _case_figures(case: dict[str, Any], true_name: str, pred_name: str, same: bo
         return figure_html(fig)
     if modality == "tabular":
         feature_names = case.get("feature_names")
-        parts = []
+        parts = [_values_table(case["values"])] if case.get("values") is not None else []
         for attr, label, name in ((attr_true, "true", true_name), (attr_pred, "predicted", pred_name)):
             if attr is None or (same and label == "predicted"):
                 continue
             parts.append(figure_html(feature_attribution_bars(np.asarray(attr), feature_names, top=10, title=f"towards {label}: {name}")))
         return "".join(parts)
     raise ValueError(f"case {case.get('sample_id')!r}: modality must be 'image' or 'tabular', got {modality!r}")
+
+
+def _values_table(values: Any) -> str:
+    """The sample's values as the data file has them, the standardised value beside each."""
+    rows = "".join(f"<tr><td>{_esc(r.feature)}</td><td>{_esc(r.value)}</td><td>{float(r.standardised):+.2f}</td></tr>"
+                   for r in values.itertuples(index=False))
+    return ('<table class="values"><caption>Values (as in the data file; standardised: what the model saw)</caption>'
+            f"<tr><th>feature</th><th>value</th><th>standardised</th></tr>{rows}</table>")
 
 
 def _esc(text: Any) -> str:
