@@ -18,6 +18,9 @@ COPY pages ./pages
 COPY assets ./assets
 COPY .streamlit ./.streamlit
 RUN pip install --no-cache-dir --no-deps -e .
+# Run as an unprivileged user that owns only the data volume.
+RUN useradd --create-home --uid 10001 tailscope && mkdir -p /data && chown tailscope:tailscope /data
+USER tailscope
 
 VOLUME ["/data"]
 EXPOSE 8501

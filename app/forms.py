@@ -9,7 +9,7 @@ Streamlit pieces (cached loading, plug-in pickers) at the end.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import PurePosixPath
@@ -20,16 +20,17 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
+from app import state
 from app.services import ASSETS, load_splits
 from app.widgets import params_form, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
-    UPLOAD_PREFIX, Dataset, DataError, class_statistics, describe_source, load_source, prepare_splits, save_upload,
-    source_label,
+    ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, RawTable, TableProfile, class_statistics, list_uploads,
+    load_data, profile_table, read_stored_table, remove_upload, save_upload, source_label, split_data, upload_path,
+    upload_source,
 )
 from core.methods import resample
-from core.paths import tailscope_home
 from core.registry import Registry
 from core.train import run_problems
 from core.viz import resampling_figure
@@ -38,8 +39,11 @@ __all__ = [
     "DEFAULT_DATA", "SAMPLE_TABLE", "CLASS_ORDERS", "TABLE_SUFFIXES", "UPLOAD_TYPES", "TRAIN_EXPLAINER",
     "current_data_config", "data_label", "store_upload", "stored_upload_path", "is_table_upload", "table_columns",
     "table_preview", "dataset_preview", "class_order", "imbalance_preview", "describe_profile", "split_settings_form", "build_run_config",
+    "ROLE_CHOICES", "natural_ratio", "open_upload", "raw_table", "table_profile", "roles_frame", "apply_role_edits",
+    "left_out_line", "missing_options", "gaps_line", "table_settings", "upload_usage", "stored_uploads_panel",
+    "start_new_upload", "offer_last_profile",
     "default_run_name", "progress_text", "format_seconds", "load_dataset", "resampling_preview", "resampling_panel",
-    "plugin_picker", "train_settings_form",
+    "plugin_picker", "train_settings_form", "evaluation_form", "BASELINES", "baseline_configs", "budget_text",
 ]
 
 DEFAULT_DATA: dict[str, Any] = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}}
@@ -67,17 +71,36 @@ Compare a run with plain cross-entropy and one with a fix to see what changed.
 
 # --- data ---------------------------------------------------------------------------------
 
+ROLE_CHOICES = [ROLE_LABELS[r] for r in ("label", "numeric", "categorical", "date", "id", "text", "constant", "ignore")]
+_ROLE_OF_LABEL = {label: role for role, label in ROLE_LABELS.items()}
+MISSING_HELP = ("Empty cells, text in a number column, and numbers that are infinite or too large for training. "
+                "Filling uses only the training rows, so nothing about the test rows leaks into training.")
+
+
 def current_data_config(saved: dict | None) -> DataConfig:
     """The dataset the Train page uses: the one saved on the Data page, or the default."""
     return DataConfig.model_validate(saved or DEFAULT_DATA)
 
 
-def data_label(data: DataConfig) -> str:
-    """Short text: "digits (exp, ratio 50)"."""
+def natural_ratio(dataset: Dataset, data: DataConfig) -> float:
+    """Largest ÷ smallest class of the training split before any profile: the imbalance the
+    data really has, as the Data page's chart and text show it."""
+    return float(imbalance_preview(dataset, data)["ratio_before"])
+
+
+def data_label(data: DataConfig, dataset: Dataset | None = None) -> str:
+    """Short text: "digits (exp profile, ratio 50)" or "patients.csv (43 : 1, natural)"."""
     name = source_label(data.source)
     imb = data.imbalance
-    detail = "balanced as given" if imb.profile == "none" else f"{imb.profile} profile, ratio {imb.ratio:g}"
-    return f"{name} ({detail})"
+    if imb.profile != "none":
+        return f"{name} ({imb.profile} profile, ratio {imb.ratio:g})"
+    if dataset is None:
+        try:
+            dataset = load_dataset(data)
+        except (DataError, ValueError):
+            return f"{name} (class sizes as given)"
+    ratio = natural_ratio(dataset, data)
+    return f"{name} ({ratio:.0f} : 1, natural)" if ratio >= 1.5 else f"{name} ({ratio:.1f} : 1, about balanced)"
 
 
 def store_upload(data: bytes, filename: str) -> str:
@@ -89,42 +112,139 @@ def store_upload(data: bytes, filename: str) -> str:
     return save_upload(data, filename)
 
 
+def open_upload(data: bytes, filename: str) -> str:
+    """Store an upload and read it once; a file that cannot be read is refused and, unless it
+    was stored before, not kept."""
+    source = upload_source(data, filename)
+    try:
+        upload_path(source)
+        fresh = False
+    except DataError:
+        fresh = True
+    source = store_upload(data, filename)
+    try:
+        if is_table_upload(source):
+            raw_table(source)
+        else:
+            load_dataset(DataConfig(source=source))
+    except DataError:
+        if fresh:
+            remove_upload(source)
+        raise
+    return source
+
+
 def stored_upload_path(source: str):
-    stored = source.removeprefix(UPLOAD_PREFIX)
-    if not source.startswith(UPLOAD_PREFIX) or "/" in stored or "\\" in stored or stored.startswith("."):
-        raise DataError(f"{source}: not a valid upload reference.")
-    path = tailscope_home() / "uploads" / stored
-    if not path.is_file():
-        raise DataError(f"{describe_source(source)}: the uploaded file is no longer stored; upload it again.")
-    return path
+    return upload_path(source)
 
 
 def is_table_upload(source: str | None) -> bool:
     return bool(source) and source.startswith(UPLOAD_PREFIX) and PurePosixPath(source).suffix.lower() in TABLE_SUFFIXES
 
 
-def _read_raw_table(source: str, rows: int | None) -> pd.DataFrame:
-    path = stored_upload_path(source)
-    name = describe_source(source)
-    try:
-        if path.suffix.lower() == ".parquet":
-            frame = pd.read_parquet(io.BytesIO(path.read_bytes()))
-            return frame if rows is None else frame.head(rows)
-        sep = "," if path.suffix.lower() == ".csv" else None
-        return pd.read_csv(path, sep=sep, engine="c" if sep else "python", nrows=rows)
-    except Exception as exc:  # any parser failure becomes a message the user can act on
-        raise DataError(f"{name}: could not be read as a table ({type(exc).__name__}: {exc}); check that it "
-                        "is a CSV with a header row, or a Parquet file.") from None
+@st.cache_resource(show_spinner="Reading the table…", max_entries=4)
+def raw_table(source: str) -> RawTable:
+    """An uploaded table parsed once per session and shared (pages treat it as read-only)."""
+    return read_stored_table(source)
 
 
 def table_columns(source: str) -> list[str]:
     """Column names of an uploaded table (its header row)."""
-    return [str(c) for c in _read_raw_table(source, 0).columns]
+    return [str(c) for c in raw_table(source).frame.columns]
 
 
 def table_preview(source: str, rows: int = 100) -> pd.DataFrame:
-    """The first rows of an uploaded table as written (before encoding)."""
-    return _read_raw_table(source, rows)
+    """The first rows of an uploaded table as written, from the one parse."""
+    return raw_table(source).frame.head(rows)
+
+
+@st.cache_resource(show_spinner="Looking at the columns…", max_entries=16)
+def _profile(source: str, label_column: str | None, roles_json: str) -> TableProfile:
+    raw = raw_table(source)
+    return profile_table(raw.frame, raw.filename, label_column, json.loads(roles_json), first_row=raw.first_row,
+                         notes=raw.notes)
+
+
+def table_profile(source: str, label_column: str | None = None, roles: dict[str, str] | None = None) -> TableProfile:
+    """Every column's role (detected, or as the person set it), why, and its gaps."""
+    return _profile(source, label_column, json.dumps(roles or {}, sort_keys=True))
+
+
+def roles_frame(profile: TableProfile) -> pd.DataFrame:
+    """One row per column for the roles editor: role, whether it is used, why, gaps."""
+    return pd.DataFrame({
+        "Column": [c.name for c in profile.columns],
+        "Role": [ROLE_LABELS[c.role] for c in profile.columns],
+        "Used": ["label" if c.role == "label" else "✓ feature" if c.used else "left out" for c in profile.columns],
+        "Why": [c.reason for c in profile.columns],
+        "Gaps": [_gap_text(c) for c in profile.columns],
+    })
+
+
+def _gap_text(column) -> str:
+    """'33 empty, 1 not a number (e.g. 'n/a?')' for a used column; blank otherwise."""
+    if not column.used:
+        return ""
+    unusable = "not a date" if column.role == "date" else "not a number"
+    parts = [f"{n:,} {what}" for n, what in ((column.empty, "empty"), (column.unusable, unusable),
+                                               (column.non_finite, "infinite or too large")) if n]
+    example = f" (e.g. {column.examples[0]})" if column.examples else ""
+    return ", ".join(parts) + example if parts else "none"
+
+
+def apply_role_edits(profile: TableProfile, current: dict[str, str], edited_rows: dict) -> dict[str, str]:
+    """The roles editor's cell edits (row -> {"Role": label}) on top of `current`; a role
+    set back to the detected one is no longer an override; the label row is fixed."""
+    overrides = dict(current)
+    for row, change in edited_rows.items():
+        role = _ROLE_OF_LABEL.get((change or {}).get("Role"))
+        if role is None or not 0 <= int(row) < len(profile.columns):
+            continue
+        column = profile.columns[int(row)]
+        if column.role == "label" or role == "label":
+            continue
+        if role == column.detected:
+            overrides.pop(column.name, None)
+        else:
+            overrides[column.name] = role
+    return overrides
+
+
+def left_out_line(profile: TableProfile) -> str:
+    """Which columns are not features, in one line."""
+    left = profile.left_out
+    if not left:
+        return "Every column except the label is used as a feature."
+    names = ", ".join(f"**{c.name}** ({ROLE_LABELS[c.role]})" for c in left[:6]) + (
+        f" and {len(left) - 6} more" if len(left) > 6 else "")
+    return (f"Left out of the features: {names}. ID-like, free-text and constant columns cannot help tell classes "
+            "apart (or only by accident); set a role to number or category to use one anyway.")
+
+
+def missing_options(profile: TableProfile) -> dict[str, str]:
+    """The three ways to handle gaps, each with the number of rows or cells it touches."""
+    rows = int((profile.gap_mask() | np.isin(np.arange(profile.rows), profile.label_missing_rows)).sum())
+    cells = profile.gap_cells
+    no_label = len(profile.label_missing_rows)
+    extra = f"; the {no_label} row{'s' if no_label != 1 else ''} without a label are left out" if no_label else ""
+    return {
+        "fill": f"Fill the {cells:,} gap{'s' if cells != 1 else ''}: the median for numbers, the most frequent value "
+                f"for categories, learned from the training rows{extra}",
+        "drop": f"Drop the {rows:,} row{'s' if rows != 1 else ''} with a gap "
+                f"({rows / max(profile.rows, 1):.1%} of the table)",
+        "refuse": "Refuse the file: I will fix it and upload it again",
+    }
+
+
+def gaps_line(profile: TableProfile) -> str:
+    """How many cells are missing or unusable, in which columns."""
+    bad = sorted((c for c in profile.used if c.gaps), key=lambda c: -c.gaps)
+    parts = [f"{c.name} {c.gaps:,}" for c in bad[:5]] + ([f"{len(bad) - 5} more columns"] if len(bad) > 5 else [])
+    no_label = len(profile.label_missing_rows)
+    label = f"{no_label:,} row{'s' if no_label != 1 else ''} without a label" if no_label else ""
+    n = profile.gap_cells
+    cells = f"{n:,} cell{'s are' if n != 1 else ' is'} empty or unusable ({', '.join(parts)})" if bad else ""
+    return " and ".join(p for p in (cells, label) if p) + ". Choose what to do with them:"
 
 
 def dataset_preview(dataset: Dataset, rows: int = 100) -> pd.DataFrame:
@@ -162,10 +282,7 @@ def _labels_only(dataset: Dataset) -> Dataset:
 def imbalance_preview(dataset: Dataset, data: DataConfig) -> dict[str, Any]:
     """Training counts before/after the profile (the exact split a run will use), groups
     and summary numbers, without copying the feature arrays."""
-    im = data.imbalance
-    splits = prepare_splits(_labels_only(dataset), profile=im.profile, ratio=im.ratio, mu=im.mu,
-                            class_order=im.class_order, test_fraction=data.test_fraction,
-                            val_fraction=data.val_fraction, seed=data.seed)
+    splits = split_data(_labels_only(dataset), data)
     before, after = splits.counts_before, splits.class_counts
     stats = class_statistics(after, dataset.class_names, many=data.many_shot, few=data.few_shot)
     group_classes = {g: sum(1 for x in stats["groups"] if x == g) for g in ("head", "medium", "tail")}
@@ -178,12 +295,19 @@ def imbalance_preview(dataset: Dataset, data: DataConfig) -> dict[str, Any]:
     }
 
 
-def describe_profile(profile: str, ratio: float, mu: float, k: int) -> str:
-    """What a profile does, in plain words."""
+def describe_profile(profile: str, ratio: float, mu: float, k: int, achieved: float | None = None,
+                     natural: float | None = None) -> str:
+    """What a profile does, in plain words. `achieved` is the ratio the training split really
+    gets (whole samples round it), so the text and the numbers beside it agree."""
     if profile == "none":
-        return ("**No profile**: the training data keeps the class sizes it came with. Use it to see "
-                "how the model does without added imbalance.")
-    rare = f"the rarest class keeps about 1/{ratio:g} as many examples as the most common one"
+        real = f" Here the largest class has **{natural:.0f} times** as many training examples as the smallest." \
+            if natural is not None and natural >= 1.5 else ""
+        return ("**No profile**: the training data keeps the class sizes it came with, so you see how the model "
+                f"does on the imbalance the data really has.{real}")
+    shown = ratio if achieved is None or abs(achieved - ratio) < 0.5 else achieved
+    rare = f"the rarest class keeps about 1/{shown:.0f} as many examples as the most common one"
+    if shown != ratio:
+        rare += f" (you asked for 1/{ratio:g}; with this few examples the counts round to whole samples)"
     if profile == "exp":
         return (f"**Exponential** (as in the long-tail papers): each class keeps a fixed fraction of the "
                 f"examples of the class before it, so a few classes stay large and many become small; {rare}.")
@@ -197,6 +321,133 @@ def describe_profile(profile: str, ratio: float, mu: float, k: int) -> str:
     raise ValueError(f"unknown profile {profile!r}")
 
 
+# --- data: Streamlit pieces ---------------------------------------------------------------
+
+def table_settings(source: str, saved: DataConfig) -> tuple[str | None, dict[str, str], str, TableProfile]:
+    """Label column, the column-roles table and the gap policy of an uploaded table:
+    (label, role overrides, missing policy, profile). The label is None until chosen."""
+    raw = raw_table(source)
+    for note in raw.notes:
+        st.info(note, icon=":material/info:")
+    same = saved.source == source
+    guess = table_profile(source)
+    columns = table_columns(source)
+    default = saved.label_column if same and saved.label_column in columns else guess.label
+    label = st.selectbox("Label column (the class to predict)", columns, key="data.label_column",
+                         index=columns.index(default) if default in columns else None,
+                         placeholder="Choose the column that names the class",
+                         help="The column with the diagnosis, outcome or group the model should learn to predict.")
+    if guess.label is None:
+        st.caption(f"No column looks like a class label ({guess.label_reason}); choose it here.")
+    elif label == guess.label:
+        st.caption(f"Guessed **{guess.label}**: {guess.label_reason}. Pick another column if that is wrong.")
+    else:
+        st.caption(f"Your choice; the guess was **{guess.label}** ({guess.label_reason}).")
+    if label is None:
+        return None, {}, saved.missing, guess
+    roles_store = st.session_state.setdefault(state.COLUMN_ROLES, {})
+    current = roles_store.get(source, dict(saved.column_roles) if same else {})
+    key = f"data_roles_{hashlib.sha256(source.encode()).hexdigest()[:10]}"  # one roles editor per upload
+    before = table_profile(source, label, {k: v for k, v in current.items() if k != label})
+    edits = (st.session_state.get(key) or {}).get("edited_rows", {})
+    overrides = {k: v for k, v in apply_role_edits(before, current, edits).items() if k != label}
+    roles_store[source] = overrides
+    profile = table_profile(source, label, overrides)
+    with st.expander(f"Columns: {len(profile.used)} used as features, {len(profile.left_out)} left out", expanded=True):
+        st.caption("What each column seems to be, and why. If a role is wrong, click it in the **Role** column and "
+                   "pick another; the label is chosen above.")
+        st.data_editor(roles_frame(profile), key=key, hide_index=True, width="stretch",
+                       height=table_height(len(profile.columns), 460),
+                       disabled=["Column", "Used", "Why", "Gaps"], column_config={
+                           "Role": st.column_config.SelectboxColumn(
+                               options=ROLE_CHOICES, required=True,
+                               help="number: a measurement; category: named groups; date: days since 1970; "
+                                    "ID-like, free text, constant and left out are not used."),
+                           "Why": st.column_config.TextColumn(width="medium"),
+                           "Gaps": st.column_config.TextColumn(width="medium", help=MISSING_HELP)})
+        st.caption(left_out_line(profile))
+    missing = saved.missing if same else "refuse"
+    if profile.gap_cells or len(profile.label_missing_rows):
+        st.warning(gaps_line(profile), icon=":material/warning:")
+        options = missing_options(profile)
+        start = saved.missing if same and saved.missing != "refuse" else "fill"
+        missing = st.radio("Empty or unusable cells", list(options), format_func=options.get, key="data.missing",
+                           index=list(options).index(start), help=MISSING_HELP)
+    return label, overrides, missing, profile
+
+
+def start_new_upload(source: str, saved: DataConfig) -> None:
+    """A newly uploaded file starts at profile "none" (its real class sizes) with its own
+    label guess; the profile that was in the form is offered instead of applied."""
+    if st.session_state.get(state.DATA_SOURCE_SHOWN) == source:
+        return
+    st.session_state[state.DATA_SOURCE_SHOWN] = source
+    if not source.startswith(UPLOAD_PREFIX) or saved.source == source:
+        return
+    im = saved.imbalance
+    before = {"profile": st.session_state.get("data.profile", im.profile),
+              "ratio": float(st.session_state.get("data.ratio", im.ratio)),
+              "mu": float(st.session_state.get("data.mu", im.mu))}
+    if before["profile"] != "none":  # else keep what an earlier upload offered
+        st.session_state[state.PROFILE_OFFER] = before
+    st.session_state["data.profile"] = "none"
+    for key in ("data.label_column", "data.missing", "data.order", "data.custom_order"):
+        st.session_state.pop(key, None)
+
+
+def offer_last_profile(column) -> None:
+    """A button that applies the profile a new upload did not inherit."""
+    offer = st.session_state.get(state.PROFILE_OFFER)
+    if not offer or st.session_state.get("data.profile") != "none":
+        return
+
+    def apply() -> None:
+        st.session_state.update({"data.profile": offer["profile"], "data.ratio": min(offer["ratio"], 200.0),
+                                 "data.mu": offer["mu"]})
+        st.session_state[state.PROFILE_OFFER] = None
+
+    column.button(f"Use my last profile ({offer['profile']}, ratio {offer['ratio']:g})", on_click=apply,
+                  key="offer.apply_profile", type="tertiary", icon=":material/history:",
+                  help="A new upload starts with the class sizes it really has; this brings back the profile "
+                       "you had before.")
+
+
+def upload_usage() -> pd.DataFrame:
+    """Stored uploads with the runs that use them (the Data page's current choice counts too)."""
+    from app.services import get_store
+
+    users: dict[str, int] = {}
+    for record in get_store().list_runs():
+        src = (record.config.get("data") or {}).get("source")
+        users[src] = users.get(src, 0) + 1
+    chosen = {(st.session_state.get(state.DATA_CONFIG) or {}).get("source"), st.session_state.get(state.UPLOAD_SOURCE)}
+    return pd.DataFrame([{"file": u.name, "size (MB)": round(u.size / 1024**2, 2),
+                          "stored": pd.Timestamp(u.modified, unit="s").strftime("%Y-%m-%d %H:%M"),
+                          "runs using it": users.get(u.source, 0), "in use here": u.source in chosen,
+                          "source": u.source} for u in list_uploads()],
+                        columns=["file", "size (MB)", "stored", "runs using it", "in use here", "source"])
+
+
+def stored_uploads_panel() -> None:
+    """Stored uploads, which runs use them, and a button that removes the ones nothing uses."""
+    usage = upload_usage()
+    if usage.empty:
+        return
+    unused = usage[(usage["runs using it"] == 0) & ~usage["in use here"]]
+    with st.expander(f"Stored uploads: {len(usage)} file{'s' if len(usage) != 1 else ''}, "
+                     f"{usage['size (MB)'].sum():.1f} MB"):
+        st.dataframe(usage.drop(columns="source"), hide_index=True, width="stretch",
+                     height=table_height(len(usage), 250))
+        st.caption("Every uploaded file is kept once, so runs can be repeated on exactly the same data.")
+        if len(unused) and st.button(f"Remove the {len(unused)} upload{'s' if len(unused) != 1 else ''} no run uses "
+                                     f"({unused['size (MB)'].sum():.1f} MB)", key="uploads.remove_unused",
+                                     icon=":material/delete:",
+                                     help="Files that no run refers to and that this page is not using."):
+            for src in unused["source"]:
+                remove_upload(src)
+            st.rerun()
+
+
 # --- train --------------------------------------------------------------------------------
 
 def default_run_name(config: RunConfig) -> str:
@@ -204,7 +455,8 @@ def default_run_name(config: RunConfig) -> str:
     source = source_label(data.source)
     imb = data.imbalance
     profile = "" if imb.profile == "none" else f" {imb.profile}{imb.ratio:g}"
-    return f"{source}{profile} · {config.model.name} · {config.method_label}"
+    name = f"{source}{profile} · {config.model.name} · {config.method_label}"
+    return f"{name} · {_evaluation_words(config)}" if config.evaluation.is_experiment else name
 
 
 def build_run_config(raw: dict[str, Any], dataset: Dataset) -> tuple[RunConfig | None, str | None]:
@@ -225,6 +477,56 @@ def build_run_config(raw: dict[str, Any], dataset: Dataset) -> tuple[RunConfig |
     if not config.name.strip():
         config = config.model_copy(update={"name": default_run_name(config)})
     return config, None
+
+
+BASELINES = ("logistic_regression", "balanced_random_forest", "hist_gradient_boosting")
+
+
+def baseline_configs(config: RunConfig) -> list[RunConfig]:
+    """The table baselines on the same data, splits, folds and seeds as `config`: the
+    classic answers a deep fix has to beat."""
+    raw = json.loads(config.to_json())
+    for section in ("loss", "sampler", "resampler", "stage2"):
+        raw.pop(section, None)
+    name = source_label(config.data.source)
+    return [RunConfig.model_validate({**raw, "model": {"name": model}, "name": f"{name} · {model} (baseline)"})
+            for model in BASELINES]
+
+
+def budget_text(config: RunConfig, train_counts: Sequence[int] | None = None) -> str:
+    """The optimiser steps a run will take, in words, and why small data gets more.
+    `train_counts`: the rows per class training sees (default: the first run's split)."""
+    from core.methods import create_sampler
+    from core.models import is_baseline
+    from core.train import step_plan
+
+    runs = len(config.experiment_runs())
+    trainings = f"{runs} trainings ({_evaluation_words(config)}), each" if runs > 1 else "One training"
+    if is_baseline(config.model.name):
+        return f"**Budget:** {trainings} fitted in one go on the training split (no epochs)."
+    t = config.train
+    if train_counts is None:
+        train_counts = load_splits(config.experiment_runs()[0].data).class_counts
+    sampler = create_sampler(config.sampler.name, config.sampler.params)
+    epoch_length = int(round(float(sampler.expected_class_counts(np.asarray(train_counts), 0, t.epochs).sum())))
+    plan = step_plan(epoch_length, t.batch_size, t.epochs, t.min_steps)
+    plain = t.epochs * plan["batches_per_pass"]
+    text = (f"**Budget:** {trainings} {t.epochs} epochs × {plan['batches_per_pass']} batch"
+            f"{'es' if plan['batches_per_pass'] > 1 else ''} of up to {t.batch_size} rows = {plain} optimiser steps")
+    if plan["passes_per_epoch"] > 1:
+        text += (f", raised to **{plan['steps']} steps** ({plan['passes_per_epoch']} passes over the "
+                 f"{epoch_length} training rows in each epoch) so the small training split is learned, not just "
+                 f"glimpsed (minimum steps: {t.min_steps}).")
+    else:
+        text += "."
+    return text
+
+
+def _evaluation_words(config: RunConfig) -> str:
+    ev = config.evaluation
+    seeds = len(ev.seeds) or 1
+    parts = ([f"{ev.folds} folds"] if ev.folds > 1 else []) + ([f"{seeds} seeds"] if seeds > 1 else [])
+    return " × ".join(parts)
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -261,14 +563,17 @@ def progress_text(progress: dict[str, Any] | None) -> str:
 
 # --- Streamlit pieces ---------------------------------------------------------------------
 
-@st.cache_data(show_spinner="Loading the data…", max_entries=8)
-def _load(source: str, params_json: str, label_column: str | None) -> Dataset:
-    return load_source(source, json.loads(params_json), label_column)
+@st.cache_resource(show_spinner="Loading the data…", max_entries=8)
+def _load(data_json: str) -> Dataset:
+    """Shared, not copied per rerun (a 200,000-row table is large): treat it as read-only.
+    An uploaded table is built from its one cached parse."""
+    data = DataConfig.model_validate_json(data_json)
+    return load_data(data, raw_table(data.source) if is_table_upload(data.source) else None)
 
 
 def load_dataset(data: DataConfig) -> Dataset:
     """The data config's dataset (cached); raises DataError / ValueError with a readable message."""
-    return _load(data.source, json.dumps(data.params, sort_keys=True), data.label_column)
+    return _load(data.model_dump_json(include={"source", "params", "label_column", "column_roles", "missing"}))
 
 
 @st.cache_data(show_spinner="Resampling the training rows…", max_entries=8)
@@ -292,19 +597,22 @@ def resampling_preview(data: DataConfig, resampler: dict[str, Any], seed: int) -
     return _resampling(data.model_dump_json(), resampler["name"], json.dumps(params, sort_keys=True), seed)
 
 
-def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: Sequence[str], seed: int) -> None:
-    """The chosen resampler's effect on the training rows: a picture and the counts."""
+def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: Sequence[str],
+                     seed: int) -> list[int] | None:
+    """The chosen resampler's effect on the training rows: a picture and the counts.
+    Returns the training counts after resampling (None when it cannot run)."""
     with st.expander(f"What {resampler['name']} does to the training rows", expanded=True):
         try:
             view, counts = resampling_preview(data, resampler, int(seed))
         except ValueError as exc:
             st.error(str(exc))
-            return
+            return None
         st.plotly_chart(resampling_figure(view, class_names), width="stretch", key="train.resampling")
         st.dataframe(counts, hide_index=True, width="stretch", height=table_height(len(counts), 300))
         st.caption("Each dot is a training row, flattened onto its two main directions of variation. Open diamonds "
                    "are rows the resampler made up; crosses are real rows it threw away. Training then sees the "
                    "counts in the 'after' column. (Validation and test rows are never resampled.)")
+    return counts["after"].astype(int).tolist()
 
 
 def _caption(info) -> str:
@@ -358,9 +666,37 @@ def train_settings_form(key: str) -> dict[str, Any]:
         augment = c1.selectbox("Augmentation", _literal_options("augment"), key=f"{key}.augment",
                                help="auto: random crops and flips for 32x32 images, none otherwise.")
         momentum = c2.number_input("Momentum (sgd)", 0.0, 0.999, d["momentum"], format="%g", key=f"{key}.momentum")
+        min_steps = c3.number_input("Minimum optimiser steps", 0, 1_000_000, d["min_steps"], key=f"{key}.min_steps",
+                                    help="Small training splits repeat within each epoch until training takes at "
+                                         "least this many steps; 0 turns it off.")
+        select = c1.selectbox("Keep the model of", _literal_options("select"), key=f"{key}.select",
+                              format_func=lambda v: {"best": "the best epoch", "last": "the last epoch"}[v],
+                              help="best: the epoch with the best validation balanced accuracy (its weights are "
+                                   "kept and restored); last: whatever the final epoch gives.")
+        patience = c2.number_input("Stop early after (epochs)", 0, 10_000, 0, key=f"{key}.patience",
+                                   help="Stop when validation balanced accuracy has not improved for this many "
+                                        "epochs; 0 never stops early.")
+        deterministic = c3.checkbox("Bit-identical repeats", key=f"{key}.deterministic",
+                                    help="Deterministic kernels: the same settings, seed, device and thread "
+                                         "count give exactly the same numbers (a little slower on a GPU).")
     return {"optimizer": optimizer, "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr),
             "seed": int(seed), "device": device, "schedule": schedule, "weight_decay": float(decay),
-            "warmup_epochs": int(warmup), "augment": augment, "momentum": float(momentum)}
+            "warmup_epochs": int(warmup), "augment": augment, "momentum": float(momentum),
+            "min_steps": int(min_steps), "select": select, "patience": int(patience) or None,
+            "deterministic": bool(deterministic)}
+
+
+def evaluation_form(key: str, seed: int) -> dict[str, Any]:
+    """Folds and seeds: how many trainings answer the question (EvaluationConfig)."""
+    c1, c2 = st.columns(2)
+    folds = int(c1.number_input("Repeat over folds", 1, 10, 1, key=f"{key}.folds",
+                                help="1: one split, as set on the Data page. 5: five trainings, each tested on a "
+                                     "different fifth of the data, so every sample is tested once and one lucky "
+                                     "split cannot decide the result."))
+    seeds = int(c2.number_input("Repeat over seeds", 1, 10, 1, key=f"{key}.seeds",
+                                help="Train again with other random starts (seeds from the one above). With folds, "
+                                     "each seed also reshuffles the folds."))
+    return {"folds": folds, "seeds": list(range(seed, seed + seeds)) if seeds > 1 else []}
 
 
 def split_settings_form(saved: DataConfig, *, has_test_split: bool) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+
 import streamlit as st
 
 from app.services import ASSETS, restore_data_choice
@@ -30,9 +34,27 @@ PAGES = {
     ],
 }
 
+log = logging.getLogger("tailscope.app")
+
+
+def run_page(page) -> None:
+    """Run the page; an unexpected error becomes a short notice with a reference, and its
+    traceback goes to the server's log only, so no viewer sees code or server paths.
+    TAILSCOPE_RAISE_ERRORS=1 lets errors through (the tests use it to see them)."""
+    try:
+        page.run()
+    except Exception:
+        if os.environ.get("TAILSCOPE_RAISE_ERRORS") == "1":
+            raise
+        reference = secrets.token_hex(4)
+        log.exception("page %s failed (reference %s)", page.title, reference)
+        st.error(f"Something went wrong on this page (reference {reference}). Try again, or pick another run in the "
+                 "sidebar; if it keeps happening, the server's log holds the details under that reference.")
+
+
 remember_form_values()
 restore_data_choice()
 page = st.navigation(PAGES)
 sidebar()
 flash()
-page.run()
+run_page(page)

@@ -16,12 +16,13 @@ from app import state
 from core.artifacts import EvalArtifacts
 from core.config import DataConfig, RunConfig
 from core.data import Splits
-from core.jobs import ensure_worker
+from core.jobs import ensure_worker, experiment_summary
 from core.paths import tailscope_home
 from core.store import RunRecord, RunStore, read_json, write_json_atomic
 from core.train import prepare_run_data
 
-__all__ = ["ASSETS", "DEMO_CONFIG", "get_store", "queue_run", "RunBundle", "load_bundle", "load_splits", "finished_runs",
+__all__ = ["ASSETS", "DEMO_CONFIG", "get_store", "queue_run", "load_experiment", "RunBundle", "load_bundle", "load_splits",
+           "finished_runs",
            "save_data_choice", "restore_data_choice"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # logo, sample files
@@ -45,11 +46,24 @@ def get_store() -> RunStore:
 
 
 def queue_run(config: RunConfig) -> str:
-    """Queue a run and make sure a worker will pick it up."""
+    """Queue a run (or, for a config with folds or seeds, an experiment's runs) and make
+    sure a worker will pick it up; returns the run or experiment id."""
     store = get_store()
-    run_id = store.create_run(config)
+    item_id = store.create_experiment(config) if config.evaluation.is_experiment else store.create_run(config)
     ensure_worker(store)
-    return run_id
+    return item_id
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _experiment(home: str, exp_id: str, stamp: tuple) -> dict[str, Any]:
+    return experiment_summary(_store_for(home), exp_id)
+
+
+def load_experiment(exp_id: str) -> dict[str, Any]:
+    """`core.jobs.experiment_summary`, recomputed only when one of its runs changed."""
+    store = get_store()
+    stamp = tuple((r.id, r.updated) for r in store.get_experiment(exp_id).runs)
+    return _experiment(str(store.home), exp_id, stamp)
 
 
 def finished_runs() -> list[RunRecord]:

@@ -5,6 +5,9 @@ COMPARE_RUN_IDS = "tailscope.compare_run_ids"
 DATA_CONFIG = "tailscope.data_config"  # the prepared dataset (DataConfig as a dict) Train uses
 DATA_RESTORED = "tailscope.data_restored"  # this session has looked for a saved dataset choice
 UPLOAD_SOURCE = "tailscope.upload_source"  # "upload:<stored file>" of the last upload
+COLUMN_ROLES = "tailscope.column_roles"  # {upload source: {column: role}} the person changed on the Data page
+DATA_SOURCE_SHOWN = "tailscope.data_source_shown"  # the source the Data page last showed (new upload: reset)
+PROFILE_OFFER = "tailscope.profile_offer"  # the imbalance profile a new upload did not inherit, offered
 WATCH_RUN_IDS = "tailscope.watch_run_ids"  # runs queued from this session, followed on Train
 FLASH = "tailscope.flash"  # a one-shot message shown after a rerun
 
@@ -12,5 +15,5 @@ FLASH = "tailscope.flash"  # a one-shot message shown after a rerun
 # value once a run does not draw it; re-assigning it each run keeps it. Buttons, uploads and
 # charts cannot be assigned, so they are left out.
 REMEMBERED_PREFIXES = ("data.", "train.")
-NOT_REMEMBERED = ("data.upload", "data.save", "data.counts_chart", "train.start", "train.cancel.", "train.open.",
-                  "train.curves.", "train.recall.")
+NOT_REMEMBERED = ("data.upload", "data.save", "data.counts_chart", "train.start", "train.baselines", "train.cancel.",
+                  "train.open.", "train.curves.", "train.recall.")

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any, get_args
 
 import streamlit as st
 
 from app import state
-from app.services import DEMO_CONFIG, get_store, queue_run
+from app.services import DEMO_CONFIG, get_store, load_bundle, queue_run
 from core.config import RunConfig
 from core.data import describe_source
 from core.registry import PluginInfo
-from core.store import RunRecord
+from core.store import RunFileDamaged, RunRecord
 
 __all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
-           "start_demo_run", "explain", "flash", "remember_form_values", "table_height"]
+           "start_demo_run", "explain", "flash", "remember_form_values", "table_height", "metric_cards",
+           "format_interval", "rerun_run", "delete_run"]
 
 STATUS_BADGES = {"queued": "⏳ queued", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
                  "cancelled": "⏹ cancelled"}
@@ -42,7 +44,7 @@ def sidebar() -> None:
         if data:
             imb = data.get("imbalance", {})
             profile = imb.get("profile", "none")
-            detail = "balanced" if profile == "none" else f"{profile}, ratio {float(imb.get('ratio', 0)):g}"
+            detail = "class sizes as given" if profile == "none" else f"{profile}, ratio {float(imb.get('ratio', 0)):g}"
             st.caption(f"**Dataset:** {describe_source(data['source'])} ({detail})")
         else:
             st.caption("**Dataset:** none chosen yet (Data page)")
@@ -89,8 +91,35 @@ def empty_state(message: str, *, demo: bool = True, key: str = "demo") -> None:
                   help="Trains a small CNN on handwritten digits made long-tailed (ratio 50).")
 
 
+def rerun_run(record: RunRecord) -> None:
+    """Queue the run's config again (a callback: it selects the new run before the picker is drawn)."""
+    new_id = queue_run(RunConfig.model_validate({**record.config, "name": f"{record.name} (re-run)"[:200]}))
+    st.session_state[state.RUN_ID] = new_id
+    st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(new_id)
+    flash("Queued a re-run; follow it on the Train page.")
+
+
+def delete_run(record: RunRecord) -> None:
+    get_store().delete(record.id)
+    if st.session_state.get(state.RUN_ID) == record.id:
+        del st.session_state[state.RUN_ID]
+    flash(f"Deleted {record.name}.")
+
+
+def _damaged(record: RunRecord, exc: RunFileDamaged) -> None:
+    """A run whose files cannot be read: say which file, offer re-run or delete."""
+    st.error(f"**{record.name}** cannot be shown: its file `{exc.file}` is damaged ({exc.reason}). Re-run it to "
+             "train it again, or delete it; your other runs are not affected.")
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.button("Re-run it", key="damaged.rerun", on_click=rerun_run, args=(record,), icon=":material/replay:")
+    confirm = c2.checkbox("Yes, delete it", key=f"damaged.confirm.{record.id}")
+    c2.button("Delete it", key="damaged.delete", on_click=delete_run, args=(record,), disabled=not confirm,
+              icon=":material/delete:")
+
+
 def require_run() -> RunRecord | None:
-    """The selected finished run, or an explanation of what to do (returns None then)."""
+    """The selected finished run whose files can be read, or an explanation of what to do
+    (returns None then)."""
     record = selected_run()
     if record is None:
         empty_state("There is no run to show yet. Train one on the Train page, or start a demo run.")
@@ -104,7 +133,39 @@ def require_run() -> RunRecord | None:
             st.warning(f"**{record.name}** {record.status}: {record.error or 'no reason recorded'}. "
                        "Pick another run in the sidebar.")
         return None
+    try:
+        load_bundle(record.id)  # cached: the page's own call reads nothing again
+    except RunFileDamaged as exc:
+        _damaged(record, exc)
+        return None
     return record
+
+
+def format_interval(value: float | None, low: float | None, high: float | None) -> str:
+    """'0.812 ± 0.031' (half the 95 % interval), or the value alone when there is none."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return f"{value:.3f}"
+    return f"{value:.3f} ± {(high - low) / 2:.3f}"
+
+
+def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, columns: int = 4) -> None:
+    """One bordered card per metric: the value ± half its 95 % interval; the help says
+    what the metric means, the interval's bounds and how it was computed (`how`)."""
+    from core.analysis import METRICS
+
+    cols = st.columns(columns)
+    for i, key in enumerate(keys):
+        value, (low, high) = values.get(key), intervals.get(key, (None, None))
+        known = value is not None and math.isfinite(value)
+        has_interval = known and low is not None and high is not None and math.isfinite(low) and math.isfinite(high)
+        bounds = f" 95 % interval: {low:.3f} to {high:.3f} ({how})." if has_interval else ""
+        cols[i % columns].metric(
+            labels.get(key, METRICS[key].display_name), f"{value:.3f}" if known else "n/a",
+            delta=f"± {(high - low) / 2:.3f}" if has_interval else None, delta_color="off", delta_arrow="off",
+            delta_description="95 % interval" if has_interval else None,
+            help=METRICS[key].description + bounds, border=True)
 
 
 def explain(text: str) -> None:

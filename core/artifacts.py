@@ -28,6 +28,11 @@ class EvalArtifacts:
     val_labels: np.ndarray  # (n_val,)
     val_features: np.ndarray  # (n_val, d)
     test_index: np.ndarray  # (n_test,) row of each test sample in the prepared test split
+    trained_prior: np.ndarray | None = None  # (K,) class frequencies the loss saw (after sampler/resampler)
+
+    def __post_init__(self) -> None:
+        if self.trained_prior is None:  # runs stored before the prior was recorded trained on the counts
+            object.__setattr__(self, "trained_prior", self.class_counts / max(self.class_counts.sum(), 1))
 
     @property
     def num_classes(self) -> int:
@@ -35,7 +40,13 @@ class EvalArtifacts:
 
     @property
     def prior(self) -> np.ndarray:
-        return self.class_counts / self.class_counts.sum()
+        """The prior the model's scores encode: what training showed it, not the raw counts."""
+        return self.trained_prior
+
+    @property
+    def has_features(self) -> bool:
+        """Table baselines store no learned features, so geometry and attributions do not apply."""
+        return self.features.ndim == 2 and self.features.shape[1] > 0
 
     def with_logits(self, logits: np.ndarray, val_logits: np.ndarray | None = None) -> EvalArtifacts:
         return replace(self, logits=logits, val_logits=self.val_logits if val_logits is None else val_logits)
@@ -49,4 +60,4 @@ class EvalArtifacts:
     @classmethod
     def load(cls, path: Path) -> EvalArtifacts:
         with np.load(path, allow_pickle=False) as z:
-            return cls(**{f.name: z[f.name] for f in fields(cls)})
+            return cls(**{f.name: z[f.name] for f in fields(cls) if f.name in z.files})

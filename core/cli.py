@@ -45,37 +45,117 @@ def _progress_line(info: dict[str, Any]) -> None:
         print(file=sys.stderr)
 
 
+def _evaluation_override(config, args: argparse.Namespace):
+    """--folds / --seeds on the command line replace the config's evaluation section."""
+    if args.folds is None and args.seeds is None:
+        return config
+    from core.config import ConfigError, RunConfig, format_validation_error
+    from pydantic import ValidationError
+
+    evaluation = config.evaluation.model_dump()
+    if args.folds is not None:
+        evaluation["folds"] = args.folds
+    if args.seeds is not None:
+        text = args.seeds.strip()
+        try:
+            evaluation["seeds"] = ([int(x) for x in text.split(",")] if "," in text
+                                   else list(range(config.train.seed, config.train.seed + int(text))))
+        except ValueError:
+            raise ConfigError(f"--seeds: {text!r} is neither a count (3) nor a list of seeds (0,1,2)") from None
+    try:
+        return RunConfig.model_validate({**json.loads(config.to_json()), "evaluation": evaluation})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def _file_source(config, config_path: str):
+    """A `data.source` that names a file (relative to the config's folder, then the
+    current one) is stored as an upload, with the same checks, and the config points to it."""
+    from core.config import ConfigError
+    from core.data import DATASETS, UPLOAD_PREFIX, DataError, load_data, remove_upload, save_upload
+    from core.store import RunStore
+
+    source = config.data.source
+    if source.startswith(UPLOAD_PREFIX) or source in DATASETS:
+        return config
+    candidates = [Path(config_path).resolve().parent / source, Path.cwd() / source]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise ConfigError(f"data.source: unknown dataset {source!r} and no file of that name (looked in "
+                          f"{candidates[0].parent} and {candidates[1].parent}); built-in: {', '.join(DATASETS.names())}")
+    try:
+        stored = save_upload(path.read_bytes(), path.name)
+    except (DataError, OSError) as exc:
+        raise ConfigError(f"data.source: {exc}") from None
+    data = config.data.model_copy(update={"source": stored})
+    try:
+        load_data(data)  # refuse a bad file before queueing, with the config's roles and missing-value policy
+    except (DataError, ValueError) as exc:
+        if all(r.config["data"]["source"] != stored for r in RunStore().list_runs()):
+            remove_upload(stored)  # a rejected file is not kept (unless a run already uses it)
+        raise ConfigError(f"data.source: {exc}") from None
+    return config.model_copy(update={"data": data})
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from core.config import ConfigError, load_config
     from core.jobs import ensure_worker, execute_run
     from core.store import RunStore
-
-    from core.train import run_problems
+    from core.data import load_data
+    from core.train import run_problems, run_warnings
 
     try:
-        config = load_config(args.config)
+        config = _file_source(_evaluation_override(load_config(args.config), args), args.config)
     except ConfigError as exc:
         return _fail(str(exc))
     problems = run_problems(config)
     if problems:
         return _fail(f"{args.config}: " + "; ".join(problems))
+    for warning in run_warnings(config, load_data(config.data)):
+        print(f"tailscope: note: {warning}", file=sys.stderr)
     store = RunStore()
-    run_id = store.create_run(config)
-    print(run_id)
+    if config.evaluation.is_experiment:
+        exp_id = store.create_experiment(config)
+        run_ids = [r.id for r in store.get_experiment(exp_id).runs]
+    else:
+        exp_id, run_ids = None, [store.create_run(config)]
+    print(exp_id or run_ids[0])
     if not args.wait:
         if not args.no_worker:
             ensure_worker(store)
         return 0
-    record = store.claim(run_id, os.getpid())
-    if record is None:  # a background worker took it first: follow it there
-        state = _follow(store, run_id)
+    failed = []
+    for n, run_id in enumerate(run_ids, 1):
+        if len(run_ids) > 1:
+            print(f"run {n} of {len(run_ids)}: {store.get(run_id).name}", file=sys.stderr)
+        record = store.claim(run_id, os.getpid())
+        if record is None:  # a background worker took it first: follow it there
+            state = _follow(store, run_id)
+        else:
+            state = execute_run(store, record, embeddings=not args.no_embeddings, echo=_progress_line)
+        if state != "done":
+            failed.append(f"run {run_id} {state}: {store.get(run_id).error}")
+    if exp_id:
+        _print_experiment_summary(store, exp_id)
     else:
-        state = execute_run(store, record, embeddings=not args.no_embeddings, echo=_progress_line)
-    if state != "done":
-        return _fail(f"run {run_id} {state}: {store.get(run_id).error}", 1)
-    summary = store.get(run_id).summary or {}
-    print(", ".join(f"{k} {v:.3f}" for k, v in summary.items()), file=sys.stderr)
+        summary = store.get(run_ids[0]).summary or {}
+        print(", ".join(f"{k} {v:.3f}" for k, v in summary.items()), file=sys.stderr)
+    if failed:
+        return _fail("; ".join(failed), 1)
     return 0
+
+
+def _print_experiment_summary(store, exp_id: str) -> None:
+    from core.jobs import experiment_summary
+
+    result = experiment_summary(store, exp_id)
+    print(f"{result['name']}: {result['n_done']} of {result['n_runs']} runs done", file=sys.stderr)
+    for key in ("balanced_accuracy", "accuracy", "f1_macro", "gmean", "ece"):
+        s = result["summary"].get(key) or {}
+        if s.get("mean") is not None and math.isfinite(s["mean"]):
+            low, high = s["ci"]
+            interval = f"  95% CI [{low:.3f}, {high:.3f}]" if low is not None and math.isfinite(low) else ""
+            print(f"  {key:<20} {s['mean']:.3f} (sd {s['sd']:.3f}, n {s['n']}){interval}", file=sys.stderr)
 
 
 def _follow(store, run_id: str, poll_s: float = 0.5) -> str:
@@ -110,10 +190,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from core.store import RunFileDamaged
+
+    try:
+        return _show(args)
+    except RunFileDamaged as exc:
+        return _fail(str(exc), 1)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from core.jobs import experiment_summary, is_experiment_id
     from core.store import RunNotFound, RunStore
 
     store = RunStore()
     store.reap_dead()
+    if is_experiment_id(args.run):
+        try:
+            payload = experiment_summary(store, args.run)
+        except RunNotFound as exc:
+            return _fail(str(exc))
+        if args.json:
+            print(json.dumps(_json_safe(payload), indent=1, allow_nan=False))
+        else:
+            _print_experiment_summary(store, args.run)
+        return 0
     try:
         record = store.get(args.run)
     except RunNotFound as exc:
@@ -122,7 +222,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     payload = {
         **record.to_dict(),
         "config": record.config,
-        "metrics": {k: v for k, v in metrics.items() if k not in ("calibration", "geometry", "dataset")},
+        "metrics": {k: v for k, v in metrics.items() if k not in ("calibration", "geometry", "dataset", "ci")},
+        "ci": metrics.get("ci"),
         "calibration": metrics.get("calibration"),
         "geometry": metrics.get("geometry"),
         "dataset": metrics.get("dataset"),
@@ -134,11 +235,34 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"{record.name}  [{record.status}]  {record.method}  on {record.dataset}")
     if record.error:
         print(f"  {record.error}")
+    intervals = metrics.get("ci") or {}
     for key in ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "worst_class_recall", "mcc"):
         if key in metrics and metrics[key] is not None:
-            print(f"  {key:<20} {metrics[key]:.4f}")
+            ci = intervals.get(key)
+            extra = f"  95% CI [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+            print(f"  {key:<20} {metrics[key]:.4f}{extra}")
     for row in metrics.get("per_class", []):
         print(f"    {row['class']:<16} n_train {row['count_train']:>6}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from core.jobs import compare_ids
+    from core.store import RunFileDamaged, RunNotFound, RunStore
+
+    try:
+        result = compare_ids(RunStore(), args.a, args.b, args.metric)
+    except (RunNotFound, RunFileDamaged, ValueError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(_json_safe(result), indent=1, allow_nan=False))
+        return 0
+    low, high = result["ci"]
+    print(f"{result['metric']}: {result['a']['name']} minus {result['b']['name']} = {result['difference']:+.4f} "
+          f"(95% CI [{low:+.4f}, {high:+.4f}], n {result['n']})")
+    print(f"  {result['verdict']}  [{result['test']}]")
+    if result["note"]:
+        print(f"  {result['note']}")
     return 0
 
 
@@ -172,6 +296,15 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Attribution maps of a run's errors, written as one self-contained HTML report."""
+    from core.store import RunFileDamaged
+
+    try:
+        return _explain(args)
+    except RunFileDamaged as exc:
+        return _fail(str(exc), 1)
+
+
+def _explain(args: argparse.Namespace) -> int:
     from core.analysis import (
         ATTRIBUTIONS, build_report_cases, case_attributions, error_cases, list_attributions, load_run_model,
         resolve_classes,
@@ -231,6 +364,43 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_uploads(args: argparse.Namespace) -> int:
+    from core.data import list_uploads, remove_upload
+    from core.store import RunStore, read_json
+
+    store = RunStore()
+    users: dict[str, list[str]] = {}
+    for record in store.list_runs():
+        users.setdefault((record.config.get("data") or {}).get("source"), []).append(record.id)
+    try:  # the Data page's saved choice counts as a user: removing it would break the page
+        chosen = read_json(store.home / "ui" / "data_config.json").get("source")
+    except (ValueError, OSError, AttributeError):
+        chosen = None
+    uploads = [{"source": u.source, "file": u.name, "bytes": u.size, "stored": u.modified,
+                "runs": users.get(u.source, []), "data_page_choice": u.source == chosen} for u in list_uploads()]
+    unused = [u for u in uploads if not u["runs"] and not u["data_page_choice"]]
+    removed = [u["source"] for u in unused if remove_upload(u["source"])] if args.remove_unused else []
+    if args.json:
+        print(json.dumps({"uploads": uploads, "removed": removed}, indent=1))
+        return 0
+    if not uploads:
+        print("no stored uploads")
+        return 0
+    print(f"{'stored file':<44} {'size':>9}  used by")
+    for u in uploads:
+        used = (", ".join(u["runs"][:3]) + (f" +{len(u['runs']) - 3} more" if len(u["runs"]) > 3 else "")
+                if u["runs"] else "the Data page's choice" if u["data_page_choice"] else "nothing")
+        gone = "  (removed)" if u["source"] in removed else ""
+        print(f"{u['source'].removeprefix('upload:')[:44]:<44} {u['bytes'] / 1024**2:7.2f}MB  {used}{gone}")
+    if args.remove_unused:
+        print(f"removed {len(removed)} unused upload(s), {sum(u['bytes'] for u in unused) / 1024**2:.2f} MB",
+              file=sys.stderr)
+    elif unused:
+        print(f"{len(unused)} upload(s) no run uses: `tailscope uploads --remove-unused` deletes them",
+              file=sys.stderr)
+    return 0
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parent.parent
     cmd = [sys.executable, "-m", "streamlit", "run", str(root / "app" / "main.py"),
@@ -246,11 +416,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="run it here to the end, printing progress")
     p.add_argument("--no-worker", action="store_true", help="only queue; do not start a background worker")
     p.add_argument("--no-embeddings", action="store_true", help="skip the UMAP computed after training")
+    p.add_argument("--folds", type=int, default=None, help="run as an experiment over K stratified folds")
+    p.add_argument("--seeds", default=None, help="run as an experiment over N seeds (a count, or a list: 0,1,2)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("runs", help="list runs, newest first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
-    p = sub.add_parser("show", help="one run's config, status and metrics")
+    p = sub.add_parser("compare", help="is A better than B beyond noise? (two runs or two experiments)")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--metric", default="balanced_accuracy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("show", help="one run's (or experiment's) config, status, metrics and intervals")
     p.add_argument("run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
@@ -269,6 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report file (default: RUN-METHOD.html)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=cmd_explain)
+    p = sub.add_parser("uploads", help="stored uploads and the runs that use them (--remove-unused deletes the rest)")
+    p.add_argument("--remove-unused", action="store_true", help="delete uploads that no run and no saved choice uses")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_uploads)
     p = sub.add_parser("app", help="open the workbench in a browser")
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
@@ -277,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):  # `tailscope runs --json | head` ends quietly, as other Unix tools do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

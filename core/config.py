@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.registry import Registry
 
+MIN_STEPS_DEFAULT = 300
+MAX_NAME = 200  # characters of a run name
+MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # what numpy and torch generators accept
+
 __all__ = [
-    "StrictModel", "ImbalanceConfig", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
-    "ResamplerSpec", "Stage2Spec", "TrainConfig", "RunConfig", "ConfigError", "load_config",
+    "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
+    "ResamplerSpec", "Stage2Spec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
+    "load_config",
     "format_validation_error",
 ]
 
@@ -28,7 +34,8 @@ class ConfigError(ValueError):
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are never a setting: `lr: .nan` is refused as "not a finite number"
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PluginSpec(BaseModel):
@@ -89,21 +96,51 @@ class Stage2Spec(PluginSpec):
 
 class ImbalanceConfig(StrictModel):
     profile: Literal["none", "exp", "step", "linear"] = "none"  # applied to the training split only
-    ratio: float = Field(10.0, ge=1)  # n_max / n_min
+    ratio: float = Field(10.0, ge=1, le=1e6)  # n_max / n_min
     mu: float = Field(0.5, ge=0, le=1)  # step profile: fraction of minority classes
     class_order: list[int] | None = None  # head to tail; default 0..K-1
+
+
+class FoldSpec(StrictModel):
+    """One fold of stratified K-fold: the test split is fold `index` of `k`, shuffled by `data.seed`."""
+
+    k: int = Field(ge=2, le=20)  # number of folds
+    index: int = Field(ge=0)  # which fold is the test split
+
+    @model_validator(mode="after")
+    def _check_index(self) -> FoldSpec:
+        if self.index >= self.k:
+            raise ValueError(f"fold index {self.index} must be below k = {self.k}")
+        return self
+
+
+ColumnRole = Literal["numeric", "categorical", "date", "id", "text", "constant", "ignore"]  # a table column's use
 
 
 class DataConfig(StrictModel):
     source: str = "digits"  # built-in dataset name, or "upload:<stored file>"
     params: dict[str, Any] = Field(default_factory=dict)  # built-in dataset parameters
     label_column: str | None = None  # tables: which column holds the label (guessed if unset)
+    column_roles: dict[str, ColumnRole] = Field(default_factory=dict)  # uploaded tables: role of a column where it differs from the detected one
+    missing: Literal["refuse", "drop", "fill"] = "refuse"  # uploaded tables: empty, non-number or non-finite cells: refuse the file, drop their rows, or fill them (median / most frequent of the training split)
     imbalance: ImbalanceConfig = ImbalanceConfig()
     test_fraction: float = Field(0.25, gt=0, lt=0.9)  # ignored when the source ships a test split
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     many_shot: int = Field(100, ge=1)  # head: more training samples than this
     few_shot: int = Field(20, ge=1)  # tail: fewer than this
-    seed: int = 0  # split and subsampling seed
+    seed: Seed = 0  # split and subsampling seed
+    fold: FoldSpec | None = None  # set by an experiment: test on one fold of K instead of test_fraction
+
+    @model_validator(mode="after")
+    def _check_table_options(self) -> DataConfig:
+        is_file = self.source.startswith("upload:") or "." in self.source or "/" in self.source  # an upload or a path
+        if self.column_roles and not is_file:
+            raise ValueError("column_roles apply to uploaded tables only; remove them for a built-in dataset")
+        if self.label_column is not None and self.label_column in self.column_roles:
+            raise ValueError(f"column {self.label_column!r} is the label_column; it cannot also have a role")
+        if any(not str(name).strip() for name in self.column_roles):
+            raise ValueError("column_roles: a column name is empty")
+        return self
 
 
 class TrainConfig(StrictModel):
@@ -115,18 +152,57 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(5e-4, ge=0, le=1)
     schedule: Literal["cosine", "step", "constant"] = "cosine"
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up
-    step_milestones: list[float] = [0.8, 0.9]  # step schedule: fractions of training
+    step_milestones: list[float] = Field([0.8, 0.9], max_length=20)  # step schedule: fractions of training
     step_gamma: float = Field(0.1, gt=0, le=1)
-    seed: int = 0
+    seed: Seed = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     augment: Literal["auto", "none", "crop", "crop_flip"] = "auto"  # auto: crop+flip at 32x32, else none
     compile: bool = False  # torch.compile on CUDA
     nc_every: int = Field(5, ge=0)  # neural-collapse metrics every N epochs (0: never)
     train_subset: int = Field(2048, ge=10)  # stored train features (geometry, UMAP)
+    select: Literal["best", "last"] = "best"  # keep the epoch with the best validation balanced accuracy
+    patience: int | None = Field(None, ge=1)  # stop after this many epochs without a better validation score
+    min_steps: int = Field(MIN_STEPS_DEFAULT, ge=0, le=1_000_000)  # small data: repeat each epoch's draw up to this many steps
+    deterministic: bool = False  # bit-identical results for the same config, seed, device and thread count
+
+    @model_validator(mode="after")
+    def _check_milestones(self) -> TrainConfig:
+        m = self.step_milestones
+        if any(not 0 < x < 1 for x in m) or any(b <= a for a, b in zip(m, m[1:])):
+            raise ValueError(f"step_milestones must be increasing fractions of training between 0 and 1 "
+                             f"(e.g. [0.8, 0.9] for 80 % and 90 %), got {m}")
+        return self
+
+
+class PosthocStep(StrictModel):
+    """One saved post-hoc adjustment (the Post-hoc explorer's sliders), applied after training."""
+
+    logit_tau: float = Field(0.0, ge=0, le=5)  # subtract tau x log(trained prior)
+    tau_norm: float = Field(0.0, ge=0, le=5)  # divide head rows by their norm^tau
+    temperature: float = Field(1.0, ge=0.05, le=10)  # divide the logits
+    prior_threshold: bool = False  # divide probabilities by the trained prior
+
+
+class EvaluationConfig(StrictModel):
+    """How many trainings answer the question: one split and one seed (the default), or an
+    experiment over K stratified folds and/or several seeds, whose runs share an id."""
+
+    folds: int = Field(1, ge=1, le=20)  # 1: one split (data.test_fraction); K >= 2: every sample tested once
+    seeds: list[Seed] = Field(default_factory=list, max_length=50)  # training seeds; empty: train.seed alone
+
+    @model_validator(mode="after")
+    def _unique_seeds(self) -> EvaluationConfig:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"evaluation.seeds repeats a seed: {self.seeds}")
+        return self
+
+    @property
+    def is_experiment(self) -> bool:
+        return self.folds > 1 or len(self.seeds) > 1
 
 
 class RunConfig(StrictModel):
-    name: str = ""
+    name: str = Field("", max_length=MAX_NAME)
     data: DataConfig = DataConfig()
     model: ModelSpec = ModelSpec()
     loss: LossSpec = LossSpec()
@@ -134,6 +210,8 @@ class RunConfig(StrictModel):
     resampler: ResamplerSpec | None = None
     stage2: Stage2Spec | None = None
     train: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    posthoc: list[PosthocStep] = Field(default_factory=list, max_length=10)  # applied in order after training
 
     @model_validator(mode="after")
     def _check_combination(self) -> RunConfig:
@@ -144,6 +222,8 @@ class RunConfig(StrictModel):
             raise ValueError("train.warmup_epochs must be below train.epochs")
         if self.data.few_shot > self.data.many_shot:
             raise ValueError("data.few_shot must not exceed data.many_shot")
+        if self.data.fold is not None and self.evaluation.folds > 1:
+            raise ValueError("data.fold picks one fold and evaluation.folds runs them all; set one of the two")
         return self
 
     @property
@@ -161,6 +241,33 @@ class RunConfig(StrictModel):
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2)
 
+    def experiment_runs(self) -> list[RunConfig]:
+        """The runs of this config's evaluation, each a plain one-split, one-seed config.
+
+        Seeds alone: the same split, one training per seed (training noise). With K folds:
+        for the r-th seed, a stratified K-fold shuffled by `data.seed + r` (repeated K-fold),
+        one run per fold, so every sample is tested once per repeat (split noise too).
+        """
+        ev = self.evaluation
+        seeds = ev.seeds or [self.train.seed]
+        folds = range(ev.folds) if ev.folds > 1 else [None]
+        runs = []
+        for r, seed in enumerate(seeds):
+            for index in folds:
+                data = self.data
+                parts = []
+                if index is not None:
+                    data = data.model_copy(update={"seed": self.data.seed + r,
+                                                   "fold": FoldSpec(k=ev.folds, index=index)})
+                    parts.append(f"fold {index + 1}/{ev.folds}")
+                if len(seeds) > 1:
+                    parts.append(f"seed {seed}")
+                runs.append(self.model_copy(update={
+                    "name": " · ".join([self.name, *parts]) if self.name else " · ".join(parts),
+                    "data": data, "train": self.train.model_copy(update={"seed": seed}),
+                    "evaluation": EvaluationConfig()}))
+        return runs
+
 
 def format_validation_error(exc: ValidationError) -> str:
     """One line per problem: `loss.gamma: Input should be ...`."""
@@ -168,6 +275,10 @@ def format_validation_error(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "finite_number":
+            msg = "not a number (NaN or infinity); give a finite number"
+        elif loc.endswith("seed") or ".seeds." in f"{loc}.":
+            msg = f"a seed is a whole number from 0 to {2**32 - 1}, got {str(err.get('input'))[:40]}"
         lines.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(lines)
 
@@ -179,9 +290,15 @@ def load_config(source: str | Path | dict) -> RunConfig:
     else:
         path = Path(source)
         try:
-            raw = yaml.safe_load(path.read_text())
+            size = path.stat().st_size
+            if size > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{path}: {size / 1024**2:.1f} MB is too large for a config (at most "
+                                  f"{MAX_CONFIG_BYTES // 1024**2} MB); is it a data file? Point data.source at it instead")
+            raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8 YAML or JSON") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(raw, dict):

@@ -1,23 +1,27 @@
-"""Compare: finished runs on the same data, side by side, class by class."""
+"""Compare: finished runs (or experiments) on the same data, side by side, and whether
+their differences are beyond noise."""
 
 import pandas as pd
 import streamlit as st
 
 from app import state
-from app.services import finished_runs, load_bundle
-from app.widgets import empty_state, explain
-from core.analysis import (
-    METRICS, best_per_column, comparable, config_differences, metrics_table, newest_comparable, run_labels,
-)
+from app.compare_view import legend_styler, metric_label, paired_section
+from app.services import finished_runs, get_store, load_bundle, load_experiment
+from app.widgets import empty_state, explain, format_interval
+from core.analysis import METRICS, best_per_column, comparable, config_differences, metrics_table, newest_comparable, run_labels
 from core.data import source_label
-from core.viz import curves_overlay_figure, group_comparison_figure, metric_comparison_figure, metric_difference_figure
+from core.jobs import EXPERIMENT_KEYS
+from core.store import RunFileDamaged
+from core.viz import (
+    curves_overlay_figure, group_comparison_figure, metric_comparison_figure, metric_difference_figure, run_colors,
+)
 
 SHORT_LABELS = {"roc_auc_ovr_macro": "ROC-AUC", "average_precision_macro": "Avg precision",
                 "worst_class_recall": "Worst class", "balanced_accuracy": "Balanced acc."}
 
-st.title("⚖️ Compare runs")
-st.caption("Put finished runs trained on the same data side by side: which one finds the rare classes, and at "
-           "what cost to the common ones.")
+st.title("⚖️ Compare")
+st.caption("Put finished runs trained on the same data side by side: which one finds the rare classes, at what cost "
+           "to the common ones, and whether the difference is real or within noise.")
 
 
 def show(fig, name: str, caption: str) -> None:
@@ -31,67 +35,114 @@ def show(fig, name: str, caption: str) -> None:
                        help="The interactive chart as one file that opens offline in any browser.")
 
 
-runs = finished_runs()
-if len(runs) < 2:
-    empty_state("Comparing needs at least two finished runs on the same data. Train another run on the Train page "
-                "(same dataset, a different loss or sampler), or start a demo run.", key="compare.demo")
-    st.stop()
-by_id = {r.id: r for r in runs}
-labels = dict(zip(by_id, run_labels([(r.name, r.id) for r in runs]), strict=True))
-remembered = [i for i in st.session_state.get(state.COMPARE_RUN_IDS, []) if i in by_id]
-chosen = st.multiselect(
-    "Runs to compare", list(by_id), default=remembered or newest_comparable({r.id: r.config for r in runs}),
-    format_func=lambda i: f"{labels[i]} · {source_label(by_id[i].dataset)} · {by_id[i].method}", key="compare.runs",
-    help="Finished runs, newest first. The first one you pick is the reference the differences are measured from.")
-st.session_state[state.COMPARE_RUN_IDS] = chosen
+experiments = [e for e in get_store().list_experiments() if any(r.status == "done" for r in e.runs)]
+mode = "Runs"
+if experiments:
+    mode = st.segmented_control("Compare", ["Runs", "Experiments"], default="Runs", key="compare.mode",
+                                help="Experiments repeat one configuration over folds and seeds: comparing them "
+                                     "tells a real difference from a lucky split.") or "Runs"
+
+if mode == "Experiments":
+    by_id = {e.id: e for e in experiments}
+    labels = dict(zip(by_id, run_labels([(e.name, e.id) for e in experiments]), strict=True))
+    configs = {e.id: e.config for e in experiments}
+    chosen = st.multiselect("Experiments to compare", list(by_id), default=newest_comparable(configs),
+                            format_func=lambda i: f"{labels[i]} · {source_label(by_id[i].dataset)} · {by_id[i].method}",
+                            key="compare.experiments")
+else:
+    runs = finished_runs()
+    if len(runs) < 2:
+        empty_state("Comparing needs at least two finished runs on the same data. Train another run on the Train "
+                    "page (same dataset, a different loss or sampler), or start a demo run.", key="compare.demo")
+        st.stop()
+    by_id = {r.id: r for r in runs}
+    labels = dict(zip(by_id, run_labels([(r.name, r.id) for r in runs]), strict=True))
+    configs = {r.id: r.config for r in runs}
+    remembered = [i for i in st.session_state.get(state.COMPARE_RUN_IDS, []) if i in by_id]
+    chosen = st.multiselect(
+        "Runs to compare", list(by_id), default=remembered or newest_comparable(configs),
+        format_func=lambda i: f"{labels[i]} · {source_label(by_id[i].dataset)} · {by_id[i].method}",
+        key="compare.runs", help="Finished runs, newest first.")
+    st.session_state[state.COMPARE_RUN_IDS] = chosen
 if len(chosen) < 2:
-    st.info("Pick at least two runs to compare.")
+    st.info(f"Pick at least two {mode.lower()} to compare.")
     st.stop()
-ok, reason = comparable({labels[i]: by_id[i].config for i in chosen})
+ok, reason = comparable({labels[i]: configs[i] for i in chosen}, mode.lower())
 if not ok:
-    st.error(f"**These runs cannot be compared.** {reason}")
+    st.error(f"**These {mode.lower()} cannot be compared.** {reason}")
     st.stop()
 st.caption(f"✔ Comparable: {reason}.")
+reference = st.selectbox("Measured against", chosen, format_func=labels.get, key=f"compare.reference.{mode}",
+                         help="The reference: differences on this page are every other one minus this one.")
+colors = {labels[i]: c for i, c in run_colors(sorted(chosen, key=lambda i: by_id[i].created)).items()}
+names = [labels[i] for i in chosen]
 
-bundles = {labels[i]: load_bundle(i) for i in chosen}
-reference = next(iter(bundles))
-differences = config_differences({label: b.config for label, b in bundles.items()})
+differences = config_differences({labels[i]: configs[i] for i in chosen})
 if differences.empty:
-    st.caption("The runs use identical settings: any difference comes from randomness alone.")
+    st.caption("They use identical settings: any difference comes from randomness alone.")
 else:
     n = len(differences)
-    with st.expander(f"What differs between the runs ({n} setting{'s' if n > 1 else ''})", expanded=n <= 6):
+    with st.expander(f"What differs between them ({n} setting{'s' if n > 1 else ''})", expanded=n <= 6):
         st.dataframe(differences, width="stretch")
 
 st.subheader("Headline numbers")
-table = metrics_table({label: b.metrics for label, b in bundles.items()})
-best = best_per_column(table, {k: METRICS[k].higher_is_better for k in table.columns})
-styled = table.style.format("{:.3f}", na_rep="n/a").apply(
-    lambda col: ["background-color: #d8f0d8; font-weight: 700" if b else "" for b in best[col.name]], axis=0)
-st.dataframe(styled, width="stretch", column_config={k: st.column_config.NumberColumn(
-    SHORT_LABELS.get(k, METRICS[k].display_name), help=METRICS[k].description) for k in table.columns})
-explain("One row per run. The best run in each column is shaded green. Accuracy favours the common classes; "
-        "balanced accuracy, G-mean and worst-class recall show how the rare ones fare.")
+if mode == "Experiments":
+    summaries = {labels[i]: load_experiment(i) for i in chosen}
+    table = pd.DataFrame({key: [format_interval(s["summary"][key]["mean"], *s["summary"][key]["ci"])
+                                for s in summaries.values()] for key in EXPERIMENT_KEYS}, index=names)
+    table.insert(0, "runs", [f"{s['n_done']} of {s['n_runs']}" for s in summaries.values()])
+    st.dataframe(legend_styler(table, colors, fmt="{}"), width="stretch",
+                 column_config={k: st.column_config.TextColumn(SHORT_LABELS.get(k, metric_label(k)))
+                                for k in EXPERIMENT_KEYS})
+    explain("Mean over each experiment's finished runs ± half its 95 % interval. Intervals that overlap a lot mean the "
+            "methods cannot be told apart on this data; the paired test below says so precisely.")
+    per_class = {labels[i]: pd.DataFrame(summaries[labels[i]]["per_class"]) for i in chosen}
+    groups = None
+else:
+    bundles = {}
+    for i in chosen:
+        try:
+            bundles[labels[i]] = load_bundle(i)
+        except RunFileDamaged as exc:
+            st.warning(f"Left out: {exc}")
+    if len(bundles) < 2:
+        st.stop()
+    names = list(bundles)
+    table = metrics_table({label: b.metrics for label, b in bundles.items()})
+    best = best_per_column(table, {k: METRICS[k].higher_is_better for k in table.columns})
+    st.dataframe(legend_styler(table, colors).apply(
+        lambda col: ["background-color: #d8f0d8; font-weight: 700" if b else "" for b in best[col.name]],
+        subset=list(table.columns), axis=0), width="stretch",
+        column_config={k: st.column_config.NumberColumn(SHORT_LABELS.get(k, METRICS[k].display_name),
+                                                        help=METRICS[k].description) for k in table.columns})
+    explain("One row per run; its colour swatch is its colour in every chart below. The best run in each column is "
+            "shaded green, but a best that is within noise is no real winner: see the test below.")
+    per_class = {label: pd.DataFrame(b.metrics["per_class"]) for label, b in bundles.items()}
+    groups = {label: pd.DataFrame(b.metrics["groups"]) for label, b in bundles.items()}
+
+st.subheader("Is the difference real?")
+paired_section(chosen, reference, labels, run_colors(sorted(chosen, key=lambda i: by_id[i].created)),
+               mode.lower())
 
 st.subheader("Class by class, head to tail")
 metric = st.segmented_control("Measure", ["recall", "precision", "f1"], default="recall", key="compare.metric") \
     or "recall"
-per_class = {label: pd.DataFrame(b.metrics["per_class"]) for label, b in bundles.items()}
-show(metric_comparison_figure(per_class, metric), "per-class",
+show(metric_comparison_figure(per_class, metric, colors), "per-class",
      "One group of bars per class, common classes on the left and rare ones on the right. A method built for "
-     "imbalance should raise the bars on the right.")
-st.markdown(f"**Change against '{reference}'**")
-show(metric_difference_figure(per_class, metric), "difference",
-     f"Change against '{reference}' for every class: green bars are classes the other run handles better, red "
-     "ones worse. Gains on the right (rare classes) paid for with small losses on the left are the usual trade.")
-
-left, right = st.columns(2)
-with left:
-    st.markdown("**Head, medium and tail classes**")
-    show(group_comparison_figure({label: pd.DataFrame(b.metrics["groups"]) for label, b in bundles.items()}),
-         "groups", "Average hit rate of the common (head), middle and rare (tail) classes, one bar per run.")
-with right:
-    st.markdown("**Training curves**")
-    show(curves_overlay_figure({label: b.history for label, b in bundles.items()}), "curves",
-         "Validation balanced accuracy per epoch, one line per run: which run learns the rare classes, and how "
-         "fast.")
+     "imbalance should raise the bars on the right."
+     + (" Bars: 95 % interval over the experiment's runs." if mode == "Experiments" else ""))
+show(metric_difference_figure(per_class, metric, labels[reference], colors), "difference",
+     f"Change against '{labels[reference]}' for every class, in each run's colour: bars above zero are classes the "
+     "other run handles better, below zero worse. Gains on the right (rare classes) paid for with small losses on "
+     "the left are the usual trade.")
+if groups:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Head, medium and tail classes**")
+        show(group_comparison_figure(groups, colors), "groups",
+             "Average hit rate of the common (head), middle and rare (tail) classes, one bar per run.")
+    with right:
+        st.markdown("**Training curves**")
+        show(curves_overlay_figure({label: b.history for label, b in bundles.items()}, colors=colors), "curves",
+             "Validation balanced accuracy per epoch, one line per run: which run learns the rare classes, and how "
+             "fast.")

@@ -6,12 +6,13 @@ import streamlit as st
 
 from app.gallery_cards import attribution_maps, case_card, run_model
 from app.services import get_store, load_bundle, load_splits
+from core.store import RunFileDamaged
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
     ATTRIBUTIONS, build_report_cases, class_feature_importance, error_cases, importance_sample, importance_sides,
     list_attributions, most_confused_pairs, softmax,
 )
-from core.data import head_to_tail_order
+from core.data import feature_table, head_to_tail_order
 from core.viz import class_importance_heatmap, error_report_html
 
 st.title("🔍 Error gallery")
@@ -23,12 +24,20 @@ REPORT_MAX = 64  # cases in a report of every match
 
 b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)
 art, names, groups, image = b.artifacts, b.class_names, b.groups, b.modality == "image"
+if not art.has_features:
+    st.info(f"**{record.name}** is a table baseline ({b.config.model.name}): the attribution methods here explain a "
+            "neural network through its gradients, which a forest or a scikit-learn model does not have. Its "
+            "mistakes are listed on the Results page (click a cell of the confusion matrix).")
+    st.stop()
 features = b.metrics["dataset"].get("feature_names") or [f"feature {i}" for i in range(art.features.shape[1])]
 order = [int(k) for k in head_to_tail_order(art.class_counts)]
 try:
     model = run_model(rid)
 except FileNotFoundError as exc:
     st.warning(f"{exc}. Pick another run in the sidebar.")
+    st.stop()
+except RunFileDamaged as exc:
+    st.error(f"{exc}. The Results page still works: it needs only the stored scores.")
     st.stop()
 label = lambda k: f"{names[k]} ({groups[k]})"  # noqa: E731
 key = lambda name: f"gallery.{name}.{rid}"  # noqa: E731
@@ -91,7 +100,8 @@ page = p1.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, k
 shown = cases.iloc[(page - 1) * per_page: page * per_page]
 p2.markdown(f"**{len(cases)}** test samples match; showing {(page - 1) * per_page + 1}–"
             f"{(page - 1) * per_page + len(shown)}, the ones the model was surest of first.")
-x_test = load_splits(b.config.data).x_test[art.test_index]
+splits = load_splits(b.config.data)
+x_test = splits.x_test[art.test_index]
 x, probs = x_test[shown["row"].to_numpy()], softmax(art.logits[shown["row"].to_numpy()])
 
 
@@ -103,7 +113,8 @@ maps = _maps(x, shown["sample_id"].tolist(), {"true": shown["true"], "pred": sho
              | ({"chosen": [chosen] * len(shown)} if chosen is not None else {}), "attribution maps (each is saved)")
 for i, case in enumerate(shown.itertuples(index=False)):
     case_card(case, x[i], probs[i], {k: v[i] for k, v in maps.items()}, label=label, names=names, features=features,
-              image=image, chosen=chosen, opacity=opacity, chart_key=f"gallery.fig.{rid}")
+              image=image, chosen=chosen, opacity=opacity, chart_key=f"gallery.fig.{rid}",
+              values=None if image else feature_table(splits, x[i]))
 explain("Stronger colour (or a longer bar) means a larger effect on that class's score. Maps show what this model "
         "used, not what is right: a strong map on an irrelevant region is a reason to distrust the model there.")
 
@@ -134,10 +145,12 @@ if every:
     picked_maps = _maps(x_picked, picked["sample_id"].tolist(), {"true": picked["true"], "pred": picked["pred"]},
                         "the report's attribution maps")
     report_cases = build_report_cases(picked, art, x_picked, picked_maps["true"], picked_maps["pred"],
-                                      modality=b.modality, feature_names=features)
+                                      modality=b.modality, feature_names=features,
+                                      value_tables=None if image else [feature_table(splits, r) for r in x_picked])
 else:
     report_cases = build_report_cases(shown, art, x, maps["true"], maps["pred"], modality=b.modality,
-                                      feature_names=features)
+                                      feature_names=features,
+                                      value_tables=None if image else [feature_table(splits, r) for r in x])
 st.download_button(
     f"⬇️ Download these {len(report_cases)} cases as an HTML report", on_click="ignore", key="gallery.download",
     data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,

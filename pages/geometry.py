@@ -24,6 +24,11 @@ if record is None:
     st.stop()
 store, bundle = get_store(), load_bundle(record.id)
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
+if not art.has_features:
+    st.info(f"**{record.name}** is a table baseline ({bundle.config.model.name}): it learns no feature space, so there "
+            "is no geometry to show. Pick a neural-network run in the sidebar; the Results, Calibration and Post-hoc "
+            "pages work for baselines too.")
+    st.stop()
 counts, order = art.class_counts, head_to_tail_order(art.class_counts)
 geometry = class_geometry(art.features, art.labels, art.head_weight, counts, pred=art.logits)
 means = centred_class_means(art.features, art.labels, art.num_classes)

@@ -7,7 +7,9 @@ import streamlit as st
 from app import state
 from app.services import get_store, load_bundle
 from app.widgets import explain, flash, require_run
-from core.analysis import CALIBRATION_METRICS, METRICS, POSTHOC_DEFAULTS, describe_posthoc, explore
+from core.analysis import (
+    CALIBRATION_METRICS, METRICS, POSTHOC_DEFAULTS, describe_posthoc, describe_prior, explore, prior_correction_warning,
+)
 from core.jobs import save_derived_run
 from core.viz import posthoc_confusion_heatmap, posthoc_recall_bars, reliability_diagram
 
@@ -61,7 +63,9 @@ with s1:
     explain("Subtracts τ × log(class frequency) from every score: it stops the model from favouring common "
             "classes just because they are common (τ = 1 is the textbook setting).")
 with s2:
-    st.slider("τ-normalisation of head weights", 0.0, 2.0, step=0.05, key=KEY + "tau_norm")
+    st.slider("τ-normalisation of head weights", 0.0, 2.0, step=0.05, key=KEY + "tau_norm",
+              disabled=not art.has_features, help=None if art.has_features else "A table baseline has no network "
+              "head whose weights could be normalised.")
     explain("Divides each class's final-layer weights by their length to the power τ: common classes grow "
             "long weights in training, and evening them out gives rare classes a fair say.")
 with s3:
@@ -77,6 +81,10 @@ with s4:
     st.button("Reset all", on_click=reset, key=KEY + "reset")
 
 params = {k: st.session_state[KEY + k] for k in POSTHOC_DEFAULTS}
+explain(describe_prior(art, bundle.config))
+twice = prior_correction_warning(bundle.config)
+if twice and (params["logit_tau"] or params["prior_threshold"]):
+    st.warning(twice, icon="⚠️")
 if use_fit and has_fit:
     params["temperature"] = fitted_T
 original, adjusted = explore(art, groups=groups), explore(art, groups=groups, **params)

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.services import load_bundle, load_splits
-from app.widgets import explain, require_run, table_height
-from core.analysis import METRICS, confusion, softmax
-from core.data import source_label
+from app.services import load_bundle, load_experiment, load_splits
+from app.widgets import explain, metric_cards, require_run, table_height
+from core.analysis import confusion, softmax
+from core.data import in_original_units, source_label
 from core.viz import (
     cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails, per_class_figure,
     pr_curve_figure, tail_warnings, training_curves_figure,
@@ -48,12 +48,28 @@ order = per_class["class_index"].tolist()  # head to tail
 st.caption(f"**{record.name}** · method {record.method} · data {source_label(record.dataset)}: {len(art.labels)} test samples, "
            f"{k} classes. Hover the ? beside a number for what it means; every chart has a camera button (top right) that saves a PNG.")
 
-cols = st.columns(4)
-for i, key in enumerate(CARDS):
-    value = m.get(key)
-    shown_value = "n/a" if value is None or np.isnan(value) else f"{value:.3f}"
-    cols[i % 4].metric(SHORT_LABELS.get(key, METRICS[key].display_name), shown_value,
-                       help=METRICS[key].description, border=True)
+experiment = load_experiment(record.experiment) if record.experiment else None
+pooled = experiment is not None and st.toggle(
+    f"Show the experiment **{experiment['name']}**: the mean over its {experiment['n_done']} finished runs "
+    f"(of {experiment['n_runs']})", value=True, key="results.pooled",
+    help="On: the cards and the class-by-class chart show the mean over every fold and seed of the experiment, with "
+         "a 95 % t-interval. Off: this one run, with bootstrap intervals over its test cases.")
+if pooled:
+    summary = experiment["summary"]
+    values = {k: summary[k]["mean"] for k in CARDS}
+    intervals = {k: tuple(summary[k]["ci"]) for k in CARDS}
+    how = f"t-interval over {experiment['n_done']} runs"
+    per_class_shown = pd.DataFrame(experiment["per_class"]).assign(
+        group=lambda d: [bundle.groups[int(i)] for i in d["class_index"]])
+else:
+    values = {k: m.get(k) for k in CARDS}
+    intervals = {k: (ci["low"], ci["high"]) for k, ci in (m.get("ci") or {}).items()}
+    how = "stratified bootstrap over the test cases"
+    per_class_shown = per_class
+metric_cards(CARDS, values, intervals, SHORT_LABELS, how)
+explain(("Mean over the experiment's runs" if pooled else "This run") + " ± half the width of its 95 % interval: "
+        "differences between methods smaller than that are within noise (the Compare page tests them). "
+        + ("The charts below the class-by-class view are for this one run." if pooled else ""))
 for note in tail_warnings(m, per_class):
     st.warning(note, icon="⚠️")
 
@@ -99,24 +115,31 @@ with list_col:
                 f"{r.true}→{r.predicted} ({r.confidence:.0%})" for r in shown.itertuples()])
             explain("Each picture: true class → predicted class, and how sure the model was of its answer.")
         else:
-            st.caption("The cases are listed under the chart, with the values the model saw.")
+            st.caption("The cases are listed under the chart, with their values as in the data file.")
 if not samples.empty and bundle.modality != "image":  # rows of values need the page's full width
-    features = pd.DataFrame(x_test.reshape(len(shown), -1), columns=m["dataset"].get("feature_names"))
-    st.dataframe(pd.concat([shown.drop(columns="position"), features], axis=1), hide_index=True,
-                 height=table_height(len(shown)),
+    scaled = st.toggle("Show the standardised values the model saw", key="results.standardised",
+                       help="Off: each value as in the data file (mg/dl, the category's name, the date). On: scaled "
+                            "so 0 is the training average and ±1 one standard deviation.")
+    features = (pd.DataFrame(x_test.reshape(len(shown), -1), columns=m["dataset"].get("feature_names")) if scaled
+                else in_original_units(load_splits(bundle.config.data), x_test))
+    st.dataframe(pd.concat([shown.drop(columns="position").reset_index(drop=True), features], axis=1),
+                 hide_index=True, height=table_height(len(shown)),
                  column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1),
                                 "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f")})
     explain(f"Test cases that are {where}: true and predicted class, the model's confidence, and the "
-            "feature values the model saw (standardised: 0 is the training average, ±1 one standard deviation).")
+            + ("feature values the model saw (standardised: 0 is the training average, ±1 one standard deviation)."
+               if scaled else "values as the data file has them (gaps show the value they were filled with)."))
 
 st.subheader("Class by class, head to tail")
 left, right = st.columns([3, 2])
 with left:
     metric = st.segmented_control("Measure", ["recall", "precision", "f1"], default="recall",
                                   key="results.metric") or "recall"
-    show(per_class_figure(per_class, metric), "per-class",
+    show(per_class_figure(per_class_shown, metric), "per-class",
          "Each dot is a class; further right means more training samples. Points on the left are rare classes: "
-         "if they sit low, the model fails on the tail.")
+         "if they sit low, the model fails on the tail. Bars: 95 % interval "
+         + ("over the experiment's runs." if pooled else "(Wilson) for the class's few test cases; a rare class's "
+            "long bar means its number rests on very few cases."))
 with right:
     st.markdown("**Head, medium and tail classes**")
     show(group_bars_figure(groups), "groups",
@@ -135,6 +158,12 @@ show(pr_curve_figure(probs, art.labels, chosen, names), "pr-curves",
      "line of the same colour is what guessing would give. Rare classes often fall away early.")
 
 st.subheader("Training curves")
-show(training_curves_figure(bundle.history), "training",
-     "Validation scores and losses per epoch. If balanced accuracy flattens while accuracy still rises, the gains "
-     "come from the common classes; a validation loss turning up means over-fitting.")
+training = m.get("training") or {}
+if training.get("steps") == 0:
+    st.caption(f"{bundle.config.model.name} is a table baseline: it is fitted in one go, so there are no epochs to "
+               "show.")
+else:
+    show(training_curves_figure(bundle.history, training.get("selected_epoch")), "training",
+         "Validation scores and losses per epoch. If balanced accuracy flattens while accuracy still rises, the gains "
+         "come from the common classes; a validation loss turning up means over-fitting. The dashed line marks the "
+         "epoch whose model was kept (the best validation balanced accuracy).")

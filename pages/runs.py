@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.services import get_store, queue_run
-from app.widgets import empty_state, flash, relative_time, status_badge
+from app.services import get_store
+from app.widgets import delete_run, empty_state, flash, relative_time, rerun_run, status_badge
 from core.analysis import comparable, describe_data
 from core.config import RunConfig
 
@@ -18,18 +18,6 @@ def select_run(run_id: str) -> None:
     st.session_state[state.RUN_ID] = run_id
 
 
-def rerun(record) -> None:
-    new_id = queue_run(RunConfig.model_validate({**record.config, "name": f"{record.name} (re-run)"}))
-    select_run(new_id)
-    st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(new_id)
-    flash("Queued a re-run; follow it on the Train page.")
-
-
-def delete(record) -> None:
-    get_store().delete(record.id)
-    if st.session_state.get(state.RUN_ID) == record.id:
-        del st.session_state[state.RUN_ID]
-    flash(f"Deleted {record.name}.")
 
 st.title("🗂️ Runs")
 st.caption("Every training run, newest first. Tick one run to open, rename, re-run, download or delete it; tick "
@@ -41,10 +29,12 @@ if not runs:
     empty_state("No runs yet: train one on the Train page, or start a demo run.")
     st.stop()
 
+experiments = {e.id: e.name for e in store.list_experiments()}
 rows = []
 for r in runs:
     s = r.summary or {}
-    rows.append({"status": status_badge(r.status), "name": r.name, "data": describe_data(r.config), "method": r.method,
+    rows.append({"status": status_badge(r.status), "name": r.name, "experiment": experiments.get(r.experiment, ""),
+                 "data": describe_data(r.config), "method": r.method,
                  "accuracy": s.get("accuracy"), "balanced accuracy": s.get("balanced_accuracy"),
                  "macro F1": s.get("f1_macro"), "G-mean": s.get("gmean"), "created": relative_time(r.created),
                  "id": r.id})
@@ -55,6 +45,8 @@ event = st.dataframe(
         **{c: st.column_config.NumberColumn(format="%.3f") for c in
            ("accuracy", "balanced accuracy", "macro F1", "G-mean")},
         "data": st.column_config.TextColumn(help="The data set and the imbalance its training split was given."),
+        "experiment": st.column_config.TextColumn(help="Runs of one configuration repeated over folds or seeds; "
+                                                       "compare experiments on the Compare page."),
         "id": st.column_config.TextColumn(help="The run's folder name in the store; `tailscope show <id>`."),
     },
 )
@@ -98,11 +90,11 @@ with st.container(border=True):
                  icon=":material/bar_chart:", help="Open this run on the Results page.",
                  on_click=select_run, args=(record.id,)):
         st.switch_page("../pages/results.py")
-    rerun_help = ("A post-hoc version of another run: re-running retrains the original set-up; apply the "
-                  "post-hoc fix again in the Post-hoc explorer." if record.parent else
+    rerun_help = ("A post-hoc version of another run: re-running retrains the original set-up and applies the "
+                  "same post-hoc fix again." if record.config.get("posthoc") else
                   "Queue a new run with exactly these settings.")
     c2.button("Re-run with the same config", key="runs.rerun", icon=":material/replay:", help=rerun_help,
-              on_click=rerun, args=(record,))
+              on_click=rerun_run, args=(record,))
     c3.download_button("Download config (JSON)", RunConfig.model_validate(record.config).to_json(),
                        file_name=f"{record.id}.json", mime="application/json", key="runs.download",
                        icon=":material/download:", on_click="ignore",
@@ -123,4 +115,4 @@ with st.container(border=True):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
         confirm = c1.checkbox("Yes, delete this run and its files for good", key=f"runs.confirm.{record.id}")
         c2.button("Delete", key="runs.delete", disabled=not confirm, icon=":material/delete:",
-                  on_click=delete, args=(record,))
+                  on_click=delete_run, args=(record,))

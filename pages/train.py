@@ -4,13 +4,13 @@ import streamlit as st
 
 from app import forms, state
 from app.services import get_store, queue_run
-from app.widgets import explain, status_badge
+from app.run_cards import experiment_card, run_card
 from core.data import DataError
+from core.jobs import is_experiment_id
 from core.methods import LOSSES, RESAMPLERS, SAMPLERS
 from core.models import MODELS
-from core.store import RunNotFound
-from core.train import STAGE2, compatible_models
-from core.viz import recall_heatmap_figure, training_curves_figure
+from core.store import ExperimentRecord, RunNotFound
+from core.train import STAGE2, compatible_models, run_warnings
 
 st.title("🏋️ Train")
 
@@ -34,7 +34,8 @@ with form:
     with a:
         model = forms.plugin_picker("Model", MODELS, "train.model", options=compatible_models(modality),
                                     default="small_cnn" if modality == "image" else "mlp",
-                                    help="Only models that fit this data's kind are listed.")
+                                    help="Only models that fit this data's kind are listed. The scikit-learn "
+                                         "baselines fit their own class-weighted objective (no loss or sampler).")
     with b:
         loss = forms.plugin_picker("Loss", LOSSES, "train.loss", default="ce")
         if st.checkbox("Deferred re-weighting (DRW)", key="train.drw",
@@ -49,102 +50,73 @@ with form:
         resampler = forms.plugin_picker("Resampler (tables only)", RESAMPLERS, "train.resampler", optional=True,
                                         help="imbalanced-learn resampling of the training rows before training. "
                                              "Tables only: for images, use a sampler.")
+    train_counts = None
     if resampler and modality == "tabular":
-        forms.resampling_panel(data, resampler, dataset.class_names, seed=st.session_state.get("train.settings.seed", 0))
+        train_counts = forms.resampling_panel(data, resampler, dataset.class_names,
+                                              seed=st.session_state.get("train.settings.seed", 0))
     stage2 = forms.plugin_picker("Two-stage fix (after training)", STAGE2, "train.stage2", optional=True)
     st.markdown("**Training**")
     settings = forms.train_settings_form("train.settings")
+    st.markdown("**How many trainings answer the question**")
+    evaluation = forms.evaluation_form("train.evaluation", settings["seed"])
     name = st.text_input("Run name", key="train.name", placeholder="automatic: data · model · method")
 with side:
     with st.container(border=True):
         st.markdown(forms.TRAIN_EXPLAINER)
 
 raw = {"name": name.strip(), "data": data.model_dump(mode="json"), "model": model, "loss": loss, "sampler": sampler,
-       "resampler": resampler, "stage2": stage2, "train": settings}
+       "resampler": resampler, "stage2": stage2, "train": settings, "evaluation": evaluation}
 config, error = forms.build_run_config(raw, dataset)
 if error:
     st.error(f"**This combination cannot run:** {error}")
-if st.button("Start training", type="primary", key="train.start", disabled=config is None):
-    run_id = queue_run(config)
-    st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(run_id)
+else:
+    for note in run_warnings(config, dataset):
+        st.warning(f"Note: {note}.", icon="ℹ️")
+    st.caption(forms.budget_text(config, train_counts))
+
+
+def _watch(item_id: str) -> None:
+    st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(item_id)
+
+
+start, extra = st.columns([1, 3])
+if start.button("Start training", type="primary", key="train.start", disabled=config is None):
+    _watch(queue_run(config))
     st.success(f"Queued **{config.name}**. It starts as soon as the worker is free; follow it below.")
+if modality == "tabular" and extra.button(
+        "Add the baselines", key="train.baselines", disabled=config is None,
+        help="Also queue class-weighted logistic regression, a balanced random forest and class-weighted gradient "
+             "boosting on the same data, folds and seeds: the classic answers a deep fix has to beat."):
+    for baseline in forms.baseline_configs(config):
+        _watch(queue_run(baseline))
+    st.success("Queued the three baselines; compare them with your runs on the Compare page when they finish.")
 
 # --- live panel ---------------------------------------------------------------------------
 store = get_store()
 
 
-def _records():
-    records = []
-    for run_id in reversed(st.session_state.get(state.WATCH_RUN_IDS, [])):
+def _items():
+    items = []
+    for item_id in reversed(st.session_state.get(state.WATCH_RUN_IDS, [])):
         try:
-            records.append(store.get(run_id))
+            items.append(store.get_experiment(item_id) if is_experiment_id(item_id) else store.get(item_id))
         except RunNotFound:
             continue
-    return records
+    return items
 
 
-def _open_results(run_id: str) -> None:
-    st.session_state[state.RUN_ID] = run_id
-
-
-def _charts(record) -> None:
-    history = store.history(record.id)
-    info = store.metrics(record.id).get("dataset")
-    if not history or not info:
-        st.caption("Curves appear after the first epoch.")
-        return
-    st.plotly_chart(training_curves_figure(history), width="stretch", key=f"train.curves.{record.id}")
-    explain("Loss should fall and accuracy rise. When balanced accuracy stays well below accuracy, the rare "
-            "classes are being missed. A shaded band marks the epochs of a two-stage fix.")
-    st.plotly_chart(recall_heatmap_figure(history, info["class_names"], info["counts_train"], info["groups"]),
-                    width="stretch", key=f"train.recall.{record.id}")
-    explain("Recall of each class (the share of its validation samples the model finds) at every epoch: common "
-            "classes at the top, rare ones at the bottom; label colours mark head (blue), medium (orange) and "
-            "tail (red) classes. Bright is good; a dark row is a class the model is ignoring.")
-
-
-def _run_card(record) -> None:
-    with st.container(border=True):
-        top, button = st.columns([5, 1])
-        method = "" if record.method in record.name else f" · {record.method}"
-        top.markdown(f"{status_badge(record.status)} **{record.name}**{method}")
-        if record.status in ("queued", "running"):
-            if button.button("Cancel", key=f"train.cancel.{record.id}"):
-                store.request_cancel(record.id)
-                record = store.get(record.id)
-        if record.status == "queued":
-            st.caption("Waiting for the worker to pick it up…")
-        elif record.status == "running":
-            progress = record.progress or {}
-            text = "cancelling…" if store.cancel_requested(record.id) else forms.progress_text(progress)
-            st.progress(min(max(float(progress.get("fraction", 0.0)), 0.0), 1.0), text=text)
-            _charts(record)
-        elif record.status == "done":
-            s = record.summary or {}
-            st.success(f"Finished: balanced accuracy {s.get('balanced_accuracy', float('nan')):.3f}, "
-                       f"accuracy {s.get('accuracy', float('nan')):.3f}.")
-            if st.button("📊 Open its results", key=f"train.open.{record.id}", on_click=_open_results,
-                         args=(record.id,)):
-                st.switch_page("../pages/results.py")
-            with st.expander("Training curves and per-class recall"):
-                _charts(record)
-        else:
-            (st.error if record.status == "failed" else st.warning)(record.error or record.status)
-
-
-records = _records()
-active = any(r.status in ("queued", "running") for r in records)
+active = any(item.status in ("queued", "running") for item in _items())
 
 
 @st.fragment(run_every=1.0 if active else None)
 def live_panel() -> None:
-    current = _records()
+    current = _items()
     if not current:
         return
     st.subheader("Your runs")
-    for record in current:
-        _run_card(record)
-    if active and not any(r.status in ("queued", "running") for r in current):
+    for item in current:
+        (experiment_card if isinstance(item, ExperimentRecord) else run_card)(item)
+    if active and not any(item.status in ("queued", "running") for item in current):
         st.rerun()  # all finished: one full rerun refreshes the sidebar and stops the polling
 
 

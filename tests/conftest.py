@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ["TAILSCOPE_RAISE_ERRORS"] = "1"  # AppTests see page errors; users get a friendly notice instead
 MAIN = ROOT / "app" / "main.py"
 
 TINY_IMAGE_RUN = {
@@ -15,14 +16,14 @@ TINY_IMAGE_RUN = {
     "data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 20}},
     "model": {"name": "small_cnn", "width": 8},
     "loss": {"name": "ce"},
-    "train": {"epochs": 2, "batch_size": 64, "lr": 0.05, "nc_every": 1, "train_subset": 300},
+    "train": {"epochs": 2, "batch_size": 64, "lr": 0.05, "nc_every": 1, "train_subset": 300, "min_steps": 0},
 }
 TINY_TABLE_RUN = {
     "name": "tiny wine ce",
     "data": {"source": "wine", "imbalance": {"profile": "exp", "ratio": 5}},
     "model": {"name": "mlp", "hidden": 16},
     "loss": {"name": "ce"},
-    "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "nc_every": 1},
+    "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "nc_every": 1, "min_steps": 0},
 }
 
 
@@ -61,6 +62,33 @@ def tiny_store(tmp_path_factory) -> dict:
         else:
             os.environ["TAILSCOPE_HOME"] = previous
     return {"home": home, "image_run": image, "table_run": table}
+
+
+@pytest.fixture(scope="session")
+def experiment_store(tmp_path_factory) -> dict:
+    """A store with two finished 3-fold experiments on wine (logistic regression, strong and
+    weak regularisation): fitted in seconds, enough for every experiment view."""
+    from core.config import RunConfig
+    from core.jobs import execute_run
+    from core.store import RunStore
+
+    home = tmp_path_factory.mktemp("experiments-home")
+    store = RunStore(home)
+    ids = {}
+    for key, c in (("strong", 0.01), ("plain", 1.0)):
+        config = RunConfig.model_validate({"name": f"wine lr C={c}", "data": {"source": "wine", "imbalance": {
+            "profile": "exp", "ratio": 5}}, "model": {"name": "logistic_regression", "C": c},
+            "evaluation": {"folds": 3}})
+        ids[key] = store.create_experiment(config)
+        for run in store.get_experiment(ids[key]).runs:
+            assert execute_run(store, store.claim(run.id, os.getpid()), embeddings=False) == "done"
+    return {"home": home, **ids}
+
+
+@pytest.fixture
+def experiment_home(experiment_store, monkeypatch) -> dict:
+    monkeypatch.setenv("TAILSCOPE_HOME", str(experiment_store["home"]))
+    return experiment_store
 
 
 @pytest.fixture

@@ -4,6 +4,10 @@ Upload a CSV on the Data page, make it long-tailed and save it; train two epochs
 Train page; open the run's results; then visit every page in the sidebar. Every page must
 render without an exception, and the browser must never talk to a host other than the
 local server. Full-page screenshots land in `test-artifacts/browser/` for a person to look at.
+
+A second journey brings a patient table as clinics export it (an ID column, empty cells),
+accepts the suggested column roles and gap filling, trains, and reads the Results page's
+sample list in the file's own units (mg/dl, the category names).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ PAGES = [
     ("Train", "train", "Train"),
     ("Runs", "runs", "Runs"),
     ("Results", "results", "Results"),
-    ("Compare", "compare", "Compare runs"),
+    ("Compare", "compare", "Compare"),
     ("Geometry", "geometry", "Geometry"),
     ("Calibration", "calibration", "Calibration"),
     ("Post-hoc explorer", "posthoc", "Post-hoc explorer"),
@@ -391,3 +395,122 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
         go(page, label, title)
         no_exception(page, label)
         shot(slug)
+
+
+# --- a real table: an ID column, gaps, original units on the Results page -------------------
+
+DIAGNOSES = ["healthy", "hypertension", "diabetes", "stroke"]
+
+
+def write_patients_csv(path: Path, rows: int = 400, seed: int = 11) -> Path:
+    """An export as clinics make them: a patient ID, measurements in their own units (mg/dl,
+    mmHg) with empty cells, a category, and a diagnosis from common to rare."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(len(DIAGNOSES), size=rows, p=[0.6, 0.25, 0.1, 0.05])
+    lines = ["patient_id,age,sex,cholesterol,systolic_bp,diagnosis"]
+    for i, cls in enumerate(y):
+        chol = "" if i % 13 == 4 else f"{180 + 25 * cls + rng.normal(0, 12):.0f}"
+        bp = "" if i % 29 == 9 else f"{118 + 9 * cls + rng.normal(0, 6):.0f}"
+        lines.append(f"P{i + 1:05d},{rng.integers(30, 85)},{'FM'[i % 2]},{chol},{bp},{DIAGNOSES[cls]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def grid(frame) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of an st.dataframe from the grid's accessible table."""
+    headers = frame.locator('[role="columnheader"]').all_text_contents()
+    cells = frame.locator('[role="gridcell"]').all_text_contents()
+    return headers, [cells[i:i + len(headers)] for i in range(0, len(cells), len(headers))]
+
+
+def test_upload_a_patient_table_accept_its_roles_train_and_see_original_units(app_server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    csv = write_patients_csv(tmp_path / "patients.csv")
+    url, home = app_server["url"], app_server["home"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+            try:
+                _patients_journey(page, url, home, csv)
+            except BaseException:
+                screenshot(page, "patients-failure")
+                print(f"server log:\n{_tail(app_server['log'])}\nworker log:\n{_tail(home / 'worker.log')}")
+                raise
+        finally:
+            browser.close()
+
+
+def _patients_journey(page, url: str, home: Path, csv: Path) -> None:
+    page.goto(url)
+    expect(page.locator("h1").filter(has_text="Tailscope")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+    settle(page)
+
+    # 1. Data: upload; the ID column is left out, the gaps will be filled; accept and save.
+    go(page, "Data", "Data")
+    widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
+    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.wait_for(state="attached")
+    uploader.set_input_files(str(csv))
+    expect(page.get_by_role("combobox", name="Label column (the class to predict)")).to_have_value("diagnosis")
+    settle(page)
+    no_exception(page, "Data after the patient upload")
+    expect(page.get_by_text("Columns: 4 used as features, 1 left out")).to_be_visible()
+    expect(page.get_by_text("Left out of the features: patient_id (ID-like)")).to_be_visible()
+    expect(page.get_by_role("radio", name=re.compile(r"^Fill the \d+ gaps"))).to_be_checked()
+    expect(widget(page, "stRadio", "Profile").get_by_role("radio", name="none")).to_be_checked()
+    page.get_by_role("button", name="Use this dataset for training").click()
+    settle(page)
+    expect(page.get_by_text(re.compile(r"The Train page uses this dataset: patients\.csv \(\d+ : 1, natural\)")))\
+        .to_be_visible()
+    screenshot(page, "patients-data")
+
+    # 2. Train two epochs.
+    go(page, "Train", "Train")
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill(str(EPOCHS))
+    epochs.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Start training").click()
+    runs = wait_for_run(home)
+    assert [r.status for r in runs] == ["done"], [(r.status, r.error) for r in runs]
+    data = runs[0].config["data"]
+    assert data["missing"] == "fill" and data["column_roles"] == {} and data["label_column"] == "diagnosis"
+    expect(page.get_by_text("Finished: balanced accuracy")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+    settle(page)
+
+    # 3. Results: the sample list shows mg/dl and the category names, not standardised scores.
+    page.get_by_role("button", name="Open its results").click()
+    expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
+    settle(page)
+    true_class = page.get_by_role("combobox", name="True class").input_value()
+    predicted = page.get_by_role("combobox", name="Predicted class")
+    predicted.click()
+    page.get_by_role("option", name=true_class, exact=True).click()  # its diagonal cell: samples for sure
+    settle(page)
+    no_exception(page, "Results with the patient run")
+    samples = page.locator('[data-testid="stDataFrame"]').filter(
+        has=page.locator('[role="columnheader"]', has_text="cholesterol"))
+    expect(samples).to_have_count(1)
+    headers, rows = grid(samples)
+    assert headers[-4:] == ["age", "sex", "cholesterol", "systolic_bp"], headers
+    assert rows and all(r[1] == true_class for r in rows)
+    file_values = {c: set() for c in ("cholesterol", "systolic_bp")}
+    for line in csv.read_text().splitlines()[1:]:
+        parts = line.split(",")
+        file_values["cholesterol"].add(parts[3])
+        file_values["systolic_bp"].add(parts[4])
+    for r in rows:
+        age, sex, chol, bp = r[-4:]
+        assert sex in ("F", "M") and 30 <= float(age) <= 85, r
+        assert 100 < float(chol) < 400 and 90 < float(bp) < 200, f"not in mg/dl and mmHg: {r}"
+    filled = {r[-2] for r in rows} - file_values["cholesterol"]
+    assert len(filled) <= 1, f"every shown cholesterol is one from the file, or the one filled value: {filled}"
+    screenshot(page, "patients-results")
+    page.get_by_text("Show the standardised values the model saw").click()
+    settle(page)
+    expect(page.locator('[role="columnheader"]', has_text="sex=F")).to_have_count(1)

@@ -16,7 +16,7 @@ data: {source: digits, imbalance: {profile: exp, ratio: 50}, seed: 0}
 model: {name: small_cnn}
 loss: {name: ce}
 sampler: {name: instance}
-train: {epochs: 3, batch_size: 128, lr: 0.01, seed: 0}
+train: {epochs: 3, batch_size: 128, lr: 0.01, seed: 0, min_steps: 0}
 """
 
 

@@ -3,7 +3,6 @@ so the numba JIT is paid once (MACHINE-NOTES.md)."""
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -44,11 +43,9 @@ def test_umap_keeps_clusters_apart(clustered_features, umap_2d):
     assert accuracy > 0.95
 
 
-def test_pca_path_is_fast_and_float32(clustered_features):
+def test_pca_path_is_float32_in_component_order(clustered_features):
     features, _ = clustered_features
-    start = time.perf_counter()
     coordinates = embed(features, method="pca", n_components=3)
-    assert time.perf_counter() - start < 2.0
     assert coordinates.shape == (200, 3) and coordinates.dtype == np.float32
     variances = coordinates.var(axis=0)
     assert np.all(np.diff(variances) <= 1e-4)  # principal components come in order

@@ -44,17 +44,17 @@ def test_comparable_runs_side_by_side(pair_home, open_page):
     _no_exceptions(at)
     assert at.multiselect(key="compare.runs").value == [pair_home["adjusted_run"], pair_home["table_run"]]
     assert any("Comparable" in c.value for c in at.caption)
-    table = at.dataframe[-1].value
-    assert list(table.index) == ["wine adjusted", "tiny wine ce"]
+    table = next(d.value for d in at.dataframe if "balanced_accuracy" in getattr(d.value, "columns", []))
+    assert list(table.index) == ["wine adjusted", "tiny wine ce"] and table.columns[0] == "colour"
     store = RunStore(pair_home["home"])
     assert table.loc["tiny wine ce", "balanced_accuracy"] == pytest.approx(
         store.metrics(pair_home["table_run"])["balanced_accuracy"])
-    assert len(at.get("plotly_chart")) == 4  # per class, difference, groups, curves
+    assert len(at.get("plotly_chart")) == 5  # paired differences, per class, difference, groups, curves
 
-    before = at.get("plotly_chart")[0].proto.spec
+    before = _traces(at, 0)
     at.segmented_control(key="compare.metric").set_value("f1").run()
     _no_exceptions(at)
-    assert at.get("plotly_chart")[0].proto.spec != before
+    assert _traces(at, 0) != before
 
 
 def test_the_selection_is_remembered_across_pages(pair_home, open_page):
@@ -84,3 +84,40 @@ def test_demo_button_selects_the_new_run_even_with_a_run_picker(copied_home, ope
     newest = store.list_runs()[0]
     assert newest.status == "queued" and newest.name.startswith("demo")
     assert at.session_state[state.RUN_ID] == newest.id
+
+
+def test_experiments_are_compared_with_a_paired_test(experiment_home, open_page):
+    from core.jobs import compare_ids
+
+    at = open_page("compare")
+    _no_exceptions(at)
+    at.segmented_control(key="compare.mode").set_value("Experiments").run()
+    _no_exceptions(at)
+    chosen = at.multiselect(key="compare.experiments").value
+    assert set(chosen) == {experiment_home["strong"], experiment_home["plain"]}
+    reference = at.selectbox(key="compare.reference.Experiments").value
+    other = next(i for i in chosen if i != reference)
+    expected = compare_ids(RunStore(experiment_home["home"]), other, reference)
+    paired = next(d.value for d in at.dataframe if "verdict" in getattr(d.value, "columns", []))
+    assert paired["verdict"].tolist() == [expected["verdict"]]
+    assert paired["difference"].iloc[0] == pytest.approx(expected["difference"])
+    headline = next(d.value for d in at.dataframe if "runs" in getattr(d.value, "columns", []))
+    assert headline["runs"].tolist() == ["3 of 3", "3 of 3"] and "±" in headline["balanced_accuracy"].iloc[0]
+
+
+def test_a_chosen_reference_and_stable_colours(pair_home, open_page):
+    at = open_page("compare")
+    ids = at.multiselect(key="compare.runs").value
+    colours = {t["name"]: t["marker"]["color"] for t in _traces(at, 0)}
+    at.selectbox(key="compare.reference.Runs").set_value(ids[1]).run()
+    _no_exceptions(at)
+    assert {t["name"]: t["marker"]["color"] for t in _traces(at, 0)} == colours, "colours follow the runs"
+    paired = next(d.value for d in at.dataframe if "verdict" in getattr(d.value, "columns", []))
+    assert paired["run"].tolist() == ["wine adjusted"], "differences are measured against the chosen reference"
+
+
+def _traces(at, chart: int) -> list[dict]:
+    import json
+
+    charts = [c for c in at.get("plotly_chart") if "compare.per-class" in c.proto.id]
+    return json.loads(charts[chart].proto.spec)["data"]

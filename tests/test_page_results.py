@@ -35,7 +35,11 @@ def test_renders_cards_charts_and_downloads(stored_home, open_page, run):
     metrics = {m.label: m.value for m in at.metric}
     assert CARD_LABELS <= set(metrics)
     stored = RunStore(stored_home["home"]).metrics(run_id)
+    ci = stored["ci"]["balanced_accuracy"]
+    deltas = {m.label: m.delta for m in at.metric}
     assert metrics["Balanced accuracy"] == f"{stored['balanced_accuracy']:.3f}"
+    assert deltas["Balanced accuracy"] == f"± {(ci['high'] - ci['low']) / 2:.3f}"
+    assert metrics["MCC"] == f"{stored['mcc']:.3f}" and not deltas["MCC"], "no interval where none was computed"
     assert len(at.get("plotly_chart")) == 5  # confusion, per class, groups, PR curves, training curves
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Per-class metrics (CSV)" in labels and labels.count("Download this chart (HTML)") == 5
@@ -94,3 +98,22 @@ def test_unfinished_run_says_so(copied_home, open_page):
     _no_exceptions(at)
     assert any("waiting" in i.value and "queued" in i.value for i in at.info)
     assert not at.metric
+
+
+def test_an_experiment_run_shows_the_mean_over_its_runs(experiment_home, open_page):
+    from core.jobs import experiment_summary
+
+    store = RunStore(experiment_home["home"])
+    run = store.get_experiment(experiment_home["plain"]).runs[1]
+    at = open_page("results", run_id=run.id)
+    _no_exceptions(at)
+    assert at.toggle(key="results.pooled").value, "an experiment's run opens on the experiment's mean"
+    summary = experiment_summary(store, experiment_home["plain"])["summary"]["balanced_accuracy"]
+    cards = {m.label: (m.value, m.delta) for m in at.metric}
+    low, high = summary["ci"]
+    assert cards["Balanced accuracy"] == (f"{summary['mean']:.3f}", f"± {(high - low) / 2:.3f}")
+    assert any("geometry" not in c.value and "baseline" in c.value for c in at.caption), "no epochs to show"
+    at.toggle(key="results.pooled").set_value(False).run()
+    ci = store.metrics(run.id)["ci"]["balanced_accuracy"]
+    assert {m.label: (m.value, m.delta) for m in at.metric}["Balanced accuracy"] == (
+        f"{store.metrics(run.id)['balanced_accuracy']:.3f}", f"± {(ci['high'] - ci['low']) / 2:.3f}")

@@ -56,7 +56,44 @@ def test_renders_with_the_default_dataset(home, request, open_page):
 def test_tables_offer_only_table_models(empty_home):
     at = _open_train(data=WINE)
     _no_exceptions(at)
-    assert at.selectbox(key="train.model").options == compatible_models("tabular") == ["mlp"]
+    assert at.selectbox(key="train.model").options == compatible_models("tabular") == [
+        "balanced_random_forest", "hist_gradient_boosting", "logistic_regression", "mlp"]
+
+
+def test_folds_and_seeds_queue_one_experiment_and_say_its_budget(empty_home):
+    at = _open_train(data=WINE)
+    budget = " ".join(c.value for c in at.caption if "Budget" in c.value)
+    assert "optimiser steps" in budget and "raised to" in budget, "a small table gets its minimum steps"
+    at.number_input(key="train.evaluation.folds").set_value(3).run()
+    at.number_input(key="train.evaluation.seeds").set_value(2).run()
+    _no_exceptions(at)
+    assert any("6 trainings (3 folds × 2 seeds)" in c.value for c in at.caption)
+    at.button(key="train.start").click().run()
+    _no_exceptions(at)
+    store = RunStore(empty_home)
+    (experiment,) = store.list_experiments()
+    assert len(experiment.runs) == 6 and experiment.config["evaluation"] == {"folds": 3, "seeds": [0, 1]}
+    assert at.session_state[state.WATCH_RUN_IDS] == [experiment.id]
+    assert any("experiment of 6 runs" in m.value for m in at.markdown), "one card for the whole experiment"
+
+
+def test_add_the_baselines_queues_three_on_the_same_data(empty_home):
+    at = _open_train(data=WINE)
+    at.number_input(key="train.evaluation.folds").set_value(2).run()
+    at.button(key="train.baselines").click().run()
+    _no_exceptions(at)
+    experiments = RunStore(empty_home).list_experiments()
+    assert sorted(e.config["model"]["name"] for e in experiments) == sorted(forms.BASELINES)
+    assert all(e.config["data"] == experiments[0].config["data"] and e.config["evaluation"]["folds"] == 2
+               for e in experiments)
+
+
+def test_a_baseline_with_a_deep_loss_is_refused(empty_home):
+    at = _open_train(data=WINE)
+    at.selectbox(key="train.model").set_value("logistic_regression").run()
+    at.selectbox(key="train.loss").set_value("focal").run()
+    _no_exceptions(at)
+    assert "loss 'focal' does not apply" in _errors(at) and at.button(key="train.start").disabled
 
 
 def test_focal_loss_with_gamma_is_queued(empty_home, open_page):

@@ -240,3 +240,47 @@ def test_save_refuses_bad_input(copied_home):
     with pytest.raises(ValueError, match="temperature"):
         save_derived_run(store, copied_home["image_run"], "x", {"temperature": -1})
     assert len(store.list_runs()) == before
+
+
+@pytest.mark.parametrize("patch, warns", [
+    ({}, None), ({"loss": {"name": "balanced_softmax"}}, "its loss (balanced_softmax)"),
+    ({"loss": {"name": "ce", "drw_epoch": 1}}, "deferred re-weighting"), ({"stage2": {"name": "crt"}}, "crt"),
+    ({"stage2": {"name": "tau_norm"}}, None), ({"sampler": {"name": "class_balanced"}}, None),
+])
+def test_which_runs_a_prior_correction_would_correct_twice(patch, warns):
+    from core.analysis import prior_correction_warning
+    from core.config import RunConfig
+
+    warning = prior_correction_warning(RunConfig.model_validate({"train": {"epochs": 3}, **patch}))
+    assert (warning is None) if warns is None else (warns in warning)
+    assert "saved post-hoc version" in prior_correction_warning(RunConfig.model_validate({"posthoc": [{"logit_tau": 1}]}))
+
+
+def test_the_explorer_names_its_prior_and_warns_on_a_second_correction(copied_home, open_page):
+    from core.store import RunStore
+
+    derived = save_derived_run(RunStore(copied_home["home"]), copied_home["table_run"], "adjusted", {"logit_tau": 1.0})
+    at = open_page("posthoc", run_id=derived)
+    assert not at.exception
+    assert any("class frequencies the model trained on" in c.value for c in at.caption)
+    assert not at.warning
+    at.slider(key="posthoc.logit_tau").set_value(1.0).run()
+    assert any("corrects twice" in w.value for w in at.warning)
+
+
+def test_a_rerun_of_a_derived_run_applies_its_adjustment_again(copied_home):
+    import os
+
+    from core.config import RunConfig
+    from core.jobs import execute_run
+    from core.store import RunStore
+
+    store = RunStore(copied_home["home"])
+    derived = save_derived_run(store, copied_home["table_run"], "adjusted", {"logit_tau": 1.0, "temperature": 2.0})
+    config = RunConfig.model_validate(store.get(derived).config)
+    assert [s.model_dump() for s in config.posthoc] == [
+        {"logit_tau": 1.0, "tau_norm": 0.0, "temperature": 2.0, "prior_threshold": False}]
+    rerun = store.create_run(config.model_copy(update={"name": "adjusted (re-run)"}))
+    assert execute_run(store, store.claim(rerun, os.getpid()), embeddings=False) == "done"
+    np.testing.assert_allclose(store.artifacts(rerun).logits, store.artifacts(derived).logits, rtol=1e-5, atol=1e-5)
+    assert store.metrics(rerun)["balanced_accuracy"] == pytest.approx(store.metrics(derived)["balanced_accuracy"])

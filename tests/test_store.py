@@ -97,7 +97,7 @@ def test_background_worker_runs_a_queued_job(tmp_path, monkeypatch):
     monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
     store = RunStore(tmp_path)
     run_id = store.create_run(RunConfig.model_validate(
-        {"data": {"source": "wine"}, "model": {"name": "mlp", "hidden": 8}, "train": {"epochs": 1, "nc_every": 0}}))
+        {"data": {"source": "wine"}, "model": {"name": "mlp", "hidden": 8}, "train": {"epochs": 1, "nc_every": 0, "min_steps": 0}}))
     assert ensure_worker(store, idle_exit_s=2)
     deadline = time.time() + 120
     while store.get(run_id).status in ("queued", "running") and time.time() < deadline:
@@ -107,3 +107,28 @@ def test_background_worker_runs_a_queued_job(tmp_path, monkeypatch):
     while worker_running(store) and time.time() < deadline:
         time.sleep(0.3)
     assert not worker_running(store), "an idle worker exits"
+
+
+def test_many_quick_submissions_start_one_worker(tmp_path):
+    """Ten threads asking at once (pages, CLI) start one worker process, not ten."""
+    import os
+    import signal
+    import threading
+
+    from core.jobs import ensure_worker
+    from core.store import pid_alive
+
+    store = RunStore(tmp_path)
+    started = []
+    threads = [threading.Thread(target=lambda: started.append(ensure_worker(store, idle_exit_s=30)))
+               for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pid = int((tmp_path / "worker.pid").read_text())
+    try:
+        assert started.count(True) == 1 and pid_alive(pid)
+        assert ensure_worker(store) is False, "a worker still starting counts as running"
+    finally:
+        os.kill(pid, signal.SIGTERM)

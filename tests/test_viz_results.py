@@ -12,7 +12,7 @@ from core.analysis import group_metrics, per_class_metrics, softmax
 from core.viz import (
     GROUP_COLORS, cell_samples, confusion_figure, confusion_selection, curves_overlay_figure, group_bars_figure,
     group_comparison_figure, image_thumbnails, metric_comparison_figure, metric_difference_figure, per_class_figure,
-    pr_curve_figure, tail_warnings,
+    paired_difference_figure, pr_curve_figure, tail_warnings,
 )
 
 K = 4
@@ -156,17 +156,42 @@ def test_metric_comparison_bars_follow_the_first_run_order(predictions):
         np.testing.assert_allclose(trace.y, tables[trace.name].set_index("class").loc[order, "recall"])
 
 
-def test_metric_difference_signs_and_colours(predictions):
+def test_metric_difference_signs_reference_and_run_colours(predictions):
     tables = _tables(predictions)
-    (bar,) = metric_difference_figure(tables, "recall").data
+    colors = {"base": "#111111", "tail-friendly": "#222222"}
+    (bar,) = metric_difference_figure(tables, "recall", colors=colors).data
     base = tables["base"].set_index("class")
     other = tables["tail-friendly"].set_index("class")
     expected = other.loc[list(bar.x), "recall"].to_numpy() - base.loc[list(bar.x), "recall"].to_numpy()
     np.testing.assert_allclose(bar.y, expected)
     assert expected[-1] > 0  # the tail class gains
-    for d, colour in zip(expected, bar.marker.color, strict=True):
-        assert colour == ("#2ca02c" if d > 0 else "#d62728")
+    assert bar.marker.color == "#222222" and bar.name == "tail-friendly − base", "the run keeps its colour"
+    (flipped,) = metric_difference_figure(tables, "recall", reference="tail-friendly", colors=colors).data
+    np.testing.assert_allclose(flipped.y, -expected)
+    assert flipped.marker.color == "#111111"
     assert len(metric_difference_figure({"only": tables["base"]}).data) == 0
+
+
+def test_paired_difference_forest_plot():
+    table = pd.DataFrame({"run": ["a", "b"], "difference": [0.1, -0.01], "low": [0.05, -0.04],
+                          "high": [0.15, 0.02], "verdict": ["better beyond noise (p = 0.001)", "within noise (p = 0.6)"]})
+    fig = paired_difference_figure(table, "ref", "Balanced accuracy", {"a": "#111111", "b": "#222222"})
+    assert [t.y[0] for t in fig.data] == ["a", "b"]
+    assert [t.marker.symbol for t in fig.data] == ["circle", "circle-open"], "open: the interval crosses zero"
+    np.testing.assert_allclose([t.error_x.array[0] for t in fig.data], [0.05, 0.03])
+    np.testing.assert_allclose([t.error_x.arrayminus[0] for t in fig.data], [0.05, 0.03])
+
+
+def test_per_class_error_bars_come_from_interval_columns(predictions):
+    table = _tables(predictions)["base"].assign(recall_low=lambda d: d["recall"] - 0.1,
+                                                recall_high=lambda d: np.minimum(d["recall"] + 0.2, 1.0))
+    table["group"] = ["head", "medium", "tail", "tail"][: len(table)]
+    fig = per_class_figure(table, "recall")
+    for trace in fig.data:
+        part = table[table["group"] == trace.name]
+        np.testing.assert_allclose(trace.error_y.arrayminus, 0.1)
+        np.testing.assert_allclose(trace.error_y.array, part["recall_high"] - part["recall"])
+    assert per_class_figure(table.drop(columns=["recall_low", "recall_high"]), "recall").data[0].error_y.array is None
 
 
 def test_group_comparison_and_curves_overlay(predictions):

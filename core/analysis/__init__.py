@@ -2,7 +2,8 @@
 attributions, run comparison, the error gallery and the post-hoc explorer."""
 
 from core.analysis import (
-    _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _metrics, _posthoc_explorer, _resampling,
+    _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _metrics, _paired, _posthoc_explorer,
+    _resampling, _uncertainty,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._calibration import *  # noqa: F403
@@ -11,8 +12,10 @@ from core.analysis._embedding import *  # noqa: F403
 from core.analysis._gallery import *  # noqa: F403
 from core.analysis._geometry import *  # noqa: F403
 from core.analysis._metrics import *  # noqa: F403
+from core.analysis._paired import *  # noqa: F403
 from core.analysis._posthoc_explorer import *  # noqa: F403
 from core.analysis._resampling import *  # noqa: F403
+from core.analysis._uncertainty import *  # noqa: F403
 
 __all__ = [
     *_metrics.__all__,
@@ -24,4 +27,6 @@ __all__ = [
     *_gallery.__all__,
     *_posthoc_explorer.__all__,
     *_resampling.__all__,
+    *_uncertainty.__all__,
+    *_paired.__all__,
 ]

@@ -54,12 +54,12 @@ _DIFFERENCES = (
     ("source", lambda d: (d.source, d.label_column), "a different data source"),
     ("params", lambda d: d.params, "different data-set parameters"),
     ("imbalance", lambda d: d.imbalance.model_dump(), "a different imbalance profile"),
-    ("split", lambda d: (d.seed, d.test_fraction, d.val_fraction), "a different split (seed or fractions)"),
+    ("split", lambda d: (d.seed, d.test_fraction, d.val_fraction, d.fold), "a different split (seed, fractions or fold)"),
     ("groups", lambda d: (d.many_shot, d.few_shot), "different head/tail thresholds"),
 )
 
 
-def comparable(runs_configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> tuple[bool, str]:
+def comparable(runs_configs: Mapping[str, RunConfig | Mapping[str, Any]], noun: str = "runs") -> tuple[bool, str]:
     """Whether the runs (run label -> config) share a data set, with the reason if not.
 
     Every run is checked against the first; the reason names the runs and what differs,
@@ -68,7 +68,7 @@ def comparable(runs_configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> tup
     """
     items = [(name, c if isinstance(c, RunConfig) else RunConfig.model_validate(c)) for name, c in runs_configs.items()]
     if len(items) < 2:
-        return True, "one run: nothing to compare against"
+        return True, f"one {noun[:-1]}: nothing to compare against"
     (first_name, first), rest = items[0], items[1:]
     for name, config in rest:
         diffs = [(kind, label) for kind, key, label in _DIFFERENCES if key(config.data) != key(first.data)]
@@ -86,7 +86,7 @@ def comparable(runs_configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> tup
             detail = {"split": "split" in kinds, "thresholds": "groups" in kinds}
             return False, (f"'{name}' uses {describe_data(config, **detail)} but '{first_name}' uses "
                            f"{describe_data(first, **detail)}: {what}, so {consequence}")
-    return True, f"all {len(items)} runs use {describe_data(first)}"
+    return True, f"{'both' if len(items) == 2 else f'all {len(items)} {noun}'} use {describe_data(first)}"
 
 
 def metrics_table(bundles: Sequence[Any] | Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

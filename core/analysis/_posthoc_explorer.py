@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,11 +33,13 @@ from core.analysis._calibration import (
 )
 from core.analysis._metrics import softmax
 from core.artifacts import EvalArtifacts
+from core.config import RunConfig
 from core.data._groups import class_groups
-from core.methods._posthoc import logit_adjustment, tau_norm as tau_norm_logits, temperature as temperature_logits
+from core.methods._posthoc import log_prior, logit_adjustment, tau_norm as tau_norm_logits, temperature as temperature_logits
 
 __all__ = [
     "POSTHOC_DEFAULTS", "adjusted_logits", "adjusted_head", "check_posthoc_params", "describe_posthoc", "explore",
+    "prior_correction_warning", "describe_prior", "derived_artifacts",
 ]
 
 POSTHOC_DEFAULTS: dict[str, Any] = {"logit_tau": 0.0, "tau_norm": 0.0, "temperature": 1.0,
@@ -89,10 +92,18 @@ def adjusted_head(artifacts: EvalArtifacts, **params: Any) -> tuple[np.ndarray, 
     if p["tau_norm"] != 0.0:
         w = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12) ** p["tau_norm"]
     shift = p["logit_tau"] + (1.0 if p["prior_threshold"] else 0.0)
-    counts = np.maximum(np.asarray(artifacts.class_counts, dtype=np.float64), 1.0)  # as POSTHOC does
-    b = b - shift * np.log(counts / counts.sum())
+    b = b - shift * log_prior(artifacts)
     dtype = np.asarray(artifacts.head_weight).dtype
     return (w / p["temperature"]).astype(dtype), (b / p["temperature"]).astype(dtype)
+
+
+def derived_artifacts(artifacts: EvalArtifacts, **params: Any) -> EvalArtifacts:
+    """The run's arrays as the adjusted model would have produced them: test and
+    validation logits and the head that gives them (features are unchanged)."""
+    weight, bias = adjusted_head(artifacts, **params)
+    return replace(artifacts.with_logits(adjusted_logits(artifacts, **params),
+                                         adjusted_logits(artifacts, split="val", **params)),
+                   head_weight=weight, head_bias=bias)
 
 
 def _classification(pred: np.ndarray, y: np.ndarray, k: int) -> dict[str, Any]:
@@ -167,3 +178,42 @@ def describe_posthoc(params: Mapping[str, Any]) -> str:
     if p["temperature"] != 1.0:
         parts.append(f"temperature T={round(p['temperature'], 3)}")
     return ", ".join(parts) or "no change"
+
+
+def prior_correction_warning(config: RunConfig) -> str | None:
+    """Why a prior correction (logit adjustment, prior threshold) would correct twice on
+    this run, or None. The trained prior already absorbs samplers and resamplers; what it
+    cannot absorb is a loss, a two-stage fix or an earlier post-hoc step that corrected."""
+    from core.methods import LOSSES
+
+    reasons = []
+    if LOSSES.info(config.loss.name).capabilities.get("corrects_prior"):
+        reasons.append(f"its loss ({config.loss.name}) already corrects for class frequency while training")
+    if config.loss.drw_epoch is not None:
+        reasons.append("deferred re-weighting already weighted the rare classes up")
+    if config.stage2 is not None and config.stage2.name != "tau_norm":
+        reasons.append(f"its classifier was re-trained class-balanced ({config.stage2.name})")
+    if any(step.logit_tau or step.prior_threshold for step in config.posthoc):
+        reasons.append("it is itself a saved post-hoc version with a prior correction")
+    if not reasons:
+        return None
+    return ("This run is already re-balanced: " + "; ".join(reasons) + ". Logit adjustment or the prior threshold on "
+            "top corrects twice and pushes predictions toward the rare classes; check the common classes' recall.")
+
+
+def describe_prior(artifacts: EvalArtifacts, config: RunConfig) -> str:
+    """Which class prior the prior corrections use, in words."""
+    counts = np.asarray(artifacts.class_counts, dtype=np.float64)
+    trained = np.asarray(artifacts.trained_prior, dtype=np.float64)
+    raw = counts / max(counts.sum(), 1.0)
+    how = [f"the {config.sampler.name} sampler"] if config.sampler.name != "instance" else []
+    how += [f"the {config.resampler.name} resampler"] if config.resampler is not None else []
+    how += [f"the {config.stage2.name} head"] if config.stage2 is not None and config.stage2.name != "tau_norm" else []
+    ratio = trained.max() / max(trained.min(), 1e-12)
+    shape = "uniform" if ratio < 1.05 else f"rarest : most common = 1 : {ratio:.0f}"
+    if not how:
+        return (f"The prior corrections use the class frequencies the model trained on ({shape}), the training "
+                "split's own counts.")
+    return (f"The prior corrections use the class frequencies the model actually trained under, after "
+            f"{' and '.join(how)} ({shape}), not the raw counts (1 : {raw.max() / max(raw.min(), 1e-12):.0f}), so a "
+            "balanced training is not corrected twice.")

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from core.analysis import adjusted_head, adjusted_logits, check_posthoc_params, describe_posthoc
+from core.analysis import check_posthoc_params, derived_artifacts, describe_posthoc
 from core.config import RunConfig
 from core.jobs._pipeline import summarize_run
 from core.store import RunStore
@@ -54,11 +53,11 @@ def save_derived_run(store: RunStore, run_id: str, name: str, params: Mapping[st
     if parent.status != "done":
         raise ValueError(f"run {run_id} is {parent.status}; only a finished run can be adjusted")
     artifacts = store.artifacts(run_id)
-    config = RunConfig.model_validate({**parent.config, "name": name})
-    weight, bias = adjusted_head(artifacts, **p)
-    derived = replace(artifacts.with_logits(adjusted_logits(artifacts, **p),
-                                            adjusted_logits(artifacts, split="val", **p)),
-                      head_weight=weight, head_bias=bias)
+    # the config records the adjustment, so a re-run trains the parent's set-up and applies it again
+    config = RunConfig.model_validate({**parent.config, "name": name,
+                                       "posthoc": [*parent.config.get("posthoc", []), p]})
+    derived = derived_artifacts(artifacts, **p)
+    weight, bias = derived.head_weight, derived.head_bias
     new_id = store.create_run(config, status="running", parent=run_id,
                               method=f"{parent.method} + post-hoc {describe_posthoc(p)}")
     try:

@@ -8,16 +8,17 @@ from typing import Any
 import numpy as np
 
 from core.analysis import (
-    calibration_summary, embed_cached, geometry_summary, group_metrics, neural_collapse, per_class_metrics,
-    summary_metrics,
+    derived_artifacts, bootstrap_intervals, calibration_summary, embed_cached, geometry_summary, group_metrics, neural_collapse,
+    per_class_intervals, per_class_metrics, summary_metrics,
 )
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
 from core.data import Splits, class_groups
 from core.store import RunStore
-from core.train import Snapshot
+from core.train import Snapshot, TrainResult
 
-__all__ = ["summarize_run", "dataset_info", "nc_snapshot_metrics", "compute_embeddings", "EMBEDDING_DEFAULTS"]
+__all__ = ["summarize_run", "dataset_info", "nc_snapshot_metrics", "compute_embeddings", "apply_posthoc_steps",
+           "EMBEDDING_DEFAULTS"]
 
 EMBEDDING_DEFAULTS = {"method": "umap", "n_components": 2, "n_neighbors": 15, "min_dist": 0.1, "seed": 0}
 
@@ -61,17 +62,38 @@ def summarize_run(artifacts: EvalArtifacts, splits: Splits, config: RunConfig) -
     metrics = summary_metrics(artifacts.logits, artifacts.labels, artifacts.num_classes)
     per_class = per_class_metrics(artifacts.logits, artifacts.labels, counts, list(splits.class_names))
     per_class["group"] = [groups[i] for i in per_class["class_index"]]
+    wilson = per_class_intervals(artifacts.logits, artifacts.labels, artifacts.num_classes)
+    per_class = per_class.merge(wilson[["class_index", "recall_low", "recall_high", "precision_low", "precision_high"]],
+                                on="class_index", how="left")
+    intervals = bootstrap_intervals(artifacts.logits, artifacts.labels, artifacts.num_classes)
     return _clean({
         **metrics,
         "macro_f1": metrics["f1_macro"],
+        "ci": {key: interval.to_dict() for key, interval in intervals.items()},
         "per_class": per_class.to_dict(orient="records"),
         "groups": group_metrics(artifacts.logits, artifacts.labels, counts, many=d.many_shot,
                                 few=d.few_shot).to_dict(orient="records"),
         "calibration": calibration_summary(artifacts.logits, artifacts.labels, counts,
                                            artifacts.val_logits, artifacts.val_labels, groups=groups),
-        "geometry": geometry_summary(artifacts, groups),
+        "geometry": geometry_summary(artifacts, groups) if artifacts.has_features else None,
         "dataset": dataset_info(splits, config),
     })
+
+
+def apply_posthoc_steps(result: TrainResult, config: RunConfig) -> EvalArtifacts:
+    """The config's saved post-hoc adjustments applied to a fresh training, arrays and head
+    alike, so re-running a derived run gives the adjusted model again."""
+    artifacts = result.artifacts
+    for step in config.posthoc:
+        artifacts = derived_artifacts(artifacts, **step.model_dump())
+    if config.posthoc and result.model is not None:
+        import torch
+
+        head = result.model.head
+        with torch.no_grad():
+            head.weight.copy_(torch.from_numpy(np.ascontiguousarray(artifacts.head_weight)))
+            head.bias.copy_(torch.from_numpy(np.ascontiguousarray(artifacts.head_bias)))
+    return artifacts
 
 
 def nc_snapshot_metrics(snapshot: Snapshot) -> dict[str, float]:

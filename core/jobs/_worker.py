@@ -17,14 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
-from core.jobs._pipeline import compute_embeddings, dataset_info, nc_snapshot_metrics, summarize_run
-from core.store import RunRecord, RunStore
-from core.train import Cancelled, prepare_run_data, train_run
+from core.jobs._pipeline import apply_posthoc_steps, compute_embeddings, dataset_info, nc_snapshot_metrics, summarize_run
+from core.store import RunRecord, RunStore, pid_alive
+from core.train import Cancelled, Diverged, prepare_run_data, train_run
 
-__all__ = ["execute_run", "worker_loop", "ensure_worker", "worker_running"]
+__all__ = ["execute_run", "environment", "worker_loop", "ensure_worker", "worker_running"]
 
 log = logging.getLogger("tailscope.worker")
 PROGRESS_EVERY_S = 0.5
+
+
+def environment(device: str, config: RunConfig) -> dict[str, Any]:
+    """What else decides a run's exact numbers: library versions, device and threads."""
+    import platform
+
+    import numpy
+    import sklearn
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "scikit_learn": sklearn.__version__, "device": device, "threads": torch.get_num_threads(),
+            "deterministic": config.train.deterministic}
 
 
 def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
@@ -53,11 +66,15 @@ def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
         result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch,
                            should_stop=lambda: store.cancel_requested(run_id),
                            snapshot_metrics=nc_snapshot_metrics)
-        store.write_artifacts(run_id, result.artifacts)
-        store.write_weights(run_id, result.model)
-        metrics = summarize_run(result.artifacts, splits, config)
+        artifacts = apply_posthoc_steps(result, config)
+        store.write_artifacts(run_id, artifacts)
+        if result.model is not None:  # table baselines have no weights to store
+            store.write_weights(run_id, result.model)
+        metrics = summarize_run(artifacts, splits, config)
         metrics["device"] = result.device
         metrics["synthetic_rows"] = result.synthetic_count
+        metrics["training"] = result.info
+        metrics["environment"] = environment(result.device, config)
         store.write_metrics(run_id, metrics)
         store.finish(run_id, {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean")
                               if k in metrics})
@@ -66,10 +83,10 @@ def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
         return "cancelled"
     except Exception as exc:  # a failed job must never take the worker down
         log.exception("run %s failed", run_id)
-        store.fail(run_id, f"{type(exc).__name__}: {exc}")
+        store.fail(run_id, str(exc) if isinstance(exc, Diverged) else f"{type(exc).__name__}: {exc}")
         (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
         return "failed"
-    if embeddings:
+    if embeddings and artifacts.has_features:  # baselines have no feature space to map
         try:
             store.set_progress(run_id, {"stage": "embedding", "fraction": 1.0})
             compute_embeddings(store, run_id)
@@ -87,10 +104,10 @@ class _Lock:
         self.path = path
         self.fd: int | None = None
 
-    def acquire(self) -> bool:
+    def acquire(self, blocking: bool = False) -> bool:
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(self.fd)
             self.fd = None
@@ -144,15 +161,30 @@ def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: fl
 
 
 def ensure_worker(store: RunStore, idle_exit_s: float = 600) -> bool:
-    """Start a background worker unless one is alive; True when one was started."""
+    """Start a background worker unless one is alive or starting; True when one was started.
+
+    Checking and spawning happen under one lock, and the spawned pid is recorded, so ten
+    quick submissions (from pages or the CLI) start one process, not ten that race for the
+    worker lock while the first is still importing torch."""
     store.reap_dead()
-    if worker_running(store):
-        return False
-    log_path = store.home / "worker.log"
-    with open(log_path, "ab") as out:
-        subprocess.Popen(
-            [sys.executable, "-m", "core.jobs", "--home", str(store.home), "--idle-exit", str(idle_exit_s)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, "TAILSCOPE_HOME": str(store.home)},
-        )
-    return True
+    spawn = _Lock(store.home / "spawn.lock")
+    spawn.acquire(blocking=True)
+    try:
+        pid_file = store.home / "worker.pid"
+        try:
+            starting = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            starting = None
+        if worker_running(store) or pid_alive(starting):
+            return False
+        log_path = store.home / "worker.log"
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "core.jobs", "--home", str(store.home), "--idle-exit", str(idle_exit_s)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env={**os.environ, "TAILSCOPE_HOME": str(store.home)},
+            )
+        pid_file.write_text(str(proc.pid))
+        return True
+    finally:
+        spawn.release()

@@ -26,6 +26,7 @@ from core.methods._posthoc import (
     apply_posthoc,
     fit_temperature,
     list_posthoc,
+    log_prior,
     logit_adjustment,
     prior_threshold,
     select_tau_norm,
@@ -76,5 +77,5 @@ __all__ = [
     "SAMPLING_STRATEGIES",
     # post-hoc
     "POSTHOC", "apply_posthoc", "list_posthoc", "logit_adjustment", "prior_threshold", "tau_norm",
-    "temperature", "select_tau_norm", "TauSweep", "fit_temperature", "TAU_NORM_GRID",
+    "temperature", "select_tau_norm", "TauSweep", "fit_temperature", "TAU_NORM_GRID", "log_prior",
 ]

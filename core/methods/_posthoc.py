@@ -22,7 +22,7 @@ from core.registry import Params, Registry
 __all__ = [
     "POSTHOC", "apply_posthoc", "list_posthoc",
     "logit_adjustment", "prior_threshold", "tau_norm", "temperature",
-    "select_tau_norm", "TauSweep", "fit_temperature", "TAU_NORM_GRID",
+    "select_tau_norm", "TauSweep", "fit_temperature", "TAU_NORM_GRID", "log_prior",
 ]
 
 Split = Literal["test", "val"]
@@ -50,10 +50,13 @@ def _features(artifacts: EvalArtifacts, split: Split) -> np.ndarray:
     return np.asarray(artifacts.features if split == "test" else artifacts.val_features)
 
 
-def _log_prior(artifacts: EvalArtifacts) -> np.ndarray:
-    """log pi_j, an absent class counted as one sample so the shift stays finite."""
-    counts = np.maximum(np.asarray(artifacts.class_counts, dtype=np.float64), 1.0)
-    return np.log(counts / counts.sum())
+def log_prior(artifacts: EvalArtifacts) -> np.ndarray:
+    """log pi_j of the prior the model trained under (after any sampler or resampler, so a
+    balanced training is not corrected twice); an absent class counts as one sample so
+    the shift stays finite."""
+    floor = 1.0 / max(float(np.sum(artifacts.class_counts)), 1.0)
+    prior = np.maximum(np.asarray(artifacts.trained_prior, dtype=np.float64), floor)
+    return np.log(prior / prior.sum())
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -99,7 +102,7 @@ class TemperatureParams(Params):
 )
 def logit_adjustment(artifacts: EvalArtifacts, *, split: Split = "test", tau: float = 1.0) -> np.ndarray:
     z = _logits(artifacts, split)
-    return (z - tau * _log_prior(artifacts)).astype(z.dtype, copy=False)
+    return (z - tau * log_prior(artifacts)).astype(z.dtype, copy=False)
 
 
 @POSTHOC.register(
@@ -111,7 +114,7 @@ def logit_adjustment(artifacts: EvalArtifacts, *, split: Split = "test", tau: fl
 )
 def prior_threshold(artifacts: EvalArtifacts, *, split: Split = "test") -> np.ndarray:
     z = _logits(artifacts, split)
-    return (_log_softmax(z) - _log_prior(artifacts)).astype(z.dtype, copy=False)
+    return (_log_softmax(z) - log_prior(artifacts)).astype(z.dtype, copy=False)
 
 
 @POSTHOC.register(

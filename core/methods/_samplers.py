@@ -94,6 +94,22 @@ class Sampler:
     def _class_distribution(self, counts: Tensor, epoch: int, num_epochs: int) -> Tensor:
         raise NotImplementedError
 
+    def expected_class_counts(self, class_counts, epoch: int = 0, num_epochs: int = 1) -> Tensor:
+        """Expected draws of each class in one epoch (CPU float64): the distribution times
+        the epoch's length, which is N unless the sampler says otherwise."""
+        counts = _counts64(class_counts)
+        return self.class_distribution(counts, epoch, num_epochs) * self._epoch_length(counts, epoch, num_epochs)
+
+    def _epoch_length(self, counts: Tensor, epoch: int, num_epochs: int) -> float:
+        return float(counts.sum())
+
+    def trained_prior(self, class_counts, num_epochs: int) -> np.ndarray:
+        """The class frequencies the loss sees over the whole training, epochs weighted by
+        their length: the prior the model's scores are calibrated to, which post-hoc
+        prior corrections and prior-aware losses must use (not the raw counts)."""
+        total = sum(self.expected_class_counts(class_counts, e, num_epochs) for e in range(num_epochs))
+        return (total / total.sum()).numpy()
+
 
 class _ByClass:
     """Labels grouped by class on their device: draw uniformly within given classes."""
@@ -278,6 +294,9 @@ class OversampleSampler(Sampler):
     def _class_distribution(self, counts, epoch, num_epochs):
         return _normalise_present(self.per_class(counts).to(torch.float64), counts)
 
+    def _epoch_length(self, counts, epoch, num_epochs):
+        return float(self.per_class(counts).sum())
+
 
 @SAMPLERS.register(
     "undersample",
@@ -313,6 +332,9 @@ class UndersampleSampler(Sampler):
     def _class_distribution(self, counts, epoch, num_epochs):
         keep = self.kept_per_class(counts).to(torch.float64)
         return keep / keep.sum()
+
+    def _epoch_length(self, counts, epoch, num_epochs):
+        return float(self.kept_per_class(counts).sum())
 
 
 class TwoPhaseParams(Params):
@@ -351,6 +373,11 @@ class TwoPhaseSampler(Sampler):
         if self.in_first_phase(epoch, num_epochs):
             return self._balanced._class_distribution(counts, epoch, num_epochs)
         return counts.to(torch.float64) / counts.sum()
+
+    def _epoch_length(self, counts, epoch, num_epochs):
+        if self.in_first_phase(epoch, num_epochs):
+            return self._balanced._epoch_length(counts, epoch, num_epochs)
+        return float(counts.sum())
 
 
 def create_sampler(name: str, params: dict | None = None) -> Sampler:

@@ -134,6 +134,8 @@ class ResNet32(Classifier):
 
 def create_model(name: str, params: dict | None = None, *, input_shape, num_classes: int) -> Classifier:
     info = MODELS.info(name)
+    if info.capabilities.get("family") == "baseline":
+        raise ValueError(f"{name!r} is a table baseline (scikit-learn), not a network; fit it with create_baseline")
     modality = "image" if len(input_shape) == 3 else "tabular"
     if modality not in info.capabilities.get("modality", (modality,)):
         raise ValueError(f"model {name!r} needs {' or '.join(info.capabilities['modality'])} data; "

@@ -1,7 +1,10 @@
 """The run store: SQLite index + per-run artefact folders; also the job queue."""
 
 from core.store._files import read_json, write_bytes_atomic, write_json_atomic
-from core.store._store import FINISHED, STATUSES, RunNotFound, RunRecord, RunStore, pid_alive
+from core.store._store import (
+    EXPERIMENT_PREFIX, FINISHED, STATUSES, ExperimentRecord, RunFileDamaged, RunNotFound, RunRecord, RunStore,
+    pid_alive,
+)
 
 __all__ = ["read_json", "write_bytes_atomic", "write_json_atomic", "FINISHED", "STATUSES", "RunNotFound",
-           "RunRecord", "RunStore", "pid_alive"]
+           "RunRecord", "RunStore", "ExperimentRecord", "EXPERIMENT_PREFIX", "RunFileDamaged", "pid_alive"]

@@ -15,6 +15,8 @@ import shutil
 import sqlite3
 import subprocess
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +27,8 @@ from core.artifacts import EvalArtifacts
 from core.paths import tailscope_home
 from core.store._files import read_json, write_json_atomic
 
-__all__ = ["RunStore", "RunRecord", "RunNotFound", "STATUSES", "FINISHED", "pid_alive"]
+__all__ = ["RunStore", "RunRecord", "ExperimentRecord", "RunNotFound", "RunFileDamaged", "STATUSES", "FINISHED",
+           "EXPERIMENT_PREFIX", "pid_alive"]
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
@@ -53,12 +56,39 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created);
 CREATE TABLE IF NOT EXISTS workers (pid INTEGER PRIMARY KEY, started REAL NOT NULL, heartbeat REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS experiments (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created REAL NOT NULL,
+    dataset TEXT NOT NULL,
+    method TEXT NOT NULL,
+    config TEXT NOT NULL
+);
 """
+_MIGRATIONS = (("runs", "experiment", "ALTER TABLE runs ADD COLUMN experiment TEXT"),)
+EXPERIMENT_PREFIX = "exp-"
+
+
+class RunFileDamaged(Exception):
+    """A run's file exists but cannot be read (truncated, corrupted, edited by hand): a state
+    of that run, shown as such, never a traceback; other runs are unaffected."""
+
+    def __init__(self, run_id: str, file: str, reason: str):
+        super().__init__(run_id, file, reason)
+        self.run_id, self.file, self.reason = run_id, file, reason
+
+    def __str__(self) -> str:
+        return (f"run {self.run_id}: its file {self.file} is damaged ({self.reason}); re-run the run or delete "
+                "it")
+
+
+_DAMAGE = (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile, zlib.error)
 
 
 class RunNotFound(KeyError):
     def __str__(self) -> str:
-        return f"no run {self.args[0]!r}; `tailscope runs` lists them"
+        what = "experiment" if str(self.args[0]).startswith(EXPERIMENT_PREFIX) else "run"
+        return f"no {what} {self.args[0]!r}; `tailscope runs` lists them"
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -94,14 +124,42 @@ class RunRecord:
     error: str | None
     parent: str | None
     worker_pid: int | None
+    experiment: str | None = None  # the experiment this run belongs to (None: a lone run)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "name": self.name, "status": self.status, "created": _iso(self.created),
             "started": _iso(self.started), "finished": _iso(self.finished), "dataset": self.dataset,
-            "method": self.method, "error": self.error, "parent": self.parent, "progress": self.progress,
-            "summary": self.summary,
+            "method": self.method, "error": self.error, "parent": self.parent, "experiment": self.experiment,
+            "progress": self.progress, "summary": self.summary,
         }
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """A config repeated over folds and/or seeds: its runs are normal runs that point here."""
+
+    id: str
+    name: str
+    created: float
+    dataset: str
+    method: str
+    config: dict[str, Any]
+    runs: tuple[RunRecord, ...]
+
+    @property
+    def status(self) -> str:
+        """done when every run is; failed or cancelled when one is and none still runs."""
+        statuses = {r.status for r in self.runs}
+        for state in ("running", "queued", "failed", "cancelled"):
+            if state in statuses:
+                return state
+        return "done" if statuses else "queued"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "status": self.status, "created": _iso(self.created),
+                "dataset": self.dataset, "method": self.method, "evaluation": self.config.get("evaluation"),
+                "runs": [r.id for r in self.runs]}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -131,6 +189,9 @@ class RunStore:
         self.db_path = self.home / "tailscope.db"
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            for table, column, statement in _MIGRATIONS:  # stores made by earlier versions
+                if column not in {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(statement)
 
     # --- connection ------------------------------------------------------------------------
     @contextmanager
@@ -158,7 +219,7 @@ class RunStore:
         return RunRecord(
             row["id"], row["name"], row["status"], row["created"], row["updated"], row["started"],
             row["finished"], row["dataset"], row["method"], json.loads(row["config"]), load(row["progress"]),
-            load(row["summary"]), row["error"], row["parent"], row["worker_pid"],
+            load(row["summary"]), row["error"], row["parent"], row["worker_pid"], row["experiment"],
         )
 
     # --- runs ------------------------------------------------------------------------------
@@ -168,7 +229,7 @@ class RunStore:
         return self.runs_dir / run_id
 
     def create_run(self, config, *, status: str = "queued", parent: str | None = None,
-                   method: str | None = None) -> str:
+                   method: str | None = None, experiment: str | None = None) -> str:
         """Write the run folder's config first, then the index row (the row is the commit)."""
         run_id = _new_id()
         folder = self.run_dir(run_id)
@@ -179,12 +240,50 @@ class RunStore:
         now = time.time()
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (id, name, status, created, updated, dataset, method, config, parent)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (id, name, status, created, updated, dataset, method, config, parent, experiment)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, config.name or run_id, status, now, now, config.data.source,
-                 method or config.method_label, json.dumps(payload), parent),
+                 method or config.method_label, json.dumps(payload), parent, experiment),
             )
         return run_id
+
+    # --- experiments -----------------------------------------------------------------------
+    def create_experiment(self, config) -> str:
+        """Queue every run of `config.experiment_runs()` under one new experiment id."""
+        exp_id = EXPERIMENT_PREFIX + _new_id()
+        payload = json.loads(config.to_json())
+        with self._connect() as db:
+            db.execute("INSERT INTO experiments (id, name, created, dataset, method, config) VALUES (?, ?, ?, ?, ?, ?)",
+                       (exp_id, config.name or exp_id, time.time(), config.data.source, config.method_label,
+                        json.dumps(payload)))
+        for run_config in config.experiment_runs():
+            self.create_run(run_config, experiment=exp_id)
+        return exp_id
+
+    def get_experiment(self, exp_id: str) -> ExperimentRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM experiments WHERE id = ?", (exp_id,)).fetchone()
+            runs = db.execute("SELECT * FROM runs WHERE experiment = ? ORDER BY created, rowid", (exp_id,)).fetchall()
+        if row is None:
+            raise RunNotFound(exp_id)
+        return ExperimentRecord(row["id"], row["name"], row["created"], row["dataset"], row["method"],
+                                json.loads(row["config"]), tuple(self._record(r) for r in runs))
+
+    def list_experiments(self) -> list[ExperimentRecord]:
+        """Newest first."""
+        with self._connect() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM experiments ORDER BY created DESC, id DESC")]
+        return [self.get_experiment(i) for i in ids]
+
+    def delete_experiment(self, exp_id: str) -> None:
+        """The experiment and its runs (refused while one of them runs)."""
+        experiment = self.get_experiment(exp_id)
+        if any(r.status == "running" for r in experiment.runs):
+            raise ValueError(f"experiment {exp_id} has a running run; cancel it first")
+        for run in experiment.runs:
+            self.delete(run.id)
+        with self._connect() as db:
+            db.execute("DELETE FROM experiments WHERE id = ?", (exp_id,))
 
     def get(self, run_id: str) -> RunRecord:
         with self._connect() as db:
@@ -308,17 +407,27 @@ class RunStore:
         return alive
 
     # --- artefacts -------------------------------------------------------------------------
+    def _read_json(self, run_id: str, name: str, default: Any, kind: type) -> Any:
+        """A run's JSON file; missing: `default`; unreadable or of the wrong shape: RunFileDamaged."""
+        try:
+            value = read_json(self.run_dir(run_id) / name, default=default)
+        except _DAMAGE as exc:
+            raise RunFileDamaged(run_id, name, _reason(exc)) from None
+        if not isinstance(value, kind):
+            raise RunFileDamaged(run_id, name, f"expected a JSON {kind.__name__}")
+        return value
+
     def config_of(self, run_id: str) -> dict[str, Any]:
-        return read_json(self.run_dir(run_id) / "config.json")
+        return self._read_json(run_id, "config.json", None, dict)
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
-        return read_json(self.run_dir(run_id) / "history.json", default=[])
+        return self._read_json(run_id, "history.json", [], list)
 
     def write_history(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         write_json_atomic(self.run_dir(run_id) / "history.json", rows)
 
     def metrics(self, run_id: str) -> dict[str, Any]:
-        return read_json(self.run_dir(run_id) / "metrics.json", default={})
+        return self._read_json(run_id, "metrics.json", {}, dict)
 
     def write_metrics(self, run_id: str, metrics: dict[str, Any]) -> None:
         write_json_atomic(self.run_dir(run_id) / "metrics.json", metrics)
@@ -327,7 +436,10 @@ class RunStore:
         path = self.run_dir(run_id) / "eval.npz"
         if not path.exists():
             raise FileNotFoundError(f"run {run_id} has no evaluation arrays (status {self.get(run_id).status})")
-        return EvalArtifacts.load(path)
+        try:
+            return EvalArtifacts.load(path)
+        except _DAMAGE as exc:
+            raise RunFileDamaged(run_id, "eval.npz", _reason(exc)) from None
 
     def write_artifacts(self, run_id: str, artifacts: EvalArtifacts) -> None:
         artifacts.save(self.run_dir(run_id) / "eval.npz")
@@ -341,6 +453,26 @@ class RunStore:
         tmp.replace(path)
 
     def load_weights(self, run_id: str, model) -> None:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(self.run_dir(run_id) / "model.safetensors")))
+        path = self.run_dir(run_id) / "model.safetensors"
+        if not path.exists():
+            raise FileNotFoundError(f"run {run_id} has no stored model weights")
+        try:
+            model.load_state_dict(load_file(str(path)))
+        except (*_DAMAGE, RuntimeError, SafetensorError) as exc:
+            raise RunFileDamaged(run_id, "model.safetensors", _reason(exc)) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause without the library's internals: "truncated or not a valid archive"."""
+    if isinstance(exc, (zipfile.BadZipFile, EOFError, zlib.error)):
+        return "truncated or not a valid archive"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON at line {exc.lineno}"
+    if isinstance(exc, KeyError):
+        return f"the array {exc.args[0]!r} is missing"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not text"
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__

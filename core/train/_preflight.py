@@ -11,12 +11,12 @@ import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.data import Dataset, load_source, profile_counts
-from core.methods import check_resampler
-from core.models import MODELS
+from core.data import UPLOAD_PREFIX, Dataset, load_data, profile_counts
+from core.methods import LOSSES, check_resampler
+from core.models import MODELS, is_baseline
 from core.train._trainer import prepare_run_data
 
-__all__ = ["compatible_models", "run_problems"]
+__all__ = ["compatible_models", "run_problems", "run_warnings"]
 
 
 def compatible_models(modality: str) -> list[str]:
@@ -32,7 +32,7 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None,
     data = config.data
     if dataset is None:
         try:
-            dataset = load_source(data.source, data.params, data.label_column)
+            dataset = load_data(data)
         except (ValueError, OSError) as exc:  # DataError and unknown names are ValueErrors
             return [f"data.source: {exc}"]
     problems = []
@@ -45,19 +45,80 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None,
         problems.append(f"resampler {config.resampler.name!r} makes new table rows and this dataset is "
                         f"{modality}; choose resampler 'none' and use a sampler (e.g. class_balanced) instead")
 
+    if data.label_column is not None and not data.source.startswith(UPLOAD_PREFIX):
+        problems.append(f"data.label_column applies to uploaded tables; {data.source!r} is a built-in dataset with "
+                        "its own labels: remove label_column")
     imbalance = data.imbalance
+    available = np.bincount(dataset.y, minlength=dataset.num_classes)
     if imbalance.class_order is not None:
         try:
-            profile_counts(np.bincount(dataset.y, minlength=dataset.num_classes), imbalance.profile,
-                           imbalance.ratio, imbalance.mu, imbalance.class_order)
+            profile_counts(available, imbalance.profile, imbalance.ratio, imbalance.mu, imbalance.class_order)
         except ValueError as exc:
             problems.append(f"data.imbalance.class_order: {exc} ({dataset.num_classes} classes)")
+    largest = _largest_training_class(available, data)
+    if imbalance.profile != "none" and imbalance.ratio > 2 * max(largest, 1):
+        problems.append(f"data.imbalance.ratio: {imbalance.ratio:g} cannot be realised here: the most common class "
+                        f"keeps about {largest} training samples, so the rarest classes would all be cut to one "
+                        f"sample; choose a ratio of at most {largest}")
+    problems += _baseline_problems(config)
+    min_classes = LOSSES.info(config.loss.name).capabilities.get("min_classes", 2)
+    if dataset.num_classes < min_classes:
+        problems.append(f"loss {config.loss.name!r} needs at least {min_classes} classes and this dataset has "
+                        f"{dataset.num_classes}; choose another loss (e.g. ce or weighted_ce)")
+    folds = config.evaluation.folds
+    if folds > 1:
+        pool = dataset.y if dataset.y_test is None else np.concatenate([dataset.y, dataset.y_test])
+        counts = np.bincount(pool, minlength=dataset.num_classes)
+        small = [(dataset.class_names[j], int(counts[j])) for j in np.flatnonzero(counts < folds)]
+        if small:
+            listed = ", ".join(f"{name!r} ({n})" for name, n in small[:3]) + (
+                f" and {len(small) - 3} more" if len(small) > 3 else "")
+            problems.append(f"evaluation.folds: {folds} folds need at least {folds} samples of every class, and "
+                            f"{listed} have fewer; choose at most {max(int(counts[counts > 0].min()), 1)} folds "
+                            "or use seeds instead")
     if config.train.device == "cuda" and not torch.cuda.is_available():
         problems.append("device 'cuda': no CUDA GPU is visible on this machine; choose auto or cpu")
     if config.resampler is not None and modality == "tabular" and not problems:
         try:  # on the training split the run would get
-            labels = prepare_run_data(config).y_train if train_labels is None else train_labels
+            first = config.experiment_runs()[0]  # an experiment's folds all split alike
+            labels = prepare_run_data(first).y_train if train_labels is None else train_labels
             check_resampler(config.resampler.name, config.resampler.params, labels)
         except ValueError as exc:
             problems.append(f"resampler: {exc}")
     return problems
+
+
+def _baseline_problems(config: RunConfig) -> list[str]:
+    """Table baselines fit their own class-weighted objective: deep-learning settings that
+    would silently be ignored are refused instead."""
+    if not is_baseline(config.model.name):
+        return []
+    model, problems = config.model.name, []
+    why = f"model {model!r} is a table baseline that fits its own class-balanced objective, so"
+    if config.loss.name != "ce" or config.loss.drw_epoch is not None:
+        problems.append(f"{why} loss {config.method_label.split(' / ')[0]!r} does not apply: choose loss ce "
+                        "(its class weighting is a model parameter)")
+    if config.sampler.name != "instance":
+        problems.append(f"{why} sampler {config.sampler.name!r} does not apply: choose sampler instance "
+                        "(or a resampler, which changes the rows it is fitted on)")
+    if config.stage2 is not None:
+        problems.append(f"{why} the two-stage fix {config.stage2.name!r} does not apply (there is no network "
+                        "head to re-train): choose none")
+    return problems
+
+
+def _largest_training_class(available: np.ndarray, data) -> int:
+    """About how many training samples the most common class keeps after the test and
+    validation splits: the most an imbalance profile's head can have."""
+    held = 1 / data.fold.k if data.fold is not None else data.test_fraction
+    return int(available.max() * (1 - held) * (1 - min(data.val_fraction / (1 - held), 0.5)))
+
+
+def run_warnings(config: RunConfig, dataset: Dataset) -> list[str]:
+    """What runs but not quite as asked: one line each, shown before queueing."""
+    im = config.data.imbalance
+    largest = _largest_training_class(np.bincount(dataset.y, minlength=dataset.num_classes), config.data)
+    if im.profile != "none" and largest < im.ratio <= 2 * largest:
+        return [f"the most common class keeps about {largest} training samples, so a ratio of {im.ratio:g} is "
+                f"realised as about {largest} : 1 (the rarest classes keep one sample each)"]
+    return []

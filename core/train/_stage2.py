@@ -75,10 +75,12 @@ def _features(model: Classifier, x: Tensor) -> Tensor:
 def _head_epochs(
     *, name: str, head: Callable[[Tensor], Tensor], params: list[Tensor], feats: Tensor, labels: Tensor,
     val_feats: Tensor, y_val: Tensor, num_classes: int, epochs: int, lr: float, weight_decay: float,
-    sampler_name: str, batch_size: int, seed: int, first_epoch: int, progress, should_stop,
+    sampler_name: str, batch_size: int, seed: int, first_epoch: int, progress, should_stop, info: dict,
 ) -> list[dict[str, Any]]:
-    """Train `params` of `head` with cross-entropy on fixed features: the shared stage-2 loop."""
+    """Train `params` of `head` with cross-entropy on fixed features: the shared stage-2 loop.
+    Records in `info["head_prior"]` the class prior the head was re-trained under."""
     sampler = create_sampler(sampler_name)
+    info["head_prior"] = sampler.trained_prior(torch.bincount(labels, minlength=num_classes).cpu(), epochs)
     optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     generator = torch.Generator(device=feats.device).manual_seed(seed)
     rows = []
@@ -118,7 +120,7 @@ def _head_epochs(
                  paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
                  params=CrtParams)
 def crt(*, epochs, lr, weight_decay, sampler, resampler, resampler_params, model, x_train, y_train, x_val, y_val,
-        class_counts, seed, batch_size, progress, should_stop, first_epoch) -> list[dict[str, Any]]:
+        class_counts, seed, batch_size, progress, should_stop, first_epoch, info) -> list[dict[str, Any]]:
     feats, val_feats = _features(model, x_train), _features(model, x_val)
     labels = y_train
     if resampler:
@@ -132,14 +134,14 @@ def crt(*, epochs, lr, weight_decay, sampler, resampler, resampler_params, model
     return _head_epochs(name="crt", head=model.head, params=list(model.head.parameters()), feats=feats, labels=labels,
                         val_feats=val_feats, y_val=y_val, num_classes=len(class_counts), epochs=epochs, lr=lr,
                         weight_decay=weight_decay, sampler_name=sampler, batch_size=batch_size, seed=seed,
-                        first_epoch=first_epoch, progress=progress, should_stop=should_stop)
+                        first_epoch=first_epoch, progress=progress, should_stop=should_stop, info=info)
 
 
 @STAGE2.register("lws", description="Learnable weight scaling: learn one scale per class for the frozen head, class-balanced.",
                  paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
                  params=HeadTrainingParams)
 def lws(*, epochs, lr, weight_decay, sampler, model, x_train, y_train, x_val, y_val, class_counts, seed,
-        batch_size, progress, should_stop, first_epoch) -> list[dict[str, Any]]:
+        batch_size, progress, should_stop, first_epoch, info) -> list[dict[str, Any]]:
     feats, val_feats = _features(model, x_train), _features(model, x_val)
     weight, bias = model.head.weight.detach().clone(), model.head.bias.detach().clone()
     scale = torch.ones(len(class_counts), device=weight.device, requires_grad=True)
@@ -150,7 +152,7 @@ def lws(*, epochs, lr, weight_decay, sampler, model, x_train, y_train, x_val, y_
     rows = _head_epochs(name="lws", head=head, params=[scale], feats=feats, labels=y_train, val_feats=val_feats,
                         y_val=y_val, num_classes=len(class_counts), epochs=epochs, lr=lr, weight_decay=weight_decay,
                         sampler_name=sampler, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
-                        progress=progress, should_stop=should_stop)
+                        progress=progress, should_stop=should_stop, info=info)
     with torch.no_grad():
         model.head.weight.copy_(weight * scale.detach()[:, None])
     return rows
@@ -174,7 +176,7 @@ def select_tau(val_feats: Tensor, y_val: Tensor, weight: Tensor, bias: Tensor, n
                  paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
                  params=TauNormParams)
 def tau_norm(*, tau, model, x_train, y_train, x_val, y_val, class_counts, seed, batch_size, progress,
-             should_stop, first_epoch) -> list[dict[str, Any]]:
+             should_stop, first_epoch, info) -> list[dict[str, Any]]:
     val_feats = _features(model, x_val)
     with torch.no_grad():
         weight, bias = model.head.weight.detach().float(), model.head.bias.detach().float()
@@ -191,4 +193,5 @@ def tau_norm(*, tau, model, x_train, y_train, x_val, y_val, class_counts, seed, 
 
 def run_stage2(name: str, params: dict | None, **context) -> list[dict[str, Any]]:
     context.setdefault("first_epoch", 0)
+    context.setdefault("info", {})
     return STAGE2.create(name, params, **context)

@@ -8,9 +8,11 @@ there too, so no DataLoader sits on the hot path (cifar10-airbench style).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,14 +21,14 @@ from torch import nn
 
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
-from core.data import Splits, load_source, prepare_splits
-from core.methods import create_loss, create_sampler
-from core.methods._weights import class_weights
-from core.models import Classifier, create_model
+from core.data import Splits, load_data, split_data
+from core.methods import LOSSES, class_weights, create_loss, create_sampler
+from core.models import Classifier, create_model, is_baseline
 from core.train._device import augment_batch, recalibrate_batchnorm, balanced_accuracy_t, predict, resolve_device, seed_everything
 from core.train._schedule import lr_at
 
-__all__ = ["train_run", "prepare_run_data", "TrainResult", "Cancelled", "Snapshot", "fixed_train_subset"]
+__all__ = ["train_run", "prepare_run_data", "TrainResult", "Cancelled", "Diverged", "Snapshot", "fixed_train_subset",
+           "step_plan", "deterministic_algorithms"]
 
 ProgressFn = Callable[[dict[str, Any]], None]
 CHECK_EVERY_BATCHES = 4
@@ -50,20 +52,17 @@ class Snapshot:
 
 @dataclass
 class TrainResult:
-    model: Classifier
+    model: Classifier | None  # None for table baselines (nothing to store as weights)
     history: list[dict[str, Any]]
     artifacts: EvalArtifacts
     splits: Splits
     device: str
     synthetic_count: int = 0
+    info: dict[str, Any] = field(default_factory=dict)  # selected epoch, steps, trained prior
 
 
 def prepare_run_data(config: RunConfig) -> Splits:
-    d = config.data
-    dataset = load_source(d.source, d.params, d.label_column)
-    im = d.imbalance
-    return prepare_splits(dataset, profile=im.profile, ratio=im.ratio, mu=im.mu, class_order=im.class_order,
-                          test_fraction=d.test_fraction, val_fraction=d.val_fraction, seed=d.seed)
+    return split_data(load_data(config.data), config.data)
 
 
 def fixed_train_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -94,6 +93,10 @@ def _optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay, nesterov=t.momentum > 0)
 
 
+class Diverged(ValueError):
+    """Training stopped because the loss blew up; the message names the likely cause."""
+
+
 def train_run(
     config: RunConfig,
     *,
@@ -109,14 +112,39 @@ def train_run(
     cancels with :class:`Cancelled`; `on_epoch` gets each history row as it is made;
     `snapshot_metrics` turns a :class:`Snapshot` into extra history numbers every
     `train.nc_every` epochs (the jobs layer plugs neural-collapse metrics in here).
+    Table baselines (scikit-learn) are fitted instead, on the same splits.
     """
+    splits = splits or prepare_run_data(config)
+    if is_baseline(config.model.name):
+        from core.train._baselines import fit_baseline
+
+        return fit_baseline(config, splits, progress=progress or (lambda info: None))
+    with deterministic_algorithms(config.train.deterministic):
+        return _train_network(config, splits, progress or (lambda info: None), should_stop or (lambda: False),
+                              on_epoch, snapshot_metrics)
+
+
+def step_plan(epoch_length: int, batch_size: int, epochs: int, min_steps: int) -> dict[str, int]:
+    """How many times each epoch repeats the sampler's draw so training takes at least
+    `min_steps` optimiser steps: small tables otherwise get a handful of steps (130 rows,
+    batch 128, 20 epochs: 20 steps) and stop far from a fit. Epoch-based settings (DRW,
+    warm-up, milestones, patience) keep their meaning because an epoch stays an epoch.
+    The repeated draws are concatenated, so an epoch has ceil(passes x length / batch) steps."""
+    epoch_length = max(int(epoch_length), 1)
+    plain = max(math.ceil(epoch_length / batch_size), 1)
+    wanted = math.ceil(min_steps / epochs) if min_steps else 0
+    passes = 1 if plain >= wanted else math.ceil(wanted * batch_size / epoch_length)
+    per_epoch = max(math.ceil(passes * epoch_length / batch_size), 1)
+    return {"batches_per_pass": plain, "passes_per_epoch": passes, "batches_per_epoch": per_epoch,
+            "steps": per_epoch * epochs}
+
+
+def _train_network(config: RunConfig, splits: Splits, progress: ProgressFn, should_stop: Callable[[], bool],
+                   on_epoch, snapshot_metrics) -> TrainResult:
     t = config.train
     device = resolve_device(t.device)
     seed_everything(t.seed)
-    splits = splits or prepare_run_data(config)
     k = splits.num_classes
-    progress = progress or (lambda info: None)
-    should_stop = should_stop or (lambda: False)
 
     # --- data on the device -------------------------------------------------------------
     x_np, y_np, synthetic = splits.x_train, splits.y_train, 0
@@ -139,18 +167,27 @@ def train_run(
     subset = fixed_train_subset(splits.y_train, t.train_subset, config.data.seed)
     x_subset = torch.from_numpy(splits.x_train[subset]).to(device)
 
-    # --- model, loss, sampler, optimiser --------------------------------------------------
+    # --- the prior training shows the loss: after the resampler and the sampler ------------
+    sampler = create_sampler(config.sampler.name, config.sampler.params)
+    rows_counts = np.bincount(y_np, minlength=k)
+    trained_prior = sampler.trained_prior(rows_counts, t.epochs)
+    loss_counts = counts_np if LOSSES.info(config.loss.name).capabilities.get("counts") == "samples" \
+        else trained_prior * len(y_np)
+
+    # --- model, loss, optimiser -----------------------------------------------------------
     model = create_model(config.model.name, config.model.params, input_shape=splits.input_shape, num_classes=k).to(device)
     if device.type == "cuda" and is_image:
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if (t.compile and device.type == "cuda") else model
-    loss_fn = create_loss(config.loss.name, config.loss.params, class_counts=counts_np.tolist()).to(device)
-    sampler = create_sampler(config.sampler.name, config.sampler.params)
+    loss_fn = create_loss(config.loss.name, config.loss.params, class_counts=loss_counts.tolist()).to(device)
     optimizer = _optimizer(config, model.parameters())
     generator = torch.Generator(device=device).manual_seed(t.seed)
     crop, flip = _augment_mode(config, splits)
     amp = device.type == "cuda"
-    drw_weights = class_weights(torch.as_tensor(counts_np), "effective_number", beta=config.loss.drw_beta).to(device)
+    drw_weights = class_weights(torch.as_tensor(trained_prior * len(y_np)), "effective_number",
+                                beta=config.loss.drw_beta).to(device)
+    epoch_length = int(sampler.expected_class_counts(rows_counts, 0, t.epochs).sum().round())
+    plan = step_plan(epoch_length, t.batch_size, t.epochs, t.min_steps)
 
     warmup = t.warmup_epochs / t.epochs
 
@@ -159,6 +196,8 @@ def train_run(
                      milestones=t.step_milestones, gamma=t.step_gamma)
 
     history: list[dict[str, Any]] = []
+    best = _BestEpoch()
+    first_loss: float | None = None
     started = time.perf_counter()
 
     for epoch in range(t.epochs):
@@ -167,7 +206,8 @@ def train_run(
             loss_fn.set_class_weight(drw_weights if epoch >= config.loss.drw_epoch else None)
         model.train()
         epoch_start = time.perf_counter()  # sampling counts: the DataLoader baseline pays for it too
-        idx = sampler.sample_indices(y_train, num_classes=k, epoch=epoch, num_epochs=t.epochs, generator=generator)
+        idx = torch.cat([sampler.sample_indices(y_train, num_classes=k, epoch=epoch, num_epochs=t.epochs,
+                                                generator=generator) for _ in range(plan["passes_per_epoch"])])
         n_batches = max(math.ceil(len(idx) / t.batch_size), 1)
         loss_sum = torch.zeros((), device=device)
         seen = 0
@@ -202,8 +242,10 @@ def train_run(
 
         train_loss = float(loss_sum) / max(seen, 1)  # also waits for the device
         train_seconds = time.perf_counter() - epoch_start
+        first_loss = train_loss if first_loss is None else first_loss
+        _check_divergence(train_loss, first_loss, epoch + 1, config)
 
-        # --- end of epoch: validation and (every few epochs) geometry -----------------------
+        # --- end of epoch: validation, model selection and (every few epochs) geometry -------
         val_logits, _ = predict(model, x_val)
         val_pred = val_logits.argmax(1)
         bal, recall = balanced_accuracy_t(val_pred, y_val, k)
@@ -216,6 +258,7 @@ def train_run(
             "val_balanced_accuracy": bal,
             "val_recall": [None if math.isnan(r) else float(r) for r in recall.tolist()],
             "lr": lr_now((epoch + 1 - 1 / n_batches) / t.epochs),
+            "steps": n_batches,
             "train_seconds": train_seconds,
             "seconds": time.perf_counter() - epoch_start,
         }
@@ -227,30 +270,92 @@ def train_run(
         history.append(row)
         if on_epoch:
             on_epoch(row)
+        improved = best.offer(epoch + 1, bal, row["val_loss"], model, keep=t.select == "best")
+        if not improved and t.patience is not None and epoch + 1 - best.epoch >= t.patience:
+            break
 
+    stopped_early = len(history) < t.epochs
+    if t.select == "best":
+        best.restore(model)
+    selected = best.epoch if t.select == "best" else len(history)
     recalibrate_batchnorm(model, x_train)
 
     # --- stage 2: re-balance the classifier on frozen features ------------------------------
     if config.stage2 is not None:
         from core.train._stage2 import run_stage2
 
+        stage_info: dict[str, Any] = {}
         stage_rows = run_stage2(config.stage2.name, config.stage2.params, model=model, x_train=x_train, y_train=y_train,
                                 x_val=x_val, y_val=y_val, class_counts=counts_np, seed=t.seed,
                                 batch_size=t.batch_size, progress=progress, should_stop=should_stop,
-                                first_epoch=t.epochs)
+                                first_epoch=len(history), info=stage_info)
         for row in stage_rows:
             history.append(row)
             if on_epoch:
                 on_epoch(row)
+        trained_prior = stage_info.get("head_prior", trained_prior)  # a re-trained head learned another prior
 
     # --- final evaluation pass -----------------------------------------------------------
-    progress({"stage": "evaluate", "epoch": t.epochs, "epochs": t.epochs, "fraction": 1.0,
+    progress({"stage": "evaluate", "epoch": len(history), "epochs": t.epochs, "fraction": 1.0,
               "elapsed_s": time.perf_counter() - started, "eta_s": 0.0})
-    artifacts = evaluate(model, splits, subset, device)
-    return TrainResult(model, history, artifacts, splits, str(device), synthetic)
+    artifacts = evaluate(model, splits, subset, device, trained_prior)
+    info = {"select": t.select, "selected_epoch": selected, "epochs_run": sum(r["stage"] == "train" for r in history),
+            "stopped_early": stopped_early, **plan, "trained_prior": trained_prior.tolist()}
+    return TrainResult(model, history, artifacts, splits, str(device), synthetic, info)
 
 
-def evaluate(model: Classifier, splits: Splits, subset: np.ndarray, device: torch.device) -> EvalArtifacts:
+class _BestEpoch:
+    """The epoch with the best validation balanced accuracy (ties: the lower validation
+    loss), its weights kept in memory so they can be restored at the end."""
+
+    def __init__(self) -> None:
+        self.epoch, self.score, self.state = 0, (-math.inf, -math.inf), None
+
+    def offer(self, epoch: int, balanced_accuracy: float, val_loss: float, model: nn.Module, *, keep: bool) -> bool:
+        score = (balanced_accuracy, -val_loss if math.isfinite(val_loss) else -math.inf)
+        if score <= self.score:
+            return False
+        self.epoch, self.score = epoch, score
+        if keep:
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return True
+
+    def restore(self, model: nn.Module) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+def _check_divergence(train_loss: float, first_loss: float, epoch: int, config: RunConfig) -> None:
+    """Stop at the first epoch whose loss is not finite or 100 times its first value."""
+    if math.isfinite(train_loss) and train_loss <= 100 * max(first_loss, 1e-3):
+        return
+    what = "is not a number" if not math.isfinite(train_loss) else f"grew from {first_loss:.3g} to {train_loss:.3g}"
+    raise Diverged(f"training diverged at epoch {epoch}: the loss {what}. Try a lower learning rate "
+                   f"(now {config.train.lr:g}), and check the data for extreme or missing values.")
+
+
+@contextmanager
+def deterministic_algorithms(enabled: bool):
+    """torch's deterministic kernels for the run (restored afterwards): with the same config,
+    seed, device and thread count the results are bit-identical."""
+    if not enabled:
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+        cudnn.deterministic, cudnn.benchmark = saved
+
+
+def evaluate(model: Classifier, splits: Splits, subset: np.ndarray, device: torch.device,
+             trained_prior: np.ndarray | None = None) -> EvalArtifacts:
     """Test and validation logits and features, head, and the fixed train-feature subset."""
 
     def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +372,7 @@ def evaluate(model: Classifier, splits: Splits, subset: np.ndarray, device: torc
         train_features=train_feats, train_labels=splits.y_train[subset],
         class_counts=np.bincount(splits.y_train, minlength=splits.num_classes),
         val_logits=val_logits, val_labels=splits.y_val, val_features=val_feats,
-        test_index=np.arange(len(splits.y_test)),
+        test_index=np.arange(len(splits.y_test)), trained_prior=trained_prior,
     )
 
 

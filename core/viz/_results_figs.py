@@ -31,7 +31,9 @@ __all__ = [
     "image_thumbnails",
     "metric_comparison_figure",
     "metric_difference_figure",
+    "paired_difference_figure",
     "per_class_figure",
+    "run_colors",
     "pr_curve_figure",
     "tail_warnings",
 ]
@@ -127,8 +129,21 @@ def confusion_selection(points: Sequence[Mapping[str, Any]]) -> list[tuple[int, 
     return sorted(cells)
 
 
+def _error_bars(df: pd.DataFrame, metric: str, color: str) -> dict | None:
+    """Asymmetric 95 % error bars from `<metric>_low` / `<metric>_high` columns, if present."""
+    low, high = f"{metric}_low", f"{metric}_high"
+    if low not in df or high not in df:
+        return None
+    value = df[metric].to_numpy(dtype=float)
+    return {"type": "data", "symmetric": False, "color": color, "thickness": 1.2, "width": 3,
+            "array": np.nan_to_num(df[high].to_numpy(dtype=float) - value),
+            "arrayminus": np.nan_to_num(value - df[low].to_numpy(dtype=float))}
+
+
 def per_class_figure(per_class_df: pd.DataFrame, metric: str = "recall") -> go.Figure:
-    """Per-class `metric` against training count (log x), one colour per group.
+    """Per-class `metric` against training count (log x), one colour per group, with 95 %
+    error bars when the table has `<metric>_low` / `<metric>_high` (Wilson intervals for
+    one run, t-intervals over an experiment's runs).
 
     Expects the columns of `core.analysis.per_class_metrics` (class, count_train, group,
     precision, recall, f1, support).
@@ -142,6 +157,7 @@ def per_class_figure(per_class_df: pd.DataFrame, metric: str = "recall") -> go.F
             continue
         fig.add_trace(go.Scatter(
             x=part["count_train"].to_numpy(), y=part[metric].to_numpy(), mode="markers", name=group,
+            error_y=_error_bars(part, metric, color),
             marker={"color": color, "size": 11, "line": {"width": 1, "color": "white"}},
             customdata=np.stack([part["class"].astype(str).to_numpy(), part["support"].to_numpy()], axis=1),
             hovertemplate="class <b>%{customdata[0]}</b><br>%{x} training samples<br>"
@@ -222,24 +238,33 @@ def pr_curve_figure(
 # --- comparing runs ---------------------------------------------------------------------
 
 
-def _run_color(n: int) -> str:
-    return RUN_COLORS[n % len(RUN_COLORS)]
+def run_colors(keys: Sequence[str]) -> dict[str, str]:
+    """One colour per run, fixed by the order given (e.g. creation order), so a run keeps
+    its colour in every chart and whichever run is the reference."""
+    return {key: RUN_COLORS[n % len(RUN_COLORS)] for n, key in enumerate(keys)}
 
 
-def metric_comparison_figure(per_class_by_run: Mapping[str, pd.DataFrame], metric: str = "recall") -> go.Figure:
+def _colors(runs: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
+    return dict(colors) if colors else run_colors(runs)
+
+
+def metric_comparison_figure(per_class_by_run: Mapping[str, pd.DataFrame], metric: str = "recall",
+                             colors: Mapping[str, str] | None = None) -> go.Figure:
     """Per-class `metric` side by side, one bar colour per run, classes head to tail (in
-    the first run's order; runs being compared share the data set)."""
+    the first run's order; runs being compared share the data set); 95 % error bars when
+    the tables carry `<metric>_low` / `<metric>_high`."""
     fig = go.Figure()
     runs = list(per_class_by_run)
     if not runs:
         return _layout(fig, None)
+    colors = _colors(runs, colors)
     order = per_class_by_run[runs[0]]["class"].astype(str).tolist()
-    for n, run in enumerate(runs):
+    for run in runs:
         df = per_class_by_run[run].assign(**{"class": lambda d: d["class"].astype(str)}).set_index("class")
         df = df.reindex(order)
         fig.add_trace(go.Bar(
-            x=order, y=df[metric].to_numpy(dtype=float), name=run, marker_color=_run_color(n),
-            customdata=df["count_train"].to_numpy(),
+            x=order, y=df[metric].to_numpy(dtype=float), name=run, marker_color=colors[run],
+            error_y=_error_bars(df, metric, "#333"), customdata=df["count_train"].to_numpy(),
             hovertemplate=f"<b>{run}</b><br>class %{{x}} (%{{customdata}} training samples)<br>"
                           f"{METRIC_LABELS.get(metric, metric)} %{{y:.2f}}<extra></extra>",
         ))
@@ -250,40 +275,72 @@ def metric_comparison_figure(per_class_by_run: Mapping[str, pd.DataFrame], metri
     return fig
 
 
-def metric_difference_figure(per_class_by_run: Mapping[str, pd.DataFrame], metric: str = "recall") -> go.Figure:
-    """Per-class `metric` of every later run minus the first run's: green bars where it
-    does better, red where worse; classes head to tail."""
+def metric_difference_figure(per_class_by_run: Mapping[str, pd.DataFrame], metric: str = "recall",
+                             reference: str | None = None, colors: Mapping[str, str] | None = None) -> go.Figure:
+    """Per-class `metric` of every other run minus the `reference` run's (default: the
+    first), one bar colour per run as in the other charts; classes head to tail."""
     fig = go.Figure()
     runs = list(per_class_by_run)
     if len(runs) < 2:
         return _layout(fig, None)
-    base = per_class_by_run[runs[0]].assign(**{"class": lambda d: d["class"].astype(str)}).set_index("class")
+    reference = reference if reference in per_class_by_run else runs[0]
+    colors = _colors(runs, colors)
+    base = per_class_by_run[reference].assign(**{"class": lambda d: d["class"].astype(str)}).set_index("class")
     order = base.index.tolist()
-    for run in runs[1:]:
+    for run in (r for r in runs if r != reference):
         other = per_class_by_run[run].assign(**{"class": lambda d: d["class"].astype(str)}).set_index("class")
         diff = other[metric].reindex(order).to_numpy(dtype=float) - base[metric].to_numpy(dtype=float)
         fig.add_trace(go.Bar(
-            x=order, y=diff, name=f"{run} − {runs[0]}",
-            marker_color=[POSITIVE if d > 0 else NEGATIVE for d in np.nan_to_num(diff)],
+            x=order, y=diff, name=f"{run} − {reference}", marker_color=colors[run],
             customdata=base["count_train"].to_numpy(),
-            hovertemplate=f"<b>{run}</b> vs <b>{runs[0]}</b><br>class %{{x}} (%{{customdata}} training samples)"
+            hovertemplate=f"<b>{run}</b> vs <b>{reference}</b><br>class %{{x}} (%{{customdata}} training samples)"
                           f"<br>{METRIC_LABELS.get(metric, metric)} change %{{y:+.2f}}<extra></extra>",
         ))
     _layout(fig, None)
-    fig.update_layout(barmode="group", showlegend=len(runs) > 2)
+    fig.update_layout(barmode="group", showlegend=True)
     fig.add_hline(y=0, line_color="#444", line_width=1)
     fig.update_xaxes(title="class (most training samples on the left)", type="category")
-    fig.update_yaxes(title=f"change in {METRIC_LABELS.get(metric, metric).lower()}", zeroline=True)
+    fig.update_yaxes(title=f"change in {METRIC_LABELS.get(metric, metric).lower()} (above 0: better than "
+                           f"{reference})", zeroline=True)
     return fig
 
 
-def group_comparison_figure(groups_by_run: Mapping[str, pd.DataFrame]) -> go.Figure:
+def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_label: str,
+                             colors: Mapping[str, str] | None = None) -> go.Figure:
+    """Each run's difference to the reference with its 95 % interval (a forest plot): an
+    interval that crosses zero is a difference within noise. Columns: run, difference,
+    low, high, verdict."""
+    fig = go.Figure()
+    runs = comparisons["run"].tolist()
+    colors = _colors(runs, colors)
+    for row in comparisons.itertuples():
+        beyond = not (row.low <= 0 <= row.high)
+        fig.add_trace(go.Scatter(
+            x=[row.difference], y=[row.run], mode="markers", name=row.run, showlegend=False,
+            marker={"color": colors.get(row.run, "#444"), "size": 13, "symbol": "circle" if beyond else "circle-open",
+                    "line": {"width": 2, "color": colors.get(row.run, "#444")}},
+            error_x={"type": "data", "symmetric": False, "array": [row.high - row.difference],
+                     "arrayminus": [row.difference - row.low], "color": colors.get(row.run, "#444"), "thickness": 2},
+            hovertemplate=f"<b>{row.run}</b> − <b>{reference}</b><br>{metric_label} %{{x:+.3f}}<br>"
+                          f"95% interval [{row.low:+.3f}, {row.high:+.3f}]<br>{row.verdict}<extra></extra>",
+        ))
+    _layout(fig, None, height=max(160, 70 + 48 * len(runs)))
+    fig.add_vline(x=0, line_color="#444", line_width=1, line_dash="dot")
+    fig.update_xaxes(title=f"difference in {metric_label} against {reference} (right of the line: better)",
+                     zeroline=False)
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig
+
+
+def group_comparison_figure(groups_by_run: Mapping[str, pd.DataFrame],
+                            colors: Mapping[str, str] | None = None) -> go.Figure:
     """Head / medium / tail accuracy, one bar per run inside each group."""
     fig = go.Figure()
-    for n, (run, df) in enumerate(groups_by_run.items()):
+    colors = _colors(list(groups_by_run), colors)
+    for run, df in groups_by_run.items():
         acc = df["accuracy"].to_numpy(dtype=float)
         fig.add_trace(go.Bar(
-            x=df["group"].tolist(), y=acc, name=run, marker_color=_run_color(n),
+            x=df["group"].tolist(), y=acc, name=run, marker_color=colors[run],
             text=[f"{a:.0%}" if np.isfinite(a) else "" for a in acc], textposition="outside",
             hovertemplate=f"<b>{run}</b><br>%{{x}}: mean recall %{{y:.2f}}<extra></extra>",
         ))
@@ -295,15 +352,17 @@ def group_comparison_figure(groups_by_run: Mapping[str, pd.DataFrame]) -> go.Fig
 
 
 def curves_overlay_figure(
-    histories: Mapping[str, Sequence[Mapping[str, Any]]], key: str = "val_balanced_accuracy"
+    histories: Mapping[str, Sequence[Mapping[str, Any]]], key: str = "val_balanced_accuracy",
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """One line per run: `key` of the run history per epoch."""
     fig = go.Figure()
-    for n, (run, history) in enumerate(histories.items()):
+    colors = _colors(list(histories), colors)
+    for run, history in histories.items():
         rows = [r for r in history if r.get(key) is not None]
         fig.add_trace(go.Scatter(
             x=[r["epoch"] for r in rows], y=[r[key] for r in rows], name=run, mode="lines+markers",
-            line={"color": _run_color(n)}, marker={"size": 5},
+            line={"color": colors[run]}, marker={"size": 5},
             hovertemplate=f"<b>{run}</b><br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
         ))
     _layout(fig, None, height=380)

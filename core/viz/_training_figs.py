@@ -41,8 +41,9 @@ def epoch_axis(epochs: Sequence[float]) -> dict[str, Any]:
     return dict(title="epoch", tick0=1, dtick=max(1, math.ceil(len(set(epochs)) / 10)))
 
 
-def training_curves_figure(history: Sequence[dict[str, Any]]) -> go.Figure:
-    """Loss (train, validation) and validation accuracy (balanced, plain) per epoch.
+def training_curves_figure(history: Sequence[dict[str, Any]], selected_epoch: int | None = None) -> go.Figure:
+    """Loss (train, validation) and validation accuracy (balanced, plain) per epoch, with
+    the kept epoch marked when model selection kept an earlier one than the last.
 
     A gap between plain and balanced accuracy is the imbalance showing: the head
     classes carry plain accuracy while rare classes drag the balanced one down.
@@ -67,6 +68,12 @@ def training_curves_figure(history: Sequence[dict[str, Any]]) -> go.Figure:
         fig.add_vrect(x0=first - 0.5, x1=last + 0.5, fillcolor=STAGE2_FILL, line_width=0, row=1, col=1,
                       annotation_text=f"stage 2: {stage}", annotation_position="top left")
         fig.add_vrect(x0=first - 0.5, x1=last + 0.5, fillcolor=STAGE2_FILL, line_width=0, row=1, col=2)
+    train_epochs = [int(r["epoch"]) for r in history if r.get("stage", "train") == "train"]
+    if selected_epoch and train_epochs and selected_epoch != train_epochs[-1]:
+        for col in (1, 2):
+            fig.add_vline(x=selected_epoch, line_color="#2ca02c", line_dash="dash", line_width=1.5, row=1, col=col)
+        fig.add_annotation(x=selected_epoch, y=1.0, xref="x2", yref="y2", showarrow=False, yanchor="bottom",
+                           text=f"kept: epoch {selected_epoch}", font=dict(color="#2ca02c", size=11))
     fig.update_xaxes(**epoch_axis(epochs))
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10),

@@ -1,0 +1,116 @@
+"""The Train page's live cards: one per queued run or experiment, polled while they train."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from app import forms, state
+from app.services import get_store, load_experiment
+from app.widgets import explain, status_badge
+from core.store import ExperimentRecord, RunFileDamaged, RunRecord
+from core.viz import recall_heatmap_figure, training_curves_figure
+
+__all__ = ["run_card", "experiment_card", "interval_text"]
+
+
+def _open_results(run_id: str) -> None:
+    st.session_state[state.RUN_ID] = run_id
+
+
+def interval_text(summary: dict | None, label: str = "balanced accuracy") -> str:
+    """'balanced accuracy 0.812 ± 0.031 (95 % interval over 5 runs)' from a t-interval dict."""
+    if not summary or summary.get("mean") is None or not math.isfinite(summary["mean"]):
+        return f"{label}: not yet known"
+    low, high = summary.get("ci") or (None, None)
+    if low is None or not math.isfinite(low):
+        return f"{label} {summary['mean']:.3f} (one run so far: no interval yet)"
+    return f"{label} {summary['mean']:.3f} ± {(high - low) / 2:.3f} (95 % interval over {summary['n']} runs)"
+
+
+def _charts(record: RunRecord) -> None:
+    store = get_store()
+    try:
+        history, metrics = store.history(record.id), store.metrics(record.id)
+    except RunFileDamaged as exc:
+        st.error(str(exc))
+        return
+    info = metrics.get("dataset")
+    if not history or not info:
+        st.caption("Curves appear after the first epoch.")
+        return
+    selected = (metrics.get("training") or {}).get("selected_epoch")
+    st.plotly_chart(training_curves_figure(history, selected), width="stretch", key=f"train.curves.{record.id}")
+    explain("Loss should fall and accuracy rise. When balanced accuracy stays well below accuracy, the rare "
+            "classes are being missed. A dashed line marks the epoch whose model is kept (the best on the "
+            "validation split); a shaded band marks the epochs of a two-stage fix.")
+    st.plotly_chart(recall_heatmap_figure(history, info["class_names"], info["counts_train"], info["groups"]),
+                    width="stretch", key=f"train.recall.{record.id}")
+    explain("Recall of each class (the share of its validation samples the model finds) at every epoch: common "
+            "classes at the top, rare ones at the bottom; label colours mark head (blue), medium (orange) and "
+            "tail (red) classes. Bright is good; a dark row is a class the model is ignoring.")
+
+
+def run_card(record: RunRecord) -> None:
+    store = get_store()
+    with st.container(border=True):
+        top, button = st.columns([5, 1])
+        method = "" if record.method in record.name else f" · {record.method}"
+        top.markdown(f"{status_badge(record.status)} **{record.name}**{method}")
+        if record.status in ("queued", "running"):
+            if button.button("Cancel", key=f"train.cancel.{record.id}"):
+                store.request_cancel(record.id)
+                record = store.get(record.id)
+        if record.status == "queued":
+            st.caption("Waiting for the worker to pick it up…")
+        elif record.status == "running":
+            progress = record.progress or {}
+            text = "cancelling…" if store.cancel_requested(record.id) else forms.progress_text(progress)
+            st.progress(min(max(float(progress.get("fraction", 0.0)), 0.0), 1.0), text=text)
+            _charts(record)
+        elif record.status == "done":
+            s = record.summary or {}
+            st.success(f"Finished: balanced accuracy {s.get('balanced_accuracy', float('nan')):.3f}, "
+                       f"accuracy {s.get('accuracy', float('nan')):.3f}.")
+            if st.button("📊 Open its results", key=f"train.open.{record.id}", on_click=_open_results,
+                         args=(record.id,)):
+                st.switch_page("../pages/results.py")
+            with st.expander("Training curves and per-class recall"):
+                _charts(record)
+        else:
+            (st.error if record.status == "failed" else st.warning)(record.error or record.status)
+
+
+def experiment_card(exp: ExperimentRecord) -> None:
+    """Progress over the experiment's runs, the interval so far, and its failures."""
+    store = get_store()
+    runs = exp.runs
+    done = [r for r in runs if r.status == "done"]
+    with st.container(border=True):
+        top, button = st.columns([5, 1])
+        top.markdown(f"{status_badge(exp.status)} **{exp.name}** · experiment of {len(runs)} runs")
+        active = [r for r in runs if r.status in ("queued", "running")]
+        if active and button.button("Cancel", key=f"train.cancel.{exp.id}",
+                                    help="Cancels every run of the experiment that has not finished."):
+            for r in active:
+                store.request_cancel(r.id)
+            exp = store.get_experiment(exp.id)
+            runs, active = exp.runs, [r for r in exp.runs if r.status in ("queued", "running")]
+        running = next((r for r in runs if r.status == "running"), None)
+        fraction = (len(done) + float((running.progress or {}).get("fraction", 0.0) if running else 0.0)) / len(runs)
+        if active:
+            now = f" · now {running.name}: {forms.progress_text(running.progress)}" if running else ""
+            st.progress(min(fraction, 1.0), text=f"{len(done)} of {len(runs)} runs done{now}")
+        if done:
+            summary = load_experiment(exp.id)["summary"]
+            (st.success if exp.status == "done" else st.info)(
+                ("Finished: " if exp.status == "done" else "So far: ") + interval_text(summary["balanced_accuracy"])
+                + "; " + interval_text(summary["accuracy"], "accuracy") + ".")
+            if st.button("📊 Open its results", key=f"train.open.{exp.id}", on_click=_open_results,
+                         args=(done[0].id,), help="Opens its first run; the Results page then offers the "
+                                                  "experiment's mean over every run."):
+                st.switch_page("../pages/results.py")
+        for r in runs:
+            if r.status in ("failed", "cancelled"):
+                (st.error if r.status == "failed" else st.warning)(f"{r.name}: {r.error or r.status}")

@@ -1,0 +1,138 @@
+"""Experiments and comparisons read back from the store.
+
+The statistics are pure functions in `core.analysis`; this module only finds the runs,
+pairs them (same fold and seed) and hands their stored numbers over, so the CLI and the
+pages answer "is A better than B?" the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.analysis import SUMMARY_KEYS, comparable, compare_experiments, compare_single_runs, pooled_per_class, summarize_runs
+from core.config import RunConfig
+from core.store import EXPERIMENT_PREFIX, ExperimentRecord, RunFileDamaged, RunRecord, RunStore
+
+__all__ = ["EXPERIMENT_KEYS", "flat_metrics", "experiment_summary", "compare_ids", "pair_key", "is_experiment_id"]
+
+EXPERIMENT_KEYS: tuple[str, ...] = (*SUMMARY_KEYS, "ece")
+
+
+def is_experiment_id(item_id: str) -> bool:
+    return item_id.startswith(EXPERIMENT_PREFIX)
+
+
+def flat_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """A run's headline numbers (and its ECE) as one flat dict."""
+    flat = {k: metrics.get(k) for k in SUMMARY_KEYS}
+    flat["ece"] = (metrics.get("calibration") or {}).get("ece")
+    return flat
+
+
+def experiment_summary(store: RunStore, exp_id: str) -> dict[str, Any]:
+    """Mean, sd and 95 % t-interval of every headline metric over the experiment's finished
+    runs, the pooled per-class numbers, and each run's own numbers."""
+    exp = store.get_experiment(exp_id)
+    metrics, damaged = {}, []
+    for run in (r for r in exp.runs if r.status == "done"):
+        try:
+            metrics[run.id] = store.metrics(run.id)
+        except RunFileDamaged as exc:  # summarise the rest; name the damaged one
+            damaged.append(str(exc))
+    done = [r for r in exp.runs if r.id in metrics]
+    per_class = pooled_per_class([pd.DataFrame(m["per_class"]) for m in metrics.values()]) if metrics else None
+    return {
+        **exp.to_dict(),
+        "config": exp.config,
+        "runs": [{**r.to_dict(), "metrics": flat_metrics(metrics[r.id]) if r.id in metrics else None}
+                 for r in exp.runs],
+        "summary": summarize_runs([flat_metrics(m) for m in metrics.values()], EXPERIMENT_KEYS),
+        "per_class": None if per_class is None else per_class.to_dict(orient="records"),
+        "n_done": len(done),
+        "n_runs": len(exp.runs),
+        "damaged": damaged,
+    }
+
+
+def pair_key(config: dict[str, Any] | RunConfig) -> tuple:
+    """What makes two runs of different experiments a pair: the same split and seed."""
+    c = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
+    return c.data.seed, None if c.data.fold is None else c.data.fold.index, c.train.seed
+
+
+@dataclass(frozen=True)
+class _Side:
+    label: str
+    runs: tuple[RunRecord, ...]
+    config: RunConfig
+    experiment: ExperimentRecord | None
+
+
+def _side(store: RunStore, item_id: str) -> _Side:
+    if is_experiment_id(item_id):
+        exp = store.get_experiment(item_id)
+        return _Side(exp.name, tuple(r for r in exp.runs if r.status == "done"),
+                     RunConfig.model_validate(exp.config), exp)
+    record = store.get(item_id)
+    if record.status != "done":
+        raise ValueError(f"run {item_id} is {record.status}; only finished runs can be compared")
+    return _Side(record.name, (record,), RunConfig.model_validate(record.config), None)
+
+
+def compare_ids(store: RunStore, a: str, b: str, metric: str = "balanced_accuracy") -> dict[str, Any]:
+    """The paired difference a - b of `metric` with its interval, p-value, test and verdict.
+
+    Two runs: McNemar and a paired bootstrap on their shared test set. Two experiments:
+    their runs paired by fold and seed, then the corrected resampled t-test (folds) or
+    an exact sign-flip / Wilcoxon test (seeds). Raises ValueError with the reason when the
+    two cannot be paired.
+    """
+    if metric not in EXPERIMENT_KEYS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(EXPERIMENT_KEYS)}")
+    left, right = _side(store, a), _side(store, b)
+    if (left.experiment is None) != (right.experiment is None):
+        raise ValueError("compare a run with a run, or an experiment with an experiment; "
+                         f"{a if left.experiment else b} is an experiment")
+    ok, reason = comparable({left.label: left.config, right.label: right.config})
+    if not ok:
+        raise ValueError(reason)
+    if left.experiment is None:
+        art_a, art_b = store.artifacts(a), store.artifacts(b)
+        if not np.array_equal(art_a.labels, art_b.labels):
+            raise ValueError("the two runs were not scored on the same test cases; re-run one of them")
+        result = compare_single_runs(art_a.logits, art_b.logits, art_a.labels, art_a.num_classes, metric)
+    else:
+        result = _compare_experiments(store, left, right, metric)
+    return {"a": {"id": a, "name": left.label}, "b": {"id": b, "name": right.label}, **result.to_dict()}
+
+
+def _compare_experiments(store: RunStore, left: _Side, right: _Side, metric: str):
+    ev_a, ev_b = left.config.evaluation, right.config.evaluation
+    if ev_a.folds != ev_b.folds:
+        raise ValueError(f"'{left.label}' uses {ev_a.folds} fold(s) and '{right.label}' {ev_b.folds}: "
+                         "pairs need the same folds; run both with the same evaluation settings")
+    by_key = {pair_key(r.config): r for r in right.runs}
+    pairs = [(r, by_key[pair_key(r.config)]) for r in left.runs if pair_key(r.config) in by_key]
+    if len(pairs) < 2:
+        raise ValueError(f"only {len(pairs)} finished run(s) of '{left.label}' and '{right.label}' share a fold "
+                         "and seed; a paired comparison needs at least 2 (wait for the runs, or use the same "
+                         "seeds in both)")
+    values = {side: [] for side in "ab"}
+    n_train, n_test = [], []
+    for run_a, run_b in pairs:
+        for side, run in (("a", run_a), ("b", run_b)):
+            values[side].append(flat_metrics(store.metrics(run.id)).get(metric))
+        dataset = store.metrics(run_a.id).get("dataset") or {}
+        n_train.append(sum(dataset.get("counts_train") or [0]))
+        n_test.append(dataset.get("n_test") or 0)
+    a, b = (np.asarray([np.nan if v is None else v for v in values[s]], dtype=float) for s in "ab")
+    keep = np.isfinite(a) & np.isfinite(b)
+    folds = ev_a.folds
+    return compare_experiments(
+        a[keep], b[keep], metric=metric, design="folds" if folds > 1 else "seeds",
+        n_train=int(np.mean(n_train)), n_test=int(np.mean(n_test)), folds=folds,
+        repeats=max(1, int(keep.sum()) // folds) if folds > 1 else None)
