@@ -1,4 +1,8 @@
-"""Pure figure builders: arrays / DataFrames in, plotly Figures out. No Streamlit."""
+"""Pure figure builders: arrays / DataFrames in, plotly Figures out. No Streamlit.
+
+Every name a builder draws (classes, runs, features, titles) is escaped for plotly's markup
+with `core.text.plotly_text` inside the builder, so callers pass plain text and never markup.
+"""
 
 from core.viz import (
     _attribution_figs, _calibration_figs, _data_figs, _geometry_figs, _playground_figs, _report, _results_figs,

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.analysis import unit_image
+from core.text import plotly_text
 
 __all__ = [
     "ATTRIBUTION_COLORSCALE",
@@ -52,7 +53,7 @@ def image_with_attribution(
         go.Image(z=pixels, hoverinfo="skip", name="image"),
         _overlay(heat, opacity, coloraxis="coloraxis", name="attribution"),
     ])
-    fig.update_layout(coloraxis=_coloraxis(limit), title=title)
+    fig.update_layout(coloraxis=_coloraxis(limit), title=plotly_text(title))
     _style_image_axes(fig, pixels.shape)
     return fig
 
@@ -71,7 +72,7 @@ def attribution_pair_figure(
     heats = [_attribution_plane(a, np.shape(image)) for a in (attr_true, attr_pred)]
     limit = max(_symmetric_limit(h) for h in heats)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04,
-                        subplot_titles=(f"true: {true_name}", f"predicted: {pred_name}"))
+                        subplot_titles=(f"true: {plotly_text(true_name)}", f"predicted: {plotly_text(pred_name)}"))
     for col, (heat, label) in enumerate(zip(heats, ("true", "predicted")), start=1):
         fig.add_trace(go.Image(z=pixels, hoverinfo="skip", name="image"), row=1, col=col)
         fig.add_trace(_overlay(heat, opacity, coloraxis="coloraxis", name=f"attribution ({label})"), row=1, col=col)
@@ -89,7 +90,8 @@ def feature_attribution_bars(
     """The `top` features by |attribution| as horizontal bars, largest at the top,
     red when the feature pushed towards the class, blue when away."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
-    names = [str(n) for n in feature_names] if feature_names is not None else [f"feature {i}" for i in range(v.size)]
+    names = ([plotly_text(n) for n in feature_names] if feature_names is not None else
+             [f"feature {i}" for i in range(v.size)])
     if len(names) != v.size:
         raise ValueError(f"{v.size} values but {len(names)} feature names")
     if top < 1:
@@ -102,7 +104,7 @@ def feature_attribution_bars(
         hovertemplate="%{y}: %{x:.3g}<extra></extra>",
     ))
     fig.update_layout(
-        title=title, height=120 + 24 * len(order), margin=dict(l=10, r=10, t=40 if title else 10, b=30),
+        title=plotly_text(title), height=120 + 24 * len(order), margin=dict(l=10, r=10, t=40 if title else 10, b=30),
         yaxis=dict(autorange="reversed", automargin=True), xaxis=dict(title="attribution", zeroline=True),
         showlegend=False,
     )
@@ -123,9 +125,10 @@ def class_importance_heatmap(
         raise ValueError(f"importance must be ({len(class_names)} classes, {len(feature_names)} features); got shape {z.shape}")
     if groups is not None and len(groups) != len(class_names):
         raise ValueError(f"{len(class_names)} classes but {len(groups)} groups")
-    rows = [str(c) if groups is None else f"{c} ({g})" for c, g in zip(class_names, groups or [None] * len(class_names))]
+    rows = [plotly_text(c if groups is None else f"{c} ({g})")
+            for c, g in zip(class_names, groups or [None] * len(class_names))]
     fig = go.Figure(go.Heatmap(
-        z=z, x=[str(f) for f in feature_names], y=rows, colorscale="Reds", zmin=0,
+        z=z, x=[plotly_text(f) for f in feature_names], y=rows, colorscale="Reds", zmin=0,
         colorbar=dict(title="mean |attr.|"),
         hovertemplate="class %{y}<br>feature %{x}<br>mean |attribution| %{z:.3g}<extra></extra>",
     ))

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.data import head_to_tail_order
+from core.text import plotly_text
 
 __all__ = [
     "calibration_gap_bars", "confidence_histogram", "per_class_ece_bars", "posthoc_confusion_heatmap",
@@ -51,8 +52,9 @@ def reliability_diagram(series: pd.DataFrame | Mapping[str, pd.DataFrame], *,
         centre = ((t["bin_lower"] + t["bin_upper"]) / 2).to_numpy()
         width = (t["bin_upper"] - t["bin_lower"]).to_numpy()
         custom = np.column_stack([t["bin_lower"], t["bin_upper"], t["confidence"], t["count"]])
+        shown = plotly_text(label)  # a class name on the Calibration page
         hover = ("confidence %{customdata[0]:.2f}–%{customdata[1]:.2f}<br>mean confidence %{customdata[2]:.2f}"
-                 "<br>right %{y:.0%} of the time<br>%{customdata[3]:,} cases<extra>" + label + "</extra>")
+                 "<br>right %{y:.0%} of the time<br>%{customdata[3]:,} cases<extra>" + shown + "</extra>")
         if single:
             fig.add_trace(go.Bar(x=centre, y=t["accuracy"], width=width, name="how often it was right",
                                  marker={"color": color, "line": {"color": "white", "width": 1}},
@@ -66,14 +68,14 @@ def reliability_diagram(series: pd.DataFrame | Mapping[str, pd.DataFrame], *,
         else:
             filled = t["count"].to_numpy() > 0
             fig.add_trace(go.Scatter(x=t["confidence"][filled], y=t["accuracy"][filled], mode="lines+markers",
-                                     name=label, line={"color": color}, customdata=custom[filled],
-                                     hovertemplate=hover, legendgroup=label), row=1, col=1)
+                                     name=shown, line={"color": color}, customdata=custom[filled],
+                                     hovertemplate=hover, legendgroup=shown), row=1, col=1)
         fig.add_trace(go.Bar(x=centre, y=t["count"], width=width if single else width / len(tables),
                              offset=None if single else (i / len(tables) - 0.5) * width,
-                             name=f"cases ({label})", marker={"color": color}, opacity=0.6, showlegend=False,
-                             legendgroup=label, hovertemplate="%{y:,} cases<extra>" + label + "</extra>"),
+                             name=f"cases ({shown})", marker={"color": color}, opacity=0.6, showlegend=False,
+                             legendgroup=shown, hovertemplate="%{y:,} cases<extra>" + shown + "</extra>"),
                       row=2, col=1)
-    fig.update_layout(**_LAYOUT, title=title or None, barmode="overlay", height=460, bargap=0,
+    fig.update_layout(**_LAYOUT, title=plotly_text(title or None), barmode="overlay", height=460, bargap=0,
                       legend={"orientation": "h", "y": -0.18})
     fig.update_yaxes(title_text="how often right", range=[0, 1.02], tickformat=".0%", row=1, col=1)
     fig.update_yaxes(title_text="cases", row=2, col=1)
@@ -104,7 +106,7 @@ def per_class_ece_bars(class_names: Sequence[str], values: Sequence[float] | np.
                        counts: Sequence[int] | np.ndarray, groups: Sequence[str]) -> go.Figure:
     """Calibration error within each class, classes head to tail, coloured by group."""
     order = head_to_tail_order(counts)
-    names = [str(class_names[i]) for i in order]
+    names = [plotly_text(class_names[i]) for i in order]
     vals, cnt, grp = np.asarray(values, dtype=np.float64)[order], np.asarray(counts)[order], [groups[i] for i in order]
     fig = go.Figure()
     for g in [g for g in _GROUP_ORDER if g in grp] + sorted(set(grp) - set(_GROUP_ORDER)):
@@ -144,7 +146,7 @@ def posthoc_recall_bars(class_names: Sequence[str], recall_before: np.ndarray, r
                         counts: Sequence[int] | np.ndarray, groups: Sequence[str]) -> go.Figure:
     """Per-class recall before (pale) and after (solid) the adjustment, head to tail."""
     order = head_to_tail_order(counts)
-    names = [str(class_names[i]) for i in order]
+    names = [plotly_text(class_names[i]) for i in order]
     colors = [_GROUP_COLORS.get(groups[i], "#7f7f7f") for i in order]
     fig = go.Figure()
     for label, values, opacity in (("original", recall_before, 0.35), ("adjusted", recall_after, 1.0)):
@@ -165,7 +167,7 @@ def posthoc_confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str],
     """Confusion matrix, rows normalised (each row: where that class's cases went), head to tail."""
     order = head_to_tail_order(counts)
     cm = np.asarray(confusion)[np.ix_(order, order)]
-    names = [str(class_names[i]) for i in order]
+    names = [plotly_text(class_names[i]) for i in order]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(cm.sum(axis=1, keepdims=True) > 0, cm / cm.sum(axis=1, keepdims=True), 0.0)
     small = len(names) <= 15

@@ -14,6 +14,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from core.data import head_to_tail_order
+from core.text import plotly_text
 
 __all__ = ["GROUP_COLORS", "BEFORE_COLOR", "class_counts_figure", "image_grid", "resampling_figure"]
 
@@ -37,7 +38,7 @@ def class_counts_figure(
         raise ValueError(f"need one count and group per class: {k} classes, {len(before)} before, "
                          f"{len(after)} after, {len(groups)} groups")
     order = head_to_tail_order(after)
-    names = [str(class_names[i]) for i in order]
+    names = [plotly_text(class_names[i]) for i in order]
     fig = go.Figure()
     fig.add_trace(go.Bar(
         x=names, y=before[order].tolist(), name="available (before)", marker_color=BEFORE_COLOR,
@@ -48,7 +49,7 @@ def class_counts_figure(
         if not members:
             continue
         fig.add_trace(go.Bar(
-            x=[str(class_names[i]) for i in members], y=after[members].tolist(), name=f"{group} (kept)",
+            x=[plotly_text(class_names[i]) for i in members], y=after[members].tolist(), name=f"{group} (kept)",
             marker_color=color, width=0.55, customdata=before[members].tolist(),
             hovertemplate=f"class %{{x}} ({group})<br>kept: %{{y}} of %{{customdata}}<extra></extra>",
         ))
@@ -108,7 +109,7 @@ def image_grid(
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(tickmode="array", tickvals=[pad + r * tile_h + h / 2 for r in range(rows)],
-                     ticktext=[str(class_names[c]) for c in classes], showgrid=False, ticks="")
+                     ticktext=[plotly_text(class_names[c]) for c in classes], showgrid=False, ticks="")
     return fig
 
 
@@ -128,12 +129,12 @@ def resampling_figure(view: pd.DataFrame, class_names: Sequence[str]) -> go.Figu
     for kind, (symbol, size, opacity, width) in _KIND_STYLE.items():
         for label in sorted(view.loc[view["kind"] == kind, "label"].unique()):
             rows = view[(view["kind"] == kind) & (view["label"] == label)]
-            color = colors[int(label) % len(colors)]
+            color, name = colors[int(label) % len(colors)], plotly_text(class_names[label])
             fig.add_trace(go.Scatter(
-                x=rows["pc1"], y=rows["pc2"], mode="markers", name=f"{class_names[label]}: {_KIND_LABEL[kind]}",
+                x=rows["pc1"], y=rows["pc2"], mode="markers", name=f"{name}: {_KIND_LABEL[kind]}",
                 legendgroup=kind, legendgrouptitle_text=_KIND_LABEL[kind] + "s",
                 marker=dict(symbol=symbol, size=size, opacity=opacity, color=color, line=dict(width=width, color=color)),
-                hovertemplate=f"class {class_names[label]} · {_KIND_LABEL[kind]}<extra></extra>",
+                hovertemplate=f"class {name} · {_KIND_LABEL[kind]}<extra></extra>",
             ))
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), legend=dict(groupclick="toggleitem"),
                       xaxis=dict(title="first principal component", zeroline=False),

@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from core.analysis import pairwise_cosines, unit_image
 from core.data import head_to_tail_order
+from core.text import plotly_text
 
 __all__ = [
     "embedding_scatter",
@@ -80,12 +81,12 @@ def embedding_marker_sizes(class_counts: Sequence[int], small: float = 5.0, larg
 
 def embedding_hover_features(x: np.ndarray, feature_names: Sequence[str], top: int = 3) -> list[str]:
     """Per row, the `top` feature values that stand out most (largest |z-score| against
-    the rows given), as hover text: 'alcohol = 13.2 (+2.1 SD)'."""
+    the rows given), as plotly hover text: 'alcohol = 13.2 (+2.1 SD)', lines joined by `<br>`."""
     x = np.asarray(x, dtype=np.float64)
     std = x.std(axis=0)
     z = np.divide(x - x.mean(axis=0), std, out=np.zeros_like(x), where=std > 0)
     picks = np.argsort(-np.abs(z), axis=1, kind="stable")[:, :top]
-    return ["<br>".join(f"{feature_names[j]} = {x[i, j]:.4g} ({z[i, j]:+.1f} SD)" for j in row)
+    return ["<br>".join(f"{plotly_text(feature_names[j])} = {x[i, j]:.4g} ({z[i, j]:+.1f} SD)" for j in row)
             for i, row in enumerate(picks)]
 
 
@@ -127,7 +128,8 @@ def embedding_scatter(
     customdata per point = [sample id, true class, predicted class, hover text], so a
     selection event gives back the sample id. `highlight_tail` greys every class that is
     not in the tail group; `highlight_errors` rings the misclassified samples (a separate
-    trace named 'misclassified', drawn last).
+    trace named 'misclassified', drawn last). `hover_text` is plotly text, one entry per point
+    (`embedding_hover_features` escapes the feature names in it).
     """
     coords = np.asarray(coords, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int64)
@@ -139,7 +141,7 @@ def embedding_scatter(
         raise ValueError(f"{coords.shape[0]} points for {labels.shape[0]} labels")
     sample_ids = np.arange(len(labels)) if sample_ids is None else np.asarray(sample_ids)
     pred = None if pred is None else np.asarray(pred).astype(np.int64)
-    names = np.asarray(class_names, dtype=object)
+    names = np.asarray([plotly_text(c) for c in class_names], dtype=object)
     pred_names = names[pred] if pred is not None else np.full(len(labels), "n/a", dtype=object)
     extra = np.full(len(labels), "", dtype=object)
     if hover_text is not None:
@@ -191,7 +193,7 @@ def embedding_scatter(
     else:
         fig.update_xaxes(axis, title=f"{axis_label} 1")
         fig.update_yaxes(axis, title=f"{axis_label} 2")
-    fig.update_layout(title=title, height=580, legend=dict(title="class (training count)", itemsizing="constant"),
+    fig.update_layout(title=plotly_text(title), height=580, legend=dict(title="class (training count)", itemsizing="constant"),
                       uirevision="embedding", margin=dict(l=10, r=10, t=50 if title else 20, b=10))
     return fig
 
@@ -244,7 +246,7 @@ def norm_count_figure(
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
         title("length of each class mean", "mean_norm_count_spearman"),
         title("length of each class's classifier weights", "weight_norm_count_spearman")))
-    names, group_array = np.asarray(class_names, dtype=object), np.asarray(groups)
+    names, group_array = np.asarray([plotly_text(c) for c in class_names], dtype=object), np.asarray(groups)
     show_text = len(class_names) <= 30
     for col, column in enumerate(("mean_norm", "weight_norm"), start=1):
         for group, color in _GROUP_COLORS.items():
@@ -281,7 +283,7 @@ def cosine_heatmap(
     cosines = pairwise_cosines(vectors[order])
     num_classes = vectors.shape[0]
     ideal = -1.0 / (num_classes - 1) if num_classes > 1 else 0.0
-    labels = [str(class_names[i]) for i in order]
+    labels = [plotly_text(class_names[i]) for i in order]
     angles = np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
     fig = go.Figure(go.Heatmap(
         z=cosines, x=labels, y=labels, zmin=-1.0, zmax=1.0, zmid=ideal, colorscale="RdBu_r",
@@ -291,7 +293,7 @@ def cosine_heatmap(
     ))
     fig.update_xaxes(type="category", title="class (head → tail)", tickangle=-45 if num_classes > 10 else 0)
     fig.update_yaxes(type="category", autorange="reversed", title="class (head → tail)")
-    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=50 if title else 20, b=10))
+    fig.update_layout(title=plotly_text(title), height=460, margin=dict(l=10, r=10, t=50 if title else 20, b=10))
     return fig
 
 
@@ -302,7 +304,8 @@ def spread_bars(geometry: pd.DataFrame, class_names: Sequence[str], groups: Sequ
     """Per class, head to tail: how wide the class's cloud is (mean distance of its
     samples to their class centre) above, and how close the nearest other class centre
     is below; bars coloured by group."""
-    table = geometry.assign(name=np.asarray(class_names, dtype=object)[geometry["class"].to_numpy()],
+    shown_names = np.asarray([plotly_text(c) for c in class_names], dtype=object)
+    table = geometry.assign(name=shown_names[geometry["class"].to_numpy()],
                             group=np.asarray(groups)[geometry["class"].to_numpy()])
     table = table.iloc[head_to_tail_order(table["count"].to_numpy())]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=(
@@ -343,7 +346,7 @@ def sample_image_figure(image: np.ndarray, title: str | None = None) -> go.Figur
     fig = go.Figure(trace)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(title=title, height=260, width=260, margin=dict(l=5, r=5, t=40 if title else 5, b=5))
+    fig.update_layout(title=plotly_text(title), height=260, width=260, margin=dict(l=5, r=5, t=40 if title else 5, b=5))
     return fig
 
 

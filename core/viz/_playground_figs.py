@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.data import class_groups, head_to_tail_order
+from core.text import plotly_text
 
 __all__ = ["PLAYGROUND_CLASS_COLORS", "decision_regions_figure", "recall_bars_figure", "accuracy_bars_figure"]
 
@@ -75,6 +76,7 @@ def decision_regions_figure(
     labels = np.asarray(labels)
     points = np.asarray(points)
     k = len(class_names)
+    names = [plotly_text(c) for c in class_names]
     counts = np.bincount(labels, minlength=k) if counts is None else np.asarray(counts)
     groups = _groups(counts)
     traces: list[go.BaseTraceType] = []
@@ -87,7 +89,7 @@ def decision_regions_figure(
             pred = values.astype(int)
             confidence = np.full(pred.shape, 0.6)
         z = pred + np.clip(confidence, 0, 1) * 0.999
-        text = np.array(class_names, dtype=object)[pred]
+        text = np.array(names, dtype=object)[pred]
         traces.append(go.Heatmap(
             x=grid_x, y=grid_y, z=z, zmin=0, zmax=k, colorscale=_region_colorscale(k), showscale=False,
             zsmooth=False, text=text, name="model predicts",
@@ -98,14 +100,14 @@ def decision_regions_figure(
         mask = labels == c
         traces.append(go.Scatter(
             x=points[mask, 0], y=points[mask, 1], mode="markers",
-            name=f"{class_names[c]} · {int(counts[c])} ({groups[c]})",
+            name=f"{names[c]} · {int(counts[c])} ({groups[c]})",
             marker=dict(size=size, color=PLAYGROUND_CLASS_COLORS[c % len(PLAYGROUND_CLASS_COLORS)], opacity=opacity,
                         line=dict(color=outline, width=width)),
-            hovertemplate=f"{class_names[c]}<extra></extra>",
+            hovertemplate=f"{names[c]}<extra></extra>",
         ))
     fig = go.Figure(traces)
     fig.update_layout(
-        title=title, height=420, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        title=plotly_text(title), height=420, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
         legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, title_text="training points:"),
         plot_bgcolor="white",
     )
@@ -128,19 +130,19 @@ def recall_bars_figure(
     recall = np.asarray(recall, dtype=float)
     groups = _groups(counts)
     order = head_to_tail_order(counts)
-    names = [str(class_names[c]) for c in order]
+    names = [plotly_text(class_names[c]) for c in order]
     fig = go.Figure()
     for group in ("head", "medium", "tail"):
         members = [c for c in order if groups[c] == group]
         if not members:
             continue
         fig.add_bar(
-            x=[str(class_names[c]) for c in members], y=recall[members].tolist(), name=group,
+            x=[plotly_text(class_names[c]) for c in members], y=recall[members].tolist(), name=group,
             marker_color=_GROUP_COLORS[group], text=[f"{r:.0%}" for r in recall[members]], textposition="outside",
             customdata=counts[members].tolist(), hovertemplate="%{x}: recall %{y:.1%} (%{customdata} training points)"
                                                       "<extra></extra>",
         )
-    fig.update_layout(title=title, height=320, barmode="overlay", **_BAR_LAYOUT)
+    fig.update_layout(title=plotly_text(title), height=320, barmode="overlay", **_BAR_LAYOUT)
     fig.update_xaxes(categoryorder="array", categoryarray=names, title_text="class (most to fewest training points)")
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title_text="recall")
     return fig
@@ -157,11 +159,11 @@ def accuracy_bars_figure(
     bal = np.atleast_1d(np.asarray(balanced_accuracy, dtype=float))
     if acc.shape != bal.shape:
         raise ValueError("accuracy and balanced_accuracy need one value per setting each")
-    settings = [""] * len(acc) if settings is None else [str(s) for s in settings]
+    settings = [""] * len(acc) if settings is None else [plotly_text(s) for s in settings]
     fig = go.Figure()
     for name, values, colour in (("accuracy", acc, "#a6a6a6"), ("balanced accuracy", bal, "#2b2b2b")):
         fig.add_bar(x=settings, y=values.tolist(), name=name, marker_color=colour, text=[f"{v:.0%}" for v in values],
                     textposition="outside", hovertemplate=f"{name} %{{y:.1%}}<extra></extra>")
-    fig.update_layout(title=title, height=320, barmode="group", **_BAR_LAYOUT)
+    fig.update_layout(title=plotly_text(title), height=320, barmode="group", **_BAR_LAYOUT)
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return fig

@@ -3,7 +3,8 @@
 Made to be mailed to someone who was never in the app (a clinician, a reviewer): one
 file, plotly's JavaScript inlined once, no external URL, so it opens offline and leaks
 nothing. Every string that came from a user (class names, ids, notes, feature names) is
-escaped; figures carry them as JSON, which plotly writes with `<` escaped.
+escaped; figures carry them as JSON, which plotly writes with `<` escaped, and the figure
+builders escape them for plotly's own markup (`core.text.plotly_text`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
+from core.text import md, plotly_text
+
 __all__ = [
     "GROUP_COLORS",
     "RUN_COLORS",
@@ -85,7 +87,7 @@ def confusion_figure(
     totals = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 0.0)
-    names = [str(class_names[i]) for i in idx]
+    names = [plotly_text(class_names[i]) for i in idx]
     z = frac if normalize else counts
     heat = go.Heatmap(
         z=z, x=names, y=names, colorscale="Blues", zmin=0, zmax=1 if normalize else max(float(z.max()), 1.0),
@@ -159,7 +161,7 @@ def per_class_figure(per_class_df: pd.DataFrame, metric: str = "recall") -> go.F
             x=part["count_train"].to_numpy(), y=part[metric].to_numpy(), mode="markers", name=group,
             error_y=_error_bars(part, metric, color),
             marker={"color": color, "size": 11, "line": {"width": 1, "color": "white"}},
-            customdata=np.stack([part["class"].astype(str).to_numpy(), part["support"].to_numpy()], axis=1),
+            customdata=np.stack([part["class"].map(plotly_text).to_numpy(), part["support"].to_numpy()], axis=1),
             hovertemplate="class <b>%{customdata[0]}</b><br>%{x} training samples<br>"
                           f"{METRIC_LABELS.get(metric, metric)} %{{y:.2f}}<br>%{{customdata[1]}} test samples"
                           "<extra>%{fullData.name}</extra>",
@@ -215,7 +217,7 @@ def pr_curve_figure(
     fig = go.Figure()
     for n, j in enumerate(class_indices):
         positives = (y == j).astype(int)
-        name = str(class_names[j])
+        name = plotly_text(class_names[j])
         color = RUN_COLORS[n % len(RUN_COLORS)]
         if positives.sum() == 0:
             continue  # no curve without positives
@@ -263,9 +265,9 @@ def metric_comparison_figure(per_class_by_run: Mapping[str, pd.DataFrame], metri
         df = per_class_by_run[run].assign(**{"class": lambda d: d["class"].astype(str)}).set_index("class")
         df = df.reindex(order)
         fig.add_trace(go.Bar(
-            x=order, y=df[metric].to_numpy(dtype=float), name=run, marker_color=colors[run],
-            error_y=_error_bars(df, metric, "#333"), customdata=df["count_train"].to_numpy(),
-            hovertemplate=f"<b>{run}</b><br>class %{{x}} (%{{customdata}} training samples)<br>"
+            x=[plotly_text(c) for c in order], y=df[metric].to_numpy(dtype=float), name=plotly_text(run),
+            marker_color=colors[run], error_y=_error_bars(df, metric, "#333"), customdata=df["count_train"].to_numpy(),
+            hovertemplate=f"<b>{plotly_text(run)}</b><br>class %{{x}} (%{{customdata}} training samples)<br>"
                           f"{METRIC_LABELS.get(metric, metric)} %{{y:.2f}}<extra></extra>",
         ))
     _layout(fig, None)
@@ -291,17 +293,18 @@ def metric_difference_figure(per_class_by_run: Mapping[str, pd.DataFrame], metri
         other = per_class_by_run[run].assign(**{"class": lambda d: d["class"].astype(str)}).set_index("class")
         diff = other[metric].reindex(order).to_numpy(dtype=float) - base[metric].to_numpy(dtype=float)
         fig.add_trace(go.Bar(
-            x=order, y=diff, name=f"{run} − {reference}", marker_color=colors[run],
-            customdata=base["count_train"].to_numpy(),
-            hovertemplate=f"<b>{run}</b> vs <b>{reference}</b><br>class %{{x}} (%{{customdata}} training samples)"
-                          f"<br>{METRIC_LABELS.get(metric, metric)} change %{{y:+.2f}}<extra></extra>",
+            x=[plotly_text(c) for c in order], y=diff, name=plotly_text(f"{run} − {reference}"),
+            marker_color=colors[run], customdata=base["count_train"].to_numpy(),
+            hovertemplate=f"<b>{plotly_text(run)}</b> vs <b>{plotly_text(reference)}</b><br>class %{{x}} "
+                          f"(%{{customdata}} training samples)<br>{METRIC_LABELS.get(metric, metric)} change "
+                          "%{y:+.2f}<extra></extra>",
         ))
     _layout(fig, None)
     fig.update_layout(barmode="group", showlegend=True)
     fig.add_hline(y=0, line_color="#444", line_width=1)
     fig.update_xaxes(title="class (most training samples on the left)", type="category")
     fig.update_yaxes(title=f"change in {METRIC_LABELS.get(metric, metric).lower()} (above 0: better than "
-                           f"{reference})", zeroline=True)
+                           f"{plotly_text(reference)})", zeroline=True)
     return fig
 
 
@@ -313,16 +316,19 @@ def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_l
     fig = go.Figure()
     runs = comparisons["run"].tolist()
     colors = _colors(runs, colors)
+    reference = plotly_text(reference)
     for row in comparisons.itertuples():
         beyond = not (row.low <= 0 <= row.high)
+        run = plotly_text(row.run)
         fig.add_trace(go.Scatter(
-            x=[row.difference], y=[row.run], mode="markers", name=row.run, showlegend=False,
+            x=[row.difference], y=[run], mode="markers", name=run, showlegend=False,
             marker={"color": colors.get(row.run, "#444"), "size": 13, "symbol": "circle" if beyond else "circle-open",
                     "line": {"width": 2, "color": colors.get(row.run, "#444")}},
             error_x={"type": "data", "symmetric": False, "array": [row.high - row.difference],
                      "arrayminus": [row.difference - row.low], "color": colors.get(row.run, "#444"), "thickness": 2},
-            hovertemplate=f"<b>{row.run}</b> − <b>{reference}</b><br>{metric_label} %{{x:+.3f}}<br>"
-                          f"95% interval [{row.low:+.3f}, {row.high:+.3f}]<br>{row.verdict}<extra></extra>",
+            hovertemplate=f"<b>{run}</b> − <b>{reference}</b><br>{metric_label} %{{x:+.3f}}<br>"
+                          f"95% interval [{row.low:+.3f}, {row.high:+.3f}]<br>{plotly_text(row.verdict)}"
+                          "<extra></extra>",
         ))
     _layout(fig, None, height=max(160, 70 + 48 * len(runs)))
     fig.add_vline(x=0, line_color="#444", line_width=1, line_dash="dot")
@@ -340,9 +346,9 @@ def group_comparison_figure(groups_by_run: Mapping[str, pd.DataFrame],
     for run, df in groups_by_run.items():
         acc = df["accuracy"].to_numpy(dtype=float)
         fig.add_trace(go.Bar(
-            x=df["group"].tolist(), y=acc, name=run, marker_color=colors[run],
+            x=df["group"].tolist(), y=acc, name=plotly_text(run), marker_color=colors[run],
             text=[f"{a:.0%}" if np.isfinite(a) else "" for a in acc], textposition="outside",
-            hovertemplate=f"<b>{run}</b><br>%{{x}}: mean recall %{{y:.2f}}<extra></extra>",
+            hovertemplate=f"<b>{plotly_text(run)}</b><br>%{{x}}: mean recall %{{y:.2f}}<extra></extra>",
         ))
     _layout(fig, None, height=380)
     fig.update_layout(barmode="group")
@@ -361,9 +367,9 @@ def curves_overlay_figure(
     for run, history in histories.items():
         rows = [r for r in history if r.get(key) is not None]
         fig.add_trace(go.Scatter(
-            x=[r["epoch"] for r in rows], y=[r[key] for r in rows], name=run, mode="lines+markers",
+            x=[r["epoch"] for r in rows], y=[r[key] for r in rows], name=plotly_text(run), mode="lines+markers",
             line={"color": colors[run]}, marker={"size": 5},
-            hovertemplate=f"<b>{run}</b><br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
+            hovertemplate=f"<b>{plotly_text(run)}</b><br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
         ))
     _layout(fig, None, height=380)
     longest = max((len(h) for h in histories.values()), default=0)
@@ -400,12 +406,12 @@ def cell_samples(
 
 def tail_warnings(summary: Mapping[str, float], per_class_df: pd.DataFrame, gap: float = 0.05,
                   worst: int = 3) -> list[str]:
-    """Plain-language warnings: accuracy well above balanced accuracy (the common classes
-    carry it), and classes the model never recognises."""
+    """Plain-language warnings, as markdown (class names escaped): accuracy well above
+    balanced accuracy (the common classes carry it), and classes the model never recognises."""
     notes = []
     tested = per_class_df[per_class_df["support"] > 0]
     lowest = tested.sort_values(["recall", "count_train"], kind="stable").head(worst)
-    names = ", ".join(f"{c} (hit rate {r:.0%}, {n} training samples)"
+    names = ", ".join(f"{md(c)} (hit rate {r:.0%}, {n} training samples)"
                       for c, r, n in zip(lowest["class"], lowest["recall"], lowest["count_train"], strict=True))
     acc, bal = summary.get("accuracy", np.nan), summary.get("balanced_accuracy", np.nan)
     if np.isfinite(acc) and np.isfinite(bal) and acc - bal > gap:
@@ -414,7 +420,7 @@ def tail_warnings(summary: Mapping[str, float], per_class_df: pd.DataFrame, gap:
                      f"test set. Worst classes: {names}.")
     missed = tested[tested["recall"] == 0]
     if len(missed):
-        listed = ", ".join(str(c) for c in missed["class"].head(8)) + (" …" if len(missed) > 8 else "")
+        listed = ", ".join(md(c) for c in missed["class"].head(8)) + (" …" if len(missed) > 8 else "")
         notes.append(f"**{len(missed)} of {len(tested)} classes are never recognised** ({listed}): every test "
                      "case of them is given another class, which is why G-mean is 0.")
     return notes

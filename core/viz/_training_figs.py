@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.data import class_groups, head_to_tail_order
+from core.text import plotly_text
 from core.viz._data_figs import GROUP_COLORS
 
 __all__ = ["training_curves_figure", "recall_heatmap_figure"]
@@ -104,7 +105,7 @@ def recall_heatmap_figure(
         for c, v in enumerate(values[:k]):
             if v is not None:
                 recall[c, j] = float(v)
-    names = [str(class_names[i]) for i in order]
+    names = [plotly_text(class_names[i]) for i in order]
     z = [[None if np.isnan(v) else float(v) for v in recall[i]] for i in order]
     counts = np.asarray(class_counts)
     custom = [[f"{groups[i]}, {int(counts[i])} training samples"] * len(history) for i in order]
@@ -117,7 +118,8 @@ def recall_heatmap_figure(
     if span:
         fig.add_vline(x=span[0] - 0.5, line=dict(color="white", width=2, dash="dash"),
                       annotation_text=f"stage 2: {span[2]}", annotation_position="top right")
-    ticktext = [f"<span style='color:{GROUP_COLORS.get(groups[i], '#444')}'>{class_names[i]}</span>" for i in order]
+    ticktext = [f"<span style='color:{GROUP_COLORS.get(groups[i], '#444')}'>{plotly_text(class_names[i])}</span>"
+                for i in order]
     fig.update_layout(
         height=int(min(max(260, 22 * k + 110), 900)), margin=dict(l=10, r=10, t=30, b=10),
         xaxis=epoch_axis(epochs),
