@@ -7,6 +7,7 @@ import json
 import pytest
 
 from core.cli import main
+from conftest import shown
 from core.store import RunFileDamaged, RunStore
 
 FILES = ["eval.npz", "metrics.json", "history.json", "model.safetensors"]
@@ -43,6 +44,26 @@ def test_a_json_file_of_the_wrong_shape_is_damaged_too(copied_home):
         RunStore(copied_home["home"]).history(copied_home["table_run"])
 
 
+@pytest.mark.parametrize("name, change, reason", [
+    ("metrics.json", lambda m: {k: v for k, v in m.items() if k != "dataset"}, "no 'dataset' section"),
+    ("metrics.json", lambda m: {**m, "per_class": "n/a"}, "'per_class' has the wrong type"),
+    ("metrics.json", lambda m: {**m, "accuracy": "high"}, "'accuracy' is not a number"),
+    ("history.json", lambda rows: [1] * len(rows), "entry 1 is not an object"),
+])
+def test_a_json_file_that_parses_but_has_fields_of_another_shape_is_damaged(copied_home, capsys, name, change, reason):
+    """Found by bench/fault_injection.py: metrics.json without its 'dataset' section made
+    `tailscope explain` print a KeyError traceback and every analysis page fail."""
+    path = copied_home["home"] / "runs" / copied_home["image_run"] / name
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+    with pytest.raises(RunFileDamaged, match=reason):
+        _read(RunStore(copied_home["home"]), copied_home["image_run"], name)
+    command = ["explain", copied_home["image_run"], "--n", "2"] if name == "metrics.json" else ["show", copied_home["image_run"]]
+    assert main(command) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and name in err and "damaged" in err and "Traceback" not in err
+    _read(RunStore(copied_home["home"]), copied_home["table_run"], name)  # the other run is untouched
+
+
 @pytest.mark.parametrize("command, name", [(["show", "{run}"], "metrics.json"), (["show", "{run}", "--json"], "history.json"),
                                            (["explain", "{run}", "--n", "2"], "eval.npz")])
 def test_the_cli_prints_one_line_and_exits_non_zero(copied_home, capsys, command, name):
@@ -68,7 +89,7 @@ def test_analysis_pages_name_the_file_and_offer_rerun_and_delete(copied_home, op
 def test_a_damaged_model_file_leaves_the_gallery_with_a_reason(copied_home, open_page):
     _damage(copied_home["home"], copied_home["image_run"], "model.safetensors")
     at = open_page("gallery", run_id=copied_home["image_run"])
-    assert not at.exception and any("model.safetensors" in e.value for e in at.error)
+    assert not at.exception and any("model.safetensors" in shown(e.value) for e in at.error)
 
 
 def test_an_unexpected_page_error_is_a_short_notice_without_internals(stored_home, open_page, monkeypatch):

@@ -53,6 +53,77 @@ def test_dead_worker_marks_its_job_failed_with_a_reason(tmp_path):
     assert record.status == "failed" and "stopped while running" in record.error
 
 
+def test_a_worker_killed_while_embedding_leaves_the_run_done_not_embedding_forever(tmp_path):
+    """Found by bench/fault_injection.py: the worker maps a run's features after `finish`;
+    killed there, the run said "embedding" for good, so the Geometry page waited for a map
+    no one was computing. The next reap (worker start, submission, `tailscope runs`) ends it."""
+    store = RunStore(tmp_path)
+    killed, alive = store.create_run(CONFIG), store.create_run(CONFIG)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for run_id, pid in ((killed, gone.pid), (alive, os.getpid())):
+        store.claim(run_id, pid)
+        store.finish(run_id, {"accuracy": 0.5})
+        store.set_progress(run_id, {"stage": "embedding", "fraction": 1.0})
+    assert store.reap_dead() == []
+    assert store.get(killed).status == "done" and store.get(killed).progress["stage"] == "done"
+    assert store.get(alive).progress["stage"] == "embedding", "a live worker's embedding step is left alone"
+
+
+def test_a_worker_killed_right_after_finish_leaves_a_run_that_says_so(tmp_path, monkeypatch):
+    """Found by bench/fault_injection.py: `finish` and the "embedding" mark were two writes;
+    a kill between them left a done run saying "evaluate" for good. Now one write."""
+    from core.jobs import execute_run
+
+    class Killed(BaseException):  # SIGKILL: no `except Exception`, no clean-up of our own
+        pass
+
+    def kill(*args, **kwargs):
+        raise Killed
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run(RunConfig.model_validate({"data": {"source": "wine"}, "model": {"name": "mlp", "hidden": 8},
+                                                        "train": {"epochs": 1, "nc_every": 0, "min_steps": 0}}))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    set_progress = store.set_progress
+    monkeypatch.setattr(store, "set_progress", lambda rid, info: kill() if info.get("stage") in ("embedding", "done")
+                        else set_progress(rid, info))
+    monkeypatch.setattr("core.jobs._worker.compute_embeddings", kill)
+    with pytest.raises(Killed):
+        execute_run(store, store.claim(run_id, gone.pid))
+    record = store.get(run_id)
+    assert record.status == "done" and record.progress["stage"] == "embedding"
+    store.reap_dead()
+    assert store.get(run_id).progress["stage"] == "done"
+
+
+def test_a_killed_runs_temp_files_go_when_it_is_reaped(tmp_path):
+    """Found by bench/fault_injection.py: a kill while `eval.npz` was written left
+    `eval.tmp.npz` in the failed run's folder."""
+    store = RunStore(tmp_path)
+    run_id = store.create_run(CONFIG)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.claim(run_id, gone.pid)
+    folder = store.run_dir(run_id)
+    write_json_atomic(folder / "metrics.json", {"dataset": {}})
+    for name in ("eval.tmp.npz", "model.tmp", ".history.json.x1y2.tmp", "embeddings/.test-ab12.tmp"):
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_bytes(b"half")
+    assert store.reap_dead() == [run_id]
+    left = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert left == ["config.json", "meta.json", "metrics.json"]
+
+
+def test_a_run_created_as_running_belongs_to_its_process(tmp_path):
+    """A derived run being saved (created running) is not reaped as one whose worker died."""
+    store = RunStore(tmp_path)
+    run_id = store.create_run(CONFIG, status="running")
+    assert store.get(run_id).worker_pid == os.getpid()
+    assert store.reap_dead() == [] and store.get(run_id).status == "running"
+
+
 def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
     path = tmp_path / "history.json"
     write_json_atomic(path, [{"epoch": 1}])

@@ -76,8 +76,9 @@ def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
         metrics["training"] = result.info
         metrics["environment"] = environment(result.device, config)
         store.write_metrics(run_id, metrics)
+        mapping = embeddings and artifacts.has_features  # baselines have no feature space to map
         store.finish(run_id, {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean")
-                              if k in metrics})
+                              if k in metrics}, progress={"stage": "embedding" if mapping else "done", "fraction": 1.0})
     except Cancelled as exc:
         store.mark_cancelled(run_id, str(exc))
         return "cancelled"
@@ -86,9 +87,8 @@ def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
         store.fail(run_id, str(exc) if isinstance(exc, Diverged) else f"{type(exc).__name__}: {exc}")
         (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
         return "failed"
-    if embeddings and artifacts.has_features:  # baselines have no feature space to map
+    if mapping:  # `finish` said "embedding"; a kill from here on is reaped as an interrupted map
         try:
-            store.set_progress(run_id, {"stage": "embedding", "fraction": 1.0})
             compute_embeddings(store, run_id)
         except Exception:  # the run itself is done; the page can compute it on demand
             log.exception("embedding for %s failed", run_id)

@@ -238,12 +238,15 @@ class RunStore:
         write_json_atomic(folder / "config.json", payload)
         write_json_atomic(folder / "meta.json", {"code_version": code_version(), "created": _iso(time.time())})
         now = time.time()
+        # a run created as running (a derived run being saved) belongs to this process, so a
+        # reap elsewhere meanwhile does not take it for one whose worker died
+        owner, heartbeat = (os.getpid(), now) if status == "running" else (None, None)
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (id, name, status, created, updated, dataset, method, config, parent, experiment)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (id, name, status, created, updated, dataset, method, config, parent, experiment,"
+                " worker_pid, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, config.name or run_id, status, now, now, config.data.source,
-                 method or config.method_label, json.dumps(payload), parent, experiment),
+                 method or config.method_label, json.dumps(payload), parent, experiment, owner, heartbeat),
             )
         return run_id
 
@@ -342,8 +345,11 @@ class RunStore:
     def set_progress(self, run_id: str, progress: dict[str, Any]) -> None:
         self._update(run_id, progress=json.dumps(progress), heartbeat=time.time())
 
-    def finish(self, run_id: str, summary: dict[str, Any]) -> None:
-        self._update(run_id, status="done", finished=time.time(), summary=json.dumps(summary), error=None)
+    def finish(self, run_id: str, summary: dict[str, Any], progress: dict[str, Any] | None = None) -> None:
+        """Mark the run done; `progress` (the step that follows, if any) is set in the same
+        update, so a worker killed right after this never leaves a done run saying "evaluate"."""
+        extra = {} if progress is None else {"progress": json.dumps(progress)}
+        self._update(run_id, status="done", finished=time.time(), summary=json.dumps(summary), error=None, **extra)
 
     def fail(self, run_id: str, reason: str) -> None:
         self._update(run_id, status="failed", finished=time.time(), error=reason[:2000])
@@ -374,7 +380,10 @@ class RunStore:
         return bool(row and row["cancel_requested"])
 
     def reap_dead(self) -> list[str]:
-        """Mark running jobs whose worker is gone as failed, with the reason."""
+        """Mark running jobs whose worker is gone as failed, with the reason. A finished run
+        whose worker died while mapping its features (the step after `finish`) stays done;
+        its progress stops saying "embedding", so pages compute the map on demand instead of
+        waiting for a worker that is gone."""
         reaped = []
         for record in self.list_runs("running"):
             with self._connect() as db:
@@ -384,6 +393,16 @@ class RunStore:
                 self.fail(record.id, f"the worker process ({record.worker_pid}) stopped while running this job "
                           "(killed, crashed or out of memory); re-run it from the Runs page")
                 reaped.append(record.id)
+                if record.worker_pid is not None:  # its writer is gone: what it left half-written goes too
+                    for temp in self.run_dir(record.id).rglob("*.tmp*"):
+                        temp.unlink(missing_ok=True)
+        with self._connect() as db:
+            embedding = db.execute("SELECT id, worker_pid, progress FROM runs WHERE status = 'done'"
+                                   " AND progress LIKE '%embedding%'").fetchall()
+        for row in embedding:
+            progress = json.loads(row["progress"])
+            if progress.get("stage") == "embedding" and not pid_alive(row["worker_pid"]):
+                self._update(row["id"], progress=json.dumps({**progress, "stage": "done", "embedding": "interrupted"}))
         return reaped
 
     # --- workers ---------------------------------------------------------------------------
@@ -421,13 +440,21 @@ class RunStore:
         return self._read_json(run_id, "config.json", None, dict)
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
-        return self._read_json(run_id, "history.json", [], list)
+        rows = self._read_json(run_id, "history.json", [], list)
+        bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
+        if bad is not None:
+            raise RunFileDamaged(run_id, "history.json", f"entry {bad + 1} is not an object")
+        return rows
 
     def write_history(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         write_json_atomic(self.run_dir(run_id) / "history.json", rows)
 
     def metrics(self, run_id: str) -> dict[str, Any]:
-        return self._read_json(run_id, "metrics.json", {}, dict)
+        metrics = self._read_json(run_id, "metrics.json", {}, dict)
+        problem = _metrics_problem(metrics)
+        if problem:
+            raise RunFileDamaged(run_id, "metrics.json", problem)
+        return metrics
 
     def write_metrics(self, run_id: str, metrics: dict[str, Any]) -> None:
         write_json_atomic(self.run_dir(run_id) / "metrics.json", metrics)
@@ -463,6 +490,40 @@ class RunStore:
             model.load_state_dict(load_file(str(path)))
         except (*_DAMAGE, RuntimeError, SafetensorError) as exc:
             raise RunFileDamaged(run_id, "model.safetensors", _reason(exc)) from None
+
+
+# The parts of metrics.json that readers index into, checked on every read: a file that parses
+# but has another shape is damaged too (named as such), not a KeyError deep inside a page.
+_METRICS_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "dataset": dict, "per_class": list, "groups": list, "ci": dict, "calibration": (dict, type(None)),
+    "geometry": (dict, type(None)), "training": dict, "environment": dict, "posthoc": dict,
+}
+_METRICS_NUMBERS = ("accuracy", "balanced_accuracy", "f1_macro", "macro_f1", "gmean", "worst_class_recall", "mcc",
+                    "cohen_kappa", "ece")
+
+
+def _metrics_problem(metrics: dict[str, Any]) -> str | None:
+    """Why `metrics` (read from metrics.json) cannot be what a run wrote, or None."""
+    if not metrics:
+        return None  # none written yet
+    dataset = metrics.get("dataset")
+    if not isinstance(dataset, dict):
+        return "it has no 'dataset' section"
+    for key in ("class_names", "groups"):
+        if not isinstance(dataset.get(key), list):
+            return f"'dataset.{key}' is not a list"
+    if not isinstance(dataset.get("modality", ""), str):
+        return "'dataset.modality' is not text"
+    for key, kind in _METRICS_FIELDS.items():
+        if key in metrics and not isinstance(metrics[key], kind):
+            return f"'{key}' has the wrong type"
+    for key in _METRICS_NUMBERS:
+        if key in metrics and not isinstance(metrics[key], (int, float, type(None))):
+            return f"'{key}' is not a number"
+    for key in ("per_class", "groups"):
+        if any(not isinstance(row, dict) for row in metrics.get(key, [])):
+            return f"an entry of '{key}' is not an object"
+    return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,71 @@
+"""Faults: a small run of `bench/fault_injection.py` (the worker SIGKILLed right after a
+claim, during training and during the embedding step; every run file damaged, each way at
+least once), asserted rather than printed. Nothing may be lost, left half-written or
+looking busy, and no traceback may reach the CLI or the pages."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_FILES = ("eval.npz", "model.safetensors", "metrics.json", "history.json", "config.json")
+
+
+def _fault_injection():
+    spec = importlib.util.spec_from_file_location("fault_injection", ROOT / "bench" / "fault_injection.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_killed_workers_lose_no_run_and_damaged_files_show_no_traceback(tmp_path):
+    faults = _fault_injection()
+    raise_errors = os.environ.get("TAILSCOPE_RAISE_ERRORS")
+    report = faults.run(seed=1, home=tmp_path / "home", points=("claimed", "training", "embedding"), files=RUN_FILES,
+                        log=lambda *args: None)
+    assert os.environ.get("TAILSCOPE_RAISE_ERRORS") == raise_errors, "the environment is restored"
+    summary = "\n".join(report.lines())
+
+    assert {k["point"]: k["hit"] for k in report.kills} == {"claimed": "claimed", "training": "train",
+                                                           "embedding": "embedding"}, summary
+    assert report.lost == [] and report.half_written == [] and report.stale == [], summary
+    assert report.integrity == "ok", summary
+    statuses = list(report.statuses.values())
+    assert statuses.count("failed") == 2 and set(statuses) == {"done", "failed"}, summary
+    assert all("stopped while running this job" in reason for reason in report.failed_reasons), summary
+    assert len(report.requeued) == 2 and report.requeued_done == 2, summary
+
+    assert sorted(d["file"] for d in report.damaged) == sorted(RUN_FILES), summary
+    assert {d["mode"] for d in report.damaged} == {"truncate", "garbage", "wrong-shape", "wrong-fields"}, summary
+    assert report.checks >= 7 * 3 + 7 * 5, summary  # every case: three CLI calls and five pages
+    assert report.shown == [] and report.unreported == [], summary
+    assert report.ok
+
+
+def test_a_damaged_embedding_cache_is_no_page_error(copied_home, open_page):
+    """A damaged cached map is a cache miss: dropped and computed again, never a page error."""
+    cached = sorted((copied_home["home"] / "runs" / copied_home["image_run"] / "embeddings").glob("*.npy"))
+    assert cached
+    for path in cached:
+        path.write_bytes(path.read_bytes()[:40])
+    at = open_page("geometry", run_id=copied_home["image_run"])
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any(path.exists() and path.stat().st_size == 40 for path in cached), "the damaged cache is gone"
+
+
+def test_show_of_a_run_does_not_load_torch(stored_home):
+    """`tailscope show RUN` reads JSON: without torch it answers in under a second, not six
+    (the fault script calls it for every damaged run)."""
+    code = ("import sys; from core.cli import main; assert main(['show', sys.argv[1], '--json']) == 0; "
+            "assert 'torch' not in sys.modules, 'tailscope show imported torch'")
+    proc = subprocess.run([sys.executable, "-c", code, stored_home["image_run"]], capture_output=True, text=True,
+                          env={**os.environ, "TAILSCOPE_HOME": str(stored_home["home"])}, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
