@@ -14,6 +14,7 @@ from app.widgets import explain
 from core.analysis import CALIBRATION_METRICS, METRICS
 from core.jobs import compare_ids
 from core.store import RunFileDamaged
+from core.text import md
 from core.viz import paired_difference_figure
 
 __all__ = ["PAIRED_METRICS", "metric_label", "legend_styler", "paired_section"]
@@ -61,7 +62,7 @@ def paired_section(ids: Sequence[str], reference: str, labels: Mapping[str, str]
         try:
             result = _compare(str(get_store().home), item, reference, metric, _stamp([item, reference]))
         except (ValueError, RunFileDamaged) as exc:
-            problems.append(f"{labels[item]}: {exc}")
+            problems.append(f"{md(labels[item])}: {md(exc)}")
             continue
         low, high = result["ci"]
         rows.append({"run": labels[item], "difference": result["difference"], "low": low, "high": high,
@@ -77,7 +78,7 @@ def paired_section(ids: Sequence[str], reference: str, labels: Mapping[str, str]
                     width="stretch", key=f"compare.forest.{kind}")
     direction = "higher" if (METRICS.get(metric) or CALIBRATION_METRICS[metric]).higher_is_better else "lower"
     thing = "a run" if kind == "runs" else "an experiment"
-    explain(f"Each dot is {thing}'s {metric_label(metric).lower()} minus that of '{labels[reference]}', with "
+    explain(f"Each dot is {thing}'s {metric_label(metric).lower()} minus that of '{md(labels[reference])}', with "
             f"its 95 % interval ({direction} is better). A filled dot's interval stays clear of zero; an open dot's "
             "crosses it: that difference is within noise and could flip with another split or seed.")
     shown = table.assign(interval=[f"[{r.low:+.3f}, {r.high:+.3f}]" for r in table.itertuples()],

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from core.analysis import embed
+from core.analysis import embed, load_cached
 from core.analysis._embedding import _cache_path
 from core.artifacts import EvalArtifacts
 from core.jobs import compute_embeddings
 from core.jobs._pipeline import EMBEDDING_DEFAULTS
-from core.store import RunNotFound, RunStore
+from core.store import RunNotFound, RunStore, pid_alive
+from core.text import md
 from core.train import fixed_train_subset
 
 __all__ = ["SPLITS", "map_coordinates", "embedding_settings", "embedding_path", "load_embedding", "is_ready", "submit", "job_error",
@@ -68,12 +69,12 @@ def embedding_path(store: RunStore, run_id: str, split: str, params: dict[str, A
 def load_embedding(store: RunStore, run_id: str, split: str, params: dict[str, Any],
                    artifacts: EvalArtifacts | None = None) -> np.ndarray | None:
     """The cached coordinates, or None while they are not computed yet."""
-    path = embedding_path(store, run_id, split, params, artifacts)
-    return np.load(path, allow_pickle=False) if path.exists() else None
+    return load_cached(embedding_path(store, run_id, split, params, artifacts))
 
 
 def is_ready(store: RunStore, run_id: str, params: dict[str, Any], artifacts: EvalArtifacts | None = None) -> bool:
-    return all(embedding_path(store, run_id, s, params, artifacts).exists() for s in SPLITS)
+    """Both maps cached and readable (a damaged one is dropped here, so it is computed again)."""
+    return all(load_cached(embedding_path(store, run_id, s, params, artifacts)) is not None for s in SPLITS)
 
 
 def submit(store: RunStore, run_id: str, params: dict[str, Any],
@@ -97,9 +98,11 @@ def worker_is_embedding(store: RunStore, run_id: str, params: dict[str, Any]) ->
     if {**EMBEDDING_DEFAULTS, **params} != EMBEDDING_DEFAULTS:
         return False
     try:
-        return (store.get(run_id).progress or {}).get("stage") == "embedding"
+        record = store.get(run_id)
     except RunNotFound:
         return False
+    # a worker killed mid-map leaves the stage behind: only a live one is worth waiting for
+    return (record.progress or {}).get("stage") == "embedding" and pid_alive(record.worker_pid)
 
 
 def job_error(store: RunStore, run_id: str, params: dict[str, Any]) -> BaseException | None:
@@ -144,7 +147,7 @@ def map_coordinates(store: RunStore, run_id: str, split: str, params: dict[str, 
     def wait_for_umap() -> None:
         error = job_error(store, run_id, params)
         if error is not None:
-            st.warning(f"UMAP failed ({error}); showing PCA.")
+            st.warning(f"UMAP failed ({md(error)}); showing PCA.")
         elif is_ready(store, run_id, params, artifacts):
             st.rerun()
         else:

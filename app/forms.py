@@ -32,6 +32,7 @@ from core.data import (
 )
 from core.methods import resample
 from core.registry import Registry
+from core.text import md
 from core.train import run_problems
 from core.viz import resampling_figure
 
@@ -211,11 +212,11 @@ def apply_role_edits(profile: TableProfile, current: dict[str, str], edited_rows
 
 
 def left_out_line(profile: TableProfile) -> str:
-    """Which columns are not features, in one line."""
+    """Which columns are not features, in one line of markdown."""
     left = profile.left_out
     if not left:
         return "Every column except the label is used as a feature."
-    names = ", ".join(f"**{c.name}** ({ROLE_LABELS[c.role]})" for c in left[:6]) + (
+    names = ", ".join(f"**{md(c.name)}** ({ROLE_LABELS[c.role]})" for c in left[:6]) + (
         f" and {len(left) - 6} more" if len(left) > 6 else "")
     return (f"Left out of the features: {names}. ID-like, free-text and constant columns cannot help tell classes "
             "apart (or only by accident); set a role to number or category to use one anyway.")
@@ -237,9 +238,9 @@ def missing_options(profile: TableProfile) -> dict[str, str]:
 
 
 def gaps_line(profile: TableProfile) -> str:
-    """How many cells are missing or unusable, in which columns."""
+    """How many cells are missing or unusable, in which columns (markdown)."""
     bad = sorted((c for c in profile.used if c.gaps), key=lambda c: -c.gaps)
-    parts = [f"{c.name} {c.gaps:,}" for c in bad[:5]] + ([f"{len(bad) - 5} more columns"] if len(bad) > 5 else [])
+    parts = [f"{md(c.name)} {c.gaps:,}" for c in bad[:5]] + ([f"{len(bad) - 5} more columns"] if len(bad) > 5 else [])
     no_label = len(profile.label_missing_rows)
     label = f"{no_label:,} row{'s' if no_label != 1 else ''} without a label" if no_label else ""
     n = profile.gap_cells
@@ -328,7 +329,7 @@ def table_settings(source: str, saved: DataConfig) -> tuple[str | None, dict[str
     (label, role overrides, missing policy, profile). The label is None until chosen."""
     raw = raw_table(source)
     for note in raw.notes:
-        st.info(note, icon=":material/info:")
+        st.info(md(note), icon=":material/info:")
     same = saved.source == source
     guess = table_profile(source)
     columns = table_columns(source)
@@ -340,9 +341,9 @@ def table_settings(source: str, saved: DataConfig) -> tuple[str | None, dict[str
     if guess.label is None:
         st.caption(f"No column looks like a class label ({guess.label_reason}); choose it here.")
     elif label == guess.label:
-        st.caption(f"Guessed **{guess.label}**: {guess.label_reason}. Pick another column if that is wrong.")
+        st.caption(f"Guessed **{md(guess.label)}**: {guess.label_reason}. Pick another column if that is wrong.")
     else:
-        st.caption(f"Your choice; the guess was **{guess.label}** ({guess.label_reason}).")
+        st.caption(f"Your choice; the guess was **{md(guess.label)}** ({guess.label_reason}).")
     if label is None:
         return None, {}, saved.missing, guess
     roles_store = st.session_state.setdefault(state.COLUMN_ROLES, {})
@@ -605,7 +606,7 @@ def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: S
         try:
             view, counts = resampling_preview(data, resampler, int(seed))
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return None
         st.plotly_chart(resampling_figure(view, class_names), width="stretch", key="train.resampling")
         st.dataframe(counts, hide_index=True, width="stretch", height=table_height(len(counts), 300))

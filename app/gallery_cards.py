@@ -15,6 +15,7 @@ from app.services import get_store
 from app.widgets import table_height
 from core.analysis import case_attributions, display_image, load_run_model
 from core.store import RunStore
+from core.text import md
 from core.train import resolve_device
 from core.viz import attribution_pair_figure, feature_attribution_bars, image_with_attribution
 
@@ -42,7 +43,7 @@ def attribution_maps(run_dir: Path, model, inputs: np.ndarray, sample_ids: Seque
                                  params=params, device=DEVICE,
                                  progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Computing {what}… {d}/{t}"))
     except ValueError as exc:
-        st.error(f"These method settings do not work here: {exc}")
+        st.error(f"These method settings do not work here: {md(exc)}")
         st.stop()
     finally:
         bar.empty()
@@ -61,9 +62,9 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
 
     with st.container(border=True):
         left, right = st.columns([1, 3] if image else [1, 2])
-        top3 = ", ".join(f"{names[k]} ({probs[k]:.0%})" for k in np.argsort(-probs)[:3])
+        top3 = ", ".join(f"{md(names[k])} ({probs[k]:.0%})" for k in np.argsort(-probs)[:3])
         left.markdown(f"**Sample {case.sample_id}** · {'✅ right' if case.correct else '❌ wrong'}  \n"
-                      f"True: **{label(case.true)}**  \nPredicted: **{label(case.pred)}**  \nMost likely: {top3}")
+                      f"True: **{md(label(case.true))}**  \nPredicted: **{md(label(case.pred))}**  \nMost likely: {top3}")
         if image:
             left.image(display_image(x), caption="the input", width=160)
         else:

@@ -6,17 +6,20 @@ import math
 
 import streamlit as st
 
-from app import forms, state
+from app import forms
 from app.services import get_store, load_experiment
 from app.widgets import explain, status_badge
 from core.store import ExperimentRecord, RunFileDamaged, RunRecord
+from core.text import md
 from core.viz import recall_heatmap_figure, training_curves_figure
 
 __all__ = ["run_card", "experiment_card", "interval_text"]
 
 
-def _open_results(run_id: str) -> None:
-    st.session_state[state.RUN_ID] = run_id
+def _results_link(run_id: str, help: str | None = None) -> None:
+    """A plain link to Results for this run (?run=ID): it works from inside the live panel's
+    fragment, where switching pages by code left the page blank while another run trained."""
+    st.page_link("../pages/results.py", label="Open its results", icon="📊", query_params={"run": run_id}, help=help)
 
 
 def interval_text(summary: dict | None, label: str = "balanced accuracy") -> str:
@@ -34,7 +37,7 @@ def _charts(record: RunRecord) -> None:
     try:
         history, metrics = store.history(record.id), store.metrics(record.id)
     except RunFileDamaged as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
     info = metrics.get("dataset")
     if not history or not info:
@@ -57,7 +60,7 @@ def run_card(record: RunRecord) -> None:
     with st.container(border=True):
         top, button = st.columns([5, 1])
         method = "" if record.method in record.name else f" · {record.method}"
-        top.markdown(f"{status_badge(record.status)} **{record.name}**{method}")
+        top.markdown(f"{status_badge(record.status)} **{md(record.name)}**{method}")
         if record.status in ("queued", "running"):
             if button.button("Cancel", key=f"train.cancel.{record.id}"):
                 store.request_cancel(record.id)
@@ -73,13 +76,11 @@ def run_card(record: RunRecord) -> None:
             s = record.summary or {}
             st.success(f"Finished: balanced accuracy {s.get('balanced_accuracy', float('nan')):.3f}, "
                        f"accuracy {s.get('accuracy', float('nan')):.3f}.")
-            if st.button("📊 Open its results", key=f"train.open.{record.id}", on_click=_open_results,
-                         args=(record.id,)):
-                st.switch_page("../pages/results.py")
+            _results_link(record.id)
             with st.expander("Training curves and per-class recall"):
                 _charts(record)
         else:
-            (st.error if record.status == "failed" else st.warning)(record.error or record.status)
+            (st.error if record.status == "failed" else st.warning)(md(record.error or record.status))
 
 
 def experiment_card(exp: ExperimentRecord) -> None:
@@ -89,7 +90,7 @@ def experiment_card(exp: ExperimentRecord) -> None:
     done = [r for r in runs if r.status == "done"]
     with st.container(border=True):
         top, button = st.columns([5, 1])
-        top.markdown(f"{status_badge(exp.status)} **{exp.name}** · experiment of {len(runs)} runs")
+        top.markdown(f"{status_badge(exp.status)} **{md(exp.name)}** · experiment of {len(runs)} runs")
         active = [r for r in runs if r.status in ("queued", "running")]
         if active and button.button("Cancel", key=f"train.cancel.{exp.id}",
                                     help="Cancels every run of the experiment that has not finished."):
@@ -100,17 +101,15 @@ def experiment_card(exp: ExperimentRecord) -> None:
         running = next((r for r in runs if r.status == "running"), None)
         fraction = (len(done) + float((running.progress or {}).get("fraction", 0.0) if running else 0.0)) / len(runs)
         if active:
-            now = f" · now {running.name}: {forms.progress_text(running.progress)}" if running else ""
+            now = f" · now {md(running.name)}: {forms.progress_text(running.progress)}" if running else ""
             st.progress(min(fraction, 1.0), text=f"{len(done)} of {len(runs)} runs done{now}")
         if done:
             summary = load_experiment(exp.id)["summary"]
             (st.success if exp.status == "done" else st.info)(
                 ("Finished: " if exp.status == "done" else "So far: ") + interval_text(summary["balanced_accuracy"])
                 + "; " + interval_text(summary["accuracy"], "accuracy") + ".")
-            if st.button("📊 Open its results", key=f"train.open.{exp.id}", on_click=_open_results,
-                         args=(done[0].id,), help="Opens its first run; the Results page then offers the "
-                                                  "experiment's mean over every run."):
-                st.switch_page("../pages/results.py")
+            _results_link(done[0].id, help="Opens its first run; the Results page then shows the experiment's mean "
+                                           "over every run.")
         for r in runs:
             if r.status in ("failed", "cancelled"):
-                (st.error if r.status == "failed" else st.warning)(f"{r.name}: {r.error or r.status}")
+                (st.error if r.status == "failed" else st.warning)(f"{md(r.name)}: {md(r.error or r.status)}")

@@ -1,6 +1,8 @@
 """Session-state keys, in one place so pages never disagree on a name."""
 
-RUN_ID = "tailscope.run_id"  # the run analysis pages show
+RUN_ID = "tailscope.run_id"  # the run analysis pages show (mirrored in the address as ?run=ID)
+RUN_IN_ADDRESS = "tailscope.run_in_address"  # the ?run= value this session last wrote
+RUN_NAMES = "tailscope.run_names"  # id -> name of the runs last listed, to name a run deleted meanwhile
 COMPARE_RUN_IDS = "tailscope.compare_run_ids"
 DATA_CONFIG = "tailscope.data_config"  # the prepared dataset (DataConfig as a dict) Train uses
 DATA_RESTORED = "tailscope.data_restored"  # this session has looked for a saved dataset choice

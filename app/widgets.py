@@ -15,6 +15,7 @@ from core.config import RunConfig
 from core.data import describe_source
 from core.registry import PluginInfo
 from core.store import RunFileDamaged, RunRecord
+from core.text import md
 
 __all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
            "start_demo_run", "explain", "flash", "remember_form_values", "table_height", "metric_cards",
@@ -45,7 +46,7 @@ def sidebar() -> None:
             imb = data.get("imbalance", {})
             profile = imb.get("profile", "none")
             detail = "class sizes as given" if profile == "none" else f"{profile}, ratio {float(imb.get('ratio', 0)):g}"
-            st.caption(f"**Dataset:** {describe_source(data['source'])} ({detail})")
+            st.caption(f"**Dataset:** {md(describe_source(data['source']))} ({detail})")
         else:
             st.caption("**Dataset:** none chosen yet (Data page)")
         store = get_store()
@@ -55,15 +56,45 @@ def sidebar() -> None:
         if not runs:
             st.caption("**Run:** none yet")
             return
-        ids = [r.id for r in runs]
-        current = st.session_state.get(state.RUN_ID)
-        if current not in ids:
-            done = [r.id for r in runs if r.status == "done"]
-            current = done[0] if done else ids[0]
-            st.session_state[state.RUN_ID] = current
+        _select_from_address(runs)
         labels = {r.id: _run_label(r) for r in runs}
-        st.selectbox("Run", ids, key=state.RUN_ID, format_func=labels.get,
-                     help="The run every analysis page shows. Newest first.")
+        st.selectbox("Run", [r.id for r in runs], key=state.RUN_ID, format_func=labels.get,
+                     help="The run every analysis page shows. Newest first. The page's address names it "
+                          "(?run=...), so a view can be bookmarked or shared.")
+        st.query_params["run"] = st.session_state[state.RUN_ID]
+        st.session_state[state.RUN_IN_ADDRESS] = st.session_state[state.RUN_ID]
+        st.session_state[state.RUN_NAMES] = {r.id: r.name for r in runs}
+        active = tuple((r.id, r.status) for r in runs if r.status in ("queued", "running"))
+        if active:
+            _watch_statuses(active)
+
+
+def _select_from_address(runs: list[RunRecord]) -> None:
+    """The selected run lives in the address (?run=ID): a bookmark, a shared link or the back
+    button selects its run; a run deleted meanwhile (e.g. in another tab) is said so, not
+    silently replaced."""
+    ids = [r.id for r in runs]
+    in_address = st.query_params.get("run")
+    current = st.session_state.get(state.RUN_ID)
+    if in_address and in_address != st.session_state.get(state.RUN_IN_ADDRESS):
+        current = in_address  # the address changed outside this page: it wins
+    if current not in ids:
+        if current:
+            name = st.session_state.get(state.RUN_NAMES, {}).get(current, current)
+            st.warning(f"The run you were looking at ({md(name)}) no longer exists: it was deleted, perhaps in another "
+                       "tab. Showing the newest finished run instead.", icon="🗑️")
+        done = [r.id for r in runs if r.status == "done"]
+        current = done[0] if done else ids[0]
+    st.session_state[state.RUN_ID] = current
+
+
+@st.fragment(run_every=2.0)
+def _watch_statuses(active: tuple) -> None:
+    """While runs are queued or running, look every 2 s; when a status changes, rerun the
+    whole page so the picker, Home, Train and the analysis pages all show it."""
+    now = tuple((r.id, r.status) for r in get_store().list_runs(("queued", "running")))
+    if now != active:
+        st.rerun()
 
 
 def selected_run() -> RunRecord | None:
@@ -96,19 +127,19 @@ def rerun_run(record: RunRecord) -> None:
     new_id = queue_run(RunConfig.model_validate({**record.config, "name": f"{record.name} (re-run)"[:200]}))
     st.session_state[state.RUN_ID] = new_id
     st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(new_id)
-    flash("Queued a re-run; follow it on the Train page.")
+    flash(f"Queued a re-run of {md(record.name)}; follow it on the Train page.")
 
 
 def delete_run(record: RunRecord) -> None:
     get_store().delete(record.id)
     if st.session_state.get(state.RUN_ID) == record.id:
         del st.session_state[state.RUN_ID]
-    flash(f"Deleted {record.name}.")
+    flash(f"Deleted {md(record.name)}.")
 
 
 def _damaged(record: RunRecord, exc: RunFileDamaged) -> None:
     """A run whose files cannot be read: say which file, offer re-run or delete."""
-    st.error(f"**{record.name}** cannot be shown: its file `{exc.file}` is damaged ({exc.reason}). Re-run it to "
+    st.error(f"**{md(record.name)}** cannot be shown: its file `{exc.file}` is damaged ({md(exc.reason)}). Re-run it to "
              "train it again, or delete it; your other runs are not affected.")
     c1, c2, _ = st.columns([1, 1, 3])
     c1.button("Re-run it", key="damaged.rerun", on_click=rerun_run, args=(record,), icon=":material/replay:")
@@ -127,10 +158,10 @@ def require_run() -> RunRecord | None:
     if record.status != "done":
         if record.status in ("queued", "running"):
             progress = record.progress or {}
-            st.info(f"**{record.name}** is {record.status} ({progress.get('fraction', 0):.0%}). "
+            st.info(f"**{md(record.name)}** is {record.status} ({progress.get('fraction', 0):.0%}). "
                     "This page fills in when it finishes; follow it on the Train page.")
         else:
-            st.warning(f"**{record.name}** {record.status}: {record.error or 'no reason recorded'}. "
+            st.warning(f"**{md(record.name)}** {record.status}: {md(record.error or 'no reason recorded')}. "
                        "Pick another run in the sidebar.")
         return None
     try:

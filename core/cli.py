@@ -199,12 +199,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from core.jobs import experiment_summary, is_experiment_id
-    from core.store import RunNotFound, RunStore
+    from core.store import EXPERIMENT_PREFIX, RunNotFound, RunStore
 
     store = RunStore()
     store.reap_dead()
-    if is_experiment_id(args.run):
+    if args.run.startswith(EXPERIMENT_PREFIX):
+        from core.jobs import experiment_summary  # torch and the analysis stack: a lone run needs neither
+
         try:
             payload = experiment_summary(store, args.run)
         except RunNotFound as exc:
@@ -310,6 +311,7 @@ def _explain(args: argparse.Namespace) -> int:
         resolve_classes,
     )
     from core.config import RunConfig
+    from core.data import feature_table
     from core.store import RunNotFound, RunStore
     from core.train import prepare_run_data, resolve_device
     from core.viz import error_report_html
@@ -338,7 +340,8 @@ def _explain(args: argparse.Namespace) -> int:
 
     artifacts = store.artifacts(args.run)
     cases = error_cases(artifacts, groups, true_classes=classes, correctness="wrong" if args.wrong else "all").head(args.n)
-    inputs = prepare_run_data(RunConfig.model_validate(record.config)).x_test[artifacts.test_index][cases["row"].to_numpy()]
+    splits = prepare_run_data(RunConfig.model_validate(record.config))
+    inputs = splits.x_test[artifacts.test_index][cases["row"].to_numpy()]
     device = resolve_device(args.device)
     if cases.empty:
         print("no test samples match; the report says so", file=sys.stderr)
@@ -351,7 +354,8 @@ def _explain(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     report = error_report_html(
         build_report_cases(cases, artifacts, inputs, maps["true"], maps["pred"], modality=modality,
-                           feature_names=dataset.get("feature_names")),
+                           feature_names=dataset.get("feature_names"),
+                           value_tables=None if modality == "image" else [feature_table(splits, row) for row in inputs]),
         title=f"Error gallery: {record.name}", run_name=record.name, method=args.method, class_names=names,
         notes=f"Cases: {'misclassified' if args.wrong else 'all'} test samples of "
               f"{'every class' if classes is None else ', '.join(names[c] for c in classes)}, "
@@ -464,7 +468,25 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `tailscope runs --json | head` ends quietly, as other Unix tools do
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception:  # last resort: one line here, the traceback in a log file
+        import traceback
+
+        from core.paths import tailscope_home
+
+        log = tailscope_home() / "cli-errors.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as out:
+                out.write(traceback.format_exc() + "\n")
+            where = f"; the details are in {log.name} in the data folder"
+        except OSError:
+            where = ""
+        return _fail(f"something went wrong that was not expected{where}. Please report it with the command you "
+                     "ran.", 1)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from core.analysis import METRICS, best_per_column, comparable, config_differenc
 from core.data import source_label
 from core.jobs import EXPERIMENT_KEYS
 from core.store import RunFileDamaged
+from core.text import md
 from core.viz import (
     curves_overlay_figure, group_comparison_figure, metric_comparison_figure, metric_difference_figure, run_colors,
 )
@@ -69,9 +70,9 @@ if len(chosen) < 2:
     st.stop()
 ok, reason = comparable({labels[i]: configs[i] for i in chosen}, mode.lower())
 if not ok:
-    st.error(f"**These {mode.lower()} cannot be compared.** {reason}")
+    st.error(f"**These {mode.lower()} cannot be compared.** {md(reason)}")
     st.stop()
-st.caption(f"✔ Comparable: {reason}.")
+st.caption(f"✔ Comparable: {md(reason)}.")
 reference = st.selectbox("Measured against", chosen, format_func=labels.get, key=f"compare.reference.{mode}",
                          help="The reference: differences on this page are every other one minus this one.")
 colors = {labels[i]: c for i, c in run_colors(sorted(chosen, key=lambda i: by_id[i].created)).items()}
@@ -104,7 +105,7 @@ else:
         try:
             bundles[labels[i]] = load_bundle(i)
         except RunFileDamaged as exc:
-            st.warning(f"Left out: {exc}")
+            st.warning(f"Left out: {md(exc)}")
     if len(bundles) < 2:
         st.stop()
     names = list(bundles)
@@ -132,7 +133,7 @@ show(metric_comparison_figure(per_class, metric, colors), "per-class",
      "imbalance should raise the bars on the right."
      + (" Bars: 95 % interval over the experiment's runs." if mode == "Experiments" else ""))
 show(metric_difference_figure(per_class, metric, labels[reference], colors), "difference",
-     f"Change against '{labels[reference]}' for every class, in each run's colour: bars above zero are classes the "
+     f"Change against '{md(labels[reference])}' for every class, in each run's colour: bars above zero are classes the "
      "other run handles better, below zero worse. Gains on the right (rare classes) paid for with small losses on "
      "the left are the usual trade.")
 if groups:

@@ -8,6 +8,7 @@ from app.services import save_data_choice
 from app.widgets import explain, flash, params_form
 from core.config import DataConfig
 from core.data import DATASETS, UPLOAD_PREFIX, DataError, source_label
+from core.text import md
 from core.viz import class_counts_figure, image_grid
 
 st.title("📦 Data")
@@ -52,7 +53,7 @@ else:
             upload_source = forms.open_upload(uploaded.getvalue(), uploaded.name)
             st.session_state[state.UPLOAD_SOURCE] = upload_source
         except DataError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             forms.stored_uploads_panel()
             st.stop()
     if not upload_source:
@@ -60,14 +61,14 @@ else:
         forms.stored_uploads_panel()
         st.stop()
     if uploaded is None:
-        st.caption(f"In use: **{source_label(upload_source)}**, uploaded earlier. Upload another file to replace it.")
+        st.caption(f"In use: **{md(source_label(upload_source))}**, uploaded earlier. Upload another file to replace it.")
     source = upload_source
     forms.start_new_upload(source, saved)
     if forms.is_table_upload(source):
         try:
             label_column, roles, missing, _ = forms.table_settings(source, saved)
         except DataError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             st.stop()
         if label_column is None:
             st.info("Choose the label column to continue.")
@@ -77,7 +78,7 @@ try:
     dataset = forms.load_dataset(DataConfig(source=source, params=params, label_column=label_column,
                                             column_roles=roles, missing=missing))
 except (DataError, ValueError) as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 
 # --- preview ------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ config = DataConfig(source=source, params=params, label_column=label_column, col
 try:
     preview = forms.imbalance_preview(dataset, config)
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(md(exc))
     st.stop()
 st.markdown(forms.describe_profile(profile, ratio, mu, k, achieved=preview["ratio_after"],
                                    natural=preview["ratio_before"]))
@@ -147,10 +148,10 @@ explain("Grey: training samples the data offers per class. Coloured: what the pr
 # --- save ---------------------------------------------------------------------------------
 chosen = config.model_dump(mode="json")
 if st.session_state.get(state.DATA_CONFIG) == chosen:
-    st.success(f"The Train page uses this dataset: {forms.data_label(config, dataset)}.")
+    st.success(f"The Train page uses this dataset: {md(forms.data_label(config, dataset))}.")
 elif st.button("Use this dataset for training", type="primary", key="data.save"):
     save_data_choice(chosen)
-    flash(f"Saved. The Train page now uses {forms.data_label(config, dataset)}.")
+    flash(f"Saved. The Train page now uses {md(forms.data_label(config, dataset))}.")
     st.rerun()
 st.page_link("../pages/train.py", label="Go to training", icon="🏋️")
 if kind == kinds[1]:

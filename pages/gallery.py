@@ -13,6 +13,7 @@ from core.analysis import (
     list_attributions, most_confused_pairs, softmax,
 )
 from core.data import feature_table, head_to_tail_order
+from core.text import md
 from core.viz import class_importance_heatmap, error_report_html
 
 st.title("🔍 Error gallery")
@@ -25,7 +26,7 @@ REPORT_MAX = 64  # cases in a report of every match
 b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)
 art, names, groups, image = b.artifacts, b.class_names, b.groups, b.modality == "image"
 if not art.has_features:
-    st.info(f"**{record.name}** is a table baseline ({b.config.model.name}): the attribution methods here explain a "
+    st.info(f"**{md(record.name)}** is a table baseline ({b.config.model.name}): the attribution methods here explain a "
             "neural network through its gradients, which a forest or a scikit-learn model does not have. Its "
             "mistakes are listed on the Results page (click a cell of the confusion matrix).")
     st.stop()
@@ -34,10 +35,10 @@ order = [int(k) for k in head_to_tail_order(art.class_counts)]
 try:
     model = run_model(rid)
 except FileNotFoundError as exc:
-    st.warning(f"{exc}. Pick another run in the sidebar.")
+    st.warning(f"{md(exc)}. Pick another run in the sidebar.")
     st.stop()
 except RunFileDamaged as exc:
-    st.error(f"{exc}. The Results page still works: it needs only the stored scores.")
+    st.error(f"{md(exc)}. The Results page still works: it needs only the stored scores.")
     st.stop()
 label = lambda k: f"{names[k]} ({groups[k]})"  # noqa: E731
 key = lambda name: f"gallery.{name}.{rid}"  # noqa: E731
@@ -60,8 +61,8 @@ pairs = most_confused_pairs(art, top=4, groups=groups)
 if len(pairs):
     st.markdown("**Most confused pairs** (rare classes the model most often mistakes for another class)")
     for col, (i, pair) in zip(st.columns(len(pairs)), pairs.iterrows()):
-        col.button(f"Show me {pair.true_group} class {names[pair.true]} predicted as {pair.pred_group} class "
-                   f"{names[pair.pred]} ({pair['count']} cases)", key=f"gallery.pair.{i}", width="stretch", wrap=True,
+        col.button(f"Show me {pair.true_group} class {md(names[pair.true])} predicted as {pair.pred_group} class "
+                   f"{md(names[pair.pred])} ({pair['count']} cases)", key=f"gallery.pair.{i}", width="stretch", wrap=True,
                    on_click=_show_pair, args=(int(pair.true), int(pair.pred)))
 
 c1, c2, c3, c4 = st.columns(4)

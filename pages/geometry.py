@@ -10,6 +10,7 @@ from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, require_run, table_height
 from core.analysis import class_geometry, minority_collapse, norm_count_correlation
 from core.data import head_to_tail_order
+from core.text import md
 from core.viz import (
     add_thumbnails, centred_class_means, cosine_heatmap, embedding_hover_features, embedding_scatter,
     nc_history_figure, norm_count_figure, sample_image_figure, spread_bars,
@@ -25,7 +26,7 @@ if record is None:
 store, bundle = get_store(), load_bundle(record.id)
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 if not art.has_features:
-    st.info(f"**{record.name}** is a table baseline ({bundle.config.model.name}): it learns no feature space, so there "
+    st.info(f"**{md(record.name)}** is a table baseline ({bundle.config.model.name}): it learns no feature space, so there "
             "is no geometry to show. Pick a neural-network run in the sidebar; the Results, Calibration and Post-hoc "
             "pages work for baselines too.")
     st.stop()
@@ -82,8 +83,8 @@ with tabs[0]:
     sample = left.number_input("Show sample number (or click a dot on the 2-D map)", 0, len(labels) - 1,
                                key=sample_key)
     verdict = "correct" if labels[sample] == pred[sample] else "**misclassified**"
-    left.markdown(f"**Sample {sample}**: true class **{names[labels[sample]]}**, predicted "
-                  f"**{names[pred[sample]]}** ({verdict})")
+    left.markdown(f"**Sample {sample}**: true class **{md(names[labels[sample]])}**, predicted "
+                  f"**{md(names[pred[sample]])}** ({verdict})")
     if inputs is not None and bundle.modality == "image":
         right.plotly_chart(sample_image_figure(inputs[sample]), width="content", key="geometry.sample_image")
     elif inputs is not None:

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.services import get_store
 from app.widgets import empty_state, run_title, status_badge
+from core.text import md
 
 st.title("🔭 Tailscope")
 st.markdown(
@@ -42,7 +43,7 @@ else:
         summary = r.summary or {}
         bal = summary.get("balanced_accuracy")
         extra = f" · balanced accuracy {bal:.3f}" if isinstance(bal, float) else ""
-        st.markdown(f"{status_badge(r.status)} **{run_title(r)}**{extra}")
+        st.markdown(f"{status_badge(r.status)} **{md(run_title(r))}**{extra}")
     st.page_link("../pages/runs.py", label="All runs", icon="🗂️")
 
 with st.expander("Words used in this workbench"):

@@ -7,6 +7,7 @@ import streamlit as st
 from app.widgets import explain, params_form
 from core.data import TOY_SHAPES, make_toy_data
 from core.methods import LOSSES, SAMPLERS
+from core.text import md
 from core.train import apply_tau, train_toy
 from core.viz import accuracy_bars_figure, decision_regions_figure, recall_bars_figure
 
@@ -85,7 +86,7 @@ if train:
             first = first or time.perf_counter() - started
             finals = snapshots
     except ValueError as exc:  # a parameter the loss or sampler rejects
-        stage.error(f"Could not train: {exc}")
+        stage.error(f"Could not train: {md(exc)}")
     else:
         st.session_state[RESULT] = dict(signature=signature, snapshots=finals, first_s=first,
                                         total_s=time.perf_counter() - started)

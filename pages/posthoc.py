@@ -11,6 +11,7 @@ from core.analysis import (
     CALIBRATION_METRICS, METRICS, POSTHOC_DEFAULTS, describe_posthoc, describe_prior, explore, prior_correction_warning,
 )
 from core.jobs import save_derived_run
+from core.text import md
 from core.viz import posthoc_confusion_heatmap, posthoc_recall_bars, reliability_diagram
 
 KEY = "posthoc."
@@ -30,12 +31,12 @@ def save(run_id: str, params: dict, suggested: str) -> None:
     try:
         new_id = save_derived_run(get_store(), run_id, name, params)
     except (ValueError, OSError) as exc:
-        st.session_state[KEY + "error"] = f"Could not save: {exc}"
+        st.session_state[KEY + "error"] = f"Could not save: {md(exc)}"
         return
     st.session_state[state.RUN_ID] = new_id
     st.session_state[KEY + "name"] = ""
     reset()
-    flash(f"Saved as **{name}**, a new finished run, now selected in the sidebar's run picker: every analysis "
+    flash(f"Saved as **{md(name)}**, a new finished run, now selected in the sidebar's run picker: every analysis "
           "page shows it, and the Runs page lists it. Its adjustments are built in, so the sliders start "
           "from zero again.")
 
@@ -52,7 +53,7 @@ bundle = load_bundle(record.id)
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 derived_from = bundle.metrics.get("posthoc")
 if derived_from:
-    st.info(f"This run is already a post-hoc version of **{derived_from.get('parent_name')}** "
+    st.info(f"This run is already a post-hoc version of **{md(derived_from.get('parent_name'))}** "
             f"({describe_posthoc({k: derived_from[k] for k in POSTHOC_DEFAULTS})}); the sliders act on top of it.")
 
 fitted_T = bundle.metrics.get("calibration", {}).get("optimal_temperature")

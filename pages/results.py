@@ -8,6 +8,7 @@ from app.services import load_bundle, load_experiment, load_splits
 from app.widgets import explain, metric_cards, require_run, table_height
 from core.analysis import confusion, softmax
 from core.data import in_original_units, source_label
+from core.text import md
 from core.viz import (
     cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails, per_class_figure,
     pr_curve_figure, tail_warnings, training_curves_figure,
@@ -45,12 +46,12 @@ names, k = bundle.class_names, art.num_classes
 per_class, groups = pd.DataFrame(m["per_class"]), pd.DataFrame(m["groups"])
 probs = softmax(art.logits)
 order = per_class["class_index"].tolist()  # head to tail
-st.caption(f"**{record.name}** · method {record.method} · data {source_label(record.dataset)}: {len(art.labels)} test samples, "
-           f"{k} classes. Hover the ? beside a number for what it means; every chart has a camera button (top right) that saves a PNG.")
+st.caption(f"**{md(record.name)}** · method {record.method} · data {md(source_label(record.dataset))}: "
+           f"{len(art.labels)} test samples, {k} classes. Hover the ? beside a number for what it means; every chart has a camera button (top right) that saves a PNG.")
 
 experiment = load_experiment(record.experiment) if record.experiment else None
 pooled = experiment is not None and st.toggle(
-    f"Show the experiment **{experiment['name']}**: the mean over its {experiment['n_done']} finished runs "
+    f"Show the experiment **{md(experiment['name'])}**: the mean over its {experiment['n_done']} finished runs "
     f"(of {experiment['n_runs']})", value=True, key="results.pooled",
     help="On: the cards and the class-by-class chart show the mean over every fold and seed of the experiment, with "
          "a 95 % t-interval. Off: this one run, with bootstrap intervals over its test cases.")
@@ -102,7 +103,7 @@ with list_col:
     c1.selectbox("True class", order, format_func=lambda j: names[j], key=run_key("true"))
     c2.selectbox("Predicted class", order, format_func=lambda j: names[j], key=run_key("pred"))
     samples = cell_samples(art.labels, probs, cells, names)
-    where = ", ".join(f"true {names[t]} → predicted {names[p]}" for t, p in cells)
+    where = ", ".join(f"true {md(names[t])} → predicted {md(names[p])}" for t, p in cells)
     if samples.empty:
         st.info(f"No test samples are {where}.")
     else:
@@ -112,7 +113,7 @@ with list_col:
         x_test = load_splits(bundle.config.data).x_test[art.test_index[shown["position"].to_numpy()]]
         if bundle.modality == "image":
             st.image(image_thumbnails(x_test), width=64, caption=[
-                f"{r.true}→{r.predicted} ({r.confidence:.0%})" for r in shown.itertuples()])
+                f"{md(r.true)}→{md(r.predicted)} ({r.confidence:.0%})" for r in shown.itertuples()])
             explain("Each picture: true class → predicted class, and how sure the model was of its answer.")
         else:
             st.caption("The cases are listed under the chart, with their values as in the data file.")

@@ -8,6 +8,7 @@ from app.services import get_store
 from app.widgets import delete_run, empty_state, flash, relative_time, rerun_run, status_badge
 from core.analysis import comparable, describe_data
 from core.config import RunConfig
+from core.text import md
 
 SHOWN_IDS = "runs.shown_ids"  # the table's run ids as last drawn
 
@@ -72,7 +73,7 @@ if len(chosen) > 1:
     if len(finished) < 2:
         st.info("Only finished runs can be compared: tick at least two with status done.")
     elif not ok:
-        st.warning(f"These runs cannot be compared. {reason}")
+        st.warning(f"These runs cannot be compared. {md(reason)}")
     elif st.button(f"Compare these {len(finished)} runs", type="primary", key="runs.compare",
                    icon=":material/balance:"):
         st.session_state[state.COMPARE_RUN_IDS] = [r.id for r in finished]
@@ -81,10 +82,10 @@ if len(chosen) > 1:
 
 record = chosen[0]
 with st.container(border=True):
-    st.subheader(record.name)
-    st.caption(f"{status_badge(record.status)} · {describe_data(record.config)} · {record.method} · id `{record.id}`")
+    st.subheader(md(record.name))
+    st.caption(f"{status_badge(record.status)} · {md(describe_data(record.config))} · {record.method} · id `{record.id}`")
     if record.error:
-        (st.error if record.status == "failed" else st.warning)(record.error)
+        (st.error if record.status == "failed" else st.warning)(md(record.error))
     c1, c2, c3, c4 = st.columns(4, vertical_alignment="bottom")
     if c1.button("Show its results", type="primary", key="runs.open", disabled=record.status != "done",
                  icon=":material/bar_chart:", help="Open this run on the Results page.",
@@ -108,11 +109,11 @@ with st.container(border=True):
     new_name = c1.text_input("Name", value=record.name, key=f"runs.name.{record.id}")
     if c2.button("Rename", key="runs.rename", disabled=new_name.strip() in ("", record.name)):
         store.rename(record.id, new_name)
-        flash(f"Renamed to {new_name.strip()}.")
+        flash(f"Renamed {md(record.name)} to {md(new_name.strip())}.")
         st.rerun()
 
     if record.status not in ("queued", "running"):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
-        confirm = c1.checkbox("Yes, delete this run and its files for good", key=f"runs.confirm.{record.id}")
+        confirm = c1.checkbox(f"Yes, delete **{md(record.name)}** and its files for good", key=f"runs.confirm.{record.id}")
         c2.button("Delete", key="runs.delete", disabled=not confirm, icon=":material/delete:",
                   on_click=delete_run, args=(record,))

@@ -1,5 +1,7 @@
 """Train: choose a model, a loss, a sampler and a two-stage fix, queue runs, watch them learn."""
 
+import time
+
 import streamlit as st
 
 from app import forms, state
@@ -10,6 +12,7 @@ from core.jobs import is_experiment_id
 from core.methods import LOSSES, RESAMPLERS, SAMPLERS
 from core.models import MODELS
 from core.store import ExperimentRecord, RunNotFound
+from core.text import md
 from core.train import STAGE2, compatible_models, run_warnings
 
 st.title("🏋️ Train")
@@ -18,12 +21,12 @@ data = forms.current_data_config(st.session_state.get(state.DATA_CONFIG))
 try:
     dataset = forms.load_dataset(data)
 except (DataError, ValueError) as exc:
-    st.error(f"The chosen dataset cannot be loaded: {exc}")
+    st.error(f"The chosen dataset cannot be loaded: {md(exc)}")
     st.page_link("../pages/data.py", label="Choose data", icon="📦")
     st.stop()
 modality = dataset.modality
 c1, c2 = st.columns([4, 1])
-c1.info(f"**Data:** {forms.data_label(data)}: {dataset.num_classes} classes, {modality} data"
+c1.info(f"**Data:** {md(forms.data_label(data))}: {dataset.num_classes} classes, {modality} data"
         + ("" if state.DATA_CONFIG in st.session_state else " (the default; choose your own on the Data page)"))
 c2.page_link("../pages/data.py", label="Change data", icon="📦")
 
@@ -68,7 +71,7 @@ raw = {"name": name.strip(), "data": data.model_dump(mode="json"), "model": mode
        "resampler": resampler, "stage2": stage2, "train": settings, "evaluation": evaluation}
 config, error = forms.build_run_config(raw, dataset)
 if error:
-    st.error(f"**This combination cannot run:** {error}")
+    st.error(f"**This combination cannot run:** {md(error)}")
 else:
     for note in run_warnings(config, dataset):
         st.warning(f"Note: {note}.", icon="ℹ️")
@@ -82,7 +85,7 @@ def _watch(item_id: str) -> None:
 start, extra = st.columns([1, 3])
 if start.button("Start training", type="primary", key="train.start", disabled=config is None):
     _watch(queue_run(config))
-    st.success(f"Queued **{config.name}**. It starts as soon as the worker is free; follow it below.")
+    st.success(f"Queued **{md(config.name)}**. It starts as soon as the worker is free; follow it below.")
 if modality == "tabular" and extra.button(
         "Add the baselines", key="train.baselines", disabled=config is None,
         help="Also queue class-weighted logistic regression, a balanced random forest and class-weighted gradient "
@@ -93,11 +96,16 @@ if modality == "tabular" and extra.button(
 
 # --- live panel ---------------------------------------------------------------------------
 store = get_store()
+RECENT_S = 3600  # runs started this long ago still get a card
 
 
 def _items():
+    """Runs queued from this session, then any run still active or started in the last hour (so a
+    reload or a second tab still shows them), an experiment as one card."""
+    recent = [r.experiment or r.id for r in store.list_runs()
+              if r.status in ("queued", "running") or time.time() - r.created < RECENT_S][:8]
     items = []
-    for item_id in reversed(st.session_state.get(state.WATCH_RUN_IDS, [])):
+    for item_id in dict.fromkeys([*reversed(st.session_state.get(state.WATCH_RUN_IDS, [])), *recent]):
         try:
             items.append(store.get_experiment(item_id) if is_experiment_id(item_id) else store.get(item_id))
         except RunNotFound:

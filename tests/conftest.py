@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
+
+from core.text import WORD_JOINER
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["TAILSCOPE_RAISE_ERRORS"] = "1"  # AppTests see page errors; users get a friendly notice instead
@@ -27,6 +30,12 @@ TINY_TABLE_RUN = {
 }
 
 
+def shown(markdown: str) -> str:
+    """What a reader sees of markdown whose user text `core.text.md` escaped: the backslash
+    escapes resolved and the invisible word joiners dropped (AppTest gives the source)."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(WORD_JOINER, "")
+
+
 def make_run(home: Path, raw: dict, *, embeddings: bool = True) -> str:
     """Queue and execute one run synchronously in `home`; returns its id."""
     from core.config import RunConfig
@@ -38,6 +47,53 @@ def make_run(home: Path, raw: dict, *, embeddings: bool = True) -> str:
     state = execute_run(store, store.claim(run_id, os.getpid()), embeddings=embeddings)
     assert state == "done", store.get(run_id).error
     return run_id
+
+
+# Names that are markup: each must show as these characters on every page, never as an
+# image (a request to that host), bold text, an element, a colour or a template value.
+HOSTILE_CLASSES = ["![x](http://203.0.113.9/x.png)", "<b>bold</b>", "<img src=x onerror=alert(1)>", ":red[rare]"]
+HOSTILE_COLUMNS = ["<b>width</b>", "![c](http://203.0.113.9/c.png)", ":blue[depth]", "%{x} weight"]
+HOSTILE_LABEL_COLUMN = "<i>label</i>"
+HOSTILE_FILE = "__shout__.csv"  # stored names keep only letters, digits and . _ - (markdown bolds __x__)
+HOSTILE_RUN_NAMES = ["![pwn](http://203.0.113.9/p.png) <script>alert(1)</script>", ":red[second] **run** %{y}"]
+
+
+def make_hostile_runs(home: Path, *, embeddings: bool = False, rows: int = 200) -> dict:
+    """Two finished runs (same data, so they compare) on an uploaded table whose file name,
+    column names and class labels are markup, under markup run names; the upload is also
+    the saved data choice, so the Data and Train pages show it. Returns the run ids in the
+    order of HOSTILE_RUN_NAMES; the first is the newest, which pages open on."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from core.data import save_upload
+    from core.store import write_json_atomic
+
+    rng = np.random.default_rng(5)
+    y = rng.permutation(np.arange(rows) % len(HOSTILE_CLASSES))
+    x = np.eye(len(HOSTILE_CLASSES))[y] * 3 + rng.normal(scale=0.8, size=(rows, len(HOSTILE_CLASSES)))
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([*HOSTILE_COLUMNS[:2], HOSTILE_LABEL_COLUMN, *HOSTILE_COLUMNS[2:]])
+    for row, cls in zip(x.round(4).tolist(), y):
+        writer.writerow([*row[:2], HOSTILE_CLASSES[cls], *row[2:]])
+    previous = os.environ.get("TAILSCOPE_HOME")
+    os.environ["TAILSCOPE_HOME"] = str(home)
+    try:
+        source = save_upload(text.getvalue().encode(), HOSTILE_FILE)
+        data = {"source": source, "label_column": HOSTILE_LABEL_COLUMN, "imbalance": {"profile": "exp", "ratio": 4}}
+        write_json_atomic(home / "ui" / "data_config.json", data)
+        ids = [make_run(home, {**TINY_TABLE_RUN, "name": name, "data": data, "train": {
+            **TINY_TABLE_RUN["train"], "seed": seed}}, embeddings=embeddings)
+            for seed, name in enumerate(reversed(HOSTILE_RUN_NAMES))][::-1]
+    finally:
+        if previous is None:
+            os.environ.pop("TAILSCOPE_HOME", None)
+        else:
+            os.environ["TAILSCOPE_HOME"] = previous
+    return {"home": home, "source": source, "runs": ids}
 
 
 @pytest.fixture(autouse=True)

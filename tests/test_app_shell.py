@@ -77,3 +77,52 @@ def test_runs_page_acts_on_the_sidebar_run(copied_home, open_page):
     _no_exceptions(at)
     assert run_id not in {r.id for r in store.list_runs()}
     assert not (copied_home["home"] / "runs" / run_id).exists()
+
+
+def _open_with_address(run_id: str, page: str = "results"):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=120)
+    at.query_params["run"] = run_id
+    at.run()
+    at.switch_page(f"../pages/{page}.py")
+    at.run()
+    return at
+
+
+def test_the_address_selects_the_run_and_follows_the_picker(stored_home):
+    from app import state
+
+    at = _open_with_address(stored_home["table_run"])  # a bookmark of the older run
+    _no_exceptions(at)
+    assert at.session_state[state.RUN_ID] == stored_home["table_run"]
+    assert at.query_params["run"] == stored_home["table_run"]
+    assert "tiny wine ce" in " ".join(c.value for c in at.caption)
+    at.selectbox(key=state.RUN_ID).set_value(stored_home["image_run"]).run()
+    assert at.query_params["run"] == stored_home["image_run"], "the address names the run on screen"
+
+
+def test_a_rename_keeps_the_selection(copied_home, open_page):
+    from app import state
+    from core.store import RunStore
+
+    at = open_page("runs", run_id=copied_home["table_run"])
+    RunStore(copied_home["home"]).rename(copied_home["table_run"], "renamed wine")
+    at.run()
+    _no_exceptions(at)
+    assert at.session_state[state.RUN_ID] == copied_home["table_run"], "not the newest run after a rename"
+    assert any(s.value == "renamed wine" for s in at.subheader)
+
+
+def test_a_run_deleted_elsewhere_is_said_so(copied_home, open_page):
+    from app import state
+    from core.store import RunStore
+
+    at = open_page("results", run_id=copied_home["table_run"])
+    RunStore(copied_home["home"]).delete(copied_home["table_run"])  # another tab deletes it
+    at.run()
+    _no_exceptions(at)
+    assert any("tiny wine ce" in w.value and "no longer exists" in w.value for w in at.warning)
+    assert at.session_state[state.RUN_ID] == copied_home["image_run"]

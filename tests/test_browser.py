@@ -8,6 +8,10 @@ local server. Full-page screenshots land in `test-artifacts/browser/` for a pers
 A second journey brings a patient table as clinics export it (an ID column, empty cells),
 accepts the suggested column roles and gap filling, trains, and reads the Results page's
 sample list in the file's own units (mg/dl, the category names).
+
+A third visits every page over runs whose names, class labels, column names and file name
+are markdown, HTML and plotly markup: each must read as written, and none may become an
+element or a request to another host.
 """
 
 from __future__ import annotations
@@ -376,7 +380,7 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     shot("train-finished")
 
     # 3. Results of that run, from the run card's button.
-    page.get_by_role("button", name="Open its results").click()
+    page.get_by_role("link", name="Open its results").first.click()
     expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
     expect(page.locator('[data-testid="stPlotlyChart"] .main-svg').first).to_be_visible()
     settle(page)
@@ -484,7 +488,7 @@ def _patients_journey(page, url: str, home: Path, csv: Path) -> None:
     settle(page)
 
     # 3. Results: the sample list shows mg/dl and the category names, not standardised scores.
-    page.get_by_role("button", name="Open its results").click()
+    page.get_by_role("link", name="Open its results").first.click()
     expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
     settle(page)
     true_class = page.get_by_role("combobox", name="True class").input_value()
@@ -514,3 +518,147 @@ def _patients_journey(page, url: str, home: Path, csv: Path) -> None:
     page.get_by_text("Show the standardised values the model saw").click()
     settle(page)
     expect(page.locator('[role="columnheader"]', has_text="sex=F")).to_have_count(1)
+
+
+# --- hostile names: markup in every name a person or a file supplies ------------------------
+
+OUTSIDE_HOST = "203.0.113.9"  # in the hostile names' image and link URLs (TEST-NET-3: reaches nothing)
+
+
+@pytest.fixture
+def hostile_server(app_server):
+    """The server over a store, made with the `core` API, holding two finished runs whose
+    names, class labels, column names and file name are markup (conftest's HOSTILE_*)."""
+    from conftest import make_hostile_runs
+
+    return {**app_server, **make_hostile_runs(app_server["home"], embeddings=True)}
+
+
+def test_hostile_names_show_as_text_on_every_page(hostile_server):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.on("request", lambda r: requests.append(r.url))
+            page = context.new_page()
+            page.on("websocket", lambda ws: requests.append(ws.url))
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+            try:
+                _hostile_tour(page, hostile_server["url"])
+            except BaseException:
+                screenshot(page, "hostile-failure")
+                print(f"server log:\n{_tail(hostile_server['log'])}")
+                raise
+        finally:
+            browser.close()
+    outside = sorted({u for u in requests if urlparse(u).scheme not in ("data", "blob", "about")
+                      and urlparse(u).hostname not in LOCAL_HOSTS})
+    assert requests and not outside, f"the page reached outside hosts: {outside}"
+
+
+def _hostile_tour(page, url: str) -> None:
+    from conftest import HOSTILE_CLASSES, HOSTILE_FILE, HOSTILE_LABEL_COLUMN, HOSTILE_RUN_NAMES
+
+    run, other_run = HOSTILE_RUN_NAMES
+    # What each page must show as written (besides the sidebar's file name, on every page).
+    literal = {"home": [run], "data": [HOSTILE_LABEL_COLUMN, *HOSTILE_CLASSES], "train": [], "runs": [run],
+               "results": [run, *HOSTILE_CLASSES], "compare": [run, other_run], "geometry": HOSTILE_CLASSES,
+               "calibration": HOSTILE_CLASSES, "posthoc": HOSTILE_CLASSES, "gallery": HOSTILE_CLASSES[1:3],
+               "playground": []}
+    page.goto(url)
+    expect(page.locator("h1").filter(has_text="Tailscope")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+    settle(page)
+    for label, slug, title in PAGES:
+        go(page, label, title)
+        no_exception(page, label)
+        missing = _not_shown(page, [*literal[slug], *([HOSTILE_FILE] if slug != "playground" else [])])
+        screenshot(page, f"hostile-{slug}")
+        _no_injected_elements(page, label)
+        assert not missing, f"{label}: not shown as written: {missing}"
+
+
+def _no_injected_elements(page, where: str) -> None:
+    """Nothing a name holds became an element: no image or link to the outside host, no bold,
+    italic or coloured name, no script (markdown, HTML and plotly markup all read as text)."""
+    checks = {
+        "an image or link to the outside host": page.locator(f"img[src*='{OUTSIDE_HOST}'], a[href*='{OUTSIDE_HOST}']"),
+        "an <img> from a name": page.locator("img[src='x']"),
+        "a name in bold or italics": page.locator("b, strong, i, em, tspan").filter(
+            has_text=re.compile(r"^(bold|width|run|shout|label)$")),
+        "a coloured name": page.locator("[class*='stMarkdownColored']").filter(
+            has_text=re.compile(r"^(rare|depth|second)$")),
+    }
+    for what, locator in checks.items():
+        assert locator.count() == 0, f"{where}: {what}: {locator.first.evaluate('e => e.outerHTML')}"
+    scripts = page.evaluate("() => [...document.scripts].filter(s => s.textContent.includes('alert(1)')).length")
+    assert scripts == 0, f"{where}: a script from a name"
+
+
+def _not_shown(page, texts: list[str], timeout_ms: int = EXPECT_TIMEOUT_MS) -> list[str]:
+    """Which of `texts` the page does not show as written, after waiting for them (charts
+    draw a moment after the page settles)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        shown = _shown_text(page)
+        missing = [t for t in texts if t not in shown]
+        if not missing or time.monotonic() > deadline:
+            return missing
+        page.wait_for_timeout(250)
+
+
+def _shown_text(page) -> str:
+    """The page's visible text and its charts' text, with the invisible word joiners that
+    keep names from being rewritten (core.text.md) taken out."""
+    return page.evaluate("""() => [document.body.innerText,
+        ...[...document.querySelectorAll('svg text')].map(t => t.textContent)].join('\\n').replaceAll('\\u2060', '')""")
+
+
+def test_open_results_of_a_finished_run_while_another_trains(app_server):
+    """The run card's "Open its results" from the live panel (a fragment that polls while a run
+    trains) used to leave Results blank; it is a plain ?run= link now, and the sidebar follows."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs it")
+    from core.config import RunConfig
+    from core.jobs import ensure_worker, execute_run
+    from core.store import RunStore
+
+    home = app_server["home"]
+    store = RunStore(home)
+    finished = store.create_run(RunConfig.model_validate({
+        "name": "finished wine baseline", "data": {"source": "wine"}, "model": {"name": "logistic_regression"}}))
+    assert execute_run(store, store.claim(finished, os.getpid()), embeddings=False) == "done"
+    long_run = store.create_run(RunConfig.model_validate({
+        "name": "long digits", "data": {"source": "digits"}, "model": {"name": "small_cnn", "width": 8},
+        "train": {"epochs": 2000, "min_steps": 0, "nc_every": 0}}))
+    ensure_worker(store)
+    deadline = time.monotonic() + 120
+    while store.get(long_run).status != "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert store.get(long_run).status == "running"
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                page.set_default_timeout(PAGE_TIMEOUT_MS)
+                expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+                page.goto(f"{app_server['url']}/train")
+                expect(page.get_by_text("long digits").first).to_be_visible()
+                for _ in range(2):  # twice: it used to fail on every try
+                    page.get_by_role("link", name="Open its results").first.click()
+                    expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
+                    expect(page.get_by_text("finished wine baseline").first).to_be_visible()
+                    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+                    assert f"run={finished}" in page.url
+                    no_exception(page, "Results while another run trains")
+                    page.goto(f"{app_server['url']}/train")
+                    expect(page.get_by_text("long digits").first).to_be_visible()
+            finally:
+                browser.close()
+    finally:
+        store.request_cancel(long_run)

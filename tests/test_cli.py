@@ -123,3 +123,27 @@ def test_queue_without_wait_prints_the_id(tmp_path, capsys, monkeypatch):
     assert main(["runs", "--json"]) == 0
     newest = json.loads(capsys.readouterr().out)[0]
     assert newest["id"] == run_id and newest["status"] == "queued"
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_goes_to_a_log(tmp_path, capsys, monkeypatch):
+    import core.cli
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+
+    def boom(args):
+        raise RuntimeError(f"internal detail at {tmp_path}")
+
+    parser = core.cli.build_parser
+    monkeypatch.setattr(core.cli, "build_parser", lambda: _with_runs(parser(), boom))
+    assert main(["runs"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cli-errors.log" in err and "internal detail" not in err and "Traceback" not in err
+    assert "RuntimeError: internal detail" in (tmp_path / "cli-errors.log").read_text()
+
+
+def _with_runs(parser, func):
+    parser.set_defaults(func=func)
+    for action in parser._subparsers._group_actions:
+        for sub in action.choices.values():
+            sub.set_defaults(func=func)
+    return parser

@@ -49,6 +49,13 @@ def test_explain_a_table_run_by_class_name(stored_home, tmp_path, capsys):
     assert _explain(run_id, "--method", "feature_ablation", "--classes", name, "--n", "2", "--out", str(out)) == 0
     document = out.read_text(encoding="utf-8")
     assert document.count('class="case ') == 2 and "feature_ablation" in document
+    assert document.count('<table class="values">') == 2, "each table case lists its values in the file's units"
+    from core.config import RunConfig
+    from core.train import prepare_run_data
+
+    splits = prepare_run_data(RunConfig.model_validate(RunStore(stored_home["home"]).get(run_id).config))
+    raw = splits.x_test * splits.feature_std + splits.feature_mean  # wine's proline is in the hundreds
+    assert raw[:, -1].min() > 100 and any(f"{v:.6g}" in document for v in raw[:, -1])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from app import forms, state
+from conftest import shown
 from core.data import DataError, load_builtin, load_source, prepare_splits, profile_counts
 
 
@@ -206,7 +207,7 @@ def test_upload_a_bad_table_shows_where_the_problem_is(empty_home, open_page):
     _no_exceptions(at)
     assert at.warning[0].value == "1 cell is empty or unusable (b 1). Choose what to do with them:"
     at.radio(key="data.missing").set_value("refuse").run()
-    message = " ".join(e.value for e in at.error)
+    message = " ".join(shown(e.value) for e in at.error)
     assert "bad.csv" in message and "row 4" in message and "'b'" in message
     assert not at.get("plotly_chart")
 
@@ -261,7 +262,7 @@ def test_an_upload_shows_column_roles_gaps_and_its_real_imbalance(empty_home, op
                           "diagnosis": "label", "export": "constant"}
     assert any(e.proto.label == "Columns: 2 used as features, 3 left out" for e in at.get("expander"))
     assert any("Left out of the features: **patient_id** (ID-like), **notes** (free text), **export** (constant)"
-               in c.value for c in at.caption)
+               in shown(c.value) for c in at.caption)
     assert any("Guessed **diagnosis**: named like a label, with 4 classes" in c.value for c in at.caption)
     assert at.warning[0].value == "8 cells are empty or unusable (cholesterol 8). Choose what to do with them:"
     gaps = at.radio(key="data.missing")
@@ -275,7 +276,7 @@ def test_an_upload_shows_column_roles_gaps_and_its_real_imbalance(empty_home, op
     assert offer.proto.label == "Use my last profile (exp, ratio 50)"
     at.button(key="data.save").click().run()
     assert at.session_state[state.DATA_CONFIG]["missing"] == "fill"
-    assert any("patients.csv (10 : 1, natural)" in s.value for s in at.success)
+    assert any("patients.csv (10 : 1, natural)" in shown(s.value) for s in at.success)
     offer = next(b for b in at.button if b.key == "offer.apply_profile")
     offer.click().run()
     assert at.radio(key="data.profile").value == "exp" and at.slider(key="data.ratio").value == 50.0
@@ -297,7 +298,7 @@ def test_changing_a_role_in_the_table_changes_the_features(empty_home, open_page
 def test_choosing_to_refuse_gaps_names_them(empty_home, open_page):
     at = _upload(open_page("data"), "patients.csv", patients_csv(), "text/csv")
     at.radio(key="data.missing").set_value("refuse").run()
-    message = at.error[0].value
+    message = shown(at.error[0].value)
     assert message.startswith("patients.csv: 8 cells cannot be used: 'cholesterol' rows 9, 34 and 6 more (empty)")
     at.radio(key="data.missing").set_value("drop").run()
     assert not at.error and _counts_chart(at)
@@ -316,7 +317,7 @@ def test_the_ratio_text_agrees_with_the_numbers(empty_home, open_page):
 
 def test_a_rejected_upload_is_not_kept(empty_home, open_page):
     at = _upload(open_page("data"), "broken.zip", b"PK\x03\x04 not really a zip", "application/zip")
-    assert at.error[0].value.startswith("broken.zip: not a readable ZIP archive")
+    assert shown(at.error[0].value).startswith("broken.zip: not a readable ZIP archive")
     assert not list((empty_home / "uploads").glob("*broken*"))
     with pytest.raises(DataError):
         forms.open_upload(b"a\n1\n2\n", "one.csv")

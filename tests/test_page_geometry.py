@@ -136,3 +136,14 @@ def test_the_app_leaves_the_default_map_to_a_worker_computing_it(copied_home):
     assert not embedding_jobs.worker_is_embedding(store, run_id, {**defaults, "n_neighbors": 30})
     store.set_progress(run_id, {"stage": "done", "fraction": 1.0})  # the worker gave up: the app takes over
     assert not embedding_jobs.worker_is_embedding(store, run_id, defaults)
+
+    import sqlite3
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a worker killed mid-map leaves "embedding" behind: the app must not wait for it
+    store.set_progress(run_id, {"stage": "embedding", "fraction": 1.0})
+    with sqlite3.connect(store.db_path) as db:
+        db.execute("UPDATE runs SET worker_pid = ? WHERE id = ?", (gone.pid, run_id))
+    assert not embedding_jobs.worker_is_embedding(store, run_id, defaults)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app import forms, state
+from conftest import shown
 from core.config import RunConfig
 from core.data import load_builtin
 from core.store import RunStore
@@ -36,7 +37,7 @@ def _open_train(data: dict | None = None, watch: list[str] | None = None):
 
 
 def _errors(at) -> str:
-    return " ".join(e.value for e in at.error)
+    return " ".join(shown(e.value) for e in at.error)
 
 
 @pytest.mark.parametrize("home", ["empty_home", "stored_home"])
@@ -165,8 +166,9 @@ def test_finished_runs_show_results_and_curves(stored_home):
     _no_exceptions(at)
     assert sum("Finished" in s.value for s in at.success) == 2
     assert len(at.get("plotly_chart")) == 4, "curves and recall heatmap per run"
-    at.button(key=f"train.open.{stored_home['table_run']}").click().run()
-    assert at.session_state[state.RUN_ID] == stored_home["table_run"]
+    links = [link.proto for link in at.get("page_link")]
+    opens = [link for link in links if link.label == "Open its results"]
+    assert {link.query_string for link in opens} == {f"run={r}" for r in runs}, "a plain link per run: ?run=ID"
 
 
 def test_running_run_shows_progress_and_can_be_cancelled(empty_home):
@@ -288,3 +290,12 @@ def test_crt_with_a_feature_space_resampler_and_its_parameters(empty_home, open_
     (record,) = RunStore(empty_home).list_runs()
     stage2 = RunConfig.model_validate(record.config).stage2.resolved_params()
     assert stage2["resampler"] == "smote" and stage2["resampler_params"] == {"k_neighbors": 2}
+
+
+def test_a_reload_still_shows_the_runs_in_progress(empty_home):
+    store = RunStore(empty_home)
+    run_id = store.create_run(RunConfig.model_validate({"name": "still waiting", "train": {"epochs": 1}}))
+    at = _open_train()  # a new session: nothing watched
+    _no_exceptions(at)
+    assert any("still waiting" in m.value for m in at.markdown), "the queued run has its card after a reload"
+    assert at.button(key=f"train.cancel.{run_id}")

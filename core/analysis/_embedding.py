@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["embed", "embed_cached", "warm_umap"]
+__all__ = ["embed", "embed_cached", "load_cached", "warm_umap"]
 
 
 def _default_epochs(num_samples: int) -> int:
@@ -120,6 +120,18 @@ def _cache_path(cache_dir: Path, key: str, features: np.ndarray, params: dict[st
     return Path(cache_dir) / f"{safe_key}-{digest}.npy"
 
 
+def load_cached(path: Path) -> np.ndarray | None:
+    """A cached map, or None when it is missing or damaged (a damaged cache is deleted, so it
+    is simply computed again: it is a cache, not a result)."""
+    if not path.exists():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        path.unlink(missing_ok=True)
+        return None
+
+
 def embed_cached(features: np.ndarray, cache_dir: Path, key: str, **params: Any) -> np.ndarray:
     """`embed` with a `.npy` cache under `cache_dir`, keyed by `key` (name the data, e.g.
     run id + split: the features themselves are not hashed) and the parameters.
@@ -127,8 +139,9 @@ def embed_cached(features: np.ndarray, cache_dir: Path, key: str, **params: Any)
     Written to a temp file then renamed, so a concurrent reader never sees half an array.
     """
     path = _cache_path(cache_dir, key, features, params)
-    if path.exists():
-        return np.load(path, allow_pickle=False)
+    cached = load_cached(path)
+    if cached is not None:
+        return cached
     coordinates = embed(features, **params)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
