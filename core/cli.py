@@ -267,6 +267,92 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Validate a sweep file (every problem at once), create or resume it, and drive it."""
+    from core.config import ConfigError
+    from core.jobs import SweepRefused, ensure_sweep_driver, start_sweep
+    from core.store import RunStore
+    from core.sweep import load_sweep
+
+    if args.backend == "ray":  # say it here, not in the log of a background driver
+        from core.jobs._ray import import_ray
+
+        try:
+            import_ray()
+        except ImportError as exc:
+            return _fail(str(exc))
+    try:
+        spec = load_sweep(args.sweep)
+        store = RunStore()
+        sweep_id, to_run, done = start_sweep(store, spec, args.backend)
+    except SweepRefused as exc:
+        print(f"tailscope: {args.sweep}: {len(exc.problems)} cell(s) cannot run:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    except (ConfigError, ValueError) as exc:
+        return _fail(f"{args.sweep}: {exc}")
+    print(sweep_id)
+    print(f"{to_run} run(s) to train, {done} already done", file=sys.stderr)
+    if not args.wait:
+        ensure_sweep_driver(store, sweep_id, args.backend, args.workers, args.ray_address)
+        return 0
+    return _drive(store, sweep_id, args)
+
+
+def cmd_sweep_resume(args: argparse.Namespace) -> int:
+    from core.store import RunNotFound, RunStore
+
+    store = RunStore()
+    try:
+        store.get_sweep(args.sweep)
+    except RunNotFound as exc:
+        return _fail(str(exc))
+    return _drive(store, args.sweep, args)
+
+
+def _drive(store, sweep_id: str, args: argparse.Namespace) -> int:
+    """Run the sweep's queued runs here through the chosen executor."""
+    from core.jobs import create_executor, run_sweep
+
+    try:
+        executor = create_executor(args.backend, args.workers, getattr(args, "ray_address", None))
+    except (ImportError, ValueError, ConnectionError, RuntimeError) as exc:
+        return _fail(str(exc))
+    print(f"training with the {executor.name} executor ({executor.workers} worker(s))", file=sys.stderr)
+    try:
+        counts = run_sweep(store, sweep_id, executor, echo=lambda line: print(line, file=sys.stderr))
+    except KeyboardInterrupt:
+        return _fail(f"stopped; `tailscope sweep-resume {sweep_id}` (or the same sweep file) resumes it", 130)
+    print(", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
+    return 0 if counts["failed"] == 0 else 1
+
+
+def cmd_sweep_show(args: argparse.Namespace) -> int:
+    from core.jobs import sweep_summary
+    from core.store import RunNotFound, RunStore
+
+    store = RunStore()
+    store.reap_dead()
+    try:
+        summary = sweep_summary(store, args.sweep, args.metric)
+    except RunNotFound as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(_json_safe(summary), indent=1, allow_nan=False, default=str))
+        return 0
+    p = summary["progress"]
+    eta = f", about {p['eta_s']:.0f} s left" if p.get("eta_s") else ""
+    print(f"{summary['name']}  [{summary['status']}]  {p['done']} of {p['total']} runs done{eta}")
+    for cell in summary["cells"]:
+        s = cell["summary"].get(args.metric) or {}
+        value = f"{s['mean']:.3f}" if s.get("mean") is not None else "  -  "
+        versus = cell["vs_reference"]["verdict"] if cell["vs_reference"] else ""
+        settings = ", ".join(f"{k}={v}" for k, v in (cell["settings"] or {}).items())
+        print(f"  {settings:<50} {value}  ({cell['n_done']}/{cell['n_runs']})  {versus}")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from core.jobs import worker_loop
     from core.store import RunStore
@@ -436,6 +522,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
+    p = sub.add_parser("sweep", help="a grid of settings x seeds/folds, on a local pool or a Ray cluster")
+    p.add_argument("sweep", help="a run config plus `grid:` (dotted keys to lists of values)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local")
+    p.add_argument("--workers", type=int, default=None, help="local: processes (default: one per core)")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (default: $RAY_ADDRESS, else local)")
+    p.add_argument("--wait", action="store_true", help="drive it here until it ends (Ctrl-C stops it)")
+    p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("sweep-resume", help="drive a stopped sweep's remaining runs")
+    p.add_argument("sweep")
+    p.add_argument("--backend", choices=("local", "ray"), default="local")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--ray-address", default=None)
+    p.set_defaults(func=cmd_sweep_resume)
+    p = sub.add_parser("sweep-show", help="a sweep's progress and every grid cell's numbers")
+    p.add_argument("sweep")
+    p.add_argument("--metric", default="balanced_accuracy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweep_show)
     p = sub.add_parser("worker", help="run queued jobs")
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
     p.set_defaults(func=cmd_worker)

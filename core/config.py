@@ -24,8 +24,7 @@ Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # what numpy and torch generat
 __all__ = [
     "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
     "ResamplerSpec", "Stage2Spec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
-    "load_config",
-    "format_validation_error",
+    "load_config", "read_config_file", "format_validation_error", "config_hash",
 ]
 
 
@@ -283,27 +282,41 @@ def format_validation_error(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
+def read_config_file(path: str | Path, expected: str = "a mapping of sections (data, model, loss, ...)") -> dict:
+    """A YAML/JSON config file as a dict; ConfigError with one readable line (too large, not
+    readable, not UTF-8, not YAML, not a mapping). Shared by run and sweep files."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size / 1024**2:.1f} MB is too large for a config (at most "
+                              f"{MAX_CONFIG_BYTES // 1024**2} MB); is it a data file? Point data.source at it instead")
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8 YAML or JSON") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected {expected}")
+    return raw
+
+
 def load_config(source: str | Path | dict) -> RunConfig:
     """From a YAML/JSON file path, or a dict; raises ConfigError with one readable line."""
-    if isinstance(source, dict):
-        raw = source
-    else:
-        path = Path(source)
-        try:
-            size = path.stat().st_size
-            if size > MAX_CONFIG_BYTES:
-                raise ConfigError(f"{path}: {size / 1024**2:.1f} MB is too large for a config (at most "
-                                  f"{MAX_CONFIG_BYTES // 1024**2} MB); is it a data file? Point data.source at it instead")
-            raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8 YAML or JSON") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections (data, model, loss, ...)")
+    raw = source if isinstance(source, dict) else read_config_file(source)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+
+
+def config_hash(config: RunConfig | dict[str, Any]) -> str:
+    """What a run computes, without its name: equal hashes, equal runs (a resumed sweep skips
+    those already done)."""
+    import hashlib
+
+    raw = json.loads(config.to_json()) if isinstance(config, RunConfig) else dict(config)
+    raw.pop("name", None)
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]

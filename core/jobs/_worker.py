@@ -18,10 +18,11 @@ from typing import Any
 
 from core.config import RunConfig
 from core.jobs._pipeline import apply_posthoc_steps, compute_embeddings, dataset_info, nc_snapshot_metrics, summarize_run
-from core.store import RunRecord, RunStore, pid_alive
+from core.store import RunFolder, RunRecord, RunStore, pid_alive
 from core.train import Cancelled, Diverged, prepare_run_data, train_run
 
-__all__ = ["execute_run", "environment", "worker_loop", "ensure_worker", "worker_running"]
+__all__ = ["execute_run", "produce_run", "headline", "failure_reason", "environment", "worker_loop", "ensure_worker",
+           "worker_running"]
 
 log = logging.getLogger("tailscope.worker")
 PROGRESS_EVERY_S = 0.5
@@ -40,51 +41,68 @@ def environment(device: str, config: RunConfig) -> dict[str, Any]:
             "deterministic": config.train.deterministic}
 
 
+def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_stop=None) -> dict[str, Any]:
+    """Train one run and write its files (history as it goes, then arrays, weights and the
+    metrics last) into `folder`; returns the metrics. No store needed, so a process-pool or
+    Ray task can run it in a scratch folder and ship the files back."""
+    splits = prepare_run_data(config)
+    folder.write_metrics({"dataset": dataset_info(splits, config)})
+    history: list[dict[str, Any]] = []
+
+    def on_epoch(row: dict[str, Any]) -> None:
+        history.append(row)
+        folder.write_history(history)
+
+    result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch, should_stop=should_stop,
+                       snapshot_metrics=nc_snapshot_metrics)
+    if not history:  # table baselines record their single fit after training
+        folder.write_history(result.history)
+    artifacts = apply_posthoc_steps(result, config)
+    folder.write_artifacts(artifacts)
+    if result.model is not None:  # table baselines have no weights to store
+        folder.write_weights(result.model)
+    metrics = summarize_run(artifacts, splits, config)
+    metrics.update({"device": result.device, "synthetic_rows": result.synthetic_count, "training": result.info,
+                    "environment": environment(result.device, config)})
+    folder.write_metrics(metrics)
+    return metrics
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float]:
+    """The numbers the run index keeps for listings."""
+    return {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean") if k in metrics}
+
+
+def failure_reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, Diverged) else f"{type(exc).__name__}: {exc}"
+
+
 def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
                 echo=None) -> str:
     """Run one claimed job to a final state; returns that state. Never raises for job errors."""
     run_id = record.id
+    last = [0.0]
+
+    def progress(info: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or info.get("stage") == "evaluate":
+            last[0] = now
+            store.set_progress(run_id, info)
+            if echo:
+                echo(info)
+
     try:
         config = RunConfig.model_validate(record.config)
-        splits = prepare_run_data(config)
-        store.write_metrics(run_id, {"dataset": dataset_info(splits, config)})
-        history: list[dict[str, Any]] = []
-        last = [0.0]
-
-        def progress(info: dict[str, Any]) -> None:
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_EVERY_S or info.get("stage") == "evaluate":
-                last[0] = now
-                store.set_progress(run_id, info)
-                if echo:
-                    echo(info)
-
-        def on_epoch(row: dict[str, Any]) -> None:
-            history.append(row)
-            store.write_history(run_id, history)
-
-        result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch,
-                           should_stop=lambda: store.cancel_requested(run_id),
-                           snapshot_metrics=nc_snapshot_metrics)
-        artifacts = apply_posthoc_steps(result, config)
-        store.write_artifacts(run_id, artifacts)
-        if result.model is not None:  # table baselines have no weights to store
-            store.write_weights(run_id, result.model)
-        metrics = summarize_run(artifacts, splits, config)
-        metrics["device"] = result.device
-        metrics["synthetic_rows"] = result.synthetic_count
-        metrics["training"] = result.info
-        metrics["environment"] = environment(result.device, config)
-        store.write_metrics(run_id, metrics)
-        mapping = embeddings and artifacts.has_features  # baselines have no feature space to map
-        store.finish(run_id, {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean")
-                              if k in metrics}, progress={"stage": "embedding" if mapping else "done", "fraction": 1.0})
+        metrics = produce_run(config, store.folder(run_id), progress=progress,
+                              should_stop=lambda: store.cancel_requested(run_id))
+        mapping = embeddings and bool(metrics.get("geometry"))  # baselines have no feature space to map
+        store.finish(run_id, headline(metrics), progress={"stage": "embedding" if mapping else "done", "fraction": 1.0})
     except Cancelled as exc:
         store.mark_cancelled(run_id, str(exc))
         return "cancelled"
     except Exception as exc:  # a failed job must never take the worker down
         log.exception("run %s failed", run_id)
-        store.fail(run_id, str(exc) if isinstance(exc, Diverged) else f"{type(exc).__name__}: {exc}")
+        store.fail(run_id, failure_reason(exc))
         (store.run_dir(run_id) / "error.log").write_text(traceback.format_exc())
         return "failed"
     if mapping:  # `finish` said "embedding"; a kill from here on is reaped as an interrupted map

@@ -1,10 +1,11 @@
 """The run store: SQLite index + per-run artefact folders; also the job queue."""
 
-from core.store._files import read_json, write_bytes_atomic, write_json_atomic
+from core.store._files import RUN_FILES, RunFolder, read_json, write_bytes_atomic, write_json_atomic
 from core.store._store import (
-    EXPERIMENT_PREFIX, FINISHED, STATUSES, ExperimentRecord, RunFileDamaged, RunNotFound, RunRecord, RunStore,
-    pid_alive,
+    EXPERIMENT_PREFIX, FINISHED, STATUSES, SWEEP_PREFIX, ExperimentRecord, RunFileDamaged, RunNotFound, RunRecord,
+    RunStore, SweepRecord, pid_alive,
 )
 
-__all__ = ["read_json", "write_bytes_atomic", "write_json_atomic", "FINISHED", "STATUSES", "RunNotFound",
-           "RunRecord", "RunStore", "ExperimentRecord", "EXPERIMENT_PREFIX", "RunFileDamaged", "pid_alive"]
+__all__ = ["read_json", "write_bytes_atomic", "write_json_atomic", "RunFolder", "RUN_FILES", "FINISHED", "STATUSES", "RunNotFound",
+           "RunRecord", "RunStore", "ExperimentRecord", "EXPERIMENT_PREFIX", "RunFileDamaged", "pid_alive",
+           "SWEEP_PREFIX", "SweepRecord"]

@@ -8,7 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_bytes_atomic", "write_json_atomic", "read_json"]
+__all__ = ["write_bytes_atomic", "write_json_atomic", "read_json", "RunFolder", "RUN_FILES"]
+
+RUN_FILES = ("metrics.json", "history.json", "eval.npz", "model.safetensors")  # what training produces
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -34,3 +36,44 @@ def read_json(path: Path, default: Any = None) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return default
+
+
+class RunFolder:
+    """The files one training writes, in one folder: a run folder of the store, or a scratch
+    folder of a remote task whose files the sweep driver then commits to the store."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        write_json_atomic(self.path / "history.json", rows)
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        write_json_atomic(self.path / "metrics.json", metrics)
+
+    def write_artifacts(self, artifacts) -> None:
+        artifacts.save(self.path / "eval.npz")
+
+    def write_weights(self, model) -> None:
+        from safetensors.torch import save_file
+
+        path = self.path / "model.safetensors"
+        tmp = path.with_suffix(".tmp")
+        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+        tmp.replace(path)
+
+    def read_files(self) -> dict[str, bytes]:
+        """The finished files as bytes, to ship from a task back to the driver."""
+        return {name: (self.path / name).read_bytes() for name in RUN_FILES if (self.path / name).exists()}
+
+    def write_files(self, files: dict[str, bytes]) -> None:
+        """Commit shipped files, each atomically; only the known run files are accepted."""
+        unknown = set(files) - set(RUN_FILES)
+        if unknown:
+            raise ValueError(f"not run files: {sorted(unknown)}")
+        for name in RUN_FILES:  # metrics last: a reader that sees them sees the rest
+            if name in files and name != "metrics.json":
+                write_bytes_atomic(self.path / name, files[name])
+        if "metrics.json" in files:
+            write_bytes_atomic(self.path / "metrics.json", files["metrics.json"])

@@ -25,10 +25,10 @@ from typing import Any
 
 from core.artifacts import EvalArtifacts
 from core.paths import tailscope_home
-from core.store._files import read_json, write_json_atomic
+from core.store._files import RunFolder, read_json, write_json_atomic
 
-__all__ = ["RunStore", "RunRecord", "ExperimentRecord", "RunNotFound", "RunFileDamaged", "STATUSES", "FINISHED",
-           "EXPERIMENT_PREFIX", "pid_alive"]
+__all__ = ["RunStore", "RunRecord", "ExperimentRecord", "SweepRecord", "RunNotFound", "RunFileDamaged", "STATUSES",
+           "FINISHED", "EXPERIMENT_PREFIX", "SWEEP_PREFIX", "pid_alive"]
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
@@ -64,9 +64,25 @@ CREATE TABLE IF NOT EXISTS experiments (
     method TEXT NOT NULL,
     config TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created REAL NOT NULL,
+    spec TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    driver_pid INTEGER,
+    backend TEXT
+);
 """
-_MIGRATIONS = (("runs", "experiment", "ALTER TABLE runs ADD COLUMN experiment TEXT"),)
+_MIGRATIONS = (
+    ("runs", "experiment", "ALTER TABLE runs ADD COLUMN experiment TEXT"),
+    ("runs", "queue", "ALTER TABLE runs ADD COLUMN queue TEXT"),  # NULL: the background worker's; else a sweep's
+    ("runs", "config_hash", "ALTER TABLE runs ADD COLUMN config_hash TEXT"),
+    ("experiments", "sweep", "ALTER TABLE experiments ADD COLUMN sweep TEXT"),
+    ("experiments", "cell", "ALTER TABLE experiments ADD COLUMN cell TEXT"),  # the grid settings (JSON)
+)
 EXPERIMENT_PREFIX = "exp-"
+SWEEP_PREFIX = "sweep-"
 
 
 class RunFileDamaged(Exception):
@@ -87,7 +103,8 @@ _DAMAGE = (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile, zlib.err
 
 class RunNotFound(KeyError):
     def __str__(self) -> str:
-        what = "experiment" if str(self.args[0]).startswith(EXPERIMENT_PREFIX) else "run"
+        key = str(self.args[0])
+        what = "experiment" if key.startswith(EXPERIMENT_PREFIX) else "sweep" if key.startswith(SWEEP_PREFIX) else "run"
         return f"no {what} {self.args[0]!r}; `tailscope runs` lists them"
 
 
@@ -125,6 +142,7 @@ class RunRecord:
     parent: str | None
     worker_pid: int | None
     experiment: str | None = None  # the experiment this run belongs to (None: a lone run)
+    queue: str | None = None  # who runs it: None, the background worker; a sweep id, that sweep's driver
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +164,8 @@ class ExperimentRecord:
     method: str
     config: dict[str, Any]
     runs: tuple[RunRecord, ...]
+    sweep: str | None = None  # the sweep this experiment is a grid cell of
+    cell: dict[str, str] | None = None  # that cell's settings: axis -> value
 
     @property
     def status(self) -> str:
@@ -159,7 +179,42 @@ class ExperimentRecord:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "status": self.status, "created": _iso(self.created),
                 "dataset": self.dataset, "method": self.method, "evaluation": self.config.get("evaluation"),
-                "runs": [r.id for r in self.runs]}
+                "sweep": self.sweep, "cell": self.cell, "runs": [r.id for r in self.runs]}
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """A base config crossed with a grid: one experiment per cell."""
+
+    id: str
+    name: str
+    created: float
+    spec: dict[str, Any]
+    spec_hash: str
+    driver_pid: int | None
+    backend: str | None
+    experiments: tuple[ExperimentRecord, ...]
+
+    @property
+    def runs(self) -> tuple[RunRecord, ...]:
+        return tuple(r for e in self.experiments for r in e.runs)
+
+    @property
+    def status(self) -> str:
+        """running while its driver lives and runs wait; "stopped" when they wait for a driver
+        that is gone (resume it); otherwise as its experiments."""
+        statuses = {r.status for r in self.runs}
+        if statuses & {"queued", "running"}:
+            return "running" if pid_alive(self.driver_pid) else "stopped"
+        for state in ("failed", "cancelled"):
+            if state in statuses:
+                return state
+        return "done" if statuses else "queued"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "status": self.status, "created": _iso(self.created),
+                "backend": self.backend, "grid": self.spec.get("grid"),
+                "experiments": [e.id for e in self.experiments], "runs": [r.id for r in self.runs]}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -220,6 +275,7 @@ class RunStore:
             row["id"], row["name"], row["status"], row["created"], row["updated"], row["started"],
             row["finished"], row["dataset"], row["method"], json.loads(row["config"]), load(row["progress"]),
             load(row["summary"]), row["error"], row["parent"], row["worker_pid"], row["experiment"],
+            row["queue"],
         )
 
     # --- runs ------------------------------------------------------------------------------
@@ -229,8 +285,10 @@ class RunStore:
         return self.runs_dir / run_id
 
     def create_run(self, config, *, status: str = "queued", parent: str | None = None,
-                   method: str | None = None, experiment: str | None = None) -> str:
+                   method: str | None = None, experiment: str | None = None, queue: str | None = None) -> str:
         """Write the run folder's config first, then the index row (the row is the commit)."""
+        from core.config import config_hash  # here: core.config builds every registry, and readers stay light
+
         run_id = _new_id()
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True)
@@ -244,39 +302,93 @@ class RunStore:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (id, name, status, created, updated, dataset, method, config, parent, experiment,"
-                " worker_pid, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " worker_pid, heartbeat, queue, config_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, config.name or run_id, status, now, now, config.data.source,
-                 method or config.method_label, json.dumps(payload), parent, experiment, owner, heartbeat),
+                 method or config.method_label, json.dumps(payload), parent, experiment, owner, heartbeat, queue,
+                 config_hash(payload)),
             )
         return run_id
 
     # --- experiments -----------------------------------------------------------------------
-    def create_experiment(self, config) -> str:
-        """Queue every run of `config.experiment_runs()` under one new experiment id."""
+    def create_experiment(self, config, *, sweep: str | None = None, cell: dict[str, str] | None = None) -> str:
+        """Queue every run of `config.experiment_runs()` under one new experiment id (a sweep's
+        runs wait for that sweep's driver, not for the background worker)."""
         exp_id = EXPERIMENT_PREFIX + _new_id()
         payload = json.loads(config.to_json())
         with self._connect() as db:
-            db.execute("INSERT INTO experiments (id, name, created, dataset, method, config) VALUES (?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO experiments (id, name, created, dataset, method, config, sweep, cell)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (exp_id, config.name or exp_id, time.time(), config.data.source, config.method_label,
-                        json.dumps(payload)))
+                        json.dumps(payload), sweep, None if cell is None else json.dumps(cell)))
         for run_config in config.experiment_runs():
-            self.create_run(run_config, experiment=exp_id)
+            self.create_run(run_config, experiment=exp_id, queue=sweep)
         return exp_id
 
-    def get_experiment(self, exp_id: str) -> ExperimentRecord:
+    def _experiments(self, where: str, args: tuple) -> list[ExperimentRecord]:
+        """Experiments matching `where`, with their runs, in two queries."""
         with self._connect() as db:
-            row = db.execute("SELECT * FROM experiments WHERE id = ?", (exp_id,)).fetchone()
-            runs = db.execute("SELECT * FROM runs WHERE experiment = ? ORDER BY created, rowid", (exp_id,)).fetchall()
-        if row is None:
+            rows = db.execute(f"SELECT * FROM experiments WHERE {where} ORDER BY created DESC, id DESC", args).fetchall()
+            marks = ", ".join("?" * len(rows))
+            runs = db.execute(f"SELECT * FROM runs WHERE experiment IN ({marks}) ORDER BY created, rowid",
+                              [r["id"] for r in rows]).fetchall() if rows else []
+        by_experiment: dict[str, list[RunRecord]] = {}
+        for run in runs:
+            by_experiment.setdefault(run["experiment"], []).append(self._record(run))
+        return [ExperimentRecord(r["id"], r["name"], r["created"], r["dataset"], r["method"], json.loads(r["config"]),
+                                 tuple(by_experiment.get(r["id"], ())), r["sweep"],
+                                 json.loads(r["cell"]) if r["cell"] else None) for r in rows]
+
+    def get_experiment(self, exp_id: str) -> ExperimentRecord:
+        found = self._experiments("id = ?", (exp_id,))
+        if not found:
             raise RunNotFound(exp_id)
-        return ExperimentRecord(row["id"], row["name"], row["created"], row["dataset"], row["method"],
-                                json.loads(row["config"]), tuple(self._record(r) for r in runs))
+        return found[0]
 
     def list_experiments(self) -> list[ExperimentRecord]:
         """Newest first."""
+        return self._experiments("1 = 1", ())
+
+    # --- sweeps ----------------------------------------------------------------------------
+    def create_sweep(self, name: str, spec: dict[str, Any], spec_hash: str, backend: str | None = None) -> str:
+        sweep_id = SWEEP_PREFIX + _new_id()
         with self._connect() as db:
-            ids = [r["id"] for r in db.execute("SELECT id FROM experiments ORDER BY created DESC, id DESC")]
-        return [self.get_experiment(i) for i in ids]
+            db.execute("INSERT INTO sweeps (id, name, created, spec, spec_hash, backend) VALUES (?, ?, ?, ?, ?, ?)",
+                       (sweep_id, name, time.time(), json.dumps(spec), spec_hash, backend))
+        return sweep_id
+
+    def find_sweep(self, spec_hash: str) -> str | None:
+        """The newest sweep of this exact spec: running the same file again resumes it."""
+        with self._connect() as db:
+            row = db.execute("SELECT id FROM sweeps WHERE spec_hash = ? ORDER BY created DESC LIMIT 1",
+                             (spec_hash,)).fetchone()
+        return row["id"] if row else None
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(sweep_id)
+        experiments = sorted(self._experiments("sweep = ?", (sweep_id,)), key=lambda e: (e.created, e.id))
+        return SweepRecord(row["id"], row["name"], row["created"], json.loads(row["spec"]), row["spec_hash"],
+                           row["driver_pid"], row["backend"], tuple(experiments))
+
+    def list_sweeps(self) -> list[SweepRecord]:
+        """Newest first."""
+        with self._connect() as db:
+            ids = [r["id"] for r in db.execute("SELECT id FROM sweeps ORDER BY created DESC, id DESC")]
+        return [self.get_sweep(i) for i in ids]
+
+    def set_sweep_driver(self, sweep_id: str, pid: int | None, backend: str | None = None) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE sweeps SET driver_pid = ?, backend = COALESCE(?, backend) WHERE id = ?",
+                       (pid, backend, sweep_id))
+
+    def requeue(self, run_id: str) -> None:
+        """A failed or cancelled run back to queued (a resumed sweep trains it again)."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status = 'queued', error = NULL, progress = NULL, started = NULL, "
+                       "finished = NULL, worker_pid = NULL, heartbeat = NULL, cancel_requested = 0, updated = ? "
+                       "WHERE id = ? AND status IN ('failed', 'cancelled', 'running')", (time.time(), run_id))
 
     def delete_experiment(self, exp_id: str) -> None:
         """The experiment and its runs (refused while one of them runs)."""
@@ -330,7 +442,8 @@ class RunStore:
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             if run_id is None:
-                row = db.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY created, id LIMIT 1").fetchone()
+                row = db.execute("SELECT id FROM runs WHERE status = 'queued' AND queue IS NULL"
+                                 " ORDER BY created, id LIMIT 1").fetchone()
             else:
                 row = db.execute("SELECT id FROM runs WHERE status = 'queued' AND id = ?", (run_id,)).fetchone()
             if row is None:
@@ -341,6 +454,13 @@ class RunStore:
                        " WHERE id = ?", (now, now, worker_pid, now, row["id"]))
             db.execute("COMMIT")
         return self.get(row["id"])
+
+    def touch(self, run_ids: list[str]) -> None:
+        """A heartbeat for runs a sweep driver is waiting on, so nobody reaps them as dead."""
+        if run_ids:
+            with self._connect() as db:
+                db.execute(f"UPDATE runs SET heartbeat = ? WHERE id IN ({', '.join('?' * len(run_ids))})",
+                           (time.time(), *run_ids))
 
     def set_progress(self, run_id: str, progress: dict[str, Any]) -> None:
         self._update(run_id, progress=json.dumps(progress), heartbeat=time.time())
@@ -446,8 +566,12 @@ class RunStore:
             raise RunFileDamaged(run_id, "history.json", f"entry {bad + 1} is not an object")
         return rows
 
+    def folder(self, run_id: str) -> RunFolder:
+        """The run's folder as a writer of its training files."""
+        return RunFolder(self.run_dir(run_id))
+
     def write_history(self, run_id: str, rows: list[dict[str, Any]]) -> None:
-        write_json_atomic(self.run_dir(run_id) / "history.json", rows)
+        self.folder(run_id).write_history(rows)
 
     def metrics(self, run_id: str) -> dict[str, Any]:
         metrics = self._read_json(run_id, "metrics.json", {}, dict)
@@ -457,7 +581,7 @@ class RunStore:
         return metrics
 
     def write_metrics(self, run_id: str, metrics: dict[str, Any]) -> None:
-        write_json_atomic(self.run_dir(run_id) / "metrics.json", metrics)
+        self.folder(run_id).write_metrics(metrics)
 
     def artifacts(self, run_id: str) -> EvalArtifacts:
         path = self.run_dir(run_id) / "eval.npz"
@@ -469,15 +593,10 @@ class RunStore:
             raise RunFileDamaged(run_id, "eval.npz", _reason(exc)) from None
 
     def write_artifacts(self, run_id: str, artifacts: EvalArtifacts) -> None:
-        artifacts.save(self.run_dir(run_id) / "eval.npz")
+        self.folder(run_id).write_artifacts(artifacts)
 
     def write_weights(self, run_id: str, model) -> None:
-        from safetensors.torch import save_file
-
-        path = self.run_dir(run_id) / "model.safetensors"
-        tmp = path.with_suffix(".tmp")
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
-        tmp.replace(path)
+        self.folder(run_id).write_weights(model)
 
     def load_weights(self, run_id: str, model) -> None:
         from safetensors import SafetensorError
