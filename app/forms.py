@@ -21,8 +21,8 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app import state
-from app.services import ASSETS, load_splits
-from app.widgets import params_form, table_height
+from app.services import ASSETS, load_splits, start_sweep_in_background
+from app.widgets import flash, params_form, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
@@ -30,8 +30,10 @@ from core.data import (
     load_data, profile_table, read_stored_table, remove_upload, save_upload, source_label, split_data, upload_path,
     upload_source,
 )
+from core.jobs import SweepRefused
 from core.methods import resample
 from core.registry import Registry
+from core.sweep import SweepSpec, expand_sweep, load_sweep
 from core.text import md
 from core.train import run_problems
 from core.viz import resampling_figure
@@ -45,6 +47,7 @@ __all__ = [
     "start_new_upload", "offer_last_profile",
     "default_run_name", "progress_text", "format_seconds", "load_dataset", "resampling_preview", "resampling_panel",
     "plugin_picker", "train_settings_form", "evaluation_form", "BASELINES", "baseline_configs", "budget_text",
+    "STANDARD_FIXES", "standard_fixes_spec", "sweep_size", "standard_fixes_button",
 ]
 
 DEFAULT_DATA: dict[str, Any] = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}}
@@ -494,6 +497,51 @@ def baseline_configs(config: RunConfig) -> list[RunConfig]:
             for model in BASELINES]
 
 
+# The standard fixes for imbalance, as one sweep axis `method`: label -> dotted settings
+# changed from plain training. "ce" is the reference every other method is compared with.
+STANDARD_FIXES: dict[str, dict[str, Any]] = {
+    "ce": {},
+    "weighted_ce": {"loss.name": "weighted_ce"},
+    "class_balanced": {"sampler.name": "class_balanced"},
+    "crt": {"stage2.name": "crt"},
+    "balanced_softmax": {"loss.name": "balanced_softmax"},
+    "logit_adjusted": {"loss.name": "logit_adjusted"},
+    "ldam_drw": {"loss.name": "ldam"},  # drw_epoch: 80 % of the epochs, as the paper
+}
+FIXES_SEEDS = 3  # seeds per method when the form asks for one
+
+
+def standard_fixes_spec(config: RunConfig, modality: str) -> SweepSpec:
+    """Plain cross-entropy, the six standard fixes and (on tables) the three classic
+    baselines, on this config's data, model, training settings and folds, over matched seeds
+    (the form's seeds, or FIXES_SEEDS from its seed): one sweep with one axis, `method`."""
+    from core.models import is_baseline
+
+    raw = json.loads(config.to_json())
+    for section in ("loss", "sampler", "resampler", "stage2", "posthoc"):
+        raw.pop(section, None)
+    if is_baseline(config.model.name):  # the fixes need a network: the page's default for this kind of data
+        raw["model"] = {"name": "small_cnn" if modality == "image" else "mlp"}
+    seed = config.train.seed
+    seeds = list(config.evaluation.seeds) if len(config.evaluation.seeds) > 1 else \
+        list(range(seed, seed + FIXES_SEEDS))
+    raw["evaluation"] = {"folds": config.evaluation.folds, "seeds": seeds}
+    imb = config.data.imbalance
+    profile = "" if imb.profile == "none" else f" {imb.profile}{imb.ratio:g}"
+    raw["name"] = f"standard fixes · {source_label(config.data.source)}{profile} · {raw['model']['name']}"
+    variants = {label: dict(patch) for label, patch in STANDARD_FIXES.items()}
+    variants["ldam_drw"]["loss.drw_epoch"] = int(0.8 * config.train.epochs)
+    if modality == "tabular":
+        variants.update({model: {"model.name": model} for model in BASELINES})
+    return load_sweep({**raw, "grid": {"method": variants}})
+
+
+def sweep_size(spec: SweepSpec) -> tuple[int, int]:
+    """(cells, trainings) of a sweep."""
+    cells, _ = expand_sweep(spec)
+    return len(cells), sum(len(c.config.experiment_runs()) for c in cells)
+
+
 def budget_text(config: RunConfig, train_counts: Sequence[int] | None = None) -> str:
     """The optimiser steps a run will take, in words, and why small data gets more.
     `train_counts`: the rows per class training sees (default: the first run's split)."""
@@ -559,6 +607,8 @@ def progress_text(progress: dict[str, Any] | None) -> str:
         return "computing the feature map for the Geometry page"
     if stage == "done":
         return "finished"
+    if stage == "submitted":
+        return "handed to a sweep's worker; waiting for it to finish"
     return f"stage 2 ({stage}): epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}"
 
 
@@ -719,3 +769,33 @@ def split_settings_form(saved: DataConfig, *, has_test_split: bool) -> dict[str,
                                          "thirds of classes are used instead."))
     return {"seed": seed, "test_fraction": test_fraction, "val_fraction": val_fraction, "many_shot": many,
             "few_shot": few}
+
+
+def standard_fixes_button(config: RunConfig | None, modality: str) -> None:
+    """"Try the standard fixes": one sweep of plain cross-entropy, the standard fixes and (on
+    tables) the baselines on the form's set-up, started in the background; then the Sweeps
+    page opens on it. A normal button, not a fragment's: switching pages needs a full run."""
+    spec = standard_fixes_spec(config, modality) if config is not None else None
+    cells, runs = sweep_size(spec) if spec is not None else (0, 0)
+    extra = " and the three classic table baselines" if modality == "tabular" else ""
+    seeds = len(spec.base["evaluation"]["seeds"]) if spec is not None else FIXES_SEEDS
+    clicked = st.button(
+        "Try the standard fixes", key="train.fixes", disabled=spec is None, icon=":material/science:",
+        help=f"One click trains plain cross-entropy and six common fixes for imbalance (class weights, class-balanced "
+             f"sampling, cRT, balanced softmax, logit adjustment, LDAM-DRW){extra} with this data, model and "
+             f"training settings, each over the same {seeds} seeds: {cells} methods, {runs} trainings in the "
+             "background. The Sweeps page then maps which fix helps, and by how much.")
+    if not clicked:
+        return
+    try:
+        sweep_id, to_run = start_sweep_in_background(spec)
+    except SweepRefused as exc:
+        st.error("**Some fixes cannot run on this set-up:** " + "; ".join(md(p) for p in exc.problems))
+        return
+    except ValueError as exc:
+        st.error(md(exc))
+        return
+    flash("This sweep is already training; here it is." if to_run < 0 else
+          "Every run of this sweep had finished already; here are its results." if to_run == 0 else
+          f"Started the standard fixes: {runs} trainings in the background. This page follows them as they finish.")
+    st.switch_page("../pages/sweeps.py", query_params={"sweep": sweep_id})

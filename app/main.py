@@ -29,6 +29,9 @@ PAGES = {
         st.Page("../pages/posthoc.py", title="Post-hoc explorer", icon="🎚️"),
         st.Page("../pages/gallery.py", title="Error gallery", icon="🔍"),
     ],
+    "Compare many settings": [
+        st.Page("../pages/sweeps.py", title="Sweeps", icon="🧪"),
+    ],
     "Teach": [
         st.Page("../pages/playground.py", title="Playground", icon="🎓"),
     ],

@@ -16,13 +16,14 @@ from app import state
 from core.artifacts import EvalArtifacts
 from core.config import DataConfig, RunConfig
 from core.data import Splits
-from core.jobs import ensure_worker, experiment_summary
+from core.jobs import ensure_sweep_driver, ensure_worker, experiment_summary, start_sweep, sweep_summary
 from core.paths import tailscope_home
 from core.store import RunRecord, RunStore, read_json, write_json_atomic
+from core.sweep import SweepSpec
 from core.train import prepare_run_data
 
 __all__ = ["ASSETS", "DEMO_CONFIG", "get_store", "queue_run", "load_experiment", "RunBundle", "load_bundle", "load_splits",
-           "finished_runs",
+           "finished_runs", "start_sweep_in_background", "resume_sweep", "load_sweep_summary",
            "save_data_choice", "restore_data_choice"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # logo, sample files
@@ -52,6 +53,48 @@ def queue_run(config: RunConfig) -> str:
     item_id = store.create_experiment(config) if config.evaluation.is_experiment else store.create_run(config)
     ensure_worker(store)
     return item_id
+
+
+def start_sweep_in_background(spec: SweepSpec) -> tuple[str, int]:
+    """Create the sweep (or resume the one made from this exact spec) and start its driver
+    process unless it has nothing to train: (sweep id, runs to train). A sweep of this spec
+    whose driver runs already is returned as it is (runs to train: -1)."""
+    store = get_store()
+    existing = store.find_sweep(spec.spec_hash)
+    if existing is not None and store.get_sweep(existing).status == "running":
+        return existing, -1
+    sweep_id, to_run, _ = start_sweep(store, spec, "local")
+    if to_run:
+        ensure_sweep_driver(store, sweep_id, "local")
+    return sweep_id, to_run
+
+
+def resume_sweep(sweep_id: str) -> int:
+    """Train a stopped, cancelled or failed sweep's unfinished runs again (as running its file
+    again would) in a new driver process; returns how many runs will train."""
+    store = get_store()
+    store.reap_dead()  # runs whose driver died are failed now, and trained again below
+    record = store.get_sweep(sweep_id)
+    for run in record.runs:
+        if run.status in ("failed", "cancelled"):
+            store.requeue(run.id)
+    waiting = sum(r.status != "done" for r in record.runs)
+    if waiting:
+        ensure_sweep_driver(store, sweep_id, record.backend or "local")
+    return waiting
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _sweep_summary(home: str, sweep_id: str, metric: str, stamp: tuple) -> dict[str, Any]:
+    return sweep_summary(_store_for(home), sweep_id, metric)
+
+
+def load_sweep_summary(sweep_id: str, metric: str = "balanced_accuracy") -> dict[str, Any]:
+    """`core.jobs.sweep_summary`, recomputed only when one of the sweep's runs or its status changed."""
+    store = get_store()
+    record = store.get_sweep(sweep_id)
+    stamp = (record.status, *((r.id, r.status, r.updated) for r in record.runs))
+    return _sweep_summary(str(store.home), sweep_id, metric, stamp)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -12,10 +12,12 @@ DATA_SOURCE_SHOWN = "tailscope.data_source_shown"  # the source the Data page la
 PROFILE_OFFER = "tailscope.profile_offer"  # the imbalance profile a new upload did not inherit, offered
 WATCH_RUN_IDS = "tailscope.watch_run_ids"  # runs queued from this session, followed on Train
 FLASH = "tailscope.flash"  # a one-shot message shown after a rerun
+SWEEP_ID = "tailscope.sweep_id"  # the sweep the Sweeps page shows (mirrored in the address as ?sweep=ID)
+SWEEP_IN_ADDRESS = "tailscope.sweep_in_address"  # the ?sweep= value this session last wrote
 
 # Form widgets whose values survive a visit to another page. Streamlit forgets a widget's
 # value once a run does not draw it; re-assigning it each run keeps it. Buttons, uploads and
 # charts cannot be assigned, so they are left out.
 REMEMBERED_PREFIXES = ("data.", "train.")
 NOT_REMEMBERED = ("data.upload", "data.save", "data.counts_chart", "train.start", "train.baselines", "train.cancel.",
-                  "train.open.", "train.curves.", "train.recall.")
+                  "train.open.", "train.curves.", "train.recall.", "train.fixes")

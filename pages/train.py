@@ -82,7 +82,9 @@ def _watch(item_id: str) -> None:
     st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(item_id)
 
 
-start, extra = st.columns([1, 3])
+start, fixes, extra = st.columns([1, 1.2, 2])
+with fixes:
+    forms.standard_fixes_button(config, modality)
 if start.button("Start training", type="primary", key="train.start", disabled=config is None):
     _watch(queue_run(config))
     st.success(f"Queued **{md(config.name)}**. It starts as soon as the worker is free; follow it below.")
@@ -102,8 +104,8 @@ RECENT_S = 3600  # runs started this long ago still get a card
 def _items():
     """Runs queued from this session, then any run still active or started in the last hour (so a
     reload or a second tab still shows them), an experiment as one card."""
-    recent = [r.experiment or r.id for r in store.list_runs()
-              if r.status in ("queued", "running") or time.time() - r.created < RECENT_S][:8]
+    recent = [r.experiment or r.id for r in store.list_runs() if r.queue is None  # a sweep's: on the Sweeps page
+              and (r.status in ("queued", "running") or time.time() - r.created < RECENT_S)][:8]
     items = []
     for item_id in dict.fromkeys([*reversed(st.session_state.get(state.WATCH_RUN_IDS, [])), *recent]):
         try:

@@ -101,6 +101,7 @@ def queue_without_workers(monkeypatch):
     """Pages queue runs without starting a worker process: nothing a test starts outlives it.
     (The browser test runs its own server, whose worker it stops itself.)"""
     monkeypatch.setattr("app.services.ensure_worker", lambda store: False)
+    monkeypatch.setattr("app.services.ensure_sweep_driver", lambda store, sweep_id, *args, **kwargs: False)
 
 
 @pytest.fixture(scope="session")

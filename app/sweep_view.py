@@ -1,0 +1,317 @@
+"""The Sweeps page's pieces: which sweep (in the address as ?sweep=ID), its live progress
+with Cancel and Resume, the cell table the charts draw, and the choice of axes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from app.forms import format_seconds
+from app.services import get_store, load_sweep_summary, resume_sweep
+from app.widgets import explain, flash, relative_time, status_badge
+from core.analysis import CALIBRATION_METRICS, METRICS
+from core.jobs import EXPERIMENT_KEYS, sweep_table
+from core.store import SweepRecord
+from core.text import md
+from core.viz import axis_title, is_numeric_axis, metric_bounds
+
+__all__ = ["INTRO", "EMPTY", "EXAMPLE_SWEEP", "metric_name", "higher_is_better", "select_sweep", "progress_panel",
+           "cells_table", "display_table", "first_finished_runs", "choose_axes", "hold_fixed", "line_axes", "variant_notes",
+           "selected_run", "seeds_caveat", "explain_marks",
+           "short_title", "lines_title", "lines_caption"]
+
+SWEEP_BADGES = {"running": "🏃 running", "stopped": "⏸ stopped", "done": "✅ done", "failed": "⚠️ some runs failed",
+                "cancelled": "⏹ cancelled", "queued": "⏳ queued"}
+
+INTRO = ("A **sweep** trains the same set-up many times, changing one or two settings (the loss, the imbalance "
+         "ratio, ...) and repeating every combination over several seeds. Each square of the map below is one "
+         "combination; its number is the mean over its repeats, and it is compared with the reference "
+         "(plain cross-entropy, when the sweep has it) trained on the same seeds.")
+EMPTY = ("There is no sweep yet. A sweep answers questions such as *which fix for imbalance helps on my data?* or "
+         "*from which imbalance ratio on does plain training fail?* by training every combination of a few "
+         "settings, each over several seeds, and mapping the results here.\n\n"
+         "- **From the Train page:** set up the data, model and training, then press **Try the standard fixes**: "
+         "one click trains plain cross-entropy and six common fixes (plus three classic baselines on tables) on "
+         "the same seeds.\n"
+         "- **From the command line:** write a run config with a `grid:` section and run "
+         "`tailscope sweep FILE`; this page shows it as it trains.")
+EXAMPLE_SWEEP = """\
+name: losses against imbalance
+data: {source: digits, imbalance: {profile: exp}}
+model: {name: small_cnn}
+train: {epochs: 10}
+evaluation: {seeds: [0, 1, 2]}
+grid:
+  loss.name: [ce, weighted_ce, balanced_softmax, ldam]
+  data.imbalance.ratio: [10, 20, 50, 100]
+"""
+
+
+def metric_name(key: str) -> str:
+    info = METRICS.get(key) or CALIBRATION_METRICS.get(key)
+    return info.display_name if info else key
+
+
+def higher_is_better(key: str) -> bool | None:
+    info = METRICS.get(key) or CALIBRATION_METRICS.get(key)
+    return info.higher_is_better if info else True
+
+
+def _sweep_label(record: SweepRecord) -> str:
+    cells = len(record.experiments)
+    return (f"{SWEEP_BADGES.get(record.status, record.status)} · {record.name} · {cells} cell{'s' * (cells != 1)}"
+            f" · {relative_time(record.created)}")
+
+
+def select_sweep(sweeps: list[SweepRecord]) -> SweepRecord:
+    """A picker over the sweeps (newest first) that follows the address: ?sweep=ID (a
+    bookmark, a shared link, the Train page's "Try the standard fixes") selects its sweep."""
+    ids = [s.id for s in sweeps]
+    in_address = st.query_params.get("sweep")
+    current = st.session_state.get(state.SWEEP_ID)
+    if in_address and in_address != st.session_state.get(state.SWEEP_IN_ADDRESS):
+        current = in_address
+    if current not in ids:
+        if current:
+            st.warning("The sweep in this page's address no longer exists; showing the newest one instead.", icon="🗑️")
+        current = ids[0]
+    st.session_state[state.SWEEP_ID] = current
+    labels = {s.id: _sweep_label(s) for s in sweeps}
+    chosen = st.selectbox("Sweep", ids, key=state.SWEEP_ID, format_func=labels.get,
+                          help="Newest first. The page's address names the sweep (?sweep=...), so the view can be "
+                               "bookmarked or shared.")
+    st.query_params["sweep"] = chosen
+    st.session_state[state.SWEEP_IN_ADDRESS] = chosen
+    return next(s for s in sweeps if s.id == chosen)
+
+
+def _cancel(sweep_id: str) -> None:
+    store = get_store()
+    store.reap_dead()
+    unfinished = [r for r in store.get_sweep(sweep_id).runs if r.status in ("queued", "running")]
+    for run in unfinished:
+        store.request_cancel(run.id)
+    flash(f"Cancelling {len(unfinished)} unfinished run(s). Finished runs are kept; **Resume** trains the rest later.")
+
+
+def _resume(sweep_id: str) -> None:
+    waiting = resume_sweep(sweep_id)
+    flash(f"Resumed: {waiting} run(s) to train. Finished runs are kept." if waiting else "Nothing left to train.")
+
+
+def _counts(record: SweepRecord) -> tuple:
+    return record.status, tuple(sum(r.status == s for r in record.runs) for s in ("done", "failed", "cancelled"))
+
+
+def progress_panel(sweep_id: str, metric: str) -> None:
+    """Status, a progress bar with the time left, and Cancel / Resume. While the sweep runs it
+    looks every 2 s; when a run finishes it reruns the page so the charts take it in."""
+    record = get_store().get_sweep(sweep_id)
+    drawn = _counts(record)
+    st.fragment(run_every=2.0 if record.status == "running" else None)(_progress)(sweep_id, metric, drawn)
+
+
+def _progress(sweep_id: str, metric: str, drawn: tuple) -> None:
+    record = get_store().get_sweep(sweep_id)
+    if _counts(record) != drawn:
+        st.rerun()
+    p = load_sweep_summary(sweep_id, metric)["progress"]
+    total = max(p["total"], 1)
+    words = f"{p['done']} of {p['total']} runs done"
+    extra = [f"{p[s]} {s}" for s in ("failed", "cancelled") if p[s]]
+    if record.status == "running" and p["eta_s"] is not None:
+        extra.append(f"about {format_seconds(p['eta_s'])} left")
+    with st.container(border=True):
+        st.progress(p["done"] / total, text=f"**{SWEEP_BADGES.get(record.status, record.status)}** · {words}"
+                    + (f" ({', '.join(extra)})" if extra else ""))
+        buttons = iter(st.columns([1, 1, 3]) if record.status != "done" else [])
+        if record.status in ("stopped", "cancelled", "failed"):
+            next(buttons).button("Resume", key="sweeps.resume", type="primary", on_click=_resume, args=(sweep_id,),
+                                 icon=":material/play_arrow:",
+                                 help="Trains the runs that did not finish (waiting, cancelled or failed) in the "
+                                      "background; finished runs are kept.")
+        if record.status in ("running", "stopped", "queued"):
+            next(buttons).button("Cancel the sweep", key="sweeps.cancel", on_click=_cancel,
+                                 args=(sweep_id,), icon=":material/stop_circle:",
+                                 help="Stops the runs that wait or train. Finished runs are kept; Resume trains "
+                                      "the rest.")
+        if record.status == "stopped":
+            st.caption("Nothing is training this sweep: the process that drove it stopped (the computer restarted, or "
+                       "it was closed). **Resume** picks up where it left off.")
+        elif record.status == "running":
+            st.caption("Training in the background: you can leave this page, or close the browser, and come back.")
+        elif record.status == "failed":
+            st.caption("Some runs failed; the map shows the others. Open the Runs page for the reasons, or "
+                       "**Resume** to try the failed runs again.")
+
+
+def cells_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """`core.jobs.sweep_table` plus each cell's caveat about its comparison (e.g. that three
+    seeds can never reach p < 0.05), which the heatmap shows instead of a bare "within noise"."""
+    table = sweep_table(summary)
+    if table.empty:
+        return table
+    table["note_vs_reference"] = [(c["vs_reference"] or {}).get("note") or None for c in summary["cells"]]
+    return table
+
+
+def display_table(table: pd.DataFrame, columns: list[str], metric: str) -> pd.DataFrame:
+    """The cells for reading on screen: intervals cut at what the measure can take (a 95 %
+    t-interval over three seeds can reach past 1; the CSV keeps the computed values)."""
+    shown = table[columns].copy()
+    low, high = metric_bounds(metric)
+    for column in (f"{metric}_low", f"{metric}_high"):
+        shown[column] = pd.to_numeric(shown[column], errors="coerce").clip(low, high)
+    return shown
+
+
+def first_finished_runs(record: SweepRecord) -> dict[str, str]:
+    """Experiment id -> its first finished run (the Results page of that run shows the
+    experiment's mean over its runs)."""
+    firsts = {}
+    for experiment in record.experiments:
+        done = [r.id for r in experiment.runs if r.status == "done"]
+        if done:
+            firsts[experiment.id] = done[0]
+    return firsts
+
+
+def choose_axes(axes: dict[str, list[str]], reference: list | None) -> tuple[str | None, str | None, dict[str, str]]:
+    """(rows, columns, {other axis: value held}). Axes with one value are held at it; with more
+    than two varying axes, the person picks the two to map and a value for each other one.
+    Default rows: the reference's axis (the methods); columns: a numeric one (the ratio)."""
+    varying = [a for a, labels in axes.items() if len(labels) > 1]
+    fixed = {a: labels[0] for a, labels in axes.items() if len(labels) == 1}
+    if not varying:
+        return next(iter(axes), None), None, {}
+    ref_axis = reference[0] if reference and reference[0] in varying else None
+    rows = ref_axis or next((a for a in varying if not is_numeric_axis(axes[a])), varying[0])
+    others = [a for a in varying if a != rows]
+    columns = next((a for a in others if is_numeric_axis(axes[a])), others[0] if others else None)
+    if len(varying) > 2:
+        c1, c2 = st.columns(2)
+        rows = c1.selectbox("Rows of the map", varying, index=varying.index(rows), key="sweeps.rows",
+                            format_func=axis_title)
+        rest = [a for a in varying if a != rows]
+        columns = c2.selectbox("Columns of the map", rest, index=rest.index(columns) if columns in rest else 0,
+                               key=f"sweeps.columns.{rows}", format_func=axis_title)
+        held = [a for a in varying if a not in (rows, columns)]
+        cols = st.columns(len(held))
+        for col, axis in zip(cols, held):
+            fixed[axis] = col.selectbox(f"Show {md(axis_title(axis))} =", axes[axis], key=f"sweeps.hold.{axis}",
+                                        help="The map and the charts show one value of each setting that is "
+                                             "not on the map.")
+    return rows, columns, fixed
+
+
+def hold_fixed(table: pd.DataFrame, fixed: dict[str, str]) -> pd.DataFrame:
+    """The cells at the held values of the axes not drawn."""
+    keep = pd.Series(True, index=table.index)
+    for axis, value in fixed.items():
+        keep &= table[axis].astype(str) == str(value)
+    return table[keep].reset_index(drop=True)
+
+
+def line_axes(axes: dict[str, list[str]], rows: str | None, columns: str | None) -> tuple[str | None, str | None]:
+    """(x, series) of the lines chart: a numeric axis across when there is one (its values
+    drawn to scale), the other mapped axis as one line per value."""
+    mapped = [a for a in (columns, rows) if a is not None]
+    numeric = [a for a in mapped if is_numeric_axis(axes[a])]
+    x = numeric[0] if numeric else (rows if rows is not None else None)
+    series = next((a for a in mapped if a != x), None)
+    return x, series
+
+
+_PLUGIN_KEYS = {"loss.name": "loss", "sampler.name": "sampler", "stage2.name": "two-stage fix",
+                "model.name": "model", "resampler.name": "resampler"}
+
+
+def _plugin_words(key: str, value: Any) -> str | None:
+    """The registry's one-line description of a plug-in a setting names, or None."""
+    from core.methods import LOSSES, RESAMPLERS, SAMPLERS
+    from core.models import MODELS
+    from core.train import STAGE2
+
+    if key == "loss.drw_epoch" and isinstance(value, int):
+        return f"From epoch {value} on, rare classes are weighted up (deferred re-weighting, DRW)."
+    registry = {"loss.name": LOSSES, "sampler.name": SAMPLERS, "stage2.name": STAGE2, "model.name": MODELS,
+                "resampler.name": RESAMPLERS}.get(key)
+    if registry is None or not isinstance(value, str) or value not in registry.names():
+        return None
+    return registry.info(value).description
+
+
+def variant_notes(spec: dict[str, Any]) -> list[str]:
+    """What each value of the sweep's settings means, as markdown lines (user text escaped):
+    a named variant's settings ("**crt**: stage2.name = crt") and, for a loss, sampler,
+    two-stage fix or model, the registry's description of it."""
+    lines = []
+    for axis, values in (spec.get("grid") or {}).items():
+        if isinstance(values, dict):
+            for label, patch in values.items():
+                words = [w for k, v in patch.items() if (w := _plugin_words(k, v))]
+                settings = ", ".join(f"{k} = {v if isinstance(v, str) else json.dumps(v)}" for k, v in patch.items())
+                lines.append(f"- **{md(label)}** ({md(settings) if settings else 'the base set-up, unchanged'})"
+                             + (f": {md(' '.join(words))}" if words else ""))
+        elif axis in _PLUGIN_KEYS:
+            lines += [f"- **{md(v)}** ({md(_PLUGIN_KEYS[axis])}): {md(w)}" for v in values
+                      if (w := _plugin_words(axis, v))]
+    return lines
+
+
+def selected_run(event: Any) -> str | None:
+    """The run to open from a click on the heatmap (its cell marker's customdata), or None."""
+    points = (getattr(event, "selection", None) or {}).get("points", []) if event else []
+    for point in points:
+        custom = point.get("customdata") or []
+        if len(custom) > 1 and custom[1]:
+            return str(custom[1])
+    return None
+
+
+def seeds_caveat(summary: dict[str, Any]) -> str | None:
+    """A sentence for above the map when no comparison could reach p < 0.05 whatever the
+    numbers (e.g. three seeds: the exact test's smallest p is 0.25), else None."""
+    tested = [c["vs_reference"] for c in summary["cells"] if c["vs_reference"]]
+    if not tested or not all(t.get("note") for t in tested):
+        return None
+    n = max(int(t.get("n") or 0) for t in tested)
+    return (f"**Too few seeds for a verdict.** With {n} seeds per square, no test can reach p < 0.05, however large "
+            "a difference, so no square is marked better or worse than the reference. The numbers and their "
+            "intervals (hover a square) still show how large each difference is; run 6 or more seeds for a verdict.")
+
+
+def lines_title(label: str, x: str, axes: dict[str, list[str]]) -> str:
+    if is_numeric_axis(axes[x]):
+        return f"{label} as the {md(short_title(x))} changes"
+    return f"{label} of each {md(short_title(x))}, with its interval"
+
+
+def lines_caption(label: str, x: str, series: str | None, axes: dict[str, list[str]]) -> str:
+    if is_numeric_axis(axes[x]):
+        lines = f"Each line is one {md(short_title(series))}" if series else "The line"
+        return (f"{lines}: its mean {label.lower()} over the seeds, with a shaded band for the 95 % interval (where "
+                "the true mean most likely lies). Where bands overlap a lot, the runs cannot tell those settings "
+                f"apart; a line that stays high as the {md(short_title(x))} grows holds up. The dashed grey line is "
+                "the reference.")
+    return (f"Each dot: the mean {label.lower()} over the seeds; its bar, the 95 % interval (where the true mean most "
+            "likely lies). Where bars overlap a lot, the runs cannot tell those settings apart"
+            + (f"; colours are the {md(short_title(series))}." if series else "."))
+
+
+def short_title(axis: str) -> str:
+    """An axis in a few words, for labels: "imbalance ratio" without its explanation."""
+    return axis_title(axis).split(" (")[0]
+
+
+def explain_marks(reference: list | None, metric: str) -> None:
+    ref = f"**{md(reference[1])}**" if reference else "the reference"
+    explain(f"Each square: the mean {metric_name(metric).lower()} over the square's runs; darker is better. Under "
+            f"the number, how it compares with {ref} on the same seeds: ▲ better or ▼ worse *beyond noise* (a paired "
+            "test, p < 0.05), ≈ within noise, or *too few seeds* to tell. Striped corners: **not** shown to beat the "
+            "reference; a green frame: shown to beat it. Hover a square for its 95 % interval; click it to open its "
+            "results.")
