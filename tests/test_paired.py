@@ -98,8 +98,12 @@ def test_three_seeds_cannot_reach_significance():
     assert "with 3 paired runs no test can reach p < 0.05" in result["note"]
     comparison = compare_experiments([0.81, 0.82, 0.83], [0.80, 0.80, 0.815], metric="balanced_accuracy",
                                      design="seeds")
-    assert comparison.verdict == "within noise (p = 0.25)"
+    assert comparison.verdict == "too few seeds to tell (p = 0.25; with 3 seeds p cannot go below 0.25)"
     assert "no test can reach p < 0.05" in comparison.note
+    # Six seeds can reach it: then a mixed bag is within noise again.
+    mixed = compare_experiments([0.81, 0.80, 0.83, 0.79, 0.82, 0.80], [0.80, 0.81, 0.82, 0.80, 0.81, 0.80],
+                                metric="balanced_accuracy", design="seeds")
+    assert mixed.verdict.startswith("within noise") and not mixed.note
 
 
 def test_sign_flip_test_against_enumeration():

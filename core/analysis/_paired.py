@@ -282,6 +282,10 @@ def compare_experiments(
     else:
         raise ValueError(f'design must be "folds" or "seeds", got {design!r}')
     ci = (float(result["ci"][0]), float(result["ci"][1]))
+    said = verdict(result["mean"], ci, result["p_value"], direction, alpha)
+    if design == "seeds" and said.startswith("within") and result["min_p"] >= alpha:
+        # Not "within noise": no p-value this test can give would have said otherwise.
+        said = (f"too few seeds to tell ({_format_p(result['p_value'])}; with {d.size} seeds p cannot go below "
+                f"{result['min_p']:.2g})")
     return Comparison(metric=metric, difference=result["mean"], ci=ci, p_value=result["p_value"], test=test,
-                      verdict=verdict(result["mean"], ci, result["p_value"], direction, alpha), n=int(d.size),
-                      note=note)
+                      verdict=said, n=int(d.size), note=note)

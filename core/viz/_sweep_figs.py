@@ -134,7 +134,7 @@ def _row_interval(row: Mapping[str, Any], key: str) -> str:
 def _verdict_words(row: Mapping[str, Any], reference: Sequence[str] | None) -> tuple[str, str]:
     """(short mark for the cell, sentence for the hover) of the cell against the reference.
     `note_vs_reference` (optional column): the test's own caveat, e.g. that 3 seeds can never
-    reach p < 0.05; such a cell says "too few runs" rather than "within noise"."""
+    reach p < 0.05; such a cell says "too few seeds" rather than "within noise"."""
     if _is_reference(row, reference):
         return "reference", "the reference: every other cell is compared with this one"
     verdict = _text(row.get("verdict_vs_reference"))
@@ -148,7 +148,7 @@ def _verdict_words(row: Mapping[str, Any], reference: Sequence[str] | None) -> t
         mark = "▲ better"
     elif verdict.startswith("worse"):
         mark = "▼ worse"
-    elif verdict.startswith("within") and note:
+    elif verdict.startswith("too few") or (verdict.startswith("within") and note):
         mark = "too few seeds"
     elif verdict.startswith("within"):
         mark = "≈ within noise"
