@@ -21,7 +21,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app import state
-from app.services import ASSETS, load_splits, start_sweep_in_background
+from app.services import ASSETS, DEFAULT_DATA, load_splits, start_sweep_in_background
 from app.widgets import flash, params_form, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
@@ -50,7 +50,6 @@ __all__ = [
     "STANDARD_FIXES", "standard_fixes_spec", "sweep_size", "standard_fixes_button",
 ]
 
-DEFAULT_DATA: dict[str, Any] = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}}
 CLASS_ORDERS = ("as is", "reversed", "random (seeded)", "custom")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
 UPLOAD_TYPES = ["csv", "tsv", "txt", "parquet", "zip", "npz"]
@@ -508,7 +507,7 @@ STANDARD_FIXES: dict[str, dict[str, Any]] = {
     "logit_adjusted": {"loss.name": "logit_adjusted"},
     "ldam_drw": {"loss.name": "ldam"},  # drw_epoch: 80 % of the epochs, as the paper
 }
-FIXES_SEEDS = 3  # seeds per method when the form asks for one
+FIXES_SEEDS = 6  # seeds per method when the form asks for one: the fewest whose exact paired test can reach p < 0.05
 
 
 def standard_fixes_spec(config: RunConfig, modality: str) -> SweepSpec:
@@ -522,10 +521,10 @@ def standard_fixes_spec(config: RunConfig, modality: str) -> SweepSpec:
         raw.pop(section, None)
     if is_baseline(config.model.name):  # the fixes need a network: the page's default for this kind of data
         raw["model"] = {"name": "small_cnn" if modality == "image" else "mlp"}
-    seed = config.train.seed
-    seeds = list(config.evaluation.seeds) if len(config.evaluation.seeds) > 1 else \
-        list(range(seed, seed + FIXES_SEEDS))
-    raw["evaluation"] = {"folds": config.evaluation.folds, "seeds": seeds}
+    seed, folds = config.train.seed, config.evaluation.folds
+    seeds = list(config.evaluation.seeds) if len(config.evaluation.seeds) > 1 or folds > 1 else \
+        list(range(seed, seed + FIXES_SEEDS))  # folds on the form: they are the repeats
+    raw["evaluation"] = {"folds": folds, "seeds": seeds}
     imb = config.data.imbalance
     profile = "" if imb.profile == "none" else f" {imb.profile}{imb.ratio:g}"
     raw["name"] = f"standard fixes · {source_label(config.data.source)}{profile} · {raw['model']['name']}"
@@ -778,12 +777,14 @@ def standard_fixes_button(config: RunConfig | None, modality: str) -> None:
     spec = standard_fixes_spec(config, modality) if config is not None else None
     cells, runs = sweep_size(spec) if spec is not None else (0, 0)
     extra = " and the three classic table baselines" if modality == "tabular" else ""
-    seeds = len(spec.base["evaluation"]["seeds"]) if spec is not None else FIXES_SEEDS
+    evaluation = spec.base["evaluation"] if spec is not None else {"folds": 1, "seeds": [0] * FIXES_SEEDS}
+    repeats = (f"the same {evaluation['folds']} folds" + (f" x {len(evaluation['seeds'])} seeds" if len(
+        evaluation["seeds"]) > 1 else "") if evaluation["folds"] > 1 else f"the same {len(evaluation['seeds'])} seeds")
     clicked = st.button(
         "Try the standard fixes", key="train.fixes", disabled=spec is None, icon=":material/science:",
         help=f"One click trains plain cross-entropy and six common fixes for imbalance (class weights, class-balanced "
              f"sampling, cRT, balanced softmax, logit adjustment, LDAM-DRW){extra} with this data, model and "
-             f"training settings, each over the same {seeds} seeds: {cells} methods, {runs} trainings in the "
+             f"training settings, each over {repeats}: {cells} methods, {runs} trainings in the "
              "background. The Sweeps page then maps which fix helps, and by how much.")
     if not clicked:
         return

@@ -22,15 +22,16 @@ from core.store import RunRecord, RunStore, read_json, write_json_atomic
 from core.sweep import SweepSpec
 from core.train import prepare_run_data
 
-__all__ = ["ASSETS", "DEMO_CONFIG", "get_store", "queue_run", "load_experiment", "RunBundle", "load_bundle", "load_splits",
+__all__ = ["ASSETS", "DEFAULT_DATA", "DEMO_CONFIG", "get_store", "queue_run", "load_experiment", "RunBundle", "load_bundle", "load_splits",
            "finished_runs", "start_sweep_in_background", "resume_sweep", "load_sweep_summary",
            "save_data_choice", "restore_data_choice"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"  # logo, sample files
+DEFAULT_DATA: dict[str, Any] = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}}  # until one is chosen
 
 DEMO_CONFIG = {
     "name": "demo: digits, exp ratio 50, plain CE",
-    "data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}},
+    "data": DEFAULT_DATA,
     "model": {"name": "small_cnn"},
     "loss": {"name": "ce"},
     "train": {"epochs": 15, "batch_size": 64, "lr": 0.05},

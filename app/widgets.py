@@ -10,7 +10,7 @@ from typing import Any, get_args
 import streamlit as st
 
 from app import state
-from app.services import DEMO_CONFIG, get_store, load_bundle, queue_run
+from app.services import DEFAULT_DATA, DEMO_CONFIG, get_store, load_bundle, queue_run
 from core.config import RunConfig
 from core.data import describe_source
 from core.registry import PluginInfo
@@ -41,14 +41,13 @@ def _run_label(record: RunRecord) -> str:
 def sidebar() -> None:
     """Current dataset and the run picker, on every page."""
     with st.sidebar:
-        data = st.session_state.get(state.DATA_CONFIG)
-        if data:
-            imb = data.get("imbalance", {})
-            profile = imb.get("profile", "none")
-            detail = "class sizes as given" if profile == "none" else f"{profile}, ratio {float(imb.get('ratio', 0)):g}"
-            st.caption(f"**Dataset:** {md(describe_source(data['source']))} ({detail})")
-        else:
-            st.caption("**Dataset:** none chosen yet (Data page)")
+        chosen = st.session_state.get(state.DATA_CONFIG)
+        data = chosen or DEFAULT_DATA
+        imb = data.get("imbalance", {})
+        profile = imb.get("profile", "none")
+        detail = "class sizes as given" if profile == "none" else f"{profile}, ratio {float(imb.get('ratio', 0)):g}"
+        st.caption(f"**Dataset:** {md(describe_source(data['source']))} ({detail})"
+                   + ("" if chosen else " — the default until you choose one on the Data page"))
         store = get_store()
         runs = store.list_runs()
         if any(r.status == "running" for r in runs) and store.reap_dead():
