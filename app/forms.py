@@ -503,15 +503,14 @@ STANDARD_FIXES: dict[str, dict[str, Any]] = {
     "weighted_ce": {"loss.name": "weighted_ce"},
     "class_balanced": {"sampler.name": "class_balanced"},
     "crt": {"stage2.name": "crt"},
-    "balanced_softmax": {"loss.name": "balanced_softmax"},
-    "logit_adjusted": {"loss.name": "logit_adjusted"},
+    "balanced_softmax": {"loss.name": "balanced_softmax"},  # = logit adjustment (tau 1): the same loss, trained once
     "ldam_drw": {"loss.name": "ldam"},  # drw_epoch: 80 % of the epochs, as the paper
 }
 FIXES_SEEDS = 6  # seeds per method when the form asks for one: the fewest whose exact paired test can reach p < 0.05
 
 
 def standard_fixes_spec(config: RunConfig, modality: str) -> SweepSpec:
-    """Plain cross-entropy, the six standard fixes and (on tables) the three classic
+    """Plain cross-entropy, the five standard fixes and (on tables) the three classic
     baselines, on this config's data, model, training settings and folds, over matched seeds
     (the form's seeds, or FIXES_SEEDS from its seed): one sweep with one axis, `method`."""
     from core.models import is_baseline
@@ -782,8 +781,8 @@ def standard_fixes_button(config: RunConfig | None, modality: str) -> None:
         evaluation["seeds"]) > 1 else "") if evaluation["folds"] > 1 else f"the same {len(evaluation['seeds'])} seeds")
     clicked = st.button(
         "Try the standard fixes", key="train.fixes", disabled=spec is None, icon=":material/science:",
-        help=f"One click trains plain cross-entropy and six common fixes for imbalance (class weights, class-balanced "
-             f"sampling, cRT, balanced softmax, logit adjustment, LDAM-DRW){extra} with this data, model and "
+        help=f"One click trains plain cross-entropy and five common fixes for imbalance (class weights, class-balanced "
+             f"sampling, cRT, balanced softmax, which is logit adjustment, and LDAM-DRW){extra} with this data, model and "
              f"training settings, each over {repeats}: {cells} methods, {runs} trainings in the "
              "background. The Sweeps page then maps which fix helps, and by how much.")
     if not clicked:

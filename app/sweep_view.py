@@ -35,7 +35,7 @@ EMPTY = ("There is no sweep yet. A sweep answers questions such as *which fix fo
          "*from which imbalance ratio on does plain training fail?* by training every combination of a few "
          "settings, each over several seeds, and mapping the results here.\n\n"
          "- **From the Train page:** set up the data, model and training, then press **Try the standard fixes**: "
-         "one click trains plain cross-entropy and six common fixes (plus three classic baselines on tables) on "
+         "one click trains plain cross-entropy and five common fixes (plus three classic baselines on tables) on "
          "the same seeds.\n"
          "- **From the command line:** write a run config with a `grid:` section and run "
          "`tailscope sweep FILE`; this page shows it as it trains.")
