@@ -36,6 +36,20 @@ def shown(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown).replace(WORD_JOINER, "")
 
 
+def open_at_address(page: str, **address: str):
+    """The app in AppTest, opened at `page` with `address` as its query parameters (as a
+    bookmark or a shared link would), after the first run of the entry script."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    for key, value in address.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page(f"../pages/{page}.py")
+    at.run()
+    return at
+
+
 def make_run(home: Path, raw: dict, *, embeddings: bool = True) -> str:
     """Queue and execute one run synchronously in `home`; returns its id."""
     from core.config import RunConfig

@@ -80,16 +80,9 @@ def test_runs_page_acts_on_the_sidebar_run(copied_home, open_page):
 
 
 def _open_with_address(run_id: str, page: str = "results"):
-    from pathlib import Path
+    from conftest import open_at_address
 
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=120)
-    at.query_params["run"] = run_id
-    at.run()
-    at.switch_page(f"../pages/{page}.py")
-    at.run()
-    return at
+    return open_at_address(page, run=run_id)
 
 
 def test_the_address_selects_the_run_and_follows_the_picker(stored_home):

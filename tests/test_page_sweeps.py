@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app import state
-from conftest import shown
+from conftest import open_at_address, shown
 from core.config import RunConfig
 from core.store import RunStore
 
@@ -75,15 +75,7 @@ def _no_exceptions(at) -> None:
 
 
 def _open(sweep: str | None = None, page: str = "sweeps"):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(MAIN), default_timeout=120)
-    if sweep is not None:
-        at.query_params["sweep"] = sweep
-    at.run()
-    at.switch_page(f"../pages/{page}.py")
-    at.run()
-    return at
+    return open_at_address(page, **({"sweep": sweep} if sweep is not None else {}))
 
 
 def _map(at):
