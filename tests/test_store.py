@@ -203,3 +203,24 @@ def test_many_quick_submissions_start_one_worker(tmp_path):
         assert ensure_worker(store) is False, "a worker still starting counts as running"
     finally:
         os.kill(pid, signal.SIGTERM)
+
+
+def test_annotations_are_kept_apart_and_checked(tmp_path):
+    """What a person saves with a run (an operating point, case reviews) is one JSON file
+    each, read back as written; unknown names, missing runs and damaged files are refused."""
+    from core.config import RunConfig
+    from core.store import RunFileDamaged, RunNotFound, RunStore
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run(RunConfig.model_validate({"data": {"source": "wine"}}))
+    assert store.annotation(run_id, "reviews") == {}
+    store.write_annotation(run_id, "operating_point", {"class": 2, "threshold": 0.3})
+    assert store.annotation(run_id, "operating_point") == {"class": 2, "threshold": 0.3}
+    assert store.annotation(run_id, "reviews") == {}
+    with pytest.raises(ValueError, match="unknown annotation"):
+        store.write_annotation(run_id, "../metrics", {})
+    with pytest.raises(RunNotFound):
+        store.write_annotation("nope", "reviews", {})
+    (store.run_dir(run_id) / "reviews.json").write_text("[1, 2")
+    with pytest.raises(RunFileDamaged, match="reviews.json"):
+        store.annotation(run_id, "reviews")

@@ -2,10 +2,10 @@
 
 from core.store._files import RUN_FILES, RunFolder, read_json, write_bytes_atomic, write_json_atomic
 from core.store._store import (
-    EXPERIMENT_PREFIX, FINISHED, STATUSES, SWEEP_PREFIX, ExperimentRecord, RunFileDamaged, RunNotFound, RunRecord,
+    ANNOTATIONS, EXPERIMENT_PREFIX, FINISHED, STATUSES, SWEEP_PREFIX, ExperimentRecord, RunFileDamaged, RunNotFound, RunRecord,
     RunStore, SweepRecord, pid_alive,
 )
 
 __all__ = ["read_json", "write_bytes_atomic", "write_json_atomic", "RunFolder", "RUN_FILES", "FINISHED", "STATUSES", "RunNotFound",
            "RunRecord", "RunStore", "ExperimentRecord", "EXPERIMENT_PREFIX", "RunFileDamaged", "pid_alive",
-           "SWEEP_PREFIX", "SweepRecord"]
+           "SWEEP_PREFIX", "SweepRecord", "ANNOTATIONS"]

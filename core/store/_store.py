@@ -27,7 +27,7 @@ from core.artifacts import EvalArtifacts
 from core.paths import tailscope_home
 from core.store._files import RunFolder, read_json, write_json_atomic
 
-__all__ = ["RunStore", "RunRecord", "ExperimentRecord", "SweepRecord", "RunNotFound", "RunFileDamaged", "STATUSES",
+__all__ = ["ANNOTATIONS", "RunStore", "RunRecord", "ExperimentRecord", "SweepRecord", "RunNotFound", "RunFileDamaged", "STATUSES",
            "FINISHED", "EXPERIMENT_PREFIX", "SWEEP_PREFIX", "pid_alive"]
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -583,6 +583,16 @@ class RunStore:
     def write_metrics(self, run_id: str, metrics: dict[str, Any]) -> None:
         self.folder(run_id).write_metrics(metrics)
 
+    def annotation(self, run_id: str, name: str) -> dict[str, Any]:
+        """What a person saved with a run (`name` in ANNOTATIONS: the operating point, case
+        reviews); {} when nothing is. Kept apart from training's files, which a re-run or a
+        sweep commit rewrites."""
+        return self._read_json(run_id, _annotation_file(name), {}, dict)
+
+    def write_annotation(self, run_id: str, name: str, value: dict[str, Any]) -> None:
+        self.get(run_id)  # RunNotFound for a run that is gone
+        write_json_atomic(self.run_dir(run_id) / _annotation_file(name), value)
+
     def artifacts(self, run_id: str) -> EvalArtifacts:
         path = self.run_dir(run_id) / "eval.npz"
         if not path.exists():
@@ -609,6 +619,15 @@ class RunStore:
             model.load_state_dict(load_file(str(path)))
         except (*_DAMAGE, RuntimeError, SafetensorError) as exc:
             raise RunFileDamaged(run_id, "model.safetensors", _reason(exc)) from None
+
+
+ANNOTATIONS = ("operating_point", "reviews")  # what a person can save with a run, one JSON file each
+
+
+def _annotation_file(name: str) -> str:
+    if name not in ANNOTATIONS:
+        raise ValueError(f"unknown annotation {name!r}; one of {', '.join(ANNOTATIONS)}")
+    return f"{name}.json"
 
 
 # The parts of metrics.json that readers index into, checked on every read: a file that parses
