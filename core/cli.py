@@ -491,6 +491,51 @@ def cmd_uploads(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.data import DataError
+    from core.store import RunFileDamaged, RunNotFound, RunStore
+
+    data_path = Path(args.file)
+    try:
+        data = data_path.read_bytes()
+    except OSError as exc:
+        return _fail(f"{args.file}: cannot be read ({exc.strerror or exc}).")
+    from core.predict import predict_new_cases
+
+    try:
+        cases = predict_new_cases(RunStore(), args.run, data_path.name, data)
+    except (DataError, RunNotFound, RunFileDamaged, FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+    if args.out:
+        try:
+            Path(args.out).write_bytes(cases.to_csv())
+        except OSError as exc:
+            return _fail(f"{args.out}: cannot be written ({exc.strerror or exc}).")
+    table = cases.prior_table()
+    if args.json:
+        payload = {
+            "run": args.run, "file": data_path.name, "cases": len(cases.frame), "temperature": cases.temperature,
+            "confidence": cases.prior.get("confidence"), "operating_point": cases.operating_point or None,
+            "classes": table.to_dict(orient="records"), "warnings": cases.warnings, "csv": args.out,
+        }
+        print(json.dumps(_json_safe(payload), indent=1, allow_nan=False))
+        return 0
+    level = cases.prior.get("confidence", 0.95)
+    print(f"{len(cases.frame):,} new cases from {data_path.name}; probabilities calibrated "
+          f"(temperature {cases.temperature:.3g})")
+    width = max([len("class"), *(len(c) for c in table["class"])])
+    print(f"  {'class':<{width}}  {'trained':>7}  {'estimated prior':>15}  {f'{level:.0%} interval':>17}"
+          f"  {'predicted':>9}  {'at prior':>8}")
+    for row in table.itertuples(index=False):
+        interval = f"[{row.low:.3f}, {row.high:.3f}]"
+        print(f"  {row[0]:<{width}}  {row[1]:>7.3f}  {row[2]:>15.3f}  {interval:>17}  {row[5]:>9}  {row[6]:>8}")
+    for warning in cases.warnings:
+        print(f"  note: {warning}")
+    if args.out:
+        print(f"predictions written to {args.out}")
+    return 0
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parent.parent
     cmd = [sys.executable, "-m", "streamlit", "run", str(root / "app" / "main.py"),
@@ -559,6 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remove-unused", action="store_true", help="delete uploads that no run and no saved choice uses")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_uploads)
+    p = sub.add_parser("predict", help="score unlabelled new cases with a run: predictions, calibrated "
+                                       "probabilities and the batch's class prior (EM)")
+    p.add_argument("run")
+    p.add_argument("file", help="a table with the run's feature columns, pictures (.zip or one), or .npz with 'x'")
+    p.add_argument("--out", default=None, help="write every case's predictions and probabilities to this CSV")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
     p = sub.add_parser("app", help="open the workbench in a browser")
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)

@@ -5,20 +5,25 @@ from core.data._dataset import Dataset, FeatureBlock, Modality
 from core.data._groups import class_groups, head_to_tail_order
 from core.data._imbalance import (
     Profile, Splits, apply_imbalance_profile, class_statistics, prepare_splits, profile_counts,
-    stratified_fold, stratified_split,
+    stratified_fold, stratified_split, table_transform,
 )
 from core.data._loaders import (
-    MAX_UPLOAD_BYTES, DataError, guess_label_column, load_image_zip, load_npz, load_table, load_upload,
+    MAX_UPLOAD_BYTES, DataError, check_upload_size, guess_label_column, load_image_zip, load_npz, load_npz_inputs,
+    load_pictures, load_table, load_upload,
 )
-from core.data._columns import ROLE_HELP, ROLE_LABELS, USED_ROLES, ColumnProfile, TableProfile, profile_table, suggest_label
-from core.data._features import feature_table, fill_missing, in_original_units, original_values
+from core.data._columns import (
+    ROLE_HELP, ROLE_LABELS, USED_ROLES, ColumnProfile, TableProfile, column_values, profile_table, suggest_label,
+)
+from core.data._features import (
+    TableTransform, feature_table, fill_missing, fit_table_transform, in_original_units, original_values,
+)
 from core.data._tables import RawTable, read_table, table_dataset
 from core.data._toy import TOY_SHAPES, ToyData, make_toy_data  # also registers the toy datasets
 from core.data._sources import (
     UPLOAD_PREFIX, StoredUpload, describe_source, list_uploads, load_source, read_stored_table, remove_upload,
     save_upload, source_label, unused_uploads, upload_path, upload_source,
 )
-from core.data._prepare import load_data, split_data
+from core.data._prepare import load_data, run_table_transform, split_data
 
 __all__ = [
     "TOY_SHAPES", "ToyData", "make_toy_data",
@@ -30,5 +35,6 @@ __all__ = [
     "FeatureBlock", "ROLE_HELP", "ROLE_LABELS", "USED_ROLES", "ColumnProfile", "TableProfile", "profile_table",
     "suggest_label", "feature_table", "fill_missing", "in_original_units", "original_values", "RawTable", "read_table", "table_dataset",
     "StoredUpload", "list_uploads", "read_stored_table", "remove_upload", "unused_uploads", "upload_path",
-    "upload_source",
+    "upload_source", "load_pictures", "load_npz_inputs", "check_upload_size", "column_values", "TableTransform",
+    "fit_table_transform", "table_transform", "run_table_transform",
 ]

@@ -14,12 +14,12 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from core.data._dataset import Dataset, FeatureBlock
-from core.data._features import fill_missing
+from core.data._features import TableTransform, fit_table_transform
 from core.data._groups import class_groups
 
 __all__ = [
     "Profile", "profile_counts", "apply_imbalance_profile", "stratified_split", "stratified_fold", "Splits",
-    "prepare_splits", "class_statistics",
+    "prepare_splits", "table_transform", "class_statistics",
 ]
 
 Profile = Literal["none", "exp", "step", "linear"]
@@ -142,6 +142,32 @@ class Splits(TrainCounts):
         return tuple(self.x_train.shape[1:])
 
 
+def _split_rows(data: Dataset, *, profile: Profile, ratio: float, mu: float, class_order: Sequence[int] | None,
+                test_fraction: float, val_fraction: float, seed: int, fold: tuple[int, int] | None
+                ) -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, x_val, y_val, x_test, y_test, counts before the profile) as the
+    source holds them: no gap filled, nothing scaled."""
+    if fold is not None:
+        x_all, y_all = data.x, data.y
+        if data.x_test is not None and data.y_test is not None:
+            x_all, y_all = np.concatenate([data.x, data.x_test]), np.concatenate([data.y, data.y_test])
+        rest, test = stratified_fold(y_all, fold[0], fold[1], seed)
+        x_pool, y_pool, x_test, y_test = x_all[rest], y_all[rest], x_all[test], y_all[test]
+        held_fraction = 1 / fold[0]
+    elif data.x_test is not None and data.y_test is not None:
+        x_pool, y_pool, x_test, y_test = data.x, data.y, data.x_test, data.y_test
+        held_fraction = test_fraction
+    else:
+        rest, test = stratified_split(data.y, test_fraction, seed)
+        x_pool, y_pool, x_test, y_test = data.x[rest], data.y[rest], data.x[test], data.y[test]
+        held_fraction = test_fraction
+    train, val = stratified_split(y_pool, min(val_fraction / (1 - held_fraction), 0.5), seed + 1)
+    before = np.bincount(y_pool[train], minlength=data.num_classes)
+    counts = profile_counts(before, profile, ratio, mu, class_order)
+    keep = train[apply_imbalance_profile(y_pool[train], counts, seed)]
+    return x_pool[keep], y_pool[keep], x_pool[val], y_pool[val], x_test, y_test, before
+
+
 def prepare_splits(
     data: Dataset,
     *,
@@ -162,35 +188,14 @@ def prepare_splits(
     part is made long-tailed. Tables are standardised with the statistics of the final
     training split, after their gaps (if any) are filled from that split.
     """
-    if fold is not None:
-        x_all, y_all = data.x, data.y
-        if data.x_test is not None and data.y_test is not None:
-            x_all, y_all = np.concatenate([data.x, data.x_test]), np.concatenate([data.y, data.y_test])
-        rest, test = stratified_fold(y_all, fold[0], fold[1], seed)
-        x_pool, y_pool, x_test, y_test = x_all[rest], y_all[rest], x_all[test], y_all[test]
-        held_fraction = 1 / fold[0]
-    elif data.x_test is not None and data.y_test is not None:
-        x_pool, y_pool, x_test, y_test = data.x, data.y, data.x_test, data.y_test
-        held_fraction = test_fraction
-    else:
-        rest, test = stratified_split(data.y, test_fraction, seed)
-        x_pool, y_pool, x_test, y_test = data.x[rest], data.y[rest], data.x[test], data.y[test]
-        held_fraction = test_fraction
-    train, val = stratified_split(y_pool, min(val_fraction / (1 - held_fraction), 0.5), seed + 1)
-    before = np.bincount(y_pool[train], minlength=data.num_classes)
-    counts = profile_counts(before, profile, ratio, mu, class_order)
-    keep = train[apply_imbalance_profile(y_pool[train], counts, seed)]
-    x_train, y_train, x_val, y_val = x_pool[keep], y_pool[keep], x_pool[val], y_pool[val]
+    x_train, y_train, x_val, y_val, x_test, y_test, before = _split_rows(
+        data, profile=profile, ratio=ratio, mu=mu, class_order=class_order, test_fraction=test_fraction,
+        val_fraction=val_fraction, seed=seed, fold=fold)
     mean = std = None
     if data.modality == "tabular":
-        x_train, (x_val, x_test) = fill_missing(x_train, (x_val, x_test), data.columns)
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = x_train.mean(axis=0)
-            std = x_train.std(axis=0)
-        if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # huge values overflow float32 sums
-            mean, std = x_train.mean(axis=0, dtype=np.float64), x_train.std(axis=0, dtype=np.float64)
-        std[std < 1e-12] = 1.0
-        x_train, x_val, x_test = ((a - mean) / std for a in (x_train, x_val, x_test))
+        transform = fit_table_transform(x_train, data.columns, (x_val, x_test))
+        mean, std = transform.mean, transform.std
+        x_train, x_val, x_test = (transform.apply(a) for a in (x_train, x_val, x_test))
         if not all(np.isfinite(a).all() for a in (x_train, x_val, x_test)):
             raise ValueError(f"{data.name}: features are not finite numbers after scaling; check the data for "
                              "infinite or enormous values")
@@ -202,6 +207,30 @@ def prepare_splits(
         None if mean is None else np.asarray(mean, np.float64), None if std is None else np.asarray(std, np.float64),
         data.columns,
     )
+
+
+def table_transform(
+    data: Dataset,
+    new_rows: np.ndarray,
+    *,
+    profile: Profile = "none",
+    ratio: float = 10.0,
+    mu: float = 0.5,
+    class_order: Sequence[int] | None = None,
+    test_fraction: float = 0.25,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    fold: tuple[int, int] | None = None,
+) -> TableTransform:
+    """The transform `prepare_splits` fits on a table's training split (same arguments),
+    with fills also for the columns where `new_rows` have gaps: what turns new cases into
+    the features the model was trained on."""
+    if data.modality != "tabular":
+        raise ValueError(f"{data.name}: only tables have a feature transform")
+    x_train, _, x_val, _, x_test, _, _ = _split_rows(
+        data, profile=profile, ratio=ratio, mu=mu, class_order=class_order, test_fraction=test_fraction,
+        val_fraction=val_fraction, seed=seed, fold=fold)
+    return fit_table_transform(x_train, data.columns, (x_val, x_test, new_rows))
 
 
 def class_statistics(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -22,7 +23,7 @@ from core.data._tables import MAX_TABLE_FEATURES, TABLE_SUFFIXES, read_table, ta
 
 __all__ = [
     "DataError", "MAX_UPLOAD_BYTES", "load_table", "guess_label_column", "load_image_zip",
-    "load_npz", "load_upload",
+    "load_npz", "load_upload", "load_pictures", "load_npz_inputs", "check_upload_size",
 ]
 
 MAX_UPLOAD_BYTES = 200 * 1024**2
@@ -40,11 +41,15 @@ F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_size(data: bytes, filename: str) -> None:
+    """An empty file or one over MAX_UPLOAD_BYTES is refused before anything parses it."""
     if len(data) == 0:
         raise DataError(f"{filename}: the file is empty; choose a file with data in it.")
     if len(data) > MAX_UPLOAD_BYTES:
         raise DataError(f"{filename}: {len(data) / 1024**2:.0f} MB is over the "
                         f"{MAX_UPLOAD_BYTES // 1024**2} MB limit; upload a smaller sample.")
+
+
+check_upload_size = _check_size
 
 
 # --- tables ---------------------------------------------------------------------------
@@ -109,19 +114,59 @@ def _image_classes(paths: list[PurePosixPath]) -> list[str]:
     return [f[depth] for f in folders]
 
 
+def _is_picture(path: PurePosixPath) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not any(p.startswith((".", "__MACOSX")) for p in path.parts)
+
+
+def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], bytes]]], filename: str,
+                     size: int) -> tuple[np.ndarray, set[str]]:
+    """(pixels (N, size, size, 3) uint8, the modes seen) of named pictures, each resized to
+    size x size; a DataError names the unreadable ones (a few, and how many more)."""
+    from PIL import Image
+
+    pixels = np.empty((len(pictures), size, size, 3), dtype=np.uint8)
+    modes, unreadable = set(), []
+    Image.MAX_IMAGE_PIXELS = 50_000_000
+    for i, (name, read) in enumerate(pictures):
+        try:
+            with Image.open(io.BytesIO(read())) as img:
+                img.draft("RGB", (size, size))  # JPEGs decode straight at a smaller scale
+                modes.add(img.mode)
+                pixels[i] = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+        except Exception:  # PIL raises many kinds for a broken file; each becomes "not readable"
+            unreadable.append(quoted(name, 40))
+    if unreadable:
+        one = len(unreadable) == 1
+        what = "is not a readable image" if one else "are not readable images"
+        raise DataError(f"{filename}: {short_list(unreadable)} {what}; remove or replace {'it' if one else 'them'}.")
+    return pixels, modes
+
+
+def _pixels_as_input(pixels: np.ndarray, grayscale: bool) -> np.ndarray:
+    """(N, C, H, W) float32 in [0, 1]: one grey channel (the mean of R, G, B) or three."""
+    if grayscale:  # straight from the bytes: no full-colour float copy of every image
+        x = pixels.mean(axis=3, dtype=np.float32)[:, None]
+    else:
+        x = pixels.transpose(0, 3, 1, 2).astype(np.float32)
+    x /= 255.0
+    return np.ascontiguousarray(x)
+
+
+def _all_grey(modes: set[str]) -> bool:
+    return modes <= {"L", "1", "I", "I;16", "LA"}
+
+
 def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool | None = None) -> Dataset:
     """Images in one folder per class (`cat/001.png`), resized to size x size.
 
     Colour is kept unless every image is grey (or `grayscale` says otherwise). Unreadable
     images are named (a few, and how many more) so they can be removed.
     """
-    from PIL import Image
-
     archive = _open_zip(data, filename)
     members = []
     for m in _safe_members(archive, filename):
         path = PurePosixPath(m.filename)
-        if path.suffix.lower() not in IMAGE_SUFFIXES or any(p.startswith((".", "__MACOSX")) for p in path.parts):
+        if not _is_picture(path):
             continue
         if len(path.parts) < 2:
             raise DataError(f"{filename}: image {quoted(m.filename, 40)} is not inside a class folder; "
@@ -130,30 +175,29 @@ def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool |
     if not members:
         raise DataError(f"{filename}: no images found; expected folders like cat/001.png, dog/002.png.")
     labels = _image_classes([p for p, _ in members])
-    pixels = np.empty((len(members), size, size, 3), dtype=np.uint8)
-    modes, unreadable = set(), []
-    Image.MAX_IMAGE_PIXELS = 50_000_000
-    for i, (_, m) in enumerate(members):
-        try:
-            with Image.open(io.BytesIO(archive.read(m))) as img:
-                img.draft("RGB", (size, size))  # JPEGs decode straight at a smaller scale
-                modes.add(img.mode)
-                pixels[i] = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
-        except Exception:  # PIL raises many kinds for a broken file; each becomes "not readable"
-            unreadable.append(quoted(m.filename, 40))
-    if unreadable:
-        one = len(unreadable) == 1
-        what = "is not a readable image" if one else "are not readable images"
-        raise DataError(f"{filename}: {short_list(unreadable)} {what}; remove or replace {'it' if one else 'them'}.")
+    pixels, modes = _decode_pictures([(m.filename, partial(archive.read, m)) for _, m in members], filename, size)
     y, class_names = check_labels(labels, filename, "the class folders")
     if grayscale is None:
-        grayscale = modes <= {"L", "1", "I", "I;16", "LA"}
-    if grayscale:  # straight from the bytes: no full-colour float copy of every image
-        x = pixels.mean(axis=3, dtype=np.float32)[:, None]
-    else:
-        x = pixels.transpose(0, 3, 1, 2).astype(np.float32)
-    x /= 255.0
-    return Dataset(PurePosixPath(filename).stem, np.ascontiguousarray(x), y, class_names, "image")
+        grayscale = _all_grey(modes)
+    return Dataset(PurePosixPath(filename).stem, _pixels_as_input(pixels, grayscale), y, class_names, "image")
+
+
+def load_pictures(data: bytes, filename: str, *, size: int, grayscale: bool) -> tuple[np.ndarray, list[str]]:
+    """Unlabelled pictures as a model's input: a ZIP of pictures in any folders (checked as
+    any upload is) or one picture file, each resized to size x size, grey or colour as
+    the model was trained. Returns (x (N, C, size, size) in [0, 1], each picture's name)."""
+    _check_size(data, filename)
+    if PurePosixPath(filename).suffix.lower() != ".zip":
+        if not _is_picture(PurePosixPath(PurePosixPath(filename).name)):
+            raise DataError(f"{filename}: not a picture or a ZIP of pictures; upload .png, .jpg, ... or a .zip.")
+        pixels, _ = _decode_pictures([(PurePosixPath(filename).name, lambda: data)], filename, size)
+        return _pixels_as_input(pixels, grayscale), [PurePosixPath(filename).name]
+    archive = _open_zip(data, filename)
+    members = [m for m in _safe_members(archive, filename) if _is_picture(PurePosixPath(m.filename))]
+    if not members:
+        raise DataError(f"{filename}: no pictures found in the ZIP (.png, .jpg, .bmp, .gif, .tif or .webp).")
+    pixels, _ = _decode_pictures([(m.filename, partial(archive.read, m)) for m in members], filename, size)
+    return _pixels_as_input(pixels, grayscale), [m.filename for m in members]
 
 
 def _check_finite(x: np.ndarray, filename: str, key: str) -> None:
@@ -262,6 +306,32 @@ def load_npz(data: bytes, filename: str) -> Dataset:
         y, class_names = check_labels(y_raw, filename, "labels")
     modality = "image" if x.ndim == 4 else "tabular"
     return Dataset(PurePosixPath(filename).stem, x, y, class_names, modality, x_test=x_test, y_test=y_test)
+
+
+def load_npz_inputs(data: bytes, filename: str, key: str = "x") -> np.ndarray:
+    """The unlabelled inputs of an `.npz` (array `key`), checked and shaped as `load_npz`
+    shapes training inputs: images (N, C, H, W) in [0, 1] or table rows (N, features)."""
+    archive = _open_zip(data, filename, "'.npz' file")
+    _safe_members(archive, filename)
+    try:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception:  # a broken archive shows up as any of several reader errors
+        raise DataError(f"{filename}: not a readable '.npz' file: it is damaged or incomplete; save it again "
+                        "with numpy.savez.") from None
+    with npz:
+        if key not in npz.files:
+            found = ", ".join(repr(f) for f in npz.files[:6]) or "none"
+            raise DataError(f"{filename}: no {key!r} array with the new cases; found {found}.")
+        try:
+            x = npz[key]
+        except ValueError as exc:
+            if "pickle" in str(exc):
+                raise DataError(f"{filename}: array {key!r} holds Python objects, which are not loaded for safety; "
+                                "save plain number arrays.") from None
+            raise DataError(f"{filename}: array {key!r} is damaged or incomplete; save the file again.") from None
+        except Exception:  # truncated or corrupt member
+            raise DataError(f"{filename}: array {key!r} is damaged or incomplete; save the file again.") from None
+    return _as_images(x, filename, key)
 
 
 def load_upload(data: bytes, filename: str, label_column: str | None = None,

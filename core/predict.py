@@ -1,0 +1,383 @@
+"""New cases through a finished run: predictions, calibrated probabilities, and the class
+prior of the batch.
+
+A clinic's cases rarely come in the training mix. The batch goes through exactly what the
+run's own data went through (a table's column roles, gap filling from the training split,
+categories and scaling; pictures resized and coloured as the training images), then the
+model; probabilities are temperature-scaled on the run's validation split, and the batch's
+class prior is estimated by EM (Saerens et al. 2002) with a bootstrap interval, which also
+gives every case's probabilities re-adjusted to that prior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["NewCases", "predict_new_cases", "PICTURE_SUFFIXES"]
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class NewCases:
+    """A batch of new cases scored by one run.
+
+    `frame`: "case" (the row number in the file, the picture's path, or the sample index of
+    an `.npz`), "predicted" (a class name; a saved operating point applied), then one
+    "p(<class>)" column of calibrated probabilities per class. `adjusted_frame`: the same
+    columns with probabilities re-adjusted to the batch's estimated prior and "predicted"
+    their most probable class. `prior`: the EM estimate with its interval ("prior",
+    "low", "high", per class in class-index order).
+    """
+
+    frame: pd.DataFrame
+    probs: np.ndarray  # (n, K) calibrated probabilities
+    prior: dict[str, Any]
+    adjusted_frame: pd.DataFrame
+    warnings: list[str]
+    class_names: tuple[str, ...] = ()
+    adjusted_probs: np.ndarray | None = None  # (n, K) re-adjusted to the estimated prior
+    train_prior: np.ndarray | None = None  # (K,) the prior the model's scores encode
+    temperature: float = 1.0  # fitted on the run's validation split
+    operating_point: dict[str, Any] = field(default_factory=dict)  # the one applied, {} if none
+
+    def prior_table(self) -> pd.DataFrame:
+        """One row per class: the training prior, the batch's estimated prior with its
+        interval, and how many cases are predicted in it before and after re-adjustment."""
+        k = len(self.class_names)
+        before = self.frame["predicted"].value_counts()
+        after = self.adjusted_frame["predicted"].value_counts()
+        return pd.DataFrame({
+            "class": list(self.class_names),
+            "training prior": np.asarray(self.train_prior, dtype=float) if self.train_prior is not None
+            else np.full(k, np.nan),
+            "estimated prior": np.asarray(self.prior["prior"], dtype=float),
+            "low": np.asarray(self.prior["low"], dtype=float),
+            "high": np.asarray(self.prior["high"], dtype=float),
+            "predicted": [int(before.get(c, 0)) for c in self.class_names],
+            "predicted at estimated prior": [int(after.get(c, 0)) for c in self.class_names],
+        })
+
+    def table(self) -> pd.DataFrame:
+        """Both views side by side, one row per case: what the CSV download holds."""
+        adjusted = self.adjusted_frame.drop(columns="case")
+        adjusted.columns = [f"{c} at estimated prior" for c in adjusted.columns]
+        return pd.concat([self.frame.reset_index(drop=True), adjusted.reset_index(drop=True)], axis=1)
+
+    def to_csv(self) -> bytes:
+        return self.table().to_csv(index=False).encode("utf-8")
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+def _rows_text(rows: np.ndarray, first_row: int, shown: int = 3) -> str:
+    listed = [str(int(r) + first_row) for r in rows[:shown]]
+    more = len(rows) - shown
+    return ("row " if len(rows) == 1 else "rows ") + ", ".join(listed) + (f" and {more:,} more" if more > 0 else "")
+
+
+def _table_blocks(dataset, profile) -> list[tuple[Any, str | None]]:
+    """(FeatureBlock, date format) of every column the model uses, in feature order."""
+    from core.data import FeatureBlock
+
+    if dataset.columns:
+        fmt = {c.name: c.date_format for c in profile.used} if profile is not None else {}
+        return [(b, fmt.get(b.name)) for b in dataset.columns]
+    names = dataset.feature_names or tuple(f"f{i}" for i in range(dataset.x.shape[1]))
+    return [(FeatureBlock(n, "numeric", i, i + 1), None) for i, n in enumerate(names)]
+
+
+def _encode_table(raw, blocks, label: str | None, width: int, filename: str
+                  ) -> tuple[np.ndarray, list[dict[str, Any]], list[str]]:
+    """The batch's features before the transform (NaN in gaps), each cell read as the
+    training file's cell in the same column was; the gaps per column; notes."""
+    from core.data import DataError, column_values
+    from core.data._errors import quoted, short_list
+
+    frame = raw.frame
+    wanted = [b.name for b, _ in blocks]
+    missing = [n for n in wanted if n not in frame.columns]
+    if missing:
+        one = len(missing) == 1
+        raise DataError(f"{filename}: the run's model needs column{'' if one else 's'} "
+                        f"{short_list([quoted(m) for m in missing])}, not in the file; its columns are "
+                        f"{short_list([quoted(c) for c in frame.columns], 5)}. Add "
+                        f"{'it' if one else 'them'} with the same name as in the training file.")
+    notes = []
+    extra = [c for c in frame.columns if c not in wanted and c != label]
+    if label is not None and label in frame.columns:
+        notes.append(f"{filename}: label column {quoted(label)} is in the file; it is not used to predict.")
+    if extra:
+        many = len(extra) > 1
+        notes.append(f"{filename}: column{'s' if many else ''} {short_list([quoted(c) for c in extra])} "
+                     f"{'are' if many else 'is'} not used by the model and {'were' if many else 'was'} ignored.")
+    n = len(frame)
+    x = np.full((n, width), np.nan, dtype=np.float32)
+    gaps = []
+    for block, fmt in blocks:
+        series = frame[block.name]
+        values, categories, empty, unusable, non_finite = column_values(series, block.role, fmt)
+        unknown = np.zeros(n, dtype=bool)
+        if block.role == "categorical":
+            known = {c: i for i, c in enumerate(block.categories)}
+            to_train = np.array([known.get(c, -1) for c in categories], dtype=np.int64)
+            filled = ~empty
+            codes = np.full(n, -1, dtype=np.int64)
+            if len(categories):
+                codes[filled] = to_train[np.argmax(np.nan_to_num(values[filled]), axis=1)]
+            unknown = filled & (codes < 0)
+            out = np.full((n, block.stop - block.start), np.nan, dtype=np.float32)
+            ok = codes >= 0
+            out[ok] = np.eye(block.stop - block.start, dtype=np.float32)[codes[ok]]
+            values = out
+        x[:, block.start:block.stop] = values
+        bad = unusable | non_finite | unknown
+        if (empty | bad).any():
+            kinds = [w for m, w in ((empty, "empty"),
+                                    (unusable, "not a date" if block.role == "date" else "not a number"),
+                                    (non_finite, "infinite or too large"),
+                                    (unknown, "a category not seen in training")) if m.any()]
+            examples = list(dict.fromkeys(quoted(v, 16) for v in series[bad].head(20).tolist()))[:3]
+            gaps.append({"column": block.name, "rows": np.flatnonzero(empty | bad), "cells": int((empty | bad).sum()),
+                         "kinds": kinds, "examples": examples})
+    return x, gaps, notes
+
+
+def _gap_text(gaps: list[dict[str, Any]], first_row: int) -> str:
+    from core.data._errors import quoted
+
+    shown = 4
+    parts = []
+    for g in sorted(gaps, key=lambda g: g["kinds"] == ["empty"])[:shown]:  # unreadable cells before empty ones
+        example = f", e.g. {g['examples'][0]}" if g["examples"] else ""
+        parts.append(f"{quoted(g['column'])} {_rows_text(g['rows'], first_row)} ({' / '.join(g['kinds'])}{example})")
+    more = f" and {len(gaps) - shown} more columns" if len(gaps) > shown else ""
+    cells = sum(g["cells"] for g in gaps)
+    return f"{cells:,} cell{'s' if cells != 1 else ''} cannot be used: {'; '.join(parts)}{more}"
+
+
+def _table_inputs(config, dataset, profile, filename: str, data: bytes
+                  ) -> tuple[np.ndarray, list, list[str]]:
+    """(model input rows, case names, notes) of a table or `.npz` batch for a table run."""
+    from core.data import DataError, check_upload_size, load_npz_inputs, read_table, run_table_transform
+
+    width = dataset.x.shape[1]
+    notes: list[str] = []
+    if PurePosixPath(filename).suffix.lower() == ".npz":
+        x = load_npz_inputs(data, filename)
+        if x.ndim != 2 or x.shape[1] != width:
+            raise DataError(f"{filename}: array 'x' has shape {x.shape}; the model takes (N, {width}) table rows.")
+        cases: list = list(range(len(x)))
+    else:
+        check_upload_size(data, filename)
+        raw = read_table(data, filename)
+        notes += list(raw.notes)
+        label = profile.label if profile is not None else None
+        x, gaps, more = _encode_table(raw, _table_blocks(dataset, profile), label, width, filename)
+        notes += more
+        cases = [int(r) + raw.first_row for r in range(len(x))]
+        if gaps:
+            policy = config.data.missing
+            text = _gap_text(gaps, raw.first_row)
+            if policy == "refuse":
+                raise DataError(f"{filename}: {text}. The run was trained refusing such cells (missing: refuse); "
+                                "fix them in the file or remove those rows.")
+            if policy == "drop":
+                bad = np.zeros(len(x), dtype=bool)
+                for g in gaps:
+                    bad[g["rows"]] = True
+                if bad.all():
+                    raise DataError(f"{filename}: {text}, so no row is left (the run drops such rows); fix the file.")
+                x, cases = x[~bad], [c for c, b in zip(cases, bad) if not b]
+                notes.append(f"{filename}: {text}; those {int(bad.sum()):,} rows are left out, as the run drops "
+                             "such rows (missing: drop).")
+            else:
+                notes.append(f"{filename}: {text}; filled with the training split's median (numbers, dates) or most "
+                             "frequent category, as the run does (missing: fill).")
+    transform = run_table_transform(dataset, config.data, x)
+    x = transform.apply(x)
+    if np.isnan(x).any() or not np.isfinite(x).all():
+        raise DataError(f"{filename}: some values are not finite numbers once scaled; check the file for "
+                        "infinite or enormous values.")
+    return np.ascontiguousarray(x, dtype=np.float32), cases, notes
+
+
+def _image_inputs(input_shape: tuple[int, ...], filename: str, data: bytes) -> tuple[np.ndarray, list]:
+    """(model inputs, case names) of pictures (a ZIP or one picture) or an `.npz` batch."""
+    from core.data import DataError, load_npz_inputs, load_pictures
+
+    channels, height, width = input_shape
+    suffix = PurePosixPath(filename).suffix.lower()
+    if suffix == ".npz":
+        x = load_npz_inputs(data, filename)
+        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
+            raise DataError(f"{filename}: array 'x' has shape {x.shape}; the model takes images of shape "
+                            f"(N, {channels}, {height}, {width}) (or (N, {height}, {width}, {channels})).")
+        return x, list(range(len(x)))
+    if suffix != ".zip" and suffix not in PICTURE_SUFFIXES:
+        raise DataError(f"{filename}: unsupported file type {suffix or '(none)'!r} for an image run; upload a .zip "
+                        "of pictures, one picture, or an .npz with an 'x' array.")
+    if height != width:
+        raise DataError(f"{filename}: the model takes {height}x{width} images, which pictures cannot be resized "
+                        "to here; upload an .npz with an 'x' array of that shape.")
+    x, names = load_pictures(data, filename, size=height, grayscale=channels == 1)
+    if x.shape[1] != channels:
+        raise DataError(f"{filename}: the model takes {channels}-channel images; these pictures give {x.shape[1]}.")
+    return x, names
+
+
+# --- the model ------------------------------------------------------------------------------
+
+def _baseline_logits(config, dataset, x: np.ndarray) -> np.ndarray:
+    """A table baseline refitted on the run's training split (its fitted object is never
+    stored), with the run's post-hoc steps, scoring `x` in place of the test split."""
+    from dataclasses import replace
+
+    from core.analysis import derived_artifacts
+    from core.data import split_data
+    from core.train import train_run
+
+    splits = split_data(dataset, config.data)
+    splits = replace(splits, x_test=x, y_test=np.zeros(len(x), dtype=np.int64))
+    artifacts = train_run(config, splits=splits).artifacts
+    for step in config.posthoc:
+        artifacts = derived_artifacts(artifacts, **step.model_dump())
+    return np.asarray(artifacts.logits, dtype=np.float64)
+
+
+def _network_logits(store, run_id: str, x: np.ndarray) -> np.ndarray:
+    """The stored model (config + safetensors weights, post-hoc heads included) on CPU."""
+    import torch
+
+    from core.analysis import load_run_model
+    from core.train import predict
+
+    model = load_run_model(store, run_id, "cpu")
+    with torch.inference_mode():
+        logits, _ = predict(model, torch.from_numpy(np.ascontiguousarray(x)), batch_size=512)
+    return logits.double().numpy()
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _operating_point(store, run_id: str, k: int, names: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
+    point = store.annotation(run_id, "operating_point")
+    if not point:
+        return {}, []
+    cls, threshold = point.get("class"), point.get("threshold")
+    valid = (isinstance(cls, int) and not isinstance(cls, bool) and 0 <= cls < k
+             and isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 <= threshold <= 1)
+    if not valid:
+        return {}, ["the operating point saved with the run is not a class and a threshold between 0 and 1; "
+                    "it was not applied."]
+    return {"class": cls, "threshold": float(threshold)}, [
+        f"the run's saved operating point is applied: {names[cls]!r} is predicted wherever its probability (the "
+        f"model's own, before calibration, as the threshold was chosen) is at least {float(threshold):.3g}; the "
+        "predictions at the estimated prior are the most probable class."]
+
+
+def _frame(cases: list, predicted: np.ndarray, probs: np.ndarray, names: tuple[str, ...]) -> pd.DataFrame:
+    frame = pd.DataFrame({"case": cases, "predicted": [names[i] for i in predicted]})
+    for j, name in enumerate(names):
+        frame[f"p({name})"] = probs[:, j]
+    return frame
+
+
+def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCases:
+    """Score an unlabelled batch with a finished run.
+
+    Tables (CSV / TSV / Parquet) need the run's feature columns by name (the label column
+    and other columns are ignored, and named in `warnings`), and go through the run's own
+    column roles, gap policy, training-split fills and scaling; an `.npz` holds an `x`
+    array; image runs also take a ZIP of pictures (any folders) or one picture. Raises
+    DataError with a message naming the file, row and column for a batch it cannot use,
+    ValueError for a run that has not finished.
+    """
+    from core.analysis import estimate_prior_em, estimate_prior_interval
+    from core.config import RunConfig
+    from core.data import UPLOAD_PREFIX, DataError, load_data, profile_table, read_stored_table, table_dataset
+    from core.methods import fit_temperature
+    from core.models import is_baseline
+
+    record = store.get(run_id)
+    if record.status != "done":
+        raise ValueError(f"run {run_id} is {record.status}; only a finished run can score new cases")
+    config = RunConfig.model_validate(record.config)
+    info = store.metrics(run_id).get("dataset") or {}
+    names = tuple(str(n) for n in info.get("class_names", ()))
+    modality = info.get("modality")
+    input_shape = tuple(int(v) for v in info.get("input_shape", ()))
+    artifacts = store.artifacts(run_id)
+    k = artifacts.num_classes
+    if len(names) != k or not input_shape:
+        raise ValueError(f"run {run_id} does not record its classes and input shape; train it again")
+    warnings: list[str] = []
+    baseline = is_baseline(config.model.name)
+    dataset = None
+    if modality == "tabular":
+        profile = None
+        if config.data.source.startswith(UPLOAD_PREFIX) and PurePosixPath(filename).suffix.lower() != ".npz":
+            raw = read_stored_table(config.data.source)
+            profile = profile_table(raw.frame, raw.filename, config.data.label_column, config.data.column_roles,
+                                    first_row=raw.first_row, notes=raw.notes)
+            dataset = table_dataset(raw, config.data.label_column, config.data.column_roles, config.data.missing,
+                                    profile=profile)
+        else:
+            dataset = load_data(config.data)
+        x, cases, notes = _table_inputs(config, dataset, profile, filename, data)
+        warnings += notes
+    elif modality == "image":
+        x, cases = _image_inputs(input_shape, filename, data)
+    else:
+        raise ValueError(f"run {run_id} has {modality!r} data, which cannot score new cases")
+    if len(x) == 0:
+        raise DataError(f"{filename}: no cases to score.")
+
+    if baseline:
+        logits = _baseline_logits(config, dataset, x)
+        warnings.append(f"{config.model.name} keeps no fitted model, so it was fitted again on the run's training "
+                        "split (same data and seed, so the same model).")
+    else:
+        logits = _network_logits(store, run_id, x)
+
+    temperature = 1.0
+    if artifacts.val_logits is not None and len(artifacts.val_labels):
+        temperature = float(fit_temperature(np.asarray(artifacts.val_logits), np.asarray(artifacts.val_labels)))
+    probs = _softmax(logits / temperature)
+    raw_probs = _softmax(logits)
+    predicted = raw_probs.argmax(axis=1)
+    point, notes = _operating_point(store, run_id, k, names)
+    warnings += notes
+    if point:
+        predicted = np.where(raw_probs[:, point["class"]] >= point["threshold"], point["class"], predicted)
+
+    train_prior = np.asarray(artifacts.trained_prior, dtype=np.float64)
+    prior = estimate_prior_interval(probs, train_prior)
+    em = estimate_prior_em(probs, train_prior)
+    if not prior.get("converged", True):
+        warnings.append("the prior estimate did not settle within its iteration limit; read it with care.")
+    if len(x) < 30:
+        warnings.append(f"only {len(x)} cases: the estimated prior is rough (see its interval).")
+    adjusted = np.asarray(em["probs"], dtype=np.float64)
+    return NewCases(
+        frame=_frame(cases, predicted, probs, names),
+        probs=probs,
+        prior={key: (np.asarray(v, dtype=np.float64) if key in ("prior", "low", "high") else v)
+               for key, v in prior.items()},
+        adjusted_frame=_frame(cases, adjusted.argmax(axis=1), adjusted, names),
+        warnings=warnings,
+        class_names=names,
+        adjusted_probs=adjusted,
+        train_prior=train_prior / train_prior.sum(),
+        temperature=temperature,
+        operating_point=point,
+    )
