@@ -201,9 +201,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from core.store import EXPERIMENT_PREFIX, RunNotFound, RunStore
 
+    if args.adapt and args.prior is None:
+        return _fail("--adapt needs --prior (the class mix to adapt to)")
     store = RunStore()
     store.reap_dead()
     if args.run.startswith(EXPERIMENT_PREFIX):
+        if args.prior is not None:
+            return _fail("--prior applies to one run; show one of the experiment's runs")
         from core.jobs import experiment_summary  # torch and the analysis stack: a lone run needs neither
 
         try:
@@ -230,6 +234,11 @@ def _show(args: argparse.Namespace) -> int:
         "dataset": metrics.get("dataset"),
         "history": store.history(args.run),
     }
+    if args.prior is not None:
+        try:
+            payload["at_prior"] = _metrics_at_prior(store, args.run, args.prior, args.adapt)
+        except (ValueError, FileNotFoundError) as exc:
+            return _fail(str(exc))
     if args.json:
         print(json.dumps(_json_safe(payload), indent=1, allow_nan=False))
         return 0
@@ -244,7 +253,44 @@ def _show(args: argparse.Namespace) -> int:
             print(f"  {key:<20} {metrics[key]:.4f}{extra}")
     for row in metrics.get("per_class", []):
         print(f"    {row['class']:<16} n_train {row['count_train']:>6}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+    if "at_prior" in payload:
+        _print_at_prior(payload["at_prior"])
     return 0
+
+
+def _metrics_at_prior(store, run_id: str, choice: str, adapt: bool) -> dict[str, Any]:
+    """`metrics_at_prior` of a finished run, with class names, and the note pages show."""
+    from core.analysis import metrics_at_prior, resolve_prior
+
+    artifacts = store.artifacts(run_id)
+    k = artifacts.num_classes
+    prior = resolve_prior(choice, artifacts.labels, k, artifacts.prior)
+    result = metrics_at_prior(artifacts.logits, artifacts.labels, prior, train_prior=artifacts.prior, adapt=adapt)
+    names = (store.metrics(run_id).get("dataset") or {}).get("class_names") or [str(i) for i in range(k)]
+    for row in result["per_class"]:
+        row["name"] = str(names[row["class"]]) if row["class"] < len(names) else str(row["class"])
+    result["choice"] = choice
+    result["note"] = (
+        "adapted: decisions moved to this prior (logit + log(prior / trained prior)), so recall changes too"
+        if adapt else
+        "recall per class (and balanced accuracy) does not change with the prior; --adapt moves the decisions to it"
+    )
+    return result
+
+
+def _print_at_prior(result: dict[str, Any]) -> None:
+    shares = ", ".join(f"{p:.3g}" for p in result["prior"])
+    print(f"  at prior {result['choice']} ({shares}){'  adapted' if result['adapted'] else ''}")
+    for key in ("accuracy", "balanced_accuracy", "f1_macro", "ece"):
+        print(f"  {key:<20} {result[key]:.4f}")
+
+    def fmt(value: float) -> str:
+        return f"{value:.3f}" if math.isfinite(value) else "  -  "
+
+    for row in result["per_class"]:
+        print(f"    {row['name']:<16} prevalence {fmt(row['prevalence'])}  recall {fmt(row['recall'])}  "
+              f"PPV {fmt(row['ppv'])}  NPV {fmt(row['npv'])}  f1 {fmt(row['f1'])}")
+    print(f"  {result['note']}")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -566,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="one run's (or experiment's) config, status, metrics and intervals")
     p.add_argument("run")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--prior", default=None,
+                   help="score at another class mix: test, balanced, train, or one share per class (0.97,0.03)")
+    p.add_argument("--adapt", action="store_true", help="with --prior: also move the model's decisions to that prior")
     p.set_defaults(func=cmd_show)
     p = sub.add_parser("sweep", help="a grid of settings x seeds/folds, on a local pool or a Ray cluster")
     p.add_argument("sweep", help="a run config plus `grid:` (dotted keys to lists of values)")
