@@ -1,5 +1,5 @@
 """Pieces of the Error gallery page: the run's model on the device, attribution maps with a
-progress bar, and one card per case."""
+progress bar, one card per case, the training cases most like it, and a reviewer's verdict."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ import streamlit as st
 
 from app.services import get_store
 from app.widgets import table_height
-from core.analysis import case_attributions, display_image, load_run_model
+from core.analysis import (
+    REVIEW_MARKS, case_attributions, clear_review, display_image, load_run_model, neighbour_values, set_review,
+)
 from core.store import RunStore
 from core.text import md
 from core.train import resolve_device
 from core.viz import attribution_pair_figure, feature_attribution_bars, image_with_attribution
 
-__all__ = ["DEVICE", "run_model", "attribution_maps", "case_card"]
+__all__ = ["DEVICE", "run_model", "attribution_maps", "case_card", "neighbour_panel", "review_form"]
 
 DEVICE = str(resolve_device("auto"))  # the GPU when there is one
 
@@ -52,10 +54,13 @@ def attribution_maps(run_dir: Path, model, inputs: np.ndarray, sample_ids: Seque
 def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np.ndarray], *,
               label: Callable[[int], str], names: Sequence[str], features: Sequence[str], image: bool,
               chosen: int | None, opacity: float | None, chart_key: str,
-              values: pd.DataFrame | None = None) -> None:
-    """One case: the input, true vs predicted with the top-3 probabilities, and the maps for the
-    true and the predicted class (or the chosen one) side by side. `values` (a table's
-    `feature_table`) shows the row in the file's units beside the standardised values."""
+              values: pd.DataFrame | None = None, review: Mapping[str, str] | None = None,
+              below: Callable[[], None] | None = None) -> None:
+    """One case: the input, true vs predicted with the model's confidence and top-3
+    probabilities, and the maps for the true and the predicted class (or the chosen one)
+    side by side. `values` (a table's `feature_table`) shows the row in the file's units
+    beside the standardised values; `review` is a saved verdict on the case; `below` draws
+    more inside the card (nearest training cases, the review form)."""
 
     def chart(fig, name: str) -> None:
         st.plotly_chart(fig, width="stretch", key=f"{chart_key}.{case.sample_id}.{name}")
@@ -64,7 +69,11 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
         left, right = st.columns([1, 3] if image else [1, 2])
         top3 = ", ".join(f"{md(names[k])} ({probs[k]:.0%})" for k in np.argsort(-probs)[:3])
         left.markdown(f"**Sample {case.sample_id}** · {'✅ right' if case.correct else '❌ wrong'}  \n"
-                      f"True: **{md(label(case.true))}**  \nPredicted: **{md(label(case.pred))}**  \nMost likely: {top3}")
+                      f"True: **{md(label(case.true))}**  \nPredicted: **{md(label(case.pred))}**  \n"
+                      f"Confidence in its answer: **{case.confidence:.0%}**  \nMost likely: {top3}")
+        if review:
+            note = f": {md(review['note'])}" if review.get("note") else ""
+            left.markdown(f"🏷️ Reviewed: **{md(review['mark'])}**{note}")
         if image:
             left.image(display_image(x), caption="the input", width=160)
         else:
@@ -81,10 +90,84 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
             if image and len(panels) == 2:
                 chart(attribution_pair_figure(x, maps["true"], maps["pred"], label(case.true), label(case.pred),
                                               opacity=opacity).update_layout(height=300), "pair")
-                return
-            for col, (which, word, k) in zip(st.columns(2), panels):
-                title = f"{word} {label(k)}"
-                with col:
-                    chart(image_with_attribution(x, maps[which], opacity, title=title).update_layout(
-                        height=300, margin=dict(l=10, r=10, t=40, b=10)) if image else
-                          feature_attribution_bars(maps[which], features, top=8, title=title), which)
+            else:
+                for col, (which, word, k) in zip(st.columns(2), panels):
+                    title = f"{word} {label(k)}"
+                    with col:
+                        chart(image_with_attribution(x, maps[which], opacity, title=title).update_layout(
+                            height=300, margin=dict(l=10, r=10, t=40, b=10)) if image else
+                              feature_attribution_bars(maps[which], features, top=8, title=title), which)
+        if below is not None:
+            below()
+
+
+def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.ndarray], np.ndarray] | None, *,
+                    label: Callable[[int], str], image: bool, x: np.ndarray, splits: Any, reason: str | None) -> None:
+    """The stored training cases the model finds most like this one, of its true class and
+    of the class it predicted, as pictures or rows in the file's units. `near` holds this
+    case's rows of `nearest_training_cases`; `train_inputs(train_rows)` gives the inputs of
+    those stored training cases (None when they cannot be matched to the data any more)."""
+    with st.expander("Most similar training cases", expanded=not case.correct):
+        if reason:
+            st.caption(reason)
+            return
+        sides = [("true", case.true, "its true class")]
+        if not case.correct:
+            sides.append(("pred", case.pred, "the predicted class"))
+        for col, (side, k, what) in zip(st.columns(len(sides)), sides):
+            rows = near[near["side"] == side]
+            col.markdown(f"**{what.capitalize()}: {md(label(k))}**")
+            if rows.empty:
+                col.caption("No training case of this class was stored.")
+                continue
+            words = [f"#{i + 1}, distance {d:.2f}" for i, d in enumerate(rows["distance"])]
+            if train_inputs is None:
+                col.dataframe(rows[["train_row", "distance"]], hide_index=True)
+                continue
+            inputs = train_inputs(rows["train_row"].to_numpy())
+            if image:
+                col.image([display_image(xi, size=72) for xi in inputs], caption=words, width=72)
+            else:
+                table = neighbour_values(splits, x, inputs, words)
+                col.dataframe(table, hide_index=True, height=table_height(len(table), 250))
+        st.caption("Distance 0 means the model sees the two cases as identical. If this case sits closer to the "
+                   "predicted class's training cases than to its own class's, the model had a reason for its answer: "
+                   "look for a wrong label or a genuinely ambiguous case. If it looks like its own class, the "
+                   "model simply erred.")
+
+
+def review_form(run_id: str, sample_id: int, saved: Mapping[str, str] | None, *, key: str) -> None:
+    """A reviewer's verdict on one case and a note, saved with the run when submitted."""
+    status = f"{key}.status"
+
+    def save() -> None:
+        mark, note = st.session_state.get(f"{key}.mark"), st.session_state.get(f"{key}.note") or ""
+        if mark is None:
+            st.session_state[status] = ("warning", "Choose a verdict before saving.")
+            return
+        try:
+            set_review(get_store(), run_id, int(sample_id), mark, note)
+        except ValueError as exc:
+            st.session_state[status] = ("error", f"Not saved: {md(exc)}")
+            return
+        st.session_state[status] = ("success", f"Saved: {md(mark)}.")
+
+    def remove() -> None:
+        clear_review(get_store(), run_id, int(sample_id))
+        st.session_state[status] = ("success", "Review removed.")
+
+    with st.expander("Review this case" + (f" (saved: {saved['mark']})" if saved else ""), expanded=False):
+        with st.form(key, border=False):
+            st.radio("Your verdict", REVIEW_MARKS, index=REVIEW_MARKS.index(saved["mark"]) if saved else None,
+                     horizontal=True, key=f"{key}.mark",
+                     captions=["the recorded answer is probably a data mistake", "it could fairly be either class",
+                               "the label is right, the model is wrong"])
+            st.text_area("Note (optional)", value=saved["note"] if saved else "", key=f"{key}.note", height=80,
+                         placeholder="What you saw, for whoever reads the report")
+            c1, c2 = st.columns(2)
+            c1.form_submit_button("Save review", on_click=save, key=f"{key}.save", type="primary")
+            if saved:
+                c2.form_submit_button("Remove review", on_click=remove, key=f"{key}.remove")
+        if status in st.session_state:
+            kind, text = st.session_state.pop(status)
+            getattr(st, kind)(text)

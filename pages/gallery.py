@@ -1,23 +1,26 @@
 """Error gallery: the test samples a run gets wrong, rare classes first, with attribution
-maps of what drove each prediction, and an HTML report to share them."""
+maps of what drove each prediction, the training cases each resembles, a reviewer's verdict
+on each, and an HTML report and CSV to share them."""
 
 import numpy as np
 import streamlit as st
 
-from app.gallery_cards import attribution_maps, case_card, run_model
+from app.gallery_cards import attribution_maps, case_card, neighbour_panel, review_form, run_model
 from app.services import get_store, load_bundle, load_splits
 from core.store import RunFileDamaged
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
     ATTRIBUTIONS, build_report_cases, class_feature_importance, error_cases, importance_sample, importance_sides,
-    list_attributions, most_confused_pairs, softmax,
+    list_attributions, most_confused_pairs, nearest_training_cases, neighbours_unavailable, rare_class_errors,
+    read_reviews, reviews_csv, reviews_table, softmax, train_subset_rows,
 )
 from core.data import feature_table, head_to_tail_order
 from core.text import md
 from core.viz import class_importance_heatmap, error_report_html
 
 st.title("🔍 Error gallery")
-st.caption("The test samples the model got wrong, rare classes first, and what in each input drove its answer.")
+st.caption("The test samples the model got wrong, rare classes first: what in each input drove its answer, which "
+           "training cases it resembles, and a place to record your verdict on each.")
 record = require_run()
 if record is None:
     st.stop()
@@ -59,7 +62,8 @@ def _show_pair(true: int, pred: int) -> None:
 
 pairs = most_confused_pairs(art, top=4, groups=groups)
 if len(pairs):
-    st.markdown("**Most confused pairs** (rare classes the model most often mistakes for another class)")
+    st.markdown("**Most confused pairs** involving a rare (tail) class: a rare class the model mistakes for another, "
+                "or another class it mistakes for a rare one")
     for col, (i, pair) in zip(st.columns(len(pairs)), pairs.iterrows()):
         col.button(f"Show me {pair.true_group} class {md(names[pair.true])} predicted as {pair.pred_group} class "
                    f"{md(names[pair.pred])} ({pair['count']} cases)", key=f"gallery.pair.{i}", width="stretch", wrap=True,
@@ -91,8 +95,12 @@ with st.expander("Method settings"):
 cases = error_cases(art, groups, true_classes=true_sel or None, pred_classes=pred_sel or None, correctness=correct,
                     confidence_range=conf)
 if cases.empty:
-    st.info("No test samples match these filters. Widen the confidence range or pick other classes.")
-    st.stop()
+    cases = error_cases(art, groups)
+    if cases.empty:
+        st.info("No test samples match these filters. Widen the confidence range or pick other classes.")
+        st.stop()
+    st.info(f"No test samples match these filters, so all **{len(cases)}** mistakes of this run are shown instead. "
+            "Change the filters above to narrow them again.")
 n_pages = -(-len(cases) // per_page)
 if st.session_state[key("page")] > n_pages:
     st.session_state[key("page")] = 1
@@ -112,10 +120,24 @@ def _maps(inputs, ids, targets, what):
 
 maps = _maps(x, shown["sample_id"].tolist(), {"true": shown["true"], "pred": shown["pred"]}
              | ({"chosen": [chosen] * len(shown)} if chosen is not None else {}), "attribution maps (each is saved)")
+reviews, no_neighbours = read_reviews(get_store(), rid), neighbours_unavailable(art)
+near = nearest_training_cases(art, shown["row"], k=3)
+subset = train_subset_rows(splits.y_train, art, size=b.config.train.train_subset, seed=b.config.data.seed)
+train_inputs = None if subset is None else (lambda rows: splits.x_train[subset[rows]])
+
+
+def _below(case, i: int) -> None:
+    neighbour_panel(case, near[near["row"] == case.row], train_inputs, label=label, image=image, x=x[i], splits=splits,
+                    reason=no_neighbours)
+    sample = int(case.sample_id)
+    review_form(rid, sample, reviews.get(sample), key=f"gallery.review.{rid}.{sample}")
+
+
 for i, case in enumerate(shown.itertuples(index=False)):
     case_card(case, x[i], probs[i], {k: v[i] for k, v in maps.items()}, label=label, names=names, features=features,
               image=image, chosen=chosen, opacity=opacity, chart_key=f"gallery.fig.{rid}",
-              values=None if image else feature_table(splits, x[i]))
+              values=None if image else feature_table(splits, x[i]), review=reviews.get(int(case.sample_id)),
+              below=lambda case=case, i=i: _below(case, i))
 explain("Stronger colour (or a longer bar) means a larger effect on that class's score. Maps show what this model "
         "used, not what is right: a strong map on an irrelevant region is a reason to distrust the model there.")
 
@@ -134,6 +156,21 @@ if not image:
     explain("Each cell: how much a feature moved the model's score for that class, averaged over its test samples "
             "(darker = relied on more; both sides share one scale). Rare classes leaning on other features than "
             "common ones, or on very few, is a sign they were learned from too few examples.")
+
+st.subheader("Case review")
+rare = rare_class_errors(art, groups)
+done = reviews_table(reviews, art, names)
+st.markdown(f"**{len(done)}** case{'s' if len(done) != 1 else ''} reviewed; this run makes **{len(rare)}** mistakes "
+            f"on rare (tail and medium) classes, **{int(rare['sample_id'].isin(list(reviews)).sum())}** of them "
+            "reviewed so far.")
+explain("Open **Review this case** on any card to record your verdict: *label looks wrong* (the recorded answer is "
+        "probably a mistake in the data), *ambiguous* (the case could fairly be either class) or *model error* (the "
+        "label is right and the model is wrong), with a note. Verdicts are kept with the run, listed here, and go "
+        "into the HTML report and the CSV below.")
+if len(done):
+    st.dataframe(done, hide_index=True, column_config={"confidence": st.column_config.NumberColumn(format="percent")})
+st.download_button(f"⬇️ Download the {len(done)} case reviews as CSV", data=reviews_csv(done), on_click="ignore",
+                   file_name=f"{rid}-reviews.csv", mime="text/csv", key="gallery.reviews_csv", disabled=not len(done))
 
 st.subheader("Take it with you")
 every = len(cases) > len(shown) and st.toggle(
@@ -155,7 +192,9 @@ else:
 st.download_button(
     f"⬇️ Download these {len(report_cases)} cases as an HTML report", on_click="ignore", key="gallery.download",
     data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,
-                                   method=method, class_names=names),
+                                   method=method, class_names=names, reviews=done,
+                                   operating_point=get_store().annotation(rid, "operating_point")),
     file_name=f"{rid}-{method}-errors.html", mime="text/html",
 )
-explain("One file with the cards and their maps, plus how to read them; it opens offline in any browser.")
+explain("One file with the cards and their maps, plus how to read them, every case review and the saved operating "
+        "point (if any); it opens offline in any browser.")

@@ -90,22 +90,34 @@ def test_error_cases_rejects_bad_arguments(art):
         error_cases(art, GROUPS[:2])
 
 
-def test_most_confused_pairs_counts_off_diagonal_cells_of_rare_classes():
-    # true -> predicted counts: 2->0 x3, 1->0 x3, 2->1 x1, 0->2 x4 (head, left out when rare_only)
+def test_most_confused_pairs_are_pairs_involving_a_tail_class():
+    # true -> predicted counts: 2->0 x3, 1->0 x3 (medium->head, no tail class: left out), 2->1 x1,
+    # 0->2 x4 (a common class called the rare one: kept), 1->1 x5, 2->2 x2
     pairs = [(2, 0)] * 3 + [(1, 0)] * 3 + [(2, 1)] + [(0, 2)] * 4 + [(1, 1)] * 5 + [(2, 2)] * 2
     labels, pred = zip(*pairs)
     art = _artifacts(np.eye(3)[list(pred)] * 0.97 + 0.01, labels)
     top = most_confused_pairs(art, top=5, groups=GROUPS)
     assert list(top.columns) == ["true", "pred", "count", "share", "true_group", "pred_group"]
-    # equal counts: the rarer true class (2, tail) first
-    assert top[["true", "pred", "count"]].values.tolist() == [[2, 0, 3], [1, 0, 3], [2, 1, 1]]
-    np.testing.assert_allclose(top["share"], [3 / 6, 3 / 8, 1 / 6])
-    assert top["pred_group"].tolist() == ["head", "head", "medium"]
+    assert top[["true", "pred", "count"]].values.tolist() == [[0, 2, 4], [2, 0, 3], [2, 1, 1]]
+    np.testing.assert_allclose(top["share"], [4 / 4, 3 / 6, 1 / 6])
+    assert all("tail" in (t, p) for t, p in zip(top["true_group"], top["pred_group"]))
     everything = most_confused_pairs(art, top=10, rare_only=False, groups=GROUPS)
-    assert everything.iloc[0][["true", "pred", "count"]].tolist() == [0, 2, 4]
+    assert [1, 0, 3] in everything[["true", "pred", "count"]].values.tolist()
     assert len(most_confused_pairs(art, top=1, groups=GROUPS)) == 1
     # without groups: the split by training count (150, 50, 5) gives the same head/medium/tail
     assert most_confused_pairs(art, groups=None).equals(top)
+
+
+def test_medium_medium_pairs_are_not_rare_pairs():
+    # four classes, two medium (1, 2) confused with each other most often, the tail class (3) once
+    groups = ["head", "medium", "medium", "tail"]
+    pairs = [(1, 2)] * 6 + [(2, 1)] * 5 + [(3, 0)] + [(0, 0)] * 3 + [(3, 3)]
+    labels, pred = zip(*pairs)
+    art = _artifacts(np.eye(4)[list(pred)] * 0.96 + 0.01, labels, class_counts=(200, 60, 50, 5))
+    top = most_confused_pairs(art, top=4, groups=groups)
+    assert top[["true", "pred"]].values.tolist() == [[3, 0]]
+    assert len(most_confused_pairs(art, top=4, rare_only=False, groups=groups)) == 3
+    assert most_confused_pairs(art, top=4, groups=["head"] * 4).empty  # no tail class: no rare pairs
 
 
 def test_head_to_tail_and_sides():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from core.analysis import nearest_training_cases, read_reviews
 from core.analysis._gallery import error_cases
 
 
@@ -54,10 +55,21 @@ def test_image_run_opens_on_confident_tail_errors(stored_home, open_page):
     assert len(cards) == min(8, len(expected))
     assert cards[0].startswith(f"**Sample {expected['sample_id'].iloc[0]}** ")  # most confident first
     assert len(at.get("plotly_chart")) == len(cards)  # one true-vs-predicted pair figure per card
-    assert len(at.get("image")) == len(cards)  # the input itself, enlarged
+    # per card: the input itself, enlarged, and the nearest training pictures of its true and predicted class
+    assert len(at.get("image")) == 3 * len(cards)
+    first = expected.iloc[0]
+    near = nearest_training_cases(art, [first.row], k=3)
+    captions = [[img.caption for img in el.proto.imgs] for el in at.get("image")[1:3]]
+    for side, words in zip(("true", "pred"), captions):
+        distances = near[near.side == side]["distance"]
+        assert words == [f"#{i + 1}, distance {d:.2f}" for i, d in enumerate(distances)]
+    assert any(m.value.startswith(f"**Its true class: {first.true} ") for m in at.markdown)
+    assert f"Confidence in its answer: **{first.confidence:.0%}**" in cards[0]
     assert "layer_grad_cam" in at.selectbox(key=f"gallery.method.{run_id}").options
     assert "feature_ablation" not in at.selectbox(key=f"gallery.method.{run_id}").options
-    assert at.get("download_button")[0].label.startswith(f"⬇️ Download these {len(cards)} cases")
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert any(label.startswith(f"⬇️ Download these {len(cards)} cases") for label in labels)
+    assert "⬇️ Download the 0 case reviews as CSV" in labels
     assert any(b.label.startswith("Show me ") for b in at.button)
 
 
@@ -127,11 +139,16 @@ def test_table_run_shows_values_bars_and_class_importance(stored_home, open_page
     _no_exceptions(at)
     assert _matches(at) == len(art.labels)
     cards = _cards(at)
-    assert len(at.dataframe) == len(cards)  # each card lists the row of input values
+    wrong = sum("❌" in c for c in cards)
+    # each card lists its row of input values, and beside it its nearest training rows of the
+    # true class (and of the predicted class for errors), in the file's units
+    assert len(at.dataframe) == 2 * len(cards) + wrong
     assert list(at.dataframe[0].value["feature"]) == dataset["feature_names"]
+    beside = at.dataframe[1].value
+    assert list(beside.columns[:2]) == ["feature", "this case"] and beside.columns[2].startswith("#1, distance ")
+    assert beside["this case"].tolist() == at.dataframe[0].value["value"].tolist()
     types = [fig["data"][0]["type"] for fig in _figures(at)]
     bars, heatmaps = types.count("bar"), types.count("heatmap")
-    wrong = sum("❌" in c for c in cards)
     assert bars == len(cards) + wrong  # true class always, predicted class for errors
     sides = {g == "tail" for g in dataset["groups"]}
     assert heatmaps == len(sides)  # common and rare classes side by side
@@ -150,3 +167,76 @@ def test_report_of_every_matching_case(stored_home, open_page):
     _no_exceptions(at)
     [download] = [d for d in at.get("download_button") if d.proto.label.startswith("⬇️ Download these")]
     assert download.proto.label.startswith(f"⬇️ Download these {min(matches, 64)} cases")
+
+
+def test_marking_a_case_saves_it_with_the_run(copied_home, open_page):
+    from core.store import RunStore
+
+    store = RunStore(copied_home["home"])
+    run_id = copied_home["image_run"]
+    at = open_page("gallery", run_id=run_id)
+    first = _cards(at)[0]
+    sample = int(re.match(r"\*\*Sample (\d+)\*\*", first).group(1))
+    key = f"gallery.review.{run_id}.{sample}"
+    assert at.radio(key=f"{key}.mark").value is None  # nothing chosen before the reviewer does
+
+    at.button(key=f"{key}.save").click().run()  # saving with no verdict is refused, nothing is written
+    _no_exceptions(at)
+    assert any("Choose a verdict" in w.value for w in at.warning)
+    assert read_reviews(store, run_id) == {}
+
+    note = "Looks like a 1 written <b>carelessly</b> :red[see scan]"
+    at.radio(key=f"{key}.mark").set_value("label looks wrong")
+    at.text_area(key=f"{key}.note").input(note)
+    at.button(key=f"{key}.save").click().run()
+    _no_exceptions(at)
+    saved = read_reviews(store, run_id)
+    assert list(saved) == [sample]
+    assert saved[sample]["mark"] == "label looks wrong" and saved[sample]["note"] == note
+    assert any("Saved: label looks wrong" in s.value for s in at.success)
+    reviewed = [m.value for m in at.markdown if m.value.startswith("🏷️ Reviewed: **label looks wrong**")]
+    assert len(reviewed) == 1 and "\\<b\\>" in reviewed[0] and ":red[" not in reviewed[0]
+    [csv] = [d for d in at.get("download_button") if d.proto.label.endswith("as CSV")]
+    assert csv.proto.label == "⬇️ Download the 1 case reviews as CSV" and not csv.proto.disabled
+    table = next(d.value for d in at.dataframe if "mark" in d.value.columns)
+    assert table[["test_row", "mark", "note"]].values.tolist() == [[sample, "label looks wrong", note]]
+
+    at = open_page("gallery", run_id=run_id)  # a new session finds the verdict where it was left
+    assert at.radio(key=f"{key}.mark").value == "label looks wrong"
+    assert at.text_area(key=f"{key}.note").value == note
+    at.button(key=f"{key}.remove").click().run()
+    _no_exceptions(at)
+    assert read_reviews(store, run_id) == {}
+
+
+def test_filters_that_match_nothing_fall_back_to_all_errors(stored_home, open_page):
+    run_id, art, dataset = _stored(stored_home, "image_run")
+    at = open_page("gallery", run_id=run_id)
+    at.multiselect(key=f"gallery.true.{run_id}").set_value([0])
+    at.multiselect(key=f"gallery.pred.{run_id}").set_value([0])  # a sample of class 0 called 0 is never wrong
+    at.run()
+    _no_exceptions(at)
+    errors = error_cases(art, dataset["groups"])
+    assert len(errors) > 0
+    assert any(f"all **{len(errors)}** mistakes of this run are shown instead" in i.value for i in at.info)
+    assert _matches(at) == len(errors)
+    assert _cards(at)[0].startswith(f"**Sample {errors['sample_id'].iloc[0]}** ")
+
+
+def test_confused_pairs_involve_a_tail_class(stored_home, open_page):
+    run_id, art, dataset = _stored(stored_home, "image_run")
+    groups = dataset["groups"]
+    at = open_page("gallery", run_id=run_id)
+    labels = [b.label for b in at.button if b.label.startswith("Show me ")]
+    assert labels, "the run confuses some pair involving a tail class"
+    for label in labels:
+        true_group, pred_group = re.match(r"Show me (\w+) class .* predicted as (\w+) class ", label).groups()
+        assert "tail" in (true_group, pred_group), label
+    # the most frequent confusion of all, if it involves no tail class, is not offered
+    from core.analysis._gallery import most_confused_pairs
+
+    every = most_confused_pairs(art, top=100, rare_only=False, groups=groups)
+    offered = {(int(t), int(p)) for t, p in most_confused_pairs(art, top=4, groups=groups)[["true", "pred"]].values}
+    for pair in every.itertuples():
+        if "tail" not in (pair.true_group, pair.pred_group):
+            assert (pair.true, pair.pred) not in offered

@@ -95,6 +95,37 @@ def test_report_rejects_a_class_index_out_of_range():
         error_report_html([_table_case(1, 5, 0)], title="t", run_name="r", method="m", class_names=CLASS_NAMES)
 
 
+def test_reviewed_cards_carry_their_verdict_and_the_section_lists_every_review():
+    import pandas as pd
+
+    reviews = pd.DataFrame([
+        {"test_row": 42, "true": "normal", "predicted": MALICIOUS, "confidence": 0.7, "mark": "ambiguous",
+         "note": f"two readers disagree\n{MALICIOUS}", "updated": "2026-01-01T00:00:00+00:00"},
+        {"test_row": 7, "true": "normal", "predicted": "normal", "confidence": 0.9, "mark": "model error",
+         "note": "", "updated": "2026-01-02T00:00:00+00:00"}])
+    cases = [_table_case(42, 2, 0), _table_case(43, 2, 0)]
+    document = error_report_html(cases, title="t", run_name="r", method="saliency", class_names=CLASS_NAMES,
+                                 reviews=reviews)
+    rest = _without_plotly_bundle(document)
+    cards = rest.split('<article class="case ')[1:]
+    assert len(cards) == 2
+    assert '<p class="review">Reviewer: <b>ambiguous</b>: two readers disagree' in cards[0]
+    assert 'class="review"' not in cards[1]
+    section = rest[rest.index("<h2>Case reviews</h2>"):rest.index("</section>", rest.index("<h2>Case reviews</h2>"))]
+    assert section.count("<tr><td>") == 2 and "<td>90.0%</td>" in section
+    assert MALICIOUS not in rest and "&lt;script&gt;alert(1)&lt;/script&gt;" in section
+
+
+def test_operating_point_section_needs_a_saved_point():
+    base = dict(title="t", run_name="r", method="saliency", class_names=CLASS_NAMES)
+    assert "Saved operating point" not in error_report_html([], **base, operating_point={})
+    document = error_report_html([], **base, operating_point={"class": 1, "threshold": 0.4, "prevalence": None,
+                                                               "cost_miss": None})
+    assert "<h2>Saved operating point</h2>" in document
+    assert "called <b>benign &amp; rare</b>" in document and "the test set's own" in document
+    assert "false alarms" not in document
+
+
 # ---------------------------------------------------------------- figure builders
 
 

@@ -1,9 +1,9 @@
 """Pure analyses over stored run arrays: metrics, calibration, geometry, embeddings,
-attributions, run comparison, the error gallery and the post-hoc explorer."""
+attributions, run comparison, the error gallery, the post-hoc explorer, and metrics at another class prior."""
 
 from core.analysis import (
     _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _metrics, _paired, _posthoc_explorer,
-    _resampling, _uncertainty,
+    _prior, _resampling, _review, _uncertainty,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._calibration import *  # noqa: F403
@@ -14,7 +14,9 @@ from core.analysis._geometry import *  # noqa: F403
 from core.analysis._metrics import *  # noqa: F403
 from core.analysis._paired import *  # noqa: F403
 from core.analysis._posthoc_explorer import *  # noqa: F403
+from core.analysis._prior import *  # noqa: F403
 from core.analysis._resampling import *  # noqa: F403
+from core.analysis._review import *  # noqa: F403
 from core.analysis._uncertainty import *  # noqa: F403
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     *_gallery.__all__,
     *_posthoc_explorer.__all__,
     *_resampling.__all__,
+    *_review.__all__,
     *_uncertainty.__all__,
     *_paired.__all__,
+    *_prior.__all__,
 ]

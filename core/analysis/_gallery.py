@@ -38,7 +38,7 @@ __all__ = [
 Correctness = Literal["wrong", "right", "all"]
 
 CASE_COLUMNS = ["row", "sample_id", "true", "pred", "confidence", "true_prob", "correct", "true_group", "pred_group"]
-_RARE_GROUPS = ("medium", "tail")
+_RARE_GROUP = "tail"
 
 
 def error_cases(
@@ -104,11 +104,12 @@ def most_confused_pairs(
 ) -> pd.DataFrame:
     """The (true, predicted) class pairs with the most test errors.
 
-    From the confusion matrix's off-diagonal cells; with `rare_only`, only pairs whose true
-    class is a medium or tail class (the rare class mistaken for another). `groups`
-    defaults to the run's head/medium/tail split by training count. Columns: true, pred,
-    count, share (of the true class's test samples), true_group, pred_group; most errors
-    first, ties broken towards the rarer true class.
+    From the confusion matrix's off-diagonal cells; with `rare_only`, only pairs that involve
+    a tail class (a rare class mistaken for another, or another class mistaken for a rare
+    one), so two medium classes confused with each other do not crowd out the rare ones.
+    `groups` defaults to the run's head/medium/tail split by training count. Columns: true,
+    pred, count, share (of the true class's test samples), true_group, pred_group; most
+    errors first, ties broken towards the rarer true class.
     """
     from core.data import class_groups
 
@@ -120,9 +121,9 @@ def most_confused_pairs(
     support = counts.sum(axis=1)
     rows = []
     for t in range(k):
-        if rare_only and group_of[t] not in _RARE_GROUPS:
-            continue
         for p in range(k):
+            if rare_only and _RARE_GROUP not in (group_of[t], group_of[p]):
+                continue
             if p != t and counts[t, p] > 0:
                 rows.append({"true": t, "pred": p, "count": int(counts[t, p]),
                              "share": float(counts[t, p] / support[t]), "true_group": group_of[t],

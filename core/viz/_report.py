@@ -10,10 +10,11 @@ builders escape them for plotly's own markup (`core.text.plotly_text`).
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
@@ -51,6 +52,11 @@ table.probs td {{ padding: .1rem .6rem .1rem 0; }}
 .figs {{ display: flex; flex-wrap: wrap; gap: .5rem; margin-top: .6rem; }}
 .figs > div.fig {{ flex: 1 1 320px; min-width: 0; }}
 .missing {{ color: #7b8794; font-style: italic; }}
+.reviews table, .oppoint table {{ border-collapse: collapse; width: 100%; }}
+.reviews th, .reviews td, .oppoint th, .oppoint td {{ border-bottom: 1px solid #d9e2ec; padding: .3rem .6rem;
+        text-align: left; vertical-align: top; }}
+.reviews td.note {{ white-space: pre-wrap; }}
+.review {{ margin-top: .6rem; padding: .4rem .8rem; background: #fff8e1; border-radius: 6px; }}
 """
 
 
@@ -62,15 +68,23 @@ def error_report_html(
     method: str,
     class_names: Sequence[str],
     notes: str = "",
+    reviews: pd.DataFrame | None = None,
+    operating_point: Mapping[str, Any] | None = None,
 ) -> str:
     """One HTML document explaining each case: true vs predicted class, the top
     probabilities and the attribution towards both classes (image overlays or feature
     bars). Case dicts hold "sample_id", "true", "pred", "probs" (K,), "input",
     "attr_true", "attr_pred", "modality" ("image"/"tabular"), "feature_names" and, for
-    tables, optionally "values" (a feature / value / standardised frame)."""
+    tables, optionally "values" (a feature / value / standardised frame).
+
+    `reviews` (core.analysis.reviews_table) adds a "Case reviews" section with every
+    reviewer's mark and note, and each reviewed card shows its own; `operating_point` (the
+    run's saved "operating_point" annotation: class, threshold, prevalence, cost_miss)
+    adds the decision rule the run is used with."""
     names = [str(c) for c in class_names]
     figure_html = _FigureWriter()
-    cards = [_case_card(case, names, figure_html) for case in cases]
+    marks = _marks_by_case(reviews)
+    cards = [_case_card(case, names, figure_html, marks.get(str(case["sample_id"]))) for case in cases]
     n_errors = sum(int(c["true"]) != int(c["pred"]) for c in cases)
     head_script = f"<script>{plotly.offline.get_plotlyjs()}</script>" if figure_html.used else ""
     notes_html = ""
@@ -94,6 +108,8 @@ def error_report_html(
 </header>
 {_explainer(method)}
 {notes_html}
+{_operating_point_html(operating_point, names)}
+{_reviews_html(reviews)}
 <main>
 {''.join(cards) if cards else '<p class="missing">No cases to show.</p>'}
 </main>
@@ -138,7 +154,8 @@ right; a confident map on the wrong region is a reason to distrust the model the
 </section>"""
 
 
-def _case_card(case: dict[str, Any], class_names: list[str], figure_html: _FigureWriter) -> str:
+def _case_card(case: dict[str, Any], class_names: list[str], figure_html: _FigureWriter,
+               review: Mapping[str, Any] | None = None) -> str:
     true, pred = int(case["true"]), int(case["pred"])
     for label, value in (("true", true), ("pred", pred)):
         if not 0 <= value < len(class_names):
@@ -166,6 +183,7 @@ def _case_card(case: dict[str, Any], class_names: list[str], figure_html: _Figur
 <table class="probs"><caption>Top {len(top)} probabilities</caption>{prob_rows}</table>
 </div>
 <div class="figs">{_case_figures(case, true_name, pred_name, true == pred, figure_html)}</div>
+{_card_review(review)}
 </article>
 """
 
@@ -201,6 +219,59 @@ def _values_table(values: Any) -> str:
                    for r in values.itertuples(index=False))
     return ('<table class="values"><caption>Values (as in the data file; standardised: what the model saw)</caption>'
             f"<tr><th>feature</th><th>value</th><th>standardised</th></tr>{rows}</table>")
+
+
+def _marks_by_case(reviews: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    if reviews is None or reviews.empty:
+        return {}
+    return {str(r["test_row"]): r for r in reviews.to_dict("records")}
+
+
+def _card_review(review: Mapping[str, Any] | None) -> str:
+    if not review:
+        return ""
+    note = f": {_esc(review['note'])}" if str(review.get("note", "")).strip() else ""
+    return f'<p class="review">Reviewer: <b>{_esc(review["mark"])}</b>{note}</p>'
+
+
+def _reviews_html(reviews: pd.DataFrame | None) -> str:
+    """Every reviewed case, with what the reviewer decided and why."""
+    if reviews is None or reviews.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_esc(r['test_row'])}</td><td>{_esc(r['true'])}</td><td>{_esc(r['predicted'])}</td>"
+        f"<td>{float(r['confidence']):.1%}</td><td>{_esc(r['mark'])}</td><td class=\"note\">{_esc(r['note'])}</td>"
+        f"<td>{_esc(r['updated'])}</td></tr>"
+        for r in reviews.to_dict("records"))
+    return f"""<section class="explainer reviews">
+<h2>Case reviews</h2>
+<p>What a reviewer decided about each case they looked at: <b>label looks wrong</b> (the recorded answer is
+probably a mistake in the data), <b>ambiguous</b> (the case could fairly belong to either class) or <b>model
+error</b> (the label is right and the model is wrong). Confidence is the probability the model gave its own answer.</p>
+<table><tr><th>Test sample</th><th>True class</th><th>Predicted</th><th>Confidence</th><th>Mark</th><th>Note</th>
+<th>Saved (UTC)</th></tr>{rows}</table>
+</section>"""
+
+
+def _operating_point_html(point: Mapping[str, Any] | None, class_names: list[str]) -> str:
+    """The saved decision rule: call a case positive for one class above a threshold."""
+    if not point or "class" not in point or "threshold" not in point:
+        return ""
+    k = int(point["class"])
+    name = class_names[k] if 0 <= k < len(class_names) else f"class {k}"
+    prevalence = point.get("prevalence")
+    cost = point.get("cost_miss")
+    rows = [("Class", _esc(name)), ("Threshold", f"{float(point['threshold']):.3g}"),
+            ("Prevalence assumed", "the test set's own" if prevalence is None else f"{float(prevalence):.2%}")]
+    if cost is not None:
+        rows.append(("Cost of a missed case", f"{float(cost):g} false alarms"))
+    cells = "".join(f"<tr><th>{a}</th><td>{b}</td></tr>" for a, b in rows)
+    return f"""<section class="explainer oppoint">
+<h2>Saved operating point</h2>
+<p>The run is used with this rule: a case is called <b>{_esc(name)}</b> when the model's probability for it is at
+least the threshold.</p>
+<table>{cells}</table>
+</section>"""
 
 
 def _esc(text: Any) -> str:
