@@ -14,6 +14,10 @@ WATCH_RUN_IDS = "tailscope.watch_run_ids"  # runs queued from this session, foll
 FLASH = "tailscope.flash"  # a one-shot message shown after a rerun
 SWEEP_ID = "tailscope.sweep_id"  # the sweep the Sweeps page shows (mirrored in the address as ?sweep=ID)
 SWEEP_IN_ADDRESS = "tailscope.sweep_in_address"  # the ?sweep= value this session last wrote
+PRIOR = "tailscope.prior"  # the class mix Results, Calibration and Post-hoc score at: "test", "balanced", "train"
+# or one share per class ("0.97,0.03"); mirrored in the address as ?prior=... (and ?adapt=1)
+PRIOR_ADAPT = "tailscope.prior_adapt"  # True: the model's scores are moved to that mix too
+PRIOR_IN_ADDRESS = "tailscope.prior_in_address"  # the (?prior=, ?adapt=) pair this session last wrote
 
 # Form widgets whose values survive a visit to another page. Streamlit forgets a widget's
 # value once a run does not draw it; re-assigning it each run keeps it. Buttons, uploads and

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import streamlit as st
 
+from app.prior_view import metrics_at, prior_cards, prior_note, prior_picker
 from app.services import load_bundle
 from app.widgets import explain, require_run, table_height
 from core.analysis import (
@@ -35,6 +36,12 @@ cols = st.columns(6)
 for col, key in zip(cols, ("ece", "mce", "adaptive_ece", "classwise_ece", "brier", "nll")):
     info = CALIBRATION_METRICS[key]
     col.metric(info.display_name, f"{cal.get(key, float('nan')):.3f}", help=f"{info.description} Lower is better.")
+explain("On the test split as it is. Below: the same model's calibration error at another class mix.")
+
+choice = prior_picker(bundle, "calibration")
+if not choice.as_tested:
+    prior_cards(metrics_at(bundle, choice), metrics_at(bundle))
+prior_note(choice, what="cards just above")
 
 st.subheader("Reliability diagram")
 c1, c2 = st.columns([3, 2])

@@ -5,6 +5,7 @@ import math
 import streamlit as st
 
 from app import state
+from app.prior_view import metrics_at, prior_cards, prior_note, prior_picker
 from app.services import get_store, load_bundle
 from app.widgets import explain, flash, require_run
 from core.analysis import (
@@ -107,6 +108,13 @@ gaps = " · ".join(f"{g} {original['gap'][g]:+.3f} → {adjusted['gap'][g]:+.3f}
                   if math.isfinite(adjusted["gap"][g]))
 explain(f"Adaptive ECE {original['adaptive_ece']:.3f} → {adjusted['adaptive_ece']:.3f}. Confidence minus accuracy "
         f"per group (above zero: over-confident): {gaps}.")
+
+choice = prior_picker(bundle, "posthoc")
+if not choice.as_tested:
+    st.markdown("**The adjusted model at this class mix**")
+    prior_cards(metrics_at(bundle, choice, posthoc=params), metrics_at(bundle, choice),
+                compared_with="vs the original model at this mix")
+prior_note(choice, what="cards just above")
 
 left, right = st.columns(2)
 with left:

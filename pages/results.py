@@ -4,14 +4,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.prior_view import metrics_at, per_class_table, prior_cards, prior_note, prior_picker, shift_curve
 from app.services import load_bundle, load_experiment, load_splits
 from app.widgets import explain, metric_cards, require_run, table_height
 from core.analysis import confusion, softmax
 from core.data import in_original_units, source_label
 from core.text import md
 from core.viz import (
-    cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails, per_class_figure,
-    pr_curve_figure, tail_warnings, training_curves_figure,
+    SHIFT_METRIC_LABELS, cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails,
+    per_class_figure, pr_curve_figure, prior_shift_figure, run_colors, tail_warnings, training_curves_figure,
 )
 
 CARDS = ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "mcc", "cohen_kappa", "roc_auc_ovr_macro",
@@ -67,10 +68,19 @@ else:
     intervals = {k: (ci["low"], ci["high"]) for k, ci in (m.get("ci") or {}).items()}
     how = "stratified bootstrap over the test cases"
     per_class_shown = per_class
-metric_cards(CARDS, values, intervals, SHORT_LABELS, how)
-explain(("Mean over the experiment's runs" if pooled else "This run") + " ± half the width of its 95 % interval: "
-        "differences between methods smaller than that are within noise (the Compare page tests them). "
-        + ("The charts below the class-by-class view are for this one run." if pooled else ""))
+choice = prior_picker(bundle, "results")
+if choice.as_tested:
+    metric_cards(CARDS, values, intervals, SHORT_LABELS, how)
+    explain(("Mean over the experiment's runs" if pooled else "This run") + " ± half the width of its 95 % interval: "
+            "differences between methods smaller than that are within noise (the Compare page tests them). "
+            + ("The charts below the class-by-class view are for this one run." if pooled else ""))
+    prior_note(choice)
+else:
+    at_prior = metrics_at(bundle, choice)
+    prior_cards(at_prior, metrics_at(bundle))
+    prior_note(choice, what="cards and the table" + (" (of this one run, not the experiment's mean)" if pooled else ""))
+    per_class_table(at_prior, names, order)
+    explain("MCC, ROC-AUC and the charts below, but for the last one, are for the test split as it is.")
 for note in tail_warnings(m, per_class):
     st.warning(note, icon="⚠️")
 
@@ -149,6 +159,17 @@ with right:
 st.download_button("Per-class metrics (CSV)", per_class.to_csv(index=False), file_name=f"{record.id}-per-class.csv",
                    mime="text/csv", key="results.csv", on_click="ignore", icon=":material/download:",
                    help="Precision, recall, F1, test and training counts and group of every class.")
+
+st.subheader("If the class mix differs from training")
+shift_metric = st.segmented_control("Measure", list(SHIFT_METRIC_LABELS), format_func=SHIFT_METRIC_LABELS.get,
+                                    default="balanced_accuracy", key="results.shift_metric") or "balanced_accuracy"
+show(prior_shift_figure({record.name: shift_curve(bundle, choice.adapt)}, shift_metric,
+                        run_colors([record.name])), "shift",
+     "The same model scored on test cases whose class mix moves from the training order (common classes much more "
+     "common, left) through balanced (middle) to reversed (the rare classes now the common ones, right). A flat line "
+     "means the number holds wherever the model is used; accuracy usually falls to the right when a model favours "
+     "common classes. " + ("The model is adapted to each mix (switch off above to see it unchanged)."
+                           if choice.adapt else "Balanced accuracy stays flat unless the model is adapted."))
 
 st.subheader("Precision-recall curves")
 default_pr = [order[0], *[j for j in order[::-1] if per_class.set_index("class_index").loc[j, "support"] > 0][:2]]

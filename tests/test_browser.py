@@ -51,6 +51,7 @@ PAGES = [
     ("Calibration", "calibration", "Calibration"),
     ("Post-hoc explorer", "posthoc", "Post-hoc explorer"),
     ("Error gallery", "gallery", "Error gallery"),
+    ("Rare-class triage", "triage", "Rare-class triage"),
     ("Sweeps", "sweeps", "Sweeps"),
     ("Playground", "playground", "Playground"),
 ]
@@ -570,7 +571,7 @@ def _hostile_tour(page, url: str) -> None:
     literal = {"home": [run], "data": [HOSTILE_LABEL_COLUMN, *HOSTILE_CLASSES], "train": [], "runs": [run],
                "results": [run, *HOSTILE_CLASSES], "compare": [run, other_run], "geometry": HOSTILE_CLASSES,
                "calibration": HOSTILE_CLASSES, "posthoc": HOSTILE_CLASSES, "gallery": HOSTILE_CLASSES[1:3],
-               "sweeps": [], "playground": []}
+               "triage": [], "sweeps": [], "playground": []}
     page.goto(url)
     expect(page.locator("h1").filter(has_text="Tailscope")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
     settle(page)

@@ -73,7 +73,7 @@ def test_the_cli_prints_one_line_and_exits_non_zero(copied_home, capsys, command
     assert code == 1 and err.count("\n") == 0 and name in err and "damaged" in err
 
 
-@pytest.mark.parametrize("page", ["results", "geometry", "calibration", "posthoc", "gallery"])
+@pytest.mark.parametrize("page", ["results", "geometry", "calibration", "posthoc", "gallery", "triage"])
 def test_analysis_pages_name_the_file_and_offer_rerun_and_delete(copied_home, open_page, page):
     _damage(copied_home["home"], copied_home["image_run"], "eval.npz")
     at = open_page(page, run_id=copied_home["image_run"])

@@ -49,7 +49,10 @@ def test_comparable_runs_side_by_side(pair_home, open_page):
     store = RunStore(pair_home["home"])
     assert table.loc["tiny wine ce", "balanced_accuracy"] == pytest.approx(
         store.metrics(pair_home["table_run"])["balanced_accuracy"])
-    assert len(at.get("plotly_chart")) == 5  # paired differences, per class, difference, groups, curves
+    assert len(at.get("plotly_chart")) == 6  # paired differences, per class, difference, groups, curves, shift
+    shift = next(c for c in at.get("plotly_chart") if "compare.shift" in c.proto.id)
+    assert shift.proto.spec.count('"type":"log"') == 1 and "wine adjusted" in shift.proto.spec
+    assert "tiny wine ce" in shift.proto.spec, "one line per chosen run"
 
     before = _traces(at, 0)
     at.segmented_control(key="compare.metric").set_value("f1").run()

@@ -40,9 +40,9 @@ def test_renders_cards_charts_and_downloads(stored_home, open_page, run):
     assert metrics["Balanced accuracy"] == f"{stored['balanced_accuracy']:.3f}"
     assert deltas["Balanced accuracy"] == f"± {(ci['high'] - ci['low']) / 2:.3f}"
     assert metrics["MCC"] == f"{stored['mcc']:.3f}" and not deltas["MCC"], "no interval where none was computed"
-    assert len(at.get("plotly_chart")) == 5  # confusion, per class, groups, PR curves, training curves
+    assert len(at.get("plotly_chart")) == 6  # confusion, per class, groups, shifted mixes, PR curves, training curves
     labels = [b.proto.label for b in at.get("download_button")]
-    assert "Per-class metrics (CSV)" in labels and labels.count("Download this chart (HTML)") == 5
+    assert "Per-class metrics (CSV)" in labels and labels.count("Download this chart (HTML)") == 6
 
 
 def test_starts_on_the_largest_mistake_and_lists_its_samples(stored_home, open_page):
@@ -79,7 +79,7 @@ def test_widgets_change_the_view(stored_home, open_page):
 
     at.multiselect(key=f"results.pr_classes.{run_id}").set_value([0, 1, 2, 3]).run()
     _no_exceptions(at)
-    assert at.get("plotly_chart")[3].proto.spec.count('"name":') >= 4
+    assert at.get("plotly_chart")[4].proto.spec.count('"name":') >= 4
 
 
 def test_table_run_lists_rows_with_feature_values(stored_home, open_page):

@@ -205,7 +205,8 @@ def test_tail_warnings_escape_class_names():
 
 # --- the pages, under AppTest ------------------------------------------------------------
 
-PAGES = ["home", "data", "train", "runs", "results", "compare", "geometry", "calibration", "posthoc", "gallery"]
+PAGES = ["home", "data", "train", "runs", "results", "compare", "geometry", "calibration", "posthoc", "gallery", "triage",
+         "sweeps"]
 MARKDOWN_FIELDS = {"body", "label", "help", "text", "caption", "content", "delta_description"}
 
 
