@@ -58,7 +58,7 @@ def run_page(page) -> None:
 
 remember_form_values()
 restore_data_choice()
-page = st.navigation(PAGES)
+page = st.navigation(PAGES, expanded=True)  # every page in view: no "View more" hiding the last ones
 sidebar()
 flash()
 run_page(page)

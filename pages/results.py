@@ -162,7 +162,7 @@ st.download_button("Per-class metrics (CSV)", per_class.to_csv(index=False), fil
 
 st.subheader("If the class mix differs from training")
 shift_metric = st.segmented_control("Measure", list(SHIFT_METRIC_LABELS), format_func=SHIFT_METRIC_LABELS.get,
-                                    default="balanced_accuracy", key="results.shift_metric") or "balanced_accuracy"
+                                    default="accuracy", key="results.shift_metric") or "accuracy"
 show(prior_shift_figure({record.name: shift_curve(bundle, choice.adapt)}, shift_metric,
                         run_colors([record.name])), "shift",
      "The same model scored on test cases whose class mix moves from the training order (common classes much more "

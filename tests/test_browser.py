@@ -664,3 +664,94 @@ def test_open_results_of_a_finished_run_while_another_trains(app_server):
                 browser.close()
     finally:
         store.request_cancel(long_run)
+
+
+# --- rare-class triage: a prevalence, a threshold, a reviewed case, the report ---------------
+
+REVIEW_NOTE = "<b>odd</b> stroke, ask the lab"
+
+
+def test_triage_prevalence_threshold_review_and_report(app_server):
+    """A clinician's path: set the diagnosis to 3 % of cases, lower the threshold, save that
+    operating point; mark a rare-class error in the gallery with a note; download the report,
+    which carries the note (as text) and the saved operating point."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    from conftest import TINY_IMAGE_RUN, make_run
+
+    from core.store import RunStore
+
+    run_id = make_run(app_server["home"], TINY_IMAGE_RUN, embeddings=False)
+    store = RunStore(app_server["home"])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+            try:
+                _triage_tour(page, app_server["url"], run_id, store)
+            except BaseException:
+                screenshot(page, "triage-failure")
+                print(f"server log:\n{_tail(app_server['log'])}")
+                raise
+        finally:
+            browser.close()
+
+
+def _metric_value(page, label: str) -> str:
+    return page.get_by_test_id("stMetric").filter(has_text=label).first.get_by_test_id("stMetricValue").inner_text()
+
+
+def _triage_tour(page, url: str, run_id: str, store) -> None:
+    page.goto(f"{url}/triage?run={run_id}")
+    expect(page.locator("h1").filter(has_text="Rare-class triage")).to_be_visible()
+    settle(page)
+    no_exception(page, "Rare-class triage")
+    slider = page.get_by_role("slider", name=re.compile("Flag a case when"))
+    before = float(slider.input_value())
+    slider.focus()
+    slider.press("Home")  # flag (nearly) everyone: the tiny model is unsure of its rarest class
+    settle(page)
+    for _ in range(5):
+        slider.focus()
+        slider.press("ArrowRight")
+        settle(page)
+    after = float(slider.input_value())
+    assert 0 < after < before, (before, after)
+
+    ppv_before = _metric_value(page, "PPV")
+    prevalence = page.get_by_role("spinbutton", name="How common is it in your setting (%)")
+    prevalence.fill("3")
+    prevalence.press("Enter")
+    settle(page)
+    expect(page.get_by_text(re.compile(r"of 1,000 cases where 3 % are"))).to_be_visible()
+    assert _metric_value(page, "PPV") != ppv_before, f"the PPV follows the prevalence ({ppv_before})"
+    page.get_by_role("button", name="Save this operating point with the run").click()
+    settle(page)
+    expect(page.get_by_text("Saved with the run").first).to_be_visible()
+    saved = store.annotation(run_id, "operating_point")
+    assert saved["prevalence"] == pytest.approx(0.03) and saved["threshold"] == pytest.approx(after, abs=1e-6)
+    screenshot(page, "triage-operating-point")
+
+    page.goto(f"{url}/gallery?run={run_id}")
+    expect(page.locator("h1").filter(has_text="Error gallery")).to_be_visible()
+    settle(page)
+    no_exception(page, "Error gallery")
+    page.get_by_text("Review this case").first.click()
+    page.get_by_text("label looks wrong").first.click()
+    page.get_by_role("textbox", name="Note (optional)").first.fill(REVIEW_NOTE)
+    page.get_by_role("button", name="Save review").first.click()
+    settle(page)
+    expect(page.get_by_text("Saved: label looks wrong").first).to_be_visible()
+    (case,) = store.annotation(run_id, "reviews")["cases"].values()
+    assert case["mark"] == "label looks wrong" and case["note"] == REVIEW_NOTE
+    screenshot(page, "triage-reviewed-case")
+
+    button = page.get_by_role("button", name=re.compile(r"as an HTML report"))
+    with page.expect_download() as download:
+        button.click()
+    html = Path(download.value.path()).read_text()
+    assert "Case reviews" in html and "Saved operating point" in html
+    assert "&lt;b&gt;odd&lt;/b&gt; stroke, ask the lab" in html and REVIEW_NOTE not in html, "the note reads as text"

@@ -80,8 +80,22 @@ def prior_shift_figure(curves: Mapping[str, pd.DataFrame], metric: str = "balanc
         fig.update_xaxes(type="log", autorange="reversed")
     fig.update_xaxes(title="class mix of the test cases: common classes first (left), balanced, "
                            "rare classes first (right)")
-    fig.update_yaxes(title=SHIFT_METRIC_LABELS[metric], rangemode="tozero" if metric == "ece" else "normal")
+    values = [v for t in curves.values() for v in t[metric].to_numpy(dtype=float) if np.isfinite(v)]
+    fig.update_yaxes(title=SHIFT_METRIC_LABELS[metric], range=_score_range(values, metric))
     return fig
+
+
+def _score_range(values: list[float], metric: str, min_span: float = 0.2) -> list[float] | None:
+    """The values with a margin, never past the score's own bounds (0 and, but for ECE, 1),
+    and never so narrow that a flat line fills the chart with noise."""
+    if not values:
+        return None
+    low, high = min(values), max(values)
+    pad = max((min_span - (high - low)) / 2, 0.03)
+    low, high = max(low - pad, 0.0), high + pad
+    if metric != "ece":
+        high = min(high, 1.0 + 0.01)
+    return [low, high]
 
 
 def _point_value(point: Mapping[str, Any], key: str) -> float:
@@ -112,7 +126,7 @@ def triage_roc_figure(scores: np.ndarray, positive: np.ndarray, point: Mapping[s
         hovertemplate="chosen threshold %{customdata:.3f}<br>false alarms %{x:.1%}<br>sensitivity %{y:.1%}"
                       "<extra></extra>"))
     fig.update_layout(**_LAYOUT, height=380)
-    fig.update_xaxes(title="1 − specificity: share of other cases flagged (false alarms)", range=[-0.01, 1.01])
+    fig.update_xaxes(title="false alarms: share of other cases flagged", range=[-0.01, 1.01])
     fig.update_yaxes(title=f"sensitivity: share of {name} found", range=[-0.01, 1.02])
     return fig
 
@@ -148,7 +162,7 @@ def triage_pr_figure(scores: np.ndarray, positive: np.ndarray, point: Mapping[st
         hovertemplate="chosen threshold %{customdata:.3f}<br>sensitivity %{x:.1%}<br>PPV %{y:.1%}<extra></extra>"))
     fig.update_layout(**_LAYOUT, height=380)
     fig.update_xaxes(title=f"sensitivity: share of {name} found", range=[-0.01, 1.01])
-    fig.update_yaxes(title=f"PPV at {prevalence:.1%} prevalence: positive calls that are right", range=[-0.01, 1.02])
+    fig.update_yaxes(title=f"PPV: flags that are right (at {prevalence:.1%})", range=[-0.01, 1.02])
     return fig
 
 
