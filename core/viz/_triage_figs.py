@@ -126,7 +126,7 @@ def triage_roc_figure(scores: np.ndarray, positive: np.ndarray, point: Mapping[s
         hovertemplate="chosen threshold %{customdata:.3f}<br>false alarms %{x:.1%}<br>sensitivity %{y:.1%}"
                       "<extra></extra>"))
     fig.update_layout(**_LAYOUT, height=380)
-    fig.update_xaxes(title="false alarms: share of other cases flagged", range=[-0.01, 1.01])
+    fig.update_xaxes(title="false alarms (others flagged)", range=[-0.01, 1.01])
     fig.update_yaxes(title=f"sensitivity: share of {name} found", range=[-0.01, 1.02])
     return fig
 
