@@ -440,7 +440,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from core.analysis import (
         ATTRIBUTIONS, build_report_cases, case_attributions, error_cases, list_attributions, load_run_model,
-        resolve_classes,
+        read_reviews, resolve_classes, reviews_table,
     )
     from core.config import RunConfig
     from core.data import feature_table
@@ -492,6 +492,8 @@ def _explain(args: argparse.Namespace) -> int:
         notes=f"Cases: {'misclassified' if args.wrong else 'all'} test samples of "
               f"{'every class' if classes is None else ', '.join(names[c] for c in classes)}, "
               f"the most confident predictions first ({len(cases)} shown).",
+        reviews=reviews_table(read_reviews(store, args.run), artifacts, names),
+        operating_point=store.annotation(args.run, "operating_point"),
     )
     out = Path(args.out or f"{args.run}-{args.method}.html")
     out.parent.mkdir(parents=True, exist_ok=True)

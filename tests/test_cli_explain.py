@@ -76,3 +76,22 @@ def test_explain_refuses_bad_choices_with_exit_2(stored_home, tmp_path, capsys, 
 def test_explain_an_unknown_run(stored_home, capsys):
     assert _explain("no-such-run") == 2
     assert "no run 'no-such-run'" in capsys.readouterr().err
+
+
+def test_explain_carries_the_reviews_and_the_operating_point(copied_home, tmp_path, capsys):
+    from core.analysis import set_review
+    from core.analysis._gallery import error_cases
+    from core.store import RunStore
+
+    run_id = copied_home["image_run"]
+    store = RunStore(copied_home["home"])
+    case = int(error_cases(store.artifacts(run_id), store.metrics(run_id)["dataset"]["groups"],
+                           correctness="wrong")["sample_id"].iloc[0])
+    set_review(store, run_id, case, "ambiguous", "<i>smudged</i> top")
+    store.write_annotation(run_id, "operating_point", {"class": 1, "threshold": 0.25, "prevalence": 0.03,
+                                                        "cost_miss": 20.0})
+    out = tmp_path / "report.html"
+    assert _explain(run_id, "--wrong", "--n", "2", "--out", str(out), "--device", "cpu") == 0, capsys.readouterr().err
+    document = out.read_text(encoding="utf-8")
+    assert "Case reviews" in document and "&lt;i&gt;smudged&lt;/i&gt; top" in document and "<i>smudged" not in document
+    assert "Saved operating point" in document and "0.25" in document
