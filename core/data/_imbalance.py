@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -209,27 +209,13 @@ def prepare_splits(
     )
 
 
-def table_transform(
-    data: Dataset,
-    new_rows: np.ndarray,
-    *,
-    profile: Profile = "none",
-    ratio: float = 10.0,
-    mu: float = 0.5,
-    class_order: Sequence[int] | None = None,
-    test_fraction: float = 0.25,
-    val_fraction: float = 0.15,
-    seed: int = 0,
-    fold: tuple[int, int] | None = None,
-) -> TableTransform:
-    """The transform `prepare_splits` fits on a table's training split (same arguments),
-    with fills also for the columns where `new_rows` have gaps: what turns new cases into
-    the features the model was trained on."""
+def table_transform(data: Dataset, new_rows: np.ndarray, **split: Any) -> TableTransform:
+    """The transform `prepare_splits` fits on a table's training split (`split`: the same
+    keyword arguments), with fills also for the columns where `new_rows` have gaps: what
+    turns new cases into the features the model was trained on."""
     if data.modality != "tabular":
         raise ValueError(f"{data.name}: only tables have a feature transform")
-    x_train, _, x_val, _, x_test, _, _ = _split_rows(
-        data, profile=profile, ratio=ratio, mu=mu, class_order=class_order, test_fraction=test_fraction,
-        val_fraction=val_fraction, seed=seed, fold=fold)
+    x_train, _, x_val, _, x_test, _, _ = _split_rows(data, **split)
     return fit_table_transform(x_train, data.columns, (x_val, x_test, new_rows))
 
 

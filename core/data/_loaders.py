@@ -254,15 +254,20 @@ def _label_array(y: np.ndarray, filename: str, key: str) -> np.ndarray:
     return y
 
 
-def load_npz(data: bytes, filename: str) -> Dataset:
-    """`x_train, y_train[, x_test, y_test]` (MedMNIST's `train_images`... accepted)."""
+def _open_npz(data: bytes, filename: str):
+    """The archive, checked as every ZIP is (paths, sizes) and read without pickles."""
     archive = _open_zip(data, filename, "'.npz' file")
     _safe_members(archive, filename)
     try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
+        return np.load(io.BytesIO(data), allow_pickle=False)
     except Exception:  # a broken archive shows up as any of several reader errors
         raise DataError(f"{filename}: not a readable '.npz' file: it is damaged or incomplete; save it again "
                         "with numpy.savez.") from None
+
+
+def load_npz(data: bytes, filename: str) -> Dataset:
+    """`x_train, y_train[, x_test, y_test]` (MedMNIST's `train_images`... accepted)."""
+    npz = _open_npz(data, filename)
     arrays = {}
     with npz:
         for ours, aliases in NPZ_NAMES.items():
@@ -311,13 +316,7 @@ def load_npz(data: bytes, filename: str) -> Dataset:
 def load_npz_inputs(data: bytes, filename: str, key: str = "x") -> np.ndarray:
     """The unlabelled inputs of an `.npz` (array `key`), checked and shaped as `load_npz`
     shapes training inputs: images (N, C, H, W) in [0, 1] or table rows (N, features)."""
-    archive = _open_zip(data, filename, "'.npz' file")
-    _safe_members(archive, filename)
-    try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception:  # a broken archive shows up as any of several reader errors
-        raise DataError(f"{filename}: not a readable '.npz' file: it is damaged or incomplete; save it again "
-                        "with numpy.savez.") from None
+    npz = _open_npz(data, filename)
     with npz:
         if key not in npz.files:
             found = ", ".join(repr(f) for f in npz.files[:6]) or "none"
