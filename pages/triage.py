@@ -174,9 +174,10 @@ with new_cases:
             "training mix.")
     before, after = st.columns(2)
     before.markdown("**Predictions as the model gives them**")
-    before.dataframe(result.frame, hide_index=True, height=table_height(len(result.frame)))
     after.markdown("**Re-adjusted to the estimated mix**")
-    after.dataframe(result.adjusted_frame, hide_index=True, height=table_height(len(result.adjusted_frame)))
+    for where, frame in ((before, result.frame), (after, result.adjusted_frame)):
+        where.dataframe(frame, hide_index=True, height=table_height(len(frame)), column_config={
+            c: st.column_config.NumberColumn(c, format="%.3f") for c in frame.columns if c.startswith("p(")})
     explain("Left: each case's predicted class and probabilities" + (" (the saved operating point applied)"
             if result.operating_point else "") + ". Right: the same cases after moving the probabilities to the "
             "batch's estimated mix, which is what they would be if the model had been trained on cases like these.")

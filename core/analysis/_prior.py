@@ -313,7 +313,7 @@ def _check_probs(probs: np.ndarray, train_prior) -> tuple[np.ndarray, np.ndarray
 
 
 def estimate_prior_em(
-    probs: np.ndarray, train_prior: Sequence[float] | np.ndarray, *, max_iter: int = 1000, tol: float = 1e-8
+    probs: np.ndarray, train_prior: Sequence[float] | np.ndarray, *, max_iter: int = 10_000, tol: float = 1e-8
 ) -> dict:
     """The class prior of an unlabelled batch by EM (Saerens et al. 2002): adjust the
     posteriors to the current prior, take their mean as the next prior, repeat.
