@@ -211,6 +211,24 @@ def set_slider(page, slider, target: int, max_presses: int = 400) -> None:
     raise AssertionError(f"the slider did not reach {target} (at {slider.input_value()})")
 
 
+def pick_option(page, combobox, name: str, tries: int = 3) -> None:
+    """Open a selectbox and choose `name`. A click that lands while the page reruns can leave
+    the list closed, so open it again (after the rerun settles) until the option shows."""
+    option = page.get_by_role("option", name=name, exact=True)
+    for attempt in range(tries):
+        combobox.click()
+        try:
+            expect(option).to_be_visible(timeout=10_000)
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            settle(page)
+            continue
+        option.click()
+        return
+
+
 def settle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
     """Wait until Streamlit has finished the current script run (no running indicator, no
     stale elements, no spinner), then a short pause for the last paint."""
@@ -494,9 +512,7 @@ def _patients_journey(page, url: str, home: Path, csv: Path) -> None:
     expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
     settle(page)
     true_class = page.get_by_role("combobox", name="True class").input_value()
-    predicted = page.get_by_role("combobox", name="Predicted class")
-    predicted.click()
-    page.get_by_role("option", name=true_class, exact=True).click()  # its diagonal cell: samples for sure
+    pick_option(page, page.get_by_role("combobox", name="Predicted class"), true_class)  # diagonal: samples for sure
     settle(page)
     no_exception(page, "Results with the patient run")
     samples = page.locator('[data-testid="stDataFrame"]').filter(
