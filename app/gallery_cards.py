@@ -12,16 +12,18 @@ import pandas as pd
 import streamlit as st
 
 from app.services import get_store
-from app.widgets import table_height
+from app.widgets import explain, table_height
 from core.analysis import (
-    REVIEW_MARKS, case_attributions, clear_review, display_image, load_run_model, neighbour_values, set_review,
+    REVIEW_MARKS, case_attributions, clear_review, display_image, load_run_model, neighbour_values, rare_class_errors,
+    reviews_csv, reviews_table, set_review,
 )
 from core.store import RunStore
 from core.text import md
 from core.train import resolve_device
 from core.viz import attribution_pair_figure, feature_attribution_bars, image_with_attribution
 
-__all__ = ["DEVICE", "run_model", "attribution_maps", "case_card", "neighbour_panel", "review_form"]
+__all__ = ["DEVICE", "run_model", "attribution_maps", "case_card", "neighbour_panel", "review_form",
+           "review_summary"]
 
 DEVICE = str(resolve_device("auto"))  # the GPU when there is one
 
@@ -171,3 +173,26 @@ def review_form(run_id: str, sample_id: int, saved: Mapping[str, str] | None, *,
         if status in st.session_state:
             kind, text = st.session_state.pop(status)
             getattr(st, kind)(text)
+
+
+def review_summary(run_id: str, art, names: Sequence[str], groups: Sequence[str],
+                   reviews: Mapping[int, Mapping[str, str]]) -> pd.DataFrame:
+    """The run's reviews so far: how many of its rare-class mistakes are reviewed, what the
+    marks mean, the table and its CSV. Returns the table (the report includes it)."""
+    st.subheader("Case review")
+    rare = rare_class_errors(art, groups)
+    done = reviews_table(reviews, art, names)
+    st.markdown(f"**{len(done)}** case{'s' if len(done) != 1 else ''} reviewed; this run makes **{len(rare)}** "
+                f"mistakes on rare (tail and medium) classes, **{int(rare['sample_id'].isin(list(reviews)).sum())}** "
+                "of them reviewed so far.")
+    explain("Open **Review this case** on any card to record your verdict: *label looks wrong* (the recorded answer "
+            "is probably a mistake in the data), *ambiguous* (the case could fairly be either class) or *model error* "
+            "(the label is right and the model is wrong), with a note. Verdicts are kept with the run, listed here, "
+            "and go into the HTML report and the CSV below.")
+    if len(done):
+        st.dataframe(done, hide_index=True,
+                     column_config={"confidence": st.column_config.NumberColumn(format="percent")})
+    st.download_button(f"⬇️ Download the {len(done)} case reviews as CSV", data=reviews_csv(done), on_click="ignore",
+                       file_name=f"{run_id}-reviews.csv", mime="text/csv", key="gallery.reviews_csv",
+                       disabled=not len(done))
+    return done

@@ -5,16 +5,16 @@ on each, and an HTML report and CSV to share them."""
 import numpy as np
 import streamlit as st
 
-from app.gallery_cards import attribution_maps, case_card, neighbour_panel, review_form, run_model
+from app.gallery_cards import attribution_maps, case_card, neighbour_panel, review_form, review_summary, run_model
 from app.services import get_store, load_bundle, load_splits
-from core.store import RunFileDamaged
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
     ATTRIBUTIONS, build_report_cases, class_feature_importance, error_cases, importance_sample, importance_sides,
-    list_attributions, most_confused_pairs, nearest_training_cases, neighbours_unavailable, rare_class_errors,
-    read_reviews, reviews_csv, reviews_table, softmax, train_subset_rows,
+    list_attributions, most_confused_pairs, nearest_training_cases, neighbours_unavailable, read_reviews, softmax,
+    train_subset_rows,
 )
 from core.data import feature_table, head_to_tail_order
+from core.store import RunFileDamaged
 from core.text import md
 from core.viz import class_importance_heatmap, error_report_html
 
@@ -157,20 +157,7 @@ if not image:
             "(darker = relied on more; both sides share one scale). Rare classes leaning on other features than "
             "common ones, or on very few, is a sign they were learned from too few examples.")
 
-st.subheader("Case review")
-rare = rare_class_errors(art, groups)
-done = reviews_table(reviews, art, names)
-st.markdown(f"**{len(done)}** case{'s' if len(done) != 1 else ''} reviewed; this run makes **{len(rare)}** mistakes "
-            f"on rare (tail and medium) classes, **{int(rare['sample_id'].isin(list(reviews)).sum())}** of them "
-            "reviewed so far.")
-explain("Open **Review this case** on any card to record your verdict: *label looks wrong* (the recorded answer is "
-        "probably a mistake in the data), *ambiguous* (the case could fairly be either class) or *model error* (the "
-        "label is right and the model is wrong), with a note. Verdicts are kept with the run, listed here, and go "
-        "into the HTML report and the CSV below.")
-if len(done):
-    st.dataframe(done, hide_index=True, column_config={"confidence": st.column_config.NumberColumn(format="percent")})
-st.download_button(f"⬇️ Download the {len(done)} case reviews as CSV", data=reviews_csv(done), on_click="ignore",
-                   file_name=f"{rid}-reviews.csv", mime="text/csv", key="gallery.reviews_csv", disabled=not len(done))
+done = review_summary(rid, art, names, groups, reviews)
 
 st.subheader("Take it with you")
 every = len(cases) > len(shown) and st.toggle(
