@@ -147,13 +147,13 @@ def _damaged(record: RunRecord, exc: RunFileDamaged) -> None:
               icon=":material/delete:")
 
 
-def require_run() -> RunRecord | None:
-    """The selected finished run whose files can be read, or an explanation of what to do
-    (returns None then)."""
+def require_run() -> RunRecord:
+    """The selected finished run whose files can be read; otherwise an explanation of what
+    to do, and the page stops there."""
     record = selected_run()
     if record is None:
         empty_state("There is no run to show yet. Train one on the Train page, or start a demo run.")
-        return None
+        st.stop()
     if record.status != "done":
         if record.status in ("queued", "running"):
             progress = record.progress or {}
@@ -162,12 +162,12 @@ def require_run() -> RunRecord | None:
         else:
             st.warning(f"**{md(record.name)}** {record.status}: {md(record.error or 'no reason recorded')}. "
                        "Pick another run in the sidebar.")
-        return None
+        st.stop()
     try:
         load_bundle(record.id)  # cached: the page's own call reads nothing again
     except RunFileDamaged as exc:
         _damaged(record, exc)
-        return None
+        st.stop()
     return record
 
 

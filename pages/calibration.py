@@ -25,8 +25,6 @@ st.markdown(
 )
 
 record = require_run()
-if record is None:
-    st.stop()
 bundle = load_bundle(record.id)
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 cal = bundle.metrics.get("calibration", {})

@@ -22,8 +22,6 @@ st.title("🔍 Error gallery")
 st.caption("The test samples the model got wrong, rare classes first: what in each input drove its answer, which "
            "training cases it resembles, and a place to record your verdict on each.")
 record = require_run()
-if record is None:
-    st.stop()
 REPORT_MAX = 64  # cases in a report of every match
 
 b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)

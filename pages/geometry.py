@@ -21,8 +21,6 @@ st.caption("Inside the network every example becomes a list of numbers, its *fea
            "the class boundaries in that space. This page shows how the classes sit there and how rare classes "
            "get squeezed.")
 record = require_run()
-if record is None:
-    st.stop()
 store, bundle = get_store(), load_bundle(record.id)
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 if not art.has_features:

@@ -48,8 +48,6 @@ st.markdown("A trained model can be re-balanced and re-calibrated **without retr
             "from the stored test scores at once.")
 
 record = require_run()
-if record is None:
-    st.stop()
 bundle = load_bundle(record.id)
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 derived_from = bundle.metrics.get("posthoc")

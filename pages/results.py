@@ -39,8 +39,6 @@ def show(fig, name: str, caption: str, **kwargs):
 
 st.title("📊 Results")
 record = require_run()
-if record is None:
-    st.stop()
 bundle = load_bundle(record.id)
 art, m = bundle.artifacts, bundle.metrics
 names, k = bundle.class_names, art.num_classes

@@ -23,8 +23,6 @@ st.markdown("For one diagnosis, decide **how sure the model must be before it ra
             "cases and see how common each class seems to be among them.")
 
 record = require_run()
-if record is None:
-    st.stop()
 bundle = load_bundle(record.id)
 art, names = bundle.artifacts, bundle.class_names
 probs, y = class_probabilities(bundle), np.asarray(art.labels)
