@@ -4,14 +4,10 @@ A test split has one class mix; a clinic has another. The choice is kept in the 
 in the address (?prior=balanced, ?prior=0.97,0.03, plus ?adapt=1), so moving between pages or
 sharing a link keeps it. The numbers come from `core.analysis` (`resolve_prior`,
 `metrics_at_prior`, `prior_shift_curve`), cached per run and choice.
-
-The Rare-class triage page's cached reads live here too: the run's test probabilities, the
-operating point saved with a run, and new cases scored by `core.predict`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +18,12 @@ import streamlit as st
 
 from app import state
 from app.services import get_store, load_bundle
-from core.analysis import adjusted_logits, metrics_at_prior, prior_shift_curve, resolve_prior, softmax
-from core.predict import NewCases, predict_new_cases
+from app.widgets import table_height
+from core.analysis import adjusted_logits, metrics_at_prior, prior_shift_curve, resolve_prior
 from core.text import md
 
 __all__ = ["PriorChoice", "PRIOR_KINDS", "prior_picker", "prior_note", "metrics_at", "shift_curve", "prior_cards",
-           "per_class_at_prior", "per_class_table", "class_probabilities", "saved_operating_point",
-           "save_operating_point", "predict_uploaded"]
+           "per_class_at_prior", "per_class_table"]
 
 PRIOR_KINDS = {"test": "the test split as it is", "balanced": "balanced: every class equally common",
                "train": "the training mix", "custom": "my clinic's mix"}
@@ -276,7 +271,7 @@ def per_class_table(result: dict[str, Any], names: list[str], order: list[int]) 
     """The per-class table at the chosen mix, with what each column means."""
     percent = st.column_config.NumberColumn(format="percent")
     table = per_class_at_prior(result, names, order)
-    st.dataframe(table, hide_index=True, width="stretch", height=min(35 * (len(table) + 1) + 3, 400), column_config={
+    st.dataframe(table, hide_index=True, width="stretch", height=table_height(len(table)), column_config={
         "prevalence": st.column_config.NumberColumn("share of cases", format="percent"),
         "recall": st.column_config.NumberColumn("recall (sensitivity)", format="percent"),
         "specificity": percent, "precision": st.column_config.NumberColumn("precision (PPV)", format="percent"),
@@ -285,35 +280,3 @@ def per_class_table(result: dict[str, Any], names: list[str], order: list[int]) 
     st.caption("Each class at this mix, from most to fewest training examples: its share of cases; recall, the share "
                "of its cases found; specificity, the share of other cases not called this class; precision (PPV), "
                "how often a call of this class is right; NPV, how often 'not this class' is right.")
-
-
-# --- one class's operating point and new cases (the Rare-class triage page) -----------------
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _probabilities(home: str, run_id: str, updated: float) -> np.ndarray:
-    return softmax(load_bundle(run_id).artifacts.logits)
-
-
-def class_probabilities(bundle) -> np.ndarray:
-    """The run's test probabilities (n, K), computed once per run."""
-    return _probabilities(str(get_store().home), bundle.record.id, bundle.record.updated)
-
-
-def saved_operating_point(run_id: str) -> dict[str, Any]:
-    """The operating point saved with the run ({} if none)."""
-    return get_store().annotation(run_id, "operating_point")
-
-
-def save_operating_point(run_id: str, value: dict[str, Any]) -> None:
-    get_store().write_annotation(run_id, "operating_point", value)
-
-
-@st.cache_data(show_spinner="Scoring the new cases and estimating their class mix…", max_entries=8)
-def _predict(home: str, run_id: str, updated: float, filename: str, data: bytes, operating: str) -> NewCases:
-    return predict_new_cases(get_store(), run_id, filename, data)
-
-
-def predict_uploaded(bundle, filename: str, data: bytes) -> NewCases:
-    """`core.predict.predict_new_cases`, cached per file, run and saved operating point."""
-    operating = json.dumps(saved_operating_point(bundle.record.id), sort_keys=True)
-    return _predict(str(get_store().home), bundle.record.id, bundle.record.updated, filename, data, operating)

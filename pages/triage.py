@@ -6,16 +6,13 @@ import math
 import numpy as np
 import streamlit as st
 
-from app.prior_view import (
-    class_probabilities, predict_uploaded, save_operating_point, saved_operating_point,
-)
 from app.services import load_bundle
+from app.triage_view import class_probabilities, new_cases_tab, point_cards, save_operating_point, saved_operating_point
 from app.widgets import explain, flash, require_run, table_height
 from core.analysis import least_cost_threshold, operating_point
-from core.data import DataError, head_to_tail_order
-from core.predict import PICTURE_SUFFIXES
+from core.data import head_to_tail_order
 from core.text import md
-from core.viz import prior_estimate_figure, triage_pr_figure, triage_roc_figure, two_by_two_frame
+from core.viz import triage_pr_figure, triage_roc_figure, two_by_two_frame
 
 st.title("🩺 Rare-class triage")
 st.markdown("For one diagnosis, decide **how sure the model must be before it raises a flag**, and see what that "
@@ -79,17 +76,7 @@ with one_class:
                           help="Lower: more cases flagged, fewer missed, more false alarms. Higher: the reverse.")
     scores, positive = probs[:, cls], y == cls
     point = operating_point(scores, positive, threshold, prevalence=prevalence / 100)
-    labels = {"sensitivity": "Sensitivity", "specificity": "Specificity", "ppv": "PPV", "npv": "NPV"}
-    helps = {"sensitivity": f"Share of the {names[cls]} cases that get flagged (does not depend on how common it is).",
-             "specificity": "Share of the other cases that are not flagged (does not depend on how common it is).",
-             "ppv": f"Of the flagged cases, how many truly are {names[cls]}, at {prevalence:g} % prevalence.",
-             "npv": f"Of the cases not flagged, how many truly are not {names[cls]}, at {prevalence:g} % prevalence."}
-    for col, (name, label) in zip(st.columns(4), labels.items()):
-        v = point[name]
-        known = math.isfinite(v["value"])
-        col.metric(label, f"{v['value']:.1%}" if known else "n/a", border=True, help=md(helps[name]),
-                   delta=f"{v['low']:.1%} to {v['high']:.1%}" if known and math.isfinite(v["low"]) else None,
-                   delta_color="off", delta_arrow="off", delta_description="95 % interval")
+    point_cards(point, names[cls], prevalence)
     per_1000 = 1000 * prevalence / 100
     found, alarms = per_1000 * point["sensitivity"]["value"], (1000 - per_1000) * (1 - point["specificity"]["value"])
     if math.isfinite(found) and math.isfinite(alarms):
@@ -146,42 +133,4 @@ with one_class:
                    + ("" if same else " (the settings above differ; save to replace it)") + ".")
 
 with new_cases:
-    st.markdown("Upload cases **without labels**, in the same form as the run's data "
-                + ("(a table with the same columns)." if bundle.modality != "image" else
-                   "(a .zip of pictures, one picture, or an .npz with an array x).")
-                + " The model scores each one and estimates how common each class is in the batch.")
-    types = (["csv", "tsv", "txt", "parquet", "npz"] if bundle.modality != "image"
-             else ["zip", "npz", *(s.lstrip(".") for s in PICTURE_SUFFIXES)])
-    uploaded = st.file_uploader("New cases", type=types, key="triage.upload")
-    if uploaded is None:
-        st.info("Upload a file to score new cases.")
-        st.stop()
-    try:
-        result = predict_uploaded(bundle, uploaded.name, uploaded.getvalue())
-    except (DataError, ValueError) as exc:
-        st.error(md(exc))
-        st.stop()
-    for warning in result.warnings:
-        st.warning(md(warning), icon="⚠️")
-    st.markdown(f"**{len(result.frame):,} cases scored.**")
-    train_mix = art.class_counts / max(art.class_counts.sum(), 1)
-    st.plotly_chart(prior_estimate_figure(names, result.prior, train_mix), width="stretch", key="triage.mix")
-    explain("Grey: how common each class was in training. Blue: how common it seems among your new cases, estimated "
-            "from the model's probabilities (EM, Saerens et al. 2002); the whisker is its 95 % interval. A large "
-            "difference means the model was trained for another mix than yours, and its raw answers lean toward the "
-            "training mix.")
-    before, after = st.columns(2)
-    before.markdown("**Predictions as the model gives them**")
-    after.markdown("**Re-adjusted to the estimated mix**")
-    for where, frame in ((before, result.frame), (after, result.adjusted_frame)):
-        where.dataframe(frame, hide_index=True, height=table_height(len(frame)), column_config={
-            c: st.column_config.NumberColumn(c, format="%.3f") for c in frame.columns if c.startswith("p(")})
-    explain("Left: each case's predicted class and probabilities" + (" (the saved operating point applied)"
-            if result.operating_point else "") + ". Right: the same cases after moving the probabilities to the "
-            "batch's estimated mix, which is what they would be if the model had been trained on cases like these.")
-    st.download_button("Predictions (CSV)", result.to_csv(), file_name=f"{record.id}-new-cases.csv", mime="text/csv",
-                       key="triage.csv", on_click="ignore", icon=":material/download:",
-                       help="Both views side by side, one row per case.")
-    st.download_button("Estimated class mix (CSV)", result.prior_table().to_csv(index=False),
-                       file_name=f"{record.id}-new-cases-mix.csv", mime="text/csv", key="triage.mix_csv",
-                       on_click="ignore", icon=":material/download:")
+    new_cases_tab(bundle)
