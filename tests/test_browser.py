@@ -16,6 +16,7 @@ element or a request to another host.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -211,6 +213,37 @@ def set_slider(page, slider, target: int, max_presses: int = 400) -> None:
     raise AssertionError(f"the slider did not reach {target} (at {slider.input_value()})")
 
 
+@contextlib.contextmanager
+def chromium_page(requests: list[str] | None = None, *, failure: str | None = None, logs: Sequence[Path] = ()):
+    """A page of Debian's Chromium with the suite's timeouts; every request and websocket
+    goes to `requests` when given. If the body fails, a `failure` screenshot is taken and the
+    `logs` printed before the error goes on."""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            if requests is not None:
+                context.on("request", lambda r: requests.append(r.url))
+            page = context.new_page()
+            if requests is not None:
+                page.on("websocket", lambda ws: requests.append(ws.url))
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+            try:
+                yield page
+            except BaseException:
+                if failure:
+                    try:
+                        screenshot(page, failure)
+                    except (sync_api.Error, OSError) as exc:  # never hide the journey's own error
+                        print(f"no failure screenshot: {exc}")
+                for log in logs:
+                    print(f"{log}:\n{_tail(log)}")
+                raise
+        finally:
+            browser.close()
+
+
 def pick_option(page, combobox, name: str, tries: int = 3) -> None:
     """Open a selectbox and choose `name`. A click that lands while the page reruns can leave
     the list closed, so open it again (after the rerun settles) until the option shows."""
@@ -309,26 +342,8 @@ def test_upload_train_and_visit_every_page(app_server, tmp_path):
     def shot(name: str) -> None:
         screenshot(page, f"{next(shots):02d}-{name}")
 
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.on("request", lambda r: requests.append(r.url))
-            page = context.new_page()
-            page.on("websocket", lambda ws: requests.append(ws.url))
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-            try:
-                _journey(page, url, home, csv, shot)
-            except BaseException:
-                try:
-                    screenshot(page, "failure")
-                except (sync_api.Error, OSError) as exc:  # never hide the journey's own error
-                    print(f"no failure screenshot: {exc}")
-                print(f"server log:\n{_tail(app_server['log'])}\nworker log:\n{_tail(home / 'worker.log')}")
-                raise
-        finally:
-            browser.close()
+    with chromium_page(requests, failure="failure", logs=(app_server["log"], home / "worker.log")) as page:
+        _journey(page, url, home, csv, shot)
 
     outside = sorted({u for u in requests
                       if urlparse(u).scheme not in ("data", "blob", "about")
@@ -453,20 +468,8 @@ def test_upload_a_patient_table_accept_its_roles_train_and_see_original_units(ap
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     csv = write_patients_csv(tmp_path / "patients.csv")
     url, home = app_server["url"], app_server["home"]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-            try:
-                _patients_journey(page, url, home, csv)
-            except BaseException:
-                screenshot(page, "patients-failure")
-                print(f"server log:\n{_tail(app_server['log'])}\nworker log:\n{_tail(home / 'worker.log')}")
-                raise
-        finally:
-            browser.close()
+    with chromium_page(failure="patients-failure", logs=(app_server["log"], home / "worker.log")) as page:
+        _patients_journey(page, url, home, csv)
 
 
 def _patients_journey(page, url: str, home: Path, csv: Path) -> None:
@@ -557,23 +560,8 @@ def test_hostile_names_show_as_text_on_every_page(hostile_server):
         pytest.skip(f"{CHROMIUM} is missing")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     requests: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.on("request", lambda r: requests.append(r.url))
-            page = context.new_page()
-            page.on("websocket", lambda ws: requests.append(ws.url))
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-            try:
-                _hostile_tour(page, hostile_server["url"])
-            except BaseException:
-                screenshot(page, "hostile-failure")
-                print(f"server log:\n{_tail(hostile_server['log'])}")
-                raise
-        finally:
-            browser.close()
+    with chromium_page(requests, failure="hostile-failure", logs=(hostile_server["log"],)) as page:
+        _hostile_tour(page, hostile_server["url"])
     outside = sorted({u for u in requests if urlparse(u).scheme not in ("data", "blob", "about")
                       and urlparse(u).hostname not in LOCAL_HOSTS})
     assert requests and not outside, f"the page reached outside hosts: {outside}"
@@ -659,25 +647,18 @@ def test_open_results_of_a_finished_run_while_another_trains(app_server):
         time.sleep(0.5)
     assert store.get(long_run).status == "running"
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-                page.set_default_timeout(PAGE_TIMEOUT_MS)
-                expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+        with chromium_page() as page:
+            page.goto(f"{app_server['url']}/train")
+            expect(page.get_by_text("long digits").first).to_be_visible()
+            for _ in range(2):  # twice: it used to fail on every try
+                page.get_by_role("link", name="Open its results").first.click()
+                expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
+                expect(page.get_by_text("finished wine baseline").first).to_be_visible()
+                expect(page.get_by_test_id("stMetric").first).to_be_visible()
+                assert f"run={finished}" in page.url
+                no_exception(page, "Results while another run trains")
                 page.goto(f"{app_server['url']}/train")
                 expect(page.get_by_text("long digits").first).to_be_visible()
-                for _ in range(2):  # twice: it used to fail on every try
-                    page.get_by_role("link", name="Open its results").first.click()
-                    expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
-                    expect(page.get_by_text("finished wine baseline").first).to_be_visible()
-                    expect(page.get_by_test_id("stMetric").first).to_be_visible()
-                    assert f"run={finished}" in page.url
-                    no_exception(page, "Results while another run trains")
-                    page.goto(f"{app_server['url']}/train")
-                    expect(page.get_by_text("long digits").first).to_be_visible()
-            finally:
-                browser.close()
     finally:
         store.request_cancel(long_run)
 
@@ -700,20 +681,8 @@ def test_triage_prevalence_threshold_review_and_report(app_server):
     run_id = make_run(app_server["home"], TINY_IMAGE_RUN, embeddings=False)
     store = RunStore(app_server["home"])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-            try:
-                _triage_tour(page, app_server["url"], run_id, store)
-            except BaseException:
-                screenshot(page, "triage-failure")
-                print(f"server log:\n{_tail(app_server['log'])}")
-                raise
-        finally:
-            browser.close()
+    with chromium_page(failure="triage-failure", logs=(app_server["log"],)) as page:
+        _triage_tour(page, app_server["url"], run_id, store)
 
 
 def _metric_value(page, label: str) -> str:
