@@ -23,7 +23,7 @@ Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # what numpy and torch generat
 
 __all__ = [
     "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
-    "ResamplerSpec", "Stage2Spec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
+    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
     "load_config", "read_config_file", "format_validation_error", "config_hash",
 ]
 
@@ -93,6 +93,45 @@ class Stage2Spec(PluginSpec):
     name: str
 
 
+class LabelNoiseSpec(PluginSpec):
+    """Training labels corrupted on purpose (`core.data.LABEL_NOISE`); test labels stay clean."""
+
+    registry_path = ("core.data", "LABEL_NOISE")
+    name: str  # symmetric | pair | tail
+    rate: float = Field(0.2, ge=0, lt=1)  # share of training rows whose label is changed
+    seed: Seed = 0  # which rows, and to which class
+
+
+class UnlabeledConfig(StrictModel):
+    """Training rows whose labels are hidden (or extra rows without labels) for semi- and
+    self-supervised methods."""
+
+    fraction: float = Field(0.0, ge=0, lt=1)  # share of the training split whose labels are hidden, per class
+    source: str | None = None  # "upload:<stored file>": extra unlabelled rows or images
+
+
+class SemiSpec(PluginSpec):
+    """Semi-supervised use of the unlabelled rows (`core.train.SEMI`), e.g. pseudo-labels."""
+
+    registry_path = ("core.train", "SEMI")
+    name: str
+
+
+class PretrainSpec(PluginSpec):
+    """Self-supervised pre-training of the backbone on every training input (`core.train.PRETRAIN`)."""
+
+    registry_path = ("core.train", "PRETRAIN")
+    name: str
+
+
+class LabelIssueSpec(PluginSpec):
+    """Find suspected label issues in the training split before training, then drop or
+    down-weight them (`core.methods.CLEANERS`)."""
+
+    registry_path = ("core.methods", "CLEANERS")
+    name: str
+
+
 class ImbalanceConfig(StrictModel):
     profile: Literal["none", "exp", "step", "linear"] = "none"  # applied to the training split only
     ratio: float = Field(10.0, ge=1, le=1e6)  # n_max / n_min
@@ -129,6 +168,8 @@ class DataConfig(StrictModel):
     few_shot: int = Field(20, ge=1)  # tail: fewer than this
     seed: Seed = 0  # split and subsampling seed
     fold: FoldSpec | None = None  # set by an experiment: test on one fold of K instead of test_fraction
+    label_noise: LabelNoiseSpec | None = None  # corrupt training labels on purpose (after the imbalance profile)
+    unlabeled: UnlabeledConfig | None = None  # hide a share of the training labels, or add unlabelled rows
 
     @model_validator(mode="after")
     def _check_table_options(self) -> DataConfig:
@@ -208,6 +249,9 @@ class RunConfig(StrictModel):
     sampler: SamplerSpec = SamplerSpec()
     resampler: ResamplerSpec | None = None
     stage2: Stage2Spec | None = None
+    label_issues: LabelIssueSpec | None = None  # drop or down-weight suspected label issues before training
+    pretrain: PretrainSpec | None = None  # self-supervised pre-training stage before the usual training
+    semi: SemiSpec | None = None  # semi-supervised use of data.unlabeled
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     posthoc: list[PosthocStep] = Field(default_factory=list, max_length=10)  # applied in order after training
@@ -223,6 +267,9 @@ class RunConfig(StrictModel):
             raise ValueError("data.few_shot must not exceed data.many_shot")
         if self.data.fold is not None and self.evaluation.folds > 1:
             raise ValueError("data.fold picks one fold and evaluation.folds runs them all; set one of the two")
+        unlabeled = self.data.unlabeled
+        if self.semi is not None and (unlabeled is None or (unlabeled.fraction == 0 and unlabeled.source is None)):
+            raise ValueError("semi needs unlabelled rows: set data.unlabeled.fraction (e.g. 0.9) or data.unlabeled.source")
         return self
 
     @property
@@ -235,6 +282,9 @@ class RunConfig(StrictModel):
             parts.append(self.resampler.name)
         if self.stage2:
             parts.append(self.stage2.name)
+        for extra in (self.label_issues, self.pretrain, self.semi):
+            if extra is not None:
+                parts.append(extra.name)
         return " / ".join(parts)
 
     def to_json(self) -> str:

@@ -44,6 +44,12 @@ class PluginInfo:
     paper: str
     params: type[Params]
     capabilities: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    display: str = ""  # what people read in pickers and tables; the name stays for the CLI and JSON
+
+    @property
+    def label(self) -> str:
+        """The display name, or the registered name where none was given."""
+        return self.display or self.name
 
     def validate_params(self, values: Mapping[str, Any] | None = None) -> Params:
         """Validate raw values against the schema, naming the plug-in in any error."""
@@ -59,6 +65,7 @@ class PluginInfo:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "display": self.label,
             "description": self.description,
             "paper": self.paper,
             "params": describe_params(self.params),
@@ -113,6 +120,7 @@ class Registry(Generic[T]):
         description: str,
         paper: str = "",
         params: type[Params] = NoParams,
+        display: str = "",
         **capabilities: Any,
     ) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
@@ -120,7 +128,7 @@ class Registry(Generic[T]):
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._factories[name] = factory
             self._infos[name] = PluginInfo(
-                name, description, paper, params, MappingProxyType(dict(capabilities))
+                name, description, paper, params, MappingProxyType(dict(capabilities)), display
             )
             return factory
 
