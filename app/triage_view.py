@@ -15,7 +15,8 @@ from app.services import get_store, load_bundle
 from app.widgets import explain, table_height
 from core.analysis import softmax
 from core.data import DataError
-from core.predict import PICTURE_SUFFIXES, NewCases, predict_new_cases
+from core.data import PICTURE_SUFFIXES
+from core.predict import NewCases, predict_new_cases
 from core.text import md
 from core.viz import prior_estimate_figure
 

@@ -29,6 +29,7 @@ class EvalArtifacts:
     val_features: np.ndarray  # (n_val, d)
     test_index: np.ndarray  # (n_test,) row of each test sample in the prepared test split
     trained_prior: np.ndarray | None = None  # (K,) class frequencies the loss saw (after sampler/resampler)
+    train_clean_labels: np.ndarray | None = None  # (m,) true labels of the train subset when label noise was added
 
     def __post_init__(self) -> None:
         if self.trained_prior is None:  # runs stored before the prior was recorded trained on the counts
@@ -54,7 +55,8 @@ class EvalArtifacts:
     def save(self, path: Path) -> None:
         """Write atomically: a temp file renamed into place."""
         tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, **{f.name: getattr(self, f.name) for f in fields(self)})
+        np.savez_compressed(tmp, **{f.name: getattr(self, f.name) for f in fields(self)
+                                    if getattr(self, f.name) is not None})
         tmp.replace(path)
 
     @classmethod

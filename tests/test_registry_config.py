@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import Field
 
 from core.config import ConfigError, RunConfig, load_config
@@ -76,5 +77,11 @@ def test_shipped_example_configs_are_valid():
 
     examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
     assert examples
+    from core.sweep import expand_sweep, load_sweep
+
     for path in examples:
-        assert load_config(path).name == path.stem
+        if "grid" in yaml.safe_load(path.read_text()):  # a sweep: every cell must validate
+            cells, problems = expand_sweep(load_sweep(path))
+            assert cells and not problems, problems
+        else:
+            assert load_config(path).name == path.stem

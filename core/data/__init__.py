@@ -18,15 +18,20 @@ from core.data._features import (
     TableTransform, feature_table, fill_missing, fit_table_transform, in_original_units, original_values,
 )
 from core.data._tables import RawTable, read_table, table_dataset
-from core.data._toy import TOY_SHAPES, ToyData, make_toy_data  # also registers the toy datasets
+from core.data._toy import TOY_NOISE, TOY_PRESETS, TOY_SHAPES, ToyData, make_toy_data  # also registers the toy datasets
 from core.data._sources import (
     UPLOAD_PREFIX, StoredUpload, describe_source, list_uploads, load_source, read_stored_table, remove_upload,
-    save_upload, source_label, unused_uploads, upload_path, upload_source,
+    save_upload, source_label, sources_of, unused_uploads, upload_path, upload_source,
 )
 from core.data._prepare import load_data, run_table_transform, split_data
+from core.data._noise import (
+    LABEL_NOISE, LabelNoise, corrupt_labels, damage_by_group, exact_count, label_damage_table, most_similar_class,
+)
+from core.data._batch import PICTURE_SUFFIXES, read_image_batch, read_table_batch
+from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
 
 __all__ = [
-    "TOY_SHAPES", "ToyData", "make_toy_data",
+    "TOY_NOISE", "TOY_PRESETS", "TOY_SHAPES", "ToyData", "make_toy_data",
     "DATASETS", "list_datasets", "load_builtin", "Dataset", "Modality", "class_groups", "head_to_tail_order",
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "stratified_fold", "load_data", "split_data", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
@@ -34,7 +39,10 @@ __all__ = [
     "load_source", "save_upload",
     "FeatureBlock", "ROLE_HELP", "ROLE_LABELS", "USED_ROLES", "ColumnProfile", "TableProfile", "profile_table",
     "suggest_label", "feature_table", "fill_missing", "in_original_units", "original_values", "RawTable", "read_table", "table_dataset",
-    "StoredUpload", "list_uploads", "read_stored_table", "remove_upload", "unused_uploads", "upload_path",
+    "StoredUpload", "sources_of", "list_uploads", "read_stored_table", "remove_upload", "unused_uploads", "upload_path",
     "upload_source", "load_pictures", "load_npz_inputs", "check_upload_size", "column_values", "TableTransform",
     "fit_table_transform", "table_transform", "run_table_transform",
+    "LABEL_NOISE", "LabelNoise", "corrupt_labels", "exact_count", "label_damage_table", "damage_by_group",
+    "most_similar_class",
+    "PICTURE_SUFFIXES", "read_image_batch", "read_table_batch", "UNKNOWN_LABEL", "hidden_counts", "hide_labels", "load_unlabeled_upload",
 ]

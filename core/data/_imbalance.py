@@ -136,6 +136,9 @@ class Splits(TrainCounts):
     feature_mean: np.ndarray | None = None  # tables: the training mean and spread each feature was
     feature_std: np.ndarray | None = None  # standardised with, to show samples in original units
     columns: tuple[FeatureBlock, ...] | None = None  # uploaded tables: features back to the file's columns
+    y_train_clean: np.ndarray | None = None  # true labels of the training rows when data.label_noise corrupted y_train
+    x_unlabeled: np.ndarray | None = None  # data.unlabeled: rows without labels (hidden, then uploaded)
+    y_unlabeled_true: np.ndarray | None = None  # their true class (-1: uploaded, unknown); never for training
 
     @property
     def input_shape(self) -> tuple[int, ...]:

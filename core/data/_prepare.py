@@ -6,12 +6,18 @@ run, its preview and its analysis pages always see the same rows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+
 from core.config import DataConfig
 from core.data._dataset import Dataset
 from core.data._features import TableTransform
 from core.data._imbalance import Splits, prepare_splits, table_transform
+from core.data._noise import corrupt_labels
 from core.data._sources import load_source
 from core.data._tables import RawTable, table_dataset
+from core.data._unlabeled import UNKNOWN_LABEL, hide_labels, load_unlabeled_upload
 
 __all__ = ["load_data", "split_data", "run_table_transform"]
 
@@ -33,8 +39,41 @@ def _split_settings(data: DataConfig) -> dict:
 
 
 def split_data(dataset: Dataset, data: DataConfig) -> Splits:
-    """Train (made long-tailed), validation and test splits exactly as the config asks."""
-    return prepare_splits(dataset, **_split_settings(data))
+    """Train (made long-tailed), validation and test splits exactly as the config asks.
+
+    Then, in this order: hide `data.unlabeled.fraction` of the training labels per class
+    (those rows move to `x_unlabeled`, uploaded unlabelled rows after them), and corrupt
+    the remaining training labels and the validation labels (`data.label_noise`; the clean
+    training labels stay in `y_train_clean`). The test split is never changed. Tables are
+    scaled by the statistics of the training split before hiding: scaling needs no labels.
+    """
+    splits = prepare_splits(dataset, **_split_settings(data))
+    if data.unlabeled is not None:
+        splits = _with_unlabeled(splits, dataset, data)
+    if data.label_noise is not None:
+        splits = _with_label_noise(splits, data)
+    return splits
+
+
+def _with_unlabeled(splits: Splits, dataset: Dataset, data: DataConfig) -> Splits:
+    kept, hidden = hide_labels(splits.y_train, data.unlabeled.fraction, data.seed, splits.num_classes)
+    x_extra, y_extra = [splits.x_train[hidden]], [splits.y_train[hidden]]
+    if data.unlabeled.source is not None:
+        rows = load_unlabeled_upload(data.unlabeled.source, dataset, data, splits.input_shape)
+        x_extra.append(rows.astype(np.float32))
+        y_extra.append(np.full(len(rows), UNKNOWN_LABEL, dtype=np.int64))
+    return replace(splits, x_train=np.ascontiguousarray(splits.x_train[kept]), y_train=splits.y_train[kept],
+                   x_unlabeled=np.ascontiguousarray(np.concatenate(x_extra)),
+                   y_unlabeled_true=np.concatenate(y_extra).astype(np.int64))
+
+
+def _with_label_noise(splits: Splits, data: DataConfig) -> Splits:
+    spec, clean = data.label_noise, splits.y_train
+    common = dict(num_classes=splits.num_classes, train_counts=np.bincount(clean, minlength=splits.num_classes),
+                  many=data.many_shot, few=data.few_shot)
+    y_train = corrupt_labels(spec, clean, x=splits.x_train, stream=0, **common)
+    y_val = corrupt_labels(spec, splits.y_val, x=splits.x_val, stream=1, reference=(splits.x_train, clean), **common)
+    return replace(splits, y_train=y_train, y_val=y_val, y_train_clean=clean.copy())
 
 
 def run_table_transform(dataset: Dataset, data: DataConfig, new_rows) -> TableTransform:

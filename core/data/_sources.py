@@ -105,6 +105,13 @@ def remove_upload(source: str) -> bool:
     return True
 
 
+def sources_of(config: dict) -> list[str]:
+    """Every stored file a run config (as saved, a dict) reads: its data source and the
+    unlabelled rows beside it, so no upload a run still needs is offered for removal."""
+    data = config.get("data") or {}
+    return [s for s in (data.get("source"), (data.get("unlabeled") or {}).get("source")) if s]
+
+
 def unused_uploads(used_sources: Iterable[str]) -> list[StoredUpload]:
     """Stored uploads that none of `used_sources` (run configs, the saved data choice) names."""
     used = set(used_sources)
