@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app.gallery_cards import attribution_maps, case_card, neighbour_panel, review_form, review_summary, run_model
+from app.label_issue_view import label_issue_review
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
@@ -30,6 +31,7 @@ if not art.has_features:
     st.info(f"**{md(record.name)}** is a table baseline ({b.config.model.name}): the attribution methods here explain a "
             "neural network through its gradients, which a forest or a scikit-learn model does not have. Its "
             "mistakes are listed on the Results page (click a cell of the confusion matrix).")
+    label_issue_review(rid, b, load_splits(b.config.data), names, groups)
     st.stop()
 features = b.metrics["dataset"].get("feature_names") or [f"feature {i}" for i in range(art.features.shape[1])]
 order = [int(k) for k in head_to_tail_order(art.class_counts)]
@@ -79,6 +81,7 @@ conf = c4.slider("Confidence of the prediction", 0.0, 1.0, step=0.05, key=key("c
 m1, m2, m3 = st.columns([3, 3, 2])
 methods = list_attributions(b.modality, model=model)
 method = m1.selectbox("Attribution method", methods, key=key("method"),
+                      format_func=lambda n: ATTRIBUTIONS.info(n).label,
                       index=methods.index("integrated_gradients") if "integrated_gradients" in methods else 0,
                       help="Different ways of asking the model which inputs mattered; they often, not always, agree.")
 m1.caption(ATTRIBUTIONS.info(method).description)
@@ -156,6 +159,7 @@ if not image:
             "common ones, or on very few, is a sign they were learned from too few examples.")
 
 done = review_summary(rid, art, names, groups, reviews)
+label_issue_review(rid, b, splits, names, groups)
 
 st.subheader("Take it with you")
 every = len(cases) > len(shown) and st.toggle(

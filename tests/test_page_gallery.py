@@ -65,8 +65,8 @@ def test_image_run_opens_on_confident_tail_errors(stored_home, open_page):
         assert words == [f"#{i + 1}, distance {d:.2f}" for i, d in enumerate(distances)]
     assert any(m.value.startswith(f"**Its true class: {first.true} ") for m in at.markdown)
     assert f"Confidence in its answer: **{first.confidence:.0%}**" in cards[0]
-    assert "layer_grad_cam" in at.selectbox(key=f"gallery.method.{run_id}").options
-    assert "feature_ablation" not in at.selectbox(key=f"gallery.method.{run_id}").options
+    assert "Grad-CAM" in at.selectbox(key=f"gallery.method.{run_id}").options
+    assert "Feature ablation" not in at.selectbox(key=f"gallery.method.{run_id}").options
     labels = [d.proto.label for d in at.get("download_button")]
     assert any(label.startswith(f"⬇️ Download these {len(cards)} cases") for label in labels)
     assert "⬇️ Download the 0 case reviews as CSV" in labels
@@ -152,7 +152,7 @@ def test_table_run_shows_values_bars_and_class_importance(stored_home, open_page
     assert bars == len(cards) + wrong  # true class always, predicted class for errors
     sides = {g == "tail" for g in dataset["groups"]}
     assert heatmaps == len(sides)  # common and rare classes side by side
-    assert "layer_grad_cam" not in at.selectbox(key=f"gallery.method.{run_id}").options
+    assert "Grad-CAM" not in at.selectbox(key=f"gallery.method.{run_id}").options
 
 
 def test_report_of_every_matching_case(stored_home, open_page):

@@ -2,8 +2,8 @@
 attributions, run comparison, the error gallery, the post-hoc explorer, and metrics at another class prior."""
 
 from core.analysis import (
-    _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _metrics, _paired, _posthoc_explorer,
-    _prior, _resampling, _review, _uncertainty,
+    _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _label_issues, _metrics, _paired,
+    _posthoc_explorer, _prior, _resampling, _review, _uncertainty,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._calibration import *  # noqa: F403
@@ -11,6 +11,7 @@ from core.analysis._compare import *  # noqa: F403
 from core.analysis._embedding import *  # noqa: F403
 from core.analysis._gallery import *  # noqa: F403
 from core.analysis._geometry import *  # noqa: F403
+from core.analysis._label_issues import *  # noqa: F403
 from core.analysis._metrics import *  # noqa: F403
 from core.analysis._paired import *  # noqa: F403
 from core.analysis._posthoc_explorer import *  # noqa: F403
@@ -23,6 +24,7 @@ __all__ = [
     *_metrics.__all__,
     *_calibration.__all__,
     *_geometry.__all__,
+    *_label_issues.__all__,
     *_embedding.__all__,
     *_attribution.__all__,
     *_compare.__all__,

@@ -36,6 +36,10 @@ __all__ = [
     "reviews_table",
     "set_review",
     "train_subset_rows",
+    "TRAIN_REVIEW_MARKS",
+    "read_train_reviews",
+    "set_train_review",
+    "clear_train_review",
 ]
 
 REVIEW_MARKS = ("label looks wrong", "ambiguous", "model error")
@@ -195,7 +199,7 @@ def set_review(store: Any, run_id: str, case: int, mark: str, note: str = "", *,
     entry = {"mark": mark, "note": text, "updated": when}
     cases = {str(r): v for r, v in read_reviews(store, run_id).items()}
     cases[str(row)] = entry
-    store.write_annotation(run_id, "reviews", {"cases": cases})
+    store.write_annotation(run_id, "reviews", {**store.annotation(run_id, "reviews"), "cases": cases})
     return entry
 
 
@@ -206,7 +210,61 @@ def clear_review(store: Any, run_id: str, case: int) -> bool:
     if row not in reviews:
         return False
     del reviews[row]
-    store.write_annotation(run_id, "reviews", {"cases": {str(r): v for r, v in reviews.items()}})
+    store.write_annotation(run_id, "reviews", {**store.annotation(run_id, "reviews"),
+                                               "cases": {str(r): v for r, v in reviews.items()}})
+    return True
+
+
+# --- review marks on training rows (suspected label issues) -------------------------------------
+
+TRAIN_REVIEW_MARKS = ("suspected label issue", "label is right", "ambiguous")
+
+
+def read_train_reviews(store: Any, run_id: str) -> dict[int, dict[str, Any]]:
+    """Verdicts on training rows as {train row: {"mark", "given", "suggested", "note", "updated"}};
+    kept in the same "reviews" file as the test cases, under "training"."""
+    cases = store.annotation(run_id, "reviews").get("training", {})
+    out: dict[int, dict[str, Any]] = {}
+    if not isinstance(cases, dict):
+        return out
+    for key, value in cases.items():
+        try:
+            row = int(key)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(value, dict) and value.get("mark") in TRAIN_REVIEW_MARKS:
+            out[row] = {"mark": value["mark"], "given": value.get("given"), "suggested": value.get("suggested"),
+                        "note": str(value.get("note", "")), "updated": str(value.get("updated", ""))}
+    return out
+
+
+def set_train_review(store: Any, run_id: str, row: int, mark: str, *, given: int, suggested: int, note: str = "",
+                     now: datetime | None = None) -> dict[str, Any]:
+    """Save a verdict on a training row (its position in the prepared training split): `mark`
+    one of TRAIN_REVIEW_MARKS, with the label it was given and the class suggested for it."""
+    if mark not in TRAIN_REVIEW_MARKS:
+        raise ValueError(f"unknown review mark {mark!r}; one of: {', '.join(TRAIN_REVIEW_MARKS)}")
+    if not isinstance(note, str) or len(note.strip()) > NOTE_MAX_CHARS:
+        raise ValueError(f"the note must be text of at most {NOTE_MAX_CHARS} characters")
+    row = _case_row(row)
+    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    entry = {"mark": mark, "given": int(given), "suggested": int(suggested), "note": note.strip(), "updated": when}
+    saved = store.annotation(run_id, "reviews")
+    training = {str(r): v for r, v in read_train_reviews(store, run_id).items()}
+    training[str(row)] = entry
+    store.write_annotation(run_id, "reviews", {**saved, "cases": saved.get("cases", {}), "training": training})
+    return entry
+
+
+def clear_train_review(store: Any, run_id: str, row: int) -> bool:
+    """Remove the verdict on a training row; False when it had none."""
+    row = _case_row(row)
+    training = read_train_reviews(store, run_id)
+    if row not in training:
+        return False
+    del training[row]
+    saved = store.annotation(run_id, "reviews")
+    store.write_annotation(run_id, "reviews", {**saved, "training": {str(r): v for r, v in training.items()}})
     return True
 
 

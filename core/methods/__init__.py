@@ -1,5 +1,18 @@
-"""Imbalance methods: losses, samplers, resamplers and post-hoc adjustments."""
+"""Imbalance methods: losses, samplers, resamplers, label-issue cleaners and post-hoc adjustments."""
 
+from core.methods._cleaners import (
+    CLEANERS,
+    FILTERS,
+    Cleaner,
+    LabelIssueFlags,
+    baseline_fit_predict,
+    confident_learning,
+    create_cleaner,
+    list_cleaners,
+    out_of_fold_probabilities,
+    stratified_folds,
+    weighted_batch_loss,
+)
 from core.methods._losses import (
     LOSSES,
     AnyLoss,
@@ -75,6 +88,9 @@ __all__ = [
     # resamplers
     "RESAMPLERS", "ResampleResult", "resample", "check_resampler", "create_resampler", "list_resamplers",
     "SAMPLING_STRATEGIES",
+    # label-issue cleaners
+    "CLEANERS", "Cleaner", "LabelIssueFlags", "FILTERS", "create_cleaner", "list_cleaners", "stratified_folds",
+    "out_of_fold_probabilities", "confident_learning", "baseline_fit_predict", "weighted_batch_loss",
     # post-hoc
     "POSTHOC", "apply_posthoc", "list_posthoc", "logit_adjustment", "prior_threshold", "tau_norm",
     "temperature", "select_tau_norm", "TauSweep", "fit_temperature", "TAU_NORM_GRID", "log_prior",

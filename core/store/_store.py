@@ -621,7 +621,7 @@ class RunStore:
             raise RunFileDamaged(run_id, "model.safetensors", _reason(exc)) from None
 
 
-ANNOTATIONS = ("operating_point", "reviews")  # what a person can save with a run, one JSON file each
+ANNOTATIONS = ("operating_point", "reviews", "label_issues")  # saved with a run (by a person, or on request), one JSON file each
 
 
 def _annotation_file(name: str) -> str:

@@ -27,11 +27,17 @@ TAU_GRID = np.linspace(0, 2, 21)
 
 
 class HeadTrainingParams(Params):
-    epochs: int = Field(10, ge=1, le=1000, description="epochs of head training on frozen features")
-    lr: float = Field(0.1, gt=0, le=10, description="learning rate (SGD, momentum 0.9, cosine)")
-    weight_decay: float = Field(5e-4, ge=0, le=1, description="weight decay of the head")
-    sampler: str = Field("class_balanced", description="sampler for stage 2 (class-balanced in the paper)",
-                         json_schema_extra={"choices": SAMPLERS.names()})
+    epochs: int = Field(10, ge=1, le=1000, title="Epochs",
+                        description="Passes over the training data while the classifier is retrained on frozen "
+                                    "features.")
+    lr: float = Field(0.1, gt=0, le=10, title="Learning rate",
+                      description="Step size of the classifier training (SGD with momentum 0.9, cosine schedule).")
+    weight_decay: float = Field(5e-4, ge=0, le=1, title="Weight decay",
+                                description="Pull of the classifier weights toward zero, against over-fitting.")
+    sampler: str = Field("class_balanced", title="Sampler",
+                         description="How examples are drawn for this stage (class-balanced in the paper).",
+                         json_schema_extra={"choices": SAMPLERS.names(),
+                                            "choice_labels": {n: SAMPLERS.info(n).label for n in SAMPLERS.names()}})
 
     @field_validator("sampler")
     @classmethod
@@ -41,12 +47,15 @@ class HeadTrainingParams(Params):
 
 
 class CrtParams(HeadTrainingParams):
-    resampler: str | None = Field(None, description="optional feature-space resampler (e.g. smote) instead of "
-                                                    "sampling",
-                                  json_schema_extra={"choices": [None, *RESAMPLERS.names()]})
+    resampler: str | None = Field(None, title="Resampler",
+                                  description="Optional: resample the stored features (e.g. SMOTE) instead of "
+                                              "using a sampler.",
+                                  json_schema_extra={"choices": [None, *RESAMPLERS.names()],
+                                            "choice_labels": {n: RESAMPLERS.info(n).label for n in RESAMPLERS.names()}})
 
-    resampler_params: dict[str, Any] = Field(default_factory=dict, description="the resampler's own parameters, "
-                                              "e.g. {k_neighbors: 3} for smote")
+    resampler_params: dict[str, Any] = Field(default_factory=dict, title="Resampler settings",
+                                                                   description="The resampler's own settings, e.g. "
+                                                                               "{k_neighbors: 3} for SMOTE.")
 
     @field_validator("resampler")
     @classmethod
@@ -65,7 +74,9 @@ class CrtParams(HeadTrainingParams):
 
 
 class TauNormParams(Params):
-    tau: float | None = Field(None, ge=0, le=5, description="exponent; unset: chosen on validation from 0, 0.1, ..., 2")
+    tau: float | None = Field(None, ge=0, le=5, title="Normalisation strength (tau)",
+                              description="Power of the weight length each class's classifier weights are divided "
+                                          "by; empty: chosen on validation data from 0, 0.1, ..., 2.")
 
 
 def _features(model: Classifier, x: Tensor) -> Tensor:
@@ -116,7 +127,9 @@ def _head_epochs(
     return rows
 
 
-@STAGE2.register("crt", description="Classifier re-training: freeze the features, re-initialise the head and train it class-balanced.",
+@STAGE2.register("crt", display="Classifier re-training (cRT)",
+                 description="Keeps the learned features, resets the classifier (the last layer) and retrains it "
+                             "with every class shown equally often.",
                  paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
                  params=CrtParams)
 def crt(*, epochs, lr, weight_decay, sampler, resampler, resampler_params, model, x_train, y_train, x_val, y_val,
@@ -137,7 +150,9 @@ def crt(*, epochs, lr, weight_decay, sampler, resampler, resampler_params, model
                         first_epoch=first_epoch, progress=progress, should_stop=should_stop, info=info)
 
 
-@STAGE2.register("lws", description="Learnable weight scaling: learn one scale per class for the frozen head, class-balanced.",
+@STAGE2.register("lws", display="Learnable weight scaling (LWS)",
+                 description="Keeps the whole network and learns one scale per class for the classifier, with "
+                             "every class shown equally often.",
                  paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
                  params=HeadTrainingParams)
 def lws(*, epochs, lr, weight_decay, sampler, model, x_train, y_train, x_val, y_val, class_counts, seed,
@@ -172,7 +187,9 @@ def select_tau(val_feats: Tensor, y_val: Tensor, weight: Tensor, bias: Tensor, n
     return float(TAU_GRID[int(np.argmax(scores))])
 
 
-@STAGE2.register("tau_norm", description="tau-normalisation: divide each class's head weights by their norm to the power tau.",
+@STAGE2.register("tau_norm", display="Classifier normalisation (tau-norm)",
+                 description="Divides each class's classifier weights by their length to the power tau, chosen on "
+                             "validation data.",
                  paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
                  params=TauNormParams)
 def tau_norm(*, tau, model, x_train, y_train, x_val, y_val, class_counts, seed, batch_size, progress,
@@ -195,3 +212,6 @@ def run_stage2(name: str, params: dict | None, **context) -> list[dict[str, Any]
     context.setdefault("first_epoch", 0)
     context.setdefault("info", {})
     return STAGE2.create(name, params, **context)
+
+
+from core.train import _rcal  # noqa: E402,F401  (registers "rcal"; it builds on the helpers above)
