@@ -24,7 +24,7 @@ from core.config import ConfigError, LossSpec, RunConfig, format_validation_erro
 __all__ = ["SweepSpec", "SweepCell", "load_sweep", "expand_sweep", "MAX_CELLS"]
 
 MAX_CELLS = 500  # a sweep is a question, not a search: more cells than this is a mistake
-_PLUGIN_SECTIONS = {"model", "loss", "sampler", "resampler", "stage2"}
+_PLUGIN_SECTIONS = {"model", "loss", "sampler", "resampler", "stage2", "label_issues", "pretrain", "semi"}
 _OWN_FIELDS = {"loss": set(LossSpec.model_fields) - {"name"}}  # DRW settings survive a change of loss
 
 

@@ -140,6 +140,17 @@ def test_baselines_refuse_settings_they_would_ignore():
     assert "two-stage fix 'crt' does not apply" in problems
     images = RunConfig.model_validate({"data": {"source": "digits"}, "model": {"name": "hist_gradient_boosting"}})
     assert "works on tabular data" in " ".join(run_problems(images))
+    unlabelled = RunConfig.model_validate({"data": {"source": "wine", "unlabeled": {"fraction": 0.5}},
+                                           "model": {"name": "logistic_regression"},
+                                           "pretrain": {"name": "masked"}, "semi": {"name": "pseudo_label"}})
+    problems = " ".join(run_problems(unlabelled))
+    assert "pretrain does not apply" in problems and "semi does not apply" in problems
+    weighted = RunConfig.model_validate({"data": {"source": "wine"}, "model": {"name": "logistic_regression"},
+                                         "resampler": {"name": "smote"},
+                                         "label_issues": {"name": "confident_learning", "action": "downweight"}})
+    problems = " ".join(run_problems(weighted))
+    assert "can drop suspected label issues but not down-weight" in problems and "does not combine with a resampler" \
+        in problems
 
 
 def test_dice_stays_exact_when_softmax_rounds_to_one():

@@ -1,19 +1,24 @@
 """The training engine: device-resident loop, schedules, two-stage fixes, evaluation."""
 
+from core.train._cleaning import CleaningOutcome, FoldProbabilities, clean_training_rows, fold_probabilities
 from core.train._device import augment_batch, balanced_accuracy_t, predict, resolve_device
 from core.train._preflight import compatible_models, run_problems, run_warnings
 from core.train._schedule import lr_at
 from core.train._stage2 import STAGE2, run_stage2, select_tau, tau_normalised_weight
-from core.train._toy import ToySnapshot, apply_tau, run_toy, toy_mesh, toy_scores, train_toy
+from core.train._toy import ToySnapshot, ToyTrainer, apply_tau, run_toy, toy_mesh, toy_scores, train_toy
 from core.train._trainer import (
     Cancelled, Diverged, Snapshot, TrainResult, deterministic_algorithms, fixed_train_subset, prepare_run_data,
     step_plan, train_run,
 )
+from core.train._pretrain import PRETRAIN, pretrain_inputs, run_pretrain
+from core.train._semi import SEMI, pseudo_label_report, run_semi, select_pseudo_labels
 
 __all__ = [
+    "CleaningOutcome", "FoldProbabilities", "clean_training_rows", "fold_probabilities",
     "compatible_models", "run_problems", "run_warnings",
-    "ToySnapshot", "apply_tau", "run_toy", "toy_mesh", "toy_scores", "train_toy",
+    "ToySnapshot", "ToyTrainer", "apply_tau", "run_toy", "toy_mesh", "toy_scores", "train_toy",
     "augment_batch", "balanced_accuracy_t", "predict", "resolve_device", "lr_at", "STAGE2", "run_stage2",
     "select_tau", "tau_normalised_weight", "Cancelled", "Diverged", "Snapshot", "TrainResult", "fixed_train_subset",
     "prepare_run_data", "train_run", "step_plan", "deterministic_algorithms",
+    "PRETRAIN", "pretrain_inputs", "run_pretrain", "SEMI", "pseudo_label_report", "run_semi", "select_pseudo_labels",
 ]

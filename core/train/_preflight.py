@@ -61,6 +61,14 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None,
                         f"keeps about {largest} training samples, so the rarest classes would all be cut to one "
                         f"sample; choose a ratio of at most {largest}")
     problems += _baseline_problems(config)
+    cleaning = config.label_issues
+    if cleaning is not None and cleaning.resolved_params().get("action") == "downweight":
+        if is_baseline(config.model.name):
+            problems.append(f"label_issues: model {config.model.name!r} is a table baseline, which can drop suspected "
+                            "label issues but not down-weight them; choose action drop")
+        if config.resampler is not None:
+            problems.append("label_issues: down-weighting suspected rows does not combine with a resampler (its new "
+                            "rows have no weight); choose action drop, or remove the resampler")
     min_classes = LOSSES.info(config.loss.name).capabilities.get("min_classes", 2)
     if dataset.num_classes < min_classes:
         problems.append(f"loss {config.loss.name!r} needs at least {min_classes} classes and this dataset has "
@@ -103,7 +111,12 @@ def _baseline_problems(config: RunConfig) -> list[str]:
                         "(or a resampler, which changes the rows it is fitted on)")
     if config.stage2 is not None:
         problems.append(f"{why} the two-stage fix {config.stage2.name!r} does not apply (there is no network "
-                        "head to re-train): choose none")
+                        "classifier to re-train): choose none")
+    for section, what in (("pretrain", "pre-training trains a network's feature layers"),
+                          ("semi", "semi-supervised training retrains a network")):
+        if getattr(config, section) is not None:
+            problems.append(f"{why} {section} does not apply ({what}): remove {section} or choose a network "
+                            "model (e.g. mlp)")
     return problems
 
 

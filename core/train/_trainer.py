@@ -22,7 +22,7 @@ from torch import nn
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
 from core.data import Splits, load_data, split_data
-from core.methods import LOSSES, class_weights, create_loss, create_sampler
+from core.methods import LOSSES, class_weights, create_loss, create_sampler, weighted_batch_loss
 from core.models import Classifier, create_model, is_baseline
 from core.train._device import augment_batch, recalibrate_batchnorm, balanced_accuracy_t, predict, resolve_device, seed_everything
 from core.train._schedule import lr_at
@@ -116,12 +116,25 @@ def train_run(
     """
     splits = splits or prepare_run_data(config)
     if is_baseline(config.model.name):
+        if config.pretrain is not None or config.semi is not None:
+            raise ValueError(f"pre-training and semi-supervised training teach a network; {config.model.name!r} is "
+                             "a table baseline. Choose a network model (e.g. mlp), or remove pretrain / semi")
         from core.train._baselines import fit_baseline
+        from core.train._cleaning import drop_for_baseline
 
-        return fit_baseline(config, splits, progress=progress or (lambda info: None))
+        fit_splits, cleaned = drop_for_baseline(config, splits, progress)
+        result = fit_baseline(config, fit_splits, progress=progress or (lambda info: None))
+        if cleaned:
+            result.info["label_issues"] = cleaned
+        return result
+    progress, should_stop = progress or (lambda info: None), should_stop or (lambda: False)
     with deterministic_algorithms(config.train.deterministic):
-        return _train_network(config, splits, progress or (lambda info: None), should_stop or (lambda: False),
-                              on_epoch, snapshot_metrics)
+        if config.semi is not None:  # two trainings: a first model labels the unlabelled rows for the second
+            from core.train._semi import run_semi
+
+            return run_semi(config, splits, train=_train_network, progress=progress, should_stop=should_stop,
+                            on_epoch=on_epoch, snapshot_metrics=snapshot_metrics)
+        return _train_network(config, splits, progress, should_stop, on_epoch, snapshot_metrics)
 
 
 def step_plan(epoch_length: int, batch_size: int, epochs: int, min_steps: int) -> dict[str, int]:
@@ -148,6 +161,18 @@ def _train_network(config: RunConfig, splits: Splits, progress: ProgressFn, shou
 
     # --- data on the device -------------------------------------------------------------
     x_np, y_np, synthetic = splits.x_train, splits.y_train, 0
+    row_weight, cleaning = None, None  # label_issues: suspected rows dropped, or a weight below 1 in the loss
+    if config.label_issues is not None:
+        from core.train._cleaning import clean_training_rows
+
+        cleaning = clean_training_rows(config, splits, progress=progress, should_stop=should_stop)
+        keep = cleaning.weights > 0
+        x_np, y_np = x_np[keep], y_np[keep]
+        if (cleaning.weights[keep] < 1).any():
+            if config.resampler is not None:
+                raise ValueError("label_issues with action 'downweight' does not combine with a resampler; "
+                                 "use action 'drop'")
+            row_weight = torch.from_numpy(cleaning.weights[keep].astype(np.float32)).to(device)
     if config.resampler is not None:
         from core.methods import resample
 
@@ -178,6 +203,12 @@ def _train_network(config: RunConfig, splits: Splits, progress: ProgressFn, shou
     model = create_model(config.model.name, config.model.params, input_shape=splits.input_shape, num_classes=k).to(device)
     if device.type == "cuda" and is_image:
         model = model.to(memory_format=torch.channels_last)
+    pretrained = None
+    if config.pretrain is not None:  # self-supervised start: the backbone learns from every training input
+        from core.train import _pretrain
+
+        pretrained = _pretrain.run_pretrain(config.pretrain, model, _pretrain.pretrain_inputs(splits), device=device,
+                                            seed=t.seed, progress=progress, should_stop=should_stop)
     forward = torch.compile(model) if (t.compile and device.type == "cuda") else model
     loss_fn = create_loss(config.loss.name, config.loss.params, class_counts=loss_counts.tolist()).to(device)
     optimizer = _optimizer(config, model.parameters())
@@ -224,7 +255,8 @@ def _train_network(config: RunConfig, splits: Splits, progress: ProgressFn, shou
                 xb = augment_batch(xb, crop=crop, flip=flip, generator=generator)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = forward(xb)
-            loss = loss_fn(logits.float(), yb)
+            loss = loss_fn(logits.float(), yb) if row_weight is None else \
+                weighted_batch_loss(loss_fn, logits.float(), yb, row_weight[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -301,6 +333,10 @@ def _train_network(config: RunConfig, splits: Splits, progress: ProgressFn, shou
     artifacts = evaluate(model, splits, subset, device, trained_prior)
     info = {"select": t.select, "selected_epoch": selected, "epochs_run": sum(r["stage"] == "train" for r in history),
             "stopped_early": stopped_early, **plan, "trained_prior": trained_prior.tolist()}
+    if cleaning is not None:
+        info["label_issues"] = cleaning.info
+    if pretrained is not None:
+        info["pretrain"] = pretrained
     return TrainResult(model, history, artifacts, splits, str(device), synthetic, info)
 
 
@@ -373,6 +409,7 @@ def evaluate(model: Classifier, splits: Splits, subset: np.ndarray, device: torc
         class_counts=np.bincount(splits.y_train, minlength=splits.num_classes),
         val_logits=val_logits, val_labels=splits.y_val, val_features=val_feats,
         test_index=np.arange(len(splits.y_test)), trained_prior=trained_prior,
+        train_clean_labels=None if splits.y_train_clean is None else splits.y_train_clean[subset],
     )
 
 
