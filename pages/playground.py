@@ -1,140 +1,175 @@
-"""Playground: watch class imbalance, and each fix, move a decision boundary in seconds."""
-
-import time
+"""Playground: watch class imbalance, and each fix, move a decision boundary, step by step."""
 
 import streamlit as st
 
-from app.widgets import explain, params_form
-from core.data import TOY_SHAPES, make_toy_data
-from core.methods import LOSSES, SAMPLERS
+from app import playground_view as pv
+from app.classroom import CLASSROOM
+from app.widgets import explain
+from core.data import TOY_PRESETS, TOY_SHAPES, make_toy_data
 from core.text import md
-from core.train import apply_tau, train_toy
-from core.viz import accuracy_bars_figure, decision_regions_figure, recall_bars_figure
+from core.train import ToyTrainer, apply_tau
+from core.viz import accuracy_bars_figure, decision_regions_figure, playground_notes, recall_bars_figure
 
-RESULT = "playground.result"  # the last training: its settings, final snapshots and timings
-PROFILES = {"exp": "exponential", "step": "step", "linear": "linear", "none": "none (balanced)"}
-DEFAULT_LOSSES = ("ce", "logit_adjusted")
-
+K = pv.PREFIX
 st.title("🎓 Playground")
 st.markdown("A tiny network learns to separate coloured points while you watch. Make one class rare, press "
-            "**Train** and see where the boundary goes; then compare a fix side by side.")
+            "**Play** (or **Step** through it) and see where the boundary goes; then compare a fix side by side.")
+unreadable = pv.restore()
+hide = pv.link_hides()
+if unreadable:
+    st.warning(f"This link's {', '.join(unreadable)} could not be used; those controls are at their defaults.")
+if hide:
+    note, show_all = st.columns([4, 1], vertical_alignment="center")
+    note.info("This link hides some controls: " + ", ".join(v for h, v in pv.HIDEABLE.items() if h in hide) + ".")
+    show_all.button("Show all controls", key=K + "show_all", on_click=pv.show_all_controls)
 
-controls, stage = st.columns([1, 2.2], gap="large")
-go_col, compare_col, tau_col = stage.columns([1, 1, 1.4], vertical_alignment="bottom")
-train = go_col.button("▶ Train", type="primary", key="playground.train", width="stretch")
-compare = compare_col.toggle("Side by side", value=True, key="playground.compare",
-                             help="Train the same data with two settings and the same seed.")
-tau = tau_col.slider("Post-hoc tau", 0.0, 2.0, 0.0, step=0.1, key="playground.tau",
-                     disabled=RESULT not in st.session_state and not train,
-                     help="Moves the trained boundary toward the rare classes without retraining: subtracts "
-                          "tau × log(class share) from the network's scores (logit adjustment, Menon et al. "
-                          "2021). 0 leaves the model as trained; 1 aims at equal recall for every class.")
+
+def shown(name: str) -> bool:
+    return name not in hide
+
+
+if st.session_state.get(CLASSROOM):  # a projector: the boundary and its buttons first, the controls under them
+    stage, controls = st.container(), st.container(border=True)
+    data_a, data_b = controls.columns(2, gap="medium")
+else:
+    controls, stage = st.columns([1, 2.2], gap="large")
+    data_a = data_b = controls
+with data_a:
+    if shown("presets"):
+        st.selectbox("Start from a preset", list(TOY_PRESETS), index=None, key=K + "preset", placeholder="Choose one",
+                     on_change=pv.apply_preset, help="Sets the data controls to a ready-made lesson.")
+    st.subheader("Data")
+    if shown("shape"):
+        st.segmented_control("Shape", list(TOY_SHAPES), key=K + "shape", wrap=True, on_change=pv.shape_changed,
+                             help="Changing the shape sets the noise to one at which the shape still shows.")
+    if shown("classes"):
+        st.slider("Classes", 2, 6, key=K + "classes")
+    if shown("points"):
+        st.slider("Points in the biggest class", 50, 800, step=50, key=K + "points")
+with data_b:
+    if shown("profile"):
+        st.selectbox("Imbalance profile", list(pv.PROFILES), format_func=pv.PROFILES.get, key=K + "profile")
+    if shown("ratio"):
+        st.slider("Imbalance ratio", 1, 100, key=K + "ratio", disabled=st.session_state[K + "profile"] == "none",
+                  help="Points in the biggest class ÷ points in the smallest.")
+    if shown("noise"):
+        st.slider("Noise", 0.0, 1.0, step=0.05, key=K + "noise", help="How much the classes overlap.")
+    if shown("seed"):
+        st.number_input("Seed", 0, 9999, key=K + "seed", help="The same seed gives the same points and training.")
+
+bar = stage.container(horizontal=True)  # a flex row: the buttons wrap rather than squeeze on a narrow screen
+play = bar.button("Play", icon=":material/play_arrow:", type="primary", key=K + "play")
+pause = bar.button("Pause", icon=":material/pause:", key=K + "pause",
+                   help="Stops a playing training where it is; Play or Step go on from there.")
+step_by = st.session_state.get(K + "step_by", 10)
+step = bar.button("Step", icon=":material/skip_next:", key=K + "step",
+                  help=f"Train {step_by} more step{'s' * (step_by > 1)}, then stop.")
+reset = bar.button("Reset", icon=":material/restart_alt:", key=K + "reset", help="Back to an untrained network.")
+compare_col, tau_col = stage.columns([1, 1.6], vertical_alignment="bottom")
+if shown("compare"):
+    compare_col.toggle("Side by side", key=K + "compare", help="Train the same data with two settings, one seed.")
+if shown("tau"):
+    tau_col.slider("Post-hoc tau", 0.0, 2.0, step=0.1, key=K + "tau",
+                   help="Moves the trained boundary toward the rare classes without retraining: subtracts tau × "
+                        "log(class share) from the network's scores (logit adjustment, Menon et al. 2021). 0 leaves "
+                        "the model as trained; 1 aims at equal recall for every class.")
+values = pv.current_values()  # hidden controls too: restore() keeps every value in the session
 
 with controls:
-    st.subheader("Data")
-    shape = st.segmented_control("Shape", list(TOY_SHAPES), default="blobs", key="playground.shape") or "blobs"
-    a, b = st.columns(2)
-    n_classes = a.slider("Classes", 2, 6, 3, key="playground.classes")
-    per_class = b.slider("Points, biggest class", 50, 800, 500, step=50, key="playground.points")
-    profile = a.selectbox("Imbalance profile", list(PROFILES), format_func=PROFILES.get, key="playground.profile")
-    ratio = b.slider("Imbalance ratio", 1, 100, 50, key="playground.ratio", disabled=profile == "none",
-                     help="Points in the biggest class ÷ points in the smallest.")
-    noise = a.slider("Noise", 0.0, 1.0, 0.6, step=0.05, key="playground.noise", help="How much the classes overlap.")
-    seed = int(b.number_input("Seed", 0, 9999, 0, key="playground.seed",
-                              help="The same seed gives the same points and the same training."))
-    st.subheader("Fix")
-    settings = []
-    for i in range(2 if compare else 1):
-        with st.container(border=True):
-            loss = st.selectbox(f"Loss {'AB'[i]}" if compare else "Loss", LOSSES.names(),
-                                index=LOSSES.names().index(DEFAULT_LOSSES[i]), key=f"playground.loss{i}")
-            st.caption(LOSSES.info(loss).description)
-            sampler = st.selectbox("Sampler", SAMPLERS.names(), index=SAMPLERS.names().index("instance"),
-                                   key=f"playground.sampler{i}")
-            st.caption(SAMPLERS.info(sampler).description)
-            with st.expander("Parameters"):
-                loss_params = params_form(LOSSES.info(loss), key=f"playground.lossp{i}")
-                sampler_params = params_form(SAMPLERS.info(sampler), key=f"playground.samplerp{i}")
-        label = loss if sampler == "instance" else f"{loss} + {sampler}"
-        settings.append(dict(label=label, loss=loss, loss_params=loss_params, sampler=sampler,
-                             sampler_params=sampler_params))
-    steps = st.select_slider("Training steps", [100, 200, 400, 600, 1000, 1500], value=400, key="playground.steps")
+    if shown("loss"):
+        st.subheader("Fix")
+    fixes = [pv.fix_controls(i, values["compare"], shown("loss")) for i in range(2 if values["compare"] else 1)]
+    settings, params = [f[0] for f in fixes], {k: v for f in fixes for k, v in f[1].items()}
+    st.subheader("Training")
+    if shown("steps"):
+        st.select_slider("Training steps", pv.STEP_CHOICES, key=K + "steps")
+    st.segmented_control("The step button adds", pv.STEP_BY, key=K + "step_by", default=10, required=True,
+                         format_func=lambda n: f"{n} step{'s' * (n > 1)}", wrap=True)
+    pv.share_box(values, params, hide)
+pv.write_address(values, params)
 
-data = make_toy_data(shape, num_classes=n_classes, samples_per_class=per_class, noise=noise, profile=profile,
-                     ratio=float(ratio), seed=seed)
-signature = repr((shape, n_classes, per_class, profile, ratio, noise, seed, steps, settings))
+steps, tau, seed = values["steps"], values["tau"], values["seed"]
+data = make_toy_data(values["shape"], num_classes=values["classes"], samples_per_class=values["points"],
+                     noise=values["noise"], profile=values["profile"], ratio=float(values["ratio"]), seed=seed)
+signature = repr(({k: values[k] for k in values if k != "tau"}, settings))
 columns = stage.columns(len(settings))
-placeholders = [c.empty() for c in columns]
+slots = [c.empty() for c in columns]
 
 
-def regions(snapshot, label):
-    shown = apply_tau(snapshot, tau)
-    title = f"{label} · step {snapshot.step}/{snapshot.total_steps}" + (f" · tau {tau:g}" if tau else "")
-    return decision_regions_figure(shown.grid_x, shown.grid_y, shown.grid_probs, data.x_train, data.y_train,
-                                   data.class_names, data.class_counts, title=title)
+def regions(snap, label):
+    shown_snap = apply_tau(snap, tau)
+    title = f"{label} · step {snap.step}/{snap.total_steps}" + (f" · tau {tau:g}" if tau else "")
+    return decision_regions_figure(shown_snap.grid_x, shown_snap.grid_y, shown_snap.grid_probs, data.x_train,
+                                   data.y_train, data.class_names, data.class_counts, title=title)
 
 
-if train:
-    runs = [train_toy(data, loss=s["loss"], loss_params=s["loss_params"], sampler=s["sampler"],
-                      sampler_params=s["sampler_params"], steps=steps, snapshot_every=max(steps // 12, 1),
-                      seed=seed) for s in settings]
-    started, first = time.perf_counter(), None
+training = st.session_state.get(pv.TRAINING)
+if reset or (training and training["signature"] != signature):
+    st.session_state.pop(pv.TRAINING, None)
+    training = None
+if (play or step) and (training is None or (play and all(t.done for t in training["trainers"]))):
     try:
-        for frame, snapshots in enumerate(zip(*runs)):
-            for i, (slot, snap) in enumerate(zip(placeholders, snapshots)):
-                slot.plotly_chart(regions(snap, settings[i]["label"]), width="stretch", key=f"playground.f{i}.{frame}")
-            first = first or time.perf_counter() - started
-            finals = snapshots
+        training = dict(signature=signature, trainers=[
+            ToyTrainer(data, loss=s["loss"], loss_params=s["loss_params"], sampler=s["sampler"],
+                       sampler_params=s["sampler_params"], steps=steps, seed=seed) for s in settings])
     except ValueError as exc:  # a parameter the loss or sampler rejects
         stage.error(f"Could not train: {md(exc)}")
-    else:
-        st.session_state[RESULT] = dict(signature=signature, snapshots=finals, first_s=first,
-                                        total_s=time.perf_counter() - started)
+        st.stop()
+    st.session_state[pv.TRAINING] = training
+if training and step:
+    for trainer in training["trainers"]:
+        trainer.advance(step_by)
+if training and play:  # Pause (or any other control) stops this loop between two chunks; the trainers keep their place
+    frame = 0
+    while not all(t.done for t in training["trainers"]):
+        for trainer in training["trainers"]:  # all advance before any drawing: an interruption keeps them in step
+            trainer.advance(max(steps // 12, 1))
+        for i, trainer in enumerate(training["trainers"]):
+            slots[i].plotly_chart(regions(trainer.last, settings[i]["label"]), width="stretch", key=f"{K}f{i}.{frame}")
+        frame += 1
 
-result = st.session_state.get(RESULT)
-if not result or result["signature"] != signature:
-    placeholders[0].plotly_chart(decision_regions_figure(None, None, None, data.x_train, data.y_train,
-                                                         data.class_names, data.class_counts,
-                                                         title="The training points"), width="stretch")
+if training is None:
+    slots[0].plotly_chart(decision_regions_figure(None, None, None, data.x_train, data.y_train, data.class_names,
+                                                  data.class_counts, title="The training points"), width="stretch")
     counts = ", ".join(f"{n}: {c}" for n, c in zip(data.class_names, data.class_counts))
     with columns[0]:
         explain(f"Training points per class: {counts}. Rare classes are drawn bigger, with a dark outline. "
-                "Press **Train** to watch the network learn.")
-    if compare:
-        columns[1].info(f"**What to watch.** Press **Train**: this side then shows the same points learned with "
+                "Press **Play** to watch the network learn, or the step button to go a few steps at a time.")
+    if values["compare"]:
+        columns[1].info(f"**What to watch.** Press **Play**: this side then shows the same points learned with "
                         f"**{settings[1]['label']}**, the other side with **{settings[0]['label']}**. The coloured "
                         "background is the class the network would predict there. Look at where the boundary "
                         "lands around the big outlined points of the rare class.")
     st.stop()
 
-shown = [apply_tau(s, tau) for s in result["snapshots"]]
+snaps = [t.last for t in training["trainers"]]
+shown_snaps = [apply_tau(s, tau) for s in snaps]
 labels = [s["label"] for s in settings]
 tail = int(data.class_counts.argmin())
-for i, (slot, col, snap) in enumerate(zip(placeholders, columns, result["snapshots"])):
-    slot.plotly_chart(regions(snap, labels[i]), width="stretch", key=f"playground.final{i}")
+for i, (slot, col, snap) in enumerate(zip(slots, columns, snaps)):
+    slot.plotly_chart(regions(snap, labels[i]), width="stretch", key=f"{K}final{i}")
     with col:
-        explain(f"Background: the class the network predicts there (deeper colour: more sure). It finds "
-                f"{shown[i].recall[tail]:.0%} of the rarest class, {data.class_names[tail]}.")
-        st.plotly_chart(recall_bars_figure(data.class_names, shown[i].recall, data.class_counts,
-                                           title=f"Recall per class · {labels[i]}"), width="stretch")
+        explain(f"Background: the class the network predicts there (deeper colour: more sure). After {snap.step} "
+                f"steps it finds {shown_snaps[i].recall[tail]:.0%} of the rarest class, {data.class_names[tail]}.")
+        st.plotly_chart(recall_bars_figure(data.class_names, shown_snaps[i].recall, data.class_counts,
+                                           title=f"Recall per class · {labels[i]}"), width="stretch", key=f"{K}recall{i}")
         explain("Recall: the share of each class's fresh test points the network gets right, "
                 "most common class on the left.")
 
 with stage:
-    if compare:
-        explain("With plain cross-entropy the boundary hugs the rare class: the model wins accuracy by giving "
-                "up the tail. Logit adjustment (and the other fixes) push it back. Same data, same seed: only "
-                "the setting differs.")
+    for note in playground_notes(labels, [s.recall[tail] for s in shown_snaps], [s.accuracy for s in shown_snaps],
+                                 [s.balanced_accuracy for s in shown_snaps], data.class_names[tail], seed):
+        explain(note)
     acc_col, note_col = st.columns([2, 1])
-    acc_col.plotly_chart(accuracy_bars_figure([s.accuracy for s in shown], [s.balanced_accuracy for s in shown],
-                                              labels, title="Accuracy vs balanced accuracy"), width="stretch")
+    acc_col.plotly_chart(accuracy_bars_figure([s.accuracy for s in shown_snaps],
+                                              [s.balanced_accuracy for s in shown_snaps], labels,
+                                              title="Accuracy vs balanced accuracy"), width="stretch")
     with acc_col:
-        explain("Accuracy counts every point, so the common class dominates it (measured as if the test data were "
-                "as imbalanced as the training data). Balanced accuracy averages the classes, so a neglected rare "
-                "class pulls it down.")
-    note_col.metric("First boundary after", f"{result['first_s']:.2f} s")
-    note_col.metric("All done after", f"{result['total_s']:.2f} s",
-                    help=f"From pressing Train: {steps} steps of a small network on the CPU for each setting, "
-                         "drawn as it learns.")
+        explain(f"Accuracy is measured on {len(data.y_mix)} fresh points mixed like the training data, so the "
+                "common class dominates it. Balanced accuracy averages the classes' recall on a balanced test set, "
+                "so a neglected rare class pulls it down.")
+    note_col.metric("Step", f"{snaps[0].step} / {steps}")
+    note_col.metric("Training time", f"{max(s.elapsed_s for s in snaps):.2f} s",
+                    help="Time spent training the small network on the CPU so far, drawing left out.")
     with note_col:
         explain("Move the tau slider: the boundary shifts at once, reusing the trained network's stored scores.")

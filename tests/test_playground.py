@@ -6,13 +6,16 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from sklearn.metrics import balanced_accuracy_score, recall_score
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, recall_score
+from sklearn.neighbors import KNeighborsClassifier
 
-from core.data import DATASETS, load_builtin, profile_counts
+from core.data import DATASETS, TOY_NOISE, TOY_PRESETS, load_builtin, profile_counts
 from core.data._toy import HELD_OUT_PER_CLASS, TOY_SHAPES, make_toy_data
 from core.methods import LOSSES, SAMPLERS
+from core.train import ToyTrainer
 from core.train._toy import ToyAdam, apply_tau, run_toy, toy_scores, train_toy
-from core.viz import accuracy_bars_figure, decision_regions_figure, recall_bars_figure
+from core.viz import accuracy_bars_figure, decision_regions_figure, playground_notes, recall_bars_figure
 
 # The fixed setup of the imbalance check: two interlocking moons, the second 50x rarer.
 MOONS_50 = dict(num_classes=2, samples_per_class=500, noise=0.15, profile="exp", ratio=50.0)
@@ -49,10 +52,42 @@ def test_toy_data_applies_the_imbalance_profile(profile, ratio):
     d = make_toy_data("spirals", num_classes=4, samples_per_class=200, profile=profile, ratio=ratio, seed=3)
     assert d.class_counts.tolist() == profile_counts([200] * 4, profile, ratio).tolist()
     assert np.bincount(d.y_test).tolist() == [HELD_OUT_PER_CLASS] * 4, "the held-out sample is balanced"
+    assert np.bincount(d.y_mix, minlength=4).tolist() == d.class_counts.tolist(), "the second one has the training mix"
     # training points are a subset of the full draw; held-out points are fresh
     full = TOY_SHAPES["spirals"](4, 200, 0.3, 3)
     assert {tuple(p) for p in d.x_train} <= {tuple(p) for p in full.x}
     assert not {tuple(p) for p in d.x_test} & {tuple(p) for p in full.x}
+    assert not {tuple(p) for p in d.x_mix} & ({tuple(p) for p in full.x} | {tuple(p) for p in d.x_test})
+
+
+def _shape_shows(shape: str, k: int, noise: float) -> float:
+    """How much a 5-nearest-neighbour classifier beats a straight line on fresh balanced
+    points: large when the curved shape is visible, near zero once noise has made it a blob."""
+    train, test = TOY_SHAPES[shape](k, 300, noise, 0), TOY_SHAPES[shape](k, 300, noise, 1)
+    knn = KNeighborsClassifier(5).fit(train.x, train.y).score(test.x, test.y)
+    line = LogisticRegression().fit(train.x, train.y).score(test.x, test.y)
+    return knn - line
+
+
+@pytest.mark.parametrize("shape", ["moons", "spirals"])
+def test_each_shape_defaults_to_a_noise_that_shows_it(shape):
+    assert _shape_shows(shape, 3, TOY_NOISE[shape]) > 0.1
+    assert _shape_shows(shape, 3, TOY_NOISE[shape]) > _shape_shows(shape, 3, 0.6) + 0.05, "more noise blurs it"
+    assert _shape_shows("spirals", 3, 0.6) < 0.05, "at the old default the spirals were a blob"
+
+
+@pytest.mark.parametrize("name", list(TOY_PRESETS))
+def test_presets_build_their_data(name):
+    preset = TOY_PRESETS[name]
+    d = make_toy_data(**preset, seed=0)
+    counts = d.class_counts
+    assert len(counts) == preset["num_classes"] and counts.max() == preset["samples_per_class"]
+    if preset["profile"] == "none":
+        assert counts.min() == counts.max()
+    else:
+        assert counts.max() / counts.min() == pytest.approx(preset["ratio"], rel=0.1)
+    if preset["shape"] != "blobs":
+        assert preset["noise"] == TOY_NOISE[preset["shape"]]
 
 
 def test_toy_shapes_are_registered_datasets():
@@ -119,14 +154,32 @@ def test_every_registered_sampler_trains(sampler):
 def test_scores_match_sklearn():
     rng = np.random.default_rng(0)
     logits, labels = rng.normal(size=(300, 4)), np.repeat(np.arange(4), 75)
-    counts = np.array([400, 100, 30, 5])
-    recall, acc, bal = toy_scores(logits, labels, counts)
+    mix_labels = np.repeat(np.arange(4), [400, 100, 30, 5])
+    mix_logits = rng.normal(size=(len(mix_labels), 4)) + 0.8 * np.eye(4)[mix_labels]
+    recall, acc, bal = toy_scores(logits, labels, mix_logits, mix_labels)
     pred = logits.argmax(1)
     assert np.allclose(recall, recall_score(labels, pred, average=None))
     assert bal == pytest.approx(balanced_accuracy_score(labels, pred))
-    # accuracy on data as imbalanced as training: weight each test point by prior / share
-    weights = (counts / counts.sum())[labels] / 0.25
-    assert acc == pytest.approx(np.average(pred == labels, weights=weights))
+    assert acc == pytest.approx(accuracy_score(mix_labels, mix_logits.argmax(1)))
+
+
+# --- step-through training --------------------------------------------------------------------
+
+def test_steps_taken_in_chunks_equal_one_run():
+    data = make_toy_data("moons", num_classes=2, samples_per_class=100, ratio=10, seed=0)
+    kwargs = dict(loss="focal", sampler="class_balanced", steps=37, resolution=12, seed=4)
+    chunked = ToyTrainer(data, **kwargs)
+    assert chunked.step == 0 and not chunked.done and np.isnan(chunked.last.loss)
+    for n in (1, 5, 10, 30):  # the last chunk overshoots: it stops at 37
+        snap = chunked.advance(n)
+        assert snap.step == chunked.step
+    assert chunked.done and snap.step == 37
+    assert chunked.advance(5) is snap, "a finished trainer stays where it is"
+    whole = ToyTrainer(data, **kwargs).advance(37)
+    assert np.array_equal(snap.grid_logits, whole.grid_logits) and np.array_equal(snap.mix_logits, whole.mix_logits)
+    assert np.array_equal(run_toy(data, snapshot_every=7, **kwargs).test_logits, whole.test_logits)
+    with pytest.raises(ValueError):
+        chunked.advance(0)
 
 
 def test_logit_adjustment_raises_minority_recall_over_seeds():
@@ -157,6 +210,8 @@ def test_tau_follows_the_formula_and_is_reversible(trained):
     log_prior = np.log(snap.class_counts / snap.class_counts.sum())
     moved = apply_tau(snap, 0.7)
     assert np.allclose(moved.test_logits, snap.test_logits - 0.7 * log_prior, atol=1e-5)
+    assert np.allclose(moved.mix_logits, snap.mix_logits - 0.7 * log_prior, atol=1e-5)
+    assert moved.accuracy == pytest.approx(accuracy_score(snap.mix_labels, moved.mix_logits.argmax(1)))
     assert np.allclose(moved.grid_logits, snap.grid_logits - 0.7 * log_prior, atol=1e-5)
     back = apply_tau(moved, 0.0)
     assert back.tau == 0 and np.allclose(back.grid_logits, snap.grid_logits, atol=1e-5)
@@ -211,9 +266,34 @@ def test_recall_bars_go_head_to_tail_in_group_colours():
 def test_accuracy_bars_pair_plain_and_balanced():
     fig = accuracy_bars_figure([0.98, 0.95], [0.6, 0.9], ["ce", "logit_adjusted"])
     acc, bal = fig.data
-    assert acc.name == "accuracy" and bal.name == "balanced accuracy"
+    assert acc.name.startswith("accuracy") and bal.name == "balanced accuracy"
     assert list(acc.y) == [0.98, 0.95] and list(bal.y) == [0.6, 0.9] and list(acc.x) == ["ce", "logit_adjusted"]
     single = accuracy_bars_figure(0.9, 0.5)
     assert len(single.data[0].y) == 1
     with pytest.raises(ValueError):
         accuracy_bars_figure([0.9, 0.8], [0.5])
+
+
+# --- captions from the numbers ------------------------------------------------------------------
+
+def test_notes_say_when_the_fix_does_worse():
+    notes = playground_notes(["Cross-entropy", "Logit-adjusted"], [0.85, 0.37], [0.95, 0.90], [0.90, 0.70],
+                             "class 2", seed=3)
+    text = " ".join(notes)
+    assert "finds *fewer* of the rarest class" in notes[0] and "85%" in notes[0] and "37%" in notes[0]
+    assert "48 percentage points fewer" in notes[0] and "did worse" in notes[0]
+    assert "worse than **Cross\\-entropy** on balanced accuracy (-20 points; accuracy -5 points)" in notes[1]
+    assert "more of the rarest" not in text and "seed (3)" in notes[-1]
+
+
+def test_notes_follow_the_numbers_when_the_fix_helps_or_ties():
+    better = playground_notes(["A", "B"], [0.10, 0.62], [0.97, 0.93], [0.64, 0.85], "rare", seed=0)
+    assert "**B** finds more of the rarest class, rare: 62% against 10%" in better[0] and "52 percentage points more" in better[0]
+    assert "gives up 4 points of accuracy for 21 points of balanced accuracy" in better[1]
+    assert "hide a gap of 33 points" in better[2] and "hide a gap of 8 points" in better[3]
+    tie = playground_notes(["A", "B"], [0.5, 0.5], [0.9, 0.9], [0.7, 0.7], "rare", seed=0)
+    assert tie[0].startswith("Both settings find the same share") and "accuracy is the same" in tie[1].lower()
+    single = playground_notes(["A"], [0.9], [0.91], [0.90], "rare", seed=0)
+    assert len(single) == 1 and "agree within 1 point:" in single[0]
+    favour = playground_notes(["A"], [0.9], [0.70], [0.85], "rare", seed=0)
+    assert "favours the rare classes" in favour[0]

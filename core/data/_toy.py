@@ -20,19 +20,24 @@ from core.data._dataset import Dataset
 from core.data._imbalance import Profile, TrainCounts, apply_imbalance_profile, profile_counts
 from core.registry import Params
 
-__all__ = ["TOY_SHAPES", "ToyData", "blobs", "moons", "spirals", "make_toy_data"]
+__all__ = ["TOY_SHAPES", "TOY_NOISE", "TOY_PRESETS", "ToyData", "blobs", "moons", "spirals", "make_toy_data"]
 
 MIN_CLASSES, MAX_CLASSES = 2, 6
 HELD_OUT_PER_CLASS = 300
-# The held-out sample uses its own stream so it never repeats a training point.
+# The held-out samples use their own streams so they never repeat a training point.
 _HELD_OUT_SEED_OFFSET = 104_729
+_MIX_SEED_OFFSET = 130_363
 
 
 class ToyParams(Params):
-    num_classes: int = Field(2, ge=MIN_CLASSES, le=MAX_CLASSES, description="number of classes")
-    samples_per_class: int = Field(300, ge=5, le=20000, description="points drawn per class")
-    noise: float = Field(0.15, ge=0, le=2, description="standard deviation of the jitter around each shape")
-    seed: int = Field(0, description="random seed")
+    num_classes: int = Field(2, ge=MIN_CLASSES, le=MAX_CLASSES, title="Classes",
+                             description="Number of classes.")
+    samples_per_class: int = Field(300, ge=5, le=20000, title="Points per class",
+                                   description="Points drawn for each class.")
+    noise: float = Field(0.15, ge=0, le=2, title="Jitter",
+                         description="Standard deviation of the random jitter around each shape.")
+    seed: int = Field(0, title="Random seed",
+                      description="Seed that draws the points.")
 
 
 def _check(num_classes: int, samples_per_class: int, noise: float) -> None:
@@ -60,7 +65,8 @@ def blobs(num_classes: int = 3, samples_per_class: int = 300, noise: float = 0.3
     return _dataset("blobs", x, y, num_classes)
 
 
-@DATASETS.register("moons2d", description="Interlocking half-moons (2-6 classes): a curved boundary in 2-D.",
+@DATASETS.register("moons2d", display="2-D half-moons",
+                   description="Interlocking half-moons (2-6 classes): a curved boundary in a plane.",
                    params=ToyParams, modality="tabular")
 def moons(num_classes: int = 2, samples_per_class: int = 300, noise: float = 0.15, seed: int = 0) -> Dataset:
     """A chain of interlocking half-moons, scikit-learn's ``make_moons`` for two classes.
@@ -80,7 +86,8 @@ def moons(num_classes: int = 2, samples_per_class: int = 300, noise: float = 0.1
     return _dataset("moons2d", x, y, num_classes)
 
 
-@DATASETS.register("spirals2d", description="Interleaved spiral arms (2-6 classes): hard to separate in 2-D.",
+@DATASETS.register("spirals2d", display="2-D spirals",
+                   description="Interleaved spiral arms (2-6 classes): hard to separate in a plane.",
                    params=ToyParams, modality="tabular")
 def spirals(num_classes: int = 3, samples_per_class: int = 300, noise: float = 0.15, seed: int = 0) -> Dataset:
     """Arms r = t, angle = 2 pi k / K + 1.5 pi t for t in [0.1, 1] (1.5 at the rim), then jitter."""
@@ -95,11 +102,29 @@ def spirals(num_classes: int = 3, samples_per_class: int = 300, noise: float = 0
 
 
 TOY_SHAPES = {"blobs": blobs, "moons": moons, "spirals": spirals}
+# Jitter at which each shape still reads as itself: spiral arms 0.6 apart drown in the
+# blobs' 0.45 (a 5-NN classifier then does no better than a straight line).
+TOY_NOISE = {"blobs": 0.45, "moons": 0.15, "spirals": 0.1}
+
+# Ready-made lessons: keyword arguments of make_toy_data, by the name a class reads.
+TOY_PRESETS: dict[str, dict] = {
+    "Rare class hidden in a blob": dict(shape="blobs", num_classes=3, samples_per_class=500, profile="exp",
+                                        ratio=50, noise=TOY_NOISE["blobs"]),
+    "Moons with a rare class": dict(shape="moons", num_classes=2, samples_per_class=500, profile="exp", ratio=50,
+                                    noise=TOY_NOISE["moons"]),
+    "Spirals, one arm rare": dict(shape="spirals", num_classes=3, samples_per_class=500, profile="exp", ratio=20,
+                                  noise=TOY_NOISE["spirals"]),
+    "Six classes, long tail": dict(shape="blobs", num_classes=6, samples_per_class=500, profile="exp", ratio=100,
+                                   noise=0.3),
+    "Balanced: nothing rare": dict(shape="blobs", num_classes=3, samples_per_class=300, profile="none", ratio=1,
+                                   noise=TOY_NOISE["blobs"]),
+}
 
 
 @dataclass(frozen=True)
 class ToyData(TrainCounts):
-    """An imbalanced training sample and a balanced held-out sample of one toy shape."""
+    """An imbalanced training sample, a balanced held-out sample (recall, balanced accuracy)
+    and a fresh held-out sample with the training mix (plain accuracy as it would be seen)."""
 
     shape: str
     x_train: np.ndarray  # (n, 2) float32
@@ -107,6 +132,8 @@ class ToyData(TrainCounts):
     x_test: np.ndarray  # (HELD_OUT_PER_CLASS * K, 2), balanced
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    x_mix: np.ndarray  # (n, 2): new points, the training set's class counts
+    y_mix: np.ndarray
 
 
 def make_toy_data(
@@ -122,7 +149,8 @@ def make_toy_data(
     held_out_per_class: int = HELD_OUT_PER_CLASS,
 ) -> ToyData:
     """Draw ``samples_per_class`` per class, keep the profile's counts (class 0 is the
-    head, the last class the tail) and add a balanced held-out sample."""
+    head, the last class the tail) and add a balanced held-out sample and one mixed like
+    the training sample (same counts, fresh points)."""
     if shape not in TOY_SHAPES:
         raise ValueError(f"unknown toy shape {shape!r}; known: {', '.join(TOY_SHAPES)}")
     make = TOY_SHAPES[shape]
@@ -130,4 +158,7 @@ def make_toy_data(
     counts = profile_counts([samples_per_class] * num_classes, profile, ratio, mu)
     keep = apply_imbalance_profile(full.y, counts, seed)
     held = make(num_classes, held_out_per_class, noise, seed + _HELD_OUT_SEED_OFFSET)
-    return ToyData(shape, full.x[keep], full.y[keep], held.x, held.y, full.class_names)
+    mix = make(num_classes, samples_per_class, noise, seed + _MIX_SEED_OFFSET)
+    mix_keep = apply_imbalance_profile(mix.y, counts, seed + _MIX_SEED_OFFSET)
+    return ToyData(shape, full.x[keep], full.y[keep], held.x, held.y, full.class_names, mix.x[mix_keep],
+                   mix.y[mix_keep])

@@ -1,16 +1,18 @@
 """A light CPU training loop for the teaching playground: a small MLP on 2-D toy data.
 
 It reuses the registries a real run uses (``create_model("mlp")``, ``create_loss``,
-``create_sampler``), so a loss or sampler behaves here exactly as on the Train page, and
-it *yields* a :class:`ToySnapshot` every few steps so a page can redraw the decision
-regions while the network learns. Each snapshot keeps the logits on a coarse mesh and on
-a balanced held-out sample; :func:`apply_tau` re-scores them with post-hoc logit
-adjustment (the ``logit_adjustment`` entry of ``core.methods.POSTHOC``), which moves the
-boundary without retraining.
+``create_sampler``), so a loss or sampler behaves here exactly as on the Train page.
+:class:`ToyTrainer` keeps the whole training state (model, optimiser, sampler position,
+random generator), so a page can step it a few updates at a time, pause and go on: the
+steps taken in chunks are the same as those taken in one go. :func:`train_toy` yields a
+:class:`ToySnapshot` every few steps for a live picture. Each snapshot keeps the logits on
+a coarse mesh and on the held-out samples; :func:`apply_tau` re-scores them with post-hoc
+logit adjustment (the ``logit_adjustment`` entry of ``core.methods.POSTHOC``), which moves
+the boundary without retraining.
 
-Metrics: per-class recall on the balanced held-out sample; ``balanced_accuracy`` is its
-mean, ``accuracy`` the prior-weighted mean sum_j pi_j recall_j, i.e. the accuracy one
-would see on test data as imbalanced as the training sample. The gap between the two is
+Metrics: per-class recall on the balanced held-out sample, ``balanced_accuracy`` its mean;
+``accuracy`` is measured on fresh points mixed like the training sample, i.e. the accuracy
+one would see on test data as imbalanced as the training data. The gap between the two is
 what imbalance hides.
 """
 
@@ -31,7 +33,7 @@ from core.data._toy import ToyData
 from core.methods import apply_posthoc, create_loss, create_sampler
 from core.models import create_model
 
-__all__ = ["ToyAdam", "ToySnapshot", "toy_mesh", "train_toy", "run_toy", "apply_tau", "toy_scores"]
+__all__ = ["ToyAdam", "ToySnapshot", "ToyTrainer", "toy_mesh", "train_toy", "run_toy", "apply_tau", "toy_scores"]
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,18 @@ class ToySnapshot:
 
     step: int
     total_steps: int
-    loss: float  # mean training loss since the previous snapshot
+    loss: float  # mean training loss since the previous snapshot (nan before the first step)
     elapsed_s: float  # training time so far (drawing excluded)
     grid_x: np.ndarray  # (G,) mesh columns
     grid_y: np.ndarray  # (G,) mesh rows
     grid_logits: np.ndarray  # (G, G, K): row i is grid_y[i], column j is grid_x[j]
     test_logits: np.ndarray  # (n_test, K) on the balanced held-out sample
     test_labels: np.ndarray  # (n_test,)
+    mix_logits: np.ndarray  # (n_mix, K) on the held-out sample mixed like the training data
+    mix_labels: np.ndarray  # (n_mix,)
     class_counts: np.ndarray  # (K,) training counts: the prior of the adjustment
-    recall: np.ndarray  # (K,) per-class recall on the held-out sample
-    accuracy: float  # prior-weighted recall: accuracy under the training imbalance
+    recall: np.ndarray  # (K,) per-class recall on the balanced held-out sample
+    accuracy: float  # accuracy on the sample mixed like the training data
     balanced_accuracy: float  # mean recall
     tau: float = 0.0  # post-hoc logit adjustment applied to the logits above
 
@@ -76,103 +80,116 @@ def toy_mesh(x: np.ndarray, resolution: int = 60, margin: float = 0.25) -> tuple
     return tuple(np.linspace(c - half, c + half, resolution, dtype=np.float32) for c in centre)
 
 
-def toy_scores(test_logits: np.ndarray, test_labels: np.ndarray,
-               class_counts: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(per-class recall, prior-weighted accuracy, balanced accuracy) on held-out logits."""
-    k = len(class_counts)
+def toy_scores(test_logits: np.ndarray, test_labels: np.ndarray, mix_logits: np.ndarray,
+               mix_labels: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(per-class recall and balanced accuracy on the balanced sample, accuracy on the mixed one)."""
+    k = test_logits.shape[1]
     hit = test_logits.argmax(axis=1) == test_labels
     support = np.bincount(test_labels, minlength=k)
     recall = np.bincount(test_labels, weights=hit, minlength=k) / np.maximum(support, 1)
-    prior = np.asarray(class_counts, dtype=np.float64) / np.sum(class_counts)
-    return recall, float(prior @ recall), float(recall.mean())
+    accuracy = float(np.mean(mix_logits.argmax(axis=1) == mix_labels)) if len(mix_labels) else float("nan")
+    return recall, accuracy, float(recall.mean())
 
 
-def _snapshot(step: int, total: int, loss: float, elapsed: float, grid: tuple[np.ndarray, np.ndarray],
-              grid_logits: np.ndarray, test_logits: np.ndarray, data: ToyData) -> ToySnapshot:
-    counts = data.class_counts
-    recall, acc, bal = toy_scores(test_logits, data.y_test, counts)
-    return ToySnapshot(step, total, loss, elapsed, grid[0], grid[1], grid_logits, test_logits, data.y_test,
-                       counts, recall, acc, bal)
+class ToyTrainer:
+    """One toy training that advances a few steps at a time and can be resumed.
 
+    Adam on an MLP, batches drawn by the registered sampler, all seeded from ``seed``
+    without touching the global generator. ``advance(n)`` trains ``n`` more steps (never
+    past ``steps``) and returns the snapshot after them; the same arguments and seed give
+    the same snapshots however the steps are chunked.
+    """
 
-def train_toy(
-    data: ToyData,
-    *,
-    loss: str = "ce",
-    loss_params: Mapping[str, Any] | None = None,
-    sampler: str = "instance",
-    sampler_params: Mapping[str, Any] | None = None,
-    steps: int = 400,
-    batch_size: int = 64,
-    lr: float = 0.01,
-    hidden: int = 32,
-    depth: int = 2,
-    snapshot_every: int = 40,
-    resolution: int = 60,
-    seed: int = 0,
-) -> Iterator[ToySnapshot]:
-    """Train an MLP on ``data`` with Adam, yielding a snapshot every ``snapshot_every``
-    steps and after the last step. Same arguments, same seed: same snapshots."""
-    if steps < 1 or snapshot_every < 1 or batch_size < 2:
-        raise ValueError("steps and snapshot_every must be >= 1 and batch_size >= 2")
-    k = data.num_classes
-    x = torch.from_numpy(np.ascontiguousarray(data.x_train, dtype=np.float32))
-    y = torch.from_numpy(np.ascontiguousarray(data.y_train, dtype=np.int64))
-    grid = toy_mesh(np.concatenate([data.x_train, data.x_test]), resolution)
-    gx, gy = np.meshgrid(*grid)
-    x_grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
-    x_test = torch.from_numpy(np.ascontiguousarray(data.x_test, dtype=np.float32))
+    def __init__(self, data: ToyData, *, loss: str = "ce", loss_params: Mapping[str, Any] | None = None,
+                 sampler: str = "instance", sampler_params: Mapping[str, Any] | None = None, steps: int = 400,
+                 batch_size: int = 64, lr: float = 0.01, hidden: int = 32, depth: int = 2, resolution: int = 60,
+                 seed: int = 0):
+        if steps < 1 or batch_size < 2:
+            raise ValueError("steps must be >= 1 and batch_size >= 2")
+        self.data, self.total_steps, self.batch_size = data, steps, batch_size
+        k = data.num_classes
+        self._x = torch.from_numpy(np.ascontiguousarray(data.x_train, dtype=np.float32))
+        self._y = torch.from_numpy(np.ascontiguousarray(data.y_train, dtype=np.int64))
+        self.grid = toy_mesh(np.concatenate([data.x_train, data.x_test]), resolution)
+        gx, gy = np.meshgrid(*self.grid)
+        self._x_grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
+        self._x_test = torch.from_numpy(np.ascontiguousarray(data.x_test, dtype=np.float32))
+        self._x_mix = torch.from_numpy(np.ascontiguousarray(data.x_mix, dtype=np.float32))
 
-    # --- model, loss, sampler, optimiser (seeded without touching the global generator) ---
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = create_model("mlp", {"hidden": hidden, "depth": depth}, input_shape=(2,), num_classes=k)
-    loss_fn = create_loss(loss, loss_params, class_counts=data.class_counts.tolist())
-    sample = create_sampler(sampler, sampler_params)
-    optimizer = ToyAdam(list(model.parameters()), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    per_epoch = len(sample.sample_indices(y, num_classes=k, epoch=0, num_epochs=1,
-                                          generator=torch.Generator().manual_seed(seed)))
-    steps_per_epoch = max(math.ceil(per_epoch / batch_size), 1)
-    num_epochs = math.ceil(steps / steps_per_epoch)
+        # --- model, loss, sampler, optimiser (seeded without touching the global generator) ---
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = create_model("mlp", {"hidden": hidden, "depth": depth}, input_shape=(2,), num_classes=k)
+        self._loss_fn = create_loss(loss, loss_params, class_counts=data.class_counts.tolist())
+        self._sampler = create_sampler(sampler, sampler_params)
+        self._optimizer = ToyAdam(list(self.model.parameters()), lr=lr)
+        self._generator = torch.Generator().manual_seed(seed)
+        per_epoch = len(self._sampler.sample_indices(self._y, num_classes=k, epoch=0, num_epochs=1,
+                                                     generator=torch.Generator().manual_seed(seed)))
+        self._num_epochs = math.ceil(steps / max(math.ceil(per_epoch / batch_size), 1))
+        self.step, self.elapsed_s = 0, 0.0
+        self._epoch, self._idx, self._pos = 0, None, 0
+        self.last = self._evaluate(float("nan"))
 
-    def evaluate(step: int, loss_value: float, elapsed: float) -> ToySnapshot:
-        model.eval()
-        with torch.no_grad():
-            grid_logits = model(x_grid).numpy().reshape(len(grid[1]), len(grid[0]), k)
-            test_logits = model(x_test).numpy()
-        model.train()
-        return _snapshot(step, steps, loss_value, elapsed, grid, grid_logits, test_logits, data)
+    @property
+    def done(self) -> bool:
+        return self.step >= self.total_steps
 
-    state = {"step": 0, "epoch": 0, "idx": None, "pos": 0, "time": 0.0}
+    def advance(self, n: int = 1) -> ToySnapshot:
+        """Train ``n`` more steps (fewer at the end) and return the snapshot after them."""
+        if n < 1:
+            raise ValueError(f"advance by at least one step, got {n}")
+        if self.done:
+            return self.last
+        with _single_thread():
+            started, losses = time.perf_counter(), []
+            for _ in range(min(n, self.total_steps - self.step)):
+                losses.append(self._one_step())
+            self.elapsed_s += time.perf_counter() - started
+            self.last = self._evaluate(float(np.mean(losses)))
+        return self.last
 
-    def advance() -> ToySnapshot:
-        """Train up to the next snapshot and take it."""
-        started, loss_sum, loss_n = time.perf_counter(), 0.0, 0
+    def _one_step(self) -> float:
+        k = self.data.num_classes
         while True:
-            if state["idx"] is None or state["pos"] >= len(state["idx"]):
-                state["idx"] = sample.sample_indices(y, num_classes=k, epoch=state["epoch"], num_epochs=num_epochs,
-                                                     generator=generator)
-                state["epoch"], state["pos"] = state["epoch"] + 1, 0
-            batch = state["idx"][state["pos"]:state["pos"] + batch_size]
-            state["pos"] += batch_size
-            if len(batch) < 2:
-                continue
-            # --- forward / backward / step ----------------------------------------------------
-            value = loss_fn(model(x[batch]), y[batch])
-            optimizer.zero_grad()
-            value.backward()
-            optimizer.step()
-            state["step"] += 1
-            loss_sum, loss_n = loss_sum + value.item(), loss_n + 1
-            if state["step"] % snapshot_every == 0 or state["step"] == steps:
-                state["time"] += time.perf_counter() - started
-                return evaluate(state["step"], loss_sum / loss_n, state["time"])
+            if self._idx is None or self._pos >= len(self._idx):
+                self._idx = self._sampler.sample_indices(self._y, num_classes=k, epoch=self._epoch,
+                                                         num_epochs=self._num_epochs, generator=self._generator)
+                self._epoch, self._pos = self._epoch + 1, 0
+            batch = self._idx[self._pos:self._pos + self.batch_size]
+            self._pos += self.batch_size
+            if len(batch) >= 2:
+                break
+        # --- forward / backward / step ------------------------------------------------------------
+        value = self._loss_fn(self.model(self._x[batch]), self._y[batch])
+        self._optimizer.zero_grad()
+        value.backward()
+        self._optimizer.step()
+        self.step += 1
+        return value.item()
 
-    while state["step"] < steps:
-        with _single_thread():  # never held while suspended: the page runs between snapshots
-            snapshot = advance()
-        yield snapshot
+    def _evaluate(self, loss: float) -> ToySnapshot:
+        data, k = self.data, self.data.num_classes
+        self.model.eval()
+        with torch.no_grad():
+            grid_logits = self.model(self._x_grid).numpy().reshape(len(self.grid[1]), len(self.grid[0]), k)
+            test_logits = self.model(self._x_test).numpy()
+            mix_logits = self.model(self._x_mix).numpy()
+        self.model.train()
+        recall, acc, bal = toy_scores(test_logits, data.y_test, mix_logits, data.y_mix)
+        return ToySnapshot(self.step, self.total_steps, loss, self.elapsed_s, self.grid[0], self.grid[1], grid_logits,
+                           test_logits, data.y_test, mix_logits, data.y_mix, data.class_counts, recall, acc, bal)
+
+
+def train_toy(data: ToyData, *, snapshot_every: int = 40, **kwargs: Any) -> Iterator[ToySnapshot]:
+    """Train an MLP on ``data`` (arguments as :class:`ToyTrainer`), yielding a snapshot
+    every ``snapshot_every`` steps and after the last step. Same arguments, same seed:
+    same snapshots."""
+    if snapshot_every < 1:
+        raise ValueError("snapshot_every must be >= 1")
+    trainer = ToyTrainer(data, **kwargs)
+    while not trainer.done:  # the trainer is never mid-step while suspended: the page runs between snapshots
+        yield trainer.advance(snapshot_every - trainer.step % snapshot_every)
 
 
 class ToyAdam:
@@ -230,11 +247,11 @@ def apply_tau(snapshot: ToySnapshot, tau: float) -> ToySnapshot:
 
     The shift is additive, so it is applied relative to the snapshot's own ``tau``; tau
     equal to it is the identity. Goes through ``POSTHOC["logit_adjustment"]`` with the
-    mesh and held-out logits stacked as its "test" logits.
+    mesh and both held-out samples' logits stacked as its "test" logits.
     """
     k = len(snapshot.class_counts)
     flat = snapshot.grid_logits.reshape(-1, k)
-    stacked = np.concatenate([flat, snapshot.test_logits])
+    stacked = np.concatenate([flat, snapshot.test_logits, snapshot.mix_logits])
     empty = np.zeros((0, k), dtype=np.float32)
     artifacts = EvalArtifacts(
         logits=stacked, labels=np.zeros(len(stacked), dtype=np.int64), features=empty, head_weight=np.zeros((k, 0)),
@@ -247,8 +264,9 @@ def apply_tau(snapshot: ToySnapshot, tau: float) -> ToySnapshot:
         adjusted = 2 * stacked - apply_posthoc("logit_adjustment", artifacts, {"tau": -shift})
     else:
         adjusted = apply_posthoc("logit_adjustment", artifacts, {"tau": shift})
-    grid_logits = adjusted[: len(flat)].reshape(snapshot.grid_logits.shape)
-    test_logits = adjusted[len(flat):]
-    recall, acc, bal = toy_scores(test_logits, snapshot.test_labels, snapshot.class_counts)
-    return replace(snapshot, grid_logits=grid_logits, test_logits=test_logits, recall=recall, accuracy=acc,
-                   balanced_accuracy=bal, tau=float(tau))
+    n_grid, n_test = len(flat), len(snapshot.test_logits)
+    grid_logits = adjusted[:n_grid].reshape(snapshot.grid_logits.shape)
+    test_logits, mix_logits = adjusted[n_grid:n_grid + n_test], adjusted[n_grid + n_test:]
+    recall, acc, bal = toy_scores(test_logits, snapshot.test_labels, mix_logits, snapshot.mix_labels)
+    return replace(snapshot, grid_logits=grid_logits, test_logits=test_logits, mix_logits=mix_logits, recall=recall,
+                   accuracy=acc, balanced_accuracy=bal, tau=float(tau))

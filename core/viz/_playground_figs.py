@@ -1,5 +1,7 @@
 """Figures for the teaching playground: decision regions over 2-D points, per-class recall
-bars and accuracy vs balanced accuracy. Arrays in, plotly Figure out, no Streamlit.
+bars and accuracy vs balanced accuracy. Arrays in, plotly Figure out, no Streamlit. The
+captions under them (:func:`playground_notes`) are written from the same numbers, so they
+never praise a fix that did worse.
 
 The regions use one colour per class (shaded by the model's confidence); the rare classes'
 points are drawn last, bigger and with a dark outline, so they are never buried under the
@@ -15,9 +17,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.data import class_groups, head_to_tail_order
-from core.text import plotly_text
+from core.text import md, plotly_text
 
-__all__ = ["PLAYGROUND_CLASS_COLORS", "decision_regions_figure", "recall_bars_figure", "accuracy_bars_figure"]
+__all__ = ["PLAYGROUND_CLASS_COLORS", "decision_regions_figure", "recall_bars_figure", "accuracy_bars_figure",
+           "playground_notes"]
 
 # Distinct from the group colours below, so a class is never mistaken for a group.
 PLAYGROUND_CLASS_COLORS = ("#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79")
@@ -143,7 +146,7 @@ def recall_bars_figure(
                                                       "<extra></extra>",
         )
     fig.update_layout(title=plotly_text(title), height=320, barmode="overlay", **_BAR_LAYOUT)
-    fig.update_xaxes(categoryorder="array", categoryarray=names, title_text="class (most to fewest training points)")
+    fig.update_xaxes(categoryorder="array", categoryarray=names, title_text="class, commonest first")
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title_text="recall")
     return fig
 
@@ -154,16 +157,80 @@ def accuracy_bars_figure(
     settings: Sequence[str] | None = None,
     title: str | None = None,
 ) -> go.Figure:
-    """Plain accuracy next to balanced accuracy, one pair of bars per setting."""
+    """Plain accuracy (on test data mixed like the training data) next to balanced accuracy,
+    one pair of bars per setting."""
     acc = np.atleast_1d(np.asarray(accuracy, dtype=float))
     bal = np.atleast_1d(np.asarray(balanced_accuracy, dtype=float))
     if acc.shape != bal.shape:
         raise ValueError("accuracy and balanced_accuracy need one value per setting each")
     settings = [""] * len(acc) if settings is None else [plotly_text(s) for s in settings]
     fig = go.Figure()
-    for name, values, colour in (("accuracy", acc, "#a6a6a6"), ("balanced accuracy", bal, "#2b2b2b")):
+    for name, values, colour in (("accuracy (training mix)", acc, "#a6a6a6"), ("balanced accuracy", bal, "#2b2b2b")):
         fig.add_bar(x=settings, y=values.tolist(), name=name, marker_color=colour, text=[f"{v:.0%}" for v in values],
                     textposition="outside", hovertemplate=f"{name} %{{y:.1%}}<extra></extra>")
     fig.update_layout(title=plotly_text(title), height=320, barmode="group", **_BAR_LAYOUT)
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return fig
+
+
+def _points(a: float, b: float) -> int:
+    """The difference of two shares in whole percentage points, as people read them off the bars."""
+    return round(100 * a) - round(100 * b)
+
+
+def _pts(n: int, signed: bool = False, unit: str = "point") -> str:
+    return (f"{n:+d}" if signed else f"{n}") + f" {unit}{'' if abs(n) == 1 else 's'}"
+
+
+def playground_notes(
+    labels: Sequence[str],
+    tail_recall: Sequence[float],
+    accuracy: Sequence[float],
+    balanced_accuracy: Sequence[float],
+    tail_name: str,
+    seed: int,
+) -> list[str]:
+    """Markdown sentences that read the results out: which setting finds more of the rarest
+    class and by how many points, what each one's accuracy hides, and whether the second
+    setting (the fix) traded accuracy for balance, won both or lost both. Differences under
+    one percentage point count as a tie."""
+    names = [f"**{md(label)}**" for label in labels]
+    tail = md(tail_name)
+    notes = []
+    if len(labels) == 2:
+        (a, b), (na, nb) = tail_recall, names
+        diff = _points(b, a)
+        if diff == 0:
+            notes.append(f"Both settings find the same share of the rarest class, {tail}: {a:.0%}.")
+        elif diff > 0:
+            notes.append(f"{nb} finds more of the rarest class, {tail}: {b:.0%} against {a:.0%} with {na}, "
+                         f"{_pts(diff, unit='percentage point')} more.")
+        else:
+            notes.append(f"{nb} finds *fewer* of the rarest class, {tail}, than {na}: {b:.0%} against {a:.0%}, "
+                         f"{_pts(-diff, unit='percentage point')} fewer. On this data it did worse, not better.")
+        d_acc, d_bal = _points(accuracy[1], accuracy[0]), _points(balanced_accuracy[1], balanced_accuracy[0])
+        if d_acc < 0 < d_bal:
+            notes.append(f"{nb} gives up {_pts(-d_acc)} of accuracy for {_pts(d_bal)} of balanced accuracy.")
+        elif d_acc >= 0 and d_bal > 0:
+            notes.append(f"{nb} scores {_pts(d_bal)} higher on balanced accuracy, with "
+                         + ("the same accuracy." if d_acc == 0 else f"{_pts(d_acc)} more accuracy as well."))
+        elif d_bal < 0:
+            notes.append(f"{nb} is worse than {na} on balanced accuracy ({_pts(d_bal, True)}; accuracy "
+                         f"{_pts(d_acc, True)}).")
+        else:
+            notes.append(f"Balanced accuracy is the same for both; accuracy differs by {_pts(d_acc, True)}.")
+    for name, acc, bal in zip(names, accuracy, balanced_accuracy):
+        gap = _points(acc, bal)
+        if gap >= 3:
+            notes.append(f"{name}: accuracy {acc:.0%} on fresh points mixed like the training data, but balanced "
+                         f"accuracy {bal:.0%}: the common classes hide a gap of {_pts(gap)}.")
+        elif gap <= -3:
+            notes.append(f"{name}: balanced accuracy {bal:.0%} is above its accuracy {acc:.0%}: it now favours the "
+                         "rare classes at the common classes' expense.")
+        else:
+            notes.append(f"{name}: accuracy {acc:.0%} and balanced accuracy {bal:.0%} agree within {_pts(abs(gap))}: "
+                         "no class is neglected much.")
+    if len(labels) == 2:
+        notes.append(f"One draw of the data and one seed ({seed}): change the seed to see how much of this "
+                     "difference is luck.")
+    return notes
