@@ -35,6 +35,7 @@ PAGES = {
     ],
     "Teach": [
         st.Page("../pages/playground.py", title="Playground", icon="🎓"),
+        st.Page("../pages/lessons.py", title="Lessons", icon="📚"),
     ],
 }
 

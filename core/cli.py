@@ -503,13 +503,14 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def cmd_uploads(args: argparse.Namespace) -> int:
-    from core.data import list_uploads, remove_upload
+    from core.data import list_uploads, remove_upload, sources_of
     from core.store import RunStore, read_json
 
     store = RunStore()
     users: dict[str, list[str]] = {}
     for record in store.list_runs():
-        users.setdefault((record.config.get("data") or {}).get("source"), []).append(record.id)
+        for source in sources_of(record.config):
+            users.setdefault(source, []).append(record.id)
     try:  # the Data page's saved choice counts as a user: removing it would break the page
         chosen = read_json(store.home / "ui" / "data_config.json").get("source")
     except (ValueError, OSError, AttributeError):
@@ -582,6 +583,120 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out:
         print(f"predictions written to {args.out}")
     return 0
+
+
+def cmd_label_issues(args: argparse.Namespace) -> int:
+    """Suspected label issues of a run's training split (computed once, then read back)."""
+    from core.analysis import compute_run_label_issues, label_issue_counts, label_issue_table, read_label_issues
+    from core.store import RunFileDamaged, RunNotFound, RunStore
+
+    store = RunStore()
+    try:
+        record = store.get(args.run)
+        report = None if args.recompute else read_label_issues(store, args.run)
+        if report is None:
+            print(f"finding label issues of {record.name or args.run} ({args.folds or 'default'} folds)…", file=sys.stderr)
+            report = compute_run_label_issues(store, args.run, folds=args.folds)
+    except (RunNotFound, RunFileDamaged, ValueError) as exc:
+        return _fail(str(exc))
+    names = (store.metrics(args.run).get("dataset") or {}).get("class_names")
+    table = label_issue_table(report, names)
+    counts = label_issue_counts(report, names)
+    payload = {"run": args.run, "settings": report.settings, "computed": report.computed,
+               "rows": len(report.given), "suspected": report.num_flagged, "detection": report.detection(),
+               "per_class": counts.to_dict(orient="records"), "issues": table.to_dict(orient="records")}
+    if args.json:
+        print(json.dumps(_json_safe(payload), indent=1, allow_nan=False, default=_json_default))
+        return 0
+    print(f"{record.name}: {report.num_flagged} of {len(report.given)} training rows suspected "
+          f"({report.settings.get('model')}, {report.settings.get('folds')} folds, {report.settings.get('filter_by')})")
+    detection = report.detection()
+    if detection and detection["precision"] is not None and detection["recall"] is not None:
+        print(f"  against the injected noise ({detection['noisy_rows']} wrong labels): precision "
+              f"{detection['precision']:.3f}, recall {detection['recall']:.3f} (random flags: precision "
+              f"{detection['base_rate']:.3f})")
+    for row in counts.itertuples(index=False):
+        print(f"    {row[1]:<16} rows {row.rows:>6}  suspected {row.suspected:>5}  ({row.share:.0%})")
+    for row in table.head(args.top).itertuples(index=False):
+        print(f"  row {row.train_row:>6}  given {row.given:<12} suggested {row.suggested:<12} score {row.score:.3f}")
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def cmd_lesson(args: argparse.Namespace) -> int:
+    """A published claim tested on real runs: list the lessons, run one (--prerun), show its verdict."""
+    import time
+
+    from core.jobs import LocalExecutor
+    from core.lessons import create_lesson, lesson_json, lesson_state, lesson_verdict, list_lessons, run_lesson
+    from core.registry import UnknownPluginError
+    from core.store import RunStore
+
+    store = RunStore()
+    store.reap_dead()
+    names = [args.name] if args.name else list_lessons()
+    try:
+        lessons = [create_lesson(name, args.size) for name in names]
+    except UnknownPluginError as exc:
+        return _fail(str(exc))
+    if not args.name and not args.prerun:
+        listing = [{**lesson_json(lesson), "state": lesson_state(store, lesson)} for lesson in lessons]
+        if args.json:
+            print(json.dumps(_json_safe([{k: v for k, v in e.items() if k != "sweep"} for e in listing]), indent=1))
+            return 0
+        for e in listing:
+            state = e["state"]
+            print(f"{e['name']:<22} {state['status']:<9} {state['done']:>3}/{state['total']:<3} {e['display']}")
+        print("`tailscope lesson NAME` shows one; `--prerun` trains it before class", file=sys.stderr)
+        return 0
+    payload, failed = [], 0
+    for lesson in lessons:
+        seconds = None
+        if args.prerun:
+            started = time.perf_counter()
+            try:
+                counts = run_lesson(store, lesson, LocalExecutor(args.workers),
+                                    echo=lambda line: print(line, file=sys.stderr))
+            except KeyboardInterrupt:
+                return _fail(f"stopped; `tailscope lesson {lesson.name} --prerun` resumes it", 130)
+            except ValueError as exc:
+                return _fail(f"{lesson.name}: {exc}")
+            seconds = time.perf_counter() - started
+            failed += counts["failed"]
+        state = lesson_state(store, lesson)
+        verdict = lesson_verdict(store, lesson) if state["done"] else None
+        payload.append({"lesson": {k: v for k, v in lesson_json(lesson).items() if k != "sweep"}, "state": state,
+                        "seconds": seconds, "verdict": None if verdict is None else verdict.to_dict()})
+        if not args.json:
+            _print_lesson(lesson, state, verdict, seconds)
+    if args.json:
+        print(json.dumps(_json_safe(payload if len(payload) > 1 else payload[0]), indent=1, allow_nan=False))
+    return 1 if failed else 0
+
+
+def _print_lesson(lesson, state: dict[str, Any], verdict, seconds: float | None) -> None:
+    print(f"{lesson.display}  [{state['status']}, {state['done']}/{state['total']} runs]"
+          + (f"  trained in {seconds:.0f} s" if seconds is not None else ""))
+    print(f"  claim: {lesson.claim}")
+    print(f"  paper: {lesson.paper}")
+    print(f"  set-up: {lesson.setup}")
+    if verdict is None:
+        print(f"  not run yet: `tailscope lesson {lesson.name} --prerun` trains its {state['total']} runs")
+    else:
+        for finding in verdict.findings:
+            p = f", p = {finding.p_value:.2g}" if math.isfinite(finding.p_value) else ""
+            print(f"  {finding.label} ({finding.measure}): {finding.text}  (n {finding.n}{p})")
+        print(f"  {verdict.caption}")
+    for n, question in enumerate(lesson.questions, 1):
+        print(f"  Q{n}. {question}")
+    print(f"  on a GPU: {lesson.gpu_note}")
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -662,6 +777,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write every case's predictions and probabilities to this CSV")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("label-issues", help="training rows whose label is probably wrong (confident learning on "
+                                            "out-of-fold predictions), computed once and kept with the run")
+    p.add_argument("run")
+    p.add_argument("--folds", type=int, default=None, help="folds of the training split (default: 5)")
+    p.add_argument("--top", type=int, default=20, help="how many suspected rows to print, least likely label first")
+    p.add_argument("--recompute", action="store_true", help="compute again even when saved")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_label_issues)
+    p = sub.add_parser("lesson", help="a published claim about imbalance, tested on real runs (no NAME: list them)")
+    p.add_argument("name", nargs="?", help="the lesson (no name: list them; with --prerun: train them all)")
+    p.add_argument("--prerun", action="store_true", help="train it now (resuming), so it opens at once in class")
+    p.add_argument("--size", choices=("full", "tiny"), default="full",
+                   help="full: the class-ready lesson (about 3 minutes); tiny: 2 seeds, 2 epochs, a first look")
+    p.add_argument("--workers", type=int, default=None, help="processes for --prerun (default: one per core)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lesson)
     p = sub.add_parser("app", help="open the workbench in a browser")
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)

@@ -56,6 +56,7 @@ PAGES = [
     ("Rare-class triage", "triage", "Rare-class triage"),
     ("Sweeps", "sweeps", "Sweeps"),
     ("Playground", "playground", "Playground"),
+    ("Lessons", "lessons", "Lessons"),
 ]
 CLASSES = ["alpha", "beta", "gamma", "delta"]
 ROWS = 400
@@ -361,7 +362,7 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     # 1. Data: upload the CSV, check the label guess, make it long-tailed, save it.
     go(page, "Data", "Data")
     widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
-    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader = page.get_by_label("Upload a file", exact=True).get_by_test_id("stFileUploaderDropzoneInput")
     uploader.wait_for(state="attached")
     uploader.set_input_files(str(csv))
     label_box = page.get_by_role("combobox", name="Label column (the class to predict)")
@@ -372,9 +373,9 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     expect(page.get_by_text(f"Preview: {ROWS:,} samples, {len(CLASSES)} classes, tabular")).to_be_visible()
 
     profile = widget(page, "stRadio", "Profile")
-    profile.get_by_text("exp", exact=True).click()
+    profile.get_by_text("exponential", exact=True).click()
     settle(page)
-    expect(profile.get_by_role("radio", name="exp")).to_be_checked()
+    expect(profile.get_by_role("radio", name="exponential")).to_be_checked()
     expect(page.get_by_text("Exponential", exact=False).first).to_be_visible()
 
     ratio = widget(page, "stSlider", "Imbalance ratio (largest ÷ smallest class)").get_by_role("slider")
@@ -394,7 +395,7 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     # 2. Train: two epochs of the default model (an MLP for a table), then wait for the run.
     go(page, "Train", "Train")
     expect(page.get_by_text("shapes.csv", exact=False).first).to_be_visible()
-    expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_value("mlp")
+    expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_value("Multi-layer perceptron (MLP)")
     epochs = page.get_by_label("Epochs", exact=True)
     epochs.fill(str(EPOCHS))
     epochs.press("Enter")
@@ -480,7 +481,7 @@ def _patients_journey(page, url: str, home: Path, csv: Path) -> None:
     # 1. Data: upload; the ID column is left out, the gaps will be filled; accept and save.
     go(page, "Data", "Data")
     widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
-    uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader = page.get_by_label("Upload a file", exact=True).get_by_test_id("stFileUploaderDropzoneInput")
     uploader.wait_for(state="attached")
     uploader.set_input_files(str(csv))
     expect(page.get_by_role("combobox", name="Label column (the class to predict)")).to_have_value("diagnosis")
@@ -740,3 +741,154 @@ def _triage_tour(page, url: str, run_id: str, store) -> None:
     html = Path(download.value.path()).read_text()
     assert "Case reviews" in html and "Saved operating point" in html
     assert "&lt;b&gt;odd&lt;/b&gt; stroke, ask the lab" in html and REVIEW_NOTE not in html, "the note reads as text"
+
+
+# --- classroom mode: the Playground on a projector's 1024x768 --------------------------------
+
+# Each visible label, button, caption, metric and input in the page, checked for text it
+# cuts off (wider than its box, or an ellipsis) and for words split across two lines (a
+# word's rectangles on more than one line; breaks at a hyphen are fine). Plots, tables and
+# code are left out: they scroll or scale on their own.
+LAYOUT_PROBLEMS_JS = r"""() => {
+  const out = [];
+  const skip = '[data-testid="stPlotlyChart"], [data-testid="stDataFrame"], [data-testid="stCode"], pre, svg, canvas, '
+    + '[data-testid="stSliderThumbValue"]';  // a slider's value sits above its thumb, wider than it by design
+  const right = document.documentElement.clientWidth;
+  for (const root of document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarUserContent"]')) {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.closest(skip)) continue;
+      const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.data).join('').trim();
+      const box = el.getBoundingClientRect();
+      if (!/[\p{L}\p{N}]/u.test(own) || box.width === 0 || box.height === 0) continue;
+      const text = own.replace(/\s+/g, ' ').slice(0, 50);
+      if (box.right > right + 1) out.push(['off screen', text]);
+      for (let a = el, i = 0; a && i < 3; a = a.parentElement, i++) {  // its box, or a near one, too narrow
+        const s = getComputedStyle(a);
+        if (s.display !== 'inline' && !['auto', 'scroll'].includes(s.overflowX) && a.scrollWidth > a.clientWidth + 1) {
+          out.push([s.textOverflow === 'ellipsis' ? 'ellipsis' : 'cut off', text]); break; }
+      }
+      for (let a = el.parentElement; a && a !== root; a = a.parentElement) {  // a box further out hides part of it
+        const s = getComputedStyle(a), outer = a.getBoundingClientRect();
+        if (['hidden', 'clip'].includes(s.overflowX) && (box.right > outer.right + 1 || box.left < outer.left - 1)) {
+          out.push(['hidden by its box', text]); break; }
+      }
+      for (const node of el.childNodes) {
+        if (node.nodeType !== 3) continue;
+        for (const m of node.data.matchAll(/[^\s\u200b\u2060-]{2,}/g)) {
+          const range = document.createRange();
+          range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+          const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+          if (lines.size > 1) out.push(['word broken', m[0]]);
+        }
+      }
+    }
+  }
+  for (const el of document.querySelectorAll('[data-testid="stMain"] input')) {
+    if (el.getBoundingClientRect().width > 0 && !['checkbox', 'radio'].includes(el.type)
+        && el.scrollWidth > el.clientWidth + 1) out.push(['value cut off', el.value.slice(0, 50)]);
+  }
+  for (const el of document.querySelectorAll('[data-testid="stButtonGroup"] *')) {
+    if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(el).overflowX) && el.scrollWidth > el.clientWidth + 1)
+      out.push(['options hidden', (el.innerText || '').replace(/\s+/g, ' ').slice(0, 50)]);
+  }
+  return out;
+}"""
+
+
+def _widget_labels_fit(page, where: str) -> None:
+    """Every widget label on one box: nothing scrolls out of it, and a single-word label
+    takes one line (its height is that of one line of its text)."""
+    labels = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stWidgetLabel"]')]
+        .filter(l => l.getBoundingClientRect().width > 0)
+        .map(l => { const p = l.querySelector('p') || l; const lh = parseFloat(getComputedStyle(p).lineHeight);
+                    return [p.innerText.trim(), l.scrollWidth, l.clientWidth, p.getBoundingClientRect().height, lh]; })""")
+    assert labels, f"{where}: no widget labels found"
+    for text, scroll, client, height, line in labels:
+        assert scroll <= client + 1, f"{where}: the label {text!r} is cut off ({scroll} > {client} px)"
+        if text and " " not in text and line > 0:
+            assert height < 1.5 * line, f"{where}: the one-word label {text!r} wraps ({height:.0f} px, line {line})"
+
+
+def test_playground_fits_a_projector_in_classroom_mode(app_server):
+    """A teacher's projector: 1024x768, classroom mode from the address. Every control of the
+    Playground shows its whole label, no word breaks in the middle, no option of a segmented
+    control is hidden; before and after training, and the mode survives a page switch."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs it")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with chromium_page(failure="classroom-playground-failure", logs=(app_server["log"],)) as page:
+        page.set_viewport_size({"width": 1024, "height": 768})
+        page.goto(f"{app_server['url']}/playground?classroom=1&shape=spirals&noise=0.1")
+        expect(page.locator("h1").filter(has_text="Playground")).to_be_visible()
+        settle(page)
+        no_exception(page, "Playground in classroom mode")
+        expect(page.locator("html")).to_have_css("font-size", "19px")  # larger type
+        expect(page.get_by_role("radio", name="spirals")).to_be_visible()
+        for label in ("Imbalance ratio", "Noise", "Classes", "Seed"):
+            expect(page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True)).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "classroom-playground-1024.png"))
+        screenshot(page, "classroom-playground-1024-full")
+        assert page.evaluate(LAYOUT_PROBLEMS_JS) == []
+        _widget_labels_fit(page, "before training")
+
+        page.get_by_role("button", name="Step").click()
+        settle(page)
+        expect(page.get_by_test_id("stMetricValue").filter(has_text="10 / 400")).to_be_visible()
+        page.get_by_role("button", name="Play").click()
+        settle(page)
+        expect(page.get_by_test_id("stMetricValue").filter(has_text="400 / 400")).to_be_visible()
+        no_exception(page, "Playground after training")
+        page.screenshot(path=str(ARTIFACTS / "classroom-playground-trained-1024.png"))
+        screenshot(page, "classroom-playground-trained-1024-full")
+        assert page.evaluate(LAYOUT_PROBLEMS_JS) == []
+        _widget_labels_fit(page, "after training")
+
+        go(page, "Home", "Tailscope")
+        assert "classroom=1" in page.url
+        go(page, "Playground", "Playground")
+        assert "classroom=1" in page.url and "shape=spirals" in page.url, "classroom mode and the setup stay"
+        expect(page.locator("html")).to_have_css("font-size", "19px")
+
+
+def _prerun_tiny_lessons(home: Path, names: Sequence[str]) -> None:
+    """Train the tiny size of each lesson into the server's store, in this process."""
+    from core.jobs import execute_run, start_sweep
+    from core.lessons import create_lesson
+    from core.store import RunStore
+
+    store = RunStore(home)
+    for name in names:
+        sweep_id, _, _ = start_sweep(store, create_lesson(name, "tiny").spec)
+        for run in store.get_sweep(sweep_id).runs:
+            assert execute_run(store, store.claim(run.id, os.getpid()), embeddings=False) == "done"
+
+
+def test_lessons_page_opens_two_finished_lessons(app_server):
+    """A teacher ran two lessons before class: each opens with its claim, verdict (from its runs),
+    charts and questions for the class."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs it")
+    from core.lessons import create_lesson, lesson_verdict
+    from core.store import RunStore
+
+    names = ("smote_vs_random", "accuracy_hides_tail")
+    _prerun_tiny_lessons(app_server["home"], names)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    store = RunStore(app_server["home"])
+    with chromium_page(failure="lessons-failure", logs=(app_server["log"],)) as page:
+        page.goto(f"{app_server['url']}/lessons?lesson={names[0]}")
+        expect(page.locator("h1").filter(has_text="Lessons")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+        for n, name in enumerate(names):
+            if n:
+                pick_option(page, widget(page, "stSelectbox", "Lesson").get_by_role("combobox"),
+                            create_lesson(name).display)
+            settle(page)
+            no_exception(page, f"Lessons: {name}")
+            lesson = create_lesson(name, "tiny")
+            verdict = lesson_verdict(store, lesson)
+            expect(page.get_by_text(f"Verdict: {verdict.headline}")).to_be_visible()
+            for question in lesson.questions:
+                expect(page.get_by_text(question, exact=True)).to_be_visible()
+            expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(len(verdict.charts))
+            assert f"lesson={name}" in page.url
+            screenshot(page, f"lessons-{name}")

@@ -1,0 +1,145 @@
+"""The Lessons page's pieces: which lesson (in the address as ?lesson=NAME), its Run button and
+live progress, and the verdict drawn from its finished runs (cached until a run changes)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.forms import format_seconds
+from app.services import get_store, resume_sweep, start_sweep_in_background
+from app.widgets import explain, flash
+from core.lessons import LESSONS, Lesson, Verdict, create_lesson, lesson_state, lesson_verdict, list_lessons
+from core.text import md
+from core.viz import lesson_figure
+
+__all__ = ["INTRO", "pick_lesson", "progress_panel", "load_verdict", "show_verdict", "show_charts", "show_findings",
+           "show_questions"]
+
+KEY = "lessons."
+INTRO = ("Each lesson takes one published claim about class imbalance and tests it here, on small built-in data, "
+         "with several seeds. The verdict is computed from the runs: **holds here** when the 95 % interval of the "
+         "difference lies on the side the paper claims, **does not hold here** when it lies on the other side, "
+         "**within noise** when it covers zero. Small data and few seeds can disagree with a paper: that is part "
+         "of the lesson.")
+SIZES = {"full": "Class-ready (about 3 minutes)", "tiny": "Quick look (seconds, rough numbers)"}
+STATUS_BOX = {"holds": st.success, "does not hold": st.error}
+
+
+def _default_size(name: str) -> str:
+    """The class-ready size, unless only the quick look has runs (e.g. a teacher's preview)."""
+    store = get_store()
+    full, tiny = (lesson_state(store, create_lesson(name, s)) for s in ("full", "tiny"))
+    return "tiny" if full["done"] == 0 and tiny["done"] > 0 else "full"
+
+
+def pick_lesson() -> Lesson:
+    """Lesson and size pickers (display names); the address keeps the lesson (?lesson=NAME)."""
+    names = list_lessons()
+    in_address = st.query_params.get("lesson")
+    if in_address in names and KEY + "name" not in st.session_state:
+        st.session_state[KEY + "name"] = in_address
+    left, right = st.columns([3, 2])
+    name = left.selectbox("Lesson", names, key=KEY + "name", format_func=lambda n: LESSONS.info(n).label,
+                          help="Each lesson tests one claim from a paper on real runs.")
+    st.query_params["lesson"] = name
+    size_key = f"{KEY}size.{name}"
+    if size_key not in st.session_state:
+        st.session_state[size_key] = _default_size(name)
+    size = right.radio("Size", list(SIZES), key=size_key, format_func=SIZES.get, horizontal=True,
+                       help="The quick look trains 2 seeds for 2 epochs: it shows the machinery, not numbers to "
+                            "teach from. Run the class-ready size before class (or `tailscope lesson NAME "
+                            "--prerun`) and it opens at once.")
+    return create_lesson(name, size)
+
+
+def _start(lesson: Lesson) -> None:
+    sweep_id, to_run = start_sweep_in_background(lesson.spec)
+    flash(f"Training {to_run} run(s) in the background; finished runs are kept." if to_run > 0 else
+          "Already training." if to_run < 0 else "Nothing left to train.")
+
+
+def _resume(sweep_id: str) -> None:
+    waiting = resume_sweep(sweep_id)
+    flash(f"Resumed: {waiting} run(s) to train." if waiting else "Nothing left to train.")
+
+
+def progress_panel(lesson: Lesson) -> dict:
+    """Run / Resume buttons and a progress bar that looks every 2 s while the lesson trains,
+    then reruns the page so the verdict appears."""
+    state = lesson_state(get_store(), lesson)
+    running = state["status"] in ("running", "queued")
+    st.fragment(run_every=2.0 if running else None)(_progress)(lesson, (state["status"], state["done"]))
+    return state
+
+
+def _progress(lesson: Lesson, drawn: tuple) -> None:
+    state = lesson_state(get_store(), lesson)
+    if (state["status"], state["done"]) != drawn:
+        st.rerun()
+    with st.container(border=True):
+        if state["status"] == "not run":
+            st.markdown(f"Not run yet: **{state['total']} trainings**. They run in the background; you can leave "
+                        "this page and come back.")
+            st.button("Run this lesson", key=KEY + "run", type="primary", on_click=_start, args=(lesson,),
+                      icon=":material/play_arrow:")
+            return
+        total = max(state["total"], 1)
+        st.progress(state["done"] / total, text=f"**{state['status']}** · {state['done']} of {state['total']} "
+                                                "runs done")
+        if state["status"] in ("stopped", "failed", "cancelled"):
+            st.button("Resume", key=KEY + "resume", on_click=_resume, args=(state["sweep"],),
+                      icon=":material/play_arrow:", help="Trains the runs that did not finish; finished ones are kept.")
+        elif state["status"] == "running":
+            record = get_store().get_sweep(state["sweep"])
+            started = [r.started for r in record.runs if r.started]
+            finished = [r.finished for r in record.runs if r.finished and r.status == "done"]
+            if started and finished:
+                rate = len(finished) / max(max(finished) - min(started), 1e-9)
+                st.caption(f"About {format_seconds((state['total'] - state['done']) / rate)} left.")
+
+
+@st.cache_data(show_spinner="Reading the lesson's runs…", max_entries=32)
+def _verdict(home: str, name: str, size: str, stamp: tuple) -> Verdict:
+    return lesson_verdict(get_store(), create_lesson(name, size))
+
+
+def load_verdict(lesson: Lesson, state: dict) -> Verdict:
+    """The verdict, recomputed only when one of the lesson's runs changed."""
+    store = get_store()
+    record = store.get_sweep(state["sweep"])
+    stamp = tuple((r.id, r.status, r.updated) for r in record.runs)
+    return _verdict(str(store.home), lesson.name, lesson.size, stamp)
+
+
+def show_verdict(verdict: Verdict, state: dict) -> None:
+    box = STATUS_BOX.get(verdict.status, st.info)
+    first = verdict.findings[0] if verdict.findings else None
+    box(f"**Verdict: {md(verdict.headline)}**" + (f"  \n{md(first.label)} ({md(first.measure)}), 95 % interval "
+                                                   f"over {first.n} paired runs." if first else ""))
+    if state["done"] < state["total"]:
+        st.warning(f"Only {state['done']} of {state['total']} runs have finished: the verdict may change.")
+    st.markdown(md(verdict.caption))
+
+
+def show_charts(verdict: Verdict, lesson: Lesson) -> None:
+    for i, chart in enumerate(verdict.charts):
+        st.plotly_chart(lesson_figure(chart.frame, kind=chart.kind, title=chart.title, x_title=chart.x_title,
+                                      y_title=chart.y_title, log_x=chart.log_x, reference=chart.reference,
+                                      reference_label=chart.reference_label, bounds=chart.bounds),
+                        key=f"{KEY}chart.{lesson.name}.{lesson.size}.{i}", width="stretch")
+    explain("Dots and lines: means over the seeds (or folds); bars and bands: their 95 % intervals.")
+
+
+def show_findings(verdict: Verdict) -> None:
+    rows = [{"comparison": f.label, "measure": f.measure, "difference": f.estimate, "95 % interval from": f.ci[0],
+             "to": f.ci[1], "verdict": f.status, "paired runs": f.n} for f in verdict.findings]
+    st.dataframe(rows, hide_index=True, width="stretch", column_config={
+        "difference": st.column_config.NumberColumn(format="%+.3f"),
+        "95 % interval from": st.column_config.NumberColumn(format="%+.3f"),
+        "to": st.column_config.NumberColumn(format="%+.3f")})
+
+
+def show_questions(lesson: Lesson) -> None:
+    st.subheader("Questions for the class")
+    st.markdown("\n".join(f"{n}. {md(q)}" for n, q in enumerate(lesson.questions, 1)))
+    explain(f"**At full scale, on a GPU.** {md(lesson.gpu_note)}")

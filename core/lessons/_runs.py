@@ -1,0 +1,66 @@
+"""A lesson's sweep in the store: find it, run it (or resume it), read its finished runs.
+
+A lesson is an ordinary sweep whose spec the lesson fixes, so its spec hash finds it again:
+a lesson run before class opens at once, and a lesson stopped half-way resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.config import RunConfig
+from core.jobs import LocalExecutor, run_sweep, start_sweep
+from core.jobs._executors import Executor
+from core.lessons._base import Lesson, LessonRun, Verdict
+from core.store import RunFileDamaged, RunStore, SweepRecord
+
+__all__ = ["lesson_sweep", "lesson_state", "lesson_runs", "run_lesson", "lesson_verdict"]
+
+
+def lesson_sweep(store: RunStore, lesson: Lesson) -> SweepRecord | None:
+    sweep_id = store.find_sweep(lesson.spec.spec_hash)
+    return None if sweep_id is None else store.get_sweep(sweep_id)
+
+
+def lesson_state(store: RunStore, lesson: Lesson) -> dict:
+    """{"status": "not run" | the sweep's status, "done": n, "total": n, "sweep": id or None}."""
+    record = lesson_sweep(store, lesson)
+    if record is None:
+        return {"status": "not run", "done": 0, "total": lesson.n_runs, "sweep": None}
+    runs = record.runs
+    return {"status": record.status, "done": sum(r.status == "done" for r in runs), "total": len(runs),
+            "sweep": record.id}
+
+
+def lesson_runs(store: RunStore, lesson: Lesson) -> list[LessonRun]:
+    """Every finished run of the lesson with its cell and stored arrays (damaged ones left out)."""
+    record = lesson_sweep(store, lesson)
+    if record is None:
+        return []
+    out = []
+    for experiment in record.experiments:
+        for run in experiment.runs:
+            if run.status != "done":
+                continue
+            try:
+                artifacts = store.artifacts(run.id)
+            except (RunFileDamaged, FileNotFoundError):
+                continue
+            out.append(LessonRun(dict(experiment.cell or {}), RunConfig.model_validate(run.config), artifacts,
+                                 run.id))
+    return out
+
+
+def run_lesson(store: RunStore, lesson: Lesson, executor: Executor | None = None,
+               echo: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Train what the lesson still lacks, here (runs already done are kept)."""
+    sweep_id, to_run, done = start_sweep(store, lesson.spec, "local")
+    if echo:
+        echo(f"{lesson.display}: {to_run} run(s) to train, {done} already done")
+    if not to_run:
+        return {"done": 0, "failed": 0, "cancelled": 0}
+    return run_sweep(store, sweep_id, executor or LocalExecutor(), echo=echo)
+
+
+def lesson_verdict(store: RunStore, lesson: Lesson) -> Verdict:
+    return lesson.analyse(lesson_runs(store, lesson))
