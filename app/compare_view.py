@@ -12,19 +12,27 @@ import streamlit as st
 from app.services import get_store
 from app.widgets import explain
 from core.analysis import CALIBRATION_METRICS, METRICS
+from core.glossary import display_name, setting_title, setting_value
 from core.jobs import compare_ids
 from core.store import RunFileDamaged
 from core.text import md
 from core.viz import paired_difference_figure
 
-__all__ = ["PAIRED_METRICS", "metric_label", "legend_styler", "paired_section"]
+__all__ = ["PAIRED_METRICS", "differences_in_words", "metric_label", "legend_styler", "paired_section"]
 
 PAIRED_METRICS = ("balanced_accuracy", "accuracy", "f1_macro", "gmean", "worst_class_recall", "ece")
 
 
+def differences_in_words(differences: pd.DataFrame) -> pd.DataFrame:
+    """`config_differences` as people read it: settings by their title ('Loss', 'Learning
+    rate') and plug-in names by their display name."""
+    shown = pd.DataFrame([[setting_value(key, v) for v in row] for key, row in differences.iterrows()],
+                         index=[setting_title(key) for key in differences.index], columns=differences.columns)
+    return shown.rename_axis("setting")
+
+
 def metric_label(key: str) -> str:
-    info = METRICS.get(key) or CALIBRATION_METRICS.get(key)
-    return info.display_name if info else key
+    return display_name(key)
 
 
 def legend_styler(table: pd.DataFrame, colors: Mapping[str, str], fmt: str | dict = "{:.3f}"):

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import forms
 from app.services import get_store, load_experiment
-from app.widgets import explain, status_badge
+from app.widgets import explain, run_method, run_title, status_badge
 from core.store import ExperimentRecord, RunFileDamaged, RunRecord
 from core.text import md
 from core.viz import recall_heatmap_figure, training_curves_figure
@@ -59,7 +59,7 @@ def run_card(record: RunRecord) -> None:
     store = get_store()
     with st.container(border=True):
         top, button = st.columns([5, 1])
-        method = "" if record.method in record.name else f" · {record.method}"
+        method = "" if record.name == run_title(record) else f" · {run_method(record)}"
         top.markdown(f"{status_badge(record.status)} **{md(record.name)}**{method}")
         if record.status in ("queued", "running"):
             if button.button("Cancel", key=f"train.cancel.{record.id}"):

@@ -14,6 +14,7 @@ from app.forms import format_seconds
 from app.services import get_store, load_sweep_summary, resume_sweep
 from app.widgets import explain, flash, relative_time, status_badge
 from core.analysis import CALIBRATION_METRICS, METRICS
+from core.glossary import display_name, setting_value
 from core.jobs import EXPERIMENT_KEYS, sweep_table
 from core.store import SweepRecord
 from core.text import md
@@ -22,7 +23,7 @@ from core.viz import axis_title, is_numeric_axis, metric_bounds
 __all__ = ["INTRO", "EMPTY", "EXAMPLE_SWEEP", "metric_name", "higher_is_better", "select_sweep", "progress_panel",
            "cells_table", "display_table", "first_finished_runs", "choose_axes", "hold_fixed", "line_axes", "variant_notes",
            "selected_run", "seeds_caveat", "explain_marks",
-           "short_title", "lines_title", "lines_caption"]
+           "short_title", "lines_title", "lines_caption", "plugin_names_in_words"]
 
 SWEEP_BADGES = {"running": "🏃 running", "stopped": "⏸ stopped", "done": "✅ done", "failed": "⚠️ some runs failed",
                 "cancelled": "⏹ cancelled", "queued": "⏳ queued"}
@@ -52,8 +53,25 @@ grid:
 
 
 def metric_name(key: str) -> str:
-    info = METRICS.get(key) or CALIBRATION_METRICS.get(key)
-    return info.display_name if info else key
+    return display_name(key)
+
+
+def plugin_names_in_words(table: pd.DataFrame, axes: dict[str, list[str]], reference: list | None
+                          ) -> tuple[pd.DataFrame, dict[str, list[str]], list | None]:
+    """The sweep's plug-in axes (loss, sampler, ...) as people read them: 'cb_focal' becomes
+    'Class-balanced focal loss' in the cells, the axes and the reference alike (the CSV keeps
+    the names the config uses)."""
+    words = {a: {v: setting_value(a, v) for v in values} for a, values in axes.items() if a.endswith(".name")}
+    if not words or table.empty:
+        return table, axes, reference
+    table = table.copy()
+    for axis, names in words.items():
+        if axis in table:
+            table[axis] = table[axis].map(lambda v, names=names: names.get(v, v))
+    axes = {a: [words.get(a, {}).get(v, v) for v in values] for a, values in axes.items()}
+    if reference and reference[0] in words:
+        reference = [reference[0], words[reference[0]].get(reference[1], reference[1])]
+    return table, axes, reference
 
 
 def higher_is_better(key: str) -> bool | None:
@@ -258,7 +276,7 @@ def variant_notes(spec: dict[str, Any]) -> list[str]:
                 lines.append(f"- **{md(label)}** ({md(settings) if settings else 'the base set-up, unchanged'})"
                              + (f": {md(' '.join(words))}" if words else ""))
         elif axis in _PLUGIN_KEYS:
-            lines += [f"- **{md(v)}** ({md(_PLUGIN_KEYS[axis])}): {md(w)}" for v in values
+            lines += [f"- **{md(setting_value(axis, v))}** ({md(_PLUGIN_KEYS[axis])}): {md(w)}" for v in values
                       if (w := _plugin_words(axis, v))]
     return lines
 

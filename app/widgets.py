@@ -10,16 +10,18 @@ from typing import Any, get_args
 import streamlit as st
 
 from app import state
+from app.classroom import classroom_toggle
 from app.services import DEFAULT_DATA, DEMO_CONFIG, get_store, load_bundle, queue_run
 from core.config import RunConfig
 from core.data import describe_source
+from core.glossary import glossary_markdown, method_display
 from core.registry import PluginInfo
 from core.store import RunFileDamaged, RunRecord
 from core.text import md
 
 __all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
            "start_demo_run", "explain", "flash", "remember_form_values", "table_height", "metric_cards",
-           "format_interval", "rerun_run", "delete_run"]
+           "format_interval", "rerun_run", "delete_run", "run_method", "glossary_panel"]
 
 STATUS_BADGES = {"queued": "⏳ queued", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
                  "cancelled": "⏹ cancelled"}
@@ -29,9 +31,22 @@ def status_badge(status: str) -> str:
     return STATUS_BADGES.get(status, status)
 
 
+def run_method(record: RunRecord) -> str:
+    """The run's method in words (`record.method` keeps the internal label for the CLI)."""
+    return method_display(record.config or {}) or record.method
+
+
 def run_title(record: RunRecord) -> str:
     """The run's name, with its method added unless the name already says it."""
-    return record.name if record.method in record.name else f"{record.name} · {record.method}"
+    method = run_method(record)
+    return record.name if method in record.name or record.method in record.name else f"{record.name} · {method}"
+
+
+def glossary_panel() -> None:
+    """Every symbol and word the pages use, in plain language; opened from the sidebar of every page."""
+    with st.popover("Glossary", icon=":material/menu_book:", width="stretch",
+                    help="What the words and symbols on these pages mean."):
+        st.markdown(glossary_markdown())
 
 
 def _run_label(record: RunRecord) -> str:
@@ -39,8 +54,10 @@ def _run_label(record: RunRecord) -> str:
 
 
 def sidebar() -> None:
-    """Current dataset and the run picker, on every page."""
+    """Current dataset, the run picker and the glossary, on every page."""
     with st.sidebar:
+        classroom_toggle()
+        glossary_panel()
         chosen = st.session_state.get(state.DATA_CONFIG)
         data = chosen or DEFAULT_DATA
         imb = data.get("imbalance", {})
@@ -237,23 +254,32 @@ def _literal_choices(annotation: Any) -> tuple | None:
     return None
 
 
+def _choice_words(choice: Any, words: dict) -> str:
+    """A parameter's choice as people read it: the schema's `choice_labels`, else the value with spaces."""
+    if choice is None:
+        return "none"
+    return str(words.get(choice) or str(choice).replace("_", " "))
+
+
 def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Widgets built from a plug-in's parameter schema; returns the chosen values."""
     values: dict[str, Any] = {}
     for name, field in info.params.model_fields.items():
         if name in skip:
             continue
-        label = name.replace("_", " ")
-        label = label[0].upper() + label[1:] if len(name) > 2 else label  # "s", "L", "mu" keep the paper's symbol
+        label = field.title or name.replace("_", " ")  # the schema's title: words, not the config key
         help_text = field.description or None
         default = field.get_default(call_default_factory=True)
         widget_key = f"{key}.{info.name}.{name}"
-        choices = _literal_choices(field.annotation) or (field.json_schema_extra or {}).get("choices")
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        choices = _literal_choices(field.annotation) or extra.get("choices")
+        words = extra.get("choice_labels") or {}
         low = next((getattr(m, a) for m in field.metadata for a in ("ge", "gt") if getattr(m, a, None) is not None), None)
         high = next((getattr(m, a) for m in field.metadata for a in ("le", "lt") if getattr(m, a, None) is not None), None)
         if choices:
             values[name] = st.selectbox(label, choices, index=choices.index(default) if default in choices else 0,
-                                        key=widget_key, help=help_text, format_func=lambda c: "none" if c is None else c)
+                                        key=widget_key, help=help_text,
+                                        format_func=lambda c, words=words: _choice_words(c, words))
         elif isinstance(default, bool):
             values[name] = st.checkbox(label, value=default, key=widget_key, help=help_text)
         elif isinstance(default, int):

@@ -74,13 +74,15 @@ class PluginInfo:
 
 
 def describe_params(schema: type[Params]) -> list[dict[str, Any]]:
-    """Parameter list (name, type, default, bounds, choices, help) for forms and `--json`."""
+    """Parameter list (name, title, type, default, bounds, choices, help) for forms and `--json`;
+    `title` is what people read, `name` what the config and the CLI use."""
     out = []
     js = schema.model_json_schema().get("properties", {})
     for name, f in schema.model_fields.items():
         prop = js.get(name, {})
         item = {
             "name": name,
+            "title": f.title or name.replace("_", " "),
             "type": prop.get("type") or _any_of_type(prop),
             "default": f.get_default(call_default_factory=True),
             "help": f.description or "",

@@ -5,12 +5,13 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.compare_view import legend_styler, metric_label, paired_section
+from app.compare_view import differences_in_words, legend_styler, metric_label, paired_section
 from app.prior_view import shift_curve
 from app.services import finished_runs, get_store, load_bundle, load_experiment
 from app.widgets import empty_state, explain, format_interval
 from core.analysis import METRICS, best_per_column, comparable, config_differences, metrics_table, newest_comparable, run_labels
 from core.data import source_label
+from core.glossary import method_display
 from core.jobs import EXPERIMENT_KEYS
 from core.store import RunFileDamaged
 from core.text import md
@@ -38,6 +39,12 @@ def show(fig, name: str, caption: str) -> None:
                        help="The interactive chart as one file that opens offline in any browser.")
 
 
+def option_label(item_id: str) -> str:
+    """A run or experiment in the picker: its name, its data and its method in words."""
+    item = by_id[item_id]
+    return f"{labels[item_id]} · {source_label(item.dataset)} · {method_display(item.config)}"
+
+
 experiments = [e for e in get_store().list_experiments() if any(r.status == "done" for r in e.runs)]
 mode = "Runs"
 if experiments:
@@ -50,7 +57,7 @@ if mode == "Experiments":
     labels = dict(zip(by_id, run_labels([(e.name, e.id) for e in experiments]), strict=True))
     configs = {e.id: e.config for e in experiments}
     chosen = st.multiselect("Experiments to compare", list(by_id), default=newest_comparable(configs),
-                            format_func=lambda i: f"{labels[i]} · {source_label(by_id[i].dataset)} · {by_id[i].method}",
+                            format_func=option_label,
                             key="compare.experiments")
 else:
     runs = finished_runs()
@@ -64,7 +71,7 @@ else:
     remembered = [i for i in st.session_state.get(state.COMPARE_RUN_IDS, []) if i in by_id]
     chosen = st.multiselect(
         "Runs to compare", list(by_id), default=remembered or newest_comparable(configs),
-        format_func=lambda i: f"{labels[i]} · {source_label(by_id[i].dataset)} · {by_id[i].method}",
+        format_func=option_label,
         key="compare.runs", help="Finished runs, newest first.")
     st.session_state[state.COMPARE_RUN_IDS] = chosen
 if len(chosen) < 2:
@@ -86,7 +93,7 @@ if differences.empty:
 else:
     n = len(differences)
     with st.expander(f"What differs between them ({n} setting{'s' if n > 1 else ''})", expanded=n <= 6):
-        st.dataframe(differences, width="stretch")
+        st.dataframe(differences_in_words(differences), width="stretch")
 
 st.subheader("Headline numbers")
 if mode == "Experiments":

@@ -29,8 +29,9 @@ if kind == kinds[0]:
     names = DATASETS.names()
     default = saved.source if saved.source in names else "digits"
     name = st.selectbox("Dataset", names, index=names.index(default), key="data.builtin",
-                        format_func=lambda n: f"{n}: {DATASETS.info(n).description}")
+                        format_func=lambda n: DATASETS.info(n).label)
     info = DATASETS.info(name)
+    st.caption(info.description)
     if info.paper:
         st.caption(f"Source: {info.paper}")
     if info.params.model_fields:
@@ -100,6 +101,7 @@ im = saved.imbalance
 c1, c2, c3 = st.columns([2, 2, 2])
 profiles = ["none", "exp", "step", "linear"]
 profile = c1.radio("Profile", profiles, index=profiles.index(im.profile), horizontal=True, key="data.profile",
+                   format_func=forms.PROFILE_WORDS.get,
                    help="none keeps the class sizes the data has; the others make the training split rarer "
                         "from the most common (head) to the rarest (tail) class.")
 forms.offer_last_profile(c1)
@@ -108,17 +110,19 @@ if profile != "none":
     ratio = c2.slider("Imbalance ratio (largest ÷ smallest class)", 1.0, 200.0, min(float(im.ratio), 200.0),
                       step=1.0, key="data.ratio")
     if profile == "step":
-        mu = c2.slider("mu: fraction of classes made rare", 0.0, 1.0, float(im.mu), step=0.05, key="data.mu")
+        mu = c2.slider("Share of classes made rare (μ)", 0.0, 1.0, float(im.mu), step=0.05, key="data.mu")
     choice = c3.selectbox("Class order (head to tail)", forms.CLASS_ORDERS, key="data.order",
                           help="Which classes stay common and which become rare.")
     if choice == "custom":
         custom = c3.multiselect("Most common first", range(k), format_func=lambda c: dataset.class_names[c],
                                 key="data.custom_order", help="Classes you leave out follow in their usual order.")
 split = forms.split_settings_form(saved, has_test_split=dataset.y_test is not None)
+with st.expander("Wrong or hidden labels (optional)", expanded=bool(saved.label_noise or saved.unlabeled)):
+    labels = forms.label_options_form(saved, "data.labels", upload=True)
 
 config = DataConfig(source=source, params=params, label_column=label_column, column_roles=roles, missing=missing,
                     imbalance={"profile": profile, "ratio": ratio, "mu": mu,
-                               "class_order": forms.class_order(choice, k, split["seed"], custom)}, **split)
+                               "class_order": forms.class_order(choice, k, split["seed"], custom)}, **split, **labels)
 try:
     preview = forms.imbalance_preview(dataset, config)
 except ValueError as exc:
@@ -144,6 +148,9 @@ st.plotly_chart(class_counts_figure(preview["counts_before"], preview["counts_af
 explain("Grey: training samples the data offers per class. Coloured: what the profile keeps, from the most "
         f"common class (left) to the rarest (right). Validation: {preview['n_val']:,} and test: "
         f"{preview['n_test']:,} samples, not made imbalanced.")
+if config.label_noise or config.unlabeled:
+    st.subheader("Wrong and hidden labels")
+    forms.label_damage_panel(config)
 
 # --- save ---------------------------------------------------------------------------------
 chosen = config.model_dump(mode="json")

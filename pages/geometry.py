@@ -58,8 +58,10 @@ with tabs[0]:
     inputs = jobs.split_inputs(splits, art, bundle.config, split)
     feature_names = bundle.metrics["dataset"].get("feature_names")
     hover = embedding_hover_features(inputs, feature_names) if inputs is not None and feature_names else None
+    wrong = art.train_labels != art.train_clean_labels if split == "train" and art.train_clean_labels is not None \
+        else None  # labels made wrong on purpose (data.label_noise): an X on the map
     fig = embedding_scatter(coords, labels, names, counts, pred=pred, groups=groups, highlight_tail=tail_on,
-                            highlight_errors=errors_on, hover_text=hover, axis_label=method)
+                            highlight_errors=errors_on, hover_text=hover, axis_label=method, wrong_label=wrong)
     if bundle.modality == "image" and dims == 2 and inputs is not None and c[4].toggle(
             "Show pictures on the map", key="geometry.pictures",
             help="Draws up to 120 of the inputs themselves where they sit, an equal share of every class, in its colour."):
@@ -76,7 +78,8 @@ with tabs[0]:
     explain(f"Each dot is one example, placed by {method} so that examples the model sees as similar sit close "
             "together; colour is the true class. Rare classes are drawn larger and on top. Well-separated "
             "islands mean the model tells classes apart; a rare class smeared into a big one is being confused "
-            "with it. Axes have no units.")
+            "with it. Axes have no units." + (" An X marks a training example whose label was made wrong on purpose; "
+                                              "it is coloured by the wrong label." if wrong is not None else ""))
     left, right = st.columns([1, 1])
     sample = left.number_input("Show sample number (or click a dot on the 2-D map)", 0, len(labels) - 1,
                                key=sample_key)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.services import get_store
 from app.widgets import empty_state, run_title, status_badge
+from core.glossary import glossary_markdown
 from core.text import md
 
 st.title("🔭 Tailscope")
@@ -46,14 +47,5 @@ else:
         st.markdown(f"{status_badge(r.status)} **{md(run_title(r))}**{extra}")
     st.page_link("../pages/runs.py", label="All runs", icon="🗂️")
 
-with st.expander("Words used in this workbench"):
-    st.markdown(
-        "- **Imbalance ratio**: training examples of the largest class divided by those of the smallest.\n"
-        "- **Head / medium / tail**: classes with more than 100, 20 to 100, and fewer than 20 training "
-        "examples (on small data: the top, middle and bottom third of classes by count).\n"
-        "- **Recall of a class**: the share of that class's test examples the model gets right.\n"
-        "- **Balanced accuracy**: the average recall over classes, so every class counts the same, "
-        "however rare. Plain accuracy counts every *example* the same, so the head dominates it.\n"
-        "- **Loss / sampler / two-stage fix**: three places to push back against imbalance: how errors "
-        "are weighted, how often each class is shown, and re-balancing the final layer after training."
-    )
+with st.expander("Words used in this workbench (also under **Glossary** in the sidebar of every page)"):
+    st.markdown(glossary_markdown())

@@ -63,9 +63,9 @@ with s1:
     explain("Subtracts τ × log(class frequency) from every score: it stops the model from favouring common "
             "classes just because they are common (τ = 1 is the textbook setting).")
 with s2:
-    st.slider("τ-normalisation of head weights", 0.0, 2.0, step=0.05, key=KEY + "tau_norm",
+    st.slider("τ-normalisation of the classifier weights", 0.0, 2.0, step=0.05, key=KEY + "tau_norm",
               disabled=not art.has_features, help=None if art.has_features else "A table baseline has no network "
-              "head whose weights could be normalised.")
+              "classifier layer whose weights could be normalised.")
     explain("Divides each class's final-layer weights by their length to the power τ: common classes grow "
             "long weights in training, and evening them out gives rare classes a fair say.")
 with s3:

@@ -4,9 +4,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.forms import label_noise_note
+from app.labels_view import labels_section
 from app.prior_view import metrics_at, per_class_table, prior_cards, prior_note, prior_picker, shift_curve
 from app.services import load_bundle, load_experiment, load_splits
-from app.widgets import explain, metric_cards, require_run, table_height
+from app.widgets import explain, metric_cards, require_run, run_method, table_height
 from core.analysis import confusion, softmax
 from core.data import in_original_units, source_label
 from core.text import md
@@ -45,8 +47,10 @@ names, k = bundle.class_names, art.num_classes
 per_class, groups = pd.DataFrame(m["per_class"]), pd.DataFrame(m["groups"])
 probs = softmax(art.logits)
 order = per_class["class_index"].tolist()  # head to tail
-st.caption(f"**{md(record.name)}** · method {record.method} · data {md(source_label(record.dataset))}: "
+st.caption(f"**{md(record.name)}** · method {run_method(record)} · data {md(source_label(record.dataset))}: "
            f"{len(art.labels)} test samples, {k} classes. Hover the ? beside a number for what it means; every chart has a camera button (top right) that saves a PNG.")
+if noise_note := label_noise_note(bundle.config.data):
+    st.info(noise_note, icon="🏷️")
 
 experiment = load_experiment(record.experiment) if record.experiment else None
 pooled = experiment is not None and st.toggle(
@@ -176,6 +180,8 @@ chosen = st.multiselect("Classes", order, default=list(dict.fromkeys(default_pr)
 show(pr_curve_figure(probs, art.labels, chosen, names), "pr-curves",
      "How precise the model stays as it finds more of a class. A curve hugging the top right is good; the dotted "
      "line of the same colour is what guessing would give. Rare classes often fall away early.")
+
+labels_section(bundle, show)  # pseudo-labels and pre-training, for runs that used unlabelled rows
 
 st.subheader("Training curves")
 training = m.get("training") or {}

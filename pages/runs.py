@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import state
 from app.services import get_store
-from app.widgets import delete_run, empty_state, flash, relative_time, rerun_run, status_badge
+from app.widgets import delete_run, empty_state, flash, relative_time, rerun_run, run_method, status_badge
 from core.analysis import comparable, describe_data
 from core.config import RunConfig
 from core.text import md
@@ -35,7 +35,7 @@ rows = []
 for r in runs:
     s = r.summary or {}
     rows.append({"status": status_badge(r.status), "name": r.name, "experiment": experiments.get(r.experiment, ""),
-                 "data": describe_data(r.config), "method": r.method,
+                 "data": describe_data(r.config), "method": run_method(r),
                  "accuracy": s.get("accuracy"), "balanced accuracy": s.get("balanced_accuracy"),
                  "macro F1": s.get("f1_macro"), "G-mean": s.get("gmean"), "created": relative_time(r.created),
                  "id": r.id})
@@ -83,7 +83,7 @@ if len(chosen) > 1:
 record = chosen[0]
 with st.container(border=True):
     st.subheader(md(record.name))
-    st.caption(f"{status_badge(record.status)} · {md(describe_data(record.config))} · {record.method} · id `{record.id}`")
+    st.caption(f"{status_badge(record.status)} · {md(describe_data(record.config))} · {run_method(record)} · id `{record.id}`")
     if record.error:
         (st.error if record.status == "failed" else st.warning)(md(record.error))
     c1, c2, c3, c4 = st.columns(4, vertical_alignment="bottom")

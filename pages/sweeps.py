@@ -40,7 +40,8 @@ table = sv.cells_table(summary)
 if table.empty:
     st.info("This sweep has no cells yet.")
     st.stop()
-axes, reference, label = summary["axes"], summary["reference"], sv.metric_name(metric)
+table, axes, reference = sv.plugin_names_in_words(table, summary["axes"], summary["reference"])
+label = sv.metric_name(metric)
 rows, columns, fixed = sv.choose_axes(axes, reference)
 shown = sv.hold_fixed(table, fixed)
 notes = sv.variant_notes(record.spec)
@@ -107,7 +108,8 @@ st.dataframe(sv.display_table(table, columns_shown, metric), hide_index=True, wi
                             "difference_vs_reference": st.column_config.NumberColumn("difference from the reference",
                                                                                      format="%+.3f"),
                             "verdict_vs_reference": "verdict"})
-st.download_button("All squares, every measure (CSV)", table.to_csv(index=False), file_name=f"{record.id}.csv",
+st.download_button("All squares, every measure (CSV)", sv.cells_table(summary).to_csv(index=False),
+                   file_name=f"{record.id}.csv",
                    mime="text/csv", key="sweeps.csv", on_click="ignore", icon=":material/download:",
                    help="One row per square: its settings, every measure's mean and 95 % interval, head and tail "
                         "recall, and the comparison with the reference.")

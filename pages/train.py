@@ -58,6 +58,9 @@ with form:
         train_counts = forms.resampling_panel(data, resampler, dataset.class_names,
                                               seed=st.session_state.get("train.settings.seed", 0))
     stage2 = forms.plugin_picker("Two-stage fix (after training)", STAGE2, "train.stage2", optional=True)
+    with st.expander("Wrong or hidden labels, and methods for them", expanded=bool(data.label_noise or data.unlabeled)):
+        labels = forms.label_options_form(data, "train.labels")
+        stages = forms.extra_stages_form("train")
     st.markdown("**Training**")
     settings = forms.train_settings_form("train.settings")
     st.markdown("**How many trainings answer the question**")
@@ -67,8 +70,9 @@ with side:
     with st.container(border=True):
         st.markdown(forms.TRAIN_EXPLAINER)
 
-raw = {"name": name.strip(), "data": data.model_dump(mode="json"), "model": model, "loss": loss, "sampler": sampler,
-       "resampler": resampler, "stage2": stage2, "train": settings, "evaluation": evaluation}
+raw = {"name": name.strip(), "data": {**data.model_dump(mode="json"), **labels}, "model": model, "loss": loss,
+       "sampler": sampler, "resampler": resampler, "stage2": stage2, "train": settings, "evaluation": evaluation,
+       **stages}
 config, error = forms.build_run_config(raw, dataset)
 if error:
     st.error(f"**This combination cannot run:** {md(error)}")

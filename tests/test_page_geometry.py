@@ -32,7 +32,7 @@ def test_page_renders_a_stored_run(stored_home, open_page, run):
     captions = " ".join(c.value for c in at.caption)
     assert "mean of the class means" in captions and "-1/(K-1)" in captions
     assert "Spearman" in captions
-    assert at.markdown[-1].value.startswith("**Sample 0**")
+    assert at.main.markdown[-1].value.startswith("**Sample 0**")
 
 
 def test_highlights_split_and_sample(stored_home, open_page):

@@ -129,9 +129,11 @@ def test_a_finished_sweep_shows_its_map_lines_and_trade_off(sweep_home):
     fig = _map(at)
     heat = _trace(fig, "Balanced accuracy")
     rows, columns = list(fig.layout.yaxis.ticktext), list(fig.layout.xaxis.ticktext)
-    assert rows == ["ce", "weighted_ce"] and columns == ["3", "8"]
+    words = {"ce": "Cross-entropy (plain)", "weighted_ce": "Class-weighted cross-entropy"}  # losses in words
+    assert rows == list(words.values()) and columns == ["3", "8"]
     for cell in summary["cells"]:
-        i, j = rows.index(cell["settings"]["loss.name"]), columns.index(cell["settings"]["data.imbalance.ratio"])
+        i = rows.index(words[cell["settings"]["loss.name"]])
+        j = columns.index(cell["settings"]["data.imbalance.ratio"])
         assert _array(heat.z)[i, j] == pytest.approx(cell["summary"]["balanced_accuracy"]["mean"])
     text = _texts(at)
     assert "Each square" in text and "Each line is one loss" in text and "Each dot is one square" in text

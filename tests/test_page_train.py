@@ -11,6 +11,7 @@ from app import forms, state
 from conftest import shown
 from core.config import RunConfig
 from core.data import load_builtin
+from core.models import MODELS
 from core.store import RunStore
 from core.train import compatible_models
 
@@ -47,18 +48,19 @@ def test_renders_with_the_default_dataset(home, request, open_page):
     _no_exceptions(at)
     assert not at.error
     assert "digits" in " ".join(i.value for i in at.info)
-    assert set(at.selectbox(key="train.model").options) == set(compatible_models("image"))
+    assert set(at.selectbox(key="train.model").options) == {MODELS.info(n).label for n in compatible_models("image")}
     assert at.selectbox(key="train.model").value == "small_cnn"
     assert not at.button(key="train.start").disabled
     assert any("Three places" in m.value for m in at.markdown), "the plain-words explainer"
-    assert any("Plain cross-entropy" in c.value for c in at.caption), "the chosen loss's description"
+    assert any("The standard loss" in c.value for c in at.caption), "the chosen loss's description"
 
 
 def test_tables_offer_only_table_models(empty_home):
     at = _open_train(data=WINE)
     _no_exceptions(at)
-    assert at.selectbox(key="train.model").options == compatible_models("tabular") == [
+    assert compatible_models("tabular") == [
         "balanced_random_forest", "hist_gradient_boosting", "logistic_regression", "mlp"]
+    assert at.selectbox(key="train.model").options == [MODELS.info(n).label for n in compatible_models("tabular")]
 
 
 def test_folds_and_seeds_queue_one_experiment_and_say_its_budget(empty_home):
@@ -201,7 +203,7 @@ def test_build_run_config_explains_what_cannot_run():
     digits, wine = load_builtin("digits"), load_builtin("wine")
     base = {"data": {"source": "digits"}, "model": {"name": "small_cnn"}, "loss": {"name": "ce"}}
     config, error = forms.build_run_config(base, digits)
-    assert error is None and config.name == "digits · small_cnn · ce"
+    assert error is None and config.name == "digits · Small convolutional network · Cross-entropy (plain)"
     _, error = forms.build_run_config({**base, "loss": {"name": "focal", "gamma": -1}}, digits)
     assert "gamma" in error
     _, error = forms.build_run_config({**base, "resampler": {"name": "smote"}}, digits)
@@ -221,6 +223,10 @@ def test_progress_text_and_durations():
         "epoch 2 of 5 · about 1 min 15 s left"
     assert forms.progress_text({"stage": "crt", "epoch": 1, "epochs": 3}) == "stage 2 (crt): epoch 1 of 3"
     assert "test set" in forms.progress_text({"stage": "evaluate"})
+    assert forms.progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8}).endswith("epoch 3 of 8")
+    assert "without labels" in forms.progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8})
+    assert forms.progress_text({"stage": "train", "epoch": 1, "epochs": 4, "phase": "first model"}) == \
+        "first model · epoch 1 of 4"
     assert forms.format_seconds(3725) == "1 h 02 min" and forms.format_seconds(None) == "unknown"
 
 

@@ -243,8 +243,8 @@ def test_save_refuses_bad_input(copied_home):
 
 
 @pytest.mark.parametrize("patch, warns", [
-    ({}, None), ({"loss": {"name": "balanced_softmax"}}, "its loss (balanced_softmax)"),
-    ({"loss": {"name": "ce", "drw_epoch": 1}}, "deferred re-weighting"), ({"stage2": {"name": "crt"}}, "crt"),
+    ({}, None), ({"loss": {"name": "balanced_softmax"}}, "its loss (Balanced softmax)"),
+    ({"loss": {"name": "ce", "drw_epoch": 1}}, "deferred re-weighting"), ({"stage2": {"name": "crt"}}, "(cRT)"),
     ({"stage2": {"name": "tau_norm"}}, None), ({"sampler": {"name": "class_balanced"}}, None),
 ])
 def test_which_runs_a_prior_correction_would_correct_twice(patch, warns):

@@ -62,41 +62,67 @@ _WORK_ROWS = 256
 
 
 class SmoothGradParams(Params):
-    smoothgrad: bool = Field(False, description="average over noisy copies of the input (SmoothGrad, Smilkov et al. 2017) for a less speckled map")
-    nt_samples: int = Field(8, ge=1, le=200, description="noisy copies per input when smoothgrad is on")
-    nt_stdevs: float = Field(0.1, gt=0, le=10, description="noise standard deviation, in input units (images are in [0,1], tables standardised)")
-    seed: int = Field(0, ge=0, description="seed of the noise, so the same settings give the same map")
+    smoothgrad: bool = Field(False, title="Smooth over noisy copies",
+                             description="Average over noisy copies of the input (SmoothGrad, Smilkov et al. 2017) "
+                                         "for a less speckled map.")
+    nt_samples: int = Field(8, ge=1, le=200, title="Noisy copies",
+                            description="Noisy copies per input when smoothing is on.")
+    nt_stdevs: float = Field(0.1, gt=0, le=10, title="Noise size",
+                             description="Standard deviation of the noise, in input units (images lie in [0, 1], "
+                                         "tables are standardised).")
+    seed: int = Field(0, ge=0, title="Random seed",
+                      description="Seed of the noise, so the same settings give the same map.")
 
 
 class IntegratedGradientsParams(SmoothGradParams):
-    n_steps: int = Field(50, ge=2, le=1000, description="points on the path from the all-zero baseline to the input; more is more exact")
+    n_steps: int = Field(50, ge=2, le=1000, title="Steps along the path",
+                         description="Points on the path from an all-zero input to this one; more is more exact, "
+                                     "and slower.")
 
 
 class SaliencyParams(SmoothGradParams):
-    absolute: bool = Field(True, description="show gradient magnitude (the paper's saliency); off keeps the sign")
+    absolute: bool = Field(True, title="Size only",
+                           description="Show how strongly each value matters (the paper's saliency); off also "
+                                       "shows whether it raises or lowers the score.")
 
 
 class GradientShapParams(Params):
-    n_samples: int = Field(20, ge=1, le=500, description="random points between baseline and input, per input")
-    stdevs: float = Field(0.09, ge=0, le=10, description="noise added to each of those points, in input units")
-    n_baselines: int = Field(8, ge=1, le=256, description="baselines drawn: zeros plus small noise")
-    baseline_noise: float = Field(0.01, ge=0, le=1, description="standard deviation of the noise on the zero baselines")
-    seed: int = Field(0, ge=0, description="seed of baselines and noise, so the same settings give the same map")
+    n_samples: int = Field(20, ge=1, le=500, title="Points per input",
+                           description="Random points between baseline and input, per input.")
+    stdevs: float = Field(0.09, ge=0, le=10, title="Noise size",
+                          description="Noise added to each of those points, in input units.")
+    n_baselines: int = Field(8, ge=1, le=256, title="Baselines",
+                             description="Starting inputs drawn: zeros plus small noise.")
+    baseline_noise: float = Field(0.01, ge=0, le=1, title="Baseline noise",
+                                  description="Standard deviation of the noise on the zero baselines.")
+    seed: int = Field(0, ge=0, title="Random seed",
+                      description="Seed of baselines and noise, so the same settings give the same map.")
 
 
 class OcclusionParams(Params):
-    window: int | None = Field(None, ge=1, le=512, description="side of the blanked square (images) or run of features (tables); empty: about 1/8 of the image side, 1 feature for tables")
-    stride: int | None = Field(None, ge=1, le=512, description="step between windows; empty: half the window (at least 1)")
-    baseline: float = Field(0.0, description="value written into the blanked window")
+    window: int | None = Field(None, ge=1, le=512, title="Window size",
+                               description="Side of the blanked square (images) or run of features (tables); "
+                                           "empty: about 1/8 of the image side, 1 feature for tables.")
+    stride: int | None = Field(None, ge=1, le=512, title="Window step",
+                               description="Step between windows; empty: half the window (at least 1).")
+    baseline: float = Field(0.0, title="Blank value",
+                            description="Value written into the blanked window.")
 
 
 class LayerGradCamParams(Params):
-    relu: bool = Field(True, description="keep only regions that raise the class score, as in the paper")
-    upsample: Literal["bilinear", "nearest"] = Field("bilinear", description="how the coarse map is stretched to the image size")
+    relu: bool = Field(True, title="Only what raises the score",
+                       description="Keep only regions that raise the class score, as in the paper.")
+    upsample: Literal["bilinear", "nearest"] = Field("bilinear", title="Stretching",
+                                                     description="How the coarse map is stretched to the image "
+                                                                 "size.",
+                                                     json_schema_extra={"choice_labels": {"bilinear": "smooth",
+                                                                                          "nearest": "blocky"}})
 
 
 class FeatureAblationParams(Params):
-    baseline: float = Field(0.0, description="value that replaces each feature in turn (0 is the mean of a standardised table)")
+    baseline: float = Field(0.0, title="Replacement value",
+                            description="Value that replaces each feature in turn (0 is the average of a "
+                                        "standardised table).")
 
 
 # ---------------------------------------------------------------- methods
@@ -145,7 +171,7 @@ _GRADIENT_CAPS = dict(modality=("tabular", "image"), needs_cam_layer=False, outp
 
 
 @ATTRIBUTIONS.register(
-    "integrated_gradients",
+    "integrated_gradients", display="Integrated gradients",
     description="Adds up the gradient along a straight path from an all-zero input to this one; the values sum to the score change.",
     paper="Sundararajan et al. 2017, Axiomatic Attribution for Deep Networks",
     params=IntegratedGradientsParams, **_GRADIENT_CAPS,
@@ -160,7 +186,7 @@ class IntegratedGradientsMethod(_GradientMethod):
 
 
 @ATTRIBUTIONS.register(
-    "saliency",
+    "saliency", display="Saliency (gradient)",
     description="How much the class score reacts to a tiny change in each input value (the raw gradient).",
     paper="Simonyan et al. 2014, Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps",
     params=SaliencyParams, **_GRADIENT_CAPS,
@@ -174,7 +200,7 @@ class SaliencyMethod(_GradientMethod):
 
 
 @ATTRIBUTIONS.register(
-    "input_x_gradient",
+    "input_x_gradient", display="Input × gradient",
     description="Gradient times input: sensitivity weighted by how large each input value is.",
     paper="Shrikumar et al. 2016, Not Just a Black Box: Learning Important Features Through Propagating Activation Differences",
     params=SmoothGradParams, **_GRADIENT_CAPS,
@@ -185,7 +211,7 @@ class InputXGradientMethod(_GradientMethod):
 
 
 @ATTRIBUTIONS.register(
-    "gradient_shap",
+    "gradient_shap", display="GradientSHAP",
     description="Averages gradients over noisy points between near-zero baselines and the input; an estimate of SHAP values.",
     paper="Lundberg & Lee 2017, A Unified Approach to Interpreting Model Predictions",
     params=GradientShapParams, **_GRADIENT_CAPS,
@@ -206,7 +232,7 @@ class GradientShapMethod(AttributionMethod):
 
 
 @ATTRIBUTIONS.register(
-    "occlusion",
+    "occlusion", display="Occlusion",
     description="How much the class score drops when a small window of the input is blanked out; slow, but needs no gradients.",
     paper="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
     params=OcclusionParams, modality=("tabular", "image"), needs_cam_layer=False, output="input",
@@ -249,7 +275,7 @@ def _occlusion_window(sample_shape: tuple[int, ...], window: int | None, stride:
 
 
 @ATTRIBUTIONS.register(
-    "layer_grad_cam",
+    "layer_grad_cam", display="Grad-CAM",
     description="Where the last convolution block looked, weighted by how much it raised the class score; coarse, stretched to the image.",
     paper="Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization",
     params=LayerGradCamParams, modality=("image",), needs_cam_layer=True, output="spatial_map",
@@ -265,7 +291,7 @@ class LayerGradCamMethod(AttributionMethod):
 
 
 @ATTRIBUTIONS.register(
-    "feature_ablation",
+    "feature_ablation", display="Feature ablation",
     description="How much the class score changes when each feature in turn is replaced by a baseline value.",
     paper="Kokhlikyan et al. 2020, Captum: A Unified and Generic Model Interpretability Library for PyTorch",
     params=FeatureAblationParams, modality=("tabular",), needs_cam_layer=False, output="input",

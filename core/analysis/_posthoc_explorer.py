@@ -35,6 +35,7 @@ from core.analysis._metrics import softmax
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
 from core.data._groups import class_groups
+from core.glossary import plugin_label
 from core.methods._posthoc import log_prior, logit_adjustment, tau_norm as tau_norm_logits, temperature as temperature_logits
 
 __all__ = [
@@ -188,11 +189,12 @@ def prior_correction_warning(config: RunConfig) -> str | None:
 
     reasons = []
     if LOSSES.info(config.loss.name).capabilities.get("corrects_prior"):
-        reasons.append(f"its loss ({config.loss.name}) already corrects for class frequency while training")
+        reasons.append(f"its loss ({plugin_label('loss', config.loss.name)}) already corrects for class frequency "
+                       "while training")
     if config.loss.drw_epoch is not None:
         reasons.append("deferred re-weighting already weighted the rare classes up")
     if config.stage2 is not None and config.stage2.name != "tau_norm":
-        reasons.append(f"its classifier was re-trained class-balanced ({config.stage2.name})")
+        reasons.append(f"its classifier was re-trained class-balanced ({plugin_label('stage2', config.stage2.name)})")
     if any(step.logit_tau or step.prior_threshold for step in config.posthoc):
         reasons.append("it is itself a saved post-hoc version with a prior correction")
     if not reasons:
@@ -206,9 +208,13 @@ def describe_prior(artifacts: EvalArtifacts, config: RunConfig) -> str:
     counts = np.asarray(artifacts.class_counts, dtype=np.float64)
     trained = np.asarray(artifacts.trained_prior, dtype=np.float64)
     raw = counts / max(counts.sum(), 1.0)
-    how = [f"the {config.sampler.name} sampler"] if config.sampler.name != "instance" else []
-    how += [f"the {config.resampler.name} resampler"] if config.resampler is not None else []
-    how += [f"the {config.stage2.name} head"] if config.stage2 is not None and config.stage2.name != "tau_norm" else []
+    how = []
+    if config.sampler.name != "instance":
+        how.append(f"the sampler ({plugin_label('sampler', config.sampler.name)})")
+    if config.resampler is not None:
+        how.append(f"the resampler ({plugin_label('resampler', config.resampler.name)})")
+    if config.stage2 is not None and config.stage2.name != "tau_norm":
+        how.append(f"the classifier re-trained by {plugin_label('stage2', config.stage2.name)}")
     ratio = trained.max() / max(trained.min(), 1e-12)
     shape = "uniform" if ratio < 1.05 else f"rarest : most common = 1 : {ratio:.0f}"
     if not how:

@@ -14,7 +14,8 @@ __all__ = ["DATASETS", "load_builtin", "list_datasets"]
 DATASETS: Registry[Dataset] = Registry("dataset")
 
 
-@DATASETS.register("digits", description="Handwritten digits 0-9 as 8x8 grey images (1,797 samples).",
+@DATASETS.register("digits", display="Handwritten digits",
+                   description="Handwritten digits 0-9 as 8x8 grey images (1,797 samples).",
                    paper="Alpaydin & Kaynak 1998, UCI Optical Recognition of Handwritten Digits",
                    modality="image")
 def digits() -> Dataset:
@@ -24,13 +25,19 @@ def digits() -> Dataset:
 
 
 class Blobs2dParams(Params):
-    num_classes: int = Field(3, ge=2, le=10, description="number of classes")
-    samples_per_class: int = Field(400, ge=10, le=20000, description="samples drawn per class")
-    noise: float = Field(1.0, gt=0, le=5, description="standard deviation of each blob")
-    seed: int = Field(0, description="random seed of the mixture")
+    num_classes: int = Field(3, ge=2, le=10, title="Classes",
+                             description="Number of classes.")
+    samples_per_class: int = Field(400, ge=10, le=20000, title="Points per class",
+                                   description="Points drawn for each class.")
+    noise: float = Field(1.0, gt=0, le=5, title="Spread",
+                         description="Standard deviation of each cloud.")
+    seed: int = Field(0, title="Random seed",
+                      description="Seed that draws the points.")
 
 
-@DATASETS.register("blobs2d", description="2-D Gaussian blobs on a circle: see every decision boundary.",
+@DATASETS.register("blobs2d", display="2-D blobs",
+                   description="Round clouds of points in a plane, one per class: every decision boundary can be "
+                               "seen.",
                    params=Blobs2dParams, modality="tabular")
 def blobs2d(num_classes: int, samples_per_class: int, noise: float, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
@@ -43,14 +50,21 @@ def blobs2d(num_classes: int, samples_per_class: int, noise: float, seed: int) -
 
 
 class GaussianHdParams(Params):
-    num_classes: int = Field(10, ge=2, le=100, description="number of classes")
-    dim: int = Field(64, ge=2, le=4096, description="feature dimension")
-    samples_per_class: int = Field(300, ge=10, le=20000, description="samples drawn per class")
-    separation: float = Field(2.0, gt=0, le=20, description="distance scale between class means")
-    seed: int = Field(0, description="random seed of the mixture")
+    num_classes: int = Field(10, ge=2, le=100, title="Classes",
+                             description="Number of classes.")
+    dim: int = Field(64, ge=2, le=4096, title="Dimensions",
+                     description="Number of features of each point.")
+    samples_per_class: int = Field(300, ge=10, le=20000, title="Points per class",
+                                   description="Points drawn for each class.")
+    separation: float = Field(2.0, gt=0, le=20, title="Separation",
+                              description="How far apart the class centres lie.")
+    seed: int = Field(0, title="Random seed",
+                      description="Seed that draws the points.")
 
 
-@DATASETS.register("gaussian_hd", description="High-dimensional Gaussian mixture, for feature geometry.",
+@DATASETS.register("gaussian_hd", display="Many-dimensional blobs",
+                   description="Clouds of points in many dimensions, one per class: for looking at feature "
+                               "geometry.",
                    params=GaussianHdParams, modality="tabular")
 def gaussian_hd(num_classes: int, dim: int, samples_per_class: int, separation: float, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
@@ -68,14 +82,16 @@ def _sklearn_table(name: str, bunch) -> Dataset:
                    tuple(str(f) for f in bunch.feature_names))
 
 
-@DATASETS.register("breast_cancer", description="Breast tumour measurements: malignant vs benign (569 rows, 30 features).",
+@DATASETS.register("breast_cancer", display="Breast cancer (Wisconsin)",
+                   description="Breast tumour measurements: malignant vs benign (569 rows, 30 features).",
                    paper="Street, Wolberg & Mangasarian 1993, Wisconsin Diagnostic Breast Cancer",
                    modality="tabular")
 def breast_cancer() -> Dataset:
     return _sklearn_table("breast_cancer", skds.load_breast_cancer())
 
 
-@DATASETS.register("wine", description="Chemical analysis of wines from three cultivars (178 rows, 13 features).",
+@DATASETS.register("wine", display="Wine cultivars",
+                   description="Chemical analysis of wines from three cultivars (178 rows, 13 features).",
                    paper="Aeberhard & Forina 1991, UCI Wine", modality="tabular")
 def wine() -> Dataset:
     return _sklearn_table("wine", skds.load_wine())

@@ -94,77 +94,118 @@ def _weighted_class_mean(per_class: Tensor, class_weight: Tensor | None) -> Tens
 
 class WeightedCEParams(Params):
     weights: Literal["inverse", "inverse_sqrt", "effective_number"] = Field(
-        "inverse", description="How class weights follow the counts: 1/n, 1/sqrt(n) or the "
-                               "effective number of samples (Cui et al. 2019).")
+        "inverse", title="Class weights",
+        description="How the weight of a class follows its count: 1/count, 1/sqrt(count) or the effective number "
+                    "of samples (Cui et al. 2019).",
+        json_schema_extra={"choice_labels": {"inverse": "1 / count",
+                                             "inverse_sqrt": "1 / sqrt(count)",
+                                             "effective_number": "effective number of samples"}})
     beta: float = Field(0.9999, ge=0.0, le=0.99999,
-                        description="Effective-number beta (only for weights='effective_number').")
+                        title="Effective-number beta",
+                        description="Only for effective-number weights: 0 weights all classes the same, values "
+                                    "near 1 approach 1/count.")
 
 
 class FocalParams(Params):
     gamma: float = Field(2.0, ge=0.0, le=10.0,
-                         description="Focusing strength: down-weights easy examples; 0 is cross-entropy.")
+                         title="Focusing strength (gamma)",
+                         description="How much examples the model already gets right are discounted; 0 is plain "
+                                     "cross-entropy.")
     alpha: Literal["none", "inverse", "inverse_sqrt", "effective_number"] = Field(
-        "none", description="Optional per-class weighting alpha_y; 'none' keeps all classes equal.")
+        "none", title="Class weights (alpha)",
+        description="Optional extra weight per class; 'none' keeps all classes equal.",
+        json_schema_extra={"choice_labels": {"none": "none",
+                                             "inverse": "1 / count",
+                                             "inverse_sqrt": "1 / sqrt(count)",
+                                             "effective_number": "effective number of samples"}})
     beta: float = Field(0.9999, ge=0.0, le=0.99999,
-                        description="Effective-number beta (only for alpha='effective_number').")
+                        title="Effective-number beta",
+                        description="Only for effective-number weights: 0 weights all classes the same, values "
+                                    "near 1 approach 1/count.")
 
 
 class CBFocalParams(Params):
     beta: float = Field(0.9999, ge=0.0, le=0.99999,
-                        description="Effective-number beta: 0 is no re-weighting, near 1 is 1/n.")
+                        title="Effective-number beta",
+                        description="0 weights all classes the same; values near 1 approach 1/count.")
     gamma: float = Field(2.0, ge=0.0, le=10.0,
-                         description="Focusing strength of the focal term; 0 gives class-balanced CE.")
+                         title="Focusing strength (gamma)",
+                         description="How much examples the model already gets right are discounted; 0 gives "
+                                     "class-balanced cross-entropy.")
 
 
 class LDAMParams(Params):
     max_margin: float = Field(0.5, ge=0.0, le=5.0,
-                              description="Margin of the rarest class; others get C / n_j^(1/4).")
+                              title="Largest margin",
+                              description="Margin asked of the rarest class; other classes get C / n^(1/4).")
     s: float = Field(1.0, gt=0.0, le=100.0,
-                     description="Logit scale applied after subtracting the margin. The paper's 30 is for a "
-                                 "normalised (cosine) head; on this workbench's linear heads 1 trains best.")
+                     title="Score scale (s)",
+                     description="Scores are multiplied by s after the margin is taken off. The paper's 30 is for "
+                                 "a classifier on normalised features; on this workbench's plain linear "
+                                 "classifiers 1 trains best.")
 
 
 class LogitAdjustedParams(Params):
     tau: float = Field(1.0, ge=0.0, le=5.0,
-                       description="Strength of the prior adjustment; 0 is cross-entropy, 1 is Bayes-optimal "
-                                   "for balanced error.")
+                       title="Adjustment strength (tau)",
+                       description="How strongly class shares shift the scores; 0 is plain cross-entropy, 1 is "
+                                   "optimal for balanced error.")
 
 
 class LabelSmoothingParams(Params):
     eps: float = Field(0.1, ge=0.0, lt=1.0,
-                       description="Probability mass spread uniformly over all classes.")
+                       title="Smoothing (eps)",
+                       description="Share of the target probability spread evenly over all classes.")
 
 
 class DiceParams(Params):
     alpha: float = Field(0.1, ge=0.0, le=2.0,
-                         description="Self-adjusting exponent: weights p by (1 - p)^alpha so easy examples "
-                                     "count less; 0 is plain soft Dice.")
+                         title="Easy-example discount (alpha)",
+                         description="Weights each probability p by (1 - p)^alpha so easy examples count less; 0 "
+                                     "is plain soft Dice.")
     smooth: float = Field(1e-4, ge=0.0, le=10.0,
-                          description="Added to numerator and denominator so empty classes stay defined.")
+                          title="Smoothing constant",
+                          description="Added above and below the fraction so classes absent from a batch stay "
+                                      "defined.")
 
 
 class AnyLossParams(Params):
     metric: Literal["f1", "balanced_accuracy", "gmean"] = Field(
-        "f1", description="The confusion-matrix metric the loss approximates (1 - metric).")
+        "f1", title="Metric to optimise",
+        description="The score the loss approximates (loss = 1 - score).",
+        json_schema_extra={"choice_labels": {"f1": "F1 (F-beta)",
+                                             "balanced_accuracy": "Balanced accuracy",
+                                             "gmean": "G-mean"}})
     L: float = Field(50.0, ge=1.0, le=100.0,
-                     description="Amplifying scale of the sigmoid that pushes probabilities toward 0/1.")
+                     title="Sharpness (L)",
+                     description="How steeply probabilities are pushed toward 0 or 1 before counting hits and "
+                                 "misses.")
     beta: float = Field(1.0, gt=0.0, le=10.0,
-                        description="beta of F_beta (metric='f1' only); 1 is F1.")
+                        title="F-beta weight (beta)",
+                        description="For F1 only: beta > 1 favours finding cases, beta < 1 favours being right "
+                                    "when claiming; 1 is F1.")
     threshold: float | None = Field(
         None, gt=0.0, lt=1.0,
-        description="Centre of the sigmoid; unset: 0.5 for two classes (the paper), 1/K for K classes.")
+        title="Decision threshold",
+        description="Probability at which a case counts as claimed; empty: 0.5 for two classes (the paper), 1/K "
+                    "for K classes.")
 
 
 class ZLossParams(Params):
     a: float = Field(1.0, gt=0.0, le=100.0,
-                     description="Sharpness of the softplus hinge on the standardised true-class logit.")
+                     title="Sharpness (a)",
+                     description="How sharply the loss turns off once the true class stands out enough.")
     b: float = Field(1.0, ge=-10.0, le=10.0,
-                     description="Location: the standardised logit the true class should exceed.")
+                     title="Target gap (b)",
+                     description="How far, in standard deviations, the true class's score should stand above the "
+                                 "average score.")
 
 
 # ---------------------------------------------------------------------------- losses
 
-@LOSSES.register("ce", description="Plain cross-entropy: the baseline every fix is measured against.",
+@LOSSES.register("ce", display="Cross-entropy (plain)",
+                 description="The standard loss: every training example counts the same. The baseline every fix is "
+                             "measured against.",
                  paper="")
 class CrossEntropy(Loss):
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -172,8 +213,9 @@ class CrossEntropy(Loss):
 
 
 @LOSSES.register(
-    "weighted_ce",
-    description="Cross-entropy with rare classes weighted up (1/n, 1/sqrt(n) or effective number).",
+    "weighted_ce", display="Class-weighted cross-entropy",
+    description="The standard loss with mistakes on rare classes counting more (by 1/count, 1/sqrt(count) or the "
+                "effective number of samples).",
     paper="Cui et al., CVPR 2019, Class-Balanced Loss Based on Effective Number of Samples",
     params=WeightedCEParams, needs_class_counts=True, corrects_prior=True,
 )
@@ -195,8 +237,8 @@ def _focal_per_sample(logits: Tensor, target: Tensor, gamma: float) -> Tensor:
 
 
 @LOSSES.register(
-    "focal",
-    description="Focal loss: down-weights examples the model already gets right, so hard ones dominate.",
+    "focal", display="Focal loss",
+    description="Counts examples the model already gets right less, so the hard ones drive the learning.",
     paper="Lin et al., ICCV 2017, Focal Loss for Dense Object Detection",
     params=FocalParams,
 )
@@ -213,8 +255,8 @@ class FocalLoss(Loss):
 
 
 @LOSSES.register(
-    "cb_focal",
-    description="Focal loss with each class weighted by its inverse effective number of samples.",
+    "cb_focal", display="Class-balanced focal loss",
+    description="Focal loss in which rare classes count more, weighted by their effective number of samples.",
     paper="Cui et al., CVPR 2019, Class-Balanced Loss Based on Effective Number of Samples",
     params=CBFocalParams, needs_class_counts=True, corrects_prior=True,
 )
@@ -231,8 +273,9 @@ def ldam_margins(class_counts, max_margin: float = 0.5) -> Tensor:
 
 
 @LOSSES.register(
-    "ldam",
-    description="Label-distribution-aware margin: rare classes must win by a larger margin (C / n^(1/4)).",
+    "ldam", display="LDAM margin loss",
+    description="Label-distribution-aware margin: the model must win by a wider margin on rare classes (C / "
+                "n^(1/4)), keeping the boundary away from them.",
     paper="Cao et al., NeurIPS 2019, Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss",
     params=LDAMParams, needs_class_counts=True, corrects_prior=True, counts="samples",
 )
@@ -254,8 +297,9 @@ class LDAMLoss(Loss):
 
 
 @LOSSES.register(
-    "balanced_softmax",
-    description="Cross-entropy on logits shifted by log prior, so the softmax learns the balanced posterior.",
+    "balanced_softmax", display="Balanced softmax",
+    description="Shifts each class's score by how common the class is in training, so the model learns as if the "
+                "classes were balanced.",
     paper="Ren et al., NeurIPS 2020, Balanced Meta-Softmax for Long-Tailed Visual Recognition",
     needs_class_counts=True, corrects_prior=True,
 )
@@ -265,8 +309,9 @@ class BalancedSoftmaxLoss(Loss):
 
 
 @LOSSES.register(
-    "logit_adjusted",
-    description="Cross-entropy on logits plus tau x log prior, targeting balanced error.",
+    "logit_adjusted", display="Logit-adjusted loss",
+    description="Adds tau x log(class share) to the scores while training, so common classes must earn their wins: "
+                "aims at balanced error.",
     paper="Menon et al., ICLR 2021, Long-Tail Learning via Logit Adjustment",
     params=LogitAdjustedParams, needs_class_counts=True, corrects_prior=True,
 )
@@ -281,8 +326,9 @@ class LogitAdjustedLoss(Loss):
 
 
 @LOSSES.register(
-    "label_smoothing",
-    description="Cross-entropy against a softened target: eps of the mass spread over all classes.",
+    "label_smoothing", display="Label smoothing",
+    description="Trains toward a softened answer (a little probability on every class), which tempers "
+                "over-confidence.",
     paper="Szegedy et al., CVPR 2016, Rethinking the Inception Architecture for Computer Vision",
     params=LabelSmoothingParams,
 )
@@ -307,8 +353,9 @@ def _softmax_and_complement(z: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @LOSSES.register(
-    "dice",
-    description="Self-adjusting Dice: per-class soft overlap over the batch, easy examples down-weighted.",
+    "dice", display="Self-adjusting Dice loss",
+    description="Scores the overlap between predictions and truth per class over each batch, counting easy "
+                "examples less.",
     paper="Li et al., ACL 2020, Dice Loss for Data-imbalanced NLP Tasks",
     params=DiceParams, batch_level=True,
 )
@@ -334,7 +381,7 @@ class DiceLoss(Loss):
 
 
 @LOSSES.register(
-    "anyloss",
+    "anyloss", display="AnyLoss (metric as loss)",
     description="Turns a confusion-matrix metric (F1, balanced accuracy, G-mean) into a differentiable loss; "
                 "its gradients are small, so train it with adamw.",
     paper="Han, Moniz & Chawla, KDD 2024, AnyLoss: Transforming Classification Metrics into Loss Functions",
@@ -382,9 +429,9 @@ class AnyLoss(Loss):
 
 
 @LOSSES.register(
-    "zloss",
-    description="A softplus hinge on the standardised true-class logit (shift and scale invariant); "
-                "train it with adamw.",
+    "zloss", display="Z-loss",
+    description="Asks the true class's score to stand out from the others after the scores are standardised "
+                "(unaffected by shifting or scaling them); train it with adamw.",
     paper="de Brébisson & Vincent, arXiv 2016, The Z-loss: a shift and scale invariant classification "
           "loss belonging to the Spherical Family",
     params=ZLossParams, min_classes=3,

@@ -79,24 +79,31 @@ def _balanced_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 class LogitAdjustmentParams(Params):
     tau: float = Field(1.0, ge=0.0, le=5.0,
-                       description="Subtract tau * log prior; 1 targets balanced error, 0 changes nothing.")
+                       title="Adjustment strength (tau)",
+                       description="How much each class's training share is taken off its score; 1 targets "
+                                   "balanced error, 0 changes nothing.")
 
 
 class TauNormParams(Params):
     tau: float = Field(1.0, ge=0.0, le=5.0,
-                       description="Divide each class's head weights by their norm^tau; 0 changes nothing.")
+                       title="Normalisation strength (tau)",
+                       description="Divide each class's classifier weights by their length to this power; 0 "
+                                   "changes nothing.")
 
 
 class TemperatureParams(Params):
     T: float | None = Field(None, ge=_T_MIN, le=_T_MAX,
-                            description="Temperature dividing the logits; empty fits it on validation NLL.")
+                            title="Temperature (T)",
+                            description="Scores are divided by T (above 1 softens, below 1 sharpens); empty fits "
+                                        "it on validation data.")
 
 
 # ---------------------------------------------------------------------------- entries
 
 @POSTHOC.register(
-    "logit_adjustment",
-    description="Subtract tau x log prior from the logits, so rare classes need less evidence to win.",
+    "logit_adjustment", display="Logit adjustment",
+    description="Lowers each class's score by tau x log(its share in training), so rare classes need less evidence "
+                "to win.",
     paper="Menon et al., ICLR 2021, Long-Tail Learning via Logit Adjustment",
     params=LogitAdjustmentParams, changes_prediction=True,
 )
@@ -106,8 +113,9 @@ def logit_adjustment(artifacts: EvalArtifacts, *, split: Split = "test", tau: fl
 
 
 @POSTHOC.register(
-    "prior_threshold",
-    description="Divide each class probability by its training prior (returned as log p - log prior).",
+    "prior_threshold", display="Prior thresholding",
+    description="Divides each class's probability by its share in training, so common classes lose their "
+                "built-in advantage.",
     paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
           "convolutional neural networks",
     changes_prediction=True,
@@ -118,9 +126,9 @@ def prior_threshold(artifacts: EvalArtifacts, *, split: Split = "test") -> np.nd
 
 
 @POSTHOC.register(
-    "tau_norm",
-    description="Rescale each class's classifier weights by 1/||w_j||^tau, undoing the head's bias to "
-                "frequent classes.",
+    "tau_norm", display="Classifier normalisation (tau-norm)",
+    description="Divides each class's classifier weights by their length to the power tau, undoing the "
+                "classifier's bias toward common classes.",
     paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
     params=TauNormParams, changes_prediction=True, needs_features=True,
 )
@@ -135,9 +143,9 @@ def tau_norm(artifacts: EvalArtifacts, *, split: Split = "test", tau: float = 1.
 
 
 @POSTHOC.register(
-    "temperature",
-    description="Divide the logits by one temperature fitted on validation NLL: calibrates confidence, "
-                "never changes a prediction.",
+    "temperature", display="Temperature scaling",
+    description="Softens or sharpens all scores by one temperature fitted on validation data: fixes "
+                "over-confidence, never changes a prediction.",
     paper="Guo et al., ICML 2017, On Calibration of Modern Neural Networks",
     params=TemperatureParams, changes_prediction=False,
 )

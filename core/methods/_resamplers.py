@@ -59,7 +59,8 @@ class ResampleResult:
 # ---------------------------------------------------------------------------- params
 
 class _StrategyParams(Params):
-    sampling_strategy: str | float | dict[int, int] = Field("auto", description=_STRATEGY_HELP)
+    sampling_strategy: str | float | dict[int, int] = Field("auto", title="Which classes to resample",
+                                                            description=_STRATEGY_HELP)
 
     @field_validator("sampling_strategy")
     @classmethod
@@ -73,34 +74,44 @@ class _StrategyParams(Params):
 
 
 class _SeededParams(_StrategyParams):
-    random_state: int | None = Field(None, ge=0, description=_SEED_HELP)
+    random_state: int | None = Field(None, ge=0, title="Random seed",
+                                     description="Seed of the resampling; empty uses the run's seed.")
 
 
 class SMOTEParams(_SeededParams):
     k_neighbors: int = Field(5, ge=1, le=100,
-                             description="Nearest same-class neighbours to interpolate towards.")
+                             title="Neighbours to blend with",
+                             description="Nearest same-class rows a new row may be placed between.")
 
 
 class BorderlineSMOTEParams(SMOTEParams):
     m_neighbors: int = Field(10, ge=1, le=100,
-                             description="Neighbours (any class) that decide if a row is in danger.")
+                             title="Neighbours that define the border",
+                             description="Nearest rows of any class that decide whether a row sits near the "
+                                         "border.")
     kind: Literal["borderline-1", "borderline-2"] = Field(
-        "borderline-1", description="borderline-2 also interpolates towards other classes' neighbours.")
+        "borderline-1", title="Variant",
+        description="Variant 2 also places new rows toward neighbours of other classes.",
+        json_schema_extra={"choice_labels": {"borderline-1": "variant 1",
+                                             "borderline-2": "variant 2"}})
 
 
 class ADASYNParams(_SeededParams):
     n_neighbors: int = Field(5, ge=1, le=100,
-                             description="Neighbours used to measure difficulty and to interpolate.")
+                             title="Neighbours",
+                             description="Nearest rows used to judge how hard a row is and to place new rows.")
 
 
 class RandomOverParams(_SeededParams):
     shrinkage: float | None = Field(None, ge=0.0, le=10.0,
-                                    description="None duplicates rows; a value jitters the copies "
+                                    title="Jitter of copies",
+                                    description="Empty: exact copies; a value adds small random noise to each copy "
                                                 "(smoothed bootstrap).")
 
 
 class RandomUnderParams(_SeededParams):
-    replacement: bool = Field(False, description="Draw the kept rows with replacement.")
+    replacement: bool = Field(False, title="Draw with replacement",
+                              description="Allow the same row to be kept more than once.")
 
 
 class TomekParams(_StrategyParams):
@@ -108,9 +119,13 @@ class TomekParams(_StrategyParams):
 
 
 class ENNParams(_StrategyParams):
-    n_neighbors: int = Field(3, ge=1, le=100, description="Neighbours that vote on whether a row is kept.")
+    n_neighbors: int = Field(3, ge=1, le=100, title="Neighbours",
+                             description="Nearest rows that vote on whether a row is kept.")
     kind_sel: Literal["all", "mode"] = Field(
-        "all", description="'all': remove a row unless all neighbours agree; 'mode': unless most do.")
+        "all", title="Removal rule",
+        description="'all': remove a row unless all its neighbours agree with its label; 'mode': unless most do.",
+        json_schema_extra={"choice_labels": {"all": "all must agree",
+                                             "mode": "most must agree"}})
 
 
 class SMOTETomekParams(SMOTEParams):
@@ -118,10 +133,13 @@ class SMOTETomekParams(SMOTEParams):
 
 
 class NearMissParams(_StrategyParams):
-    version: int = Field(1, ge=1, le=3, description="NearMiss-1, -2 or -3 selection rule.")
-    n_neighbors: int = Field(3, ge=1, le=100, description="Minority neighbours used to score majority rows.")
+    version: int = Field(1, ge=1, le=3, title="Variant (1, 2 or 3)",
+                         description="Which NearMiss rule picks the common-class rows to keep.")
+    n_neighbors: int = Field(3, ge=1, le=100, title="Neighbours",
+                             description="Nearest rare-class rows used to score common-class rows.")
     n_neighbors_ver3: int = Field(3, ge=1, le=100,
-                                  description="Neighbours pre-selected in NearMiss-3.")
+                                  title="Neighbours (variant 3)",
+                                  description="Rows pre-selected by NearMiss-3 before scoring.")
 
 
 # ---------------------------------------------------------------------------- entries
@@ -134,7 +152,9 @@ def _seed(random_state: int | None, seed: int) -> int:
     return seed if random_state is None else random_state
 
 
-@RESAMPLERS.register("smote", description="Synthesises minority rows on lines between same-class neighbours.",
+@RESAMPLERS.register("smote", display="SMOTE",
+                     description="Makes up new rare-class rows on lines between neighbouring rows of the same "
+                                 "class.",
                      paper=_SMOTE_PAPER, params=SMOTEParams, kind="over", neighbours_param="k_neighbors")
 def _smote(*, sampling_strategy, random_state, k_neighbors, seed=0):
     return SMOTE(sampling_strategy=sampling_strategy, k_neighbors=k_neighbors,
@@ -142,8 +162,8 @@ def _smote(*, sampling_strategy, random_state, k_neighbors, seed=0):
 
 
 @RESAMPLERS.register(
-    "borderline_smote",
-    description="SMOTE only from minority rows near the class border (those 'in danger').",
+    "borderline_smote", display="Borderline-SMOTE",
+    description="Like SMOTE, but only from rare-class rows near the border with other classes (those 'in danger').",
     paper="Han, Wang & Mao, ICIC 2005, Borderline-SMOTE: A New Over-Sampling Method in Imbalanced Data Sets "
           "Learning",
     params=BorderlineSMOTEParams, kind="over", neighbours_param="k_neighbors",
@@ -154,8 +174,8 @@ def _borderline_smote(*, sampling_strategy, random_state, k_neighbors, m_neighbo
 
 
 @RESAMPLERS.register(
-    "adasyn",
-    description="SMOTE-like synthesis weighted towards minority rows that are hard to learn.",
+    "adasyn", display="ADASYN",
+    description="Makes up new rare-class rows like SMOTE, mostly where that class is hard to learn.",
     paper="He et al., IJCNN 2008, ADASYN: Adaptive Synthetic Sampling Approach for Imbalanced Learning",
     params=ADASYNParams, kind="over", neighbours_param="n_neighbors",
 )
@@ -165,7 +185,8 @@ def _adasyn(*, sampling_strategy, random_state, n_neighbors, seed=0):
 
 
 @RESAMPLERS.register(
-    "random_over", description="Duplicates random minority rows until the classes match.",
+    "random_over", display="Random oversampling",
+    description="Copies random rows of the rare classes until the classes match.",
     paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
           "convolutional neural networks",
     params=RandomOverParams, kind="over",
@@ -176,7 +197,8 @@ def _random_over(*, sampling_strategy, random_state, shrinkage, seed=0):
 
 
 @RESAMPLERS.register(
-    "random_under", description="Drops random majority rows until the classes match.",
+    "random_under", display="Random undersampling",
+    description="Drops random rows of the common classes until the classes match.",
     paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
           "convolutional neural networks",
     params=RandomUnderParams, kind="under",
@@ -187,7 +209,8 @@ def _random_under(*, sampling_strategy, random_state, replacement, seed=0):
 
 
 @RESAMPLERS.register(
-    "tomek_links", description="Removes majority rows that form a cross-class nearest-neighbour pair.",
+    "tomek_links", display="Tomek links (cleaning)",
+    description="Removes common-class rows whose nearest neighbour belongs to another class, clearing the border.",
     paper=_TOMEK_PAPER, params=TomekParams, kind="clean",
 )
 def _tomek_links(*, sampling_strategy, seed=0):
@@ -195,8 +218,8 @@ def _tomek_links(*, sampling_strategy, seed=0):
 
 
 @RESAMPLERS.register(
-    "edited_nearest_neighbours",
-    description="Removes rows whose neighbours mostly disagree with their label.",
+    "edited_nearest_neighbours", display="Edited nearest neighbours (cleaning)",
+    description="Removes rows whose nearest neighbours mostly carry a different label.",
     paper="Wilson, IEEE Trans. SMC 1972, Asymptotic Properties of Nearest Neighbor Rules Using Edited Data",
     params=ENNParams, kind="clean",
 )
@@ -206,7 +229,8 @@ def _edited_nearest_neighbours(*, sampling_strategy, n_neighbors, kind_sel, seed
 
 
 @RESAMPLERS.register(
-    "smote_tomek", description="SMOTE, then removal of the Tomek links it creates.",
+    "smote_tomek", display="SMOTE + Tomek links",
+    description="SMOTE, then removal of the cross-class neighbour pairs (Tomek links) it creates.",
     paper="Batista, Prati & Monard, SIGKDD Explorations 2004, A Study of the Behavior of Several Methods "
           "for Balancing Machine Learning Training Data",
     params=SMOTETomekParams, kind="over", neighbours_param="k_neighbors",
@@ -218,7 +242,8 @@ def _smote_tomek(*, sampling_strategy, random_state, k_neighbors, seed=0):
 
 
 @RESAMPLERS.register(
-    "near_miss", description="Keeps the majority rows closest to the minority class (NearMiss-1/2/3).",
+    "near_miss", display="NearMiss",
+    description="Keeps only the common-class rows closest to the rare classes (NearMiss-1, -2 or -3).",
     paper="Mani & Zhang, ICML 2003 Workshop, kNN Approach to Unbalanced Data Distributions",
     params=NearMissParams, kind="under", neighbours_param="n_neighbors",
 )

@@ -143,34 +143,47 @@ class ClassLevelSampler(Sampler):
 
 class TemperatureParams(Params):
     t0: float = Field(5.0, ge=0.1, le=100.0,
-                      description="Start temperature: q_j ∝ pi_j^(1/T); high T is near class-balanced, "
-                                  "T=1 is the natural distribution.")
+                      title="Starting temperature",
+                      description="Classes are drawn in proportion to share^(1/T): a high T is close to "
+                                  "class-balanced, T = 1 is natural.")
     t_end: float = Field(1.0, ge=0.1, le=100.0,
-                         description="Temperature reached at the last epoch when cooldown is on.")
-    cooldown: bool = Field(True, description="Lower the temperature from t0 to t_end during training; "
-                                             "off keeps T = t0 throughout.")
+                         title="Final temperature",
+                         description="Temperature reached at the last epoch when the cooldown is on.")
+    cooldown: bool = Field(True, title="Cool down",
+                           description="Lower the temperature from the start value to the final one during "
+                                       "training; off keeps the start value throughout.")
     cooldown_start: float = Field(0.5, ge=0.0, le=1.0,
-                                  description="Fraction of training after which the cooldown begins.")
+                                  title="Cooldown starts at",
+                                  description="Share of training after which the cooldown begins.")
     cooldown_shape: Literal["linear", "step"] = Field(
-        "linear", description="Linear ramp from t0 to t_end, or equal steps down to t_end.")
-    cooldown_steps: int = Field(1, ge=1, le=100, description="Steps of the 'step' shape (1: straight to t_end).")
+        "linear", title="Cooldown shape",
+        description="A steady ramp down to the final temperature, or equal steps.",
+        json_schema_extra={"choice_labels": {"linear": "steady ramp",
+                                             "step": "steps"}})
+    cooldown_steps: int = Field(1, ge=1, le=100, title="Cooldown steps",
+                                description="Number of steps of the 'steps' shape (1: straight to the final "
+                                            "temperature).")
 
 
 class OversampleParams(Params):
     ratio: float = Field(1.0, gt=0.0, le=1.0,
+                         title="Target share of the largest class",
                          description="Raise every class to at least ratio x (largest class count); 1 fully "
                                      "balances, as Buda et al. recommend.")
 
 
 class UndersampleParams(Params):
     ratio: float = Field(1.0, gt=0.0, le=1000.0,
+                         title="Multiple of the smallest class",
                          description="Keep ratio x (smallest class count) samples per class, capped at "
                                      "each class's count; 1 fully balances.")
 
 
 # ---------------------------------------------------------------------------- samplers
 
-@SAMPLERS.register("instance", description="Every training sample once per epoch, in random order.",
+@SAMPLERS.register("instance", display="Natural (every example once)",
+                   description="Every training example once per epoch, in random order: common classes are seen "
+                               "most.",
                    paper="")
 class InstanceSampler(Sampler):
     def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator):
@@ -181,8 +194,8 @@ class InstanceSampler(Sampler):
 
 
 @SAMPLERS.register(
-    "class_balanced",
-    description="Pick a class uniformly, then a sample within it: every class equally often.",
+    "class_balanced", display="Class-balanced",
+    description="Pick a class at random, then an example of it: every class is seen equally often.",
     paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
     needs_class_counts=True,
 )
@@ -192,8 +205,8 @@ class ClassBalancedSampler(ClassLevelSampler):
 
 
 @SAMPLERS.register(
-    "sqrt",
-    description="Square-root sampling: class probability ∝ sqrt(count), half-way to balanced.",
+    "sqrt", display="Square-root",
+    description="Classes are drawn in proportion to the square root of their size: half-way to balanced.",
     paper="Mahajan et al., ECCV 2018, Exploring the Limits of Weakly Supervised Pretraining",
     needs_class_counts=True,
 )
@@ -203,8 +216,8 @@ class SqrtSampler(ClassLevelSampler):
 
 
 @SAMPLERS.register(
-    "progressive",
-    description="Moves linearly from natural (instance) to class-balanced sampling over training.",
+    "progressive", display="Progressive (natural to balanced)",
+    description="Moves steadily from natural to class-balanced sampling over training.",
     paper="Kang et al., ICLR 2020, Decoupling Representation and Classifier for Long-Tailed Recognition",
     needs_class_counts=True,
 )
@@ -238,8 +251,9 @@ def cooldown_temperature(epoch: int, num_epochs: int, *, t0: float = 5.0, t_end:
 
 
 @SAMPLERS.register(
-    "temperature",
-    description="q ∝ prior^(1/T): heavy upsampling of rare classes early, cooled toward natural later.",
+    "temperature", display="Temperature with cooldown",
+    description="Draws classes in proportion to share^(1/T): rare classes heavily repeated early, easing back "
+                "toward natural later.",
     paper="Li et al., NAACL 2025, Upsample or Upweight? Balanced Training on Heavily Imbalanced Datasets",
     params=TemperatureParams, needs_class_counts=True,
 )
@@ -264,8 +278,9 @@ class TemperatureSampler(ClassLevelSampler):
 
 
 @SAMPLERS.register(
-    "oversample",
-    description="Every sample once plus random repeats until each class reaches ratio x the largest.",
+    "oversample", display="Random oversampling",
+    description="Every example once, plus random repeats of rare-class examples until each class reaches ratio x "
+                "the largest.",
     paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
           "convolutional neural networks",
     params=OversampleParams, needs_class_counts=True,
@@ -299,8 +314,8 @@ class OversampleSampler(Sampler):
 
 
 @SAMPLERS.register(
-    "undersample",
-    description="A fresh random subset each epoch: ratio x the smallest class count per class.",
+    "undersample", display="Random undersampling",
+    description="A fresh random subset each epoch: at most ratio x the smallest class's count from each class.",
     paper="Buda et al., Neural Networks 2018, A systematic study of the class imbalance problem in "
           "convolutional neural networks",
     params=UndersampleParams, needs_class_counts=True,
@@ -338,14 +353,19 @@ class UndersampleSampler(Sampler):
 
 
 class TwoPhaseParams(Params):
-    switch: float = Field(0.5, gt=0, lt=1, description="fraction of training spent on the balanced subset")
+    switch: float = Field(0.5, gt=0, lt=1, title="Balanced phase length",
+                          description="Share of training spent on the fixed balanced subset before all data is "
+                                      "used.")
     ratio: float = Field(1.0, ge=1.0, le=1000.0,
-                         description="phase 1 keeps ratio x the smallest class count per class")
-    subset_seed: int = Field(0, description="seed of the fixed balanced subset")
+                         title="Subset size (x smallest class)",
+                         description="The balanced subset keeps this many times the smallest class's count from "
+                                     "each class.")
+    subset_seed: int = Field(0, title="Subset seed",
+                             description="Random seed that picks the balanced subset.")
 
 
 @SAMPLERS.register(
-    "two_phase",
+    "two_phase", display="Two-phase (balanced, then all)",
     description="Two-phase training: pre-train on one fixed balanced subset, then fine-tune on all data.",
     paper="Lee, Park & Kim, ICIP 2016, Plankton classification on imbalanced large scale database via "
           "convolutional neural networks with transfer learning (as studied by Buda et al. 2018)",

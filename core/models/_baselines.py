@@ -25,32 +25,43 @@ def is_baseline(name: str) -> bool:
 
 
 class LogisticParams(Params):
-    C: float = Field(1.0, gt=0, le=1e6, description="inverse regularisation strength (smaller: simpler model)")
+    C: float = Field(1.0, gt=0, le=1e6, title="Regularisation (C)",
+                     description="Inverse strength of regularisation: smaller values give a simpler model.")
     class_weight: Literal["balanced", "none"] = Field(
-        "balanced", description="balanced: weight each class by 1/its share, the classic imbalance answer")
-    max_iter: int = Field(2000, ge=10, le=100_000, description="solver iterations")
+        "balanced", title="Class weights",
+        description="'balanced' weights each class by 1 / its share, the classic answer to imbalance.")
+    max_iter: int = Field(2000, ge=10, le=100_000, title="Solver iterations",
+                          description="Upper limit on the fitting steps.")
 
 
 class ForestParams(Params):
-    n_estimators: int = Field(200, ge=1, le=5000, description="trees, each grown on a class-balanced bootstrap")
-    max_depth: int | None = Field(None, ge=1, le=100, description="tree depth limit; empty grows them fully")
-    min_samples_leaf: int = Field(1, ge=1, le=1000, description="smallest leaf")
+    n_estimators: int = Field(200, ge=1, le=5000, title="Trees",
+                              description="Number of trees, each grown on a class-balanced bootstrap sample.")
+    max_depth: int | None = Field(None, ge=1, le=100, title="Tree depth limit",
+                                  description="Deepest a tree may grow; empty grows them fully.")
+    min_samples_leaf: int = Field(1, ge=1, le=1000, title="Smallest leaf",
+                                  description="Fewest rows a leaf may hold.")
 
 
 class BoostingParams(Params):
-    max_iter: int = Field(200, ge=1, le=10_000, description="boosting rounds")
-    learning_rate: float = Field(0.1, gt=0, le=1, description="shrinkage of each round")
-    max_leaf_nodes: int = Field(31, ge=2, le=1024, description="leaves per tree")
+    max_iter: int = Field(200, ge=1, le=10_000, title="Boosting rounds",
+                          description="Number of trees added one after another.")
+    learning_rate: float = Field(0.1, gt=0, le=1, title="Learning rate",
+                                 description="How much each new tree corrects the previous ones.")
+    max_leaf_nodes: int = Field(31, ge=2, le=1024, title="Leaves per tree",
+                                description="Most leaves a tree may have.")
     class_weight: Literal["balanced", "none"] = Field(
-        "balanced", description="balanced: weight each class by 1/its share")
+        "balanced", title="Class weights",
+        description="'balanced' weights each class by 1 / its share.")
 
 
 def _weight(choice: str) -> str | None:
     return None if choice == "none" else choice
 
 
-@MODELS.register("logistic_regression",
-                 description="Baseline: class-weighted logistic regression (scikit-learn) on the standardised table.",
+@MODELS.register("logistic_regression", display="Logistic regression (baseline)",
+                 description="Baseline: class-weighted logistic regression (scikit-learn) on the standardised "
+                             "table.",
                  paper="King & Zeng 2001, Logistic Regression in Rare Events Data (class weighting)",
                  params=LogisticParams, modality=("tabular",), family=BASELINE_FAMILY)
 def logistic_regression(*, C: float, class_weight: str, max_iter: int, seed: int = 0, **_):
@@ -59,7 +70,7 @@ def logistic_regression(*, C: float, class_weight: str, max_iter: int, seed: int
     return LogisticRegression(C=C, class_weight=_weight(class_weight), max_iter=max_iter, random_state=seed)
 
 
-@MODELS.register("balanced_random_forest",
+@MODELS.register("balanced_random_forest", display="Balanced random forest (baseline)",
                  description="Baseline: random forest whose every tree sees a class-balanced bootstrap "
                              "(imbalanced-learn).",
                  paper="Chen, Liaw & Breiman 2004, Using Random Forest to Learn Imbalanced Data",
@@ -72,8 +83,8 @@ def balanced_random_forest(*, n_estimators: int, max_depth: int | None, min_samp
         sampling_strategy="all", replacement=True, bootstrap=False, n_jobs=1)
 
 
-@MODELS.register("hist_gradient_boosting",
-                 description="Baseline: class-weighted histogram gradient boosting (scikit-learn).",
+@MODELS.register("hist_gradient_boosting", display="Gradient boosting (baseline)",
+                 description="Baseline: class-weighted gradient-boosted trees (scikit-learn's histogram version).",
                  paper="Ke et al., NeurIPS 2017, LightGBM (the algorithm scikit-learn's version follows)",
                  params=BoostingParams, modality=("tabular",), family=BASELINE_FAMILY)
 def hist_gradient_boosting(*, max_iter: int, learning_rate: float, max_leaf_nodes: int, class_weight: str,

@@ -38,12 +38,17 @@ class Classifier(nn.Module):
 
 
 class MlpParams(Params):
-    hidden: int = Field(128, ge=4, le=4096, description="units per hidden layer")
-    depth: int = Field(2, ge=1, le=8, description="number of hidden layers")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer")
+    hidden: int = Field(128, ge=4, le=4096, title="Units per layer",
+                        description="Width of each hidden layer.")
+    depth: int = Field(2, ge=1, le=8, title="Hidden layers",
+                       description="Number of hidden layers.")
+    dropout: float = Field(0.0, ge=0, lt=1, title="Dropout",
+                           description="Share of units switched off at random while training, against "
+                                       "over-fitting.")
 
 
-@MODELS.register("mlp", description="Multi-layer perceptron for tables (images are flattened).",
+@MODELS.register("mlp", display="Multi-layer perceptron (MLP)",
+                 description="A plain network of fully connected layers, for tables (images are flattened).",
                  params=MlpParams, modality=("tabular", "image"))
 class Mlp(Classifier):
     def __init__(self, *, hidden: int, depth: int, dropout: float, input_shape, num_classes: int):
@@ -60,14 +65,16 @@ class Mlp(Classifier):
 
 
 class SmallCnnParams(Params):
-    width: int = Field(32, ge=4, le=256, description="channels of the first conv block (doubled in the second)")
+    width: int = Field(32, ge=4, le=256, title="Width (channels)",
+                       description="Channels of the first convolution block (doubled in the second).")
 
 
 def _conv_bn(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
 
-@MODELS.register("small_cnn", description="Three small conv blocks: for 8x8 to 32x32 images.",
+@MODELS.register("small_cnn", display="Small convolutional network",
+                 description="Three small convolution blocks: for 8x8 to 32x32 images.",
                  params=SmallCnnParams, modality=("image",))
 class SmallCnn(Classifier):
     def __init__(self, *, width: int, input_shape, num_classes: int):
@@ -103,10 +110,13 @@ class BasicBlock(nn.Module):
 
 
 class ResNet32Params(Params):
-    width: int = Field(16, ge=4, le=128, description="channels of the first stage (x2, x4 after)")
+    width: int = Field(16, ge=4, le=128, title="Width (channels)",
+                       description="Channels of the first stage (x2 and x4 in the later ones).")
 
 
-@MODELS.register("resnet32", description="CIFAR-style ResNet-32 (3 stages of 5 residual blocks).",
+@MODELS.register("resnet32", display="ResNet-32",
+                 description="The deep residual network (3 stages of 5 blocks) the long-tail papers use on CIFAR "
+                             "images.",
                  paper="He et al. 2016, Deep Residual Learning; the long-tail papers' CIFAR backbone",
                  params=ResNet32Params, modality=("image",))
 class ResNet32(Classifier):

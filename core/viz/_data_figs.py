@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 from core.data import head_to_tail_order
 from core.text import plotly_text
 
-__all__ = ["GROUP_COLORS", "BEFORE_COLOR", "class_counts_figure", "image_grid", "resampling_figure"]
+__all__ = ["GROUP_COLORS", "BEFORE_COLOR", "class_counts_figure", "image_grid", "resampling_figure",
+           "label_damage_figure"]
 
 GROUP_COLORS: dict[str, str] = {"head": "#1f77b4", "medium": "#ff7f0e", "tail": "#d62728"}
 BEFORE_COLOR = "rgba(150, 150, 150, 0.35)"
@@ -59,6 +60,38 @@ def class_counts_figure(
         xaxis=dict(type="category", categoryorder="array", categoryarray=names,
                    title="class (most to fewest training samples)"),
         yaxis=dict(type="log" if log_y else "linear", title="training samples"),
+    )
+    return fig
+
+
+def label_damage_figure(table: pd.DataFrame) -> go.Figure:
+    """Per class, head to tail: the share of its training labels made wrong on purpose and
+    the share hidden (rows moved to the unlabelled pool). `table` is
+    `core.data.label_damage_table`: a few wrong labels are a large share of a rare class."""
+    needed = {"class", "group", "labelled rows", "hidden rows", "corrupted share", "hidden share"}
+    if missing := needed - set(table.columns):
+        raise ValueError(f"table lacks columns {sorted(missing)}")
+    order = head_to_tail_order((table["labelled rows"] + table["hidden rows"]).to_numpy())
+    rows = table.iloc[order]
+    names = [plotly_text(c) for c in rows["class"]]
+    fig = go.Figure()
+    for column, label, color in (("corrupted share", "wrong labels", "#d62728"),
+                                 ("hidden share", "hidden labels", "#7f7f7f")):
+        if not (rows[column] > 0).any():
+            continue
+        count = "corrupted rows" if column == "corrupted share" else "hidden rows"
+        fig.add_trace(go.Bar(
+            x=names, y=rows[column].tolist(), name=label, marker_color=color,
+            customdata=np.c_[rows[count].to_numpy(), rows["group"].to_numpy()],
+            hovertemplate=f"class %{{x}} (%{{customdata[1]}})<br>{label}: %{{y:.0%}} (%{{customdata[0]}} rows)"
+                          "<extra></extra>",
+        ))
+    fig.update_layout(
+        barmode="group", height=340, margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+        xaxis=dict(type="category", categoryorder="array", categoryarray=names,
+                   title="class (most to fewest training samples)"),
+        yaxis=dict(title="share of the class's training rows", tickformat=".0%", rangemode="tozero"),
     )
     return fig
 

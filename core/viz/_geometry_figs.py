@@ -43,9 +43,9 @@ _GL_THRESHOLD = 5_000  # 2-D scatters above this many points use WebGL
 NC_HISTORY_LABELS: dict[str, tuple[str, str]] = {
     "nc1": ("NC1: within- vs between-class spread", "NC1"),
     "nc2_equinorm_means": ("NC2: how unequal lengths and angles are", "lengths, class means"),
-    "nc2_equinorm_weights": ("NC2: how unequal lengths and angles are", "lengths, head weights"),
+    "nc2_equinorm_weights": ("NC2: how unequal lengths and angles are", "lengths, classifier weights"),
     "nc2_maxangle_means": ("NC2: how unequal lengths and angles are", "angles, class means"),
-    "nc2_maxangle_weights": ("NC2: how unequal lengths and angles are", "angles, head weights"),
+    "nc2_maxangle_weights": ("NC2: how unequal lengths and angles are", "angles, classifier weights"),
     "nc3": ("NC3: classifier vs class means", "NC3"),
     "nc4": ("NC4: nearest-mean vs model disagreement", "NC4"),
 }
@@ -121,6 +121,7 @@ def embedding_scatter(
     sample_ids: np.ndarray | None = None,
     axis_label: str = "UMAP",
     title: str | None = None,
+    wrong_label: np.ndarray | None = None,
 ) -> go.Figure:
     """2-D (Scatter) or 3-D (Scatter3d) map of samples, one trace per class, head first so
     the rarer classes are drawn on top, larger and more opaque.
@@ -129,7 +130,9 @@ def embedding_scatter(
     selection event gives back the sample id. `highlight_tail` greys every class that is
     not in the tail group; `highlight_errors` rings the misclassified samples (a separate
     trace named 'misclassified', drawn last). `hover_text` is plotly text, one entry per point
-    (`embedding_hover_features` escapes the feature names in it).
+    (`embedding_hover_features` escapes the feature names in it). `wrong_label`: a mask of the
+    points whose training label was made wrong on purpose (coloured by the label they were
+    given); they get an X on top, in a trace named 'wrong label', so noise is seen apart.
     """
     coords = np.asarray(coords, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int64)
@@ -184,6 +187,13 @@ def embedding_scatter(
         fig.add_trace(trace_type(**xyz(wrong), mode="markers", name=f"misclassified ({int(wrong.sum())})",
                                  marker=dict(symbol="circle-open", color="#111111",
                                              size=ring if dims == 2 else ring * 0.6, line=dict(width=1.5)),
+                                 hoverinfo="skip", **({} if dims == 3 else {"unselected": keep_look})))
+    if wrong_label is not None and np.asarray(wrong_label).any():
+        wrong = np.asarray(wrong_label, dtype=bool)
+        if wrong.shape != labels.shape:
+            raise ValueError(f"wrong_label has {wrong.shape[0]} entries for {labels.shape[0]} points")
+        fig.add_trace(trace_type(**xyz(wrong), mode="markers", name=f"wrong label ({int(wrong.sum())})",
+                                 marker=dict(symbol="x", color="#111111", size=9 if dims == 2 else 4),
                                  hoverinfo="skip", **({} if dims == 3 else {"unselected": keep_look})))
     axis = dict(showticklabels=False, zeroline=False, showgrid=dims == 3)
     if dims == 3:

@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
+from core.glossary import display_name
 from core.text import md, plotly_text
 
 __all__ = [
@@ -374,7 +375,7 @@ def curves_overlay_figure(
     _layout(fig, None, height=380)
     longest = max((len(h) for h in histories.values()), default=0)
     fig.update_xaxes(title="epoch", dtick=max(1, round(longest / 10)))
-    fig.update_yaxes(title=key.replace("val_", "validation ").replace("_", " "))
+    fig.update_yaxes(title=display_name(key))
     return fig
 
 
