@@ -12,10 +12,10 @@ import streamlit as st
 from app import state
 from app.forms import format_seconds
 from app.services import get_store, load_sweep_summary, resume_sweep
-from app.widgets import explain, flash, relative_time, status_badge
+from app.widgets import explain, flash, relative_time
 from core.analysis import CALIBRATION_METRICS, METRICS
 from core.glossary import display_name, setting_value
-from core.jobs import EXPERIMENT_KEYS, sweep_table
+from core.jobs import sweep_table
 from core.store import SweepRecord
 from core.text import md
 from core.viz import axis_title, is_numeric_axis, metric_bounds

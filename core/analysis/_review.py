@@ -163,22 +163,49 @@ def neighbour_values(splits: Any, case_x: np.ndarray, neighbour_x: np.ndarray, t
 
 # --- review marks -----------------------------------------------------------------------------
 
-def read_reviews(store: Any, run_id: str) -> dict[int, dict[str, str]]:
-    """The run's saved reviews as {test row: {"mark", "note", "updated"}}; entries that are
-    not a valid review (a hand-edited file) are left out rather than failing the page."""
-    cases = store.annotation(run_id, "reviews").get("cases", {})
-    out: dict[int, dict[str, str]] = {}
-    if not isinstance(cases, dict):
+def _read_marks(store: Any, run_id: str, section: str, marks: Sequence[str], keep: Sequence[str] = ()
+                ) -> dict[int, dict[str, Any]]:
+    """One section of the run's "reviews" file as {row: entry}; entries that are not a valid
+    review (a hand-edited file) are left out rather than failing the page."""
+    entries = store.annotation(run_id, "reviews").get(section, {})
+    out: dict[int, dict[str, Any]] = {}
+    if not isinstance(entries, dict):
         return out
-    for key, value in cases.items():
+    for key, value in entries.items():
         try:
             row = int(key)
         except (TypeError, ValueError):
             continue
-        if isinstance(value, dict) and value.get("mark") in REVIEW_MARKS:
-            out[row] = {"mark": value["mark"], "note": str(value.get("note", "")),
-                        "updated": str(value.get("updated", ""))}
+        if isinstance(value, dict) and value.get("mark") in marks:
+            out[row] = {"mark": value["mark"], **{k: value.get(k) for k in keep},
+                        "note": str(value.get("note", "")), "updated": str(value.get("updated", ""))}
     return out
+
+
+def _save_mark(store: Any, run_id: str, section: str, current: dict[int, dict[str, Any]], row: int,
+               entry: dict[str, Any] | None) -> None:
+    """Write `current` with `row` set to `entry` (None: removed), the file's other sections kept."""
+    rows = {str(r): v for r, v in current.items() if r != row}
+    if entry is not None:
+        rows[str(row)] = entry
+    store.write_annotation(run_id, "reviews", {**store.annotation(run_id, "reviews"), section: rows})
+
+
+def _entry(mark: str, marks: Sequence[str], note: str, now: datetime | None, **fields: Any) -> dict[str, Any]:
+    if mark not in marks:
+        raise ValueError(f"unknown review mark {mark!r}; one of: {', '.join(marks)}")
+    if not isinstance(note, str):
+        raise ValueError(f"the note must be text, got {type(note).__name__}")
+    text = note.strip()
+    if len(text) > NOTE_MAX_CHARS:
+        raise ValueError(f"the note has {len(text)} characters; at most {NOTE_MAX_CHARS} are kept")
+    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+    return {"mark": mark, **fields, "note": text, "updated": when}
+
+
+def read_reviews(store: Any, run_id: str) -> dict[int, dict[str, str]]:
+    """The run's saved reviews as {test row: {"mark", "note", "updated"}}."""
+    return _read_marks(store, run_id, "cases", REVIEW_MARKS)
 
 
 def set_review(store: Any, run_id: str, case: int, mark: str, note: str = "", *,
@@ -187,32 +214,17 @@ def set_review(store: Any, run_id: str, case: int, mark: str, note: str = "", *,
     gallery shows it): `mark` one of `REVIEW_MARKS`, `note` free text kept as written
     (trimmed, at most NOTE_MAX_CHARS). Replaces an earlier verdict on the same case; returns
     the saved entry."""
-    if mark not in REVIEW_MARKS:
-        raise ValueError(f"unknown review mark {mark!r}; one of: {', '.join(REVIEW_MARKS)}")
-    if not isinstance(note, str):
-        raise ValueError(f"the note must be text, got {type(note).__name__}")
-    row = _case_row(case)
-    text = note.strip()
-    if len(text) > NOTE_MAX_CHARS:
-        raise ValueError(f"the note has {len(text)} characters; at most {NOTE_MAX_CHARS} are kept")
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
-    entry = {"mark": mark, "note": text, "updated": when}
-    cases = {str(r): v for r, v in read_reviews(store, run_id).items()}
-    cases[str(row)] = entry
-    store.write_annotation(run_id, "reviews", {**store.annotation(run_id, "reviews"), "cases": cases})
+    entry = _entry(mark, REVIEW_MARKS, note, now)
+    _save_mark(store, run_id, "cases", read_reviews(store, run_id), _case_row(case), entry)
     return entry
 
 
 def clear_review(store: Any, run_id: str, case: int) -> bool:
     """Remove the verdict on a case; False when it had none."""
-    row = _case_row(case)
-    reviews = read_reviews(store, run_id)
-    if row not in reviews:
-        return False
-    del reviews[row]
-    store.write_annotation(run_id, "reviews", {**store.annotation(run_id, "reviews"),
-                                               "cases": {str(r): v for r, v in reviews.items()}})
-    return True
+    row, reviews = _case_row(case), read_reviews(store, run_id)
+    if row in reviews:
+        _save_mark(store, run_id, "cases", reviews, row, None)
+    return row in reviews
 
 
 # --- review marks on training rows (suspected label issues) -------------------------------------
@@ -223,49 +235,24 @@ TRAIN_REVIEW_MARKS = ("suspected label issue", "label is right", "ambiguous")
 def read_train_reviews(store: Any, run_id: str) -> dict[int, dict[str, Any]]:
     """Verdicts on training rows as {train row: {"mark", "given", "suggested", "note", "updated"}};
     kept in the same "reviews" file as the test cases, under "training"."""
-    cases = store.annotation(run_id, "reviews").get("training", {})
-    out: dict[int, dict[str, Any]] = {}
-    if not isinstance(cases, dict):
-        return out
-    for key, value in cases.items():
-        try:
-            row = int(key)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(value, dict) and value.get("mark") in TRAIN_REVIEW_MARKS:
-            out[row] = {"mark": value["mark"], "given": value.get("given"), "suggested": value.get("suggested"),
-                        "note": str(value.get("note", "")), "updated": str(value.get("updated", ""))}
-    return out
+    return _read_marks(store, run_id, "training", TRAIN_REVIEW_MARKS, keep=("given", "suggested"))
 
 
 def set_train_review(store: Any, run_id: str, row: int, mark: str, *, given: int, suggested: int, note: str = "",
                      now: datetime | None = None) -> dict[str, Any]:
     """Save a verdict on a training row (its position in the prepared training split): `mark`
     one of TRAIN_REVIEW_MARKS, with the label it was given and the class suggested for it."""
-    if mark not in TRAIN_REVIEW_MARKS:
-        raise ValueError(f"unknown review mark {mark!r}; one of: {', '.join(TRAIN_REVIEW_MARKS)}")
-    if not isinstance(note, str) or len(note.strip()) > NOTE_MAX_CHARS:
-        raise ValueError(f"the note must be text of at most {NOTE_MAX_CHARS} characters")
-    row = _case_row(row)
-    when = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
-    entry = {"mark": mark, "given": int(given), "suggested": int(suggested), "note": note.strip(), "updated": when}
-    saved = store.annotation(run_id, "reviews")
-    training = {str(r): v for r, v in read_train_reviews(store, run_id).items()}
-    training[str(row)] = entry
-    store.write_annotation(run_id, "reviews", {**saved, "cases": saved.get("cases", {}), "training": training})
+    entry = _entry(mark, TRAIN_REVIEW_MARKS, note, now, given=int(given), suggested=int(suggested))
+    _save_mark(store, run_id, "training", read_train_reviews(store, run_id), _case_row(row), entry)
     return entry
 
 
 def clear_train_review(store: Any, run_id: str, row: int) -> bool:
     """Remove the verdict on a training row; False when it had none."""
-    row = _case_row(row)
-    training = read_train_reviews(store, run_id)
-    if row not in training:
-        return False
-    del training[row]
-    saved = store.annotation(run_id, "reviews")
-    store.write_annotation(run_id, "reviews", {**saved, "training": {str(r): v for r, v in training.items()}})
-    return True
+    row, training = _case_row(row), read_train_reviews(store, run_id)
+    if row in training:
+        _save_mark(store, run_id, "training", training, row, None)
+    return row in training
 
 
 def reviews_table(reviews: dict[int, dict[str, str]], artifacts: EvalArtifacts,
