@@ -40,7 +40,9 @@ def _progress_line(info: dict[str, Any]) -> None:
     eta = info.get("eta_s")
     eta_text = f" eta {eta:5.0f}s" if isinstance(eta, (int, float)) and math.isfinite(eta) else ""
     where = f"epoch {info.get('epoch', '?')}/{info.get('epochs', '?')}" if "epochs" in info else ""
-    print(f"\r{stage:<9} {where:<14} [{bar:<30}] {fraction:4.0%}{eta_text}", end="", file=sys.stderr, flush=True)
+    phase = f"  ({info['phase'].split(':')[0]})" if info.get("phase") else ""  # semi-supervised rounds
+    print(f"\r{stage:<9} {where:<14} [{bar:<30}] {fraction:4.0%}{eta_text}{phase}", end="", file=sys.stderr,
+          flush=True)
     if stage in ("evaluate", "done"):
         print(file=sys.stderr)
 
