@@ -156,6 +156,45 @@ def test_every_lesson_analyses_its_own_cells_and_an_altered_run_changes_its_verd
     assert again.caption != verdict.caption
 
 
+@pytest.fixture(scope="module")
+def every_tiny(tmp_path_factory):
+    """Every lesson trained for real at the tiny size, into a store of its own."""
+    store = RunStore(tmp_path_factory.mktemp("every-tiny-lesson"))
+    for name in list_lessons():
+        lesson = create_lesson(name, "tiny")
+        counts = run_lesson(store, lesson, InlineExecutor())
+        assert counts["failed"] == 0 and counts["done"] == lesson.n_runs, (name, counts)
+    return store
+
+
+def _numbers(verdict) -> list[float]:
+    return [x for f in verdict.findings for x in (f.estimate, *f.ci) if x is not None and math.isfinite(x)]
+
+
+@pytest.mark.parametrize("name", list_lessons())
+def test_every_tiny_lesson_runs_and_its_verdict_follows_its_stored_runs(every_tiny, name):
+    """Trained for real: the verdict reads the lesson's own stored runs, so rewriting the
+    headline cell's stored arrays (classes reversed) changes its numbers, and restoring them
+    restores the verdict."""
+    lesson = create_lesson(name, "tiny")
+    verdict = lesson_verdict(every_tiny, lesson)
+    assert verdict.n_runs == lesson.n_runs and verdict.caption and verdict.findings
+    assert all(f.status in STATUSES for f in verdict.findings) and _numbers(verdict)
+    side = HEADLINE_SIDE[name]
+    altered = [r for r in lesson_runs(every_tiny, lesson) if all(r.cell.get(k) == v for k, v in side.items())]
+    assert altered
+    saved = {r.run_id: (every_tiny.run_dir(r.run_id) / "eval.npz").read_bytes() for r in altered}
+    try:
+        for r in altered:
+            _flip_classes(r).artifacts.save(every_tiny.run_dir(r.run_id) / "eval.npz")
+        again = lesson_verdict(every_tiny, lesson)
+    finally:
+        for run_id, data in saved.items():
+            (every_tiny.run_dir(run_id) / "eval.npz").write_bytes(data)
+    assert _numbers(again) != pytest.approx(_numbers(verdict), abs=1e-9) or again.caption != verdict.caption
+    assert _numbers(lesson_verdict(every_tiny, lesson)) == pytest.approx(_numbers(verdict))
+
+
 def test_analyse_says_holds_does_not_hold_or_within_noise_from_the_numbers():
     lesson = create_lesson("margins_and_priors", "full")
     better = lesson.analyse(_fake_runs(lesson, lambda s: {"logit_adjusted": 0.9, "ce": 0.2}.get(s["method"], 0.5)))
