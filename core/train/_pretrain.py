@@ -148,7 +148,7 @@ def run_pretrain(
 ) -> dict[str, Any]:
     """Train `model`'s backbone on `inputs` with `spec`'s objective, in place; returns what
     the run stores: the objective, its settings and its loss per epoch."""
-    from core.train._trainer import CHECK_EVERY_BATCHES, Cancelled
+    from core.train._trainer import CHECK_EVERY_BATCHES, Cancelled, loop_progress
 
     if len(inputs) < 2:
         raise ValueError("pre-training needs at least two training inputs")
@@ -177,11 +177,7 @@ def run_pretrain(
             if b % CHECK_EVERY_BATCHES == 0 or b == n_batches - 1:
                 if should_stop():
                     raise Cancelled(f"cancelled in pre-training, epoch {epoch + 1}")
-                done = epoch + (b + 1) / n_batches
-                elapsed = time.perf_counter() - started
-                progress({"stage": "pretrain", "epoch": epoch + 1, "epochs": objective.epochs, "batch": b + 1,
-                          "batches": n_batches, "fraction": done / objective.epochs, "elapsed_s": elapsed,
-                          "eta_s": elapsed / done * (objective.epochs - done)})
+                progress(loop_progress("pretrain", epoch, b, n_batches, objective.epochs, started))
         losses.append(float(total) / n_batches)
         if not math.isfinite(losses[-1]):
             raise ValueError(f"pre-training diverged at epoch {epoch + 1} (loss is not a number); "

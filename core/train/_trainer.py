@@ -266,11 +266,7 @@ def _train_network(config: RunConfig, splits: Splits, progress: ProgressFn, shou
             if b % CHECK_EVERY_BATCHES == 0 or b == n_batches - 1:
                 if should_stop():
                     raise Cancelled(f"cancelled at epoch {epoch + 1}, batch {b + 1}")
-                done = epoch + (b + 1) / n_batches
-                elapsed = time.perf_counter() - started
-                progress({"stage": "train", "epoch": epoch + 1, "epochs": t.epochs, "batch": b + 1,
-                          "batches": n_batches, "fraction": done / t.epochs, "elapsed_s": elapsed,
-                          "eta_s": elapsed / done * (t.epochs - done)})
+                progress(loop_progress("train", epoch, b, n_batches, t.epochs, started))
 
         train_loss = float(loss_sum) / max(seen, 1)  # also waits for the device
         train_seconds = time.perf_counter() - epoch_start
@@ -359,6 +355,15 @@ class _BestEpoch:
     def restore(self, model: nn.Module) -> None:
         if self.state is not None:
             model.load_state_dict(self.state)
+
+
+def loop_progress(stage: str, epoch: int, batch: int, n_batches: int, epochs: int, started: float) -> dict[str, Any]:
+    """What a training loop reports after `batch` of `epoch` (both from 0): where it is, the
+    share done and the time left at the pace so far."""
+    done = epoch + (batch + 1) / n_batches
+    elapsed = time.perf_counter() - started
+    return {"stage": stage, "epoch": epoch + 1, "epochs": epochs, "batch": batch + 1, "batches": n_batches,
+            "fraction": done / epochs, "elapsed_s": elapsed, "eta_s": elapsed / done * (epochs - done)}
 
 
 def _check_divergence(train_loss: float, first_loss: float, epoch: int, config: RunConfig) -> None:
