@@ -22,22 +22,22 @@ from pydantic import ValidationError
 
 from app import state
 from app.services import ASSETS, DEFAULT_DATA, load_splits, start_sweep_in_background
-from app.widgets import explain, flash, params_form, table_height
+from app.widgets import flash, params_form, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
     ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, RawTable, TableProfile, class_statistics, list_uploads, sources_of,
     load_data, profile_table, read_stored_table, remove_upload, save_upload, source_label, split_data, upload_path,
-    upload_source, LABEL_NOISE, damage_by_group, label_damage_table,
+    upload_source,
 )
 from core.glossary import method_display, plugin_label
 from core.jobs import SweepRefused
-from core.methods import CLEANERS, resample
+from core.methods import resample
 from core.registry import Registry
 from core.sweep import SweepSpec, expand_sweep, load_sweep
 from core.text import md
-from core.train import PRETRAIN, SEMI, run_problems
-from core.viz import label_damage_figure, resampling_figure
+from core.train import run_problems
+from core.viz import resampling_figure
 
 __all__ = [
     "DEFAULT_DATA", "SAMPLE_TABLE", "CLASS_ORDERS", "TABLE_SUFFIXES", "UPLOAD_TYPES", "TRAIN_EXPLAINER",
@@ -47,10 +47,8 @@ __all__ = [
     "left_out_line", "missing_options", "gaps_line", "table_settings", "upload_usage", "stored_uploads_panel",
     "start_new_upload", "offer_last_profile",
     "default_run_name", "progress_text", "format_seconds", "load_dataset", "resampling_preview", "resampling_panel",
-    "plugin_picker", "train_settings_form", "evaluation_form", "BASELINES", "baseline_configs", "budget_text",
+    "plugin_caption", "plugin_picker", "train_settings_form", "evaluation_form", "BASELINES", "baseline_configs", "budget_text",
     "STANDARD_FIXES", "standard_fixes_spec", "sweep_size", "standard_fixes_button",
-    "label_options_form", "label_damage_panel", "corrupted_rows_preview", "EXTRA_STAGES", "extra_stages_form",
-    "label_noise_note",
 ]
 
 CLASS_ORDERS = ("as is", "reversed", "random (seeded)", "custom")
@@ -675,7 +673,7 @@ def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: S
     return counts["after"].astype(int).tolist()
 
 
-def _caption(info) -> str:
+def plugin_caption(info) -> str:
     return info.description + (f"  \n*Paper: {info.paper}*" if info.paper else "")
 
 
@@ -692,7 +690,7 @@ def plugin_picker(label: str, registry: Registry, key: str, *, options: Sequence
     if name == "none":
         return None
     info = registry.info(name)
-    st.caption(_caption(info))
+    st.caption(plugin_caption(info))
     return {"name": name, **params_form(info, key)}
 
 
@@ -816,129 +814,3 @@ def standard_fixes_button(config: RunConfig | None, modality: str) -> None:
           "Every run of this sweep had finished already; here are its results." if to_run == 0 else
           f"Started the standard fixes: {runs} trainings in the background. This page follows them as they finish.")
     st.switch_page("../pages/sweeps.py", query_params={"sweep": sweep_id})
-
-
-# --- wrong and hidden labels, extra training stages -----------------------------------------
-
-def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> dict[str, Any]:
-    """Wrong labels on purpose (kind, share, seed, the kind's own settings) and the share of
-    training labels to hide: `data.label_noise` and `data.unlabeled`, starting from `saved`;
-    with `upload`, also a file of extra unlabelled rows. Returns both keys, None where off."""
-    noise, hidden = saved.label_noise, saved.unlabeled
-    names = ["none", *LABEL_NOISE.names()]
-    c1, c2, c3 = st.columns(3)
-    name = c1.selectbox("Wrong labels on purpose", names, index=names.index(noise.name) if noise else 0,
-                        key=f"{key}.noise", format_func=lambda n: n if n == "none" else LABEL_NOISE.info(n).label,
-                        help="Real data has mislabelled rows, and a rare class suffers most. Change some training "
-                             "and validation labels on purpose to see it; the test labels always stay correct.")
-    label_noise = None
-    if name != "none":
-        info = LABEL_NOISE.info(name)
-        c1.caption(_caption(info))
-        rate = c2.slider("Share of labels made wrong", 0.0, 0.9, float(noise.rate) if noise else 0.2, step=0.05,
-                         key=f"{key}.rate", help="Exactly this share of the rows (rounded to whole rows) gets "
-                                                 "another class; for 'rare classes only', the share of the rare rows.")
-        seed = int(c3.number_input("Noise seed", 0, 2**31 - 1, noise.seed if noise else 0, key=f"{key}.seed",
-                                   help="The same seed changes the same rows."))
-        with c3:
-            extra = params_form(info, f"{key}.noise")
-        label_noise = {"name": name, "rate": float(rate), "seed": seed, **extra}
-    fraction = st.slider("Hide the labels of this share of training rows (in every class)", 0.0, 0.95,
-                         float(hidden.fraction) if hidden else 0.0, step=0.05, key=f"{key}.hidden",
-                         help="These rows stay in the data without their label, for methods that learn from "
-                              "unlabelled rows (pseudo-labels, pre-training). Every class keeps at least one label.")
-    source = hidden.source if hidden is not None else None
-    if upload:
-        extra_file = st.file_uploader("Extra rows without labels (optional)", type=UPLOAD_TYPES,
-                                      key=f"upload.{key}.extra",  # outside data.*: an uploader is not remembered
-                                      help="A table with the same feature columns (a label column is not needed), "
-                                           "or a .zip of pictures in any folders. They are scaled or resized like the "
-                                           "training rows and join the hidden-label rows.")
-        if extra_file is not None:
-            try:
-                source = save_upload(extra_file.getvalue(), extra_file.name)
-            except DataError as exc:
-                st.error(md(exc))
-        if source and not st.checkbox(f"Use the unlabelled rows of {md(source_label(source))}", value=True,
-                                      key=f"{key}.use_extra"):
-            source = None
-    unlabeled = {"fraction": float(fraction), "source": source} if fraction > 0 or source else None
-    return {"label_noise": label_noise, "unlabeled": unlabeled}
-
-
-def label_damage_panel(data: DataConfig) -> None:
-    """Per class (head to tail): the share of training labels made wrong and the share hidden
-    (chart and table), then the training rows whose label was changed."""
-    if data.label_noise is None and data.unlabeled is None:
-        return
-    try:
-        splits = load_splits(data)
-    except (DataError, ValueError) as exc:
-        st.error(md(exc))
-        return
-    table = label_damage_table(splits, data.many_shot, data.few_shot)
-    st.plotly_chart(label_damage_figure(table), width="stretch", key="data.label_damage_chart")
-    explain("Red: the share of each class's training labels changed to a wrong class. Grey: the share whose label "
-            "is hidden. Classes run from the most common (left) to the rarest (right); a few wrong labels are a "
-            "large share of a rare class. Validation labels are changed the same way (that is the data you would "
-            "have), test labels never.")
-    shown = table.copy()
-    for column in ("corrupted share", "hidden share"):
-        shown[column] = (100 * shown[column]).round(1)
-    st.dataframe(shown.rename(columns={"corrupted share": "wrong labels (%)", "corrupted rows": "wrong labels",
-                                       "hidden share": "hidden (%)", "hidden rows": "hidden"}),
-                 hide_index=True, width="stretch", height=table_height(len(shown), 300))
-    if splits.y_train_clean is not None:
-        st.markdown("**Training rows with a wrong label**")
-        st.dataframe(corrupted_rows_preview(splits), hide_index=True, width="stretch", height=240)
-
-
-def corrupted_rows_preview(splits, rows: int = 100) -> pd.DataFrame:
-    """The first training rows, those with a changed label first: the label training sees,
-    the true class, and a mark where they differ (tables: the features too)."""
-    names = np.asarray(splits.class_names, dtype=object)
-    wrong = splits.y_train != splits.y_train_clean
-    order = np.argsort(~wrong, kind="stable")[:rows]
-    frame = pd.DataFrame({"training row": order, "wrong label": np.where(wrong[order], "✗ wrong", ""),
-                          "label given": names[splits.y_train[order]],
-                          "true class": names[splits.y_train_clean[order]]})
-    if splits.modality == "tabular" and splits.x_train.ndim == 2:
-        features = list(splits.feature_names or [f"f{i}" for i in range(splits.x_train.shape[1])])
-        if len(features) == splits.x_train.shape[1]:
-            frame = pd.concat([frame, pd.DataFrame(splits.x_train[order], columns=features)], axis=1)
-    return frame
-
-
-EXTRA_STAGES = (  # (config section, label, registry, what it is for)
-    ("label_issues", "Suspected wrong labels (before training)", CLEANERS,
-     "Find training rows whose label looks wrong, then drop or down-weight them before training."),
-    ("pretrain", "Pre-training without labels", PRETRAIN,
-     "First teach the network the look of the data from every training input, labelled or not."),
-    ("semi", "Learn from unlabelled rows", SEMI,
-     "Give the hidden-label rows labels the model guesses, and train on the confident ones too. Needs hidden "
-     "labels (or uploaded unlabelled rows)."),
-)
-
-
-def extra_stages_form(key: str) -> dict[str, Any]:
-    """Optional pickers for the label-cleaning, pre-training and semi-supervised sections,
-    built from their registries; {section: {"name": ..., **params} or None}."""
-    return {section: plugin_picker(label, registry, f"{key}.{section}", optional=True, help=help_text)
-            for section, label, registry, help_text in EXTRA_STAGES}
-
-
-def label_noise_note(data: DataConfig) -> str | None:
-    """One markdown line for a run trained on labels made wrong on purpose: the share per
-    class group (head / medium / tail); None for a run without label noise."""
-    if data.label_noise is None:
-        return None
-    try:
-        splits = load_splits(data)
-    except (DataError, ValueError):
-        return None
-    table = damage_by_group(label_damage_table(splits, data.many_shot, data.few_shot))
-    total = table["corrupted rows"].sum() / max(table["labelled rows"].sum(), 1)
-    parts = ", ".join(f"{g} {s:.0%}" for g, s in zip(table["group"], table["corrupted share"]))
-    kind = LABEL_NOISE.info(data.label_noise.name).label.lower() if data.label_noise.name in LABEL_NOISE else ""
-    return (f"Trained on labels made wrong on purpose ({md(kind)}): {total:.0%} of the training labels ({parts}). "
-            "The test labels are all correct, so these scores are measured against the truth.")

@@ -21,8 +21,9 @@ from app.services import get_store, load_bundle
 from app.widgets import table_height
 from core.analysis import adjusted_logits, metrics_at_prior, prior_shift_curve, resolve_prior
 from core.text import md
+from core.viz import SHIFT_METRIC_LABELS, prior_shift_figure
 
-__all__ = ["PriorChoice", "PRIOR_KINDS", "prior_picker", "prior_note", "metrics_at", "shift_curve", "prior_cards",
+__all__ = ["PriorChoice", "PRIOR_KINDS", "prior_picker", "prior_note", "metrics_at", "shift_curve", "shift_chart", "prior_cards",
            "per_class_at_prior", "per_class_table"]
 
 PRIOR_KINDS = {"test": "the test split as it is", "balanced": "balanced: every class equally common",
@@ -241,6 +242,14 @@ def _shift(home: str, run_id: str, updated: float, adapt: bool) -> pd.DataFrame:
 def shift_curve(bundle, adapt: bool = False) -> pd.DataFrame:
     """`core.analysis.prior_shift_curve` of the run, cached."""
     return _shift(str(get_store().home), bundle.record.id, bundle.record.updated, adapt)
+
+
+def shift_chart(bundles: dict[str, Any], key: str, default: str, adapt: bool, colors: dict[str, str]):
+    """The measure picker and the figure of each run scored as the class mix moves from the
+    training order through balanced to reversed (Results: one run; Compare: several)."""
+    metric = st.segmented_control("Measure", list(SHIFT_METRIC_LABELS), format_func=SHIFT_METRIC_LABELS.get,
+                                  default=default, key=key) or default
+    return prior_shift_figure({label: shift_curve(b, adapt) for label, b in bundles.items()}, metric, colors)
 
 
 def prior_cards(at_prior: dict[str, Any], as_tested: dict[str, Any],

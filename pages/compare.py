@@ -6,7 +6,7 @@ import streamlit as st
 
 from app import state
 from app.compare_view import differences_in_words, legend_styler, metric_label, paired_section
-from app.prior_view import shift_curve
+from app.prior_view import shift_chart
 from app.services import finished_runs, get_store, load_bundle, load_experiment
 from app.widgets import empty_state, explain, format_interval
 from core.analysis import METRICS, best_per_column, comparable, config_differences, metrics_table, newest_comparable, run_labels
@@ -16,8 +16,7 @@ from core.jobs import EXPERIMENT_KEYS
 from core.store import RunFileDamaged
 from core.text import md
 from core.viz import (
-    SHIFT_METRIC_LABELS, curves_overlay_figure, group_comparison_figure, metric_comparison_figure,
-    metric_difference_figure, prior_shift_figure, run_colors,
+    curves_overlay_figure, group_comparison_figure, metric_comparison_figure, metric_difference_figure, run_colors,
 )
 
 SHORT_LABELS = {"roc_auc_ovr_macro": "ROC-AUC", "average_precision_macro": "Avg precision",
@@ -160,13 +159,12 @@ if groups:
 if mode == "Runs":
     st.subheader("When the clinic's class mix differs from training")
     c1, c2 = st.columns([3, 2])
-    shift_metric = c1.segmented_control("Measure", list(SHIFT_METRIC_LABELS), format_func=SHIFT_METRIC_LABELS.get,
-                                        default="balanced_accuracy", key="compare.shift_metric") or "balanced_accuracy"
     adapt = c2.toggle("Adapt each model to the mix", key="compare.shift_adapt",
                       help="Moves each model's scores to the mix (score + log(new share / training share)), as if it "
                            "had been told how common each class is there.")
-    show(prior_shift_figure({label: shift_curve(b, adapt) for label, b in bundles.items()}, shift_metric, colors),
-         "shift", "Each run scored on test cases whose class mix moves from the training order (common classes far "
+    with c1:
+        figure = shift_chart(bundles, "compare.shift_metric", "balanced_accuracy", adapt, colors)
+    show(figure, "shift", "Each run scored on test cases whose class mix moves from the training order (common classes far "
          "more common, left) through balanced (middle) to reversed (rare classes now common, right). The run whose line "
          "stays highest and flattest across the chart is the fix to trust when your clinic's mix is unknown or "
          "differs from the training data.")

@@ -3,7 +3,7 @@ training split long-tailed, save it for training."""
 
 import streamlit as st
 
-from app import forms, state
+from app import forms, label_forms, state
 from app.services import save_data_choice
 from app.widgets import explain, flash, params_form
 from core.config import DataConfig
@@ -118,7 +118,7 @@ if profile != "none":
                                 key="data.custom_order", help="Classes you leave out follow in their usual order.")
 split = forms.split_settings_form(saved, has_test_split=dataset.y_test is not None)
 with st.expander("Wrong or hidden labels (optional)", expanded=bool(saved.label_noise or saved.unlabeled)):
-    labels = forms.label_options_form(saved, "data.labels", upload=True)
+    labels = label_forms.label_options_form(saved, "data.labels", upload=True)
 
 config = DataConfig(source=source, params=params, label_column=label_column, column_roles=roles, missing=missing,
                     imbalance={"profile": profile, "ratio": ratio, "mu": mu,
@@ -150,7 +150,7 @@ explain("Grey: training samples the data offers per class. Coloured: what the pr
         f"{preview['n_test']:,} samples, not made imbalanced.")
 if config.label_noise or config.unlabeled:
     st.subheader("Wrong and hidden labels")
-    forms.label_damage_panel(config)
+    label_forms.label_damage_panel(config)
 
 # --- save ---------------------------------------------------------------------------------
 chosen = config.model_dump(mode="json")

@@ -4,17 +4,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.forms import label_noise_note
+from app.label_forms import label_noise_note
 from app.labels_view import labels_section
-from app.prior_view import metrics_at, per_class_table, prior_cards, prior_note, prior_picker, shift_curve
+from app.prior_view import metrics_at, per_class_table, prior_cards, prior_note, prior_picker, shift_chart
 from app.services import load_bundle, load_experiment, load_splits
 from app.widgets import explain, metric_cards, require_run, run_method, table_height
 from core.analysis import confusion, softmax
 from core.data import in_original_units, source_label
 from core.text import md
 from core.viz import (
-    SHIFT_METRIC_LABELS, cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails,
-    per_class_figure, pr_curve_figure, prior_shift_figure, run_colors, tail_warnings, training_curves_figure,
+    cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails, per_class_figure,
+    pr_curve_figure, run_colors, tail_warnings, training_curves_figure,
 )
 
 CARDS = ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "mcc", "cohen_kappa", "roc_auc_ovr_macro",
@@ -163,10 +163,8 @@ st.download_button("Per-class metrics (CSV)", per_class.to_csv(index=False), fil
                    help="Precision, recall, F1, test and training counts and group of every class.")
 
 st.subheader("If the class mix differs from training")
-shift_metric = st.segmented_control("Measure", list(SHIFT_METRIC_LABELS), format_func=SHIFT_METRIC_LABELS.get,
-                                    default="accuracy", key="results.shift_metric") or "accuracy"
-show(prior_shift_figure({record.name: shift_curve(bundle, choice.adapt)}, shift_metric,
-                        run_colors([record.name])), "shift",
+show(shift_chart({record.name: bundle}, "results.shift_metric", "accuracy", choice.adapt, run_colors([record.name])),
+     "shift",
      "The same model scored on test cases whose class mix moves from the training order (common classes much more "
      "common, left) through balanced (middle) to reversed (the rare classes now the common ones, right). A flat line "
      "means the number holds wherever the model is used; accuracy usually falls to the right when a model favours "

@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from app import forms, state
+from app import forms, label_forms, state
 from app.services import get_store, queue_run
 from app.run_cards import experiment_card, run_card
 from core.data import DataError
@@ -59,8 +59,8 @@ with form:
                                               seed=st.session_state.get("train.settings.seed", 0))
     stage2 = forms.plugin_picker("Two-stage fix (after training)", STAGE2, "train.stage2", optional=True)
     with st.expander("Wrong or hidden labels, and methods for them", expanded=bool(data.label_noise or data.unlabeled)):
-        labels = forms.label_options_form(data, "train.labels")
-        stages = forms.extra_stages_form("train")
+        labels = label_forms.label_options_form(data, "train.labels")
+        stages = label_forms.extra_stages_form("train")
     st.markdown("**Training**")
     settings = forms.train_settings_form("train.settings")
     st.markdown("**How many trainings answer the question**")
