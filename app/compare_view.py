@@ -13,9 +13,9 @@ from app.services import get_store
 from app.widgets import explain
 from core.analysis import CALIBRATION_METRICS, METRICS
 from core.glossary import display_name, setting_title, setting_value
-from core.jobs import compare_ids
+from core.jobs import compare_against
 from core.store import RunFileDamaged
-from core.text import md
+from core.text import interval_text, md
 from core.viz import paired_difference_figure
 
 __all__ = ["PAIRED_METRICS", "differences_in_words", "metric_label", "legend_styler", "paired_section"]
@@ -45,8 +45,8 @@ def legend_styler(table: pd.DataFrame, colors: Mapping[str, str], fmt: str | dic
 
 
 @st.cache_data(show_spinner="Testing the differences…", max_entries=64)
-def _compare(home: str, a: str, b: str, metric: str, stamp: tuple) -> dict:
-    return compare_ids(get_store(), a, b, metric)
+def _compare(home: str, items: tuple[str, ...], reference: str, metric: str, stamp: tuple) -> list[dict]:
+    return compare_against(get_store(), list(items), reference, metric)
 
 
 def _stamp(ids: Sequence[str]) -> tuple:
@@ -65,35 +65,49 @@ def paired_section(ids: Sequence[str], reference: str, labels: Mapping[str, str]
     metric = st.selectbox("Metric to test", PAIRED_METRICS, format_func=metric_label, key=f"compare.paired.{kind}",
                           help="The paired test compares the two on the same test cases (runs) or the same folds "
                                "and seeds (experiments), which removes their shared luck.")
-    rows, problems = [], []
-    for item in (i for i in ids if i != reference):
-        try:
-            result = _compare(str(get_store().home), item, reference, metric, _stamp([item, reference]))
-        except (ValueError, RunFileDamaged) as exc:
-            problems.append(f"{md(labels[item])}: {md(exc)}")
+    items = [i for i in ids if i != reference]
+    results = _compare(str(get_store().home), tuple(items), reference, metric, _stamp([*items, reference]))
+    rows = []
+    for item, result in zip(items, results, strict=True):
+        if "error" in result:
+            st.warning(f"{md(labels[item])}: {md(result['error'])}")
             continue
         low, high = result["ci"]
         rows.append({"run": labels[item], "difference": result["difference"], "low": low, "high": high,
-                     "p_value": result["p_value"], "verdict": result["verdict"], "test": result["test"],
-                     "note": result["note"]})
-    for problem in problems:
-        st.warning(problem)
+                     "p_value": result["p_value"], "p_adjusted": result["p_adjusted"], "verdict": result["verdict"],
+                     "status": result["status"], "confidence": result["confidence"], "test": result["test"],
+                     "note": result["note"], "adjustment": result["adjustment"], "mcnemar": result.get("mcnemar")})
     if not rows:
         return
     table = pd.DataFrame(rows)
+    higher = (METRICS.get(metric) or CALIBRATION_METRICS[metric]).higher_is_better
     st.plotly_chart(paired_difference_figure(table, labels[reference], metric_label(metric),
-                                             {labels[i]: c for i, c in colors.items()}),
+                                             {labels[i]: c for i, c in colors.items()}, higher),
                     width="stretch", key=f"compare.forest.{kind}")
-    direction = "higher" if (METRICS.get(metric) or CALIBRATION_METRICS[metric]).higher_is_better else "lower"
     thing = "a run" if kind == "runs" else "an experiment"
+    adjustment = next((a for a in table["adjustment"] if a), "")
     explain(f"Each dot is {thing}'s {metric_label(metric).lower()} minus that of '{md(labels[reference])}', with "
-            f"its 95 % interval ({direction} is better). A filled dot's interval stays clear of zero; an open dot's "
-            "crosses it: that difference is within noise and could flip with another split or seed.")
-    shown = table.assign(interval=[f"[{r.low:+.3f}, {r.high:+.3f}]" for r in table.itertuples()],
-                         p=[("< 0.001" if p < 0.001 else f"{p:.3f}") if math.isfinite(p) else "n/a"
-                            for p in table["p_value"]])
-    st.dataframe(shown[["run", "difference", "interval", "p", "verdict", "test"]], hide_index=True, width="stretch",
-                 column_config={"difference": st.column_config.NumberColumn(format="%+.3f")})
-    for note in table["note"]:
-        if note:
-            st.caption(note)
+            f"its interval ({'higher' if higher else 'lower'} is better). A filled dot's interval stays clear of zero: "
+            "a difference beyond noise. An open dot's crosses it: within noise, it could flip with another split or "
+            "seed. "
+            + (f"Several are held against one reference at once, so the p-values are adjusted ({adjustment}, keeping "
+               "the chance of any false alarm at 5 %) and the intervals widened to match: a dot is filled exactly "
+               "when its adjusted p is below 0.05." if adjustment else "A dot is filled exactly when p < 0.05."))
+    table["interval"] = [interval_text(r.difference, (r.low, r.high), signed=True) if math.isfinite(r.low)
+                         else "no interval" for r in table.itertuples()]
+    table["p"] = [format_p_value(p) for p in table["p_value"]]
+    columns = ["run", "interval", "p", "verdict", "test"]
+    if adjustment:
+        table["adjusted p"] = [format_p_value(p) for p in table["p_adjusted"]]
+        columns.insert(3, "adjusted p")
+    st.dataframe(table[columns], hide_index=True, width="stretch",
+                 column_config={"interval": st.column_config.TextColumn("difference [interval]")})
+    for row in table.itertuples():
+        if row.note:
+            st.caption(f"{md(row.run)}: {md(row.note)}")
+
+
+def format_p_value(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -178,8 +178,7 @@ def cells_table(summary: dict[str, Any]) -> pd.DataFrame:
 
 
 def display_table(table: pd.DataFrame, columns: list[str], metric: str) -> pd.DataFrame:
-    """The cells for reading on screen: intervals cut at what the measure can take (a 95 %
-    t-interval over three seeds can reach past 1; the CSV keeps the computed values)."""
+    """The cells for reading on screen, intervals within what the measure can take."""
     shown = table[columns].copy()
     low, high = metric_bounds(metric)
     for column in (f"{metric}_low", f"{metric}_high"):
@@ -292,15 +291,16 @@ def selected_run(event: Any) -> str | None:
 
 
 def seeds_caveat(summary: dict[str, Any]) -> str | None:
-    """A sentence for above the map when no comparison could reach p < 0.05 whatever the
-    numbers (e.g. three seeds: the exact test's smallest p is 0.25), else None."""
+    """A sentence for above the map when no comparison could reach a verdict whatever the
+    numbers (e.g. three seeds: the sign-flip test's smallest p is 0.25), else None."""
     tested = [c["vs_reference"] for c in summary["cells"] if c["vs_reference"]]
-    if not tested or not all(t.get("note") for t in tested):
+    if not tested or not all(t.get("status") == "too few" for t in tested):
         return None
     n = max(int(t.get("n") or 0) for t in tested)
     return (f"**Too few seeds for a verdict.** With {n} seeds per square, no test can reach p < 0.05, however large "
             "a difference, so no square is marked better or worse than the reference. The numbers and their "
-            "intervals (hover a square) still show how large each difference is; run 6 or more seeds for a verdict.")
+            "intervals (hover a square) still show how large each difference is; run 6 or more seeds for a verdict "
+            "(8 or more when many squares are compared at once).")
 
 
 def lines_title(label: str, x: str, axes: dict[str, list[str]]) -> str:
@@ -329,7 +329,9 @@ def short_title(axis: str) -> str:
 def explain_marks(reference: list | None, metric: str) -> None:
     ref = f"**{md(reference[1])}**" if reference else "the reference"
     explain(f"Each square: the mean {metric_name(metric).lower()} over the square's runs; darker is better. Under "
-            f"the number, how it compares with {ref} on the same seeds: ▲ better or ▼ worse *beyond noise* (a paired "
-            "test, p < 0.05), ≈ within noise, or *too few seeds* to tell. Striped corners: **not** shown to beat the "
-            "reference; a green frame: shown to beat it. Hover a square for its 95 % interval; click it to open its "
-            "results.")
+            f"the number, how it compares with {ref} on the same seeds: ▲ better or ▼ worse *beyond noise*, ≈ within "
+            "noise, *too few seeds* to tell, or *cannot tell* (with the reason). The squares are tested together: "
+            "their p-values are adjusted for the false discovery rate (Benjamini-Hochberg, 5 %), since among many "
+            "squares some would pass by luck alone. Striped corners: **not** shown to beat the reference; a green "
+            "frame: shown to beat it. Hover a square for the difference, its adjusted interval and both p-values; "
+            "click it to open its results.")

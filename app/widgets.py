@@ -17,7 +17,7 @@ from core.data import describe_source
 from core.glossary import glossary_markdown, method_display
 from core.registry import PluginInfo
 from core.store import RunFileDamaged, RunRecord
-from core.text import md
+from core.text import interval_text, md, number
 
 __all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
            "start_demo_run", "explain", "flash", "remember_form_values", "table_height", "metric_cards",
@@ -189,17 +189,17 @@ def require_run() -> RunRecord:
 
 
 def format_interval(value: float | None, low: float | None, high: float | None) -> str:
-    """'0.812 ± 0.031' (half the 95 % interval), or the value alone when there is none."""
+    """'0.812 [0.781, 0.843]' (the 95 % interval's ends: intervals kept inside a metric's
+    range are not symmetric), or the value alone when there is none."""
     if value is None or not math.isfinite(value):
         return "n/a"
-    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-        return f"{value:.3f}"
-    return f"{value:.3f} ± {(high - low) / 2:.3f}"
+    return interval_text(value, (low, high))
 
 
 def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, columns: int = 4) -> None:
-    """One bordered card per metric: the value ± half its 95 % interval; the help says
-    what the metric means, the interval's bounds and how it was computed (`how`)."""
+    """One bordered card per metric: the value and its 95 % interval's ends (asymmetric
+    where the metric's range cuts it); the help says what the metric means and how the
+    interval was computed (`how`)."""
     from core.analysis import METRICS
 
     cols = st.columns(columns)
@@ -210,7 +210,7 @@ def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, co
         bounds = f" 95 % interval: {low:.3f} to {high:.3f} ({how})." if has_interval else ""
         cols[i % columns].metric(
             labels.get(key, METRICS[key].display_name), f"{value:.3f}" if known else "n/a",
-            delta=f"± {(high - low) / 2:.3f}" if has_interval else None, delta_color="off", delta_arrow="off",
+            delta=f"{number(low)} to {number(high)}" if has_interval else None, delta_color="off", delta_arrow="off",
             delta_description="95 % interval" if has_interval else None,
             help=METRICS[key].description + bounds, border=True)
 

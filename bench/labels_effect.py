@@ -22,8 +22,9 @@ import time
 
 import numpy as np
 
-from core.analysis import paired_seed_test, per_class_metrics, summary_metrics, t_interval
+from core.analysis import compare_experiments, per_class_metrics, summary_metrics, t_interval
 from core.config import RunConfig
+from core.text import interval_text
 from core.train import prepare_run_data, train_run
 
 NOISE_METHODS: dict[str, dict] = {
@@ -76,13 +77,16 @@ def evaluate(config: RunConfig) -> dict[str, float]:
 
 
 def cell(values) -> str:
-    s = t_interval(values)
-    return f"{s['mean']:.3f} [{s['ci'][0]:.3f}, {s['ci'][1]:.3f}]"
+    s = t_interval(values, bounds=(0.0, 1.0))
+    return interval_text(s["mean"], s["ci"])
 
 
 def paired(a, b) -> str:
-    p = paired_seed_test(np.subtract(a, b))
-    return f"{p['mean']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]"
+    """The seeds' sign-flip test and its own interval; with fewer than 6 seeds it says so."""
+    c = compare_experiments(a, b, metric="m", design="seeds", higher_is_better=True, bounds=(0.0, 1.0))
+    if c.status in ("too few", "cannot tell"):
+        return f"{c.difference:+.3f} ({c.status})"
+    return f"{interval_text(c.difference, c.ci, signed=True)} {c.status}"
 
 
 def run_table(title: str, methods: dict[str, dict], reference: str, configs, seeds, only) -> None:

@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 
 from core.analysis import (
-    adjusted_head, adjusted_logits, geometry_summary, paired_seed_test, per_class_metrics, summary_metrics,
+    adjusted_head, adjusted_logits, geometry_summary, compare_experiments, per_class_metrics, summary_metrics,
 )
 from core.config import RunConfig
 from core.data import class_groups
@@ -123,9 +123,10 @@ def main() -> None:
         rows[name] = {k: [r[k] for r in per_seed] for k in per_seed[0]}
         vs_ce = ""
         if "ce" in rows and name != "ce":  # paired by seed: same split, same initial weights
-            paired = paired_seed_test(np.subtract(rows[name]["balanced_accuracy"], rows["ce"]["balanced_accuracy"]))
-            rows[name]["vs_ce"] = [paired["mean"], *paired["ci"]]
-            vs_ce = f"{paired['mean']:+.3f} [{paired['ci'][0]:+.3f}, {paired['ci'][1]:+.3f}]"
+            paired = compare_experiments(rows[name]["balanced_accuracy"], rows["ce"]["balanced_accuracy"],
+                                         metric="balanced_accuracy", design="seeds")
+            rows[name]["vs_ce"] = [paired.difference, *paired.ci]
+            vs_ce = f"{paired.difference:+.3f} [{paired.ci[0]:+.3f}, {paired.ci[1]:+.3f}] {paired.status}"
         if not args.json:
             cell = lambda k: f"{np.mean(rows[name][k]):.3f} ± {np.std(rows[name][k], ddof=1):.3f}"  # noqa: E731
             print(f"{name:<36}{cell('balanced_accuracy'):>15}{vs_ce:>24}{cell('tail_recall'):>15}"

@@ -306,9 +306,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_json_safe(result), indent=1, allow_nan=False))
         return 0
-    low, high = result["ci"]
-    print(f"{result['metric']}: {result['a']['name']} minus {result['b']['name']} = {result['difference']:+.4f} "
-          f"(95% CI [{low:+.4f}, {high:+.4f}], n {result['n']})")
+    from core.text import interval_text
+
+    level = f"{result['confidence']:.0%}"
+    shown = (interval_text(result["difference"], result["ci"], digits=4, signed=True)
+             if all(math.isfinite(v) for v in result["ci"]) else f"{result['difference']:+.4f} (no interval)")
+    print(f"{result['metric']}: {result['a']['name']} minus {result['b']['name']} = {shown}"
+          f"  ({level} interval, n {result['n']})")
     print(f"  {result['verdict']}  [{result['test']}]")
     if result["note"]:
         print(f"  {result['note']}")

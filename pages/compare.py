@@ -103,7 +103,7 @@ if mode == "Experiments":
     st.dataframe(legend_styler(table, colors, fmt="{}"), width="stretch",
                  column_config={k: st.column_config.TextColumn(SHORT_LABELS.get(k, metric_label(k)))
                                 for k in EXPERIMENT_KEYS})
-    explain("Mean over each experiment's finished runs ± half its 95 % interval. Intervals that overlap a lot mean the "
+    explain("Mean over each experiment's finished runs with its 95 % interval. Intervals that overlap a lot mean the "
             "methods cannot be told apart on this data; the paired test below says so precisely.")
     per_class = {labels[i]: pd.DataFrame(summaries[labels[i]]["per_class"]) for i in chosen}
     groups = None

@@ -1,4 +1,5 @@
-"""Paired comparisons against hand-worked tables, closed formulas and enumerations."""
+"""Paired comparisons against hand-worked tables, closed formulas, enumerations and brute-force
+inversions of the tests."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from sklearn.metrics import balanced_accuracy_score
 
 from core.analysis import (
     Comparison,
+    PairedTest,
+    adjust_family,
     compare_experiments,
     compare_single_runs,
     corrected_resampled_ttest,
+    corrected_t_test,
+    decide,
     mcnemar,
-    paired_bootstrap_difference,
-    paired_seed_test,
-    verdict,
+    one_class_reason,
+    paired_bootstrap_test,
+    sign_flip_test,
 )
 
 
@@ -76,6 +81,15 @@ def test_corrected_resampled_ttest_by_hand_and_wider_than_naive():
     assert result["p_value"] > stats.ttest_rel(a, b).pvalue  # folds overlap: the naive test is over-confident
 
 
+def test_corrected_resampled_ttest_reference_value():
+    """REFERENCE-METHODS 7.3: J = 10, mean 0.02, s = 0.01, n_test/n_train = 0.25."""
+    d = 0.02 + 0.01 * np.array([1, -1] * 5) * math.sqrt(9 / 10)  # mean 0.02, sd (ddof 1) 0.01
+    result = corrected_resampled_ttest(d, n_train=400, n_test=100, folds=10, repeats=1)
+    assert d.std(ddof=1) == pytest.approx(0.01, rel=1e-12)
+    assert result["t"] == pytest.approx(3.3806, abs=1e-4)
+    assert result["p_value"] == pytest.approx(0.0081, abs=1e-4)
+
+
 def test_corrected_resampled_ttest_zero_variance_and_shape_checks():
     assert corrected_resampled_ttest([0.02] * 6, n_train=50, n_test=10, folds=3, repeats=2)["p_value"] == 0.0
     assert corrected_resampled_ttest([0.0] * 6, n_train=50, n_test=10, folds=3, repeats=2)["p_value"] == 1.0
@@ -83,44 +97,91 @@ def test_corrected_resampled_ttest_zero_variance_and_shape_checks():
         corrected_resampled_ttest([0.1] * 5, n_train=50, n_test=10, folds=3, repeats=2)
 
 
-# --- seeds: sign flips and Wilcoxon --------------------------------------------------------------
+def test_corrected_t_test_interval_is_its_own_t_interval_at_every_level():
+    d = np.array([0.03, 0.01, 0.04, 0.02, 0.05, 0.00, 0.03, 0.02, 0.04, 0.01])
+    test = corrected_t_test(d, n_train=400, n_test=100, folds=5, repeats=2)
+    se = math.sqrt((1 / 10 + 0.25) * d.var(ddof=1))
+    for confidence in (0.9, 0.95, 0.99):
+        half = stats.t.ppf((1 + confidence) / 2, 9) * se
+        assert test.interval(confidence) == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-12)
+    assert "100 test and 400 training" in test.note
+    flat = corrected_t_test([0.02] * 6, n_train=50, n_test=10, folds=3, repeats=2)
+    assert "zero spread" in flat.degenerate
 
-def _enumerated_sign_flip_p(d: np.ndarray) -> float:
-    observed = abs(d.mean())
+
+# --- seeds: sign-flip permutation test -------------------------------------------------------
+
+def _enumerated_p(d: np.ndarray, delta: float = 0.0) -> float:
+    """Share of all 2^n sign flips of d - delta at least as extreme as the observed mean."""
+    x = d - delta
     flips = np.array(list(itertools.product([1, -1], repeat=d.size)))
-    return float(np.mean(np.abs((flips * d).mean(axis=1)) >= observed - 1e-12))
+    return float(np.mean(np.abs((flips * x).sum(axis=1)) >= abs(x.sum()) - 1e-12))
 
 
-def test_three_seeds_cannot_reach_significance():
-    result = paired_seed_test([0.010, 0.020, 0.015])
-    assert result["p_value"] == pytest.approx(0.25)
-    assert result["min_p"] == pytest.approx(0.25)
-    assert "with 3 paired runs no test can reach p < 0.05" in result["note"]
-    comparison = compare_experiments([0.81, 0.82, 0.83], [0.80, 0.80, 0.815], metric="balanced_accuracy",
-                                     design="seeds")
-    assert comparison.verdict == "too few seeds to tell (p = 0.25; with 3 seeds p cannot go below 0.25)"
-    assert "no test can reach p < 0.05" in comparison.note
-    # Six seeds can reach it: then a mixed bag is within noise again.
+def test_sign_flip_p_value_against_enumeration():
+    d = np.random.default_rng(1).normal(0.01, 0.02, size=8)
+    test = sign_flip_test(d)
+    assert test.p_value == pytest.approx(_enumerated_p(d), abs=1e-12)
+    assert test.min_p == pytest.approx(2 / 2**8)
+    assert test.p_value == pytest.approx(stats.permutation_test(
+        (d,), lambda x, axis=-1: x.mean(axis=axis), permutation_type="samples", n_resamples=np.inf).pvalue, abs=1e-12)
+
+
+def test_sign_flip_interval_is_the_set_of_deltas_the_test_accepts():
+    d = np.array([0.05, 0.02, 0.07, -0.01, 0.04, 0.06, 0.03])
+    low, high = sign_flip_test(d).interval(0.95)
+    grid = np.linspace(d.min() - 0.01, d.max() + 0.01, 2001)
+    accepted = grid[[_enumerated_p(d, delta) > 0.05 for delta in grid]]
+    step = grid[1] - grid[0]
+    assert low == pytest.approx(accepted.min(), abs=step) and high == pytest.approx(accepted.max(), abs=step)
+    assert 0 < low < d.mean() < high  # here the test rejects 0: the interval must exclude it
+
+
+def test_many_seeds_use_a_fixed_set_of_random_flips():
+    d = np.random.default_rng(2).normal(0.01, 0.02, size=22)
+    test = sign_flip_test(d)
+    exact = stats.permutation_test((d,), lambda x, axis=-1: x.mean(axis=axis), permutation_type="samples",
+                                   n_resamples=200_000, rng=np.random.default_rng(0)).pvalue
+    assert test.p_value == pytest.approx(exact, abs=0.01)
+    assert sign_flip_test(d).p_value == test.p_value  # the same flips every time
+    assert test.test == "sign-flip permutation test"
+
+
+def test_five_seeds_or_fewer_cannot_decide_and_claim_nothing():
+    result = compare_experiments([0.81, 0.82, 0.83], [0.80, 0.80, 0.815], metric="balanced_accuracy",
+                                 design="seeds")
+    assert result.status == "too few"
+    assert result.verdict == "too few seeds to tell (with 3 seeds no p below 0.25 is possible)"
+    assert result.ci == (-1.0, 1.0)  # every difference the metric allows: nothing excluded
+    assert result.p_value == pytest.approx(0.25)
+    five = compare_experiments([0.9] * 4 + [0.91], [0.1, 0.2, 0.1, 0.2, 0.1], metric="balanced_accuracy",
+                               design="seeds")
+    assert five.status == "too few" and "0.062" in five.verdict
     mixed = compare_experiments([0.81, 0.80, 0.83, 0.79, 0.82, 0.80], [0.80, 0.81, 0.82, 0.80, 0.81, 0.80],
                                 metric="balanced_accuracy", design="seeds")
-    assert mixed.verdict.startswith("within noise") and not mixed.note
+    assert mixed.status == "within noise" and mixed.ci[0] < 0 < mixed.ci[1]
 
 
-def test_sign_flip_test_against_enumeration():
-    d = np.random.default_rng(1).normal(0.01, 0.02, size=8)
-    result = paired_seed_test(d)
-    assert result["p_value"] == pytest.approx(_enumerated_sign_flip_p(d), abs=1e-12)
-    assert result["note"] == "" and result["min_p"] == pytest.approx(2 / 2**8)
-    summary_half = stats.t.ppf(0.975, 7) * d.std(ddof=1) / math.sqrt(8)
-    assert result["ci"] == pytest.approx([d.mean() - summary_half, d.mean() + summary_half], abs=1e-12)
+def test_zero_spread_is_named_not_trusted():
+    same = compare_experiments([0.9] * 8, [0.6] * 8, metric="accuracy", design="seeds")
+    assert same.status == "cannot tell" and "zero spread" in same.verdict
+    assert math.isnan(same.p_value) and all(math.isnan(v) for v in same.ci)
+    equal = compare_experiments([0.7] * 8, [0.7] * 8, metric="accuracy", design="seeds")
+    assert equal.status == "cannot tell" and "do not differ at all" in equal.verdict
+    told = compare_experiments([0.9, 0.8] * 4, [0.6] * 8, metric="accuracy", design="seeds",
+                               degenerate="both predict one class (0) for every case")
+    assert told.verdict == "cannot tell: both predict one class (0) for every case"
 
 
-def test_many_seeds_use_wilcoxon():
-    d = np.random.default_rng(2).normal(0.01, 0.02, size=15)
-    result = paired_seed_test(d)
-    assert result["test"] == "Wilcoxon signed-rank test"
-    assert result["p_value"] == pytest.approx(stats.wilcoxon(d).pvalue, abs=1e-15)
-    assert paired_seed_test([1.0])["note"] == "with 1 paired run no test is possible"
+def test_metric_direction_and_range_come_from_the_registry():
+    ece_a, ece_b = [0.05, 0.06, 0.04, 0.05, 0.055, 0.045], [0.10, 0.12, 0.11, 0.10, 0.115, 0.105]
+    result = compare_experiments(ece_a, ece_b, metric="ece", design="seeds")
+    assert result.p_value == pytest.approx(2 / 2**6) and result.verdict == "better beyond noise (p = 0.031)"
+    assert compare_experiments(ece_b, ece_a, metric="ece", design="seeds").status == "worse"
+    mcc = compare_experiments([0.1, 0.2], [0.3, 0.1], metric="mcc", design="seeds")
+    assert mcc.ci == (-2.0, 2.0)
+    with pytest.raises(ValueError, match="higher_is_better"):
+        compare_experiments(ece_a, ece_b, metric="my_loss", design="seeds")
 
 
 def test_compare_experiments_folds_design():
@@ -131,34 +192,14 @@ def test_compare_experiments_folds_design():
                                  repeats=1)
     expected = corrected_resampled_ttest(a - b, n_train=900, n_test=100, folds=10, repeats=1)
     assert result.p_value == expected["p_value"] and result.difference == pytest.approx(0.05, abs=0.01)
-    assert result.verdict.startswith("better beyond noise")
+    assert result.ci == pytest.approx(tuple(expected["ci"]), rel=1e-12)
+    assert result.status == "better" and result.verdict.startswith("better beyond noise")
     assert compare_experiments(b, a, metric="f1_macro", design="folds", n_train=900, n_test=100, folds=10,
-                               repeats=1).verdict.startswith("worse beyond noise")
+                               repeats=1).status == "worse"
     with pytest.raises(ValueError, match="n_train"):
         compare_experiments(a, b, metric="f1_macro", design="folds")
     with pytest.raises(ValueError, match="design"):
         compare_experiments(a, b, metric="f1_macro", design="bootstrap")
-
-
-# --- verdicts --------------------------------------------------------------------------------
-
-def test_verdict_strings():
-    assert verdict(0.02, (0.01, 0.03), 0.003) == "better beyond noise (p = 0.003)"
-    assert verdict(-0.02, (-0.03, -0.01), 0.0123) == "worse beyond noise (p = 0.012)"
-    assert verdict(0.01, (-0.01, 0.03), 0.41) == "within noise (p = 0.41)"
-    assert verdict(0.05, (0.03, 0.07), 0.00004) == "better beyond noise (p < 0.001)"
-    # ECE: lower is better, so a lower ECE for a (negative difference) is better
-    assert verdict(-0.02, (-0.03, -0.01), 0.003, higher_is_better=False) == "better beyond noise (p = 0.003)"
-    assert verdict(0.02, (0.01, 0.03), 0.003, higher_is_better=False) == "worse beyond noise (p = 0.003)"
-    assert verdict(0.02, (0.01, 0.03), float("nan")).startswith("undetermined")
-
-
-def test_metric_direction_comes_from_the_registry():
-    ece_a, ece_b = [0.05, 0.06, 0.04, 0.05, 0.055, 0.045], [0.10, 0.12, 0.11, 0.10, 0.115, 0.105]
-    result = compare_experiments(ece_a, ece_b, metric="ece", design="seeds")
-    assert result.p_value == pytest.approx(2 / 2**6) and result.verdict == "better beyond noise (p = 0.031)"
-    with pytest.raises(ValueError, match="higher_is_better"):
-        compare_experiments(ece_a, ece_b, metric="my_loss", design="seeds")
 
 
 # --- single runs: paired bootstrap ---------------------------------------------------------------
@@ -171,11 +212,10 @@ def _run(n: int = 600, k: int = 4, seed: int = 0):
     return logits, labels
 
 
-def test_identical_runs_differ_by_exactly_zero():
+def test_identical_runs_cannot_be_told_apart():
     logits, labels = _run()
-    result = paired_bootstrap_difference(logits, logits, labels, 4, n_resamples=200)
-    assert (result.estimate, result.low, result.high) == (0.0, 0.0, 0.0)
-    assert result.method.startswith("paired stratified bootstrap")
+    result = compare_single_runs(logits, logits, labels, 4, n_resamples=200)
+    assert result.status == "cannot tell" and "same class for every test case" in result.verdict
 
 
 def _fixed_errors(k_fixed: int = 40):
@@ -189,25 +229,36 @@ def _fixed_errors(k_fixed: int = 40):
 
 def test_fixing_errors_gives_a_positive_difference_beyond_noise():
     logits_a, logits_b, labels, wrong = _fixed_errors()
-    result = paired_bootstrap_difference(logits_a, logits_b, labels, 4, metric="accuracy")
-    assert result.estimate == pytest.approx(wrong.size / labels.size, abs=1e-12)
-    assert 0 < result.low <= result.estimate <= result.high
+    test = paired_bootstrap_test(logits_a, logits_b, labels, 4, metric="accuracy")
+    assert test.estimate == pytest.approx(wrong.size / labels.size, abs=1e-12)
+    low, high = test.interval(0.95)
+    assert 0 < low <= test.estimate <= high
     expected = (balanced_accuracy_score(labels, logits_a.argmax(1))
                 - balanced_accuracy_score(labels, logits_b.argmax(1)))
     comparison = compare_single_runs(logits_a, logits_b, labels, 4)
     assert comparison.difference == pytest.approx(expected, abs=1e-12)
     assert comparison.ci[0] > 0
-    assert comparison.test == "McNemar (chi-square) with a paired bootstrap interval"
+    assert comparison.test.startswith("paired stratified bootstrap of the metric")
     assert comparison.verdict == "better beyond noise (p < 0.001)"
+    assert "McNemar's test of accuracy" in comparison.note
     assert comparison.n == labels.size
     reverse = compare_single_runs(logits_b, logits_a, labels, 4)
     assert reverse.verdict == "worse beyond noise (p < 0.001)" and reverse.ci[1] < 0
 
 
+def test_bootstrap_p_and_interval_come_from_the_same_resamples():
+    logits_a, logits_b, labels, _ = _fixed_errors(6)
+    logits_b = logits_b + np.random.default_rng(5).normal(0, 0.5, size=logits_b.shape)
+    test = paired_bootstrap_test(logits_a, logits_b, labels, 4, n_resamples=2000)
+    for level in (0.01, 0.05, 0.2, 0.5):
+        low, high = test.interval(1 - level)
+        assert (test.p_value <= level) == (low > 0 or high < 0)
+
+
 def test_paired_interval_agrees_with_naive_paired_loop():
     logits_a, logits_b, labels, _ = _fixed_errors(15)
     logits_b = logits_b + np.random.default_rng(5).normal(0, 0.5, size=logits_b.shape)
-    ours = paired_bootstrap_difference(logits_a, logits_b, labels, 4, n_resamples=2000)
+    ours = paired_bootstrap_test(logits_a, logits_b, labels, 4, n_resamples=2000).interval(0.95)
     rng = np.random.default_rng(1)
     groups = [np.flatnonzero(labels == c) for c in range(4)]
     pred_a, pred_b = logits_a.argmax(1), logits_b.argmax(1)
@@ -217,18 +268,64 @@ def test_paired_interval_agrees_with_naive_paired_loop():
         diffs.append(balanced_accuracy_score(labels[idx], pred_a[idx])
                      - balanced_accuracy_score(labels[idx], pred_b[idx]))
     low, high = np.percentile(diffs, [2.5, 97.5])
-    assert (ours.low, ours.high) == pytest.approx((low, high), abs=0.01)
-    assert ours.half_width > 0.01
+    assert ours == pytest.approx((low, high), abs=0.01)
+    assert ours[1] - ours[0] > 0.02
 
 
-def test_comparison_to_dict_and_exact_mcnemar_label():
+def test_models_that_predict_one_class_are_named():
+    labels = np.array([0, 1, 2] * 30)
+    a, b = np.zeros((90, 3)), np.zeros((90, 3))
+    a[:, 0], b[:, 0] = 1.0, 2.0
+    result = compare_single_runs(a, b, labels, 3, n_resamples=200)
+    assert result.status == "cannot tell"
+    assert one_class_reason(a.argmax(1), b.argmax(1), names=["healthy", "sepsis", "embolism"]).startswith(
+        "both predict one class (healthy)")
+    b[0, 1] = 5.0
+    assert one_class_reason(a.argmax(1), b.argmax(1)) == ""
+
+
+def test_comparison_to_dict():
     pred_a, pred_b, labels = _table_predictions(5, 1, 8, 3)
     comparison = compare_single_runs(np.eye(2)[pred_a], np.eye(2)[pred_b], labels, 2, metric="accuracy",
-                                     n_resamples=200)
-    assert comparison.test == "McNemar (exact) with a paired bootstrap interval"
-    assert comparison.p_value == pytest.approx(0.0390625)
-    assert comparison.verdict == "worse beyond noise (p = 0.039)"
+                                     n_resamples=500)
+    assert comparison.status == "worse" and comparison.verdict.startswith("worse beyond noise")
     record = comparison.to_dict()
-    assert list(record) == ["metric", "difference", "ci", "p_value", "test", "verdict", "n", "note"]
+    assert list(record) == ["metric", "difference", "ci", "confidence", "p_value", "p_adjusted", "adjustment", "test",
+                            "verdict", "status", "beyond_noise", "n", "note"]
     assert isinstance(record["ci"], list) and len(record["ci"]) == 2
     assert isinstance(comparison, Comparison)
+
+
+# --- several comparisons at once ---------------------------------------------------------------
+
+def _normal_test(p: float, estimate: float) -> PairedTest:
+    """A z-test with a given two-sided p and its own interval."""
+    se = abs(estimate) / stats.norm.isf(p / 2)
+    return PairedTest(estimate, p, 30, "z-test",
+                      lambda c: (estimate - stats.norm.isf((1 - c) / 2) * se, estimate + stats.norm.isf((1 - c) / 2) * se))
+
+
+@pytest.mark.parametrize(("method", "adjusted", "rejected"), [
+    ("holm", [0.03, 0.06, 0.06, 0.02], [True, False, False, True]),
+    ("fdr_bh", [0.02, 0.04, 0.04, 0.02], [True, True, True, True]),
+])
+def test_family_adjustment_matches_statsmodels_reference_values(method, adjusted, rejected):
+    """REFERENCE-METHODS 7.5: p = [0.01, 0.04, 0.03, 0.005]."""
+    family = [decide(_normal_test(p, 0.1), "accuracy") for p in (0.01, 0.04, 0.03, 0.005)]
+    out = adjust_family(family, method)
+    assert [c.p_adjusted for c in out] == pytest.approx(adjusted)
+    assert [c.beyond_noise for c in out] == rejected
+    for c in out:  # the printed interval agrees with the adjusted decision
+        assert (c.ci[0] > 0) == c.beyond_noise
+        assert c.adjustment.endswith("over 4 comparisons") and "adjusted" in c.verdict
+    assert [c.p_value for c in out] == [0.01, 0.04, 0.03, 0.005]  # the raw p stays
+
+
+def test_family_leaves_untestable_comparisons_alone_and_knows_small_seed_counts():
+    six = compare_experiments([0.9, 0.8, 0.85, 0.95, 0.9, 0.88], [0.5] * 6, metric="accuracy", design="seeds")
+    assert six.status == "better"  # p = 2/64 passes 0.05 alone ...
+    few = compare_experiments([0.9, 0.8], [0.5, 0.5], metric="accuracy", design="seeds")
+    out = adjust_family([six, decide(_normal_test(0.2, 0.05), "accuracy"), few], "holm")
+    assert out[0].status == "too few" and "2 comparisons" in out[0].verdict  # ... but not 0.025 as one of two
+    assert out[2] is few
+    assert out[0].ci[0] <= 0 <= out[0].ci[1]

@@ -117,11 +117,37 @@ def test_interval_agrees_with_naive_sklearn_loop():
     logits, labels = _run(0, 5, seed=5, counts=[1400, 800, 500, 300, 200])
     ours = bootstrap_intervals(logits, labels, 5, metrics=METRICS, n_resamples=1000, seed=0)
     naive = _naive_intervals(logits, labels, 5, n_resamples=300, seed=1)  # Monte-Carlo error ~0.002 here
-    for metric in METRICS:
+    for metric in ("accuracy", "balanced_accuracy", "f1_macro", "ece"):  # the bootstrapped ones
         low, high = naive[metric]
         assert ours[metric].low == pytest.approx(low, abs=0.01), metric
         assert ours[metric].high == pytest.approx(high, abs=0.01), metric
         assert ours[metric].half_width > 0
+
+
+def test_worst_class_recall_and_gmean_from_simultaneous_wilson_intervals():
+    logits, labels = _run(0, 4, seed=8, counts=[200, 90, 30, 6])
+    pred = logits.argmax(axis=1)
+    hits = np.array([np.sum((labels == c) & (pred == c)) for c in range(4)])
+    n = np.bincount(labels)
+    low, high = proportion_confint(hits, n, alpha=0.05 / 4, method="wilson")  # Bonferroni over 4 classes
+    got = bootstrap_intervals(logits, labels, 4, metrics=("worst_class_recall", "gmean"))
+    assert (got["worst_class_recall"].low, got["worst_class_recall"].high) == pytest.approx((low.min(), high.min()))
+    assert got["gmean"].low == pytest.approx(np.prod(low) ** 0.25)
+    assert got["gmean"].high == pytest.approx(np.prod(high) ** 0.25)
+    assert "Bonferroni over 4 classes" in got["gmean"].method
+    assert "6 test cases" in got["gmean"].note  # the rarest class rests on few cases
+    # a class never recognised: G-mean is 0, but its interval is not stuck at [0, 0]
+    never = logits.copy()
+    never[labels == 3, 3] = -100.0
+    flat = bootstrap_intervals(never, labels, 4, metrics=("gmean", "worst_class_recall"))
+    assert flat["gmean"].estimate == 0 and flat["gmean"].low == 0 and flat["gmean"].high > 0.1
+    assert flat["worst_class_recall"].high > 0.1
+
+
+def test_singleton_classes_are_named_in_the_note():
+    logits, labels = _run(0, 4, seed=9, counts=[50, 30, 10, 1])
+    note = bootstrap_intervals(logits, labels, 4, metrics=("balanced_accuracy",))["balanced_accuracy"].note
+    assert "a single test case" in note and "index 3" in note
 
 
 def test_interval_contains_estimate_and_narrows_with_more_data():
@@ -140,9 +166,12 @@ def test_bootstrap_edge_cases():
 
     logits, _ = _run(3, 3, seed=7)
     singletons = bootstrap_intervals(logits, np.array([0, 1, 2]), 3)
-    for interval in singletons.values():
-        assert interval.low == interval.estimate == interval.high
-        assert "nothing to resample" in interval.method
+    for name, interval in singletons.items():
+        if name == "gmean":  # from the per-class Wilson intervals, wide as one case per class deserves
+            assert interval.low <= interval.estimate <= interval.high and interval.high - interval.low > 0.5
+        else:  # nothing to resample: no interval at all rather than a zero-width one
+            assert math.isnan(interval.low) and math.isnan(interval.high)
+            assert "nothing to resample" in interval.method and "a single test case" in interval.note
 
     logits, labels = _run(50, 3, seed=8, counts=[50])
     one_class = bootstrap_intervals(logits, labels, 3)
@@ -156,7 +185,7 @@ def test_bootstrap_edge_cases():
 def test_interval_record():
     interval = Interval(0.5, 0.4, 0.7, "m")
     assert interval.half_width == pytest.approx(0.15)
-    assert interval.to_dict() == {"estimate": 0.5, "low": 0.4, "high": 0.7, "method": "m"}
+    assert interval.to_dict() == {"estimate": 0.5, "low": 0.4, "high": 0.7, "method": "m", "note": ""}
 
 
 # --- Wilson -----------------------------------------------------------------------------------
@@ -226,6 +255,18 @@ def test_t_interval_drops_missing_and_handles_one_run():
     assert one["mean"] == 0.5 and one["n"] == 1 and math.isnan(one["sd"]) and all(map(math.isnan, one["ci"]))
     none = t_interval([])
     assert none["n"] == 0 and math.isnan(none["mean"])
+
+
+def test_t_interval_stays_in_range_and_names_zero_spread():
+    wide = t_interval([0.95, 0.99], bounds=(0.0, 1.0))  # t on 1 degree of freedom reaches far past 1
+    raw = t_interval([0.95, 0.99])
+    assert raw["ci"][1] > 1 and wide["ci"][1] == 1.0 and wide["ci"][0] == pytest.approx(raw["ci"][0])
+    flat = t_interval([0.31, 0.31, 0.31], bounds=(0.0, 1.0))
+    assert all(map(math.isnan, flat["ci"])) and "zero spread" in flat["note"]
+    # a metric's own range comes from the registry: MCC may be negative, accuracy may not
+    runs = [{"mcc": -0.9, "accuracy": 0.02}, {"mcc": -0.5, "accuracy": 0.2}]
+    summary = summarize_runs(runs, ["mcc", "accuracy"])
+    assert summary["mcc"]["ci"][0] == -1.0 and summary["accuracy"]["ci"][0] == 0.0
 
 
 def test_summarize_runs_skips_missing_values():

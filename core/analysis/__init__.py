@@ -3,7 +3,7 @@ attributions, run comparison, the error gallery, the post-hoc explorer, and metr
 
 from core.analysis import (
     _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _label_issues, _metrics, _paired,
-    _posthoc_explorer, _prior, _resampling, _review, _uncertainty,
+    _posthoc_explorer, _prior, _resampling, _review, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._calibration import *  # noqa: F403
@@ -19,6 +19,7 @@ from core.analysis._prior import *  # noqa: F403
 from core.analysis._resampling import *  # noqa: F403
 from core.analysis._review import *  # noqa: F403
 from core.analysis._uncertainty import *  # noqa: F403
+from core.analysis._verdict import *  # noqa: F403
 
 __all__ = [
     *_metrics.__all__,
@@ -34,5 +35,6 @@ __all__ = [
     *_review.__all__,
     *_uncertainty.__all__,
     *_paired.__all__,
+    *_verdict.__all__,
     *_prior.__all__,
 ]

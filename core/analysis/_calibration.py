@@ -9,6 +9,7 @@ bincount: no Python loop runs over samples or classes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,16 +49,18 @@ CALIBRATION_METRICS: dict[str, MetricInfo] = {
                    "Calibration of every class's probability, not just the top one, averaged over classes.",
                    False),
         MetricInfo("brier", "Brier score",
-                   "Squared distance between the predicted probabilities and the true answer.", False),
+                   "Squared distance between the predicted probabilities and the true answer.", False, (0.0, 2.0)),
         MetricInfo("nll", "NLL",
-                   "Average surprise at the true answer; punishes confident mistakes heavily.", False),
+                   "Average surprise at the true answer; punishes confident mistakes heavily.", False,
+                   (0.0, math.inf)),
         MetricInfo("optimal_temperature", "Optimal temperature",
                    "Factor that best softens (above 1) or sharpens (below 1) the scores on validation data.",
-                   None),
+                   None, (0.0, math.inf)),
         MetricInfo("ece_after_temperature", "ECE after temperature scaling",
                    "ECE once the scores are softened or sharpened by the optimal temperature.", False),
         MetricInfo("nll_after_temperature", "NLL after temperature scaling",
-                   "NLL once the scores are softened or sharpened by the optimal temperature.", False),
+                   "NLL once the scores are softened or sharpened by the optimal temperature.", False,
+                   (0.0, math.inf)),
     )
 }
 

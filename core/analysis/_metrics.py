@@ -22,6 +22,7 @@ from sklearn.metrics import (
     confusion_matrix,
     f1_score,
     matthews_corrcoef,
+    precision_recall_curve,
     precision_recall_fscore_support,
     recall_score,
     roc_auc_score,
@@ -32,6 +33,9 @@ from core.data._groups import GROUP_ORDER, class_groups
 __all__ = [
     "METRICS",
     "MetricInfo",
+    "balanced_accuracy",
+    "class_recall",
+    "f1_tuned_on_validation",
     "confusion",
     "group_metrics",
     "per_class_metrics",
@@ -45,17 +49,20 @@ class MetricInfo:
     """What a metric is called on screen, what it means, and which direction is better.
 
     `higher_is_better` is None for numbers with no better direction (pages then mark no
-    best run in that column).
+    best run in that column). `bounds`: the range the number can take (None: unbounded),
+    which no interval of it may leave.
     """
 
     key: str
     display_name: str
     description: str
     higher_is_better: bool | None
+    bounds: tuple[float, float] | None = (0.0, 1.0)
 
 
-def _info(key: str, display_name: str, description: str, higher_is_better: bool | None) -> MetricInfo:
-    return MetricInfo(key, display_name, description, higher_is_better)
+def _info(key: str, display_name: str, description: str, higher_is_better: bool | None,
+          bounds: tuple[float, float] | None = (0.0, 1.0)) -> MetricInfo:
+    return MetricInfo(key, display_name, description, higher_is_better, bounds)
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -73,9 +80,11 @@ METRICS: dict[str, MetricInfo] = {
         _info("worst_class_recall", "Worst-class recall",
               "Hit rate of the class the model handles worst.", True),
         _info("mcc", "MCC",
-              "Correlation between predictions and truth (1 perfect, 0 chance), robust to imbalance.", True),
+              "Correlation between predictions and truth (1 perfect, 0 chance), robust to imbalance.", True,
+              (-1.0, 1.0)),
         _info("cohen_kappa", "Cohen's kappa",
-              "Agreement with the truth beyond what guessing by class frequency would achieve.", True),
+              "Agreement with the truth beyond what guessing by class frequency would achieve.", True,
+              (-1.0, 1.0)),
         _info("roc_auc_ovr_macro", "ROC-AUC (macro, one-vs-rest)",
               "How well the scores rank each class above the others, averaged over classes (0.5 is chance).",
               True),
@@ -102,6 +111,33 @@ def _predictions(logits_or_pred: np.ndarray) -> np.ndarray:
     if a.ndim == 1:
         return a.astype(np.int64, copy=False)
     raise ValueError(f"expected (n, K) logits or (n,) predictions, got shape {a.shape}")
+
+
+def balanced_accuracy(logits_or_pred: np.ndarray, labels: np.ndarray) -> float:
+    """Mean recall over the classes present in `labels` (sklearn's balanced accuracy)."""
+    return float(balanced_accuracy_score(np.asarray(labels), _predictions(logits_or_pred)))
+
+
+def class_recall(logits_or_pred: np.ndarray, labels: np.ndarray, classes: Sequence[int] | np.ndarray) -> float:
+    """Mean recall over those of `classes` that have cases in `labels`; NaN when none has."""
+    pred, y = _predictions(logits_or_pred), np.asarray(labels)
+    values = [float((pred[y == c] == c).mean()) for c in classes if (y == c).any()]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def f1_tuned_on_validation(val_scores: np.ndarray, val_positive: np.ndarray, scores: np.ndarray,
+                           positive: np.ndarray) -> float:
+    """F1 of one class against the rest on the test scores, at the threshold that gives the
+    best F1 on the validation scores: a tuned threshold, chosen where it may be chosen.
+    With no positive validation case, the default "score >= 0.5"."""
+    val_positive = np.asarray(val_positive, dtype=bool)
+    threshold = 0.5
+    if val_positive.any():
+        precision, recall, thresholds = precision_recall_curve(val_positive, np.asarray(val_scores))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.nan_to_num(2 * precision * recall / (precision + recall))[:-1]
+        threshold = float(thresholds[int(np.argmax(f1))])
+    return float(f1_score(np.asarray(positive, dtype=bool), np.asarray(scores) >= threshold, zero_division=0))
 
 
 def _check_labels(labels: np.ndarray, n: int, num_classes: int) -> np.ndarray:

@@ -2,16 +2,37 @@
 
 Two runs scored on the same test cases, or two methods run on the same folds or seeds,
 are paired: comparing them pair by pair removes the shared difficulty of the cases and
-splits, so the tests here are all paired (REFERENCE.md, "Uncertainty and comparisons"):
-McNemar with a paired bootstrap for two single runs, the corrected resampled t-test for
-cross-validation folds, and an exact sign-flip or Wilcoxon test for seeds.
+splits. For each kind of comparison one procedure gives the difference, its p-value and
+its interval at any level (a `PairedTest`; `core.analysis._verdict` reads the words from
+it), so they always agree:
+
+- seeds: an exact sign-flip permutation test of the mean difference (all 2^n flips up to
+  13 pairs, a fixed set of 10,000 above), its interval by test inversion. It needs no
+  normality, and it is honest about small n: below 6 pairs no p under 0.05 exists, so the
+  verdict is "too few seeds to tell" and the interval excludes nothing. We do not bootstrap
+  a handful of seeds: a bootstrap interval never reaches beyond the values seen, so three
+  seeds that all happen to favour A would read "beyond noise" a quarter of the time when A
+  and B are the same (and a t-interval on 2-4 degrees of freedom leaves the metric's range).
+- folds: the corrected resampled t-test (Nadeau & Bengio 2003, as Bouckaert & Frank 2004
+  use it for k-fold cross-validation) and its own t-interval. Its variance factor
+  1/(k r) + n_test/n_train takes the sizes of the *fold design*, n_test/n_train =
+  1/(k - 1): the correction accounts for the overlap of the training folds, which the
+  design fixes. Nadeau & Bengio do not cover training sets subsampled after the split (an
+  imbalance profile); using the subsampled n_train instead would inflate the factor (2.39
+  in place of 0.25 on one 5-fold table) and with it every interval. `sizes` in the result
+  say which sizes were used.
+- two single runs: a paired, class-stratified bootstrap of the chosen metric's difference
+  (both runs scored on the same resamples of the test cases); the p-value and the
+  interval come from the same resamples (p = 2 min(P*(D <= 0), P*(D >= 0)), the interval
+  their percentiles), so p <= alpha exactly when the interval excludes 0. McNemar's test
+  stays available as what it is: a test of *accuracy* (which cases each run gets right).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 from scipy import stats
@@ -19,163 +40,114 @@ from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
 from core.analysis._calibration import CALIBRATION_METRICS
 from core.analysis._metrics import METRICS, _predictions
-from core.analysis._uncertainty import Interval, _ResampleScorer, _stratified_bootstrap, t_interval
+from core.analysis._uncertainty import _ResampleScorer
+from core.analysis._verdict import Comparison, PairedTest, decide, difference_bounds, metric_bounds
 
 __all__ = [
-    "Comparison",
     "compare_experiments",
     "compare_single_runs",
     "corrected_resampled_ttest",
+    "corrected_t_test",
     "mcnemar",
-    "paired_bootstrap_difference",
-    "paired_seed_test",
-    "verdict",
+    "one_class_reason",
+    "paired_bootstrap_test",
+    "sign_flip_test",
 ]
 
-# Up to this many pairs all 2^n sign flips are enumerated; above it Wilcoxon is used.
-_MAX_EXACT_PAIRS = 10
+_MAX_EXACT_PAIRS = 13  # up to here every one of the 2^n sign flips (8,192) is enumerated
+_RANDOM_FLIPS = 10_000  # above it: this many flips, a fixed set (identity and mirror included)
+_BATCH_ELEMENTS = 2_000_000  # resampled indices per vectorised bootstrap batch
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """The difference a - b of one metric, its interval, the test behind the p-value and
-    the verdict in words."""
-
-    metric: str
-    difference: float
-    ci: tuple[float, float]
-    p_value: float
-    test: str
-    verdict: str
-    n: int
-    note: str = ""
-
-    def to_dict(self) -> dict:
-        return {"metric": self.metric, "difference": self.difference, "ci": [self.ci[0], self.ci[1]],
-                "p_value": self.p_value, "test": self.test, "verdict": self.verdict, "n": self.n,
-                "note": self.note}
+def _clip(interval: tuple[float, float], bounds: tuple[float, float]) -> tuple[float, float]:
+    """An interval never reaches outside the range the difference can take."""
+    return max(interval[0], bounds[0]), min(interval[1], bounds[1])
 
 
-# --- verdicts ----------------------------------------------------------------------------------
-
-def _format_p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
-
-
-def _direction(metric: str, higher_is_better: bool | None) -> bool | None:
-    """Which way is better for `metric`: an explicit answer wins, else the metric registry."""
-    if higher_is_better is not None:
-        return higher_is_better
-    info = METRICS.get(metric) or CALIBRATION_METRICS.get(metric)
-    if info is None:
-        raise ValueError(f"unknown metric {metric!r}: pass higher_is_better")
-    return info.higher_is_better
+def _largest_count(level: float, total: int, per: float = 1.0) -> int:
+    """The largest integer c with per * c / total <= level, by the same float comparison the
+    p-value is tested with (so the interval and p agree even at the boundary)."""
+    c = int(math.floor(level * total / per))
+    while per * (c + 1) / total <= level:
+        c += 1
+    while c >= 0 and per * c / total > level:
+        c -= 1
+    return c
 
 
-def verdict(
-    difference: float,
-    ci: Sequence[float],
-    p_value: float,
-    higher_is_better: bool | None = True,
-    alpha: float = 0.05,
-) -> str:
-    """"better beyond noise (p = 0.003)", "worse beyond noise (...)" or "within noise (...)"
-    for a's difference a - b. The decision rests on p; the direction on the difference's
-    sign (or, when it is exactly 0, the interval's midpoint), flipped for lower-is-better
-    metrics such as ECE. With no better direction (None) a clear gap is "different"."""
-    if p_value is None or math.isnan(p_value):
-        return "undetermined (no test possible)"
-    p_text = _format_p(p_value)
-    if p_value >= alpha:
-        return f"within noise ({p_text})"
-    sign = np.sign(difference) if difference and not math.isnan(difference) else np.sign(ci[0] + ci[1])
-    if higher_is_better is None or not (sign > 0 or sign < 0):
-        return f"different beyond noise ({p_text})"
-    a_better = bool(sign > 0) == higher_is_better
-    return f"{'better' if a_better else 'worse'} beyond noise ({p_text})"
+def _spread_problem(d: np.ndarray) -> str:
+    if d.size and np.ptp(d) == 0:
+        if d[0] == 0:
+            return "every pair gave exactly the same value: the two do not differ at all here"
+        return (f"every pair gave the same difference ({d[0]:+.3g}): zero spread is not certainty (it usually means "
+                "both predict the same way for every case whatever the seed)")
+    return ""
 
 
-# --- two single runs on one test set ------------------------------------------------------------
+# --- seeds: sign-flip permutation test ---------------------------------------------------------
 
-def mcnemar(pred_a: np.ndarray, pred_b: np.ndarray, labels: np.ndarray) -> dict:
-    """McNemar's test on which test cases each run gets right: only the discordant cases
-    (b = only a right, c = only b right) carry information. Exact binomial when b + c < 25,
-    where the chi-square approximation is poor; else chi-square with continuity correction.
-
-    `pred_a`, `pred_b`: (n,) predictions or (n, K) logits. Keys: both_right, only_a_right
-    (b), only_b_right (c), both_wrong, statistic, p_value, exact, n.
-    """
-    a, b = _predictions(pred_a), _predictions(pred_b)
-    if a.shape != b.shape:
-        raise ValueError(f"the two runs predict different numbers of cases: {a.shape} vs {b.shape}")
-    y = np.asarray(labels).astype(np.int64, copy=False)
-    if y.shape != a.shape:
-        raise ValueError(f"labels must have shape {a.shape}, got {y.shape}")
-    right_a, right_b = a == y, b == y
-    table = np.array([[np.sum(right_a & right_b), np.sum(right_a & ~right_b)],
-                      [np.sum(~right_a & right_b), np.sum(~right_a & ~right_b)]])
-    exact = bool(table[0, 1] + table[1, 0] < 25)
-    result = _sm_mcnemar(table, exact=exact, correction=True)
-    return {"both_right": int(table[0, 0]), "only_a_right": int(table[0, 1]), "only_b_right": int(table[1, 0]),
-            "both_wrong": int(table[1, 1]), "statistic": float(result.statistic), "p_value": float(result.pvalue),
-            "exact": exact, "n": int(y.size)}
+def _flips(n: int, seed: int) -> np.ndarray:
+    """Rows of +1/-1: all 2^n when n is small, else identity, mirror and random draws."""
+    if n <= _MAX_EXACT_PAIRS:
+        bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+        return 1 - 2 * bits
+    rng = np.random.default_rng(seed)
+    random = 1 - 2 * rng.integers(0, 2, size=(_RANDOM_FLIPS - 2, n))
+    return np.vstack([np.ones((1, n), dtype=np.int64), -np.ones((1, n), dtype=np.int64), random])
 
 
-def paired_bootstrap_difference(
-    logits_a: np.ndarray,
-    logits_b: np.ndarray,
-    labels: np.ndarray,
-    num_classes: int,
-    metric: str = "balanced_accuracy",
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> Interval:
-    """Interval of metric(a) - metric(b), both runs scored on the same stratified
-    resamples of the test set, so case difficulty shared by the runs cancels out."""
-    scorer_a = _ResampleScorer(logits_a, labels, num_classes, (metric,))
-    scorer_b = _ResampleScorer(logits_b, labels, num_classes, (metric,))
-    estimate, low, high, method = _stratified_bootstrap(
-        labels, lambda idx: scorer_a(idx) - scorer_b(idx), 1, n_resamples=n_resamples, confidence=confidence,
-        seed=seed, per_row=2 * max(scorer_a.n, scorer_a.codes_per_row),
-    )
-    return Interval(float(estimate[0]), float(low[0]), float(high[0]), f"paired {method}")
-
-
-def compare_single_runs(
-    logits_a: np.ndarray,
-    logits_b: np.ndarray,
-    labels: np.ndarray,
-    num_classes: int,
-    metric: str = "balanced_accuracy",
+def sign_flip_test(
+    differences: Sequence[float] | np.ndarray,
     *,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+    unit: str = "seeds",
     seed: int = 0,
-    alpha: float = 0.05,
-    higher_is_better: bool | None = None,
-) -> Comparison:
-    """Two runs on the same test set: McNemar's p on per-case correctness with a paired
-    bootstrap interval of the metric difference. McNemar tests accuracy-type agreement,
-    so for a class-balanced metric the two can disagree; the note says when they do."""
-    test = mcnemar(logits_a, logits_b, labels)
-    diff = paired_bootstrap_difference(logits_a, logits_b, labels, num_classes, metric, n_resamples, confidence,
-                                       seed)
-    p = test["p_value"]
-    excludes_zero = diff.low > 0 or diff.high < 0
-    note = ""
-    if (p < alpha) != excludes_zero:
-        note = (f"McNemar's test (on which cases each run gets right) and the bootstrap interval of {metric} "
-                "disagree: the difference may lie in which classes are right rather than how many cases.")
-    return Comparison(
-        metric=metric, difference=diff.estimate, ci=(diff.low, diff.high), p_value=p,
-        test=f"McNemar ({'exact' if test['exact'] else 'chi-square'}) with a paired bootstrap interval",
-        verdict=verdict(diff.estimate, (diff.low, diff.high), p, _direction(metric, higher_is_better), alpha),
-        n=test["n"], note=note,
-    )
+) -> PairedTest:
+    """Exact sign-flip test of mean(d) = delta, inverted into an interval.
+
+    For a flip that negates the pairs in F, |sum s_i (d_i - delta)| >= |sum (d_i - delta)|
+    holds exactly for delta between mean(d over F) and mean(d over the rest), an interval
+    that always contains mean(d). So p(delta), the share of flips at least as extreme, is
+    a count of intervals, falls away from mean(d) on both sides, and the set where
+    p(delta) > alpha is itself an interval: its ends are order statistics of the flips'
+    interval ends. p = p(0) from the same counts. `bounds`: the range of the difference.
+    """
+    d = np.asarray(differences, dtype=np.float64)
+    if d.ndim != 1 or not np.all(np.isfinite(d)):
+        raise ValueError("differences must be a 1-D array of finite numbers")
+    n = d.size
+    limits = difference_bounds(None) if bounds is None else bounds
+    name = "exact sign-flip permutation test" if n <= _MAX_EXACT_PAIRS else "sign-flip permutation test"
+    if n < 2:
+        mean = float(d.mean()) if n else math.nan
+        return PairedTest(mean, math.nan, n, name, lambda c: limits, unit=unit, min_p=1.0,
+                          too_few=f"with {n} paired run{'s' if n != 1 else ''} no test is possible")
+    flips = _flips(n, seed)
+    negated = flips < 0
+    size = negated.sum(axis=1)
+    part = negated @ d
+    total = d.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_f = part / size
+        mean_rest = (total - part) / (n - size)
+    trivial = (size == 0) | (size == n)
+    low = np.where(trivial, -np.inf, np.minimum(mean_f, mean_rest))
+    high = np.where(trivial, np.inf, np.maximum(mean_f, mean_rest))
+    count = flips.shape[0]
+    p_value = float(np.count_nonzero((low <= 0) & (high >= 0)) / count)
+    low_sorted, high_sorted = np.sort(low), np.sort(high)
+
+    def interval(confidence: float) -> tuple[float, float]:
+        k = _largest_count(1 - confidence, count)
+        if k < 0:
+            return limits
+        return _clip((float(low_sorted[k]), float(high_sorted[count - 1 - k])), limits)
+
+    return PairedTest(float(d.mean()), p_value, n, name, interval, unit=unit, min_p=float(trivial.sum() / count),
+                      degenerate=_spread_problem(d))
 
 
-# --- several runs: folds or seeds --------------------------------------------------------------
+# --- folds: corrected resampled t-test --------------------------------------------------------
 
 def corrected_resampled_ttest(
     differences: Sequence[float] | np.ndarray,
@@ -187,13 +159,10 @@ def corrected_resampled_ttest(
     confidence: float = 0.95,
 ) -> dict:
     """Corrected resampled t-test (Nadeau & Bengio 2003; Bouckaert & Frank 2004) on the
-    per-fold differences of r repeats of k-fold CV. Folds share training data, so the
-    plain variance of the differences is too small; the n_test/n_train term corrects it:
+    per-fold differences of r repeats of k-fold CV:
     t = mean(d) / sqrt((1/(k r) + n_test/n_train) var(d)), df = k r - 1.
-
-    Zero variance (every fold the same difference): p = 0 if the mean is not 0, else 1,
-    and the interval is the mean itself. Keys: mean, se, t, df, p_value, ci, n.
-    """
+    Keys: mean, se, t, df, p_value, ci, n. Zero variance: t is infinite (or 0) and the
+    interval the mean itself; `corrected_t_test` calls that degenerate."""
     d = np.asarray(differences, dtype=np.float64)
     if d.ndim != 1 or d.size != folds * repeats:
         raise ValueError(f"expected {folds} folds x {repeats} repeats = {folds * repeats} differences, got {d.size}")
@@ -212,39 +181,163 @@ def corrected_resampled_ttest(
     return {"mean": mean, "se": se, "t": t, "df": df, "p_value": p, "ci": [mean - half, mean + half], "n": int(d.size)}
 
 
-def paired_seed_test(differences: Sequence[float] | np.ndarray, confidence: float = 0.95) -> dict:
-    """Test of per-seed differences a - b (same split, matched seeds): an exact sign-flip
-    permutation test of the mean up to 10 pairs, Wilcoxon signed-rank above; the interval
-    is the t-interval of the mean difference.
+def _t_interval(mean: float, se: float, df: int, p_value: float, confidence: float,
+                limits: tuple[float, float]) -> tuple[float, float]:
+    """mean -/+ t_crit se, nudged at the exact boundary so it agrees with p in floats."""
+    level = 1 - confidence
+    half = float(stats.t.ppf(1 - level / 2, df)) * se
+    if p_value <= level and abs(mean) <= half:
+        half = abs(mean) * (1 - 1e-12)
+    elif p_value > level and abs(mean) > half:
+        half = abs(mean)
+    return _clip((mean - half, mean + half), limits)
 
-    With n pairs no exact test of this kind gets below p = 2 / 2^n (all flips but the
-    observed one and its mirror look less extreme), so 3 seeds can never give p < 0.05;
-    `min_p` holds that floor and `note` says so. Keys: mean, ci, p_value, test, n, min_p, note.
-    """
+
+def corrected_t_test(
+    differences: Sequence[float] | np.ndarray,
+    *,
+    n_train: int,
+    n_test: int,
+    folds: int,
+    repeats: int,
+    bounds: tuple[float, float] | None = None,
+) -> PairedTest:
+    """The corrected resampled t-test as a `PairedTest`: its t-interval at any level."""
     d = np.asarray(differences, dtype=np.float64)
-    if d.ndim != 1 or np.isnan(d).any():
-        raise ValueError("differences must be a 1-D array without NaN")
-    n = d.size
-    summary = t_interval(d, confidence)
-    min_p = min(1.0, 2.0 ** (1 - n)) if n else float("nan")
-    if n < 2:
-        return {"mean": summary["mean"], "ci": summary["ci"], "p_value": float("nan"), "test": "none", "n": n,
-                "min_p": min_p, "note": f"with {n} paired run{'s' if n != 1 else ''} no test is possible"}
-    if not d.any():  # no pair differs: nothing to test, and Wilcoxon would have no ranks
-        p_value, test = 1.0, "none (every difference is 0)"
-    elif n <= _MAX_EXACT_PAIRS:
-        result = stats.permutation_test((d,), lambda x, axis=-1: x.mean(axis=axis), permutation_type="samples",
-                                        n_resamples=np.inf, vectorized=True, alternative="two-sided")
-        p_value, test = float(result.pvalue), "exact paired permutation test (sign flips)"
-    else:
-        p_value, test = float(stats.wilcoxon(d).pvalue), "Wilcoxon signed-rank test"
-    note = ""
-    if min_p >= 0.05:
-        note = (f"with {n} paired runs no test can reach p < 0.05 (the smallest attainable p is {min_p:.2g}); "
-                "run more seeds to tell the methods apart")
-    return {"mean": summary["mean"], "ci": summary["ci"], "p_value": p_value, "test": test, "n": n,
-            "min_p": min_p, "note": note}
+    result = corrected_resampled_ttest(d, n_train=n_train, n_test=n_test, folds=folds, repeats=repeats)
+    limits = difference_bounds(None) if bounds is None else bounds
+    mean, se, df, p = result["mean"], result["se"], result["df"], result["p_value"]
+    note = (f"sizes used: {n_test} test and {n_train} training cases per fold (n_test/n_train = "
+            f"{n_test / n_train:.3g})")
+    return PairedTest(mean, p, int(d.size), "corrected resampled t-test (Nadeau & Bengio)",
+                      lambda c: _t_interval(mean, se, df, p, c, limits), unit="folds",
+                      degenerate=_spread_problem(d), note=note)
 
+
+# --- two single runs --------------------------------------------------------------------------
+
+def mcnemar(pred_a: np.ndarray, pred_b: np.ndarray, labels: np.ndarray) -> dict:
+    """McNemar's test of *accuracy*: only the discordant cases (b = only a right, c = only
+    b right) carry information. Exact binomial when b + c < 25, else chi-square with
+    continuity correction. It says nothing about balanced metrics.
+
+    `pred_a`, `pred_b`: (n,) predictions or (n, K) logits. Keys: both_right, only_a_right
+    (b), only_b_right (c), both_wrong, statistic, p_value, exact, n, tests.
+    """
+    a, b = _predictions(pred_a), _predictions(pred_b)
+    if a.shape != b.shape:
+        raise ValueError(f"the two runs predict different numbers of cases: {a.shape} vs {b.shape}")
+    y = np.asarray(labels).astype(np.int64, copy=False)
+    if y.shape != a.shape:
+        raise ValueError(f"labels must have shape {a.shape}, got {y.shape}")
+    right_a, right_b = a == y, b == y
+    table = np.array([[np.sum(right_a & right_b), np.sum(right_a & ~right_b)],
+                      [np.sum(~right_a & right_b), np.sum(~right_a & ~right_b)]])
+    exact = bool(table[0, 1] + table[1, 0] < 25)
+    result = _sm_mcnemar(table, exact=exact, correction=True)
+    return {"both_right": int(table[0, 0]), "only_a_right": int(table[0, 1]), "only_b_right": int(table[1, 0]),
+            "both_wrong": int(table[1, 1]), "statistic": float(result.statistic), "p_value": float(result.pvalue),
+            "exact": exact, "n": int(y.size), "tests": "accuracy"}
+
+
+def _stratified_indices(labels: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """(rows, n) test-case indices, each class resampled within itself (its count kept)."""
+    order = np.argsort(labels, kind="stable")
+    counts = np.bincount(labels)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    per_case_start = np.repeat(starts, counts)
+    per_case_count = np.repeat(counts, counts)
+    draws = per_case_start + (rng.random((rows, labels.size)) * per_case_count).astype(np.int64)
+    return order[draws]
+
+
+def paired_bootstrap_test(
+    logits_a: np.ndarray,
+    logits_b: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    metric: str = "balanced_accuracy",
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    bounds: tuple[float, float] | None = None,
+) -> PairedTest:
+    """metric(a) - metric(b) with both runs scored on the same stratified resamples of the
+    test cases; p and the interval from those resamples (see the module docstring)."""
+    y = np.asarray(labels).astype(np.int64, copy=False)
+    scorer_a = _ResampleScorer(logits_a, y, num_classes, (metric,))
+    scorer_b = _ResampleScorer(logits_b, y, num_classes, (metric,))
+    whole = np.arange(y.size)[None, :]
+    estimate = float(scorer_a(whole)[0, 0] - scorer_b(whole)[0, 0])
+    rng = np.random.default_rng(seed)
+    batch = max(1, _BATCH_ELEMENTS // max(y.size, 1))
+    parts = []
+    for start in range(0, n_resamples, batch):
+        idx = _stratified_indices(y, min(batch, n_resamples - start), rng)
+        parts.append(scorer_a(idx)[0] - scorer_b(idx)[0])
+    diffs = np.sort(np.concatenate(parts))
+    below, above = np.count_nonzero(diffs <= 0), np.count_nonzero(diffs >= 0)
+    p_value = min(1.0, 2 * min(below, above) / n_resamples)
+    limits = difference_bounds(bounds)
+
+    def interval(confidence: float) -> tuple[float, float]:
+        k = _largest_count(1 - confidence, n_resamples, per=2.0)
+        if k < 0:
+            return limits
+        return _clip((float(diffs[k]), float(diffs[n_resamples - 1 - k])), limits)
+
+    degenerate = ""
+    if np.array_equal(_predictions(logits_a), _predictions(logits_b)):
+        degenerate = "the two runs predict the same class for every test case"
+    elif np.ptp(diffs) == 0:
+        degenerate = "every resample of the test cases gave the same difference"
+    return PairedTest(estimate, p_value, int(y.size), f"paired stratified bootstrap of the metric (B={n_resamples})",
+                      interval, unit="test cases", degenerate=degenerate)
+
+
+def one_class_reason(*prediction_sets: np.ndarray, names: Sequence[str] = ()) -> str:
+    """"both runs predict one class for every case" when every run given predicts a single
+    class throughout (a collapsed model), else ""."""
+    classes = set()
+    for preds in prediction_sets:
+        values = np.unique(np.asarray(preds))
+        if values.size != 1:
+            return ""
+        classes.add(int(values[0]))
+    if not classes:
+        return ""
+    which = ", ".join(str(names[c]) if c < len(names) else str(c) for c in sorted(classes))
+    return f"both predict one class ({which}) for every case, so no difference between them can be measured"
+
+
+def compare_single_runs(
+    logits_a: np.ndarray,
+    logits_b: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    metric: str = "balanced_accuracy",
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    higher_is_better: bool | None = None,
+) -> Comparison:
+    """Two runs on the same test set: the paired bootstrap of `metric` decides; McNemar's
+    test of accuracy is reported beside it, labelled as such, in the note."""
+    test = paired_bootstrap_test(logits_a, logits_b, labels, num_classes, metric, n_resamples=n_resamples,
+                                 seed=seed, bounds=metric_bounds(metric))
+    collapsed = one_class_reason(_predictions(logits_a), _predictions(logits_b))
+    mc = mcnemar(logits_a, logits_b, labels)
+    info = METRICS.get(metric) or CALIBRATION_METRICS.get(metric)
+    words = info.display_name if info else metric
+    accuracy_note = (f"McNemar's test of accuracy (a test of how many cases each gets right, not of {words}): "
+                     f"p = {mc['p_value']:.2g}, {mc['only_a_right']} cases only a gets right, "
+                     f"{mc['only_b_right']} only b.")
+    test = replace(test, degenerate=collapsed or test.degenerate, note=accuracy_note)
+    return decide(test, metric, higher_is_better=higher_is_better, alpha=alpha)
+
+
+# --- several runs: folds or seeds --------------------------------------------------------------
 
 def compare_experiments(
     values_a: Sequence[float] | np.ndarray,
@@ -256,36 +349,30 @@ def compare_experiments(
     n_test: int | None = None,
     folds: int | None = None,
     repeats: int | None = None,
-    confidence: float = 0.95,
     alpha: float = 0.05,
     higher_is_better: bool | None = None,
+    bounds: tuple[float, float] | None = None,
+    degenerate: str = "",
 ) -> Comparison:
     """Two methods over matched runs: position i of `values_a` and `values_b` is the same
     fold or seed. design "folds": corrected resampled t-test (needs n_train, n_test, folds,
-    repeats); "seeds": exact sign-flip or Wilcoxon test."""
+    repeats: the fold design's sizes); "seeds": sign-flip permutation test. `bounds`: the
+    range of the metric (looked up for registered metrics); `degenerate`: a reason, found
+    by the caller, why no comparison is possible (e.g. every run predicts one class)."""
     a = np.asarray(values_a, dtype=np.float64)
     b = np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"values must be paired 1-D arrays of equal length, got {a.shape} and {b.shape}")
-    d = a - b
-    direction = _direction(metric, higher_is_better)
+    limits = difference_bounds(bounds if bounds is not None else metric_bounds(metric))
     if design == "folds":
         if None in (n_train, n_test, folds, repeats):
             raise ValueError('design "folds" needs n_train, n_test, folds and repeats')
-        result = corrected_resampled_ttest(d, n_train=n_train, n_test=n_test, folds=folds, repeats=repeats,
-                                           confidence=confidence)
-        test = "corrected resampled t-test (Nadeau & Bengio)"
-        note = ""
+        test = corrected_t_test(a - b, n_train=n_train, n_test=n_test, folds=folds, repeats=repeats, bounds=limits)
     elif design == "seeds":
-        result = paired_seed_test(d, confidence)
-        test, note = result["test"], result["note"]
+        test = sign_flip_test(a - b, bounds=limits)
     else:
         raise ValueError(f'design must be "folds" or "seeds", got {design!r}')
-    ci = (float(result["ci"][0]), float(result["ci"][1]))
-    said = verdict(result["mean"], ci, result["p_value"], direction, alpha)
-    if design == "seeds" and said.startswith("within") and result["min_p"] >= alpha:
-        # Not "within noise": no p-value this test can give would have said otherwise.
-        said = (f"too few seeds to tell ({_format_p(result['p_value'])}; with {d.size} seeds p cannot go below "
-                f"{result['min_p']:.2g})")
-    return Comparison(metric=metric, difference=result["mean"], ci=ci, p_value=result["p_value"], test=test,
-                      verdict=said, n=int(d.size), note=note)
+    if degenerate:
+        test = replace(test, degenerate=degenerate)
+    return decide(test, metric, higher_is_better=higher_is_better, alpha=alpha,
+                  explicit_direction=higher_is_better is not None)

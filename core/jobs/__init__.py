@@ -3,7 +3,10 @@ executors (a local process pool, Ray), derived runs, experiment summaries and pa
 
 from core.jobs._derived import save_derived_run
 from core.jobs._executors import BACKENDS, Executor, LocalExecutor, create_executor, run_task
-from core.jobs._experiments import EXPERIMENT_KEYS, compare_ids, experiment_summary, flat_metrics, is_experiment_id, pair_key
+from core.jobs._experiments import (
+    EXPERIMENT_KEYS, compare_against, compare_ids, comparison_dict, experiment_summary, flat_metrics, is_experiment_id, pair_key,
+    paired_comparison,
+)
 from core.jobs._pipeline import compute_embeddings, dataset_info, summarize_run
 from core.jobs._sweeps import (
     SweepRefused, ensure_sweep_driver, plan_sweep, reference_of, run_sweep, start_sweep, sweep_summary, sweep_table,
@@ -11,7 +14,7 @@ from core.jobs._sweeps import (
 from core.jobs._worker import ensure_worker, environment, execute_run, produce_run, worker_loop, worker_running
 
 __all__ = ["compute_embeddings", "dataset_info", "summarize_run", "save_derived_run", "ensure_worker", "execute_run",
-           "produce_run", "worker_loop", "worker_running", "environment", "EXPERIMENT_KEYS", "compare_ids",
+           "produce_run", "worker_loop", "worker_running", "environment", "EXPERIMENT_KEYS", "compare_against", "compare_ids", "comparison_dict", "paired_comparison",
            "experiment_summary", "flat_metrics", "is_experiment_id", "pair_key", "BACKENDS", "Executor",
            "LocalExecutor", "create_executor", "run_task", "SweepRefused", "ensure_sweep_driver", "plan_sweep",
            "reference_of", "run_sweep", "start_sweep", "sweep_summary", "sweep_table"]

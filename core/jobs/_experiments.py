@@ -13,11 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.analysis import SUMMARY_KEYS, comparable, compare_experiments, compare_single_runs, pooled_per_class, summarize_runs
+from core.analysis import (
+    SUMMARY_KEYS, Comparison, adjust_family, comparable, compare_experiments, compare_single_runs, mcnemar, pooled_per_class, summarize_runs,
+)
 from core.config import RunConfig
 from core.store import EXPERIMENT_PREFIX, ExperimentRecord, RunFileDamaged, RunRecord, RunStore
 
-__all__ = ["EXPERIMENT_KEYS", "flat_metrics", "experiment_summary", "compare_ids", "pair_key", "is_experiment_id"]
+__all__ = ["EXPERIMENT_KEYS", "flat_metrics", "experiment_summary", "compare_against", "compare_ids", "comparison_dict",
+           "paired_comparison", "pair_key", "is_experiment_id"]
 
 EXPERIMENT_KEYS: tuple[str, ...] = (*SUMMARY_KEYS, "ece")
 
@@ -84,12 +87,44 @@ def _side(store: RunStore, item_id: str) -> _Side:
 
 
 def compare_ids(store: RunStore, a: str, b: str, metric: str = "balanced_accuracy") -> dict[str, Any]:
-    """The paired difference a - b of `metric` with its interval, p-value, test and verdict.
+    """The paired difference a - b of `metric` with its interval, p-value, test and verdict,
+    all from one procedure (`core.analysis._paired`), as a plain dict (`paired_comparison`)."""
+    comparison, extra = paired_comparison(store, a, b, metric)
+    return comparison_dict(comparison, extra)
 
-    Two runs: McNemar and a paired bootstrap on their shared test set. Two experiments:
-    their runs paired by fold and seed, then the corrected resampled t-test (folds) or
-    an exact sign-flip / Wilcoxon test (seeds). Raises ValueError with the reason when the
-    two cannot be paired.
+
+def comparison_dict(comparison: Comparison, extra: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v for k, v in extra.items() if k in ("a", "b")}, **comparison.to_dict(),
+            **{k: v for k, v in extra.items() if k not in ("a", "b")}}
+
+
+def compare_against(store: RunStore, items: list[str], reference: str, metric: str = "balanced_accuracy",
+                    method: str = "holm") -> list[dict[str, Any]]:
+    """Each item minus `reference`, adjusted together (Holm by default: several runs held
+    against one are a family, and the best of them looks better by chance alone). Items
+    that cannot be paired come back as {"id", "error"}."""
+    found, out = [], []
+    for item in items:
+        try:
+            found.append((len(out), *paired_comparison(store, item, reference, metric)))
+            out.append(None)
+        except (ValueError, RunFileDamaged) as exc:
+            out.append({"a": {"id": item}, "error": str(exc)})
+    adjusted = adjust_family([c for _, c, _ in found], method)
+    for (index, _, extra), comparison in zip(found, adjusted, strict=True):
+        out[index] = comparison_dict(comparison, extra)
+    return out
+
+
+def paired_comparison(store: RunStore, a: str, b: str, metric: str = "balanced_accuracy"
+                      ) -> tuple[Comparison, dict[str, Any]]:
+    """a - b as a `Comparison` (for views that adjust several together) and what goes beside
+    it: the two sides' ids and names, and for two runs McNemar's test of accuracy.
+
+    Two runs: a paired, class-stratified bootstrap on their shared test set. Two
+    experiments: their runs paired by fold and seed, then the corrected resampled t-test
+    (folds) or the sign-flip test (seeds). Runs that all predict one class give "cannot
+    tell". Raises ValueError with the reason when the two cannot be paired.
     """
     if metric not in EXPERIMENT_KEYS:
         raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(EXPERIMENT_KEYS)}")
@@ -100,14 +135,25 @@ def compare_ids(store: RunStore, a: str, b: str, metric: str = "balanced_accurac
     ok, reason = comparable({left.label: left.config, right.label: right.config})
     if not ok:
         raise ValueError(reason)
+    extra: dict[str, Any] = {"a": {"id": a, "name": left.label}, "b": {"id": b, "name": right.label}}
     if left.experiment is None:
         art_a, art_b = store.artifacts(a), store.artifacts(b)
         if not np.array_equal(art_a.labels, art_b.labels):
             raise ValueError("the two runs were not scored on the same test cases; re-run one of them")
         result = compare_single_runs(art_a.logits, art_b.logits, art_a.labels, art_a.num_classes, metric)
+        extra["mcnemar"] = mcnemar(art_a.logits, art_b.logits, art_a.labels)
     else:
         result = _compare_experiments(store, left, right, metric)
-    return {"a": {"id": a, "name": left.label}, "b": {"id": b, "name": right.label}, **result.to_dict()}
+    return result, extra
+
+
+def _one_class(metrics: dict[str, Any]) -> str | None:
+    """The class a run predicts for every test case, from its per-class table, or None."""
+    rows = metrics.get("per_class") or []
+    if not rows or any(row.get("predicted") is None for row in rows):
+        return None  # a run stored before the predicted counts were kept
+    used = [str(row.get("class")) for row in rows if row["predicted"]]
+    return used[0] if len(used) == 1 else None
 
 
 def _compare_experiments(store: RunStore, left: _Side, right: _Side, metric: str):
@@ -122,17 +168,24 @@ def _compare_experiments(store: RunStore, left: _Side, right: _Side, metric: str
                          "and seed; a paired comparison needs at least 2 (wait for the runs, or use the same "
                          "seeds in both)")
     values = {side: [] for side in "ab"}
-    n_train, n_test = [], []
+    n_test, collapsed = [], []
     for run_a, run_b in pairs:
         for side, run in (("a", run_a), ("b", run_b)):
-            values[side].append(flat_metrics(store.metrics(run.id)).get(metric))
-        dataset = store.metrics(run_a.id).get("dataset") or {}
-        n_train.append(sum(dataset.get("counts_train") or [0]))
-        n_test.append(dataset.get("n_test") or 0)
+            metrics = store.metrics(run.id)
+            values[side].append(flat_metrics(metrics).get(metric))
+            collapsed.append(_one_class(metrics))
+        n_test.append((store.metrics(run_a.id).get("dataset") or {}).get("n_test") or 0)
     a, b = (np.asarray([np.nan if v is None else v for v in values[s]], dtype=float) for s in "ab")
     keep = np.isfinite(a) & np.isfinite(b)
     folds = ev_a.folds
+    degenerate = ""
+    if collapsed and all(c is not None for c in collapsed):
+        classes = sorted(set(collapsed))
+        degenerate = (f"every run of both predicts one class ({', '.join(map(str, classes))}) for every case, so "
+                      "no difference between them can be measured")
+    # The fold design's sizes: each test fold against the k - 1 folds its training set is drawn from.
+    test_size = int(np.mean(n_test)) if n_test else 0
     return compare_experiments(
         a[keep], b[keep], metric=metric, design="folds" if folds > 1 else "seeds",
-        n_train=int(np.mean(n_train)), n_test=int(np.mean(n_test)), folds=folds,
-        repeats=max(1, int(keep.sum()) // folds) if folds > 1 else None)
+        n_train=max(1, test_size * (folds - 1)), n_test=max(1, test_size), folds=folds,
+        repeats=max(1, int(keep.sum()) // folds) if folds > 1 else None, degenerate=degenerate)

@@ -63,7 +63,8 @@ def summarize_run(artifacts: EvalArtifacts, splits: Splits, config: RunConfig) -
     per_class = per_class_metrics(artifacts.logits, artifacts.labels, counts, list(splits.class_names))
     per_class["group"] = [groups[i] for i in per_class["class_index"]]
     wilson = per_class_intervals(artifacts.logits, artifacts.labels, artifacts.num_classes)
-    per_class = per_class.merge(wilson[["class_index", "recall_low", "recall_high", "precision_low", "precision_high"]],
+    per_class = per_class.merge(wilson[["class_index", "predicted", "recall_low", "recall_high", "precision_low",
+                                        "precision_high"]],
                                 on="class_index", how="left")
     intervals = bootstrap_intervals(artifacts.logits, artifacts.labels, artifacts.num_classes)
     return _clean({

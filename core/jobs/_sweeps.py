@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.analysis import t_interval
+from core.analysis import adjust_family, t_interval
 from core.config import RunConfig
 from core.data import UPLOAD_PREFIX, load_data
 from core.jobs._executors import Executor
-from core.jobs._experiments import EXPERIMENT_KEYS, compare_ids, experiment_summary
+from core.jobs._experiments import EXPERIMENT_KEYS, comparison_dict, experiment_summary, paired_comparison
 from core.jobs._worker import headline
 from core.store import RunFileDamaged, RunStore, pid_alive
 from core.sweep import SweepCell, SweepSpec, expand_sweep
@@ -223,13 +223,15 @@ def _group_recalls(store: RunStore, run_ids: list[str]) -> dict[str, dict]:
         for group in values:
             if groups.get(group) is not None:
                 values[group].append(groups[group])
-    return {group: t_interval(v) for group, v in values.items()}
+    return {group: t_interval(v, bounds=(0.0, 1.0)) for group, v in values.items()}
 
 
 def sweep_summary(store: RunStore, sweep_id: str, metric: str = "balanced_accuracy") -> dict[str, Any]:
     """Status, progress with an ETA, and one entry per grid cell: its settings, experiment,
     the mean and interval of every metric, head and tail recall, and its paired comparison
-    with the reference cell (same values on the other axes)."""
+    with the reference cell (same values on the other axes). The comparisons are one family,
+    adjusted together for the false discovery rate (Benjamini-Hochberg): a map of many cells
+    is a screen, and without adjusting one in twenty null cells would light up."""
     sweep = store.get_sweep(sweep_id)
     axes = _axis_labels(sweep.spec.get("grid", {}))
     runs = sweep.runs
@@ -241,7 +243,7 @@ def sweep_summary(store: RunStore, sweep_id: str, metric: str = "balanced_accura
         rate = len(finished) / max(max(r.finished for r in finished) - min(started), 1e-9)
         eta = (by_status["queued"] + by_status["running"]) / rate
     reference = reference_of(axes)
-    cells = []
+    cells, versus = [], {}
     by_settings = {json.dumps(e.cell, sort_keys=True): e for e in sweep.experiments}
     for exp in sweep.experiments:
         done = [r.id for r in exp.runs if r.status == "done"]
@@ -251,23 +253,29 @@ def sweep_summary(store: RunStore, sweep_id: str, metric: str = "balanced_accura
                 "recall_groups": _group_recalls(store, done) if done else {}, "vs_reference": None}
         if reference and exp.cell and exp.cell.get(reference[0]) != reference[1] and done:
             ref = by_settings.get(json.dumps({**exp.cell, reference[0]: reference[1]}, sort_keys=True))
-            cell["vs_reference"] = _versus(store, exp, ref, metric)
+            found = _versus(store, exp, ref, metric)
+            if found is not None:
+                versus[len(cells)] = found
         cells.append(cell)
+    adjusted = adjust_family([c for c, _ in versus.values()], "fdr_bh")
+    for (index, (_, extra)), comparison in zip(versus.items(), adjusted, strict=True):
+        cells[index]["vs_reference"] = comparison_dict(comparison, extra)
     return {**sweep.to_dict(), "axes": axes, "reference": list(reference) if reference else None, "metric": metric,
             "progress": {**by_status, "total": len(runs), "eta_s": eta}, "cells": cells}
 
 
-def _versus(store: RunStore, exp, ref, metric: str) -> dict[str, Any] | None:
-    """The cell against the reference cell, paired (same seeds and folds), or None."""
+def _versus(store: RunStore, exp, ref, metric: str):
+    """The cell against the reference cell, paired (same seeds and folds): a comparison and
+    what goes beside it (`paired_comparison`), or None."""
     if ref is None:
         return None
     ref_done = [r.id for r in ref.runs if r.status == "done"]
     exp_done = [r.id for r in exp.runs if r.status == "done"]
     try:
         if len(exp.runs) == 1 and len(ref.runs) == 1 and exp_done and ref_done:
-            return compare_ids(store, exp_done[0], ref_done[0], metric)
+            return paired_comparison(store, exp_done[0], ref_done[0], metric)
         if len(exp_done) >= 2 and len(ref_done) >= 2:
-            return compare_ids(store, exp.id, ref.id, metric)
+            return paired_comparison(store, exp.id, ref.id, metric)
     except (ValueError, RunFileDamaged):
         return None
     return None
@@ -292,7 +300,10 @@ def sweep_table(summary: dict[str, Any]) -> pd.DataFrame:
         versus = cell["vs_reference"]
         row["difference_vs_reference"] = versus["difference"] if versus else None
         row["verdict_vs_reference"] = versus["verdict"] if versus else None
-        row["better_beyond_noise"] = bool(versus and versus["verdict"].startswith("better")) if versus else None
+        row["status_vs_reference"] = versus["status"] if versus else None
+        row["p_vs_reference"] = versus["p_value"] if versus else None
+        row["adjusted_p_vs_reference"] = versus["p_adjusted"] if versus else None
+        row["better_beyond_noise"] = versus["status"] == "better" if versus else None
         rows.append(row)
     frame = pd.DataFrame(rows)
     return frame.replace({np.nan: None}) if not frame.empty else frame

@@ -5,11 +5,15 @@ data. Its `analyse` is a pure function of the finished runs' stored arrays: ever
 interval, verdict and caption a page or the command line shows is computed from them, so a
 lesson that happens not to hold on this data says so.
 
-Verdicts rest on the 95 % t-interval of the paired differences (same seed, same split)
-from `core.analysis.compare_experiments`: "holds here" when the interval lies on the side
-the paper claims, "does not hold here" when it lies on the other side, "within noise" when
-it covers zero. With three to five seeds no exact test can reach p < 0.05, so the interval,
-not the p-value, decides; the p-value is still reported.
+Each finding is one paired comparison (same seed, same split) through
+`core.analysis.compare_experiments`, the procedure `compare` and the Compare page use: the
+sign-flip test over seeds, the corrected resampled t-test over folds. A lesson's findings
+are one family, adjusted together (Holm, `core.analysis.adjust_family`), and the words are
+read from the adjusted comparison: "holds here" when its interval lies on the side the
+paper claims (so its adjusted p is below 0.05), "does not hold here" on the other side,
+"within noise" when it covers zero, "too few runs to tell" when the runs cannot reach the
+level, and "cannot tell" with the reason when the runs are degenerate (every run predicts
+one class, zero spread).
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from core.analysis import compare_experiments, t_interval
+from core.analysis import Comparison, adjust_family, compare_experiments, one_class_reason, t_interval
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
 from core.sweep import SweepSpec
+from core.text import interval_text
 
-__all__ = ["Lesson", "LessonRun", "Finding", "Chart", "Verdict", "paired_finding", "cell_runs", "cell_interval",
-           "interval_rows", "format_interval", "SIZES", "Size", "rare_classes", "train_logits"]
+__all__ = ["Lesson", "LessonRun", "Finding", "Chart", "Verdict", "paired_finding", "family", "cell_runs",
+           "cell_interval", "interval_rows", "format_interval", "SIZES", "Size", "rare_classes", "train_logits"]
 
 Size = Literal["full", "tiny"]
 SIZES: tuple[str, ...] = ("full", "tiny")
@@ -53,27 +58,49 @@ class LessonRun:
 
 @dataclass(frozen=True)
 class Finding:
-    """One measured difference a - b with its interval and what it says about the claim."""
+    """One measured difference a - b with its interval and what it says about the claim.
+
+    `status`: "holds" | "does not hold" | "within noise" | "too few runs" | "cannot tell" |
+    "not enough runs"; `comparison` is the test it was read from (None with fewer than two
+    paired runs)."""
 
     label: str  # what is compared, in words
     measure: str  # the number, in words ("balanced accuracy")
     estimate: float
     ci: tuple[float, float]
-    status: str  # "holds" | "does not hold" | "within noise" | "not enough runs"
+    status: str
     p_value: float = float("nan")
     test: str = ""
     n: int = 0
+    expect: str = "higher"
+    comparison: Comparison | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def p_adjusted(self) -> float | None:
+        return None if self.comparison is None else self.comparison.p_adjusted
+
+    @property
+    def reason(self) -> str:
+        """Why no verdict can be read ("too few seeds to tell (...)", "cannot tell: ..."), or ""."""
+        if self.comparison is None or self.status not in ("too few runs", "cannot tell"):
+            return ""
+        return self.comparison.verdict
 
     @property
     def text(self) -> str:
         """"holds here: +0.14 [+0.09, +0.19]" and its kin."""
         if self.status == "not enough runs":
             return "not enough finished runs to tell"
+        if self.status in ("too few runs", "cannot tell"):
+            return f"{self.reason}: {format_interval(self.estimate, (math.nan, math.nan))}"
         return f"{self.status} here: {format_interval(self.estimate, self.ci)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "measure": self.measure, "estimate": self.estimate, "ci": list(self.ci),
-                "status": self.status, "text": self.text, "p_value": self.p_value, "test": self.test, "n": self.n}
+                "status": self.status, "text": self.text, "p_value": self.p_value, "p_adjusted": self.p_adjusted,
+                "adjustment": "" if self.comparison is None else self.comparison.adjustment,
+                "confidence": 0.95 if self.comparison is None else self.comparison.confidence,
+                "test": self.test, "n": self.n}
 
 
 @dataclass(frozen=True)
@@ -164,21 +191,36 @@ def train_logits(artifacts: EvalArtifacts) -> np.ndarray:
 # --- numbers into verdicts ------------------------------------------------------------------
 
 def format_interval(estimate: float, ci: Sequence[float], signed: bool = True) -> str:
-    fmt = "{:+.2f}" if signed else "{:.2f}"
-    if not all(math.isfinite(v) for v in (estimate, *ci)):
-        return fmt.format(estimate) if math.isfinite(estimate) else "n/a"
-    return f"{fmt.format(estimate)} [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
+    """"+0.14 [+0.09, +0.19]"; ends near 0 keep their sign visible (`core.text.number`)."""
+    return interval_text(estimate, ci, digits=2, signed=signed)
 
 
-def _status(ci: tuple[float, float], expect: Expect) -> str:
-    low, high = ci
-    if not (math.isfinite(low) and math.isfinite(high)):
+def _status(comparison: Comparison, expect: Expect) -> str:
+    """The claim's words from the comparison's own status (read from its interval)."""
+    if comparison.status == "too few":
+        return "too few runs"
+    if comparison.status == "cannot tell":
+        return "cannot tell"
+    if not comparison.beyond_noise:
         return "within noise"
     if expect == "different":
-        return "holds" if low > 0 or high < 0 else "within noise"
-    on_claim = low > 0 if expect == "higher" else high < 0
-    against = high < 0 if expect == "higher" else low > 0
-    return "holds" if on_claim else "does not hold" if against else "within noise"
+        return "holds"
+    on_claim = comparison.ci[0] > 0 if expect == "higher" else comparison.ci[1] < 0
+    return "holds" if on_claim else "does not hold"
+
+
+def _finding(label: str, measure: str, expect: Expect, comparison: Comparison) -> Finding:
+    return Finding(label, measure, float(comparison.difference), (float(comparison.ci[0]), float(comparison.ci[1])),
+                   _status(comparison, expect), float(comparison.p_value), comparison.test, int(comparison.n),
+                   expect, comparison)
+
+
+def _one_class(runs: Sequence[LessonRun]) -> str:
+    """The reason when every run given predicts a single class for every test case."""
+    if not runs:
+        return ""
+    reason = one_class_reason(*(np.asarray(r.artifacts.logits).argmax(axis=1) for r in runs))
+    return reason.replace("both predict", "every run predicts") if reason else ""
 
 
 def paired_finding(
@@ -190,11 +232,13 @@ def paired_finding(
     measure: str,
     expect: Expect,
     value_b: Callable[[LessonRun], float] | None = None,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
 ) -> Finding:
     """value(a) - value(b) over runs paired by seed and split, through
     `core.analysis.compare_experiments` (sign-flip test over seeds, corrected resampled
     t-test over folds); `value_b` scores the b side when it differs (e.g. the same run
-    before and after a post-hoc step: pass the same runs twice)."""
+    before and after a post-hoc step: pass the same runs twice). `bounds`: the range of the
+    measure (None: unbounded). Runs that all predict one class give "cannot tell"."""
     value_b = value_b or value
     by_pair = {r.pair: r for r in runs_b}
     pairs = [(a, by_pair[a.pair]) for a in runs_a if a.pair in by_pair]
@@ -204,34 +248,41 @@ def paired_finding(
     a, b = a[keep], b[keep]
     if a.size < 2:
         return Finding(label, measure, float(np.mean(a - b)) if a.size else float("nan"), (math.nan, math.nan),
-                       "not enough runs", n=int(a.size))
-    folds = pairs[0][0].config.data.fold
-    higher = True  # the status below reads the interval; compare_experiments' own words are not used
-    if folds is not None:
-        k = folds.k
-        counts = [p[0].artifacts.class_counts.sum() for p in pairs]
-        n_test = [p[0].artifacts.labels.size for p in pairs]
-        repeats = a.size // k
-        if repeats >= 1 and a.size == k * repeats:
-            result = compare_experiments(a, b, metric=measure, design="folds", n_train=int(np.mean(counts)),
-                                         n_test=int(np.mean(n_test)), folds=k, repeats=repeats,
-                                         higher_is_better=higher)
-        else:
-            result = compare_experiments(a, b, metric=measure, design="seeds", higher_is_better=higher)
+                       "not enough runs", n=int(a.size), expect=expect)
+    kept = [p for p, k in zip(pairs, keep, strict=True) if k]
+    degenerate = _one_class([x for x, _ in kept] + [y for _, y in kept])
+    folds = kept[0][0].config.data.fold
+    common = {"metric": measure, "higher_is_better": True, "bounds": bounds, "degenerate": degenerate}
+    if folds is not None and a.size % folds.k == 0:
+        first = kept[0][0].artifacts
+        result = compare_experiments(a, b, design="folds", n_test=int(first.labels.size),
+                                     n_train=int(first.labels.size) * (folds.k - 1), folds=folds.k,
+                                     repeats=a.size // folds.k, **common)
     else:
-        result = compare_experiments(a, b, metric=measure, design="seeds", higher_is_better=higher)
-    ci = (float(result.ci[0]), float(result.ci[1]))
-    return Finding(label, measure, float(result.difference), ci, _status(ci, expect), float(result.p_value),
-                   result.test, int(result.n))
+        result = compare_experiments(a, b, design="seeds", **common)
+    return _finding(label, measure, expect, result)
 
 
-def cell_interval(runs: Sequence[LessonRun], value: Callable[[LessonRun], float]) -> dict[str, Any]:
-    """Mean, sd and 95 % t-interval of one number over a cell's runs."""
-    return t_interval([value(r) for r in runs])
+def family(*findings: Finding) -> tuple[Finding, ...]:
+    """A lesson's findings adjusted together (Holm): each keeps its raw p and gains the
+    adjusted one, and its words are re-read from the adjusted comparison."""
+    tested = [f for f in findings if f.comparison is not None]
+    adjusted = iter(adjust_family([f.comparison for f in tested], "holm"))
+    out = []
+    for f in findings:
+        out.append(_finding(f.label, f.measure, f.expect, next(adjusted)) if f.comparison is not None else f)
+    return tuple(out)
 
 
-def interval_rows(x: Any, series: str, runs: Sequence[LessonRun], value: Callable[[LessonRun], float]) -> dict:
+def cell_interval(runs: Sequence[LessonRun], value: Callable[[LessonRun], float],
+                  bounds: tuple[float, float] | None = (0.0, 1.0)) -> dict[str, Any]:
+    """Mean, sd and 95 % t-interval (cut at the measure's range) of one number over a cell's runs."""
+    return t_interval([value(r) for r in runs], bounds=bounds)
+
+
+def interval_rows(x: Any, series: str, runs: Sequence[LessonRun], value: Callable[[LessonRun], float],
+                  bounds: tuple[float, float] | None = (0.0, 1.0)) -> dict:
     """One row of a chart's tidy frame: the cell's mean and interval."""
-    s = cell_interval(runs, value)
+    s = cell_interval(runs, value, bounds)
     low, high = s["ci"]
     return {"x": x, "series": series, "y": s["mean"], "low": low, "high": high, "sd": s["sd"], "n": s["n"]}

@@ -11,6 +11,7 @@ A few small table helpers live here too (`cell_samples`, `tail_warnings`,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -310,31 +311,38 @@ def metric_difference_figure(per_class_by_run: Mapping[str, pd.DataFrame], metri
 
 
 def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_label: str,
-                             colors: Mapping[str, str] | None = None) -> go.Figure:
-    """Each run's difference to the reference with its 95 % interval (a forest plot): an
-    interval that crosses zero is a difference within noise. Columns: run, difference,
-    low, high, verdict."""
+                             colors: Mapping[str, str] | None = None, higher_is_better: bool | None = True
+                             ) -> go.Figure:
+    """Each run's difference to the reference with its interval (a forest plot): a filled dot
+    is a difference beyond noise, an open one is not. Columns: run, difference, low, high,
+    verdict, and optionally status (the comparison's own; else read from the interval) and
+    confidence (the interval's level, lower than 0.95 once adjusted for several runs)."""
     fig = go.Figure()
     runs = comparisons["run"].tolist()
     colors = _colors(runs, colors)
     reference = plotly_text(reference)
-    for row in comparisons.itertuples():
-        beyond = not (row.low <= 0 <= row.high)
-        run = plotly_text(row.run)
+    for row in comparisons.to_dict(orient="records"):
+        low, high, diff = (float(row[k]) if row[k] is not None else math.nan for k in ("low", "high", "difference"))
+        has_interval = math.isfinite(low) and math.isfinite(high)
+        status = row.get("status") or ("within noise" if not has_interval or low <= 0 <= high else "better")
+        beyond = status in ("better", "worse", "different")
+        run, color = plotly_text(row["run"]), colors.get(row["run"], "#444")
+        level = float(row.get("confidence") or 0.95)
+        interval = (f"{level:.1%} interval [{low:+.3f}, {high:+.3f}]" if has_interval else "no interval")
         fig.add_trace(go.Scatter(
-            x=[row.difference], y=[run], mode="markers", name=run, showlegend=False,
-            marker={"color": colors.get(row.run, "#444"), "size": 13, "symbol": "circle" if beyond else "circle-open",
-                    "line": {"width": 2, "color": colors.get(row.run, "#444")}},
-            error_x={"type": "data", "symmetric": False, "array": [row.high - row.difference],
-                     "arrayminus": [row.difference - row.low], "color": colors.get(row.run, "#444"), "thickness": 2},
-            hovertemplate=f"<b>{run}</b> − <b>{reference}</b><br>{metric_label} %{{x:+.3f}}<br>"
-                          f"95% interval [{row.low:+.3f}, {row.high:+.3f}]<br>{plotly_text(row.verdict)}"
-                          "<extra></extra>",
+            x=[diff], y=[run], mode="markers", name=run, showlegend=False,
+            marker={"color": color, "size": 13, "symbol": "circle" if beyond else "circle-open",
+                    "line": {"width": 2, "color": color}},
+            error_x={"type": "data", "symmetric": False, "array": [high - diff if has_interval else 0],
+                     "arrayminus": [diff - low if has_interval else 0], "color": color, "thickness": 2,
+                     "visible": has_interval},
+            hovertemplate=f"<b>{run}</b> − <b>{reference}</b><br>{metric_label} %{{x:+.3f}}<br>{interval}<br>"
+                          f"{plotly_text(row['verdict'])}<extra></extra>",
         ))
     _layout(fig, None, height=max(160, 70 + 48 * len(runs)))
     fig.add_vline(x=0, line_color="#444", line_width=1, line_dash="dot")
-    fig.update_xaxes(title=f"difference in {metric_label} against {reference} (right of the line: better)",
-                     zeroline=False)
+    side = {True: " (right of the line: better)", False: " (left of the line: better)"}.get(higher_is_better, "")
+    fig.update_xaxes(title=f"difference in {metric_label} against {reference}{side}", zeroline=False)
     fig.update_yaxes(type="category", autorange="reversed")
     return fig
 

@@ -131,10 +131,14 @@ def _row_interval(row: Mapping[str, Any], key: str) -> str:
                            _count(row.get("runs done")))
 
 
+_MARKS = {"better": "▲ better", "worse": "▼ worse", "different": "≠ different", "within noise": "≈ within noise",
+          "too few": "too few seeds", "cannot tell": "cannot tell"}
+
+
 def _verdict_words(row: Mapping[str, Any], reference: Sequence[str] | None) -> tuple[str, str]:
-    """(short mark for the cell, sentence for the hover) of the cell against the reference.
-    `note_vs_reference` (optional column): the test's own caveat, e.g. that 3 seeds can never
-    reach p < 0.05; such a cell says "too few seeds" rather than "within noise"."""
+    """(short mark for the cell, sentence for the hover) of the cell against the reference,
+    read from `status_vs_reference` (the comparison's own status, adjusted with the map's
+    other cells) and `verdict_vs_reference` (its words, with raw and adjusted p)."""
     if _is_reference(row, reference):
         return "reference", "the reference: every other cell is compared with this one"
     verdict = _text(row.get("verdict_vs_reference"))
@@ -144,17 +148,8 @@ def _verdict_words(row: Mapping[str, Any], reference: Sequence[str] | None) -> t
     difference = _finite(row.get("difference_vs_reference"))
     diff = f"{difference:+.3f}, " if difference is not None else ""
     note = _text(row.get("note_vs_reference")) or ""
-    if verdict.startswith("better"):
-        mark = "▲ better"
-    elif verdict.startswith("worse"):
-        mark = "▼ worse"
-    elif verdict.startswith("too few") or (verdict.startswith("within") and note):
-        mark = "too few seeds"
-    elif verdict.startswith("within"):
-        mark = "≈ within noise"
-    else:
-        mark = "not tested"
-    sentence = f"difference from {ref}: {diff}{plotly_text(verdict)}"
+    mark = _MARKS.get(_text(row.get("status_vs_reference")) or "", "not tested")
+    sentence = f"difference from {ref}: {diff}{_wrapped(verdict)}"
     return mark, sentence + (f"<br>{_wrapped(f'({note})')}" if note else "")
 
 
