@@ -3,12 +3,16 @@ live progress, and the verdict drawn from its finished runs (cached until a run 
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from app.forms import format_seconds
 from app.services import get_store, resume_sweep, start_sweep_in_background
 from app.widgets import explain, flash
-from core.lessons import LESSONS, Lesson, Verdict, create_lesson, lesson_state, lesson_verdict, list_lessons
+from core.lessons import (
+    LESSONS, Lesson, Verdict, create_lesson, format_interval, lesson_state, lesson_verdict, list_lessons,
+)
 from core.text import md
 from core.viz import lesson_figure
 
@@ -17,10 +21,12 @@ __all__ = ["INTRO", "pick_lesson", "progress_panel", "load_verdict", "show_verdi
 
 KEY = "lessons."
 INTRO = ("Each lesson takes one published claim about class imbalance and tests it here, on small built-in data, "
-         "with several seeds. The verdict is computed from the runs: **holds here** when the 95 % interval of the "
+         "with several seeds. The verdict is computed from the runs: **holds here** when the interval of the "
          "difference lies on the side the paper claims, **does not hold here** when it lies on the other side, "
-         "**within noise** when it covers zero. Small data and few seeds can disagree with a paper: that is part "
-         "of the lesson.")
+         "**within noise** when it covers zero, and **too few runs** or **cannot tell** (with the reason) when the "
+         "runs cannot decide. A lesson's comparisons are tested together (Holm's adjustment), so a claim holds only "
+         "when it would still hold after looking at all of them. Small data and few seeds can disagree with a "
+         "paper: that is part of the lesson.")
 SIZES = {"full": "Class-ready (about 3 minutes)", "tiny": "Quick look (seconds, rough numbers)"}
 STATUS_BOX = {"holds": st.success, "does not hold": st.error}
 
@@ -114,7 +120,8 @@ def load_verdict(lesson: Lesson, state: dict) -> Verdict:
 def show_verdict(verdict: Verdict, state: dict) -> None:
     box = STATUS_BOX.get(verdict.status, st.info)
     first = verdict.findings[0] if verdict.findings else None
-    box(f"**Verdict: {md(verdict.headline)}**" + (f"  \n{md(first.label)} ({md(first.measure)}), 95 % interval "
+    level = f"{first.comparison.confidence:.1%}" if first and first.comparison else "95 %"
+    box(f"**Verdict: {md(verdict.headline)}**" + (f"  \n{md(first.label)} ({md(first.measure)}), {level} interval "
                                                    f"over {first.n} paired runs." if first else ""))
     if state["done"] < state["total"]:
         st.warning(f"Only {state['done']} of {state['total']} runs have finished: the verdict may change.")
@@ -130,13 +137,28 @@ def show_charts(verdict: Verdict, lesson: Lesson) -> None:
     explain("Dots and lines: means over the seeds (or folds); bars and bands: their 95 % intervals.")
 
 
+def _p(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def show_findings(verdict: Verdict) -> None:
-    rows = [{"comparison": f.label, "measure": f.measure, "difference": f.estimate, "95 % interval from": f.ci[0],
-             "to": f.ci[1], "verdict": f.status, "paired runs": f.n} for f in verdict.findings]
-    st.dataframe(rows, hide_index=True, width="stretch", column_config={
-        "difference": st.column_config.NumberColumn(format="%+.3f"),
-        "95 % interval from": st.column_config.NumberColumn(format="%+.3f"),
-        "to": st.column_config.NumberColumn(format="%+.3f")})
+    """Every comparison, narrow enough for a projector: the difference with its interval, the
+    raw and the adjusted p, and the words read from them."""
+    rows = [{"comparison": f"{f.label} ({f.measure}, {f.n} paired runs)",
+             "difference [interval]": format_interval(f.estimate, f.ci)
+             if f.status not in ("too few runs", "cannot tell") else format_interval(f.estimate, (math.nan,) * 2),
+             "p (adjusted)": f"{_p(f.p_value)} ({_p(f.p_adjusted)})",
+             "verdict": f.reason or f.status} for f in verdict.findings]
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"comparison": st.column_config.TextColumn(width="large"),
+                                "verdict": st.column_config.TextColumn(width="medium")})
+    adjustment = next((f.comparison.adjustment for f in verdict.findings if f.comparison is not None
+                       and f.comparison.adjustment), "")
+    if adjustment:
+        explain(f"p: each comparison alone; adjusted: {adjustment} (Holm), the one the verdict reads. The intervals "
+                "are widened to match, so a verdict of *holds* always comes with an interval clear of zero.")
 
 
 def show_questions(lesson: Lesson) -> None:

@@ -698,6 +698,8 @@ def _print_lesson(lesson, state: dict[str, Any], verdict, seconds: float | None)
     else:
         for finding in verdict.findings:
             p = f", p = {finding.p_value:.2g}" if math.isfinite(finding.p_value) else ""
+            if finding.p_adjusted is not None and finding.comparison.adjustment:
+                p += f", {finding.comparison.adjustment}: adjusted p = {finding.p_adjusted:.2g}"
             print(f"  {finding.label} ({finding.measure}): {finding.text}  (n {finding.n}{p})")
         print(f"  {verdict.caption}")
     for n, question in enumerate(lesson.questions, 1):

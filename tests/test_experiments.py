@@ -138,7 +138,8 @@ def test_show_run_has_a_bootstrap_interval_per_headline_metric(cli_home, capsys,
     assert set(shown["ci"]) == {"accuracy", "balanced_accuracy", "f1_macro", "gmean", "ece"}
     for key, ci in shown["ci"].items():
         value = shown["calibration"]["ece"] if key == "ece" else shown["metrics"][key]
-        assert ci["low"] <= value <= ci["high"] and "bootstrap" in ci["method"]
+        assert ci["low"] <= value <= ci["high"]
+        assert ("Wilson" if key == "gmean" else "bootstrap") in ci["method"]
     row = shown["metrics"]["per_class"][0]
     assert row["recall_low"] <= row["recall"] <= row["recall_high"]
     assert shown["metrics"]["training"]["selected_epoch"] >= 1
@@ -155,15 +156,15 @@ def test_compare_experiments_uses_the_corrected_resampled_t_test(cli_home, capsy
     a = {key(r): store.metrics(r.id)["balanced_accuracy"] for r in store.get_experiment(cli_home["mlp"]).runs}
     b = {key(r): store.metrics(r.id)["balanced_accuracy"] for r in store.get_experiment(cli_home["lr"]).runs}
     d = np.array([a[k] - b[k] for k in sorted(a)])
-    info = store.metrics(store.get_experiment(cli_home["mlp"]).runs[0].id)["dataset"]
-    n_train, n_test = sum(info["counts_train"]), info["n_test"]
-    t = d.mean() / np.sqrt((1 / 6 + n_test / n_train) * d.var(ddof=1))
+    # the fold design's sizes: each test fold against the other k - 1 = 2 folds, n_test/n_train = 1/2
+    t = d.mean() / np.sqrt((1 / 6 + 1 / 2) * d.var(ddof=1))
     assert result["difference"] == pytest.approx(d.mean())
-    assert result["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), 5), rel=0.05)
+    assert result["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), 5), rel=1e-9)
+    assert "n_test/n_train = 0.5" in result["note"]
     assert "Nadeau" in result["test"] and ("within noise" in result["verdict"] or "beyond noise" in result["verdict"])
 
 
-def test_compare_two_runs_is_mcnemar_on_their_shared_test_set(cli_home, capsys, monkeypatch):
+def test_compare_two_runs_bootstraps_the_metric_with_mcnemar_beside_it(cli_home, capsys, monkeypatch):
     monkeypatch.setenv("TAILSCOPE_HOME", str(cli_home["home"]))
     store = RunStore(cli_home["home"])
     a, b = store.get_experiment(cli_home["mlp"]).runs[0].id, store.get_experiment(cli_home["lr"]).runs[0].id
@@ -171,8 +172,10 @@ def test_compare_two_runs_is_mcnemar_on_their_shared_test_set(cli_home, capsys, 
     art_a, art_b = store.artifacts(a), store.artifacts(b)
     right_a, right_b = art_a.logits.argmax(1) == art_a.labels, art_b.logits.argmax(1) == art_b.labels
     table = [[np.sum(right_a & right_b), np.sum(right_a & ~right_b)], [np.sum(~right_a & right_b), np.sum(~right_a & ~right_b)]]
-    assert result["p_value"] == pytest.approx(sm_mcnemar(table, exact=True).pvalue)
-    assert "McNemar" in result["test"]
+    assert result["mcnemar"]["p_value"] == pytest.approx(sm_mcnemar(table, exact=True).pvalue)
+    assert result["mcnemar"]["tests"] == "accuracy" and "McNemar's test of accuracy" in result["note"]
+    assert result["test"].startswith("paired stratified bootstrap")
+    assert (result["p_value"] <= 0.05) == (result["ci"][0] > 0 or result["ci"][1] < 0)
 
 
 def test_runs_from_different_folds_or_kinds_are_refused(cli_home, capsys, monkeypatch):

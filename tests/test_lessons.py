@@ -14,6 +14,7 @@ from conftest import open_at_address, shown
 from core.artifacts import EvalArtifacts
 from core.data import profile_counts
 from core.jobs import run_task
+from core.analysis import sign_flip_test
 from core.lessons import (
     LESSONS, LessonRun, create_lesson, lesson_runs, lesson_state, lesson_verdict, list_lessons, paired_finding,
     run_lesson,
@@ -22,7 +23,7 @@ from core.store import RunStore
 from core.sweep import expand_sweep
 from core.viz import lesson_figure
 
-STATUSES = {"holds", "does not hold", "within noise", "not enough runs"}
+STATUSES = {"holds", "does not hold", "within noise", "too few runs", "cannot tell", "not enough runs"}
 
 
 class InlineExecutor:
@@ -202,38 +203,64 @@ def test_analyse_says_holds_does_not_hold_or_within_noise_from_the_numbers():
     same = lesson.analyse(_fake_runs(lesson, lambda s: 0.5))
     assert better.status == "holds" and better.headline.startswith("holds here: +")
     assert worse.status == "does not hold" and worse.headline.startswith("does not hold here: -")
-    assert same.status == "within noise" and same.findings[0].estimate == 0
+    # the same model in both cells: every pair identical, which is no evidence either way
+    assert same.status == "cannot tell" and same.findings[0].estimate == 0
+    assert "do not differ at all" in same.headline
     assert "3 of the 3 losses" in better.caption and "0 of the 3 losses" in worse.caption
-    assert better.findings[0].test.startswith("exact paired permutation")  # seeds: the seeds' test
-    # a table lesson pairs folds: the corrected resampled t-test, which is wider than the plain one
+    first = better.findings[0]
+    assert first.test == "exact sign-flip permutation test" and first.n == 8
+    # four findings adjusted together: Holm's adjusted p is at least the raw one, and the
+    # interval printed is the one at the family's level
+    assert all(f.p_adjusted >= f.p_value for f in better.findings if f.comparison is not None)
+    assert first.comparison.adjustment == "Holm over 4 comparisons"
+    rejected = sum(f.comparison.beyond_noise for f in better.findings)
+    assert first.comparison.confidence == pytest.approx(1 - 0.05 / (4 - rejected) if rejected < 4 else 0.95)
+    # a table lesson pairs folds: the corrected resampled t-test on the fold design's sizes
     folds = create_lesson("smote_vs_random", "full")
     table = folds.analyse(_fake_runs(folds, lambda s: {"smote": 0.9, "random_over": 0.1}.get(s["method"], 0.1)))
     assert table.findings[0].test.startswith("corrected resampled t-test") and table.findings[0].n == 5
     assert table.findings[0].estimate > 0
 
 
-def test_paired_finding_interval_is_the_t_interval_of_the_paired_differences():
+def test_paired_finding_reads_the_seeds_sign_flip_test():
     lesson = create_lesson("calibration", "full")
-    runs = _fake_runs(lesson, lambda s: 0.5)
-    a, b = runs[:4], runs[:4]
-    values = [0.10, 0.25, 0.18, 0.30]
-    by_id = {id(r): v for r, v in zip(a, values)}
-    finding = paired_finding(a, b, lambda r: by_id[id(r)], value_b=lambda r: 0.0, label="x", measure="m",
+    runs = [r for r in _fake_runs(lesson, lambda s: 0.5) if r.cell["method"] == "ce"]
+    assert len(runs) == 8
+    values = [0.10, 0.25, 0.18, 0.30, 0.12, 0.22, 0.05, 0.27]
+    by_id = {id(r): v for r, v in zip(runs, values)}
+    finding = paired_finding(runs, runs, lambda r: by_id[id(r)], value_b=lambda r: 0.0, label="x", measure="m",
                              expect="higher")
-    d = np.asarray(values)
-    half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
-    assert finding.estimate == pytest.approx(d.mean())
-    assert finding.ci == pytest.approx((d.mean() - half, d.mean() + half))
-    assert finding.status == "holds" and finding.text == f"holds here: {d.mean():+.2f} " \
-        f"[{d.mean() - half:+.2f}, {d.mean() + half:+.2f}]"
-    lower = paired_finding(a, b, lambda r: by_id[id(r)], value_b=lambda r: 0.0, label="x", measure="m",
+    expected = sign_flip_test(np.asarray(values), bounds=(-1.0, 1.0))
+    assert finding.estimate == pytest.approx(np.mean(values))
+    assert finding.ci == pytest.approx(expected.interval(0.95))
+    assert finding.p_value == pytest.approx(expected.p_value) == pytest.approx(2 / 2**8)
+    assert finding.status == "holds" and finding.text.startswith("holds here: +0.19 [+")
+    lower = paired_finding(runs, runs, lambda r: by_id[id(r)], value_b=lambda r: 0.0, label="x", measure="m",
                            expect="lower")
     assert lower.status == "does not hold"
-    noisy = paired_finding(a, b, lambda r: by_id[id(r)] - 0.2, value_b=lambda r: 0.0, label="x", measure="m",
-                           expect="higher")
+    noisy = paired_finding(runs, runs, lambda r: by_id[id(r)] - 0.2, value_b=lambda r: 0.0, label="x",
+                           measure="m", expect="higher")
     assert noisy.status == "within noise"
-    assert paired_finding(a[:1], b[:1], lambda r: 1.0, label="x", measure="m", expect="higher").status == \
+    few = paired_finding(runs[:4], runs[:4], lambda r: by_id[id(r)], value_b=lambda r: 0.0, label="x", measure="m",
+                         expect="higher")
+    assert few.status == "too few runs" and few.text.startswith("too few seeds to tell")
+    assert paired_finding(runs[:1], runs[:1], lambda r: 1.0, label="x", measure="m", expect="higher").status == \
         "not enough runs"
+
+
+def test_runs_that_predict_one_class_give_no_verdict():
+    lesson = create_lesson("calibration", "full")
+    runs = [r for r in _fake_runs(lesson, lambda s: 0.5) if r.cell["method"] == "ce"]
+    from dataclasses import replace
+
+    collapsed = []
+    for r in runs:
+        z = np.zeros_like(r.artifacts.logits)
+        z[:, 0] = 1.0
+        collapsed.append(LessonRun(r.cell, r.config, replace(r.artifacts, logits=z), r.run_id))
+    finding = paired_finding(collapsed, collapsed, lambda r: 0.3 + 0.01 * r.config.train.seed,
+                             value_b=lambda r: 0.0, label="x", measure="m", expect="higher")
+    assert finding.status == "cannot tell" and "predicts one class (0)" in finding.text
 
 
 def test_lesson_figure_places_means_and_cut_intervals():
@@ -344,6 +371,9 @@ def test_cli_lists_lessons_and_prereruns_one(store, monkeypatch, capsys):
     assert payload["state"]["status"] == "done" and payload["state"]["done"] == 6
     verdict = lesson_verdict(store, create_lesson("accuracy_hides_tail", "tiny"))
     assert payload["verdict"]["headline"] == verdict.headline
+    # two seeds can never show a claim holds: the tiny lesson says why instead
+    assert payload["verdict"]["status"] in ("too few runs", "cannot tell")
+    assert all(f["status"] != "holds" for f in payload["verdict"]["findings"])
     assert payload["lesson"]["questions"] == list(create_lesson("accuracy_hides_tail").questions)
     assert main(["lesson", "smote_vs_random", "--size", "tiny"]) == 0
     text = capsys.readouterr().out

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -84,6 +84,48 @@ def _spread_problem(d: np.ndarray) -> str:
     return ""
 
 
+# --- intervals at any level, kept as data so results can be cached (pickled) ------------------
+
+@dataclass(frozen=True)
+class _Fixed:
+    """The same interval at every level (a test that cannot reject anything)."""
+
+    limits: tuple[float, float]
+
+    def __call__(self, confidence: float) -> tuple[float, float]:
+        return self.limits
+
+
+@dataclass(frozen=True)
+class _OrderInterval:
+    """Ends read as order statistics: the (k+1)-th smallest of `low` and of -`high`, with k
+    the largest count whose share (times `per`) stays at or below the level."""
+
+    low: np.ndarray
+    high: np.ndarray
+    count: int
+    limits: tuple[float, float]
+    per: float = 1.0
+
+    def __call__(self, confidence: float) -> tuple[float, float]:
+        k = _largest_count(1 - confidence, self.count, self.per)
+        if k < 0:
+            return self.limits
+        return _clip((float(self.low[k]), float(self.high[self.count - 1 - k])), self.limits)
+
+
+@dataclass(frozen=True)
+class _TInterval:
+    mean: float
+    se: float
+    df: int
+    p_value: float
+    limits: tuple[float, float]
+
+    def __call__(self, confidence: float) -> tuple[float, float]:
+        return _t_interval(self.mean, self.se, self.df, self.p_value, confidence, self.limits)
+
+
 # --- seeds: sign-flip permutation test ---------------------------------------------------------
 
 def _flips(n: int, seed: int) -> np.ndarray:
@@ -120,7 +162,7 @@ def sign_flip_test(
     name = "exact sign-flip permutation test" if n <= _MAX_EXACT_PAIRS else "sign-flip permutation test"
     if n < 2:
         mean = float(d.mean()) if n else math.nan
-        return PairedTest(mean, math.nan, n, name, lambda c: limits, unit=unit, min_p=1.0,
+        return PairedTest(mean, math.nan, n, name, _Fixed(limits), unit=unit, min_p=1.0,
                           too_few=f"with {n} paired run{'s' if n != 1 else ''} no test is possible")
     flips = _flips(n, seed)
     negated = flips < 0
@@ -135,14 +177,7 @@ def sign_flip_test(
     high = np.where(trivial, np.inf, np.maximum(mean_f, mean_rest))
     count = flips.shape[0]
     p_value = float(np.count_nonzero((low <= 0) & (high >= 0)) / count)
-    low_sorted, high_sorted = np.sort(low), np.sort(high)
-
-    def interval(confidence: float) -> tuple[float, float]:
-        k = _largest_count(1 - confidence, count)
-        if k < 0:
-            return limits
-        return _clip((float(low_sorted[k]), float(high_sorted[count - 1 - k])), limits)
-
+    interval = _OrderInterval(np.sort(low), np.sort(high), count, limits)
     return PairedTest(float(d.mean()), p_value, n, name, interval, unit=unit, min_p=float(trivial.sum() / count),
                       degenerate=_spread_problem(d))
 
@@ -210,7 +245,7 @@ def corrected_t_test(
     note = (f"sizes used: {n_test} test and {n_train} training cases per fold (n_test/n_train = "
             f"{n_test / n_train:.3g})")
     return PairedTest(mean, p, int(d.size), "corrected resampled t-test (Nadeau & Bengio)",
-                      lambda c: _t_interval(mean, se, df, p, c, limits), unit="folds",
+                      _TInterval(mean, se, df, p, limits), unit="folds",
                       degenerate=_spread_problem(d), note=note)
 
 
@@ -278,14 +313,7 @@ def paired_bootstrap_test(
     diffs = np.sort(np.concatenate(parts))
     below, above = np.count_nonzero(diffs <= 0), np.count_nonzero(diffs >= 0)
     p_value = min(1.0, 2 * min(below, above) / n_resamples)
-    limits = difference_bounds(bounds)
-
-    def interval(confidence: float) -> tuple[float, float]:
-        k = _largest_count(1 - confidence, n_resamples, per=2.0)
-        if k < 0:
-            return limits
-        return _clip((float(diffs[k]), float(diffs[n_resamples - 1 - k])), limits)
-
+    interval = _OrderInterval(diffs, diffs, n_resamples, difference_bounds(bounds), per=2.0)
     degenerate = ""
     if np.array_equal(_predictions(logits_a), _predictions(logits_b)):
         degenerate = "the two runs predict the same class for every test case"
