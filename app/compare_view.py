@@ -13,7 +13,7 @@ from app.services import get_store
 from app.widgets import explain
 from core.analysis import CALIBRATION_METRICS, METRICS
 from core.glossary import display_name, setting_title, setting_value
-from core.jobs import compare_against
+from core.analysis import compare_against
 from core.store import RunFileDamaged
 from core.text import interval_text, md
 from core.viz import paired_difference_figure

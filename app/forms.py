@@ -31,10 +31,9 @@ from core.data import (
     upload_source,
 )
 from core.glossary import method_display, plugin_label
-from core.jobs import SweepRefused
+from core.jobs import SweepRefused, SweepSpec, expand_sweep, load_sweep
 from core.methods import resample
 from core.registry import Registry
-from core.sweep import SweepSpec, expand_sweep, load_sweep
 from core.text import md
 from core.train import run_problems
 from core.viz import resampling_figure

@@ -16,10 +16,10 @@ from app import state
 from core.artifacts import EvalArtifacts
 from core.config import DataConfig, RunConfig
 from core.data import Splits
-from core.jobs import ensure_sweep_driver, ensure_worker, experiment_summary, start_sweep, sweep_summary
+from core.analysis import experiment_summary, sweep_summary
+from core.jobs import SweepSpec, ensure_sweep_driver, ensure_worker, start_sweep
 from core.paths import tailscope_home
 from core.store import RunRecord, RunStore, read_json, write_json_atomic
-from core.sweep import SweepSpec
 from core.train import prepare_run_data
 
 __all__ = ["ASSETS", "DEFAULT_DATA", "DEMO_CONFIG", "get_store", "queue_run", "load_experiment", "RunBundle", "load_bundle", "load_splits",

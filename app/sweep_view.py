@@ -15,7 +15,7 @@ from app.services import get_store, load_sweep_summary, resume_sweep
 from app.widgets import explain, flash, relative_time
 from core.analysis import CALIBRATION_METRICS, METRICS
 from core.glossary import display_name, setting_value
-from core.jobs import sweep_table
+from core.analysis import sweep_table
 from core.store import SweepRecord
 from core.text import md
 from core.viz import axis_title, is_numeric_axis, metric_bounds

@@ -89,7 +89,7 @@ def warm_up(executor) -> None:
 def measure(label: str, make_executor, args, home: Path) -> dict[str, Any]:
     from core.jobs import run_sweep, start_sweep
     from core.store import RunStore
-    from core.sweep import load_sweep
+    from core.jobs import load_sweep
 
     os.environ["TAILSCOPE_HOME"] = str(home)
     store = RunStore(home)

@@ -148,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _print_experiment_summary(store, exp_id: str) -> None:
-    from core.jobs import experiment_summary
+    from core.analysis import experiment_summary
 
     result = experiment_summary(store, exp_id)
     print(f"{result['name']}: {result['n_done']} of {result['n_runs']} runs done", file=sys.stderr)
@@ -210,7 +210,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.run.startswith(EXPERIMENT_PREFIX):
         if args.prior is not None:
             return _fail("--prior applies to one run; show one of the experiment's runs")
-        from core.jobs import experiment_summary  # torch and the analysis stack: a lone run needs neither
+        from core.analysis import experiment_summary  # torch and the analysis stack: a lone run needs neither
 
         try:
             payload = experiment_summary(store, args.run)
@@ -296,7 +296,7 @@ def _print_at_prior(result: dict[str, Any]) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from core.jobs import compare_ids
+    from core.analysis import compare_ids
     from core.store import RunFileDamaged, RunNotFound, RunStore
 
     try:
@@ -322,9 +322,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Validate a sweep file (every problem at once), create or resume it, and drive it."""
     from core.config import ConfigError
-    from core.jobs import SweepRefused, ensure_sweep_driver, start_sweep
+    from core.jobs import SweepRefused, ensure_sweep_driver, load_sweep, start_sweep
     from core.store import RunStore
-    from core.sweep import load_sweep
 
     if args.backend == "ray":  # say it here, not in the log of a background driver
         from core.jobs._ray import import_ray
@@ -365,23 +364,13 @@ def cmd_sweep_resume(args: argparse.Namespace) -> int:
 
 def _drive(store, sweep_id: str, args: argparse.Namespace) -> int:
     """Run the sweep's queued runs here through the chosen executor."""
-    from core.jobs import create_executor, run_sweep
+    from core.jobs import drive_sweep
 
-    try:
-        executor = create_executor(args.backend, args.workers, getattr(args, "ray_address", None))
-    except (ImportError, ValueError, ConnectionError, RuntimeError) as exc:
-        return _fail(str(exc))
-    print(f"training with the {executor.name} executor ({executor.workers} worker(s))", file=sys.stderr)
-    try:
-        counts = run_sweep(store, sweep_id, executor, echo=lambda line: print(line, file=sys.stderr))
-    except KeyboardInterrupt:
-        return _fail(f"stopped; `tailscope sweep-resume {sweep_id}` (or the same sweep file) resumes it", 130)
-    print(", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr)
-    return 0 if counts["failed"] == 0 else 1
+    return drive_sweep(store, sweep_id, args.backend, args.workers, getattr(args, "ray_address", None))
 
 
 def cmd_sweep_show(args: argparse.Namespace) -> int:
-    from core.jobs import sweep_summary
+    from core.analysis import sweep_summary
     from core.store import RunNotFound, RunStore
 
     store = RunStore()

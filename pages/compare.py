@@ -9,10 +9,12 @@ from app.compare_view import differences_in_words, legend_styler, metric_label, 
 from app.prior_view import shift_chart
 from app.services import finished_runs, get_store, load_bundle, load_experiment
 from app.widgets import empty_state, explain, format_interval
-from core.analysis import METRICS, best_per_column, comparable, config_differences, metrics_table, newest_comparable, run_labels
+from core.analysis import (
+    EXPERIMENT_KEYS, METRICS, best_per_column, comparable, config_differences, metrics_table, newest_comparable,
+    run_labels,
+)
 from core.data import source_label
 from core.glossary import method_display
-from core.jobs import EXPERIMENT_KEYS
 from core.store import RunFileDamaged
 from core.text import md
 from core.viz import (
@@ -125,7 +127,7 @@ else:
         column_config={k: st.column_config.NumberColumn(SHORT_LABELS.get(k, METRICS[k].display_name),
                                                         help=METRICS[k].description) for k in table.columns})
     explain("One row per run; its colour swatch is its colour in every chart below. The best run in each column is "
-            "shaded green, but a best that is within noise is no real winner: see the test below.")
+            "shaded green: picked after looking, so by itself it proves nothing (a best that is within noise is no real winner): see the test below.")
     per_class = {label: pd.DataFrame(b.metrics["per_class"]) for label, b in bundles.items()}
     groups = {label: pd.DataFrame(b.metrics["groups"]) for label, b in bundles.items()}
 

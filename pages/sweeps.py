@@ -5,7 +5,7 @@ import streamlit as st
 from app import sweep_view as sv
 from app.services import get_store, load_sweep_summary
 from app.widgets import explain, table_height
-from core.jobs import EXPERIMENT_KEYS
+from core.analysis import EXPERIMENT_KEYS
 from core.text import md
 from core.viz import axis_title, sweep_heatmap_figure, sweep_lines_figure, sweep_tail_head_figure
 

@@ -8,7 +8,7 @@ from app import forms, label_forms, state
 from app.services import get_store, queue_run
 from app.run_cards import experiment_card, run_card
 from core.data import DataError
-from core.jobs import is_experiment_id
+from core.analysis import is_experiment_id
 from core.methods import LOSSES, RESAMPLERS, SAMPLERS
 from core.models import MODELS
 from core.store import ExperimentRecord, RunNotFound

@@ -107,7 +107,7 @@ def test_an_unexpected_page_error_is_a_short_notice_without_internals(stored_hom
 def test_experiment_summaries_skip_a_damaged_run_and_say_so(experiment_store, tmp_path):
     import shutil
 
-    from core.jobs import experiment_summary
+    from core.analysis import experiment_summary
 
     home = tmp_path / "copy"
     shutil.copytree(experiment_store["home"], home)

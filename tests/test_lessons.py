@@ -20,7 +20,7 @@ from core.lessons import (
     run_lesson,
 )
 from core.store import RunStore
-from core.sweep import expand_sweep
+from core.jobs import expand_sweep
 from core.viz import lesson_figure
 
 STATUSES = {"holds", "does not hold", "within noise", "too few runs", "cannot tell", "not enough runs"}

@@ -346,7 +346,7 @@ def test_a_noisy_run_shows_its_wrong_labels_on_geometry_and_results(empty_home, 
 def test_the_noise_sweep_example_validates():
     from pathlib import Path
 
-    from core.sweep import expand_sweep, load_sweep
+    from core.jobs import expand_sweep, load_sweep
 
     spec = load_sweep(Path(__file__).resolve().parent.parent / "examples" / "noise-sweep.yaml")
     cells, problems = expand_sweep(spec)

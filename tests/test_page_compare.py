@@ -90,7 +90,7 @@ def test_demo_button_selects_the_new_run_even_with_a_run_picker(copied_home, ope
 
 
 def test_experiments_are_compared_with_a_paired_test(experiment_home, open_page):
-    from core.jobs import compare_ids
+    from core.analysis import compare_ids
 
     at = open_page("compare")
     _no_exceptions(at)

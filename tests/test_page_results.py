@@ -101,7 +101,7 @@ def test_unfinished_run_says_so(copied_home, open_page):
 
 
 def test_an_experiment_run_shows_the_mean_over_its_runs(experiment_home, open_page):
-    from core.jobs import experiment_summary
+    from core.analysis import experiment_summary
 
     store = RunStore(experiment_home["home"])
     run = store.get_experiment(experiment_home["plain"]).runs[1]

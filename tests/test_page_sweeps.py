@@ -30,8 +30,7 @@ HOSTILE_SWEEP_NAME = "**loud** <i>sweep</i>"
 
 
 def _start(home: Path, raw: dict) -> str:
-    from core.jobs import start_sweep
-    from core.sweep import load_sweep
+    from core.jobs import load_sweep, start_sweep
 
     sweep_id, _, _ = start_sweep(RunStore(home), load_sweep(json.loads(json.dumps(raw))))
     return sweep_id
@@ -115,7 +114,7 @@ def test_empty_store_says_what_a_sweep_is_and_how_to_start_one(empty_home):
 
 
 def test_a_finished_sweep_shows_its_map_lines_and_trade_off(sweep_home):
-    from core.jobs import sweep_summary
+    from core.analysis import sweep_summary
 
     at = _open()
     _no_exceptions(at)

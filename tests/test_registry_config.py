@@ -77,7 +77,7 @@ def test_shipped_example_configs_are_valid():
 
     examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.yaml"))
     assert examples
-    from core.sweep import expand_sweep, load_sweep
+    from core.jobs import expand_sweep, load_sweep
 
     for path in examples:
         if "grid" in yaml.safe_load(path.read_text()):  # a sweep: every cell must validate

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from core.cli import main
-from core.jobs import LocalExecutor, SweepRefused, plan_sweep, run_sweep, run_task, start_sweep, sweep_summary
+from core.analysis import sweep_summary
+from core.jobs import LocalExecutor, SweepRefused, load_sweep, plan_sweep, run_sweep, run_task, start_sweep
 from core.store import RunStore
-from core.sweep import load_sweep
 
 TINY = {
     "name": "tiny sweep",
@@ -211,7 +211,7 @@ def test_ctrl_c_marks_running_runs_cancelled_and_a_resume_trains_them(tmp_path, 
     store = RunStore(tmp_path)
     path = _write(tmp_path / "sweep.yaml", _spec({"loss.name": ["ce", "focal"]}))
     stuck = StuckExecutor(interrupt=True)
-    monkeypatch.setattr("core.jobs.create_executor", lambda *args: stuck)
+    monkeypatch.setattr("core.jobs._executors.create_executor", lambda *args: stuck)
     code, out, err = _cli(capsys, "sweep", str(path), "--wait")
     assert code == 130 and f"sweep-resume {out.strip()}" in err
     sweep = store.get_sweep(out.strip())

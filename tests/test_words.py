@@ -82,7 +82,7 @@ def test_describe_params_falls_back_to_the_name_in_words():
 def _metric_keys_the_app_shows() -> set[str]:
     from core.analysis import BOOTSTRAP_METRICS, CALIBRATION_METRICS, METRICS, neural_collapse
     from core.analysis._prior import CURVE_METRICS
-    from core.jobs import EXPERIMENT_KEYS
+    from core.analysis import EXPERIMENT_KEYS
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 10)

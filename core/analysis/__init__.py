@@ -1,14 +1,16 @@
 """Pure analyses over stored run arrays: metrics, calibration, geometry, embeddings,
-attributions, run comparison, the error gallery, the post-hoc explorer, and metrics at another class prior."""
+attributions, run comparison, the error gallery, the post-hoc explorer, metrics at another class prior,
+and experiments and sweeps read back from the store with their paired comparisons."""
 
 from core.analysis import (
-    _attribution, _calibration, _compare, _embedding, _gallery, _geometry, _label_issues, _metrics, _paired,
-    _posthoc_explorer, _prior, _resampling, _review, _uncertainty, _verdict,
+    _attribution, _calibration, _compare, _embedding, _experiments, _gallery, _geometry, _label_issues, _metrics,
+    _paired, _posthoc_explorer, _prior, _resampling, _review, _sweeps, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._calibration import *  # noqa: F403
 from core.analysis._compare import *  # noqa: F403
 from core.analysis._embedding import *  # noqa: F403
+from core.analysis._experiments import *  # noqa: F403
 from core.analysis._gallery import *  # noqa: F403
 from core.analysis._geometry import *  # noqa: F403
 from core.analysis._label_issues import *  # noqa: F403
@@ -18,6 +20,7 @@ from core.analysis._posthoc_explorer import *  # noqa: F403
 from core.analysis._prior import *  # noqa: F403
 from core.analysis._resampling import *  # noqa: F403
 from core.analysis._review import *  # noqa: F403
+from core.analysis._sweeps import *  # noqa: F403
 from core.analysis._uncertainty import *  # noqa: F403
 from core.analysis._verdict import *  # noqa: F403
 
@@ -37,4 +40,6 @@ __all__ = [
     *_paired.__all__,
     *_verdict.__all__,
     *_prior.__all__,
+    *_experiments.__all__,
+    *_sweeps.__all__,
 ]

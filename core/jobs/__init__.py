@@ -1,20 +1,19 @@
-"""Executors and what reads runs back as wholes: the local worker, sweep drivers and their
-executors (a local process pool, Ray), derived runs, experiment summaries and paired comparisons."""
+"""Moving runs: the local worker, sweeps (their files, start and resume) and their drivers,
+the executors that train a sweep's runs (a local process pool, Ray), and derived runs. What
+finished runs say is read by `core.analysis` (experiment and sweep summaries, comparisons)."""
 
 from core.jobs._derived import save_derived_run
-from core.jobs._executors import BACKENDS, Executor, LocalExecutor, create_executor, run_task
-from core.jobs._experiments import (
-    EXPERIMENT_KEYS, compare_against, compare_ids, comparison_dict, experiment_summary, flat_metrics, is_experiment_id, pair_key,
-    paired_comparison,
-)
+from core.jobs._executors import BACKENDS, Executor, LocalExecutor, create_executor
 from core.jobs._pipeline import compute_embeddings, dataset_info, summarize_run
 from core.jobs._sweeps import (
-    SweepRefused, ensure_sweep_driver, plan_sweep, reference_of, run_sweep, start_sweep, sweep_summary, sweep_table,
+    MAX_CELLS, SweepCell, SweepRefused, SweepSpec, drive_sweep, ensure_sweep_driver, expand_sweep, load_sweep, plan_sweep,
+    run_sweep, start_sweep,
 )
+from core.jobs._task import run_task
 from core.jobs._worker import ensure_worker, environment, execute_run, produce_run, worker_loop, worker_running
 
 __all__ = ["compute_embeddings", "dataset_info", "summarize_run", "save_derived_run", "ensure_worker", "execute_run",
-           "produce_run", "worker_loop", "worker_running", "environment", "EXPERIMENT_KEYS", "compare_against", "compare_ids", "comparison_dict", "paired_comparison",
-           "experiment_summary", "flat_metrics", "is_experiment_id", "pair_key", "BACKENDS", "Executor",
-           "LocalExecutor", "create_executor", "run_task", "SweepRefused", "ensure_sweep_driver", "plan_sweep",
-           "reference_of", "run_sweep", "start_sweep", "sweep_summary", "sweep_table"]
+           "produce_run", "worker_loop", "worker_running", "environment", "BACKENDS", "Executor", "LocalExecutor",
+           "create_executor", "run_task", "MAX_CELLS", "SweepCell", "SweepRefused", "SweepSpec", "drive_sweep",
+           "ensure_sweep_driver",
+           "expand_sweep", "load_sweep", "plan_sweep", "run_sweep", "start_sweep"]

@@ -1,7 +1,7 @@
 """Executors: where a sweep's runs are trained. One interface, two engines.
 
-A task trains one run in a scratch folder (`run_task`) and returns its files as bytes, so
-no task ever opens the SQLite store: the driver commits what each task returns. `local`
+A task trains one run in a scratch folder (`core.jobs._task.run_task`) and returns its files
+as bytes, so no task ever opens the SQLite store: the driver commits what each task returns. `local`
 is a pool of processes on this machine; `ray` (an optional extra) sends one task per run
 to a Ray cluster. Nothing else knows which one ran.
 """
@@ -9,51 +9,16 @@ to a Ray cluster. Nothing else knows which one ran.
 from __future__ import annotations
 
 import os
-import tempfile
-import time
-import traceback
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Executor", "LocalExecutor", "run_task", "create_executor", "BACKENDS"]
+from core.jobs._task import pool_process_setup, run_task
+
+__all__ = ["Executor", "LocalExecutor", "create_executor", "BACKENDS"]
 
 BACKENDS = ("local", "ray")
-
-
-def run_task(config_json: str, uploads: dict[str, bytes] | None = None) -> dict[str, Any]:
-    """Train one run from its config JSON in a scratch folder; returns {"files": {name:
-    bytes}, "seconds": ...} or, when the run itself fails, {"error": reason} (an error of the
-    run is an answer, not a crash: retrying it would fail the same way). `uploads` carries the
-    uploaded data files a remote machine does not have."""
-    from core.config import RunConfig
-    from core.jobs._worker import failure_reason, produce_run
-    from core.store import RunFolder
-
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="tailscope-task-") as scratch:
-        previous = os.environ.get("TAILSCOPE_HOME")
-        if uploads:  # this machine may not share the driver's disk: bring the data along
-            folder = Path(scratch) / "home" / "uploads"
-            folder.mkdir(parents=True)
-            for name, data in uploads.items():
-                (folder / name).write_bytes(data)
-            os.environ["TAILSCOPE_HOME"] = str(folder.parent)
-        try:
-            run = RunFolder(Path(scratch) / "run")
-            produce_run(RunConfig.model_validate_json(config_json), run)
-            return {"files": run.read_files(), "seconds": time.perf_counter() - started}
-        except Exception as exc:
-            return {"error": failure_reason(exc), "traceback": traceback.format_exc(),
-                    "seconds": time.perf_counter() - started}
-        finally:
-            if uploads:
-                if previous is None:
-                    os.environ.pop("TAILSCOPE_HOME", None)
-                else:
-                    os.environ["TAILSCOPE_HOME"] = previous
 
 
 class Executor(Protocol):
@@ -71,26 +36,6 @@ class Executor(Protocol):
     def shutdown(self) -> None: ...
 
 
-def _limit_threads(threads: int) -> None:
-    """Each pool process gets its share of the cores, so N processes do not fight over all of
-    them: torch's own pools and the BLAS/OpenMP pools numpy and scikit-learn use (already
-    loaded by the time this runs, so limited through threadpoolctl, not the environment)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:  # already fixed by earlier parallel work in this process
-        pass
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    global _THREAD_LIMITS
-    _THREAD_LIMITS = threadpool_limits(threads)  # kept for the life of the process
-
-
-_THREAD_LIMITS = None
-
-
 class LocalExecutor:
     """A pool of worker processes on this machine (default: one per core), each with its
     share of the cores as torch threads unless `threads` says otherwise."""
@@ -101,7 +46,7 @@ class LocalExecutor:
         cores = os.cpu_count() or 1
         self.workers = max(1, workers or cores)
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                         initializer=_limit_threads,
+                                         initializer=pool_process_setup,
                                          initargs=(max(1, threads or cores // self.workers),))
 
     def submit(self, config_json: str, uploads: dict[str, bytes] | None = None) -> Future:

@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from core.jobs._executors import _limit_threads, run_task
+from core.jobs._task import limit_threads, run_task
 
 __all__ = ["RayExecutor", "INSTALL_HINT", "import_ray"]
 
@@ -53,7 +53,7 @@ def _in_worker(task: Callable[..., dict[str, Any]], config_json: str, names: lis
     import ray
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
-    _limit_threads(max(1, int(cpus)))
+    limit_threads(max(1, int(cpus)))
     return task(config_json, dict(zip(names, blobs, strict=True)) or None)
 
 

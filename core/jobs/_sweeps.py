@@ -1,38 +1,152 @@
-"""Sweeps in the store: start or resume one, drive its runs through an executor, summarise it.
+"""Sweeps: a base config crossed with a grid of settings, each grid cell an experiment; and
+how one is started, resumed and driven through an executor.
 
-The driver owns the store: it claims the sweep's runs, hands their configs to the executor
-and commits the files each task returns. A sweep's runs wait in their own queue (the
-background worker never takes them), and a re-run of the same sweep file resumes it: runs
-already done are kept, failed or interrupted ones are trained again.
+A sweep file is a run config plus `grid:`. Each grid axis is a dotted key with a list of
+values (`loss.name: [ce, ldam]`, `data.imbalance.ratio: [10, 100]`), or a named set of
+variants, each a mapping of dotted keys (`method: {ce: {}, crt: {stage2.name: crt}}`), for
+settings that change together. Cells cross every axis; the base config's `evaluation`
+(folds, seeds) repeats every cell.
+
+The driver (`python -m core.jobs drive SWEEP`) owns the store: it claims the sweep's runs,
+hands their configs to the executor and commits the files each task returns. A sweep's runs
+wait in their own queue (the background worker never takes them), and a re-run of the same
+sweep file resumes it: runs already done are kept, failed or interrupted ones are trained
+again. What a finished sweep says is read by `core.analysis.sweep_summary`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from pydantic import ValidationError
 
-from core.analysis import adjust_family, t_interval
-from core.config import RunConfig
+from core.config import ConfigError, LossSpec, RunConfig, format_validation_error, read_config_file
 from core.data import UPLOAD_PREFIX, load_data
 from core.jobs._executors import Executor
-from core.jobs._experiments import EXPERIMENT_KEYS, comparison_dict, experiment_summary, paired_comparison
 from core.jobs._worker import headline
-from core.store import RunFileDamaged, RunStore, pid_alive
-from core.sweep import SweepCell, SweepSpec, expand_sweep
+from core.store import RunStore, pid_alive
 from core.train import run_problems
 
-__all__ = ["SweepRefused", "plan_sweep", "start_sweep", "run_sweep", "ensure_sweep_driver", "sweep_summary",
-           "sweep_table", "reference_of"]
+__all__ = ["SweepSpec", "SweepCell", "load_sweep", "expand_sweep", "MAX_CELLS", "SweepRefused", "plan_sweep",
+           "start_sweep", "run_sweep", "drive_sweep", "ensure_sweep_driver"]
 
 HEARTBEAT_EVERY_S = 5.0
+
+
+# --- the sweep file ---------------------------------------------------------------------------
+
+MAX_CELLS = 500  # a sweep is a question, not a search: more cells than this is a mistake
+_PLUGIN_SECTIONS = {"model", "loss", "sampler", "resampler", "stage2", "label_issues", "pretrain", "semi"}
+_OWN_FIELDS = {"loss": set(LossSpec.model_fields) - {"name"}}  # DRW settings survive a change of loss
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    base: dict[str, Any]  # the run config without `grid`
+    grid: dict[str, Any]  # axis -> list of values, or mapping label -> {dotted key: value}
+
+    @property
+    def spec_hash(self) -> str:
+        """Same base and grid, same sweep: re-running it resumes instead of starting over."""
+        text = json.dumps({"base": self.base, "grid": self.grid}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.base, "grid": self.grid}
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    settings: dict[str, str]  # axis -> the value's label, e.g. {"loss.name": "ldam", "data.imbalance.ratio": "100"}
+    config: RunConfig
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{axis}={value}" for axis, value in self.settings.items())
+
+
+def load_sweep(source: str | Path | Mapping) -> SweepSpec:
+    """From a YAML/JSON file or a mapping; ConfigError with one readable line."""
+    raw = dict(source) if isinstance(source, Mapping) else \
+        read_config_file(source, "a run config with a `grid:` section")
+    grid = raw.pop("grid", None)
+    if not isinstance(grid, dict) or not grid:
+        raise ConfigError("grid: a sweep needs a `grid:` mapping of settings to lists of values, e.g. "
+                          "{loss.name: [ce, ldam], data.imbalance.ratio: [10, 100]}")
+    for axis, values in grid.items():
+        if isinstance(values, Mapping):
+            if not values or not all(isinstance(v, Mapping) for v in values.values()):
+                raise ConfigError(f"grid.{axis}: a set of variants maps each name to its settings, e.g. "
+                                  "{crt: {stage2.name: crt}}")
+        elif not isinstance(values, list) or not values:
+            raise ConfigError(f"grid.{axis}: expected a non-empty list of values")
+        elif len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
+            raise ConfigError(f"grid.{axis}: a value is listed twice")
+    cells = 1
+    for values in grid.values():
+        cells *= len(values)
+    if cells > MAX_CELLS:
+        raise ConfigError(f"grid: {cells} cells is more than {MAX_CELLS}; sweep fewer values at a time")
+    return SweepSpec(str(raw.get("name") or "sweep"), raw, grid)
+
+
+def _label(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `a.b.c` in a nested config dict. Setting a plug-in's name starts that section
+    afresh (another loss takes other parameters), keeping the section's own settings."""
+    *parents, last = dotted.split(".")
+    node = raw
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    if len(parents) == 1 and parents[0] in _PLUGIN_SECTIONS and last == "name":
+        keep = _OWN_FIELDS.get(parents[0], set())
+        for key in [k for k in node if k not in keep]:
+            del node[key]
+    node[last] = value
+
+
+def expand_sweep(spec: SweepSpec) -> tuple[list[SweepCell], list[str]]:
+    """Every cell's validated config, and every problem found (all of them, not the first),
+    each naming its cell."""
+    axes = list(spec.grid)
+    choices = [list(v.items()) if isinstance(v, Mapping) else [(_label(x), {axis: x}) for x in v]
+               for axis, v in spec.grid.items()]
+    cells, problems = [], []
+    for combo in itertools.product(*choices):
+        raw = json.loads(json.dumps(spec.base))
+        settings = {}
+        for axis, (label, patch) in zip(axes, combo, strict=True):
+            settings[axis] = str(label)
+            for dotted, value in patch.items():
+                _set(raw, dotted, value)
+        where = ", ".join(f"{a}={v}" for a, v in settings.items())
+        raw["name"] = f"{spec.name} · {where}"[:200]
+        try:
+            cells.append(SweepCell(settings, RunConfig.model_validate(raw)))
+        except ValidationError as exc:
+            problems.append(f"{where}: {format_validation_error(exc)}")
+    return cells, problems
+
+
+# --- starting and driving ---------------------------------------------------------------------
 
 
 class SweepRefused(ValueError):
@@ -179,12 +293,36 @@ def _commit(store: RunStore, run_id: str, result: dict[str, Any]) -> str:
     return "done"
 
 
+def drive_sweep(store: RunStore, sweep_id: str, backend: str = "local", workers: int | None = None,
+                ray_address: str | None = None, echo: Callable[[str], None] | None = None) -> int:
+    """Train the sweep's queued runs here through the chosen executor, as the driver; an exit
+    code: 0 all done, 1 some failed, 2 the executor could not start, 130 interrupted. Runs
+    a dead driver left half-done are queued again first (`RunStore.reap_dead`)."""
+    from core.jobs import _executors
+
+    say = echo or (lambda line: print(line, file=sys.stderr))
+    store.reap_dead()
+    try:
+        executor = _executors.create_executor(backend, workers, ray_address)
+    except (ImportError, ValueError, ConnectionError, RuntimeError) as exc:
+        say(f"tailscope: {exc}")
+        return 2
+    say(f"training with the {executor.name} executor ({executor.workers} worker(s))")
+    try:
+        counts = run_sweep(store, sweep_id, executor, echo=say)
+    except KeyboardInterrupt:
+        say(f"tailscope: stopped; `tailscope sweep-resume {sweep_id}` (or the same sweep file) resumes it")
+        return 130
+    say(", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0 if counts["failed"] == 0 else 1
+
+
 def ensure_sweep_driver(store: RunStore, sweep_id: str, backend: str = "local", workers: int | None = None,
                         ray_address: str | None = None) -> bool:
     """Start a background driver for the sweep unless one is alive (the app uses this)."""
     if pid_alive(store.get_sweep(sweep_id).driver_pid):
         return False
-    cmd = [sys.executable, "-m", "core.cli", "sweep-resume", sweep_id, "--backend", backend]
+    cmd = [sys.executable, "-m", "core.jobs", "drive", sweep_id, "--home", str(store.home), "--backend", backend]
     if workers:
         cmd += ["--workers", str(workers)]
     if ray_address:
@@ -196,114 +334,3 @@ def ensure_sweep_driver(store: RunStore, sweep_id: str, backend: str = "local", 
     return True
 
 
-def reference_of(axes: dict[str, list[str]]) -> tuple[str, str] | None:
-    """The cell every other is compared with: plain cross-entropy when an axis has it
-    ("ce", the baseline every fix is measured against), else the first value of the first axis."""
-    for axis, labels in axes.items():
-        if "ce" in labels:
-            return axis, "ce"
-    axis = next(iter(axes), None)
-    return None if axis is None else (axis, axes[axis][0])
-
-
-def _axis_labels(grid: dict[str, Any]) -> dict[str, list[str]]:
-    return {axis: [str(k) for k in values] if isinstance(values, dict) else
-            [v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in values]
-            for axis, values in grid.items()}
-
-
-def _group_recalls(store: RunStore, run_ids: list[str]) -> dict[str, dict]:
-    """Head and tail recall per run (group mean recall), summarised over the runs."""
-    values: dict[str, list[float]] = {"head": [], "tail": []}
-    for run_id in run_ids:
-        try:
-            groups = {g["group"]: g["accuracy"] for g in store.metrics(run_id).get("groups", [])}
-        except RunFileDamaged:
-            continue
-        for group in values:
-            if groups.get(group) is not None:
-                values[group].append(groups[group])
-    return {group: t_interval(v, bounds=(0.0, 1.0)) for group, v in values.items()}
-
-
-def sweep_summary(store: RunStore, sweep_id: str, metric: str = "balanced_accuracy") -> dict[str, Any]:
-    """Status, progress with an ETA, and one entry per grid cell: its settings, experiment,
-    the mean and interval of every metric, head and tail recall, and its paired comparison
-    with the reference cell (same values on the other axes). The comparisons are one family,
-    adjusted together for the false discovery rate (Benjamini-Hochberg): a map of many cells
-    is a screen, and without adjusting one in twenty null cells would light up."""
-    sweep = store.get_sweep(sweep_id)
-    axes = _axis_labels(sweep.spec.get("grid", {}))
-    runs = sweep.runs
-    by_status = {s: sum(r.status == s for r in runs) for s in ("queued", "running", "done", "failed", "cancelled")}
-    started = [r.started for r in runs if r.started]
-    finished = [r for r in runs if r.status in ("done", "failed") and r.finished]
-    eta = None
-    if finished and started and by_status["queued"] + by_status["running"]:
-        rate = len(finished) / max(max(r.finished for r in finished) - min(started), 1e-9)
-        eta = (by_status["queued"] + by_status["running"]) / rate
-    reference = reference_of(axes)
-    cells, versus = [], {}
-    by_settings = {json.dumps(e.cell, sort_keys=True): e for e in sweep.experiments}
-    for exp in sweep.experiments:
-        done = [r.id for r in exp.runs if r.status == "done"]
-        summary = experiment_summary(store, exp.id)["summary"] if done else {}
-        cell = {"settings": exp.cell, "experiment": exp.id, "status": exp.status, "n_done": len(done),
-                "n_runs": len(exp.runs), "runs": [r.id for r in exp.runs], "summary": summary,
-                "recall_groups": _group_recalls(store, done) if done else {}, "vs_reference": None}
-        if reference and exp.cell and exp.cell.get(reference[0]) != reference[1] and done:
-            ref = by_settings.get(json.dumps({**exp.cell, reference[0]: reference[1]}, sort_keys=True))
-            found = _versus(store, exp, ref, metric)
-            if found is not None:
-                versus[len(cells)] = found
-        cells.append(cell)
-    adjusted = adjust_family([c for c, _ in versus.values()], "fdr_bh")
-    for (index, (_, extra)), comparison in zip(versus.items(), adjusted, strict=True):
-        cells[index]["vs_reference"] = comparison_dict(comparison, extra)
-    return {**sweep.to_dict(), "axes": axes, "reference": list(reference) if reference else None, "metric": metric,
-            "progress": {**by_status, "total": len(runs), "eta_s": eta}, "cells": cells}
-
-
-def _versus(store: RunStore, exp, ref, metric: str):
-    """The cell against the reference cell, paired (same seeds and folds): a comparison and
-    what goes beside it (`paired_comparison`), or None."""
-    if ref is None:
-        return None
-    ref_done = [r.id for r in ref.runs if r.status == "done"]
-    exp_done = [r.id for r in exp.runs if r.status == "done"]
-    try:
-        if len(exp.runs) == 1 and len(ref.runs) == 1 and exp_done and ref_done:
-            return paired_comparison(store, exp_done[0], ref_done[0], metric)
-        if len(exp_done) >= 2 and len(ref_done) >= 2:
-            return paired_comparison(store, exp.id, ref.id, metric)
-    except (ValueError, RunFileDamaged):
-        return None
-    return None
-
-
-def sweep_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """One row per cell: the axes' values, experiment, status, every metric's mean and
-    interval, head and tail recall, and the verdict against the reference (for charts and CSV)."""
-    rows = []
-    for cell in summary["cells"]:
-        row: dict[str, Any] = {axis: (cell["settings"] or {}).get(axis) for axis in summary["axes"]}
-        row.update({"experiment": cell["experiment"], "status": cell["status"], "runs done": cell["n_done"],
-                    "runs": cell["n_runs"]})
-        for key in EXPERIMENT_KEYS:
-            s = cell["summary"].get(key) or {}
-            low, high = s.get("ci") or (None, None)
-            row.update({key: s.get("mean"), f"{key}_low": low, f"{key}_high": high})
-        for group in ("head", "tail"):
-            s = cell["recall_groups"].get(group) or {}
-            low, high = s.get("ci") or (None, None)
-            row.update({f"{group}_recall": s.get("mean"), f"{group}_recall_low": low, f"{group}_recall_high": high})
-        versus = cell["vs_reference"]
-        row["difference_vs_reference"] = versus["difference"] if versus else None
-        row["verdict_vs_reference"] = versus["verdict"] if versus else None
-        row["status_vs_reference"] = versus["status"] if versus else None
-        row["p_vs_reference"] = versus["p_value"] if versus else None
-        row["adjusted_p_vs_reference"] = versus["p_adjusted"] if versus else None
-        row["better_beyond_noise"] = versus["status"] == "better" if versus else None
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    return frame.replace({np.nan: None}) if not frame.empty else frame

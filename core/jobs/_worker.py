@@ -198,7 +198,7 @@ def ensure_worker(store: RunStore, idle_exit_s: float = 600) -> bool:
         log_path = store.home / "worker.log"
         with open(log_path, "ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "core.jobs", "--home", str(store.home), "--idle-exit", str(idle_exit_s)],
+                [sys.executable, "-m", "core.jobs", "worker", "--home", str(store.home), "--idle-exit", str(idle_exit_s)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env={**os.environ, "TAILSCOPE_HOME": str(store.home)},
             )

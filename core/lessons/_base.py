@@ -29,7 +29,7 @@ import pandas as pd
 from core.analysis import Comparison, adjust_family, compare_experiments, one_class_reason, t_interval
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
-from core.sweep import SweepSpec
+from core.jobs import SweepSpec, expand_sweep
 from core.text import interval_text
 
 __all__ = ["Lesson", "LessonRun", "Finding", "Chart", "Verdict", "paired_finding", "family", "cell_runs",
@@ -159,8 +159,6 @@ class Lesson:
 
     @property
     def n_runs(self) -> int:
-        from core.sweep import expand_sweep
-
         cells, _ = expand_sweep(self.spec)
         return sum(len(c.config.experiment_runs()) for c in cells)
 

@@ -22,7 +22,7 @@ from pydantic import Field
 from core.analysis import balanced_accuracy, class_recall
 from core.lessons._base import Finding, Lesson, LessonRun, Size, Verdict
 from core.registry import Params, Registry
-from core.sweep import load_sweep
+from core.jobs import load_sweep
 
 __all__ = ["LESSONS", "LessonParams", "LessonSpec", "declare", "create_lesson", "train", "seeds", "digits", "MLP",
            "table_base", "bal", "recall_of", "pct", "mean_of", "sentence", "frame", "FULL_SEEDS"]

@@ -500,7 +500,9 @@ class RunStore:
         return bool(row and row["cancel_requested"])
 
     def reap_dead(self) -> list[str]:
-        """Mark running jobs whose worker is gone as failed, with the reason. A finished run
+        """Mark running jobs whose worker is gone as failed, with the reason; a sweep's run whose
+        driver is gone goes back to its sweep's queue instead, so resuming the sweep trains it
+        again (it did nothing wrong: its driver died). A finished run
         whose worker died while mapping its features (the step after `finish`) stays done;
         its progress stops saying "embedding", so pages compute the map on demand instead of
         waiting for a worker that is gone."""
@@ -510,8 +512,11 @@ class RunStore:
                 hb = db.execute("SELECT heartbeat FROM runs WHERE id = ?", (record.id,)).fetchone()["heartbeat"]
             stale = hb is not None and time.time() - hb > HEARTBEAT_STALE_S
             if not pid_alive(record.worker_pid) or stale:
-                self.fail(record.id, f"the worker process ({record.worker_pid}) stopped while running this job "
-                          "(killed, crashed or out of memory); re-run it from the Runs page")
+                if record.queue is not None:  # a sweep's run whose driver died: back in the sweep's queue
+                    self.requeue(record.id)
+                else:
+                    self.fail(record.id, f"the worker process ({record.worker_pid}) stopped while running this job "
+                              "(killed, crashed or out of memory); re-run it from the Runs page")
                 reaped.append(record.id)
                 if record.worker_pid is not None:  # its writer is gone: what it left half-written goes too
                     for temp in self.run_dir(record.id).rglob("*.tmp*"):

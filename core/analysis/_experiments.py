@@ -1,8 +1,9 @@
 """Experiments and comparisons read back from the store.
 
-The statistics are pure functions in `core.analysis`; this module only finds the runs,
-pairs them (same fold and seed) and hands their stored numbers over, so the CLI and the
-pages answer "is A better than B?" the same way.
+The statistics are the pure functions of `_paired`, `_verdict` and `_uncertainty`; this
+module only finds the finished runs, pairs them (same fold and seed) and hands their stored
+numbers over, so the CLI, the pages, sweeps and lessons answer "is A better than B?" the
+same way. It reads the store and never trains or queues anything.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.analysis import (
-    SUMMARY_KEYS, Comparison, adjust_family, comparable, compare_experiments, compare_single_runs, mcnemar, pooled_per_class, summarize_runs,
-)
+from core.analysis._compare import SUMMARY_KEYS, comparable
+from core.analysis._paired import compare_experiments, compare_single_runs, mcnemar
+from core.analysis._uncertainty import pooled_per_class, summarize_runs
+from core.analysis._verdict import Comparison, adjust_family
 from core.config import RunConfig
 from core.store import EXPERIMENT_PREFIX, ExperimentRecord, RunFileDamaged, RunRecord, RunStore
 
