@@ -18,8 +18,8 @@ from core.registry import Registry, describe_params
 
 
 def _registries() -> dict[str, Registry]:
-    """Every Registry the packages expose (the listing's, plus any a package adds)."""
-    from core.registry_index import all_registries
+    """Every Registry the packages expose (the table of kinds', plus any a package adds)."""
+    from core.registry import all_registries
 
     found = {reg.kind: reg for reg in all_registries().values()}
     for package in ("core.data", "core.models", "core.methods", "core.train", "core.analysis"):
