@@ -33,7 +33,7 @@ from core.data import (
 from core.glossary import method_display, plugin_label
 from core.jobs import SweepRefused
 from core.methods import resample
-from core.registry import Registry
+from core.registry import Registry, registry_for
 from core.sweep import SweepSpec, expand_sweep, load_sweep
 from core.text import md
 from core.train import run_problems
@@ -47,7 +47,7 @@ __all__ = [
     "left_out_line", "missing_options", "gaps_line", "table_settings", "upload_usage", "stored_uploads_panel",
     "start_new_upload", "offer_last_profile",
     "default_run_name", "progress_text", "format_seconds", "load_dataset", "resampling_preview", "resampling_panel",
-    "plugin_caption", "plugin_picker", "train_settings_form", "evaluation_form", "BASELINES", "baseline_configs", "budget_text",
+    "plugin_caption", "plugin_picker", "loss_schedule_form", "train_settings_form", "evaluation_form", "BASELINES", "baseline_configs", "budget_text",
     "STANDARD_FIXES", "standard_fixes_spec", "sweep_size", "standard_fixes_button",
 ]
 
@@ -677,10 +677,12 @@ def plugin_caption(info) -> str:
     return info.description + (f"  \n*Paper: {info.paper}*" if info.paper else "")
 
 
-def plugin_picker(label: str, registry: Registry, key: str, *, options: Sequence[str] | None = None,
+def plugin_picker(label: str, registry: Registry | str, key: str, *, options: Sequence[str] | None = None,
                   optional: bool = False, default: str | None = None, help: str | None = None) -> dict | None:
-    """A selectbox over a registry, the chosen entry's description and paper, and its
-    parameter widgets. Returns `{"name": ..., **params}`, or None for "none"."""
+    """A selectbox over a registry (or a kind of the table of kinds: "loss", "sampler", ...),
+    the chosen entry's description and paper, and its parameter widgets. Returns
+    `{"name": ..., **params}`, or None for "none"."""
+    registry = registry_for(registry) if isinstance(registry, str) else registry
     names = list(options if options is not None else registry.names())
     if optional:
         names = ["none", *names]
@@ -692,6 +694,23 @@ def plugin_picker(label: str, registry: Registry, key: str, *, options: Sequence
     info = registry.info(name)
     st.caption(plugin_caption(info))
     return {"name": name, **params_form(info, key)}
+
+
+def loss_schedule_form(key: str) -> dict[str, Any]:
+    """A switch per declared loss schedule (DRW), then its parameters, all from its declaration:
+    the switch parameter starts at its schema's example. Returns the settings for the `loss`
+    section (`{"drw_epoch": 16, "drw_beta": 0.9999}`), or {} when every switch is off."""
+    values: dict[str, Any] = {}
+    for info in registry_for("loss_schedule").infos():
+        if not st.checkbox(info.label, key=f"{key}.{info.name}", help=plugin_caption(info)):
+            continue
+        switch = info.capabilities["switch"]
+        field = info.params.model_fields[switch]
+        low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), 0)
+        values[switch] = int(st.number_input(field.title, min_value=low, value=(field.examples or [low])[0],
+                                             step=1, key=f"{key}.{info.name}.{switch}", help=field.description))
+        values.update(params_form(info, key, skip=(switch,)))
+    return values
 
 
 def _literal_options(field: str) -> list[str]:
