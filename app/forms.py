@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from app import state
 from app.services import ASSETS, DEFAULT_DATA, load_splits, start_sweep_in_background
-from app.widgets import flash, params_form, table_height
+from app.widgets import flash, loss_schedule_form, params_form, plugin_caption, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
@@ -673,10 +673,6 @@ def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: S
     return counts["after"].astype(int).tolist()
 
 
-def plugin_caption(info) -> str:
-    return info.description + (f"  \n*Paper: {info.paper}*" if info.paper else "")
-
-
 def plugin_picker(label: str, registry: Registry | str, key: str, *, options: Sequence[str] | None = None,
                   optional: bool = False, default: str | None = None, help: str | None = None) -> dict | None:
     """A selectbox over a registry (or a kind of the table of kinds: "loss", "sampler", ...),
@@ -694,23 +690,6 @@ def plugin_picker(label: str, registry: Registry | str, key: str, *, options: Se
     info = registry.info(name)
     st.caption(plugin_caption(info))
     return {"name": name, **params_form(info, key)}
-
-
-def loss_schedule_form(key: str) -> dict[str, Any]:
-    """A switch per declared loss schedule (DRW), then its parameters, all from its declaration:
-    the switch parameter starts at its schema's example. Returns the settings for the `loss`
-    section (`{"drw_epoch": 16, "drw_beta": 0.9999}`), or {} when every switch is off."""
-    values: dict[str, Any] = {}
-    for info in registry_for("loss_schedule").infos():
-        if not st.checkbox(info.label, key=f"{key}.{info.name}", help=plugin_caption(info)):
-            continue
-        switch = info.capabilities["switch"]
-        field = info.params.model_fields[switch]
-        low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), 0)
-        values[switch] = int(st.number_input(field.title, min_value=low, value=(field.examples or [low])[0],
-                                             step=1, key=f"{key}.{info.name}.{switch}", help=field.description))
-        values.update(params_form(info, key, skip=(switch,)))
-    return values
 
 
 def _literal_options(field: str) -> list[str]:
