@@ -43,12 +43,12 @@ class PluginSpec(BaseModel):
     """`name` plus that plug-in's parameters as extra keys, checked against its registry."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    kind: ClassVar[str]  # its row in core.registry.KINDS
+    plugin_kind: ClassVar[str]  # its row in core.registry.KINDS (not `kind`: borderline SMOTE has a `kind`)
     name: str
 
     @classmethod
     def registry(cls) -> Registry:
-        return registry_for(cls.kind)
+        return registry_for(cls.plugin_kind)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -66,7 +66,7 @@ class PluginSpec(BaseModel):
 
 
 class ModelSpec(PluginSpec):
-    kind = "model"
+    plugin_kind = "model"
     name: str = "mlp"  # mlp | small_cnn | resnet32
 
 
@@ -74,7 +74,7 @@ class LossSpec(PluginSpec):
     """A loss, plus the loss schedules that combine with any loss (DRW): their settings are
     declared with the losses (`core.methods.LOSS_SCHEDULES`) and checked against it here."""
 
-    kind = "loss"
+    plugin_kind = "loss"
     name: str = "ce"
     drw_epoch: int | None = None  # deferred re-weighting starts here (Cao et al. 2019); unset: never
     drw_beta: float = 0.9999  # effective-number beta of the DRW weights
@@ -87,24 +87,24 @@ class LossSpec(PluginSpec):
 
 
 class SamplerSpec(PluginSpec):
-    kind = "sampler"
+    plugin_kind = "sampler"
     name: str = "instance"
 
 
 class ResamplerSpec(PluginSpec):
-    kind = "resampler"
+    plugin_kind = "resampler"
     name: str
 
 
 class Stage2Spec(PluginSpec):
-    kind = "stage2"
+    plugin_kind = "stage2"
     name: str
 
 
 class LabelNoiseSpec(PluginSpec):
     """Training labels corrupted on purpose (`core.data.LABEL_NOISE`); test labels stay clean."""
 
-    kind = "label_noise"
+    plugin_kind = "label_noise"
     name: str  # symmetric | pair | tail
     rate: float = Field(0.2, ge=0, lt=1)  # share of training rows whose label is changed
     seed: Seed = 0  # which rows, and to which class
@@ -121,14 +121,14 @@ class UnlabeledConfig(StrictModel):
 class SemiSpec(PluginSpec):
     """Semi-supervised use of the unlabelled rows (`core.train.SEMI`), e.g. pseudo-labels."""
 
-    kind = "semi"
+    plugin_kind = "semi"
     name: str
 
 
 class PretrainSpec(PluginSpec):
     """Self-supervised pre-training of the backbone on every training input (`core.train.PRETRAIN`)."""
 
-    kind = "pretrain"
+    plugin_kind = "pretrain"
     name: str
 
 
@@ -136,7 +136,7 @@ class LabelIssueSpec(PluginSpec):
     """Find suspected label issues in the training split before training, then drop or
     down-weight them (`core.methods.CLEANERS`)."""
 
-    kind = "label_issues"
+    plugin_kind = "label_issues"
     name: str
 
 

@@ -459,3 +459,25 @@ def test_a_new_entry_is_covered_without_writing_a_test():
             check_loss(LOSSES, name)
     finally:
         LOSSES._factories.pop(name), LOSSES._infos.pop(name)
+
+
+def test_each_config_section_of_the_table_is_checked_against_its_kind():
+    """The table's `section` of a kind is where a config holds that kind's entry, and that
+    section validates against the same kind's registry."""
+    from typing import Union, get_origin
+
+    from core.config import DataConfig, PluginSpec, RunConfig
+
+    for kind in KINDS:
+        if kind.section is None:
+            continue
+        if kind.section == "data.params":  # a built-in dataset: data.source names it, data.params holds its settings
+            assert "params" in DataConfig.model_fields and kind.setting == "data.source"
+            continue
+        model, annotation = RunConfig, None
+        for part in kind.section.split("."):
+            annotation = model.model_fields[part].annotation
+            options = get_args(annotation) if get_origin(annotation) in (Union, type(int | None)) else (annotation,)
+            model = next(o for o in options if isinstance(o, type))
+        assert issubclass(model, PluginSpec) and model.plugin_kind == kind.name, kind.section
+        assert kind.setting == f"{kind.section}.name"
