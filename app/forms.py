@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from app import state
 from app.services import ASSETS, DEFAULT_DATA, load_splits, start_sweep_in_background
-from app.widgets import flash, params_form, table_height
+from app.widgets import flash, loss_schedule_form, params_form, plugin_caption, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
@@ -33,7 +33,7 @@ from core.data import (
 from core.glossary import method_display, plugin_label
 from core.jobs import SweepRefused, SweepSpec, expand_sweep, load_sweep
 from core.methods import resample
-from core.registry import Registry
+from core.registry import Registry, registry_for
 from core.text import md
 from core.train import run_problems
 from core.viz import resampling_figure
@@ -46,7 +46,7 @@ __all__ = [
     "left_out_line", "missing_options", "gaps_line", "table_settings", "upload_usage", "stored_uploads_panel",
     "start_new_upload", "offer_last_profile",
     "default_run_name", "progress_text", "format_seconds", "load_dataset", "resampling_preview", "resampling_panel",
-    "plugin_caption", "plugin_picker", "train_settings_form", "evaluation_form", "BASELINES", "baseline_configs", "budget_text",
+    "plugin_caption", "plugin_picker", "loss_schedule_form", "train_settings_form", "evaluation_form", "BASELINES", "baseline_configs", "budget_text",
     "STANDARD_FIXES", "standard_fixes_spec", "sweep_size", "standard_fixes_button",
 ]
 
@@ -672,14 +672,12 @@ def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: S
     return counts["after"].astype(int).tolist()
 
 
-def plugin_caption(info) -> str:
-    return info.description + (f"  \n*Paper: {info.paper}*" if info.paper else "")
-
-
-def plugin_picker(label: str, registry: Registry, key: str, *, options: Sequence[str] | None = None,
+def plugin_picker(label: str, registry: Registry | str, key: str, *, options: Sequence[str] | None = None,
                   optional: bool = False, default: str | None = None, help: str | None = None) -> dict | None:
-    """A selectbox over a registry, the chosen entry's description and paper, and its
-    parameter widgets. Returns `{"name": ..., **params}`, or None for "none"."""
+    """A selectbox over a registry (or a kind of the table of kinds: "loss", "sampler", ...),
+    the chosen entry's description and paper, and its parameter widgets. Returns
+    `{"name": ..., **params}`, or None for "none"."""
+    registry = registry_for(registry) if isinstance(registry, str) else registry
     names = list(options if options is not None else registry.names())
     if optional:
         names = ["none", *names]

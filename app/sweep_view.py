@@ -13,9 +13,9 @@ from app import state
 from app.forms import format_seconds
 from app.services import get_store, load_sweep_summary, resume_sweep
 from app.widgets import explain, flash, relative_time
-from core.analysis import CALIBRATION_METRICS, METRICS
+from core.analysis import CALIBRATION_METRICS, METRICS, sweep_table
 from core.glossary import display_name, setting_value
-from core.analysis import sweep_table
+from core.registry import kind_of_setting, registry_for
 from core.store import SweepRecord
 from core.text import md
 from core.viz import axis_title, is_numeric_axis, metric_bounds
@@ -243,29 +243,23 @@ def line_axes(axes: dict[str, list[str]], rows: str | None, columns: str | None)
     return x, series
 
 
-_PLUGIN_KEYS = {"loss.name": "loss", "sampler.name": "sampler", "stage2.name": "two-stage fix",
-                "model.name": "model", "resampler.name": "resampler"}
-
-
 def _plugin_words(key: str, value: Any) -> str | None:
-    """The registry's one-line description of a plug-in a setting names, or None."""
-    from core.methods import LOSSES, RESAMPLERS, SAMPLERS
-    from core.models import MODELS
-    from core.train import STAGE2
-
+    """The registry's one-line description of the plug-in a setting names (any kind in the
+    table of kinds, DRW by its declaration), or None."""
     if key == "loss.drw_epoch" and isinstance(value, int):
-        return f"From epoch {value} on, rare classes are weighted up (deferred re-weighting, DRW)."
-    registry = {"loss.name": LOSSES, "sampler.name": SAMPLERS, "stage2.name": STAGE2, "model.name": MODELS,
-                "resampler.name": RESAMPLERS}.get(key)
-    if registry is None or not isinstance(value, str) or value not in registry.names():
+        drw = registry_for("loss_schedule").info("drw")
+        return f"{drw.label} from epoch {value} on: {drw.description[0].lower()}{drw.description[1:]}"
+    kind = kind_of_setting(key)
+    registry = registry_for(kind.name) if kind is not None else None
+    if registry is None or not isinstance(value, str) or value not in registry:
         return None
     return registry.info(value).description
 
 
 def variant_notes(spec: dict[str, Any]) -> list[str]:
     """What each value of the sweep's settings means, as markdown lines (user text escaped):
-    a named variant's settings ("**crt**: stage2.name = crt") and, for a loss, sampler,
-    two-stage fix or model, the registry's description of it."""
+    a named variant's settings ("**crt**: stage2.name = crt") and, for any plug-in a setting
+    names (loss, sampler, two-stage fix, model, dataset, ...), its registry's description."""
     lines = []
     for axis, values in (spec.get("grid") or {}).items():
         if isinstance(values, dict):
@@ -274,8 +268,8 @@ def variant_notes(spec: dict[str, Any]) -> list[str]:
                 settings = ", ".join(f"{k} = {v if isinstance(v, str) else json.dumps(v)}" for k, v in patch.items())
                 lines.append(f"- **{md(label)}** ({md(settings) if settings else 'the base set-up, unchanged'})"
                              + (f": {md(' '.join(words))}" if words else ""))
-        elif axis in _PLUGIN_KEYS:
-            lines += [f"- **{md(setting_value(axis, v))}** ({md(_PLUGIN_KEYS[axis])}): {md(w)}" for v in values
+        elif (kind := kind_of_setting(axis)) is not None:
+            lines += [f"- **{md(setting_value(axis, v))}** ({md(kind.words.lower())}): {md(w)}" for v in values
                       if (w := _plugin_words(axis, v))]
     return lines
 

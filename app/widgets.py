@@ -15,11 +15,11 @@ from app.services import DEFAULT_DATA, DEMO_CONFIG, get_store, load_bundle, queu
 from core.config import RunConfig
 from core.data import describe_source
 from core.glossary import glossary_markdown, method_display
-from core.registry import PluginInfo
+from core.registry import PluginInfo, registry_for
 from core.store import RunFileDamaged, RunRecord
 from core.text import interval_text, md, number
 
-__all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "empty_state", "status_badge",
+__all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "plugin_caption", "loss_schedule_form", "empty_state", "status_badge",
            "start_demo_run", "explain", "flash", "remember_form_values", "table_height", "metric_cards",
            "format_interval", "rerun_run", "delete_run", "run_method", "glossary_panel"]
 
@@ -308,6 +308,28 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
                     values[name] = text  # the schema's validation names the problem
         else:
             values[name] = st.text_input(label, value=str(default), key=widget_key, help=help_text)
+    return values
+
+
+def plugin_caption(info: PluginInfo) -> str:
+    """An entry's description and paper, for the caption or help beside its widget."""
+    return info.description + (f"  \n*Paper: {info.paper}*" if info.paper else "")
+
+
+def loss_schedule_form(key: str) -> dict[str, Any]:
+    """A switch per declared loss schedule (DRW), then its parameters, all from its declaration:
+    the switch parameter starts at its schema's example. Returns the settings for the `loss`
+    section (`{"drw_epoch": 16, "drw_beta": 0.9999}`), or {} when every switch is off."""
+    values: dict[str, Any] = {}
+    for info in registry_for("loss_schedule").infos():
+        if not st.checkbox(info.label, key=f"{key}.{info.name}", help=plugin_caption(info)):
+            continue
+        switch = info.capabilities["switch"]
+        field = info.params.model_fields[switch]
+        low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), 0)
+        values[switch] = int(st.number_input(field.title, min_value=low, value=(field.examples or [low])[0],
+                                             step=1, key=f"{key}.{info.name}.{switch}", help=field.description))
+        values.update(params_form(info, key, skip=(switch,)))
     return values
 
 

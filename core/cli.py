@@ -406,7 +406,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from core.registry_index import listing as all_methods
+    from core.registry import listing as all_methods
 
     listing = all_methods()
     if args.json:

@@ -1,25 +1,27 @@
 """One validated config per run (pydantic), saved as `config.json` beside its results.
 
-Plug-in sections (`model`, `loss`, `sampler`, `resampler`, `stage2`) are written flat,
+Plug-in sections (`model`, `loss`, `sampler`, `resampler`, `stage2`, ...) are written flat,
 `{name: ldam, max_margin: 0.5}`, and validated against the named entry's parameter
 schema, so a typo fails with the field path and the list of valid names or parameters.
+A built-in dataset's `data.params` are checked the same way, before anything is queued.
+Each section finds its registry through the table of kinds (`core.registry.registry_for`).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from core.registry import Registry
+from core.registry import Registry, Seed, registry_for
 
 MIN_STEPS_DEFAULT = 300
 MAX_NAME = 200  # characters of a run name
 MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # what numpy and torch generators accept
+UPLOAD_PREFIX = "upload:"  # core.data's prefix of a stored upload's source (config sits below data)
 
 __all__ = [
     "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
@@ -41,15 +43,12 @@ class PluginSpec(BaseModel):
     """`name` plus that plug-in's parameters as extra keys, checked against its registry."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    registry_path: ClassVar[tuple[str, str]]  # (module, attribute): imported lazily
+    plugin_kind: ClassVar[str]  # its row in core.registry.KINDS (not `kind`: borderline SMOTE has a `kind`)
     name: str
 
     @classmethod
     def registry(cls) -> Registry:
-        import importlib
-
-        module, attr = cls.registry_path
-        return getattr(importlib.import_module(module), attr)
+        return registry_for(cls.plugin_kind)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -67,36 +66,45 @@ class PluginSpec(BaseModel):
 
 
 class ModelSpec(PluginSpec):
-    registry_path = ("core.models", "MODELS")
+    plugin_kind = "model"
     name: str = "mlp"  # mlp | small_cnn | resnet32
 
 
 class LossSpec(PluginSpec):
-    registry_path = ("core.methods", "LOSSES")
+    """A loss, plus the loss schedules that combine with any loss (DRW): their settings are
+    declared with the losses (`core.methods.LOSS_SCHEDULES`) and checked against it here."""
+
+    plugin_kind = "loss"
     name: str = "ce"
-    drw_epoch: int | None = Field(None, ge=0)  # deferred re-weighting starts here (Cao et al. 2019)
-    drw_beta: float = Field(0.9999, gt=0, lt=1)  # effective-number beta of the DRW weights
+    drw_epoch: int | None = None  # deferred re-weighting starts here (Cao et al. 2019); unset: never
+    drw_beta: float = 0.9999  # effective-number beta of the DRW weights
+
+    @model_validator(mode="after")
+    def _check_schedules(self) -> LossSpec:
+        for info in registry_for("loss_schedule").infos():
+            info.validate_params({k: getattr(self, k) for k in info.params.model_fields})
+        return self
 
 
 class SamplerSpec(PluginSpec):
-    registry_path = ("core.methods", "SAMPLERS")
+    plugin_kind = "sampler"
     name: str = "instance"
 
 
 class ResamplerSpec(PluginSpec):
-    registry_path = ("core.methods", "RESAMPLERS")
+    plugin_kind = "resampler"
     name: str
 
 
 class Stage2Spec(PluginSpec):
-    registry_path = ("core.train", "STAGE2")
+    plugin_kind = "stage2"
     name: str
 
 
 class LabelNoiseSpec(PluginSpec):
     """Training labels corrupted on purpose (`core.data.LABEL_NOISE`); test labels stay clean."""
 
-    registry_path = ("core.data", "LABEL_NOISE")
+    plugin_kind = "label_noise"
     name: str  # symmetric | pair | tail
     rate: float = Field(0.2, ge=0, lt=1)  # share of training rows whose label is changed
     seed: Seed = 0  # which rows, and to which class
@@ -113,14 +121,14 @@ class UnlabeledConfig(StrictModel):
 class SemiSpec(PluginSpec):
     """Semi-supervised use of the unlabelled rows (`core.train.SEMI`), e.g. pseudo-labels."""
 
-    registry_path = ("core.train", "SEMI")
+    plugin_kind = "semi"
     name: str
 
 
 class PretrainSpec(PluginSpec):
     """Self-supervised pre-training of the backbone on every training input (`core.train.PRETRAIN`)."""
 
-    registry_path = ("core.train", "PRETRAIN")
+    plugin_kind = "pretrain"
     name: str
 
 
@@ -128,7 +136,7 @@ class LabelIssueSpec(PluginSpec):
     """Find suspected label issues in the training split before training, then drop or
     down-weight them (`core.methods.CLEANERS`)."""
 
-    registry_path = ("core.methods", "CLEANERS")
+    plugin_kind = "label_issues"
     name: str
 
 
@@ -155,7 +163,15 @@ class FoldSpec(StrictModel):
 ColumnRole = Literal["numeric", "categorical", "date", "id", "text", "constant", "ignore"]  # a table column's use
 
 
+def _is_file(source: str) -> bool:
+    """An upload, or a path the CLI stores as one; anything else names a built-in dataset."""
+    return source.startswith(UPLOAD_PREFIX) or any(c in source for c in "./\\")
+
+
 class DataConfig(StrictModel):
+    """Where the data comes from and how it is split. A built-in dataset is a plug-in like the
+    others (`core.data.DATASETS`): its `params` are checked against its schema here."""
+
     source: str = "digits"  # built-in dataset name, or "upload:<stored file>"
     params: dict[str, Any] = Field(default_factory=dict)  # built-in dataset parameters
     label_column: str | None = None  # tables: which column holds the label (guessed if unset)
@@ -171,9 +187,29 @@ class DataConfig(StrictModel):
     label_noise: LabelNoiseSpec | None = None  # corrupt training labels on purpose (after the imbalance profile)
     unlabeled: UnlabeledConfig | None = None  # hide a share of the training labels, or add unlabelled rows
 
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, source: str) -> str:
+        if not _is_file(source):
+            registry_for("dataset").info(source)  # unknown: fails listing the built-in datasets
+        return source
+
+    @field_validator("params")
+    @classmethod
+    def _check_dataset_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        source = info.data.get("source")
+        if source is None:  # the source itself was refused
+            return params
+        if _is_file(source):
+            if params:
+                raise ValueError("params apply to built-in datasets only; remove them for an uploaded file")
+            return params
+        registry_for("dataset").validate(source, params)
+        return params
+
     @model_validator(mode="after")
     def _check_table_options(self) -> DataConfig:
-        is_file = self.source.startswith("upload:") or "." in self.source or "/" in self.source  # an upload or a path
+        is_file = _is_file(self.source)
         if self.column_roles and not is_file:
             raise ValueError("column_roles apply to uploaded tables only; remove them for a built-in dataset")
         if self.label_column is not None and self.label_column in self.column_roles:
@@ -243,10 +279,11 @@ class EvaluationConfig(StrictModel):
 
 class RunConfig(StrictModel):
     name: str = Field("", max_length=MAX_NAME)
-    data: DataConfig = DataConfig()
-    model: ModelSpec = ModelSpec()
-    loss: LossSpec = LossSpec()
-    sampler: SamplerSpec = SamplerSpec()
+    # built when a config is made, not when this module is imported: checking them imports their registries
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    loss: LossSpec = Field(default_factory=LossSpec)
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     resampler: ResamplerSpec | None = None
     stage2: Stage2Spec | None = None
     label_issues: LabelIssueSpec | None = None  # drop or down-weight suspected label issues before training

@@ -10,17 +10,22 @@ them through this module, so a teacher or a clinician reads words, not identifie
     plugin_label("loss", "cb_focal") -> "Class-balanced focal loss"
     method_display(config)        -> "Focal loss + DRW · Class-balanced"   (config.method_label stays for the CLI)
     glossary()                    -> [Term("tau", "τ (tau)", "..."), ...]
+
+Words sit below the analysis: `core.analysis` takes its metrics' names and meanings from
+`METRIC_WORDS` here, and nothing here imports the analysis. Plug-in words come from the
+table of kinds (`core.registry`), which every entry declares its display words to.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Term", "GLOSSARY", "display_name", "explanation", "term", "terms", "glossary", "glossary_markdown",
-           "plugin_label", "plugin_registry", "method_display", "setting_title", "setting_value"]
+from core.registry import KINDS, kind_of_section, kind_of_setting, plugin_label, registry_for
+
+__all__ = ["Term", "GLOSSARY", "METRIC_WORDS", "display_name", "explanation", "term", "terms", "glossary",
+           "glossary_markdown", "plugin_label", "method_display", "posthoc_words", "setting_title", "setting_value"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,41 @@ def _t(key: str, display: str, explanation: str) -> Term:
     return Term(key, display, explanation)
 
 
-# Keys the app shows besides the summary and calibration metrics (which carry their own
-# words in core.analysis.METRICS and CALIBRATION_METRICS).
+# The headline and calibration metrics (core.analysis.METRICS and CALIBRATION_METRICS read
+# their names and meanings here).
+METRIC_WORDS: dict[str, Term] = {t.key: t for t in (
+    _t("accuracy", "Accuracy", "Share of all test cases classified correctly; dominated by the common classes."),
+    _t("balanced_accuracy", "Balanced accuracy",
+       "Average of the per-class hit rates, so every class counts the same however rare."),
+    _t("f1_macro", "Macro F1",
+       "Average over classes of the balance between finding a class and being right when claiming it."),
+    _t("gmean", "G-mean", "Geometric mean of the per-class hit rates; drops to zero if any class is never found."),
+    _t("worst_class_recall", "Worst-class recall", "Hit rate of the class the model handles worst."),
+    _t("mcc", "MCC", "Correlation between predictions and truth (1 perfect, 0 chance), robust to imbalance."),
+    _t("cohen_kappa", "Cohen's kappa",
+       "Agreement with the truth beyond what guessing by class frequency would achieve."),
+    _t("roc_auc_ovr_macro", "ROC-AUC (macro, one-vs-rest)",
+       "How well the scores rank each class above the others, averaged over classes (0.5 is chance)."),
+    _t("average_precision_macro", "Average precision (macro)",
+       "Area under each class's precision-recall curve, averaged; sensitive to rare-class quality."),
+    _t("ece", "ECE", "Average gap between how sure the model is and how often it is right."),
+    _t("mce", "MCE", "Largest such gap in any confidence range: the worst over- or under-confidence."),
+    _t("adaptive_ece", "Adaptive ECE",
+       "ECE with confidence ranges holding equal numbers of cases, steadier when most predictions are very "
+       "confident."),
+    _t("classwise_ece", "Classwise ECE",
+       "Calibration of every class's probability, not just the top one, averaged over classes."),
+    _t("brier", "Brier score", "Squared distance between the predicted probabilities and the true answer."),
+    _t("nll", "NLL", "Average surprise at the true answer; punishes confident mistakes heavily."),
+    _t("optimal_temperature", "Optimal temperature",
+       "Factor that best softens (above 1) or sharpens (below 1) the scores on validation data."),
+    _t("ece_after_temperature", "ECE after temperature scaling",
+       "ECE once the scores are softened or sharpened by the optimal temperature."),
+    _t("nll_after_temperature", "NLL after temperature scaling",
+       "NLL once the scores are softened or sharpened by the optimal temperature."),
+)}
+
+# Other keys the app shows.
 _EXTRA_TERMS = (
     _t("recall", "Recall", "Share of a class's test cases the model finds (its hit rate, sensitivity)."),
     _t("precision", "Precision", "Of the cases the model calls this class, the share that really are."),
@@ -158,14 +196,18 @@ GLOSSARY: tuple[Term, ...] = (
 )
 
 
-@functools.cache
-def _terms() -> dict[str, Term]:
-    from core.analysis import CALIBRATION_METRICS, METRICS
-
-    out = {k: Term(k, m.display_name, m.description) for k, m in {**METRICS, **CALIBRATION_METRICS}.items()}
+def _build_terms() -> dict[str, Term]:
+    out = dict(METRIC_WORDS)
     for t in _EXTRA_TERMS:
         out.setdefault(t.key, t)
     return out
+
+
+_TERMS = _build_terms()
+
+
+def _terms() -> dict[str, Term]:
+    return _TERMS
 
 
 def terms() -> dict[str, Term]:
@@ -201,30 +243,6 @@ def glossary_markdown() -> str:
 
 # --- plug-ins and run methods --------------------------------------------------------------
 
-_KINDS = {"dataset": ("core.data", "DATASETS"), "model": ("core.models", "MODELS"),
-          "loss": ("core.methods", "LOSSES"), "sampler": ("core.methods", "SAMPLERS"),
-          "resampler": ("core.methods", "RESAMPLERS"), "stage2": ("core.train", "STAGE2"),
-          "posthoc": ("core.methods", "POSTHOC"), "attribution": ("core.analysis", "ATTRIBUTIONS"),
-          "label_noise": ("core.data", "LABEL_NOISE"), "label_issues": ("core.methods", "CLEANERS"),
-          "pretrain": ("core.train", "PRETRAIN"), "semi": ("core.train", "SEMI")}
-
-
-def plugin_registry(kind: str):
-    """The registry of a plug-in kind ('loss', 'sampler', ..., as in a config section), or None."""
-    import importlib
-
-    where = _KINDS.get(kind)
-    if where is None:
-        return None
-    return getattr(importlib.import_module(where[0]), where[1], None)
-
-
-def plugin_label(kind: str, name: str) -> str:
-    """The display name of a registered plug-in; the name itself when it is not registered."""
-    registry = plugin_registry(kind)
-    return registry.info(name).label if registry is not None and name in registry else name
-
-
 _BASELINE_FAMILY = "baseline"  # core.models.BASELINE_FAMILY, read without importing torch models here
 
 
@@ -244,7 +262,7 @@ def method_display(config: Any) -> str:
     JSON keep.
     """
     model = _name(_get(config, "model"))
-    models = plugin_registry("model")
+    models = registry_for("model")
     if model in models and models.info(model).capabilities.get("family") == _BASELINE_FAMILY:
         return plugin_label("model", model)  # fits its own objective: no loss or sampler applies
     loss = _get(config, "loss")
@@ -261,48 +279,59 @@ def method_display(config: Any) -> str:
     text = " · ".join(parts)
     steps = _get(config, "posthoc") or []
     if steps:
-        from core.analysis import describe_posthoc
-
-        words = [describe_posthoc(s if isinstance(s, Mapping) else s.model_dump()) for s in steps]
+        words = [posthoc_words(s if isinstance(s, Mapping) else s.model_dump()) for s in steps]
         text += " + post-hoc " + "; then ".join(words)
     return text
 
 
+def posthoc_words(step: Mapping[str, Any]) -> str:
+    """'logit adjustment tau=1.0, temperature T=1.5': a post-hoc step's adjustments that change
+    something (a setting left out changes nothing); 'no change' when none does."""
+    parts = []
+    if step.get("tau_norm"):
+        parts.append(f"tau-norm tau={round(float(step['tau_norm']), 3)}")
+    if step.get("logit_tau"):
+        parts.append(f"logit adjustment tau={round(float(step['logit_tau']), 3)}")
+    if step.get("prior_threshold"):
+        parts.append("prior threshold")
+    if float(step.get("temperature", 1.0)) != 1.0:
+        parts.append(f"temperature T={round(float(step['temperature']), 3)}")
+    return ", ".join(parts) or "no change"
+
+
 _SETTING_TITLES = {
-    "loss.name": "Loss", "sampler.name": "Sampler", "stage2.name": "Two-stage fix", "resampler.name": "Resampler",
-    "model.name": "Model", "data.source": "Dataset", "data.imbalance.ratio": "Imbalance ratio",
+    **{k.setting: k.words for k in KINDS if k.setting and k.setting.endswith(".name")},
+    "data.source": "Dataset", "data.imbalance.ratio": "Imbalance ratio",
     "data.imbalance.profile": "Imbalance profile", "data.imbalance.mu": "Share of rare classes (μ, step profile)",
     "train.epochs": "Epochs", "train.lr": "Learning rate", "train.batch_size": "Batch size",
     "train.weight_decay": "Weight decay", "train.optimizer": "Optimiser", "train.schedule": "Learning-rate schedule",
     "train.seed": "Seed", "loss.drw_epoch": "Re-weight from epoch (DRW)", "loss.tau": "Adjustment strength (τ)",
     "stage2.tau": "Normalisation strength (τ)", "train.warmup_epochs": "Warm-up epochs",
-    "label_issues.name": "Label-issue cleaning", "pretrain.name": "Pre-training", "semi.name": "Semi-supervised method",
-    "data.label_noise.name": "Label noise", "data.label_noise.rate": "Label-noise rate",
+    "data.label_noise.rate": "Label-noise rate",
 }
 
 
 def setting_title(key: str) -> str:
     """A dotted config key in words: 'train.lr' -> 'Learning rate'; a plug-in's parameter
-    takes its schema title ('loss.gamma' -> 'Loss: Focusing strength (gamma)'); anything else
+    takes its schema title ('loss.gamma' -> 'Loss: Focusing strength (gamma)', 'data.params.noise'
+    -> 'Dataset: Spread'); anything else
     reads as its last part with spaces."""
     if key in _SETTING_TITLES:
         return _SETTING_TITLES[key]
-    section, _, field = key.partition(".")
-    registry = plugin_registry(section) if "." not in field else None
-    if registry is not None:
-        for info in registry.infos():
+    section, _, field = key.rpartition(".")
+    kind = kind_of_section(section)
+    if kind is not None:
+        for info in registry_for(kind.name).infos():
             spec = info.params.model_fields.get(field)
             if spec is not None and spec.title:
-                return f"{_SETTING_TITLES.get(section + '.name', section)}: {spec.title}"
-    return key.rsplit(".", 1)[-1].replace("_", " ")
+                return f"{_SETTING_TITLES.get(kind.setting, kind.words)}: {spec.title}"
+    return field.replace("_", " ")
 
 
 def setting_value(key: str, value: Any) -> str:
     """A config value in words: a plug-in name reads as its display name ('cb_focal' ->
     'Class-balanced focal loss'); anything else as written."""
-    section, _, field = key.partition(".")
-    if field == "name" and isinstance(value, str):
-        return plugin_label(section, value)
-    if key == "data.label_noise.name" and isinstance(value, str):
-        return plugin_label("label_noise", value)
+    kind = kind_of_setting(key)
+    if kind is not None and isinstance(value, str):
+        return plugin_label(kind.name, value)
     return "—" if value is None else str(value)

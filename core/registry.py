@@ -1,23 +1,38 @@
-"""One registry shape for every plug-in kind (datasets, models, losses, samplers, ...).
+"""One registry shape for every plug-in kind, and the one table of those kinds.
 
 An entry is a factory plus a frozen :class:`PluginInfo`: a name, a one-line description,
 the paper it comes from, a pydantic model of its parameters and declared capabilities.
 Pages and the CLI build their forms and listings from the info alone, so adding a plug-in
 is one class plus one decorator line.
+
+`KINDS` lists every kind (dataset, model, loss, ...) with its words, its config setting and
+the package that defines its registry; config, glossary, forms, the sweep view and the CLI
+ask `registry_for(kind)` and `plugin_label(kind, name)` here rather than each keeping a list.
+The table names those packages as strings and imports one on first request. A plain import
+cannot work: this module sits below every package that registers plug-ins, and they all
+import it for `Registry` and `Params`, so importing them here would close a circle.
+Registries adding themselves to the table when their package is imported would not do
+either: a kind would then be empty until something happened to import its package, and
+whether `plugin_label("loss", ...)` found words would depend on import order. So the one
+place that crosses the layers at run time is `registry_for`, and it is here, beside the list.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["Params", "NoParams", "PluginInfo", "Registry", "UnknownPluginError", "describe_params"]
+__all__ = ["Params", "NoParams", "PluginInfo", "Registry", "UnknownPluginError", "describe_params", "Seed",
+           "PluginKind", "KINDS", "plugin_kind", "kind_of_setting", "kind_of_section", "registry_for", "all_registries",
+           "plugin_label", "listing"]
 
 T = TypeVar("T")
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # what numpy and torch generators accept
 
 
 class Params(BaseModel):
@@ -160,3 +175,93 @@ class Registry(Generic[T]):
         supplies (class counts, input shape, ...)."""
         validated = self.validate(name, params)
         return self._factories[name](**validated.model_dump(), **context)
+
+
+# --- the table of plug-in kinds -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class PluginKind:
+    """One kind of plug-in: how configs and the CLI name it, what people read, where a config
+    names an entry and holds its parameters (None: chosen elsewhere, e.g. on a page), and
+    which package defines its registry."""
+
+    name: str  # "loss": the glossary's, the forms' and `registry_for`'s key
+    listing: str  # "losses": its key in `tailscope methods --json`
+    words: str  # "Loss": what people read
+    setting: str | None  # "loss.name": the dotted config key whose value is an entry's name
+    section: str | None  # "loss": the dotted config key holding the entry's parameters
+    home: str  # "core.methods": the package whose import registers the entries
+    attribute: str  # "LOSSES": the Registry there
+
+
+def _kind(name: str, listing: str, words: str, section: str | None, home: str, attribute: str,
+          setting: str | None = None) -> PluginKind:
+    return PluginKind(name, listing, words, setting or (f"{section}.name" if section else None), section, home,
+                      attribute)
+
+
+KINDS: tuple[PluginKind, ...] = (
+    _kind("dataset", "datasets", "Dataset", "data.params", "core.data", "DATASETS", setting="data.source"),
+    _kind("model", "models", "Model", "model", "core.models", "MODELS"),
+    _kind("loss", "losses", "Loss", "loss", "core.methods", "LOSSES"),
+    _kind("loss_schedule", "loss_schedules", "Loss schedule", None, "core.methods", "LOSS_SCHEDULES"),  # in `loss`
+    _kind("sampler", "samplers", "Sampler", "sampler", "core.methods", "SAMPLERS"),
+    _kind("resampler", "resamplers", "Resampler", "resampler", "core.methods", "RESAMPLERS"),
+    _kind("stage2", "stage2", "Two-stage fix", "stage2", "core.train", "STAGE2"),
+    _kind("label_noise", "label_noise", "Label noise", "data.label_noise", "core.data", "LABEL_NOISE"),
+    _kind("label_issues", "label_issues", "Label-issue cleaning", "label_issues", "core.methods", "CLEANERS"),
+    _kind("pretrain", "pretrain", "Pre-training", "pretrain", "core.train", "PRETRAIN"),
+    _kind("semi", "semi", "Semi-supervised method", "semi", "core.train", "SEMI"),
+    _kind("posthoc", "posthoc", "Post-hoc adjustment", None, "core.methods", "POSTHOC"),
+    _kind("attribution", "attributions", "Attribution method", None, "core.analysis", "ATTRIBUTIONS"),
+)
+_BY_NAME = {k.name: k for k in KINDS}
+_BY_SETTING = {k.setting: k for k in KINDS if k.setting}
+_BY_SECTION = {k.section: k for k in KINDS if k.section}
+
+
+def plugin_kind(kind: str) -> PluginKind:
+    """The table's row for a kind; an unknown kind fails listing the known ones."""
+    if kind not in _BY_NAME:
+        raise UnknownPluginError(f"unknown plug-in kind {kind!r}; known: {', '.join(_BY_NAME)}")
+    return _BY_NAME[kind]
+
+
+def kind_of_setting(key: str) -> PluginKind | None:
+    """The kind whose entry a dotted config key names ('stage2.name' -> stage2), or None."""
+    return _BY_SETTING.get(key)
+
+
+def kind_of_section(section: str) -> PluginKind | None:
+    """The kind whose parameters a dotted config key holds ('loss' -> loss,
+    'data.params' -> dataset), or None."""
+    return _BY_SECTION.get(section)
+
+
+def registry_for(kind: str) -> Registry:
+    """The registry of a kind ('loss', 'sampler', ...), importing its package on first use."""
+    row = plugin_kind(kind)
+    registry = getattr(importlib.import_module(row.home), row.attribute)
+    if not isinstance(registry, Registry):
+        raise TypeError(f"{row.home}.{row.attribute} is not a Registry")
+    return registry
+
+
+def all_registries() -> dict[str, Registry]:
+    """Every kind's registry, in the table's order."""
+    return {k.name: registry_for(k.name) for k in KINDS}
+
+
+def plugin_label(kind: str, name: str) -> str:
+    """What people read for a registered entry; the name itself for an unknown kind or name
+    (an upload's source, an entry since removed)."""
+    if kind not in _BY_NAME:
+        return name
+    registry = registry_for(kind)
+    return registry.info(name).label if name in registry else name
+
+
+def listing() -> dict[str, list[dict[str, Any]]]:
+    """Every entry of every kind as plain dicts (name, words, description, paper, parameters),
+    keyed as `tailscope methods --json` has always keyed them."""
+    return {k.listing: [info.to_dict() for info in registry_for(k.name).infos()] for k in KINDS}

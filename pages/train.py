@@ -41,11 +41,7 @@ with form:
                                          "baselines fit their own class-weighted objective (no loss or sampler).")
     with b:
         loss = forms.plugin_picker("Loss", LOSSES, "train.loss", default="ce")
-        if st.checkbox("Deferred re-weighting (DRW)", key="train.drw",
-                       help="Train with the plain loss first, then weight classes by their effective number "
-                            "of samples from the chosen epoch on (Cao et al., NeurIPS 2019)."):
-            loss["drw_epoch"] = int(st.number_input("Re-weight from epoch", 0, 10_000, 16, key="train.drw_epoch",
-                                                    help="Must be below the number of epochs; the paper uses 80 %."))
+        loss.update(forms.loss_schedule_form("train"))
     a, b = st.columns(2)
     with a:
         sampler = forms.plugin_picker("Sampler", SAMPLERS, "train.sampler", default="instance")

@@ -124,13 +124,14 @@ def test_focal_loss_with_gamma_is_queued(empty_home, open_page):
 def test_drw_epoch_past_the_end_is_an_error_and_queues_nothing(empty_home, open_page):
     at = open_page("train")
     at.checkbox(key="train.drw").check().run()
-    at.number_input(key="train.drw_epoch").set_value(30).run()
+    at.number_input(key="train.drw.drw_epoch").set_value(30).run()
     _no_exceptions(at)
     assert "drw_epoch (30) must be below train.epochs (20)" in _errors(at)
     assert at.button(key="train.start").disabled
     assert RunStore(empty_home).list_runs() == []
-    at.number_input(key="train.drw_epoch").set_value(10).run()
+    at.number_input(key="train.drw.drw_epoch").set_value(10).run()
     assert not at.error and not at.button(key="train.start").disabled
+    assert at.number_input(key="train.drw.drw_beta").value == 0.9999, "DRW's other setting, from its declaration"
 
 
 def test_resampler_on_images_is_an_error(empty_home, open_page):

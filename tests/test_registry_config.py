@@ -48,6 +48,13 @@ def test_example_config_is_valid():
     ({"train": {"epochs": 3, "bogus": 1}}, "train.bogus: Extra inputs are not permitted"),
     ({"sampler": {"name": "temperature", "t0": "hot"}}, "sampler: temperature: t0"),
     ({"data": {"source": "digits", "imbalance": {"profile": "weird"}}}, "data.imbalance.profile"),
+    ({"data": {"source": "blobs2d", "params": {"noise": 0}}}, "data.params: blobs2d: noise: Input should be greater"),
+    ({"data": {"source": "blobs2d", "params": {"seed": -1}}}, "data.params: blobs2d: seed: Input should be greater"),
+    ({"data": {"source": "wine", "params": {"seed": 1}}}, "data.params: wine: seed: Extra inputs are not permitted"),
+    ({"data": {"source": "digitz"}}, "data.source: unknown dataset 'digitz'; known: blobs2d, "),
+    ({"data": {"source": "upload:0123-t.csv", "params": {"seed": 1}}}, "data.params: params apply to built-in"),
+    ({"loss": {"name": "ce", "drw_epoch": -1}}, "loss: drw: drw_epoch: Input should be greater than or equal to 0"),
+    ({"loss": {"name": "ce", "drw_beta": 1.0}}, "loss: drw: drw_beta: Input should be less than 1"),
 ])
 def test_bad_configs_fail_with_the_field_path(patch, message):
     raw = {"data": {"source": "digits"}, "train": {"epochs": 3}, **patch}
@@ -85,3 +92,16 @@ def test_shipped_example_configs_are_valid():
             assert cells and not problems, problems
         else:
             assert load_config(path).name == path.stem
+
+
+def test_dataset_params_are_checked_before_loading_and_kept_as_given(monkeypatch):
+    import core.data._builtins as builtins
+
+    loaded = []
+    monkeypatch.setattr(builtins.DATASETS, "create", lambda *a, **k: loaded.append(a))
+    config = load_config({"data": {"source": "blobs2d", "params": {"num_classes": 4, "seed": 7}}})
+    assert config.data.params == {"num_classes": 4, "seed": 7} and loaded == [], "validated without loading"
+    with pytest.raises(ConfigError, match="num_classes"):
+        load_config({"data": {"source": "blobs2d", "params": {"num_classes": 1}}})
+    assert loaded == []
+    assert load_config({"data": {"source": "my_table.csv"}}).data.source == "my_table.csv", "a file path: the CLI stores it"

@@ -30,15 +30,6 @@ def _empirical(sampler, epoch, num_epochs, repeats=60, seed=0):
 
 
 @pytest.mark.parametrize("name", SAMPLERS.names())
-def test_schema_and_info(name):
-    info = SAMPLERS.info(name)
-    assert info.description
-    for field_name, field in info.params.model_fields.items():
-        assert field.description, f"{name}.{field_name} has no description"
-    info.to_dict()
-
-
-@pytest.mark.parametrize("name", SAMPLERS.names())
 @pytest.mark.parametrize("epoch", [0, 7])
 def test_empirical_distribution_matches_target(name, epoch):
     sampler = create_sampler(name)

@@ -1,69 +1,16 @@
-"""Words for people: every plug-in, parameter, metric and symbol the app shows has a display
-name and a plain explanation; pickers offer those names, never the internal ones."""
+"""Words for people: every metric, setting and symbol the app shows has a display name and a
+plain explanation; pickers offer those names, never the internal ones. (Each plug-in's own
+words are checked with its contract, tests/test_contracts.py.)"""
 
 from __future__ import annotations
 
-import importlib
-import re
-from typing import get_args
-
 import numpy as np
-import pytest
 
 from core.glossary import (
     GLOSSARY, display_name, explanation, glossary, glossary_markdown, method_display, plugin_label, setting_title,
     setting_value, terms,
 )
-from core.registry import Registry, describe_params
-
-
-def _registries() -> dict[str, Registry]:
-    """Every Registry the packages expose (the listing's, plus any a package adds)."""
-    from core.registry_index import all_registries
-
-    found = {reg.kind: reg for reg in all_registries().values()}
-    for package in ("core.data", "core.models", "core.methods", "core.train", "core.analysis"):
-        module = importlib.import_module(package)
-        for value in vars(module).values():
-            if isinstance(value, Registry):
-                found.setdefault(value.kind, value)
-    return found
-
-
-ENTRIES = [(kind, name) for kind, reg in _registries().items() for name in reg.names()]
-# "head" means the common classes in every text people read; the last layer is the classifier
-_LAYER_HEAD = re.compile(r"\bheads?\b(?! class)(?!-class)(?! \(common)", re.I)
-
-
-def _info(kind, name):
-    return _registries()[kind].info(name)
-
-
-@pytest.mark.parametrize("kind, name", ENTRIES)
-def test_every_plugin_has_a_display_name_and_a_plain_description(kind, name):
-    info = _info(kind, name)
-    assert info.display and info.display != info.name, f"{kind} {name}: no display name"
-    assert info.label == info.display
-    assert len(info.description) >= 20 and info.description[0].isupper(), f"{kind} {name}: {info.description!r}"
-    assert not _LAYER_HEAD.search(info.description), f"{kind} {name} says 'head' for the classifier"
-    assert info.to_dict()["display"] == info.display
-
-
-@pytest.mark.parametrize("kind, name", ENTRIES)
-def test_every_parameter_has_a_title_and_a_description(kind, name):
-    info = _info(kind, name)
-    for field_name, field in info.params.model_fields.items():
-        assert field.title and field.title != field_name, f"{kind} {name}.{field_name}: no title"
-        assert field.description, f"{kind} {name}.{field_name}: no description"
-        assert not _LAYER_HEAD.search(field.description), f"{kind} {name}.{field_name} says 'head'"
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        choices = [c for a in get_args(field.annotation) for c in (get_args(a) or [a]) if isinstance(c, str)]
-        choices += [c for c in extra.get("choices", []) if isinstance(c, str)]
-        words = extra.get("choice_labels", {})
-        coded = [c for c in choices if "_" in c and c not in words]
-        assert not coded, f"{kind} {name}.{field_name}: choices {coded} need choice_labels"
-    for item in describe_params(info.params):
-        assert item["title"] == info.params.model_fields[item["name"]].title
+from core.registry import describe_params
 
 
 def test_describe_params_falls_back_to_the_name_in_words():
@@ -145,6 +92,22 @@ def test_settings_read_as_words():
     assert setting_value("train.epochs", 3) == "3" and setting_value("loss.name", "not_registered") == "not_registered"
     assert plugin_label("attribution", "integrated_gradients") == "Integrated gradients"
     assert plugin_label("nothing", "x") == "x"
+    assert setting_title("data.params.noise") == "Dataset: Spread" and setting_title("stage2.epochs") == "Two-stage fix: Epochs"
+    assert setting_title("data.label_noise.to") == "Label noise: Wrong class chosen as"
+    assert setting_value("data.source", "digits") == "Handwritten digits"
+    assert setting_value("data.source", "upload:0123-t.csv") == "upload:0123-t.csv"
+    assert setting_value("data.label_noise.name", "pair") == "Swap with a look-alike class"
+
+
+def test_posthoc_steps_read_as_words_without_the_analysis():
+    from core.analysis import describe_posthoc
+    from core.glossary import posthoc_words
+
+    assert posthoc_words({}) == "no change" == posthoc_words({"temperature": 1.0, "logit_tau": 0.0})
+    assert posthoc_words({"tau_norm": 0.5, "temperature": 1.5, "prior_threshold": True}) == \
+        "tau-norm tau=0.5, prior threshold, temperature T=1.5"
+    step = {"logit_tau": 1.23456, "tau_norm": 0.0, "temperature": 1.0, "prior_threshold": False}
+    assert describe_posthoc(step) == posthoc_words(step) == "logit adjustment tau=1.235"
 
 
 def test_sweep_axes_and_config_differences_read_as_words():

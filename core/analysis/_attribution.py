@@ -35,7 +35,7 @@ from captum.attr import (
 from pydantic import Field
 from torch import Tensor, nn
 
-from core.registry import Params, Registry
+from core.registry import Params, Registry, Seed
 
 __all__ = [
     "ATTRIBUTIONS",
@@ -70,7 +70,7 @@ class SmoothGradParams(Params):
     nt_stdevs: float = Field(0.1, gt=0, le=10, title="Noise size",
                              description="Standard deviation of the noise, in input units (images lie in [0, 1], "
                                          "tables are standardised).")
-    seed: int = Field(0, ge=0, title="Random seed",
+    seed: Seed = Field(0, title="Random seed",
                       description="Seed of the noise, so the same settings give the same map.")
 
 
@@ -95,7 +95,7 @@ class GradientShapParams(Params):
                              description="Starting inputs drawn: zeros plus small noise.")
     baseline_noise: float = Field(0.01, ge=0, le=1, title="Baseline noise",
                                   description="Standard deviation of the noise on the zero baselines.")
-    seed: int = Field(0, ge=0, title="Random seed",
+    seed: Seed = Field(0, title="Random seed",
                       description="Seed of baselines and noise, so the same settings give the same map.")
 
 

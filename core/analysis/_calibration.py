@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from core.analysis._metrics import MetricInfo, softmax
+from core.analysis._metrics import MetricInfo, metric_info, softmax
 from core.data._groups import GROUP_ORDER, class_groups
 
 __all__ = [
@@ -38,29 +38,15 @@ DEFAULT_BINS = 15
 CALIBRATION_METRICS: dict[str, MetricInfo] = {
     m.key: m
     for m in (
-        MetricInfo("ece", "ECE",
-                   "Average gap between how sure the model is and how often it is right.", False),
-        MetricInfo("mce", "MCE",
-                   "Largest such gap in any confidence range: the worst over- or under-confidence.", False),
-        MetricInfo("adaptive_ece", "Adaptive ECE",
-                   "ECE with confidence ranges holding equal numbers of cases, steadier when most "
-                   "predictions are very confident.", False),
-        MetricInfo("classwise_ece", "Classwise ECE",
-                   "Calibration of every class's probability, not just the top one, averaged over classes.",
-                   False),
-        MetricInfo("brier", "Brier score",
-                   "Squared distance between the predicted probabilities and the true answer.", False, (0.0, 2.0)),
-        MetricInfo("nll", "NLL",
-                   "Average surprise at the true answer; punishes confident mistakes heavily.", False,
-                   (0.0, math.inf)),
-        MetricInfo("optimal_temperature", "Optimal temperature",
-                   "Factor that best softens (above 1) or sharpens (below 1) the scores on validation data.",
-                   None, (0.0, math.inf)),
-        MetricInfo("ece_after_temperature", "ECE after temperature scaling",
-                   "ECE once the scores are softened or sharpened by the optimal temperature.", False),
-        MetricInfo("nll_after_temperature", "NLL after temperature scaling",
-                   "NLL once the scores are softened or sharpened by the optimal temperature.", False,
-                   (0.0, math.inf)),
+        metric_info("ece", False),
+        metric_info("mce", False),
+        metric_info("adaptive_ece", False),
+        metric_info("classwise_ece", False),
+        metric_info("brier", False, (0.0, 2.0)),
+        metric_info("nll", False, (0.0, math.inf)),
+        metric_info("optimal_temperature", None, (0.0, math.inf)),  # no better direction
+        metric_info("ece_after_temperature", False),
+        metric_info("nll_after_temperature", False, (0.0, math.inf)),
     )
 }
 

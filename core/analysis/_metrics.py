@@ -29,6 +29,7 @@ from sklearn.metrics import (
 )
 
 from core.data._groups import GROUP_ORDER, class_groups
+from core.glossary import METRIC_WORDS
 
 __all__ = [
     "METRICS",
@@ -60,37 +61,25 @@ class MetricInfo:
     bounds: tuple[float, float] | None = (0.0, 1.0)
 
 
-def _info(key: str, display_name: str, description: str, higher_is_better: bool | None,
-          bounds: tuple[float, float] | None = (0.0, 1.0)) -> MetricInfo:
-    return MetricInfo(key, display_name, description, higher_is_better, bounds)
+def metric_info(key: str, higher_is_better: bool | None,
+                bounds: tuple[float, float] | None = (0.0, 1.0)) -> MetricInfo:
+    """A metric with its name and meaning in words (core.glossary: words sit below the analysis)."""
+    words = METRIC_WORDS[key]
+    return MetricInfo(key, words.display, words.explanation, higher_is_better, bounds)
 
 
 METRICS: dict[str, MetricInfo] = {
     m.key: m
     for m in (
-        _info("accuracy", "Accuracy",
-              "Share of all test cases classified correctly; dominated by the common classes.", True),
-        _info("balanced_accuracy", "Balanced accuracy",
-              "Average of the per-class hit rates, so every class counts the same however rare.", True),
-        _info("f1_macro", "Macro F1",
-              "Average over classes of the balance between finding a class and being right when claiming it.",
-              True),
-        _info("gmean", "G-mean",
-              "Geometric mean of the per-class hit rates; drops to zero if any class is never found.", True),
-        _info("worst_class_recall", "Worst-class recall",
-              "Hit rate of the class the model handles worst.", True),
-        _info("mcc", "MCC",
-              "Correlation between predictions and truth (1 perfect, 0 chance), robust to imbalance.", True,
-              (-1.0, 1.0)),
-        _info("cohen_kappa", "Cohen's kappa",
-              "Agreement with the truth beyond what guessing by class frequency would achieve.", True,
-              (-1.0, 1.0)),
-        _info("roc_auc_ovr_macro", "ROC-AUC (macro, one-vs-rest)",
-              "How well the scores rank each class above the others, averaged over classes (0.5 is chance).",
-              True),
-        _info("average_precision_macro", "Average precision (macro)",
-              "Area under each class's precision-recall curve, averaged; sensitive to rare-class quality.",
-              True),
+        metric_info("accuracy", True),
+        metric_info("balanced_accuracy", True),
+        metric_info("f1_macro", True),
+        metric_info("gmean", True),
+        metric_info("worst_class_recall", True),
+        metric_info("mcc", True, (-1.0, 1.0)),
+        metric_info("cohen_kappa", True, (-1.0, 1.0)),
+        metric_info("roc_auc_ovr_macro", True),
+        metric_info("average_precision_macro", True),
     )
 }
 

@@ -35,8 +35,9 @@ from core.analysis._metrics import softmax
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
 from core.data._groups import class_groups
-from core.glossary import plugin_label
+from core.glossary import posthoc_words
 from core.methods._posthoc import log_prior, logit_adjustment, tau_norm as tau_norm_logits, temperature as temperature_logits
+from core.registry import plugin_label
 
 __all__ = [
     "POSTHOC_DEFAULTS", "adjusted_logits", "adjusted_head", "check_posthoc_params", "describe_posthoc", "explore",
@@ -168,17 +169,7 @@ def explore(artifacts: EvalArtifacts, *, logit_tau: float = 0.0, tau_norm: float
 
 def describe_posthoc(params: Mapping[str, Any]) -> str:
     """'logit adjustment tau=1.0, temperature T=1.5': the adjustments that change something."""
-    p = check_posthoc_params(params)
-    parts = []
-    if p["tau_norm"]:
-        parts.append(f"tau-norm tau={round(p['tau_norm'], 3)}")
-    if p["logit_tau"]:
-        parts.append(f"logit adjustment tau={round(p['logit_tau'], 3)}")
-    if p["prior_threshold"]:
-        parts.append("prior threshold")
-    if p["temperature"] != 1.0:
-        parts.append(f"temperature T={round(p['temperature'], 3)}")
-    return ", ".join(parts) or "no change"
+    return posthoc_words(check_posthoc_params(params))
 
 
 def prior_correction_warning(config: RunConfig) -> str | None:

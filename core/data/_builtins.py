@@ -7,7 +7,7 @@ from pydantic import Field
 from sklearn import datasets as skds
 
 from core.data._dataset import Dataset
-from core.registry import Params, Registry
+from core.registry import Params, Registry, Seed
 
 __all__ = ["DATASETS", "load_builtin", "list_datasets"]
 
@@ -31,7 +31,7 @@ class Blobs2dParams(Params):
                                    description="Points drawn for each class.")
     noise: float = Field(1.0, gt=0, le=5, title="Spread",
                          description="Standard deviation of each cloud.")
-    seed: int = Field(0, title="Random seed",
+    seed: Seed = Field(0, title="Random seed",
                       description="Seed that draws the points.")
 
 
@@ -58,7 +58,7 @@ class GaussianHdParams(Params):
                                    description="Points drawn for each class.")
     separation: float = Field(2.0, gt=0, le=20, title="Separation",
                               description="How far apart the class centres lie.")
-    seed: int = Field(0, title="Random seed",
+    seed: Seed = Field(0, title="Random seed",
                       description="Seed that draws the points.")
 
 

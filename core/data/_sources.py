@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from core.config import UPLOAD_PREFIX
 from core.data._builtins import DATASETS, load_builtin
 from core.data._dataset import Dataset
 from core.data._loaders import DataError, _check_size, load_upload
@@ -21,7 +22,6 @@ from core.paths import tailscope_home
 __all__ = ["save_upload", "upload_source", "upload_path", "load_source", "read_stored_table", "describe_source",
            "source_label", "UPLOAD_PREFIX", "StoredUpload", "list_uploads", "remove_upload", "unused_uploads"]
 
-UPLOAD_PREFIX = "upload:"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -18,7 +18,7 @@ from pydantic import Field
 from core.data._builtins import DATASETS
 from core.data._dataset import Dataset
 from core.data._imbalance import Profile, TrainCounts, apply_imbalance_profile, profile_counts
-from core.registry import Params
+from core.registry import Params, Seed
 
 __all__ = ["TOY_SHAPES", "TOY_NOISE", "TOY_PRESETS", "ToyData", "blobs", "moons", "spirals", "make_toy_data"]
 
@@ -36,7 +36,7 @@ class ToyParams(Params):
                                    description="Points drawn for each class.")
     noise: float = Field(0.15, ge=0, le=2, title="Jitter",
                          description="Standard deviation of the random jitter around each shape.")
-    seed: int = Field(0, title="Random seed",
+    seed: Seed = Field(0, title="Random seed",
                       description="Seed that draws the points.")
 
 

@@ -34,6 +34,7 @@ from core.config import ConfigError, LossSpec, RunConfig, format_validation_erro
 from core.data import UPLOAD_PREFIX, load_data
 from core.jobs._executors import Executor
 from core.jobs._worker import headline
+from core.registry import kind_of_setting
 from core.store import RunStore, pid_alive
 from core.train import run_problems
 
@@ -46,7 +47,6 @@ HEARTBEAT_EVERY_S = 5.0
 # --- the sweep file ---------------------------------------------------------------------------
 
 MAX_CELLS = 500  # a sweep is a question, not a search: more cells than this is a mistake
-_PLUGIN_SECTIONS = {"model", "loss", "sampler", "resampler", "stage2", "label_issues", "pretrain", "semi"}
 _OWN_FIELDS = {"loss": set(LossSpec.model_fields) - {"name"}}  # DRW settings survive a change of loss
 
 
@@ -116,7 +116,7 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
             child = {}
             node[part] = child
         node = child
-    if len(parents) == 1 and parents[0] in _PLUGIN_SECTIONS and last == "name":
+    if len(parents) == 1 and last == "name" and kind_of_setting(dotted) is not None:
         keep = _OWN_FIELDS.get(parents[0], set())
         for key in [k for k in node if k not in keep]:
             del node[key]

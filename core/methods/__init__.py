@@ -1,4 +1,4 @@
-"""Imbalance methods: losses, samplers, resamplers, label-issue cleaners and post-hoc adjustments."""
+"""Imbalance methods: losses (and DRW), samplers, resamplers, label-issue cleaners and post-hoc adjustments."""
 
 from core.methods._cleaners import (
     CLEANERS,
@@ -32,6 +32,7 @@ from core.methods._losses import (
     list_losses,
     weighted_mean,
 )
+from core.methods._loss_schedules import LOSS_SCHEDULES, DeferredReweighting, DRWParams
 from core.methods._posthoc import (
     POSTHOC,
     TAU_NORM_GRID,
@@ -78,6 +79,8 @@ __all__ = [
     "LOSSES", "Loss", "create_loss", "list_losses", "weighted_mean", "ldam_margins",
     "CrossEntropy", "WeightedCrossEntropy", "FocalLoss", "ClassBalancedFocalLoss", "LDAMLoss",
     "BalancedSoftmaxLoss", "LogitAdjustedLoss", "LabelSmoothingLoss", "DiceLoss", "AnyLoss", "ZLoss",
+    # loss schedules (deferred re-weighting)
+    "LOSS_SCHEDULES", "DeferredReweighting", "DRWParams",
     # class weights (losses and DRW)
     "class_weights", "WeightScheme", "WEIGHT_SCHEMES",
     # samplers

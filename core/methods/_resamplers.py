@@ -25,7 +25,7 @@ from imblearn.under_sampling import (
 from imblearn.utils import check_sampling_strategy
 from pydantic import Field, field_validator
 
-from core.registry import Params, Registry
+from core.registry import Params, Registry, Seed
 
 __all__ = ["RESAMPLERS", "ResampleResult", "resample", "check_resampler", "create_resampler", "list_resamplers",
            "SAMPLING_STRATEGIES"]
@@ -74,7 +74,7 @@ class _StrategyParams(Params):
 
 
 class _SeededParams(_StrategyParams):
-    random_state: int | None = Field(None, ge=0, title="Random seed",
+    random_state: Seed | None = Field(None, title="Random seed",
                                      description="Seed of the resampling; empty uses the run's seed.")
 
 

@@ -21,7 +21,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from core.registry import Params, Registry
+from core.registry import Params, Registry, Seed
 
 __all__ = [
     "SAMPLERS", "Sampler", "create_sampler", "list_samplers", "class_counts_of",
@@ -360,7 +360,7 @@ class TwoPhaseParams(Params):
                          title="Subset size (x smallest class)",
                          description="The balanced subset keeps this many times the smallest class's count from "
                                      "each class.")
-    subset_seed: int = Field(0, title="Subset seed",
+    subset_seed: Seed = Field(0, title="Subset seed",
                              description="Random seed that picks the balanced subset.")
 
 
