@@ -3,8 +3,9 @@
 A fresh TAILSCOPE_HOME; a sweep of small runs (wine MLP, a second or so each) on the local
 pool with 2 workers, started in the background the way the app and `tailscope sweep` start
 it (`ensure_sweep_driver`, i.e. `python -m core.jobs drive SWEEP`). The driver is SIGKILLed
-at a random moment (one sweep per kill, `--kills` in all, seeded), then the sweep is resumed
-the way a person would (`tailscope sweep-resume`) to its end.
+while starting, once its pool is up, while runs train, and once results are coming in (in
+turn, plus a random delay; one sweep per kill, `--kills` in all, seeded), then the sweep is
+resumed the way a person would (`tailscope sweep-resume`) to its end.
 
 Checked after each kill, before the resume: every process the driver had started (its pool
 workers and the multiprocessing resource tracker) is gone within a few seconds. Checked at
@@ -62,7 +63,7 @@ def alive(pids: set[int]) -> set[int]:
     return out
 
 
-def wait_gone(pids: set[int], timeout_s: float = 10.0) -> set[int]:
+def wait_gone(pids: set[int], timeout_s: float = 15.0) -> set[int]:
     deadline = time.monotonic() + timeout_s
     while (left := alive(pids)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -76,25 +77,45 @@ def _reap_child(pid: int) -> None:
         pass
 
 
-def _sweep(store, k: int, runs: int) -> str:
+def _sweep(store, k: int, runs: int, backend: str) -> str:
     from core.jobs import load_sweep, start_sweep
 
-    spec = load_sweep({"name": f"driver kill {k}", **CONFIG, "evaluation": {"seeds": list(range(runs))},
+    spec = load_sweep({"name": f"driver kill {k} ({backend})", **CONFIG, "evaluation": {"seeds": list(range(runs))},
                        "grid": {"loss.name": ["ce"]}})
-    return start_sweep(store, spec, "local")[0]
+    return start_sweep(store, spec, backend)[0]
 
 
-def kill_once(store, sweep_id: str, wait: float) -> dict:
-    """Start the sweep's driver as the app does, SIGKILL it after `wait` seconds, and report
-    which of the processes it had started are still alive a few seconds later."""
+MOMENTS = ("starting", "pool up", "training", "committing")
+
+
+def _reached(store, sweep_id: str, driver: int, moment: str, started_at: float) -> bool:
+    runs = store.get_sweep(sweep_id).runs
+    if moment == "starting":
+        return True
+    if moment == "pool up":
+        return len(children(driver)) >= 2
+    if moment == "training":
+        return any(r.status == "running" for r in runs)
+    return any(r.status == "done" for r in runs)  # "committing": some results are in, more coming
+
+
+def kill_once(store, sweep_id: str, moment: str, rng: random.Random, backend: str = "local",
+              timeout_s: float = 120.0) -> dict:
+    """Start the sweep's driver as the app does, SIGKILL it at `moment` (plus a random bit),
+    and report which of the processes it had started are still alive a few seconds later."""
     from core.jobs import ensure_sweep_driver
     from core.store import pid_alive
 
-    ensure_sweep_driver(store, sweep_id, "local", workers=2)
+    ensure_sweep_driver(store, sweep_id, backend, workers=2)
     driver = store.get_sweep(sweep_id).driver_pid
-    deadline = time.monotonic() + wait
+    begin = time.monotonic()
     started: set[int] = set()
-    while time.monotonic() < deadline and pid_alive(driver):
+    while pid_alive(driver) and not _reached(store, sweep_id, driver, moment, begin) \
+            and time.monotonic() - begin < timeout_s:
+        started |= children(driver)
+        time.sleep(0.05)
+    extra = time.monotonic() + rng.uniform(0.0, 3.0 if moment == "starting" else 1.5)
+    while pid_alive(driver) and time.monotonic() < extra:
         started |= children(driver)
         time.sleep(0.05)
     done = sum(r.status == "done" for r in store.get_sweep(sweep_id).runs)
@@ -105,19 +126,22 @@ def kill_once(store, sweep_id: str, wait: float) -> dict:
     left = wait_gone(started)
     for pid in left:  # do not let one failure poison the kills that follow
         os.kill(pid, signal.SIGKILL)
-    return {"after_s": round(wait, 2), "done_before": done, "processes": len(started), "left": sorted(left)}
+    return {"moment": moment, "after_s": round(time.monotonic() - begin, 2), "done_before": done,
+            "processes": len(started), "left": sorted(left)}
 
 
-def resume(home: Path, sweep_id: str) -> int:
+def resume(home: Path, sweep_id: str, backend: str = "local") -> int:
     """`tailscope sweep-resume SWEEP`, as a person would type it after the crash."""
     import subprocess
 
     env = {**os.environ, "TAILSCOPE_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "core.cli", "sweep-resume", sweep_id, "--workers", "2"], env=env,
+    return subprocess.run([sys.executable, "-m", "core.cli", "sweep-resume", sweep_id, "--workers", "2",
+                           "--backend", backend], env=env,
                           capture_output=True, text=True, timeout=900).returncode
 
 
-def run(kills: int = 20, seed: int = 0, runs: int = 4, home: Path | None = None, echo=print) -> dict:
+def run(kills: int = 20, seed: int = 0, runs: int = 4, home: Path | None = None, echo=print,
+        backend: str = "local") -> dict:
     """`kills` sweeps, each killed once at a random moment and then resumed to its end."""
     from core.store import RunStore
 
@@ -128,9 +152,9 @@ def run(kills: int = 20, seed: int = 0, runs: int = 4, home: Path | None = None,
     report = {"kills": [], "orphans": [], "lost": [], "failed": [], "completed": 0, "temp_files": [],
               "integrity": "", "home": str(home)}
     for k in range(kills):
-        sweep_id = _sweep(store, k, runs)
-        kill = kill_once(store, sweep_id, rng.uniform(0.5, 8.0))
-        code = resume(home, sweep_id)
+        sweep_id = _sweep(store, k, runs, backend)
+        kill = kill_once(store, sweep_id, MOMENTS[k % len(MOMENTS)], rng, backend)
+        code = resume(home, sweep_id, backend)
         statuses = [r.status for r in store.get_sweep(sweep_id).runs]
         report["kills"].append({**kill, "resume_exit": code})
         report["orphans"] += kill["left"]
@@ -138,7 +162,7 @@ def run(kills: int = 20, seed: int = 0, runs: int = 4, home: Path | None = None,
         report["lost"] += [f"{r.id}: {r.status}" for r in store.get_sweep(sweep_id).runs
                            if r.status not in ("done", "failed")]
         report["completed"] += all(s == "done" for s in statuses)
-        echo(f"kill {k + 1}/{kills}: after {kill['after_s']:.1f} s, {kill['done_before']} of {runs} runs done, "
+        echo(f"kill {k + 1}/{kills} ({kill['moment']}): after {kill['after_s']:.1f} s, {kill['done_before']} of {runs} runs done, "
              f"{kill['processes']} processes started, {len(kill['left'])} left alive; resumed: "
              f"{statuses.count('done')} of {runs} done")
     report["temp_files"] = [str(p) for p in (home / "runs").rglob("*.tmp*")]
@@ -154,9 +178,10 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=4, help="runs per sweep")
+    parser.add_argument("--backend", default="local", choices=("local", "ray"))
     args = parser.parse_args()
     started = time.perf_counter()
-    report = run(args.kills, args.seed, args.runs)
+    report = run(args.kills, args.seed, args.runs, backend=args.backend)
     print(f"\n{len(report['kills'])} driver kills in {time.perf_counter() - started:.0f} s: "
           f"{report['completed']} sweeps completed on resume, {len(report['lost'])} runs lost, "
           f"{len(report['failed'])} failed, {len(report['orphans'])} orphan processes, "

@@ -594,6 +594,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--full-damage", action="store_true", help="every (file, way) pair, not every file once")
     parser.add_argument("--keep", action="store_true", help="keep the TAILSCOPE_HOME it made (printed)")
+    parser.add_argument("--driver-kills", type=int, default=0,
+                        help="then kill this many sweep drivers (bench/driver_kills.py) and resume their sweeps")
     args = parser.parse_args()
     logging.basicConfig(format="%(name)s: %(message)s")  # the app's own error log stays visible
     import streamlit.runtime.scriptrunner_utils.script_run_context as bare  # its logger, set up on import
@@ -605,12 +607,23 @@ def main() -> int:
         print()
         print("\n".join(report.lines()))
         print("OK: nothing lost, no traceback shown" if report.ok else "FAILED: see above")
+        if args.driver_kills:
+            sys.path.insert(0, str(ROOT / "bench"))
+            from driver_kills import run as kill_drivers
+
+            drivers = kill_drivers(args.driver_kills, args.seed, home=home / "drivers")
+            print(f"driver kills: {len(drivers['kills'])}, sweeps completed on resume {drivers['completed']}, runs "
+                  f"lost {len(drivers['lost'])}, failed {len(drivers['failed'])}, orphan processes "
+                  f"{len(drivers['orphans'])}, integrity {drivers['integrity']}")
+            report_ok = report.ok and drivers["ok"]
+        else:
+            report_ok = report.ok
     finally:
         if args.keep:
             print(f"store kept at {home}")
         else:
             shutil.rmtree(home, ignore_errors=True)
-    return 0 if report.ok else 1
+    return 0 if report_ok else 1
 
 
 if __name__ == "__main__":

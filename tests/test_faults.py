@@ -72,3 +72,51 @@ def test_show_of_a_run_does_not_load_torch(stored_home):
     proc = subprocess.run([sys.executable, "-c", code, stored_home["image_run"]], capture_output=True, text=True,
                           env={**os.environ, "TAILSCOPE_HOME": str(stored_home["home"])}, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_pool_worker_dies_with_the_process_that_started_it(tmp_path):
+    """What keeps a killed sweep driver from leaving its pool training on: a child that asked
+    (core.child_process) is killed by the kernel when its parent is."""
+    import signal
+    import time
+
+    marker = tmp_path / "grandchild.pid"
+    parent = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import os, sys, time; from core.child_process import die_with_parent; "
+        "die_with_parent(int(sys.argv[1])); open(sys.argv[2], \"w\").write(str(os.getpid())); time.sleep(120)', "
+        "str(os.getpid()), sys.argv[1]])\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent, str(marker)], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 60
+    while not marker.exists() or not marker.read_text():
+        assert time.monotonic() < deadline, "the grandchild never started"
+        time.sleep(0.05)
+    grandchild = int(marker.read_text())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{grandchild}").exists() and "Z" not in Path(f"/proc/{grandchild}/stat").read_text().split()[2]:
+        assert time.monotonic() < deadline, "the grandchild outlived its parent"
+        time.sleep(0.05)
+
+
+def test_a_sweep_run_whose_driver_died_goes_back_to_its_queue(tmp_path):
+    """reap_dead: a single run whose worker died fails with the reason; a sweep's run whose
+    driver died is queued again for the resume, never left failed."""
+    from core.config import RunConfig
+    from core.store import RunStore
+
+    store = RunStore(tmp_path)
+    single = store.create_run(RunConfig())
+    sweep = store.create_sweep("s", {}, "hash")
+    in_sweep = store.create_run(RunConfig(), queue=sweep)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for run_id in (single, in_sweep):
+        assert store.claim(run_id, dead.pid) is not None
+    assert sorted(store.reap_dead()) == sorted([single, in_sweep])
+    assert store.get(single).status == "failed" and "stopped while running" in store.get(single).error
+    assert store.get(in_sweep).status == "queued" and store.get(in_sweep).error is None

@@ -1,19 +1,35 @@
 """Moving runs: the local worker, sweeps (their files, start and resume) and their drivers,
 the executors that train a sweep's runs (a local process pool, Ray), and derived runs. What
-finished runs say is read by `core.analysis` (experiment and sweep summaries, comparisons)."""
+finished runs say is read by `core.analysis` (experiment and sweep summaries, comparisons).
 
-from core.jobs._derived import save_derived_run
-from core.jobs._executors import BACKENDS, Executor, LocalExecutor, create_executor
-from core.jobs._pipeline import compute_embeddings, dataset_info, summarize_run
-from core.jobs._sweeps import (
-    MAX_CELLS, SweepCell, SweepRefused, SweepSpec, drive_sweep, ensure_sweep_driver, expand_sweep, load_sweep, plan_sweep,
-    run_sweep, start_sweep,
-)
-from core.jobs._task import run_task
-from core.jobs._worker import ensure_worker, environment, execute_run, produce_run, worker_loop, worker_running
+The names load on first use (PEP 562): `python -m core.jobs` and every pool process it
+spawns import this package first, and must not pay for torch and the analysis stack before
+they have set themselves up (`core.child_process`).
+"""
 
-__all__ = ["compute_embeddings", "dataset_info", "summarize_run", "save_derived_run", "ensure_worker", "execute_run",
-           "produce_run", "worker_loop", "worker_running", "environment", "BACKENDS", "Executor", "LocalExecutor",
-           "create_executor", "run_task", "MAX_CELLS", "SweepCell", "SweepRefused", "SweepSpec", "drive_sweep",
-           "ensure_sweep_driver",
-           "expand_sweep", "load_sweep", "plan_sweep", "run_sweep", "start_sweep"]
+from importlib import import_module
+
+_HOMES = {
+    "_derived": ("save_derived_run",),
+    "_executors": ("BACKENDS", "Executor", "LocalExecutor", "create_executor"),
+    "_pipeline": ("compute_embeddings", "dataset_info", "summarize_run"),
+    "_sweeps": ("MAX_CELLS", "SweepCell", "SweepRefused", "SweepSpec", "drive_sweep", "ensure_sweep_driver",
+                "expand_sweep", "load_sweep", "plan_sweep", "run_sweep", "start_sweep"),
+    "_task": ("run_task",),
+    "_worker": ("ensure_worker", "environment", "execute_run", "produce_run", "worker_loop", "worker_running"),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'core.jobs' has no attribute {name!r}")
+    value = getattr(import_module(f"core.jobs.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -14,7 +14,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from multiprocessing import get_context
 from typing import Any, Protocol
 
-from core.jobs._task import pool_process_setup, run_task
+from core.child_process import pool_initializer
+from core.jobs._task import run_task
 
 __all__ = ["Executor", "LocalExecutor", "create_executor", "BACKENDS"]
 
@@ -46,8 +47,8 @@ class LocalExecutor:
         cores = os.cpu_count() or 1
         self.workers = max(1, workers or cores)
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                         initializer=pool_process_setup,
-                                         initargs=(max(1, threads or cores // self.workers),))
+                                         initializer=pool_initializer,
+                                         initargs=(max(1, threads or cores // self.workers), os.getpid()))
 
     def submit(self, config_json: str, uploads: dict[str, bytes] | None = None) -> Future:
         return self._pool.submit(run_task, config_json)  # same disk: the uploads are already here

@@ -1,6 +1,5 @@
 """One task: train one run in a scratch folder and hand back its files. What every executor
-runs in its worker processes, and how such a process is set up (its share of the cores, and
-dying with the process that started it).
+runs in its worker processes, and each such process's share of the cores.
 
 Both executors import this module and nothing of each other, so a new executor needs no
 change to the existing ones.
@@ -15,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_task", "limit_threads", "pool_process_setup", "die_with_parent"]
+__all__ = ["run_task", "limit_threads"]
 
 _THREAD_LIMITS = None
 
@@ -71,28 +70,3 @@ def limit_threads(threads: int) -> None:
 
 
 _THREAD_LIMITS = None
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to kill this process when the process that started it dies (Linux
-    PR_SET_PDEATHSIG), so a killed sweep driver leaves no pool worker training on behind it.
-    Elsewhere this does nothing; the driver's own shutdown still stops its pool."""
-    import ctypes
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except OSError:
-        return
-    if os.getppid() == 1:  # the parent died before the request took hold
-        os._exit(1)
-
-
-def pool_process_setup(threads: int) -> None:
-    """The initializer of a local pool's worker process."""
-    die_with_parent()
-    limit_threads(threads)
