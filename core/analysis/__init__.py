@@ -3,14 +3,16 @@ attributions, run comparison, the error gallery, the post-hoc explorer, metrics 
 and experiments and sweeps read back from the store with their paired comparisons."""
 
 from core.analysis import (
-    _attribution, _calibration, _compare, _embedding, _experiments, _gallery, _geometry, _label_issues, _metrics,
+    _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance, _gallery, _geometry, _label_issues, _metrics,
     _paired, _posthoc_explorer, _prior, _resampling, _review, _sweeps, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
+from core.analysis._attribution_cache import *  # noqa: F403
 from core.analysis._calibration import *  # noqa: F403
 from core.analysis._compare import *  # noqa: F403
 from core.analysis._embedding import *  # noqa: F403
 from core.analysis._experiments import *  # noqa: F403
+from core.analysis._feature_importance import *  # noqa: F403
 from core.analysis._gallery import *  # noqa: F403
 from core.analysis._geometry import *  # noqa: F403
 from core.analysis._label_issues import *  # noqa: F403
@@ -31,6 +33,8 @@ __all__ = [
     *_label_issues.__all__,
     *_embedding.__all__,
     *_attribution.__all__,
+    *_attribution_cache.__all__,
+    *_feature_importance.__all__,
     *_compare.__all__,
     *_gallery.__all__,
     *_posthoc_explorer.__all__,

@@ -3,20 +3,14 @@
 Every method is a thin wrapper around a captum explainer, registered in `ATTRIBUTIONS`
 with its plain-language description, paper, typed parameters and the capabilities pages
 need to offer only what applies (`modality`, `needs_cam_layer`, `output`). The maths is
-captum's; this module adds batching, device handling, a model left as it was found, and a
-per-sample disk cache so that a page revisiting the same errors pays nothing twice.
+captum's; this module adds batching, device handling and a model left as it was found
+(`_attribution_cache` remembers maps on disk; `_feature_importance` sums them per class).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -41,12 +35,9 @@ __all__ = [
     "ATTRIBUTIONS",
     "AttributionMethod",
     "attribute",
-    "attribute_cached",
     "attribution_output_shape",
     "cam_layer_of",
-    "class_feature_importance",
     "list_attributions",
-    "top_features",
 ]
 
 ATTRIBUTIONS: Registry[AttributionMethod] = Registry("attribution method")
@@ -385,121 +376,7 @@ def attribute(
     return out
 
 
-def attribute_cached(
-    cache_dir: Path,
-    run_id: str,
-    model: nn.Module,
-    inputs: np.ndarray | Tensor,
-    sample_ids: Sequence[int | str],
-    *,
-    method: str,
-    targets: Sequence[int] | int | np.ndarray | Tensor,
-    params: dict | None = None,
-    batch_size: int = 64,
-    device: str | torch.device = "cpu",
-    progress: ProgressFn | None = None,
-) -> np.ndarray:
-    """`attribute`, remembered on disk per (run, method, parameters, target, sample id):
-    only samples without a stored result are computed, so browsing errors page by page
-    pays for each map once.
-
-    Parameters are keyed after validation, so `{}` and the explicit defaults share
-    entries. Files are plain `.npy` written atomically (temp file + rename) and read with
-    `allow_pickle=False`; an unreadable or wrongly shaped file is recomputed.
-    Stochastic methods (gradient_shap, SmoothGrad) are seeded per batch, so a cached map
-    may differ slightly from one computed in a different batch.
-    """
-    x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, Tensor) else inputs).detach()
-    n = x.shape[0]
-    ids = list(sample_ids)
-    if len(ids) != n:
-        raise ValueError(f"need one sample id per input: {n} inputs, {len(ids)} ids")
-    target_array = _target_tensor(targets, n, _num_classes(model)).numpy()
-    validated = ATTRIBUTIONS.validate(method, params)
-    params_key = hashlib.sha1(json.dumps(validated.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
-    folder = Path(cache_dir) / _safe_name(str(run_id)) / method / params_key
-    sample_shape = attribution_output_shape(method, x.shape[1:])
-
-    out = np.empty((n, *sample_shape), dtype=np.float32)
-    paths = [folder / f"target_{int(t)}" / f"{_safe_name(_id_text(i))}.npy" for i, t in zip(ids, target_array)]
-    first_row_of_path: dict[Path, int] = {}
-    missing: list[int] = []
-    for row, path in enumerate(paths):
-        if path in first_row_of_path:
-            continue  # a repeated (id, target) is computed once and copied below
-        first_row_of_path[path] = row
-        stored = _load_npy(path, sample_shape)
-        if stored is None:
-            missing.append(row)
-        else:
-            out[row] = stored
-
-    if missing:
-        computed = attribute(model, x[missing], method=method, targets=target_array[missing].tolist(),
-                             params=validated.model_dump(), batch_size=batch_size, device=device, progress=progress)
-        for row, values in zip(missing, computed):
-            _save_npy_atomic(paths[row], values)
-            out[row] = values
-    for row, path in enumerate(paths):
-        out[row] = out[first_row_of_path[path]]
-    return out
-
-
-def class_feature_importance(attributions: np.ndarray, labels: np.ndarray | Sequence[int], num_classes: int) -> np.ndarray:
-    """(K,F) mean absolute attribution of each feature over the samples of each class.
-
-    Absolute, because a feature that pushes some samples up and others down still matters;
-    a class without samples gets NaN (no evidence), not 0 (evidence of no importance).
-    """
-    values = np.asarray(attributions, dtype=np.float64)
-    y = np.asarray(labels)
-    if values.ndim != 2:
-        raise ValueError(f"attributions must be (N,F); got shape {values.shape}")
-    if y.shape != (values.shape[0],):
-        raise ValueError(f"need one label per row: {values.shape[0]} rows, labels of shape {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes})")
-    importance = np.full((num_classes, values.shape[1]), np.nan)
-    for k in range(num_classes):
-        rows = values[y == k]
-        if len(rows):
-            importance[k] = np.abs(rows).mean(axis=0)
-    return importance
-
-
-def top_features(
-    importance: np.ndarray,
-    feature_names: Sequence[str],
-    *,
-    k: int = 10,
-    class_names: Sequence[str] | None = None,
-):
-    """The `k` features with the largest |value| as a tidy DataFrame (rank, feature,
-    value; plus a class column when `importance` is (K,F)), ready for a table or a chart.
-    NaN rows (classes without samples) are left out."""
-    import pandas as pd
-
-    values = np.asarray(importance, dtype=np.float64)
-    if values.shape[-1] != len(feature_names):
-        raise ValueError(f"{values.shape[-1]} values but {len(feature_names)} feature names")
-    if values.ndim == 1:
-        return pd.DataFrame(_ranked(values, feature_names, k), columns=["rank", "feature", "value"])
-    if values.ndim != 2:
-        raise ValueError(f"importance must be (F,) or (K,F); got shape {values.shape}")
-    names = list(class_names) if class_names is not None else [str(i) for i in range(values.shape[0])]
-    if len(names) != values.shape[0]:
-        raise ValueError(f"{values.shape[0]} classes but {len(names)} class names")
-    rows = [(name, *row) for name, class_values in zip(names, values) for row in _ranked(class_values, feature_names, k)]
-    return pd.DataFrame(rows, columns=["class", "rank", "feature", "value"])
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def _ranked(values: np.ndarray, feature_names: Sequence[str], k: int) -> list[tuple[int, str, float]]:
-    finite = np.flatnonzero(np.isfinite(values))
-    order = finite[np.argsort(-np.abs(values[finite]), kind="stable")][:k]
-    return [(rank + 1, str(feature_names[i]), float(values[i])) for rank, i in enumerate(order)]
 
 
 def _num_classes(model: nn.Module) -> int | None:
@@ -557,37 +434,3 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
             yield
     finally:
         np.random.set_state(numpy_state)
-
-
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
-
-
-def _id_text(sample_id: Any) -> str:
-    return str(int(sample_id)) if isinstance(sample_id, (int, np.integer)) else str(sample_id)
-
-
-def _safe_name(text: str) -> str:
-    """The text itself when it is a harmless file name, otherwise a stable hash of it."""
-    if _SAFE_NAME.fullmatch(text):
-        return text
-    return "h_" + hashlib.sha1(text.encode()).hexdigest()[:20]
-
-
-def _load_npy(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-    try:
-        values = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return None
-    return values if values.shape == shape else None
-
-
-def _save_npy_atomic(path: Path, values: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, np.asarray(values, dtype=np.float32), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

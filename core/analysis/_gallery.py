@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from core.analysis._attribution import attribute_cached
+from core.analysis._attribution_cache import attribute_cached
 from core.analysis._metrics import confusion, softmax
 from core.artifacts import EvalArtifacts
 from core.data import head_to_tail_order
