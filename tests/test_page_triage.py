@@ -140,7 +140,12 @@ def test_new_cases_are_scored_with_their_estimated_mix(stored_home, open_page, m
     assert not at.error, [e.value for e in at.error]
     assert any(f"{len(frame):,} cases scored" in m.value for m in at.markdown)
     [mix] = [c for c in at.get("plotly_chart") if c.proto.id.endswith("triage.mix")]
-    assert "training mix" in mix.proto.spec and "new cases (estimated)" in mix.proto.spec
+    assert "the run's own data" in mix.proto.spec
+    assert "new cases: EM on recalibrated probabilities" in mix.proto.spec and "new cases: BBSE" in mix.proto.spec
+    [words] = [m.value for m in at.markdown if m.value.startswith("**Estimated mix**")]
+    assert "(EM on recalibrated probabilities, 95% intervals)" in words and words.count("%") >= 2 * 3
+    explained = " ".join(c.value for c in at.caption)
+    assert "recalibrated on those labelled cases" in explained and "BBSE" in explained
     predicted = [d.value for d in at.dataframe if "predicted" in getattr(d.value, "columns", [])]
     assert len(predicted) == 2 and all(len(p) == len(frame) for p in predicted), "before and after re-adjusting"
     labels = [b.proto.label for b in at.get("download_button")]
