@@ -21,9 +21,11 @@ with the engine (`core.train.train_run`, an MLP) with plain cross-entropy and ev
 prior-correcting method; batches drawn from 20,000 held-out rows.
 
 Estimators: EM after bias-corrected temperature scaling (the default; BCTS fitted on the
-validation and test splits together), BBSE beside it (same reference), and, for contrast,
-what `predict` did before: temperature scaling on the validation split, then EM from the
-training prior, with a batch-only bootstrap. Prints errors and coverage; asserts nothing.
+validation and test splits together, as `predict` does), BBSE beside it (same reference),
+the same EM with BCTS fitted on the validation split alone (what pooling the test split
+buys), and, for contrast, what `predict` did before: temperature scaling on the validation
+split, then EM from the training prior, with a batch-only bootstrap. Prints errors and
+coverage; asserts nothing.
 
     .venv/bin/python bench/prior_shift.py [--batches 50] [--boot 200] [--part synthetic runs]
 """
@@ -47,7 +49,7 @@ RARE_SHARES = (0.01, 0.03, 0.06, 0.12, 0.20)
 N_VAL, N_TEST, N_BATCH = 450, 750, 400
 RARE = 3
 CORNERS = np.array([[0, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=np.float64)  # a regular tetrahedron
-ESTIMATOR_COLUMNS = ("EM after BCTS", "BBSE", "before: EM, temperature only")
+ESTIMATOR_COLUMNS = ("EM after BCTS", "BBSE", "EM after BCTS, validation split only", "before: EM, temperature only")
 ORACLE = "oracle: EM on exact posteriors"
 
 
@@ -80,10 +82,13 @@ def old_estimate(val_logits, val_labels, batch_logits, train_prior, n_boot):
     return estimate_prior_interval(softmax(batch_logits / t), train_prior, n_boot=n_boot)
 
 
-def estimate_all(tally: Tally, reference, batch_logits, truth: float, old_args, seed: int) -> None:
-    est = estimate_label_shift(reference, batch_logits, seed=seed)
+def estimate_all(tally: Tally, references, batch_logits, truth: float, old_args, seed: int) -> None:
+    """`references`: BCTS fitted on validation + test, and on the validation split alone."""
+    pooled, val_only = references
+    est = estimate_label_shift(pooled, batch_logits, seed=seed)
     tally.add("EM after BCTS", est["estimates"]["em"], truth)
     tally.add("BBSE", est["estimates"]["bbse"], truth)
+    tally.add("EM after BCTS, validation split only", estimate_label_shift(val_only, batch_logits, seed=seed), truth)
     if old_args is not None:
         val_logits, val_labels, train_prior, n_boot = old_args
         tally.add("before: EM, temperature only", old_estimate(val_logits, val_labels, batch_logits, train_prior,
@@ -126,7 +131,8 @@ def synthetic(batches: int, n_boot: int) -> list[tuple]:
         for b in range(batches):
             if b % 10 == 0:
                 x_ref, y_ref = gaussian_draw(rng, means, SOURCE, N_VAL + N_TEST)
-                reference = fit_shift_reference(model(x_ref), y_ref, n_boot=n_boot, seed=b)
+                reference = (fit_shift_reference(model(x_ref), y_ref, n_boot=n_boot, seed=b),
+                             fit_shift_reference(model(x_ref[:N_VAL]), y_ref[:N_VAL], n_boot=n_boot, seed=b))
                 old = (model(x_ref[:N_VAL]), y_ref[:N_VAL], training, n_boot)
             x, y = gaussian_draw(rng, means, batch_mix(RARE_SHARES[b % len(RARE_SHARES)]), N_BATCH)
             truth = float(np.mean(y == RARE))
@@ -191,7 +197,8 @@ def real_runs(batches: int, n_boot: int) -> list[tuple]:
         logits, labels = np.asarray(art.logits, np.float64), np.asarray(art.labels)
         ref_z = np.concatenate([np.asarray(art.val_logits, np.float64), logits[:n_test]])
         ref_y = np.concatenate([np.asarray(art.val_labels), labels[:n_test]])
-        reference = fit_shift_reference(ref_z, ref_y, n_boot=n_boot)
+        reference = (fit_shift_reference(ref_z, ref_y, n_boot=n_boot),
+                     fit_shift_reference(ref_z[:len(art.val_labels)], ref_y[:len(art.val_labels)], n_boot=n_boot))
         old = (np.asarray(art.val_logits, np.float64), np.asarray(art.val_labels), art.trained_prior, n_boot)
         pool_z, pool_y = logits[n_test:], labels[n_test:]
         members = [np.flatnonzero(pool_y == c) for c in range(4)]

@@ -226,6 +226,31 @@ def _frame(cases: list, predicted: np.ndarray, probs: np.ndarray, names: tuple[s
     return frame
 
 
+def _read_batch(config, run_id: str, modality, input_shape: tuple[int, ...], filename: str, data: bytes):
+    """(x, case names, notes, the run's dataset or None): the batch as the model's input,
+    through the run's own table transform (an uploaded table's column roles and gap policy)."""
+    from core.data import (
+        UPLOAD_PREFIX, load_data, profile_table, read_image_batch, read_stored_table, read_table_batch, table_dataset,
+    )
+
+    if modality == "image":
+        x, cases = read_image_batch(input_shape, filename, data)
+        return x, cases, [], None
+    if modality != "tabular":
+        raise ValueError(f"run {run_id} has {modality!r} data, which cannot score new cases")
+    profile = None
+    if config.data.source.startswith(UPLOAD_PREFIX) and PurePosixPath(filename).suffix.lower() != ".npz":
+        raw = read_stored_table(config.data.source)
+        profile = profile_table(raw.frame, raw.filename, config.data.label_column, config.data.column_roles,
+                                first_row=raw.first_row, notes=raw.notes)
+        dataset = table_dataset(raw, config.data.label_column, config.data.column_roles, config.data.missing,
+                                profile=profile)
+    else:
+        dataset = load_data(config.data)
+    x, cases, notes = read_table_batch(config.data, dataset, profile, filename, data)
+    return x, cases, list(notes), dataset
+
+
 def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCases:
     """Score an unlabelled batch with a finished run.
 
@@ -238,10 +263,7 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
     """
     from core.analysis import estimate_label_shift, fit_shift_reference
     from core.config import RunConfig
-    from core.data import (
-        UPLOAD_PREFIX, DataError, load_data, profile_table, read_image_batch, read_stored_table, read_table_batch,
-        table_dataset,
-    )
+    from core.data import DataError
     from core.models import is_baseline
 
     record = store.get(run_id)
@@ -256,25 +278,8 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
     k = artifacts.num_classes
     if len(names) != k or not input_shape:
         raise ValueError(f"run {run_id} does not record its classes and input shape; train it again")
-    warnings: list[str] = []
     baseline = is_baseline(config.model.name)
-    dataset = None
-    if modality == "tabular":
-        profile = None
-        if config.data.source.startswith(UPLOAD_PREFIX) and PurePosixPath(filename).suffix.lower() != ".npz":
-            raw = read_stored_table(config.data.source)
-            profile = profile_table(raw.frame, raw.filename, config.data.label_column, config.data.column_roles,
-                                    first_row=raw.first_row, notes=raw.notes)
-            dataset = table_dataset(raw, config.data.label_column, config.data.column_roles, config.data.missing,
-                                    profile=profile)
-        else:
-            dataset = load_data(config.data)
-        x, cases, notes = read_table_batch(config.data, dataset, profile, filename, data)
-        warnings += notes
-    elif modality == "image":
-        x, cases = read_image_batch(input_shape, filename, data)
-    else:
-        raise ValueError(f"run {run_id} has {modality!r} data, which cannot score new cases")
+    x, cases, warnings, dataset = _read_batch(config, run_id, modality, input_shape, filename, data)
     if len(x) == 0:
         raise DataError(f"{filename}: no cases to score.")
 

@@ -43,20 +43,11 @@ from core.analysis._metrics import _check_labels, softmax
 from core.analysis._prior import _as_prior
 
 __all__ = [
-    "DEFAULT_ESTIMATOR",
-    "ESTIMATORS",
-    "ESTIMATOR_LABELS",
-    "Calibration",
-    "ShiftReference",
-    "bbse_prior",
-    "estimate_label_shift",
-    "estimate_prior_em",
-    "estimate_prior_interval",
-    "fit_bcts",
-    "fit_shift_reference",
+    "DEFAULT_ESTIMATOR", "ESTIMATORS", "ESTIMATOR_LABELS", "Calibration", "ShiftReference", "bbse_prior",
+    "estimate_label_shift", "estimate_prior_em", "estimate_prior_interval", "fit_bcts", "fit_shift_reference",
 ]
 
-# Short names for tables and the command line; the pages say them in words.
+# What each estimator is (the command line's and the CSV's words), and its short label for tables.
 ESTIMATORS: dict[str, str] = {
     "em": "EM after bias-corrected temperature scaling (Saerens 2002, Alexandari 2020)",
     "bbse": "BBSE, black-box shift estimation (Lipton 2018)",
@@ -67,7 +58,7 @@ DEFAULT_ESTIMATOR = "em"  # lower error than BBSE at every setting of bench/prio
 _BOOT_TOL = 1e-6
 # Entries of each (cases x replicates [x classes]) array per bootstrap chunk: about 32 MB apiece.
 _BOOT_ELEMENTS = 4_000_000
-# 1/T in [0.01, 20] (T from 0.05 to 100); a class with no validation case drives its bias to the floor.
+# 1/T in [0.01, 20] (T from 0.05 to 100); fit_bcts leaves a class with no case at the bias floor.
 _SCALE_BOUNDS = (0.01, 20.0)
 _BIAS_BOUND = 30.0
 
@@ -120,6 +111,15 @@ def _bcts_parts(x: np.ndarray, z: np.ndarray, onehot: np.ndarray, w: np.ndarray
     return nll, grad, hess
 
 
+def _projected(scale: np.ndarray, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient with its 1/T part zeroed where 1/T sits at a bound it pushes against,
+    and where that happens: 1/T is then held and only the biases move."""
+    held = ((scale >= _SCALE_BOUNDS[1]) & (grad[:, 0] < 0)) | ((scale <= _SCALE_BOUNDS[0]) & (grad[:, 0] > 0))
+    grad = grad.copy()
+    grad[held, 0] = 0.0
+    return grad, held
+
+
 def _bcts_fit(z: np.ndarray, onehot: np.ndarray, w: np.ndarray, start: np.ndarray,
               max_steps: int = 100) -> np.ndarray:
     """(1/T, b) minimising the w-weighted NLL, for B case weightings at once (w (B, n),
@@ -143,11 +143,8 @@ def _bcts_fit(z: np.ndarray, onehot: np.ndarray, w: np.ndarray, start: np.ndarra
         if active.size == 0:
             break
         hf = h[active][:, free][:, :, free]
-        gf = g[active][:, free]
-        # 1/T held at a bound that the gradient pushes against: a projected Newton step on the biases
-        held = ((x[active, 0] >= _SCALE_BOUNDS[1]) & (gf[:, 0] < 0)) | ((x[active, 0] <= _SCALE_BOUNDS[0])
-                                                                        & (gf[:, 0] > 0))
-        gf[held, 0], hf[held, 0, :], hf[held, :, 0], hf[held, 0, 0] = 0.0, 0.0, 0.0, 1.0
+        gf, held = _projected(x[active, 0], g[active][:, free])
+        hf[held, 0, :], hf[held, :, 0], hf[held, 0, 0] = 0.0, 0.0, 1.0  # a Newton step on the biases alone
         step = -np.linalg.solve(hf + 1e-12 * np.eye(hf.shape[1]), gf[..., None])[..., 0]
         slope = (gf * step).sum(axis=1)
         keep = slope < -1e-16  # no way down: at the optimum to rounding
@@ -165,10 +162,7 @@ def _bcts_fit(z: np.ndarray, onehot: np.ndarray, w: np.ndarray, start: np.ndarra
             stepped[todo[ok]] = True
             x[rows[ok]], f[rows[ok]], g[rows[ok]], h[rows[ok]] = cand[ok], fc[ok], gc[ok], hc[ok]
             todo, t = todo[~ok], t / 2
-        grad = g[active][:, free]
-        grad[(x[active, 0] >= _SCALE_BOUNDS[1]) & (grad[:, 0] < 0), 0] = 0.0
-        grad[(x[active, 0] <= _SCALE_BOUNDS[0]) & (grad[:, 0] > 0), 0] = 0.0
-        flat = np.abs(grad).max(axis=1) < 1e-10
+        flat = np.abs(_projected(x[active, 0], g[active][:, free])[0]).max(axis=1) < 1e-10
         active = active[stepped & ~small & ~flat]
     return x
 
@@ -207,15 +201,10 @@ def bbse_prior(confusion: np.ndarray, batch_shares: np.ndarray) -> dict:
     return {"prior": q, "weights": w}
 
 
-def _joint_confusion(pred: np.ndarray, y: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
-    """sum of w over cases with prediction i and truth j, over sum of w: (..., K, K)."""
-    flat = pred * k + y
-    lead = pred.shape[:-1]
-    rows = int(np.prod(lead)) if lead else 1
-    offsets = (np.arange(rows) * k * k)[:, None]
-    counts = np.bincount((flat.reshape(rows, -1) + offsets).ravel(), weights=np.broadcast_to(w, flat.shape).reshape(
-        rows, -1).ravel(), minlength=rows * k * k).reshape(*lead, k, k)
-    return counts / counts.sum(axis=(-2, -1), keepdims=True)
+def _joint_confusion(pred: np.ndarray, onehot: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(R, K, K): the w-weighted share of cases with prediction i (rows) and truth j (columns)."""
+    joint = np.einsum("rni,rn,nj->rij", np.eye(onehot.shape[1])[pred], w, onehot)
+    return joint / w.sum(axis=1)[:, None, None]
 
 
 # --- EM --------------------------------------------------------------------------------------
@@ -428,7 +417,7 @@ def fit_shift_reference(val_logits: np.ndarray, val_labels: np.ndarray, *, n_boo
         scores = scale[part, None, None] * z[None] + bias[part, None, :]
         source[part] = np.einsum("rn,rnk->rk", w_all[part], softmax(scores))
         pred = _balanced_predictions(scores, source[part])
-        confusion[part] = _joint_confusion(pred, np.broadcast_to(y, pred.shape), w_all[part], k)
+        confusion[part] = _joint_confusion(pred, onehot, w_all[part])
     return ShiftReference(
         calibration=Calibration(float(1.0 / scale[0]), bias[0]), source_prior=source[0], confusion=confusion[0],
         val_counts=counts, boot_scale=scale[1:], boot_bias=bias[1:], boot_source=source[1:],
