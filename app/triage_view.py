@@ -80,7 +80,7 @@ def mix_in_words(result: NewCases) -> str:
     parts = []
     for c, name in enumerate(names):
         p, low, high = (float(result.prior[key][c]) for key in ("prior", "low", "high"))
-        parts.append(f"**{md(name)}** {md(notes[c])}" if notes[c] else
+        parts.append(f"**{md(name)}**: {md(notes[c])}" if notes[c] else
                      f"**{md(name)}** {p:.1%} ({low:.1%} to {high:.1%})")
     return (f"**Estimated mix** ({ESTIMATOR_WORDS[result.estimator]}, {level:.0%} intervals): "
             + "; ".join(parts) + ".")

@@ -27,7 +27,10 @@ buys), and, for contrast, what `predict` did before: temperature scaling on the 
 split, then EM from the training prior, with a batch-only bootstrap. Prints errors and
 coverage; asserts nothing.
 
-    .venv/bin/python bench/prior_shift.py [--batches 50] [--boot 200] [--part synthetic runs]
+`--part sizes` adds what larger calibration splits and batches would give (well-separated
+synthetic classes, calibrated scores).
+
+    .venv/bin/python bench/prior_shift.py [--batches 50] [--boot 200] [--part synthetic runs sizes]
 """
 
 from __future__ import annotations
@@ -145,6 +148,28 @@ def synthetic(batches: int, n_boot: int) -> list[tuple]:
     return rows
 
 
+def sizes(batches: int, n_boot: int) -> list[tuple]:
+    """What would meet the bound: the well-separated calibrated setting at larger
+    calibration splits and batches (`--part sizes`; not in the default run)."""
+    means = 2.6 * CORNERS
+    rows = []
+    for n_ref, n_batch in [(N_VAL + N_TEST, N_BATCH), (3000, N_BATCH), (10_000, N_BATCH), (N_VAL + N_TEST, 1000),
+                           (10_000, 2000)]:
+        rng = np.random.default_rng(0)
+        tally = Tally()
+        for b in range(batches):
+            if b % 10 == 0:
+                x_ref, y_ref = gaussian_draw(rng, means, SOURCE, n_ref)
+                reference = fit_shift_reference(log_likelihood(x_ref, means), y_ref, n_boot=n_boot, seed=b)
+            x, y = gaussian_draw(rng, means, batch_mix(RARE_SHARES[b % len(RARE_SHARES)]), n_batch)
+            est = estimate_label_shift(reference, log_likelihood(x, means), seed=b)
+            tally.add("EM after BCTS", est["estimates"]["em"], float(np.mean(y == RARE)))
+            tally.add("BBSE", est["estimates"]["bbse"], float(np.mean(y == RARE)))
+        rows.append(("synthetic", f"{n_ref:,} calibration cases, batches of {n_batch:,}", tally.cells()))
+        print(f"  done: {n_ref} / {n_batch}", flush=True)
+    return rows
+
+
 # --- (b) real runs -----------------------------------------------------------------------------
 
 METHODS = {
@@ -219,7 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--boot", type=int, default=200)
-    parser.add_argument("--part", nargs="+", choices=("synthetic", "runs"), default=["synthetic", "runs"])
+    parser.add_argument("--part", nargs="+", choices=("synthetic", "runs", "sizes"), default=["synthetic", "runs"])
     args = parser.parse_args()
     os.environ.setdefault("TAILSCOPE_HOME", tempfile.mkdtemp())
     import torch
@@ -231,6 +256,8 @@ def main() -> None:
         rows += synthetic(args.batches, args.boot)
     if "runs" in args.part:
         rows += real_runs(args.batches, args.boot)
+    if "sizes" in args.part:
+        rows += sizes(args.batches, args.boot)
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores; validation {N_VAL} + test "
           f"{N_TEST} rows, batches of {N_BATCH}, {args.batches} batches per setting, {args.boot} bootstrap "
           f"replicates; rare-class shares {', '.join(f'{s:.0%}' for s in RARE_SHARES)}; "

@@ -53,7 +53,7 @@ ESTIMATORS: dict[str, str] = {
     "bbse": "BBSE, black-box shift estimation (Lipton 2018)",
 }
 ESTIMATOR_LABELS: dict[str, str] = {"em": "EM after BCTS", "bbse": "BBSE"}
-DEFAULT_ESTIMATOR = "em"  # lower error than BBSE at every setting of bench/prior_shift.py
+DEFAULT_ESTIMATOR = "em"  # lower mean and worst error than BBSE in every setting of bench/prior_shift.py
 # Bootstrap replicates stop at this change of the prior: far below any interval's width.
 _BOOT_TOL = 1e-6
 # Entries of each (cases x replicates [x classes]) array per bootstrap chunk: about 32 MB apiece.
@@ -93,21 +93,23 @@ def _bcts_parts(x: np.ndarray, z: np.ndarray, onehot: np.ndarray, w: np.ndarray
     """For B fits at once (x (B, K+1), w (B, n) summing to 1 per fit): the w-weighted NLL of
     softmax(x[0] z + x[1:]), its gradient and Hessian in x."""
     s = x[:, :1, None] * z + x[:, None, 1:]
-    s -= s.max(axis=2, keepdims=True)
-    log_p = s - np.log(np.exp(s).sum(axis=2, keepdims=True))
-    p = np.exp(log_p)
+    top = s.max(axis=2, keepdims=True)
+    p = np.exp(s - top)
+    total = p.sum(axis=2)
+    p /= total[..., None]
     wp = p * w[..., None]
-    pz = (p * z).sum(axis=2)
-    true_z = (z * onehot).sum(axis=1)
-    grad = np.concatenate([(w * (pz - true_z)).sum(axis=1)[:, None], wp.sum(axis=1) - w @ onehot], axis=1)
+    pz = np.einsum("bnk,nk->bn", p, z)
+    wz = np.einsum("bnk,nk->bk", wp, z)
+    nll = -(w * (np.einsum("bnk,nk->bn", s, onehot) - top[..., 0] - np.log(total))).sum(axis=1)
+    grad = np.concatenate([((w * pz).sum(axis=1) - w @ (z * onehot).sum(axis=1))[:, None],
+                           wp.sum(axis=1) - w @ onehot], axis=1)
     b, k = x.shape[0], z.shape[1]
     hess = np.empty((b, k + 1, k + 1))
-    hess[:, 0, 0] = (w * ((p * z * z).sum(axis=2) - pz * pz)).sum(axis=1)
-    hess[:, 0, 1:] = (wp * (z - pz[..., None])).sum(axis=1)
+    hess[:, 0, 0] = (w * (np.einsum("bnk,nk->bn", p, z * z) - pz * pz)).sum(axis=1)
+    hess[:, 0, 1:] = wz - np.einsum("bnk,bn->bk", wp, pz)
     hess[:, 1:, 0] = hess[:, 0, 1:]
-    hess[:, 1:, 1:] = -np.einsum("bnk,bnj->bkj", p, wp)
+    hess[:, 1:, 1:] = -np.matmul(p.transpose(0, 2, 1), wp)
     hess[:, np.arange(1, k + 1), np.arange(1, k + 1)] += wp.sum(axis=1)
-    nll = -(w * (log_p * onehot).sum(axis=2)).sum(axis=1)
     return nll, grad, hess
 
 
