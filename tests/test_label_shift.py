@@ -206,3 +206,19 @@ def test_refusals():
         fit_shift_reference(np.full((2, 2), np.nan), [0, 1])
     with pytest.raises(ValueError, match="labels"):
         fit_shift_reference(np.zeros((2, 2)), [0, 2])
+
+
+def test_a_large_run_gets_fewer_replicates_but_never_below_fifty(monkeypatch):
+    """The work budget, shrunk so that a small problem counts as large."""
+    from core.analysis import _label_shift
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 4, 600)
+    z = rng.normal(size=(600, 4)) + 2 * np.eye(4)[y]
+    assert fit_shift_reference(z, y).n_boot == 200
+    monkeypatch.setattr(_label_shift, "_FIT_WORK", 600 * 4 * 5 * 120)
+    assert fit_shift_reference(z, y).n_boot == 120
+    monkeypatch.setattr(_label_shift, "_FIT_WORK", 600 * 4 * 5 * 10)
+    ref = fit_shift_reference(z, y)
+    assert ref.n_boot == 50 and ref.boot_bias.shape == (50, 4)
+    assert estimate_label_shift(ref, z[:100])["n_boot"] == 50

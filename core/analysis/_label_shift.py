@@ -1,8 +1,9 @@
 """The class mix of an unlabelled batch (label shift), from a run's scores.
 
-Both estimators lean on held-out *source* data whose class mix is known: the run's
-validation split, carved from the data before any imbalance profile, sampler, prior-
-correcting loss or two-stage fix touched it (REFERENCE.md, "Priors and prevalence shift").
+Both estimators lean on held-out *source* cases whose labels, and so class mix, are known:
+a run's validation and test splits, carved from the data before any imbalance profile,
+sampler, prior-correcting loss or two-stage fix touched it (REFERENCE.md, "Priors and
+prevalence shift"); "validation" below means these cases.
 
 - EM (Saerens et al. 2002) needs posteriors that are true under a known source prior.
   Raw scores rarely are: a network is over- or under-confident, and a balanced-softmax,
@@ -18,10 +19,12 @@ correcting loss or two-stage fix touched it (REFERENCE.md, "Priors and prevalenc
   predicted-class shares give the class weights by one linear solve. Negative weights are
   clipped to 0 and the result renormalised. Its classifier here is the *balanced* argmax of
   the calibrated scores (z / T + b - log pi_s): it predicts every class about as often as
-  the class is there, so no row of the matrix is nearly empty and the solve stays stable
-  for a rare class, where the plain argmax of a long-tailed model seldom names it.
+  the class is there, so no row of the matrix is nearly empty for a rare class, which the
+  plain argmax of a long-tailed model seldom names (bench settings: rare-share error mean /
+  worst 0.013 / 0.041 against 0.020 / 0.120 with the plain argmax on well-separated classes;
+  on heavily overlapping ones the plain argmax did better, 0.031 / 0.104 against 0.037 / 0.215).
 
-Why not re-weight the validation split to the training mix before calibrating: EM needs
+Why not re-weight the validation cases to the training mix before calibrating: EM needs
 *a* known source prior, not the training one, and re-weighting only trades effective cases
 away (the rare classes, already few, weigh even less under a long-tailed training mix).
 
@@ -60,6 +63,8 @@ _BOOT_TOL = 1e-6
 _BOOT_ELEMENTS = 4_000_000
 # 1/T in [0.01, 20] (T from 0.05 to 100); fit_bcts leaves a class with no case at the bias floor.
 _SCALE_BOUNDS = (0.01, 20.0)
+# Bootstrap replicates of the calibration: at most this many case x class x (class + 1) products, at least 50.
+_FIT_WORK, _MIN_BOOT = 50_000_000, 50
 _BIAS_BOUND = 30.0
 
 
@@ -300,16 +305,14 @@ def estimate_prior_interval(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict:
-    """EM prior with a percentile bootstrap interval per class, resampling the batch's
-    cases only (the calibration taken as exact; `estimate_label_shift` also resamples the
-    validation split the calibration came from).
+    """EM prior with a percentile bootstrap interval per class over the batch's cases only
+    (the calibration taken as exact; `estimate_label_shift` also resamples its cases).
 
-    A replicate is the batch with multinomial case counts, so all replicates run as one
-    EM over a (cases x replicates) count matrix, each started from the full-batch
-    estimate, which they lie close to. Extra keys: iterations and converged of the point
-    estimate, n_boot, confidence.
-    """
-    _check_boot(n_boot, confidence)
+    A replicate is the batch with multinomial case counts, so all replicates run as one EM
+    over a (cases x replicates) count matrix, each started from the full-batch estimate.
+    Extra keys: iterations and converged of the point estimate, n_boot, confidence."""
+    if n_boot < 1 or not 0 < confidence < 1:
+        raise ValueError("n_boot must be at least 1 and confidence strictly between 0 and 1")
     p, train = _check_probs(probs, train_prior)
     point = estimate_prior_em(p, train)
     n = p.shape[0]
@@ -328,13 +331,6 @@ def estimate_prior_interval(
         "iterations": point["iterations"], "converged": point["converged"],
         "n_boot": int(n_boot), "confidence": float(confidence),
     }
-
-
-def _check_boot(n_boot: int, confidence: float) -> None:
-    if n_boot < 1:
-        raise ValueError("n_boot must be at least 1")
-    if not 0 < confidence < 1:
-        raise ValueError("confidence must lie strictly between 0 and 1")
 
 
 def _multinomial_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
@@ -386,14 +382,19 @@ def _balanced_predictions(scores: np.ndarray, source: np.ndarray) -> np.ndarray:
 
 def fit_shift_reference(val_logits: np.ndarray, val_labels: np.ndarray, *, n_boot: int = 200,
                         seed: int = 0) -> ShiftReference:
-    """Fit BCTS on the validation split, and again on `n_boot` replicates of it resampled
-    within each class (warm-started from the full fit), each with its source prior and BBSE
-    confusion matrix."""
+    """Fit BCTS on held-out source cases with known labels (predict passes the validation
+    and test splits together), and again on `n_boot` replicates resampled within each class
+    (warm-started from the full fit), each with its source prior and BBSE confusion matrix.
+
+    A replicate's Newton steps cost cases x K x (K + 1); a large run (many classes and cases)
+    gets fewer replicates, never below 50, to keep the fit within seconds: `n_boot` of the
+    reference (and of each estimate) says how many were drawn."""
     z = _check_logits(val_logits, "validation logits")
     k = z.shape[1]
     y = _check_labels(val_labels, z.shape[0], k)
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
+    n_boot = min(n_boot, max(_MIN_BOOT, _FIT_WORK // (len(y) * k * (k + 1))))
     onehot = np.eye(k)[y]
     ones = np.full((1, len(y)), 1.0 / len(y))
     point = _bcts_fit(z, onehot, ones, np.concatenate([[1.0], np.zeros(k)])[None])
