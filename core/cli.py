@@ -555,24 +555,41 @@ def cmd_predict(args: argparse.Namespace) -> int:
             Path(args.out).write_bytes(cases.to_csv())
         except OSError as exc:
             return _fail(f"{args.out}: cannot be written ({exc.strerror or exc}).")
+    from core.analysis import ESTIMATOR_LABELS, ESTIMATORS
+
     table = cases.prior_table()
+    first, second = cases.estimator, cases.second_estimator
     if args.json:
         payload = {
             "run": args.run, "file": data_path.name, "cases": len(cases.frame), "temperature": cases.temperature,
+            "calibration": {"method": "bias-corrected temperature scaling", "temperature": cases.temperature,
+                            "bias": [float(v) for v in cases.bias], "cases": cases.reference_cases,
+                            "splits": cases.reference_splits},
+            "estimator": {"name": first, "label": ESTIMATOR_LABELS[first], "description": ESTIMATORS[first]},
+            "second_estimator": {"name": second, "label": ESTIMATOR_LABELS[second],
+                                 "description": ESTIMATORS[second]},
             "confidence": cases.prior.get("confidence"), "operating_point": cases.operating_point or None,
             "classes": table.to_dict(orient="records"), "warnings": cases.warnings, "csv": args.out,
         }
         print(json.dumps(_json_safe(payload), indent=1, allow_nan=False))
         return 0
     level = cases.prior.get("confidence", 0.95)
-    print(f"{len(cases.frame):,} new cases from {data_path.name}; probabilities calibrated "
-          f"(temperature {cases.temperature:.3g})")
+    print(f"{len(cases.frame):,} new cases from {data_path.name}; probabilities calibrated on the run's "
+          f"{cases.reference_cases:,} {cases.reference_splits} cases (bias-corrected temperature scaling, "
+          f"temperature {cases.temperature:.3g})")
+    print(f"class mix estimated by {ESTIMATORS[first]}; {ESTIMATOR_LABELS[second]} beside it as a check")
     width = max([len("class"), *(len(c) for c in table["class"])])
-    print(f"  {'class':<{width}}  {'trained':>7}  {'estimated prior':>15}  {f'{level:.0%} interval':>17}"
-          f"  {'predicted':>9}  {'at prior':>8}")
-    for row in table.itertuples(index=False):
-        interval = f"[{row.low:.3f}, {row.high:.3f}]"
-        print(f"  {row[0]:<{width}}  {row[1]:>7.3f}  {row[2]:>15.3f}  {interval:>17}  {row[5]:>9}  {row[6]:>8}")
+    interval_head = f"{level:.0%} interval"
+    print(f"  {'class':<{width}}  {'trained':>7}  {'estimated prior':>15}  {interval_head:>17}"
+          f"  {ESTIMATOR_LABELS[second]:>8}  {'predicted':>9}  {'at prior':>8}")
+    for row in table.to_dict(orient="records"):
+        interval = f"[{row['low']:.3f}, {row['high']:.3f}]"
+        print(f"  {row['class']:<{width}}  {row['training prior']:>7.3f}  {row['estimated prior']:>15.3f}  "
+              f"{interval:>17}  {row['second estimate']:>8.3f}  {row['predicted']:>9}  "
+              f"{row['predicted at estimated prior']:>8}")
+    for row in table.to_dict(orient="records"):
+        if row["note"]:
+            print(f"  note: {row['class']}: {row['note']}")
     for warning in cases.warnings:
         print(f"  note: {warning}")
     if args.out:
@@ -768,7 +785,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_uploads)
     p = sub.add_parser("predict", help="score unlabelled new cases with a run: predictions, calibrated "
-                                       "probabilities and the batch's class prior (EM)")
+                                       "probabilities and the batch's class prior (EM after bias-corrected "
+                                       "temperature scaling, BBSE beside it)")
     p.add_argument("run")
     p.add_argument("file", help="a table with the run's feature columns, pictures (.zip or one), or .npz with 'x'")
     p.add_argument("--out", default=None, help="write every case's predictions and probabilities to this CSV")

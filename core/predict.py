@@ -4,9 +4,19 @@ prior of the batch.
 A clinic's cases rarely come in the training mix. The batch goes through exactly what the
 run's own data went through (a table's column roles, gap filling from the training split,
 categories and scaling; pictures resized and coloured as the training images), then the
-model; probabilities are temperature-scaled on the run's validation split, and the batch's
-class prior is estimated by EM (Saerens et al. 2002) with a bootstrap interval, which also
-gives every case's probabilities re-adjusted to that prior.
+model. The run's labelled held-out cases (validation and test splits, both mixed like the
+source data) calibrate its scores by bias-corrected temperature scaling, which also undoes
+whatever prior a loss, sampler or two-stage fix built into them; the batch's class prior is
+then estimated by EM (Saerens et al. 2002), with BBSE (Lipton et al. 2018) beside it as a
+check, both with a bootstrap interval over the batch and the calibration cases
+(`core.analysis.estimate_label_shift`). EM's estimate also gives every case's
+probabilities re-adjusted to that prior.
+
+Why the test split calibrates too: it is labelled, held out from training and mixed like the
+source, and the calibration's noise is a large part of the estimate's error when a rare
+class has a dozen validation cases (`bench/prior_shift.py`); the run's own reported test
+metrics are untouched. Where the validation labels were corrupted on purpose (label noise),
+only the clean test split calibrates.
 """
 
 from __future__ import annotations
@@ -18,8 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["NewCases", "predict_new_cases"]
-
+__all__ = ["NewCases", "class_notes", "predict_new_cases"]
 
 
 @dataclass(frozen=True)
@@ -30,46 +39,92 @@ class NewCases:
     an `.npz`), "predicted" (a class name; a saved operating point applied), then one
     "p(<class>)" column of calibrated probabilities per class. `adjusted_frame`: the same
     columns with probabilities re-adjusted to the batch's estimated prior and "predicted"
-    their most probable class. `prior`: the EM estimate with its interval ("prior",
-    "low", "high", per class in class-index order).
+    their most probable class. `prior`: `core.analysis.estimate_label_shift`'s result
+    without the per-case arrays: "method" (the estimator shown), its "prior", "low", "high"
+    (per class in class-index order), both estimators under "estimates", "absent" and
+    "unseen" classes, and the bootstrap's settings.
     """
 
     frame: pd.DataFrame
-    probs: np.ndarray  # (n, K) calibrated probabilities
+    probs: np.ndarray  # (n, K) calibrated probabilities (under `reference_prior`)
     prior: dict[str, Any]
     adjusted_frame: pd.DataFrame
     warnings: list[str]
     class_names: tuple[str, ...] = ()
     adjusted_probs: np.ndarray | None = None  # (n, K) re-adjusted to the estimated prior
-    train_prior: np.ndarray | None = None  # (K,) the prior the model's scores encode
-    temperature: float = 1.0  # fitted on the run's validation split
+    train_prior: np.ndarray | None = None  # (K,) the class frequencies training showed the model
+    temperature: float = 1.0  # bias-corrected temperature scaling, fitted on the reference cases
+    bias: np.ndarray | None = None  # (K,) its per-class biases
+    reference_prior: np.ndarray | None = None  # (K,) the class mix of the cases the calibration was fitted on
+    reference_cases: int = 0  # how many: validation (and test) cases
+    reference_splits: str = ""  # which: "validation and test" or "test"
     operating_point: dict[str, Any] = field(default_factory=dict)  # the one applied, {} if none
 
+    @property
+    def estimator(self) -> str:
+        """The short name ("em" or "bbse") of the estimator whose numbers are `prior`."""
+        return str(self.prior.get("method", ""))
+
+    @property
+    def second_estimator(self) -> str:
+        return next((name for name in self.prior.get("estimates", {}) if name != self.estimator), "")
+
     def prior_table(self) -> pd.DataFrame:
-        """One row per class: the training prior, the batch's estimated prior with its
-        interval, and how many cases are predicted in it before and after re-adjustment."""
+        """One row per class: the training prior, the mix of the calibration cases, the
+        batch's estimated prior with its interval and the estimator that gave it, the second
+        estimator's, how many cases are predicted in it before and after re-adjustment, and a
+        note where a class seems absent from the batch or cannot be estimated at all."""
+        from core.analysis import ESTIMATOR_LABELS
+
         k = len(self.class_names)
         before = self.frame["predicted"].value_counts()
         after = self.adjusted_frame["predicted"].value_counts()
+        nan = np.full(k, np.nan)
+        second = self.prior.get("estimates", {}).get(self.second_estimator, {})
         return pd.DataFrame({
             "class": list(self.class_names),
-            "training prior": np.asarray(self.train_prior, dtype=float) if self.train_prior is not None
-            else np.full(k, np.nan),
+            "training prior": nan if self.train_prior is None else np.asarray(self.train_prior, dtype=float),
+            "reference mix": nan if self.reference_prior is None else np.asarray(self.reference_prior, dtype=float),
             "estimated prior": np.asarray(self.prior["prior"], dtype=float),
             "low": np.asarray(self.prior["low"], dtype=float),
             "high": np.asarray(self.prior["high"], dtype=float),
+            "estimator": ESTIMATOR_LABELS.get(self.estimator, self.estimator),
+            "second estimator": ESTIMATOR_LABELS.get(self.second_estimator, self.second_estimator),
+            "second estimate": np.asarray(second.get("prior", nan), dtype=float),
+            "second low": np.asarray(second.get("low", nan), dtype=float),
+            "second high": np.asarray(second.get("high", nan), dtype=float),
             "predicted": [int(before.get(c, 0)) for c in self.class_names],
             "predicted at estimated prior": [int(after.get(c, 0)) for c in self.class_names],
+            "note": class_notes(self.prior, len(self.frame)),
         })
 
     def table(self) -> pd.DataFrame:
-        """Both views side by side, one row per case: what the CSV download holds."""
+        """Both views side by side, one row per case, and the estimator that gave the prior:
+        what the CSV download holds."""
+        from core.analysis import ESTIMATOR_LABELS
+
         adjusted = self.adjusted_frame.drop(columns="case")
         adjusted.columns = [f"{c} at estimated prior" for c in adjusted.columns]
+        adjusted["estimated prior by"] = ESTIMATOR_LABELS.get(self.estimator, self.estimator)
         return pd.concat([self.frame.reset_index(drop=True), adjusted.reset_index(drop=True)], axis=1)
 
     def to_csv(self) -> bytes:
         return self.table().to_csv(index=False).encode("utf-8")
+
+
+def class_notes(prior: dict[str, Any], n_cases: int) -> list[str]:
+    """Per class, what a bare number would hide: no calibration case (its share cannot be
+    estimated), or an estimate below half a case in the batch (no sign of it), else ""."""
+    notes = []
+    for c in range(len(prior["prior"])):
+        if bool(np.asarray(prior.get("unseen", ()), dtype=bool)[c:c + 1].any()):
+            notes.append("no labelled case of this class to calibrate on: its share cannot be estimated")
+        elif bool(np.asarray(prior.get("absent", ()), dtype=bool)[c:c + 1].any()):
+            notes.append(f"no sign of it in this batch (estimate below one case in {n_cases:,}; "
+                         f"interval up to {float(prior['high'][c]):.1%})")
+        else:
+            notes.append("")
+    return notes
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -110,6 +165,44 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _reference_cases(artifacts, label_noise: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """The run's labelled held-out cases the calibration is fitted on: validation and test
+    logits and labels (test only where the validation labels were corrupted on purpose)."""
+    parts = [] if label_noise else [("validation", artifacts.val_logits, artifacts.val_labels)]
+    parts.append(("test", artifacts.logits, artifacts.labels))
+    parts = [(name, np.asarray(z, dtype=np.float64), np.asarray(y, dtype=np.int64)) for name, z, y in parts
+             if z is not None and y is not None and len(y)]
+    if not parts:
+        return np.zeros((0, artifacts.num_classes)), np.zeros(0, dtype=np.int64), ""
+    return (np.concatenate([z for _, z, _ in parts]), np.concatenate([y for _, _, y in parts]),
+            " and ".join(name for name, _, _ in parts))
+
+
+def _shift_warnings(shift: dict[str, Any], names: tuple[str, ...], n_cases: int) -> list[str]:
+    from core.analysis import ESTIMATOR_LABELS
+
+    out = []
+    if not shift.get("converged", True):
+        out.append("the prior estimate did not settle within its iteration limit; read it with care.")
+    if n_cases < 30:
+        out.append(f"only {n_cases} cases: the estimated prior is rough (see its interval).")
+    unseen = [names[c] for c in np.flatnonzero(shift["unseen"])]
+    if unseen:
+        out.append(f"{', '.join(repr(n) for n in unseen)} {'has' if len(unseen) == 1 else 'have'} no labelled case "
+                   "in the run's validation or test split, so how common it is among the new cases cannot be "
+                   "estimated; it is counted as absent.")
+    first, second = shift["method"], next(m for m in shift["estimates"] if m != shift["method"])
+    a, b = shift["estimates"][first], shift["estimates"][second]
+    apart = [c for c in range(len(names)) if (a["high"][c] < b["low"][c] or b["high"][c] < a["low"][c])
+             and not shift["unseen"][c]]
+    if apart:
+        words = "; ".join(f"{names[c]!r} {a['prior'][c]:.1%} against {b['prior'][c]:.1%}" for c in apart)
+        out.append(f"the two estimators disagree beyond their intervals ({ESTIMATOR_LABELS[first]} against "
+                   f"{ESTIMATOR_LABELS[second]}: {words}). The cases of a class may look different from the run's "
+                   "own (more than the mix has changed), so read the estimate with care.")
+    return out
+
+
 def _operating_point(store, run_id: str, k: int, names: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
     point = store.annotation(run_id, "operating_point")
     if not point:
@@ -133,6 +226,31 @@ def _frame(cases: list, predicted: np.ndarray, probs: np.ndarray, names: tuple[s
     return frame
 
 
+def _read_batch(config, run_id: str, modality, input_shape: tuple[int, ...], filename: str, data: bytes):
+    """(x, case names, notes, the run's dataset or None): the batch as the model's input,
+    through the run's own table transform (an uploaded table's column roles and gap policy)."""
+    from core.data import (
+        UPLOAD_PREFIX, load_data, profile_table, read_image_batch, read_stored_table, read_table_batch, table_dataset,
+    )
+
+    if modality == "image":
+        x, cases = read_image_batch(input_shape, filename, data)
+        return x, cases, [], None
+    if modality != "tabular":
+        raise ValueError(f"run {run_id} has {modality!r} data, which cannot score new cases")
+    profile = None
+    if config.data.source.startswith(UPLOAD_PREFIX) and PurePosixPath(filename).suffix.lower() != ".npz":
+        raw = read_stored_table(config.data.source)
+        profile = profile_table(raw.frame, raw.filename, config.data.label_column, config.data.column_roles,
+                                first_row=raw.first_row, notes=raw.notes)
+        dataset = table_dataset(raw, config.data.label_column, config.data.column_roles, config.data.missing,
+                                profile=profile)
+    else:
+        dataset = load_data(config.data)
+    x, cases, notes = read_table_batch(config.data, dataset, profile, filename, data)
+    return x, cases, list(notes), dataset
+
+
 def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCases:
     """Score an unlabelled batch with a finished run.
 
@@ -143,13 +261,9 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
     DataError with a message naming the file, row and column for a batch it cannot use,
     ValueError for a run that has not finished.
     """
-    from core.analysis import estimate_prior_em, estimate_prior_interval
+    from core.analysis import estimate_label_shift, fit_shift_reference
     from core.config import RunConfig
-    from core.data import (
-        UPLOAD_PREFIX, DataError, load_data, profile_table, read_image_batch, read_stored_table, read_table_batch,
-        table_dataset,
-    )
-    from core.methods import fit_temperature
+    from core.data import DataError
     from core.models import is_baseline
 
     record = store.get(run_id)
@@ -164,25 +278,8 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
     k = artifacts.num_classes
     if len(names) != k or not input_shape:
         raise ValueError(f"run {run_id} does not record its classes and input shape; train it again")
-    warnings: list[str] = []
     baseline = is_baseline(config.model.name)
-    dataset = None
-    if modality == "tabular":
-        profile = None
-        if config.data.source.startswith(UPLOAD_PREFIX) and PurePosixPath(filename).suffix.lower() != ".npz":
-            raw = read_stored_table(config.data.source)
-            profile = profile_table(raw.frame, raw.filename, config.data.label_column, config.data.column_roles,
-                                    first_row=raw.first_row, notes=raw.notes)
-            dataset = table_dataset(raw, config.data.label_column, config.data.column_roles, config.data.missing,
-                                    profile=profile)
-        else:
-            dataset = load_data(config.data)
-        x, cases, notes = read_table_batch(config.data, dataset, profile, filename, data)
-        warnings += notes
-    elif modality == "image":
-        x, cases = read_image_batch(input_shape, filename, data)
-    else:
-        raise ValueError(f"run {run_id} has {modality!r} data, which cannot score new cases")
+    x, cases, warnings, dataset = _read_batch(config, run_id, modality, input_shape, filename, data)
     if len(x) == 0:
         raise DataError(f"{filename}: no cases to score.")
 
@@ -193,35 +290,34 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
     else:
         logits = _network_logits(store, run_id, x)
 
-    temperature = 1.0
-    if artifacts.val_logits is not None and len(artifacts.val_labels):
-        temperature = float(fit_temperature(np.asarray(artifacts.val_logits), np.asarray(artifacts.val_labels)))
-    probs = _softmax(logits / temperature)
+    ref_z, ref_y, splits_used = _reference_cases(artifacts, config.data.label_noise is not None)
+    if len(ref_y) == 0:
+        raise ValueError(f"run {run_id} keeps no labelled validation or test cases, so its probabilities cannot be "
+                         "calibrated nor the class mix of new cases estimated; train it again")
+    shift = estimate_label_shift(fit_shift_reference(ref_z, ref_y), logits)
+    probs = shift["probs"]
     raw_probs = _softmax(logits)
     predicted = raw_probs.argmax(axis=1)
     point, notes = _operating_point(store, run_id, k, names)
     warnings += notes
     if point:
         predicted = np.where(raw_probs[:, point["class"]] >= point["threshold"], point["class"], predicted)
-
+    warnings += _shift_warnings(shift, names, len(x))
     train_prior = np.asarray(artifacts.trained_prior, dtype=np.float64)
-    prior = estimate_prior_interval(probs, train_prior)
-    em = estimate_prior_em(probs, train_prior)
-    if not prior.get("converged", True):
-        warnings.append("the prior estimate did not settle within its iteration limit; read it with care.")
-    if len(x) < 30:
-        warnings.append(f"only {len(x)} cases: the estimated prior is rough (see its interval).")
-    adjusted = np.asarray(em["probs"], dtype=np.float64)
+    adjusted = np.asarray(shift["adjusted"], dtype=np.float64)
     return NewCases(
         frame=_frame(cases, predicted, probs, names),
         probs=probs,
-        prior={key: (np.asarray(v, dtype=np.float64) if key in ("prior", "low", "high") else v)
-               for key, v in prior.items()},
+        prior={key: v for key, v in shift.items() if key not in ("probs", "adjusted")},
         adjusted_frame=_frame(cases, adjusted.argmax(axis=1), adjusted, names),
         warnings=warnings,
         class_names=names,
         adjusted_probs=adjusted,
         train_prior=train_prior / train_prior.sum(),
-        temperature=temperature,
+        temperature=float(shift["temperature"]),
+        bias=np.asarray(shift["bias"], dtype=np.float64),
+        reference_prior=np.asarray(shift["source_prior"], dtype=np.float64),
+        reference_cases=len(ref_y),
+        reference_splits=splits_used,
         operating_point=point,
     )

@@ -140,7 +140,12 @@ def test_new_cases_are_scored_with_their_estimated_mix(stored_home, open_page, m
     assert not at.error, [e.value for e in at.error]
     assert any(f"{len(frame):,} cases scored" in m.value for m in at.markdown)
     [mix] = [c for c in at.get("plotly_chart") if c.proto.id.endswith("triage.mix")]
-    assert "training mix" in mix.proto.spec and "new cases (estimated)" in mix.proto.spec
+    assert "the run's own data" in mix.proto.spec
+    assert "new cases: EM on recalibrated probabilities" in mix.proto.spec and "new cases: BBSE" in mix.proto.spec
+    [words] = [m.value for m in at.markdown if m.value.startswith("**Estimated mix**")]
+    assert "(EM on recalibrated probabilities, 95% intervals)" in words and words.count("%") >= 2 * 3
+    explained = " ".join(c.value for c in at.caption)
+    assert "recalibrated on those labelled cases" in explained and "BBSE" in explained
     predicted = [d.value for d in at.dataframe if "predicted" in getattr(d.value, "columns", [])]
     assert len(predicted) == 2 and all(len(p) == len(frame) for p in predicted), "before and after re-adjusting"
     labels = [b.proto.label for b in at.get("download_button")]
@@ -204,3 +209,24 @@ def test_an_entered_mix_that_cannot_be_used_is_said_so(stored_home, open_page):
     _no_exceptions(at)
     assert any("cannot be used" in w.value for w in at.warning)
     assert _cards(at)["Accuracy"] == f"{RunStore(stored_home['home']).metrics(run_id)['accuracy']:.3f}"
+
+
+def test_the_mix_in_words_names_the_method_and_says_when_a_class_seems_absent():
+    import pandas as pd
+
+    from app.triage_view import mix_in_words
+    from conftest import shown
+    from core.predict import NewCases
+
+    prior = {"method": "bbse", "prior": np.array([0.7, 0.3, 0.0]), "low": np.array([0.6, 0.2, 0.0]),
+             "high": np.array([0.8, 0.4, 0.004]), "absent": np.array([False, False, True]),
+             "unseen": np.zeros(3, dtype=bool), "confidence": 0.9,
+             "estimates": {"em": {}, "bbse": {}}}
+    frame = pd.DataFrame({"case": range(400)})
+    result = NewCases(frame=frame, probs=np.zeros((400, 3)), prior=prior, adjusted_frame=frame, warnings=[],
+                      class_names=("healthy", "sepsis", "<b>dissection</b>"))
+    words = shown(mix_in_words(result))
+    assert words.startswith("**Estimated mix** (BBSE, from the model's mistakes, 90% intervals)")
+    assert "**healthy** 70.0% (60.0% to 80.0%)" in words and "**sepsis** 30.0% (20.0% to 40.0%)" in words
+    assert ("**<b>dissection</b>**: no sign of it in this batch (estimate below one case in 400; interval up to "
+            "0.4%)") in words

@@ -1,5 +1,7 @@
 """New cases through a finished run: the run's own transform and model, calibrated
-probabilities, the batch's prior by EM, the operating point, and every refusal."""
+probabilities, the batch's prior by EM after bias-corrected temperature scaling (BBSE beside
+it), a balanced-softmax run estimated as well as a plain one, the operating point, and
+every refusal."""
 
 from __future__ import annotations
 
@@ -77,6 +79,8 @@ def runs(tmp_path_factory):
     ids = {
         "table": make_run(home, {"name": "clinic mlp", "data": data, "model": {"name": "mlp", "hidden": 16},
                                  "loss": {"name": "ce"}, "train": train}, embeddings=False),
+        "balanced": make_run(home, {"name": "clinic mlp bs", "data": data, "model": {"name": "mlp", "hidden": 16},
+                                    "loss": {"name": "balanced_softmax"}, "train": train}, embeddings=False),
         "baseline": make_run(home, {"name": "clinic lr", "data": data, "model": {"name": "logistic_regression"},
                                     "loss": {"name": "ce"}, "train": {"epochs": 1}}, embeddings=False),
         "image": make_run(home, {"name": "colours cnn", "data": {"source": save_upload(pictures, "colours.zip")},
@@ -110,11 +114,13 @@ def _test_rows(store, run_id):
 
 
 def _same_as_the_run(store, run_id, cases, rows):
+    """The batch's rows that are the run's test split get the run's own scores: the stored
+    logits, recalibrated by the batch's temperature and biases; predicted, the raw argmax."""
     artifacts = store.artifacts(run_id)
-    stored = _softmax(np.asarray(artifacts.logits) / cases.temperature)
-    np.testing.assert_allclose(cases.probs[rows], stored, atol=1e-5)
+    logits = np.asarray(artifacts.logits, dtype=np.float64)
+    np.testing.assert_allclose(cases.probs[rows], _softmax(logits / cases.temperature + cases.bias), atol=1e-5)
     names = np.array(cases.class_names)
-    assert (cases.frame["predicted"].to_numpy()[rows] == names[stored.argmax(1)]).all()
+    assert (cases.frame["predicted"].to_numpy()[rows] == names[logits.argmax(1)]).all()
 
 
 @pytest.mark.parametrize("which", ["table", "baseline"])
@@ -136,25 +142,56 @@ def test_table_rows_get_the_runs_own_predictions(runs, which):
         assert "fitted again" in text
 
 
+def _truth(mix, n, seed):
+    labelled = pd.read_csv(io.BytesIO(patients(n, mix, seed=seed)))
+    return np.bincount(labelled.diagnosis.map({c: i for i, c in enumerate(CLASSES)}), minlength=3) / n
+
+
 def test_the_prior_of_a_shifted_batch_is_recovered_within_its_interval(runs):
     from core.predict import predict_new_cases
 
     mix = np.array([0.25, 0.3, 0.45])
     batch = patients(400, mix, seed=7, label=False, prefix="N")
     cases = predict_new_cases(_store(runs), runs["table"], "new.csv", batch)
-    truth = np.bincount(pd.read_csv(io.BytesIO(patients(400, mix, seed=7))).diagnosis.map(
-        {c: i for i, c in enumerate(CLASSES)}), minlength=3) / 400
+    truth = _truth(mix, 400, 7)
     prior = cases.prior
-    assert np.all(prior["low"] <= prior["prior"]) and np.all(prior["prior"] <= prior["high"])
-    assert np.all(truth >= prior["low"] - 0.03) and np.all(truth <= prior["high"] + 0.03), (truth, prior)
-    assert abs(prior["prior"].sum() - 1) < 1e-9
+    assert cases.estimator == "em" and cases.second_estimator == "bbse"
+    for name, est in prior["estimates"].items():
+        assert np.all(est["low"] <= est["prior"]) and np.all(est["prior"] <= est["high"]), name
+        assert np.all(truth >= est["low"] - 0.03) and np.all(truth <= est["high"] + 0.03), (name, truth, est)
+        assert abs(est["prior"].sum() - 1) < 1e-9
+    np.testing.assert_allclose(prior["prior"], prior["estimates"]["em"]["prior"])
+    # calibrated on the run's validation and test cases, whose mix is the reference
+    assert cases.reference_splits == "validation and test" and cases.reference_cases > 100
+    np.testing.assert_allclose(cases.reference_prior.sum(), 1.0)
     # re-adjusting to a prior with more rare cases calls more of them rare
     rare = cases.frame["predicted"].eq("rare").sum()
     assert cases.adjusted_frame["predicted"].eq("rare").sum() >= rare
     table = cases.prior_table()
     assert list(table["class"]) == list(CLASSES) and table["predicted"].sum() == 400
+    assert set(table["estimator"]) == {"EM after BCTS"} and set(table["second estimator"]) == {"BBSE"}
+    np.testing.assert_allclose(table["second estimate"], prior["estimates"]["bbse"]["prior"])
     out = pd.read_csv(io.BytesIO(cases.to_csv()))
     assert len(out) == 400 and "predicted at estimated prior" in out.columns and "p(rare) at estimated prior" in out
+    assert set(out["estimated prior by"]) == {"EM after BCTS"}
+
+
+@pytest.mark.parametrize("mix", [TRAIN_MIX, (0.3, 0.3, 0.4)], ids=["as in training", "shifted"])
+def test_a_balanced_softmax_run_estimates_the_mix_as_well_as_a_plain_one(runs, mix):
+    """The reported bug: a run whose loss already corrected for the training prior encodes a
+    uniform prior, and EM started from the training prior pushed the rare class far up. Both
+    runs are calibrated on their own labelled cases first, so both land on the truth."""
+    from core.predict import predict_new_cases
+
+    batch = patients(400, mix, seed=11, label=False, prefix="N")
+    truth = _truth(mix, 400, 11)
+    store = _store(runs)
+    for which in ("table", "balanced"):
+        cases = predict_new_cases(store, runs[which], "new.csv", batch)
+        prior = cases.prior
+        assert np.abs(prior["prior"] - truth).max() < 0.06, (which, truth, prior["prior"])
+        assert np.all(truth >= prior["low"] - 0.01) and np.all(truth <= prior["high"] + 0.01), (which, truth, prior)
+        assert not any("disagree" in w for w in cases.warnings), cases.warnings
 
 
 def test_a_missing_column_is_named(runs):
@@ -272,6 +309,7 @@ def test_cli_predict(runs, tmp_path, capsys):
     assert main(["predict", runs["table"], str(batch), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "estimated prior" in printed and "rare" in printed and "95% interval" in printed
+    assert "EM after bias-corrected temperature scaling" in printed and "BBSE" in printed
     written = pd.read_csv(out)
     assert len(written) == 50 and {"case", "predicted", "p(rare)", "predicted at estimated prior"} <= set(written)
     assert main(["predict", runs["table"], str(batch), "--json"]) == 0
@@ -279,6 +317,13 @@ def test_cli_predict(runs, tmp_path, capsys):
 
     payload = json.loads(capsys.readouterr().out)
     assert payload["cases"] == 50 and [c["class"] for c in payload["classes"]] == list(CLASSES)
+    assert payload["estimator"]["name"] == "em" and "bias-corrected temperature scaling" in payload["estimator"][
+        "description"]
+    assert payload["second_estimator"]["label"] == "BBSE"
+    assert payload["calibration"]["splits"] == "validation and test" and len(payload["calibration"]["bias"]) == 3
+    for row in payload["classes"]:
+        assert row["estimator"] == "EM after BCTS" and row["low"] <= row["estimated prior"] <= row["high"]
+        assert row["second estimator"] == "BBSE" and 0 <= row["second estimate"] <= 1
     missing = tmp_path / "short.csv"
     missing.write_text("age,sex\n40,F\n")
     assert main(["predict", runs["table"], str(missing)]) == 2

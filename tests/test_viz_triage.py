@@ -162,3 +162,18 @@ def test_prior_estimate_bars_and_interval():
     assert np.allclose(batch.error_y.array, [0.1, 0.1, 0.02])
     assert np.allclose(batch.error_y.arrayminus, [0.1, 0.05, 0.05])
     assert batch.x[1] == plotly_text(HOSTILE) and train.x[1] == plotly_text(HOSTILE)
+
+
+def test_prior_estimate_with_a_second_estimator_and_named_reference():
+    estimate = {"prior": np.array([0.7, 0.2, 0.1]), "low": np.array([0.6, 0.15, 0.05]),
+                "high": np.array([0.8, 0.3, 0.12])}
+    check = {"prior": np.array([0.65, 0.25, 0.1]), "low": np.array([0.5, 0.2, 0.0]),
+             "high": np.array([0.7, 0.4, 0.2])}
+    fig = prior_estimate_figure(["benign", HOSTILE, "rare"], estimate, [0.5, 0.3, 0.2], reference_name="own data",
+                                estimate_name="new cases: EM", check=check, check_name=HOSTILE)
+    reference, batch, second = fig.data
+    assert reference.name == "own data" and batch.name == "new cases: EM"
+    assert second.name == plotly_text(HOSTILE) and np.allclose(second.y, check["prior"])
+    assert np.allclose(second.error_y.array, [0.05, 0.15, 0.1])
+    assert np.allclose(second.error_y.arrayminus, [0.15, 0.05, 0.1])
+    assert fig.layout.barmode == "group"

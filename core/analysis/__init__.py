@@ -1,10 +1,12 @@
 """Pure analyses over stored run arrays: metrics, calibration, geometry, embeddings,
-attributions, run comparison, the error gallery, the post-hoc explorer, metrics at another class prior,
-and experiments and sweeps read back from the store with their paired comparisons."""
+attributions, run comparison, the error gallery, the post-hoc explorer, metrics at another
+class prior, the class mix of an unlabelled batch, and experiments and sweeps read back from the
+store with their paired comparisons."""
 
 from core.analysis import (
-    _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance, _gallery, _geometry, _label_issues, _metrics,
-    _paired, _posthoc_explorer, _prior, _resampling, _review, _sweeps, _uncertainty, _verdict,
+    _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance,
+    _gallery, _geometry, _label_issues, _label_shift, _metrics, _paired, _posthoc_explorer, _prior, _resampling,
+    _review, _sweeps, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._attribution_cache import *  # noqa: F403
@@ -16,6 +18,7 @@ from core.analysis._feature_importance import *  # noqa: F403
 from core.analysis._gallery import *  # noqa: F403
 from core.analysis._geometry import *  # noqa: F403
 from core.analysis._label_issues import *  # noqa: F403
+from core.analysis._label_shift import *  # noqa: F403
 from core.analysis._metrics import *  # noqa: F403
 from core.analysis._paired import *  # noqa: F403
 from core.analysis._posthoc_explorer import *  # noqa: F403
@@ -46,4 +49,5 @@ __all__ = [
     *_prior.__all__,
     *_experiments.__all__,
     *_sweeps.__all__,
+    *_label_shift.__all__,
 ]

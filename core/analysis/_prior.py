@@ -5,8 +5,8 @@ within the class and does not depend on the mix, but accuracy, precision (PPV), 
 and ECE do. Weighting each test case of class c by pi_new(c) / (n_c / n) gives exactly
 the numbers of a test set resampled to pi_new, without drawing one (REFERENCE.md,
 "Priors and prevalence shift"). The model itself can also be moved to the new mix by the
-Bayes correction logit + log(pi_new / pi_train) (Saerens et al. 2002), and the mix of an
-unlabelled batch estimated by their EM. For one class against the rest: sensitivity,
+Bayes correction logit + log(pi_new / pi_train) (Saerens et al. 2002); the mix of an
+unlabelled batch is estimated in `_label_shift`. For one class against the rest: sensitivity,
 specificity and predictive values at a threshold, with intervals, and the threshold of
 least expected cost. Pure numpy / sklearn / statsmodels.
 """
@@ -27,8 +27,6 @@ __all__ = [
     "DEFAULT_SHIFT_RATIOS",
     "PRIOR_CHOICES",
     "adapt_to_prior",
-    "estimate_prior_em",
-    "estimate_prior_interval",
     "least_cost_threshold",
     "metrics_at_prior",
     "operating_point",
@@ -42,10 +40,6 @@ PRIOR_CHOICES: tuple[str, ...] = ("test", "balanced", "train")
 # Forward long-tailed (most frequent training class first) through uniform to backward (SADE).
 DEFAULT_SHIFT_RATIOS: tuple[float, ...] = (50, 20, 10, 5, 2, 1, 1 / 2, 1 / 5, 1 / 10, 1 / 20, 1 / 50)
 CURVE_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro", "ece")
-# Bootstrap replicates stop at this change of the prior: far below any interval's width.
-_BOOT_TOL = 1e-6
-# Entries of each (cases x replicates) array per EM batch: about 32 MB apiece.
-_BOOT_ELEMENTS = 4_000_000
 
 
 # --- choosing a prior --------------------------------------------------------------------
@@ -295,110 +289,6 @@ def prior_shift_curve(
         overall, _ = scorer.scores(p)
         rows.append({"ratio": r, **overall})
     return pd.DataFrame(rows, columns=["ratio", *CURVE_METRICS])
-
-
-# --- the prior of an unlabelled batch ----------------------------------------------------
-
-def _check_probs(probs: np.ndarray, train_prior) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(probs, dtype=np.float64)
-    if p.ndim != 2 or p.shape[0] == 0:
-        raise ValueError(f"probs must have shape (n, K) with n >= 1, got {p.shape}")
-    if not np.all(np.isfinite(p)) or np.any(p < 0):
-        raise ValueError("probabilities must be finite and non-negative")
-    rows = p.sum(axis=1, keepdims=True)
-    if np.any(rows <= 0):
-        raise ValueError("a case has all probabilities zero")
-    train = np.maximum(_as_prior(train_prior, p.shape[1]), 1e-12)
-    return p / rows, train / train.sum()
-
-
-def estimate_prior_em(
-    probs: np.ndarray, train_prior: Sequence[float] | np.ndarray, *, max_iter: int = 10_000, tol: float = 1e-8
-) -> dict:
-    """The class prior of an unlabelled batch by EM (Saerens et al. 2002): adjust the
-    posteriors to the current prior, take their mean as the next prior, repeat.
-
-    The fixed point is the maximum-likelihood prior, provided `probs` are calibrated under
-    `train_prior` (temperature-scale them first). `probs` in the result are the posteriors
-    adjusted to the estimated prior; `converged` says whether the prior moved less than
-    `tol` (max abs) within `max_iter` steps.
-    """
-    p, train = _check_probs(probs, train_prior)
-    prior, iterations, converged = _em(p, train, train[:, None], max_iter, tol)
-    prior = prior[:, 0]
-    adjusted = p * (prior / train)
-    adjusted /= adjusted.sum(axis=1, keepdims=True)
-    return {"prior": prior, "probs": adjusted, "iterations": int(iterations), "converged": bool(converged)}
-
-
-def _em(
-    p: np.ndarray, train: np.ndarray, start: np.ndarray, max_iter: int, tol: float,
-    case_weights: np.ndarray | None = None,
-) -> tuple[np.ndarray, int, bool]:
-    """EM for several problems at once: `start` (K, B) priors, `case_weights` (n, B) counts
-    of each case in each problem (None: every case once). Each step is two matrix products
-    over the cases; problems that have converged drop out."""
-    if max_iter < 1:
-        raise ValueError("max_iter must be at least 1")
-    n = p.shape[0]
-    prior = np.array(start, dtype=np.float64)
-    active = np.arange(prior.shape[1])
-    mass = n if case_weights is None else case_weights.sum(axis=0)
-    for step in range(1, max_iter + 1):
-        ratio = prior[:, active] / train[:, None]
-        evidence = p @ ratio  # (n, B): sum_k p_ik pi_k / t_k
-        share = 1.0 / evidence if case_weights is None else case_weights[:, active] / evidence
-        m = mass if case_weights is None else mass[active]
-        new = ratio * (p.T @ share) / m
-        moved = np.abs(new - prior[:, active]).max(axis=0)
-        prior[:, active] = new
-        active = active[moved >= tol]
-        if active.size == 0:
-            return prior, step, True
-    return prior, max_iter, False
-
-
-def estimate_prior_interval(
-    probs: np.ndarray,
-    train_prior: Sequence[float] | np.ndarray,
-    *,
-    n_boot: int = 200,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict:
-    """EM prior with a percentile bootstrap interval per class (cases resampled with
-    replacement).
-
-    A replicate is the batch with multinomial case counts, so all replicates run as one
-    EM over a (cases x replicates) count matrix, each started from the full-batch
-    estimate, which they lie close to. Extra keys: iterations and converged of the point
-    estimate, n_boot, confidence.
-    """
-    if n_boot < 1:
-        raise ValueError("n_boot must be at least 1")
-    if not 0 < confidence < 1:
-        raise ValueError("confidence must lie strictly between 0 and 1")
-    p, train = _check_probs(probs, train_prior)
-    point = estimate_prior_em(p, train)
-    n = p.shape[0]
-    rng = np.random.default_rng(seed)
-    batch = max(1, _BOOT_ELEMENTS // n)
-    replicates = []
-    for start in range(0, n_boot, batch):
-        b = min(batch, n_boot - start)
-        draws = rng.integers(0, n, (b, n)) + (np.arange(b) * n)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).T
-        begin = np.repeat(point["prior"][:, None], b, axis=1)
-        est, _, _ = _em(p, train, begin, 1000, _BOOT_TOL, counts.astype(np.float64))
-        replicates.append(est)
-    boot = np.concatenate(replicates, axis=1)
-    alpha = 1 - confidence
-    low, high = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=1)
-    return {
-        "prior": point["prior"], "low": low, "high": high,
-        "iterations": point["iterations"], "converged": point["converged"],
-        "n_boot": int(n_boot), "confidence": float(confidence),
-    }
 
 
 # --- one class against the rest ----------------------------------------------------------

@@ -3,7 +3,8 @@ point, and the class mix estimated for a batch of new cases. Arrays / DataFrames
 plotly Figures out; every number drawn is computed by `core.analysis` and passed in.
 
 Colours stay fixed across pages: runs keep their `run_colors`, the training mix is grey,
-the estimated mix of new cases teal, the chosen operating point black.
+the estimated mix of new cases teal (a second estimate of it white, outlined), the chosen
+operating point black.
 """
 
 from __future__ import annotations
@@ -177,22 +178,38 @@ def two_by_two_frame(point: Mapping[str, Any], class_name: str) -> pd.DataFrame:
 
 
 def prior_estimate_figure(class_names: Sequence[str], estimate: Mapping[str, Any],
-                          training_prior: Sequence[float]) -> go.Figure:
+                          training_prior: Sequence[float], *, reference_name: str = "training mix",
+                          estimate_name: str = "new cases (estimated)", check: Mapping[str, Any] | None = None,
+                          check_name: str = "second method") -> go.Figure:
     """The class mix estimated for a batch of new cases (bars with their interval,
-    `estimate` = {"prior", "low", "high"}) beside the mix the model was trained on."""
+    `estimate` = {"prior", "low", "high"}) beside a reference mix (`training_prior`, named
+    `reference_name`), and optionally a second estimate of the same mix (`check`, same
+    keys) as outlined white bars with their own interval, so two methods read side by side."""
     names = [plotly_text(n) for n in class_names]
     prior = np.asarray(estimate["prior"], dtype=float)
     low, high = np.asarray(estimate["low"], dtype=float), np.asarray(estimate["high"], dtype=float)
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=names, y=np.asarray(training_prior, dtype=float), name="training mix",
-                         marker={"color": _TRAINING}, hovertemplate="%{x}: %{y:.1%} of training<extra></extra>"))
+    reference = plotly_text(reference_name)
+    fig.add_trace(go.Bar(x=names, y=np.asarray(training_prior, dtype=float), name=reference,
+                         marker={"color": _TRAINING}, hovertemplate=f"%{{x}}: %{{y:.1%}} ({reference})<extra></extra>"))
     fig.add_trace(go.Bar(
-        x=names, y=prior, name="new cases (estimated)", marker={"color": _BATCH},
+        x=names, y=prior, name=plotly_text(estimate_name), marker={"color": _BATCH},
         error_y={"type": "data", "symmetric": False, "array": high - prior, "arrayminus": prior - low,
                  "color": _POINT},
         customdata=np.column_stack([low, high]),
         hovertemplate="%{x}: %{y:.1%} of the new cases<br>95 % interval %{customdata[0]:.1%} to "
                       "%{customdata[1]:.1%}<extra></extra>"))
+    if check is not None:
+        value = np.asarray(check["prior"], dtype=float)
+        c_low, c_high = np.asarray(check["low"], dtype=float), np.asarray(check["high"], dtype=float)
+        label = plotly_text(check_name)
+        fig.add_trace(go.Bar(
+            x=names, y=value, name=label, marker={"color": "#ffffff", "line": {"color": _POINT, "width": 1}},
+            error_y={"type": "data", "symmetric": False, "array": c_high - value, "arrayminus": value - c_low,
+                     "color": _POINT},
+            customdata=np.column_stack([c_low, c_high]),
+            hovertemplate="%{x}: %{y:.1%} by " + label + "<br>95 % interval %{customdata[0]:.1%} to "
+                          "%{customdata[1]:.1%}<extra></extra>"))
     fig.update_layout(**_LAYOUT, height=380, barmode="group")
     fig.update_yaxes(title="share of cases", tickformat=".0%", rangemode="tozero")
     return fig
