@@ -8,7 +8,7 @@ from app.labels_view import labels_section
 from app.prior_view import shift_chart
 from app.results_view import confusion_explorer, headline, run_key
 from app.services import load_bundle
-from app.widgets import chart_with_download, explain, require_run, run_method
+from app.widgets import chart_with_download, require_run, run_method
 from core.analysis import softmax
 from core.data import source_label
 from core.text import md
