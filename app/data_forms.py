@@ -15,10 +15,10 @@ import streamlit as st
 
 from app import state
 from app.services import ASSETS, DEFAULT_DATA
-from app.widgets import table_height
+from app.widgets import params_form, table_height
 from core.config import DataConfig
 from core.data import (
-    MISSING_HELP, ROLE_CHOICES, UPLOAD_PREFIX, Dataset, DataError, RawTable, TableProfile, apply_role_edits, gaps_line,
+    DATASETS, MISSING_HELP, ROLE_CHOICES, UPLOAD_PREFIX, Dataset, DataError, RawTable, TableProfile, apply_role_edits, gaps_line,
     imbalance_preview, left_out_line, list_uploads, load_data, missing_options, profile_table, read_stored_table,
     remove_upload, roles_frame, save_upload, source_label, sources_of, upload_path, upload_source,
 )
@@ -27,7 +27,7 @@ from core.text import md
 __all__ = [
     "SAMPLE_TABLE", "TABLE_SUFFIXES", "UPLOAD_TYPES", "PROFILE_WORDS", "current_data_config", "natural_ratio",
     "data_label", "store_upload", "open_upload", "is_table_upload", "raw_table", "table_columns", "table_preview",
-    "table_profile", "load_dataset", "split_settings_form", "table_settings", "start_new_upload",
+    "table_profile", "load_dataset", "builtin_form", "upload_form", "imbalance_cards", "split_settings_form", "table_settings", "start_new_upload",
     "offer_last_profile", "upload_usage", "stored_uploads_panel",
 ]
 
@@ -142,6 +142,83 @@ def load_dataset(data: DataConfig) -> Dataset:
 
 
 # --- Streamlit pieces -----------------------------------------------------------------------
+
+def builtin_form(saved: DataConfig) -> tuple[str, dict[str, Any]]:
+    """A built-in dataset, its description and source, and its parameters: (name, params)."""
+    names = DATASETS.names()
+    default = saved.source if saved.source in names else "digits"
+    name = st.selectbox("Dataset", names, index=names.index(default), key="data.builtin",
+                        format_func=lambda n: DATASETS.info(n).label)
+    info = DATASETS.info(name)
+    st.caption(info.description)
+    if info.paper:
+        st.caption(f"Source: {info.paper}")
+    params = {}
+    if info.params.model_fields:
+        with st.expander("Dataset parameters", expanded=True):
+            params = params_form(info, "data.params")
+    return name, params
+
+
+def upload_form(saved: DataConfig) -> tuple[str, str | None, dict[str, str], str]:
+    """An upload (or the one uploaded earlier) and, for a table, its label column, column roles
+    and gap policy: (source, label column, role overrides, missing policy). Stops the page
+    with what to do while there is no usable file or no label column yet."""
+    upload_source = st.session_state.get(state.UPLOAD_SOURCE) or (
+        saved.source if saved.source.startswith(UPLOAD_PREFIX) else None)
+    st.caption("A table (.csv, .tsv or .parquet, as Excel or a clinic system exports it) with one label column; "
+               "a .zip of images in one folder per "
+               "class (cat/001.png, dog/002.png); or an .npz with x_train, y_train (and optionally "
+               "x_test, y_test; MedMNIST names work too).")
+    uploaded = st.file_uploader("Upload a file", type=UPLOAD_TYPES, key="data.upload")
+    st.download_button("No file at hand? Download a sample table", SAMPLE_TABLE.read_bytes(),
+                       file_name=SAMPLE_TABLE.name, mime="text/csv", type="tertiary",
+                       icon=":material/download:", on_click="ignore",
+                       help="404 synthetic rows: four measurements, a site and a label with four classes "
+                            "from 240 'common' down to 14 'rare' rows. Upload it back here to try the workbench.")
+    if uploaded is not None:
+        try:
+            upload_source = open_upload(uploaded.getvalue(), uploaded.name)
+            st.session_state[state.UPLOAD_SOURCE] = upload_source
+        except DataError as exc:
+            st.error(md(exc))
+            stored_uploads_panel()
+            st.stop()
+    if not upload_source:
+        st.info("Upload a file to continue, or choose a built-in dataset.")
+        stored_uploads_panel()
+        st.stop()
+    if uploaded is None:
+        st.caption(f"In use: **{md(source_label(upload_source))}**, uploaded earlier. Upload another file to replace it.")
+    start_new_upload(upload_source, saved)
+    if not is_table_upload(upload_source):
+        return upload_source, None, {}, "refuse"
+    try:
+        label_column, roles, missing, _ = table_settings(upload_source, saved)
+    except DataError as exc:
+        st.error(md(exc))
+        st.stop()
+    if label_column is None:
+        st.info("Choose the label column to continue.")
+        st.stop()
+    return upload_source, label_column, roles, missing
+
+
+def imbalance_cards(preview: dict[str, Any], profile: str, ratio: float) -> None:
+    """Training samples, the imbalance ratio (against before the profile) and the number of
+    head, medium and tail classes, as cards."""
+    m = st.columns(5)
+    m[0].metric("Training samples", f"{preview['total_after']:,}",
+                delta=f"{preview['total_after'] - preview['total_before']:,} removed".lstrip("-")
+                if profile != "none" else None, delta_color="off", delta_arrow="off")
+    asked = f" You asked for {ratio:g}; small classes round down to whole samples." if profile != "none" else ""
+    m[1].metric("Imbalance ratio", f"{preview['ratio_after']:.1f}",
+                help=f"Largest ÷ smallest class, in training.{asked}",
+                delta=f"{preview['ratio_after'] - preview['ratio_before']:+.1f}" if profile != "none" else None,
+                delta_color="off", delta_arrow="off", delta_description="vs. before" if profile != "none" else None)
+    for col, group in zip(m[2:], ("head", "medium", "tail")):
+        col.metric(f"{group.capitalize()} classes", preview["group_classes"][group],
+                   help=f"{preview['group_counts'][group]:,} training samples in {group} classes")
 
 def split_settings_form(saved: DataConfig, *, has_test_split: bool) -> dict[str, Any]:
     """Seed, split fractions and head/tail thresholds (DataConfig fields), in an expander."""

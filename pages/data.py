@@ -5,11 +5,10 @@ import streamlit as st
 
 from app import data_forms, label_forms, state
 from app.services import save_data_choice
-from app.widgets import explain, flash, params_form
+from app.widgets import explain, flash
 from core.config import DataConfig
 from core.data import (
-    CLASS_ORDERS, DATASETS, UPLOAD_PREFIX, DataError, class_order, dataset_preview, describe_profile, imbalance_preview,
-    source_label,
+    CLASS_ORDERS, UPLOAD_PREFIX, DataError, class_order, dataset_preview, describe_profile, imbalance_preview,
 )
 from core.text import md
 from core.viz import class_counts_figure, image_grid
@@ -20,8 +19,6 @@ st.caption("Pick the data, then decide how unequal the classes should be in the 
            "imbalance did to training.")
 
 saved = data_forms.current_data_config(st.session_state.get(state.DATA_CONFIG))
-upload_source = st.session_state.get(state.UPLOAD_SOURCE) or (
-    saved.source if saved.source.startswith(UPLOAD_PREFIX) else None)
 
 # --- source -------------------------------------------------------------------------------
 kinds = ["Built-in dataset", "Upload a file"]
@@ -29,54 +26,9 @@ kind = st.radio("Data source", kinds, horizontal=True, key="data.kind",
                 index=1 if saved.source.startswith(UPLOAD_PREFIX) else 0)
 params, label_column, roles, missing = {}, None, {}, "refuse"
 if kind == kinds[0]:
-    names = DATASETS.names()
-    default = saved.source if saved.source in names else "digits"
-    name = st.selectbox("Dataset", names, index=names.index(default), key="data.builtin",
-                        format_func=lambda n: DATASETS.info(n).label)
-    info = DATASETS.info(name)
-    st.caption(info.description)
-    if info.paper:
-        st.caption(f"Source: {info.paper}")
-    if info.params.model_fields:
-        with st.expander("Dataset parameters", expanded=True):
-            params = params_form(info, "data.params")
-    source = name
+    source, params = data_forms.builtin_form(saved)
 else:
-    st.caption("A table (.csv, .tsv or .parquet, as Excel or a clinic system exports it) with one label column; "
-               "a .zip of images in one folder per "
-               "class (cat/001.png, dog/002.png); or an .npz with x_train, y_train (and optionally "
-               "x_test, y_test; MedMNIST names work too).")
-    uploaded = st.file_uploader("Upload a file", type=data_forms.UPLOAD_TYPES, key="data.upload")
-    st.download_button("No file at hand? Download a sample table", data_forms.SAMPLE_TABLE.read_bytes(),
-                       file_name=data_forms.SAMPLE_TABLE.name, mime="text/csv", type="tertiary",
-                       icon=":material/download:", on_click="ignore",
-                       help="404 synthetic rows: four measurements, a site and a label with four classes "
-                            "from 240 'common' down to 14 'rare' rows. Upload it back here to try the workbench.")
-    if uploaded is not None:
-        try:
-            upload_source = data_forms.open_upload(uploaded.getvalue(), uploaded.name)
-            st.session_state[state.UPLOAD_SOURCE] = upload_source
-        except DataError as exc:
-            st.error(md(exc))
-            data_forms.stored_uploads_panel()
-            st.stop()
-    if not upload_source:
-        st.info("Upload a file to continue, or choose a built-in dataset.")
-        data_forms.stored_uploads_panel()
-        st.stop()
-    if uploaded is None:
-        st.caption(f"In use: **{md(source_label(upload_source))}**, uploaded earlier. Upload another file to replace it.")
-    source = upload_source
-    data_forms.start_new_upload(source, saved)
-    if data_forms.is_table_upload(source):
-        try:
-            label_column, roles, missing, _ = data_forms.table_settings(source, saved)
-        except DataError as exc:
-            st.error(md(exc))
-            st.stop()
-        if label_column is None:
-            st.info("Choose the label column to continue.")
-            st.stop()
+    source, label_column, roles, missing = data_forms.upload_form(saved)
 
 try:
     dataset = data_forms.load_dataset(DataConfig(source=source, params=params, label_column=label_column,
@@ -134,17 +86,7 @@ except ValueError as exc:
 st.markdown(describe_profile(profile, ratio, mu, k, achieved=preview["ratio_after"],
                              natural=preview["ratio_before"]))
 
-m = st.columns(5)
-m[0].metric("Training samples", f"{preview['total_after']:,}",
-            delta=f"{preview['total_after'] - preview['total_before']:,} removed".lstrip("-")
-            if profile != "none" else None, delta_color="off", delta_arrow="off")
-asked = f" You asked for {ratio:g}; small classes round down to whole samples." if profile != "none" else ""
-m[1].metric("Imbalance ratio", f"{preview['ratio_after']:.1f}", help=f"Largest ÷ smallest class, in training.{asked}",
-            delta=f"{preview['ratio_after'] - preview['ratio_before']:+.1f}" if profile != "none" else None,
-            delta_color="off", delta_arrow="off", delta_description="vs. before" if profile != "none" else None)
-for col, group in zip(m[2:], ("head", "medium", "tail")):
-    col.metric(f"{group.capitalize()} classes", preview["group_classes"][group],
-               help=f"{preview['group_counts'][group]:,} training samples in {group} classes")
+data_forms.imbalance_cards(preview, profile, ratio)
 log_y = st.toggle("Log scale", key="data.log_y", help="Makes the smallest classes visible next to the largest.")
 st.plotly_chart(class_counts_figure(preview["counts_before"], preview["counts_after"], preview["class_names"],
                                     preview["groups"], log_y=log_y), width="stretch", key="data.counts_chart")
