@@ -1,5 +1,5 @@
-"""The Compare page's pieces: stable run colours, the colour legend in the table, and the
-paired "is it real?" section shared by runs and experiments."""
+"""The Compare page's pieces: stable run colours, the colour legend in the table, the
+headline numbers of runs or experiments, and the paired "is it real?" section shared by both."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from app.services import get_store
-from app.widgets import explain
-from core.analysis import CALIBRATION_METRICS, METRICS
+from app.services import RunBundle, get_store, load_bundle, load_experiment
+from app.widgets import explain, format_interval
+from core.analysis import CALIBRATION_METRICS, EXPERIMENT_KEYS, METRICS, best_per_column, metrics_table
 from core.glossary import display_name, setting_title, setting_value
 from core.analysis import compare_against
 from core.store import RunFileDamaged
 from core.text import interval_text, md
 from core.viz import paired_difference_figure
 
-__all__ = ["PAIRED_METRICS", "differences_in_words", "metric_label", "legend_styler", "paired_section"]
+__all__ = ["PAIRED_METRICS", "SHORT_LABELS", "differences_in_words", "metric_label", "legend_styler",
+           "experiment_numbers", "run_numbers", "paired_section"]
 
 PAIRED_METRICS = ("balanced_accuracy", "accuracy", "f1_macro", "gmean", "worst_class_recall", "ece")
+SHORT_LABELS = {"roc_auc_ovr_macro": "ROC-AUC", "average_precision_macro": "Avg precision",
+                "worst_class_recall": "Worst class", "balanced_accuracy": "Balanced acc."}
 
 
 def differences_in_words(differences: pd.DataFrame) -> pd.DataFrame:
@@ -42,6 +45,47 @@ def legend_styler(table: pd.DataFrame, colors: Mapping[str, str], fmt: str | dic
     shown.insert(0, "colour", "")
     return shown.style.format(fmt, na_rep="n/a", subset=list(table.columns)).apply(
         lambda col: [f"background-color: {colors.get(i, '#ffffff')}" for i in col.index], subset=["colour"], axis=0)
+
+
+def experiment_numbers(chosen: Sequence[str], labels: Mapping[str, str],
+                       colors: Mapping[str, str]) -> dict[str, pd.DataFrame]:
+    """The experiments' headline table (mean and 95 % interval, runs finished); returns their
+    per-class rows by label."""
+    summaries = {labels[i]: load_experiment(i) for i in chosen}
+    table = pd.DataFrame({key: [format_interval(s["summary"][key]["mean"], *s["summary"][key]["ci"])
+                                for s in summaries.values()] for key in EXPERIMENT_KEYS}, index=list(summaries))
+    table.insert(0, "runs", [f"{s['n_done']} of {s['n_runs']}" for s in summaries.values()])
+    st.dataframe(legend_styler(table, colors, fmt="{}"), width="stretch",
+                 column_config={k: st.column_config.TextColumn(SHORT_LABELS.get(k, metric_label(k)))
+                                for k in EXPERIMENT_KEYS})
+    explain("Mean over each experiment's finished runs with its 95 % interval. Intervals that overlap a lot mean the "
+            "methods cannot be told apart on this data; the paired test below says so precisely.")
+    return {labels[i]: pd.DataFrame(summaries[labels[i]]["per_class"]) for i in chosen}
+
+
+def run_numbers(chosen: Sequence[str], labels: Mapping[str, str], colors: Mapping[str, str]) -> dict[str, RunBundle]:
+    """The runs' headline table with each column's best shaded; a run whose files cannot be
+    read is left out with a note, and the page stops when fewer than two remain. Returns the
+    runs' bundles by label."""
+    bundles = {}
+    for i in chosen:
+        try:
+            bundles[labels[i]] = load_bundle(i)
+        except RunFileDamaged as exc:
+            st.warning(f"Left out: {md(exc)}")
+    if len(bundles) < 2:
+        st.stop()
+    table = metrics_table({label: b.metrics for label, b in bundles.items()})
+    best = best_per_column(table, {k: METRICS[k].higher_is_better for k in table.columns})
+    st.dataframe(legend_styler(table, colors).apply(
+        lambda col: ["background-color: #d8f0d8; font-weight: 700" if b else "" for b in best[col.name]],
+        subset=list(table.columns), axis=0), width="stretch",
+        column_config={k: st.column_config.NumberColumn(SHORT_LABELS.get(k, METRICS[k].display_name),
+                                                        help=METRICS[k].description) for k in table.columns})
+    explain("One row per run; its colour swatch is its colour in every chart below. The best run in each column is "
+            "shaded green: picked after looking, so by itself it proves nothing (a best that is within noise is no "
+            "real winner): see the test below.")
+    return bundles
 
 
 @st.cache_data(show_spinner="Testing the differences…", max_entries=64)

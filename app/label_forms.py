@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.forms import UPLOAD_TYPES, plugin_caption, plugin_picker
+from app.data_forms import UPLOAD_TYPES
+from app.train_forms import plugin_picker
 from app.services import load_splits
-from app.widgets import explain, params_form, table_height
+from app.widgets import explain, params_form, plugin_caption, table_height
 from core.config import DataConfig
 from core.data import LABEL_NOISE, DataError, damage_by_group, label_damage_table, save_upload, source_label
 from core.methods import CLEANERS

@@ -7,12 +7,12 @@ import math
 
 import streamlit as st
 
-from app.forms import format_seconds
 from app.services import get_store, resume_sweep, start_sweep_in_background
 from app.widgets import explain, flash
 from core.lessons import (
     LESSONS, Lesson, Verdict, create_lesson, format_interval, lesson_state, lesson_verdict, list_lessons,
 )
+from core.run_words import format_seconds
 from core.text import md
 from core.viz import lesson_figure
 

@@ -6,9 +6,9 @@ import math
 
 import streamlit as st
 
-from app import forms
 from app.services import get_store, load_experiment
 from app.widgets import explain, run_method, run_title, status_badge
+from core.run_words import progress_text
 from core.store import ExperimentRecord, RunFileDamaged, RunRecord
 from core.text import md
 from core.viz import recall_heatmap_figure, training_curves_figure
@@ -69,7 +69,7 @@ def run_card(record: RunRecord) -> None:
             st.caption("Waiting for the worker to pick it up…")
         elif record.status == "running":
             progress = record.progress or {}
-            text = "cancelling…" if store.cancel_requested(record.id) else forms.progress_text(progress)
+            text = "cancelling…" if store.cancel_requested(record.id) else progress_text(progress)
             st.progress(min(max(float(progress.get("fraction", 0.0)), 0.0), 1.0), text=text)
             _charts(record)
         elif record.status == "done":
@@ -101,7 +101,7 @@ def experiment_card(exp: ExperimentRecord) -> None:
         running = next((r for r in runs if r.status == "running"), None)
         fraction = (len(done) + float((running.progress or {}).get("fraction", 0.0) if running else 0.0)) / len(runs)
         if active:
-            now = f" · now {md(running.name)}: {forms.progress_text(running.progress)}" if running else ""
+            now = f" · now {md(running.name)}: {progress_text(running.progress)}" if running else ""
             st.progress(min(fraction, 1.0), text=f"{len(done)} of {len(runs)} runs done{now}")
         if done:
             summary = load_experiment(exp.id)["summary"]

@@ -10,12 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.forms import format_seconds
 from app.services import get_store, load_sweep_summary, resume_sweep
 from app.widgets import explain, flash, relative_time
 from core.analysis import CALIBRATION_METRICS, METRICS, sweep_table
 from core.glossary import display_name, setting_value
 from core.registry import kind_of_setting, registry_for
+from core.run_words import format_seconds
 from core.store import SweepRecord
 from core.text import md
 from core.viz import axis_title, is_numeric_axis, metric_bounds

@@ -20,7 +20,8 @@ from core.store import RunFileDamaged, RunRecord
 from core.text import interval_text, md, number
 
 __all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "plugin_caption", "loss_schedule_form", "empty_state", "status_badge",
-           "start_demo_run", "explain", "flash", "remember_form_values", "table_height", "metric_cards",
+           "start_demo_run", "explain", "chart_with_download", "flash", "remember_form_values", "table_height",
+           "metric_cards",
            "format_interval", "rerun_run", "delete_run", "run_method", "glossary_panel"]
 
 STATUS_BADGES = {"queued": "⏳ queued", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
@@ -218,6 +219,17 @@ def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, co
 def explain(text: str) -> None:
     """A plain-language note under a chart, for people who are not ML specialists."""
     st.caption(text)
+
+
+def chart_with_download(fig, caption: str, *, key: str, download_key: str, filename: str, **kwargs) -> None:
+    """A chart, its plain-language caption and a self-contained HTML download (`filename`
+    names both the camera button's PNG and the HTML file); `kwargs` go to st.plotly_chart."""
+    st.plotly_chart(fig, width="stretch", key=key, config={"toImageButtonOptions": {"filename": filename}}, **kwargs)
+    explain(caption)
+    st.download_button("Download this chart (HTML)", lambda: fig.to_html(include_plotlyjs=True), type="tertiary",
+                       file_name=f"{filename}.html", mime="text/html", key=download_key,
+                       on_click="ignore", icon=":material/download:",
+                       help="The interactive chart as one file that opens offline in any browser.")
 
 
 def remember_form_values() -> None:

@@ -5,24 +5,17 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.compare_view import differences_in_words, legend_styler, metric_label, paired_section
+from app.compare_view import differences_in_words, experiment_numbers, paired_section, run_numbers
 from app.prior_view import shift_chart
-from app.services import finished_runs, get_store, load_bundle, load_experiment
-from app.widgets import empty_state, explain, format_interval
-from core.analysis import (
-    EXPERIMENT_KEYS, METRICS, best_per_column, comparable, config_differences, metrics_table, newest_comparable,
-    run_labels,
-)
+from app.services import finished_runs, get_store
+from app.widgets import chart_with_download, empty_state
+from core.analysis import comparable, config_differences, newest_comparable, run_labels
 from core.data import source_label
 from core.glossary import method_display
-from core.store import RunFileDamaged
 from core.text import md
 from core.viz import (
     curves_overlay_figure, group_comparison_figure, metric_comparison_figure, metric_difference_figure, run_colors,
 )
-
-SHORT_LABELS = {"roc_auc_ovr_macro": "ROC-AUC", "average_precision_macro": "Avg precision",
-                "worst_class_recall": "Worst class", "balanced_accuracy": "Balanced acc."}
 
 st.title("⚖️ Compare")
 st.caption("Put finished runs trained on the same data side by side: which one finds the rare classes, at what cost "
@@ -31,13 +24,8 @@ st.caption("Put finished runs trained on the same data side by side: which one f
 
 def show(fig, name: str, caption: str) -> None:
     """A chart, its plain-language caption and a self-contained HTML download."""
-    st.plotly_chart(fig, width="stretch", key=f"compare.{name}",
-                    config={"toImageButtonOptions": {"filename": f"compare-{name}"}})
-    explain(caption)
-    st.download_button("Download this chart (HTML)", lambda: fig.to_html(include_plotlyjs=True), type="tertiary",
-                       file_name=f"compare-{name}.html", mime="text/html", key=f"compare.{name}.html",
-                       on_click="ignore", icon=":material/download:",
-                       help="The interactive chart as one file that opens offline in any browser.")
+    chart_with_download(fig, caption, key=f"compare.{name}", download_key=f"compare.{name}.html",
+                        filename=f"compare-{name}")
 
 
 def option_label(item_id: str) -> str:
@@ -86,7 +74,6 @@ st.caption(f"✔ Comparable: {md(reason)}.")
 reference = st.selectbox("Measured against", chosen, format_func=labels.get, key=f"compare.reference.{mode}",
                          help="The reference: differences on this page are every other one minus this one.")
 colors = {labels[i]: c for i, c in run_colors(sorted(chosen, key=lambda i: by_id[i].created)).items()}
-names = [labels[i] for i in chosen]
 
 differences = config_differences({labels[i]: configs[i] for i in chosen})
 if differences.empty:
@@ -98,36 +85,9 @@ else:
 
 st.subheader("Headline numbers")
 if mode == "Experiments":
-    summaries = {labels[i]: load_experiment(i) for i in chosen}
-    table = pd.DataFrame({key: [format_interval(s["summary"][key]["mean"], *s["summary"][key]["ci"])
-                                for s in summaries.values()] for key in EXPERIMENT_KEYS}, index=names)
-    table.insert(0, "runs", [f"{s['n_done']} of {s['n_runs']}" for s in summaries.values()])
-    st.dataframe(legend_styler(table, colors, fmt="{}"), width="stretch",
-                 column_config={k: st.column_config.TextColumn(SHORT_LABELS.get(k, metric_label(k)))
-                                for k in EXPERIMENT_KEYS})
-    explain("Mean over each experiment's finished runs with its 95 % interval. Intervals that overlap a lot mean the "
-            "methods cannot be told apart on this data; the paired test below says so precisely.")
-    per_class = {labels[i]: pd.DataFrame(summaries[labels[i]]["per_class"]) for i in chosen}
-    groups = None
+    per_class, groups = experiment_numbers(chosen, labels, colors), None
 else:
-    bundles = {}
-    for i in chosen:
-        try:
-            bundles[labels[i]] = load_bundle(i)
-        except RunFileDamaged as exc:
-            st.warning(f"Left out: {md(exc)}")
-    if len(bundles) < 2:
-        st.stop()
-    names = list(bundles)
-    table = metrics_table({label: b.metrics for label, b in bundles.items()})
-    best = best_per_column(table, {k: METRICS[k].higher_is_better for k in table.columns})
-    st.dataframe(legend_styler(table, colors).apply(
-        lambda col: ["background-color: #d8f0d8; font-weight: 700" if b else "" for b in best[col.name]],
-        subset=list(table.columns), axis=0), width="stretch",
-        column_config={k: st.column_config.NumberColumn(SHORT_LABELS.get(k, METRICS[k].display_name),
-                                                        help=METRICS[k].description) for k in table.columns})
-    explain("One row per run; its colour swatch is its colour in every chart below. The best run in each column is "
-            "shaded green: picked after looking, so by itself it proves nothing (a best that is within noise is no real winner): see the test below.")
+    bundles = run_numbers(chosen, labels, colors)
     per_class = {label: pd.DataFrame(b.metrics["per_class"]) for label, b in bundles.items()}
     groups = {label: pd.DataFrame(b.metrics["groups"]) for label, b in bundles.items()}
 

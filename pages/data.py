@@ -3,11 +3,13 @@ training split long-tailed, save it for training."""
 
 import streamlit as st
 
-from app import forms, label_forms, state
+from app import data_forms, label_forms, state
 from app.services import save_data_choice
-from app.widgets import explain, flash, params_form
+from app.widgets import explain, flash
 from core.config import DataConfig
-from core.data import DATASETS, UPLOAD_PREFIX, DataError, source_label
+from core.data import (
+    CLASS_ORDERS, UPLOAD_PREFIX, DataError, class_order, dataset_preview, describe_profile, imbalance_preview,
+)
 from core.text import md
 from core.viz import class_counts_figure, image_grid
 
@@ -16,9 +18,7 @@ st.caption("Pick the data, then decide how unequal the classes should be in the 
            "Validation and test data keep the sizes they came with, so every score measures what the "
            "imbalance did to training.")
 
-saved = forms.current_data_config(st.session_state.get(state.DATA_CONFIG))
-upload_source = st.session_state.get(state.UPLOAD_SOURCE) or (
-    saved.source if saved.source.startswith(UPLOAD_PREFIX) else None)
+saved = data_forms.current_data_config(st.session_state.get(state.DATA_CONFIG))
 
 # --- source -------------------------------------------------------------------------------
 kinds = ["Built-in dataset", "Upload a file"]
@@ -26,58 +26,13 @@ kind = st.radio("Data source", kinds, horizontal=True, key="data.kind",
                 index=1 if saved.source.startswith(UPLOAD_PREFIX) else 0)
 params, label_column, roles, missing = {}, None, {}, "refuse"
 if kind == kinds[0]:
-    names = DATASETS.names()
-    default = saved.source if saved.source in names else "digits"
-    name = st.selectbox("Dataset", names, index=names.index(default), key="data.builtin",
-                        format_func=lambda n: DATASETS.info(n).label)
-    info = DATASETS.info(name)
-    st.caption(info.description)
-    if info.paper:
-        st.caption(f"Source: {info.paper}")
-    if info.params.model_fields:
-        with st.expander("Dataset parameters", expanded=True):
-            params = params_form(info, "data.params")
-    source = name
+    source, params = data_forms.builtin_form(saved)
 else:
-    st.caption("A table (.csv, .tsv or .parquet, as Excel or a clinic system exports it) with one label column; "
-               "a .zip of images in one folder per "
-               "class (cat/001.png, dog/002.png); or an .npz with x_train, y_train (and optionally "
-               "x_test, y_test; MedMNIST names work too).")
-    uploaded = st.file_uploader("Upload a file", type=forms.UPLOAD_TYPES, key="data.upload")
-    st.download_button("No file at hand? Download a sample table", forms.SAMPLE_TABLE.read_bytes(),
-                       file_name=forms.SAMPLE_TABLE.name, mime="text/csv", type="tertiary",
-                       icon=":material/download:", on_click="ignore",
-                       help="404 synthetic rows: four measurements, a site and a label with four classes "
-                            "from 240 'common' down to 14 'rare' rows. Upload it back here to try the workbench.")
-    if uploaded is not None:
-        try:
-            upload_source = forms.open_upload(uploaded.getvalue(), uploaded.name)
-            st.session_state[state.UPLOAD_SOURCE] = upload_source
-        except DataError as exc:
-            st.error(md(exc))
-            forms.stored_uploads_panel()
-            st.stop()
-    if not upload_source:
-        st.info("Upload a file to continue, or choose a built-in dataset.")
-        forms.stored_uploads_panel()
-        st.stop()
-    if uploaded is None:
-        st.caption(f"In use: **{md(source_label(upload_source))}**, uploaded earlier. Upload another file to replace it.")
-    source = upload_source
-    forms.start_new_upload(source, saved)
-    if forms.is_table_upload(source):
-        try:
-            label_column, roles, missing, _ = forms.table_settings(source, saved)
-        except DataError as exc:
-            st.error(md(exc))
-            st.stop()
-        if label_column is None:
-            st.info("Choose the label column to continue.")
-            st.stop()
+    source, label_column, roles, missing = data_forms.upload_form(saved)
 
 try:
-    dataset = forms.load_dataset(DataConfig(source=source, params=params, label_column=label_column,
-                                            column_roles=roles, missing=missing))
+    dataset = data_forms.load_dataset(DataConfig(source=source, params=params, label_column=label_column,
+                                                 column_roles=roles, missing=missing))
 except (DataError, ValueError) as exc:
     st.error(md(exc))
     st.stop()
@@ -89,7 +44,7 @@ with st.expander(f"Preview: {len(dataset.y):,} samples, {dataset.num_classes} cl
         st.plotly_chart(image_grid(dataset.x, dataset.y, dataset.class_names, per_class=8), width="content")
         explain("A few examples of every class, one row per class.")
     else:
-        frame = forms.table_preview(source) if forms.is_table_upload(source) else forms.dataset_preview(dataset)
+        frame = data_forms.table_preview(source) if data_forms.is_table_upload(source) else dataset_preview(dataset)
         st.dataframe(frame, hide_index=True, width="stretch", height=240)
         explain("The first rows of the table as written; each row is one sample, the label column is what the model "
                 "learns to predict.")
@@ -101,47 +56,37 @@ im = saved.imbalance
 c1, c2, c3 = st.columns([2, 2, 2])
 profiles = ["none", "exp", "step", "linear"]
 profile = c1.radio("Profile", profiles, index=profiles.index(im.profile), horizontal=True, key="data.profile",
-                   format_func=forms.PROFILE_WORDS.get,
+                   format_func=data_forms.PROFILE_WORDS.get,
                    help="none keeps the class sizes the data has; the others make the training split rarer "
                         "from the most common (head) to the rarest (tail) class.")
-forms.offer_last_profile(c1)
+data_forms.offer_last_profile(c1)
 ratio, mu, choice, custom = im.ratio, im.mu, "as is", []
 if profile != "none":
     ratio = c2.slider("Imbalance ratio (largest ÷ smallest class)", 1.0, 200.0, min(float(im.ratio), 200.0),
                       step=1.0, key="data.ratio")
     if profile == "step":
         mu = c2.slider("Share of classes made rare (μ)", 0.0, 1.0, float(im.mu), step=0.05, key="data.mu")
-    choice = c3.selectbox("Class order (head to tail)", forms.CLASS_ORDERS, key="data.order",
+    choice = c3.selectbox("Class order (head to tail)", CLASS_ORDERS, key="data.order",
                           help="Which classes stay common and which become rare.")
     if choice == "custom":
         custom = c3.multiselect("Most common first", range(k), format_func=lambda c: dataset.class_names[c],
                                 key="data.custom_order", help="Classes you leave out follow in their usual order.")
-split = forms.split_settings_form(saved, has_test_split=dataset.y_test is not None)
+split = data_forms.split_settings_form(saved, has_test_split=dataset.y_test is not None)
 with st.expander("Wrong or hidden labels (optional)", expanded=bool(saved.label_noise or saved.unlabeled)):
     labels = label_forms.label_options_form(saved, "data.labels", upload=True)
 
 config = DataConfig(source=source, params=params, label_column=label_column, column_roles=roles, missing=missing,
                     imbalance={"profile": profile, "ratio": ratio, "mu": mu,
-                               "class_order": forms.class_order(choice, k, split["seed"], custom)}, **split, **labels)
+                               "class_order": class_order(choice, k, split["seed"], custom)}, **split, **labels)
 try:
-    preview = forms.imbalance_preview(dataset, config)
+    preview = imbalance_preview(dataset, config)
 except ValueError as exc:
     st.error(md(exc))
     st.stop()
-st.markdown(forms.describe_profile(profile, ratio, mu, k, achieved=preview["ratio_after"],
-                                   natural=preview["ratio_before"]))
+st.markdown(describe_profile(profile, ratio, mu, k, achieved=preview["ratio_after"],
+                             natural=preview["ratio_before"]))
 
-m = st.columns(5)
-m[0].metric("Training samples", f"{preview['total_after']:,}",
-            delta=f"{preview['total_after'] - preview['total_before']:,} removed".lstrip("-")
-            if profile != "none" else None, delta_color="off", delta_arrow="off")
-asked = f" You asked for {ratio:g}; small classes round down to whole samples." if profile != "none" else ""
-m[1].metric("Imbalance ratio", f"{preview['ratio_after']:.1f}", help=f"Largest ÷ smallest class, in training.{asked}",
-            delta=f"{preview['ratio_after'] - preview['ratio_before']:+.1f}" if profile != "none" else None,
-            delta_color="off", delta_arrow="off", delta_description="vs. before" if profile != "none" else None)
-for col, group in zip(m[2:], ("head", "medium", "tail")):
-    col.metric(f"{group.capitalize()} classes", preview["group_classes"][group],
-               help=f"{preview['group_counts'][group]:,} training samples in {group} classes")
+data_forms.imbalance_cards(preview, profile, ratio)
 log_y = st.toggle("Log scale", key="data.log_y", help="Makes the smallest classes visible next to the largest.")
 st.plotly_chart(class_counts_figure(preview["counts_before"], preview["counts_after"], preview["class_names"],
                                     preview["groups"], log_y=log_y), width="stretch", key="data.counts_chart")
@@ -155,11 +100,11 @@ if config.label_noise or config.unlabeled:
 # --- save ---------------------------------------------------------------------------------
 chosen = config.model_dump(mode="json")
 if st.session_state.get(state.DATA_CONFIG) == chosen:
-    st.success(f"The Train page uses this dataset: {md(forms.data_label(config, dataset))}.")
+    st.success(f"The Train page uses this dataset: {md(data_forms.data_label(config, dataset))}.")
 elif st.button("Use this dataset for training", type="primary", key="data.save"):
     save_data_choice(chosen)
-    flash(f"Saved. The Train page now uses {md(forms.data_label(config, dataset))}.")
+    flash(f"Saved. The Train page now uses {md(data_forms.data_label(config, dataset))}.")
     st.rerun()
 st.page_link("../pages/train.py", label="Go to training", icon="🏋️")
 if kind == kinds[1]:
-    forms.stored_uploads_panel()
+    data_forms.stored_uploads_panel()

@@ -2,28 +2,25 @@
 maps of what drove each prediction, the training cases each resembles, a reviewer's verdict
 on each, and an HTML report and CSV to share them."""
 
-import numpy as np
 import streamlit as st
 
 from app.gallery_cards import attribution_maps, case_card, neighbour_panel, review_form, review_summary, run_model
+from app.gallery_view import class_importance_section, confused_pair_buttons, report_section
 from app.label_issue_view import label_issue_review
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
-    ATTRIBUTIONS, build_report_cases, class_feature_importance, error_cases, importance_sample, importance_sides,
-    list_attributions, most_confused_pairs, nearest_training_cases, neighbours_unavailable, read_reviews, softmax,
+    ATTRIBUTIONS, error_cases, list_attributions, nearest_training_cases, neighbours_unavailable, read_reviews, softmax,
     train_subset_rows,
 )
 from core.data import feature_table, head_to_tail_order
 from core.store import RunFileDamaged
 from core.text import md
-from core.viz import class_importance_heatmap, error_report_html
 
 st.title("🔍 Error gallery")
 st.caption("The test samples the model got wrong, rare classes first: what in each input drove its answer, which "
            "training cases it resembles, and a place to record your verdict on each.")
 record = require_run()
-REPORT_MAX = 64  # cases in a report of every match
 
 b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)
 art, names, groups, image = b.artifacts, b.class_names, b.groups, b.modality == "image"
@@ -54,20 +51,7 @@ for name, value in {"true": [k for k in order if groups[k] == "tail"], "pred": [
                     "conf": (0.0, 1.0), "page": 1}.items():
     st.session_state.setdefault(key(name), value)
 
-
-def _show_pair(true: int, pred: int) -> None:
-    st.session_state.update({key("true"): [true], key("pred"): [pred], key("correct"): "wrong",
-                             key("conf"): (0.0, 1.0), key("page"): 1})
-
-
-pairs = most_confused_pairs(art, top=4, groups=groups)
-if len(pairs):
-    st.markdown("**Most confused pairs** involving a rare (tail) class: a rare class the model mistakes for another, "
-                "or another class it mistakes for a rare one")
-    for col, (i, pair) in zip(st.columns(len(pairs)), pairs.iterrows()):
-        col.button(f"Show me {pair.true_group} class {md(names[pair.true])} predicted as {pair.pred_group} class "
-                   f"{md(names[pair.pred])} ({pair['count']} cases)", key=f"gallery.pair.{i}", width="stretch", wrap=True,
-                   on_click=_show_pair, args=(int(pair.true), int(pair.pred)))
+confused_pair_buttons(b, key)
 
 c1, c2, c3, c4 = st.columns(4)
 true_sel = c1.multiselect("True class", order, format_func=label, key=key("true"), placeholder="any class",
@@ -143,47 +127,9 @@ explain("Stronger colour (or a longer bar) means a larger effect on that class's
         "used, not what is right: a strong map on an irrelevant region is a reason to distrust the model there.")
 
 if not image:
-    st.subheader("Which features each class relies on")
-    rows = importance_sample(art.labels)
-    sample_maps = _maps(x_test[rows], art.test_index[rows].tolist(), {"true": art.labels[rows]},
-                        "per-class importance")
-    importance = class_feature_importance(sample_maps["true"], art.labels[rows], art.num_classes)
-    sides = importance_sides(art.class_counts, groups)
-    for col, (title, ks) in zip(st.columns(len(sides)), sides):
-        fig = class_importance_heatmap(importance[ks], [names[k] for k in ks], features, [groups[k] for k in ks])
-        col.plotly_chart(fig.update_traces(zmax=float(np.nanmax(importance))).update_layout(
-            title=title, height=300 + 26 * len(ks), margin=dict(t=50)), width="stretch",
-            key=f"gallery.fig.{rid}.importance.{title}")
-    explain("Each cell: how much a feature moved the model's score for that class, averaged over its test samples "
-            "(darker = relied on more; both sides share one scale). Rare classes leaning on other features than "
-            "common ones, or on very few, is a sign they were learned from too few examples.")
+    class_importance_section(b, x_test, features, _maps, chart_key=f"gallery.fig.{rid}")
 
 done = review_summary(rid, art, names, groups, reviews)
 label_issue_review(rid, b, splits, names, groups)
 
-st.subheader("Take it with you")
-every = len(cases) > len(shown) and st.toggle(
-    f"Report every matching case ({min(len(cases), REPORT_MAX)} of {len(cases)})", key="gallery.report_all",
-    help=f"Otherwise the report holds the {len(shown)} cases on this page. Every match, the surest mistakes first, "
-         f"up to {REPORT_MAX}; their maps are computed once and saved.")
-if every:
-    picked = cases.head(REPORT_MAX)
-    x_picked = x_test[picked["row"].to_numpy()]
-    picked_maps = _maps(x_picked, picked["sample_id"].tolist(), {"true": picked["true"], "pred": picked["pred"]},
-                        "the report's attribution maps")
-    report_cases = build_report_cases(picked, art, x_picked, picked_maps["true"], picked_maps["pred"],
-                                      modality=b.modality, feature_names=features,
-                                      value_tables=None if image else [feature_table(splits, r) for r in x_picked])
-else:
-    report_cases = build_report_cases(shown, art, x, maps["true"], maps["pred"], modality=b.modality,
-                                      feature_names=features,
-                                      value_tables=None if image else [feature_table(splits, r) for r in x])
-st.download_button(
-    f"⬇️ Download these {len(report_cases)} cases as an HTML report", on_click="ignore", key="gallery.download",
-    data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,
-                                   method=method, class_names=names, reviews=done,
-                                   operating_point=get_store().annotation(rid, "operating_point")),
-    file_name=f"{rid}-{method}-errors.html", mime="text/html",
-)
-explain("One file with the cards and their maps, plus how to read them, every case review and the saved operating "
-        "point (if any); it opens offline in any browser.")
+report_section(record, b, cases, shown, maps, x_test, splits, features, method, done, _maps)

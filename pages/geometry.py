@@ -1,19 +1,18 @@
 """Geometry: how the classes sit in the model's feature space, and how imbalance bends it."""
 
-import math
-
 import pandas as pd
 import streamlit as st
 
 from app import embedding_jobs as jobs
+from app.geometry_view import angles_tab, fmt, neural_collapse_tab
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, require_run, table_height
-from core.analysis import class_geometry, minority_collapse, norm_count_correlation
+from core.analysis import class_geometry, norm_count_correlation
 from core.data import head_to_tail_order
 from core.text import md
 from core.viz import (
-    add_thumbnails, centred_class_means, cosine_heatmap, embedding_hover_features, embedding_scatter,
-    nc_history_figure, norm_count_figure, sample_image_figure, spread_bars,
+    add_thumbnails, centred_class_means, embedding_hover_features, embedding_scatter, norm_count_figure,
+    sample_image_figure, spread_bars,
 )
 
 st.title("🧭 Geometry")
@@ -31,11 +30,6 @@ if not art.has_features:
 counts, order = art.class_counts, head_to_tail_order(art.class_counts)
 geometry = class_geometry(art.features, art.labels, art.head_weight, counts, pred=art.logits)
 means = centred_class_means(art.features, art.labels, art.num_classes)
-
-
-def fmt(value) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
-
 
 tabs = st.tabs(["Feature map", "Neural collapse", "Lengths vs counts", "Angles", "Tail spread"], key="geometry.tabs")
 
@@ -93,29 +87,7 @@ with tabs[0]:
                         hide_index=True, height=table_height(inputs.shape[1], 220))
 
 with tabs[1]:
-    nc = bundle.metrics.get("geometry", {})
-    cards = [("NC1", "nc1", "Within-class spread relative to between-class spread (0 = each class is a point)."),
-             ("NC2 lengths", "nc2_equinorm_means", "How unequal the class-mean lengths are (0 = all equal)."),
-             ("NC2 angles", "nc2_maxangle_means", "How far the class-mean angles are from a perfect simplex."),
-             ("NC3", "nc3", "Mismatch between classifier weights and class means (0 = aligned)."),
-             ("NC4", "nc4", "Share of test samples where 'nearest class mean' disagrees with the model.")]
-    for col, (label, key, help_text) in zip(st.columns(len(cards)), cards):
-        col.metric(label, fmt(nc.get(key)), help=help_text, border=True)
-    st.caption("Cards: the test set at the end of training. Lines: a fixed training subset, every few epochs.")
-    if any(row.get("nc1") is not None for row in bundle.history):
-        st.plotly_chart(nc_history_figure(bundle.history), width="stretch", key="geometry.nc_history")
-    else:
-        st.info("This run recorded no neural-collapse numbers during training (set `train.nc_every` above 0).")
-    explain("Neural collapse (Papyan, Han & Donoho 2020) is what long training on balanced data tends toward: "
-            "each class shrinks to a point and the class points spread out as evenly as possible. Lower is more "
-            "collapsed.\n"
-            "- **NC1**: within-class spread relative to between-class spread "
-            "(0 = each class collapses to a point).\n"
-            "- **NC2**: how equal the class-mean lengths and angles are (0 = a perfectly symmetric simplex).\n"
-            "- **NC3**: how well the classifier lines up with the class means (0 = perfectly aligned).\n"
-            "- **NC4**: how often 'nearest class mean' disagrees with the model.\n\n"
-            "Class means are measured from mu_G, the mean of the class means (every class counts once, so the head "
-            "does not pull it; a sample-weighted mean would give other numbers).")
+    neural_collapse_tab(bundle)
 
 with tabs[2]:
     corr = norm_count_correlation(geometry)
@@ -127,27 +99,7 @@ with tabs[2]:
             "tau-norm, cRT) flattens it.")
 
 with tabs[3]:
-    ideal = -1 / (len(names) - 1) if len(names) > 1 else 0.0
-    left, right = st.columns(2)
-    left.plotly_chart(cosine_heatmap(means, names, order, "class means (centred on mu_G)"), width="stretch",
-                      key="geometry.cos_means")
-    right.plotly_chart(cosine_heatmap(art.head_weight, names, order, "classifier weights"), width="stretch",
-                       key="geometry.cos_weights")
-    explain(f"Cosine of the angle between every pair of classes, head to tail. White is the ideal simplex value "
-            f"-1/(K-1) = {ideal:.2f} for K = {len(names)} classes (all pairs equally far apart). Red pairs point "
-            "closer together than ideal (easier to confuse), blue pairs further apart.")
-    few_heads = groups.count("head") < 2  # then compare the tail with every other class
-    reference = "Head + medium" if few_heads else "Head"
-    mc = minority_collapse(art.head_weight, means, [g if g == "tail" or not few_heads else "head" for g in groups])
-    cards = [("Tail", "tail_weight_cosine"), (reference, "head_weight_cosine"), ("Tail", "tail_mean_cosine"),
-             (reference, "head_mean_cosine")]
-    for col, (who, key) in zip(st.columns(4), cards):
-        col.metric(f"{who}: {'weights' if 'weight' in key else 'class means'}", fmt(mc[key]), border=True,
-                   help=f"Mean cosine between pairs of {who.lower()} classes.")
-    explain("Cards: the mean cosine within each group. Minority collapse (Fang et al. 2021): under strong imbalance "
-            "the rare classes' classifier vectors squeeze toward each other, so the model can hardly tell rare "
-            f"classes apart. It shows as a tail value well above the others' (ideal for both: {ideal:.2f}). "
-            "'n/a': the group has fewer than two classes.")
+    angles_tab(bundle, means, order)
 
 with tabs[4]:
     st.plotly_chart(spread_bars(geometry, names, groups), width="stretch", key="geometry.spread")

@@ -4,11 +4,10 @@ import streamlit as st
 
 from app import playground_view as pv
 from app.classroom import CLASSROOM
-from app.widgets import explain
+from app.playground_panels import regions, trained_panels, untrained_panel
 from core.data import TOY_PRESETS, TOY_SHAPES, make_toy_data
 from core.text import md
-from core.train import ToyTrainer, apply_tau
-from core.viz import accuracy_bars_figure, decision_regions_figure, playground_notes, recall_bars_figure
+from core.train import ToyTrainer
 
 K = pv.PREFIX
 st.title("🎓 Playground")
@@ -95,14 +94,6 @@ signature = repr(({k: values[k] for k in values if k != "tau"}, settings))
 columns = stage.columns(len(settings))
 slots = [c.empty() for c in columns]
 
-
-def regions(snap, label):
-    shown_snap = apply_tau(snap, tau)
-    title = f"{label} · step {snap.step}/{snap.total_steps}" + (f" · tau {tau:g}" if tau else "")
-    return decision_regions_figure(shown_snap.grid_x, shown_snap.grid_y, shown_snap.grid_probs, data.x_train,
-                                   data.y_train, data.class_names, data.class_counts, title=title)
-
-
 training = st.session_state.get(pv.TRAINING)
 if reset or (training and training["signature"] != signature):
     st.session_state.pop(pv.TRAINING, None)
@@ -125,51 +116,11 @@ if training and play:  # Pause (or any other control) stops this loop between tw
         for trainer in training["trainers"]:  # all advance before any drawing: an interruption keeps them in step
             trainer.advance(max(steps // 12, 1))
         for i, trainer in enumerate(training["trainers"]):
-            slots[i].plotly_chart(regions(trainer.last, settings[i]["label"]), width="stretch", key=f"{K}f{i}.{frame}")
+            slots[i].plotly_chart(regions(trainer.last, settings[i]["label"], tau, data), width="stretch",
+                                  key=f"{K}f{i}.{frame}")
         frame += 1
 
 if training is None:
-    slots[0].plotly_chart(decision_regions_figure(None, None, None, data.x_train, data.y_train, data.class_names,
-                                                  data.class_counts, title="The training points"), width="stretch")
-    counts = ", ".join(f"{n}: {c}" for n, c in zip(data.class_names, data.class_counts))
-    with columns[0]:
-        explain(f"Training points per class: {counts}. Rare classes are drawn bigger, with a dark outline. "
-                "Press **Play** to watch the network learn, or the step button to go a few steps at a time.")
-    if values["compare"]:
-        columns[1].info(f"**What to watch.** Press **Play**: this side then shows the same points learned with "
-                        f"**{settings[1]['label']}**, the other side with **{settings[0]['label']}**. The coloured "
-                        "background is the class the network would predict there. Look at where the boundary "
-                        "lands around the big outlined points of the rare class.")
+    untrained_panel(slots, columns, data, settings, values["compare"])
     st.stop()
-
-snaps = [t.last for t in training["trainers"]]
-shown_snaps = [apply_tau(s, tau) for s in snaps]
-labels = [s["label"] for s in settings]
-tail = int(data.class_counts.argmin())
-for i, (slot, col, snap) in enumerate(zip(slots, columns, snaps)):
-    slot.plotly_chart(regions(snap, labels[i]), width="stretch", key=f"{K}final{i}")
-    with col:
-        explain(f"Background: the class the network predicts there (deeper colour: more sure). After {snap.step} "
-                f"steps it finds {shown_snaps[i].recall[tail]:.0%} of the rarest class, {data.class_names[tail]}.")
-        st.plotly_chart(recall_bars_figure(data.class_names, shown_snaps[i].recall, data.class_counts,
-                                           title=f"Recall per class · {labels[i]}"), width="stretch", key=f"{K}recall{i}")
-        explain("Recall: the share of each class's fresh test points the network gets right, "
-                "most common class on the left.")
-
-with stage:
-    for note in playground_notes(labels, [s.recall[tail] for s in shown_snaps], [s.accuracy for s in shown_snaps],
-                                 [s.balanced_accuracy for s in shown_snaps], data.class_names[tail], seed):
-        explain(note)
-    acc_col, note_col = st.columns([2, 1])
-    acc_col.plotly_chart(accuracy_bars_figure([s.accuracy for s in shown_snaps],
-                                              [s.balanced_accuracy for s in shown_snaps], labels,
-                                              title="Accuracy vs balanced accuracy"), width="stretch")
-    with acc_col:
-        explain(f"Accuracy is measured on {len(data.y_mix)} fresh points mixed like the training data, so the "
-                "common class dominates it. Balanced accuracy averages the classes' recall on a balanced test set, "
-                "so a neglected rare class pulls it down.")
-    note_col.metric("Step", f"{snaps[0].step} / {steps}")
-    note_col.metric("Training time", f"{max(s.elapsed_s for s in snaps):.2f} s",
-                    help="Time spent training the small network on the CPU so far, drawing left out.")
-    with note_col:
-        explain("Move the tau slider: the boundary shifts at once, reusing the trained network's stored scores.")
+trained_panels(stage, slots, columns, training["trainers"], settings, data, tau=tau, seed=seed, steps=steps, key=K)

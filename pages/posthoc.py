@@ -4,43 +4,15 @@ import math
 
 import streamlit as st
 
-from app import state
+from app.posthoc_view import KEY, TEMPERATURES, change_cards, reset, save, start
 from app.prior_view import metrics_at, prior_cards, prior_note, prior_picker
-from app.services import get_store, load_bundle
-from app.widgets import explain, flash, require_run
-from core.analysis import (
-    CALIBRATION_METRICS, METRICS, POSTHOC_DEFAULTS, describe_posthoc, describe_prior, explore, prior_correction_warning,
-)
-from core.jobs import save_derived_run
+from app.services import load_bundle
+from app.widgets import explain, require_run
+from core.analysis import POSTHOC_DEFAULTS, describe_posthoc, describe_prior, explore, prior_correction_warning
 from core.text import md
 from core.viz import posthoc_confusion_heatmap, posthoc_recall_bars, reliability_diagram
 
-KEY = "posthoc."
-TEMPERATURES = [0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0]
-DEFAULTS = {**POSTHOC_DEFAULTS, "fitted_T": False}
-for name, value in DEFAULTS.items():
-    st.session_state.setdefault(KEY + name, value)
-
-
-def reset() -> None:
-    for key, default in DEFAULTS.items():
-        st.session_state[KEY + key] = default
-
-
-def save(run_id: str, params: dict, suggested: str) -> None:
-    name = (st.session_state.get(KEY + "name") or "").strip() or suggested
-    try:
-        new_id = save_derived_run(get_store(), run_id, name, params)
-    except (ValueError, OSError) as exc:
-        st.session_state[KEY + "error"] = f"Could not save: {md(exc)}"
-        return
-    st.session_state[state.RUN_ID] = new_id
-    st.session_state[KEY + "name"] = ""
-    reset()
-    flash(f"Saved as **{md(name)}**, a new finished run, now selected in the sidebar's run picker: every analysis "
-          "page shows it, and the Runs page lists it. Its adjustments are built in, so the sliders start "
-          "from zero again.")
-
+start()
 
 st.title("🎚️ Post-hoc explorer")
 st.markdown("A trained model can be re-balanced and re-calibrated **without retraining**: these fixes only change "
@@ -90,18 +62,7 @@ if use_fit and has_fit:
 original, adjusted = explore(art, groups=groups), explore(art, groups=groups, **params)
 
 st.subheader("What changes" if describe_posthoc(params) != "no change" else "Original model (move a slider)")
-rows = [[("accuracy", "{:.1%}"), ("balanced_accuracy", "{:.1%}"), ("f1_macro", "{:.3f}"),
-         ("worst_class_recall", "{:.1%}")],
-        [("ece", "{:.3f}"), ("mce", "{:.3f}"), ("classwise_ece", "{:.3f}"), ("nll", "{:.3f}"), ("brier", "{:.3f}")]]
-for row in rows:
-    for col, (key, fmt) in zip(st.columns(5), row):
-        info = METRICS.get(key) or CALIBRATION_METRICS[key]
-        delta = adjusted[key] - original[key]
-        col.metric(info.display_name, fmt.format(adjusted[key]),
-                   delta=fmt.replace("{:", "{:+").format(delta).replace("%", " pts") if abs(delta) >= 5e-4 else None,
-                   delta_color="normal" if info.higher_is_better else "inverse", help=info.description)
-explain("Top row: how well it decides (higher is better). Bottom row: how honest its confidence is (lower is "
-        "better). Small arrows: change from the original model; green is an improvement.")
+change_cards(original, adjusted)
 gaps = " · ".join(f"{g} {original['gap'][g]:+.3f} → {adjusted['gap'][g]:+.3f}" for g in adjusted["gap"]
                   if math.isfinite(adjusted["gap"][g]))
 explain(f"Adaptive ECE {original['adaptive_ece']:.3f} → {adjusted['adaptive_ece']:.3f}. Confidence minus accuracy "

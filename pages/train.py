@@ -4,11 +4,18 @@ import time
 
 import streamlit as st
 
-from app import forms, label_forms, state
+from app import label_forms, state
+from app.data_forms import current_data_config, data_label, load_dataset
 from app.services import get_store, queue_run
 from app.run_cards import experiment_card, run_card
+from app.train_forms import (
+    TRAIN_EXPLAINER, budget_line, build_run_config, evaluation_form, plugin_picker, resampling_panel,
+    standard_fixes_button, train_settings_form,
+)
+from app.widgets import loss_schedule_form
 from core.data import DataError
 from core.analysis import is_experiment_id
+from core.jobs import baseline_configs
 from core.methods import LOSSES, RESAMPLERS, SAMPLERS
 from core.models import MODELS
 from core.store import ExperimentRecord, RunNotFound
@@ -17,16 +24,16 @@ from core.train import STAGE2, compatible_models, run_warnings
 
 st.title("🏋️ Train")
 
-data = forms.current_data_config(st.session_state.get(state.DATA_CONFIG))
+data = current_data_config(st.session_state.get(state.DATA_CONFIG))
 try:
-    dataset = forms.load_dataset(data)
+    dataset = load_dataset(data)
 except (DataError, ValueError) as exc:
     st.error(f"The chosen dataset cannot be loaded: {md(exc)}")
     st.page_link("../pages/data.py", label="Choose data", icon="📦")
     st.stop()
 modality = dataset.modality
 c1, c2 = st.columns([4, 1])
-c1.info(f"**Data:** {md(forms.data_label(data))}: {dataset.num_classes} classes, {modality} data"
+c1.info(f"**Data:** {md(data_label(data))}: {dataset.num_classes} classes, {modality} data"
         + ("" if state.DATA_CONFIG in st.session_state else " (the default; choose your own on the Data page)"))
 c2.page_link("../pages/data.py", label="Change data", icon="📦")
 
@@ -35,47 +42,47 @@ form, side = st.columns([3, 2], gap="large")
 with form:
     a, b = st.columns(2)
     with a:
-        model = forms.plugin_picker("Model", MODELS, "train.model", options=compatible_models(modality),
-                                    default="small_cnn" if modality == "image" else "mlp",
-                                    help="Only models that fit this data's kind are listed. The scikit-learn "
-                                         "baselines fit their own class-weighted objective (no loss or sampler).")
+        model = plugin_picker("Model", MODELS, "train.model", options=compatible_models(modality),
+                              default="small_cnn" if modality == "image" else "mlp",
+                              help="Only models that fit this data's kind are listed. The scikit-learn "
+                                   "baselines fit their own class-weighted objective (no loss or sampler).")
     with b:
-        loss = forms.plugin_picker("Loss", LOSSES, "train.loss", default="ce")
-        loss.update(forms.loss_schedule_form("train"))
+        loss = plugin_picker("Loss", LOSSES, "train.loss", default="ce")
+        loss.update(loss_schedule_form("train"))
     a, b = st.columns(2)
     with a:
-        sampler = forms.plugin_picker("Sampler", SAMPLERS, "train.sampler", default="instance")
+        sampler = plugin_picker("Sampler", SAMPLERS, "train.sampler", default="instance")
     with b:
-        resampler = forms.plugin_picker("Resampler (tables only)", RESAMPLERS, "train.resampler", optional=True,
-                                        help="imbalanced-learn resampling of the training rows before training. "
-                                             "Tables only: for images, use a sampler.")
+        resampler = plugin_picker("Resampler (tables only)", RESAMPLERS, "train.resampler", optional=True,
+                                  help="imbalanced-learn resampling of the training rows before training. "
+                                       "Tables only: for images, use a sampler.")
     train_counts = None
     if resampler and modality == "tabular":
-        train_counts = forms.resampling_panel(data, resampler, dataset.class_names,
-                                              seed=st.session_state.get("train.settings.seed", 0))
-    stage2 = forms.plugin_picker("Two-stage fix (after training)", STAGE2, "train.stage2", optional=True)
+        train_counts = resampling_panel(data, resampler, dataset.class_names,
+                                        seed=st.session_state.get("train.settings.seed", 0))
+    stage2 = plugin_picker("Two-stage fix (after training)", STAGE2, "train.stage2", optional=True)
     with st.expander("Wrong or hidden labels, and methods for them", expanded=bool(data.label_noise or data.unlabeled)):
         labels = label_forms.label_options_form(data, "train.labels")
         stages = label_forms.extra_stages_form("train")
     st.markdown("**Training**")
-    settings = forms.train_settings_form("train.settings")
+    settings = train_settings_form("train.settings")
     st.markdown("**How many trainings answer the question**")
-    evaluation = forms.evaluation_form("train.evaluation", settings["seed"])
+    evaluation = evaluation_form("train.evaluation", settings["seed"])
     name = st.text_input("Run name", key="train.name", placeholder="automatic: data · model · method")
 with side:
     with st.container(border=True):
-        st.markdown(forms.TRAIN_EXPLAINER)
+        st.markdown(TRAIN_EXPLAINER)
 
 raw = {"name": name.strip(), "data": {**data.model_dump(mode="json"), **labels}, "model": model, "loss": loss,
        "sampler": sampler, "resampler": resampler, "stage2": stage2, "train": settings, "evaluation": evaluation,
        **stages}
-config, error = forms.build_run_config(raw, dataset)
+config, error = build_run_config(raw, dataset)
 if error:
     st.error(f"**This combination cannot run:** {md(error)}")
 else:
     for note in run_warnings(config, dataset):
         st.warning(f"Note: {note}.", icon="ℹ️")
-    st.caption(forms.budget_text(config, train_counts))
+    st.caption(budget_line(config, train_counts))
 
 
 def _watch(item_id: str) -> None:
@@ -84,7 +91,7 @@ def _watch(item_id: str) -> None:
 
 start, fixes, extra = st.columns([1, 1.2, 2])
 with fixes:
-    forms.standard_fixes_button(config, modality)
+    standard_fixes_button(config, modality)
 if start.button("Start training", type="primary", key="train.start", disabled=config is None):
     _watch(queue_run(config))
     st.success(f"Queued **{md(config.name)}**. It starts as soon as the worker is free; follow it below.")
@@ -92,7 +99,7 @@ if modality == "tabular" and extra.button(
         "Add the baselines", key="train.baselines", disabled=config is None,
         help="Also queue class-weighted logistic regression, a balanced random forest and class-weighted gradient "
              "boosting on the same data, folds and seeds: the classic answers a deep fix has to beat."):
-    for baseline in forms.baseline_configs(config):
+    for baseline in baseline_configs(config):
         _watch(queue_run(baseline))
     st.success("Queued the three baselines; compare them with your runs on the Compare page when they finish.")
 

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_core_never_loads_streamlit():
-    code = ("import sys, core, core.analysis, core.viz, core.train, core.jobs, core.cli, core.methods, core.data; "
+    code = ("import sys, core, core.analysis, core.viz, core.train, core.jobs, core.cli, core.methods, core.data, "
+            "core.run_words; "
             "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -74,5 +75,5 @@ def test_no_pickle_loading_anywhere():
 
 
 def test_pages_stay_thin():
-    long_pages = {p.name: n for p in (ROOT / "pages").glob("*.py") if (n := len(p.read_text().splitlines())) > 200}
-    assert not long_pages, f"pages past 200 lines: move logic into core/ or app/: {long_pages}"
+    long_pages = {p.name: n for p in (ROOT / "pages").glob("*.py") if (n := len(p.read_text().splitlines())) > 150}
+    assert not long_pages, f"pages past 150 lines: move logic into core/ or app/: {long_pages}"

@@ -9,9 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from app import forms, state
+from app import data_forms, state
 from conftest import shown
-from core.data import DataError, load_builtin, load_source, prepare_splits, profile_counts
+from core.data import DataError, describe_profile, load_builtin, load_source, prepare_splits, profile_counts
 
 
 def _no_exceptions(at) -> None:
@@ -150,30 +150,30 @@ def _npz() -> bytes:
 
 
 def test_upload_helpers_store_and_load_each_kind(empty_home):
-    source = forms.store_upload(GOOD_CSV.encode(), "patients.csv")
-    assert source.startswith("upload:") and forms.is_table_upload(source)
-    assert forms.table_columns(source) == ["a", "b", "colour", "target"]
-    assert len(forms.table_preview(source, rows=5)) == 5
+    source = data_forms.store_upload(GOOD_CSV.encode(), "patients.csv")
+    assert source.startswith("upload:") and data_forms.is_table_upload(source)
+    assert data_forms.table_columns(source) == ["a", "b", "colour", "target"]
+    assert len(data_forms.table_preview(source, rows=5)) == 5
     table = load_source(source, label_column="target")
     assert table.class_names == ("yes", "no") and table.modality == "tabular", "most frequent class first"
-    assert forms.store_upload(GOOD_CSV.encode(), "patients.csv") == source, "content-addressed, stored once"
+    assert data_forms.store_upload(GOOD_CSV.encode(), "patients.csv") == source, "content-addressed, stored once"
 
-    images = load_source(forms.store_upload(_image_zip(), "pets.zip"))
+    images = load_source(data_forms.store_upload(_image_zip(), "pets.zip"))
     assert images.modality == "image" and images.class_names == ("cat", "dog") and images.x.shape[1] == 1
 
-    arrays = load_source(forms.store_upload(_npz(), "organs.npz"))
+    arrays = load_source(data_forms.store_upload(_npz(), "organs.npz"))
     assert arrays.modality == "image" and arrays.y_test is not None and arrays.num_classes == 3
 
 
 def test_upload_helpers_reject_bad_files(empty_home):
-    source = forms.store_upload(BAD_CSV.encode(), "bad.csv")
+    source = data_forms.store_upload(BAD_CSV.encode(), "bad.csv")
     with pytest.raises(DataError) as err:
         load_source(source, label_column="target")
     assert "row 4" in str(err.value) and "'b'" in str(err.value) and "bad.csv" in str(err.value)
     with pytest.raises(DataError, match="unsupported file type"):
-        forms.store_upload(b"hello", "notes.docx")
+        data_forms.store_upload(b"hello", "notes.docx")
     with pytest.raises(DataError, match="empty"):
-        forms.store_upload(b"", "empty.csv")
+        data_forms.store_upload(b"", "empty.csv")
 
 
 def _preview(at):
@@ -224,7 +224,7 @@ def test_upload_images_and_arrays(empty_home, open_page):
 
 
 def test_sample_table_is_offered_and_loads(empty_home, open_page):
-    from app.forms import SAMPLE_TABLE
+    from app.data_forms import SAMPLE_TABLE
     from core.data import load_table
 
     at = open_page("data")
@@ -312,7 +312,7 @@ def test_the_ratio_text_agrees_with_the_numbers(empty_home, open_page):
     ratio = float(next(m for m in at.metric if m.label == "Imbalance ratio").value)
     text = next(m.value for m in at.markdown if "Exponential" in m.value)
     assert ratio != 71 and f"about 1/{ratio:.0f} as many" in text and "you asked for 1/71" in text
-    assert "about 1/50 as many" in forms.describe_profile("exp", 50, 0.5, 10, achieved=50.2)
+    assert "about 1/50 as many" in describe_profile("exp", 50, 0.5, 10, achieved=50.2)
 
 
 def test_a_rejected_upload_is_not_kept(empty_home, open_page):
@@ -320,9 +320,9 @@ def test_a_rejected_upload_is_not_kept(empty_home, open_page):
     assert shown(at.error[0].value).startswith("broken.zip: not a readable ZIP archive")
     assert not list((empty_home / "uploads").glob("*broken*"))
     with pytest.raises(DataError):
-        forms.open_upload(b"a\n1\n2\n", "one.csv")
+        data_forms.open_upload(b"a\n1\n2\n", "one.csv")
     assert not list((empty_home / "uploads").glob("*one.csv"))
-    assert forms.open_upload(GOOD_CSV.encode(), "good.csv").endswith("good.csv")
+    assert data_forms.open_upload(GOOD_CSV.encode(), "good.csv").endswith("good.csv")
 
 
 def test_uploads_no_run_uses_can_be_removed(empty_home, open_page):

@@ -7,6 +7,7 @@ import pytest
 
 from core.analysis import confusion
 from core.store import RunStore
+from core.text import number
 
 CARD_LABELS = {"Accuracy", "Balanced accuracy", "Macro F1", "G-mean", "MCC", "Cohen's kappa", "ROC-AUC (macro)",
                "Average precision"}
@@ -38,7 +39,7 @@ def test_renders_cards_charts_and_downloads(stored_home, open_page, run):
     ci = stored["ci"]["balanced_accuracy"]
     deltas = {m.label: m.delta for m in at.metric}
     assert metrics["Balanced accuracy"] == f"{stored['balanced_accuracy']:.3f}"
-    assert deltas["Balanced accuracy"] == f"± {(ci['high'] - ci['low']) / 2:.3f}"
+    assert deltas["Balanced accuracy"] == f"{number(ci['low'])} to {number(ci['high'])}", "the interval's two ends"
     assert metrics["MCC"] == f"{stored['mcc']:.3f}" and not deltas["MCC"], "no interval where none was computed"
     assert len(at.get("plotly_chart")) == 6  # confusion, per class, groups, shifted mixes, PR curves, training curves
     labels = [b.proto.label for b in at.get("download_button")]
@@ -111,9 +112,9 @@ def test_an_experiment_run_shows_the_mean_over_its_runs(experiment_home, open_pa
     summary = experiment_summary(store, experiment_home["plain"])["summary"]["balanced_accuracy"]
     cards = {m.label: (m.value, m.delta) for m in at.metric}
     low, high = summary["ci"]
-    assert cards["Balanced accuracy"] == (f"{summary['mean']:.3f}", f"± {(high - low) / 2:.3f}")
+    assert cards["Balanced accuracy"] == (f"{summary['mean']:.3f}", f"{number(low)} to {number(high)}")
     assert any("geometry" not in c.value and "baseline" in c.value for c in at.caption), "no epochs to show"
     at.toggle(key="results.pooled").set_value(False).run()
     ci = store.metrics(run.id)["ci"]["balanced_accuracy"]
     assert {m.label: (m.value, m.delta) for m in at.metric}["Balanced accuracy"] == (
-        f"{store.metrics(run.id)['balanced_accuracy']:.3f}", f"± {(ci['high'] - ci['low']) / 2:.3f}")
+        f"{store.metrics(run.id)['balanced_accuracy']:.3f}", f"{number(ci['low'])} to {number(ci['high'])}")

@@ -290,7 +290,7 @@ def test_standard_fixes_start_one_sweep_and_open_it(empty_home, monkeypatch):
 
 
 def test_standard_fixes_for_images_keep_the_forms_seeds_and_need_a_network():
-    from app.forms import standard_fixes_spec, sweep_size
+    from core.jobs import standard_fixes_spec, sweep_size
 
     config = RunConfig.model_validate({"data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 50}},
                                        "model": {"name": "small_cnn", "width": 8}, "loss": {"name": "focal"},

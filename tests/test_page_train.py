@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from app import forms, state
+from app import state
+from app.data_forms import current_data_config
+from app.train_forms import build_run_config
 from conftest import shown
 from core.config import RunConfig
-from core.data import load_builtin
+from core.data import class_order, describe_profile, load_builtin
+from core.jobs import BASELINES
 from core.models import MODELS
+from core.run_words import format_seconds, progress_text
 from core.store import RunStore
 from core.train import compatible_models
 
@@ -86,7 +90,7 @@ def test_add_the_baselines_queues_three_on_the_same_data(empty_home):
     at.button(key="train.baselines").click().run()
     _no_exceptions(at)
     experiments = RunStore(empty_home).list_experiments()
-    assert sorted(e.config["model"]["name"] for e in experiments) == sorted(forms.BASELINES)
+    assert sorted(e.config["model"]["name"] for e in experiments) == sorted(BASELINES)
     assert all(e.config["data"] == experiments[0].config["data"] and e.config["evaluation"]["folds"] == 2
                for e in experiments)
 
@@ -203,49 +207,49 @@ def test_running_run_shows_progress_and_can_be_cancelled(empty_home):
 def test_build_run_config_explains_what_cannot_run():
     digits, wine = load_builtin("digits"), load_builtin("wine")
     base = {"data": {"source": "digits"}, "model": {"name": "small_cnn"}, "loss": {"name": "ce"}}
-    config, error = forms.build_run_config(base, digits)
+    config, error = build_run_config(base, digits)
     assert error is None and config.name == "digits · Small convolutional network · Cross-entropy (plain)"
-    _, error = forms.build_run_config({**base, "loss": {"name": "focal", "gamma": -1}}, digits)
+    _, error = build_run_config({**base, "loss": {"name": "focal", "gamma": -1}}, digits)
     assert "gamma" in error
-    _, error = forms.build_run_config({**base, "resampler": {"name": "smote"}}, digits)
+    _, error = build_run_config({**base, "resampler": {"name": "smote"}}, digits)
     assert "resampler 'smote'" in error
-    _, error = forms.build_run_config({**base, "data": WINE}, wine)
+    _, error = build_run_config({**base, "data": WINE}, wine)
     assert "model 'small_cnn' works on image data" in error and "mlp" in error
-    _, error = forms.build_run_config({**base, "loss": {"name": "ce", "drw_epoch": 20}}, digits)
+    _, error = build_run_config({**base, "loss": {"name": "ce", "drw_epoch": 20}}, digits)
     assert "drw_epoch (20) must be below train.epochs (20)" in error
     order = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 10, "class_order": [0, 1, 2]}}
-    _, error = forms.build_run_config({**base, "data": order}, digits)
+    _, error = build_run_config({**base, "data": order}, digits)
     assert "data.imbalance.class_order" in error and "10 classes" in error
 
 
 def test_progress_text_and_durations():
-    assert forms.progress_text(None) == "starting…"
-    assert forms.progress_text({"stage": "train", "epoch": 2, "epochs": 5, "eta_s": 75}) == \
+    assert progress_text(None) == "starting…"
+    assert progress_text({"stage": "train", "epoch": 2, "epochs": 5, "eta_s": 75}) == \
         "epoch 2 of 5 · about 1 min 15 s left"
-    assert forms.progress_text({"stage": "crt", "epoch": 1, "epochs": 3}) == "stage 2 (crt): epoch 1 of 3"
-    assert "test set" in forms.progress_text({"stage": "evaluate"})
-    assert forms.progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8}).endswith("epoch 3 of 8")
-    assert "without labels" in forms.progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8})
-    assert forms.progress_text({"stage": "train", "epoch": 1, "epochs": 4, "phase": "first model"}) == \
+    assert progress_text({"stage": "crt", "epoch": 1, "epochs": 3}) == "stage 2 (crt): epoch 1 of 3"
+    assert "test set" in progress_text({"stage": "evaluate"})
+    assert progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8}).endswith("epoch 3 of 8")
+    assert "without labels" in progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8})
+    assert progress_text({"stage": "train", "epoch": 1, "epochs": 4, "phase": "first model"}) == \
         "first model · epoch 1 of 4"
-    assert forms.format_seconds(3725) == "1 h 02 min" and forms.format_seconds(None) == "unknown"
+    assert format_seconds(3725) == "1 h 02 min" and format_seconds(None) == "unknown"
 
 
 def test_class_order_choices():
-    assert forms.class_order("as is", 4) is None
-    assert forms.class_order("reversed", 4) == [3, 2, 1, 0]
-    assert sorted(forms.class_order("random (seeded)", 4, seed=3)) == [0, 1, 2, 3]
-    assert forms.class_order("random (seeded)", 4, seed=3) == forms.class_order("random (seeded)", 4, seed=3)
-    assert forms.class_order("custom", 4, custom=[2, 2, 0]) == [2, 0, 1, 3]
+    assert class_order("as is", 4) is None
+    assert class_order("reversed", 4) == [3, 2, 1, 0]
+    assert sorted(class_order("random (seeded)", 4, seed=3)) == [0, 1, 2, 3]
+    assert class_order("random (seeded)", 4, seed=3) == class_order("random (seeded)", 4, seed=3)
+    assert class_order("custom", 4, custom=[2, 2, 0]) == [2, 0, 1, 3]
     with pytest.raises(ValueError):
-        forms.class_order("sideways", 4)
+        class_order("sideways", 4)
 
 
 def test_default_data_config_is_digits_exp_50():
-    data = forms.current_data_config(None)
+    data = current_data_config(None)
     assert (data.source, data.imbalance.profile, data.imbalance.ratio) == ("digits", "exp", 50)
-    assert "1/50" in forms.describe_profile("exp", 50, 0.5, 10)
-    assert "3 classes keep" in forms.describe_profile("step", 10, 0.7, 10)
+    assert "1/50" in describe_profile("exp", 50, 0.5, 10)
+    assert "3 classes keep" in describe_profile("step", 10, 0.7, 10)
 
 
 def test_form_values_survive_a_visit_to_another_page(empty_home, open_page):

@@ -24,6 +24,10 @@ from core.data._sources import (
     save_upload, source_label, sources_of, unused_uploads, upload_path, upload_source,
 )
 from core.data._prepare import load_data, run_table_transform, split_data
+from core.data._profile_preview import CLASS_ORDERS, class_order, dataset_preview, describe_profile, imbalance_preview
+from core.data._table_words import (
+    MISSING_HELP, ROLE_CHOICES, apply_role_edits, gap_text, gaps_line, left_out_line, missing_options, roles_frame,
+)
 from core.data._noise import (
     LABEL_NOISE, LabelNoise, corrupt_labels, damage_by_group, exact_count, label_damage_table, most_similar_class,
 )
@@ -44,5 +48,8 @@ __all__ = [
     "fit_table_transform", "table_transform", "run_table_transform",
     "LABEL_NOISE", "LabelNoise", "corrupt_labels", "exact_count", "label_damage_table", "damage_by_group",
     "most_similar_class",
+    "CLASS_ORDERS", "class_order", "dataset_preview", "describe_profile", "imbalance_preview",
+    "MISSING_HELP", "ROLE_CHOICES", "apply_role_edits", "gap_text", "gaps_line", "left_out_line", "missing_options",
+    "roles_frame",
     "PICTURE_SUFFIXES", "read_image_batch", "read_table_batch", "UNKNOWN_LABEL", "hidden_counts", "hide_labels", "load_unlabeled_upload",
 ]

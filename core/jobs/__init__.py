@@ -13,8 +13,9 @@ _HOMES = {
     "_derived": ("save_derived_run",),
     "_executors": ("BACKENDS", "Executor", "LocalExecutor", "create_executor"),
     "_pipeline": ("compute_embeddings", "dataset_info", "summarize_run"),
+    "_standard_fixes": ("BASELINES", "FIXES_SEEDS", "STANDARD_FIXES", "baseline_configs", "standard_fixes_spec"),
     "_sweeps": ("MAX_CELLS", "SweepCell", "SweepRefused", "SweepSpec", "drive_sweep", "ensure_sweep_driver",
-                "expand_sweep", "load_sweep", "plan_sweep", "run_sweep", "start_sweep"),
+                "expand_sweep", "load_sweep", "plan_sweep", "run_sweep", "start_sweep", "sweep_size"),
     "_task": ("run_task",),
     "_worker": ("ensure_worker", "environment", "execute_run", "produce_run", "worker_loop", "worker_running"),
 }

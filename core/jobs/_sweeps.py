@@ -38,7 +38,7 @@ from core.registry import kind_of_setting
 from core.store import RunStore, pid_alive
 from core.train import run_problems
 
-__all__ = ["SweepSpec", "SweepCell", "load_sweep", "expand_sweep", "MAX_CELLS", "SweepRefused", "plan_sweep",
+__all__ = ["SweepSpec", "SweepCell", "load_sweep", "expand_sweep", "sweep_size", "MAX_CELLS", "SweepRefused", "plan_sweep",
            "start_sweep", "run_sweep", "drive_sweep", "ensure_sweep_driver"]
 
 HEARTBEAT_EVERY_S = 5.0
@@ -144,6 +144,12 @@ def expand_sweep(spec: SweepSpec) -> tuple[list[SweepCell], list[str]]:
         except ValidationError as exc:
             problems.append(f"{where}: {format_validation_error(exc)}")
     return cells, problems
+
+
+def sweep_size(spec: SweepSpec) -> tuple[int, int]:
+    """(cells, trainings) of a sweep: a cell with folds or seeds is several trainings."""
+    cells, _ = expand_sweep(spec)
+    return len(cells), sum(len(c.config.experiment_runs()) for c in cells)
 
 
 # --- starting and driving ---------------------------------------------------------------------

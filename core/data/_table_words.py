@@ -1,0 +1,97 @@
+"""An uploaded table's columns and gaps in words: the rows of the roles editor, the edits a
+person makes to it, which columns are left out, where the gaps are and what each way of
+handling them costs. Pure text and frames over a TableProfile, so the Data page and tests
+read the same words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.data._columns import ROLE_LABELS, ColumnProfile, TableProfile
+from core.text import md
+
+__all__ = ["MISSING_HELP", "ROLE_CHOICES", "apply_role_edits", "gap_text", "gaps_line", "left_out_line",
+           "missing_options", "roles_frame"]
+
+ROLE_CHOICES = [ROLE_LABELS[r] for r in ("label", "numeric", "categorical", "date", "id", "text", "constant", "ignore")]
+_ROLE_OF_LABEL = {label: role for role, label in ROLE_LABELS.items()}
+MISSING_HELP = ("Empty cells, text in a number column, and numbers that are infinite or too large for training. "
+                "Filling uses only the training rows, so nothing about the test rows leaks into training.")
+
+
+def roles_frame(profile: TableProfile) -> pd.DataFrame:
+    """One row per column for the roles editor: role, whether it is used, why, gaps."""
+    return pd.DataFrame({
+        "Column": [c.name for c in profile.columns],
+        "Role": [ROLE_LABELS[c.role] for c in profile.columns],
+        "Used": ["label" if c.role == "label" else "✓ feature" if c.used else "left out" for c in profile.columns],
+        "Why": [c.reason for c in profile.columns],
+        "Gaps": [gap_text(c) for c in profile.columns],
+    })
+
+
+def gap_text(column: ColumnProfile) -> str:
+    """'33 empty, 1 not a number (e.g. 'n/a?')' for a used column; blank otherwise."""
+    if not column.used:
+        return ""
+    unusable = "not a date" if column.role == "date" else "not a number"
+    parts = [f"{n:,} {what}" for n, what in ((column.empty, "empty"), (column.unusable, unusable),
+                                               (column.non_finite, "infinite or too large")) if n]
+    example = f" (e.g. {column.examples[0]})" if column.examples else ""
+    return ", ".join(parts) + example if parts else "none"
+
+
+def apply_role_edits(profile: TableProfile, current: dict[str, str], edited_rows: dict) -> dict[str, str]:
+    """The roles editor's cell edits (row -> {"Role": label}) on top of `current`; a role
+    set back to the detected one is no longer an override; the label row is fixed."""
+    overrides = dict(current)
+    for row, change in edited_rows.items():
+        role = _ROLE_OF_LABEL.get((change or {}).get("Role"))
+        if role is None or not 0 <= int(row) < len(profile.columns):
+            continue
+        column = profile.columns[int(row)]
+        if column.role == "label" or role == "label":
+            continue
+        if role == column.detected:
+            overrides.pop(column.name, None)
+        else:
+            overrides[column.name] = role
+    return overrides
+
+
+def left_out_line(profile: TableProfile) -> str:
+    """Which columns are not features, in one line of markdown."""
+    left = profile.left_out
+    if not left:
+        return "Every column except the label is used as a feature."
+    names = ", ".join(f"**{md(c.name)}** ({ROLE_LABELS[c.role]})" for c in left[:6]) + (
+        f" and {len(left) - 6} more" if len(left) > 6 else "")
+    return (f"Left out of the features: {names}. ID-like, free-text and constant columns cannot help tell classes "
+            "apart (or only by accident); set a role to number or category to use one anyway.")
+
+
+def missing_options(profile: TableProfile) -> dict[str, str]:
+    """The three ways to handle gaps, each with the number of rows or cells it touches."""
+    rows = int((profile.gap_mask() | np.isin(np.arange(profile.rows), profile.label_missing_rows)).sum())
+    cells = profile.gap_cells
+    no_label = len(profile.label_missing_rows)
+    extra = f"; the {no_label} row{'s' if no_label != 1 else ''} without a label are left out" if no_label else ""
+    return {
+        "fill": f"Fill the {cells:,} gap{'s' if cells != 1 else ''}: the median for numbers, the most frequent value "
+                f"for categories, learned from the training rows{extra}",
+        "drop": f"Drop the {rows:,} row{'s' if rows != 1 else ''} with a gap "
+                f"({rows / max(profile.rows, 1):.1%} of the table)",
+        "refuse": "Refuse the file: I will fix it and upload it again",
+    }
+
+
+def gaps_line(profile: TableProfile) -> str:
+    """How many cells are missing or unusable, in which columns (markdown)."""
+    bad = sorted((c for c in profile.used if c.gaps), key=lambda c: -c.gaps)
+    parts = [f"{md(c.name)} {c.gaps:,}" for c in bad[:5]] + ([f"{len(bad) - 5} more columns"] if len(bad) > 5 else [])
+    no_label = len(profile.label_missing_rows)
+    label = f"{no_label:,} row{'s' if no_label != 1 else ''} without a label" if no_label else ""
+    n = profile.gap_cells
+    cells = f"{n:,} cell{'s are' if n != 1 else ' is'} empty or unusable ({', '.join(parts)})" if bad else ""
+    return " and ".join(p for p in (cells, label) if p) + ". Choose what to do with them:"

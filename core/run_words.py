@@ -1,0 +1,110 @@
+"""Words about one run, before and while it trains: its default name, its training budget
+and its progress. Pure text from a config or a progress report, so the Train page, the run
+cards, the sweep and lesson views, the CLI and tests all say the same thing without Streamlit."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.config import RunConfig
+from core.data import load_data, source_label, split_data
+from core.glossary import method_display, plugin_label
+
+__all__ = ["budget_text", "default_run_name", "evaluation_words", "format_seconds", "progress_text"]
+
+
+def format_seconds(seconds: float | None) -> str:
+    """"45 s", "3 min 05 s", "1 h 02 min"; "unknown" when there is no estimate."""
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def progress_text(progress: dict[str, Any] | None) -> str:
+    """One line for a progress bar: stage, epoch and time left."""
+    p = progress or {}
+    stage = p.get("stage")
+    phase = f"{p['phase']} · " if p.get("phase") else ""  # the rounds of semi-supervised training
+    if stage is None:
+        return "starting…"
+    if stage == "train":
+        eta = p.get("eta_s")
+        left = f" · about {format_seconds(eta)} left" if eta is not None else ""
+        return f"{phase}epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}{left}"
+    if stage == "pretrain":
+        return f"pre-training on the inputs alone, without labels: epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}"
+    if stage == "evaluate":
+        return "evaluating on the test set"
+    if stage == "embedding":
+        return "computing the feature map for the Geometry page"
+    if stage == "done":
+        return "finished"
+    if stage == "submitted":
+        return "handed to a sweep's worker; waiting for it to finish"
+    return f"stage 2 ({stage}): epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}"
+
+
+def evaluation_words(config: RunConfig) -> str:
+    """"5 folds × 3 seeds", "3 seeds", or "" for a single training."""
+    ev = config.evaluation
+    seeds = len(ev.seeds) or 1
+    parts = ([f"{ev.folds} folds"] if ev.folds > 1 else []) + ([f"{seeds} seeds"] if seeds > 1 else [])
+    return " × ".join(parts)
+
+
+def default_run_name(config: RunConfig) -> str:
+    """"digits exp50 · Small CNN · Focal loss" (+ label noise, unlabelled share, repeats): the
+    name a run gets when the person leaves the name empty."""
+    data = config.data
+    source = source_label(data.source)
+    imb = data.imbalance
+    profile = "" if imb.profile == "none" else f" {imb.profile}{imb.ratio:g}"
+    model, method = plugin_label("model", config.model.name), method_display(config)
+    name = f"{source}{profile} · {model}" + ("" if method == model else f" · {method}")
+    if data.label_noise is not None:
+        name += f" · {data.label_noise.name} noise {data.label_noise.rate:.0%}"
+    if data.unlabeled is not None and data.unlabeled.fraction > 0:
+        name += f" · {data.unlabeled.fraction:.0%} unlabelled"
+    return f"{name} · {evaluation_words(config)}" if config.evaluation.is_experiment else name
+
+
+def budget_text(config: RunConfig, train_counts: Sequence[int] | None = None) -> str:
+    """The optimiser steps a run will take, in words, and why small data gets more.
+    `train_counts`: the rows per class training sees (default: the first run's split, read
+    from the data; the app passes its cached split's counts)."""
+    from core.methods import create_sampler
+    from core.models import is_baseline
+    from core.train import step_plan
+
+    runs = len(config.experiment_runs())
+    trainings = f"{runs} trainings ({evaluation_words(config)}), each" if runs > 1 else "One training"
+    if is_baseline(config.model.name):
+        return f"**Budget:** {trainings} fitted in one go on the training split (no epochs)."
+    t = config.train
+    if train_counts is None:
+        data = config.experiment_runs()[0].data
+        train_counts = split_data(load_data(data), data).class_counts
+    sampler = create_sampler(config.sampler.name, config.sampler.params)
+    epoch_length = int(round(float(sampler.expected_class_counts(np.asarray(train_counts), 0, t.epochs).sum())))
+    plan = step_plan(epoch_length, t.batch_size, t.epochs, t.min_steps)
+    plain = t.epochs * plan["batches_per_pass"]
+    text = (f"**Budget:** {trainings} {t.epochs} epochs × {plan['batches_per_pass']} batch"
+            f"{'es' if plan['batches_per_pass'] > 1 else ''} of up to {t.batch_size} rows = {plain} optimiser steps")
+    if plan["passes_per_epoch"] > 1:
+        text += (f", raised to **{plan['steps']} steps** ({plan['passes_per_epoch']} passes over the "
+                 f"{epoch_length} training rows in each epoch) so the small training split is learned, not just "
+                 f"glimpsed (minimum steps: {t.min_steps}).")
+    else:
+        text += "."
+    return text
