@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_core_never_loads_streamlit():
-    code = ("import sys, core, core.analysis, core.viz, core.train, core.jobs, core.cli, core.methods, core.data; "
-            "print('streamlit' in sys.modules)")
+    code = ("import sys, core, core.analysis, core.viz, core.train, core.jobs, core.cli, core.methods, core.data, "
+            "core.lessons; print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
