@@ -90,18 +90,19 @@ def _watch(item_id: str) -> None:
 
 
 start, fixes, extra = st.columns([1, 1.2, 2])
+notice = st.empty()  # the queued notice's own slot, on every run: the live panel below keeps its place
 with fixes:
     standard_fixes_button(config, modality)
 if start.button("Start training", type="primary", key="train.start", disabled=config is None):
     _watch(queue_run(config))
-    st.success(f"Queued **{md(config.name)}**. It starts as soon as the worker is free; follow it below.")
+    notice.success(f"Queued **{md(config.name)}**. It starts as soon as the worker is free; follow it below.")
 if modality == "tabular" and extra.button(
         "Add the baselines", key="train.baselines", disabled=config is None,
         help="Also queue class-weighted logistic regression, a balanced random forest and class-weighted gradient "
              "boosting on the same data, folds and seeds: the classic answers a deep fix has to beat."):
     for baseline in baseline_configs(config):
         _watch(queue_run(baseline))
-    st.success("Queued the three baselines; compare them with your runs on the Compare page when they finish.")
+    notice.success("Queued the three baselines; compare them with your runs on the Compare page when they finish.")
 
 # --- live panel ---------------------------------------------------------------------------
 store = get_store()

@@ -12,6 +12,12 @@ from core.text import WORD_JOINER
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["TAILSCOPE_RAISE_ERRORS"] = "1"  # AppTests see page errors; users get a friendly notice instead
+# The suite runs as two processes on two cores (`-n 2`): each gets one thread for torch, BLAS
+# and numba, as LocalExecutor gives each pool process its share of the cores; the workers,
+# servers and CLI calls the tests start inherit it. Two threads each only spin against the
+# other process: a tiny lesson's training took five times the CPU.
+for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 MAIN = ROOT / "app" / "main.py"
 
 TINY_IMAGE_RUN = {
@@ -28,6 +34,29 @@ TINY_TABLE_RUN = {
     "loss": {"name": "ce"},
     "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "nc_every": 1, "min_steps": 0},
 }
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep `--dist loadgroup` grouping by `xdist_group` under pytest 9.2. xdist 3.8 tells the
+    scheduler a test's group by appending "@group" to its node id through `item._nodeid`, which
+    pytest 9.2 no longer reads (node ids are structured now), so every group was silently
+    spread over the workers, each building the group's shared fixtures again
+    (pytest-dev/pytest-xdist#1386). A no-op where xdist's own suffix took effect."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    # The slow tests (and the groups holding one) are handed out first, so the two workers
+    # finish together rather than one starting a long test near the end (with the Makefile's
+    # --no-loadscope-reorder, xdist keeps this order instead of sorting groups by size).
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 
 def shown(markdown: str) -> str:

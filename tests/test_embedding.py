@@ -75,5 +75,19 @@ def test_cache_hit_skips_recompute(clustered_features, tmp_path, monkeypatch):
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".npy", ".npy"]  # no temp files left
 
 
-def test_warm_umap_runs():
+def test_warm_umap_fits_one_small_umap(monkeypatch):
+    """The warm-up goes through `embed` with UMAP on a small sample (under 4096 rows, the fast
+    first-fit case), and its fit gives finite 2-D coordinates for every row."""
+    fits = []
+    real_embed = _embedding.embed
+
+    def recording_embed(x, **kwargs):
+        out = real_embed(x, **kwargs)
+        fits.append((x, kwargs, out))
+        return out
+
+    monkeypatch.setattr(_embedding, "embed", recording_embed)
     _embedding.warm_umap()
+    ((x, kwargs, out),) = fits
+    assert kwargs["method"] == "umap" and 0 < x.shape[0] < 4096
+    assert out.shape == (x.shape[0], 2) and np.isfinite(out).all()

@@ -16,6 +16,10 @@ from core.config import RunConfig
 from core.data import load_builtin, prepare_splits, stratified_fold
 from core.store import RunStore
 
+# One worker takes the module: the two experiments trained through the CLI are a module
+# fixture, built once.
+pytestmark = pytest.mark.xdist_group("experiments-cli")
+
 WINE = {"source": "wine", "imbalance": {"profile": "exp", "ratio": 5}}
 
 

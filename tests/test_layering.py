@@ -12,8 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_core_never_loads_streamlit():
     code = ("import sys, core, core.analysis, core.viz, core.train, core.jobs, core.cli, core.methods, core.data, "
-            "core.run_words; "
-            "print('streamlit' in sys.modules)")
+            "core.run_words, core.lessons; print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

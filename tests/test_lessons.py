@@ -23,6 +23,9 @@ from core.store import RunStore
 from core.jobs import expand_sweep
 from core.viz import lesson_figure
 
+# One worker takes the module: its two trained stores are module fixtures, built once.
+pytestmark = pytest.mark.xdist_group("lessons")
+
 STATUSES = {"holds", "does not hold", "within noise", "too few runs", "cannot tell", "not enough runs"}
 
 
@@ -172,6 +175,7 @@ def _numbers(verdict) -> list[float]:
     return [x for f in verdict.findings for x in (f.estimate, *f.ci) if x is not None and math.isfinite(x)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_lessons())
 def test_every_tiny_lesson_runs_and_its_verdict_follows_its_stored_runs(every_tiny, name):
     """Trained for real: the verdict reads the lesson's own stored runs, so rewriting the
@@ -401,16 +405,6 @@ def test_page_opens_a_finished_lesson_with_its_verdict_and_questions(store, monk
     assert not at.exception
     assert any("Run this lesson" == b.label for b in at.button)
     assert at.query_params["lesson"] == ["margins_and_priors"] or at.query_params["lesson"] == "margins_and_priors"
-
-
-def test_lessons_never_load_streamlit():
-    import subprocess
-    import sys
-
-    code = "import sys, core.lessons; print('streamlit' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
 
 
 def test_page_shows_a_stopped_lesson_with_resume_and_no_verdict(tmp_path, monkeypatch):

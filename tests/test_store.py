@@ -162,6 +162,7 @@ def test_eval_arrays_load_without_pickle(tiny_store):
     assert (store.run_dir(tiny_store["image_run"]) / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_background_worker_runs_a_queued_job(tmp_path, monkeypatch):
     from core.jobs import ensure_worker, worker_running
 

@@ -301,6 +301,7 @@ def test_duplicate_column_names_are_renamed_with_a_visible_note():
                          "file if that is not what you want.",)
 
 
+@pytest.mark.slow
 def test_ten_thousand_numeric_columns_are_not_blamed_on_text():
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(6, 10_000)).round(3),
                          columns=[f"f{i}" for i in range(10_000)])
