@@ -12,11 +12,11 @@ from app.widgets import explain, params_form, require_run
 from core.analysis import (
     ATTRIBUTIONS, build_report_cases, class_feature_importance, error_cases, importance_sample, importance_sides,
     list_attributions, most_confused_pairs, nearest_training_cases, neighbours_unavailable, read_reviews, softmax,
-    train_subset_rows,
 )
 from core.data import feature_table, head_to_tail_order
 from core.store import RunFileDamaged
 from core.text import md
+from core.train import train_subset_rows
 from core.viz import class_importance_heatmap, error_report_html
 
 st.title("🔍 Error gallery")

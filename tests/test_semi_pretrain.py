@@ -20,7 +20,7 @@ from core.registry import describe_params
 from core.train import PRETRAIN, SEMI, prepare_run_data, pseudo_label_report, select_pseudo_labels, train_run
 from core.train import _pretrain, _semi
 from core.train._pretrain import nt_xent
-from core.train._trainer import TrainResult
+from core.train._common import TrainResult
 from core.viz import pretrain_loss_figure, pseudo_label_figure, pseudo_label_table
 
 DATA = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 20}, "unlabeled": {"fraction": 0.8}}

@@ -159,3 +159,38 @@ def test_prepare_run_data_is_seeded():
     a = prepare_run_data(_config())
     b = prepare_run_data(_config())
     np.testing.assert_array_equal(a.y_train, b.y_train)
+
+
+def test_a_new_stage_joins_a_run_without_touching_the_loop(monkeypatch):
+    """`train_run` walks `STAGES`: a stage added there changes the rows, sees the network
+    before and after the loop and records in the run's info, and the loop is not edited."""
+    import dataclasses
+
+    from core.train import Stage, _run
+
+    seen = []
+
+    class Probe(Stage):
+        name = "probe"
+
+        def applies(self, config):
+            return True
+
+        def rows(self, config, splits, rows, run):
+            seen.append(("rows", len(rows.y)))
+            return dataclasses.replace(rows, x=rows.x[:-5], y=rows.y[:-5])
+
+        def before_loop(self, config, splits, net, run):
+            seen.append(("before", len(net.history), len(net.y_train)))
+
+        def after_loop(self, config, net, run):
+            seen.append(("after", len(net.history)))
+            run.info["probe"] = "done"
+
+    monkeypatch.setattr(_run, "STAGES", (*_run.STAGES, Probe()))
+    result = train_run(_config())
+    n = len(result.splits.y_train)
+    assert seen == [("rows", n), ("before", 0, n - 5), ("after", 3)]
+    assert result.info["probe"] == "done"
+    kept = np.bincount(result.splits.y_train[:-5], minlength=3)
+    np.testing.assert_allclose(result.info["trained_prior"], kept / kept.sum())  # the loss saw the probe's rows

@@ -28,7 +28,7 @@ import torch
 from pydantic import Field
 
 from core.registry import Params
-from core.train._stage2 import STAGE2, _features, _head_epochs
+from core.train._head import STAGE2, head_features, train_head
 
 __all__ = ["RcalParams", "robust_gaussian", "class_gaussians", "calibrate_tail", "sample_gaussian",
            "rcal_features"]
@@ -170,13 +170,13 @@ def rcal(*, epochs, lr, weight_decay, estimator, trim, tail_below, k, mean_mix, 
          model, x_train, y_train, x_val, y_val, class_counts, seed, batch_size, progress, should_stop, first_epoch,
          info, **_context) -> list[dict[str, Any]]:
     device = x_train.device
-    feats, val_feats = _features(model, x_train), _features(model, x_val)
+    feats, val_feats = head_features(model, x_train), head_features(model, x_val)
     x, y, done = rcal_features(feats.cpu().numpy(), y_train.cpu().numpy(), len(class_counts), trim=trim,
                                estimator=estimator, tail_below=tail_below, k=k, mean_mix=mean_mix, cov_mix=cov_mix,
                                ridge=ridge, keep_outliers=keep_outliers, seed=seed)
     info["rcal"] = done
     model.head.reset_parameters()
-    return _head_epochs(name="rcal", head=model.head, params=list(model.head.parameters()),
+    return train_head(name="rcal", head=model.head, params=list(model.head.parameters()),
                         feats=torch.from_numpy(x.astype(np.float32)).to(device),
                         labels=torch.from_numpy(y).to(device), val_feats=val_feats, y_val=y_val,
                         num_classes=len(class_counts), epochs=epochs, lr=lr, weight_decay=weight_decay,

@@ -21,9 +21,11 @@ from pydantic import Field
 from core.config import RunConfig
 from core.data import Splits
 from core.registry import Params, Registry
+from core.train._common import RunHooks, Stage, TrainResult
 from core.train._device import predict
 
-__all__ = ["SEMI", "run_semi", "select_pseudo_labels", "pseudo_label_report", "unlabeled_rows", "without_test"]
+__all__ = ["SEMI", "SEMI_SUPERVISED", "run_semi", "select_pseudo_labels", "pseudo_label_report", "unlabeled_rows",
+           "without_test"]
 
 SEMI: Registry[Any] = Registry("semi-supervised method")
 TrainFn = Callable[..., Any]  # (config, splits, progress, should_stop, on_epoch, snapshot_metrics) -> TrainResult
@@ -222,3 +224,26 @@ def run_semi(config: RunConfig, splits: Splits, *, train: TrainFn, progress, sho
     method = SEMI.create(config.semi.name, config.semi.params)
     return method.run(config, splits, train=train, progress=progress, should_stop=should_stop, on_epoch=on_epoch,
                       snapshot_metrics=snapshot_metrics)
+
+
+class SemiSupervised(Stage):
+    """Takes over the training: the method trains the models it needs through `inner` (the
+    rest of the run's stages), e.g. a first model that labels the unlabelled rows and a
+    second one that learns from both."""
+
+    name = "semi-supervised"
+
+    def applies(self, config: RunConfig) -> bool:
+        return config.semi is not None
+
+    def around(self, config: RunConfig, splits: Splits, run: RunHooks,
+               inner: Callable[[RunConfig, Splits, RunHooks], TrainResult]) -> TrainResult:
+        def train(config, splits, progress, should_stop, on_epoch, snapshot_metrics, row_weight=None):
+            return inner(config, splits, run.replace(progress=progress, should_stop=should_stop, on_epoch=on_epoch,
+                                                     snapshot_metrics=snapshot_metrics, row_weight=row_weight))
+
+        return run_semi(config, splits, train=train, progress=run.progress, should_stop=run.should_stop,
+                        on_epoch=run.on_epoch, snapshot_metrics=run.snapshot_metrics)
+
+
+SEMI_SUPERVISED = SemiSupervised()
