@@ -20,10 +20,10 @@ from core.config import RunConfig
 from core.methods import weighted_batch_loss
 from core.models import Classifier
 from core.train._common import CHECK_EVERY_BATCHES, Cancelled, Diverged, RunHooks, Snapshot, loop_progress
-from core.train._device import augment_batch, balanced_accuracy_t, predict
+from core.train._device import augment_batch, predict
 from core.train._schedule import lr_at
 
-__all__ = ["Loop", "BestEpoch", "train_epochs"]
+__all__ = ["Loop", "BestEpoch", "train_epochs", "validation_numbers"]
 
 
 @dataclass
@@ -63,8 +63,13 @@ class BestEpoch:
         if score <= self.score:
             return False
         self.epoch, self.score = epoch, score
-        if keep:
-            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if keep:  # copied into the same buffers each time: no allocation after the first
+            state = model.state_dict()
+            if self.state is None:
+                self.state = {k: v.detach().clone() for k, v in state.items()}
+            else:
+                for key, value in state.items():
+                    self.state[key].copy_(value.detach())
         return True
 
     def restore(self, model: nn.Module) -> None:
@@ -81,15 +86,15 @@ def train_epochs(config: RunConfig, loop: Loop, run: RunHooks) -> tuple[list[dic
     best = BestEpoch()
     first_loss: float | None = None
     started = time.perf_counter()
+    model.train()  # validation and snapshots hand the model back in training mode
 
     for epoch in range(t.epochs):
         # --- epoch set-up: DRW switch and this epoch's indices ------------------------------
         if config.loss.drw_epoch is not None:
             loop.loss_fn.set_class_weight(loop.drw_weights if epoch >= config.loss.drw_epoch else None)
-        model.train()
         epoch_start = time.perf_counter()  # sampling counts: the DataLoader baseline pays for it too
-        idx = torch.cat([loop.sampler.sample_indices(loop.y_train, num_classes=k, epoch=epoch, num_epochs=t.epochs,
-                                                     generator=loop.generator) for _ in range(loop.passes_per_epoch)])
+        idx = loop.sampler.sample_indices(loop.y_train, num_classes=k, epoch=epoch, num_epochs=t.epochs,
+                                          generator=loop.generator, passes=loop.passes_per_epoch)
         n_batches = max(math.ceil(len(idx) / t.batch_size), 1)
         loss_sum = torch.zeros((), device=loop.x_train.device)
         seen = 0
@@ -145,21 +150,33 @@ def _epoch_record(config: RunConfig, loop: Loop, epoch: int, n_batches: int, tra
     balanced accuracy and per-class recall."""
     t = config.train
     val_logits, _ = predict(loop.model, loop.x_val)
-    val_pred = val_logits.argmax(1)
-    bal, recall = balanced_accuracy_t(val_pred, loop.y_val, len(loop.class_counts))
+    val_loss, accuracy, bal, *recall = validation_numbers(val_logits, loop.y_val, len(loop.class_counts)).tolist()
     return {
         "stage": "train",
         "epoch": epoch + 1,
         "train_loss": train_loss,
-        "val_loss": float(nn.functional.cross_entropy(val_logits, loop.y_val)),
-        "val_accuracy": float((val_pred == loop.y_val).float().mean()),
+        "val_loss": val_loss,
+        "val_accuracy": accuracy,
         "val_balanced_accuracy": bal,
-        "val_recall": [None if math.isnan(r) else float(r) for r in recall.tolist()],
+        "val_recall": [None if math.isnan(r) else r for r in recall],
         "lr": _lr(t, (epoch + 1 - 1 / n_batches) / t.epochs),
         "steps": n_batches,
         "train_seconds": train_seconds,
         "seconds": time.perf_counter() - epoch_start,
     }
+
+
+def validation_numbers(logits: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """[cross-entropy, accuracy, balanced accuracy, recall of each class (NaN where a class has
+    no rows)] as one float tensor on the logits' device, so the epoch's record costs one
+    transfer to the host; the same float32 arithmetic as `balanced_accuracy_t`."""
+    pred = logits.argmax(1)
+    right = pred == labels
+    support = torch.bincount(labels, minlength=num_classes).float()
+    hits = torch.bincount(torch.where(right, labels, num_classes), minlength=num_classes + 1)[:num_classes].float()
+    recall = torch.where(support > 0, hits / support.clamp(min=1), torch.full_like(support, float("nan")))
+    return torch.cat([nn.functional.cross_entropy(logits, labels).reshape(1), right.float().mean().reshape(1),
+                      recall[support > 0].mean().reshape(1), recall])
 
 
 def _snapshot(loop: Loop, epoch: int) -> Snapshot:
