@@ -131,7 +131,10 @@ class _ByClass:
 
     def draw(self, classes: Tensor, generator: torch.Generator | None) -> Tensor:
         """One uniformly random sample index of each class in ``classes`` (with replacement)."""
-        u = torch.rand(classes.shape, device=classes.device, generator=generator)
+        return self.pick(classes, torch.rand(classes.shape, device=classes.device, generator=generator))
+
+    def pick(self, classes: Tensor, u: Tensor) -> Tensor:
+        """The sample at position floor(u * size) within each class of ``classes`` (u in [0, 1))."""
         size = self.counts[classes]
         # float rounding can make u * size == size; clamp back inside the class
         offset = torch.minimum((u * size).long(), size - 1)
@@ -151,9 +154,11 @@ class ClassLevelSampler(Sampler):
         groups = _ByClass(labels, num_classes)
         q = self.class_distribution(groups.counts, epoch, num_epochs)
         q = q.to(device=labels.device, dtype=torch.float32)
-        draws = [groups.draw(torch.multinomial(q, labels.numel(), replacement=True, generator=generator), generator)
-                 for _ in range(passes)]
-        return draws[0] if passes == 1 else torch.cat(draws)
+        classes, u = [], []
+        for _ in range(passes):  # per pass: the classes, then the position within each class
+            classes.append(torch.multinomial(q, labels.numel(), replacement=True, generator=generator))
+            u.append(torch.rand(classes[-1].shape, device=labels.device, generator=generator))
+        return groups.pick(torch.cat(classes), torch.cat(u))
 
 
 # ---------------------------------------------------------------------------- params
