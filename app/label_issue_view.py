@@ -12,10 +12,11 @@ import streamlit as st
 from app.services import get_store
 from app.widgets import explain, table_height
 from core.analysis import (
-    TRAIN_REVIEW_MARKS, compute_run_label_issues, display_image, label_issue_counts, label_issue_table,
-    read_label_issues, read_train_reviews, set_train_review,
+    TRAIN_REVIEW_MARKS, display_image, label_issue_counts, label_issue_table, read_label_issues, read_train_reviews,
+    set_train_review,
 )
 from core.data import feature_table
+from core.jobs import compute_run_label_issues
 from core.text import md
 from core.viz import label_issue_counts_figure
 

@@ -27,14 +27,23 @@ def _ratio_text(ratio: float | None, without: int, what: str) -> str:
     return f"the class with the most {what} has {ratio:.1f} times as many as the class with the fewest"
 
 
+def _chosen_text(semi: dict) -> str:
+    """Which unlabelled rows got a pseudo-label, and how much each counted in the loss."""
+    weight = float(semi.get("weight") or 1.0)
+    counted = "" if weight == 1 else f" Each counted {weight:g} times as much as a labelled row in the loss."
+    if semi.get("threshold") is None:
+        return ("Every unlabelled row, labelled with the first model's most likely class however unsure (Yang & "
+                f"Xu 2020); they joined the labelled rows to train the final model.{counted}")
+    return (f"Unlabelled rows the first model was at least {semi['threshold']:.0%} sure about; they joined the "
+            f"labelled rows to train the final model.{counted}")
+
+
 def _pseudo_labels(semi: dict, class_names: list[str], show: Callable[..., None]) -> None:
     st.markdown("**Pseudo-labels**")
     n, pool = semi["n_pseudo"], semi["n_unlabeled"]
     precision = semi.get("precision")
     c1, c2, c3 = st.columns(3)
-    c1.metric("Pseudo-labelled rows", f"{n} of {pool}", border=True,
-              help=f"Unlabelled rows the first model was at least {semi['threshold']:.0%} sure about; they joined the "
-                   "labelled rows to train the final model.")
+    c1.metric("Pseudo-labelled rows", f"{n} of {pool}", border=True, help=_chosen_text(semi))
     c2.metric("Right", "n/a" if precision is None else f"{precision:.0%}", border=True,
               help="Share of the pseudo-labels that match the row's true class (hidden from training, kept to "
                    "measure this). n/a where the true classes are unknown (uploaded rows).")
@@ -43,10 +52,11 @@ def _pseudo_labels(semi: dict, class_names: list[str], show: Callable[..., None]
               help="Pseudo-labels of the class that got the most, divided by those of the class that got the fewest "
                    f"(∞: a class got none). The labelled rows' own ratio: "
                    f"{semi['labelled_imbalance_ratio'] or float('inf'):.1f}×.")
-    explain(f"A first model, trained on the labelled rows only, labelled the unlabelled rows it was sure about; "
+    which = "every unlabelled row" if semi.get("threshold") is None else "the unlabelled rows it was sure about"
+    explain(f"A first model, trained on the labelled rows only, labelled {which}; "
             f"{_ratio_text(ratio, semi['classes_without'], 'pseudo-labels')}. Pseudo-labels help the rare classes "
             "only if they reach them and are right there: a first model trained on imbalanced labels gives most of "
-            "its confident answers to the common classes.")
+            "its answers, and most of its confident ones, to the common classes.")
     table = pseudo_label_table(semi, class_names)
     show(pseudo_label_figure(table, semi.get("threshold")), "pseudo-labels",
          "Left: pseudo-labels each class received (green right, red wrong) and, as a grey dash, how many unlabelled "

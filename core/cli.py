@@ -599,7 +599,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_label_issues(args: argparse.Namespace) -> int:
     """Suspected label issues of a run's training split (computed once, then read back)."""
-    from core.analysis import compute_run_label_issues, label_issue_counts, label_issue_table, read_label_issues
+    from core.analysis import label_issue_counts, label_issue_table, read_label_issues
+    from core.jobs import compute_run_label_issues
     from core.store import RunFileDamaged, RunNotFound, RunStore
 
     store = RunStore()

@@ -11,11 +11,11 @@ from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
     ATTRIBUTIONS, error_cases, list_attributions, nearest_training_cases, neighbours_unavailable, read_reviews, softmax,
-    train_subset_rows,
 )
 from core.data import feature_table, head_to_tail_order
 from core.store import RunFileDamaged
 from core.text import md
+from core.train import train_subset_rows
 
 st.title("🔍 Error gallery")
 st.caption("The test samples the model got wrong, rare classes first: what in each input drove its answer, which "

@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from core.analysis import (
-    find_run_label_issues, label_issue_counts, label_issue_table, noise_detection, read_label_issues,
-    read_reviews, read_train_reviews, set_review, set_train_review,
+    label_issue_counts, label_issue_table, noise_detection, read_label_issues, read_reviews, read_train_reviews,
+    set_review, set_train_review,
 )
+from core.jobs import find_run_label_issues
 from core.config import RunConfig
 from core.methods import CLEANERS, create_cleaner, out_of_fold_probabilities, weighted_batch_loss
 from core.train import fold_probabilities, prepare_run_data, train_run
@@ -147,7 +148,7 @@ def test_drop_trains_without_the_suspected_rows():
 
 
 def test_downweight_keeps_every_row_with_a_smaller_loss_weight(monkeypatch):
-    import core.train._trainer as trainer
+    import core.train._loop as trainer
 
     config, splits, report = _cleaned("downweight")
     weights_seen = []

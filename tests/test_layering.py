@@ -35,7 +35,7 @@ def test_lower_layers_do_not_import_upper_ones():
         "core/models": ("core.methods", "core.train", "core.analysis", "core.viz", "core.jobs", "app"),
         "core/methods": ("core.train", "core.analysis", "core.viz", "core.jobs", "app"),
         "core/train": ("core.analysis", "core.viz", "core.jobs", "app"),
-        "core/analysis": ("core.viz", "core.jobs", "app"),
+        "core/analysis": ("core.train", "core.viz", "core.jobs", "app"),  # analysis never trains
         "core/viz": ("core.jobs", "core.store", "core.train", "app"),
     }
     problems = []
@@ -76,3 +76,20 @@ def test_no_pickle_loading_anywhere():
 def test_pages_stay_thin():
     long_pages = {p.name: n for p in (ROOT / "pages").glob("*.py") if (n := len(p.read_text().splitlines())) > 150}
     assert not long_pages, f"pages past 150 lines: move logic into core/ or app/: {long_pages}"
+
+
+TRAIN_STAGES = ("_baselines", "_cleaning", "_resampling", "_pretrain", "_semi", "_stage2", "_rcal", "_head")
+TRAIN_HELPERS = ("_common", "_data", "_device", "_schedule", "_head")
+
+
+def test_training_stages_import_only_the_shared_types_and_helpers():
+    """Stages are composed by `_run.train_run`, never wired to each other or to the loop:
+    a stage imports `_common` and the small helpers, and no other part of core/train."""
+    problems = []
+    for name in TRAIN_STAGES:
+        path = ROOT / "core" / "train" / f"{name}.py"
+        for module in _imports(path):
+            inside = module.removeprefix("core.train.") if module.startswith("core.train.") else None
+            if module == "core.train" or (inside is not None and inside not in TRAIN_HELPERS):
+                problems.append(f"{path.name} imports {module}")
+    assert not problems, problems

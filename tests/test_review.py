@@ -23,7 +23,6 @@ from core.analysis import (
     reviews_csv,
     reviews_table,
     set_review,
-    train_subset_rows,
 )
 from core.artifacts import EvalArtifacts
 from core.viz import error_report_html
@@ -228,7 +227,7 @@ def test_report_holds_escaped_reviews_and_the_operating_point():
 
 
 def test_train_subset_rows_rederives_the_stored_subset():
-    from core.train import fixed_train_subset
+    from core.train import fixed_train_subset, train_subset_rows
 
     y = np.repeat([0, 1, 2], [300, 60, 12])
     subset = fixed_train_subset(y, 100, 4)

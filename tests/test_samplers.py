@@ -132,6 +132,20 @@ def test_indices_stay_on_device_and_are_reproducible(name, device):
     assert not torch.equal(a, c)
 
 
+@pytest.mark.parametrize("name", SAMPLERS.names())
+def test_several_passes_are_the_same_as_as_many_draws_in_a_row(name):
+    """The trainer repeats an epoch's draw on small data in one call; the generator must be
+    used exactly as by separate calls, so the indices (and every run) stay the same."""
+    sampler = create_sampler(name)
+    together = sampler.sample_indices(LABELS, num_classes=K, epoch=2, num_epochs=5,
+                                      generator=torch.Generator().manual_seed(3), passes=4)
+    g = torch.Generator().manual_seed(3)
+    apart = torch.cat([_draw(sampler, 2, 5, g) for _ in range(4)])
+    assert torch.equal(together, apart)
+    with pytest.raises(ValueError, match="passes"):
+        sampler.sample_indices(LABELS, num_classes=K, epoch=0, num_epochs=1, passes=0)
+
+
 def test_validation_errors():
     with pytest.raises(ValueError, match="epoch"):
         _draw(create_sampler("sqrt"), 3, 3)

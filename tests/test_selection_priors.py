@@ -95,7 +95,7 @@ def test_prior_aware_losses_see_the_sampled_prior(monkeypatch):
         seen[name] = np.asarray(class_counts, dtype=float)
         return create_loss(name, params, class_counts=class_counts)
 
-    monkeypatch.setattr("core.train._trainer.create_loss", spy)
+    monkeypatch.setattr("core.train._network.create_loss", spy)
     train_run(_config(loss={"name": "balanced_softmax"}, sampler={"name": "class_balanced"}, train={"epochs": 1}))
     np.testing.assert_allclose(seen["balanced_softmax"] / seen["balanced_softmax"].sum(), np.full(3, 1 / 3))
     result = train_run(_config(loss={"name": "ldam"}, sampler={"name": "class_balanced"}, train={"epochs": 1}))

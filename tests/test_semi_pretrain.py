@@ -20,7 +20,7 @@ from core.registry import describe_params
 from core.train import PRETRAIN, SEMI, prepare_run_data, pseudo_label_report, select_pseudo_labels, train_run
 from core.train import _pretrain, _semi
 from core.train._pretrain import nt_xent
-from core.train._trainer import TrainResult
+from core.train._common import TrainResult
 from core.viz import pretrain_loss_figure, pseudo_label_figure, pseudo_label_table
 
 DATA = {"source": "digits", "imbalance": {"profile": "exp", "ratio": 20}, "unlabeled": {"fraction": 0.8}}
@@ -191,6 +191,77 @@ def test_pseudo_labelling_respects_the_threshold_and_never_sees_the_test_split(s
     assert result.info["semi"]["n_pseudo"] == keep.sum() and 0 < keep.sum() < 60
 
 
+def test_every_row_variant_labels_each_row_with_its_most_likely_class():
+    """REFERENCE-METHODS 9.2 (Yang & Xu): no threshold, a hard argmax for every row."""
+    probs = np.array([[0.6, 0.4], [0.45, 0.55]])
+    rows, labels, confidence = _semi.pseudo_label_every_row(probs)
+    assert rows.tolist() == [0, 1] and labels.tolist() == [0, 1]
+    np.testing.assert_allclose(confidence, [0.6, 0.55])
+    assert len(select_pseudo_labels(probs, threshold=0.95)[0]) == 0  # the thresholded variant keeps neither
+
+
+def _toy_split(splits, k=3, n_unlabeled=60, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3, size=(n_unlabeled, k)).astype(np.float32)
+    table = dataclasses.replace(
+        splits, x_train=np.eye(k, dtype=np.float32).repeat(2, 0), y_train=np.arange(k).repeat(2),
+        x_val=np.eye(k, dtype=np.float32), y_val=np.arange(k), x_test=np.full((5, k), MARK, np.float32),
+        y_test=np.arange(5) % k, class_names=("a", "b", "c"), modality="tabular", x_unlabeled=logits,
+        y_unlabeled_true=rng.integers(0, k, n_unlabeled))
+    return table, logits
+
+
+def test_every_row_variant_adds_all_unlabelled_rows_with_their_weight(splits):
+    k = 3
+    table, logits = _toy_split(splits, k)
+    calls = []
+
+    def fake_train(config, given, progress, should_stop, on_epoch, snapshot_metrics, row_weight=None):
+        calls.append((given, row_weight))
+        return TrainResult(_FixedLogits(k), [], _NoArtifacts(), given, "cpu", 0, {})
+
+    config = RunConfig.model_validate({"data": DATA, "semi": {"name": "pseudo_label_all", "weight": 0.3}})
+    result = _semi.run_semi(config, table, train=fake_train, progress=lambda p: None, should_stop=lambda: False)
+    (first, first_weight), (second, weight) = calls
+    assert len(first.x_test) == 0 and first_weight is None
+    np.testing.assert_array_equal(second.x_train[len(table.x_train):], logits)  # every row, in order
+    np.testing.assert_array_equal(second.y_train[len(table.y_train):], logits.argmax(1))
+    assert len(second.x_unlabeled) == 0
+    np.testing.assert_array_equal(weight, np.r_[np.ones(len(table.y_train)), np.full(60, 0.3)])
+    report = result.info["semi"]
+    assert report["n_pseudo"] == 60 and report["threshold"] is None and report["weight"] == 0.3
+    assert [c["pseudo_labels"] for c in report["per_class"]] == np.bincount(logits.argmax(1), minlength=k).tolist()
+
+
+def test_the_pseudo_label_weight_reaches_the_loss(splits, monkeypatch):
+    """Through a real run: in an epoch of the second model (every row once, instance sampling)
+    exactly the pseudo-labelled rows weigh 0.25, and the batch loss is sum w_i l_i / sum w_i,
+    checked by hand from per-row cross-entropies."""
+    from core.methods import weighted_batch_loss
+
+    from core.train import _loop
+
+    batches = []
+
+    def spy(loss_fn, logits, target, weight):
+        out = weighted_batch_loss(loss_fn, logits, target, weight)
+        batches.append((weight.detach().clone(), torch.nn.functional.cross_entropy(logits.detach(), target, reduction="none"),
+                        out.detach()))
+        return out
+
+    monkeypatch.setattr(_loop, "weighted_batch_loss", spy)
+    config = RunConfig.model_validate({"data": DATA, "model": {"name": "mlp", "hidden": 16},
+                                       "train": {**TINY_TRAIN, "epochs": 1},
+                                       "semi": {"name": "pseudo_label_all", "weight": 0.25}})
+    result = train_run(config, splits=splits)
+    weights = torch.cat([w for w, _, _ in batches])
+    assert len(weights) == len(splits.y_train) + len(splits.x_unlabeled)  # one epoch of the second model
+    assert int((weights == 0.25).sum()) == len(splits.x_unlabeled) == result.info["semi"]["n_pseudo"]
+    assert int((weights == 1).sum()) == len(splits.y_train)
+    for w, per_row, loss in batches:
+        assert float(loss) == pytest.approx(float((w * per_row).sum() / w.sum()), rel=1e-5)
+
+
 def test_per_class_report_matches_sklearn():
     rng = np.random.default_rng(1)
     k, n = 4, 300
@@ -264,12 +335,14 @@ def label_runs(tmp_path_factory):
                             embeddings=False)
         semi = make_run(home, {**common, "name": "pseudo", "semi": {"name": "pseudo_label", "threshold": 0.2}},
                         embeddings=False)
+        every = make_run(home, {**common, "name": "every row", "semi": {"name": "pseudo_label_all", "weight": 0.5}},
+                         embeddings=False)
     finally:
         if previous is None:
             os.environ.pop("TAILSCOPE_HOME", None)
         else:
             os.environ["TAILSCOPE_HOME"] = previous
-    return {"home": home, "semi": semi, "pretrain": pretrain}
+    return {"home": home, "semi": semi, "pretrain": pretrain, "every": every}
 
 
 def test_tiny_runs_store_what_the_page_reads(label_runs):
@@ -285,6 +358,9 @@ def test_tiny_runs_store_what_the_page_reads(label_runs):
     assert [r["epoch"] for r in store.history(label_runs["semi"])] == [1, 2], "history holds the final model only"
     pre = store.metrics(label_runs["pretrain"])["training"]["pretrain"]
     assert pre["name"] == "masked" and len(pre["loss"]) == 3
+    every = store.metrics(label_runs["every"])["training"]["semi"]
+    assert every["method"] == "pseudo_label_all" and every["threshold"] is None and every["weight"] == 0.5
+    assert every["n_pseudo"] == every["n_unlabeled"] == sum(c["pseudo_labels"] for c in every["per_class"])
 
 
 def test_results_page_shows_the_unlabelled_section(label_runs, open_page, monkeypatch):
@@ -295,6 +371,10 @@ def test_results_page_shows_the_unlabelled_section(label_runs, open_page, monkey
     labels = {m.label for m in at.metric}
     assert {"Pseudo-labelled rows", "Right", "Most / fewest per class"} <= labels
     assert len(at.get("plotly_chart")) == 7  # the six every run has, and the pseudo-labels
+    at = open_page("results", run_id=label_runs["every"])
+    assert not at.exception, [e.value for e in at.exception]
+    (chosen,) = [m for m in at.metric if m.label == "Pseudo-labelled rows"]
+    assert "Every unlabelled row" in chosen.help and "0.5 times" in chosen.help
     at = open_page("results", run_id=label_runs["pretrain"])
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) == 7  # the six every run has, and the pre-training loss

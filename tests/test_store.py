@@ -225,3 +225,27 @@ def test_annotations_are_kept_apart_and_checked(tmp_path):
     (store.run_dir(run_id) / "reviews.json").write_text("[1, 2")
     with pytest.raises(RunFileDamaged, match="reviews.json"):
         store.annotation(run_id, "reviews")
+
+
+def test_the_workers_cancel_check_asks_the_store_at_most_every_few_tenths(monkeypatch):
+    """A tiny batch checks for a cancel every few steps; the store is asked at most every
+    CANCEL_EVERY_S, its last answer given in between."""
+    from core.jobs import _worker
+
+    clock, asked = [100.0], []
+    monkeypatch.setattr(_worker.time, "monotonic", lambda: clock[0])
+    answer = _worker._every(0.2, lambda: asked.append(clock[0]) or len(asked) > 1)
+    assert [answer() for _ in range(50)] == [False] * 50 and asked == [100.0]
+    clock[0] += 0.25
+    assert answer() is True and asked == [100.0, 100.25]
+
+
+def test_a_run_stores_every_history_row_though_the_live_file_is_written_less_often(tmp_path):
+    from core.jobs import execute_run
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run(RunConfig.model_validate({
+        "data": {"source": "wine"}, "model": {"name": "mlp", "hidden": 8},
+        "train": {"epochs": 6, "batch_size": 32, "nc_every": 0, "min_steps": 0}}))
+    assert execute_run(store, store.claim(run_id, os.getpid()), embeddings=False) == "done"
+    assert [row["epoch"] for row in store.history(run_id)] == [1, 2, 3, 4, 5, 6]

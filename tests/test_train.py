@@ -159,3 +159,76 @@ def test_prepare_run_data_is_seeded():
     a = prepare_run_data(_config())
     b = prepare_run_data(_config())
     np.testing.assert_array_equal(a.y_train, b.y_train)
+
+
+def test_a_new_stage_joins_a_run_without_touching_the_loop(monkeypatch):
+    """`train_run` walks `STAGES`: a stage added there changes the rows, sees the network
+    before and after the loop and records in the run's info, and the loop is not edited."""
+    import dataclasses
+
+    from core.train import Stage, _run
+
+    seen = []
+
+    class Probe(Stage):
+        name = "probe"
+
+        def applies(self, config):
+            return True
+
+        def rows(self, config, splits, rows, run):
+            seen.append(("rows", len(rows.y)))
+            return dataclasses.replace(rows, x=rows.x[:-5], y=rows.y[:-5])
+
+        def before_loop(self, config, splits, net, run):
+            seen.append(("before", len(net.history), len(net.y_train)))
+
+        def after_loop(self, config, net, run):
+            seen.append(("after", len(net.history)))
+            run.info["probe"] = "done"
+
+    monkeypatch.setattr(_run, "STAGES", (*_run.STAGES, Probe()))
+    result = train_run(_config())
+    n = len(result.splits.y_train)
+    assert seen == [("rows", n), ("before", 0, n - 5), ("after", 3)]
+    assert result.info["probe"] == "done"
+    kept = np.bincount(result.splits.y_train[:-5], minlength=3)
+    np.testing.assert_allclose(result.info["trained_prior"], kept / kept.sum())  # the loss saw the probe's rows
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_validation_numbers_match_sklearn():
+    """The epoch record's numbers, computed on the device in one tensor: cross-entropy, accuracy,
+    balanced accuracy and per-class recall (NaN for a class with no validation rows)."""
+    from scipy.special import log_softmax
+    from sklearn.metrics import accuracy_score
+
+    from core.train._loop import validation_numbers
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 2, (90, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 90)  # class 3 has no rows
+    loss, acc, bal, *recall = validation_numbers(torch.from_numpy(logits), torch.from_numpy(y), 4).tolist()
+    pred = logits.argmax(1)
+    assert loss == pytest.approx(-log_softmax(logits.astype(np.float64), axis=1)[np.arange(90), y].mean(), rel=1e-5)
+    assert acc == pytest.approx(accuracy_score(y, pred))
+    assert bal == pytest.approx(balanced_accuracy_score(y, pred))
+    np.testing.assert_allclose(recall[:3], recall_score(y, pred, labels=[0, 1, 2], average=None), rtol=1e-6)
+    assert math.isnan(recall[3])
+
+
+def test_best_epoch_restores_the_best_weights_after_several_improvements():
+    from core.train._loop import BestEpoch
+
+    model = create_model("mlp", {"hidden": 8}, input_shape=(5,), num_classes=3)
+    best, kept = BestEpoch(), {}
+    for epoch, score in enumerate([0.5, 0.7, 0.6, 0.7], start=1):  # the tie at epoch 4 loses on the larger loss
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        kept[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+        best.offer(epoch, score, 1.0 if epoch < 4 else 2.0, model, keep=True)
+    assert best.epoch == 2
+    best.restore(model)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, kept[2][key]), key

@@ -8,12 +8,15 @@ contradict, and the result (score, flag, suggested class per row) is saved as th
 "label_issues" file, so the gallery, the CLI and a report read the same record. When the
 noise was injected on purpose (`data.label_noise`) the true labels are known and the
 flags are scored against them (precision and recall).
+
+The out-of-fold probabilities come from training (`core.train.fold_probabilities`); the jobs
+layer joins the two (`core.jobs.find_run_label_issues`), so analysis never trains.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +28,8 @@ from core.data import Splits
 from core.methods import FILTERS, confident_learning
 
 __all__ = [
-    "LabelIssueReport", "find_run_label_issues", "noise_detection", "label_issue_table", "label_issue_counts",
-    "save_label_issues", "read_label_issues", "compute_run_label_issues", "label_issue_settings",
+    "LabelIssueReport", "label_issue_report", "noise_detection", "label_issue_table", "label_issue_counts",
+    "save_label_issues", "read_label_issues", "label_issue_settings",
 ]
 
 ANNOTATION = "label_issues"
@@ -109,19 +112,15 @@ def label_issue_settings(config: RunConfig, **overrides: Any) -> dict[str, Any]:
     return out
 
 
-def find_run_label_issues(config: RunConfig, splits: Splits, *, progress: Callable[[int, int], None] | None = None,
-                          **overrides: Any) -> LabelIssueReport:
-    """Confident learning on out-of-fold probabilities of the run's training split."""
-    from core.train import fold_probabilities
-
-    settings = label_issue_settings(config, **overrides)
-    oof = fold_probabilities(config, splits, folds=settings["folds"], model=settings["model"],
-                             epochs=settings["epochs"], progress=progress)
-    flags = confident_learning(splits.y_train, oof.probs, filter_by=settings["filter_by"])
+def label_issue_report(splits: Splits, probs: np.ndarray, fold: np.ndarray, settings: dict[str, Any]
+                       ) -> LabelIssueReport:
+    """Confident learning on out-of-fold probabilities of the run's training split (`settings`
+    as `label_issue_settings` gives them, with the model that produced the probabilities)."""
+    flags = confident_learning(splits.y_train, probs, filter_by=settings["filter_by"])
     clean = getattr(splits, "y_train_clean", None)
     return LabelIssueReport(
-        given=flags.given, suggested=flags.suggested, score=flags.score, flag=flags.flag, fold=oof.fold,
-        num_classes=splits.num_classes, settings={**settings, "model": oof.model},
+        given=flags.given, suggested=flags.suggested, score=flags.score, flag=flags.flag, fold=np.asarray(fold),
+        num_classes=splits.num_classes, settings=dict(settings),
         clean=None if clean is None else np.asarray(clean, dtype=np.int64),
         computed=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
@@ -173,14 +172,3 @@ def read_label_issues(store: Any, run_id: str) -> LabelIssueReport | None:
         return LabelIssueReport.from_json(raw)
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def compute_run_label_issues(store: Any, run_id: str, *, progress: Callable[[int, int], None] | None = None,
-                             **overrides: Any) -> LabelIssueReport:
-    """Compute a finished run's label issues on its exact training split and save them."""
-    from core.train import prepare_run_data
-
-    config = RunConfig.model_validate(store.get(run_id).config)
-    report = find_run_label_issues(config, prepare_run_data(config), progress=progress, **overrides)
-    save_label_issues(store, run_id, report)
-    return report

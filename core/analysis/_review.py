@@ -35,7 +35,6 @@ __all__ = [
     "reviews_csv",
     "reviews_table",
     "set_review",
-    "train_subset_rows",
     "TRAIN_REVIEW_MARKS",
     "read_train_reviews",
     "set_train_review",
@@ -132,21 +131,6 @@ def nearest_training_cases(
     side_order = out["side"].map({"true": 0, "pred": 1})
     out = out.assign(_side=side_order).sort_values(["row", "_side", "rank"], kind="stable").drop(columns="_side")
     return out[NEIGHBOUR_COLUMNS].reset_index(drop=True)
-
-
-def train_subset_rows(y_train: np.ndarray, artifacts: EvalArtifacts, *, size: int, seed: int) -> np.ndarray | None:
-    """Rows of the prepared training split that the stored training subset came from, so a
-    neighbour can be shown as its input (a picture, a row in the file's units). The subset
-    is re-derived the way training drew it; None if it does not match what was stored (a
-    run from an older version, or data that changed since)."""
-    from core.train import fixed_train_subset
-
-    y = np.asarray(y_train, dtype=np.int64)
-    subset = fixed_train_subset(y, int(size), int(seed))
-    stored = np.asarray(artifacts.train_labels, dtype=np.int64)
-    if len(subset) != len(stored) or not np.array_equal(y[subset], stored):
-        return None
-    return subset
 
 
 def neighbour_values(splits: Any, case_x: np.ndarray, neighbour_x: np.ndarray, titles: Sequence[str]) -> pd.DataFrame:

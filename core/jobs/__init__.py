@@ -12,6 +12,7 @@ from importlib import import_module
 _HOMES = {
     "_derived": ("save_derived_run",),
     "_executors": ("BACKENDS", "Executor", "LocalExecutor", "create_executor"),
+    "_label_issues": ("compute_run_label_issues", "find_run_label_issues"),
     "_pipeline": ("compute_embeddings", "dataset_info", "summarize_run"),
     "_standard_fixes": ("BASELINES", "FIXES_SEEDS", "STANDARD_FIXES", "baseline_configs", "standard_fixes_spec"),
     "_sweeps": ("MAX_CELLS", "SweepCell", "SweepRefused", "SweepSpec", "drive_sweep", "ensure_sweep_driver",

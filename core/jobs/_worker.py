@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ __all__ = ["execute_run", "produce_run", "headline", "failure_reason", "environm
            "worker_running"]
 
 log = logging.getLogger("tailscope.worker")
-PROGRESS_EVERY_S = 0.5
+PROGRESS_EVERY_S = 0.5  # progress and the growing history reach the store at most this often
+CANCEL_EVERY_S = 0.2  # how often the loop's cancel check asks the store (a query each time)
 
 
 def environment(device: str, config: RunConfig) -> dict[str, Any]:
@@ -48,15 +51,17 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
     splits = prepare_run_data(config)
     folder.write_metrics({"dataset": dataset_info(splits, config)})
     history: list[dict[str, Any]] = []
+    written = [-math.inf]
 
-    def on_epoch(row: dict[str, Any]) -> None:
+    def on_epoch(row: dict[str, Any]) -> None:  # the live view's rows; a tiny epoch does not rewrite the file
         history.append(row)
-        folder.write_history(history)
+        if time.monotonic() - written[0] >= PROGRESS_EVERY_S:
+            written[0] = time.monotonic()
+            folder.write_history(history)
 
     result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch, should_stop=should_stop,
                        snapshot_metrics=nc_snapshot_metrics)
-    if not history:  # table baselines record their single fit after training
-        folder.write_history(result.history)
+    folder.write_history(history or result.history)  # every row; table baselines record their single fit here
     artifacts = apply_posthoc_steps(result, config)
     folder.write_artifacts(artifacts)
     if result.model is not None:  # table baselines have no weights to store
@@ -77,6 +82,20 @@ def failure_reason(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, Diverged) else f"{type(exc).__name__}: {exc}"
 
 
+def _every(seconds: float, ask: Callable[[], bool]) -> Callable[[], bool]:
+    """`ask`, asked at most every `seconds` (its last answer in between): the loop checks for a
+    cancel every few batches, and a tiny batch must not wait on a database query each time."""
+    last = [-math.inf, False]
+
+    def answer() -> bool:
+        now = time.monotonic()
+        if now - last[0] >= seconds:
+            last[0], last[1] = now, ask()
+        return last[1]
+
+    return answer
+
+
 def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
                 echo=None) -> str:
     """Run one claimed job to a final state; returns that state. Never raises for job errors."""
@@ -94,7 +113,7 @@ def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
     try:
         config = RunConfig.model_validate(record.config)
         metrics = produce_run(config, store.folder(run_id), progress=progress,
-                              should_stop=lambda: store.cancel_requested(run_id))
+                              should_stop=_every(CANCEL_EVERY_S, lambda: store.cancel_requested(run_id)))
         mapping = embeddings and bool(metrics.get("geometry"))  # baselines have no feature space to map
         store.finish(run_id, headline(metrics), progress={"stage": "embedding" if mapping else "done", "fraction": 1.0})
     except Cancelled as exc:

@@ -74,14 +74,24 @@ class Sampler:
         epoch: int,
         num_epochs: int,
         generator: torch.Generator | None = None,
+        passes: int = 1,
     ) -> Tensor:
+        """One epoch's indices; with `passes`, that many draws one after another (what the
+        trainer uses on small data), the same as `passes` calls in a row."""
         if labels.ndim != 1 or labels.numel() == 0:
             raise ValueError("labels must be a non-empty 1-D tensor")
         if not 0 <= epoch < num_epochs:
             raise ValueError(f"epoch {epoch} outside 0..{num_epochs - 1}")
-        idx = self._sample_indices(labels, num_classes=num_classes, epoch=epoch,
-                                   num_epochs=num_epochs, generator=generator)
+        if passes < 1:
+            raise ValueError(f"passes must be at least 1, got {passes}")
+        idx = self._sample_passes(labels, num_classes=num_classes, epoch=epoch, num_epochs=num_epochs,
+                                  generator=generator, passes=passes)
         return idx.to(device=labels.device, dtype=torch.long)
+
+    def _sample_passes(self, labels, *, num_classes, epoch, num_epochs, generator, passes) -> Tensor:
+        draws = [self._sample_indices(labels, num_classes=num_classes, epoch=epoch, num_epochs=num_epochs,
+                                      generator=generator) for _ in range(passes)]
+        return draws[0] if passes == 1 else torch.cat(draws)
 
     def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator) -> Tensor:
         raise NotImplementedError
@@ -121,7 +131,10 @@ class _ByClass:
 
     def draw(self, classes: Tensor, generator: torch.Generator | None) -> Tensor:
         """One uniformly random sample index of each class in ``classes`` (with replacement)."""
-        u = torch.rand(classes.shape, device=classes.device, generator=generator)
+        return self.pick(classes, torch.rand(classes.shape, device=classes.device, generator=generator))
+
+    def pick(self, classes: Tensor, u: Tensor) -> Tensor:
+        """The sample at position floor(u * size) within each class of ``classes`` (u in [0, 1))."""
         size = self.counts[classes]
         # float rounding can make u * size == size; clamp back inside the class
         offset = torch.minimum((u * size).long(), size - 1)
@@ -132,11 +145,20 @@ class ClassLevelSampler(Sampler):
     """Draws N indices whose classes follow ``class_distribution`` for the epoch."""
 
     def _sample_indices(self, labels, *, num_classes, epoch, num_epochs, generator):
+        return self._sample_passes(labels, num_classes=num_classes, epoch=epoch, num_epochs=num_epochs,
+                                   generator=generator, passes=1)
+
+    def _sample_passes(self, labels, *, num_classes, epoch, num_epochs, generator, passes):
+        """The class groups and the epoch's distribution once, then each pass's draws (the
+        generator is used exactly as by `passes` separate calls)."""
         groups = _ByClass(labels, num_classes)
         q = self.class_distribution(groups.counts, epoch, num_epochs)
         q = q.to(device=labels.device, dtype=torch.float32)
-        classes = torch.multinomial(q, labels.numel(), replacement=True, generator=generator)
-        return groups.draw(classes, generator)
+        classes, u = [], []
+        for _ in range(passes):  # per pass: the classes, then the position within each class
+            classes.append(torch.multinomial(q, labels.numel(), replacement=True, generator=generator))
+            u.append(torch.rand(classes[-1].shape, device=labels.device, generator=generator))
+        return groups.pick(torch.cat(classes), torch.cat(u))
 
 
 # ---------------------------------------------------------------------------- params

@@ -1,12 +1,15 @@
-"""Fitting the table baselines (scikit-learn) on a run's splits, stored like any run.
+"""The table-baseline stage: a scikit-learn model is fitted instead of a network, on the same
+splits, and stored like any run.
 
 Their log-probabilities stand in for logits, so metrics, calibration and the post-hoc
 explorer work on them unchanged; they have no learned features (empty feature arrays),
-which pages read as "geometry and attributions do not apply".
+which pages read as "geometry and attributions do not apply". Suspected label issues can
+only be left out (a baseline fits its own objective, with no per-row weight).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -15,10 +18,11 @@ import numpy as np
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
 from core.data import Splits
-from core.models import create_baseline
-from core.train._trainer import TrainResult, fixed_train_subset
+from core.models import create_baseline, is_baseline
+from core.train._common import RunHooks, Stage, TrainingRows, TrainResult
+from core.train._data import fixed_train_subset
 
-__all__ = ["fit_baseline"]
+__all__ = ["fit_baseline", "TABLE_BASELINE"]
 
 _LOG_FLOOR = 1e-12  # a class a forest never votes for keeps a finite log-probability
 
@@ -32,18 +36,48 @@ def _log_proba(estimator, x: np.ndarray, num_classes: int) -> np.ndarray:
     return np.log(out / out.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def fit_baseline(config: RunConfig, splits: Splits, *, progress) -> TrainResult:
-    """Fit on the training split (after the resampler, if any) and score val and test."""
-    if splits.modality != "tabular":
-        raise ValueError(f"{config.model.name} is a table baseline; this dataset is {splits.modality}")
-    k, t = splits.num_classes, config.train
-    x, y = splits.x_train, splits.y_train
-    synthetic = 0
-    if config.resampler is not None:
-        from core.methods import resample
+class TableBaseline(Stage):
+    name = "table baseline"
 
-        out = resample(config.resampler.name, x, y, config.resampler.params, seed=t.seed)
-        x, y, synthetic = out.x.astype(np.float32), out.y.astype(np.int64), int(out.synthetic.sum())
+    def applies(self, config: RunConfig) -> bool:
+        return is_baseline(config.model.name)
+
+    def check(self, config: RunConfig) -> None:
+        if config.pretrain is not None or config.semi is not None:
+            raise ValueError(f"pre-training and semi-supervised training teach a network; {config.model.name!r} is "
+                             "a table baseline. Choose a network model (e.g. mlp), or remove pretrain / semi")
+
+    def rows(self, config: RunConfig, splits: Splits, rows: TrainingRows, run: RunHooks) -> TrainingRows:
+        if splits.modality != "tabular":
+            raise ValueError(f"{config.model.name} is a table baseline; this dataset is {splits.modality}")
+        return rows
+
+    def fit(self, config: RunConfig, splits: Splits, rows: TrainingRows, run: RunHooks) -> TrainResult:
+        if rows.weight is not None:
+            raise ValueError(f"{config.model.name} is a table baseline: suspected label issues can be dropped "
+                             "(label_issues.action: drop), not down-weighted")
+        result = fit_baseline(config, _kept(splits, rows.kept), rows, progress=run.progress)
+        result.info.update(run.info)
+        return result
+
+
+TABLE_BASELINE = TableBaseline()
+
+
+def _kept(splits: Splits, kept: np.ndarray | None) -> Splits:
+    """The splits a baseline is fitted and described on: without the rows cleaning left out."""
+    if kept is None:
+        return splits
+    update: dict[str, Any] = {"x_train": splits.x_train[kept], "y_train": splits.y_train[kept]}
+    if getattr(splits, "y_train_clean", None) is not None:
+        update["y_train_clean"] = splits.y_train_clean[kept]
+    return dataclasses.replace(splits, **update)
+
+
+def fit_baseline(config: RunConfig, splits: Splits, rows: TrainingRows, *, progress) -> TrainResult:
+    """Fit on the training rows (after cleaning and the resampler) and score val and test."""
+    k, t = splits.num_classes, config.train
+    x, y, synthetic = rows.x, rows.y, rows.synthetic
     started = time.perf_counter()
     progress({"stage": "train", "epoch": 0, "epochs": 1, "fraction": 0.0, "elapsed_s": 0.0, "eta_s": None})
     estimator = create_baseline(config.model.name, config.model.params, seed=t.seed).fit(x, y)

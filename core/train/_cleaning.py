@@ -1,9 +1,11 @@
-"""Out-of-fold probabilities for a run's training split, and the label-issue cleaning the
-trainer applies before training (`label_issues:` in the config).
+"""The label-cleaning stage (`label_issues:` in the config): suspected label issues of the
+training split are dropped or down-weighted before any model sees the rows; and the
+out-of-fold probabilities it (and the gallery's label-issue review) rests on.
 
 Each of K stratified folds of the training split is scored by a model fitted on the other
 K-1 folds: a scikit-learn baseline (fast; small pictures as flat rows) or the run's own
-network trained by the normal loop for a few epochs, validated on the run's validation split.
+network trained by the normal training (handed in as `train`, so this stage never imports
+the composition that runs it) for a few epochs, validated on the run's validation split.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from core.config import ModelSpec, RunConfig
 from core.data import Splits
 from core.methods import LabelIssueFlags, baseline_fit_predict, create_cleaner, out_of_fold_probabilities
 from core.models import is_baseline
+from core.train._common import RunHooks, Stage, TrainFn, TrainingRows
 
-__all__ = ["FoldProbabilities", "fold_model", "fold_probabilities", "CleaningOutcome", "clean_training_rows",
-           "drop_for_baseline"]
+__all__ = ["FoldProbabilities", "fold_model", "out_of_fold", "CleaningOutcome", "cleaning_outcome",
+           "LABEL_CLEANING"]
 
 SMALL_PICTURE = 1024  # values per picture up to which "auto" fits logistic regression on the pixels
 
@@ -52,12 +55,10 @@ def _fold_splits(splits: Splits, fit: np.ndarray, held: np.ndarray) -> Splits:
 
 
 def _network_fit_predict(config: RunConfig, splits: Splits, model: str, epochs: int,
-                         should_stop: Callable[[], bool] | None):
+                         should_stop: Callable[[], bool] | None, train: TrainFn):
     """`fit_predict` training `model` with plain cross-entropy and instance sampling (the
-    probabilities confident learning expects) through the normal training loop."""
+    probabilities confident learning expects) through `train` (the normal training)."""
     from scipy.special import softmax
-
-    from core.train._trainer import train_run
 
     spec = config.model if model == config.model.name else ModelSpec(name=model)
     sub = RunConfig.model_validate({
@@ -70,23 +71,24 @@ def _network_fit_predict(config: RunConfig, splits: Splits, model: str, epochs: 
     })
 
     def fit_predict(fit: np.ndarray, held: np.ndarray) -> np.ndarray:
-        result = train_run(sub, splits=_fold_splits(splits, fit, held), should_stop=should_stop)
+        result = train(sub, splits=_fold_splits(splits, fit, held), should_stop=should_stop)
         return softmax(np.asarray(result.artifacts.logits, np.float64), axis=1)
 
     return fit_predict
 
 
-def fold_probabilities(config: RunConfig, splits: Splits, *, folds: int = 5, model: str = "auto", epochs: int = 10,
-                       progress: Callable[[int, int], None] | None = None,
-                       should_stop: Callable[[], bool] | None = None) -> FoldProbabilities:
-    """Out-of-fold probabilities of the run's training split (folds shuffled by the data seed)."""
+def out_of_fold(config: RunConfig, splits: Splits, *, train: TrainFn, folds: int = 5, model: str = "auto",
+                epochs: int = 10, progress: Callable[[int, int], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> FoldProbabilities:
+    """Out-of-fold probabilities of the run's training split (folds shuffled by the data seed);
+    a network is trained by `train` (`train_run`)."""
     name = fold_model(model, config, splits)
     if is_baseline(name):
         params = config.model.params if name == config.model.name else None
         fit_predict = baseline_fit_predict(splits.x_train, splits.y_train, splits.num_classes, model=name,
                                            params=params, seed=config.train.seed)
     else:
-        fit_predict = _network_fit_predict(config, splits, name, epochs, should_stop)
+        fit_predict = _network_fit_predict(config, splits, name, epochs, should_stop, train)
     probs, fold = out_of_fold_probabilities(splits.y_train, splits.num_classes, fit_predict, folds=folds,
                                             seed=config.data.seed, progress=progress)
     return FoldProbabilities(probs, fold, name)
@@ -99,7 +101,8 @@ class CleaningOutcome:
     info: dict[str, Any]  # counts for the run's summary
 
 
-def clean_training_rows(config: RunConfig, splits: Splits, *, progress=None, should_stop=None) -> CleaningOutcome:
+def cleaning_outcome(config: RunConfig, splits: Splits, *, train: TrainFn, progress=None,
+                     should_stop=None) -> CleaningOutcome:
     """The config's cleaner on the run's training split: the flags, the per-row training
     weights it implies, and counts (per given class) for the summary."""
     spec = config.label_issues
@@ -109,8 +112,8 @@ def clean_training_rows(config: RunConfig, splits: Splits, *, progress=None, sho
         if progress:
             progress({"stage": "label issues", "epoch": done, "epochs": total, "fraction": done / total})
 
-    oof = fold_probabilities(config, splits, folds=cleaner.folds, model=cleaner.model, epochs=cleaner.epochs,
-                             progress=fold_done, should_stop=should_stop)
+    oof = out_of_fold(config, splits, train=train, folds=cleaner.folds, model=cleaner.model, epochs=cleaner.epochs,
+                      progress=fold_done, should_stop=should_stop)
     flags = cleaner.find(splits.y_train, oof.probs)
     weights = cleaner.sample_weights(flags.flag)
     per_class = flags.per_class(splits.num_classes)
@@ -128,17 +131,21 @@ def clean_training_rows(config: RunConfig, splits: Splits, *, progress=None, sho
     return CleaningOutcome(flags, weights, info)
 
 
-def drop_for_baseline(config: RunConfig, splits: Splits, progress=None) -> tuple[Splits, dict[str, Any] | None]:
-    """A scikit-learn baseline fits its own objective, so suspected rows can only be left out:
-    the splits it fits on, and the counts (None without `label_issues`)."""
-    if config.label_issues is None:
-        return splits, None
-    outcome = clean_training_rows(config, splits, progress=progress)
-    if ((outcome.weights > 0) & (outcome.weights < 1)).any():
-        raise ValueError(f"{config.model.name} is a table baseline: suspected label issues can be dropped "
-                         "(label_issues.action: drop), not down-weighted")
-    keep = outcome.weights > 0
-    update: dict[str, Any] = {"x_train": splits.x_train[keep], "y_train": splits.y_train[keep]}
-    if getattr(splits, "y_train_clean", None) is not None:
-        update["y_train_clean"] = splits.y_train_clean[keep]
-    return replace(splits, **update), outcome.info
+class LabelCleaning(Stage):
+    name = "label cleaning"
+
+    def applies(self, config: RunConfig) -> bool:
+        return config.label_issues is not None
+
+    def rows(self, config: RunConfig, splits: Splits, rows: TrainingRows, run: RunHooks) -> TrainingRows:
+        """Drop the rows weighted 0, carry the weights below 1 into the loss."""
+        outcome = cleaning_outcome(config, splits, train=run.train, progress=run.progress,
+                                   should_stop=run.should_stop)
+        run.info["label_issues"] = outcome.info
+        keep = outcome.weights > 0
+        weight = outcome.weights[keep] if rows.weight is None else outcome.weights[keep] * rows.weight[keep]
+        return replace(rows, x=rows.x[keep], y=rows.y[keep], kept=keep,
+                       weight=weight if (weight != 1).any() else None)
+
+
+LABEL_CLEANING = LabelCleaning()

@@ -1,12 +1,17 @@
-"""Device placement and on-device batch helpers (gather, augmentation, inference)."""
+"""Device placement, seeding and deterministic kernels, and on-device batch helpers (augmentation,
+inference, balanced accuracy, batch-norm re-estimation)."""
 
 from __future__ import annotations
+
+import os
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["recalibrate_batchnorm", "resolve_device", "augment_batch", "predict", "seed_everything", "balanced_accuracy_t"]
+__all__ = ["recalibrate_batchnorm", "resolve_device", "augment_batch", "predict", "seed_everything", "balanced_accuracy_t",
+           "deterministic_algorithms"]
 
 
 def resolve_device(choice: str = "auto") -> torch.device:
@@ -20,6 +25,26 @@ def resolve_device(choice: str = "auto") -> torch.device:
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
+
+
+@contextmanager
+def deterministic_algorithms(enabled: bool):
+    """torch's deterministic kernels for the run (restored afterwards): with the same config,
+    seed, device and thread count the results are bit-identical."""
+    if not enabled:
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+        cudnn.deterministic, cudnn.benchmark = saved
 
 
 def augment_batch(x: Tensor, *, crop: bool, flip: bool, generator: torch.Generator | None) -> Tensor:

@@ -14,7 +14,7 @@ from core.config import RunConfig
 from core.data import UPLOAD_PREFIX, Dataset, load_data, profile_counts
 from core.methods import LOSSES, check_resampler
 from core.models import MODELS, is_baseline
-from core.train._trainer import prepare_run_data
+from core.train._data import prepare_run_data
 
 __all__ = ["compatible_models", "run_problems", "run_warnings"]
 

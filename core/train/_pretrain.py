@@ -19,13 +19,14 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from core.config import PretrainSpec
+from core.config import PretrainSpec, RunConfig
 from core.data import Splits
 from core.models import Classifier
 from core.registry import Params, Registry
+from core.train._common import CHECK_EVERY_BATCHES, Cancelled, Network, RunHooks, Stage, loop_progress
 from core.train._device import augment_batch
 
-__all__ = ["PRETRAIN", "pretrain_inputs", "run_pretrain", "nt_xent"]
+__all__ = ["PRETRAIN", "PRETRAINING", "pretrain_inputs", "run_pretrain", "nt_xent"]
 
 PRETRAIN: Registry[nn.Module] = Registry("pre-training objective")
 
@@ -148,8 +149,6 @@ def run_pretrain(
 ) -> dict[str, Any]:
     """Train `model`'s backbone on `inputs` with `spec`'s objective, in place; returns what
     the run stores: the objective, its settings and its loss per epoch."""
-    from core.train._trainer import CHECK_EVERY_BATCHES, Cancelled, loop_progress
-
     if len(inputs) < 2:
         raise ValueError("pre-training needs at least two training inputs")
     x_all = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
@@ -185,3 +184,20 @@ def run_pretrain(
     model.zero_grad(set_to_none=True)
     return {"name": spec.name, "params": spec.resolved_params(), "inputs": n, "batch_size": size,
             "loss": losses, "seconds": time.perf_counter() - started}
+
+
+class Pretraining(Stage):
+    """The fresh network's backbone learns from every training input before the loop."""
+
+    name = "pre-training"
+
+    def applies(self, config: RunConfig) -> bool:
+        return config.pretrain is not None
+
+    def before_loop(self, config: RunConfig, splits: Splits, net: Network, run: RunHooks) -> None:
+        run.info["pretrain"] = run_pretrain(config.pretrain, net.model, pretrain_inputs(splits), device=net.device,
+                                            seed=config.train.seed, progress=run.progress,
+                                            should_stop=run.should_stop)
+
+
+PRETRAINING = Pretraining()

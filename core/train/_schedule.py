@@ -1,11 +1,12 @@
-"""Learning-rate schedules as pure functions of training progress (nanoGPT's `get_lr` style)."""
+"""Learning-rate schedules as pure functions of training progress (nanoGPT's `get_lr` style), and the
+plan of optimiser steps per epoch."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-__all__ = ["lr_at"]
+__all__ = ["lr_at", "step_plan"]
 
 
 def lr_at(
@@ -35,3 +36,18 @@ def lr_at(
         done = min(max(progress - warmup, 0.0) / span, 1.0)
         return base_lr * 0.5 * (1 + math.cos(math.pi * done))
     raise ValueError(f"unknown schedule {schedule!r}; known: cosine, step, constant")
+
+
+def step_plan(epoch_length: int, batch_size: int, epochs: int, min_steps: int) -> dict[str, int]:
+    """How many times each epoch repeats the sampler's draw so training takes at least
+    `min_steps` optimiser steps: small tables otherwise get a handful of steps (130 rows,
+    batch 128, 20 epochs: 20 steps) and stop far from a fit. Epoch-based settings (DRW,
+    warm-up, milestones, patience) keep their meaning because an epoch stays an epoch.
+    The repeated draws are concatenated, so an epoch has ceil(passes x length / batch) steps."""
+    epoch_length = max(int(epoch_length), 1)
+    plain = max(math.ceil(epoch_length / batch_size), 1)
+    wanted = math.ceil(min_steps / epochs) if min_steps else 0
+    passes = 1 if plain >= wanted else math.ceil(wanted * batch_size / epoch_length)
+    per_epoch = max(math.ceil(passes * epoch_length / batch_size), 1)
+    return {"batches_per_pass": plain, "passes_per_epoch": passes, "batches_per_epoch": per_epoch,
+            "steps": per_epoch * epochs}

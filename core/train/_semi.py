@@ -1,5 +1,15 @@
-"""Semi-supervised training on unlabelled rows (Yang & Xu, NeurIPS 2020, "Rethinking the
-Value of Labels for Improving Class-Imbalanced Learning"; Lee 2013, "Pseudo-Label").
+"""Semi-supervised training on unlabelled rows: pseudo-labels, two ways.
+
+- `pseudo_label_all` follows Yang & Xu (NeurIPS 2020, "Rethinking the Value of Labels for
+  Improving Class-Imbalanced Learning"; their code, YyzHarry/imbalanced-semi-self): a model of
+  the labelled rows gives *every* unlabelled row its most likely class (no threshold), the
+  rows are added to the labelled ones and a fresh model learns from both with the same loss
+  (the class counts a loss uses include the pseudo-labels). Their code adds the rows with
+  weight 1; `weight` scales the pseudo-labelled rows' loss (the paper's weight on the
+  unlabelled term).
+- `pseudo_label` keeps only the rows the first model is sure about (Lee 2013's confidence
+  threshold, optionally capped per class). A model trained on imbalanced labels is sure mostly
+  about the common classes, so this variant skews the pseudo-labels toward them.
 
 Pseudo-labels help the tail only as far as they are right and not themselves skewed to
 the head, so every run records, class by class, how many pseudo-labels it made, how many
@@ -21,9 +31,11 @@ from pydantic import Field
 from core.config import RunConfig
 from core.data import Splits
 from core.registry import Params, Registry
+from core.train._common import RunHooks, Stage, TrainResult
 from core.train._device import predict
 
-__all__ = ["SEMI", "run_semi", "select_pseudo_labels", "pseudo_label_report", "unlabeled_rows", "without_test"]
+__all__ = ["SEMI", "SEMI_SUPERVISED", "run_semi", "select_pseudo_labels", "pseudo_label_every_row",
+           "pseudo_label_report", "unlabeled_rows", "without_test"]
 
 SEMI: Registry[Any] = Registry("semi-supervised method")
 TrainFn = Callable[..., Any]  # (config, splits, progress, should_stop, on_epoch, snapshot_metrics) -> TrainResult
@@ -163,16 +175,33 @@ class PseudoLabelParams(Params):
                                                 "class with the fewest (each keeps its most confident); unset: no cap")
 
 
-@SEMI.register(
-    "pseudo_label", display="Pseudo-labels",
-    description="A first model, trained on the labelled rows, labels the unlabelled rows it is sure about; "
-                "a second model then learns from both.",
-    paper="Lee 2013, Pseudo-Label; Yang & Xu 2020, Rethinking the Value of Labels for Improving "
-          "Class-Imbalanced Learning (NeurIPS)",
-    params=PseudoLabelParams)
-class PseudoLabel:
-    def __init__(self, *, threshold: float, max_ratio: float | None):
-        self.threshold, self.max_ratio = threshold, max_ratio
+class EveryRowParams(Params):
+    weight: float = Field(1.0, gt=0, le=10, title="Weight of a pseudo-labelled row",
+                          description="how much each pseudo-labelled row counts in the second model's loss, against "
+                                      "1 for a labelled row (the authors' code: 1, the rows simply join the data)")
+
+
+def pseudo_label_every_row(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row indices, pseudo-labels, confidences) for every row: its most likely class, however
+    unsure (Yang & Xu 2020 keep no threshold)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2:
+        raise ValueError(f"probabilities must be (rows, classes), got shape {probs.shape}")
+    return np.arange(len(probs)), probs.argmax(1), probs.max(1)
+
+
+class _PseudoLabelling:
+    """Two trainings: a first model of the labelled rows labels unlabelled rows (`choose`),
+    a fresh second model learns from the labelled and the pseudo-labelled rows together, the
+    latter weighing `weight` each in its loss."""
+
+    name, weight = "", 1.0
+
+    def choose(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     def run(self, config: RunConfig, splits: Splits, *, train: TrainFn, progress, should_stop, on_epoch,
             snapshot_metrics):
@@ -180,7 +209,6 @@ class PseudoLabel:
         if x_unl is None:
             raise ValueError("pseudo-labels need unlabelled rows, and this data gave none: set "
                              "data.unlabeled.fraction (e.g. 0.9) or data.unlabeled.source")
-        k = splits.num_classes
 
         # --- round 1: a model of the labelled rows; it never holds the test split -------------
         first_rows: list[dict[str, Any]] = []
@@ -189,9 +217,9 @@ class PseudoLabel:
             should_stop, first_rows.append, None)
         x = torch.from_numpy(np.ascontiguousarray(x_unl)).to(next(first.model.parameters()).device)
         probs = torch.softmax(predict(first.model, x)[0], 1).cpu().numpy()
-        rows, labels, confidence = select_pseudo_labels(probs, threshold=self.threshold, max_ratio=self.max_ratio)
-        report = pseudo_label_report(rows, labels, y_unl, num_classes=k, labelled_counts=splits.class_counts,
-                                     n_unlabeled=len(x_unl))
+        rows, labels, confidence = self.choose(probs)
+        report = pseudo_label_report(rows, labels, y_unl, num_classes=splits.num_classes,
+                                     labelled_counts=splits.class_counts, n_unlabeled=len(x_unl))
 
         # --- round 2: a fresh model on labelled + pseudo-labelled rows -------------------------
         rest = np.setdiff1d(np.arange(len(x_unl)), rows)
@@ -200,13 +228,15 @@ class PseudoLabel:
             y_train=np.concatenate([splits.y_train, labels.astype(splits.y_train.dtype)]),
             y_train_clean=_clean_labels(splits, rows, labels, y_unl),
             x_unlabeled=x_unl[rest], y_unlabeled_true=None if y_unl is None else y_unl[rest])
+        weighted = {} if self.weight == 1 else {"row_weight": np.concatenate(
+            [np.ones(len(splits.y_train)), np.full(len(rows), self.weight)])}
         second = train(config, combined, _phase_progress(
             progress, start=0.5, share=0.5, phase="second model: labelled + pseudo-labelled rows", rounds_left=0),
-            should_stop, on_epoch, snapshot_metrics)
+            should_stop, on_epoch, snapshot_metrics, **weighted)
 
         first_bal = [r["val_balanced_accuracy"] for r in first_rows if r.get("stage") == "train"]
         report.update({
-            "method": "pseudo_label", "threshold": self.threshold, "max_ratio": self.max_ratio,
+            "method": self.name, **self.settings(),
             "mean_confidence": float(confidence.mean()) if len(confidence) else None,
             "first_model": {"epochs_run": len(first_bal),
                             "val_balanced_accuracy": max(first_bal) if first_bal else None},
@@ -216,9 +246,73 @@ class PseudoLabel:
         return dataclasses.replace(second, artifacts=artifacts, splits=splits, info={**second.info, "semi": report})
 
 
+@SEMI.register(
+    "pseudo_label", display="Pseudo-labels, confident rows only",
+    description="A first model, trained on the labelled rows, labels the unlabelled rows it is sure about; "
+                "a second model then learns from both. A model trained on imbalanced labels is sure mostly about "
+                "the common classes, so the kept rows lean toward them.",
+    paper="Lee 2013, Pseudo-Label: The Simple and Efficient Semi-Supervised Learning Method for Deep Neural "
+          "Networks (ICML workshop); here with a fixed threshold and no ramp-up of the unlabelled loss's weight",
+    params=PseudoLabelParams)
+class PseudoLabel(_PseudoLabelling):
+    name = "pseudo_label"
+
+    def __init__(self, *, threshold: float, max_ratio: float | None):
+        self.threshold, self.max_ratio = threshold, max_ratio
+
+    def choose(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return select_pseudo_labels(probs, threshold=self.threshold, max_ratio=self.max_ratio)
+
+    def settings(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "max_ratio": self.max_ratio, "weight": 1.0}
+
+
+@SEMI.register(
+    "pseudo_label_all", display="Pseudo-labels, every row (Yang & Xu)",
+    description="A first model, trained on the labelled rows, labels every unlabelled row with its most likely "
+                "class, however unsure; a second model then learns from both, each pseudo-labelled row counting "
+                "as much as the weight says.",
+    paper="Yang & Xu 2020, Rethinking the Value of Labels for Improving Class-Imbalanced Learning (NeurIPS)",
+    params=EveryRowParams)
+class EveryRowPseudoLabel(_PseudoLabelling):
+    name = "pseudo_label_all"
+
+    def __init__(self, *, weight: float):
+        self.weight = weight
+
+    def choose(self, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return pseudo_label_every_row(probs)
+
+    def settings(self) -> dict[str, Any]:
+        return {"threshold": None, "max_ratio": None, "weight": self.weight}
+
+
 def run_semi(config: RunConfig, splits: Splits, *, train: TrainFn, progress, should_stop, on_epoch=None,
              snapshot_metrics=None):
     """Train with `config.semi`'s method; `train` is the plain training of one model."""
     method = SEMI.create(config.semi.name, config.semi.params)
     return method.run(config, splits, train=train, progress=progress, should_stop=should_stop, on_epoch=on_epoch,
                       snapshot_metrics=snapshot_metrics)
+
+
+class SemiSupervised(Stage):
+    """Takes over the training: the method trains the models it needs through `inner` (the
+    rest of the run's stages), e.g. a first model that labels the unlabelled rows and a
+    second one that learns from both."""
+
+    name = "semi-supervised"
+
+    def applies(self, config: RunConfig) -> bool:
+        return config.semi is not None
+
+    def around(self, config: RunConfig, splits: Splits, run: RunHooks,
+               inner: Callable[[RunConfig, Splits, RunHooks], TrainResult]) -> TrainResult:
+        def train(config, splits, progress, should_stop, on_epoch, snapshot_metrics, row_weight=None):
+            return inner(config, splits, run.replace(progress=progress, should_stop=should_stop, on_epoch=on_epoch,
+                                                     snapshot_metrics=snapshot_metrics, row_weight=row_weight))
+
+        return run_semi(config, splits, train=train, progress=run.progress, should_stop=run.should_stop,
+                        on_epoch=run.on_epoch, snapshot_metrics=run.snapshot_metrics)
+
+
+SEMI_SUPERVISED = SemiSupervised()

@@ -1,12 +1,12 @@
-"""Two-stage fixes on a trained model (Kang et al., ICLR 2020, "Decoupling Representation
-and Classifier for Long-Tailed Recognition"): the features stay frozen, only the linear
-head is re-balanced. Features are computed once, so stage 2 costs seconds.
+"""The stage-2 stage: two-stage fixes on a trained model (Kang et al., ICLR 2020, "Decoupling
+Representation and Classifier for Long-Tailed Recognition"): the features stay frozen, only
+the linear head is re-balanced. Features are computed once, so stage 2 costs seconds. RCAL
+registers itself in the same registry (`_rcal.py`); both build on `_head.py`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,15 +14,15 @@ import torch
 from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
 
-from core.methods import RESAMPLERS, SAMPLERS, create_sampler
-from core.models import Classifier
-from core.registry import Params, Registry
-from core.train._device import balanced_accuracy_t, predict
-from core.train._schedule import lr_at
+from core.config import RunConfig
+from core.methods import RESAMPLERS, SAMPLERS
+from core.registry import Params
+from core.train._common import Network, RunHooks, Stage
+from core.train._device import balanced_accuracy_t
+from core.train._head import STAGE2, head_features, train_head
 
-__all__ = ["STAGE2", "run_stage2", "tau_normalised_weight", "select_tau"]
+__all__ = ["STAGE2", "STAGE_TWO", "run_stage2", "tau_normalised_weight", "select_tau"]
 
-STAGE2: Registry[Callable[..., list[dict[str, Any]]]] = Registry("stage 2 method")
 TAU_GRID = np.linspace(0, 2, 21)
 
 
@@ -79,54 +79,6 @@ class TauNormParams(Params):
                                           "by; empty: chosen on validation data from 0, 0.1, ..., 2.")
 
 
-def _features(model: Classifier, x: Tensor) -> Tensor:
-    return predict(model, x)[1]
-
-
-def _head_epochs(
-    *, name: str, head: Callable[[Tensor], Tensor], params: list[Tensor], feats: Tensor, labels: Tensor,
-    val_feats: Tensor, y_val: Tensor, num_classes: int, epochs: int, lr: float, weight_decay: float,
-    sampler_name: str, batch_size: int, seed: int, first_epoch: int, progress, should_stop, info: dict,
-) -> list[dict[str, Any]]:
-    """Train `params` of `head` with cross-entropy on fixed features: the shared stage-2 loop.
-    Records in `info["head_prior"]` the class prior the head was re-trained under."""
-    sampler = create_sampler(sampler_name)
-    info["head_prior"] = sampler.trained_prior(torch.bincount(labels, minlength=num_classes).cpu(), epochs)
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    generator = torch.Generator(device=feats.device).manual_seed(seed)
-    rows = []
-    for epoch in range(epochs):
-        idx = sampler.sample_indices(labels, num_classes=num_classes, epoch=epoch, num_epochs=epochs, generator=generator)
-        total, seen = 0.0, 0
-        n_batches = math.ceil(len(idx) / batch_size)
-        for b in range(n_batches):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at((epoch + b / n_batches) / epochs, base_lr=lr)
-            batch = idx[b * batch_size : (b + 1) * batch_size]
-            loss = nn.functional.cross_entropy(head(feats[batch]), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(batch)
-            seen += len(batch)
-        if should_stop():
-            from core.train._trainer import Cancelled
-
-            raise Cancelled(f"cancelled in {name}, epoch {epoch + 1}")
-        with torch.no_grad():
-            val_logits = head(val_feats)
-        pred = val_logits.argmax(1)
-        bal, recall = balanced_accuracy_t(pred, y_val, num_classes)
-        rows.append({
-            "stage": name, "epoch": first_epoch + epoch + 1, "train_loss": total / max(seen, 1),
-            "val_loss": float(nn.functional.cross_entropy(val_logits, y_val)),
-            "val_accuracy": float((pred == y_val).float().mean()), "val_balanced_accuracy": bal,
-            "val_recall": [None if math.isnan(r) else float(r) for r in recall.tolist()],
-        })
-        progress({"stage": name, "epoch": epoch + 1, "epochs": epochs, "fraction": 1.0, "eta_s": 0.0})
-    return rows
-
-
 @STAGE2.register("crt", display="Classifier re-training (cRT)",
                  description="Keeps the learned features, resets the classifier (the last layer) and retrains it "
                              "with every class shown equally often.",
@@ -134,7 +86,7 @@ def _head_epochs(
                  params=CrtParams)
 def crt(*, epochs, lr, weight_decay, sampler, resampler, resampler_params, model, x_train, y_train, x_val, y_val,
         class_counts, seed, batch_size, progress, should_stop, first_epoch, info) -> list[dict[str, Any]]:
-    feats, val_feats = _features(model, x_train), _features(model, x_val)
+    feats, val_feats = head_features(model, x_train), head_features(model, x_val)
     labels = y_train
     if resampler:
         from core.methods import resample
@@ -144,7 +96,7 @@ def crt(*, epochs, lr, weight_decay, sampler, resampler, resampler_params, model
         labels = torch.from_numpy(out.y.astype(np.int64)).to(x_train.device)
         sampler = "instance"
     model.head.reset_parameters()
-    return _head_epochs(name="crt", head=model.head, params=list(model.head.parameters()), feats=feats, labels=labels,
+    return train_head(name="crt", head=model.head, params=list(model.head.parameters()), feats=feats, labels=labels,
                         val_feats=val_feats, y_val=y_val, num_classes=len(class_counts), epochs=epochs, lr=lr,
                         weight_decay=weight_decay, sampler_name=sampler, batch_size=batch_size, seed=seed,
                         first_epoch=first_epoch, progress=progress, should_stop=should_stop, info=info)
@@ -157,14 +109,14 @@ def crt(*, epochs, lr, weight_decay, sampler, resampler, resampler_params, model
                  params=HeadTrainingParams)
 def lws(*, epochs, lr, weight_decay, sampler, model, x_train, y_train, x_val, y_val, class_counts, seed,
         batch_size, progress, should_stop, first_epoch, info) -> list[dict[str, Any]]:
-    feats, val_feats = _features(model, x_train), _features(model, x_val)
+    feats, val_feats = head_features(model, x_train), head_features(model, x_val)
     weight, bias = model.head.weight.detach().clone(), model.head.bias.detach().clone()
     scale = torch.ones(len(class_counts), device=weight.device, requires_grad=True)
 
     def head(z: Tensor) -> Tensor:
         return (z @ weight.T) * scale + bias
 
-    rows = _head_epochs(name="lws", head=head, params=[scale], feats=feats, labels=y_train, val_feats=val_feats,
+    rows = train_head(name="lws", head=head, params=[scale], feats=feats, labels=y_train, val_feats=val_feats,
                         y_val=y_val, num_classes=len(class_counts), epochs=epochs, lr=lr, weight_decay=weight_decay,
                         sampler_name=sampler, batch_size=batch_size, seed=seed, first_epoch=first_epoch,
                         progress=progress, should_stop=should_stop, info=info)
@@ -194,7 +146,7 @@ def select_tau(val_feats: Tensor, y_val: Tensor, weight: Tensor, bias: Tensor, n
                  params=TauNormParams)
 def tau_norm(*, tau, model, x_train, y_train, x_val, y_val, class_counts, seed, batch_size, progress,
              should_stop, first_epoch, info) -> list[dict[str, Any]]:
-    val_feats = _features(model, x_val)
+    val_feats = head_features(model, x_val)
     with torch.no_grad():
         weight, bias = model.head.weight.detach().float(), model.head.bias.detach().float()
         chosen = select_tau(val_feats, y_val, weight, bias, len(class_counts)) if tau is None else tau
@@ -214,4 +166,24 @@ def run_stage2(name: str, params: dict | None, **context) -> list[dict[str, Any]
     return STAGE2.create(name, params, **context)
 
 
-from core.train import _rcal  # noqa: E402,F401  (registers "rcal"; it builds on the helpers above)
+class StageTwo(Stage):
+    """The trained network's classifier is re-balanced on its frozen features (any `STAGE2`
+    method: cRT, LWS, tau-norm, RCAL); its epochs join the history after the training's."""
+
+    name = "stage 2"
+
+    def applies(self, config: RunConfig) -> bool:
+        return config.stage2 is not None
+
+    def after_loop(self, config: RunConfig, net: Network, run: RunHooks) -> None:
+        info: dict[str, Any] = {}
+        rows = run_stage2(config.stage2.name, config.stage2.params, model=net.model, x_train=net.x_train,
+                          y_train=net.y_train, x_val=net.x_val, y_val=net.y_val, class_counts=net.class_counts,
+                          seed=config.train.seed, batch_size=config.train.batch_size, progress=run.progress,
+                          should_stop=run.should_stop, first_epoch=len(net.history), info=info)
+        for row in rows:
+            run.record(row, net.history)
+        net.trained_prior = info.get("head_prior", net.trained_prior)  # a re-trained head learned another prior
+
+
+STAGE_TWO = StageTwo()

@@ -1,0 +1,39 @@
+"""The resampling stage (`resampler:` in the config): the training rows of a table are
+resampled (SMOTE, random over- or under-sampling, ...) before any model sees them; the
+synthetic rows are counted so the run can say how many it made."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from core.config import RunConfig
+from core.data import Splits
+from core.methods import resample
+from core.train._common import RunHooks, Stage, TrainingRows
+
+__all__ = ["RESAMPLING"]
+
+
+class Resampling(Stage):
+    name = "resampling"
+
+    def applies(self, config: RunConfig) -> bool:
+        return config.resampler is not None
+
+    def rows(self, config: RunConfig, splits: Splits, rows: TrainingRows, run: RunHooks) -> TrainingRows:
+        spec = config.resampler
+        if splits.modality != "tabular":
+            raise ValueError(f"resampler {spec.name!r} works on tables; for images use a "
+                             "sampler, or cRT with a feature-space resampler (stage2.resampler)")
+        if rows.weight is not None:
+            raise ValueError("rows weighted in the loss (label_issues with action 'downweight', or pseudo-labels "
+                             "with a weight other than 1) do not combine with a resampler; use action 'drop' or "
+                             "weight 1")
+        out = resample(spec.name, rows.x, rows.y, spec.params, seed=config.train.seed)
+        return dataclasses.replace(rows, x=out.x.astype(np.float32), y=out.y.astype(np.int64),
+                                   synthetic=int(out.synthetic.sum()))
+
+
+RESAMPLING = Resampling()
