@@ -109,6 +109,6 @@ def new_cases_tab(bundle) -> None:
     st.download_button("Predictions (CSV)", result.to_csv(), file_name=f"{run_id}-new-cases.csv", mime="text/csv",
                        key="triage.csv", on_click="ignore", icon=":material/download:",
                        help="Both views side by side, one row per case.")
-    st.download_button("Estimated class mix (CSV)", result.prior_table().to_csv(index=False),
+    st.download_button("Estimated class mix (CSV)", result.prior_csv(),
                        file_name=f"{run_id}-new-cases-mix.csv", mime="text/csv", key="triage.mix_csv",
                        on_click="ignore", icon=":material/download:")

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.safe_csv import csv_bytes
+
 __all__ = ["NewCases", "predict_new_cases"]
 
 
@@ -69,7 +71,12 @@ class NewCases:
         return pd.concat([self.frame.reset_index(drop=True), adjusted.reset_index(drop=True)], axis=1)
 
     def to_csv(self) -> bytes:
-        return self.table().to_csv(index=False).encode("utf-8")
+        """`table` as the CSV the page offers and `tailscope predict --out` writes."""
+        return csv_bytes(self.table())
+
+    def prior_csv(self) -> bytes:
+        """`prior_table` as CSV."""
+        return csv_bytes(self.prior_table())
 
 
 # --- the model ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from app.services import load_bundle, load_experiment, load_splits
 from app.widgets import explain, metric_cards, require_run, run_method, table_height
 from core.analysis import confusion, softmax
 from core.data import in_original_units, source_label
+from core.safe_csv import csv_bytes
 from core.text import md
 from core.viz import (
     cell_samples, confusion_figure, confusion_selection, group_bars_figure, image_thumbnails, per_class_figure,
@@ -158,7 +159,7 @@ with right:
     show(group_bars_figure(groups), "groups",
          "Average hit rate of the common (head), middle and rare (tail) classes. A long-tail-aware method "
          "lifts the tail's bar without sinking the others.")
-st.download_button("Per-class metrics (CSV)", per_class.to_csv(index=False), file_name=f"{record.id}-per-class.csv",
+st.download_button("Per-class metrics (CSV)", csv_bytes(per_class), file_name=f"{record.id}-per-class.csv",
                    mime="text/csv", key="results.csv", on_click="ignore", icon=":material/download:",
                    help="Precision, recall, F1, test and training counts and group of every class.")
 

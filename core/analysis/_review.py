@@ -10,8 +10,6 @@ predicted class, and a place to write the verdict down. Verdicts live in the run
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -21,6 +19,7 @@ import pandas as pd
 
 from core.analysis._gallery import error_cases
 from core.artifacts import EvalArtifacts
+from core.safe_csv import csv_bytes
 
 __all__ = [
     "NEIGHBOUR_COLUMNS",
@@ -47,7 +46,6 @@ REVIEW_COLUMNS = ["test_row", "true", "predicted", "confidence", "mark", "note",
 NEIGHBOUR_COLUMNS = ["row", "side", "class", "rank", "train_row", "distance"]
 NOTE_MAX_CHARS = 5000
 _GROUP_RANK = {"tail": 0, "medium": 1, "head": 2}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- the cases to review --------------------------------------------------------------------
@@ -280,22 +278,9 @@ def reviews_table(reviews: dict[int, dict[str, str]], artifacts: EvalArtifacts,
 
 
 def reviews_csv(table: pd.DataFrame) -> bytes:
-    """`reviews_table` as UTF-8 CSV. Text cells that a spreadsheet would run as a formula
-    (starting with = + - @) get a leading apostrophe, so a note opens as the words it is."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(list(table.columns))
-    for record in table.itertuples(index=False):
-        writer.writerow([_safe_cell(v) for v in record])
-    return buffer.getvalue().encode("utf-8")
-
-
-def _safe_cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """`reviews_table` as UTF-8 CSV through the one CSV writer (`core.safe_csv`): a note
+    or class name a spreadsheet would run as a formula opens as the words it is."""
+    return csv_bytes(table, float_format="%.6g")
 
 
 def _case_row(case: Any) -> int:
