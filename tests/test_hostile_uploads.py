@@ -114,3 +114,35 @@ def test_refusing_the_bomb_takes_little_memory(bomb, tmp_path):
     assert result["peak_over_start_mb"] < 200, result
     assert "DecompressionBombWarning" not in out.stderr
     print(f"pixel bomb refused in {result['seconds']:.2f} s, peak +{result['peak_over_start_mb']:.0f} MB")
+
+
+# --- EXIF orientation -------------------------------------------------------------------------
+
+def _half_and_half(width: int, height: int):
+    """Left half red, right half blue."""
+    from PIL import Image
+
+    img = Image.new("RGB", (width, height), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, width // 2, height))
+    return img
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_pictures_are_turned_upright_as_their_exif_orientation_says(fmt):
+    """A phone stores a portrait photo sideways, with orientation 6 ("turn 90 degrees
+    clockwise to view"): loaded, it must match the upright picture a viewer shows."""
+    from PIL import Image
+
+    upright = _half_and_half(40, 64)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what the camera wrote: turned a quarter anticlockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer, plain = io.BytesIO(), io.BytesIO()
+    stored.save(buffer, format=fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    upright.save(plain, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    suffix = ".png" if fmt == "PNG" else ".jpg"
+    turned, _ = load_pictures(buffer.getvalue(), "portrait" + suffix, size=16, grayscale=False)
+    reference, _ = load_pictures(plain.getvalue(), "upright" + suffix, size=16, grayscale=False)
+    assert abs(turned - reference).max() < 0.1
+    red = turned[0, 0]  # (C, H, W): the red channel is high on the left half only
+    assert red[:, :6].mean() > 0.9 and red[:, -6:].mean() < 0.1

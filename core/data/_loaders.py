@@ -160,10 +160,12 @@ def _check_pixel_budget(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]],
 
 def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], filename: str,
                      size: int) -> tuple[np.ndarray, set[str]]:
-    """(pixels (N, size, size, 3) uint8, the modes seen) of named pictures, each resized to
-    size x size, after the pixel budget is checked from their headers; a DataError names
-    the unreadable ones (a few, and how many more)."""
-    from PIL import Image
+    """(pixels (N, size, size, 3) uint8, the modes seen) of named pictures, each turned
+    upright as its EXIF orientation says (as every viewer shows it: a phone stores a portrait
+    photo sideways with a note to turn it) and resized to size x size, after the pixel budget
+    is checked from their headers; a DataError names the unreadable ones (a few, and how
+    many more)."""
+    from PIL import Image, ImageOps
 
     _check_pixel_budget(pictures, filename)
     pixels = np.empty((len(pictures), size, size, 3), dtype=np.uint8)
@@ -174,6 +176,7 @@ def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], fi
             with open_member() as stream, Image.open(io.BytesIO(stream.read())) as img:
                 img.draft("RGB", (size, size))  # JPEGs decode straight at a smaller scale
                 modes.add(img.mode)
+                ImageOps.exif_transpose(img, in_place=True)
                 pixels[i] = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
         except Exception:  # PIL raises many kinds for a broken file; each becomes "not readable"
             unreadable.append(quoted(name, 40))
