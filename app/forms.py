@@ -27,8 +27,8 @@ from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import (
     ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, RawTable, TableProfile, class_statistics, list_uploads, sources_of,
-    load_data, profile_table, read_stored_table, remove_upload, save_upload, source_label, split_data, upload_path,
-    upload_source,
+    keep_if_accepted, load_data, profile_table, read_stored_table, remove_upload, save_upload, source_label,
+    split_data, upload_path,
 )
 from core.glossary import method_display, plugin_label
 from core.jobs import SweepRefused, SweepSpec, expand_sweep, load_sweep
@@ -106,35 +106,32 @@ def data_label(data: DataConfig, dataset: Dataset | None = None) -> str:
     return f"{name} ({ratio:.0f} : 1, natural)" if ratio >= 1.5 else f"{name} ({ratio:.1f} : 1, about balanced)"
 
 
-def store_upload(data: bytes, filename: str) -> str:
-    """Store an uploaded file once (content-hashed); returns its `upload:...` source."""
+def store_upload_type(filename: str) -> None:
+    """Refuse a file type the Data page does not read, before anything is stored."""
     suffix = PurePosixPath(filename).suffix.lower()
     if suffix[1:] not in UPLOAD_TYPES:
         raise DataError(f"{filename}: unsupported file type {suffix or '(none)'!r}; upload .csv, .parquet, "
                         ".zip (one folder per class) or .npz.")
+
+
+def store_upload(data: bytes, filename: str) -> str:
+    """Store an uploaded file once (content-hashed); returns its `upload:...` source."""
+    store_upload_type(filename)
     return save_upload(data, filename)
 
 
 def open_upload(data: bytes, filename: str) -> str:
     """Store an upload and read it once; a file that cannot be read is refused and, unless it
-    was stored before, not kept."""
-    source = upload_source(data, filename)
-    try:
-        upload_path(source)
-        fresh = False
-    except DataError:
-        fresh = True
-    source = store_upload(data, filename)
-    try:
+    was stored before, not kept (`core.data.keep_if_accepted`)."""
+    store_upload_type(filename)
+
+    def read(source: str) -> None:
         if is_table_upload(source):
             raw_table(source)
         else:
             load_dataset(DataConfig(source=source))
-    except DataError:
-        if fresh:
-            remove_upload(source)
-        raise
-    return source
+
+    return keep_if_accepted(data, filename, read)
 
 
 def stored_upload_path(source: str):

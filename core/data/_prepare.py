@@ -19,7 +19,10 @@ from core.data._sources import load_source
 from core.data._tables import RawTable, table_dataset
 from core.data._unlabeled import UNKNOWN_LABEL, hide_labels, load_unlabeled_upload
 
-__all__ = ["load_data", "split_data", "run_table_transform"]
+__all__ = ["load_data", "split_data", "run_table_transform", "source_problems"]
+
+_UNLABELED_CHECKED: dict[str, str | None] = {}  # data config (JSON) -> why its unlabelled file cannot be read
+_CHECKS_KEPT = 64
 
 
 def load_data(data: DataConfig, raw: RawTable | None = None) -> Dataset:
@@ -29,6 +32,36 @@ def load_data(data: DataConfig, raw: RawTable | None = None) -> Dataset:
     if raw is not None:
         return table_dataset(raw, data.label_column, data.column_roles, data.missing)
     return load_source(data.source, data.params, data.label_column, data.column_roles, data.missing)
+
+
+def source_problems(data: DataConfig, dataset: Dataset | None = None) -> tuple[Dataset | None, list[str]]:
+    """Every source-like field of `data` (`core.config.SOURCE_FIELDS`) read as the run will
+    read it: (the dataset, None when `data.source` cannot be read; one line per field that
+    cannot, named). Pre-flight calls this before anything is queued, so a file in any field
+    is refused up front, never by the worker. `dataset` is `data.source` already loaded.
+
+    The unlabelled file's answer is remembered per data config: uploads are named by the
+    hash of their bytes, so the same config reads the same file (the Train page asks on
+    every rerun)."""
+    if dataset is None:
+        try:
+            dataset = load_data(data)
+        except (ValueError, OSError) as exc:  # DataError and unknown names are ValueErrors
+            return None, [f"data.source: {exc}"]
+    if data.unlabeled is None or data.unlabeled.source is None:
+        return dataset, []
+    key = data.model_dump_json()
+    if key not in _UNLABELED_CHECKED:
+        try:
+            load_unlabeled_upload(data.unlabeled.source, dataset, data, tuple(dataset.x.shape[1:]))
+            problem = None
+        except (ValueError, OSError) as exc:
+            problem = f"data.unlabeled.source: {exc}"
+        if len(_UNLABELED_CHECKED) >= _CHECKS_KEPT:
+            _UNLABELED_CHECKED.pop(next(iter(_UNLABELED_CHECKED)))
+        _UNLABELED_CHECKED[key] = problem
+    problem = _UNLABELED_CHECKED[key]
+    return dataset, [problem] if problem else []
 
 
 def _split_settings(data: DataConfig) -> dict:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.data import UPLOAD_PREFIX, Dataset, load_data, profile_counts
+from core.data import UPLOAD_PREFIX, Dataset, profile_counts, source_problems
 from core.methods import LOSSES, check_resampler
 from core.models import MODELS, is_baseline
 from core.train._trainer import prepare_run_data
@@ -30,12 +30,9 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None,
     when the run can start. Loads the data unless `dataset` is given, and prepares the
     training split for a resampler check unless `train_labels` are given."""
     data = config.data
+    dataset, problems = source_problems(data, dataset)
     if dataset is None:
-        try:
-            dataset = load_data(data)
-        except (ValueError, OSError) as exc:  # DataError and unknown names are ValueErrors
-            return [f"data.source: {exc}"]
-    problems = []
+        return problems
     modality = dataset.modality
     model_modalities = MODELS.info(config.model.name).capabilities.get("modality", ())
     if modality not in model_modalities:
