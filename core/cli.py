@@ -448,7 +448,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from core.analysis import (
         ATTRIBUTIONS, build_report_cases, case_attributions, error_cases, list_attributions, load_run_model,
-        read_reviews, resolve_classes, reviews_table,
+        report_annotations, resolve_classes, reviews_table,
     )
     from core.config import RunConfig
     from core.data import feature_table
@@ -492,6 +492,9 @@ def _explain(args: argparse.Namespace) -> int:
     maps = case_attributions(store.run_dir(args.run), model, inputs, cases["sample_id"].tolist(), method=args.method,
                              targets={"true": cases["true"], "pred": cases["pred"]}, device=str(device), progress=progress)
     print(file=sys.stderr)
+    saved = report_annotations(store, args.run)
+    for line in saved["damaged"]:
+        print(f"tailscope: note: left out of the report: {line}", file=sys.stderr)
     report = error_report_html(
         build_report_cases(cases, artifacts, inputs, maps["true"], maps["pred"], modality=modality,
                            feature_names=dataset.get("feature_names"),
@@ -500,8 +503,8 @@ def _explain(args: argparse.Namespace) -> int:
         notes=f"Cases: {'misclassified' if args.wrong else 'all'} test samples of "
               f"{'every class' if classes is None else ', '.join(names[c] for c in classes)}, "
               f"the most confident predictions first ({len(cases)} shown).",
-        reviews=reviews_table(read_reviews(store, args.run), artifacts, names),
-        operating_point=store.annotation(args.run, "operating_point"),
+        reviews=reviews_table(saved["reviews"], artifacts, names), operating_point=saved["operating_point"],
+        damaged=saved["damaged"],
     )
     out = Path(args.out or f"{args.run}-{args.method}.html")
     out.parent.mkdir(parents=True, exist_ok=True)

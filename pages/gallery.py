@@ -5,13 +5,15 @@ on each, and an HTML report and CSV to share them."""
 import numpy as np
 import streamlit as st
 
-from app.gallery_cards import attribution_maps, case_card, neighbour_panel, review_form, review_summary, run_model
+from app.gallery_cards import (
+    attribution_maps, case_card, neighbour_panel, report_extras, review_form, review_summary, run_model, saved_reviews,
+)
 from app.label_issue_view import label_issue_review
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
     ATTRIBUTIONS, build_report_cases, class_feature_importance, error_cases, importance_sample, importance_sides,
-    list_attributions, most_confused_pairs, nearest_training_cases, neighbours_unavailable, read_reviews, softmax,
+    list_attributions, most_confused_pairs, nearest_training_cases, neighbours_unavailable, softmax,
     train_subset_rows,
 )
 from core.data import feature_table, head_to_tail_order
@@ -121,7 +123,7 @@ def _maps(inputs, ids, targets, what):
 
 maps = _maps(x, shown["sample_id"].tolist(), {"true": shown["true"], "pred": shown["pred"]}
              | ({"chosen": [chosen] * len(shown)} if chosen is not None else {}), "attribution maps (each is saved)")
-reviews, no_neighbours = read_reviews(get_store(), rid), neighbours_unavailable(art)
+reviews, no_neighbours = saved_reviews(rid), neighbours_unavailable(art)
 near = nearest_training_cases(art, shown["row"], k=3)
 subset = train_subset_rows(splits.y_train, art, size=b.config.train.train_subset, seed=b.config.data.seed)
 train_inputs = None if subset is None else (lambda rows: splits.x_train[subset[rows]])
@@ -181,8 +183,7 @@ else:
 st.download_button(
     f"⬇️ Download these {len(report_cases)} cases as an HTML report", on_click="ignore", key="gallery.download",
     data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,
-                                   method=method, class_names=names, reviews=done,
-                                   operating_point=get_store().annotation(rid, "operating_point")),
+                                   method=method, class_names=names, reviews=done, **report_extras(rid)),
     file_name=f"{rid}-{method}-errors.html", mime="text/html",
 )
 explain("One file with the cards and their maps, plus how to read them, every case review and the saved operating "

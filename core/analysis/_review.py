@@ -20,6 +20,7 @@ import pandas as pd
 from core.analysis._gallery import error_cases
 from core.artifacts import EvalArtifacts
 from core.safe_csv import csv_bytes
+from core.store import REVIEW_MARKS, TRAIN_REVIEW_MARKS  # the reviews file's vocabulary, checked on read
 
 __all__ = [
     "NEIGHBOUR_COLUMNS",
@@ -32,6 +33,7 @@ __all__ = [
     "rare_class_errors",
     "read_reviews",
     "reviews_csv",
+    "report_annotations",
     "reviews_table",
     "set_review",
     "train_subset_rows",
@@ -41,7 +43,6 @@ __all__ = [
     "clear_train_review",
 ]
 
-REVIEW_MARKS = ("label looks wrong", "ambiguous", "model error")
 REVIEW_COLUMNS = ["test_row", "true", "predicted", "confidence", "mark", "note", "updated"]
 NEIGHBOUR_COLUMNS = ["row", "side", "class", "rank", "train_row", "distance"]
 NOTE_MAX_CHARS = 5000
@@ -227,7 +228,6 @@ def clear_review(store: Any, run_id: str, case: int) -> bool:
 
 # --- review marks on training rows (suspected label issues) -------------------------------------
 
-TRAIN_REVIEW_MARKS = ("suspected label issue", "label is right", "ambiguous")
 
 
 def read_train_reviews(store: Any, run_id: str) -> dict[int, dict[str, Any]]:
@@ -275,6 +275,23 @@ def reviews_table(reviews: dict[int, dict[str, str]], artifacts: EvalArtifacts,
                         "confidence": float(probs[pred]), "mark": r["mark"], "note": r["note"],
                         "updated": r["updated"]})
     return pd.DataFrame(records, columns=REVIEW_COLUMNS)
+
+
+def report_annotations(store: Any, run_id: str) -> dict[str, Any]:
+    """What a report holds of the run's annotations: its case reviews and operating point,
+    and one line per damaged one left out (named, with its path), so a damaged annotation
+    never stops a report."""
+    from core.store import AnnotationDamaged
+
+    out: dict[str, Any] = {"reviews": {}, "operating_point": {}, "damaged": []}
+    for name, read in (("reviews", lambda: read_reviews(store, run_id)),
+                       ("operating_point", lambda: store.annotation(run_id, "operating_point"))):
+        try:
+            out[name] = read()
+        except AnnotationDamaged as exc:
+            out["damaged"].append(f"The saved {exc.what}: {exc.file} cannot be used ({exc.reason}); it is at "
+                                  f"{exc.path}. To go on, {exc.todo}.")
+    return out
 
 
 def reviews_csv(table: pd.DataFrame) -> bytes:
