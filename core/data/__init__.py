@@ -23,7 +23,7 @@ from core.data._sources import (
     UPLOAD_PREFIX, StoredUpload, describe_source, list_uploads, load_source, read_stored_table, remove_upload,
     keep_if_accepted, save_upload, source_label, sources_of, unused_uploads, upload_path, upload_source,
 )
-from core.data._prepare import load_data, run_table_transform, source_problems, split_data
+from core.data._prepare import labelled_train_counts, load_data, run_table_transform, source_problems, split_data
 from core.data._noise import (
     LABEL_NOISE, LabelNoise, corrupt_labels, damage_by_group, exact_count, label_damage_table, most_similar_class,
 )
@@ -42,6 +42,7 @@ __all__ = [
     "StoredUpload", "sources_of", "list_uploads", "read_stored_table", "remove_upload", "unused_uploads", "upload_path",
     "upload_source", "load_pictures", "load_npz_inputs", "check_upload_size", "column_values", "TableTransform",
     "fit_table_transform", "table_transform", "run_table_transform", "source_problems", "keep_if_accepted",
+    "labelled_train_counts",
     "LABEL_NOISE", "LabelNoise", "corrupt_labels", "exact_count", "label_damage_table", "damage_by_group",
     "most_similar_class",
     "PICTURE_SUFFIXES", "read_image_batch", "read_table_batch", "UNKNOWN_LABEL", "hidden_counts", "hide_labels", "load_unlabeled_upload",
