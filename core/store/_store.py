@@ -507,8 +507,7 @@ class RunStore:
                               "(killed, crashed or out of memory); re-run it from the Runs page")
                 reaped.append(record.id)
                 if record.worker_pid is not None:  # its writer is gone: what it left half-written goes too
-                    for temp in self.run_dir(record.id).rglob("*.tmp*"):
-                        temp.unlink(missing_ok=True)
+                    self._remove_temp_files(record.id)
         with self._connect() as db:
             embedding = db.execute("SELECT id, worker_pid, progress FROM runs WHERE status = 'done'"
                                    " AND progress LIKE '%embedding%'").fetchall()
@@ -516,7 +515,12 @@ class RunStore:
             progress = json.loads(row["progress"])
             if progress.get("stage") == "embedding" and not pid_alive(row["worker_pid"]):
                 self._update(row["id"], progress=json.dumps({**progress, "stage": "done", "embedding": "interrupted"}))
+                self._remove_temp_files(row["id"])  # the map it was writing, half-written
         return reaped
+
+    def _remove_temp_files(self, run_id: str) -> None:
+        for temp in self.run_dir(run_id).rglob("*.tmp*"):
+            temp.unlink(missing_ok=True)
 
     # --- workers ---------------------------------------------------------------------------
     def worker_heartbeat(self, pid: int) -> None:
