@@ -19,8 +19,8 @@ from app.widgets import params_form, table_height
 from core.config import DataConfig
 from core.data import (
     DATASETS, MISSING_HELP, ROLE_CHOICES, UPLOAD_PREFIX, Dataset, DataError, RawTable, TableProfile, apply_role_edits, gaps_line,
-    imbalance_preview, left_out_line, list_uploads, load_data, missing_options, profile_table, read_stored_table,
-    remove_upload, roles_frame, save_upload, source_label, sources_of, upload_path, upload_source,
+    imbalance_preview, keep_if_accepted, left_out_line, list_uploads, load_data, missing_options, profile_table, read_stored_table,
+    remove_upload, roles_frame, save_upload, source_label, sources_of,
 )
 from core.text import md
 
@@ -65,35 +65,32 @@ def data_label(data: DataConfig, dataset: Dataset | None = None) -> str:
 
 # --- uploads --------------------------------------------------------------------------------
 
-def store_upload(data: bytes, filename: str) -> str:
-    """Store an uploaded file once (content-hashed); returns its `upload:...` source."""
+def store_upload_type(filename: str) -> None:
+    """Refuse a file type the Data page does not read, before anything is stored."""
     suffix = PurePosixPath(filename).suffix.lower()
     if suffix[1:] not in UPLOAD_TYPES:
         raise DataError(f"{filename}: unsupported file type {suffix or '(none)'!r}; upload .csv, .parquet, "
                         ".zip (one folder per class) or .npz.")
+
+
+def store_upload(data: bytes, filename: str) -> str:
+    """Store an uploaded file once (content-hashed); returns its `upload:...` source."""
+    store_upload_type(filename)
     return save_upload(data, filename)
 
 
 def open_upload(data: bytes, filename: str) -> str:
     """Store an upload and read it once; a file that cannot be read is refused and, unless it
-    was stored before, not kept."""
-    source = upload_source(data, filename)
-    try:
-        upload_path(source)
-        fresh = False
-    except DataError:
-        fresh = True
-    source = store_upload(data, filename)
-    try:
+    was stored before, not kept (`core.data.keep_if_accepted`)."""
+    store_upload_type(filename)
+
+    def read(source: str) -> None:
         if is_table_upload(source):
             raw_table(source)
         else:
             load_dataset(DataConfig(source=source))
-    except DataError:
-        if fresh:
-            remove_upload(source)
-        raise
-    return source
+
+    return keep_if_accepted(data, filename, read)
 
 
 def is_table_upload(source: str | None) -> bool:

@@ -12,18 +12,18 @@ import pandas as pd
 import streamlit as st
 
 from app.services import get_store
-from app.widgets import explain, table_height
+from app.widgets import explain, saved_annotation, table_height
 from core.analysis import (
     REVIEW_MARKS, case_attributions, clear_review, display_image, load_run_model, neighbour_values, rare_class_errors,
-    reviews_csv, reviews_table, set_review,
+    read_reviews, report_annotations, reviews_csv, reviews_table, set_review,
 )
-from core.store import RunStore
+from core.store import RunFileDamaged, RunStore
 from core.text import md
 from core.train import resolve_device
 from core.viz import attribution_pair_figure, feature_attribution_bars, image_with_attribution
 
 __all__ = ["DEVICE", "run_model", "attribution_maps", "case_card", "neighbour_panel", "review_form",
-           "review_summary"]
+           "review_summary", "saved_reviews", "report_extras"]
 
 DEVICE = str(resolve_device("auto"))  # the GPU when there is one
 
@@ -149,13 +149,17 @@ def review_form(run_id: str, sample_id: int, saved: Mapping[str, str] | None, *,
             return
         try:
             set_review(get_store(), run_id, int(sample_id), mark, note)
-        except ValueError as exc:
+        except (ValueError, RunFileDamaged) as exc:  # a damaged reviews file: the notice above says what to do
             st.session_state[status] = ("error", f"Not saved: {md(exc)}")
             return
         st.session_state[status] = ("success", f"Saved: {md(mark)}.")
 
     def remove() -> None:
-        clear_review(get_store(), run_id, int(sample_id))
+        try:
+            clear_review(get_store(), run_id, int(sample_id))
+        except RunFileDamaged as exc:
+            st.session_state[status] = ("error", f"Not removed: {md(exc)}")
+            return
         st.session_state[status] = ("success", "Review removed.")
 
     with st.expander("Review this case" + (f" (saved: {saved['mark']})" if saved else ""), expanded=False):
@@ -173,6 +177,17 @@ def review_form(run_id: str, sample_id: int, saved: Mapping[str, str] | None, *,
         if status in st.session_state:
             kind, text = st.session_state.pop(status)
             getattr(st, kind)(text)
+
+
+def saved_reviews(run_id: str) -> dict[int, dict[str, str]]:
+    """The run's case reviews; none, with the damaged-file notice, when its file is damaged."""
+    return saved_annotation(lambda: read_reviews(get_store(), run_id), {})
+
+
+def report_extras(run_id: str) -> dict[str, Any]:
+    """The saved operating point for the HTML report, and the damaged files it leaves out."""
+    saved = report_annotations(get_store(), run_id)
+    return {"operating_point": saved["operating_point"], "damaged": saved["damaged"]}
 
 
 def review_summary(run_id: str, art, names: Sequence[str], groups: Sequence[str],

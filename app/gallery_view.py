@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.services import RunBundle, get_store
+from app.gallery_cards import report_extras
+from app.services import RunBundle
 from app.widgets import explain
 from core.analysis import (
     build_report_cases, class_feature_importance, importance_sample, importance_sides, most_confused_pairs,
@@ -94,7 +95,7 @@ def report_section(record: RunRecord, bundle: RunBundle, cases: pd.DataFrame, sh
         f"⬇️ Download these {len(report_cases)} cases as an HTML report", on_click="ignore", key="gallery.download",
         data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,
                                        method=method, class_names=bundle.class_names, reviews=reviews,
-                                       operating_point=get_store().annotation(record.id, "operating_point")),
+                                       **report_extras(record.id)),
         file_name=f"{record.id}-{method}-errors.html", mime="text/html",
     )
     explain("One file with the cards and their maps, plus how to read them, every case review and the saved "

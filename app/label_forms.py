@@ -15,8 +15,10 @@ from app.data_forms import UPLOAD_TYPES
 from app.train_forms import plugin_picker
 from app.services import load_splits
 from app.widgets import explain, params_form, plugin_caption, table_height
-from core.config import DataConfig
-from core.data import LABEL_NOISE, DataError, damage_by_group, label_damage_table, save_upload, source_label
+from core.config import DataConfig, UnlabeledConfig
+from core.data import (
+    LABEL_NOISE, DataError, damage_by_group, keep_if_accepted, label_damage_table, source_label, source_problems,
+)
 from core.methods import CLEANERS
 from core.text import md
 from core.train import PRETRAIN, SEMI
@@ -62,7 +64,8 @@ def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> 
                                            "training rows and join the hidden-label rows.")
         if extra_file is not None:
             try:
-                source = save_upload(extra_file.getvalue(), extra_file.name)
+                source = keep_if_accepted(extra_file.getvalue(), extra_file.name,
+                                          lambda stored: _check_extra_rows(saved, stored))
             except DataError as exc:
                 st.error(md(exc))
         if source and not st.checkbox(f"Use the unlabelled rows of {md(source_label(source))}", value=True,
@@ -70,6 +73,16 @@ def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> 
             source = None
     unlabeled = {"fraction": float(fraction), "source": source} if fraction > 0 or source else None
     return {"label_noise": label_noise, "unlabeled": unlabeled}
+
+
+def _check_extra_rows(data: DataConfig, source: str) -> None:
+    """Read the extra unlabelled rows as a run on `data` would (the same columns, sizes and
+    scaling), so a file that cannot serve is refused now and not kept."""
+    unlabeled = {**(data.unlabeled.model_dump() if data.unlabeled else {}), "source": source}
+    _, problems = source_problems(data.model_copy(update={"unlabeled": UnlabeledConfig(**unlabeled)}))
+    for problem in problems:  # a problem of the data itself is the Data page's to show, not this file's
+        if problem.startswith("data.unlabeled.source: "):
+            raise DataError(problem.removeprefix("data.unlabeled.source: "))
 
 
 def label_damage_panel(data: DataConfig) -> None:

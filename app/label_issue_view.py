@@ -10,13 +10,14 @@ from typing import Any
 import streamlit as st
 
 from app.services import get_store
-from app.widgets import explain, table_height
+from app.widgets import explain, saved_annotation, table_height
 from core.analysis import (
     TRAIN_REVIEW_MARKS, display_image, label_issue_counts, label_issue_table, read_label_issues, read_train_reviews,
     set_train_review,
 )
 from core.data import feature_table
 from core.jobs import compute_run_label_issues
+from core.store import RunFileDamaged
 from core.text import md
 from core.viz import label_issue_counts_figure
 
@@ -42,7 +43,11 @@ def _verdict_form(run_id: str, row: int, given: int, suggested: int, saved: dict
         mark = st.radio("Your verdict", TRAIN_REVIEW_MARKS, horizontal=True, key=f"{key}.mark",
                         index=TRAIN_REVIEW_MARKS.index(saved["mark"]) if saved else None)
         if st.form_submit_button("Save verdict", key=f"{key}.save") and mark is not None:
-            set_train_review(get_store(), run_id, row, mark, given=given, suggested=suggested)
+            try:
+                set_train_review(get_store(), run_id, row, mark, given=given, suggested=suggested)
+            except RunFileDamaged as exc:
+                st.error(f"Not saved: {md(exc)}")
+                return
             st.success(f"Saved: {md(mark)}.")
 
 
@@ -55,13 +60,13 @@ def label_issue_review(run_id: str, bundle: Any, splits: Any, names: Sequence[st
             "find the recorded class (low: suspicious); *suggested* is the class they find most likely. A "
             "suspicion is a reason to look, not proof.")
     store = get_store()
-    report = read_label_issues(store, run_id)
+    report = saved_annotation(lambda: read_label_issues(store, run_id), None, where="issues")
     if report is None or len(report.given) != len(splits.y_train):
         if st.button("🔎 Find suspected label issues", key=f"gallery.issues.compute.{run_id}", type="primary",
                      help="Trains a quick model on each of 5 folds of the training split; seconds for tables "
                           "and small pictures."):
             _compute(run_id)
-            report = read_label_issues(store, run_id)
+            report = saved_annotation(lambda: read_label_issues(store, run_id), None, where="issues.new")
         if report is None:
             return
     detection = report.detection()
@@ -77,7 +82,7 @@ def label_issue_review(run_id: str, bundle: Any, splits: Any, names: Sequence[st
     if table.empty:
         st.info("No training row is suspected: the quick models agree with every recorded label they were sure of.")
         return
-    reviews = read_train_reviews(store, run_id)
+    reviews = saved_annotation(lambda: read_train_reviews(store, run_id), {}, where="issues.reviews")
     table["verdict"] = [reviews.get(int(r), {}).get("mark", "") for r in table["train_row"]]
     st.dataframe(table.drop(columns=[] if report.clean is not None else ["truly_wrong"]), hide_index=True,
                  height=table_height(len(table), 300),

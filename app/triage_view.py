@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from app.services import get_store, load_bundle
-from app.widgets import explain, table_height
+from app.widgets import explain, saved_annotation, table_height
 from core.analysis import softmax
 from core.data import DataError
 from core.data import PICTURE_SUFFIXES
@@ -39,8 +39,9 @@ def class_probabilities(bundle) -> np.ndarray:
 
 
 def saved_operating_point(run_id: str) -> dict[str, Any]:
-    """The operating point saved with the run ({} if none)."""
-    return get_store().annotation(run_id, "operating_point")
+    """The operating point saved with the run ({} if none, or when its file is damaged: the
+    damaged-file notice says so)."""
+    return saved_annotation(lambda: get_store().annotation(run_id, "operating_point"), {})
 
 
 def save_operating_point(run_id: str, value: dict[str, Any]) -> None:
@@ -147,6 +148,6 @@ def new_cases_tab(bundle) -> None:
     st.download_button("Predictions (CSV)", result.to_csv(), file_name=f"{run_id}-new-cases.csv", mime="text/csv",
                        key="triage.csv", on_click="ignore", icon=":material/download:",
                        help="Both views side by side, one row per case.")
-    st.download_button("Estimated class mix (CSV)", result.prior_table().to_csv(index=False),
+    st.download_button("Estimated class mix (CSV)", result.prior_csv(),
                        file_name=f"{run_id}-new-cases-mix.csv", mime="text/csv", key="triage.mix_csv",
                        on_click="ignore", icon=":material/download:")

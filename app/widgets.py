@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Any, get_args
+from collections.abc import Callable
+from typing import Any, TypeVar, get_args
 
 import streamlit as st
 
@@ -16,13 +17,15 @@ from core.config import RunConfig
 from core.data import describe_source
 from core.glossary import glossary_markdown, method_display
 from core.registry import PluginInfo, registry_for
-from core.store import RunFileDamaged, RunRecord
+from core.store import AnnotationDamaged, RunFileDamaged, RunRecord
 from core.text import interval_text, md, number
 
 __all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "plugin_caption", "loss_schedule_form", "empty_state", "status_badge",
            "start_demo_run", "explain", "chart_with_download", "flash", "remember_form_values", "table_height",
-           "metric_cards",
-           "format_interval", "rerun_run", "delete_run", "run_method", "glossary_panel"]
+           "metric_cards", "format_interval", "rerun_run", "delete_run", "run_method", "glossary_panel",
+           "saved_annotation", "damaged_annotation_notice"]
+
+T = TypeVar("T")
 
 STATUS_BADGES = {"queued": "⏳ queued", "running": "🏃 running", "done": "✅ done", "failed": "❌ failed",
                  "cancelled": "⏹ cancelled"}
@@ -163,6 +166,35 @@ def _damaged(record: RunRecord, exc: RunFileDamaged) -> None:
     confirm = c2.checkbox("Yes, delete it", key=f"damaged.confirm.{record.id}")
     c2.button("Delete it", key="damaged.delete", on_click=delete_run, args=(record,), disabled=not confirm,
               icon=":material/delete:")
+
+
+def saved_annotation(read: Callable[[], T], default: T, *, where: str = "page") -> T:
+    """`read()` of what a person saved with a run (its operating point, reviews, label
+    issues); a damaged file shows its notice instead and gives `default`, so the page goes
+    on without it. `where` tells two notices of one file on a page apart."""
+    try:
+        return read()
+    except AnnotationDamaged as exc:
+        damaged_annotation_notice(exc, where)
+        return default
+
+
+def damaged_annotation_notice(exc: AnnotationDamaged, where: str = "page") -> None:
+    """Which saved file cannot be used, where it is, why, and what to do; with a button that
+    sets it aside (renamed beside itself, nothing deleted) so the run starts afresh."""
+    st.warning(f"The {exc.what} saved with this run cannot be used: its file **{md(exc.file)}** is damaged "
+               f"({md(exc.reason)}). "
+               f"It is at {md(exc.path)}. To go on, {md(exc.todo)}. The rest of this page and the run's other pages "
+               "work without it.", icon=":material/report:")
+    st.button("Set the damaged file aside", key=f"damaged.aside.{exc.name}.{exc.run_id}.{where}",
+              on_click=_set_aside, args=(exc.run_id, exc.name), icon=":material/folder_off:")
+
+
+def _set_aside(run_id: str, name: str) -> None:
+    aside = get_store().set_aside_annotation(run_id, name)
+    if aside is not None:
+        flash(f"The damaged file was renamed to {md(aside.name)} (beside the run's other files); the run goes on "
+              "without it.")
 
 
 def require_run() -> RunRecord:

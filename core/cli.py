@@ -70,50 +70,63 @@ def _evaluation_override(config, args: argparse.Namespace):
         raise ConfigError(format_validation_error(exc)) from None
 
 
-def _file_source(config, config_path: str):
-    """A `data.source` that names a file (relative to the config's folder, then the
-    current one) is stored as an upload, with the same checks, and the config points to it."""
-    from core.config import ConfigError
-    from core.data import DATASETS, UPLOAD_PREFIX, DataError, load_data, remove_upload, save_upload
-    from core.store import RunStore
+def _file_sources(config, config_path: str, fresh: list[str]):
+    """Every source-like field (`core.config.SOURCE_FIELDS`) that names a file (relative to
+    the config's folder, then the current one) is stored as an upload and the config points
+    to it; the pre-flight then reads each as the run would. Uploads stored here for the
+    first time are appended to `fresh`, so a refused run leaves none of them behind."""
+    from core.config import ConfigError, RunConfig, source_values
+    from core.data import DATASETS, UPLOAD_PREFIX, DataError, save_upload, upload_path, upload_source
 
-    source = config.data.source
-    if source.startswith(UPLOAD_PREFIX) or source in DATASETS:
-        return config
-    candidates = [Path(config_path).resolve().parent / source, Path.cwd() / source]
-    path = next((c for c in candidates if c.is_file()), None)
-    if path is None:
-        raise ConfigError(f"data.source: unknown dataset {source!r} and no file of that name (looked in "
-                          f"{candidates[0].parent} and {candidates[1].parent}); built-in: {', '.join(DATASETS.names())}")
-    try:
-        stored = save_upload(path.read_bytes(), path.name)
-    except (DataError, OSError) as exc:
-        raise ConfigError(f"data.source: {exc}") from None
-    data = config.data.model_copy(update={"source": stored})
-    try:
-        load_data(data)  # refuse a bad file before queueing, with the config's roles and missing-value policy
-    except (DataError, ValueError) as exc:
-        if all(r.config["data"]["source"] != stored for r in RunStore().list_runs()):
-            remove_upload(stored)  # a rejected file is not kept (unless a run already uses it)
-        raise ConfigError(f"data.source: {exc}") from None
-    return config.model_copy(update={"data": data})
+    raw = json.loads(config.to_json())
+    for field, source in source_values(config):
+        if source.startswith(UPLOAD_PREFIX) or source in DATASETS:
+            continue
+        candidates = [Path(config_path).resolve().parent / source, Path.cwd() / source]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            what = (f"unknown dataset {source!r} and no file of that name" if field == "data.source"
+                    else f"no file of that name ({source!r})")
+            raise ConfigError(f"{field}: {what} (looked in {candidates[0].parent} and {candidates[1].parent})"
+                              + (f"; built-in: {', '.join(DATASETS.names())}" if field == "data.source" else ""))
+        try:
+            data = path.read_bytes()
+            try:
+                upload_path(upload_source(data, path.name))
+            except DataError:
+                fresh.append(upload_source(data, path.name))
+            stored = save_upload(data, path.name)
+        except (DataError, OSError) as exc:
+            raise ConfigError(f"{field}: {exc}") from None
+        *parents, last = field.split(".")
+        section = raw
+        for part in parents:
+            section = section[part]
+        section[last] = stored
+    return RunConfig.model_validate(raw)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from core.config import ConfigError, load_config
     from core.jobs import ensure_worker, execute_run
     from core.store import RunStore
-    from core.data import load_data
+    from core.data import load_data, remove_upload
     from core.train import run_problems, run_warnings
 
+    fresh: list[str] = []  # files stored as uploads by this command: removed again if the run is refused
     try:
-        config = _file_source(_evaluation_override(load_config(args.config), args), args.config)
-    except ConfigError as exc:
-        return _fail(str(exc))
-    problems = run_problems(config)
-    if problems:
-        return _fail(f"{args.config}: " + "; ".join(problems))
-    for warning in run_warnings(config, load_data(config.data)):
+        config = _file_sources(_evaluation_override(load_config(args.config), args), args.config, fresh)
+        problems = run_problems(config)
+        if problems:
+            raise ConfigError(f"{args.config}: " + "; ".join(problems))
+        warnings = run_warnings(config, load_data(config.data))
+    except BaseException as exc:
+        for source in fresh:
+            remove_upload(source)
+        if isinstance(exc, ConfigError):
+            return _fail(str(exc))
+        raise
+    for warning in warnings:
         print(f"tailscope: note: {warning}", file=sys.stderr)
     store = RunStore()
     if config.evaluation.is_experiment:
@@ -435,7 +448,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from core.analysis import (
         ATTRIBUTIONS, build_report_cases, case_attributions, error_cases, list_attributions, load_run_model,
-        read_reviews, resolve_classes, reviews_table,
+        report_annotations, resolve_classes, reviews_table,
     )
     from core.config import RunConfig
     from core.data import feature_table
@@ -479,6 +492,9 @@ def _explain(args: argparse.Namespace) -> int:
     maps = case_attributions(store.run_dir(args.run), model, inputs, cases["sample_id"].tolist(), method=args.method,
                              targets={"true": cases["true"], "pred": cases["pred"]}, device=str(device), progress=progress)
     print(file=sys.stderr)
+    saved = report_annotations(store, args.run)
+    for line in saved["damaged"]:
+        print(f"tailscope: note: left out of the report: {line}", file=sys.stderr)
     report = error_report_html(
         build_report_cases(cases, artifacts, inputs, maps["true"], maps["pred"], modality=modality,
                            feature_names=dataset.get("feature_names"),
@@ -487,8 +503,8 @@ def _explain(args: argparse.Namespace) -> int:
         notes=f"Cases: {'misclassified' if args.wrong else 'all'} test samples of "
               f"{'every class' if classes is None else ', '.join(names[c] for c in classes)}, "
               f"the most confident predictions first ({len(cases)} shown).",
-        reviews=reviews_table(read_reviews(store, args.run), artifacts, names),
-        operating_point=store.annotation(args.run, "operating_point"),
+        reviews=reviews_table(saved["reviews"], artifacts, names), operating_point=saved["operating_point"],
+        damaged=saved["damaged"],
     )
     out = Path(args.out or f"{args.run}-{args.method}.html")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ Each section finds its registry through the table of kinds (`core.registry.regis
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -22,11 +23,14 @@ MIN_STEPS_DEFAULT = 300
 MAX_NAME = 200  # characters of a run name
 MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
 UPLOAD_PREFIX = "upload:"  # core.data's prefix of a stored upload's source (config sits below data)
+SOURCE_FIELDS = ("data.source", "data.unlabeled.source")  # every field naming data to read: one check for all
+_STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # a stored upload's file name: no folders
 
 __all__ = [
     "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
     "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
-    "load_config", "read_config_file", "format_validation_error", "config_hash",
+    "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
+    "source_values",
 ]
 
 
@@ -110,12 +114,59 @@ class LabelNoiseSpec(PluginSpec):
     seed: Seed = 0  # which rows, and to which class
 
 
+def _is_file(source: str) -> bool:
+    """An upload, or a path the CLI stores as one; anything else names a built-in dataset."""
+    return source.startswith(UPLOAD_PREFIX) or any(c in source for c in "./\\")
+
+
+def check_source(source: str, *, builtin: bool) -> str:
+    """The one check of every source-like field (`SOURCE_FIELDS`), made when a config is
+    validated, so a bad value is refused before anything is queued, whichever field holds
+    it: an upload reference is `upload:` and a stored file's name, never a path out of the
+    uploads folder; a path names a file that `tailscope train` stores as an upload and
+    reads before queueing; a name is a built-in dataset where `builtin` allows one.
+    Whether the file is there and readable is checked with the data (`core.data`)."""
+    if not source.strip():
+        raise ValueError("is empty; name " + ("a built-in dataset or " if builtin else "") + "an uploaded file")
+    if source.startswith(UPLOAD_PREFIX):
+        if not _STORED_NAME.fullmatch(source[len(UPLOAD_PREFIX):]):
+            raise ValueError(f"{source[:80]!r} is not a valid upload reference (upload: and the stored file's name, "
+                             "without folders); upload the file again")
+        return source
+    if _is_file(source):
+        return source
+    if not builtin:
+        raise ValueError(f"{source[:80]!r} is not a file; unlabelled rows come from an uploaded file (the Data page, "
+                         "or the file's path in a config for tailscope train)")
+    registry_for("dataset").info(source)  # unknown: fails listing the built-in datasets
+    return source
+
+
+def source_values(config: Any) -> list[tuple[str, str]]:
+    """(field, value) of every source-like field a run config sets, as a model or as saved
+    (a dict), in `SOURCE_FIELDS` order."""
+    raw = config if isinstance(config, dict) else json.loads(config.to_json())
+    out = []
+    for field in SOURCE_FIELDS:
+        value: Any = raw
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value:
+            out.append((field, value))
+    return out
+
+
 class UnlabeledConfig(StrictModel):
     """Training rows whose labels are hidden (or extra rows without labels) for semi- and
     self-supervised methods."""
 
     fraction: float = Field(0.0, ge=0, lt=1)  # share of the training split whose labels are hidden, per class
     source: str | None = None  # "upload:<stored file>": extra unlabelled rows or images
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, source: str | None) -> str | None:
+        return None if source is None else check_source(source, builtin=False)
 
 
 class SemiSpec(PluginSpec):
@@ -163,11 +214,6 @@ class FoldSpec(StrictModel):
 ColumnRole = Literal["numeric", "categorical", "date", "id", "text", "constant", "ignore"]  # a table column's use
 
 
-def _is_file(source: str) -> bool:
-    """An upload, or a path the CLI stores as one; anything else names a built-in dataset."""
-    return source.startswith(UPLOAD_PREFIX) or any(c in source for c in "./\\")
-
-
 class DataConfig(StrictModel):
     """Where the data comes from and how it is split. A built-in dataset is a plug-in like the
     others (`core.data.DATASETS`): its `params` are checked against its schema here."""
@@ -190,9 +236,7 @@ class DataConfig(StrictModel):
     @field_validator("source")
     @classmethod
     def _known_source(cls, source: str) -> str:
-        if not _is_file(source):
-            registry_for("dataset").info(source)  # unknown: fails listing the built-in datasets
-        return source
+        return check_source(source, builtin=True)
 
     @field_validator("params")
     @classmethod

@@ -28,7 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.safe_csv import csv_bytes
+
 __all__ = ["NewCases", "class_notes", "predict_new_cases"]
+
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,12 @@ class NewCases:
         return pd.concat([self.frame.reset_index(drop=True), adjusted.reset_index(drop=True)], axis=1)
 
     def to_csv(self) -> bytes:
-        return self.table().to_csv(index=False).encode("utf-8")
+        """`table` as the CSV the page offers and `tailscope predict --out` writes."""
+        return csv_bytes(self.table())
+
+    def prior_csv(self) -> bytes:
+        """`prior_table` as CSV."""
+        return csv_bytes(self.prior_table())
 
 
 def class_notes(prior: dict[str, Any], n_cases: int) -> list[str]:
@@ -203,16 +211,17 @@ def _shift_warnings(shift: dict[str, Any], names: tuple[str, ...], n_cases: int)
     return out
 
 
-def _operating_point(store, run_id: str, k: int, names: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
-    point = store.annotation(run_id, "operating_point")
+def _operating_point(store, run_id: str, names: tuple[str, ...]) -> tuple[dict[str, Any], list[str]]:
+    from core.store import AnnotationDamaged
+
+    try:
+        point = store.annotation(run_id, "operating_point")  # checked: a class of this run, a threshold in [0, 1]
+    except AnnotationDamaged as exc:
+        return {}, [f"the operating point saved with the run was not applied: its file {exc.path} cannot be used "
+                    f"({exc.reason}); save it again on the Rare-class triage page."]
     if not point:
         return {}, []
-    cls, threshold = point.get("class"), point.get("threshold")
-    valid = (isinstance(cls, int) and not isinstance(cls, bool) and 0 <= cls < k
-             and isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 <= threshold <= 1)
-    if not valid:
-        return {}, ["the operating point saved with the run is not a class and a threshold between 0 and 1; "
-                    "it was not applied."]
+    cls, threshold = point["class"], point["threshold"]
     return {"class": cls, "threshold": float(threshold)}, [
         f"the run's saved operating point is applied: {names[cls]!r} is predicted wherever its probability (the "
         f"model's own, before calibration, as the threshold was chosen) is at least {float(threshold):.3g}; the "
@@ -298,7 +307,7 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
     probs = shift["probs"]
     raw_probs = _softmax(logits)
     predicted = raw_probs.argmax(axis=1)
-    point, notes = _operating_point(store, run_id, k, names)
+    point, notes = _operating_point(store, run_id, names)
     warnings += notes
     if point:
         predicted = np.where(raw_probs[:, point["class"]] >= point["threshold"], point["class"], predicted)

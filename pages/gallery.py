@@ -4,13 +4,15 @@ on each, and an HTML report and CSV to share them."""
 
 import streamlit as st
 
-from app.gallery_cards import attribution_maps, case_card, neighbour_panel, review_form, review_summary, run_model
+from app.gallery_cards import (
+    attribution_maps, case_card, neighbour_panel, review_form, review_summary, run_model, saved_reviews,
+)
 from app.gallery_view import class_importance_section, confused_pair_buttons, report_section
 from app.label_issue_view import label_issue_review
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
-    ATTRIBUTIONS, error_cases, list_attributions, nearest_training_cases, neighbours_unavailable, read_reviews, softmax,
+    ATTRIBUTIONS, error_cases, list_attributions, nearest_training_cases, neighbours_unavailable, softmax,
 )
 from core.data import feature_table, head_to_tail_order
 from core.store import RunFileDamaged
@@ -105,7 +107,7 @@ def _maps(inputs, ids, targets, what):
 
 maps = _maps(x, shown["sample_id"].tolist(), {"true": shown["true"], "pred": shown["pred"]}
              | ({"chosen": [chosen] * len(shown)} if chosen is not None else {}), "attribution maps (each is saved)")
-reviews, no_neighbours = read_reviews(get_store(), rid), neighbours_unavailable(art)
+reviews, no_neighbours = saved_reviews(rid), neighbours_unavailable(art)
 near = nearest_training_cases(art, shown["row"], k=3)
 subset = train_subset_rows(splits.y_train, art, size=b.config.train.train_subset, seed=b.config.data.seed)
 train_inputs = None if subset is None else (lambda rows: splits.x_train[subset[rows]])

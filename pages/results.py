@@ -11,6 +11,7 @@ from app.services import load_bundle
 from app.widgets import chart_with_download, require_run, run_method
 from core.analysis import softmax
 from core.data import source_label
+from core.safe_csv import csv_bytes
 from core.text import md
 from core.viz import group_bars_figure, per_class_figure, pr_curve_figure, run_colors, training_curves_figure
 
@@ -54,7 +55,7 @@ with right:
     show(group_bars_figure(groups), "groups",
          "Average hit rate of the common (head), middle and rare (tail) classes. A long-tail-aware method "
          "lifts the tail's bar without sinking the others.")
-st.download_button("Per-class metrics (CSV)", per_class.to_csv(index=False), file_name=f"{record.id}-per-class.csv",
+st.download_button("Per-class metrics (CSV)", csv_bytes(per_class), file_name=f"{record.id}-per-class.csv",
                    mime="text/csv", key="results.csv", on_click="ignore", icon=":material/download:",
                    help="Precision, recall, F1, test and training counts and group of every class.")
 

@@ -6,6 +6,7 @@ from app import sweep_view as sv
 from app.services import get_store, load_sweep_summary
 from app.widgets import explain, table_height
 from core.analysis import EXPERIMENT_KEYS
+from core.safe_csv import csv_bytes
 from core.text import md
 from core.viz import axis_title, sweep_heatmap_figure, sweep_lines_figure, sweep_tail_head_figure
 
@@ -108,7 +109,7 @@ st.dataframe(sv.display_table(table, columns_shown, metric), hide_index=True, wi
                             "difference_vs_reference": st.column_config.NumberColumn("difference from the reference",
                                                                                      format="%+.3f"),
                             "verdict_vs_reference": "verdict"})
-st.download_button("All squares, every measure (CSV)", sv.cells_table(summary).to_csv(index=False),
+st.download_button("All squares, every measure (CSV)", csv_bytes(sv.cells_table(summary)),
                    file_name=f"{record.id}.csv",
                    mime="text/csv", key="sweeps.csv", on_click="ignore", icon=":material/download:",
                    help="One row per square: its settings, every measure's mean and 95 % interval, head and tail "

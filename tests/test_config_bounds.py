@@ -3,6 +3,7 @@ names the field, before anything is queued."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from core.cli import main
@@ -40,8 +41,9 @@ def test_a_ratio_just_beyond_the_data_runs_with_a_note():
     config = RunConfig.model_validate({"data": {"source": "wine", "imbalance": {"profile": "exp", "ratio": 50}},
                                        "model": {"name": "mlp"}})
     assert run_problems(config) == []
-    (note,) = run_warnings(config, load_builtin("wine"))
-    assert "realised as about" in note
+    realised, thin = run_warnings(config, load_builtin("wine"))
+    assert "realised as about" in realised
+    assert thin.startswith("2 classes keep fewer than 5 labelled training rows with data.imbalance.ratio 50")
 
 
 def test_config_files_that_are_too_large_binary_or_not_yaml_fail_in_one_line(tmp_path, capsys, monkeypatch):
@@ -55,3 +57,35 @@ def test_config_files_that_are_too_large_binary_or_not_yaml_fail_in_one_line(tmp
         assert main(["train", str(tmp_path / name)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and expected[name] in err and "Traceback" not in err
+
+
+def test_labelled_counts_match_the_split_a_run_gets():
+    """The warning's counts are drawn on the labels alone; the run's own split agrees."""
+    from core.data import labelled_train_counts, load_data, split_data
+
+    config = RunConfig.model_validate({"data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 20},
+                                                "unlabeled": {"fraction": 0.6}, "seed": 3}})
+    dataset = load_data(config.data)
+    before, labelled = labelled_train_counts(dataset, config.data)
+    splits = split_data(dataset, config.data)
+    np.testing.assert_array_equal(labelled, np.bincount(splits.y_train, minlength=dataset.num_classes))
+    np.testing.assert_array_equal(before, splits.counts_before)
+
+
+def test_hiding_almost_every_label_warns_before_queueing(tmp_path, capsys, monkeypatch):
+    """The issue's silent config: ratio 100 with 99.9 % of labels hidden trained without a word."""
+    from core.cli import main
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path / "home"))
+    config = RunConfig.model_validate({"data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 100},
+                                                "unlabeled": {"fraction": 0.999}}, "model": {"name": "mlp"}})
+    [note] = run_warnings(config, load_builtin("digits"))
+    assert note.startswith("10 classes keep fewer than 5 labelled training rows with data.imbalance.ratio 100 and "
+                           "hiding 99.9% of the labels (data.unlabeled.fraction)")
+    path = tmp_path / "run.yaml"
+    path.write_text("data: {source: digits, imbalance: {profile: exp, ratio: 100}, unlabeled: {fraction: 0.999}}\n"
+                    "model: {name: mlp}\n")
+    assert main(["train", str(path), "--no-worker"]) == 0
+    assert "tailscope: note: 10 classes keep fewer than 5 labelled training rows" in capsys.readouterr().err
+    plain = RunConfig.model_validate({"data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 10}}})
+    assert run_warnings(plain, load_builtin("digits")) == []

@@ -4,6 +4,7 @@ against hand-worked numbers, resampled test sets, sklearn and brute force."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -129,6 +130,8 @@ def test_resolve_prior_choices_and_refusals():
         ([0.5, -0.1, 0.6], "cannot be negative"),
         ([0, 0, 0], "cannot be all zeros"),
         ("rare", "is not one of test, balanced, train"),
+        ("1e309,1,1", "class 0's share is too large to be a number here"),
+        ([1, float("nan"), 1], "class 1's share is not a number"),
     ]:
         with pytest.raises(ValueError, match=message):
             resolve_prior(bad, labels, 3)
@@ -138,6 +141,17 @@ def test_resolve_prior_choices_and_refusals():
         metrics_at_prior(np.zeros((3, 3)), np.array([0, 2, 2]), [0.4, 0.2, 0.4])
     with pytest.raises(ValueError, match="training prior of this run is not known"):
         resolve_prior("train", labels, 3)
+
+
+def test_huge_shares_are_relative_not_an_overflow():
+    """Shares are proportions: 1e308 three times is 1:1:1. Summing them first overflowed to
+    infinity and refused the prior as "all zeros", with numpy's overflow warning."""
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(resolve_prior("1e308,1e308,1e308", labels, 3), [1 / 3] * 3)
+        np.testing.assert_allclose(resolve_prior([1e308, 5e307, 5e307], labels, 3), [0.5, 0.25, 0.25])
+        np.testing.assert_allclose(resolve_prior([3e-320, 1e-320, 0], labels, 3), [0.75, 0.25, 0], rtol=1e-2)
 
 
 def test_adapt_to_prior_is_the_closed_form_bayes_correction():
@@ -291,6 +305,10 @@ def test_show_prints_metrics_at_a_prior(tmp_path, capsys, monkeypatch):
     assert shown["accuracy"] == pytest.approx(0.97 * 0.75 + 0.03 * 0.5)
     assert shown["per_class"][1]["name"] == "malignant"
     assert shown["per_class"][1]["ppv"] == pytest.approx(0.015 / 0.2575)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning before the answer
+        assert main(["show", run_id, "--prior", "1e308,1e308", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["at_prior"]["prior"] == pytest.approx([0.5, 0.5])
     assert main(["show", run_id, "--prior", "balanced"]) == 0
     out = capsys.readouterr().out
     assert "does not change with the prior" in out and "malignant" in out
@@ -299,6 +317,7 @@ def test_show_prints_metrics_at_a_prior(tmp_path, capsys, monkeypatch):
     for argv, message in [
         (["--prior", "0.5,0.3,0.2"], "a prior needs 2 numbers"),
         (["--prior=-1,2"], "cannot be negative"),
+        (["--prior", "1e309,1"], "class 0's share is too large to be a number here"),
         (["--prior", "often"], "is not one of test, balanced, train"),
         (["--adapt"], "--adapt needs --prior"),
     ]:

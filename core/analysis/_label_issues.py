@@ -164,11 +164,7 @@ def save_label_issues(store: Any, run_id: str, report: LabelIssueReport) -> None
 
 
 def read_label_issues(store: Any, run_id: str) -> LabelIssueReport | None:
-    """The run's saved label issues; None when not computed yet (or the file is damaged)."""
+    """The run's saved label issues; None when not computed yet. A damaged file raises the
+    store's AnnotationDamaged (which names it and says to compute them again)."""
     raw = store.annotation(run_id, ANNOTATION)
-    if not raw:
-        return None
-    try:
-        return LabelIssueReport.from_json(raw)
-    except (KeyError, TypeError, ValueError):
-        return None
+    return LabelIssueReport.from_json(raw) if raw else None

@@ -49,11 +49,14 @@ def _as_prior(values: Sequence[float] | np.ndarray, num_classes: int) -> np.ndar
     if p.shape[0] != num_classes:
         raise ValueError(f"a prior needs {num_classes} numbers, one per class; got {p.shape[0]}")
     if not np.all(np.isfinite(p)):
-        raise ValueError("a prior must be finite numbers")
+        bad = int(np.flatnonzero(~np.isfinite(p))[0])
+        what = "not a number" if np.isnan(p[bad]) else "too large to be a number here (at most about 1.8e308)"
+        raise ValueError(f"a prior must be finite numbers; class {bad}'s share is {what}")
     if np.any(p < 0):
         raise ValueError(f"a prior cannot be negative (class {int(np.flatnonzero(p < 0)[0])} is)")
-    if p.sum() <= 0:
+    if p.max() <= 0:
         raise ValueError("a prior cannot be all zeros")
+    p = p / p.max()  # shares are relative: the largest scaled to 1 first, so 1e308,1e308 is 1:1, not an overflow
     return p / p.sum()
 
 

@@ -10,8 +10,6 @@ predicted class, and a place to write the verdict down. Verdicts live in the run
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -21,6 +19,8 @@ import pandas as pd
 
 from core.analysis._gallery import error_cases
 from core.artifacts import EvalArtifacts
+from core.safe_csv import csv_bytes
+from core.store import REVIEW_MARKS, TRAIN_REVIEW_MARKS  # the reviews file's vocabulary, checked on read
 
 __all__ = [
     "NEIGHBOUR_COLUMNS",
@@ -33,6 +33,7 @@ __all__ = [
     "rare_class_errors",
     "read_reviews",
     "reviews_csv",
+    "report_annotations",
     "reviews_table",
     "set_review",
     "TRAIN_REVIEW_MARKS",
@@ -41,12 +42,10 @@ __all__ = [
     "clear_train_review",
 ]
 
-REVIEW_MARKS = ("label looks wrong", "ambiguous", "model error")
 REVIEW_COLUMNS = ["test_row", "true", "predicted", "confidence", "mark", "note", "updated"]
 NEIGHBOUR_COLUMNS = ["row", "side", "class", "rank", "train_row", "distance"]
 NOTE_MAX_CHARS = 5000
 _GROUP_RANK = {"tail": 0, "medium": 1, "head": 2}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- the cases to review --------------------------------------------------------------------
@@ -213,7 +212,6 @@ def clear_review(store: Any, run_id: str, case: int) -> bool:
 
 # --- review marks on training rows (suspected label issues) -------------------------------------
 
-TRAIN_REVIEW_MARKS = ("suspected label issue", "label is right", "ambiguous")
 
 
 def read_train_reviews(store: Any, run_id: str) -> dict[int, dict[str, Any]]:
@@ -263,23 +261,27 @@ def reviews_table(reviews: dict[int, dict[str, str]], artifacts: EvalArtifacts,
     return pd.DataFrame(records, columns=REVIEW_COLUMNS)
 
 
+def report_annotations(store: Any, run_id: str) -> dict[str, Any]:
+    """What a report holds of the run's annotations: its case reviews and operating point,
+    and one line per damaged one left out (named, with its path), so a damaged annotation
+    never stops a report."""
+    from core.store import AnnotationDamaged
+
+    out: dict[str, Any] = {"reviews": {}, "operating_point": {}, "damaged": []}
+    for name, read in (("reviews", lambda: read_reviews(store, run_id)),
+                       ("operating_point", lambda: store.annotation(run_id, "operating_point"))):
+        try:
+            out[name] = read()
+        except AnnotationDamaged as exc:
+            out["damaged"].append(f"The saved {exc.what}: {exc.file} cannot be used ({exc.reason}); it is at "
+                                  f"{exc.path}. To go on, {exc.todo}.")
+    return out
+
+
 def reviews_csv(table: pd.DataFrame) -> bytes:
-    """`reviews_table` as UTF-8 CSV. Text cells that a spreadsheet would run as a formula
-    (starting with = + - @) get a leading apostrophe, so a note opens as the words it is."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(list(table.columns))
-    for record in table.itertuples(index=False):
-        writer.writerow([_safe_cell(v) for v in record])
-    return buffer.getvalue().encode("utf-8")
-
-
-def _safe_cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """`reviews_table` as UTF-8 CSV through the one CSV writer (`core.safe_csv`): a note
+    or class name a spreadsheet would run as a formula opens as the words it is."""
+    return csv_bytes(table, float_format="%.6g")
 
 
 def _case_row(case: Any) -> int:

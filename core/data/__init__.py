@@ -21,9 +21,9 @@ from core.data._tables import RawTable, read_table, table_dataset
 from core.data._toy import TOY_NOISE, TOY_PRESETS, TOY_SHAPES, ToyData, make_toy_data  # also registers the toy datasets
 from core.data._sources import (
     UPLOAD_PREFIX, StoredUpload, describe_source, list_uploads, load_source, read_stored_table, remove_upload,
-    save_upload, source_label, sources_of, unused_uploads, upload_path, upload_source,
+    keep_if_accepted, save_upload, source_label, sources_of, unused_uploads, upload_path, upload_source,
 )
-from core.data._prepare import load_data, run_table_transform, split_data
+from core.data._prepare import labelled_train_counts, load_data, run_table_transform, source_problems, split_data
 from core.data._profile_preview import CLASS_ORDERS, class_order, dataset_preview, describe_profile, imbalance_preview
 from core.data._table_words import (
     MISSING_HELP, ROLE_CHOICES, apply_role_edits, gap_text, gaps_line, left_out_line, missing_options, roles_frame,
@@ -45,7 +45,8 @@ __all__ = [
     "suggest_label", "feature_table", "fill_missing", "in_original_units", "original_values", "RawTable", "read_table", "table_dataset",
     "StoredUpload", "sources_of", "list_uploads", "read_stored_table", "remove_upload", "unused_uploads", "upload_path",
     "upload_source", "load_pictures", "load_npz_inputs", "check_upload_size", "column_values", "TableTransform",
-    "fit_table_transform", "table_transform", "run_table_transform",
+    "fit_table_transform", "table_transform", "run_table_transform", "source_problems", "keep_if_accepted",
+    "labelled_train_counts",
     "LABEL_NOISE", "LabelNoise", "corrupt_labels", "exact_count", "label_damage_table", "damage_by_group",
     "most_similar_class",
     "CLASS_ORDERS", "class_order", "dataset_preview", "describe_profile", "imbalance_preview",

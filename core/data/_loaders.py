@@ -8,8 +8,10 @@ rejection names the file, row or column and says what to do.
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from typing import IO
 from functools import partial
 from pathlib import PurePosixPath
 
@@ -30,6 +32,8 @@ MAX_UPLOAD_BYTES = 200 * 1024**2
 MAX_UNPACKED_BYTES = 1024**3
 MAX_MEMBERS = 100_000
 MAX_COMPRESSION_RATIO = 200
+MAX_IMAGE_PIXELS = 50_000_000  # one picture, from its header: a 50-megapixel camera's full frame
+MAX_UPLOAD_PIXELS = 1_000_000_000  # all pictures of one upload together (about 3 GB decoded)
 MAX_TABLE_COLUMNS_AFTER_ENCODING = MAX_TABLE_FEATURES
 LABEL_NAMES = ("label", "labels", "target", "class", "y", "diagnosis", "outcome", "category")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -118,20 +122,61 @@ def _is_picture(path: PurePosixPath) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not any(p.startswith((".", "__MACOSX")) for p in path.parts)
 
 
-def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], bytes]]], filename: str,
-                     size: int) -> tuple[np.ndarray, set[str]]:
-    """(pixels (N, size, size, 3) uint8, the modes seen) of named pictures, each resized to
-    size x size; a DataError names the unreadable ones (a few, and how many more)."""
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f} megapixels" if pixels >= 10_000_000 else f"{pixels / 1e6:.2g} megapixels"
+
+
+def _check_pixel_budget(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], filename: str) -> None:
+    """Refuse pictures that would take too long or too much memory to decode, from the size
+    each one's header declares (PIL reads only the header until asked for the pixels): a
+    PNG of one colour at 10,000 x 10,000 is a few kilobytes in a ZIP but 300 MB once
+    decoded, which no compression-ratio check of the ZIP can see. A header that cannot be
+    read is left to the decoder, which names the file as unreadable."""
     from PIL import Image
 
+    total = 0
+    for name, open_member in pictures:
+        try:
+            with warnings.catch_warnings(), open_member() as stream:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, in words
+                with Image.open(stream) as img:
+                    width, height = img.size
+        except Image.DecompressionBombError:  # PIL's own limit, twice ours: far over the budget
+            width = height = None
+        except Exception:  # not an image at all: reported with the others when decoding
+            continue
+        pixels = MAX_IMAGE_PIXELS + 1 if width is None else width * height
+        if pixels > MAX_IMAGE_PIXELS:
+            size = "" if width is None else f" is {width:,} x {height:,} pixels ({_megapixels(pixels)}),"
+            raise DataError(f"{filename}: picture {quoted(name, 40)}{size} over the limit of "
+                            f"{_megapixels(MAX_IMAGE_PIXELS)} per picture; make the pictures smaller (they are "
+                            "shrunk to a few dozen pixels for training anyway) and upload them again.")
+        total += pixels
+        if total > MAX_UPLOAD_PIXELS:
+            raise DataError(f"{filename}: the pictures add up to more than {_megapixels(MAX_UPLOAD_PIXELS)} "
+                            f"(the limit for one upload) by {quoted(name, 40)}; make them smaller or upload "
+                            "fewer at a time.")
+
+
+def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], filename: str,
+                     size: int) -> tuple[np.ndarray, set[str]]:
+    """(pixels (N, size, size, 3) uint8, the modes seen) of named pictures, each turned
+    upright as its EXIF orientation says (as every viewer shows it: a phone stores a portrait
+    photo sideways with a note to turn it) and resized to size x size, after the pixel budget
+    is checked from their headers; a DataError names the unreadable ones (a few, and how
+    many more)."""
+    from PIL import Image, ImageOps
+
+    _check_pixel_budget(pictures, filename)
     pixels = np.empty((len(pictures), size, size, 3), dtype=np.uint8)
     modes, unreadable = set(), []
-    Image.MAX_IMAGE_PIXELS = 50_000_000
-    for i, (name, read) in enumerate(pictures):
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # a second guard: never reached after the budget check
+    for i, (name, open_member) in enumerate(pictures):
         try:
-            with Image.open(io.BytesIO(read())) as img:
+            with open_member() as stream, Image.open(io.BytesIO(stream.read())) as img:
                 img.draft("RGB", (size, size))  # JPEGs decode straight at a smaller scale
                 modes.add(img.mode)
+                ImageOps.exif_transpose(img, in_place=True)
                 pixels[i] = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
         except Exception:  # PIL raises many kinds for a broken file; each becomes "not readable"
             unreadable.append(quoted(name, 40))
@@ -175,7 +220,7 @@ def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool |
     if not members:
         raise DataError(f"{filename}: no images found; expected folders like cat/001.png, dog/002.png.")
     labels = _image_classes([p for p, _ in members])
-    pixels, modes = _decode_pictures([(m.filename, partial(archive.read, m)) for _, m in members], filename, size)
+    pixels, modes = _decode_pictures([(m.filename, partial(archive.open, m)) for _, m in members], filename, size)
     y, class_names = check_labels(labels, filename, "the class folders")
     if grayscale is None:
         grayscale = _all_grey(modes)
@@ -190,13 +235,13 @@ def load_pictures(data: bytes, filename: str, *, size: int, grayscale: bool) -> 
     if PurePosixPath(filename).suffix.lower() != ".zip":
         if not _is_picture(PurePosixPath(PurePosixPath(filename).name)):
             raise DataError(f"{filename}: not a picture or a ZIP of pictures; upload .png, .jpg, ... or a .zip.")
-        pixels, _ = _decode_pictures([(PurePosixPath(filename).name, lambda: data)], filename, size)
+        pixels, _ = _decode_pictures([(PurePosixPath(filename).name, partial(io.BytesIO, data))], filename, size)
         return _pixels_as_input(pixels, grayscale), [PurePosixPath(filename).name]
     archive = _open_zip(data, filename)
     members = [m for m in _safe_members(archive, filename) if _is_picture(PurePosixPath(m.filename))]
     if not members:
         raise DataError(f"{filename}: no pictures found in the ZIP (.png, .jpg, .bmp, .gif, .tif or .webp).")
-    pixels, _ = _decode_pictures([(m.filename, partial(archive.read, m)) for m in members], filename, size)
+    pixels, _ = _decode_pictures([(m.filename, partial(archive.open, m)) for m in members], filename, size)
     return _pixels_as_input(pixels, grayscale), [m.filename for m in members]
 
 

@@ -13,13 +13,16 @@ import numpy as np
 from core.config import DataConfig
 from core.data._dataset import Dataset
 from core.data._features import TableTransform
-from core.data._imbalance import Splits, prepare_splits, table_transform
+from core.data._imbalance import Splits, _split_rows, prepare_splits, table_transform
 from core.data._noise import corrupt_labels
 from core.data._sources import load_source
 from core.data._tables import RawTable, table_dataset
-from core.data._unlabeled import UNKNOWN_LABEL, hide_labels, load_unlabeled_upload
+from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
 
-__all__ = ["load_data", "split_data", "run_table_transform"]
+__all__ = ["load_data", "split_data", "run_table_transform", "source_problems", "labelled_train_counts"]
+
+_UNLABELED_CHECKED: dict[str, str | None] = {}  # data config (JSON) -> why its unlabelled file cannot be read
+_CHECKS_KEPT = 64
 
 
 def load_data(data: DataConfig, raw: RawTable | None = None) -> Dataset:
@@ -29,6 +32,52 @@ def load_data(data: DataConfig, raw: RawTable | None = None) -> Dataset:
     if raw is not None:
         return table_dataset(raw, data.label_column, data.column_roles, data.missing)
     return load_source(data.source, data.params, data.label_column, data.column_roles, data.missing)
+
+
+def source_problems(data: DataConfig, dataset: Dataset | None = None) -> tuple[Dataset | None, list[str]]:
+    """Every source-like field of `data` (`core.config.SOURCE_FIELDS`) read as the run will
+    read it: (the dataset, None when `data.source` cannot be read; one line per field that
+    cannot, named). Pre-flight calls this before anything is queued, so a file in any field
+    is refused up front, never by the worker. `dataset` is `data.source` already loaded.
+
+    The unlabelled file's answer is remembered per data config: uploads are named by the
+    hash of their bytes, so the same config reads the same file (the Train page asks on
+    every rerun)."""
+    if dataset is None:
+        try:
+            dataset = load_data(data)
+        except (ValueError, OSError) as exc:  # DataError and unknown names are ValueErrors
+            return None, [f"data.source: {exc}"]
+    if data.unlabeled is None or data.unlabeled.source is None:
+        return dataset, []
+    key = data.model_dump_json()
+    if key not in _UNLABELED_CHECKED:
+        try:
+            load_unlabeled_upload(data.unlabeled.source, dataset, data, tuple(dataset.x.shape[1:]))
+            problem = None
+        except (ValueError, OSError) as exc:
+            problem = f"data.unlabeled.source: {exc}"
+        if len(_UNLABELED_CHECKED) >= _CHECKS_KEPT:
+            _UNLABELED_CHECKED.pop(next(iter(_UNLABELED_CHECKED)))
+        _UNLABELED_CHECKED[key] = problem
+    problem = _UNLABELED_CHECKED[key]
+    return dataset, [problem] if problem else []
+
+
+def labelled_train_counts(dataset: Dataset, data: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows per class before the imbalance profile, rows per class that keep their
+    label after the profile and hiding `data.unlabeled.fraction`): what a run learns each
+    class from. The split is drawn on the labels alone (the inputs stand in as empty rows),
+    so this costs no copy of the data."""
+    def empty(n: int) -> np.ndarray:
+        return np.zeros((n,) + (0,) * (dataset.x.ndim - 1), dtype=np.float32)
+
+    stand_in = replace(dataset, x=empty(len(dataset.y)), columns=(),
+                       x_test=None if dataset.x_test is None else empty(len(dataset.x_test)))
+    _, y_train, *_, before = _split_rows(stand_in, **_split_settings(data))
+    counts = np.bincount(y_train, minlength=dataset.num_classes)
+    fraction = data.unlabeled.fraction if data.unlabeled is not None else 0.0
+    return before, counts - hidden_counts(counts, fraction)
 
 
 def _split_settings(data: DataConfig) -> dict:

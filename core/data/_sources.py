@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from core.config import UPLOAD_PREFIX
+from core.config import UPLOAD_PREFIX, source_values
 from core.data._builtins import DATASETS, load_builtin
 from core.data._dataset import Dataset
 from core.data._loaders import DataError, _check_size, load_upload
@@ -20,7 +20,8 @@ from core.data._tables import RawTable, read_table
 from core.paths import tailscope_home
 
 __all__ = ["save_upload", "upload_source", "upload_path", "load_source", "read_stored_table", "describe_source",
-           "source_label", "UPLOAD_PREFIX", "StoredUpload", "list_uploads", "remove_upload", "unused_uploads"]
+           "source_label", "UPLOAD_PREFIX", "StoredUpload", "list_uploads", "remove_upload", "unused_uploads",
+           "keep_if_accepted", "sources_of"]
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -106,10 +107,31 @@ def remove_upload(source: str) -> bool:
 
 
 def sources_of(config: dict) -> list[str]:
-    """Every stored file a run config (as saved, a dict) reads: its data source and the
-    unlabelled rows beside it, so no upload a run still needs is offered for removal."""
-    data = config.get("data") or {}
-    return [s for s in (data.get("source"), (data.get("unlabeled") or {}).get("source")) if s]
+    """Every source a run config (as saved, a dict) reads (`core.config.SOURCE_FIELDS`:
+    its data and the unlabelled rows beside it), so no upload a run still needs is offered
+    for removal."""
+    return [value for _, value in source_values(config)]
+
+
+def keep_if_accepted(data: bytes, filename: str, check: Callable[[str], object]) -> str:
+    """Store an upload and run `check` on its source; when the check fails in any way (a
+    refusal or an error nobody foresaw), the upload is removed again, unless these exact
+    bytes were stored before (something else may use them), and the error goes on. So a
+    rejected upload is never kept, whichever path stored it."""
+    source = upload_source(data, filename)
+    try:
+        upload_path(source)
+        fresh = False
+    except DataError:
+        fresh = True
+    source = save_upload(data, filename)
+    try:
+        check(source)
+    except BaseException:
+        if fresh:
+            remove_upload(source)
+        raise
+    return source
 
 
 def unused_uploads(used_sources: Iterable[str]) -> list[StoredUpload]:

@@ -152,7 +152,37 @@ def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:
                         "support; export it again.") from None
 
 
+# Files that are not text, by their first bytes: what each is, and how to get a CSV from it.
+_NOT_TEXT = (
+    (b"PK\x03\x04", "a spreadsheet workbook (.xlsx, .ods) or a ZIP archive, renamed",
+     "in the spreadsheet program choose Save As, then CSV, and upload that file"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls), renamed",
+     "in the spreadsheet program choose Save As, then CSV, and upload that file"),
+    (b"PAR1", "a Parquet file, renamed", "give it the ending .parquet again and upload it"),
+    (b"%PDF", "a PDF document", "export the table from its source as CSV"),
+)
+
+
+def _refuse_binary(data: bytes, filename: str) -> None:
+    """A file that is not a text table, said as what it is (not as a parser's complaint)."""
+    for signature, what, todo in _NOT_TEXT:
+        if data.startswith(signature):
+            raise DataError(f"{filename}: this is {what}, not a text table; {todo}.")
+    if b"\x00" in data[:64 * 1024] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(f"{filename}: holds binary data, not a text table; save the table as CSV (UTF-8) and "
+                        "upload that.")
+
+
 def _read_text(data: bytes, filename: str, suffix: str) -> tuple[pd.DataFrame, list[str]]:
+    _refuse_binary(data, filename)
+    try:
+        return _parse_text(data, filename, suffix)
+    except csv.Error:  # a stray carriage return or quote the csv module cannot place
+        raise DataError(f"{filename}: could not be read as a table (a line break or quote sits where it cannot); "
+                        "save it again as CSV (UTF-8) with a header row.") from None
+
+
+def _parse_text(data: bytes, filename: str, suffix: str) -> tuple[pd.DataFrame, list[str]]:
     data, encoding, notes = _encoding(data, filename)
     lines = _sample_lines(data, encoding)
     if not lines:

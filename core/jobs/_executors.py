@@ -8,7 +8,10 @@ to a Ray cluster. Nothing else knows which one ran.
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -39,19 +42,31 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """A pool of worker processes on this machine (default: one per core), each with its
-    share of the cores as torch threads unless `threads` says otherwise."""
+    share of the cores as torch threads unless `threads` says otherwise.
+
+    Each task gets a stop file in the executor's own folder: `cancel` creates it and the
+    task stops between batches (a Future cannot stop a task that has started), so its
+    worker process is free for the next run at once; `shutdown` removes the folder, which
+    stops every task still running."""
 
     name = "local"
 
     def __init__(self, workers: int | None = None, threads: int | None = None):
         cores = os.cpu_count() or 1
         self.workers = max(1, workers or cores)
+        self._stops = tempfile.mkdtemp(prefix="tailscope-stop-")
+        self._stop_files: dict[Future, str] = {}
+        self._numbers = itertools.count()
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
                                          initializer=pool_initializer,
                                          initargs=(max(1, threads or cores // self.workers), os.getpid()))
 
     def submit(self, config_json: str, uploads: dict[str, bytes] | None = None) -> Future:
-        return self._pool.submit(run_task, config_json)  # same disk: the uploads are already here
+        stop_file = os.path.join(self._stops, f"{next(self._numbers)}.stop")
+        future = self._pool.submit(run_task, config_json, None, stop_file)  # same disk: the uploads are here
+        self._stop_files[future] = stop_file
+        future.add_done_callback(lambda done: self._stop_files.pop(done, None))
+        return future
 
     def finished(self, handles: Iterable[Future], timeout: float) -> list[tuple[Future, dict[str, Any]]]:
         done, _ = wait(list(handles), timeout=timeout, return_when=FIRST_COMPLETED)
@@ -64,10 +79,17 @@ class LocalExecutor:
         return out
 
     def cancel(self, handle: Future) -> None:
-        handle.cancel()  # a task already running finishes; its result is then ignored
+        if not handle.cancel():  # already running: ask it to stop; its result is then ignored
+            stop_file = self._stop_files.get(handle)
+            if stop_file is not None:
+                try:
+                    open(stop_file, "w").close()
+                except OSError:  # shut down already: the task has been told to stop
+                    pass
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(self._stops, ignore_errors=True)  # tasks still running see their folder gone and stop
 
 
 def create_executor(backend: str, workers: int | None = None, ray_address: str | None = None) -> Executor:

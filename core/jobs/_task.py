@@ -19,11 +19,14 @@ __all__ = ["run_task", "limit_threads"]
 _THREAD_LIMITS = None
 
 
-def run_task(config_json: str, uploads: dict[str, bytes] | None = None) -> dict[str, Any]:
+def run_task(config_json: str, uploads: dict[str, bytes] | None = None,
+             stop_file: str | None = None) -> dict[str, Any]:
     """Train one run from its config JSON in a scratch folder; returns {"files": {name:
     bytes}, "seconds": ...} or, when the run itself fails, {"error": reason} (an error of the
     run is an answer, not a crash: retrying it would fail the same way). `uploads` carries the
-    uploaded data files a remote machine does not have."""
+    uploaded data files a remote machine does not have. Training stops between batches once
+    `stop_file` exists or its folder is gone (a cancel, or the executor shut down): how a
+    local pool's task is cancelled while it runs."""
     from core.config import RunConfig
     from core.jobs._worker import failure_reason, produce_run
     from core.store import RunFolder
@@ -39,7 +42,7 @@ def run_task(config_json: str, uploads: dict[str, bytes] | None = None) -> dict[
             os.environ["TAILSCOPE_HOME"] = str(folder.parent)
         try:
             run = RunFolder(Path(scratch) / "run")
-            produce_run(RunConfig.model_validate_json(config_json), run)
+            produce_run(RunConfig.model_validate_json(config_json), run, should_stop=_stop_check(stop_file))
             return {"files": run.read_files(), "seconds": time.perf_counter() - started}
         except Exception as exc:
             return {"error": failure_reason(exc), "traceback": traceback.format_exc(),
@@ -50,6 +53,13 @@ def run_task(config_json: str, uploads: dict[str, bytes] | None = None) -> dict[
                     os.environ.pop("TAILSCOPE_HOME", None)
                 else:
                     os.environ["TAILSCOPE_HOME"] = previous
+
+
+def _stop_check(stop_file: str | None):
+    if stop_file is None:
+        return None
+    path = Path(stop_file)
+    return lambda: path.exists() or not path.parent.is_dir()
 
 
 def limit_threads(threads: int) -> None:

@@ -29,6 +29,7 @@ __all__ = ["execute_run", "produce_run", "headline", "failure_reason", "environm
 log = logging.getLogger("tailscope.worker")
 PROGRESS_EVERY_S = 0.5  # progress and the growing history reach the store at most this often
 CANCEL_EVERY_S = 0.2  # how often the loop's cancel check asks the store (a query each time)
+LOCK_PATIENCE_S = 2.0  # how long a starting worker waits for the lock before leaving it to another worker
 
 
 def environment(device: str, config: RunConfig) -> dict[str, Any]:
@@ -141,15 +142,21 @@ class _Lock:
         self.path = path
         self.fd: int | None = None
 
-    def acquire(self, blocking: bool = False) -> bool:
+    def acquire(self, blocking: bool = False, patience_s: float = 0.0) -> bool:
+        """Take the lock; without `blocking`, keep trying for `patience_s` seconds (a probe
+        holds it for microseconds, a live worker for good)."""
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            os.close(self.fd)
-            self.fd = None
-            return False
-        return True
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    self.fd = None
+                    return False
+                time.sleep(0.05)
 
     def release(self) -> None:
         if self.fd is not None:
@@ -159,6 +166,7 @@ class _Lock:
 
 
 def worker_running(store: RunStore) -> bool:
+    """Whether a worker holds this store's worker lock (probed by taking it for a moment)."""
     lock = _Lock(store.home / "worker.lock")
     if lock.acquire():
         lock.release()
@@ -169,9 +177,15 @@ def worker_running(store: RunStore) -> bool:
 def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: float = 0.5,
                 max_jobs: int | None = None, embeddings: bool = True, echo=None) -> int:
     """Run queued jobs until idle for `idle_exit_s` (forever when None). Returns jobs run,
-    or -1 when another worker already serves this store."""
+    or -1 when another worker already serves this store.
+
+    Two races with `ensure_worker` are closed: a starting worker that finds the lock taken
+    waits a moment, since a probe (`worker_running`) holds it only that long; and an idle
+    worker retires under the spawn lock, taking a job queued meanwhile or else giving up its
+    lock and pid file before any submission can probe again, so no job is left queued with
+    a worker that was about to exit."""
     lock = _Lock(store.home / "worker.lock")
-    if not lock.acquire():
+    if not lock.acquire(patience_s=LOCK_PATIENCE_S):
         return -1
     pid = os.getpid()
     done = 0
@@ -181,9 +195,11 @@ def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: fl
         while max_jobs is None or done < max_jobs:
             store.worker_heartbeat(pid)
             record = store.claim_next(pid)
-            if record is None:
-                if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+            if record is None and idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                record = _retire_unless_queued(store, lock, pid)
+                if record is None:
                     break
+            if record is None:
                 time.sleep(poll_s)
                 continue
             if echo:
@@ -195,6 +211,29 @@ def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: fl
         store.worker_gone(pid)
         lock.release()
     return done
+
+
+def _retire_unless_queued(store: RunStore, lock: _Lock, pid: int) -> RunRecord | None:
+    """The idle worker's last look, under the spawn lock `ensure_worker` probes under: a job
+    queued meanwhile is taken; otherwise the pid file (if it names this worker) and the
+    worker lock are given up before the spawn lock is, so the next submission starts a new
+    worker instead of trusting this one."""
+    spawn = _Lock(store.home / "spawn.lock")
+    spawn.acquire(blocking=True)
+    try:
+        record = store.claim_next(pid)
+        if record is None:
+            pid_file = store.home / "worker.pid"
+            try:
+                if int(pid_file.read_text().strip()) == pid:
+                    pid_file.unlink()
+            except (OSError, ValueError):
+                pass
+            store.worker_gone(pid)
+            lock.release()
+        return record
+    finally:
+        spawn.release()
 
 
 def ensure_worker(store: RunStore, idle_exit_s: float = 600) -> bool:

@@ -8,9 +8,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_bytes_atomic", "write_json_atomic", "read_json", "RunFolder", "RUN_FILES"]
+__all__ = ["write_bytes_atomic", "write_json_atomic", "read_json", "RunFolder", "RUN_FILES", "RunFileDamaged"]
 
 RUN_FILES = ("metrics.json", "history.json", "eval.npz", "model.safetensors")  # what training produces
+
+
+class RunFileDamaged(Exception):
+    """A run's file exists but cannot be read (truncated, corrupted, edited by hand): a state
+    of that run, shown as such, never a traceback; other runs are unaffected."""
+
+    def __init__(self, run_id: str, file: str, reason: str):
+        super().__init__(run_id, file, reason)
+        self.run_id, self.file, self.reason = run_id, file, reason
+
+    def __str__(self) -> str:
+        return (f"run {self.run_id}: its file {self.file} is damaged ({self.reason}); re-run the run or delete "
+                "it")
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

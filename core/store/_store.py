@@ -25,9 +25,10 @@ from typing import Any
 
 from core.artifacts import EvalArtifacts
 from core.paths import tailscope_home
-from core.store._files import RunFolder, read_json, write_json_atomic
+from core.store._annotations import ANNOTATIONS, AnnotationDamaged, annotation_file, annotation_problem
+from core.store._files import RunFileDamaged, RunFolder, read_json, write_json_atomic
 
-__all__ = ["ANNOTATIONS", "RunStore", "RunRecord", "ExperimentRecord", "SweepRecord", "RunNotFound", "RunFileDamaged", "STATUSES",
+__all__ = ["ANNOTATIONS", "AnnotationDamaged", "RunStore", "RunRecord", "ExperimentRecord", "SweepRecord", "RunNotFound", "RunFileDamaged", "STATUSES",
            "FINISHED", "EXPERIMENT_PREFIX", "SWEEP_PREFIX", "pid_alive"]
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -83,19 +84,6 @@ _MIGRATIONS = (
 )
 EXPERIMENT_PREFIX = "exp-"
 SWEEP_PREFIX = "sweep-"
-
-
-class RunFileDamaged(Exception):
-    """A run's file exists but cannot be read (truncated, corrupted, edited by hand): a state
-    of that run, shown as such, never a traceback; other runs are unaffected."""
-
-    def __init__(self, run_id: str, file: str, reason: str):
-        super().__init__(run_id, file, reason)
-        self.run_id, self.file, self.reason = run_id, file, reason
-
-    def __str__(self) -> str:
-        return (f"run {self.run_id}: its file {self.file} is damaged ({self.reason}); re-run the run or delete "
-                "it")
 
 
 _DAMAGE = (ValueError, KeyError, EOFError, OSError, zipfile.BadZipFile, zlib.error)
@@ -519,8 +507,7 @@ class RunStore:
                               "(killed, crashed or out of memory); re-run it from the Runs page")
                 reaped.append(record.id)
                 if record.worker_pid is not None:  # its writer is gone: what it left half-written goes too
-                    for temp in self.run_dir(record.id).rglob("*.tmp*"):
-                        temp.unlink(missing_ok=True)
+                    self._remove_temp_files(record.id)
         with self._connect() as db:
             embedding = db.execute("SELECT id, worker_pid, progress FROM runs WHERE status = 'done'"
                                    " AND progress LIKE '%embedding%'").fetchall()
@@ -528,7 +515,12 @@ class RunStore:
             progress = json.loads(row["progress"])
             if progress.get("stage") == "embedding" and not pid_alive(row["worker_pid"]):
                 self._update(row["id"], progress=json.dumps({**progress, "stage": "done", "embedding": "interrupted"}))
+                self._remove_temp_files(row["id"])  # the map it was writing, half-written
         return reaped
+
+    def _remove_temp_files(self, run_id: str) -> None:
+        for temp in self.run_dir(run_id).rglob("*.tmp*"):
+            temp.unlink(missing_ok=True)
 
     # --- workers ---------------------------------------------------------------------------
     def worker_heartbeat(self, pid: int) -> None:
@@ -590,13 +582,47 @@ class RunStore:
 
     def annotation(self, run_id: str, name: str) -> dict[str, Any]:
         """What a person saved with a run (`name` in ANNOTATIONS: the operating point, case
-        reviews); {} when nothing is. Kept apart from training's files, which a re-run or a
-        sweep commit rewrites."""
-        return self._read_json(run_id, _annotation_file(name), {}, dict)
+        reviews, label issues); {} when nothing is. Kept apart from training's files, which a
+        re-run or a sweep commit rewrites. Checked on every read (`annotation_problem`, class
+        numbers against the run's classes): AnnotationDamaged names the file, its path and
+        what to do."""
+        path = self.run_dir(run_id) / annotation_file(name)
+        try:
+            value = self._read_json(run_id, path.name, {}, dict)
+        except RunFileDamaged as exc:
+            raise AnnotationDamaged(run_id, name, exc.reason, path) from None
+        problem = annotation_problem(name, value, self._num_classes(run_id)) if value else None
+        if problem:
+            raise AnnotationDamaged(run_id, name, problem, path)
+        return value
 
     def write_annotation(self, run_id: str, name: str, value: dict[str, Any]) -> None:
+        """Save an annotation; ValueError for a value its check refuses (nothing is written)."""
         self.get(run_id)  # RunNotFound for a run that is gone
-        write_json_atomic(self.run_dir(run_id) / _annotation_file(name), value)
+        problem = annotation_problem(name, value, self._num_classes(run_id))
+        if problem:
+            raise ValueError(f"not saved: {problem} (in the {ANNOTATIONS[name].what})")
+        write_json_atomic(self.run_dir(run_id) / annotation_file(name), value)
+
+    def set_aside_annotation(self, run_id: str, name: str) -> Path | None:
+        """Rename an annotation file (a damaged one, so the run starts afresh without it) to
+        `<name>.json.damaged-<time>` beside it; nothing is deleted. The new path, or None
+        when there was no file."""
+        path = self.run_dir(run_id) / annotation_file(name)
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            path.rename(aside)
+        except FileNotFoundError:
+            return None
+        return aside
+
+    def _num_classes(self, run_id: str) -> int | None:
+        """The run's class count from its metrics, None while unknown (not finished, damaged)."""
+        try:
+            names = (self.metrics(run_id).get("dataset") or {}).get("class_names")
+        except RunFileDamaged:
+            return None
+        return len(names) if isinstance(names, list) else None
 
     def artifacts(self, run_id: str) -> EvalArtifacts:
         path = self.run_dir(run_id) / "eval.npz"
@@ -624,15 +650,6 @@ class RunStore:
             model.load_state_dict(load_file(str(path)))
         except (*_DAMAGE, RuntimeError, SafetensorError) as exc:
             raise RunFileDamaged(run_id, "model.safetensors", _reason(exc)) from None
-
-
-ANNOTATIONS = ("operating_point", "reviews", "label_issues")  # saved with a run (by a person, or on request), one JSON file each
-
-
-def _annotation_file(name: str) -> str:
-    if name not in ANNOTATIONS:
-        raise ValueError(f"unknown annotation {name!r}; one of {', '.join(ANNOTATIONS)}")
-    return f"{name}.json"
 
 
 # The parts of metrics.json that readers index into, checked on every read: a file that parses

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.data import UPLOAD_PREFIX, Dataset, load_data, profile_counts
+from core.data import UPLOAD_PREFIX, Dataset, labelled_train_counts, profile_counts, source_problems
 from core.methods import LOSSES, check_resampler
 from core.models import MODELS, is_baseline
 from core.train._data import prepare_run_data
@@ -30,12 +30,9 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None,
     when the run can start. Loads the data unless `dataset` is given, and prepares the
     training split for a resampler check unless `train_labels` are given."""
     data = config.data
+    dataset, problems = source_problems(data, dataset)
     if dataset is None:
-        try:
-            dataset = load_data(data)
-        except (ValueError, OSError) as exc:  # DataError and unknown names are ValueErrors
-            return [f"data.source: {exc}"]
-    problems = []
+        return problems
     modality = dataset.modality
     model_modalities = MODELS.info(config.model.name).capabilities.get("modality", ())
     if modality not in model_modalities:
@@ -127,11 +124,40 @@ def _largest_training_class(available: np.ndarray, data) -> int:
     return int(available.max() * (1 - held) * (1 - min(data.val_fraction / (1 - held), 0.5)))
 
 
+FEW_LABELLED = 5  # fewer labelled training rows than this: a class is all but guessed
+
+
 def run_warnings(config: RunConfig, dataset: Dataset) -> list[str]:
     """What runs but not quite as asked: one line each, shown before queueing."""
     im = config.data.imbalance
+    notes = []
     largest = _largest_training_class(np.bincount(dataset.y, minlength=dataset.num_classes), config.data)
     if im.profile != "none" and largest < im.ratio <= 2 * largest:
-        return [f"the most common class keeps about {largest} training samples, so a ratio of {im.ratio:g} is "
-                f"realised as about {largest} : 1 (the rarest classes keep one sample each)"]
-    return []
+        notes.append(f"the most common class keeps about {largest} training samples, so a ratio of {im.ratio:g} is "
+                     f"realised as about {largest} : 1 (the rarest classes keep one sample each)")
+    thin = _thin_classes(config, dataset)
+    return notes + ([thin] if thin else [])
+
+
+def _thin_classes(config: RunConfig, dataset: Dataset) -> str | None:
+    """A warning when the settings leave a class with fewer than FEW_LABELLED labelled
+    training rows (the imbalance ratio and the share of hidden labels together): it trains,
+    and that class's results are all but guesses."""
+    if config.data.fold is None and config.evaluation.folds > 1:
+        config = config.experiment_runs()[0]  # folds split alike: the first one speaks for them
+    before, labelled = labelled_train_counts(dataset, config.data)
+    thin = [(str(dataset.class_names[j]), int(labelled[j])) for j in np.flatnonzero((before > 0) &
+                                                                                     (labelled < FEW_LABELLED))]
+    if not thin:
+        return None
+    listed = ", ".join(f"{name!r} {n}" for name, n in thin[:4]) + (f" and {len(thin) - 4} more" if len(thin) > 4 else "")
+    data, causes = config.data, []
+    if data.imbalance.profile != "none":
+        causes.append(f"data.imbalance.ratio {data.imbalance.ratio:g}")
+    if data.unlabeled is not None and data.unlabeled.fraction > 0:
+        causes.append(f"hiding {data.unlabeled.fraction:.1%} of the labels (data.unlabeled.fraction)")
+    why = f" with {' and '.join(causes)}" if causes else ""
+    return (f"{len(thin)} class{'es' if len(thin) > 1 else ''} keep{'' if len(thin) > 1 else 's'} fewer than "
+            f"{FEW_LABELLED} labelled training rows{why} ({listed}): a class learnt from so few rows is all but a "
+            "guess, and its numbers will swing from seed to seed; "
+            + ("lower the ratio or hide fewer labels" if causes else "add rows of those classes"))

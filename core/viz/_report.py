@@ -70,6 +70,7 @@ def error_report_html(
     notes: str = "",
     reviews: pd.DataFrame | None = None,
     operating_point: Mapping[str, Any] | None = None,
+    damaged: Sequence[str] = (),
 ) -> str:
     """One HTML document explaining each case: true vs predicted class, the top
     probabilities and the attribution towards both classes (image overlays or feature
@@ -80,7 +81,8 @@ def error_report_html(
     `reviews` (core.analysis.reviews_table) adds a "Case reviews" section with every
     reviewer's mark and note, and each reviewed card shows its own; `operating_point` (the
     run's saved "operating_point" annotation: class, threshold, prevalence, cost_miss)
-    adds the decision rule the run is used with."""
+    adds the decision rule the run is used with. `damaged` lists saved files left out because
+    they cannot be used (each line names the file and where it is), so a reader knows."""
     names = [str(c) for c in class_names]
     figure_html = _FigureWriter()
     marks = _marks_by_case(reviews)
@@ -91,6 +93,9 @@ def error_report_html(
     if notes.strip():
         paragraphs = "".join(f"<p>{_esc(p)}</p>" for p in notes.strip().split("\n\n"))
         notes_html = f'<section class="notes"><h2>Notes</h2>{paragraphs}</section>'
+    if damaged:
+        items = "".join(f"<li>{_esc(line)}</li>" for line in damaged)
+        notes_html += f'<section class="notes damaged"><h2>Left out: damaged files</h2><ul>{items}</ul></section>'
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
