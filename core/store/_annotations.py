@@ -11,14 +11,16 @@ and what to do, never an IndexError deep inside a page. It is not made by traini
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.store._files import RunFileDamaged
+from core.store._files import RunFileDamaged, write_json_atomic
+from core.store._run_files import RunFilesMixin
 
-__all__ = ["ANNOTATIONS", "AnnotationDamaged", "REVIEW_MARKS", "TRAIN_REVIEW_MARKS", "annotation_file",
-           "annotation_problem"]
+__all__ = ["ANNOTATIONS", "AnnotationDamaged", "AnnotationsMixin", "REVIEW_MARKS", "TRAIN_REVIEW_MARKS",
+           "annotation_file", "annotation_problem"]
 
 REVIEW_MARKS = ("label looks wrong", "ambiguous", "model error")  # a verdict on a test case
 TRAIN_REVIEW_MARKS = ("suspected label issue", "label is right", "ambiguous")  # on a training row
@@ -161,3 +163,51 @@ def annotation_problem(name: str, value: Any, num_classes: int | None) -> str | 
     if not isinstance(value, dict):
         return "it is not a JSON object"
     return _CHECKS[name](value, num_classes)
+
+
+class AnnotationsMixin(RunFilesMixin):
+    """Reading, saving and setting aside a run's annotations, each checked against the run."""
+
+    def annotation(self, run_id: str, name: str) -> dict[str, Any]:
+        """What a person saved with a run (`name` in ANNOTATIONS: the operating point, case
+        reviews, label issues); {} when nothing is. Kept apart from training's files, which a
+        re-run or a sweep commit rewrites. Checked on every read (`annotation_problem`, class
+        numbers against the run's classes): AnnotationDamaged names the file, its path and
+        what to do."""
+        path = self.run_dir(run_id) / annotation_file(name)
+        try:
+            value = self._read_json(run_id, path.name, {}, dict)
+        except RunFileDamaged as exc:
+            raise AnnotationDamaged(run_id, name, exc.reason, path) from None
+        problem = annotation_problem(name, value, self._num_classes(run_id)) if value else None
+        if problem:
+            raise AnnotationDamaged(run_id, name, problem, path)
+        return value
+
+    def write_annotation(self, run_id: str, name: str, value: dict[str, Any]) -> None:
+        """Save an annotation; ValueError for a value its check refuses (nothing is written)."""
+        self.get(run_id)  # RunNotFound for a run that is gone
+        problem = annotation_problem(name, value, self._num_classes(run_id))
+        if problem:
+            raise ValueError(f"not saved: {problem} (in the {ANNOTATIONS[name].what})")
+        write_json_atomic(self.run_dir(run_id) / annotation_file(name), value)
+
+    def set_aside_annotation(self, run_id: str, name: str) -> Path | None:
+        """Rename an annotation file (a damaged one, so the run starts afresh without it) to
+        `<name>.json.damaged-<time>` beside it; nothing is deleted. The new path, or None
+        when there was no file."""
+        path = self.run_dir(run_id) / annotation_file(name)
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            path.rename(aside)
+        except FileNotFoundError:
+            return None
+        return aside
+
+    def _num_classes(self, run_id: str) -> int | None:
+        """The run's class count from its metrics, None while unknown (not finished, damaged)."""
+        try:
+            names = (self.metrics(run_id).get("dataset") or {}).get("class_names")
+        except RunFileDamaged:
+            return None
+        return len(names) if isinstance(names, list) else None
