@@ -193,7 +193,7 @@ def test_the_cli_removes_the_upload_when_reading_it_crashes(home, tmp_path, caps
 
 
 def test_the_data_page_removes_a_workbook_renamed_csv(home):
-    from app import forms
+    from app import data_forms as forms
 
     with pytest.raises(DataError, match="spreadsheet workbook"):
         forms.open_upload(_workbook(), "book.csv")
