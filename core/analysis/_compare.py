@@ -129,11 +129,18 @@ def best_per_column(table: pd.DataFrame, higher_is_better: Mapping[str, bool | N
 
 def newest_comparable(runs_configs: Mapping[str, RunConfig | Mapping[str, Any]], n: int = 2) -> list[str]:
     """The first `n` runs (in the mapping's order, newest first) that share a data set with
-    an earlier one: the default selection of the Compare page. Fewer when none match."""
+    an earlier one: the default selection of the Compare page. Fewer when none match. Two
+    repeats of one set-up (only the seed or fold differs) are never paired: their difference
+    is chance alone."""
+    from core.analysis._starting_points import same_setup
+
     keys = list(runs_configs)
+    raw = {k: c.model_dump(mode="json") if isinstance(c, RunConfig) else c for k, c in runs_configs.items()}
     for i, anchor in enumerate(keys):
         group = [anchor]
         for other in keys[i + 1:]:
+            if any(same_setup(raw[member], raw[other]) for member in group):
+                continue
             if comparable({anchor: runs_configs[anchor], other: runs_configs[other]})[0]:
                 group.append(other)
             if len(group) == n:
