@@ -9,7 +9,7 @@ from app.services import get_store, load_sweep_summary
 from app.widgets import run_title, status_badge
 from core.analysis import best_against_reference, cell_words, latest_work
 from core.store import RunRecord
-from core.text import md
+from core.text import interval_text, md
 
 __all__ = ["latest_work_panel"]
 
@@ -38,7 +38,11 @@ def _best_words(sweep_id: str) -> str:
     words = f"best: **{md(cell_words(best['settings']))}**"
     versus = best.get("vs_reference")
     if ref is not None and versus:
-        words += f" ({versus['difference']:+.3f} balanced accuracy against {md(cell_words(ref['settings']))})"
+        difference = interval_text(versus["difference"], versus.get("ci"), signed=True)
+        noise = "beyond noise" if versus.get("beyond_noise") else "within noise"
+        pairs = versus.get("n")
+        words += (f" ({difference} balanced accuracy against {md(cell_words(ref['settings']))}, {noise}"
+                  + (f", {pairs} paired run{'s' * (pairs != 1)}" if isinstance(pairs, int) else "") + ")")
     return words
 
 

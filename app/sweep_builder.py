@@ -52,7 +52,9 @@ def _data_choice() -> tuple[dict[str, Any], str] | None:
     except (DataError, ValueError) as exc:
         st.error(f"This data cannot be loaded: {md(exc)}")
         return None
-    return {"source": data.source, **data.model_dump(mode="json", exclude_defaults=True)}, modality
+    raw = {"source": data.source, **data.model_dump(mode="json", exclude_defaults=True)}
+    raw["imbalance"] = data.imbalance.model_dump(mode="json", exclude_none=True)  # said in full in the YAML
+    return raw, modality
 
 
 def _pick(column, label: str, kind: str, default: list[str], help: str, extra: tuple[str, ...] = ()) -> list[str]:

@@ -117,7 +117,8 @@ def test_home_points_to_the_latest_sweep_in_one_line(made_home):
     _no_exceptions(at)
     text = " ".join(shown(m.value) for m in at.markdown)
     assert "Latest sweep:** fixes on wine, 4 runs; best: **Class-weighted cross-entropy** (" in text, text
-    assert "balanced accuracy against Cross-entropy (plain))" in text
+    assert "balanced accuracy against Cross-entropy (plain), within noise, 2 paired runs)" in text \
+        or "balanced accuracy against Cross-entropy (plain), beyond noise, 2 paired runs)" in text, text
     lines = [shown(m.value) for m in at.markdown if "balanced accuracy" in m.value and "Latest" not in m.value]
     assert sum("fixes on wine" in line for line in lines) == 1, "one line for the sweep's four runs"
     assert any("an old run" in line for line in lines)
