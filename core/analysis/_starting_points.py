@@ -5,20 +5,19 @@ sweep, experiment or repeated set-up. Pure reads of store records and sweep summ
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.analysis._compare import run_labels, setup_key
 from core.glossary import setting_value
 from core.store import ExperimentRecord, RunRecord, SweepRecord
 
 __all__ = ["StartingPoint", "best_against_reference", "sweep_starting_point", "experiment_starting_point",
-           "run_starting_point", "same_setup", "grouped_run_labels", "latest_work", "cell_words",
+           "run_starting_point", "grouped_run_labels", "latest_work", "cell_words",
            "experiment_labels"]
 
-_REPEAT_KEYS = ("name", "train.seed", "data.seed", "data.fold", "evaluation")  # what differs between repeats
 
 
 @dataclass(frozen=True)
@@ -94,28 +93,6 @@ def run_starting_point(run: RunRecord) -> StartingPoint:
     return StartingPoint(run.id, finished=run.status not in ("queued", "running"))
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, inner in value.items():
-            out.update(_flat(inner, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: value}
-
-
-def _setup_key(config: Mapping[str, Any]) -> str:
-    """The config without what differs between repeats (name, seeds, folds)."""
-    flat = {k: v for k, v in _flat(config).items()
-            if not any(k == r or k.startswith(r + ".") for r in _REPEAT_KEYS)}
-    return json.dumps(flat, sort_keys=True, default=str)
-
-
-def same_setup(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Two runs of one set-up, repeated with another seed or fold: comparing them says only how
-    much chance moves the numbers, never which method is better."""
-    return _setup_key(a) == _setup_key(b)
-
-
 def _repeat_part(run: RunRecord, experiment: ExperimentRecord | None) -> str:
     """"seed 2", "fold 1/5 · seed 0": what tells a run from the others of its experiment."""
     if experiment is None:
@@ -160,7 +137,7 @@ def latest_work(runs: Sequence[RunRecord], experiments: Sequence[ExperimentRecor
         elif exp is not None:
             key, kind, item_id, name = exp.id, "experiment", exp.id, exp.name
         else:
-            key, kind, item_id, name = _setup_key(run.config or {}), "runs", run.id, run.name
+            key, kind, item_id, name = setup_key(run.config or {}), "runs", run.id, run.name
         if key not in out:
             if len(out) == limit:
                 continue
@@ -173,8 +150,6 @@ def experiment_labels(experiments: Sequence[ExperimentRecord], sweeps: Sequence[
     """id -> what Compare's experiment picker says: "standard fixes on wine › Balanced softmax ·
     6 runs" (a sweep's cell in words) or "my experiment · 5 runs", one label per experiment
     (the id's tail added where two would read the same), so the option taken is the one read."""
-    from core.analysis._compare import run_labels
-
     sweep_names = {s.id: s.name for s in sweeps}
     names = []
     for e in experiments:
