@@ -56,6 +56,11 @@ def follow_made(current: str | None) -> str | None:
             return None
     else:
         made["shown"] = point.run
+    if point.finished and not made["id"].startswith(SWEEP_PREFIX):  # Compare: the newest pair, this one in it
+        st.session_state.pop(state.COMPARE_RUN_IDS, None)
+        st.session_state.pop(state.COMPARE_EXPERIMENT_IDS, None)
+        if is_experiment_id(made["id"]):
+            st.session_state[state.COMPARE_MODE] = "Experiments"
     if point.compare_runs:
         st.session_state[state.COMPARE_RUN_IDS] = point.compare_runs
     if point.compare_experiments:

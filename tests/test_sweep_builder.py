@@ -4,6 +4,7 @@ starting points (the best fix against plain cross-entropy, repeats never paired,
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 
 import pytest
@@ -153,3 +154,13 @@ def test_picker_groups_a_sweeps_runs_under_its_name_and_home_gives_one_line_each
     words = experiment_labels(exps, sweeps)
     assert words == {"exp-a": "fixes on wine › Cross-entropy (plain) · 2 runs",
                      "exp-b": "fixes on wine › Focal loss · 1 run"}
+
+
+def test_before_anything_finishes_a_sweep_opens_a_running_run():
+    runs = [_run("q1", "queued"), _run("r2", "running"), _run("q3", "queued"), _run("q4", "queued")]
+    exps = (ExperimentRecord("e-f50", "x", 0, "wine", "focal", {}, tuple(runs[:2])),
+            ExperimentRecord("e-ce50", "y", 0, "wine", "ce", {}, tuple(runs[2:])))
+    sweep = SweepRecord("sweep-1", "s", 0, {}, "h", os.getpid(), "local", exps)
+    waiting = {**SUMMARY, "cells": [{**c, "n_done": 0, "summary": {}} for c in SUMMARY["cells"]]}
+    point = sweep_starting_point(waiting, sweep)
+    assert point.run == "r2" and not point.compare_runs and not point.finished

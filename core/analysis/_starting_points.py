@@ -64,11 +64,13 @@ def _mean(cell: Mapping[str, Any], metric: str) -> float | None:
 def sweep_starting_point(summary: Mapping[str, Any], sweep: SweepRecord, higher_is_better: bool = True
                          ) -> StartingPoint:
     """The best cell's first finished run (paired with the reference's run of the same seed
-    and fold) and the two cells' experiments; finished once the sweep has stopped."""
+    and fold) and the two cells' experiments; before any run finishes, a running one (its
+    page says how far it is); finished once the sweep has stopped."""
     finished = sweep.status not in ("queued", "running")
     found = best_against_reference(summary, higher_is_better)
-    if found is None:
-        return StartingPoint(None, finished=finished)
+    if found is None:  # nothing finished yet: its first training run, whose page says how far it is
+        training = [r.id for r in sweep.runs if r.status == "running"] or [r.id for r in sweep.runs[:1]]
+        return StartingPoint(training[0] if training else None, finished=finished)
     best, ref = found
     statuses = {r.id: r.status for r in sweep.runs}
     best_done = [r for r in best["runs"] if statuses.get(r) == "done"]
