@@ -164,3 +164,10 @@ def test_before_anything_finishes_a_sweep_opens_a_running_run():
     waiting = {**SUMMARY, "cells": [{**c, "n_done": 0, "summary": {}} for c in SUMMARY["cells"]]}
     point = sweep_starting_point(waiting, sweep)
     assert point.run == "r2" and not point.compare_runs and not point.finished
+
+
+def test_a_cell_of_one_run_is_labelled_by_its_settings_alone():
+    run = _run("r", name="sw · loss.name=ce", experiment="exp-a")
+    exp = ExperimentRecord("exp-a", "sw · loss.name=ce", 0, "wine", "ce", {}, (run,), "sweep-1", {"loss.name": "ce"})
+    sweep = SweepRecord("sweep-1", "fixes on wine", 0, {}, "h", None, None, (exp,))
+    assert grouped_run_labels([run], [exp], [sweep]) == [("r", "fixes on wine › Cross-entropy (plain)")]

@@ -99,7 +99,7 @@ def _repeat_part(run: RunRecord, experiment: ExperimentRecord | None) -> str:
     """"seed 2", "fold 1/5 · seed 0": what tells a run from the others of its experiment."""
     if experiment is None:
         return ""
-    return run.name.removeprefix(experiment.name).strip(" ·") or "the only run"
+    return run.name.removeprefix(experiment.name).strip(" ·")
 
 
 def grouped_run_labels(runs: Sequence[RunRecord], experiments: Sequence[ExperimentRecord],
@@ -115,10 +115,10 @@ def grouped_run_labels(runs: Sequence[RunRecord], experiments: Sequence[Experime
     for run in runs:
         exp = by_exp.get(run.experiment) if run.experiment else None
         if exp is not None and exp.sweep in sweep_names:
-            label = f"{sweep_names[exp.sweep]} › {cell_words(exp.cell)} › {_repeat_part(run, exp)}"
-            group = exp.sweep
+            parts, group = [sweep_names[exp.sweep], cell_words(exp.cell), _repeat_part(run, exp)], exp.sweep
+            label = " › ".join(p for p in parts if p)
         elif exp is not None:
-            label, group = f"{exp.name} › {_repeat_part(run, exp)}", exp.id
+            label, group = " › ".join(p for p in (exp.name, _repeat_part(run, exp)) if p), exp.id
         else:
             label, group = title(run), run.id
         groups.setdefault(group, []).append((run.id, label))
