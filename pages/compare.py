@@ -50,7 +50,7 @@ if mode == "Experiments":
     configs = {e.id: e.config for e in experiments}
     remembered = [i for i in st.session_state.get(state.COMPARE_EXPERIMENT_IDS, []) if i in by_id]
     chosen = st.multiselect("Experiments to compare", list(by_id), default=remembered or newest_comparable(configs),
-                            format_func=option_label, key="compare.experiments")
+                            format_func=option_label, key="compare.experiments", select_all=False)
     st.session_state[state.COMPARE_EXPERIMENT_IDS] = chosen
 else:
     runs = finished_runs()
@@ -64,7 +64,7 @@ else:
     remembered = [i for i in st.session_state.get(state.COMPARE_RUN_IDS, []) if i in by_id]
     chosen = st.multiselect(
         "Runs to compare", list(by_id), default=remembered or newest_comparable(configs),
-        format_func=option_label,
+        format_func=option_label, select_all=False,  # no "Select 8 matches" as the first option after typing
         key="compare.runs", help="Finished runs, newest first.")
     st.session_state[state.COMPARE_RUN_IDS] = chosen
 if len(chosen) < 2:

@@ -106,6 +106,12 @@ def test_picker_groups_sweep_runs_and_compare_picks_exactly_one_experiment(made_
     _no_exceptions(at)
     pick = at.multiselect(key="compare.experiments")
     assert all("loss.name=" not in o and o.endswith("· 2 runs") for o in pick.options), pick.options
+    # Streamlit's bulk action ("Select 2 matches" as the first option after typing) is off on both pickers
+    assert pick.proto.select_all == 0
+    at.segmented_control(key="compare.mode").set_value("Runs").run()
+    assert at.multiselect(key="compare.runs").proto.select_all == 0
+    at.segmented_control(key="compare.mode").set_value("Experiments").run()
+    pick = at.multiselect(key="compare.experiments")
     pick.set_value([]).run()
     first = at.multiselect(key="compare.experiments").options[0]
     at.multiselect(key="compare.experiments").select(first).run()
