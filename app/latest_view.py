@@ -40,9 +40,11 @@ def _best_words(sweep_id: str) -> str:
     if ref is not None and versus:
         difference = interval_text(versus["difference"], versus.get("ci"), signed=True)
         noise = "beyond noise" if versus.get("beyond_noise") else "within noise"
-        pairs = versus.get("n")
+        n = versus.get("n")
+        # one run a cell: the comparison pairs the two runs' test cases; several: the runs, seed by seed
+        unit = "paired runs" if best.get("n_runs", 1) > 1 else "test cases, paired"
         words += (f" ({difference} balanced accuracy against {md(cell_words(ref['settings']))}, {noise}"
-                  + (f", {pairs} paired run{'s' * (pairs != 1)}" if isinstance(pairs, int) else "") + ")")
+                  + (f", {n} {unit}" if isinstance(n, int) else "") + ")")
     return words
 
 

@@ -19,7 +19,7 @@ import yaml
 from core.config import ConfigError
 from core.data import source_label
 from core.glossary import setting_title
-from core.jobs._sweeps import SweepSpec, load_sweep
+from core.jobs._sweeps import SweepSpec, expand_sweep, load_sweep
 from core.run_words import format_seconds
 
 __all__ = ["SweepChoices", "NO_STAGE2", "sweep_from_choices", "sweep_yaml", "estimate_sweep_seconds",
@@ -124,8 +124,6 @@ def estimate_sweep_seconds(spec: SweepSpec, past: Sequence[tuple[dict[str, Any],
     """(seconds, trainings timed): the sweep's trainings at the median pace of finished runs
     of the same data and model (`past`: (config, seconds) pairs), shared among `workers`
     processes. None when no finished run matches some training."""
-    from core.jobs._sweeps import expand_sweep
-
     cells, _ = expand_sweep(spec)
     total, timed = 0.0, 0
     for cell in cells:
