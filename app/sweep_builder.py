@@ -53,7 +53,9 @@ def _data_choice() -> tuple[dict[str, Any], str] | None:
         st.error(f"This data cannot be loaded: {md(exc)}")
         return None
     raw = {"source": data.source, **data.model_dump(mode="json", exclude_defaults=True)}
-    raw["imbalance"] = data.imbalance.model_dump(mode="json", exclude_none=True)  # said in full in the YAML
+    imbalance = data.imbalance  # its profile and ratio said in the YAML, whatever their defaults
+    raw["imbalance"] = {"profile": imbalance.profile, "ratio": imbalance.ratio,
+                        **imbalance.model_dump(mode="json", exclude_defaults=True)}
     return raw, modality
 
 
