@@ -4,6 +4,10 @@ RUN_ID = "tailscope.run_id"  # the run analysis pages show (mirrored in the addr
 RUN_IN_ADDRESS = "tailscope.run_in_address"  # the ?run= value this session last wrote
 RUN_NAMES = "tailscope.run_names"  # id -> name of the runs last listed, to name a run deleted meanwhile
 COMPARE_RUN_IDS = "tailscope.compare_run_ids"
+COMPARE_EXPERIMENT_IDS = "tailscope.compare_experiment_ids"  # Compare's experiments, as COMPARE_RUN_IDS
+COMPARE_MODE = "tailscope.compare_mode"  # "Runs" or "Experiments": how Compare opens next
+JUST_MADE = "tailscope.just_made"  # {"id": the run, experiment or sweep this session made, "shown": the run
+# the picker was last moved to for it}: Results and Compare open it until the person picks another
 DATA_CONFIG = "tailscope.data_config"  # the prepared dataset (DataConfig as a dict) Train uses
 DATA_RESTORED = "tailscope.data_restored"  # this session has looked for a saved dataset choice
 UPLOAD_SOURCE = "tailscope.upload_source"  # "upload:<stored file>" of the last upload

@@ -38,6 +38,8 @@ EMPTY = ("There is no sweep yet. A sweep answers questions such as *which fix fo
          "- **From the Train page:** set up the data, model and training, then press **Try the standard fixes**: "
          "one click trains plain cross-entropy and five common fixes (plus three classic baselines on tables) on "
          "the same seeds.\n"
+         "- **Here:** pick the data and the settings to compare below, see how many trainings that makes, and "
+         "press **Start the sweep**.\n"
          "- **From the command line:** write a run config with a `grid:` section and run "
          "`tailscope sweep FILE`; this page shows it as it trains.")
 EXAMPLE_SWEEP = """\

@@ -16,6 +16,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app.services import load_splits, start_sweep_in_background
+from app.starting_points import remember_made
 from app.widgets import flash, params_form, plugin_caption, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
@@ -238,6 +239,7 @@ def standard_fixes_button(config: RunConfig | None, modality: str) -> None:
     except ValueError as exc:
         st.error(md(exc))
         return
+    remember_made(sweep_id)  # Results and Compare open its best fix against plain cross-entropy
     flash("This sweep is already training; here it is." if to_run < 0 else
           "Every run of this sweep had finished already; here are its results." if to_run == 0 else
           f"Started the standard fixes: {runs} trainings in the background. This page follows them as they finish.")

@@ -13,6 +13,7 @@ import streamlit as st
 from app import state
 from app.classroom import classroom_toggle
 from app.services import DEFAULT_DATA, DEMO_CONFIG, get_store, load_bundle, queue_run
+from app.starting_points import follow_made, forget_made, picker_labels
 from core.config import RunConfig
 from core.data import describe_source
 from core.glossary import glossary_markdown, method_display
@@ -53,10 +54,6 @@ def glossary_panel() -> None:
         st.markdown(glossary_markdown())
 
 
-def _run_label(record: RunRecord) -> str:
-    return f"{status_badge(record.status)} · {run_title(record)}"
-
-
 def sidebar() -> None:
     """Current dataset, the run picker and the glossary, on every page."""
     with st.sidebar:
@@ -77,9 +74,11 @@ def sidebar() -> None:
             st.caption("**Run:** none yet")
             return
         _select_from_address(runs)
-        labels = {r.id: _run_label(r) for r in runs}
-        st.selectbox("Run", [r.id for r in runs], key=state.RUN_ID, format_func=labels.get,
-                     help="The run every analysis page shows. Newest first. The page's address names it "
+        status = {r.id: status_badge(r.status) for r in runs}
+        labels = {i: f"{status[i]} · {label}" for i, label in picker_labels(runs, run_title).items()}
+        st.selectbox("Run", list(labels), key=state.RUN_ID, format_func=labels.get,
+                     help="The run every analysis page shows. Newest first, a sweep's and an experiment's runs "
+                          "together under its name: type part of a name to find it. The page's address names it "
                           "(?run=...), so a view can be bookmarked or shared.")
         st.query_params["run"] = st.session_state[state.RUN_ID]
         st.session_state[state.RUN_IN_ADDRESS] = st.session_state[state.RUN_ID]
@@ -92,12 +91,16 @@ def sidebar() -> None:
 def _select_from_address(runs: list[RunRecord]) -> None:
     """The selected run lives in the address (?run=ID): a bookmark, a shared link or the back
     button selects its run; a run deleted meanwhile (e.g. in another tab) is said so, not
-    silently replaced."""
+    silently replaced. What this session just made (a run, an experiment, a sweep) is opened
+    next; an address left over from before wins only when it changed (typed or followed)."""
     ids = [r.id for r in runs]
     in_address = st.query_params.get("run")
     current = st.session_state.get(state.RUN_ID)
     if in_address and in_address != st.session_state.get(state.RUN_IN_ADDRESS):
         current = in_address  # the address changed outside this page: it wins
+        forget_made()
+    else:
+        current = follow_made(current) or current
     if current not in ids:
         if current:
             name = st.session_state.get(state.RUN_NAMES, {}).get(current, current)

@@ -9,7 +9,7 @@ from app.compare_view import differences_in_words, experiment_numbers, paired_se
 from app.prior_view import shift_chart
 from app.services import finished_runs, get_store
 from app.widgets import chart_with_download, empty_state
-from core.analysis import comparable, config_differences, newest_comparable, run_labels
+from core.analysis import comparable, config_differences, experiment_labels, newest_comparable, run_labels
 from core.data import source_label
 from core.glossary import method_display
 from core.text import md
@@ -31,23 +31,27 @@ def show(fig, name: str, caption: str) -> None:
 def option_label(item_id: str) -> str:
     """A run or experiment in the picker: its name, its data and its method in words."""
     item = by_id[item_id]
+    if mode == "Experiments":  # its name (a sweep's cell in words) and its number of runs, nothing else
+        return labels[item_id]
     return f"{labels[item_id]} · {source_label(item.dataset)} · {method_display(item.config)}"
 
 
 experiments = [e for e in get_store().list_experiments() if any(r.status == "done" for r in e.runs)]
 mode = "Runs"
 if experiments:
-    mode = st.segmented_control("Compare", ["Runs", "Experiments"], default="Runs", key="compare.mode",
+    mode = st.segmented_control("Compare", ["Runs", "Experiments"], key="compare.mode",
+                                default=st.session_state.pop(state.COMPARE_MODE, "Runs"),
                                 help="Experiments repeat one configuration over folds and seeds: comparing them "
                                      "tells a real difference from a lucky split.") or "Runs"
 
 if mode == "Experiments":
     by_id = {e.id: e for e in experiments}
-    labels = dict(zip(by_id, run_labels([(e.name, e.id) for e in experiments]), strict=True))
+    labels = experiment_labels(experiments, get_store().list_sweeps())
     configs = {e.id: e.config for e in experiments}
-    chosen = st.multiselect("Experiments to compare", list(by_id), default=newest_comparable(configs),
-                            format_func=option_label,
-                            key="compare.experiments")
+    remembered = [i for i in st.session_state.get(state.COMPARE_EXPERIMENT_IDS, []) if i in by_id]
+    chosen = st.multiselect("Experiments to compare", list(by_id), default=remembered or newest_comparable(configs),
+                            format_func=option_label, key="compare.experiments", select_all=False)
+    st.session_state[state.COMPARE_EXPERIMENT_IDS] = chosen
 else:
     runs = finished_runs()
     if len(runs) < 2:
@@ -60,7 +64,7 @@ else:
     remembered = [i for i in st.session_state.get(state.COMPARE_RUN_IDS, []) if i in by_id]
     chosen = st.multiselect(
         "Runs to compare", list(by_id), default=remembered or newest_comparable(configs),
-        format_func=option_label,
+        format_func=option_label, select_all=False,  # no "Select 8 matches" as the first option after typing
         key="compare.runs", help="Finished runs, newest first.")
     st.session_state[state.COMPARE_RUN_IDS] = chosen
 if len(chosen) < 2:

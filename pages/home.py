@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app.services import get_store
-from app.widgets import empty_state, run_title, status_badge
+from app.latest_view import latest_work_panel
+from app.widgets import empty_state
 from core.glossary import glossary_markdown
-from core.text import md
 
 st.title("🔭 Tailscope")
 st.markdown(
@@ -39,12 +39,7 @@ if not runs:
                 "digit 9 has 50 times fewer examples than the digit 0: a minute later the Results "
                 "page shows what that does.")
 else:
-    st.subheader("Latest runs")
-    for r in runs[:5]:
-        summary = r.summary or {}
-        bal = summary.get("balanced_accuracy")
-        extra = f" · balanced accuracy {bal:.3f}" if isinstance(bal, float) else ""
-        st.markdown(f"{status_badge(r.status)} **{md(run_title(r))}**{extra}")
+    latest_work_panel(runs)
     st.page_link("../pages/runs.py", label="All runs", icon="🗂️")
 
 with st.expander("Words used in this workbench (also under **Glossary** in the sidebar of every page)"):

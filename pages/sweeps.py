@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import sweep_view as sv
+from app.sweep_builder import sweep_builder
 from app.services import get_store, load_sweep_summary
 from app.widgets import explain, table_height
 from core.analysis import EXPERIMENT_KEYS
@@ -21,11 +22,11 @@ sweeps = get_store().list_sweeps()
 if not sweeps:
     st.info(sv.EMPTY)
     st.page_link("../pages/train.py", label="Open the Train page", icon="🏋️")
-    with st.expander("An example sweep file for the command line"):
-        st.code(sv.EXAMPLE_SWEEP, language="yaml")
-        explain("Save it as `sweep.yaml` and run `tailscope sweep sweep.yaml`: 4 losses × 4 imbalance ratios × 3 "
-                "seeds = 48 trainings, shared among this computer's cores. Run the same file again to resume it.")
+    with st.expander("Build a sweep here", expanded=True, icon=":material/construction:"):
+        sweep_builder()
     st.stop()
+with st.expander("Build a new sweep", icon=":material/construction:"):
+    sweep_builder()
 
 st.markdown(sv.INTRO)
 c1, c2 = st.columns([3, 2])

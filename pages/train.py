@@ -7,6 +7,7 @@ import streamlit as st
 from app import label_forms, state
 from app.data_forms import current_data_config, data_label, load_dataset
 from app.services import get_store, queue_run
+from app.starting_points import remember_made
 from app.run_cards import experiment_card, run_card
 from app.train_forms import (
     TRAIN_EXPLAINER, budget_line, build_run_config, evaluation_form, plugin_picker, resampling_panel,
@@ -94,7 +95,8 @@ notice = st.empty()  # the queued notice's own slot, on every run: the live pane
 with fixes:
     standard_fixes_button(config, modality)
 if start.button("Start training", type="primary", key="train.start", disabled=config is None):
-    _watch(queue_run(config))
+    _watch(made := queue_run(config))
+    remember_made(made)  # Results and Compare open it next
     notice.success(f"Queued **{md(config.name)}**. It starts as soon as the worker is free; follow it below.")
 if modality == "tabular" and extra.button(
         "Add the baselines", key="train.baselines", disabled=config is None,

@@ -109,3 +109,12 @@ def test_config_differences_lists_only_differing_settings():
     assert config_differences({"a": cfg(), "b": cfg(model={"name": "mlp", "hidden": 128})}).empty
     wider = config_differences({"a": cfg(), "b": cfg(model={"name": "mlp", "hidden": 256})})
     assert wider.loc["model.hidden"].tolist() == ["128", "256"]
+
+
+def test_newest_comparable_never_pairs_two_seeds_of_one_setup():
+    """Two repeats of one set-up differ by chance alone: the default pair takes the newest run
+    with another method instead, and none when every run repeats one set-up."""
+    runs = {"gb-seed1": cfg(train={"seed": 1}), "gb-seed0": cfg(train={"seed": 0}),
+            "focal": cfg(loss={"name": "focal"}), "ce-again": cfg(train={"seed": 2})}
+    assert newest_comparable(runs) == ["gb-seed1", "focal"]
+    assert newest_comparable({"a": cfg(train={"seed": 1}), "b": cfg(train={"seed": 2})}) == ["a"]

@@ -121,7 +121,7 @@ def test_a_finished_sweep_shows_its_map_lines_and_trade_off(sweep_home):
     assert at.selectbox(key=state.SWEEP_ID).value == sweep_home["sweep"]
     (bar,) = at.get("progress")
     assert "done" in bar.proto.text and "8 of 8 runs done" in bar.proto.text
-    assert not at.button, "a finished sweep offers neither Cancel nor Resume"
+    assert [b.key for b in at.button] == ["sweeps.build.start"], "a finished sweep offers neither Cancel nor Resume"
     charts = [c.proto.id for c in at.get("plotly_chart")]
     assert len(charts) == 3 and any(".lines." in c for c in charts) and any(".tail-head." in c for c in charts)
     summary = sweep_summary(RunStore(sweep_home["home"]), sweep_home["sweep"])

@@ -82,6 +82,9 @@ def test_folds_and_seeds_queue_one_experiment_and_say_its_budget(empty_home):
     assert len(experiment.runs) == 6 and experiment.config["evaluation"] == {"folds": 3, "seeds": [0, 1]}
     assert at.session_state[state.WATCH_RUN_IDS] == [experiment.id]
     assert any("experiment of 6 runs" in m.value for m in at.markdown), "one card for the whole experiment"
+    assert at.session_state[state.JUST_MADE]["id"] == experiment.id
+    at.run()  # the next rerun (the status watcher's) moves the run picker to it
+    assert at.session_state[state.RUN_ID] in {r.id for r in experiment.runs}, "Results opens what was just queued"
 
 
 def test_add_the_baselines_queues_three_on_the_same_data(empty_home):

@@ -6,7 +6,7 @@ store with their paired comparisons."""
 from core.analysis import (
     _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance,
     _gallery, _geometry, _label_issues, _label_shift, _metrics, _paired, _posthoc_explorer, _prior, _resampling,
-    _review, _sweeps, _uncertainty, _verdict,
+    _review, _starting_points, _sweeps, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._attribution_cache import *  # noqa: F403
@@ -25,6 +25,7 @@ from core.analysis._posthoc_explorer import *  # noqa: F403
 from core.analysis._prior import *  # noqa: F403
 from core.analysis._resampling import *  # noqa: F403
 from core.analysis._review import *  # noqa: F403
+from core.analysis._starting_points import *  # noqa: F403
 from core.analysis._sweeps import *  # noqa: F403
 from core.analysis._uncertainty import *  # noqa: F403
 from core.analysis._verdict import *  # noqa: F403
@@ -49,5 +50,6 @@ __all__ = [
     *_prior.__all__,
     *_experiments.__all__,
     *_sweeps.__all__,
+    *_starting_points.__all__,
     *_label_shift.__all__,
 ]

@@ -8,6 +8,7 @@ methods, so it is refused with a reason a person can act on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from core.config import RunConfig
 from core.data import source_label
 
 __all__ = ["SUMMARY_KEYS", "comparable", "config_differences", "describe_data", "metrics_table", "best_per_column",
-           "newest_comparable", "run_labels"]
+           "newest_comparable", "run_labels", "same_setup", "setup_key"]
 
 SUMMARY_KEYS: tuple[str, ...] = (
     "accuracy", "balanced_accuracy", "f1_macro", "gmean", "worst_class_recall", "mcc", "cohen_kappa",
@@ -129,11 +130,16 @@ def best_per_column(table: pd.DataFrame, higher_is_better: Mapping[str, bool | N
 
 def newest_comparable(runs_configs: Mapping[str, RunConfig | Mapping[str, Any]], n: int = 2) -> list[str]:
     """The first `n` runs (in the mapping's order, newest first) that share a data set with
-    an earlier one: the default selection of the Compare page. Fewer when none match."""
+    an earlier one: the default selection of the Compare page. Fewer when none match. Two
+    repeats of one set-up (only the seed or fold differs) are never paired: their difference
+    is chance alone."""
     keys = list(runs_configs)
+    raw = {k: c.model_dump(mode="json") if isinstance(c, RunConfig) else c for k, c in runs_configs.items()}
     for i, anchor in enumerate(keys):
         group = [anchor]
         for other in keys[i + 1:]:
+            if any(same_setup(raw[member], raw[other]) for member in group):
+                continue
             if comparable({anchor: runs_configs[anchor], other: runs_configs[other]})[0]:
                 group.append(other)
             if len(group) == n:
@@ -164,6 +170,22 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(inner, f"{prefix}{key}."))
         return out
     return {prefix[:-1]: value}
+
+
+_REPEAT_KEYS = ("name", "train.seed", "data.seed", "data.fold", "evaluation")  # what differs between repeats
+
+
+def setup_key(config: Mapping[str, Any]) -> str:
+    """The config without what differs between repeats (name, seeds, folds)."""
+    flat = {k: v for k, v in _flatten(config).items()
+            if not any(k == r or k.startswith(r + ".") for r in _REPEAT_KEYS)}
+    return json.dumps(flat, sort_keys=True, default=str)
+
+
+def same_setup(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Two runs of one set-up, repeated with another seed or fold: comparing them says only how
+    much chance moves the numbers, never which method is better."""
+    return setup_key(a) == setup_key(b)
 
 
 def config_differences(runs_configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> pd.DataFrame:

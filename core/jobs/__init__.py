@@ -17,6 +17,8 @@ _HOMES = {
     "_standard_fixes": ("BASELINES", "FIXES_SEEDS", "STANDARD_FIXES", "baseline_configs", "standard_fixes_spec"),
     "_sweeps": ("MAX_CELLS", "SweepCell", "SweepRefused", "SweepSpec", "drive_sweep", "ensure_sweep_driver",
                 "expand_sweep", "load_sweep", "plan_sweep", "run_sweep", "start_sweep", "sweep_size"),
+    "_sweep_builder": ("NO_STAGE2", "SweepChoices", "estimate_sweep_seconds", "estimate_words", "sweep_from_choices",
+                       "sweep_yaml"),
     "_task": ("run_task",),
     "_worker": ("ensure_worker", "environment", "execute_run", "produce_run", "worker_loop", "worker_running"),
 }
