@@ -15,10 +15,12 @@ import streamlit as st
 
 from app import state
 from app.services import ASSETS, DEFAULT_DATA
+from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
 from app.widgets import params_form, table_height
 from core.config import DataConfig
 from core.data import (
-    DATASETS, MISSING_HELP, ROLE_CHOICES, UPLOAD_PREFIX, Dataset, DataError, RawTable, TableProfile, apply_role_edits, gaps_line,
+    DATASETS, MISSING_HELP, ROLE_CHOICES, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable, TableProfile,
+    apply_role_edits, drop_cost, gaps_line, merge_label_variants,
     imbalance_preview, keep_if_accepted, left_out_line, list_uploads, load_data, missing_options, profile_table, read_stored_table,
     remove_upload, roles_frame, save_upload, source_label, sources_of,
 )
@@ -135,7 +137,8 @@ def _load(data_json: str) -> Dataset:
 
 def load_dataset(data: DataConfig) -> Dataset:
     """The data config's dataset (cached); raises DataError / ValueError with a readable message."""
-    return _load(data.model_dump_json(include={"source", "params", "label_column", "column_roles", "missing"}))
+    return _load(data.model_dump_json(include={"source", "params", "label_column", "column_roles", "missing",
+                                               "merge_labels"}))
 
 
 # --- Streamlit pieces -----------------------------------------------------------------------
@@ -294,11 +297,26 @@ def table_settings(source: str, saved: DataConfig) -> tuple[str | None, dict[str
     missing = saved.missing if same else "refuse"
     if profile.gap_cells or len(profile.label_missing_rows):
         st.warning(gaps_line(profile), icon=":material/warning:")
-        options = missing_options(profile)
+        cost = _drop_cost(raw, profile, merge_choice(source, saved))
+        options = missing_options(profile, cost)
         start = saved.missing if same and saved.missing != "refuse" else "fill"
         missing = st.radio("Empty or unusable cells", list(options), format_func=options.get, key="data.missing",
                            index=list(options).index(start), help=MISSING_HELP)
+        if cost is not None and profile.gap_cells:
+            drop_cost_panel(cost)
     return label, overrides, missing, profile
+
+
+def _drop_cost(raw: RawTable, profile: TableProfile, merge: bool | None) -> DropCost | None:
+    """What dropping the rows with a gap costs each class, counted as the run would count the
+    classes (merged spellings merged); None when the labels cannot be counted yet."""
+    labels = raw.frame[profile.label]
+    if merge:
+        labels = pd.Series(merge_label_variants(labels, True, raw.filename, "labels")[0], index=labels.index)
+    try:
+        return drop_cost(profile, labels)
+    except ValueError:  # no labelled row at all: the load below names that
+        return None
 
 
 def start_new_upload(source: str, saved: DataConfig) -> None:
@@ -307,6 +325,7 @@ def start_new_upload(source: str, saved: DataConfig) -> None:
     if st.session_state.get(state.DATA_SOURCE_SHOWN) == source:
         return
     st.session_state[state.DATA_SOURCE_SHOWN] = source
+    st.session_state.pop(MERGE_KEY, None)  # each file's labels get their own choice
     if not source.startswith(UPLOAD_PREFIX) or saved.source == source:
         return
     im = saved.imbalance

@@ -21,6 +21,7 @@ import pandas as pd
 from core.data._columns import suggest_label
 from core.data._dataset import Dataset
 from core.data._errors import DataError, check_labels, quoted, short_list
+from core.data._label_variants import merge_label_variants
 from core.data._tables import MAX_TABLE_FEATURES, TABLE_SUFFIXES, read_table, table_dataset
 
 __all__ = [
@@ -68,12 +69,13 @@ def guess_label_column(table: pd.DataFrame | Sequence[str]) -> str | None:
 
 
 def load_table(data: bytes, filename: str, label_column: str | None = None,
-               roles: Mapping[str, str] | None = None, missing: str = "refuse") -> Dataset:
+               roles: Mapping[str, str] | None = None, missing: str = "refuse", *,
+               merge_labels: bool | None = None) -> Dataset:
     """A table with one label column. Numbers, categories (one-hot) and dates become
     features; ID-like, free-text and constant columns are left out unless `roles` says
     otherwise; gaps are refused, their rows dropped, or filled after the split."""
     _check_size(data, filename)
-    return table_dataset(read_table(data, filename), label_column, roles, missing)
+    return table_dataset(read_table(data, filename), label_column, roles, missing, merge_labels=merge_labels)
 
 
 # --- archives -------------------------------------------------------------------------
@@ -201,7 +203,8 @@ def _all_grey(modes: set[str]) -> bool:
     return modes <= {"L", "1", "I", "I;16", "LA"}
 
 
-def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool | None = None) -> Dataset:
+def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool | None = None, *,
+                   merge_labels: bool | None = None) -> Dataset:
     """Images in one folder per class (`cat/001.png`), resized to size x size.
 
     Colour is kept unless every image is grey (or `grayscale` says otherwise). Unreadable
@@ -219,12 +222,14 @@ def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool |
         members.append((path, m))
     if not members:
         raise DataError(f"{filename}: no images found; expected folders like cat/001.png, dog/002.png.")
-    labels = _image_classes([p for p, _ in members])
+    labels, variants = merge_label_variants(_image_classes([p for p, _ in members]), merge_labels, filename,
+                                            "the class folders")
     pixels, modes = _decode_pictures([(m.filename, partial(archive.open, m)) for _, m in members], filename, size)
     y, class_names = check_labels(labels, filename, "the class folders")
     if grayscale is None:
         grayscale = _all_grey(modes)
-    return Dataset(PurePosixPath(filename).stem, _pixels_as_input(pixels, grayscale), y, class_names, "image")
+    return Dataset(PurePosixPath(filename).stem, _pixels_as_input(pixels, grayscale), y, class_names, "image",
+                   label_variants=variants)
 
 
 def load_pictures(data: bytes, filename: str, *, size: int, grayscale: bool) -> tuple[np.ndarray, list[str]]:
@@ -310,7 +315,7 @@ def _open_npz(data: bytes, filename: str):
                         "with numpy.savez.") from None
 
 
-def load_npz(data: bytes, filename: str) -> Dataset:
+def load_npz(data: bytes, filename: str, *, merge_labels: bool | None = None) -> Dataset:
     """`x_train, y_train[, x_test, y_test]` (MedMNIST's `train_images`... accepted)."""
     npz = _open_npz(data, filename)
     arrays = {}
@@ -349,13 +354,15 @@ def load_npz(data: bytes, filename: str) -> Dataset:
             raise DataError(f"{filename}: test inputs have shape {x_test.shape[1:]}, training "
                             f"inputs {x.shape[1:]}; they must match.")
         train_part = np.arange(len(y_raw) + len(y_test_raw)) < len(y_raw)
-        both, class_names = check_labels(np.concatenate([y_raw, y_test_raw]), filename, "labels",
-                                         count_of=train_part)
+        pooled, variants = merge_label_variants(np.concatenate([y_raw, y_test_raw]), merge_labels, filename, "labels")
+        both, class_names = check_labels(pooled, filename, "labels", count_of=train_part)
         y, y_test = both[: len(y_raw)], both[len(y_raw):]
     else:
+        y_raw, variants = merge_label_variants(y_raw, merge_labels, filename, "labels")
         y, class_names = check_labels(y_raw, filename, "labels")
     modality = "image" if x.ndim == 4 else "tabular"
-    return Dataset(PurePosixPath(filename).stem, x, y, class_names, modality, x_test=x_test, y_test=y_test)
+    return Dataset(PurePosixPath(filename).stem, x, y, class_names, modality, x_test=x_test, y_test=y_test,
+                   label_variants=variants)
 
 
 def load_npz_inputs(data: bytes, filename: str, key: str = "x") -> np.ndarray:
@@ -379,14 +386,16 @@ def load_npz_inputs(data: bytes, filename: str, key: str = "x") -> np.ndarray:
 
 
 def load_upload(data: bytes, filename: str, label_column: str | None = None,
-                roles: Mapping[str, str] | None = None, missing: str = "refuse") -> Dataset:
-    """Dispatch on the file's suffix; `roles` and `missing` apply to tables."""
+                roles: Mapping[str, str] | None = None, missing: str = "refuse", *,
+                merge_labels: bool | None = None) -> Dataset:
+    """Dispatch on the file's suffix; `roles` and `missing` apply to tables, `merge_labels`
+    to every kind (labels spelled several ways: see `merge_label_variants`)."""
     suffix = PurePosixPath(filename).suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        return load_table(data, filename, label_column, roles, missing)
+        return load_table(data, filename, label_column, roles, missing, merge_labels=merge_labels)
     if suffix == ".zip":
-        return load_image_zip(data, filename)
+        return load_image_zip(data, filename, merge_labels=merge_labels)
     if suffix == ".npz":
-        return load_npz(data, filename)
+        return load_npz(data, filename, merge_labels=merge_labels)
     raise DataError(f"{filename}: unsupported file type {suffix or '(none)'!r}; upload .csv, .parquet, "
                     ".zip (one folder per class) or .npz.")

@@ -23,6 +23,7 @@ import pandas as pd
 from core.data._columns import ROLE_LABELS, TableProfile, column_values, profile_table
 from core.data._dataset import Dataset, FeatureBlock
 from core.data._errors import DataError, check_labels, quoted, short_list
+from core.data._label_variants import merge_label_variants
 
 __all__ = ["RawTable", "read_table", "table_dataset", "MAX_TABLE_FEATURES", "TABLE_SUFFIXES"]
 
@@ -272,11 +273,13 @@ def _feature_limit(blocks: list[tuple[FeatureBlock, np.ndarray]], filename: str)
 
 
 def table_dataset(raw: RawTable, label_column: str | None = None, roles: Mapping[str, str] | None = None,
-                  missing: str = "refuse", profile: TableProfile | None = None) -> Dataset:
+                  missing: str = "refuse", profile: TableProfile | None = None, *,
+                  merge_labels: bool | None = None) -> Dataset:
     """Features from the used columns (numbers as they are, categories one-hot, dates as
     days), integer labels ordered by class frequency, and gaps handled by `missing`:
     refuse (a DataError naming them), drop (their rows) or fill (left as NaN for the
-    split, which fills them from the training rows)."""
+    split, which fills them from the training rows). Labels spelled several ways are
+    merged, kept apart or refused as `merge_labels` says (`merge_label_variants`)."""
     filename = raw.filename
     profile = profile or profile_table(raw.frame, filename, label_column, roles, first_row=raw.first_row,
                                        notes=raw.notes)
@@ -312,10 +315,12 @@ def table_dataset(raw: RawTable, label_column: str | None = None, roles: Mapping
         blocks.append((block, values if keep.all() else values[keep], names))
         start = block.stop
     _feature_limit([(b, v) for b, v, _ in blocks], filename)
-    labels = frame[profile.label][keep]
-    y, class_names = check_labels(labels.to_numpy(), filename, f"label column {quoted(profile.label)}")
+    where = f"label column {quoted(profile.label)}"
+    labels, variants = merge_label_variants(frame[profile.label][keep], merge_labels, filename, where)
+    y, class_names = check_labels(labels, filename, where)
     x = np.empty((int(keep.sum()), start), dtype=np.float32)
     for block, values, _ in blocks:
         x[:, block.start:block.stop] = values
     return Dataset(PurePosixPath(filename).stem, x, y, class_names, "tabular",
-                   tuple(name for _, _, names in blocks for name in names), columns=tuple(b for b, _, _ in blocks))
+                   tuple(name for _, _, names in blocks for name in names), columns=tuple(b for b, _, _ in blocks),
+                   label_variants=variants)

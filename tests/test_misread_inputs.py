@@ -1,0 +1,105 @@
+"""Inputs that used to be misread without a word: each test builds its own small bad file."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from core.cli import main
+from core.config import DataConfig
+from core.data import (
+    DataError, LabelVariantsError, find_label_variants, label_key, load_data, load_image_zip, load_table,
+    save_upload,
+)
+
+
+# --- labels spelled several ways -----------------------------------------------------------
+
+def _spelled_csv(rows: int = 60) -> bytes:
+    """'Yes' / 'yes ' / 'YES' for one class, 'no' / 'No' for another, '1' / '1.0' for a third."""
+    spellings = ["Yes", "yes ", "YES", "no", "No", "1", "1.0", "no"]
+    lines = ["age,score,outcome"] + [f"{20 + i},{i % 5},{spellings[i % len(spellings)]}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_label_key_ignores_case_spaces_and_number_form():
+    assert label_key(" Yes ") == label_key("YES") == label_key("yes")
+    assert label_key("1") == label_key("1.0") == label_key(" 01 ")
+    assert label_key("1.5") == label_key("1.50") != label_key("1")
+    assert label_key("nan") == "nan" and label_key("a_1") != label_key("a1")
+
+
+def test_spelled_labels_are_refused_until_chosen_then_merged_or_kept(tmp_path):
+    data = _spelled_csv()
+    with pytest.raises(LabelVariantsError) as caught:
+        load_table(data, "survey.csv")
+    message = str(caught.value)
+    assert message.count("\n") == 0
+    for part in ("survey.csv", "label column 'outcome'", "'Yes'", "'yes'", "'YES'", "'1'", "'1.0'",
+                 "data.merge_labels: true"):
+        assert part in message
+    merged = load_table(data, "survey.csv", merge_labels=True)
+    counts = dict(zip(merged.class_names, np.bincount(merged.y).tolist()))
+    # independent count: the spellings' rows per group, straight from the generator's cycle
+    cycle = ["Yes", "yes ", "YES", "no", "No", "1", "1.0", "no"]
+    rows = [cycle[i % len(cycle)].strip() for i in range(60)]
+    expected = {"yes": sum(r.lower() == "yes" for r in rows), "no": sum(r.lower() == "no" for r in rows),
+                "1": sum(r in ("1", "1.0") for r in rows)}
+    assert sorted(counts.values()) == sorted(expected.values()) and len(counts) == 3
+    assert "no" in counts, "a group is named by its most common spelling"
+    assert {g.name for g in merged.label_variants} == set(merged.class_names)
+    kept = load_table(data, "survey.csv", merge_labels=False)
+    assert set(kept.class_names) == {"Yes", "yes", "YES", "no", "No", "1", "1.0"}
+
+
+def test_a_numeric_label_column_has_no_variants():
+    assert find_label_variants(np.array([1.0, 1.0, 2.0, 2.0])) == ()
+    assert find_label_variants(["a", "b", "a"]) == ()
+
+
+def _pictures_zip(folders: dict[str, int]) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for folder, n in folders.items():
+            for i in range(n):
+                png = io.BytesIO()
+                Image.new("RGB", (8, 8), (10 * i, 50, 90)).save(png, format="PNG")
+                zf.writestr(f"{folder}/{i:03d}.png", png.getvalue())
+    return buf.getvalue()
+
+
+def test_class_folders_that_differ_by_case_are_one_class_when_merged():
+    data = _pictures_zip({"Cat": 5, "cat": 3, "dog": 6})
+    with pytest.raises(LabelVariantsError, match=r"class folders .*'Cat', 'cat'"):
+        load_image_zip(data, "pets.zip")
+    merged = load_image_zip(data, "pets.zip", merge_labels=True)
+    assert dict(zip(merged.class_names, np.bincount(merged.y).tolist())) == {"Cat": 8, "dog": 6}
+    assert len(load_image_zip(data, "pets.zip", merge_labels=False).class_names) == 3
+
+
+def test_merge_labels_is_checked_by_the_config_and_read_by_load_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    with pytest.raises(ValueError, match="merge_labels applies to uploaded files only"):
+        DataConfig(source="digits", merge_labels=True)
+    source = save_upload(_spelled_csv(), "survey.csv")
+    with pytest.raises(DataError, match="spells the same class"):
+        load_data(DataConfig(source=source))
+    assert load_data(DataConfig(source=source, merge_labels=True)).num_classes == 3
+
+
+def test_the_cli_refuses_spelled_labels_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    (tmp_path / "survey.csv").write_bytes(_spelled_csv())
+    config = tmp_path / "run.yaml"
+    config.write_text("data: {source: survey.csv, label_column: outcome}\nmodel: {name: mlp}\n")
+    assert main(["train", str(config), "--no-worker"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "survey.csv" in err and "'outcome'" in err and "'YES'" in err and "data.merge_labels" in err
+    config.write_text("data: {source: survey.csv, label_column: outcome, merge_labels: true}\nmodel: {name: mlp}\n")
+    assert main(["train", str(config), "--no-worker"]) == 0

@@ -1,0 +1,55 @@
+"""The Data page on inputs that used to be misread: labels spelled several ways, what dropping
+rows costs each class, free text, the role picker and the last-profile offer."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import state
+from conftest import shown
+
+
+def _no_exceptions(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _upload(at, name: str, data: bytes, mime: str = "text/csv"):
+    at.radio(key="data.kind").set_value("Upload a file").run()
+    at.file_uploader(key="data.upload").set_value((name, data, mime)).run()
+    return at
+
+
+def _spelled_csv(rows: int = 60) -> bytes:
+    spellings = ["Yes", "yes ", "YES", "no", "No", "no"]
+    lines = ["age,score,outcome"] + [f"{20 + i},{i % 5},{spellings[i % len(spellings)]}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _class_names_in_chart(at) -> set[str]:
+    import json
+
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if spec["data"] and spec["data"][0].get("name") == "available (before)":
+            return set(spec["data"][0]["x"])
+    raise AssertionError("no class-counts chart")
+
+
+def test_spelled_labels_are_offered_as_one_merge_click(empty_home, open_page):
+    at = _upload(open_page("data"), "survey.csv", _spelled_csv())
+    _no_exceptions(at)
+    warning = next(w.value for w in at.warning if "more than one way" in w.value)
+    assert warning.startswith("2 classes are written in more than one way")
+    groups = next(d.value for d in at.dataframe if "One class, as" in d.value.columns)
+    assert sorted(groups["One class, as"]) == ["YES", "no"], "most common spelling; ties by character order"
+    assert any("'yes' (10)" in cell for cell in groups["Written in the file as (rows)"])
+    assert not at.get("plotly_chart"), "nothing is counted until the person chooses"
+    at.button(key="offer.merge_labels").click().run()
+    _no_exceptions(at)
+    assert len(_class_names_in_chart(at)) == 2
+    assert any("counted as one class" in i.value for i in at.info)
+    at.button(key="data.save").click().run()
+    assert at.session_state[state.DATA_CONFIG]["merge_labels"] is True
+    at.button(key="offer.keep_labels").click().run()
+    _no_exceptions(at)
+    assert _class_names_in_chart(at) == {"Yes", "yes", "YES", "no", "No"}
