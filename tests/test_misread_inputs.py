@@ -103,3 +103,57 @@ def test_the_cli_refuses_spelled_labels_in_one_line(tmp_path, capsys, monkeypatc
     assert "survey.csv" in err and "'outcome'" in err and "'YES'" in err and "data.merge_labels" in err
     config.write_text("data: {source: survey.csv, label_column: outcome, merge_labels: true}\nmodel: {name: mlp}\n")
     assert main(["train", str(config), "--no-worker"]) == 0
+
+
+# --- 16-bit pictures -------------------------------------------------------------------------
+
+def _png(rows: np.ndarray, colour: bool) -> bytes:
+    """A 16-bit PNG written by hand (grey: colour type 0; RGB: colour type 2), so the test
+    does not depend on how PIL writes one."""
+    import struct
+    import zlib
+
+    height, width = rows.shape[0], rows.shape[1] // (3 if colour else 1)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2 if colour else 0, 0, 0, 0)
+    raw = b"".join(b"\x00" + rows[r].astype(">u2").tobytes() for r in range(height))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def _zip_of(pictures: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in pictures.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_16_bit_grey_gradient_keeps_its_values():
+    size = 32
+    gradient = np.tile(np.linspace(0, 65535, size).round().astype(np.uint16), (size, 1))  # left dark, right white
+    flat = np.full((size, size), 16384, dtype=np.uint16)  # a quarter of full range
+    pictures = {f"{c}/{i}.png": _png(gradient if c == "ramp" else flat, colour=False)
+                for c in ("ramp", "flat") for i in range(3)}
+    dataset = load_image_zip(_zip_of(pictures), "scans.zip", size=size)
+    assert dataset.x.shape[1] == 1, "grey pictures stay one channel"
+    ramp = dataset.x[dataset.y == dataset.class_names.index("ramp")][0, 0]
+    expected = gradient.astype(np.float64) / 65535.0  # the real range, not 255
+    assert np.abs(ramp - expected).max() <= 1 / 255 + 1e-6
+    assert ramp.min() == 0 and ramp.max() == 1 and 0.45 < ramp.mean() < 0.55
+    plain = dataset.x[dataset.y == dataset.class_names.index("flat")][0, 0]
+    assert np.allclose(plain, round(16384 / 65535 * 255) / 255)
+
+
+def test_a_16_bit_colour_picture_reads_in_its_range():
+    size = 16
+    pixels = np.zeros((size, size, 3), dtype=np.uint16)
+    pixels[..., 0] = 65535  # full red
+    pixels[..., 1] = 32768  # half green
+    pictures = {f"{c}/{i}.png": _png(pixels.reshape(size, size * 3), colour=True) for c in ("a", "b") for i in range(3)}
+    dataset = load_image_zip(_zip_of(pictures), "colour.zip", size=size)
+    assert dataset.x.shape[1] == 3
+    red, green, blue = (dataset.x[0, ch].mean() for ch in range(3))
+    assert red == pytest.approx(1.0) and green == pytest.approx(32768 / 65535, abs=1 / 255) and blue == 0

@@ -160,6 +160,24 @@ def _check_pixel_budget(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]],
                             "fewer at a time.")
 
 
+_WIDE_GREY = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
+
+
+def _as_rgb(img):
+    """The picture as 8-bit RGB, scaled by its real range: PIL's own conversion clips a 16-bit
+    grey picture (mode I;16, or I as PNG gives it) at 255, so all but its darkest pixels
+    would read as white. 16-bit values are divided by 65535; floating-point grey (mode F) is
+    taken as 0..1. (16-bit colour arrives from PIL as 8-bit RGB already.)"""
+    from PIL import Image
+
+    top = _WIDE_GREY.get(img.mode)
+    if top is None:
+        return img.convert("RGB")
+    values = np.asarray(img, dtype=np.float64)
+    grey = np.clip(np.round(np.nan_to_num(values) / top * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey, "L").convert("RGB")
+
+
 def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], filename: str,
                      size: int) -> tuple[np.ndarray, set[str]]:
     """(pixels (N, size, size, 3) uint8, the modes seen) of named pictures, each turned
@@ -179,7 +197,7 @@ def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], fi
                 img.draft("RGB", (size, size))  # JPEGs decode straight at a smaller scale
                 modes.add(img.mode)
                 ImageOps.exif_transpose(img, in_place=True)
-                pixels[i] = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+                pixels[i] = np.asarray(_as_rgb(img).resize((size, size), Image.Resampling.BILINEAR))
         except Exception:  # PIL raises many kinds for a broken file; each becomes "not readable"
             unreadable.append(quoted(name, 40))
     if unreadable:
@@ -200,7 +218,7 @@ def _pixels_as_input(pixels: np.ndarray, grayscale: bool) -> np.ndarray:
 
 
 def _all_grey(modes: set[str]) -> bool:
-    return modes <= {"L", "1", "I", "I;16", "LA"}
+    return modes <= {"L", "1", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "LA"}
 
 
 def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool | None = None, *,
