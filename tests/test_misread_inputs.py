@@ -157,3 +157,28 @@ def test_a_16_bit_colour_picture_reads_in_its_range():
     assert dataset.x.shape[1] == 3
     red, green, blue = (dataset.x[0, ch].mean() for ch in range(3))
     assert red == pytest.approx(1.0) and green == pytest.approx(32768 / 65535, abs=1 / 255) and blue == 0
+
+
+# --- NUL bytes -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rows", [40, 6000])  # inside and beyond the first 64 KB the reader samples
+def test_stray_nul_bytes_are_removed_with_a_note_and_never_name_a_category(rows):
+    from core.data import read_table
+
+    lines = ["age,site,diagnosis"]
+    for i in range(rows):
+        site = ["north", "south"][i % 2]
+        if i in (rows - 3, rows - 1):
+            site = site[:2] + "\x00" + site[2:]
+        lines.append(f"{20 + i % 7},{site},{['a', 'b', 'c'][i % 3]}")
+    data = ("\n".join(lines) + "\n").encode()
+    dataset = load_table(data, "export.csv")
+    assert dataset.feature_names == ("age", "site=north", "site=south")
+    assert not any("\x00" in name for name in dataset.class_names + dataset.feature_names)
+    [note] = [n for n in read_table(data, "export.csv").notes if "NUL" in n]
+    assert f"line {rows - 1} ('site')" in note and f"line {rows + 1} ('site')" in note and "2 invisible" in note
+
+
+def test_a_file_mostly_of_nul_bytes_is_still_binary():
+    with pytest.raises(DataError, match="binary data"):
+        load_table(b"a,b\n" + b"\x00" * 500 + b"\n1,2\n", "blob.csv")

@@ -169,15 +169,46 @@ def _refuse_binary(data: bytes, filename: str) -> None:
     for signature, what, todo in _NOT_TEXT:
         if data.startswith(signature):
             raise DataError(f"{filename}: this is {what}, not a text table; {todo}.")
-    if b"\x00" in data[:64 * 1024] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    nul = data.count(b"\x00")
+    if nul > MAX_STRAY_NUL or nul * 20 > len(data):
         raise DataError(f"{filename}: holds binary data, not a text table; save the table as CSV (UTF-8) and "
                         "upload that.")
 
 
+MAX_STRAY_NUL = 100  # NUL bytes a text export may carry by accident (more, or over 5 % of it: binary)
+
+
+def _drop_nul(data: bytes, filename: str) -> tuple[bytes, list[str]]:
+    """A text table with a few stray NUL bytes (left by some exports and broken copies):
+    the bytes removed, with a note naming where they were, so they never end up inside a
+    category or class name."""
+    if b"\x00" not in data or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data, []
+    lines = data.split(b"\n")
+    header = lines[0].replace(b"\x00", b"").decode("utf-8", errors="replace").strip()
+    sep = _separator([header], ".csv")
+    names = next(csv.reader([header], delimiter=sep), [])
+    places = []
+    for number, line in enumerate(lines, start=1):
+        if b"\x00" in line:
+            fields = line.decode("utf-8", errors="replace").split(sep)
+            column = next((i for i, f in enumerate(fields) if "\x00" in f), None)
+            name = quoted(names[column]) if column is not None and column < len(names) else None
+            places.append(f"line {number}" + (f" ({name})" if name else ""))
+    count = data.count(b"\x00")
+    return data.replace(b"\x00", b""), [
+        f"{count} invisible NUL character{'s were' if count != 1 else ' was'} removed ({short_list(places)}); "
+        "they are left by some exports or damaged copies. Check those rows."]
+
+
 def _read_text(data: bytes, filename: str, suffix: str) -> tuple[pd.DataFrame, list[str]]:
     _refuse_binary(data, filename)
+    data, nul_notes = _drop_nul(data, filename)
     try:
-        return _parse_text(data, filename, suffix)
+        frame, notes = _parse_text(data, filename, suffix)
+        return frame, nul_notes + notes
     except csv.Error:  # a stray carriage return or quote the csv module cannot place
         raise DataError(f"{filename}: could not be read as a table (a line break or quote sits where it cannot); "
                         "save it again as CSV (UTF-8) with a header row.") from None
