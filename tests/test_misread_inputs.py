@@ -182,3 +182,48 @@ def test_stray_nul_bytes_are_removed_with_a_note_and_never_name_a_category(rows)
 def test_a_file_mostly_of_nul_bytes_is_still_binary():
     with pytest.raises(DataError, match="binary data"):
         load_table(b"a,b\n" + b"\x00" * 500 + b"\n1,2\n", "blob.csv")
+
+
+# --- numbers with thousands separators -------------------------------------------------------
+
+def _european(value: float) -> str:
+    return f"{value:,.1f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
+def _lab_table(sep: str, write) -> tuple[bytes, np.ndarray]:
+    """patient_id, income (written by `write`), an age, and a 2-class label."""
+    rng = np.random.default_rng(3)
+    income = rng.uniform(900, 90_000, 200).round(1)
+    lines = [sep.join(["patient_id", "income", "age", "diagnosis"])]
+    for i, v in enumerate(income):
+        lines.append(sep.join([f"P{i:04d}", write(v), str(30 + i % 40), ["benign", "malignant"][i % 2]]))
+    return ("\n".join(lines) + "\n").encode(), income
+
+
+@pytest.mark.parametrize("sep, write, way", [
+    (";", _european, "1.234,5"),
+    ("\t", _european, "1.234,5"),
+    (",", lambda v: f'"{v:,.1f}"', "1,234.5"),
+])
+def test_numbers_with_thousands_separators_are_read_as_numbers(sep, write, way):
+    from core.data import profile_table, read_table
+
+    data, income = _lab_table(sep, write)
+    assert any("." in write(v) and "," in write(v) for v in income), "the file really uses both marks"
+    raw = read_table(data, "labs.csv")
+    assert any(f"'income' writes numbers as {way}" in note for note in raw.notes)
+    profile = profile_table(raw.frame, raw.filename, "diagnosis")
+    assert profile.column("income").role == "numeric", profile.column("income").reason
+    dataset = load_table(data, "labs.csv")
+    column = dataset.feature_names.index("income")
+    assert np.allclose(dataset.x[:, column], income.astype(np.float32))
+
+
+def test_a_column_that_mixes_conventions_is_named_not_guessed():
+    from core.data import read_table
+
+    cells = ["1.234,5", "2,234.5"] * 20
+    lines = ["a;b;label"] + [f"{c};{i % 4};{'xy'[i % 2]}" for i, c in enumerate(cells)]
+    raw = read_table(("\n".join(lines) + "\n").encode(), "mixed.csv")
+    assert any("'a' writes numbers both as 1.234,5 and as 1,234.5" in note for note in raw.notes)
+    assert raw.frame["a"].tolist() == cells, "left as written"

@@ -24,14 +24,16 @@ from core.data._columns import ROLE_LABELS, TableProfile, column_values, profile
 from core.data._dataset import Dataset, FeatureBlock
 from core.data._errors import DataError, check_labels, quoted, short_list
 from core.data._label_variants import merge_label_variants
+from core.data._number_forms import read_separated_numbers
 
 __all__ = ["RawTable", "read_table", "table_dataset", "MAX_TABLE_FEATURES", "TABLE_SUFFIXES"]
 
 MAX_TABLE_FEATURES = 2000
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
 SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
-_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
-_DECIMAL_POINT = re.compile(r"^-?\d+\.\d+$")
+_DECIMAL_COMMA = re.compile(r"^-?(\d{1,3}(\.\d{3})+|\d+),\d+$")  # 1,5  1.234,5
+_DECIMAL_POINT = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)\.\d+$")  # 1.5  1,234.5 (1.234 alone could be either)
+_THOUSANDS_POINT = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def _decimal(lines: list[str], sep: str) -> str:
     if sep != ";":
         return "."
     cells = [c.strip() for row in csv.reader(lines[1:], delimiter=sep) for c in row]
-    comma = any(_DECIMAL_COMMA.match(c) for c in cells) and not any(_DECIMAL_POINT.match(c) for c in cells)
+    comma = any(_DECIMAL_COMMA.match(c) for c in cells) and not any(
+        _DECIMAL_POINT.match(c) and not _THOUSANDS_POINT.match(c) for c in cells)
     return "," if comma else "."
 
 
@@ -241,7 +244,8 @@ def _parse_text(data: bytes, filename: str, suffix: str) -> tuple[pd.DataFrame, 
     if len(header) == frame.shape[1] and len(set(header)) < len(header):
         frame.columns, dup_notes = _dedupe([h.strip() for h in header])
         notes += dup_notes
-    return frame, notes
+    frame, number_notes = read_separated_numbers(frame, decimal)
+    return frame, notes + number_notes
 
 
 def read_table(data: bytes, filename: str) -> RawTable:
