@@ -227,3 +227,35 @@ def test_a_column_that_mixes_conventions_is_named_not_guessed():
     raw = read_table(("\n".join(lines) + "\n").encode(), "mixed.csv")
     assert any("'a' writes numbers both as 1.234,5 and as 1,234.5" in note for note in raw.notes)
     assert raw.frame["a"].tolist() == cells, "left as written"
+
+
+# --- free text ---------------------------------------------------------------------------------
+
+def _clinic_notes_csv(rows: int = 3000, phrases: int = 72) -> bytes:
+    """A clinic export: a lab value, a 3-level ward, a note drawn from `phrases` distinct
+    phrases of several words, and a diagnosis."""
+    rng = np.random.default_rng(5)
+    notes = [f"patient reports {w} pain since day {k}" for k in range(phrases // 4)
+             for w in ("mild", "severe", "no", "recurring")][:phrases]
+    lines = ["ldl,ward,note,diagnosis"]
+    for i in range(rows):
+        lines.append(f"{rng.normal(3, 1):.2f},{['north', 'south', 'east'][i % 3]},{notes[i % phrases]},"
+                     f"{['benign', 'cyst', 'malignant'][i % 3]}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_free_text_column_is_left_out_with_its_reason_not_made_a_category():
+    from core.data import profile_table, read_table, roles_frame
+
+    data = _clinic_notes_csv()
+    raw = read_table(data, "clinic.csv")
+    assert raw.frame["note"].nunique() == 72
+    profile = profile_table(raw.frame, raw.filename, "diagnosis")
+    note = profile.column("note")
+    assert note.role == "text" and not note.used
+    assert "72 different phrases" in note.reason and "72 separate features" in note.reason
+    assert profile.column("ward").role == "categorical", "a few one-word groups stay a category"
+    roles = roles_frame(profile).set_index("Column")
+    assert roles.loc["note", "Role"] == "free text" and roles.loc["note", "Used"] == "left out"
+    dataset = load_table(data, "clinic.csv")
+    assert not any(name.startswith("note") for name in dataset.feature_names)
