@@ -53,3 +53,44 @@ def test_spelled_labels_are_offered_as_one_merge_click(empty_home, open_page):
     at.button(key="offer.keep_labels").click().run()
     _no_exceptions(at)
     assert _class_names_in_chart(at) == {"Yes", "yes", "YES", "no", "No"}
+
+
+def _clinic_csv(rows: int = 600, phrases: int = 72) -> bytes:
+    """A lab value with gaps mostly in the rare class, a ward, a free-text note from `phrases`
+    phrases, and a diagnosis from common to rare."""
+    notes = [f"patient reports {w} pain since day {k}" for k in range(phrases // 4)
+             for w in ("mild", "severe", "no", "recurring")][:phrases]
+    dx = ["benign"] * 16 + ["cyst"] * 3 + ["malignant"]
+    lines = ["ldl,ward,note,diagnosis"]
+    for i in range(rows):
+        d = dx[i % len(dx)]
+        gap = (d == "malignant" and i % 3 == 0) or i % 29 == 0
+        lines.append(f"{'' if gap else 2 + (i * 7) % 30 / 10},{['north', 'south', 'east'][i % 3]},"
+                     f"{notes[i % phrases]},{d}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _roles(at) -> dict[str, str]:
+    table = next(d.value for d in at.dataframe if "Role" in d.value.columns)
+    return dict(zip(table["Column"], table["Role"]))
+
+
+def test_free_text_is_left_out_and_a_role_changes_in_one_click(empty_home, open_page):
+    at = _upload(open_page("data"), "clinic.csv", _clinic_csv())
+    _no_exceptions(at)
+    assert _roles(at)["note"] == "free text"
+    table = next(d.value for d in at.dataframe if "Role" in d.value.columns).set_index("Column")
+    assert "72 different phrases" in table.loc["note", "Why"] and table.loc["note", "Used"] == "left out"
+    assert any("click its new role" in shown(c.value) for c in at.caption)
+    at.selectbox(key="data.role_column").set_value("ward").run()
+    pills = next(p for p in at.get("button_group") if p.proto.label == "Role of ward")
+    pills.set_value("left out").run()
+    _no_exceptions(at)
+    assert _roles(at)["ward"] == "left out"
+    at.button(key="data.save").click().run()
+    assert at.session_state[state.DATA_CONFIG]["column_roles"] == {"ward": "ignore"}
+    pills = next(p for p in at.get("button_group") if p.proto.label == "Role of ward")
+    pills.set_value("category").run()
+    assert _roles(at)["ward"] == "category"
+    at.button(key="data.save").click().run()
+    assert at.session_state[state.DATA_CONFIG]["column_roles"] == {}, "back to the detected role: no override"
