@@ -370,11 +370,21 @@ def start_new_upload(source: str, saved: DataConfig) -> None:
     before = {"profile": st.session_state.get("data.profile", im.profile),
               "ratio": float(st.session_state.get("data.ratio", im.ratio)),
               "mu": float(st.session_state.get("data.mu", im.mu))}
-    if before["profile"] != "none":  # else keep what an earlier upload offered
+    if before["profile"] != "none" and _chosen_by_person(before):  # else keep what an earlier upload offered
         st.session_state[state.PROFILE_OFFER] = before
     st.session_state["data.profile"] = "none"
     for key in ("data.label_column", "data.missing", "data.order", "data.custom_order"):
         st.session_state.pop(key, None)
+
+
+def _chosen_by_person(profile: dict) -> bool:
+    """Whether a profile is the person's own: they saved a dataset choice, or the form differs
+    from the built-in default. The default alone (a first-time uploader's) is nothing to offer."""
+    if st.session_state.get(state.DATA_CONFIG):
+        return True
+    default = current_data_config(None).imbalance
+    return (profile["profile"], profile["ratio"], profile["mu"]) != (default.profile, float(default.ratio),
+                                                                    float(default.mu))
 
 
 def offer_last_profile(column) -> None:

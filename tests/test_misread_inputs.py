@@ -259,3 +259,47 @@ def test_a_free_text_column_is_left_out_with_its_reason_not_made_a_category():
     assert roles.loc["note", "Role"] == "free text" and roles.loc["note", "Used"] == "left out"
     dataset = load_table(data, "clinic.csv")
     assert not any(name.startswith("note") for name in dataset.feature_names)
+
+
+# --- what dropping rows with a gap costs each class ---------------------------------------------
+
+def test_drop_cost_counts_each_class_before_and_after():
+    import pandas as pd
+
+    from core.data import drop_cost, missing_options, profile_table
+
+    frame = pd.DataFrame({"x": [1.0, None, 3.0, 4.0, None, 6.0, 7.0, 8.0, None, 10.0],
+                          "y": ["a", "a", "a", "a", "a", "a", "b", "b", "b", None]})
+    profile = profile_table(frame, "t.csv", "y")
+    cost = drop_cost(profile, frame["y"])
+    # by hand: a has 6 rows, 2 with a gap; b has 3 rows, 1 with a gap; the unlabelled row counts in neither
+    assert cost.table.to_dict("list") == {"Class": ["a", "b"], "Now": [6, 3], "After": [4, 2],
+                                          "Lost": ["loses 33%", "loses 33%"]}
+    assert cost.ratio_before == 2.0 and cost.ratio_after == 2.0
+    assert "the rarest class, **b**, keeps 2 of its 3 rows" in cost.summary()
+    assert missing_options(profile, cost)["drop"].endswith("; the rarest class, b, loses 33% of its rows)")
+    frame.loc[[6, 7, 8], "x"] = None
+    gone = drop_cost(profile_table(frame, "t.csv", "y"), frame["y"])
+    assert gone.ratio_after == float("inf") and "would remove every row of **b**" in gone.summary()
+
+
+# --- office files renamed .csv -------------------------------------------------------------------
+
+def _office_zip(part: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        zf.writestr(part, "<x/>")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("data, said", [
+    (_office_zip("xl/workbook.xml"), "this is an Excel file (.xlsx), renamed, not a text table; save it as CSV"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, "this is an Excel file (.xls, the older kind), renamed"),
+    (_office_zip("content.xml"), "this is an OpenDocument file (.ods, .odt), renamed"),
+    (_office_zip("other/thing.txt"), "a spreadsheet workbook (.xlsx, .ods) or a ZIP archive, renamed"),
+])
+def test_office_files_renamed_csv_are_named_for_what_they_are(data, said):
+    with pytest.raises(DataError) as caught:
+        load_table(data, "results.csv")
+    assert str(caught.value).startswith("results.csv: ") and said in str(caught.value)

@@ -94,3 +94,36 @@ def test_free_text_is_left_out_and_a_role_changes_in_one_click(empty_home, open_
     assert _roles(at)["ward"] == "category"
     at.button(key="data.save").click().run()
     assert at.session_state[state.DATA_CONFIG]["column_roles"] == {}, "back to the detected role: no override"
+
+
+def _class_loss(data: bytes) -> dict[str, tuple[int, int]]:
+    """(rows, rows without a gap) per class, counted straight from the file's text."""
+    import csv
+    import io
+
+    out: dict[str, list[int]] = {}
+    for row in csv.DictReader(io.StringIO(data.decode())):
+        now_after = out.setdefault(row["diagnosis"], [0, 0])
+        now_after[0] += 1
+        now_after[1] += row["ldl"] != ""
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def test_dropping_gaps_shows_what_each_class_loses_before_it_is_chosen(empty_home, open_page):
+    data = _clinic_csv()
+    at = _upload(open_page("data"), "clinic.csv", data)
+    _no_exceptions(at)
+    loss = _class_loss(data)
+    rare_now, rare_after = loss["malignant"]
+    assert rare_after < rare_now and min(n for n, _ in loss.values()) == rare_now
+    gaps = at.radio(key="data.missing")
+    assert gaps.value == "fill", "nothing is dropped yet"
+    lost = f"{1 - rare_after / rare_now:.0%}"
+    assert f"the rarest class, malignant, loses {lost} of its rows" in gaps.options[1]
+    table = next(d.value for d in at.dataframe if "Lost" in d.value.columns).set_index("Class")
+    assert {c: (int(r.Now), int(r.After)) for c, r in table.iterrows()} == loss
+    before = max(n for n, _ in loss.values()) / rare_now
+    after = max(a for _, a in loss.values()) / min(a for _, a in loss.values())
+    summary = next(shown(c.value) for c in at.caption if "imbalance ratio goes from" in c.value)
+    assert f"from {before:.0f} : 1 to {after:.0f} : 1" in summary
+    assert f"keeps {rare_after} of its {rare_now} rows" in summary

@@ -90,10 +90,14 @@ class DropCost:
     def summary(self) -> str:
         """One sentence (markdown): the ratio before and after, and what the rarest class keeps."""
         r = self.rarest
-        after = "no class left to compare" if not np.isfinite(self.ratio_after) else f"{self.ratio_after:.0f} : 1"
+        gone = [md(c) for c in self.table["Class"][self.table["After"] == 0]]
+        if gone:
+            return (f"Dropping them would remove every row of **{', '.join(gone)}**, so "
+                    f"{'that class' if len(gone) == 1 else 'those classes'} could not be learned at all; fill the "
+                    "gaps instead.")
         return (f"Dropping them changes the classes like this (whole table): the imbalance ratio goes from "
-                f"**{self.ratio_before:.0f} : 1** to **{after}**, and the rarest class, **{md(r['Class'])}**, keeps "
-                f"{r['After']:,} of its {r['Now']:,} rows ({r['Lost']}).")
+                f"**{self.ratio_before:.0f} : 1** to **{self.ratio_after:.0f} : 1**, and the rarest class, "
+                f"**{md(r['Class'])}**, keeps {r['After']:,} of its {r['Now']:,} rows ({r['Lost']}).")
 
 
 def drop_cost(profile: TableProfile, labels: pd.Series) -> DropCost:

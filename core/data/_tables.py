@@ -160,15 +160,33 @@ def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:
 _NOT_TEXT = (
     (b"PK\x03\x04", "a spreadsheet workbook (.xlsx, .ods) or a ZIP archive, renamed",
      "in the spreadsheet program choose Save As, then CSV, and upload that file"),
-    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls), renamed",
-     "in the spreadsheet program choose Save As, then CSV, and upload that file"),
+    (b"\xd0\xcf\x11\xe0", "an Excel file (.xls, the older kind), renamed",
+     "save it as CSV: in the spreadsheet program choose Save As, then CSV, and upload that file"),
     (b"PAR1", "a Parquet file, renamed", "give it the ending .parquet again and upload it"),
     (b"%PDF", "a PDF document", "export the table from its source as CSV"),
 )
 
 
+_SAVE_AS_CSV = "save it as CSV: in the spreadsheet program choose Save As, then CSV, and upload that file"
+_ZIP_KINDS = (("xl/", "an Excel file (.xlsx), renamed"), ("word/", "a Word document (.docx), renamed"),
+              ("content.xml", "an OpenDocument file (.ods, .odt), renamed"))
+
+
+def _zip_kind(data: bytes) -> str | None:
+    """What a ZIP-based office file is, from the names inside it (an .xlsx holds xl/...)."""
+    import zipfile
+
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+    return next((what for prefix, what in _ZIP_KINDS if any(n.startswith(prefix) for n in names)), None)
+
+
 def _refuse_binary(data: bytes, filename: str) -> None:
     """A file that is not a text table, said as what it is (not as a parser's complaint)."""
+    if data.startswith(b"PK\x03\x04") and (kind := _zip_kind(data)) is not None:
+        raise DataError(f"{filename}: this is {kind}, not a text table; {_SAVE_AS_CSV}.")
     for signature, what, todo in _NOT_TEXT:
         if data.startswith(signature):
             raise DataError(f"{filename}: this is {what}, not a text table; {todo}.")
