@@ -28,7 +28,7 @@ def merge_choice(source: str, saved: DataConfig) -> bool | None:
 
 
 def _variants_frame(groups: tuple[LabelVariants, ...]) -> pd.DataFrame:
-    return pd.DataFrame({"One class, as": [g.name for g in groups],
+    return pd.DataFrame({"Merged into": [g.name for g in groups],
                          "Written in the file as (rows)": [quoted_forms(g) for g in groups]})
 
 
@@ -50,15 +50,15 @@ def _label_offer(groups: tuple[LabelVariants, ...], merge: bool | None) -> None:
     def choose(value: str) -> None:
         st.session_state[MERGE_KEY] = value
 
-    c1, c2 = st.columns(2)
+    slots = iter(st.columns([1, 1, 2]))
     if merge is not True:
-        c1.button("Merge each group into one class", type="primary", key="offer.merge_labels",
-                  on_click=choose, args=("merge",), icon=":material/call_merge:",
-                  help="Saved with the dataset, so a run on this file always counts them the same way.")
+        next(slots).button("Merge each group into one class", type="primary", key="offer.merge_labels",
+                           on_click=choose, args=("merge",), icon=":material/call_merge:",
+                           help="Saved with the dataset, so a run on this file always counts them the same way.")
     if merge is not False:
-        c2.button("Keep them as separate classes", key="offer.keep_labels", on_click=choose, args=("apart",),
-                  type="secondary" if merge is None else "tertiary",
-                  help="Only if the capitals or number form really mark different classes.")
+        next(slots).button("Keep them as separate classes" + (" instead" if merge else ""), key="offer.keep_labels",
+                           on_click=choose, args=("apart",), type="secondary" if merge is None else "tertiary",
+                           help="Only if the capitals or number form really mark different classes.")
 
 
 def load_with_label_offer(config: DataConfig, load) -> Dataset:

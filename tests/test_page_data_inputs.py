@@ -40,8 +40,8 @@ def test_spelled_labels_are_offered_as_one_merge_click(empty_home, open_page):
     _no_exceptions(at)
     warning = next(w.value for w in at.warning if "more than one way" in w.value)
     assert warning.startswith("2 classes are written in more than one way")
-    groups = next(d.value for d in at.dataframe if "One class, as" in d.value.columns)
-    assert sorted(groups["One class, as"]) == ["YES", "no"], "most common spelling; ties by character order"
+    groups = next(d.value for d in at.dataframe if "Merged into" in d.value.columns)
+    assert sorted(groups["Merged into"]) == ["YES", "no"], "most common spelling; ties by character order"
     assert any("'yes' (10)" in cell for cell in groups["Written in the file as (rows)"])
     assert not at.get("plotly_chart"), "nothing is counted until the person chooses"
     at.button(key="offer.merge_labels").click().run()
@@ -125,5 +125,5 @@ def test_dropping_gaps_shows_what_each_class_loses_before_it_is_chosen(empty_hom
     before = max(n for n, _ in loss.values()) / rare_now
     after = max(a for _, a in loss.values()) / min(a for _, a in loss.values())
     summary = next(shown(c.value) for c in at.caption if "imbalance ratio goes from" in c.value)
-    assert f"from {before:.0f} : 1 to {after:.0f} : 1" in summary
+    assert f"from **{before:.0f} : 1** to **{after:.0f} : 1**" in summary
     assert f"keeps {rare_after} of its {rare_now} rows" in summary
