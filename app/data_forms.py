@@ -19,8 +19,8 @@ from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
 from app.widgets import params_form, table_height
 from core.config import DataConfig
 from core.data import (
-    DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable, TableProfile,
-    apply_role_edits, drop_cost, gaps_line, merge_label_variants,
+    DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
+    TableProfile, apply_role_edits, drop_cost, gaps_line, merge_label_variants,
     imbalance_preview, keep_if_accepted, left_out_line, list_uploads, load_data, missing_options, profile_table, read_stored_table,
     remove_upload, roles_frame, save_upload, source_label, sources_of,
 )
