@@ -3,7 +3,6 @@ rows costs each class, free text, the role picker and the last-profile offer."""
 
 from __future__ import annotations
 
-
 from app import state
 from conftest import shown
 
