@@ -303,3 +303,10 @@ def test_office_files_renamed_csv_are_named_for_what_they_are(data, said):
     with pytest.raises(DataError) as caught:
         load_table(data, "results.csv")
     assert str(caught.value).startswith("results.csv: ") and said in str(caught.value)
+
+
+def test_random_bytes_with_a_few_nuls_are_still_binary_not_a_table():
+    blob = np.random.default_rng(2).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    assert 0 < blob.count(b"\x00") <= 100
+    with pytest.raises(DataError, match="binary data"):
+        load_table(b"a,b\n" + blob, "noise.csv")

@@ -192,12 +192,14 @@ def _refuse_binary(data: bytes, filename: str) -> None:
             raise DataError(f"{filename}: this is {what}, not a text table; {todo}.")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return
-    nul = data.count(b"\x00")
-    if nul > MAX_STRAY_NUL or nul * 20 > len(data):
+    nul, sample = data.count(b"\x00"), data[:64 * 1024]
+    control = sum(sample.count(bytes([b])) for b in _CONTROL_BYTES)  # text has next to none; random bytes ~10 %
+    if nul > MAX_STRAY_NUL or nul * 20 > len(data) or control * 100 > len(sample):
         raise DataError(f"{filename}: holds binary data, not a text table; save the table as CSV (UTF-8) and "
                         "upload that.")
 
 
+_CONTROL_BYTES = [b for b in range(1, 32) if b not in (9, 10, 12, 13)]
 MAX_STRAY_NUL = 100  # NUL bytes a text export may carry by accident (more, or over 5 % of it: binary)
 
 
