@@ -193,8 +193,8 @@ def test_the_cli_removes_the_upload_when_reading_it_crashes(home, tmp_path, caps
 
 
 def test_the_data_page_removes_a_workbook_renamed_csv(home):
-    from app import data_forms
+    from app import data_forms as forms
 
     with pytest.raises(DataError, match=r"this is an Excel file \(\.xlsx\), renamed, not a text table; save it as CSV"):
-        data_forms.open_upload(_workbook(), "book.csv")
+        forms.open_upload(_workbook(), "book.csv")
     assert _uploads(home) == []
