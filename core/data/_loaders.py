@@ -190,7 +190,10 @@ def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], fi
     _check_pixel_budget(pictures, filename)
     pixels = np.empty((len(pictures), size, size, 3), dtype=np.uint8)
     modes, unreadable = set(), []
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # a second guard: never reached after the budget check
+    # A second guard, never reached after the budget check. PIL's limit is process-wide and
+    # PIL refuses a header outright beyond twice it: at our own limit, a later upload's budget
+    # check could no longer read the size of a picture between 2x and 4x over, to name it.
+    Image.MAX_IMAGE_PIXELS = 2 * MAX_IMAGE_PIXELS
     for i, (name, open_member) in enumerate(pictures):
         try:
             with open_member() as stream, Image.open(io.BytesIO(stream.read())) as img:
