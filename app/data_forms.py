@@ -281,9 +281,9 @@ def _role_picker(profile: TableProfile, source: str, roles_store: dict) -> None:
     """One column and one click on its new role: the roles table's cells need a double-click,
     which few people find. The change goes into the overrides, and the table is drawn anew."""
     names = [c.name for c in profile.columns if c.role != "label"]
-    c1, c2 = st.columns([1, 3])
-    column = c1.selectbox("Change a role", names, index=None, key="data.role_column", placeholder="Choose a column",
-                          help="Pick a column, then click the role it should have.")
+    column = st.columns([2, 3])[0].selectbox("Change a role", names, index=None, key="data.role_column",
+                                             placeholder="Choose a column",
+                                             help="Pick a column, then click the role it should have.")
     if column not in names:
         return
     current = profile.column(column)
@@ -303,7 +303,7 @@ def _role_picker(profile: TableProfile, source: str, roles_store: dict) -> None:
         versions[source] = versions.get(source, 0) + 1  # a fresh roles table: its old cell edits are in the overrides
 
     pick_key = f"roles.pick.{names.index(column)}.{current.role}"
-    c2.pills(f"Role of {column}", [ROLE_LABELS[r] for r in choices], default=ROLE_LABELS[current.role],
+    st.pills(f"Role of {column}", [ROLE_LABELS[r] for r in choices], default=ROLE_LABELS[current.role],
              key=pick_key, on_change=apply, args=(pick_key,), help=ROLE_PICK_HELP)
 
 

@@ -50,15 +50,15 @@ def _label_offer(groups: tuple[LabelVariants, ...], merge: bool | None) -> None:
     def choose(value: str) -> None:
         st.session_state[MERGE_KEY] = value
 
-    slots = iter(st.columns([1, 1, 2]))
+    row = st.container(horizontal=True)  # buttons as wide as their words, side by side
     if merge is not True:
-        next(slots).button("Merge each group into one class", type="primary", key="offer.merge_labels",
-                           on_click=choose, args=("merge",), icon=":material/call_merge:",
-                           help="Saved with the dataset, so a run on this file always counts them the same way.")
+        row.button("Merge each group into one class", type="primary", key="offer.merge_labels",
+                   on_click=choose, args=("merge",), icon=":material/call_merge:",
+                   help="Saved with the dataset, so a run on this file always counts them the same way.")
     if merge is not False:
-        next(slots).button("Keep them as separate classes" + (" instead" if merge else ""), key="offer.keep_labels",
-                           on_click=choose, args=("apart",), type="secondary" if merge is None else "tertiary",
-                           help="Only if the capitals or number form really mark different classes.")
+        row.button("Keep them as separate classes" + (" instead" if merge else ""), key="offer.keep_labels",
+                   on_click=choose, args=("apart",), type="secondary" if merge is None else "tertiary",
+                   help="Only if the capitals or number form really mark different classes.")
 
 
 def load_with_label_offer(config: DataConfig, load) -> Dataset:
