@@ -15,10 +15,12 @@ import streamlit as st
 
 from app import state
 from app.services import ASSETS, DEFAULT_DATA
+from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
 from app.widgets import params_form, table_height
 from core.config import DataConfig
 from core.data import (
-    DATASETS, MISSING_HELP, ROLE_CHOICES, UPLOAD_PREFIX, Dataset, DataError, RawTable, TableProfile, apply_role_edits, gaps_line,
+    DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
+    TableProfile, apply_role_edits, drop_cost, gaps_line, merge_label_variants,
     imbalance_preview, keep_if_accepted, left_out_line, list_uploads, load_data, missing_options, profile_table, read_stored_table,
     remove_upload, roles_frame, save_upload, source_label, sources_of,
 )
@@ -135,7 +137,8 @@ def _load(data_json: str) -> Dataset:
 
 def load_dataset(data: DataConfig) -> Dataset:
     """The data config's dataset (cached); raises DataError / ValueError with a readable message."""
-    return _load(data.model_dump_json(include={"source", "params", "label_column", "column_roles", "missing"}))
+    return _load(data.model_dump_json(include={"source", "params", "label_column", "column_roles", "missing",
+                                               "merge_labels"}))
 
 
 # --- Streamlit pieces -----------------------------------------------------------------------
@@ -255,20 +258,57 @@ def _label_column(source: str, saved: DataConfig, guess: TableProfile) -> str | 
     return label
 
 
-def _roles_editor(profile: TableProfile, key: str) -> None:
+def _roles_editor(profile: TableProfile, key: str, source: str, roles_store: dict) -> None:
     with st.expander(f"Columns: {len(profile.used)} used as features, {len(profile.left_out)} left out", expanded=True):
-        st.caption("What each column seems to be, and why. If a role is wrong, click it in the **Role** column and "
-                   "pick another; the label is chosen above.")
+        st.caption("What each column seems to be, and why. If a role is wrong, pick the column under **Change a "
+                   "role** below the table and click its new role; the label is chosen above.")
         st.data_editor(roles_frame(profile), key=key, hide_index=True, width="stretch",
                        height=table_height(len(profile.columns), 460),
                        disabled=["Column", "Used", "Why", "Gaps"], column_config={
                            "Role": st.column_config.SelectboxColumn(
-                               options=ROLE_CHOICES, required=True,
-                               help="number: a measurement; category: named groups; date: days since 1970; "
-                                    "ID-like, free text, constant and left out are not used."),
+                               options=ROLE_CHOICES, required=True, help=ROLE_PICK_HELP + " Double-click to change."),
                            "Why": st.column_config.TextColumn(width="medium"),
                            "Gaps": st.column_config.TextColumn(width="medium", help=MISSING_HELP)})
+        _role_picker(profile, source, roles_store)
         st.caption(left_out_line(profile))
+
+
+ROLE_PICK_HELP = ("number: a measurement; category: named groups; date: days since 1970; ID-like, free text, constant "
+                  "and left out are not used.")
+
+
+def _role_picker(profile: TableProfile, source: str, roles_store: dict) -> None:
+    """One column and one click on its new role: the roles table's cells need a double-click,
+    which few people find. The change goes into the overrides, and the table is drawn anew."""
+    names = [c.name for c in profile.columns if c.role != "label"]
+    column = st.columns([2, 3])[0].selectbox("Change a role", names, index=None, key="data.role_column",
+                                             placeholder="Choose a column",
+                                             help="Pick a column, then click the role it should have.")
+    if column not in names:
+        return
+    current = profile.column(column)
+    choices = [r for r in ROLE_LABELS if r != "label"]
+
+    def apply(pick_key: str) -> None:
+        role = _ROLE_BY_LABEL.get(st.session_state.get(pick_key))
+        if role is None:
+            return
+        overrides = dict(roles_store.get(source, {}))
+        if role == current.detected:
+            overrides.pop(column, None)
+        else:
+            overrides[column] = role
+        roles_store[source] = overrides
+        versions = st.session_state.setdefault(_ROLES_VERSION, {})
+        versions[source] = versions.get(source, 0) + 1  # a fresh roles table: its old cell edits are in the overrides
+
+    pick_key = f"roles.pick.{names.index(column)}.{current.role}"
+    st.pills(f"Role of {column}", [ROLE_LABELS[r] for r in choices], default=ROLE_LABELS[current.role],
+             key=pick_key, on_change=apply, args=(pick_key,), help=ROLE_PICK_HELP)
+
+
+_ROLE_BY_LABEL = {label: role for role, label in ROLE_LABELS.items()}
+_ROLES_VERSION = "tailscope.roles_version"  # per upload: bumped when the picker changes a role
 
 
 def table_settings(source: str, saved: DataConfig) -> tuple[str | None, dict[str, str], str, TableProfile]:
@@ -284,21 +324,37 @@ def table_settings(source: str, saved: DataConfig) -> tuple[str | None, dict[str
         return None, {}, saved.missing, guess
     roles_store = st.session_state.setdefault(state.COLUMN_ROLES, {})
     current = roles_store.get(source, dict(saved.column_roles) if same else {})
-    key = f"data_roles_{hashlib.sha256(source.encode()).hexdigest()[:10]}"  # one roles editor per upload
+    version = st.session_state.get(_ROLES_VERSION, {}).get(source, 0)
+    key = f"data_roles_{hashlib.sha256(source.encode()).hexdigest()[:10]}_{version}"  # one roles editor per upload
     before = table_profile(source, label, {k: v for k, v in current.items() if k != label})
     edits = (st.session_state.get(key) or {}).get("edited_rows", {})
     overrides = {k: v for k, v in apply_role_edits(before, current, edits).items() if k != label}
     roles_store[source] = overrides
     profile = table_profile(source, label, overrides)
-    _roles_editor(profile, key)
+    _roles_editor(profile, key, source, roles_store)
     missing = saved.missing if same else "refuse"
     if profile.gap_cells or len(profile.label_missing_rows):
         st.warning(gaps_line(profile), icon=":material/warning:")
-        options = missing_options(profile)
+        cost = _drop_cost(raw, profile, merge_choice(source, saved))
+        options = missing_options(profile, cost)
         start = saved.missing if same and saved.missing != "refuse" else "fill"
         missing = st.radio("Empty or unusable cells", list(options), format_func=options.get, key="data.missing",
                            index=list(options).index(start), help=MISSING_HELP)
+        if cost is not None and profile.gap_cells:
+            drop_cost_panel(cost)
     return label, overrides, missing, profile
+
+
+def _drop_cost(raw: RawTable, profile: TableProfile, merge: bool | None) -> DropCost | None:
+    """What dropping the rows with a gap costs each class, counted as the run would count the
+    classes (merged spellings merged); None when the labels cannot be counted yet."""
+    labels = raw.frame[profile.label]
+    if merge:
+        labels = pd.Series(merge_label_variants(labels, True, raw.filename, "labels")[0], index=labels.index)
+    try:
+        return drop_cost(profile, labels)
+    except ValueError:  # no labelled row at all: the load below names that
+        return None
 
 
 def start_new_upload(source: str, saved: DataConfig) -> None:
@@ -307,17 +363,28 @@ def start_new_upload(source: str, saved: DataConfig) -> None:
     if st.session_state.get(state.DATA_SOURCE_SHOWN) == source:
         return
     st.session_state[state.DATA_SOURCE_SHOWN] = source
+    st.session_state.pop(MERGE_KEY, None)  # each file's labels get their own choice
     if not source.startswith(UPLOAD_PREFIX) or saved.source == source:
         return
     im = saved.imbalance
     before = {"profile": st.session_state.get("data.profile", im.profile),
               "ratio": float(st.session_state.get("data.ratio", im.ratio)),
               "mu": float(st.session_state.get("data.mu", im.mu))}
-    if before["profile"] != "none":  # else keep what an earlier upload offered
+    if before["profile"] != "none" and _chosen_by_person(before):  # else keep what an earlier upload offered
         st.session_state[state.PROFILE_OFFER] = before
     st.session_state["data.profile"] = "none"
     for key in ("data.label_column", "data.missing", "data.order", "data.custom_order"):
         st.session_state.pop(key, None)
+
+
+def _chosen_by_person(profile: dict) -> bool:
+    """Whether a profile is the person's own: they saved a dataset choice, or the form differs
+    from the built-in default. The default alone (a first-time uploader's) is nothing to offer."""
+    if st.session_state.get(state.DATA_CONFIG):
+        return True
+    default = current_data_config(None).imbalance
+    return (profile["profile"], profile["ratio"], profile["mu"]) != (default.profile, float(default.ratio),
+                                                                    float(default.mu))
 
 
 def offer_last_profile(column) -> None:

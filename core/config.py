@@ -223,6 +223,7 @@ class DataConfig(StrictModel):
     label_column: str | None = None  # tables: which column holds the label (guessed if unset)
     column_roles: dict[str, ColumnRole] = Field(default_factory=dict)  # uploaded tables: role of a column where it differs from the detected one
     missing: Literal["refuse", "drop", "fill"] = "refuse"  # uploaded tables: empty, non-number or non-finite cells: refuse the file, drop their rows, or fill them (median / most frequent of the training split)
+    merge_labels: bool | None = None  # uploads: labels that differ only by capitals, surrounding spaces or number form ('Yes' / 'YES', '1' / '1.0', folders 'Cat' / 'cat'): true counts each group as one class, false keeps them apart, unset refuses such data
     imbalance: ImbalanceConfig = ImbalanceConfig()
     test_fraction: float = Field(0.25, gt=0, lt=0.9)  # ignored when the source ships a test split
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
@@ -256,6 +257,8 @@ class DataConfig(StrictModel):
         is_file = _is_file(self.source)
         if self.column_roles and not is_file:
             raise ValueError("column_roles apply to uploaded tables only; remove them for a built-in dataset")
+        if self.merge_labels is not None and not is_file:
+            raise ValueError("merge_labels applies to uploaded files only; remove it for a built-in dataset")
         if self.label_column is not None and self.label_column in self.column_roles:
             raise ValueError(f"column {self.label_column!r} is the label_column; it cannot also have a role")
         if any(not str(name).strip() for name in self.column_roles):

@@ -253,7 +253,7 @@ def _read_batch(config, run_id: str, modality, input_shape: tuple[int, ...], fil
         profile = profile_table(raw.frame, raw.filename, config.data.label_column, config.data.column_roles,
                                 first_row=raw.first_row, notes=raw.notes)
         dataset = table_dataset(raw, config.data.label_column, config.data.column_roles, config.data.missing,
-                                profile=profile)
+                                profile=profile, merge_labels=config.data.merge_labels)
     else:
         dataset = load_data(config.data)
     x, cases, notes = read_table_batch(config.data, dataset, profile, filename, data)

@@ -3,7 +3,7 @@ training split long-tailed, save it for training."""
 
 import streamlit as st
 
-from app import data_forms, label_forms, state
+from app import data_forms, data_offers, label_forms, state
 from app.services import save_data_choice
 from app.widgets import explain, flash
 from core.config import DataConfig
@@ -30,9 +30,11 @@ if kind == kinds[0]:
 else:
     source, label_column, roles, missing = data_forms.upload_form(saved)
 
+merge = data_offers.merge_choice(source, saved)
 try:
-    dataset = data_forms.load_dataset(DataConfig(source=source, params=params, label_column=label_column,
-                                                 column_roles=roles, missing=missing))
+    dataset = data_offers.load_with_label_offer(DataConfig(source=source, params=params, label_column=label_column,
+                                                           column_roles=roles, missing=missing, merge_labels=merge),
+                                                data_forms.load_dataset)
 except (DataError, ValueError) as exc:
     st.error(md(exc))
     st.stop()
@@ -76,6 +78,7 @@ with st.expander("Wrong or hidden labels (optional)", expanded=bool(saved.label_
     labels = label_forms.label_options_form(saved, "data.labels", upload=True)
 
 config = DataConfig(source=source, params=params, label_column=label_column, column_roles=roles, missing=missing,
+                    merge_labels=merge,
                     imbalance={"profile": profile, "ratio": ratio, "mu": mu,
                                "class_order": class_order(choice, k, split["seed"], custom)}, **split, **labels)
 try:

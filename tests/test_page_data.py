@@ -266,20 +266,16 @@ def test_an_upload_shows_column_roles_gaps_and_its_real_imbalance(empty_home, op
     assert any("Guessed **diagnosis**: named like a label, with 4 classes" in c.value for c in at.caption)
     assert at.warning[0].value == "8 cells are empty or unusable (cholesterol 8). Choose what to do with them:"
     gaps = at.radio(key="data.missing")
-    assert gaps.value == "fill" and "Drop the 8 rows with a gap (4.0% of the table)" in gaps.options[1]
+    assert gaps.value == "fill" and "Drop the 8 rows with a gap (4.0% of the table; the rarest class" in gaps.options[1]
     # uploads start at their real class sizes, most frequent first; the old profile is only offered
     assert at.radio(key="data.profile").value == "none"
     chart = _counts_chart(at)
     assert chart["order"] == ["benign", "cyst", "atypia", "malignant"]
     assert any("**10 times** as many" in m.value for m in at.markdown)
-    offer = next(b for b in at.button if b.key == "offer.apply_profile")
-    assert offer.proto.label == "Use my last profile (exp, ratio 50)"
+    assert not any(b.key == "offer.apply_profile" for b in at.button), "the built-in default is nobody's last profile"
     at.button(key="data.save").click().run()
     assert at.session_state[state.DATA_CONFIG]["missing"] == "fill"
     assert any("patients.csv (10 : 1, natural)" in shown(s.value) for s in at.success)
-    offer = next(b for b in at.button if b.key == "offer.apply_profile")
-    offer.click().run()
-    assert at.radio(key="data.profile").value == "exp" and at.slider(key="data.ratio").value == 50.0
 
 
 def test_changing_a_role_in_the_table_changes_the_features(empty_home, open_page):
@@ -337,10 +333,16 @@ def test_uploads_no_run_uses_can_be_removed(empty_home, open_page):
 
 
 def test_the_old_profile_stays_on_offer_across_uploads(empty_home, open_page):
-    at = _upload(open_page("data"), "first.csv", GOOD_CSV.encode(), "text/csv")
+    at = open_page("data")
+    at.slider(key="data.ratio").set_value(20.0).run()  # the person's own profile, not the default
+    at = _upload(at, "first.csv", GOOD_CSV.encode(), "text/csv")
+    offer = next(b for b in at.button if b.key == "offer.apply_profile")
+    assert offer.proto.label == "Use my last profile (exp, ratio 20)"
     assert at.radio(key="data.profile").value == "none"
     at.file_uploader(key="data.upload").set_value(("patients.csv", patients_csv(), "text/csv")).run()
     _no_exceptions(at)
     assert at.radio(key="data.profile").value == "none"
     assert any(b.key == "offer.apply_profile" for b in at.button)
     assert at.selectbox(key="data.label_column").value == "diagnosis", "each file gets its own label guess"
+    next(b for b in at.button if b.key == "offer.apply_profile").click().run()
+    assert at.radio(key="data.profile").value == "exp" and at.slider(key="data.ratio").value == 20.0

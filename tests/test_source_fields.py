@@ -150,7 +150,7 @@ def test_a_workbook_renamed_csv_is_refused_in_words_through_the_cli_and_removed(
     config = tmp_path / "run.yaml"
     config.write_text("data: {source: book.csv}\nmodel: {name: mlp}\n")
     code, _, err = _cli(capsys, "train", str(config), "--no-worker")
-    assert code == 2 and "book.csv: this is a spreadsheet workbook (.xlsx, .ods) or a ZIP archive, renamed" in err
+    assert code == 2 and "book.csv: this is an Excel file (.xlsx), renamed, not a text table; save it as CSV" in err
     assert "something went wrong" not in err and _uploads(home) == []
 
 
@@ -195,6 +195,6 @@ def test_the_cli_removes_the_upload_when_reading_it_crashes(home, tmp_path, caps
 def test_the_data_page_removes_a_workbook_renamed_csv(home):
     from app import data_forms as forms
 
-    with pytest.raises(DataError, match="spreadsheet workbook"):
+    with pytest.raises(DataError, match=r"this is an Excel file \(\.xlsx\), renamed, not a text table; save it as CSV"):
         forms.open_upload(_workbook(), "book.csv")
     assert _uploads(home) == []

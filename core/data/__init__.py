@@ -26,13 +26,16 @@ from core.data._sources import (
 from core.data._prepare import labelled_train_counts, load_data, run_table_transform, source_problems, split_data
 from core.data._profile_preview import CLASS_ORDERS, class_order, dataset_preview, describe_profile, imbalance_preview
 from core.data._table_words import (
-    MISSING_HELP, ROLE_CHOICES, apply_role_edits, gap_text, gaps_line, left_out_line, missing_options, roles_frame,
+    MISSING_HELP, ROLE_CHOICES, DropCost, apply_role_edits, drop_cost, gap_text, gaps_line, left_out_line, missing_options, roles_frame,
 )
 from core.data._noise import (
     LABEL_NOISE, LabelNoise, corrupt_labels, damage_by_group, exact_count, label_damage_table, most_similar_class,
 )
 from core.data._batch import PICTURE_SUFFIXES, read_image_batch, read_table_batch
 from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
+from core.data._label_variants import (
+    LabelVariants, LabelVariantsError, find_label_variants, label_key, merge_label_variants, quoted_forms, variants_text,
+)
 
 __all__ = [
     "TOY_NOISE", "TOY_PRESETS", "TOY_SHAPES", "ToyData", "make_toy_data",
@@ -50,7 +53,9 @@ __all__ = [
     "LABEL_NOISE", "LabelNoise", "corrupt_labels", "exact_count", "label_damage_table", "damage_by_group",
     "most_similar_class",
     "CLASS_ORDERS", "class_order", "dataset_preview", "describe_profile", "imbalance_preview",
-    "MISSING_HELP", "ROLE_CHOICES", "apply_role_edits", "gap_text", "gaps_line", "left_out_line", "missing_options",
+    "MISSING_HELP", "ROLE_CHOICES", "DropCost", "apply_role_edits", "drop_cost", "gap_text", "gaps_line", "left_out_line", "missing_options",
     "roles_frame",
+    "LabelVariants", "LabelVariantsError", "find_label_variants", "label_key", "merge_label_variants", "quoted_forms",
+    "variants_text",
     "PICTURE_SUFFIXES", "read_image_batch", "read_table_batch", "UNKNOWN_LABEL", "hidden_counts", "hide_labels", "load_unlabeled_upload",
 ]

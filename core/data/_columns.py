@@ -38,6 +38,7 @@ USED_ROLES = frozenset({"numeric", "categorical", "date"})
 F32_MAX = float(np.finfo(np.float32).max)
 MAX_CATEGORIES = 100  # more distinct text values than this: an identifier or free text, not a category
 MAX_GUESSED_CLASSES = 50
+MIN_TEXT_PHRASES = 30  # this many distinct entries of 3 or more words each: notes, not named groups
 LABEL_WORDS = ("label", "labels", "target", "class", "classes", "y", "diagnosis", "dx", "outcome", "category",
                "response")
 ID_WORDS = {"id", "ids", "identifier", "uuid", "guid", "key", "mrn", "ssn", "nhs", "record", "accession", "index",
@@ -174,6 +175,9 @@ def _detect(series: pd.Series) -> _Detected:
             return _Detected("text", f"free text: {distinct:,} different entries, about {words:.0f} words each",
                              **shares)
         return _Detected("id", f"{distinct:,} different values in {filled_n:,} rows, like a code", **shares)
+    if words >= 3 and distinct >= MIN_TEXT_PHRASES:
+        return _Detected("text", f"free text: {distinct} different phrases of about {words:.0f} words; as a category "
+                                 f"it would be {distinct} separate features", **shares)
     firsts = sorted(filled.head(5 * SAMPLE).unique().tolist())[:3]
     examples = ", ".join(quoted(v, 16) for v in firsts) + (", …" if distinct > 3 else "")
     return _Detected("categorical", f"{distinct} categories: {examples}", **shares)

@@ -33,6 +33,7 @@ class Dataset:
     stored unscaled; standardisation uses training statistics after the split. An uploaded
     table holds NaN where its missing-value policy is "fill"; the split fills them from
     training statistics. `columns` maps an uploaded table's features back to its columns.
+    `label_variants` names labels the upload spelled several ways, as `data.merge_labels` left them.
     """
 
     name: str
@@ -44,6 +45,7 @@ class Dataset:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     columns: tuple[FeatureBlock, ...] | None = None
+    label_variants: tuple = ()  # LabelVariants: classes the file spells several ways (merged or kept apart)
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):

@@ -21,6 +21,7 @@ import pandas as pd
 from core.data._columns import suggest_label
 from core.data._dataset import Dataset
 from core.data._errors import DataError, check_labels, quoted, short_list
+from core.data._label_variants import merge_label_variants
 from core.data._tables import MAX_TABLE_FEATURES, TABLE_SUFFIXES, read_table, table_dataset
 
 __all__ = [
@@ -68,12 +69,13 @@ def guess_label_column(table: pd.DataFrame | Sequence[str]) -> str | None:
 
 
 def load_table(data: bytes, filename: str, label_column: str | None = None,
-               roles: Mapping[str, str] | None = None, missing: str = "refuse") -> Dataset:
+               roles: Mapping[str, str] | None = None, missing: str = "refuse", *,
+               merge_labels: bool | None = None) -> Dataset:
     """A table with one label column. Numbers, categories (one-hot) and dates become
     features; ID-like, free-text and constant columns are left out unless `roles` says
     otherwise; gaps are refused, their rows dropped, or filled after the split."""
     _check_size(data, filename)
-    return table_dataset(read_table(data, filename), label_column, roles, missing)
+    return table_dataset(read_table(data, filename), label_column, roles, missing, merge_labels=merge_labels)
 
 
 # --- archives -------------------------------------------------------------------------
@@ -158,6 +160,24 @@ def _check_pixel_budget(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]],
                             "fewer at a time.")
 
 
+_WIDE_GREY = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
+
+
+def _as_rgb(img):
+    """The picture as 8-bit RGB, scaled by its real range: PIL's own conversion clips a 16-bit
+    grey picture (mode I;16, or I as PNG gives it) at 255, so all but its darkest pixels
+    would read as white. 16-bit values are divided by 65535; floating-point grey (mode F) is
+    taken as 0..1. (16-bit colour arrives from PIL as 8-bit RGB already.)"""
+    from PIL import Image
+
+    top = _WIDE_GREY.get(img.mode)
+    if top is None:
+        return img.convert("RGB")
+    values = np.asarray(img, dtype=np.float64)
+    grey = np.clip(np.round(np.nan_to_num(values) / top * 255.0), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey, "L").convert("RGB")
+
+
 def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], filename: str,
                      size: int) -> tuple[np.ndarray, set[str]]:
     """(pixels (N, size, size, 3) uint8, the modes seen) of named pictures, each turned
@@ -170,14 +190,17 @@ def _decode_pictures(pictures: Sequence[tuple[str, Callable[[], IO[bytes]]]], fi
     _check_pixel_budget(pictures, filename)
     pixels = np.empty((len(pictures), size, size, 3), dtype=np.uint8)
     modes, unreadable = set(), []
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # a second guard: never reached after the budget check
+    # A second guard, never reached after the budget check. PIL's limit is process-wide and
+    # PIL refuses a header outright beyond twice it: at our own limit, a later upload's budget
+    # check could no longer read the size of a picture between 2x and 4x over, to name it.
+    Image.MAX_IMAGE_PIXELS = 2 * MAX_IMAGE_PIXELS
     for i, (name, open_member) in enumerate(pictures):
         try:
             with open_member() as stream, Image.open(io.BytesIO(stream.read())) as img:
                 img.draft("RGB", (size, size))  # JPEGs decode straight at a smaller scale
                 modes.add(img.mode)
                 ImageOps.exif_transpose(img, in_place=True)
-                pixels[i] = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+                pixels[i] = np.asarray(_as_rgb(img).resize((size, size), Image.Resampling.BILINEAR))
         except Exception:  # PIL raises many kinds for a broken file; each becomes "not readable"
             unreadable.append(quoted(name, 40))
     if unreadable:
@@ -198,10 +221,11 @@ def _pixels_as_input(pixels: np.ndarray, grayscale: bool) -> np.ndarray:
 
 
 def _all_grey(modes: set[str]) -> bool:
-    return modes <= {"L", "1", "I", "I;16", "LA"}
+    return modes <= {"L", "1", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "LA"}
 
 
-def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool | None = None) -> Dataset:
+def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool | None = None, *,
+                   merge_labels: bool | None = None) -> Dataset:
     """Images in one folder per class (`cat/001.png`), resized to size x size.
 
     Colour is kept unless every image is grey (or `grayscale` says otherwise). Unreadable
@@ -219,12 +243,14 @@ def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool |
         members.append((path, m))
     if not members:
         raise DataError(f"{filename}: no images found; expected folders like cat/001.png, dog/002.png.")
-    labels = _image_classes([p for p, _ in members])
+    labels, variants = merge_label_variants(_image_classes([p for p, _ in members]), merge_labels, filename,
+                                            "the class folders")
     pixels, modes = _decode_pictures([(m.filename, partial(archive.open, m)) for _, m in members], filename, size)
     y, class_names = check_labels(labels, filename, "the class folders")
     if grayscale is None:
         grayscale = _all_grey(modes)
-    return Dataset(PurePosixPath(filename).stem, _pixels_as_input(pixels, grayscale), y, class_names, "image")
+    return Dataset(PurePosixPath(filename).stem, _pixels_as_input(pixels, grayscale), y, class_names, "image",
+                   label_variants=variants)
 
 
 def load_pictures(data: bytes, filename: str, *, size: int, grayscale: bool) -> tuple[np.ndarray, list[str]]:
@@ -310,7 +336,7 @@ def _open_npz(data: bytes, filename: str):
                         "with numpy.savez.") from None
 
 
-def load_npz(data: bytes, filename: str) -> Dataset:
+def load_npz(data: bytes, filename: str, *, merge_labels: bool | None = None) -> Dataset:
     """`x_train, y_train[, x_test, y_test]` (MedMNIST's `train_images`... accepted)."""
     npz = _open_npz(data, filename)
     arrays = {}
@@ -349,13 +375,15 @@ def load_npz(data: bytes, filename: str) -> Dataset:
             raise DataError(f"{filename}: test inputs have shape {x_test.shape[1:]}, training "
                             f"inputs {x.shape[1:]}; they must match.")
         train_part = np.arange(len(y_raw) + len(y_test_raw)) < len(y_raw)
-        both, class_names = check_labels(np.concatenate([y_raw, y_test_raw]), filename, "labels",
-                                         count_of=train_part)
+        pooled, variants = merge_label_variants(np.concatenate([y_raw, y_test_raw]), merge_labels, filename, "labels")
+        both, class_names = check_labels(pooled, filename, "labels", count_of=train_part)
         y, y_test = both[: len(y_raw)], both[len(y_raw):]
     else:
+        y_raw, variants = merge_label_variants(y_raw, merge_labels, filename, "labels")
         y, class_names = check_labels(y_raw, filename, "labels")
     modality = "image" if x.ndim == 4 else "tabular"
-    return Dataset(PurePosixPath(filename).stem, x, y, class_names, modality, x_test=x_test, y_test=y_test)
+    return Dataset(PurePosixPath(filename).stem, x, y, class_names, modality, x_test=x_test, y_test=y_test,
+                   label_variants=variants)
 
 
 def load_npz_inputs(data: bytes, filename: str, key: str = "x") -> np.ndarray:
@@ -379,14 +407,16 @@ def load_npz_inputs(data: bytes, filename: str, key: str = "x") -> np.ndarray:
 
 
 def load_upload(data: bytes, filename: str, label_column: str | None = None,
-                roles: Mapping[str, str] | None = None, missing: str = "refuse") -> Dataset:
-    """Dispatch on the file's suffix; `roles` and `missing` apply to tables."""
+                roles: Mapping[str, str] | None = None, missing: str = "refuse", *,
+                merge_labels: bool | None = None) -> Dataset:
+    """Dispatch on the file's suffix; `roles` and `missing` apply to tables, `merge_labels`
+    to every kind (labels spelled several ways: see `merge_label_variants`)."""
     suffix = PurePosixPath(filename).suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        return load_table(data, filename, label_column, roles, missing)
+        return load_table(data, filename, label_column, roles, missing, merge_labels=merge_labels)
     if suffix == ".zip":
-        return load_image_zip(data, filename)
+        return load_image_zip(data, filename, merge_labels=merge_labels)
     if suffix == ".npz":
-        return load_npz(data, filename)
+        return load_npz(data, filename, merge_labels=merge_labels)
     raise DataError(f"{filename}: unsupported file type {suffix or '(none)'!r}; upload .csv, .parquet, "
                     ".zip (one folder per class) or .npz.")

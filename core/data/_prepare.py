@@ -30,8 +30,9 @@ def load_data(data: DataConfig, raw: RawTable | None = None) -> Dataset:
     config's column roles and missing-value policy applied to an uploaded table. `raw` is
     that table already parsed (the Data page parses a file once and keeps it)."""
     if raw is not None:
-        return table_dataset(raw, data.label_column, data.column_roles, data.missing)
-    return load_source(data.source, data.params, data.label_column, data.column_roles, data.missing)
+        return table_dataset(raw, data.label_column, data.column_roles, data.missing, merge_labels=data.merge_labels)
+    return load_source(data.source, data.params, data.label_column, data.column_roles, data.missing,
+                       merge_labels=data.merge_labels)
 
 
 def source_problems(data: DataConfig, dataset: Dataset | None = None) -> tuple[Dataset | None, list[str]]:

@@ -68,10 +68,13 @@ def read_stored_table(source: str) -> RawTable:
 
 
 def load_source(source: str, params: dict | None = None, label_column: str | None = None,
-                roles: Mapping[str, str] | None = None, missing: str = "refuse") -> Dataset:
-    """A built-in by name, or a stored upload (`roles` and `missing` apply to tables)."""
+                roles: Mapping[str, str] | None = None, missing: str = "refuse", *,
+                merge_labels: bool | None = None) -> Dataset:
+    """A built-in by name, or a stored upload (`roles` and `missing` apply to tables,
+    `merge_labels` to every upload)."""
     if source.startswith(UPLOAD_PREFIX):
-        return load_upload(upload_path(source).read_bytes(), source_label(source), label_column, roles, missing)
+        return load_upload(upload_path(source).read_bytes(), source_label(source), label_column, roles, missing,
+                           merge_labels=merge_labels)
     return load_builtin(source, params)
 
 

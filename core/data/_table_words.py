@@ -5,14 +5,16 @@ read the same words."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from core.data._columns import ROLE_LABELS, ColumnProfile, TableProfile
+from core.data._columns import ROLE_LABELS, ColumnProfile, TableProfile, _as_text
 from core.text import md
 
-__all__ = ["MISSING_HELP", "ROLE_CHOICES", "apply_role_edits", "gap_text", "gaps_line", "left_out_line",
-           "missing_options", "roles_frame"]
+__all__ = ["MISSING_HELP", "ROLE_CHOICES", "DropCost", "apply_role_edits", "drop_cost", "gap_text", "gaps_line",
+           "left_out_line", "missing_options", "roles_frame"]
 
 ROLE_CHOICES = [ROLE_LABELS[r] for r in ("label", "numeric", "categorical", "date", "id", "text", "constant", "ignore")]
 _ROLE_OF_LABEL = {label: role for role, label in ROLE_LABELS.items()}
@@ -71,8 +73,55 @@ def left_out_line(profile: TableProfile) -> str:
             "apart (or only by accident); set a role to number or category to use one anyway.")
 
 
-def missing_options(profile: TableProfile) -> dict[str, str]:
-    """The three ways to handle gaps, each with the number of rows or cells it touches."""
+@dataclass(frozen=True)
+class DropCost:
+    """What dropping the rows with a gap does to each class, before it is done: `table`
+    (Class, Now, After, Lost: most rows first), the imbalance ratio (largest ÷ smallest
+    class) now and after (inf when a class would lose every row)."""
+
+    table: pd.DataFrame
+    ratio_before: float
+    ratio_after: float
+
+    @property
+    def rarest(self) -> pd.Series:
+        return self.table.iloc[-1]
+
+    def summary(self) -> str:
+        """One sentence (markdown): the ratio before and after, and what the rarest class keeps."""
+        r = self.rarest
+        gone = [md(c) for c in self.table["Class"][self.table["After"] == 0]]
+        if gone:
+            return (f"Dropping them would remove every row of **{', '.join(gone)}**, so "
+                    f"{'that class' if len(gone) == 1 else 'those classes'} could not be learned at all; fill the "
+                    "gaps instead.")
+        return (f"Dropping them changes the classes like this (whole table): the imbalance ratio goes from "
+                f"**{self.ratio_before:.0f} : 1** to **{self.ratio_after:.0f} : 1**, and the rarest class, "
+                f"**{md(r['Class'])}**, keeps {r['After']:,} of its {r['Now']:,} rows ({r['Lost']}).")
+
+
+def drop_cost(profile: TableProfile, labels: pd.Series) -> DropCost:
+    """Rows per class now and after dropping every row with a gap (rows without a label are
+    left out of both), from the label column as the run will count it (`labels`, one value
+    per row of the file)."""
+    has_label = np.ones(profile.rows, dtype=bool)
+    has_label[profile.label_missing_rows] = False
+    names = _as_text(labels.reset_index(drop=True)).to_numpy()[has_label]
+    kept = ~profile.gap_mask()[has_label]
+    now = pd.Series(names).value_counts()
+    after = pd.Series(names[kept]).value_counts().reindex(now.index, fill_value=0)
+    order = sorted(now.index, key=lambda c: (-now[c], str(c)))
+    now, after = now[order], after[order]
+    lost = [f"loses {1 - a / b:.0%}" if a < b else "loses none" for a, b in zip(after, now)]
+    table = pd.DataFrame({"Class": [str(c) for c in order], "Now": now.to_numpy(), "After": after.to_numpy(),
+                          "Lost": lost})
+    ratio_after = float(after.max() / after.min()) if after.min() > 0 else float("inf")
+    return DropCost(table, float(now.max() / now.min()), ratio_after)
+
+
+def missing_options(profile: TableProfile, cost: DropCost | None = None) -> dict[str, str]:
+    """The three ways to handle gaps, each with the number of rows or cells it touches (and,
+    given `cost`, what the rarest class loses by dropping)."""
     rows = int((profile.gap_mask() | np.isin(np.arange(profile.rows), profile.label_missing_rows)).sum())
     cells = profile.gap_cells
     no_label = len(profile.label_missing_rows)
@@ -81,7 +130,9 @@ def missing_options(profile: TableProfile) -> dict[str, str]:
         "fill": f"Fill the {cells:,} gap{'s' if cells != 1 else ''}: the median for numbers, the most frequent value "
                 f"for categories, learned from the training rows{extra}",
         "drop": f"Drop the {rows:,} row{'s' if rows != 1 else ''} with a gap "
-                f"({rows / max(profile.rows, 1):.1%} of the table)",
+                f"({rows / max(profile.rows, 1):.1%} of the table"
+                + (f"; the rarest class, {cost.rarest['Class']}, {cost.rarest['Lost']} of its rows" if cost else "")
+                + ")",
         "refuse": "Refuse the file: I will fix it and upload it again",
     }
 

@@ -23,14 +23,17 @@ import pandas as pd
 from core.data._columns import ROLE_LABELS, TableProfile, column_values, profile_table
 from core.data._dataset import Dataset, FeatureBlock
 from core.data._errors import DataError, check_labels, quoted, short_list
+from core.data._label_variants import merge_label_variants
+from core.data._number_forms import read_separated_numbers
 
 __all__ = ["RawTable", "read_table", "table_dataset", "MAX_TABLE_FEATURES", "TABLE_SUFFIXES"]
 
 MAX_TABLE_FEATURES = 2000
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
 SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
-_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
-_DECIMAL_POINT = re.compile(r"^-?\d+\.\d+$")
+_DECIMAL_COMMA = re.compile(r"^-?(\d{1,3}(\.\d{3})+|\d+),\d+$")  # 1,5  1.234,5
+_DECIMAL_POINT = re.compile(r"^-?(\d{1,3}(,\d{3})+|\d+)\.\d+$")  # 1.5  1,234.5 (1.234 alone could be either)
+_THOUSANDS_POINT = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ def _decimal(lines: list[str], sep: str) -> str:
     if sep != ";":
         return "."
     cells = [c.strip() for row in csv.reader(lines[1:], delimiter=sep) for c in row]
-    comma = any(_DECIMAL_COMMA.match(c) for c in cells) and not any(_DECIMAL_POINT.match(c) for c in cells)
+    comma = any(_DECIMAL_COMMA.match(c) for c in cells) and not any(
+        _DECIMAL_POINT.match(c) and not _THOUSANDS_POINT.match(c) for c in cells)
     return "," if comma else "."
 
 
@@ -156,27 +160,78 @@ def _read_parquet(data: bytes, filename: str) -> pd.DataFrame:
 _NOT_TEXT = (
     (b"PK\x03\x04", "a spreadsheet workbook (.xlsx, .ods) or a ZIP archive, renamed",
      "in the spreadsheet program choose Save As, then CSV, and upload that file"),
-    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls), renamed",
-     "in the spreadsheet program choose Save As, then CSV, and upload that file"),
+    (b"\xd0\xcf\x11\xe0", "an Excel file (.xls, the older kind), renamed",
+     "save it as CSV: in the spreadsheet program choose Save As, then CSV, and upload that file"),
     (b"PAR1", "a Parquet file, renamed", "give it the ending .parquet again and upload it"),
     (b"%PDF", "a PDF document", "export the table from its source as CSV"),
 )
 
 
+_SAVE_AS_CSV = "save it as CSV: in the spreadsheet program choose Save As, then CSV, and upload that file"
+_ZIP_KINDS = (("xl/", "an Excel file (.xlsx), renamed"), ("word/", "a Word document (.docx), renamed"),
+              ("content.xml", "an OpenDocument file (.ods, .odt), renamed"))
+
+
+def _zip_kind(data: bytes) -> str | None:
+    """What a ZIP-based office file is, from the names inside it (an .xlsx holds xl/...)."""
+    import zipfile
+
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+    return next((what for prefix, what in _ZIP_KINDS if any(n.startswith(prefix) for n in names)), None)
+
+
 def _refuse_binary(data: bytes, filename: str) -> None:
     """A file that is not a text table, said as what it is (not as a parser's complaint)."""
+    if data.startswith(b"PK\x03\x04") and (kind := _zip_kind(data)) is not None:
+        raise DataError(f"{filename}: this is {kind}, not a text table; {_SAVE_AS_CSV}.")
     for signature, what, todo in _NOT_TEXT:
         if data.startswith(signature):
             raise DataError(f"{filename}: this is {what}, not a text table; {todo}.")
-    if b"\x00" in data[:64 * 1024] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    nul, sample = data.count(b"\x00"), data[:64 * 1024]
+    control = sum(sample.count(bytes([b])) for b in _CONTROL_BYTES)  # text has next to none; random bytes ~10 %
+    if nul > MAX_STRAY_NUL or nul * 20 > len(data) or control * 100 > len(sample):
         raise DataError(f"{filename}: holds binary data, not a text table; save the table as CSV (UTF-8) and "
                         "upload that.")
 
 
+_CONTROL_BYTES = [b for b in range(1, 32) if b not in (9, 10, 12, 13)]
+MAX_STRAY_NUL = 100  # NUL bytes a text export may carry by accident (more, or over 5 % of it: binary)
+
+
+def _drop_nul(data: bytes, filename: str) -> tuple[bytes, list[str]]:
+    """A text table with a few stray NUL bytes (left by some exports and broken copies):
+    the bytes removed, with a note naming where they were, so they never end up inside a
+    category or class name."""
+    if b"\x00" not in data or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data, []
+    lines = data.split(b"\n")
+    header = lines[0].replace(b"\x00", b"").decode("utf-8", errors="replace").strip()
+    sep = _separator([header], ".csv")
+    names = next(csv.reader([header], delimiter=sep), [])
+    places = []
+    for number, line in enumerate(lines, start=1):
+        if b"\x00" in line:
+            fields = line.decode("utf-8", errors="replace").split(sep)
+            column = next((i for i, f in enumerate(fields) if "\x00" in f), None)
+            name = quoted(names[column]) if column is not None and column < len(names) else None
+            places.append(f"line {number}" + (f" ({name})" if name else ""))
+    count = data.count(b"\x00")
+    return data.replace(b"\x00", b""), [
+        f"{count} invisible NUL character{'s were' if count != 1 else ' was'} removed ({short_list(places)}); "
+        "they are left by some exports or damaged copies. Check those rows."]
+
+
 def _read_text(data: bytes, filename: str, suffix: str) -> tuple[pd.DataFrame, list[str]]:
     _refuse_binary(data, filename)
+    data, nul_notes = _drop_nul(data, filename)
     try:
-        return _parse_text(data, filename, suffix)
+        frame, notes = _parse_text(data, filename, suffix)
+        return frame, nul_notes + notes
     except csv.Error:  # a stray carriage return or quote the csv module cannot place
         raise DataError(f"{filename}: could not be read as a table (a line break or quote sits where it cannot); "
                         "save it again as CSV (UTF-8) with a header row.") from None
@@ -209,7 +264,8 @@ def _parse_text(data: bytes, filename: str, suffix: str) -> tuple[pd.DataFrame, 
     if len(header) == frame.shape[1] and len(set(header)) < len(header):
         frame.columns, dup_notes = _dedupe([h.strip() for h in header])
         notes += dup_notes
-    return frame, notes
+    frame, number_notes = read_separated_numbers(frame, decimal)
+    return frame, notes + number_notes
 
 
 def read_table(data: bytes, filename: str) -> RawTable:
@@ -272,11 +328,13 @@ def _feature_limit(blocks: list[tuple[FeatureBlock, np.ndarray]], filename: str)
 
 
 def table_dataset(raw: RawTable, label_column: str | None = None, roles: Mapping[str, str] | None = None,
-                  missing: str = "refuse", profile: TableProfile | None = None) -> Dataset:
+                  missing: str = "refuse", profile: TableProfile | None = None, *,
+                  merge_labels: bool | None = None) -> Dataset:
     """Features from the used columns (numbers as they are, categories one-hot, dates as
     days), integer labels ordered by class frequency, and gaps handled by `missing`:
     refuse (a DataError naming them), drop (their rows) or fill (left as NaN for the
-    split, which fills them from the training rows)."""
+    split, which fills them from the training rows). Labels spelled several ways are
+    merged, kept apart or refused as `merge_labels` says (`merge_label_variants`)."""
     filename = raw.filename
     profile = profile or profile_table(raw.frame, filename, label_column, roles, first_row=raw.first_row,
                                        notes=raw.notes)
@@ -312,10 +370,12 @@ def table_dataset(raw: RawTable, label_column: str | None = None, roles: Mapping
         blocks.append((block, values if keep.all() else values[keep], names))
         start = block.stop
     _feature_limit([(b, v) for b, v, _ in blocks], filename)
-    labels = frame[profile.label][keep]
-    y, class_names = check_labels(labels.to_numpy(), filename, f"label column {quoted(profile.label)}")
+    where = f"label column {quoted(profile.label)}"
+    labels, variants = merge_label_variants(frame[profile.label][keep], merge_labels, filename, where)
+    y, class_names = check_labels(labels, filename, where)
     x = np.empty((int(keep.sum()), start), dtype=np.float32)
     for block, values, _ in blocks:
         x[:, block.start:block.stop] = values
     return Dataset(PurePosixPath(filename).stem, x, y, class_names, "tabular",
-                   tuple(name for _, _, names in blocks for name in names), columns=tuple(b for b, _, _ in blocks))
+                   tuple(name for _, _, names in blocks for name in names), columns=tuple(b for b, _, _ in blocks),
+                   label_variants=variants)
