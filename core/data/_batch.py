@@ -36,7 +36,7 @@ def _table_blocks(dataset, profile) -> list[tuple[Any, str | None]]:
     return [(FeatureBlock(n, "numeric", i, i + 1), None) for i, n in enumerate(names)]
 
 
-def _encode_table(raw, blocks, label: str | None, width: int, filename: str
+def _encode_table(raw, blocks, label: str | None, width: int, filename: str, id_column: str | None = None
                   ) -> tuple[np.ndarray, list[dict[str, Any]], list[str]]:
     """The batch's features before the transform (NaN in gaps), each cell read as the
     training file's cell in the same column was; the gaps per column; notes."""
@@ -53,7 +53,7 @@ def _encode_table(raw, blocks, label: str | None, width: int, filename: str
                         f"{short_list([quoted(c) for c in frame.columns], 5)}. Add "
                         f"{'it' if one else 'them'} with the same name as in the training file.")
     notes = []
-    extra = [c for c in frame.columns if c not in wanted and c != label]
+    extra = [c for c in frame.columns if c not in wanted and c not in (label, id_column)]
     if label is not None and label in frame.columns:
         notes.append(f"{filename}: label column {quoted(label)} is in the file; it is not used to predict.")
     if extra:
@@ -127,6 +127,7 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
     value: "P-00412"), else by its row number in the file ("row")."""
     from core.data import DataError, check_upload_size, load_npz_inputs, read_table, run_table_transform
     from core.data._dataset import ROW_IDS
+    from core.data._errors import quoted
 
     width = dataset.x.shape[1]
     notes: list[str] = []
@@ -141,9 +142,13 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
         raw = read_table(data, filename)
         notes += list(raw.notes)
         label = profile.label if profile is not None else None
-        x, gaps, more = _encode_table(raw, _table_blocks(dataset, profile), label, width, filename)
-        notes += more
         id_name, cases = _batch_ids(raw, dataset)
+        id_column = None if id_name == ROW_IDS else id_name
+        x, gaps, more = _encode_table(raw, _table_blocks(dataset, profile), label, width, filename, id_column)
+        notes += more
+        if id_column is not None:
+            notes.append(f"{filename}: each case is named by its {quoted(id_column)}, as the run's own cases are; "
+                         "it is not used to predict.")
         if gaps:
             policy = data_config.missing
             text = _gap_text(gaps, raw.first_row)

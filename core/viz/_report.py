@@ -195,8 +195,8 @@ def _case_card(case: dict[str, Any], class_names: list[str], figure_html: _Figur
 
 
 def _case_title(case: dict[str, Any]) -> str:
-    """The case as a person finds it ("patient_id P-00412"); a test-split row without one."""
-    return str(case.get("case") or f"test row {int(case['sample_id']) + 1}")
+    """The case as a person finds it ("patient_id P-00412"); its sample id without one."""
+    return str(case.get("case") or f"Sample {case['sample_id']}")
 
 
 def _case_figures(case: dict[str, Any], true_name: str, pred_name: str, same: bool, figure_html: _FigureWriter) -> str:
