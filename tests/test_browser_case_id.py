@@ -112,6 +112,7 @@ def _journey(page, url: str, home: Path, table: Path, new: Path, downloads: Path
     for r in rows:  # the id sits beside that patient's own values from the file
         assert r[age] == file_rows.loc[r[at], "age"], r
     expect(page.get_by_text(re.compile(r"each named by its patient_id \(the data's ID column\)"))).to_be_visible()
+    screenshot(page, "case-id-results")
 
     # 4. Error gallery: each card is headed by the patient's id; the HTML report names them too.
     page.goto(f"{url}/gallery?run={run_id}")
@@ -123,8 +124,8 @@ def _journey(page, url: str, home: Path, table: Path, new: Path, downloads: Path
     shown_ids = [t.removeprefix("patient_id ") for t in headings.all_inner_texts()]
     assert shown_ids and set(shown_ids) <= set(art.ids), shown_ids
     expect(page.get_by_text(re.compile(r"^Sample \d+"))).to_have_count(0)
-    shot = screenshot(page, "case-id-gallery")
-    assert shot.stat().st_size > 0
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()  # the cards' bars have painted
+    screenshot(page, "case-id-gallery")
     with page.expect_download() as download:
         page.get_by_role("button", name=re.compile(r"as an HTML report")).click()
     html = Path(download.value.path()).read_text()
@@ -144,6 +145,7 @@ def _journey(page, url: str, home: Path, table: Path, new: Path, downloads: Path
     expect(predictions.first).to_be_visible()
     headers, rows = grid(predictions.first)
     assert rows and rows[0][headers.index("patient_id")] == "PT-90000", rows[:2]
+    screenshot(page, "case-id-triage")
     with page.expect_download() as download:
         page.get_by_role("button", name="Predictions (CSV)").click()
     written = pd.read_csv(download.value.path(), dtype=str)

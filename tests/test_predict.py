@@ -137,7 +137,7 @@ def test_table_rows_get_the_runs_own_predictions(runs, which):
     np.testing.assert_allclose(cases.probs.sum(axis=1), 1.0, atol=1e-9)
     np.testing.assert_allclose(cases.adjusted_probs.sum(axis=1), 1.0, atol=1e-9)
     text = " ".join(cases.warnings)
-    assert "'diagnosis'" in text and "named by its 'patient_id'" in text  # the label is ignored, the ID names
+    assert "'diagnosis'" in text and "'patient_id'" not in text  # the label is named as ignored; the ID names cases
     assert "filled" in text and "'age'" in text  # gaps are reported, not silently dropped
     if which == "baseline":
         assert "fitted again" in text

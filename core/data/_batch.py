@@ -127,7 +127,6 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
     value: "P-00412"), else by its row number in the file ("row")."""
     from core.data import DataError, check_upload_size, load_npz_inputs, read_table, run_table_transform
     from core.data._dataset import ROW_IDS
-    from core.data._errors import quoted
 
     width = dataset.x.shape[1]
     notes: list[str] = []
@@ -145,10 +144,7 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
         id_name, cases = _batch_ids(raw, dataset)
         id_column = None if id_name == ROW_IDS else id_name
         x, gaps, more = _encode_table(raw, _table_blocks(dataset, profile), label, width, filename, id_column)
-        notes += more
-        if id_column is not None:
-            notes.append(f"{filename}: each case is named by its {quoted(id_column)}, as the run's own cases are; "
-                         "it is not used to predict.")
+        notes += more  # the ID column is not "ignored": it names each case (the page and the CSV say so)
         if gaps:
             policy = data_config.missing
             text = _gap_text(gaps, raw.first_row)
