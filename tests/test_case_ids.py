@@ -321,3 +321,13 @@ def test_the_gallery_cards_name_each_patient(clinic, open_page):
     cards = [shown(m.value) for m in at.markdown if re.match(r"\*\*patient_id P-\d{5}\*\* · ", shown(m.value))]
     assert cards, "every card is headed by its patient's id"
     assert not any(m.value.startswith("**Sample ") for m in at.markdown)
+
+
+def test_the_data_page_says_which_column_names_the_cases():
+    from core.data import left_out_line, profile_table, read_table
+
+    raw = read_table(patient_table(n=60), "clinic.csv")
+    line = shown(left_out_line(profile_table(raw.frame, raw.filename, "diagnosis")))
+    assert "**patient_id** names each case wherever cases are listed" in line
+    raw = read_table(patient_table(n=60, ids=False), "clinic.csv")
+    assert "names each case" not in left_out_line(profile_table(raw.frame, raw.filename, "diagnosis"))
