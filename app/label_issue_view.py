@@ -94,7 +94,8 @@ def label_issue_review(run_id: str, bundle: Any, splits: Any, names: Sequence[st
     for col, issue in zip(st.columns(2) * (len(shown) // 2 + 1), shown.itertuples(index=False)):
         row = int(issue.train_row)
         with col.container(border=True):
-            who = f"{md(case_words(id_name, ids[row]))} (training row {row})" if ids is not None else f"Training row {row}"
+            who = (f"{md(case_words(id_name, ids[row]))} (training row {row})" if ids is not None
+                   else f"Training row {row}")
             st.markdown(f"**{who}** · given **{md(issue.given)}** · suggested **{md(issue.suggested)}** "
                         f"· score {issue.score:.3f}")
             if image:

@@ -145,8 +145,8 @@ def confusion_explorer(record: RunRecord, bundle: RunBundle, probs: np.ndarray, 
             st.image(image_thumbnails(x_test), width=64, caption=[
                 f"{md(art.case_name(r.position))}: {md(r.true)}→{md(r.predicted)} ({r.confidence:.0%})"
                 for r in shown.itertuples()])
-            explain(f"Each picture: its {md(case_id_words(art.id_name))}, true class → predicted class, and how sure the "
-                    "model was of its answer.")
+            explain(f"Each picture: its {md(case_id_words(art.id_name))}, true class → predicted class, and how "
+                    "sure the model was of its answer.")
         else:
             st.caption("The cases are listed under the chart, with their values as in the data file.")
     if bundle.modality != "image":  # rows of values need the page's full width

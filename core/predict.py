@@ -150,7 +150,7 @@ def _baseline_logits(config, dataset, x: np.ndarray) -> np.ndarray:
     from core.train import train_run
 
     splits = split_data(dataset, config.data)
-    splits = replace(splits, x_test=x, y_test=np.zeros(len(x), dtype=np.int64))
+    splits = replace(splits, x_test=x, y_test=np.zeros(len(x), dtype=np.int64), ids_test=None)
     artifacts = train_run(config, splits=splits).artifacts
     for step in config.posthoc:
         artifacts = derived_artifacts(artifacts, **step.model_dump())

@@ -79,7 +79,8 @@ with tabs[0]:
                                key=sample_key)
     verdict = "correct" if labels[sample] == pred[sample] else "**misclassified**"
     who = jobs.split_case_names(splits, art, bundle.config, split)
-    left.markdown(f"**{md(who[sample]) if who else f'Sample {sample}'}**: true class **{md(names[labels[sample]])}**, predicted "
+    title = md(who[sample]) if who else f"Sample {sample}"
+    left.markdown(f"**{title}**: true class **{md(names[labels[sample]])}**, predicted "
                   f"**{md(names[pred[sample]])}** ({verdict})")
     if inputs is not None and bundle.modality == "image":
         right.plotly_chart(sample_image_figure(inputs[sample]), width="content", key="geometry.sample_image")

@@ -197,7 +197,8 @@ def test_reviews_table_and_csv_columns():
     np.testing.assert_allclose(table["confidence"], [0.7, 0.6])
     rows = list(csv.reader(io.StringIO(reviews_csv(table).decode("utf-8"))))
     assert rows[0] == ["test_row", "case", "true", "predicted", "confidence", "mark", "note", "updated"]
-    assert rows[1][:6] == ["10", "test row 11", "eel", "cat", "0.7", "label looks wrong"]  # stored before ids: its test row
+    # a run stored before ids were kept: the case is its 1-based test row
+    assert rows[1][:6] == ["10", "test row 11", "eel", "cat", "0.7", "label looks wrong"]
     assert rows[1][6] == HOSTILE_NOTE  # starts with "<": kept exactly
     assert rows[1][7] == "2026-01-01T00:00:00+00:00"
     assert len(rows) == 3

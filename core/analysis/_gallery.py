@@ -37,7 +37,8 @@ __all__ = [
 
 Correctness = Literal["wrong", "right", "all"]
 
-CASE_COLUMNS = ["row", "sample_id", "case", "true", "pred", "confidence", "true_prob", "correct", "true_group", "pred_group"]
+CASE_COLUMNS = ["row", "sample_id", "case", "true", "pred", "confidence", "true_prob", "correct", "true_group",
+                "pred_group"]
 _RARE_GROUP = "tail"
 
 

@@ -256,7 +256,8 @@ def reviews_table(reviews: dict[int, dict[str, str]], artifacts: EvalArtifacts,
         true, pred = int(artifacts.labels[i]), int(probs.argmax())
         name = (lambda c: str(class_names[c])) if class_names is not None else int
         r = reviews[row]
-        records.append({"test_row": int(row), "case": artifacts.case_name(i), "true": name(true), "predicted": name(pred),
+        records.append({"test_row": int(row), "case": artifacts.case_name(i), "true": name(true),
+                        "predicted": name(pred),
                         "confidence": float(probs[pred]), "mark": r["mark"], "note": r["note"],
                         "updated": r["updated"]})
     return pd.DataFrame(records, columns=REVIEW_COLUMNS)

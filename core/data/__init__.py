@@ -1,7 +1,9 @@
 """Datasets: built-ins, user uploads, imbalance profiles and splits."""
 
 from core.data._builtins import DATASETS, list_datasets, load_builtin
-from core.data._dataset import PICTURE_IDS, ROW_IDS, Dataset, FeatureBlock, Modality, as_ids, case_id_words, case_words, row_ids
+from core.data._dataset import (
+    PICTURE_IDS, ROW_IDS, Dataset, FeatureBlock, Modality, as_ids, case_id_words, case_words, row_ids,
+)
 from core.data._groups import class_groups, head_to_tail_order
 from core.data._imbalance import (
     Profile, Splits, apply_imbalance_profile, class_statistics, prepare_splits, profile_counts,

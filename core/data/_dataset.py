@@ -7,7 +7,8 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["Dataset", "Modality", "FeatureBlock", "PICTURE_IDS", "ROW_IDS", "as_ids", "case_id_words", "case_words", "row_ids"]
+__all__ = ["Dataset", "Modality", "FeatureBlock", "PICTURE_IDS", "ROW_IDS", "as_ids", "case_id_words", "case_words",
+           "row_ids"]
 
 Modality = Literal["tabular", "image"]
 ROW_IDS = "row"  # the identifier's name when a source has none of its own: the 1-based row number
@@ -28,10 +29,10 @@ def row_ids(n: int, first: int = 1) -> np.ndarray:
 def case_id_words(name: str) -> str:
     """What a case's identifier is, in words for a sentence ("each case is named by its …")."""
     if name == ROW_IDS:
-        return "row number in the data (as a spreadsheet shows it: the header is row 1)"
+        return "row number (in an uploaded CSV as a spreadsheet shows it, the header being row 1)"
     if name == PICTURE_IDS:
         return "file name in the uploaded ZIP"
-    if name == "test row":
+    if name == "test row":  # core.artifacts.OLD_RUN_IDS
         return "row in the test split (this run was stored before cases kept their own identifiers)"
     return f"{name} (the data's ID column)"
 
