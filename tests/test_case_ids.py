@@ -331,3 +331,19 @@ def test_the_data_page_says_which_column_names_the_cases():
     assert "**patient_id** names each case wherever cases are listed" in line
     raw = read_table(patient_table(n=60, ids=False), "clinic.csv")
     assert "names each case" not in left_out_line(profile_table(raw.frame, raw.filename, "diagnosis"))
+
+
+def test_an_id_that_is_markup_or_a_formula_stays_text_in_the_report_and_the_csv():
+    from core.analysis import build_report_cases, error_cases, reviews_csv, reviews_table
+    from core.viz import error_report_html
+
+    hostile = ["=HYPERLINK(\"http://203.0.113.9\")", "<b>P-1</b>", "@SUM(1)", "P-4", "+1"]
+    art = _artifacts().with_case_ids(np.array(hostile), "<i>mrn</i>")
+    cases = error_cases(art, ["head", "medium", "tail"], correctness="all")
+    report = error_report_html(build_report_cases(cases, art, np.zeros((5, 3)), None, None, modality="tabular"),
+                               title="t", run_name="r", method="saliency", class_names=list("abc"))
+    assert "<b>P-1</b>" not in report and "&lt;i&gt;mrn&lt;/i&gt; &lt;b&gt;P-1&lt;/b&gt;" in report
+    table = reviews_table({int(s): {"mark": "ambiguous", "note": "", "updated": "t"} for s in art.test_index}, art)
+    written = list(csv.reader(io.StringIO(reviews_csv(table).decode())))
+    assert all(not row[1].startswith(("=", "@", "+", "-")) for row in written[1:])  # opened as text, never run
+    assert {row[1] for row in written[1:]} >= {"<i>mrn</i> P-4", "<i>mrn</i> <b>P-1</b>"}
