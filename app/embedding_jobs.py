@@ -29,7 +29,7 @@ from core.text import md
 from core.train import fixed_train_subset
 
 __all__ = ["SPLITS", "map_coordinates", "embedding_settings", "embedding_path", "load_embedding", "is_ready", "submit", "job_error",
-           "split_arrays", "split_inputs"]
+           "split_arrays", "split_inputs", "split_case_names"]
 
 SPLITS = {"test": "test set", "train": "training subset"}
 _LOCK = threading.Lock()
@@ -132,6 +132,20 @@ def split_inputs(splits, artifacts: EvalArtifacts, config, split: str) -> np.nda
     if len(rows) != len(expected) or rows.max(initial=-1) >= len(labels) or not np.array_equal(labels[rows], expected):
         return None
     return (splits.x_test if split == "test" else splits.x_train)[rows]
+
+
+def split_case_names(splits, artifacts: EvalArtifacts, config, split: str) -> list[str] | None:
+    """Each point of a split named as a person finds the case ("patient_id P-00412"): the
+    test cases from the run's stored identifiers, the training subset's from the splits;
+    None when the subset cannot be matched to the stored labels."""
+    if split == "test":
+        return [artifacts.case_name(i) for i in range(len(artifacts.labels))]
+    rows = fixed_train_subset(splits.y_train, config.train.train_subset, config.data.seed)
+    ids = getattr(splits, "ids_train", None)
+    if ids is None or len(rows) != len(artifacts.train_labels) or not np.array_equal(splits.y_train[rows],
+                                                                                      artifacts.train_labels):
+        return None
+    return [f"{splits.id_name} {ids[r]}" for r in rows]
 
 
 def map_coordinates(store: RunStore, run_id: str, split: str, params: dict[str, Any],

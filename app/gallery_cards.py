@@ -70,7 +70,7 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
     with st.container(border=True):
         left, right = st.columns([1, 3] if image else [1, 2])
         top3 = ", ".join(f"{md(names[k])} ({probs[k]:.0%})" for k in np.argsort(-probs)[:3])
-        left.markdown(f"**Sample {case.sample_id}** · {'✅ right' if case.correct else '❌ wrong'}  \n"
+        left.markdown(f"**{md(case.case)}** · {'✅ right' if case.correct else '❌ wrong'}  \n"
                       f"True: **{md(label(case.true))}**  \nPredicted: **{md(label(case.pred))}**  \n"
                       f"Confidence in its answer: **{case.confidence:.0%}**  \nMost likely: {top3}")
         if review:

@@ -15,7 +15,7 @@ from core.analysis import (
     TRAIN_REVIEW_MARKS, display_image, label_issue_counts, label_issue_table, read_label_issues, read_train_reviews,
     set_train_review,
 )
-from core.data import feature_table
+from core.data import case_words, feature_table
 from core.jobs import compute_run_label_issues
 from core.store import RunFileDamaged
 from core.text import md
@@ -78,7 +78,8 @@ def label_issue_review(run_id: str, bundle: Any, splits: Any, names: Sequence[st
     st.markdown(line)
     counts = label_issue_counts(report, names, groups)
     st.plotly_chart(label_issue_counts_figure(counts), width="stretch", key=f"gallery.issues.fig.{run_id}")
-    table = label_issue_table(report, names)
+    ids, id_name = getattr(splits, "ids_train", None), getattr(splits, "id_name", "row")
+    table = label_issue_table(report, names, ids=ids, id_name=id_name)
     if table.empty:
         st.info("No training row is suspected: the quick models agree with every recorded label they were sure of.")
         return
@@ -93,7 +94,9 @@ def label_issue_review(run_id: str, bundle: Any, splits: Any, names: Sequence[st
     for col, issue in zip(st.columns(2) * (len(shown) // 2 + 1), shown.itertuples(index=False)):
         row = int(issue.train_row)
         with col.container(border=True):
-            st.markdown(f"**Training row {row}** · given **{md(issue.given)}** · suggested **{md(issue.suggested)}** "
+            who = (f"{md(case_words(id_name, ids[row]))} (training row {row})" if ids is not None
+                   else f"Training row {row}")
+            st.markdown(f"**{who}** · given **{md(issue.given)}** · suggested **{md(issue.suggested)}** "
                         f"· score {issue.score:.3f}")
             if image:
                 st.image(display_image(splits.x_train[row]), width=96)

@@ -14,7 +14,7 @@ from app.prior_view import PriorChoice, metrics_at, per_class_table, prior_cards
 from app.services import RunBundle, load_experiment, load_splits
 from app.widgets import explain, metric_cards, table_height
 from core.analysis import confusion
-from core.data import in_original_units
+from core.data import case_id_words, in_original_units
 from core.store import RunRecord
 from core.text import md
 from core.viz import cell_samples, confusion_figure, confusion_selection, image_thumbnails, tail_warnings
@@ -106,7 +106,8 @@ def _case_values(bundle: RunBundle, shown: pd.DataFrame, x_test: np.ndarray, whe
                  hide_index=True, height=table_height(len(shown)),
                  column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1),
                                 "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f")})
-    explain(f"Test cases that are {where}: true and predicted class, the model's confidence, and the "
+    explain(f"Test cases that are {where}, each named by its {md(case_id_words(bundle.artifacts.id_name))}: true and "
+            "predicted class, the model's confidence, and the "
             + ("feature values the model saw (standardised: 0 is the training average, ±1 one standard deviation)."
                if scaled else "values as the data file has them (gaps show the value they were filled with)."))
 
@@ -131,7 +132,7 @@ def confusion_explorer(record: RunRecord, bundle: RunBundle, probs: np.ndarray, 
         c1, c2 = st.columns(2)
         c1.selectbox("True class", order, format_func=lambda j: names[j], key=run_key(record, "true"))
         c2.selectbox("Predicted class", order, format_func=lambda j: names[j], key=run_key(record, "pred"))
-        samples = cell_samples(art.labels, probs, cells, names)
+        samples = cell_samples(art.labels, probs, cells, names, art.ids, art.id_name)
         where = ", ".join(f"true {md(names[t])} → predicted {md(names[p])}" for t, p in cells)
         if samples.empty:
             st.info(f"No test samples are {where}.")
@@ -142,8 +143,10 @@ def confusion_explorer(record: RunRecord, bundle: RunBundle, probs: np.ndarray, 
         x_test = load_splits(bundle.config.data).x_test[art.test_index[shown["position"].to_numpy()]]
         if bundle.modality == "image":
             st.image(image_thumbnails(x_test), width=64, caption=[
-                f"{md(r.true)}→{md(r.predicted)} ({r.confidence:.0%})" for r in shown.itertuples()])
-            explain("Each picture: true class → predicted class, and how sure the model was of its answer.")
+                f"{md(art.case_name(r.position))}: {md(r.true)}→{md(r.predicted)} ({r.confidence:.0%})"
+                for r in shown.itertuples()])
+            explain(f"Each picture: its {md(case_id_words(art.id_name))}, true class → predicted class, and how "
+                    "sure the model was of its answer.")
         else:
             st.caption("The cases are listed under the chart, with their values as in the data file.")
     if bundle.modality != "image":  # rows of values need the page's full width

@@ -14,7 +14,7 @@ import streamlit as st
 from app.services import get_store, load_bundle
 from app.widgets import explain, saved_annotation, table_height
 from core.analysis import softmax
-from core.data import DataError
+from core.data import DataError, case_id_words
 from core.data import PICTURE_SUFFIXES
 from core.predict import NewCases, class_notes, predict_new_cases
 from core.text import md
@@ -126,7 +126,7 @@ def new_cases_tab(bundle) -> None:
         return
     for warning in result.warnings:
         st.warning(md(warning), icon="⚠️")
-    st.markdown(f"**{len(result.frame):,} cases scored.**")
+    st.markdown(f"**{len(result.frame):,} cases scored**, each named by its {md(case_id_words(result.id_name))}.")
     first, second = result.estimator, result.second_estimator
     st.plotly_chart(prior_estimate_figure(
         names, result.prior, result.reference_prior, reference_name="the run's own data",

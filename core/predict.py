@@ -38,8 +38,10 @@ __all__ = ["NewCases", "class_notes", "predict_new_cases"]
 class NewCases:
     """A batch of new cases scored by one run.
 
-    `frame`: "case" (the row number in the file, the picture's path, or the sample index of
-    an `.npz`), "predicted" (a class name; a saved operating point applied), then one
+    `frame`: the case's identifier in a column named for what it is (`id_name`: the run's
+    ID column, e.g. "patient_id", when the file has it; else "row", the row number in the
+    file or the 1-based row of an `.npz`; "file" for pictures, the picture's path),
+    "predicted" (a class name; a saved operating point applied), then one
     "p(<class>)" column of calibrated probabilities per class. `adjusted_frame`: the same
     columns with probabilities re-adjusted to the batch's estimated prior and "predicted"
     their most probable class. `prior`: `core.analysis.estimate_label_shift`'s result
@@ -62,6 +64,7 @@ class NewCases:
     reference_cases: int = 0  # how many: validation (and test) cases
     reference_splits: str = ""  # which: "validation and test" or "test"
     operating_point: dict[str, Any] = field(default_factory=dict)  # the one applied, {} if none
+    id_name: str = "row"  # what names each case: the first column of `frame`
 
     @property
     def estimator(self) -> str:
@@ -106,7 +109,7 @@ class NewCases:
         what the CSV download holds."""
         from core.analysis import ESTIMATOR_LABELS
 
-        adjusted = self.adjusted_frame.drop(columns="case")
+        adjusted = self.adjusted_frame.drop(columns=self.adjusted_frame.columns[0])
         adjusted.columns = [f"{c} at estimated prior" for c in adjusted.columns]
         adjusted["estimated prior by"] = ESTIMATOR_LABELS.get(self.estimator, self.estimator)
         return pd.concat([self.frame.reset_index(drop=True), adjusted.reset_index(drop=True)], axis=1)
@@ -147,7 +150,7 @@ def _baseline_logits(config, dataset, x: np.ndarray) -> np.ndarray:
     from core.train import train_run
 
     splits = split_data(dataset, config.data)
-    splits = replace(splits, x_test=x, y_test=np.zeros(len(x), dtype=np.int64))
+    splits = replace(splits, x_test=x, y_test=np.zeros(len(x), dtype=np.int64), ids_test=None)
     artifacts = train_run(config, splits=splits).artifacts
     for step in config.posthoc:
         artifacts = derived_artifacts(artifacts, **step.model_dump())
@@ -228,23 +231,25 @@ def _operating_point(store, run_id: str, names: tuple[str, ...]) -> tuple[dict[s
         "predictions at the estimated prior are the most probable class."]
 
 
-def _frame(cases: list, predicted: np.ndarray, probs: np.ndarray, names: tuple[str, ...]) -> pd.DataFrame:
-    frame = pd.DataFrame({"case": cases, "predicted": [names[i] for i in predicted]})
+def _frame(cases: list, id_name: str, predicted: np.ndarray, probs: np.ndarray, names: tuple[str, ...]
+           ) -> pd.DataFrame:
+    frame = pd.DataFrame({id_name: [str(c) for c in cases], "predicted": [names[i] for i in predicted]})
     for j, name in enumerate(names):
         frame[f"p({name})"] = probs[:, j]
     return frame
 
 
 def _read_batch(config, run_id: str, modality, input_shape: tuple[int, ...], filename: str, data: bytes):
-    """(x, case names, notes, the run's dataset or None): the batch as the model's input,
-    through the run's own table transform (an uploaded table's column roles and gap policy)."""
+    """(x, case names, what names them, notes, the run's dataset or None): the batch as the
+    model's input, through the run's own table transform (an uploaded table's column roles
+    and gap policy); each case named by the run's ID column, its file or its row."""
     from core.data import (
         UPLOAD_PREFIX, load_data, profile_table, read_image_batch, read_stored_table, read_table_batch, table_dataset,
     )
 
     if modality == "image":
         x, cases = read_image_batch(input_shape, filename, data)
-        return x, cases, [], None
+        return x, cases, "row" if PurePosixPath(filename).suffix.lower() == ".npz" else "file", [], None
     if modality != "tabular":
         raise ValueError(f"run {run_id} has {modality!r} data, which cannot score new cases")
     profile = None
@@ -256,8 +261,8 @@ def _read_batch(config, run_id: str, modality, input_shape: tuple[int, ...], fil
                                 profile=profile, merge_labels=config.data.merge_labels)
     else:
         dataset = load_data(config.data)
-    x, cases, notes = read_table_batch(config.data, dataset, profile, filename, data)
-    return x, cases, list(notes), dataset
+    x, cases, notes, id_name = read_table_batch(config.data, dataset, profile, filename, data)
+    return x, cases, id_name, list(notes), dataset
 
 
 def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCases:
@@ -288,7 +293,7 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
     if len(names) != k or not input_shape:
         raise ValueError(f"run {run_id} does not record its classes and input shape; train it again")
     baseline = is_baseline(config.model.name)
-    x, cases, warnings, dataset = _read_batch(config, run_id, modality, input_shape, filename, data)
+    x, cases, id_name, warnings, dataset = _read_batch(config, run_id, modality, input_shape, filename, data)
     if len(x) == 0:
         raise DataError(f"{filename}: no cases to score.")
 
@@ -315,10 +320,10 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
     train_prior = np.asarray(artifacts.trained_prior, dtype=np.float64)
     adjusted = np.asarray(shift["adjusted"], dtype=np.float64)
     return NewCases(
-        frame=_frame(cases, predicted, probs, names),
+        frame=_frame(cases, id_name, predicted, probs, names),
         probs=probs,
         prior={key: v for key, v in shift.items() if key not in ("probs", "adjusted")},
-        adjusted_frame=_frame(cases, adjusted.argmax(axis=1), adjusted, names),
+        adjusted_frame=_frame(cases, id_name, adjusted.argmax(axis=1), adjusted, names),
         warnings=warnings,
         class_names=names,
         adjusted_probs=adjusted,
@@ -329,4 +334,5 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
         reference_cases=len(ref_y),
         reference_splits=splits_used,
         operating_point=point,
+        id_name=id_name,
     )

@@ -78,7 +78,9 @@ with tabs[0]:
     sample = left.number_input("Show sample number (or click a dot on the 2-D map)", 0, len(labels) - 1,
                                key=sample_key)
     verdict = "correct" if labels[sample] == pred[sample] else "**misclassified**"
-    left.markdown(f"**Sample {sample}**: true class **{md(names[labels[sample]])}**, predicted "
+    who = jobs.split_case_names(splits, art, bundle.config, split)
+    title = md(who[sample]) if who else f"Sample {sample}"
+    left.markdown(f"**{title}**: true class **{md(names[labels[sample]])}**, predicted "
                   f"**{md(names[pred[sample]])}** ({verdict})")
     if inputs is not None and bundle.modality == "image":
         right.plotly_chart(sample_image_figure(inputs[sample]), width="content", key="geometry.sample_image")

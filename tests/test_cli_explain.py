@@ -31,8 +31,8 @@ def test_explain_writes_a_self_contained_report(stored_home, tmp_path, capsys):
     store = RunStore(stored_home["home"])
     expected = error_cases(store.artifacts(run_id), store.metrics(run_id)["dataset"]["groups"]).head(3)
     assert document.count('class="case ') == 3
-    for sample_id in expected["sample_id"]:
-        assert f"Sample {sample_id} " in document
+    for case in expected["case"]:  # each case named as a person finds it: a built-in's row number
+        assert f"<h2>{case} &mdash;" in document and case.startswith("row ")
     assert "integrated_gradients" in document and "3 cases, 3 misclassified" in document
     rest = document.replace(plotly.offline.get_plotlyjs(), "")
     assert "http://" not in rest and "https://" not in rest

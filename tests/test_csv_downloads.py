@@ -210,7 +210,8 @@ def test_reviews_csv_with_formula_class_names(formula_run):
     set_review(store, formula_run["run"], int(art.test_index[0]), "ambiguous", "@see -1 =2")
     table = reviews_table(read_reviews(store, formula_run["run"]), art, FORMULA_CLASSES)
     rows = _assert_no_formula(reviews_csv(table))
-    assert rows[1][1] == "'" + FORMULA_CLASSES[int(art.labels[0])] and rows[1][5] == "'@see -1 =2"
+    assert rows[0][:3] == ["test_row", "case", "true"] and rows[1][1] == art.case_name(0)
+    assert rows[1][2] == "'" + FORMULA_CLASSES[int(art.labels[0])] and rows[1][6] == "'@see -1 =2"
 
 
 def test_sweep_csv_with_formula_variant_names(tmp_path, downloads, monkeypatch):

@@ -57,7 +57,7 @@ def art() -> EvalArtifacts:
 
 def test_wrong_cases_are_sorted_by_confidence_of_the_prediction(art):
     cases = error_cases(art, GROUPS)
-    assert list(cases.columns) == ["row", "sample_id", "true", "pred", "confidence", "true_prob", "correct",
+    assert list(cases.columns) == ["row", "sample_id", "case", "true", "pred", "confidence", "true_prob", "correct",
                                    "true_group", "pred_group"]
     assert cases["row"].tolist() == [2, 1, 6, 3, 5]
     assert not cases["correct"].any()

@@ -4,6 +4,7 @@ that drop or down-weight them before training, the per-run file, the CLI and the
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -257,7 +258,7 @@ def test_gallery_lists_the_suspected_issues(copied_home, open_page):
     issue_figs = [f for f in specs if "training rows" in str(f["layout"].get("yaxis", {}).get("title", ""))]
     assert len(issue_figs) == 1
     if report.num_flagged:
-        assert any(m.value.startswith("**Training row ") for m in at.markdown)
+        assert any(re.match(r"\*\*.+ \(training row \d+\)\*\*", m.value) for m in at.markdown)
 
 
 def test_gallery_of_a_table_baseline_lists_issues_with_the_rows_values(issue_store, open_page, monkeypatch):
@@ -273,7 +274,7 @@ def test_gallery_of_a_table_baseline_lists_issues_with_the_rows_values(issue_sto
     assert not at.exception, [e.value for e in at.exception]
     report = read_label_issues(RunStore(issue_store["home"]), run)
     assert report is not None and report.num_flagged > 0
-    cards = [m.value for m in at.markdown if m.value.startswith("**Training row ")]
+    cards = [m.value for m in at.markdown if re.match(r"\*\*.+ \(training row \d+\)\*\*", m.value)]
     assert len(cards) == min(8, report.num_flagged)
     assert any("truly wrong" in m.value or "found" in m.value for m in at.markdown)  # the injected noise is scored
     assert len(at.radio) >= len(cards)  # a verdict per card

@@ -7,6 +7,7 @@ import re
 
 from core.analysis import nearest_training_cases, read_reviews
 from core.analysis._gallery import error_cases
+from conftest import shown
 
 
 def _no_exceptions(at) -> None:
@@ -20,7 +21,8 @@ def _matches(at) -> int:
 
 
 def _cards(at) -> list[str]:
-    return [m.value for m in at.markdown if m.value.startswith("**Sample ")]
+    """Each card's heading: the case as a person finds it (a built-in's "row 14"), then right or wrong."""
+    return [shown(m.value) for m in at.markdown if re.match(r"\*\*[^*]+\*\* · (✅ right|❌ wrong)", shown(m.value))]
 
 
 def _figures(at) -> list[dict]:
@@ -53,7 +55,8 @@ def test_image_run_opens_on_confident_tail_errors(stored_home, open_page):
     assert _matches(at) == len(expected)
     cards = _cards(at)
     assert len(cards) == min(8, len(expected))
-    assert cards[0].startswith(f"**Sample {expected['sample_id'].iloc[0]}** ")  # most confident first
+    assert cards[0].startswith(f"**{expected['case'].iloc[0]}** ")  # most confident first
+    assert expected["case"].iloc[0] == art.case_name(expected["row"].iloc[0]) and art.id_name == "row"
     assert len(at.get("plotly_chart")) == len(cards)  # one true-vs-predicted pair figure per card
     # per card: the input itself, enlarged, and the nearest training pictures of its true and predicted class
     assert len(at.get("image")) == 3 * len(cards)
@@ -176,7 +179,9 @@ def test_marking_a_case_saves_it_with_the_run(copied_home, open_page):
     run_id = copied_home["image_run"]
     at = open_page("gallery", run_id=run_id)
     first = _cards(at)[0]
-    sample = int(re.match(r"\*\*Sample (\d+)\*\*", first).group(1))
+    art = store.artifacts(run_id)
+    cases = error_cases(art, store.metrics(run_id)["dataset"]["groups"], correctness="all")
+    sample = int(cases.loc[cases["case"] == re.match(r"\*\*([^*]+)\*\*", first).group(1), "sample_id"].iloc[0])
     key = f"gallery.review.{run_id}.{sample}"
     assert at.radio(key=f"{key}.mark").value is None  # nothing chosen before the reviewer does
 
@@ -199,7 +204,8 @@ def test_marking_a_case_saves_it_with_the_run(copied_home, open_page):
     [csv] = [d for d in at.get("download_button") if d.proto.label.endswith("as CSV")]
     assert csv.proto.label == "⬇️ Download the 1 case reviews as CSV" and not csv.proto.disabled
     table = next(d.value for d in at.dataframe if "mark" in d.value.columns)
-    assert table[["test_row", "mark", "note"]].values.tolist() == [[sample, "label looks wrong", note]]
+    assert table[["test_row", "case", "mark", "note"]].values.tolist() == [
+        [sample, art.case_name(list(art.test_index).index(sample)), "label looks wrong", note]]
 
     at = open_page("gallery", run_id=run_id)  # a new session finds the verdict where it was left
     assert at.radio(key=f"{key}.mark").value == "label looks wrong"
@@ -220,7 +226,7 @@ def test_filters_that_match_nothing_fall_back_to_all_errors(stored_home, open_pa
     assert len(errors) > 0
     assert any(f"all **{len(errors)}** mistakes of this run are shown instead" in i.value for i in at.info)
     assert _matches(at) == len(errors)
-    assert _cards(at)[0].startswith(f"**Sample {errors['sample_id'].iloc[0]}** ")
+    assert _cards(at)[0].startswith(f"**{errors['case'].iloc[0]}** ")
 
 
 def test_confused_pairs_involve_a_tail_class(stored_home, open_page):

@@ -32,7 +32,10 @@ def test_page_renders_a_stored_run(stored_home, open_page, run):
     captions = " ".join(c.value for c in at.caption)
     assert "mean of the class means" in captions and "-1/(K-1)" in captions
     assert "Spearman" in captions
-    assert at.main.markdown[-1].value.startswith("**Sample 0**")
+    from core.store import RunStore
+
+    first = RunStore(stored_home["home"]).artifacts(stored_home[run]).case_name(0)
+    assert first.startswith("row ") and at.main.markdown[-1].value.startswith(f"**{first}**")  # the case's own name
 
 
 def test_highlights_split_and_sample(stored_home, open_page):
@@ -47,7 +50,14 @@ def test_highlights_split_and_sample(stored_home, open_page):
     assert sample.key.endswith(".train")
     sample.set_value(3).run()
     _no_exceptions(at)
-    assert any(m.value.startswith("**Sample 3**") for m in at.markdown)
+    from core.config import RunConfig
+    from core.store import RunStore
+    from core.train import fixed_train_subset, prepare_run_data
+
+    config = RunConfig.model_validate(RunStore(stored_home["home"]).get(stored_home["table_run"]).config)
+    splits = prepare_run_data(config)
+    row = fixed_train_subset(splits.y_train, config.train.train_subset, config.data.seed)[3]
+    assert any(m.value.startswith(f"**row {splits.ids_train[row]}**") for m in at.markdown)  # its row in the data
     assert at.dataframe, "a table run shows the sample's feature values"
 
 

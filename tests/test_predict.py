@@ -131,12 +131,13 @@ def test_table_rows_get_the_runs_own_predictions(runs, which):
     cases = predict_new_cases(store, runs[which], "clinic.csv", runs["table_file"])
     rows = _test_rows(store, runs[which])
     _same_as_the_run(store, runs[which], cases, rows)
-    assert list(cases.frame.columns) == ["case", "predicted", *(f"p({c})" for c in CLASSES)]
-    assert cases.frame["case"].iloc[0] == 2  # the file's row number under the header
+    assert list(cases.frame.columns) == ["patient_id", "predicted", *(f"p({c})" for c in CLASSES)]
+    assert cases.frame["patient_id"].iloc[0] == "P00000"  # named by the run's own ID column
+    assert cases.id_name == "patient_id"
     np.testing.assert_allclose(cases.probs.sum(axis=1), 1.0, atol=1e-9)
     np.testing.assert_allclose(cases.adjusted_probs.sum(axis=1), 1.0, atol=1e-9)
     text = " ".join(cases.warnings)
-    assert "'diagnosis'" in text and "'patient_id'" in text  # the label and the ID are named as ignored
+    assert "'diagnosis'" in text and "'patient_id'" not in text  # the label is named as ignored; the ID names cases
     assert "filled" in text and "'age'" in text  # gaps are reported, not silently dropped
     if which == "baseline":
         assert "fitted again" in text
@@ -252,9 +253,9 @@ def test_pictures_and_npz_get_the_runs_own_predictions(runs):
     store = _store(runs)
     cases = predict_new_cases(store, runs["image"], "colours.zip", runs["picture_file"])
     _same_as_the_run(store, runs["image"], cases, _test_rows(store, runs["image"]))
-    assert cases.frame["case"].iloc[0] == "red/000.png"
+    assert cases.frame["file"].iloc[0] == "red/000.png"
     one = predict_new_cases(store, runs["image"], "x.png", _png((200, 40, 40)))
-    assert list(one.frame["case"]) == ["x.png"] and one.probs.shape == (1, 3)
+    assert list(one.frame["file"]) == ["x.png"] and one.probs.shape == (1, 3)
     splits = prepare_run_data(RunConfig.model_validate(store.get(runs["image"]).config))
     buf = io.BytesIO()
     np.savez(buf, x=splits.x_test)
@@ -311,7 +312,8 @@ def test_cli_predict(runs, tmp_path, capsys):
     assert "estimated prior" in printed and "rare" in printed and "95% interval" in printed
     assert "EM after bias-corrected temperature scaling" in printed and "BBSE" in printed
     written = pd.read_csv(out)
-    assert len(written) == 50 and {"case", "predicted", "p(rare)", "predicted at estimated prior"} <= set(written)
+    assert len(written) == 50 and {"patient_id", "predicted", "p(rare)", "predicted at estimated prior"} <= set(written)
+    assert written["patient_id"].iloc[0] == "P00000"
     assert main(["predict", runs["table"], str(batch), "--json"]) == 0
     import json
 

@@ -196,13 +196,14 @@ def test_reviews_table_and_csv_columns():
                                                                     ["cat", "dog", "model error"]]
     np.testing.assert_allclose(table["confidence"], [0.7, 0.6])
     rows = list(csv.reader(io.StringIO(reviews_csv(table).decode("utf-8"))))
-    assert rows[0] == ["test_row", "true", "predicted", "confidence", "mark", "note", "updated"]
-    assert rows[1][:5] == ["10", "eel", "cat", "0.7", "label looks wrong"]
-    assert rows[1][5] == HOSTILE_NOTE  # starts with "<": kept exactly
-    assert rows[1][6] == "2026-01-01T00:00:00+00:00"
+    assert rows[0] == ["test_row", "case", "true", "predicted", "confidence", "mark", "note", "updated"]
+    # a run stored before ids were kept: the case is its 1-based test row
+    assert rows[1][:6] == ["10", "test row 11", "eel", "cat", "0.7", "label looks wrong"]
+    assert rows[1][6] == HOSTILE_NOTE  # starts with "<": kept exactly
+    assert rows[1][7] == "2026-01-01T00:00:00+00:00"
     assert len(rows) == 3
     formula = pd.DataFrame([{**table.iloc[0].to_dict(), "note": "=1+1"}])
-    assert list(csv.reader(io.StringIO(reviews_csv(formula).decode())))[1][5] == "'=1+1"
+    assert list(csv.reader(io.StringIO(reviews_csv(formula).decode())))[1][6] == "'=1+1"
     assert reviews_table({}, art).empty and list(reviews_table({}, art).columns) == REVIEW_COLUMNS
 
 

@@ -37,7 +37,8 @@ __all__ = [
 
 Correctness = Literal["wrong", "right", "all"]
 
-CASE_COLUMNS = ["row", "sample_id", "true", "pred", "confidence", "true_prob", "correct", "true_group", "pred_group"]
+CASE_COLUMNS = ["row", "sample_id", "case", "true", "pred", "confidence", "true_prob", "correct", "true_group",
+                "pred_group"]
 _RARE_GROUP = "tail"
 
 
@@ -53,7 +54,8 @@ def error_cases(
     """Test samples matching the filters, most confidently wrong first.
 
     One row per sample with `CASE_COLUMNS`: `row` (position in the artifact arrays),
-    `sample_id` (row in the prepared test split, the cache key), true and predicted class,
+    `sample_id` (row in the prepared test split, the cache key), `case` (the case named as a
+    person finds it, "patient_id P-00412": `EvalArtifacts.case_name`), true and predicted class,
     `confidence` (probability of the predicted class), `true_prob`, `correct`, and the
     group of both classes. `None` class filters mean any class; an empty one matches
     nothing. Rows are sorted by confidence, highest first (ties by row), so the errors the
@@ -76,6 +78,7 @@ def error_cases(
     frame = pd.DataFrame({
         "row": rows,
         "sample_id": np.asarray(artifacts.test_index, dtype=np.int64),
+        "case": [f"{artifacts.id_name} {v}" for v in artifacts.ids],
         "true": labels,
         "pred": pred.astype(np.int64),
         "confidence": confidence,
@@ -273,6 +276,7 @@ def build_report_cases(
     return [
         {
             "sample_id": int(case.sample_id),
+            "case": str(case.case) if hasattr(case, "case") else artifacts.case_name(int(case.row)),
             "true": int(case.true),
             "pred": int(case.pred),
             "probs": probs[i],

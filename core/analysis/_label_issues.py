@@ -126,18 +126,24 @@ def label_issue_report(splits: Splits, probs: np.ndarray, fold: np.ndarray, sett
 
 
 def label_issue_table(report: LabelIssueReport, class_names: Sequence[str] | None = None, *,
-                      only_suspected: bool = True) -> pd.DataFrame:
+                      only_suspected: bool = True, ids: Sequence[str] | None = None,
+                      id_name: str = "case") -> pd.DataFrame:
     """One row per training row (`ISSUE_COLUMNS`), the least likely labels first: given and
     suggested class (names when given), score, flag, and whether the label is known wrong
-    (None when the true labels are unknown)."""
+    (None when the true labels are unknown). With `ids` (the training rows' identifiers,
+    `Splits.ids_train`), a column named `id_name` (e.g. "patient_id") after `train_row`
+    names each row as a person finds it."""
     name = (lambda c: str(class_names[c])) if class_names is not None else int
     rows = np.flatnonzero(report.flag) if only_suspected else np.arange(len(report.given))
     rows = rows[np.lexsort((rows, report.score[rows]))]
     wrong = (report.clean[rows] != report.given[rows]) if report.clean is not None else [None] * len(rows)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "train_row": rows.astype(int), "given": [name(int(c)) for c in report.given[rows]],
         "suggested": [name(int(c)) for c in report.suggested[rows]], "score": report.score[rows],
         "suspected": report.flag[rows], "truly_wrong": list(wrong)}, columns=ISSUE_COLUMNS)
+    if ids is not None and len(ids) == len(report.given):
+        table.insert(1, id_name, np.asarray(ids, dtype=str)[rows] if len(rows) else np.zeros(0, dtype=str))
+    return table
 
 
 def label_issue_counts(report: LabelIssueReport, class_names: Sequence[str] | None = None,

@@ -42,7 +42,7 @@ __all__ = [
     "clear_train_review",
 ]
 
-REVIEW_COLUMNS = ["test_row", "true", "predicted", "confidence", "mark", "note", "updated"]
+REVIEW_COLUMNS = ["test_row", "case", "true", "predicted", "confidence", "mark", "note", "updated"]
 NEIGHBOUR_COLUMNS = ["row", "side", "class", "rank", "train_row", "distance"]
 NOTE_MAX_CHARS = 5000
 _GROUP_RANK = {"tail": 0, "medium": 1, "head": 2}
@@ -239,7 +239,8 @@ def clear_train_review(store: Any, run_id: str, row: int) -> bool:
 
 def reviews_table(reviews: dict[int, dict[str, str]], artifacts: EvalArtifacts,
                   class_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per reviewed case with `REVIEW_COLUMNS`: the test row, true and predicted
+    """One row per reviewed case with `REVIEW_COLUMNS`: the test row (the key reviews are
+    saved under), the case as a person finds it ("patient_id P-00412"), true and predicted
     class (names when given), the model's confidence in its answer, the mark, the note and
     when it was saved; in test-row order. Reviews of rows this run does not have are left
     out."""
@@ -255,7 +256,8 @@ def reviews_table(reviews: dict[int, dict[str, str]], artifacts: EvalArtifacts,
         true, pred = int(artifacts.labels[i]), int(probs.argmax())
         name = (lambda c: str(class_names[c])) if class_names is not None else int
         r = reviews[row]
-        records.append({"test_row": int(row), "true": name(true), "predicted": name(pred),
+        records.append({"test_row": int(row), "case": artifacts.case_name(i), "true": name(true),
+                        "predicted": name(pred),
                         "confidence": float(probs[pred]), "mark": r["mark"], "note": r["note"],
                         "updated": r["updated"]})
     return pd.DataFrame(records, columns=REVIEW_COLUMNS)

@@ -1,7 +1,9 @@
 """Datasets: built-ins, user uploads, imbalance profiles and splits."""
 
 from core.data._builtins import DATASETS, list_datasets, load_builtin
-from core.data._dataset import Dataset, FeatureBlock, Modality
+from core.data._dataset import (
+    PICTURE_IDS, ROW_IDS, Dataset, FeatureBlock, Modality, as_ids, case_id_words, case_words, row_ids,
+)
 from core.data._groups import class_groups, head_to_tail_order
 from core.data._imbalance import (
     Profile, Splits, apply_imbalance_profile, class_statistics, prepare_splits, profile_counts,
@@ -17,7 +19,7 @@ from core.data._columns import (
 from core.data._features import (
     TableTransform, feature_table, fill_missing, fit_table_transform, in_original_units, original_values,
 )
-from core.data._tables import RawTable, read_table, table_dataset
+from core.data._tables import RawTable, case_ids, read_table, table_dataset
 from core.data._toy import TOY_NOISE, TOY_PRESETS, TOY_SHAPES, ToyData, make_toy_data  # also registers the toy datasets
 from core.data._sources import (
     UPLOAD_PREFIX, StoredUpload, describe_source, list_uploads, load_source, read_stored_table, remove_upload,
@@ -39,13 +41,14 @@ from core.data._label_variants import (
 
 __all__ = [
     "TOY_NOISE", "TOY_PRESETS", "TOY_SHAPES", "ToyData", "make_toy_data",
-    "DATASETS", "list_datasets", "load_builtin", "Dataset", "Modality", "class_groups", "head_to_tail_order",
+    "DATASETS", "list_datasets", "load_builtin", "Dataset", "Modality", "PICTURE_IDS", "ROW_IDS", "as_ids", "case_id_words", "case_words",
+    "row_ids", "class_groups", "head_to_tail_order",
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "stratified_fold", "load_data", "split_data", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
     "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source", "source_label",
     "load_source", "save_upload",
     "FeatureBlock", "ROLE_HELP", "ROLE_LABELS", "USED_ROLES", "ColumnProfile", "TableProfile", "profile_table",
-    "suggest_label", "feature_table", "fill_missing", "in_original_units", "original_values", "RawTable", "read_table", "table_dataset",
+    "suggest_label", "feature_table", "fill_missing", "in_original_units", "original_values", "RawTable", "read_table", "table_dataset", "case_ids",
     "StoredUpload", "sources_of", "list_uploads", "read_stored_table", "remove_upload", "unused_uploads", "upload_path",
     "upload_source", "load_pictures", "load_npz_inputs", "check_upload_size", "column_values", "TableTransform",
     "fit_table_transform", "table_transform", "run_table_transform", "source_problems", "keep_if_accepted",

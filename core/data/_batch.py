@@ -36,7 +36,7 @@ def _table_blocks(dataset, profile) -> list[tuple[Any, str | None]]:
     return [(FeatureBlock(n, "numeric", i, i + 1), None) for i, n in enumerate(names)]
 
 
-def _encode_table(raw, blocks, label: str | None, width: int, filename: str
+def _encode_table(raw, blocks, label: str | None, width: int, filename: str, id_column: str | None = None
                   ) -> tuple[np.ndarray, list[dict[str, Any]], list[str]]:
     """The batch's features before the transform (NaN in gaps), each cell read as the
     training file's cell in the same column was; the gaps per column; notes."""
@@ -53,7 +53,7 @@ def _encode_table(raw, blocks, label: str | None, width: int, filename: str
                         f"{short_list([quoted(c) for c in frame.columns], 5)}. Add "
                         f"{'it' if one else 'them'} with the same name as in the training file.")
     notes = []
-    extra = [c for c in frame.columns if c not in wanted and c != label]
+    extra = [c for c in frame.columns if c not in wanted and c not in (label, id_column)]
     if label is not None and label in frame.columns:
         notes.append(f"{filename}: label column {quoted(label)} is in the file; it is not used to predict.")
     if extra:
@@ -105,10 +105,28 @@ def _gap_text(gaps: list[dict[str, Any]], first_row: int) -> str:
     return f"{cells:,} cell{'s' if cells != 1 else ''} cannot be used: {'; '.join(parts)}{more}"
 
 
+def _batch_ids(raw, dataset) -> tuple[str, list[str]]:
+    """(what names each new case, each one's name): the column that identified the run's own
+    cases (its ID column, e.g. patient_id) when the new file has it too, else the row number
+    in the file as a spreadsheet shows it."""
+    from core.data._columns import _as_text
+    from core.data._dataset import ROW_IDS
+
+    rows = [int(r) + raw.first_row for r in range(len(raw.frame))]
+    name = getattr(dataset, "id_name", ROW_IDS)
+    if name == ROW_IDS or name not in raw.frame.columns:
+        return ROW_IDS, [str(r) for r in rows]
+    text = _as_text(raw.frame[name])
+    return name, [v if isinstance(v, str) else f"({ROW_IDS} {r})" for v, r in zip(text, rows, strict=True)]
+
+
 def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
-                     ) -> tuple[np.ndarray, list, list[str]]:
-    """(model input rows, case names, notes) of a table or `.npz` batch for a table run."""
+                     ) -> tuple[np.ndarray, list, list[str], str]:
+    """(model input rows, case names, notes, what the names are) of a table or `.npz` batch
+    for a table run: a case is named by the run's ID column when the file has it (its
+    value: "P-00412"), else by its row number in the file ("row")."""
     from core.data import DataError, check_upload_size, load_npz_inputs, read_table, run_table_transform
+    from core.data._dataset import ROW_IDS
 
     width = dataset.x.shape[1]
     notes: list[str] = []
@@ -116,15 +134,17 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
         x = load_npz_inputs(data, filename)
         if x.ndim != 2 or x.shape[1] != width:
             raise DataError(f"{filename}: array 'x' has shape {x.shape}; the model takes (N, {width}) table rows.")
-        cases: list = list(range(len(x)))
+        cases: list = [str(i + 1) for i in range(len(x))]
+        id_name = ROW_IDS
     else:
         check_upload_size(data, filename)
         raw = read_table(data, filename)
         notes += list(raw.notes)
         label = profile.label if profile is not None else None
-        x, gaps, more = _encode_table(raw, _table_blocks(dataset, profile), label, width, filename)
-        notes += more
-        cases = [int(r) + raw.first_row for r in range(len(x))]
+        id_name, cases = _batch_ids(raw, dataset)
+        id_column = None if id_name == ROW_IDS else id_name
+        x, gaps, more = _encode_table(raw, _table_blocks(dataset, profile), label, width, filename, id_column)
+        notes += more  # the ID column is not "ignored": it names each case (the page and the CSV say so)
         if gaps:
             policy = data_config.missing
             text = _gap_text(gaps, raw.first_row)
@@ -148,11 +168,12 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
     if np.isnan(x).any() or not np.isfinite(x).all():
         raise DataError(f"{filename}: some values are not finite numbers once scaled; check the file for "
                         "infinite or enormous values.")
-    return np.ascontiguousarray(x, dtype=np.float32), cases, notes
+    return np.ascontiguousarray(x, dtype=np.float32), cases, notes, id_name
 
 
 def read_image_batch(input_shape: tuple[int, ...], filename: str, data: bytes) -> tuple[np.ndarray, list]:
-    """(model inputs, case names) of pictures (a ZIP or one picture) or an `.npz` batch."""
+    """(model inputs, case names) of pictures (a ZIP or one picture: each named by its file)
+    or an `.npz` batch (each named by its 1-based row in the array)."""
     from core.data import DataError, load_npz_inputs, load_pictures
 
     channels, height, width = input_shape
@@ -162,7 +183,7 @@ def read_image_batch(input_shape: tuple[int, ...], filename: str, data: bytes) -
         if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
             raise DataError(f"{filename}: array 'x' has shape {x.shape}; the model takes images of shape "
                             f"(N, {channels}, {height}, {width}) (or (N, {height}, {width}, {channels})).")
-        return x, list(range(len(x)))
+        return x, [str(i + 1) for i in range(len(x))]
     if suffix != ".zip" and suffix not in PICTURE_SUFFIXES:
         raise DataError(f"{filename}: unsupported file type {suffix or '(none)'!r} for an image run; upload a .zip "
                         "of pictures, one picture, or an .npz with an 'x' array.")

@@ -7,9 +7,39 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["Dataset", "Modality", "FeatureBlock"]
+__all__ = ["Dataset", "Modality", "FeatureBlock", "PICTURE_IDS", "ROW_IDS", "as_ids", "case_id_words", "case_words",
+           "row_ids"]
 
 Modality = Literal["tabular", "image"]
+ROW_IDS = "row"  # the identifier's name when a source has none of its own: the 1-based row number
+PICTURE_IDS = "file"  # pictures are named by their file (its path inside the uploaded ZIP)
+
+
+def as_ids(values) -> np.ndarray:
+    """Case identifiers as fixed-width unicode text: what `np.savez` stores and `np.load`
+    reads back without pickle (an object array would need it)."""
+    return np.asarray([str(v) for v in values], dtype=str).reshape(-1)
+
+
+def row_ids(n: int, first: int = 1) -> np.ndarray:
+    """Row numbers first .. first+n-1 as identifiers."""
+    return as_ids(range(first, first + n))
+
+
+def case_id_words(name: str) -> str:
+    """What a case's identifier is, in words for a sentence ("each case is named by its …")."""
+    if name == ROW_IDS:
+        return "row number (in an uploaded CSV as a spreadsheet shows it, the header being row 1)"
+    if name == PICTURE_IDS:
+        return "file name in the uploaded ZIP"
+    if name == "test row":  # core.artifacts.OLD_RUN_IDS
+        return "row in the test split (this run was stored before cases kept their own identifiers)"
+    return f"{name} (the data's ID column)"
+
+
+def case_words(name: str, value) -> str:
+    """A case named as a person finds it: "patient_id P-00412", "row 14", "file cat/003.png"."""
+    return f"{name} {value}"
 
 
 @dataclass(frozen=True)
@@ -34,6 +64,9 @@ class Dataset:
     table holds NaN where its missing-value policy is "fill"; the split fills them from
     training statistics. `columns` maps an uploaded table's features back to its columns.
     `label_variants` names labels the upload spelled several ways, as `data.merge_labels` left them.
+    `ids` / `ids_test` name each row of `x` / `x_test` as a person finds it again (an
+    ID-like column's value, a picture's file name); `id_name` says what they are (the
+    column's name, "file"). Without them a row is its 1-based row number (`case_ids`).
     """
 
     name: str
@@ -46,6 +79,9 @@ class Dataset:
     y_test: np.ndarray | None = None
     columns: tuple[FeatureBlock, ...] | None = None
     label_variants: tuple = ()  # LabelVariants: classes the file spells several ways (merged or kept apart)
+    ids: np.ndarray | None = None
+    ids_test: np.ndarray | None = None
+    id_name: str = ROW_IDS
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -57,6 +93,18 @@ class Dataset:
         for labels in (self.y, self.y_test):
             if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= k):
                 raise ValueError(f"{self.name}: labels must lie in 0..{k - 1}")
+        for ids, x in ((self.ids, self.x), (self.ids_test, self.x_test)):
+            if ids is not None and x is not None and len(ids) != len(x):
+                raise ValueError(f"{self.name}: {len(ids)} case identifiers for {len(x)} samples")
+
+    def case_ids(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(identifiers of `x`, of `x_test` or None): the stored ones, else row numbers
+        1..N and, for a shipped test set, on from N+1."""
+        ids = as_ids(self.ids) if self.ids is not None else row_ids(len(self.x))
+        if self.x_test is None:
+            return ids, None
+        test = as_ids(self.ids_test) if self.ids_test is not None else row_ids(len(self.x_test), len(self.x) + 1)
+        return ids, test
 
     @property
     def num_classes(self) -> int:

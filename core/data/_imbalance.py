@@ -139,6 +139,10 @@ class Splits(TrainCounts):
     y_train_clean: np.ndarray | None = None  # true labels of the training rows when data.label_noise corrupted y_train
     x_unlabeled: np.ndarray | None = None  # data.unlabeled: rows without labels (hidden, then uploaded)
     y_unlabeled_true: np.ndarray | None = None  # their true class (-1: uploaded, unknown); never for training
+    ids_train: np.ndarray | None = None  # each row's case identifier (text), aligned with x_train, x_val, x_test:
+    ids_val: np.ndarray | None = None  # an ID column's value, a picture's file name or the row number
+    ids_test: np.ndarray | None = None
+    id_name: str = "row"  # what the identifiers are: the ID column's name, "file" or "row"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -148,27 +152,34 @@ class Splits(TrainCounts):
 def _split_rows(data: Dataset, *, profile: Profile, ratio: float, mu: float, class_order: Sequence[int] | None,
                 test_fraction: float, val_fraction: float, seed: int, fold: tuple[int, int] | None
                 ) -> tuple[np.ndarray, ...]:
-    """(x_train, y_train, x_val, y_val, x_test, y_test, counts before the profile) as the
-    source holds them: no gap filled, nothing scaled."""
+    """(x_train, y_train, x_val, y_val, x_test, y_test, counts before the profile, ids_train,
+    ids_val, ids_test) as the source holds them: no gap filled, nothing scaled; each case's
+    identifier goes wherever its row goes."""
+    ids, ids_shipped = data.case_ids()
     if fold is not None:
-        x_all, y_all = data.x, data.y
+        x_all, y_all, ids_all = data.x, data.y, ids
         if data.x_test is not None and data.y_test is not None:
             x_all, y_all = np.concatenate([data.x, data.x_test]), np.concatenate([data.y, data.y_test])
+            ids_all = np.concatenate([ids, ids_shipped])
         rest, test = stratified_fold(y_all, fold[0], fold[1], seed)
         x_pool, y_pool, x_test, y_test = x_all[rest], y_all[rest], x_all[test], y_all[test]
+        id_pool, id_test = ids_all[rest], ids_all[test]
         held_fraction = 1 / fold[0]
     elif data.x_test is not None and data.y_test is not None:
         x_pool, y_pool, x_test, y_test = data.x, data.y, data.x_test, data.y_test
+        id_pool, id_test = ids, ids_shipped
         held_fraction = test_fraction
     else:
         rest, test = stratified_split(data.y, test_fraction, seed)
         x_pool, y_pool, x_test, y_test = data.x[rest], data.y[rest], data.x[test], data.y[test]
+        id_pool, id_test = ids[rest], ids[test]
         held_fraction = test_fraction
     train, val = stratified_split(y_pool, min(val_fraction / (1 - held_fraction), 0.5), seed + 1)
     before = np.bincount(y_pool[train], minlength=data.num_classes)
     counts = profile_counts(before, profile, ratio, mu, class_order)
     keep = train[apply_imbalance_profile(y_pool[train], counts, seed)]
-    return x_pool[keep], y_pool[keep], x_pool[val], y_pool[val], x_test, y_test, before
+    return (x_pool[keep], y_pool[keep], x_pool[val], y_pool[val], x_test, y_test, before,
+            id_pool[keep], id_pool[val], id_test)
 
 
 def prepare_splits(
@@ -191,7 +202,7 @@ def prepare_splits(
     part is made long-tailed. Tables are standardised with the statistics of the final
     training split, after their gaps (if any) are filled from that split.
     """
-    x_train, y_train, x_val, y_val, x_test, y_test, before = _split_rows(
+    x_train, y_train, x_val, y_val, x_test, y_test, before, *ids = _split_rows(
         data, profile=profile, ratio=ratio, mu=mu, class_order=class_order, test_fraction=test_fraction,
         val_fraction=val_fraction, seed=seed, fold=fold)
     mean = std = None
@@ -208,7 +219,7 @@ def prepare_splits(
         f32(x_train), i64(y_train), f32(x_val), i64(y_val), f32(x_test), i64(y_test),
         data.class_names, data.modality, data.feature_names, before,
         None if mean is None else np.asarray(mean, np.float64), None if std is None else np.asarray(std, np.float64),
-        data.columns,
+        data.columns, ids_train=ids[0], ids_val=ids[1], ids_test=ids[2], id_name=data.id_name,
     )
 
 
@@ -218,7 +229,7 @@ def table_transform(data: Dataset, new_rows: np.ndarray, **split: Any) -> TableT
     turns new cases into the features the model was trained on."""
     if data.modality != "tabular":
         raise ValueError(f"{data.name}: only tables have a feature transform")
-    x_train, _, x_val, _, x_test, _, _ = _split_rows(data, **split)
+    x_train, _, x_val, _, x_test, *_ = _split_rows(data, **split)
     return fit_table_transform(x_train, data.columns, (x_val, x_test, new_rows))
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core.data._columns import suggest_label
-from core.data._dataset import Dataset
+from core.data._dataset import PICTURE_IDS, Dataset, as_ids
 from core.data._errors import DataError, check_labels, quoted, short_list
 from core.data._label_variants import merge_label_variants
 from core.data._tables import MAX_TABLE_FEATURES, TABLE_SUFFIXES, read_table, table_dataset
@@ -250,7 +250,7 @@ def load_image_zip(data: bytes, filename: str, size: int = 32, grayscale: bool |
     if grayscale is None:
         grayscale = _all_grey(modes)
     return Dataset(PurePosixPath(filename).stem, _pixels_as_input(pixels, grayscale), y, class_names, "image",
-                   label_variants=variants)
+                   label_variants=variants, ids=as_ids(m.filename for _, m in members), id_name=PICTURE_IDS)
 
 
 def load_pictures(data: bytes, filename: str, *, size: int, grayscale: bool) -> tuple[np.ndarray, list[str]]:

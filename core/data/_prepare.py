@@ -75,7 +75,7 @@ def labelled_train_counts(dataset: Dataset, data: DataConfig) -> tuple[np.ndarra
 
     stand_in = replace(dataset, x=empty(len(dataset.y)), columns=(),
                        x_test=None if dataset.x_test is None else empty(len(dataset.x_test)))
-    _, y_train, *_, before = _split_rows(stand_in, **_split_settings(data))
+    _, y_train, _, _, _, _, before, *_ = _split_rows(stand_in, **_split_settings(data))
     counts = np.bincount(y_train, minlength=dataset.num_classes)
     fraction = data.unlabeled.fraction if data.unlabeled is not None else 0.0
     return before, counts - hidden_counts(counts, fraction)
@@ -113,6 +113,7 @@ def _with_unlabeled(splits: Splits, dataset: Dataset, data: DataConfig) -> Split
         x_extra.append(rows.astype(np.float32))
         y_extra.append(np.full(len(rows), UNKNOWN_LABEL, dtype=np.int64))
     return replace(splits, x_train=np.ascontiguousarray(splits.x_train[kept]), y_train=splits.y_train[kept],
+                   ids_train=None if splits.ids_train is None else splits.ids_train[kept],
                    x_unlabeled=np.ascontiguousarray(np.concatenate(x_extra)),
                    y_unlabeled_true=np.concatenate(y_extra).astype(np.int64))
 

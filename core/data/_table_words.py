@@ -69,8 +69,11 @@ def left_out_line(profile: TableProfile) -> str:
         return "Every column except the label is used as a feature."
     names = ", ".join(f"**{md(c.name)}** ({ROLE_LABELS[c.role]})" for c in left[:6]) + (
         f" and {len(left) - 6} more" if len(left) > 6 else "")
+    ids = next((c.name for c in profile.columns if c.role == "id"), None)
+    named = (f" **{md(ids)}** names each case wherever cases are listed (Results, Error gallery, triage and their "
+             "files)." if ids is not None else "")
     return (f"Left out of the features: {names}. ID-like, free-text and constant columns cannot help tell classes "
-            "apart (or only by accident); set a role to number or category to use one anyway.")
+            "apart (or only by accident); set a role to number or category to use one anyway." + named)
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from pathlib import PurePosixPath
 import numpy as np
 import pandas as pd
 
-from core.data._columns import ROLE_LABELS, TableProfile, column_values, profile_table
-from core.data._dataset import Dataset, FeatureBlock
+from core.data._columns import ROLE_LABELS, TableProfile, _as_text, column_values, profile_table
+from core.data._dataset import ROW_IDS, Dataset, FeatureBlock, as_ids
 from core.data._errors import DataError, check_labels, quoted, short_list
 from core.data._label_variants import merge_label_variants
 from core.data._number_forms import read_separated_numbers
 
-__all__ = ["RawTable", "read_table", "table_dataset", "MAX_TABLE_FEATURES", "TABLE_SUFFIXES"]
+__all__ = ["RawTable", "read_table", "table_dataset", "case_ids", "MAX_TABLE_FEATURES", "TABLE_SUFFIXES"]
 
 MAX_TABLE_FEATURES = 2000
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
@@ -376,6 +376,20 @@ def table_dataset(raw: RawTable, label_column: str | None = None, roles: Mapping
     x = np.empty((int(keep.sum()), start), dtype=np.float32)
     for block, values, _ in blocks:
         x[:, block.start:block.stop] = values
+    id_name, ids = case_ids(raw, profile)
     return Dataset(PurePosixPath(filename).stem, x, y, class_names, "tabular",
                    tuple(name for _, _, names in blocks for name in names), columns=tuple(b for b, _, _ in blocks),
-                   label_variants=variants)
+                   label_variants=variants, ids=ids[keep], id_name=id_name)
+
+
+def case_ids(raw: RawTable, profile: TableProfile) -> tuple[str, np.ndarray]:
+    """(what identifies a row, each row's identifier as text): the first ID-like column (its
+    value; an empty cell becomes "(row N)"), else the row number in the file as a
+    spreadsheet shows it (the header is row 1). Left out of the features either way, it
+    names the case wherever one is listed, so a clinician can find the patient."""
+    rows = np.arange(len(raw.frame)) + raw.first_row
+    column = next((c.name for c in profile.columns if c.role == "id"), None)
+    if column is None:
+        return ROW_IDS, as_ids(rows)
+    text = _as_text(raw.frame[column])
+    return column, as_ids(v if isinstance(v, str) else f"({ROW_IDS} {r})" for v, r in zip(text, rows, strict=True))

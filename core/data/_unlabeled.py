@@ -59,7 +59,7 @@ def load_unlabeled_upload(source: str, dataset, data_config, input_shape: tuple[
             raw = read_stored_table(data_config.source)
             profile = profile_table(raw.frame, raw.filename, data_config.label_column, data_config.column_roles,
                                     first_row=raw.first_row, notes=raw.notes)
-        x, _, _ = read_table_batch(data_config, dataset, profile, filename, data)
+        x, *_ = read_table_batch(data_config, dataset, profile, filename, data)
     elif dataset.modality == "image":
         x, _ = read_image_batch(tuple(input_shape), filename, data)
     else:

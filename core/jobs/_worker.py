@@ -64,6 +64,8 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
                        snapshot_metrics=nc_snapshot_metrics)
     folder.write_history(history or result.history)  # every row; table baselines record their single fit here
     artifacts = apply_posthoc_steps(result, config)
+    if getattr(splits, "ids_test", None) is not None:  # each test case keeps its identifier (patient_id, file, row)
+        artifacts = artifacts.with_case_ids(splits.ids_test, splits.id_name)
     folder.write_artifacts(artifacts)
     if result.model is not None:  # table baselines have no weights to store
         folder.write_weights(result.model)

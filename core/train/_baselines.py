@@ -69,8 +69,9 @@ def _kept(splits: Splits, kept: np.ndarray | None) -> Splits:
     if kept is None:
         return splits
     update: dict[str, Any] = {"x_train": splits.x_train[kept], "y_train": splits.y_train[kept]}
-    if getattr(splits, "y_train_clean", None) is not None:
-        update["y_train_clean"] = splits.y_train_clean[kept]
+    for name in ("y_train_clean", "ids_train"):
+        if getattr(splits, name, None) is not None:
+            update[name] = getattr(splits, name)[kept]
     return dataclasses.replace(splits, **update)
 
 

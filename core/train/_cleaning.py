@@ -51,6 +51,8 @@ def _fold_splits(splits: Splits, fit: np.ndarray, held: np.ndarray) -> Splits:
     update: dict[str, Any] = {"x_train": x[fit], "y_train": y[fit], "x_test": x[held], "y_test": y[held]}
     names = {f.name for f in fields(splits)}
     update.update({name: None for name in ("y_train_clean", "x_unlabeled", "y_unlabeled_true") if name in names})
+    if getattr(splits, "ids_train", None) is not None:  # the held-out training rows keep their identifiers
+        update.update(ids_train=splits.ids_train[fit], ids_test=splits.ids_train[held])
     return replace(splits, **update)
 
 

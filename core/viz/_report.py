@@ -74,7 +74,8 @@ def error_report_html(
 ) -> str:
     """One HTML document explaining each case: true vs predicted class, the top
     probabilities and the attribution towards both classes (image overlays or feature
-    bars). Case dicts hold "sample_id", "true", "pred", "probs" (K,), "input",
+    bars). Case dicts hold "sample_id", "case" (its name: "patient_id P-00412"), "true",
+    "pred", "probs" (K,), "input",
     "attr_true", "attr_pred", "modality" ("image"/"tabular"), "feature_names" and, for
     tables, optionally "values" (a feature / value / standardised frame).
 
@@ -177,7 +178,7 @@ def _case_card(case: dict[str, Any], class_names: list[str], figure_html: _Figur
     )
     status = "correct" if true == pred else "error"
     return f"""<article class="case {status}">
-<h2>Sample {_esc(str(case["sample_id"]))} &mdash; true <b>{_esc(true_name)}</b>, predicted <b>{_esc(pred_name)}</b></h2>
+<h2>{_esc(_case_title(case))} &mdash; true <b>{_esc(true_name)}</b>, predicted <b>{_esc(pred_name)}</b></h2>
 <div class="facts">
 <dl>
 <dt>True class</dt><dd>{_esc(true_name)}</dd>
@@ -191,6 +192,11 @@ def _case_card(case: dict[str, Any], class_names: list[str], figure_html: _Figur
 {_card_review(review)}
 </article>
 """
+
+
+def _case_title(case: dict[str, Any]) -> str:
+    """The case as a person finds it ("patient_id P-00412"); its sample id without one."""
+    return str(case.get("case") or f"Sample {case['sample_id']}")
 
 
 def _case_figures(case: dict[str, Any], true_name: str, pred_name: str, same: bool, figure_html: _FigureWriter) -> str:
@@ -244,7 +250,7 @@ def _reviews_html(reviews: pd.DataFrame | None) -> str:
     if reviews is None or reviews.empty:
         return ""
     rows = "".join(
-        f"<tr><td>{_esc(r['test_row'])}</td><td>{_esc(r['true'])}</td><td>{_esc(r['predicted'])}</td>"
+        f"<tr><td>{_esc(r.get('case') or r['test_row'])}</td><td>{_esc(r['true'])}</td><td>{_esc(r['predicted'])}</td>"
         f"<td>{float(r['confidence']):.1%}</td><td>{_esc(r['mark'])}</td><td class=\"note\">{_esc(r['note'])}</td>"
         f"<td>{_esc(r['updated'])}</td></tr>"
         for r in reviews.to_dict("records"))
@@ -253,7 +259,7 @@ def _reviews_html(reviews: pd.DataFrame | None) -> str:
 <p>What a reviewer decided about each case they looked at: <b>label looks wrong</b> (the recorded answer is
 probably a mistake in the data), <b>ambiguous</b> (the case could fairly belong to either class) or <b>model
 error</b> (the label is right and the model is wrong). Confidence is the probability the model gave its own answer.</p>
-<table><tr><th>Test sample</th><th>True class</th><th>Predicted</th><th>Confidence</th><th>Mark</th><th>Note</th>
+<table><tr><th>Case</th><th>True class</th><th>Predicted</th><th>Confidence</th><th>Mark</th><th>Note</th>
 <th>Saved (UTC)</th></tr>{rows}</table>
 </section>"""
 

@@ -391,12 +391,14 @@ def curves_overlay_figure(
 
 
 def cell_samples(
-    labels: np.ndarray, probs: np.ndarray, cells: Sequence[tuple[int, int]], class_names: Sequence[str]
+    labels: np.ndarray, probs: np.ndarray, cells: Sequence[tuple[int, int]], class_names: Sequence[str],
+    ids: Sequence[str] | None = None, id_name: str = "case",
 ) -> pd.DataFrame:
     """Test samples in the chosen confusion cells (true, predicted), most confident first.
 
-    Columns: position (row in the run's test arrays), true, predicted, confidence (the
-    probability the model gave its prediction), p_true (what it gave the truth).
+    Columns: position (row in the run's test arrays), the case's identifier under its own
+    name when `ids` are given (e.g. "patient_id": "P-00412"), true, predicted, confidence
+    (the probability the model gave its prediction), p_true (what it gave the truth).
     """
     y = np.asarray(labels)
     p = np.asarray(probs)
@@ -406,10 +408,11 @@ def cell_samples(
         mask |= (y == t) & (pred == q)
     rows = np.flatnonzero(mask)
     names = np.asarray([str(c) for c in class_names], dtype=object)
-    df = pd.DataFrame({
-        "position": rows, "true": names[y[rows]], "predicted": names[pred[rows]],
-        "confidence": p[rows, pred[rows]], "p_true": p[rows, y[rows]],
-    })
+    df = pd.DataFrame({"position": rows})
+    if ids is not None:
+        df[id_name] = np.asarray(ids, dtype=str)[rows] if len(rows) else np.zeros(0, dtype=str)
+    df = df.assign(true=names[y[rows]], predicted=names[pred[rows]], confidence=p[rows, pred[rows]],
+                   p_true=p[rows, y[rows]])
     return df.sort_values("confidence", ascending=False, kind="stable").reset_index(drop=True)
 
 
