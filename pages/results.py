@@ -47,7 +47,8 @@ with left:
                                   key="results.metric") or "recall"
     show(per_class_figure(per_class_shown, metric), "per-class",
          "Each dot is a class; further right means more training samples. Points on the left are rare classes: "
-         "if they sit low, the model fails on the tail. Bars: 95 % interval "
+         "if they sit low, the model fails on the tail. A hollow dot rests on fewer than 10 test cases. "
+         "Bars: 95 % interval "
          + ("over the experiment's runs." if pooled else "(Wilson) for the class's few test cases; a rare class's "
             "long bar means its number rests on very few cases."))
 with right:
