@@ -181,7 +181,8 @@ def display_table(table: pd.DataFrame, columns: list[str], metric: str) -> pd.Da
     an empty text cell as "—" (never "None")."""
     shown = table[columns].copy()
     for column in shown.columns[shown.dtypes == object]:
-        shown[column] = shown[column].map(lambda v: "—" if v is None or (isinstance(v, float) and v != v) else v)
+        if all(isinstance(v, str) for v in shown[column].dropna()):  # text: an empty cell reads "—"
+            shown[column] = shown[column].map(lambda v: v if isinstance(v, str) else "—")
     low, high = metric_bounds(metric)
     for column in (f"{metric}_low", f"{metric}_high"):
         shown[column] = pd.to_numeric(shown[column], errors="coerce").clip(low, high)
@@ -258,6 +259,10 @@ def _plugin_words(key: str, value: Any) -> str | None:
     return registry.info(value).description
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def variant_notes(spec: dict[str, Any]) -> list[str]:
     """What each value of the sweep's settings means, as markdown lines (user text escaped):
     a named variant's settings ("**crt**: stage2.name = crt") and, for any plug-in a setting
@@ -267,7 +272,7 @@ def variant_notes(spec: dict[str, Any]) -> list[str]:
         if isinstance(values, dict):
             for label, patch in values.items():
                 words = [w for k, v in patch.items() if (w := _plugin_words(k, v))]
-                settings = ", ".join(f"{setting_title(k).lower()}: {setting_value(k, v)}" for k, v in patch.items())
+                settings = ", ".join(f"{_lower_first(setting_title(k))}: {setting_value(k, v)}" for k, v in patch.items())
                 lines.append(f"- **{md(setting_value(axis, label))}** ("
                              f"{md(settings) if settings else 'the base set-up, unchanged'})"
                              + (f": {md(' '.join(words))}" if words else ""))
