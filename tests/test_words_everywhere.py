@@ -179,3 +179,43 @@ def test_the_scanner_finds_what_it_must():
     bad = offences(["method=balanced_softmax", "a None cell", "Train row", "train_row", "Cross-entropy (plain)"], set())
     assert len(bad) == 3 and "'None'" in bad[1] and "train_row" in bad[2]
     assert not offences(["class_0 was found"], {"class_0"})
+
+
+def test_generated_names_are_display_words(walked_home):
+    from core.store import RunStore
+
+    names = [r.name for r in RunStore(walked_home["home"]).list_runs("done")]
+    fixes = [n for n in names if n.startswith("standard fixes")]
+    assert "standard fixes · Wine cultivars exp5 · Multi-layer perceptron (MLP) · Balanced softmax · seed 0" in fixes
+    assert "standard fixes · Wine cultivars exp5 · Gradient boosting (baseline) · seed 0" in fixes
+    assert not any("=" in n or "mlp" in n or "_" in n for n in names), names
+    assert "ratios · Multi-layer perceptron (MLP) · Class-weighted cross-entropy · imbalance 8 : 1 · seed 1" in names
+    assert any(n.endswith("LDAM margin loss + DRW · seed 0") and n.startswith("lesson: ") for n in names)
+
+
+def test_the_lesson_page_draws_from_one_read_of_its_sweep(walked_home, monkeypatch):
+    """State, time left and verdict come from the same record: a verdict read from a record
+    holding only some finished runs says so, whatever the store holds by then."""
+    import dataclasses
+
+    from core.lessons import create_lesson, lesson_runs, lesson_state, lesson_sweep, lesson_verdict, state_of
+    from core.store import RunStore
+
+    store = RunStore(walked_home["home"])
+    lesson = create_lesson("margins_and_priors", "tiny")
+    record = lesson_sweep(store, lesson)
+    assert state_of(lesson, record) == lesson_state(store, lesson) == {
+        "status": "done", "done": lesson.n_runs, "total": lesson.n_runs, "sweep": record.id}
+    earlier = dataclasses.replace(record, experiments=record.experiments[:1])  # as read while the rest trained
+    assert len(lesson_runs(store, lesson, earlier)) == len(record.experiments[0].runs) < len(lesson_runs(store, lesson))
+    assert lesson_verdict(store, lesson, earlier).status != lesson_verdict(store, lesson).status or \
+        lesson_verdict(store, lesson, earlier).findings != lesson_verdict(store, lesson).findings
+    reads = []
+    monkeypatch.setenv("TAILSCOPE_HOME", str(walked_home["home"]))
+    original = RunStore.get_sweep
+    monkeypatch.setattr(RunStore, "get_sweep", lambda self, sweep_id: reads.append(sweep_id) or original(self, sweep_id))
+    at = open_at_address("lessons", lesson="margins_and_priors")
+    assert not at.exception
+    texts = " ".join(str(e.value) for e in [*at.markdown, *at.caption, *at.warning, *at.info, *at.success, *at.error])
+    assert "left." not in texts and "Only " not in texts, "a finished lesson has no time left and no missing runs"
+    assert len(reads) <= 2, f"the page reads its sweep once (and its progress box polls once): {len(reads)} reads"
