@@ -70,7 +70,9 @@ def headline(record: RunRecord, bundle: RunBundle) -> tuple[PriorChoice, bool, p
             f"{SINGLE_RUN_SCOPE}: {len(bundle.artifacts.labels)} test cases, re-weighted"
     st.markdown(f"##### {scope}")
     if choice.as_tested:
-        metric_cards(CARDS, values, intervals, SHORT_LABELS, how)
+        count = (f"{experiment['n_done']} runs, no interval" if pooled else
+                 f"{len(bundle.artifacts.labels)} test cases, no interval")
+        metric_cards(CARDS, values, intervals, SHORT_LABELS, how, count=count)
         explain(("Mean over the experiment's runs" if pooled else "This run") + " with the ends of its 95 % "
                 "interval: differences between methods inside that are within noise (the Compare page tests "
                 "them). " + ("The charts below the class-by-class view are for this one run." if pooled else ""))
