@@ -5,7 +5,6 @@ Data page widgets whose values the app sets taking no second default."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from core.glossary import setting_value
 
