@@ -25,6 +25,7 @@ from core.viz import attribution_pair_figure, feature_attribution_bars, image_wi
 __all__ = ["DEVICE", "run_model", "attribution_maps", "case_card", "neighbour_panel", "review_form",
            "review_summary", "saved_reviews", "report_extras"]
 
+NEIGHBOUR_HEADERS = {"train_row": "training row", "distance": "distance (as the model sees it)"}
 DEVICE = str(resolve_device("auto"))  # the GPU when there is one
 
 
@@ -124,7 +125,7 @@ def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.nd
                 continue
             words = [f"#{i + 1}, distance {d:.2f}" for i, d in enumerate(rows["distance"])]
             if train_inputs is None:
-                col.dataframe(rows[["train_row", "distance"]], hide_index=True)
+                col.dataframe(rows[["train_row", "distance"]].rename(columns=NEIGHBOUR_HEADERS), hide_index=True)
                 continue
             inputs = train_inputs(rows["train_row"].to_numpy())
             if image:

@@ -19,6 +19,7 @@ from core.analysis import (
 )
 from core.data import Splits, feature_table
 from core.store import RunRecord
+from core.registry import plugin_label
 from core.text import md
 from core.viz import class_importance_heatmap, error_report_html
 
@@ -96,7 +97,8 @@ def report_section(record: RunRecord, bundle: RunBundle, cases: pd.DataFrame, sh
         data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,
                                        method=method, class_names=bundle.class_names, reviews=reviews,
                                        **report_extras(record.id)),
-        file_name=f"{record.id}-{method}-errors.html", mime="text/html",
+        file_name=f"{record.id}-{plugin_label('attribution', method).lower().replace(' ', '-')}-errors.html",
+        mime="text/html",
     )
     explain("One file with the cards and their maps, plus how to read them, every case review and the saved "
             "operating point (if any); it opens offline in any browser.")

@@ -7,14 +7,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from app.services import RunBundle
 from app.widgets import explain
 from core.analysis import minority_collapse
+from core.data import in_original_units
 from core.viz import cosine_heatmap, nc_history_figure
 
-__all__ = ["fmt", "neural_collapse_tab", "angles_tab"]
+__all__ = ["sample_values", "fmt", "neural_collapse_tab", "angles_tab"]
 
 NC_CARDS = [("NC1", "nc1", "Within-class spread relative to between-class spread (0 = each class is a point)."),
             ("NC2 lengths", "nc2_equinorm_means", "How unequal the class-mean lengths are (0 = all equal)."),
@@ -74,3 +76,12 @@ def angles_tab(bundle: RunBundle, means: np.ndarray, order) -> None:
             "the rare classes' classifier vectors squeeze toward each other, so the model can hardly tell rare "
             f"classes apart. It shows as a tail value well above the others' (ideal for both: {ideal:.2f}). "
             "'n/a': the group has fewer than two classes.")
+
+
+def sample_values(splits, x: np.ndarray) -> pd.DataFrame:
+    """One table sample's values as in the data file (age 54, not the standardised 2.24 the
+    model saw), one row per column of the file."""
+    row = in_original_units(splits, np.asarray(x)[None]).iloc[0]
+    return pd.DataFrame({"feature": [str(c) for c in row.index],
+                         "value": ["" if v is None or (isinstance(v, float) and v != v) else
+                                   (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in row.to_numpy()]})

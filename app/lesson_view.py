@@ -10,7 +10,8 @@ import streamlit as st
 from app.services import get_store, resume_sweep, start_sweep_in_background
 from app.widgets import explain, flash
 from core.lessons import (
-    LESSONS, Lesson, Verdict, create_lesson, format_interval, lesson_state, lesson_verdict, list_lessons,
+    LESSONS, Lesson, Verdict, create_lesson, format_interval, lesson_state, lesson_sweep, lesson_verdict,
+    list_lessons, state_of,
 )
 from core.run_words import format_seconds
 from core.text import md
@@ -71,16 +72,20 @@ def _resume(sweep_id: str) -> None:
 
 def progress_panel(lesson: Lesson) -> dict:
     """Run / Resume buttons and a progress bar that looks every 2 s while the lesson trains,
-    then reruns the page so the verdict appears."""
-    state = lesson_state(get_store(), lesson)
+    then reruns the page so the verdict appears. The page's state, progress, time left and
+    verdict all come from one read of the lesson's sweep (its "record")."""
+    record = lesson_sweep(get_store(), lesson)
+    state = {**state_of(lesson, record), "record": record}
     running = state["status"] in ("running", "queued")
-    st.fragment(run_every=2.0 if running else None)(_progress)(lesson, (state["status"], state["done"]))
+    st.fragment(run_every=2.0 if running else None)(_progress)(lesson, state)
     return state
 
 
-def _progress(lesson: Lesson, drawn: tuple) -> None:
-    state = lesson_state(get_store(), lesson)
-    if (state["status"], state["done"]) != drawn:
+def _progress(lesson: Lesson, state: dict) -> None:
+    """The progress box as the page read it; a poll that finds the sweep moved on reruns the
+    whole page, so nothing is drawn from two different reads."""
+    fresh = lesson_state(get_store(), lesson)
+    if (fresh["status"], fresh["done"]) != (state["status"], state["done"]):
         st.rerun()
     with st.container(border=True):
         if state["status"] == "not run":
@@ -95,8 +100,8 @@ def _progress(lesson: Lesson, drawn: tuple) -> None:
         if state["status"] in ("stopped", "failed", "cancelled"):
             st.button("Resume", key=KEY + "resume", on_click=_resume, args=(state["sweep"],),
                       icon=":material/play_arrow:", help="Trains the runs that did not finish; finished ones are kept.")
-        elif state["status"] == "running":
-            record = get_store().get_sweep(state["sweep"])
+        elif state["status"] == "running" and state["done"] < state["total"]:
+            record = state["record"]
             started = [r.started for r in record.runs if r.started]
             finished = [r.finished for r in record.runs if r.finished and r.status == "done"]
             if started and finished:
@@ -105,16 +110,17 @@ def _progress(lesson: Lesson, drawn: tuple) -> None:
 
 
 @st.cache_data(show_spinner="Reading the lesson's runs…", max_entries=32)
-def _verdict(home: str, name: str, size: str, stamp: tuple) -> Verdict:
-    return lesson_verdict(get_store(), create_lesson(name, size))
+def _verdict(home: str, name: str, size: str, stamp: tuple, _record) -> Verdict:
+    return lesson_verdict(get_store(), create_lesson(name, size), _record)
 
 
 def load_verdict(lesson: Lesson, state: dict) -> Verdict:
-    """The verdict, recomputed only when one of the lesson's runs changed."""
+    """The verdict of the runs in the page's one read of the sweep (`state["record"]`),
+    recomputed only when one of them changed."""
     store = get_store()
-    record = store.get_sweep(state["sweep"])
+    record = state.get("record") or store.get_sweep(state["sweep"])
     stamp = tuple((r.id, r.status, r.updated) for r in record.runs)
-    return _verdict(str(store.home), lesson.name, lesson.size, stamp)
+    return _verdict(str(store.home), lesson.name, lesson.size, stamp, record)
 
 
 def show_verdict(verdict: Verdict, state: dict) -> None:

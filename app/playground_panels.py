@@ -11,10 +11,20 @@ from typing import Any
 import streamlit as st
 
 from app.widgets import explain
+from core.methods import LOSSES
 from core.train import apply_tau
 from core.viz import accuracy_bars_figure, decision_regions_figure, playground_notes, recall_bars_figure
 
-__all__ = ["regions", "untrained_panel", "trained_panels"]
+__all__ = ["regions", "untrained_panel", "trained_panels", "corrects_twice_note"]
+
+
+def corrects_twice_note(loss: str, tau: float) -> str | None:
+    """Why a post-hoc tau on a loss that already corrects for class frequency corrects twice."""
+    if not tau or not LOSSES.info(loss).capabilities.get("corrects_prior"):
+        return None
+    return (f"**Corrects twice:** {LOSSES.info(loss).label} already shifts the boundary toward the rare classes "
+            f"while training; tau {tau:g} adds the same correction again, so the rare classes are now favoured "
+            "beyond equal recall. Set tau to 0 for this side, or use tau with plain cross-entropy.")
 
 
 def regions(snap, label: str, tau: float, data):
@@ -58,7 +68,9 @@ def trained_panels(stage, slots: Sequence[Any], columns: Sequence[Any], trainers
                                                title=f"Recall per class · {labels[i]}"), width="stretch",
                             key=f"{key}recall{i}")
             explain("Recall: the share of each class's fresh test points the network gets right, "
-                    "most common class on the left.")
+                    "most common class on the left; each bar has its class's colour, as its points above.")
+            if note := corrects_twice_note(settings[i]["loss"], tau):
+                st.warning(note, icon="⚠️")
     with stage:
         for note in playground_notes(labels, [s.recall[tail] for s in shown_snaps], [s.accuracy for s in shown_snaps],
                                      [s.balanced_accuracy for s in shown_snaps], data.class_names[tail], seed):

@@ -20,6 +20,7 @@ from app import state
 from app.services import get_store, load_bundle
 from app.widgets import table_height
 from core.analysis import adjusted_logits, metrics_at_prior, prior_shift_curve, resolve_prior
+from core.run_words import few_cases_words
 from core.text import md
 from core.viz import SHIFT_METRIC_LABELS, prior_shift_figure
 
@@ -276,10 +277,13 @@ def per_class_at_prior(result: dict[str, Any], names: list[str], order: list[int
         "prevalence", "recall", "specificity", "precision", "npv", "f1")}} for j in order])
 
 
-def per_class_table(result: dict[str, Any], names: list[str], order: list[int]) -> None:
-    """The per-class table at the chosen mix, with what each column means."""
+def per_class_table(result: dict[str, Any], names: list[str], order: list[int], counts=None) -> None:
+    """The per-class table at the chosen mix, with what each column means; with `counts`
+    (test cases per class index), a column of them, marking classes with too few to trust."""
     percent = st.column_config.NumberColumn(format="percent")
     table = per_class_at_prior(result, names, order)
+    if counts is not None:
+        table.insert(1, "test cases", [few_cases_words(int(counts.get(j, 0))) for j in order])
     st.dataframe(table, hide_index=True, width="stretch", height=table_height(len(table)), column_config={
         "prevalence": st.column_config.NumberColumn("share of cases", format="percent"),
         "recall": st.column_config.NumberColumn("recall (sensitivity)", format="percent"),
@@ -288,4 +292,6 @@ def per_class_table(result: dict[str, Any], names: list[str], order: list[int]) 
         "f1": st.column_config.NumberColumn("F1", format="%.3f")})
     st.caption("Each class at this mix, from most to fewest training examples: its share of cases; recall, the share "
                "of its cases found; specificity, the share of other cases not called this class; precision (PPV), "
-               "how often a call of this class is right; NPV, how often 'not this class' is right.")
+               "how often a call of this class is right; NPV, how often 'not this class' is right."
+               + (" A class with fewer than 10 test cases is marked: its numbers rest on very few cases."
+                  if counts is not None else ""))

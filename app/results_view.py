@@ -15,6 +15,7 @@ from app.services import RunBundle, load_experiment, load_splits
 from app.widgets import explain, metric_cards, table_height
 from core.analysis import confusion
 from core.data import case_id_words, in_original_units
+from core.run_words import SINGLE_RUN_SCOPE, scope_words
 from core.store import RunRecord
 from core.text import md
 from core.viz import cell_samples, confusion_figure, confusion_selection, image_thumbnails, tail_warnings
@@ -44,35 +45,46 @@ def headline(record: RunRecord, bundle: RunBundle) -> tuple[PriorChoice, bool, p
     pooled = experiment is not None and st.toggle(
         f"Show the experiment **{md(experiment['name'])}**: the mean over its {experiment['n_done']} finished runs "
         f"(of {experiment['n_runs']})", value=True, key="results.pooled",
-        help="On: the cards and the class-by-class chart show the mean over every fold and seed of the experiment, "
-             "with a 95 % t-interval. Off: this one run, with bootstrap intervals over its test cases.")
+        help="On: the cards, the warnings and the class-by-class chart show the mean over every fold and seed of the "
+             "experiment, with a 95 % t-interval. Off: this one run, with bootstrap intervals over its test cases.")
+    choice = prior_picker(bundle, "results")
+    if pooled and not choice.as_tested:
+        pooled = False  # re-weighting to another mix works on one run's test cases
+        st.info("**Showing this run, not the experiment's mean:** scoring at another class mix re-weights one "
+                "run's own test cases, so the cards below are for this one run. Choose *the test split as it is* "
+                "to see the experiment's mean again.", icon="ℹ️")
     if pooled:
         summary = experiment["summary"]
         values = {k: summary[k]["mean"] for k in CARDS}
         intervals = {k: tuple(summary[k]["ci"]) for k in CARDS}
-        how = f"t-interval over {experiment['n_done']} runs"
+        how = f"t-interval over {experiment['n_done']} runs, kept inside the metric's range"
         per_class_shown = pd.DataFrame(experiment["per_class"]).assign(
             group=lambda d: [bundle.groups[int(i)] for i in d["class_index"]])
+        scope = scope_words(experiment["config"].get("evaluation") or {}, experiment["n_done"])
     else:
         values = {k: m.get(k) for k in CARDS}
         intervals = {k: (ci["low"], ci["high"]) for k, ci in (m.get("ci") or {}).items()}
         how = "stratified bootstrap over the test cases"
         per_class_shown = per_class
-    choice = prior_picker(bundle, "results")
+        scope = f"{SINGLE_RUN_SCOPE}, with 95 % interval" if choice.as_tested else \
+            f"{SINGLE_RUN_SCOPE}: {len(bundle.artifacts.labels)} test cases, re-weighted"
+    st.markdown(f"##### {scope}")
     if choice.as_tested:
-        metric_cards(CARDS, values, intervals, SHORT_LABELS, how)
-        explain(("Mean over the experiment's runs" if pooled else "This run") + " ± half the width of its 95 % "
-                "interval: differences between methods smaller than that are within noise (the Compare page tests "
+        count = (f"{experiment['n_done']} runs, no interval" if pooled else
+                 f"{len(bundle.artifacts.labels)} test cases, no interval")
+        metric_cards(CARDS, values, intervals, SHORT_LABELS, how, count=count)
+        explain(("Mean over the experiment's runs" if pooled else "This run") + " with the ends of its 95 % "
+                "interval: differences between methods inside that are within noise (the Compare page tests "
                 "them). " + ("The charts below the class-by-class view are for this one run." if pooled else ""))
         prior_note(choice)
     else:
         at_prior = metrics_at(bundle, choice)
         prior_cards(at_prior, metrics_at(bundle))
-        prior_note(choice, what="cards and the table"
-                   + (" (of this one run, not the experiment's mean)" if pooled else ""))
-        per_class_table(at_prior, names, order)
+        prior_note(choice, what="cards and the table")
+        per_class_table(at_prior, names, order, counts=per_class.set_index("class_index")["support"])
         explain("MCC, ROC-AUC and the charts below, but for the last one, are for the test split as it is.")
-    for note in tail_warnings(m, per_class):
+    warn_values = {k: summary[k]["mean"] for k in ("accuracy", "balanced_accuracy")} if pooled else m
+    for note in tail_warnings(warn_values, per_class_shown):
         st.warning(note, icon="⚠️")
     return choice, pooled, per_class_shown
 

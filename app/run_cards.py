@@ -10,10 +10,11 @@ from app.services import get_store, load_experiment
 from app.widgets import explain, run_method, run_title, status_badge
 from core.run_words import progress_text
 from core.store import ExperimentRecord, RunFileDamaged, RunRecord
+from core.text import interval_text as interval_words
 from core.text import md
 from core.viz import recall_heatmap_figure, training_curves_figure
 
-__all__ = ["run_card", "experiment_card", "interval_text"]
+__all__ = ["run_card", "experiment_card", "interval_text", "run_interval_text"]
 
 
 def _results_link(run_id: str, help: str | None = None) -> None:
@@ -23,13 +24,28 @@ def _results_link(run_id: str, help: str | None = None) -> None:
 
 
 def interval_text(summary: dict | None, label: str = "balanced accuracy") -> str:
-    """'balanced accuracy 0.812 ± 0.031 (95 % interval over 5 runs)' from a t-interval dict."""
+    """'balanced accuracy 0.812 [0.781, 0.843] (mean of 5 runs, 95 % interval)' from a
+    t-interval dict: the interval's ends, which the metric's range may cut, never ± half."""
     if not summary or summary.get("mean") is None or not math.isfinite(summary["mean"]):
         return f"{label}: not yet known"
     low, high = summary.get("ci") or (None, None)
     if low is None or not math.isfinite(low):
         return f"{label} {summary['mean']:.3f} (one run so far: no interval yet)"
-    return f"{label} {summary['mean']:.3f} ± {(high - low) / 2:.3f} (95 % interval over {summary['n']} runs)"
+    return f"{label} {interval_words(summary['mean'], (low, high))} (mean of {summary['n']} runs, 95 % interval)"
+
+
+def run_interval_text(metrics: dict, key: str, label: str) -> str:
+    """'balanced accuracy 0.739 [0.701, 0.774] (95 % interval over its 412 test cases)': one
+    run's number with the bootstrap interval stored with it, or its count when there is none."""
+    value = metrics.get(key)
+    if value is None or not math.isfinite(value):
+        return f"{label}: not known"
+    ci = (metrics.get("ci") or {}).get(key) or {}
+    n = int(sum(row.get("support", 0) for row in metrics.get("per_class") or []))
+    where = f"its {n} test cases" if n else "its test cases"
+    if ci.get("low") is None or not math.isfinite(ci["low"]) or not math.isfinite(ci.get("high", math.nan)):
+        return f"{label} {value:.3f} (from {where}, no interval)"
+    return f"{label} {interval_words(value, (ci['low'], ci['high']))} (95 % interval over {where})"
 
 
 def _charts(record: RunRecord) -> None:
@@ -73,9 +89,12 @@ def run_card(record: RunRecord) -> None:
             st.progress(min(max(float(progress.get("fraction", 0.0)), 0.0), 1.0), text=text)
             _charts(record)
         elif record.status == "done":
-            s = record.summary or {}
-            st.success(f"Finished: balanced accuracy {s.get('balanced_accuracy', float('nan')):.3f}, "
-                       f"accuracy {s.get('accuracy', float('nan')):.3f}.")
+            try:
+                metrics = store.metrics(record.id)
+            except RunFileDamaged:
+                metrics = record.summary or {}
+            st.success(f"Finished: {run_interval_text(metrics, 'balanced_accuracy', 'balanced accuracy')}; "
+                       f"{run_interval_text(metrics, 'accuracy', 'accuracy')}.")
             _results_link(record.id)
             with st.expander("Training curves and per-class recall"):
                 _charts(record)

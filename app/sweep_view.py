@@ -3,7 +3,6 @@ with Cancel and Resume, the cell table the charts draw, and the choice of axes."
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
@@ -13,7 +12,7 @@ from app import state
 from app.services import get_store, load_sweep_summary, resume_sweep
 from app.widgets import explain, flash, relative_time
 from core.analysis import CALIBRATION_METRICS, METRICS, sweep_table
-from core.glossary import display_name, setting_value
+from core.glossary import display_name, setting_title, setting_value
 from core.registry import kind_of_setting, registry_for
 from core.run_words import format_seconds
 from core.store import SweepRecord
@@ -63,7 +62,7 @@ def plugin_names_in_words(table: pd.DataFrame, axes: dict[str, list[str]], refer
     """The sweep's plug-in axes (loss, sampler, ...) as people read them: 'cb_focal' becomes
     'Class-balanced focal loss' in the cells, the axes and the reference alike (the CSV keeps
     the names the config uses)."""
-    words = {a: {v: setting_value(a, v) for v in values} for a, values in axes.items() if a.endswith(".name")}
+    words = {a: {v: setting_value(a, v) for v in values} for a, values in axes.items() if not is_numeric_axis(values)}
     if not words or table.empty:
         return table, axes, reference
     table = table.copy()
@@ -180,8 +179,12 @@ def cells_table(summary: dict[str, Any]) -> pd.DataFrame:
 
 
 def display_table(table: pd.DataFrame, columns: list[str], metric: str) -> pd.DataFrame:
-    """The cells for reading on screen, intervals within what the measure can take."""
+    """The cells for reading on screen, intervals within what the measure can take, and
+    an empty text cell as "—" (never "None")."""
     shown = table[columns].copy()
+    for column in shown.columns[shown.dtypes == object]:
+        if all(isinstance(v, str) for v in shown[column].dropna()):  # text: an empty cell reads "—"
+            shown[column] = shown[column].map(lambda v: v if isinstance(v, str) else "—")
     low, high = metric_bounds(metric)
     for column in (f"{metric}_low", f"{metric}_high"):
         shown[column] = pd.to_numeric(shown[column], errors="coerce").clip(low, high)
@@ -258,6 +261,10 @@ def _plugin_words(key: str, value: Any) -> str | None:
     return registry.info(value).description
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def variant_notes(spec: dict[str, Any]) -> list[str]:
     """What each value of the sweep's settings means, as markdown lines (user text escaped):
     a named variant's settings ("**crt**: stage2.name = crt") and, for any plug-in a setting
@@ -267,8 +274,9 @@ def variant_notes(spec: dict[str, Any]) -> list[str]:
         if isinstance(values, dict):
             for label, patch in values.items():
                 words = [w for k, v in patch.items() if (w := _plugin_words(k, v))]
-                settings = ", ".join(f"{k} = {v if isinstance(v, str) else json.dumps(v)}" for k, v in patch.items())
-                lines.append(f"- **{md(label)}** ({md(settings) if settings else 'the base set-up, unchanged'})"
+                settings = ", ".join(f"{_lower_first(setting_title(k))}: {setting_value(k, v)}" for k, v in patch.items())
+                lines.append(f"- **{md(setting_value(axis, label))}** ("
+                             f"{md(settings) if settings else 'the base set-up, unchanged'})"
                              + (f": {md(' '.join(words))}" if words else ""))
         elif (kind := kind_of_setting(axis)) is not None:
             lines += [f"- **{md(setting_value(axis, v))}** ({md(kind.words.lower())}): {md(w)}" for v in values

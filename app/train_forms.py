@@ -153,13 +153,14 @@ def _more_settings(key: str, d: dict[str, Any]) -> dict[str, Any]:
     with st.expander("More training settings"):
         c1, c2, c3 = st.columns(3)
         schedule = c1.selectbox("Learning-rate schedule", _literal_options("schedule"), key=f"{key}.schedule",
-                                help="cosine: smoothly down to zero; step: x step_gamma at 80 % and 90 % of "
+                                help="cosine: smoothly down to zero; step: × the step factor at 80 % and 90 % of "
                                      "training (the LDAM-DRW recipe); constant: never changes.")
         decay = c2.number_input("Weight decay", 0.0, 1.0, d["weight_decay"], format="%g", key=f"{key}.weight_decay",
                                 help="Pulls weights toward zero; the long-tail papers use 2e-4 to 5e-4.")
         warmup = c3.number_input("Warm-up epochs", 0, 10_000, d["warmup_epochs"], key=f"{key}.warmup_epochs",
                                  help="Learning rate ramps up linearly over these first epochs.")
         augment = c1.selectbox("Augmentation", _literal_options("augment"), key=f"{key}.augment",
+                               format_func=lambda v: {"crop_flip": "crop and flip"}.get(v, v),
                                help="auto: random crops and flips for 32x32 images, none otherwise.")
         momentum = c2.number_input("Momentum (sgd)", 0.0, 0.999, d["momentum"], format="%g", key=f"{key}.momentum")
         min_steps = c3.number_input("Minimum optimiser steps", 0, 1_000_000, d["min_steps"], key=f"{key}.min_steps",

@@ -232,10 +232,12 @@ def format_interval(value: float | None, low: float | None, high: float | None) 
     return interval_text(value, (low, high))
 
 
-def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, columns: int = 4) -> None:
+def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, columns: int = 4,
+                 count: str | None = None) -> None:
     """One bordered card per metric: the value and its 95 % interval's ends (asymmetric
-    where the metric's range cuts it); the help says what the metric means and how the
-    interval was computed (`how`)."""
+    where the metric's range cuts it), or, where there is no interval, `count` (what the
+    number rests on, e.g. "2 runs, no spread"); the help says what the metric means and how
+    the interval was computed (`how`)."""
     from core.analysis import METRICS
 
     cols = st.columns(columns)
@@ -246,7 +248,8 @@ def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, co
         bounds = f" 95 % interval: {low:.3f} to {high:.3f} ({how})." if has_interval else ""
         cols[i % columns].metric(
             labels.get(key, METRICS[key].display_name), f"{value:.3f}" if known else "n/a",
-            delta=f"{number(low)} to {number(high)}" if has_interval else None, delta_color="off", delta_arrow="off",
+            delta=f"{number(low)} to {number(high)}" if has_interval else (count if known else None),
+            delta_color="off", delta_arrow="off",
             delta_description="95 % interval" if has_interval else None,
             help=METRICS[key].description + bounds, border=True)
 

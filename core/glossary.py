@@ -328,10 +328,39 @@ def setting_title(key: str) -> str:
     return field.replace("_", " ")
 
 
+_VALUE_KINDS = ("loss", "sampler", "stage2", "resampler", "model", "loss_schedule", "label_issues", "pretrain",
+                "semi", "posthoc", "dataset", "attribution", "label_noise")
+
+
+def _registered_words(name: str) -> str | None:
+    """A registered name of any kind in words, or a name joined from registered names with
+    "_" ('ldam_drw' -> 'LDAM margin loss + DRW'), else None."""
+    for kind in _VALUE_KINDS:
+        if name in registry_for(kind):
+            return plugin_label(kind, name)
+    parts = name.split("_")
+    for cut in range(len(parts) - 1, 0, -1):
+        head, rest = _registered_words("_".join(parts[:cut])), _registered_words("_".join(parts[cut:]))
+        if head and rest:
+            return f"{head} + {'DRW' if rest.endswith('(DRW)') else rest}"
+    return None
+
+
 def setting_value(key: str, value: Any) -> str:
     """A config value in words: a plug-in name reads as its display name ('cb_focal' ->
-    'Class-balanced focal loss'); anything else as written."""
+    'Class-balanced focal loss'), as does a sweep variant named after plug-ins ('ldam_drw'
+    -> 'LDAM margin loss + DRW'); an imbalance ratio as '100 : 1'; nothing as '—'; any other
+    name with its underscores as spaces."""
     kind = kind_of_setting(key)
     if kind is not None and isinstance(value, str):
         return plugin_label(kind.name, value)
-    return "—" if value is None else str(value)
+    if value is None or value == "None":
+        return "—"
+    if key == "data.imbalance.ratio":
+        try:
+            return f"{float(value):g} : 1"
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, str):
+        return _registered_words(value) or value.replace("_", " ")
+    return str(value)

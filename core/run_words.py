@@ -10,11 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from core.analysis import FEW_CASES, few_cases_words
 from core.config import RunConfig
 from core.data import load_data, source_label, split_data
-from core.glossary import method_display, plugin_label
+from core.glossary import method_display, plugin_label, setting_title, setting_value
 
-__all__ = ["budget_text", "default_run_name", "evaluation_words", "format_seconds", "progress_text"]
+__all__ = ["budget_text", "default_run_name", "evaluation_words", "format_seconds", "progress_text", "scope_words",
+           "SINGLE_RUN_SCOPE", "FEW_CASES", "few_cases_words",
+           "sweep_cell_name"]
+
+SINGLE_RUN_SCOPE = "This run"
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -63,6 +68,25 @@ def evaluation_words(config: RunConfig) -> str:
     return " × ".join(parts)
 
 
+def scope_words(evaluation: Any, n_done: int | None = None) -> str:
+    """What an experiment's summary is the mean of, in words: "Mean of 5 seeds, with 95 %
+    interval", "Mean of 6 runs (3 folds × 2 seeds), ...", "Mean of 4 of 5 seeds, ..." while
+    some are missing. `evaluation`: a config's `evaluation` (object or JSON dict)."""
+    get = (lambda k, d: evaluation.get(k, d)) if isinstance(evaluation, dict) else \
+        (lambda k, d: getattr(evaluation, k, d))
+    folds, seeds = int(get("folds", 1) or 1), max(len(get("seeds", []) or []), 1)
+    total = folds * seeds
+    done = total if n_done is None else n_done
+    part = "" if done == total else f"{done} of "
+    if folds > 1 and seeds > 1:
+        what = f"{part}{total} runs ({folds} folds × {seeds} seeds)"
+    elif folds > 1:
+        what = f"{part}{folds} folds"
+    else:
+        what = f"{part}{seeds} seeds"
+    return f"Mean of {what}, with 95 % interval"
+
+
 def default_run_name(config: RunConfig) -> str:
     """"digits exp50 · Small CNN · Focal loss" (+ label noise, unlabelled share, repeats): the
     name a run gets when the person leaves the name empty."""
@@ -77,6 +101,34 @@ def default_run_name(config: RunConfig) -> str:
     if data.unlabeled is not None and data.unlabeled.fraction > 0:
         name += f" · {data.unlabeled.fraction:.0%} unlabelled"
     return f"{name} · {evaluation_words(config)}" if config.evaluation.is_experiment else name
+
+
+_METHOD_SECTIONS = {"model", "loss", "sampler", "stage2", "resampler", "posthoc", "label_issues", "pretrain", "semi"}
+
+
+def _axis_words(axis: str, label: str) -> str:
+    if axis == "data.imbalance.ratio":
+        return f"imbalance {setting_value(axis, label)}"
+    title = setting_title(axis)
+    return f"{title[:1].lower()}{title[1:]} {setting_value(axis, label)}"
+
+
+def sweep_cell_name(sweep_name: str, grid: dict[str, Any], settings: dict[str, str], config: RunConfig) -> str:
+    """A sweep cell's name in words: "standard fixes · wine · Multi-layer perceptron (MLP) ·
+    Balanced softmax", "losses · … · imbalance 100 : 1". An axis that changes the method
+    (model, loss, sampler, two-stage fix, ...) in any of its values is said as the cell's
+    model and method; every other axis as its title and value. The config keeps the names."""
+    def touches_method(values: Any) -> bool:
+        keys = [k for patch in values.values() for k in patch] if isinstance(values, dict) else []
+        return any(k.split(".")[0] in _METHOD_SECTIONS for k in keys)
+
+    method_axes = {a for a, values in grid.items() if a.split(".")[0] in _METHOD_SECTIONS or touches_method(values)}
+    parts = [sweep_name]
+    if method_axes & set(settings):
+        model, method = plugin_label("model", config.model.name), method_display(config)
+        parts += [model] + ([method] if method and method != model else [])
+    parts += [_axis_words(a, v) for a, v in settings.items() if a not in method_axes]
+    return " · ".join(parts)
 
 
 def budget_text(config: RunConfig, train_counts: Sequence[int] | None = None) -> str:

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import streamlit as st
 
+from app.calibration_view import calibration_cards, class_test_counts
 from app.prior_view import metrics_at, prior_cards, prior_note, prior_picker
 from app.services import load_bundle
 from app.widgets import explain, require_run, table_height
@@ -30,11 +31,11 @@ art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 cal = bundle.metrics.get("calibration", {})
 probs, y = softmax(art.logits), np.asarray(art.labels)
 
-cols = st.columns(6)
-for col, key in zip(cols, ("ece", "mce", "adaptive_ece", "classwise_ece", "brier", "nll")):
-    info = CALIBRATION_METRICS[key]
-    col.metric(info.display_name, f"{cal.get(key, float('nan')):.3f}", help=f"{info.description} Lower is better.")
-explain("On the test split as it is. Below: the same model's calibration error at another class mix.")
+st.markdown("##### This run, with 95 % interval")
+calibration_cards(bundle)
+explain("This one run on the test split as it is; under ECE, MCE and NLL the ends of a 95 % interval (bootstrap "
+        "over the test cases), under the others the number of test cases. Below: the calibration error at another "
+        "class mix.")
 
 choice = prior_picker(bundle, "calibration")
 if not choice.as_tested:
@@ -78,10 +79,11 @@ explain("A trustworthy model is unsure when it is wrong: the purple bars (wrong 
 left, right = st.columns(2)
 with left:
     st.subheader("Calibration error per class")
-    st.plotly_chart(per_class_ece_bars(names, per_class_ece(probs, y, n_bins), art.class_counts, groups),
-                    width="stretch", key="calibration.per_class")
-    explain("ECE measured on each class's own test cases, classes from most to fewest training examples. "
-            "Rising bars to the right mean the rare classes get the least honest confidence.")
+    st.plotly_chart(per_class_ece_bars(names, per_class_ece(probs, y, n_bins), art.class_counts, groups,
+                                       class_test_counts(bundle)), width="stretch", key="calibration.per_class")
+    explain("ECE measured on each class's own test cases (n above each bar), classes from most to fewest training "
+            "examples. Rising bars to the right mean the rare classes get the least honest confidence. A hatched "
+            "bar marked (few) rests on fewer than 10 test cases: read it with care.")
 with right:
     st.subheader("Over- or under-confident, per group")
     st.plotly_chart(calibration_gap_bars(calibration_gap_by_group(probs, y, groups)), width="stretch",

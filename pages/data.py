@@ -57,17 +57,19 @@ k = dataset.num_classes
 im = saved.imbalance
 c1, c2, c3 = st.columns([2, 2, 2])
 profiles = ["none", "exp", "step", "linear"]
-profile = c1.radio("Profile", profiles, index=profiles.index(im.profile), horizontal=True, key="data.profile",
+# Defaults go into the session, not the widgets: a new upload and "Use my last profile" set these keys.
+for key, default in (("data.profile", im.profile), ("data.ratio", min(float(im.ratio), 200.0)), ("data.mu", float(im.mu))):
+    st.session_state.setdefault(key, default)
+profile = c1.radio("Profile", profiles, horizontal=True, key="data.profile",
                    format_func=data_forms.PROFILE_WORDS.get,
                    help="none keeps the class sizes the data has; the others make the training split rarer "
                         "from the most common (head) to the rarest (tail) class.")
 data_forms.offer_last_profile(c1)
 ratio, mu, choice, custom = im.ratio, im.mu, "as is", []
 if profile != "none":
-    ratio = c2.slider("Imbalance ratio (largest ÷ smallest class)", 1.0, 200.0, min(float(im.ratio), 200.0),
-                      step=1.0, key="data.ratio")
+    ratio = c2.slider("Imbalance ratio (largest ÷ smallest class)", 1.0, 200.0, step=1.0, key="data.ratio")
     if profile == "step":
-        mu = c2.slider("Share of classes made rare (μ)", 0.0, 1.0, float(im.mu), step=0.05, key="data.mu")
+        mu = c2.slider("Share of classes made rare (μ)", 0.0, 1.0, step=0.05, key="data.mu")
     choice = c3.selectbox("Class order (head to tail)", CLASS_ORDERS, key="data.order",
                           help="Which classes stay common and which become rare.")
     if choice == "custom":

@@ -16,6 +16,7 @@ from core.analysis import (
 )
 from core.data import feature_table, head_to_tail_order
 from core.store import RunFileDamaged
+from core.registry import plugin_label
 from core.text import md
 from core.train import train_subset_rows
 
@@ -27,7 +28,7 @@ record = require_run()
 b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)
 art, names, groups, image = b.artifacts, b.class_names, b.groups, b.modality == "image"
 if not art.has_features:
-    st.info(f"**{md(record.name)}** is a table baseline ({b.config.model.name}): the attribution methods here explain a "
+    st.info(f"**{md(record.name)}** is a table baseline ({md(plugin_label('model', b.config.model.name))}): the attribution methods here explain a "
             "neural network through its gradients, which a forest or a scikit-learn model does not have. Its "
             "mistakes are listed on the Results page (click a cell of the confusion matrix).")
     label_issue_review(rid, b, load_splits(b.config.data), names, groups)

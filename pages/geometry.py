@@ -1,14 +1,14 @@
 """Geometry: how the classes sit in the model's feature space, and how imbalance bends it."""
 
-import pandas as pd
 import streamlit as st
 
 from app import embedding_jobs as jobs
-from app.geometry_view import angles_tab, fmt, neural_collapse_tab
+from app.geometry_view import angles_tab, fmt, neural_collapse_tab, sample_values
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, require_run, table_height
 from core.analysis import class_geometry, norm_count_correlation
 from core.data import head_to_tail_order
+from core.registry import plugin_label
 from core.text import md
 from core.viz import (
     add_thumbnails, centred_class_means, embedding_hover_features, embedding_scatter, norm_count_figure,
@@ -23,7 +23,7 @@ record = require_run()
 store, bundle = get_store(), load_bundle(record.id)
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 if not art.has_features:
-    st.info(f"**{md(record.name)}** is a table baseline ({bundle.config.model.name}): it learns no feature space, so there "
+    st.info(f"**{md(record.name)}** is a table baseline ({md(plugin_label('model', bundle.config.model.name))}): it learns no feature space, so there "
             "is no geometry to show. Pick a neural-network run in the sidebar; the Results, Calibration and Post-hoc "
             "pages work for baselines too.")
     st.stop()
@@ -85,8 +85,9 @@ with tabs[0]:
     if inputs is not None and bundle.modality == "image":
         right.plotly_chart(sample_image_figure(inputs[sample]), width="content", key="geometry.sample_image")
     elif inputs is not None:
-        right.dataframe(pd.DataFrame({"feature": feature_names or range(inputs.shape[1]), "value": inputs[sample]}),
-                        hide_index=True, height=table_height(inputs.shape[1], 220))
+        values = sample_values(splits, inputs[sample])
+        right.dataframe(values, hide_index=True, height=table_height(len(values), 220))
+        right.caption("Each value as in the data file (gaps show the value they were filled with).")
 
 with tabs[1]:
     neural_collapse_tab(bundle)

@@ -11,6 +11,7 @@ from app.services import load_bundle
 from app.widgets import chart_with_download, require_run, run_method
 from core.analysis import softmax
 from core.data import source_label
+from core.registry import plugin_label
 from core.safe_csv import csv_bytes
 from core.text import md
 from core.viz import group_bars_figure, per_class_figure, pr_curve_figure, run_colors, training_curves_figure
@@ -47,7 +48,8 @@ with left:
                                   key="results.metric") or "recall"
     show(per_class_figure(per_class_shown, metric), "per-class",
          "Each dot is a class; further right means more training samples. Points on the left are rare classes: "
-         "if they sit low, the model fails on the tail. Bars: 95 % interval "
+         "if they sit low, the model fails on the tail. A hollow dot rests on fewer than 10 test cases. "
+         "Bars: 95 % interval "
          + ("over the experiment's runs." if pooled else "(Wilson) for the class's few test cases; a rare class's "
             "long bar means its number rests on very few cases."))
 with right:
@@ -81,7 +83,7 @@ labels_section(bundle, show)  # pseudo-labels and pre-training, for runs that us
 st.subheader("Training curves")
 training = m.get("training") or {}
 if training.get("steps") == 0:
-    st.caption(f"{bundle.config.model.name} is a table baseline: it is fitted in one go, so there are no epochs to "
+    st.caption(f"{plugin_label('model', bundle.config.model.name)} is a table baseline: it is fitted in one go, so there are no epochs to "
                "show.")
 else:
     show(training_curves_figure(bundle.history, training.get("selected_epoch")), "training",

@@ -49,7 +49,7 @@ shown = sv.hold_fixed(table, fixed)
 notes = sv.variant_notes(record.spec)
 if fixed or notes:
     with st.expander("What the settings mean" + (" (and what is held fixed)" if fixed else "")):
-        st.markdown("\n".join(notes + [f"- {md(axis_title(a))} ({md(a)}) = **{md(v)}** throughout"
+        st.markdown("\n".join(notes + [f"- {md(axis_title(a))} = **{md(v)}** throughout"
                                        for a, v in fixed.items()]))
 
 # --- the map ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def cfg(**changes) -> RunConfig:
 
 def test_same_data_different_method_is_comparable():
     ok, reason = comparable({"ce": cfg(), "focal": cfg(loss={"name": "focal"}), "long": cfg(train={"epochs": 50})})
-    assert ok and "all 3 runs use digits (exp imbalance, ratio 20)" in reason
+    assert ok and "all 3 runs use Handwritten digits (exp imbalance, ratio 20)" in reason
 
 
 @pytest.mark.parametrize(("change", "words"), [
@@ -54,8 +54,8 @@ def test_comparable_accepts_raw_dicts_and_single_runs():
 
 
 def test_describe_data():
-    assert describe_data(cfg()) == "digits (exp imbalance, ratio 20)"
-    assert describe_data(RunConfig()) == "digits (no added imbalance)"
+    assert describe_data(cfg()) == "Handwritten digits (exp imbalance, ratio 20)"
+    assert describe_data(RunConfig()) == "Handwritten digits (no added imbalance)"
     assert "split seed 0" in describe_data(cfg(), split=True)
 
 

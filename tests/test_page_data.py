@@ -115,7 +115,7 @@ def test_save_dataset_for_training(empty_home, open_page):
 
     fresh = open_page("train")  # a new session (a reload, another tab) starts from the saved choice
     assert fresh.session_state[state.DATA_CONFIG] == saved
-    assert "wine" in fresh.info[0].value and "the default" not in fresh.info[0].value
+    assert "Wine cultivars" in fresh.info[0].value and "the default" not in fresh.info[0].value
     (empty_home / "ui" / "data_config.json").write_text("{not json")
     broken = open_page("train")  # an unreadable file: the default dataset, no crash
     assert not broken.exception and "the default" in broken.info[0].value

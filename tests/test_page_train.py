@@ -211,7 +211,7 @@ def test_build_run_config_explains_what_cannot_run():
     digits, wine = load_builtin("digits"), load_builtin("wine")
     base = {"data": {"source": "digits"}, "model": {"name": "small_cnn"}, "loss": {"name": "ce"}}
     config, error = build_run_config(base, digits)
-    assert error is None and config.name == "digits · Small convolutional network · Cross-entropy (plain)"
+    assert error is None and config.name == "Handwritten digits · Small convolutional network · Cross-entropy (plain)"
     _, error = build_run_config({**base, "loss": {"name": "focal", "gamma": -1}}, digits)
     assert "gamma" in error
     _, error = build_run_config({**base, "resampler": {"name": "smote"}}, digits)

@@ -253,14 +253,17 @@ def test_decision_regions_without_a_model_and_with_hard_predictions():
     assert np.array_equal(np.floor(np.asarray(fig.data[0].z)), pred)
 
 
-def test_recall_bars_go_head_to_tail_in_group_colours():
+def test_recall_bars_go_head_to_tail_in_the_colours_of_their_points():
     counts, recall = np.array([10, 500, 80]), np.array([0.2, 0.99, 0.7])
     fig = recall_bars_figure(["a", "b", "c"], recall, counts)
     assert list(fig.layout.xaxis.categoryarray) == ["b", "c", "a"]
     bars = {t.name: t for t in fig.data}
-    assert set(bars) == {"head", "medium", "tail"}
-    assert bars["head"].marker.color == "#1f77b4" and bars["tail"].marker.color == "#d62728"
-    assert list(bars["tail"].x) == ["a"] and bars["tail"].y[0] == pytest.approx(0.2)
+    assert set(bars) == {"b (head)", "c (medium)", "a (tail)"}
+    points = decision_regions_figure(None, None, None, np.zeros((3, 2)), np.array([0, 1, 2]), ["a", "b", "c"], counts)
+    point_colours = {t.name.split(" · ")[0]: t.marker.color for t in points.data}
+    assert {name.split(" (")[0]: bar.marker.color for name, bar in bars.items()} == point_colours
+    assert "class" in fig.layout.legend.title.text
+    assert list(bars["a (tail)"].x) == ["a"] and bars["a (tail)"].y[0] == pytest.approx(0.2)
 
 
 def test_accuracy_bars_pair_plain_and_balanced():

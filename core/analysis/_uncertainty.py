@@ -37,13 +37,17 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from core.analysis import _calibration as cal
 from core.analysis._calibration import CALIBRATION_METRICS, DEFAULT_BINS, _equal_width_index
 from core.analysis._metrics import METRICS, _check_labels, softmax
 
 __all__ = [
     "BOOTSTRAP_METRICS",
+    "FEW_CASES",
+    "few_cases_words",
     "Interval",
     "bootstrap_intervals",
+    "calibration_intervals",
     "per_class_intervals",
     "pooled_per_class",
     "summarize_runs",
@@ -55,6 +59,14 @@ BOOTSTRAP_METRICS: tuple[str, ...] = (
     "accuracy", "balanced_accuracy", "f1_macro", "gmean", "worst_class_recall", "ece",
 )
 DEFAULT_INTERVAL_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "ece")
+
+FEW_CASES = 10  # a per-class number from fewer test cases than this is marked as resting on few cases
+
+
+def few_cases_words(n: int) -> str:
+    """A per-class test count as shown beside its numbers: "3 (few)" below FEW_CASES."""
+    return f"{n} (few)" if n < FEW_CASES else str(n)
+
 
 # Resamples per vectorised call: bounds memory at about this many gathered indices.
 _BATCH_ELEMENTS = 2_000_000
@@ -237,6 +249,39 @@ def bootstrap_intervals(
 
 
 _WILSON_METRICS = ("worst_class_recall", "gmean")
+
+
+def calibration_intervals(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    metrics: Sequence[str] = ("ece", "mce", "nll"),
+    n_bins: int = DEFAULT_BINS,
+    n_resamples: int = 400,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """A percentile-bootstrap interval over the test cases (resampled within each class, as
+    `bootstrap_intervals`) for calibration measures of `CALIBRATION_METRICS` that take
+    (probs, labels): ECE, MCE, NLL, Brier. Percentile ends are values the measure took, so
+    they stay inside its range."""
+    funcs = {"ece": lambda p, y: cal.ece(p, y, n_bins), "mce": lambda p, y: cal.mce(p, y, n_bins),
+             "adaptive_ece": lambda p, y: cal.adaptive_ece(p, y, n_bins), "nll": cal.nll, "brier": cal.brier,
+             "classwise_ece": lambda p, y: cal.classwise_ece(p, y, n_bins)}
+    unknown = sorted(set(metrics) - set(funcs))
+    if unknown:
+        raise ValueError(f"no calibration interval for {unknown}; known: {', '.join(funcs)}")
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels).astype(np.int64, copy=False)
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        return np.array([[funcs[m](p[row], y[row]) for row in idx] for m in metrics])
+
+    estimate, low, high, method = _stratified_bootstrap(
+        y, statistic, len(metrics), n_resamples=n_resamples, confidence=confidence, seed=seed, per_row=max(y.size, 1))
+    note = _singleton_note(y) if y.size else ""
+    return {m: Interval(float(estimate[i]), float(low[i]), float(high[i]), method, note)
+            for i, m in enumerate(metrics)}
 
 
 def _singleton_note(labels: np.ndarray) -> str:

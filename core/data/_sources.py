@@ -144,10 +144,11 @@ def unused_uploads(used_sources: Iterable[str]) -> list[StoredUpload]:
 
 
 def source_label(source: str) -> str:
-    """A source's short name for people: the uploaded file's own name, or the built-in's name."""
+    """A source's short name for people: the uploaded file's own name, or the built-in's
+    display words ("Handwritten digits"; the config and the CLI keep "digits")."""
     if source.startswith(UPLOAD_PREFIX):
         return source[len(UPLOAD_PREFIX):].split("-", 1)[-1]
-    return source
+    return DATASETS.info(source).label if source in DATASETS else source
 
 
 def describe_source(source: str) -> str:

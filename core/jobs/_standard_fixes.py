@@ -9,6 +9,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.data import source_label
+from core.glossary import plugin_label
 from core.jobs._sweeps import SweepSpec, load_sweep
 
 __all__ = ["BASELINES", "FIXES_SEEDS", "STANDARD_FIXES", "baseline_configs", "standard_fixes_spec"]
@@ -35,7 +36,7 @@ def baseline_configs(config: RunConfig) -> list[RunConfig]:
     for section in ("loss", "sampler", "resampler", "stage2"):
         raw.pop(section, None)
     name = source_label(config.data.source)
-    return [RunConfig.model_validate({**raw, "model": {"name": model}, "name": f"{name} · {model} (baseline)"})
+    return [RunConfig.model_validate({**raw, "model": {"name": model}, "name": f"{name} · {plugin_label('model', model)}"})
             for model in BASELINES]
 
 
@@ -56,7 +57,7 @@ def standard_fixes_spec(config: RunConfig, modality: str) -> SweepSpec:
     raw["evaluation"] = {"folds": folds, "seeds": seeds}
     imb = config.data.imbalance
     profile = "" if imb.profile == "none" else f" {imb.profile}{imb.ratio:g}"
-    raw["name"] = f"standard fixes · {source_label(config.data.source)}{profile} · {raw['model']['name']}"
+    raw["name"] = f"standard fixes · {source_label(config.data.source)}{profile}"  # each cell adds model and method
     variants = {label: dict(patch) for label, patch in STANDARD_FIXES.items()}
     variants["ldam_drw"]["loss.drw_epoch"] = int(0.8 * config.train.epochs)
     if modality == "tabular":

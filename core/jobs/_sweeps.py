@@ -35,6 +35,7 @@ from core.data import UPLOAD_PREFIX, load_data
 from core.jobs._executors import Executor
 from core.jobs._worker import headline
 from core.registry import kind_of_setting
+from core.run_words import sweep_cell_name
 from core.store import RunStore, pid_alive
 from core.train import run_problems
 
@@ -138,9 +139,10 @@ def expand_sweep(spec: SweepSpec) -> tuple[list[SweepCell], list[str]]:
             for dotted, value in patch.items():
                 _set(raw, dotted, value)
         where = ", ".join(f"{a}={v}" for a, v in settings.items())
-        raw["name"] = f"{spec.name} · {where}"[:200]
         try:
-            cells.append(SweepCell(settings, RunConfig.model_validate(raw)))
+            config = RunConfig.model_validate(raw)
+            config = config.model_copy(update={"name": sweep_cell_name(spec.name, spec.grid, settings, config)[:200]})
+            cells.append(SweepCell(settings, config))
         except ValidationError as exc:
             problems.append(f"{where}: {format_validation_error(exc)}")
     return cells, problems

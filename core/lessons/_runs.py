@@ -14,7 +14,7 @@ from core.jobs._executors import Executor
 from core.lessons._base import Lesson, LessonRun, Verdict
 from core.store import RunFileDamaged, RunStore, SweepRecord
 
-__all__ = ["lesson_sweep", "lesson_state", "lesson_runs", "run_lesson", "lesson_verdict"]
+__all__ = ["lesson_sweep", "lesson_state", "state_of", "lesson_runs", "run_lesson", "lesson_verdict"]
 
 
 def lesson_sweep(store: RunStore, lesson: Lesson) -> SweepRecord | None:
@@ -24,7 +24,12 @@ def lesson_sweep(store: RunStore, lesson: Lesson) -> SweepRecord | None:
 
 def lesson_state(store: RunStore, lesson: Lesson) -> dict:
     """{"status": "not run" | the sweep's status, "done": n, "total": n, "sweep": id or None}."""
-    record = lesson_sweep(store, lesson)
+    return state_of(lesson, lesson_sweep(store, lesson))
+
+
+def state_of(lesson: Lesson, record: SweepRecord | None) -> dict:
+    """`lesson_state` from one read of the lesson's sweep: a page that draws its progress,
+    time left and verdict from the same record is never in two states at once."""
     if record is None:
         return {"status": "not run", "done": 0, "total": lesson.n_runs, "sweep": None}
     runs = record.runs
@@ -32,9 +37,10 @@ def lesson_state(store: RunStore, lesson: Lesson) -> dict:
             "sweep": record.id}
 
 
-def lesson_runs(store: RunStore, lesson: Lesson) -> list[LessonRun]:
-    """Every finished run of the lesson with its cell and stored arrays (damaged ones left out)."""
-    record = lesson_sweep(store, lesson)
+def lesson_runs(store: RunStore, lesson: Lesson, record: SweepRecord | None = None) -> list[LessonRun]:
+    """Every finished run of the lesson with its cell and stored arrays (damaged ones left
+    out); of `record` (the lesson's sweep as already read) when given."""
+    record = record or lesson_sweep(store, lesson)
     if record is None:
         return []
     out = []
@@ -62,5 +68,5 @@ def run_lesson(store: RunStore, lesson: Lesson, executor: Executor | None = None
     return run_sweep(store, sweep_id, executor or LocalExecutor(), echo=echo)
 
 
-def lesson_verdict(store: RunStore, lesson: Lesson) -> Verdict:
-    return lesson.analyse(lesson_runs(store, lesson))
+def lesson_verdict(store: RunStore, lesson: Lesson, record: SweepRecord | None = None) -> Verdict:
+    return lesson.analyse(lesson_runs(store, lesson, record))

@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.analysis import FEW_CASES, few_cases_words
 from core.data import head_to_tail_order
 from core.text import plotly_text
 
@@ -103,18 +104,27 @@ def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, n_bins: in
 
 
 def per_class_ece_bars(class_names: Sequence[str], values: Sequence[float] | np.ndarray,
-                       counts: Sequence[int] | np.ndarray, groups: Sequence[str]) -> go.Figure:
-    """Calibration error within each class, classes head to tail, coloured by group."""
+                       counts: Sequence[int] | np.ndarray, groups: Sequence[str],
+                       test_counts: Sequence[int] | np.ndarray | None = None) -> go.Figure:
+    """Calibration error within each class, classes head to tail, coloured by group. With
+    `test_counts`, each bar is labelled with its number of test cases, and a class with
+    fewer than FEW_CASES is drawn hatched and marked "(few)"."""
     order = head_to_tail_order(counts)
     names = [plotly_text(class_names[i]) for i in order]
     vals, cnt, grp = np.asarray(values, dtype=np.float64)[order], np.asarray(counts)[order], [groups[i] for i in order]
+    tests = None if test_counts is None else np.asarray(test_counts, dtype=int)[order]
     fig = go.Figure()
     for g in [g for g in _GROUP_ORDER if g in grp] + sorted(set(grp) - set(_GROUP_ORDER)):
         idx = [i for i, gi in enumerate(grp) if gi == g]
+        extra = {}
+        if tests is not None:
+            few = tests[idx] < FEW_CASES
+            extra = {"text": [f"n={few_cases_words(int(t))}" for t in tests[idx]], "textposition": "outside",
+                     "marker_pattern_shape": ["/" if f else "" for f in few]}
         fig.add_trace(go.Bar(x=[names[i] for i in idx], y=vals[idx], name=g,
                              marker={"color": _GROUP_COLORS.get(g, "#7f7f7f")}, customdata=cnt[idx],
                              hovertemplate="%{x}<br>ECE %{y:.3f}<br>%{customdata:,} training examples<extra>"
-                                           + g + "</extra>"))
+                                           + g + "</extra>", **extra))
     fig.update_layout(**_LAYOUT, height=340, bargap=0.2,
                       xaxis={"title": "class (most training examples → fewest)", "type": "category",
                              "categoryorder": "array", "categoryarray": names},

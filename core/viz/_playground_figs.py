@@ -128,24 +128,26 @@ def recall_bars_figure(
     counts: Sequence[int],
     title: str | None = None,
 ) -> go.Figure:
-    """Per-class recall, classes head to tail, bars coloured by head/medium/tail group."""
+    """Per-class recall, classes head to tail, each bar in its class's colour, the same as
+    its points in `decision_regions_figure` (outlined as they are: the rarer, the darker the
+    outline); the legend names each class with its group."""
     counts = np.asarray(counts)
     recall = np.asarray(recall, dtype=float)
     groups = _groups(counts)
     order = head_to_tail_order(counts)
     names = [plotly_text(class_names[c]) for c in order]
     fig = go.Figure()
-    for group in ("head", "medium", "tail"):
-        members = [c for c in order if groups[c] == group]
-        if not members:
-            continue
+    for c in order:
+        _, outline, width, _ = _MARKER[groups[c]]
         fig.add_bar(
-            x=[plotly_text(class_names[c]) for c in members], y=recall[members].tolist(), name=group,
-            marker_color=_GROUP_COLORS[group], text=[f"{r:.0%}" for r in recall[members]], textposition="outside",
-            customdata=counts[members].tolist(), hovertemplate="%{x}: recall %{y:.1%} (%{customdata} training points)"
-                                                      "<extra></extra>",
+            x=[plotly_text(class_names[c])], y=[float(recall[c])], name=f"{plotly_text(class_names[c])} ({groups[c]})",
+            marker=dict(color=PLAYGROUND_CLASS_COLORS[c % len(PLAYGROUND_CLASS_COLORS)],
+                        line=dict(color="#1a1a1a" if outline != "white" else "white", width=width)),
+            text=[f"{recall[c]:.0%}"], textposition="outside", customdata=[int(counts[c])],
+            hovertemplate="%{x}: recall %{y:.1%} (%{customdata} training points)<extra></extra>",
         )
     fig.update_layout(title=plotly_text(title), height=320, barmode="overlay", **_BAR_LAYOUT)
+    fig.update_layout(legend_title_text="colour = class, as its points:")
     fig.update_xaxes(categoryorder="array", categoryarray=names, title_text="class, commonest first")
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title_text="recall")
     return fig

@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
+from core.registry import plugin_label
 from core.viz._attribution_figs import (
     NEGATIVE_COLOR,
     POSITIVE_COLOR,
@@ -109,7 +110,7 @@ def error_report_html(
 <body>
 <header>
 <h1>{_esc(title)}</h1>
-<p class="meta">Run <b>{_esc(run_name)}</b> &middot; attribution method <b>{_esc(method)}</b> &middot;
+<p class="meta">Run <b>{_esc(run_name)}</b> &middot; attribution method <b>{_esc(plugin_label("attribution", method))}</b> &middot;
 {len(cases)} case{'s' if len(cases) != 1 else ''}, {n_errors} misclassified &middot; {len(names)} classes</p>
 </header>
 {_explainer(method)}
@@ -143,7 +144,7 @@ def _explainer(method: str) -> str:
     about = ""
     if method in ATTRIBUTIONS:
         info = ATTRIBUTIONS.info(method)
-        about = f"<p><b>{_esc(method)}</b>: {_esc(info.description)}" + (f" <i>({_esc(info.paper)})</i>" if info.paper else "") + "</p>"
+        about = f"<p><b>{_esc(info.label)}</b>: {_esc(info.description)}" + (f" <i>({_esc(info.paper)})</i>" if info.paper else "") + "</p>"
     return f"""<section class="explainer">
 <h2>How to read this report</h2>
 <p>Each card is one sample the model got wrong (or that was chosen for review). An

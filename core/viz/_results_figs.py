@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
+from core.analysis import FEW_CASES
 from core.glossary import display_name
 from core.text import md, plotly_text
 
@@ -155,19 +156,27 @@ def per_class_figure(per_class_df: pd.DataFrame, metric: str = "recall") -> go.F
     if metric not in per_class_df:
         raise ValueError(f"no column {metric!r}; have {list(per_class_df.columns)}")
     fig = go.Figure()
+    per_run = per_class_df["support"] / (per_class_df["n_runs"] if "n_runs" in per_class_df else 1)
+    few = (per_run < FEW_CASES).to_numpy()
     for group, color in GROUP_COLORS.items():
-        part = per_class_df[per_class_df["group"] == group]
+        inside = (per_class_df["group"] == group).to_numpy()
+        part = per_class_df[inside]
         if part.empty:
             continue
         fig.add_trace(go.Scatter(
             x=part["count_train"].to_numpy(), y=part[metric].to_numpy(), mode="markers", name=group,
             error_y=_error_bars(part, metric, color),
-            marker={"color": color, "size": 11, "line": {"width": 1, "color": "white"}},
-            customdata=np.stack([part["class"].map(plotly_text).to_numpy(), part["support"].to_numpy()], axis=1),
+            marker={"color": color, "size": 11, "line": {"width": 2, "color": [color if f else "white" for f in few[
+                inside]]}, "symbol": ["circle-open" if f else "circle" for f in few[inside]]},
+            customdata=np.stack([part["class"].map(plotly_text).to_numpy(), part["support"].to_numpy(),
+                                 np.where(few[inside], " (few: read with care)", "")], axis=1),
             hovertemplate="class <b>%{customdata[0]}</b><br>%{x} training samples<br>"
                           f"{METRIC_LABELS.get(metric, metric)} %{{y:.2f}}<br>%{{customdata[1]}} test samples"
-                          "<extra>%{fullData.name}</extra>",
+                          "%{customdata[2]}<extra>%{fullData.name}</extra>",
         ))
+    if few.any():  # a legend entry for the hollow marks
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"hollow: fewer than {FEW_CASES} test cases",
+                                 marker={"symbol": "circle-open", "size": 11, "color": "#555"}, hoverinfo="skip"))
     _layout(fig, None)
     counts = per_class_df["count_train"].to_numpy(dtype=float)
     positive = counts[counts > 0]
@@ -423,7 +432,7 @@ def tail_warnings(summary: Mapping[str, float], per_class_df: pd.DataFrame, gap:
     notes = []
     tested = per_class_df[per_class_df["support"] > 0]
     lowest = tested.sort_values(["recall", "count_train"], kind="stable").head(worst)
-    names = ", ".join(f"{md(c)} (hit rate {r:.0%}, {n} training samples)"
+    names = ", ".join(f"{md(c)} (hit rate {r:.0%}, {round(n)} training samples)"
                       for c, r, n in zip(lowest["class"], lowest["recall"], lowest["count_train"], strict=True))
     acc, bal = summary.get("accuracy", np.nan), summary.get("balanced_accuracy", np.nan)
     if np.isfinite(acc) and np.isfinite(bal) and acc - bal > gap:

@@ -310,8 +310,12 @@ def sweep_heatmap_figure(
         customdata=custom, hovertext=hovers, hovertemplate="%{hovertext}<extra></extra>"))
 
     height = int(min(860, max(320, 150 + row_px * n_rows)))
-    fig.update_layout(height=height, width=width, template="plotly_white", margin={"l": 60, "r": 20, "t": 40, "b": 60},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "x": 0, "font": {"size": 12}},
+    # The legend sits at the foot of the figure, under the axis title: on top, the chart's mode
+    # bar (camera, zoom) covered its right end.
+    fig.update_layout(height=min(height + 40, 860), width=width, template="plotly_white",
+                      margin={"l": 60, "r": 20, "t": 30, "b": 110},
+                      legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.01, "x": 0,
+                              "font": {"size": 12}},
                       hovermode="closest", hoverdistance=-1, plot_bgcolor="#ffffff")  # any point: its cell
     fig.update_xaxes(tickvals=list(range(n_cols)), ticktext=[plotly_text(c) for c in col_values],
                      title=plotly_text(axis_title(columns)) if columns is not None else None, showgrid=False,
