@@ -22,6 +22,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from core.glossary import display_name
 from core.text import md, plotly_text
+from core.viz._fit import wrap_title
 
 __all__ = [
     "GROUP_COLORS",
@@ -305,8 +306,8 @@ def metric_difference_figure(per_class_by_run: Mapping[str, pd.DataFrame], metri
     fig.update_layout(barmode="group", showlegend=True)
     fig.add_hline(y=0, line_color="#444", line_width=1)
     fig.update_xaxes(title="class (most training samples on the left)", type="category")
-    fig.update_yaxes(title=f"change in {METRIC_LABELS.get(metric, metric).lower()} (above 0: better than "
-                           f"{plotly_text(reference)})", zeroline=True)
+    fig.update_yaxes(title=wrap_title(f"change in {METRIC_LABELS.get(metric, metric).lower()} (above 0: better "
+                                      f"than {reference})", 45), zeroline=True)
     return fig
 
 
@@ -320,6 +321,7 @@ def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_l
     fig = go.Figure()
     runs = comparisons["run"].tolist()
     colors = _colors(runs, colors)
+    title = f"difference in {metric_label} against {reference}"
     reference = plotly_text(reference)
     for row in comparisons.to_dict(orient="records"):
         low, high, diff = (float(row[k]) if row[k] is not None else math.nan for k in ("low", "high", "difference"))
@@ -330,7 +332,7 @@ def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_l
         level = float(row.get("confidence") or 0.95)
         interval = (f"{level:.1%} interval [{low:+.3f}, {high:+.3f}]" if has_interval else "no interval")
         fig.add_trace(go.Scatter(
-            x=[diff], y=[run], mode="markers", name=run, showlegend=False,
+            x=[diff], y=[wrap_title(row["run"], 28)], mode="markers", name=run, showlegend=False,
             marker={"color": color, "size": 13, "symbol": "circle" if beyond else "circle-open",
                     "line": {"width": 2, "color": color}},
             error_x={"type": "data", "symmetric": False, "array": [high - diff if has_interval else 0],
@@ -339,10 +341,10 @@ def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_l
             hovertemplate=f"<b>{run}</b> − <b>{reference}</b><br>{metric_label} %{{x:+.3f}}<br>{interval}<br>"
                           f"{plotly_text(row['verdict'])}<extra></extra>",
         ))
-    _layout(fig, None, height=max(160, 70 + 48 * len(runs)))
+    _layout(fig, None, height=max(200, 110 + 60 * len(runs)))
     fig.add_vline(x=0, line_color="#444", line_width=1, line_dash="dot")
     side = {True: " (right of the line: better)", False: " (left of the line: better)"}.get(higher_is_better, "")
-    fig.update_xaxes(title=f"difference in {metric_label} against {reference}{side}", zeroline=False)
+    fig.update_xaxes(title=wrap_title(title + side, 55), zeroline=False)
     fig.update_yaxes(type="category", autorange="reversed")
     return fig
 
