@@ -81,6 +81,8 @@ def sidebar() -> None:
         st.selectbox("Run", [r.id for r in runs], key=state.RUN_ID, format_func=labels.get,
                      help="The run every analysis page shows. Newest first. The page's address names it "
                           "(?run=...), so a view can be bookmarked or shared.")
+        if len(labels[st.session_state[state.RUN_ID]]) > 26:  # a picker shows one line: the whole name below it
+            st.caption(md(labels[st.session_state[state.RUN_ID]]))
         st.query_params["run"] = st.session_state[state.RUN_ID]
         st.session_state[state.RUN_IN_ADDRESS] = st.session_state[state.RUN_ID]
         st.session_state[state.RUN_NAMES] = {r.id: r.name for r in runs}

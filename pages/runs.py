@@ -50,13 +50,14 @@ with st.container(key="wide-runs-table"):
                       "macro F1", "G-mean", "id"],
         column_config={
             "status": st.column_config.TextColumn(pinned=True),
-            **{c: st.column_config.NumberColumn(format="%.3f", hidden=c != "balanced accuracy") for c in
+            **{c: {**st.column_config.NumberColumn(format="%.3f"), "hidden": c != "balanced accuracy"} for c in
                ("accuracy", "balanced accuracy", "macro F1", "G-mean")},
             "data": st.column_config.TextColumn(help="The data set and the imbalance its training split was given."),
-            "experiment": st.column_config.TextColumn(hidden=True, help="Runs of one configuration repeated over "
-                                                      "folds or seeds; compare experiments on the Compare page."),
-            "id": st.column_config.TextColumn(hidden=True, help="The run's folder name in the store; "
-                                                                 "`tailscope show <id>`."),
+            "experiment": {**st.column_config.TextColumn(help="Runs of one configuration repeated over folds or "
+                                                              "seeds; compare experiments on the Compare page."),
+                           "hidden": True},
+            "id": {**st.column_config.TextColumn(help="The run's folder name in the store; `tailscope show <id>`."),
+                   "hidden": True},
         },
     )
 # Ticked rows are positions in the table as it was drawn when they were ticked; map them

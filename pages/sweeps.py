@@ -99,7 +99,7 @@ st.subheader("Every square as a table")
 columns_shown = [a for a in axes if a in table] + [metric, "verdict_vs_reference", "difference_vs_reference",
                                                    f"{metric}_low", f"{metric}_high", "status", "runs done", "runs",
                                                    "head_recall", "tail_recall"]
-hidden = {c: st.column_config.Column(hidden=True) for c in ("status", "runs done", "runs")}
+hidden = {c: {"hidden": True} for c in ("status", "runs done", "runs")}
 with st.container(key="wide-sweep-table"):
     st.dataframe(sv.display_table(table, columns_shown, metric), hide_index=True, width="stretch",
                  height=table_height(len(table)), column_config={
@@ -107,8 +107,8 @@ with st.container(key="wide-sweep-table"):
                      metric: st.column_config.NumberColumn(label, format="%.3f"),
                      f"{metric}_low": st.column_config.NumberColumn("95 % interval from", format="%.3f"),
                      f"{metric}_high": st.column_config.NumberColumn("to", format="%.3f"),
-                     "head_recall": st.column_config.NumberColumn("head recall", format="%.3f", hidden=True),
-                     "tail_recall": st.column_config.NumberColumn("tail recall", format="%.3f", hidden=True),
+                     "head_recall": {**st.column_config.NumberColumn("head recall", format="%.3f"), "hidden": True},
+                     "tail_recall": {**st.column_config.NumberColumn("tail recall", format="%.3f"), "hidden": True},
                      "difference_vs_reference": st.column_config.NumberColumn("difference from the reference",
                                                                               format="%+.3f"),
                      "verdict_vs_reference": "verdict"})

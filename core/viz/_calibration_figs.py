@@ -117,10 +117,10 @@ def per_class_ece_bars(class_names: Sequence[str], values: Sequence[float] | np.
                              hovertemplate="%{x}<br>ECE %{y:.3f}<br>%{customdata:,} training examples<extra>"
                                            + g + "</extra>"))
     fig.update_layout(**_LAYOUT, height=340, bargap=0.2,
-                      xaxis={"title": "class (most training examples → fewest)", "type": "category",
+                      xaxis={"title": wrap_title("class (most training examples → fewest)", 24), "type": "category",
                              "categoryorder": "array", "categoryarray": names},
                       yaxis={"title": "ECE within the class", "rangemode": "tozero"},
-                      legend={"orientation": "h", "y": 1.12})
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 
 

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from core.data import class_groups, head_to_tail_order
 from core.text import plotly_text
 from core.viz._data_figs import GROUP_COLORS
+from core.viz._fit import wrap_title
 
 __all__ = ["training_curves_figure", "recall_heatmap_figure"]
 
@@ -120,11 +121,13 @@ def recall_heatmap_figure(
                       annotation_text=f"stage 2: {span[2]}", annotation_position="top right")
     ticktext = [f"<span style='color:{GROUP_COLORS.get(groups[i], '#444')}'>{plotly_text(class_names[i])}</span>"
                 for i in order]
+    height = int(min(max(260, 22 * k + 110), 900))
     fig.update_layout(
-        height=int(min(max(260, 22 * k + 110), 900)), margin=dict(l=10, r=10, t=30, b=10),
+        height=height, margin=dict(l=10, r=10, t=30, b=10),
         xaxis=epoch_axis(epochs),
         yaxis=dict(type="category", categoryorder="array", categoryarray=names, autorange="reversed",
                    tickmode="array", tickvals=names, ticktext=ticktext,
-                   title="class (head at the top, tail at the bottom)"),
+                   # broken into lines that fit the plot's height (~8 px a character)
+                   title=wrap_title("class (head at the top, tail at the bottom)", (height - 100) // 8)),
     )
     return fig
