@@ -44,8 +44,7 @@ NO_CUT_CSS = """
 [data-testid^="stBaseButton"] p, [data-testid^="stBaseButton"] div, [data-testid="stPageLink"] *,
 [data-testid="stMultiSelectTagsContainer"] span, [data-testid="stExpander"] summary * {
   white-space: normal !important; text-overflow: clip !important; overflow: visible !important; }
-[data-testid="stMultiSelectTagsContainer"] span { height: auto !important; max-width: 100% !important;
-  overflow-wrap: anywhere; }
+[data-testid="stMultiSelectTagsContainer"] span { height: auto !important; max-width: 100% !important; }
 [data-testid^="stBaseButton"] { height: auto; }
 [data-testid="stMetricDeltaDescription"], [data-testid="stMetricDeltaDescription"] * { white-space: normal !important;
   text-overflow: clip !important; overflow: visible !important; }
