@@ -45,12 +45,12 @@ def legend_styler(table: pd.DataFrame, colors: Mapping[str, str], fmt: str = "{:
     ten metrics side by side did not), its first row the run's colour as a swatch, so the
     table doubles as the legend of every chart on the page; `best` (runs x metrics, True
     where a run is best) shades those cells."""
-    shown = table.T
-    shown.insert(0, "colour", "")  # placeholder column, moved to the first row below
+    def text(value) -> str:  # formatted here: a column of text, not numbers beside the swatch's ""
+        return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
+
     shown = pd.concat([pd.DataFrame([[""] * len(table.index)], index=["colour"], columns=table.index),
-                       shown.drop(columns="colour")])
+                       table.T.map(text)])
     shown.index = [labels.get(k, k) if labels else k for k in shown.index]
-    metrics = list(shown.index[1:])
 
     def shade(row):
         if row.name == "colour":
@@ -60,7 +60,7 @@ def legend_styler(table: pd.DataFrame, colors: Mapping[str, str], fmt: str = "{:
         key = next(k for k in table.columns if (labels.get(k, k) if labels else k) == row.name)
         return ["background-color: #d8f0d8; font-weight: 700" if best.loc[run, key] else "" for run in row.index]
 
-    return shown.style.format(fmt, na_rep="n/a", subset=pd.IndexSlice[metrics, :]).apply(shade, axis=1)
+    return shown.style.apply(shade, axis=1)
 
 
 def experiment_numbers(chosen: Sequence[str], labels: Mapping[str, str],

@@ -143,7 +143,7 @@ def test_no_page_cuts_text_at_1024_or_1440(clipping_server):
             page.goto(f"{url}/{name}?{address}")
             expect(page.locator("h1").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             settle(page)
-            expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0)  # every element drawn
+            expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=PAGE_TIMEOUT_MS)  # all drawn
             where = f"{name}?{query} at {width}x{height}{' in classroom mode' if classroom else ''}"
             no_exception(page, where)
             found += [f"{where}: {kind}: {text!r}"
