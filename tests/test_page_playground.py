@@ -28,7 +28,7 @@ def _titles(at) -> list[str]:
 def _tail_recall(at, label: str) -> float:
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
-        if spec["layout"].get("title", {}).get("text") == f"Recall per class · {label}":
+        if spec["layout"].get("title", {}).get("text", "").replace("<br>", " ") == f"Recall per class · {label}":
             return next(t["y"][0] for t in spec["data"] if t["name"] == "tail")
     raise AssertionError(f"no recall bars for {label}")
 

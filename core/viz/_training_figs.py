@@ -52,7 +52,8 @@ def training_curves_figure(history: Sequence[dict[str, Any]], selected_epoch: in
     """
     epochs = [int(r["epoch"]) for r in history]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("Loss (lower is better)", "Validation accuracy (higher is better)"))
+                        # on two lines: a half-width chart at 1024 px cut the second one
+                        subplot_titles=("Loss<br>(lower is better)", "Validation accuracy<br>(higher is better)"))
     series = [
         (1, "train_loss", "train loss", dict(color="#444444")),
         (1, "val_loss", "validation loss", dict(color="#444444", dash="dot")),
@@ -78,7 +79,7 @@ def training_curves_figure(history: Sequence[dict[str, Any]], selected_epoch: in
                            text=f"kept: epoch {selected_epoch}", font=dict(color="#2ca02c", size=11))
     fig.update_xaxes(**epoch_axis(epochs))
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10),
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
     if not history:
         fig.add_annotation(text="waiting for the first epoch…", showarrow=False, xref="paper", yref="paper",
