@@ -35,6 +35,24 @@ div:has(> [data-testid="stMetricDelta"]) { flex-wrap: wrap; row-gap: 0.25rem; ov
 </style>
 """
 
+# On every page, classroom or not: a label, a metric's name, a button or a chosen option in
+# a narrow column wraps onto a second line instead of ending in "…" (at 1024 px, three
+# columns beside the sidebar are ~180 px each).
+NO_CUT_CSS = """
+<style>
+[data-testid="stWidgetLabel"] *, [data-testid="stMetricLabel"] *, [data-testid="stCheckbox"] label *,
+[data-testid^="stBaseButton"] p, [data-testid^="stBaseButton"] div, [data-testid="stPageLink"] *,
+[data-testid="stMultiSelectTagsContainer"] span, [data-testid="stExpander"] summary * {
+  white-space: normal !important; text-overflow: clip !important; overflow: visible !important; }
+[data-testid="stMultiSelectTagsContainer"] span { height: auto !important; max-width: 100% !important; }
+[data-testid^="stBaseButton"] { height: auto; }
+[data-testid="stMetricDeltaDescription"], [data-testid="stMetricDeltaDescription"] * { white-space: normal !important;
+  text-overflow: clip !important; overflow: visible !important; }
+div:has(> [data-testid="stMetricDelta"]) { flex-wrap: wrap; row-gap: 0.25rem; overflow: visible; }
+[data-testid="stButtonGroup"] > div { flex-wrap: wrap; overflow-x: visible; }
+</style>
+"""
+
 
 def classroom_toggle() -> bool:
     """The sidebar's switch; returns whether classroom mode is on (and styles the page if so)."""
@@ -45,6 +63,7 @@ def classroom_toggle() -> bool:
     on = st.toggle("Classroom mode", key=_TOGGLE, on_change=_switched,
                    help="Larger type, and every page laid out to fit a projector (1024×768). The address keeps "
                         "?classroom=1, so a bookmark or shared link opens in classroom mode.")
+    st.html(NO_CUT_CSS)
     if on:
         st.query_params["classroom"] = "1"
         st.html(CLASSROOM_CSS)

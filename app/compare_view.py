@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
+from app.fit_tables import wrapping_table
 from app.services import RunBundle, get_store, load_bundle, load_experiment
 from app.widgets import explain, format_interval
 from core.analysis import CALIBRATION_METRICS, EXPERIMENT_KEYS, METRICS, best_per_column, metrics_table
@@ -38,13 +39,28 @@ def metric_label(key: str) -> str:
     return display_name(key)
 
 
-def legend_styler(table: pd.DataFrame, colors: Mapping[str, str], fmt: str | dict = "{:.3f}"):
-    """The table with each row's run colour as a swatch in its first column, so the table
-    doubles as the legend of every chart on the page."""
-    shown = table.copy()
-    shown.insert(0, "colour", "")
-    return shown.style.format(fmt, na_rep="n/a", subset=list(table.columns)).apply(
-        lambda col: [f"background-color: {colors.get(i, '#ffffff')}" for i in col.index], subset=["colour"], axis=0)
+def legend_styler(table: pd.DataFrame, colors: Mapping[str, str], fmt: str = "{:.3f}",
+                  labels: Mapping[str, str] | None = None, best: pd.DataFrame | None = None):
+    """The table turned so that each run is a column (a few runs fit a projector's width,
+    ten metrics side by side did not), its first row the run's colour as a swatch, so the
+    table doubles as the legend of every chart on the page; `best` (runs x metrics, True
+    where a run is best) shades those cells."""
+    def text(value) -> str:  # formatted here: a column of text, not numbers beside the swatch's ""
+        return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
+
+    shown = pd.concat([pd.DataFrame([[""] * len(table.index)], index=["colour"], columns=table.index),
+                       table.T.map(text)])
+    shown.index = [labels.get(k, k) if labels else k for k in shown.index]
+
+    def shade(row):
+        if row.name == "colour":
+            return [f"background-color: {colors.get(run, '#ffffff')}" for run in row.index]
+        if best is None:
+            return [""] * len(row)
+        key = next(k for k in table.columns if (labels.get(k, k) if labels else k) == row.name)
+        return ["background-color: #d8f0d8; font-weight: 700" if best.loc[run, key] else "" for run in row.index]
+
+    return shown.style.apply(shade, axis=1)
 
 
 def experiment_numbers(chosen: Sequence[str], labels: Mapping[str, str],
@@ -55,9 +71,8 @@ def experiment_numbers(chosen: Sequence[str], labels: Mapping[str, str],
     table = pd.DataFrame({key: [format_interval(s["summary"][key]["mean"], *s["summary"][key]["ci"])
                                 for s in summaries.values()] for key in EXPERIMENT_KEYS}, index=list(summaries))
     table.insert(0, "runs", [f"{s['n_done']} of {s['n_runs']}" for s in summaries.values()])
-    st.dataframe(legend_styler(table, colors, fmt="{}"), width="stretch",
-                 column_config={k: st.column_config.TextColumn(SHORT_LABELS.get(k, metric_label(k)))
-                                for k in EXPERIMENT_KEYS})
+    wrapping_table(legend_styler(table, colors, fmt="{}", labels={
+        "runs": "runs finished", **{k: SHORT_LABELS.get(k, metric_label(k)) for k in EXPERIMENT_KEYS}}))
     explain("Mean over each experiment's finished runs with its 95 % interval. Intervals that overlap a lot mean the "
             "methods cannot be told apart on this data; the paired test below says so precisely.")
     return {labels[i]: pd.DataFrame(summaries[labels[i]]["per_class"]) for i in chosen}
@@ -77,12 +92,9 @@ def run_numbers(chosen: Sequence[str], labels: Mapping[str, str], colors: Mappin
         st.stop()
     table = metrics_table({label: b.metrics for label, b in bundles.items()})
     best = best_per_column(table, {k: METRICS[k].higher_is_better for k in table.columns})
-    st.dataframe(legend_styler(table, colors).apply(
-        lambda col: ["background-color: #d8f0d8; font-weight: 700" if b else "" for b in best[col.name]],
-        subset=list(table.columns), axis=0), width="stretch",
-        column_config={k: st.column_config.NumberColumn(SHORT_LABELS.get(k, METRICS[k].display_name),
-                                                        help=METRICS[k].description) for k in table.columns})
-    explain("One row per run; its colour swatch is its colour in every chart below. The best run in each column is "
+    wrapping_table(legend_styler(table, colors, labels={k: SHORT_LABELS.get(k, METRICS[k].display_name)
+                                                         for k in table.columns}, best=best))
+    explain("One column per run; its colour swatch is its colour in every chart below. The best run in each row is "
             "shaded green: picked after looking, so by itself it proves nothing (a best that is within noise is no "
             "real winner): see the test below.")
     return bundles
@@ -144,8 +156,7 @@ def paired_section(ids: Sequence[str], reference: str, labels: Mapping[str, str]
     if adjustment:
         table["adjusted p"] = [format_p_value(p) for p in table["p_adjusted"]]
         columns.insert(3, "adjusted p")
-    st.dataframe(table[columns], hide_index=True, width="stretch",
-                 column_config={"interval": st.column_config.TextColumn("difference [interval]")})
+    wrapping_table(table[columns].rename(columns={"interval": "difference [interval]"}).set_index("run"))
     for row in table.itertuples():
         if row.note:
             st.caption(f"{md(row.run)}: {md(row.note)}")

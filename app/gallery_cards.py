@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.fit_tables import wrapping_table
 from app.services import get_store
 from app.widgets import explain, saved_annotation, table_height
 from core.analysis import (
@@ -125,14 +126,15 @@ def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.nd
                 continue
             words = [f"#{i + 1}, distance {d:.2f}" for i, d in enumerate(rows["distance"])]
             if train_inputs is None:
-                col.dataframe(rows[["train_row", "distance"]].rename(columns=NEIGHBOUR_HEADERS), hide_index=True)
+                wrapping_table(rows[["train_row", "distance"]].rename(columns=NEIGHBOUR_HEADERS)
+                               .set_index(NEIGHBOUR_HEADERS["train_row"]), col)
                 continue
             inputs = train_inputs(rows["train_row"].to_numpy())
             if image:
                 col.image([display_image(xi, size=72) for xi in inputs], caption=words, width=72)
             else:
                 table = neighbour_values(splits, x, inputs, words)
-                col.dataframe(table, hide_index=True, height=table_height(len(table), 250))
+                wrapping_table(table.set_index(table.columns[0]), col)  # its neighbours' headers wrap in a half column
         st.caption("Distance 0 means the model sees the two cases as identical. If this case sits closer to the "
                    "predicted class's training cases than to its own class's, the model had a reason for its answer: "
                    "look for a wrong label or a genuinely ambiguous case. If it looks like its own class, the "

@@ -7,6 +7,7 @@ import math
 
 import streamlit as st
 
+from app.fit_tables import stacked_cards
 from app.services import get_store, resume_sweep, start_sweep_in_background
 from app.widgets import explain, flash
 from core.lessons import (
@@ -150,16 +151,15 @@ def _p(value: float | None) -> str:
 
 
 def show_findings(verdict: Verdict) -> None:
-    """Every comparison, narrow enough for a projector: the difference with its interval, the
-    raw and the adjusted p, and the words read from them."""
+    """Every comparison as a card, readable on a projector: the difference with its interval,
+    the raw and the adjusted p, and the words read from them (a grid of these sentences
+    hid the difference and the verdict behind a sideways scroll at 1024 px)."""
     rows = [{"comparison": f"{f.label} ({f.measure}, {f.n} paired runs)",
              "difference [interval]": format_interval(f.estimate, f.ci)
              if f.status not in ("too few runs", "cannot tell") else format_interval(f.estimate, (math.nan,) * 2),
              "p (adjusted)": f"{_p(f.p_value)} ({_p(f.p_adjusted)})",
              "verdict": f.reason or f.status} for f in verdict.findings]
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config={"comparison": st.column_config.TextColumn(width="large"),
-                                "verdict": st.column_config.TextColumn(width="medium")})
+    stacked_cards(rows, "comparison")
     adjustment = next((f.comparison.adjustment for f in verdict.findings if f.comparison is not None
                        and f.comparison.adjustment), "")
     if adjustment:

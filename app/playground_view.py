@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from app.classroom import CLASSROOM
 from app.widgets import explain, params_form
 from core.data import TOY_NOISE, TOY_PRESETS, TOY_SHAPES
 from core.methods import LOSSES, SAMPLERS
@@ -224,10 +225,29 @@ def fix_controls(i: int, compare: bool, visible: bool) -> tuple[dict[str, Any], 
                      f"samplerp{i}": changed_params(SAMPLERS.info(sampler), sampler_params)}
 
 
+def share_link(base: str, query: str, *, classroom: bool = False) -> str:
+    """The Playground's address at `base` (the app's address as the browser sees it) with
+    `query`, and ``classroom=1`` when the sender is in classroom mode, so the class's
+    screens open with the projector's layout too."""
+    link = f"{base.rstrip('/')}/playground?{query}"
+    return f"{link}&classroom=1" if classroom else link
+
+
+def _browser_base() -> str:
+    """The app's address in the person's browser (their host name, not the server's
+    127.0.0.1): Streamlit's own record of it, else the Host header of the request."""
+    if st.context.url:
+        return st.context.url
+    host = st.context.headers.get("Host") if st.context.headers else None
+    return f"http://{host}" if host else ""
+
+
 def share_box(values: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]], hide: set[str]) -> None:
     """The link to this setup, with the controls the teacher ticks left out of it."""
     with st.expander("Share this setup", icon=":material/link:"):
         hide_now = st.multiselect("Hide from whoever opens the link", list(HIDEABLE), format_func=HIDEABLE.get,
                                   key=PREFIX + "share_hide", default=[h for h in HIDEABLE if h in hide])
-        st.code(f"{st.context.url or ''}?{share_query(values, params, hide_now)}", language=None, wrap_lines=True)
+        classroom = bool(st.session_state.get(CLASSROOM, False))
+        st.code(share_link(_browser_base(), share_query(values, params, hide_now), classroom=classroom),
+                language=None, wrap_lines=True)
         explain("Copy the link: it opens this Playground with these settings, without the controls ticked above.")

@@ -114,10 +114,14 @@ def _case_values(bundle: RunBundle, shown: pd.DataFrame, x_test: np.ndarray, whe
                             "so 0 is the training average and ±1 one standard deviation.")
     features = (pd.DataFrame(x_test.reshape(len(shown), -1), columns=bundle.metrics["dataset"].get("feature_names"))
                 if scaled else in_original_units(load_splits(bundle.config.data), x_test))
-    st.dataframe(pd.concat([shown.drop(columns="position").reset_index(drop=True), features], axis=1),
-                 hide_index=True, height=table_height(len(shown)),
-                 column_config={"confidence": st.column_config.ProgressColumn(min_value=0, max_value=1),
-                                "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f")})
+    # the cases' own columns (name, true and predicted class) stay in view; their feature
+    # values scroll sideways under them
+    table = pd.concat([shown.drop(columns="position").reset_index(drop=True), features], axis=1)
+    pinned = {name: st.column_config.Column(pinned=True) for name in (table.columns[0], "true", "predicted")}
+    st.container(key="wide-results-cases").dataframe(
+        table, hide_index=True, height=table_height(len(shown)),
+        column_config={**pinned, "confidence": st.column_config.ProgressColumn(min_value=0, max_value=1),
+                       "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f")})
     explain(f"Test cases that are {where}, each named by its {md(case_id_words(bundle.artifacts.id_name))}: true and "
             "predicted class, the model's confidence, and the "
             + ("feature values the model saw (standardised: 0 is the training average, ±1 one standard deviation)."

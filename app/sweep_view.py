@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import state
 from app.services import get_store, load_sweep_summary, resume_sweep
-from app.widgets import explain, flash, relative_time
+from app.widgets import explain, flash
 from core.analysis import CALIBRATION_METRICS, METRICS, sweep_table
 from core.glossary import display_name, setting_title, setting_value
 from core.registry import kind_of_setting, registry_for
@@ -82,8 +82,7 @@ def higher_is_better(key: str) -> bool | None:
 
 def _sweep_label(record: SweepRecord) -> str:
     cells = len(record.experiments)
-    return (f"{SWEEP_BADGES.get(record.status, record.status)} · {record.name} · {cells} cell{'s' * (cells != 1)}"
-            f" · {relative_time(record.created)}")
+    return f"{SWEEP_BADGES.get(record.status, record.status)} · {record.name} · {cells} cell{'s' * (cells != 1)}"
 
 
 def select_sweep(sweeps: list[SweepRecord]) -> SweepRecord:

@@ -80,6 +80,8 @@ def sidebar() -> None:
                      help="The run every analysis page shows. Newest first, a sweep's and an experiment's runs "
                           "together under its name: type part of a name to find it. The page's address names it "
                           "(?run=...), so a view can be bookmarked or shared.")
+        if len(labels[st.session_state[state.RUN_ID]]) > 26:  # a picker shows one line: the whole name below it
+            st.caption(md(labels[st.session_state[state.RUN_ID]]))
         st.query_params["run"] = st.session_state[state.RUN_ID]
         st.session_state[state.RUN_IN_ADDRESS] = st.session_state[state.RUN_ID]
         st.session_state[state.RUN_NAMES] = {r.id: r.name for r in runs}

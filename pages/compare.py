@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import state
 from app.compare_view import differences_in_words, experiment_numbers, paired_section, run_numbers
+from app.fit_tables import wrapping_table
 from app.prior_view import shift_chart
 from app.services import finished_runs, get_store
 from app.widgets import chart_with_download, empty_state
@@ -85,7 +86,7 @@ if differences.empty:
 else:
     n = len(differences)
     with st.expander(f"What differs between them ({n} setting{'s' if n > 1 else ''})", expanded=n <= 6):
-        st.dataframe(differences_in_words(differences), width="stretch")
+        wrapping_table(differences_in_words(differences))
 
 st.subheader("Headline numbers")
 if mode == "Experiments":

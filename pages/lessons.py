@@ -25,6 +25,6 @@ lv.show_verdict(verdict, state)
 lv.show_charts(verdict, lesson)
 with st.expander("Every comparison, with its interval", expanded=True):
     lv.show_findings(verdict)
-    explain("Each row: a difference between two settings on the same seeds (or folds), its 95 % interval, and what "
+    explain("Each card: a difference between two settings on the same seeds (or folds), its 95 % interval, and what "
             "that interval says about the paper's claim.")
 lv.show_questions(lesson)

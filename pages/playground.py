@@ -84,7 +84,7 @@ with controls:
         st.select_slider("Training steps", pv.STEP_CHOICES, key=K + "steps")
     st.segmented_control("The step button adds", pv.STEP_BY, key=K + "step_by", default=10, required=True,
                          format_func=lambda n: f"{n} step{'s' * (n > 1)}", wrap=True)
-    pv.share_box(values, params, hide)
+pv.share_box(values, params, hide)  # below the controls, at the page's width: its list of controls needs room
 pv.write_address(values, params)
 
 steps, tau, seed = values["steps"], values["tau"], values["seed"]

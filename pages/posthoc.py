@@ -4,6 +4,7 @@ import math
 
 import streamlit as st
 
+from app.classroom import CLASSROOM
 from app.posthoc_view import KEY, TEMPERATURES, change_cards, reset, save, start
 from app.prior_view import metrics_at, prior_cards, prior_note, prior_picker
 from app.services import load_bundle
@@ -75,7 +76,10 @@ if not choice.as_tested:
                 compared_with="vs the original model at this mix")
 prior_note(choice, what="cards just above")
 
-left, right = st.columns(2)
+# Side by side while the matrix's cells stay readable; with many classes (or a projector's
+# large type) the matrix gets the page's width so its cells and every label stay legible.
+wide = len(names) > 5 or st.session_state.get(CLASSROOM, False)
+left, right = (st.container(), st.container()) if wide else st.columns(2)
 with left:
     st.plotly_chart(posthoc_recall_bars(names, original["recall"], adjusted["recall"], art.class_counts, groups),
                     width="stretch", key=KEY + "recall")

@@ -21,7 +21,8 @@ def select_run(run_id: str) -> None:
 
 
 st.title("🗂️ Runs")
-st.caption("Every training run, newest first. Tick one run to open, rename, re-run, download or delete it; tick "
+st.caption("Every training run, newest first (more columns: the table's "
+           "Show/hide columns menu). Tick one run to open, rename, re-run, download or delete it; tick "
            "two or more trained on the same data to compare them.")
 
 store = get_store()
@@ -40,17 +41,25 @@ for r in runs:
                  "macro F1": s.get("f1_macro"), "G-mean": s.get("gmean"), "created": relative_time(r.created),
                  "id": r.id})
 table = pd.DataFrame(rows)
-event = st.dataframe(
-    table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs.table",
-    column_config={
-        **{c: st.column_config.NumberColumn(format="%.3f") for c in
-           ("accuracy", "balanced accuracy", "macro F1", "G-mean")},
-        "data": st.column_config.TextColumn(help="The data set and the imbalance its training split was given."),
-        "experiment": st.column_config.TextColumn(help="Runs of one configuration repeated over folds or seeds; "
-                                                       "compare experiments on the Compare page."),
-        "id": st.column_config.TextColumn(help="The run's folder name in the store; `tailscope show <id>`."),
-    },
-)
+# A metric right after the status, so it shows beside the sidebar at 1024 px; the columns
+# few need stay hidden until ticked in the table's "Show/hide columns" menu.
+with st.container(key="wide-runs-table"):
+    event = st.dataframe(
+        table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs.table",
+        column_order=["status", "balanced accuracy", "name", "method", "data", "created", "experiment", "accuracy",
+                      "macro F1", "G-mean", "id"],
+        column_config={
+            "status": st.column_config.TextColumn(pinned=True),
+            **{c: {**st.column_config.NumberColumn(format="%.3f"), "hidden": c != "balanced accuracy"} for c in
+               ("accuracy", "balanced accuracy", "macro F1", "G-mean")},
+            "data": st.column_config.TextColumn(help="The data set and the imbalance its training split was given."),
+            "experiment": {**st.column_config.TextColumn(help="Runs of one configuration repeated over folds or "
+                                                              "seeds; compare experiments on the Compare page."),
+                           "hidden": True},
+            "id": {**st.column_config.TextColumn(help="The run's folder name in the store; `tailscope show <id>`."),
+                   "hidden": True},
+        },
+    )
 # Ticked rows are positions in the table as it was drawn when they were ticked; map them
 # through that table's ids, so a run queued or deleted meanwhile never shifts the choice.
 by_id = {r.id: r for r in runs}

@@ -29,10 +29,8 @@ with st.expander("Build a new sweep", icon=":material/construction:"):
     sweep_builder()
 
 st.markdown(sv.INTRO)
-c1, c2 = st.columns([3, 2])
-with c1:
-    record = sv.select_sweep(sweeps)
-metric = c2.selectbox("Measure", EXPERIMENT_KEYS, index=EXPERIMENT_KEYS.index("balanced_accuracy"),
+record = sv.select_sweep(sweeps)  # the page's width: a sweep's name is long, and a picker cannot wrap it
+metric = st.selectbox("Measure", EXPERIMENT_KEYS, index=EXPERIMENT_KEYS.index("balanced_accuracy"),
                       format_func=sv.metric_name, key="sweeps.metric",
                       help="Which number the map, the lines and the comparisons use. Balanced accuracy counts every "
                            "class the same however rare; plain accuracy is dominated by the common classes.")
@@ -65,7 +63,7 @@ if clicked:
 sv.explain_marks(reference, metric)
 caveat = sv.seeds_caveat(summary)
 if caveat:
-    st.info(caveat, icon="ℹ️")
+    st.info(caveat, icon=":material/info:")
 openable = {r["experiment"]: " · ".join(f"{sv.short_title(a)} {r[a]}" for a in (rows, columns) if a)
             for r in shown.to_dict("records") if r["experiment"] in run_ids}
 if openable:
@@ -97,19 +95,24 @@ else:
 
 # --- every cell ---------------------------------------------------------------------------
 st.subheader("Every square as a table")
-columns_shown = [a for a in axes if a in table] + ["status", "runs done", "runs", metric, f"{metric}_low",
-                                                   f"{metric}_high", "head_recall", "tail_recall",
-                                                   "difference_vs_reference", "verdict_vs_reference"]
-st.dataframe(sv.display_table(table, columns_shown, metric), hide_index=True, width="stretch", height=table_height(len(table)),
-             column_config={**{a: sv.short_title(a) for a in axes},
-                            metric: st.column_config.NumberColumn(label, format="%.3f"),
-                            f"{metric}_low": st.column_config.NumberColumn("95 % interval from", format="%.3f"),
-                            f"{metric}_high": st.column_config.NumberColumn("to", format="%.3f"),
-                            "head_recall": st.column_config.NumberColumn("head recall", format="%.3f"),
-                            "tail_recall": st.column_config.NumberColumn("tail recall", format="%.3f"),
-                            "difference_vs_reference": st.column_config.NumberColumn("difference from the reference",
-                                                                                     format="%+.3f"),
-                            "verdict_vs_reference": "verdict"})
+# The settings and the measure first (in view beside the sidebar at 1024 px); the counts and
+# head / tail recall hidden until ticked in the table's "Show/hide columns" menu.
+columns_shown = [a for a in axes if a in table] + [metric, "verdict_vs_reference", "difference_vs_reference",
+                                                   f"{metric}_low", f"{metric}_high", "status", "runs done", "runs",
+                                                   "head_recall", "tail_recall"]
+hidden = {c: {"hidden": True} for c in ("status", "runs done", "runs")}
+with st.container(key="wide-sweep-table"):
+    st.dataframe(sv.display_table(table, columns_shown, metric), hide_index=True, width="stretch",
+                 height=table_height(len(table)), column_config={
+                     **{a: st.column_config.TextColumn(sv.short_title(a), pinned=True) for a in axes}, **hidden,
+                     metric: st.column_config.NumberColumn(label, format="%.3f"),
+                     f"{metric}_low": st.column_config.NumberColumn("95 % interval from", format="%.3f"),
+                     f"{metric}_high": st.column_config.NumberColumn("to", format="%.3f"),
+                     "head_recall": {**st.column_config.NumberColumn("head recall", format="%.3f"), "hidden": True},
+                     "tail_recall": {**st.column_config.NumberColumn("tail recall", format="%.3f"), "hidden": True},
+                     "difference_vs_reference": st.column_config.NumberColumn("difference from the reference",
+                                                                              format="%+.3f"),
+                     "verdict_vs_reference": "verdict"})
 st.download_button("All squares, every measure (CSV)", csv_bytes(sv.cells_table(summary)),
                    file_name=f"{record.id}.csv",
                    mime="text/csv", key="sweeps.csv", on_click="ignore", icon=":material/download:",

@@ -82,7 +82,7 @@ if error:
     st.error(f"**This combination cannot run:** {md(error)}")
 else:
     for note in run_warnings(config, dataset):
-        st.warning(f"Note: {note}.", icon="ℹ️")
+        st.warning(f"Note: {note}.", icon=":material/info:")
     st.caption(budget_line(config, train_counts))
 
 

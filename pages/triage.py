@@ -6,9 +6,10 @@ import math
 import numpy as np
 import streamlit as st
 
+from app.fit_tables import wrapping_table
 from app.services import load_bundle
 from app.triage_view import class_probabilities, new_cases_tab, point_cards, save_operating_point, saved_operating_point
-from app.widgets import explain, flash, require_run, table_height
+from app.widgets import explain, flash, require_run
 from core.analysis import least_cost_threshold, operating_point
 from core.data import head_to_tail_order
 from core.text import md
@@ -84,18 +85,14 @@ with one_class:
                 f"model flags about {found:,.0f} of them and misses about {per_1000 - found:,.0f}; it also raises "
                 f"about {alarms:,.0f} false alarms among the {1000 - per_1000:,.0f} others. The intervals say how "
                 "sure these numbers are, given how few test cases stand behind them.")
-    left, right = st.columns([2, 3])
-    with left:
-        st.markdown("**The test cases at this threshold**")
-        table = two_by_two_frame(point, names[cls])
-        st.dataframe(table, width="stretch", height=table_height(len(table)))
-        explain("Counts on this run's test cases (their own mix, not your setting's): the model's call in rows, the "
-                "truth in columns. Top left: found; bottom left: missed; top right: false alarms.")
-    with right:
-        r1, r2 = st.columns(2)
-        r1.plotly_chart(triage_roc_figure(scores, positive, point, names[cls]), width="stretch", key="triage.roc")
-        r2.plotly_chart(triage_pr_figure(scores, positive, point, names[cls], prevalence / 100), width="stretch",
-                        key="triage.pr")
+    st.markdown("**The test cases at this threshold**")
+    wrapping_table(two_by_two_frame(point, names[cls]))
+    explain("Counts on this run's test cases (their own mix, not your setting's): the model's call in rows, the "
+            "truth in columns. Top left: found; bottom left: missed; top right: false alarms.")
+    r1, r2 = st.columns(2)
+    r1.plotly_chart(triage_roc_figure(scores, positive, point, names[cls]), width="stretch", key="triage.roc")
+    r2.plotly_chart(triage_pr_figure(scores, positive, point, names[cls], prevalence / 100), width="stretch",
+                    key="triage.pr")
     explain("Left: every threshold as a trade between finding cases (up) and false alarms (right); the cross is the "
             f"threshold chosen above. Right: how often a flag is right at {prevalence:g} % prevalence; the dotted line "
             "is what flagging at random would give. A rare diagnosis makes even a good model's flags often wrong.")

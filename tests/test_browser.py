@@ -157,7 +157,7 @@ def _serve(folder: Path):
     """`streamlit run app/main.py` on a free local port with a fresh TAILSCOPE_HOME in `folder`;
     afterwards no worker process of that home may be left running."""
     home = (folder / "home").resolve()
-    home.mkdir()
+    home.mkdir(exist_ok=True)  # a test may have prepared runs in it
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = folder / "server.log"

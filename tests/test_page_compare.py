@@ -44,11 +44,11 @@ def test_comparable_runs_side_by_side(pair_home, open_page):
     _no_exceptions(at)
     assert at.multiselect(key="compare.runs").value == [pair_home["adjusted_run"], pair_home["table_run"]]
     assert any("Comparable" in c.value for c in at.caption)
-    table = next(d.value for d in at.dataframe if "balanced_accuracy" in getattr(d.value, "columns", []))
-    assert list(table.index) == ["wine adjusted", "tiny wine ce"] and table.columns[0] == "colour"
+    table = next(t.value for t in at.table if "Balanced acc." in t.value.index)  # one column per run
+    assert list(table.columns) == ["wine adjusted", "tiny wine ce"] and table.index[0] == "colour"
     store = RunStore(pair_home["home"])
-    assert table.loc["tiny wine ce", "balanced_accuracy"] == pytest.approx(
-        store.metrics(pair_home["table_run"])["balanced_accuracy"])
+    assert float(table.loc["Balanced acc.", "tiny wine ce"]) == pytest.approx(
+        store.metrics(pair_home["table_run"])["balanced_accuracy"], abs=5e-4)  # shown with 3 decimals
     assert len(at.get("plotly_chart")) == 6  # paired differences, per class, difference, groups, curves, shift
     shift = next(c for c in at.get("plotly_chart") if "compare.shift" in c.proto.id)
     assert shift.proto.spec.count('"type":"log"') == 1 and "wine adjusted" in shift.proto.spec
@@ -101,11 +101,12 @@ def test_experiments_are_compared_with_a_paired_test(experiment_home, open_page)
     reference = at.selectbox(key="compare.reference.Experiments").value
     other = next(i for i in chosen if i != reference)
     expected = compare_ids(RunStore(experiment_home["home"]), other, reference)
-    paired = next(d.value for d in at.dataframe if "verdict" in getattr(d.value, "columns", []))
+    paired = next(t.value for t in at.table if "verdict" in t.value.columns)
     assert paired["verdict"].tolist() == [expected["verdict"]]
-    assert paired["interval"].iloc[0].startswith(f"{expected['difference']:+.3f}")
-    headline = next(d.value for d in at.dataframe if "runs" in getattr(d.value, "columns", []))
-    assert headline["runs"].tolist() == ["3 of 3", "3 of 3"] and " [" in headline["balanced_accuracy"].iloc[0]
+    assert paired["difference [interval]"].iloc[0].startswith(f"{expected['difference']:+.3f}")
+    headline = next(t.value for t in at.table if "runs finished" in t.value.index)
+    assert headline.loc["runs finished"].tolist() == ["3 of 3", "3 of 3"]
+    assert " [" in headline.loc["Balanced acc."].iloc[0]
 
 
 def test_a_chosen_reference_and_stable_colours(pair_home, open_page):
@@ -115,8 +116,8 @@ def test_a_chosen_reference_and_stable_colours(pair_home, open_page):
     at.selectbox(key="compare.reference.Runs").set_value(ids[1]).run()
     _no_exceptions(at)
     assert {t["name"]: t["marker"]["color"] for t in _traces(at, 0)} == colours, "colours follow the runs"
-    paired = next(d.value for d in at.dataframe if "verdict" in getattr(d.value, "columns", []))
-    assert paired["run"].tolist() == ["wine adjusted"], "differences are measured against the chosen reference"
+    paired = next(t.value for t in at.table if "verdict" in t.value.columns)
+    assert paired.index.tolist() == ["wine adjusted"], "differences are measured against the chosen reference"
 
 
 def _traces(at, chart: int) -> list[dict]:

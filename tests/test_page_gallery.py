@@ -145,10 +145,11 @@ def test_table_run_shows_values_bars_and_class_importance(stored_home, open_page
     wrong = sum("❌" in c for c in cards)
     # each card lists its row of input values, and beside it its nearest training rows of the
     # true class (and of the predicted class for errors), in the file's units
-    assert len(at.dataframe) == 2 * len(cards) + wrong
+    assert len(at.dataframe) == len(cards) and len(at.table) == len(cards) + wrong
     assert list(at.dataframe[0].value["feature"]) == dataset["feature_names"]
-    beside = at.dataframe[1].value
-    assert list(beside.columns[:2]) == ["feature", "this case"] and beside.columns[2].startswith("#1, distance ")
+    beside = at.table[0].value
+    assert beside.index.name == "feature" and list(beside.index) == dataset["feature_names"]
+    assert beside.columns[0] == "this case" and beside.columns[1].startswith("#1, distance ")
     assert beside["this case"].tolist() == at.dataframe[0].value["value"].tolist()
     types = [fig["data"][0]["type"] for fig in _figures(at)]
     bars, heatmaps = types.count("bar"), types.count("heatmap")

@@ -22,13 +22,13 @@ def _titles(at) -> list[str]:
     for chart in at.get("plotly_chart"):
         title = json.loads(chart.proto.spec).get("layout", {}).get("title", {})
         titles.append(title.get("text", "") if isinstance(title, dict) else str(title))
-    return titles
+    return [t.replace("<br>", " ") for t in titles]  # as read: a long title is broken into lines to fit
 
 
 def _tail_recall(at, label: str) -> float:
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
-        if spec["layout"].get("title", {}).get("text") == f"Recall per class · {label}":
+        if spec["layout"].get("title", {}).get("text", "").replace("<br>", " ") == f"Recall per class · {label}":
             return next(t["y"][0] for t in spec["data"] if t["name"].endswith("(tail)"))
     raise AssertionError(f"no recall bars for {label}")
 
@@ -224,4 +224,19 @@ def test_classroom_mode_from_the_address_and_the_sidebar(empty_home):
     assert at.session_state[CLASSROOM] is True and at.query_params["classroom"] in ("1", ["1"])
     at.sidebar.toggle[0].set_value(False).run()
     assert at.session_state[CLASSROOM] is False and "classroom" not in at.query_params
-    assert not any("<style>" in h.proto.body for h in at.get("html"))
+    assert not any(CLASSROOM_CSS.strip() in h.proto.body for h in at.get("html")), "only the always-on no-cut rules"
+
+
+def test_the_share_link_opens_the_playground_at_the_senders_address_and_keeps_classroom_mode():
+    """The link names the page and the host the person's browser uses (a teacher on
+    http://school-server:8501 shares that, not the server's 127.0.0.1), and a classroom
+    session's link opens in classroom mode."""
+    from urllib.parse import parse_qs, urlparse
+
+    from app import playground_view as pv
+
+    link = pv.share_link("http://school-server:8501/", "shape=spirals&tau=1", classroom=True)
+    parts = urlparse(link)
+    assert (parts.scheme, parts.netloc, parts.path) == ("http", "school-server:8501", "/playground")
+    assert parse_qs(parts.query) == {"shape": ["spirals"], "tau": ["1"], "classroom": ["1"]}
+    assert "classroom" not in pv.share_link("http://h:1", "shape=moons", classroom=False)

@@ -39,7 +39,7 @@ def test_renders_the_operating_point_of_the_rarest_class(stored_home, open_page,
     assert cls == int(np.argsort(-art.class_counts, kind="stable")[-1]), "opens on the rarest class"
     assert {"Sensitivity", "Specificity", "PPV", "NPV"} <= set(_cards(at))
     assert {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")} == {"triage.roc", "triage.pr"}
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert table.loc["total", "total"] == len(art.labels)
     assert any("Upload a file" in i.value for i in at.info), "the new-cases tab waits for a file"
 
@@ -71,7 +71,7 @@ def test_the_threshold_slider_changes_the_two_by_two_table(stored_home, open_pag
     for threshold in (0.05, 0.9):
         at.slider(key=f"triage.threshold.{run_id}").set_value(threshold).run()
         _no_exceptions(at)
-        table = at.dataframe[0].value
+        table = at.table[0].value
         called = scores >= threshold
         assert table.iloc[0, 0] == (called & positive).sum() and table.iloc[0, 1] == (called & ~positive).sum()
         assert table.iloc[1, 0] == (~called & positive).sum()

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 from core.analysis import FEW_CASES, few_cases_words
 from core.data import head_to_tail_order
 from core.text import plotly_text
+from core.viz._fit import wrap_title
 
 __all__ = [
     "calibration_gap_bars", "confidence_histogram", "per_class_ece_bars", "posthoc_confusion_heatmap",
@@ -126,10 +127,10 @@ def per_class_ece_bars(class_names: Sequence[str], values: Sequence[float] | np.
                              hovertemplate="%{x}<br>ECE %{y:.3f}<br>%{customdata:,} training examples<extra>"
                                            + g + "</extra>", **extra))
     fig.update_layout(**_LAYOUT, height=340, bargap=0.2,
-                      xaxis={"title": "class (most training examples → fewest)", "type": "category",
+                      xaxis={"title": wrap_title("class (most training examples → fewest)", 24), "type": "category",
                              "categoryorder": "array", "categoryarray": names},
                       yaxis={"title": "ECE within the class", "rangemode": "tozero"},
-                      legend={"orientation": "h", "y": 1.12})
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 
 
@@ -165,10 +166,11 @@ def posthoc_recall_bars(class_names: Sequence[str], recall_before: np.ndarray, r
                              customdata=[groups[i] for i in order],
                              hovertemplate="%{x} (%{customdata})<br>recall %{y:.0%}<extra>" + label + "</extra>"))
     fig.update_layout(**_LAYOUT, barmode="group", height=380, bargap=0.25, bargroupgap=0.05,
-                      xaxis={"title": "class (most training examples → fewest)", "type": "category",
+                      xaxis={"title": wrap_title("class (most training examples → fewest)", 24), "type": "category",
                              "categoryorder": "array", "categoryarray": names},
                       yaxis={"title": "recall (share found)", "range": [0, 1.05], "tickformat": ".0%"},
-                      legend={"orientation": "h", "y": 1.12})
+                      # in the top margin, above the plot: over the bars it hid their tops (99 % read as ~88 %)
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 
 
@@ -187,7 +189,11 @@ def posthoc_confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str],
         texttemplate="%{text}" if small else None,
         hovertemplate="true %{y} → predicted %{x}<br>%{z:.0%} of its cases (%{customdata:,})<extra></extra>",
         colorbar={"title": "share", "tickformat": ".0%"}))
-    fig.update_layout(**_LAYOUT, height=420,
-                      xaxis={"title": "predicted class", "type": "category", "side": "bottom"},
-                      yaxis={"title": "true class", "type": "category", "autorange": "reversed"})
+    # every class labelled (plotly thins crowded labels, which hid two on a projector), and
+    # cells of at least ~30 px: the figure grows with the number of classes
+    ticks = {"tickmode": "array", "tickvals": names, "ticktext": names, "automargin": True}
+    fig.update_layout(**_LAYOUT, height=max(420, 160 + 34 * len(names)),
+                      xaxis={"title": "predicted class", "type": "category", "side": "bottom",
+                             "tickangle": -45 if len(names) > 6 else 0, **ticks},
+                      yaxis={"title": "true class", "type": "category", "autorange": "reversed", **ticks})
     return fig

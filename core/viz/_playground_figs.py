@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 from core.data import class_groups, head_to_tail_order
 from core.text import md, plotly_text
+from core.viz._fit import wrap_title
 
 __all__ = ["PLAYGROUND_CLASS_COLORS", "decision_regions_figure", "recall_bars_figure", "accuracy_bars_figure",
            "playground_notes"]
@@ -33,6 +34,13 @@ _MARKER = {  # size, outline colour, outline width, opacity
 # Title on top, legend on its own line under it: narrow columns never overlap the two.
 _BAR_LAYOUT = dict(margin=dict(l=10, r=10, t=70, b=10), title_y=0.97, title_yanchor="top",
                    legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, xanchor="left"))
+def _title_room(title: str | None, one_line: int) -> int:
+    """The top margin for `title` once broken into lines (a half-width chart in classroom
+    type holds about 34 characters a line): one more line of type for each extra line."""
+    lines = (wrap_title(title, 34) or "").count("<br>")
+    return one_line + 22 * lines
+
+
 _PALE, _FULL = 0.2, 0.6  # region tint at chance-level and at full confidence
 
 
@@ -110,7 +118,7 @@ def decision_regions_figure(
         ))
     fig = go.Figure(traces)
     fig.update_layout(
-        title=plotly_text(title), height=420, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        title=wrap_title(title, 34), height=420, margin=dict(l=10, r=10, t=_title_room(title, 40) if title else 10, b=10),
         legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, title_text="training points:"),
         plot_bgcolor="white",
     )
@@ -146,7 +154,8 @@ def recall_bars_figure(
             text=[f"{recall[c]:.0%}"], textposition="outside", customdata=[int(counts[c])],
             hovertemplate="%{x}: recall %{y:.1%} (%{customdata} training points)<extra></extra>",
         )
-    fig.update_layout(title=plotly_text(title), height=320, barmode="overlay", **_BAR_LAYOUT)
+    fig.update_layout(title=wrap_title(title, 34), height=320, barmode="overlay", **_BAR_LAYOUT)
+    fig.update_layout(margin_t=_title_room(title, 70))
     fig.update_layout(legend_title_text="colour = class, as its points:")
     fig.update_xaxes(categoryorder="array", categoryarray=names, title_text="class, commonest first")
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%", title_text="recall")
@@ -170,7 +179,8 @@ def accuracy_bars_figure(
     for name, values, colour in (("accuracy (training mix)", acc, "#a6a6a6"), ("balanced accuracy", bal, "#2b2b2b")):
         fig.add_bar(x=settings, y=values.tolist(), name=name, marker_color=colour, text=[f"{v:.0%}" for v in values],
                     textposition="outside", hovertemplate=f"{name} %{{y:.1%}}<extra></extra>")
-    fig.update_layout(title=plotly_text(title), height=320, barmode="group", **_BAR_LAYOUT)
+    fig.update_layout(title=wrap_title(title, 34), height=320, barmode="group", **_BAR_LAYOUT)
+    fig.update_layout(margin_t=_title_room(title, 70))
     fig.update_yaxes(range=[0, 1.12], tickformat=".0%")
     return fig
 

@@ -23,6 +23,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from core.analysis import FEW_CASES
 from core.glossary import display_name
 from core.text import md, plotly_text
+from core.viz._fit import wrap_title
 
 __all__ = [
     "GROUP_COLORS",
@@ -276,7 +277,7 @@ def metric_comparison_figure(per_class_by_run: Mapping[str, pd.DataFrame], metri
         df = per_class_by_run[run].assign(**{"class": lambda d: d["class"].astype(str)}).set_index("class")
         df = df.reindex(order)
         fig.add_trace(go.Bar(
-            x=[plotly_text(c) for c in order], y=df[metric].to_numpy(dtype=float), name=plotly_text(run),
+            x=[plotly_text(c) for c in order], y=df[metric].to_numpy(dtype=float), name=wrap_title(run, 40),
             marker_color=colors[run], error_y=_error_bars(df, metric, "#333"), customdata=df["count_train"].to_numpy(),
             hovertemplate=f"<b>{plotly_text(run)}</b><br>class %{{x}} (%{{customdata}} training samples)<br>"
                           f"{METRIC_LABELS.get(metric, metric)} %{{y:.2f}}<extra></extra>",
@@ -304,7 +305,7 @@ def metric_difference_figure(per_class_by_run: Mapping[str, pd.DataFrame], metri
         other = per_class_by_run[run].assign(**{"class": lambda d: d["class"].astype(str)}).set_index("class")
         diff = other[metric].reindex(order).to_numpy(dtype=float) - base[metric].to_numpy(dtype=float)
         fig.add_trace(go.Bar(
-            x=[plotly_text(c) for c in order], y=diff, name=plotly_text(f"{run} − {reference}"),
+            x=[plotly_text(c) for c in order], y=diff, name=wrap_title(f"{run} − {reference}", 40),
             marker_color=colors[run], customdata=base["count_train"].to_numpy(),
             hovertemplate=f"<b>{plotly_text(run)}</b> vs <b>{plotly_text(reference)}</b><br>class %{{x}} "
                           f"(%{{customdata}} training samples)<br>{METRIC_LABELS.get(metric, metric)} change "
@@ -314,8 +315,8 @@ def metric_difference_figure(per_class_by_run: Mapping[str, pd.DataFrame], metri
     fig.update_layout(barmode="group", showlegend=True)
     fig.add_hline(y=0, line_color="#444", line_width=1)
     fig.update_xaxes(title="class (most training samples on the left)", type="category")
-    fig.update_yaxes(title=f"change in {METRIC_LABELS.get(metric, metric).lower()} (above 0: better than "
-                           f"{plotly_text(reference)})", zeroline=True)
+    fig.update_yaxes(title=wrap_title(f"change in {METRIC_LABELS.get(metric, metric).lower()} (above 0: better "
+                                      f"than {reference})", 45), zeroline=True)
     return fig
 
 
@@ -329,6 +330,7 @@ def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_l
     fig = go.Figure()
     runs = comparisons["run"].tolist()
     colors = _colors(runs, colors)
+    title = f"difference in {metric_label} against {reference}"
     reference = plotly_text(reference)
     for row in comparisons.to_dict(orient="records"):
         low, high, diff = (float(row[k]) if row[k] is not None else math.nan for k in ("low", "high", "difference"))
@@ -339,7 +341,7 @@ def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_l
         level = float(row.get("confidence") or 0.95)
         interval = (f"{level:.1%} interval [{low:+.3f}, {high:+.3f}]" if has_interval else "no interval")
         fig.add_trace(go.Scatter(
-            x=[diff], y=[run], mode="markers", name=run, showlegend=False,
+            x=[diff], y=[wrap_title(row["run"], 28)], mode="markers", name=run, showlegend=False,
             marker={"color": color, "size": 13, "symbol": "circle" if beyond else "circle-open",
                     "line": {"width": 2, "color": color}},
             error_x={"type": "data", "symmetric": False, "array": [high - diff if has_interval else 0],
@@ -348,10 +350,12 @@ def paired_difference_figure(comparisons: pd.DataFrame, reference: str, metric_l
             hovertemplate=f"<b>{run}</b> − <b>{reference}</b><br>{metric_label} %{{x:+.3f}}<br>{interval}<br>"
                           f"{plotly_text(row['verdict'])}<extra></extra>",
         ))
-    _layout(fig, None, height=max(160, 70 + 48 * len(runs)))
+    _layout(fig, None, height=max(200, 110 + 60 * len(runs)))
     fig.add_vline(x=0, line_color="#444", line_width=1, line_dash="dot")
     side = {True: " (right of the line: better)", False: " (left of the line: better)"}.get(higher_is_better, "")
-    fig.update_xaxes(title=f"difference in {metric_label} against {reference}{side}", zeroline=False)
+    x_title = wrap_title(title + side, 55)
+    fig.update_layout(margin={"b": 45 + 17 * x_title.count("<br>") + 17})  # room for every line of the title
+    fig.update_xaxes(title=x_title, zeroline=False)
     fig.update_yaxes(type="category", autorange="reversed")
     return fig
 
@@ -364,7 +368,7 @@ def group_comparison_figure(groups_by_run: Mapping[str, pd.DataFrame],
     for run, df in groups_by_run.items():
         acc = df["accuracy"].to_numpy(dtype=float)
         fig.add_trace(go.Bar(
-            x=df["group"].tolist(), y=acc, name=plotly_text(run), marker_color=colors[run],
+            x=df["group"].tolist(), y=acc, name=wrap_title(run, 40), marker_color=colors[run],
             text=[f"{a:.0%}" if np.isfinite(a) else "" for a in acc], textposition="outside",
             hovertemplate=f"<b>{plotly_text(run)}</b><br>%{{x}}: mean recall %{{y:.2f}}<extra></extra>",
         ))
@@ -385,7 +389,7 @@ def curves_overlay_figure(
     for run, history in histories.items():
         rows = [r for r in history if r.get(key) is not None]
         fig.add_trace(go.Scatter(
-            x=[r["epoch"] for r in rows], y=[r[key] for r in rows], name=plotly_text(run), mode="lines+markers",
+            x=[r["epoch"] for r in rows], y=[r[key] for r in rows], name=wrap_title(run, 40), mode="lines+markers",
             line={"color": colors[run]}, marker={"size": 5},
             hovertemplate=f"<b>{plotly_text(run)}</b><br>epoch %{{x}}: %{{y:.3f}}<extra></extra>",
         ))

@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from core.data import class_groups, head_to_tail_order
 from core.text import plotly_text
 from core.viz._data_figs import GROUP_COLORS
+from core.viz._fit import wrap_title
 
 __all__ = ["training_curves_figure", "recall_heatmap_figure"]
 
@@ -51,7 +52,8 @@ def training_curves_figure(history: Sequence[dict[str, Any]], selected_epoch: in
     """
     epochs = [int(r["epoch"]) for r in history]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("Loss (lower is better)", "Validation accuracy (higher is better)"))
+                        # on two lines: a half-width chart at 1024 px cut the second one
+                        subplot_titles=("Loss<br>(lower is better)", "Validation accuracy<br>(higher is better)"))
     series = [
         (1, "train_loss", "train loss", dict(color="#444444")),
         (1, "val_loss", "validation loss", dict(color="#444444", dash="dot")),
@@ -77,7 +79,7 @@ def training_curves_figure(history: Sequence[dict[str, Any]], selected_epoch: in
                            text=f"kept: epoch {selected_epoch}", font=dict(color="#2ca02c", size=11))
     fig.update_xaxes(**epoch_axis(epochs))
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10),
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
     if not history:
         fig.add_annotation(text="waiting for the first epoch…", showarrow=False, xref="paper", yref="paper",
@@ -120,11 +122,13 @@ def recall_heatmap_figure(
                       annotation_text=f"stage 2: {span[2]}", annotation_position="top right")
     ticktext = [f"<span style='color:{GROUP_COLORS.get(groups[i], '#444')}'>{plotly_text(class_names[i])}</span>"
                 for i in order]
+    height = int(min(max(260, 22 * k + 110), 900))
     fig.update_layout(
-        height=int(min(max(260, 22 * k + 110), 900)), margin=dict(l=10, r=10, t=30, b=10),
+        height=height, margin=dict(l=10, r=10, t=30, b=10),
         xaxis=epoch_axis(epochs),
         yaxis=dict(type="category", categoryorder="array", categoryarray=names, autorange="reversed",
                    tickmode="array", tickvals=names, ticktext=ticktext,
-                   title="class (head at the top, tail at the bottom)"),
+                   # broken into lines that fit the plot's height (~8 px a character)
+                   title=wrap_title("class (head at the top, tail at the bottom)", (height - 100) // 8)),
     )
     return fig

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from sklearn.metrics import roc_curve
 
 from core.text import plotly_text
+from core.viz._fit import wrap_title
 
 __all__ = [
     "SHIFT_METRIC_LABELS",
@@ -33,7 +34,7 @@ SHIFT_METRIC_LABELS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced ac
                        "ece": "Calibration error (ECE)"}
 _RUN_FALLBACK = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 _TRAINING, _BATCH, _POINT, _CURVE, _CHANCE = "#9aa5b1", "#17becf", "#111111", "#52606d", "#b0b0b0"
-_LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 60},
+_LAYOUT = {"template": "plotly_white", "margin": {"l": 75, "r": 20, "t": 50, "b": 80},
            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}}
 
 
@@ -128,7 +129,7 @@ def triage_roc_figure(scores: np.ndarray, positive: np.ndarray, point: Mapping[s
                       "<extra></extra>"))
     fig.update_layout(**_LAYOUT, height=380)
     fig.update_xaxes(title="false alarms (others flagged)", range=[-0.01, 1.01])
-    fig.update_yaxes(title=f"sensitivity: share of {name} found", range=[-0.01, 1.02])
+    fig.update_yaxes(title=wrap_title(f"sensitivity: share of {class_name} found"), range=[-0.01, 1.02])
     return fig
 
 
@@ -162,8 +163,8 @@ def triage_pr_figure(scores: np.ndarray, positive: np.ndarray, point: Mapping[st
         marker={"color": _POINT, "size": 13, "symbol": "x"}, customdata=[float(point["threshold"])],
         hovertemplate="chosen threshold %{customdata:.3f}<br>sensitivity %{x:.1%}<br>PPV %{y:.1%}<extra></extra>"))
     fig.update_layout(**_LAYOUT, height=380)
-    fig.update_xaxes(title=f"sensitivity: share of {name} found", range=[-0.01, 1.01])
-    fig.update_yaxes(title=f"PPV: flags that are right (at {prevalence:.1%})", range=[-0.01, 1.02])
+    fig.update_xaxes(title=wrap_title(f"sensitivity: share of {class_name} found"), range=[-0.01, 1.01])
+    fig.update_yaxes(title=wrap_title(f"PPV: flags that are right (at {prevalence:.1%})"), range=[-0.01, 1.02])
     return fig
 
 

@@ -1,0 +1,40 @@
+"""Small tables that never cut a word: at 1024x768 (the sidebar open, classroom type) the
+main column is about 560 px wide, and a data grid that is wider scrolls sideways, hiding its
+right-hand columns (a difference, a verdict, the false alarms) behind a scroll bar nobody
+sees on a projector. Small tables are drawn instead as HTML tables whose cells wrap, or as
+one card per row when a row holds sentences; big interactive grids choose their columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.text import md
+
+# Cells wrap at spaces; numbers and short words keep together; the table never outgrows its column.
+_TABLE_CSS = """<style>
+[data-testid="stTable"] table { table-layout: auto; width: 100%; }
+[data-testid="stTable"] th, [data-testid="stTable"] td { white-space: normal; overflow-wrap: anywhere;
+  word-break: normal; min-width: 3.5em; }
+</style>"""
+
+
+def wrapping_table(frame: pd.DataFrame | Any, where=st) -> None:
+    """`frame` (a DataFrame or a pandas Styler) as an HTML table whose cells wrap: every
+    column stays in view at any width, for tables of a few rows and columns."""
+    where.html(_TABLE_CSS)
+    where.table(frame)
+
+
+def stacked_cards(rows: Sequence[Mapping[str, Any]], title: str, where=st) -> None:
+    """One bordered card per row: `title`'s value in bold, then each other field as
+    "field: value" on its own line. For rows of sentences, which no table column fits."""
+    for row in rows:
+        with where.container(border=True):
+            lines = [f"**{md(row[title])}**"] + [f"{md(key)}: {md(value)}" for key, value in row.items()
+                                                 if key != title and value not in (None, "")]
+            st.markdown("  \n".join(lines))

@@ -1,0 +1,153 @@
+"""Nothing cut: every page, on a projector (1024x768, classroom mode) and on a laptop
+(1440x900), and a student's shared Playground link at 1024x768 without classroom mode.
+
+Over a store with a table run, a picture run, an experiment of two seeds, a small sweep and
+a finished lesson, each page is measured for text a person cannot read whole: a label,
+button, caption or chosen option cut off or ending in "…" (the Playground test's
+`LAYOUT_PROBLEMS_JS`), a data grid whose columns hide behind a sideways scroll (grids of
+raw feature values scroll on purpose: they sit in a container keyed ``wide-...`` and pin
+their identifying columns), a grid cell longer than a column can grow, a chart's title,
+axis title, tick or legend text outside its picture, and a legend drawn over the bars or
+points. The failure names the page, the size and the text.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from test_browser import (
+    ARTIFACTS, LAYOUT_PROBLEMS_JS, PAGE_TIMEOUT_MS, _serve, chromium_page, expect, no_exception, screenshot, settle,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+CLIPPED_JS = r"""() => {
+  const out = [];
+  const ctx = document.createElement('canvas').getContext('2d');
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize);
+  for (const grid of document.querySelectorAll('[data-testid="stDataFrame"]')) {
+    if (grid.getBoundingClientRect().width === 0) continue;
+    const heads = [...grid.querySelectorAll('th[role="columnheader"]')].map(h => h.textContent.trim());
+    const scroller = grid.querySelector('.dvn-scroller');
+    if (scroller && scroller.scrollWidth > scroller.clientWidth + 1 && !grid.closest('[class*="st-key-wide-"]'))
+      out.push(['table scrolls sideways', heads.slice(0, 3).join(', ').slice(0, 60)]);
+    const style = getComputedStyle(grid.querySelector('.stDataFrameGlideDataEditor') || grid);
+    ctx.font = (style.getPropertyValue('--gdg-base-font-style') || '400 14px').trim() + ' '
+      + (style.getPropertyValue('--gdg-font-family') || 'sans-serif').trim();
+    for (const cell of grid.querySelectorAll('td[role="gridcell"], th[role="columnheader"]')) {
+      const text = cell.textContent.trim();  // wider than a column may grow (31.25 rem, less its padding)
+      if (text && ctx.measureText(text).width > 31.25 * rem - 16) out.push(['table cell cut', text.slice(0, 60)]);
+    }
+  }
+  for (const t of document.querySelectorAll('[data-testid="stTable"]')) {
+    if (t.getBoundingClientRect().width > 0 && t.scrollWidth > t.clientWidth + 1)
+      out.push(['table scrolls sideways', (t.innerText || '').replace(/\s+/g, ' ').slice(0, 60)]);
+  }
+  for (const chart of document.querySelectorAll('[data-testid="stPlotlyChart"]')) {
+    const svg = chart.querySelector('.main-svg');
+    const box = svg && svg.getBoundingClientRect();
+    if (!box || box.width === 0) continue;
+    for (const t of chart.querySelectorAll('.gtitle, .g-xtitle text, .g-ytitle text, .legendtext, .annotation-text, '
+                                           + '.xtick text, .ytick text, .cbtitle text')) {
+      const r = t.getBoundingClientRect();
+      if (r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1))
+        out.push(['chart text cut', (t.textContent || '').slice(0, 60)]);
+    }
+    const legend = chart.querySelector('g.legend rect.bg');
+    if (!legend) continue;
+    const L = legend.getBoundingClientRect();
+    for (const p of chart.querySelectorAll('.barlayer path, .scatterlayer .points path')) {
+      const r = p.getBoundingClientRect();
+      if ((r.width || r.height) && r.left < L.right && r.right > L.left && r.top < L.bottom && r.bottom > L.top) {
+        out.push(['legend covers the marks', (chart.querySelector('.legendtext') || {}).textContent || '']); break; }
+    }
+  }
+  return out;
+}"""
+
+# A student's link: the teacher hid every control but the training buttons and "Side by side".
+STUDENT_LINK = "shape=spirals&hide=presets,shape,classes,points,profile,ratio,noise,seed,loss,steps"
+
+
+def _prepare_store(home: Path) -> dict[str, str]:
+    """Tiny finished runs of every kind a page shows, trained in this process (seconds)."""
+    from conftest import TINY_IMAGE_RUN, TINY_TABLE_RUN, make_run
+
+    from core.config import RunConfig
+    from core.jobs import execute_run, start_sweep
+    from core.jobs._sweeps import load_sweep
+    from core.lessons import create_lesson
+    from core.store import RunStore
+
+    store = RunStore(home)
+
+    def train(run_ids) -> None:
+        for run_id in run_ids:
+            assert execute_run(store, store.claim(run_id, os.getpid()), embeddings=False) == "done"
+
+    ids = {"table": make_run(home, TINY_TABLE_RUN, embeddings=False)}
+    experiment = store.create_experiment(RunConfig.model_validate(
+        {**TINY_TABLE_RUN, "name": "wine mlp over two seeds", "evaluation": {"seeds": [0, 1]}}))
+    train(r.id for r in store.get_experiment(experiment).runs)
+    ids["experiment_run"] = store.get_experiment(experiment).runs[0].id
+    sweep, _, _ = start_sweep(store, load_sweep({**TINY_TABLE_RUN, "name": "wine losses", "evaluation": {
+        "seeds": [0, 1]}, "grid": {"method": {"ce": {}, "weighted_ce": {"loss.name": "weighted_ce"},
+                                              "balanced_softmax": {"loss.name": "balanced_softmax"}}}}))
+    train(r.id for r in store.get_sweep(sweep).runs)
+    ids["sweep"] = sweep
+    lesson, _, _ = start_sweep(store, create_lesson("accuracy_hides_tail", "tiny").spec)
+    train(r.id for r in store.get_sweep(lesson).runs)
+    ids["image"] = make_run(home, TINY_IMAGE_RUN, embeddings=False)  # newest: the sidebar opens on it
+    return ids
+
+
+@pytest.fixture(scope="module")
+def clipping_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clipping-server")
+    home = folder / "home"
+    home.mkdir()
+    previous = os.environ.get("TAILSCOPE_HOME")
+    os.environ["TAILSCOPE_HOME"] = str(home)
+    try:
+        ids = _prepare_store(home)
+    finally:
+        if previous is None:
+            os.environ.pop("TAILSCOPE_HOME", None)
+        else:
+            os.environ["TAILSCOPE_HOME"] = previous
+    with _serve(folder) as server:  # serves folder / "home"
+        yield {**server, "ids": ids}
+
+
+def _pages(ids: dict[str, str]) -> list[tuple[str, str]]:
+    return [("home", ""), ("data", ""), ("train", ""), ("runs", ""), ("results", f"run={ids['table']}"),
+            ("results", f"run={ids['experiment_run']}"), ("compare", ""), ("geometry", f"run={ids['image']}"),
+            ("calibration", f"run={ids['table']}"), ("posthoc", f"run={ids['table']}"),
+            ("gallery", f"run={ids['image']}"), ("triage", f"run={ids['image']}"), ("sweeps", f"sweep={ids['sweep']}"),
+            ("playground", "tau=1"), ("lessons", "lesson=accuracy_hides_tail")]
+
+
+def test_no_page_cuts_text_at_1024_or_1440(clipping_server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    url, ids = clipping_server["url"], clipping_server["ids"]
+    visits = ([(1024, 768, True, page, query) for page, query in _pages(ids)]
+              + [(1440, 900, False, page, query) for page, query in _pages(ids)]
+              + [(1024, 768, False, "playground", STUDENT_LINK)])
+    found = []
+    with chromium_page(failure="clipping-failure", logs=(clipping_server["log"],)) as page:
+        for width, height, classroom, name, query in visits:
+            page.set_viewport_size({"width": width, "height": height})
+            address = "&".join(q for q in (query, f"classroom={int(classroom)}") if q)
+            page.goto(f"{url}/{name}?{address}")
+            expect(page.locator("h1").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            settle(page)
+            expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=PAGE_TIMEOUT_MS)  # all drawn
+            where = f"{name}?{query} at {width}x{height}{' in classroom mode' if classroom else ''}"
+            no_exception(page, where)
+            found += [f"{where}: {kind}: {text!r}"
+                      for kind, text in page.evaluate(LAYOUT_PROBLEMS_JS) + page.evaluate(CLIPPED_JS)]
+            if name in ("lessons", "triage", "compare", "posthoc") or "hide=" in query:
+                screenshot(page, f"clipping-{name}-{width}{'-classroom' if classroom else ''}")
+    assert not found, "text cut off:\n" + "\n".join(found)
