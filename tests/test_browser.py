@@ -468,21 +468,6 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
 
 # --- a real table: an ID column, gaps, original units on the Results page -------------------
 
-DIAGNOSES = ["healthy", "hypertension", "diabetes", "stroke"]
-
-
-def write_patients_csv(path: Path, rows: int = 400, seed: int = 11) -> Path:
-    """An export as clinics make them: a patient ID, measurements in their own units (mg/dl,
-    mmHg) with empty cells, a category, and a diagnosis from common to rare."""
-    rng = np.random.default_rng(seed)
-    y = rng.choice(len(DIAGNOSES), size=rows, p=[0.6, 0.25, 0.1, 0.05])
-    lines = ["patient_id,age,sex,cholesterol,systolic_bp,diagnosis"]
-    for i, cls in enumerate(y):
-        chol = "" if i % 13 == 4 else f"{180 + 25 * cls + rng.normal(0, 12):.0f}"
-        bp = "" if i % 29 == 9 else f"{118 + 9 * cls + rng.normal(0, 6):.0f}"
-        lines.append(f"P{i + 1:05d},{rng.integers(30, 85)},{'FM'[i % 2]},{chol},{bp},{DIAGNOSES[cls]}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def grid(frame) -> tuple[list[str], list[list[str]]]:
@@ -490,93 +475,6 @@ def grid(frame) -> tuple[list[str], list[list[str]]]:
     headers = frame.locator('[role="columnheader"]').all_text_contents()
     cells = frame.locator('[role="gridcell"]').all_text_contents()
     return headers, [cells[i:i + len(headers)] for i in range(0, len(cells), len(headers))]
-
-
-def test_upload_a_patient_table_accept_its_roles_train_and_see_original_units(app_server, tmp_path):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    csv = write_patients_csv(tmp_path / "patients.csv")
-    url, home = app_server["url"], app_server["home"]
-    with chromium_page(failure="patients-failure", logs=(app_server["log"], home / "worker.log")) as page:
-        _patients_journey(page, url, home, csv)
-
-
-def _patients_journey(page, url: str, home: Path, csv: Path) -> None:
-    page.goto(url)
-    expect(page.locator("h1").filter(has_text="Tailscope")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-    settle(page)
-
-    # 1. Data: upload; the ID column is left out, the gaps will be filled; accept and save.
-    go(page, "Data", "Data")
-    widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
-    uploader = page.get_by_label("Upload a file", exact=True).get_by_test_id("stFileUploaderDropzoneInput")
-    uploader.wait_for(state="attached")
-    uploader.set_input_files(str(csv))
-    expect(page.get_by_role("combobox", name="Label column (the class to predict)")).to_have_value("diagnosis")
-    settle(page)
-    no_exception(page, "Data after the patient upload")
-    expect(page.get_by_text("Columns: 4 used as features, 1 left out")).to_be_visible()
-    expect(page.get_by_text("Left out of the features: patient_id (ID-like)")).to_be_visible()
-    expect(page.get_by_role("radio", name=re.compile(r"^Fill the \d+ gaps"))).to_be_checked()
-    expect(widget(page, "stRadio", "Profile").get_by_role("radio", name="none")).to_be_checked()
-    page.get_by_role("button", name="Use this dataset for training").click()
-    settle(page)
-    expect(page.get_by_text(re.compile(r"The Train page uses this dataset: patients\.csv \(\d+ : 1, natural\)")))\
-        .to_be_visible()
-    screenshot(page, "patients-data")
-
-    # 2. Train two epochs.
-    go(page, "Train", "Train")
-    epochs = page.get_by_label("Epochs", exact=True)
-    epochs.fill(str(EPOCHS))
-    epochs.press("Enter")
-    settle(page)
-    page.get_by_role("button", name="Start training").click()
-    runs = wait_for_run(home)
-    assert [r.status for r in runs] == ["done"], [(r.status, r.error) for r in runs]
-    data = runs[0].config["data"]
-    assert data["missing"] == "fill" and data["column_roles"] == {} and data["label_column"] == "diagnosis"
-    card = run_card(page, runs[0].name)
-    expect(card.get_by_text("Finished: balanced accuracy")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-    settle(page)
-
-    # 3. Results: the sample list shows mg/dl and the category names, not standardised scores.
-    card.get_by_role("link", name="Open its results").click()
-    expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
-    settle(page)
-    true_class = page.get_by_role("combobox", name="True class").input_value()
-    predicted = page.get_by_role("combobox", name="Predicted class")
-    pick_option(page, predicted, true_class)  # diagonal: samples for sure
-    expect(predicted).to_have_value(true_class)
-    settle(page)
-    no_exception(page, "Results with the patient run")
-    samples = page.locator('[data-testid="stDataFrame"]').filter(
-        has=page.locator('[role="columnheader"]', has_text="cholesterol"))
-    expect(samples).to_have_count(1)
-    # A busy machine can start the rerun the pick asked for after `settle` looked: the list
-    # is the diagonal cell's once its rows say so (or the test fails after the page timeout).
-    deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
-    while True:
-        headers, rows = grid(samples)
-        if (rows and all(r[1] == true_class for r in rows)) or time.monotonic() > deadline:
-            break
-        page.wait_for_timeout(500)
-    assert headers[-4:] == ["age", "sex", "cholesterol", "systolic_bp"], headers
-    assert rows and all(r[1] == true_class for r in rows)
-    file_values = {c: set() for c in ("cholesterol", "systolic_bp")}
-    for line in csv.read_text().splitlines()[1:]:
-        parts = line.split(",")
-        file_values["cholesterol"].add(parts[3])
-        file_values["systolic_bp"].add(parts[4])
-    for r in rows:
-        age, sex, chol, bp = r[-4:]
-        assert sex in ("F", "M") and 30 <= float(age) <= 85, r
-        assert 100 < float(chol) < 400 and 90 < float(bp) < 200, f"not in mg/dl and mmHg: {r}"
-    filled = {r[-2] for r in rows} - file_values["cholesterol"]
-    assert len(filled) <= 1, f"every shown cholesterol is one from the file, or the one filled value: {filled}"
-    screenshot(page, "patients-results")
-    page.get_by_text("Show the standardised values the model saw").click()
-    settle(page)
-    expect(page.locator('[role="columnheader"]', has_text="sex=F")).to_have_count(1)
 
 
 # --- hostile names: markup in every name a person or a file supplies ------------------------

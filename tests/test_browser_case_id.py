@@ -1,6 +1,8 @@
-"""A clinician finds the patient: a patient table with a patient_id column, uploaded, trained
-(tiny settings), and the patient's id in the Results case list, the Error gallery's cards,
-its HTML report, and the triage predictions of new patients (page and downloaded CSV)."""
+"""A clinician finds the patient: a patient table with a patient_id column, lab values in their
+own units with gaps and a category, uploaded with its roles accepted, trained (tiny settings),
+and the patient's id beside the file's own values in the Results case list, on the Error
+gallery's cards, in its HTML report, and in the triage predictions of new patients (page and
+downloaded CSV)."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def write_patient_table(path: Path, rows: int = 600, seed: int = 21, *, label: b
     y[:len(DIAGNOSES)] = np.arange(len(DIAGNOSES))
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["patient_id", "age", *LABS, *(["diagnosis"] if label else [])])
+    w.writerow(["patient_id", "age", "sex", *LABS, *(["diagnosis"] if label else [])])
     for i, c in enumerate(y):
         labs = [13.5 - 2.5 * (c == 1) + rng.normal(0, 0.8), 0.9 + 1.6 * (c == 2) + rng.normal(0, 0.2),
                 120 - 60 * (c == 1) + 300 * (c == 3) + rng.normal(0, 25)]
@@ -44,7 +46,8 @@ def write_patient_table(path: Path, rows: int = 600, seed: int = 21, *, label: b
             cells[2] = "n/a"
         if i % 31 == 3:
             cells[0] = ""
-        w.writerow([f"PT-{first + i:05d}", int(rng.integers(20, 90)), *cells, *([DIAGNOSES[c]] if label else [])])
+        w.writerow([f"PT-{first + i:05d}", int(rng.integers(20, 90)), "FM"[i % 2], *cells,
+                    *([DIAGNOSES[c]] if label else [])])
     path.write_text(out.getvalue())
     return path
 
@@ -72,9 +75,14 @@ def _journey(page, url: str, home: Path, table: Path, new: Path, downloads: Path
     expect(page.get_by_role("combobox", name="Label column (the class to predict)")).to_have_value("diagnosis")
     settle(page)
     no_exception(page, "Data after the upload")
+    expect(page.get_by_text("Columns: 5 used as features, 1 left out")).to_be_visible()
     expect(page.get_by_text("Left out of the features: patient_id (ID-like)")).to_be_visible()
+    expect(page.get_by_role("radio", name=re.compile(r"^Fill the \d+ gaps"))).to_be_checked()
+    expect(widget(page, "stRadio", "Profile").get_by_role("radio", name="none")).to_be_checked()
     page.get_by_role("button", name="Use this dataset for training").click()
     settle(page)
+    expect(page.get_by_text(re.compile(r"The Train page uses this dataset: clinic\.csv \(\d+ : 1, natural\)")))\
+        .to_be_visible()
 
     # 2. Train: two epochs.
     go(page, "Train", "Train")
@@ -86,6 +94,8 @@ def _journey(page, url: str, home: Path, table: Path, new: Path, downloads: Path
     runs = wait_for_run(home)
     assert [r.status for r in runs] == ["done"], [(r.status, r.error) for r in runs]
     run_id = runs[0].id
+    data = runs[0].config["data"]
+    assert data["missing"] == "fill" and data["column_roles"] == {} and data["label_column"] == "diagnosis"
     from core.store import RunStore
 
     art = RunStore(home).artifacts(run_id)
@@ -108,11 +118,18 @@ def _journey(page, url: str, home: Path, table: Path, new: Path, downloads: Path
     headers, rows = grid(listed)
     at = headers.index("patient_id")
     assert rows and all(PATIENT_ID.fullmatch(r[at]) for r in rows), rows[:3]
-    age = headers.index("age")
-    for r in rows:  # the id sits beside that patient's own values from the file
-        assert r[age] == file_rows.loc[r[at], "age"], r
+    assert headers[-5:] == ["age", "sex", *LABS], headers
+    for r in rows:  # the id sits beside that patient's own values from the file, in its units
+        patient = file_rows.loc[r[at]]
+        assert r[headers.index("age")] == patient["age"] and r[headers.index("sex")] == patient["sex"], r
+        for lab in LABS:  # a gap shows the one value it was filled with, every other cell the file's
+            if isinstance(patient[lab], str) and patient[lab] != "n/a":
+                assert abs(float(r[headers.index(lab)]) - float(patient[lab])) < 0.01, (lab, r)
     expect(page.get_by_text(re.compile(r"each named by its patient_id \(the data's ID column\)"))).to_be_visible()
     screenshot(page, "case-id-results")
+    page.get_by_text("Show the standardised values the model saw").click()
+    settle(page)
+    expect(page.locator('[role="columnheader"]', has_text="sex=F")).to_have_count(1)
 
     # 4. Error gallery: each card is headed by the patient's id; the HTML report names them too.
     page.goto(f"{url}/gallery?run={run_id}")
