@@ -46,6 +46,7 @@ NO_CUT_CSS = """
   white-space: normal !important; text-overflow: clip !important; overflow: visible !important; }
 [data-testid="stMultiSelectTagsContainer"] span { height: auto !important; max-width: 100% !important; }
 [data-testid^="stBaseButton"] { height: auto; }
+[data-testid="stMetricDelta"], [data-testid="stMetricDelta"] *,
 [data-testid="stMetricDeltaDescription"], [data-testid="stMetricDeltaDescription"] * { white-space: normal !important;
   text-overflow: clip !important; overflow: visible !important; }
 div:has(> [data-testid="stMetricDelta"]) { flex-wrap: wrap; row-gap: 0.25rem; overflow: visible; }

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from app.fit_tables import wrapping_table
+from app.fit_tables import as_text, wrapping_table
 from app.services import RunBundle, get_store, load_bundle, load_experiment
 from app.widgets import explain, format_interval
 from core.analysis import CALIBRATION_METRICS, EXPERIMENT_KEYS, METRICS, best_per_column, metrics_table
@@ -48,17 +48,22 @@ def legend_styler(table: pd.DataFrame, colors: Mapping[str, str], fmt: str = "{:
     def text(value) -> str:  # formatted here: a column of text, not numbers beside the swatch's ""
         return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
 
+    # st.table reads Markdown in cells and headers: every text is escaped here, and the
+    # shading looks runs and metrics up by their escaped names
+    runs = {as_text(run): run for run in table.index}
+    keys = {as_text(labels.get(k, k) if labels else k): k for k in table.columns}
     shown = pd.concat([pd.DataFrame([[""] * len(table.index)], index=["colour"], columns=table.index),
-                       table.T.map(text)])
-    shown.index = [labels.get(k, k) if labels else k for k in shown.index]
+                       table.T.map(lambda v: as_text(text(v)))])
+    shown.index = ["colour", *keys]
+    shown.columns = list(runs)
 
     def shade(row):
         if row.name == "colour":
-            return [f"background-color: {colors.get(run, '#ffffff')}" for run in row.index]
+            return [f"background-color: {colors.get(runs[run], '#ffffff')}" for run in row.index]
         if best is None:
             return [""] * len(row)
-        key = next(k for k in table.columns if (labels.get(k, k) if labels else k) == row.name)
-        return ["background-color: #d8f0d8; font-weight: 700" if best.loc[run, key] else "" for run in row.index]
+        key = keys[row.name]
+        return ["background-color: #d8f0d8; font-weight: 700" if best.loc[runs[run], key] else "" for run in row.index]
 
     return shown.style.apply(shade, axis=1)
 

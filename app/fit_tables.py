@@ -23,9 +23,20 @@ _TABLE_CSS = """<style>
 </style>"""
 
 
+def as_text(value: Any) -> Any:
+    """A text cell, header or index entry escaped (`st.table` reads Markdown in them, so a run
+    named `**x**` would show bold); numbers and the rest unchanged."""
+    return md(value) if isinstance(value, str) else value
+
+
 def wrapping_table(frame: pd.DataFrame | Any, where=st) -> None:
     """`frame` (a DataFrame or a pandas Styler) as an HTML table whose cells wrap: every
-    column stays in view at any width, for tables of a few rows and columns."""
+    column stays in view at any width, for tables of a few rows and columns. Text shows as
+    written, never as Markdown."""
+    if isinstance(frame, pd.DataFrame):
+        frame = frame.map(as_text).rename(index=as_text, columns=as_text)
+    # A Styler is drawn from its data's own labels (its display formats do not reach them),
+    # so whoever styles a table escapes its text first (`app.compare_view.legend_styler`).
     where.html(_TABLE_CSS)
     where.table(frame)
 

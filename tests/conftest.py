@@ -128,7 +128,9 @@ def make_hostile_runs(home: Path, *, embeddings: bool = False, rows: int = 200) 
         source = save_upload(text.getvalue().encode(), HOSTILE_FILE)
         data = {"source": source, "label_column": HOSTILE_LABEL_COLUMN, "imbalance": {"profile": "exp", "ratio": 4}}
         write_json_atomic(home / "ui" / "data_config.json", data)
-        ids = [make_run(home, {**TINY_TABLE_RUN, "name": name, "data": data, "train": {
+        # two methods, not two seeds of one: Compare opens a pair that differs in its set-up
+        losses = ("ce", "weighted_ce")
+        ids = [make_run(home, {**TINY_TABLE_RUN, "name": name, "data": data, "loss": {"name": losses[seed]}, "train": {
             **TINY_TABLE_RUN["train"], "seed": seed}}, embeddings=embeddings)
             for seed, name in enumerate(reversed(HOSTILE_RUN_NAMES))][::-1]
     finally:
@@ -232,3 +234,14 @@ def open_page():
         return at
 
     return _open
+
+
+def shown_table(element):
+    """What a reader sees of an `st.table` element whose text cells, headers and index were
+    escaped for Markdown (`app.fit_tables.wrapping_table`): its DataFrame with `shown` applied."""
+    frame = element.value
+
+    def text(value):
+        return shown(value) if isinstance(value, str) else value
+
+    return frame.map(text).rename(index=text, columns=text)

@@ -553,9 +553,14 @@ def _not_shown(page, texts: list[str], timeout_ms: int = EXPECT_TIMEOUT_MS) -> l
 
 def _shown_text(page) -> str:
     """The page's visible text and its charts' text, with the invisible word joiners that
-    keep names from being rewritten (core.text.md) taken out."""
+    keep names from being rewritten (core.text.md) taken out. A chart label broken into lines
+    (plotly's <tspan class="line">, where a long title or name wraps at a space) reads with
+    the space back."""
     return page.evaluate("""() => [document.body.innerText,
-        ...[...document.querySelectorAll('svg text')].map(t => t.textContent)].join('\\n').replaceAll('\\u2060', '')""")
+        ...[...document.querySelectorAll('svg text')].map(t => {
+            const lines = [...t.querySelectorAll('tspan.line')];
+            return lines.length ? lines.map(l => l.textContent).join(' ') : t.textContent;
+        })].join('\\n').replaceAll('\\u2060', '')""")
 
 
 def test_open_results_of_a_finished_run_while_another_trains(app_server):
@@ -665,7 +670,16 @@ def _triage_tour(page, url: str, run_id: str, store) -> None:
     settle(page)
     no_exception(page, "Error gallery")
     page.get_by_text("Review this case").first.click()
-    page.get_by_text("label looks wrong").first.click()
+    # The verdict is a radio in the opened form: click its label until its input says
+    # checked (a click that lands while the expander still opens selects nothing).
+    first_form = page.get_by_test_id("stForm").first
+    verdict = first_form.get_by_test_id("stRadio").get_by_text("label looks wrong", exact=True)
+    for _ in range(5):
+        verdict.click()
+        if first_form.locator('input[type="radio"]').first.is_checked():
+            break
+        page.wait_for_timeout(500)
+    expect(first_form.locator('input[type="radio"]').first).to_be_checked()
     page.get_by_role("textbox", name="Note (optional)").first.fill(REVIEW_NOTE)
     page.get_by_role("button", name="Save review").first.click()
     settle(page)

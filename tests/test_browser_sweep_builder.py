@@ -49,7 +49,7 @@ def test_build_a_sweep_start_it_and_open_what_it_made(app_server):
         go(page, "Sweeps", "Sweeps")
         expect(page.get_by_text("Build a sweep here")).to_be_visible()
         pick_option(page, page.get_by_role("combobox", name="Data", exact=True),
-                    "Built-in: wine (made long-tailed, ratio 10)")
+                    "Built-in: Wine cultivars (made long-tailed, ratio 10)")
         settle(page)
         for label, value in (("Seeds per combination", "1"), ("Epochs", "2")):
             box = page.get_by_label(label, exact=True)

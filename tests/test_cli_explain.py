@@ -33,7 +33,8 @@ def test_explain_writes_a_self_contained_report(stored_home, tmp_path, capsys):
     assert document.count('class="case ') == 3
     for case in expected["case"]:  # each case named as a person finds it: a built-in's row number
         assert f"<h2>{case} &mdash;" in document and case.startswith("row ")
-    assert "integrated_gradients" in document and "3 cases, 3 misclassified" in document
+    assert "Integrated gradients" in document and "3 cases, 3 misclassified" in document
+    assert "integrated_gradients" not in document.replace(plotly.offline.get_plotlyjs(), ""), "the method in words"
     rest = document.replace(plotly.offline.get_plotlyjs(), "")
     assert "http://" not in rest and "https://" not in rest
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", rest, flags=re.IGNORECASE)
@@ -48,7 +49,7 @@ def test_explain_a_table_run_by_class_name(stored_home, tmp_path, capsys):
     out = tmp_path / "nested" / "table.html"
     assert _explain(run_id, "--method", "feature_ablation", "--classes", name, "--n", "2", "--out", str(out)) == 0
     document = out.read_text(encoding="utf-8")
-    assert document.count('class="case ') == 2 and "feature_ablation" in document
+    assert document.count('class="case ') == 2 and "Feature ablation" in document
     assert document.count('<table class="values">') == 2, "each table case lists its values in the file's units"
     from core.config import RunConfig
     from core.train import prepare_run_data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import shown_table
 
 from core.jobs import save_derived_run
 from core.store import RunStore
@@ -44,7 +45,7 @@ def test_comparable_runs_side_by_side(pair_home, open_page):
     _no_exceptions(at)
     assert at.multiselect(key="compare.runs").value == [pair_home["adjusted_run"], pair_home["table_run"]]
     assert any("Comparable" in c.value for c in at.caption)
-    table = next(t.value for t in at.table if "Balanced acc." in t.value.index)  # one column per run
+    table = next(shown_table(t) for t in at.table if "Balanced acc." in shown_table(t).index)  # one column per run
     assert list(table.columns) == ["wine adjusted", "tiny wine ce"] and table.index[0] == "colour"
     store = RunStore(pair_home["home"])
     assert float(table.loc["Balanced acc.", "tiny wine ce"]) == pytest.approx(
@@ -101,10 +102,10 @@ def test_experiments_are_compared_with_a_paired_test(experiment_home, open_page)
     reference = at.selectbox(key="compare.reference.Experiments").value
     other = next(i for i in chosen if i != reference)
     expected = compare_ids(RunStore(experiment_home["home"]), other, reference)
-    paired = next(t.value for t in at.table if "verdict" in t.value.columns)
+    paired = next(shown_table(t) for t in at.table if "verdict" in shown_table(t).columns)
     assert paired["verdict"].tolist() == [expected["verdict"]]
     assert paired["difference [interval]"].iloc[0].startswith(f"{expected['difference']:+.3f}")
-    headline = next(t.value for t in at.table if "runs finished" in t.value.index)
+    headline = next(shown_table(t) for t in at.table if "runs finished" in shown_table(t).index)
     assert headline.loc["runs finished"].tolist() == ["3 of 3", "3 of 3"]
     assert " [" in headline.loc["Balanced acc."].iloc[0]
 
@@ -116,7 +117,7 @@ def test_a_chosen_reference_and_stable_colours(pair_home, open_page):
     at.selectbox(key="compare.reference.Runs").set_value(ids[1]).run()
     _no_exceptions(at)
     assert {t["name"]: t["marker"]["color"] for t in _traces(at, 0)} == colours, "colours follow the runs"
-    paired = next(t.value for t in at.table if "verdict" in t.value.columns)
+    paired = next(shown_table(t) for t in at.table if "verdict" in shown_table(t).columns)
     assert paired.index.tolist() == ["wine adjusted"], "differences are measured against the chosen reference"
 
 

@@ -7,7 +7,7 @@ import re
 
 from core.analysis import nearest_training_cases, read_reviews
 from core.analysis._gallery import error_cases
-from conftest import shown
+from conftest import shown, shown_table
 
 
 def _no_exceptions(at) -> None:
@@ -147,7 +147,7 @@ def test_table_run_shows_values_bars_and_class_importance(stored_home, open_page
     # true class (and of the predicted class for errors), in the file's units
     assert len(at.dataframe) == len(cards) and len(at.table) == len(cards) + wrong
     assert list(at.dataframe[0].value["feature"]) == dataset["feature_names"]
-    beside = at.table[0].value
+    beside = shown_table(at.table[0])
     assert beside.index.name == "feature" and list(beside.index) == dataset["feature_names"]
     assert beside.columns[0] == "this case" and beside.columns[1].startswith("#1, distance ")
     assert beside["this case"].tolist() == at.dataframe[0].value["value"].tolist()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import shown_table
 
 from core.analysis import metrics_at_prior, operating_point, softmax
 from core.store import RunStore
@@ -39,7 +40,7 @@ def test_renders_the_operating_point_of_the_rarest_class(stored_home, open_page,
     assert cls == int(np.argsort(-art.class_counts, kind="stable")[-1]), "opens on the rarest class"
     assert {"Sensitivity", "Specificity", "PPV", "NPV"} <= set(_cards(at))
     assert {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")} == {"triage.roc", "triage.pr"}
-    table = at.table[0].value
+    table = shown_table(at.table[0])
     assert table.loc["total", "total"] == len(art.labels)
     assert any("Upload a file" in i.value for i in at.info), "the new-cases tab waits for a file"
 
@@ -71,7 +72,7 @@ def test_the_threshold_slider_changes_the_two_by_two_table(stored_home, open_pag
     for threshold in (0.05, 0.9):
         at.slider(key=f"triage.threshold.{run_id}").set_value(threshold).run()
         _no_exceptions(at)
-        table = at.table[0].value
+        table = shown_table(at.table[0])
         called = scores >= threshold
         assert table.iloc[0, 0] == (called & positive).sum() and table.iloc[0, 1] == (called & ~positive).sum()
         assert table.iloc[1, 0] == (~called & positive).sum()

@@ -60,7 +60,7 @@ def test_one_value_is_held_fixed_and_a_ratio_gets_a_profile():
         assert c.stage2.name == "lws" and c.data.imbalance.profile == "exp" and c.data.imbalance.ratio == 50
         assert c.data.label_noise.rate == 0.1 and c.evaluation.folds == 3 and c.evaluation.seeds == []
     assert sweep_size(spec) == (2, 6)
-    assert raw["name"] == "loss on wine"
+    assert raw["name"] == "loss on Wine cultivars", "named in words, as the Sweeps page lists it"
 
 
 def test_nothing_to_compare_and_too_many_cells_are_refused_in_words():
