@@ -304,9 +304,19 @@ def no_exception(page, where: str) -> None:
 
 
 def go(page, label: str, title: str) -> None:
-    """Open a page from the sidebar (client-side: the session, and its saved data, stay)."""
-    page.locator(f'[data-testid="stSidebarNav"] a:has(span[label="{label}"])').click()
-    expect(page.locator("h1").filter(has_text=title)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+    """Open a page from the sidebar (client-side: the session, and its saved data, stay). A
+    click that lands while the current page reruns (a progress box polls every 2 s) can be
+    dropped by Streamlit with the link already marked: click again until the page changes."""
+    link = page.locator(f'[data-testid="stSidebarNav"] a:has(span[label="{label}"])')
+    heading = page.locator("h1").filter(has_text=title)
+    for _ in range(3):
+        link.click()
+        try:
+            expect(heading).to_be_visible(timeout=EXPECT_TIMEOUT_MS)
+            break
+        except AssertionError:
+            settle(page)
+    expect(heading).to_be_visible(timeout=PAGE_TIMEOUT_MS)
     settle(page)
 
 
