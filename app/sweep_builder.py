@@ -12,14 +12,14 @@ import streamlit as st
 
 from app import state
 from app.data_forms import current_data_config, data_label, load_dataset
-from app.services import get_store, start_sweep_in_background
-from app.starting_points import remember_made
-from app.widgets import explain, flash
+from app.services import get_store
+from app.sweep_start import start_sweep_and_follow
+from app.widgets import explain
 from core.config import ConfigError, DataConfig
 from core.data import DataError, source_label
 from core.glossary import plugin_label
 from core.jobs import (
-    NO_STAGE2, SweepChoices, SweepRefused, SweepSpec, estimate_sweep_seconds, estimate_words, expand_sweep, load_sweep,
+    NO_STAGE2, SweepChoices, SweepSpec, estimate_sweep_seconds, estimate_words, expand_sweep, load_sweep,
     sweep_from_choices, sweep_yaml,
 )
 from core.registry import registry_for
@@ -104,19 +104,8 @@ def _choices() -> SweepChoices | None:
 
 
 def _start(spec: SweepSpec, runs: int) -> None:
-    try:
-        sweep_id, to_run = start_sweep_in_background(spec)
-    except SweepRefused as exc:
-        st.error("**Some combinations cannot run:** " + "; ".join(md(p) for p in exc.problems))
-        return
-    except ValueError as exc:
-        st.error(md(exc))
-        return
-    remember_made(sweep_id)  # Results and Compare open its best combination against plain cross-entropy
-    flash("This sweep is already training; here it is." if to_run < 0 else
-          "Every run of this sweep had finished already; here are its results." if to_run == 0 else
-          f"Started the sweep: {runs} trainings in the background. This page follows them as they finish.")
-    st.switch_page("../pages/sweeps.py", query_params={"sweep": sweep_id})
+    start_sweep_and_follow(spec, refused="Some combinations cannot run", started=(
+        f"Started the sweep: {runs} trainings in the background. This page follows them as they finish."))
 
 
 def sweep_builder() -> None:

@@ -15,13 +15,13 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from app.services import load_splits, start_sweep_in_background
-from app.starting_points import remember_made
-from app.widgets import flash, params_form, plugin_caption, table_height
+from app.services import load_splits
+from app.sweep_start import start_sweep_and_follow
+from app.widgets import params_form, plugin_caption, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import Dataset
-from core.jobs import FIXES_SEEDS, SweepRefused, standard_fixes_spec, sweep_size
+from core.jobs import FIXES_SEEDS, standard_fixes_spec, sweep_size
 from core.methods import resample
 from core.registry import Registry, registry_for
 from core.run_words import budget_text, default_run_name
@@ -232,16 +232,5 @@ def standard_fixes_button(config: RunConfig | None, modality: str) -> None:
              "background. The Sweeps page then maps which fix helps, and by how much.")
     if not clicked:
         return
-    try:
-        sweep_id, to_run = start_sweep_in_background(spec)
-    except SweepRefused as exc:
-        st.error("**Some fixes cannot run on this set-up:** " + "; ".join(md(p) for p in exc.problems))
-        return
-    except ValueError as exc:
-        st.error(md(exc))
-        return
-    remember_made(sweep_id)  # Results and Compare open its best fix against plain cross-entropy
-    flash("This sweep is already training; here it is." if to_run < 0 else
-          "Every run of this sweep had finished already; here are its results." if to_run == 0 else
-          f"Started the standard fixes: {runs} trainings in the background. This page follows them as they finish.")
-    st.switch_page("../pages/sweeps.py", query_params={"sweep": sweep_id})
+    start_sweep_and_follow(spec, refused="Some fixes cannot run on this set-up", started=(
+        f"Started the standard fixes: {runs} trainings in the background. This page follows them as they finish."))
