@@ -91,3 +91,20 @@ def test_warm_umap_fits_one_small_umap(monkeypatch):
     ((x, kwargs, out),) = fits
     assert kwargs["method"] == "umap" and 0 < x.shape[0] < 4096
     assert out.shape == (x.shape[0], 2) and np.isfinite(out).all()
+
+
+def test_umaps_compiled_functions_are_kept_on_disk(umap_2d):
+    """After a fit every module-level compiled function of umap writes to numba's on-disk
+    cache, so the next worker process loads them instead of paying the JIT again."""
+    import sys
+
+    from numba.core.caching import FunctionCache
+    from numba.core.registry import CPUDispatcher
+
+    compiled = [f for name, m in list(sys.modules.items()) if m is not None and name.startswith("umap")
+                for f in vars(m).values() if isinstance(f, CPUDispatcher)]
+    assert len(compiled) > 10
+    assert all(isinstance(f._cache, FunctionCache) for f in compiled)
+    layout = sys.modules["umap.layouts"]._nb_optimize_layout_euclidean_single_epoch
+    assert layout.signatures, "the fit compiled the layout step"
+    assert layout._cache._cache_file._index_path.endswith(".nbi")
