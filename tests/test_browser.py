@@ -33,7 +33,9 @@ import numpy as np
 import pytest
 from playwright import sync_api  # requirements-test.txt: a missing package fails, never skips
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+# Each test starts its own Chromium; those on `shared_server` run on one xdist worker (the
+# "browser-shared" group) so they share its server; the others spread over both workers.
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -260,7 +262,7 @@ def chromium_page(requests: list[str] | None = None, *, failure: str | None = No
             except BaseException:
                 if failure:
                     try:
-                        screenshot(page, failure)
+                        screenshot(page, failure, always=True)
                     except (sync_api.Error, OSError) as exc:  # never hide the journey's own error
                         print(f"no failure screenshot: {exc}")
                 for log in logs:
@@ -290,11 +292,12 @@ def pick_option(page, combobox, name: str, tries: int = 3) -> None:
 
 def settle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
     """Wait until Streamlit has finished the current script run (no running indicator, no
-    stale elements, no spinner), then a short pause for the last paint."""
+    stale elements, no spinner), then a short pause for the last paint (later checks wait for
+    what they look for; this pause only spares them a frame drawn half-way)."""
     page.wait_for_timeout(300)  # let a just-triggered rerun begin
     for selector in ('[data-testid="stStatusWidget"]', '[data-stale="true"]', '[data-testid="stSpinner"]'):
         expect(page.locator(selector)).to_have_count(0, timeout=timeout_ms)
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(200)
 
 
 def no_exception(page, where: str) -> None:
@@ -320,9 +323,14 @@ def go(page, label: str, title: str) -> None:
     settle(page)
 
 
-def screenshot(page, name: str) -> Path:
-    """A full-page PNG. Streamlit scrolls inside its main container, not the document, so
-    the viewport is stretched to the content's height for the picture."""
+def screenshot(page, name: str, *, always: bool = False) -> Path | None:
+    """A full-page PNG in test-artifacts/browser/, when TAILSCOPE_SCREENSHOTS=1 asks for the
+    pictures of every page visited (each costs a re-layout at full height and an encode) or
+    `always` (a failure's picture). Streamlit scrolls inside its main container, not the
+    document, so the viewport is stretched to the content's height for the picture."""
+    if not (always or os.environ.get("TAILSCOPE_SCREENSHOTS") == "1"):
+        return None
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     viewport = page.viewport_size
     height = page.evaluate("""() => {
@@ -369,7 +377,7 @@ def wait_for_run(home: Path, timeout_s: float = TRAIN_TIMEOUT_S):
 
 # --- the journey --------------------------------------------------------------------------
 
-def test_upload_train_and_visit_every_page(app_server, tmp_path):
+def test_upload_train_and_open_the_results(app_server, tmp_path):
     # overwrite in place (no rmtree): another checkout's test run may be writing here too
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "failure.png").unlink(missing_ok=True)
@@ -468,12 +476,8 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     for name in CLASSES:
         expect(matrix.locator(".xtick", has_text=name)).to_have_count(1)
     shot("results-of-the-run")
-
-    # 4. Every page in the sidebar.
-    for label, slug, title in PAGES:
-        go(page, label, title)
-        no_exception(page, label)
-        shot(slug)
+    # Every other page is opened over an uploaded table's runs by the hostile-names tour below
+    # and, at two sizes, by tests/test_browser_clipping.py: not again here.
 
 
 # --- a real table: an ID column, gaps, original units on the Results page -------------------
@@ -625,6 +629,7 @@ def _yield_cpu(pid: int) -> None:
 REVIEW_NOTE = "<b>odd</b> stroke, ask the lab"
 
 
+@pytest.mark.xdist_group("browser-shared")
 def test_triage_prevalence_threshold_review_and_report(shared_server):
     """A clinician's path: set the diagnosis to 3 % of cases, lower the threshold, save that
     operating point; mark a rare-class error in the gallery with a note; download the report,
@@ -772,6 +777,7 @@ def _widget_labels_fit(page, where: str) -> None:
             assert height < 1.5 * line, f"{where}: the one-word label {text!r} wraps ({height:.0f} px, line {line})"
 
 
+@pytest.mark.xdist_group("browser-shared")
 def test_playground_fits_a_projector_in_classroom_mode(shared_server):
     """A teacher's projector: 1024x768, classroom mode from the address. Every control of the
     Playground shows its whole label, no word breaks in the middle, no option of a segmented
@@ -787,7 +793,6 @@ def test_playground_fits_a_projector_in_classroom_mode(shared_server):
         expect(page.get_by_role("radio", name="spirals")).to_be_visible()
         for label in ("Imbalance ratio", "Noise", "Classes", "Seed"):
             expect(page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True)).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "classroom-playground-1024.png"))
         screenshot(page, "classroom-playground-1024-full")
         assert page.evaluate(LAYOUT_PROBLEMS_JS) == []
         _widget_labels_fit(page, "before training")
@@ -799,7 +804,6 @@ def test_playground_fits_a_projector_in_classroom_mode(shared_server):
         settle(page)
         expect(page.get_by_test_id("stMetricValue").filter(has_text="400 / 400")).to_be_visible()
         no_exception(page, "Playground after training")
-        page.screenshot(path=str(ARTIFACTS / "classroom-playground-trained-1024.png"))
         screenshot(page, "classroom-playground-trained-1024-full")
         assert page.evaluate(LAYOUT_PROBLEMS_JS) == []
         _widget_labels_fit(page, "after training")
@@ -824,6 +828,7 @@ def _prerun_tiny_lessons(home: Path, names: Sequence[str]) -> None:
             assert execute_run(store, store.claim(run.id, os.getpid()), embeddings=False) == "done"
 
 
+@pytest.mark.xdist_group("browser-shared")
 def test_lessons_page_opens_two_finished_lessons(shared_server):
     """A teacher ran two lessons before class: each opens with its claim, verdict (from its runs),
     charts and questions for the class."""

@@ -21,7 +21,7 @@ from test_browser import (  # noqa: F401  (fixtures are found by name)
     run_card, screenshot, settle, wait_for_run, widget,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DIAGNOSES = ["healthy", "anaemia", "kidney disease", "porphyria"]  # 4 classes, the last rare
 MIX = [0.8, 0.13, 0.05, 0.02]

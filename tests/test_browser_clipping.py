@@ -21,7 +21,7 @@ from test_browser import (
     ARTIFACTS, LAYOUT_PROBLEMS_JS, PAGE_TIMEOUT_MS, _serve, chromium_page, expect, no_exception, screenshot, settle,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CLIPPED_JS = r"""() => {
   const out = [];

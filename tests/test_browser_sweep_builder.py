@@ -16,7 +16,7 @@ from test_browser import (  # noqa: F401  (fixtures: the server and the browser 
     no_exception, pick_option, screenshot, settle,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SWEEP_TIMEOUT_S = 240
 

@@ -76,6 +76,7 @@ def test_pictures_each_within_budget_are_refused_when_they_add_up(monkeypatch):
     assert load_image_zip(small, "ok.zip").x.shape == (8, 3, 32, 32)
 
 
+@pytest.mark.slow
 def test_a_picture_far_beyond_pils_own_limit_is_refused_in_words():
     """PIL itself refuses a header over twice its limit while opening it: said as the budget."""
     with pytest.raises(DataError, match=r"^huge.png: picture 'huge.png' over the limit of 50 megapixels"):

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_core_never_loads_streamlit():
     code = ("import sys, core, core.analysis, core.viz, core.train, core.jobs, core.cli, core.methods, core.data, "
             "core.run_words, core.lessons; print('streamlit' in sys.modules)")

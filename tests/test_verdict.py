@@ -22,6 +22,7 @@ def _bench():
     return module
 
 
+@pytest.mark.slow
 def test_random_paired_cases_never_disagree():
     """A draw of the bench's cases (the bench runs 10,000): seeds, folds, single runs, families."""
     result = _bench().check_functions(500, seed=11, run_share=0.05, family_share=0.08)

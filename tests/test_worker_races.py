@@ -119,6 +119,7 @@ def test_reaping_an_interrupted_map_removes_its_half_written_files(tmp_path):
     assert [p.name for p in cache.iterdir()] == ["test-ok.npy"]
 
 
+@pytest.mark.slow
 def test_a_cancelled_local_pool_task_stops_instead_of_running_to_its_end(tmp_path, monkeypatch):
     """Cancel used to mark the run cancelled while its process trained on to the last epoch,
     keeping a pool worker from the next run. Now the task stops between batches."""
