@@ -119,3 +119,18 @@ def test_a_run_deleted_elsewhere_is_said_so(copied_home, open_page):
     _no_exceptions(at)
     assert any("tiny wine ce" in w.value and "no longer exists" in w.value for w in at.warning)
     assert at.session_state[state.RUN_ID] == copied_home["image_run"]
+
+
+def test_the_server_skips_streamlits_full_collection_after_every_run():
+    """Streamlit's `runner.postScriptGC` (on by default) costs 0.3-1 s of the one interpreter
+    lock per script run with this app's libraries loaded; eight sessions' job watchers alone
+    then kept the server busy (bench/load_test.py). The app's config turns it off."""
+    import tomllib
+
+    from streamlit import config
+
+    from conftest import ROOT
+
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert settings["runner"]["postScriptGC"] is False
+    assert config.get_config_options()["runner.postScriptGC"].default_val is True, "the default it changes"
