@@ -15,17 +15,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from captum.attr import (
-    FeatureAblation,
-    GradientShap,
-    InputXGradient,
-    IntegratedGradients,
-    LayerAttribution,
-    LayerGradCam,
-    NoiseTunnel,
-    Occlusion,
-    Saliency,
-)
 from pydantic import Field
 from torch import Tensor, nn
 
@@ -47,6 +36,15 @@ ProgressFn = Callable[[int, int], None]
 # Upper bound on the rows captum pushes through the model at once (IG steps, occlusion
 # perturbations, noise samples), so memory stays flat whatever the method's parameters.
 _WORK_ROWS = 256
+
+
+def _captum():
+    """captum's explainers, imported when a map is drawn: importing captum (and the
+    matplotlib it loads) costs 2-3 s, which every page, worker and CLI command that never
+    draws a map would otherwise pay at start."""
+    import captum.attr
+
+    return captum.attr
 
 
 # ---------------------------------------------------------------- parameter schemas
@@ -151,7 +149,7 @@ class _GradientMethod(AttributionMethod):
         inputs = inputs.detach().requires_grad_()
         if not self.params.get("smoothgrad"):
             return explainer.attribute(inputs, target=targets, **kwargs)
-        return NoiseTunnel(explainer).attribute(
+        return _captum().NoiseTunnel(explainer).attribute(
             inputs, nt_type="smoothgrad", nt_samples=self.params["nt_samples"],
             nt_samples_batch_size=max(1, _WORK_ROWS // max(1, inputs.shape[0])),
             stdevs=self.params["nt_stdevs"], target=targets, **kwargs,
@@ -169,7 +167,7 @@ _GRADIENT_CAPS = dict(modality=("tabular", "image"), needs_cam_layer=False, outp
 )
 class IntegratedGradientsMethod(_GradientMethod):
     def _explainer(self) -> Any:
-        return IntegratedGradients(self.model)
+        return _captum().IntegratedGradients(self.model)
 
     def _extra_kwargs(self, inputs: Tensor) -> dict[str, Any]:
         return {"baselines": torch.zeros_like(inputs), "n_steps": self.params["n_steps"],
@@ -184,7 +182,7 @@ class IntegratedGradientsMethod(_GradientMethod):
 )
 class SaliencyMethod(_GradientMethod):
     def _explainer(self) -> Any:
-        return Saliency(self.model)
+        return _captum().Saliency(self.model)
 
     def _extra_kwargs(self, inputs: Tensor) -> dict[str, Any]:
         return {"abs": self.params["absolute"]}
@@ -198,7 +196,7 @@ class SaliencyMethod(_GradientMethod):
 )
 class InputXGradientMethod(_GradientMethod):
     def _explainer(self) -> Any:
-        return InputXGradient(self.model)
+        return _captum().InputXGradient(self.model)
 
 
 @ATTRIBUTIONS.register(
@@ -214,7 +212,7 @@ class GradientShapMethod(AttributionMethod):
         generator = torch.Generator().manual_seed(p["seed"])
         noise = torch.randn((p["n_baselines"], *inputs.shape[1:]), generator=generator)
         baselines = (noise * p["baseline_noise"]).to(device=inputs.device, dtype=inputs.dtype)
-        explainer, chunk = GradientShap(self.model), max(1, _WORK_ROWS // p["n_samples"])
+        explainer, chunk = _captum().GradientShap(self.model), max(1, _WORK_ROWS // p["n_samples"])
         return torch.cat([
             explainer.attribute(inputs[i:i + chunk], baselines=baselines, n_samples=p["n_samples"],
                                 stdevs=p["stdevs"], target=targets[i:i + chunk])
@@ -232,7 +230,7 @@ class OcclusionMethod(AttributionMethod):
     def _attribute(self, inputs: Tensor, targets: Tensor) -> Tensor:
         window_shape, strides = _occlusion_window(tuple(inputs.shape[1:]), self.params["window"], self.params["stride"])
         n_windows = int(np.prod([(size - w) // s + 1 for size, w, s in zip(inputs.shape[1:], window_shape, strides)]))
-        return Occlusion(self.model).attribute(
+        return _captum().Occlusion(self.model).attribute(
             inputs, sliding_window_shapes=window_shape, strides=strides, baselines=self.params["baseline"],
             target=targets, perturbations_per_eval=_perturbations_per_eval(inputs, n_windows),
         )
@@ -277,8 +275,9 @@ class LayerGradCamMethod(AttributionMethod):
         if layer is None:
             raise ValueError("layer_grad_cam needs a convnet with a `cam_layer`; this model has none")
         inputs = inputs.detach().requires_grad_()  # the layer output must carry a gradient
-        coarse = LayerGradCam(self.model, layer).attribute(inputs, target=targets, relu_attributions=self.params["relu"])
-        return LayerAttribution.interpolate(coarse, tuple(inputs.shape[-2:]), interpolate_mode=self.params["upsample"])
+        captum = _captum()
+        coarse = captum.LayerGradCam(self.model, layer).attribute(inputs, target=targets, relu_attributions=self.params["relu"])
+        return captum.LayerAttribution.interpolate(coarse, tuple(inputs.shape[-2:]), interpolate_mode=self.params["upsample"])
 
 
 @ATTRIBUTIONS.register(
@@ -289,7 +288,7 @@ class LayerGradCamMethod(AttributionMethod):
 )
 class FeatureAblationMethod(AttributionMethod):
     def _attribute(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        return FeatureAblation(self.model).attribute(
+        return _captum().FeatureAblation(self.model).attribute(
             inputs, baselines=self.params["baseline"], target=targets,
             perturbations_per_eval=_perturbations_per_eval(inputs, inputs.shape[1]),
         )

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from imblearn.metrics import geometric_mean_score
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -152,6 +151,8 @@ def summary_metrics(logits: np.ndarray, labels: np.ndarray, num_classes: int) ->
     out = dict.fromkeys(METRICS, float("nan"))
     if y.size == 0:
         return out
+
+    from imblearn.metrics import geometric_mean_score  # here, not at the top: importing imblearn costs 1-2 s
 
     probs = softmax(logits)
     pred = logits.argmax(axis=1)
