@@ -25,8 +25,14 @@ def test_sweep_cells_are_named_in_words():
                        "grid": {"method": {"ce": {}, "ldam_drw": {"loss.name": "ldam", "loss.drw_epoch": 1}},
                                 "data.imbalance.ratio": [10], "train.lr": [0.1]}})
     names = [c.config.name for c in expand_sweep(spec)[0]]
-    assert names == ["s · Multi-layer perceptron (MLP) · Cross-entropy (plain) · imbalance 10 : 1 · learning rate 0.1",
-                     "s · Multi-layer perceptron (MLP) · LDAM margin loss + DRW · imbalance 10 : 1 · learning rate 0.1"]
+    # the model is the same in every cell: the sweep's name and the method say the cell
+    assert names == ["s · Cross-entropy (plain) · imbalance 10 : 1 · learning rate 0.1",
+                     "s · LDAM margin loss + DRW · imbalance 10 : 1 · learning rate 0.1"]
+    mixed = load_sweep({"name": "s", "data": {"source": "wine"}, "model": {"name": "mlp"},
+                        "grid": {"method": {"ce": {}, "gb": {"model.name": "hist_gradient_boosting"}}}})
+    assert [c.config.name for c in expand_sweep(mixed)[0]] == ["s · MLP · Cross-entropy (plain)",
+                                                               "s · Gradient boosting (baseline)"], \
+        "where the model changes, each cell says its model, by its abbreviation"
     assert [c.label for c in expand_sweep(spec)[0]][1] == "method=ldam_drw, data.imbalance.ratio=10, train.lr=0.1", \
         "the cell's settings keep the config's names (CLI, JSON)"
 
