@@ -16,7 +16,7 @@ import streamlit as st
 from app import state
 from app.services import ASSETS, DEFAULT_DATA
 from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
-from app.widgets import params_form, table_height
+from app.widgets import params_form, starting_value, table_height
 from core.config import DataConfig
 from core.data import (
     DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
@@ -147,7 +147,7 @@ def builtin_form(saved: DataConfig) -> tuple[str, dict[str, Any]]:
     """A built-in dataset, its description and source, and its parameters: (name, params)."""
     names = DATASETS.names()
     default = saved.source if saved.source in names else "digits"
-    name = st.selectbox("Dataset", names, index=names.index(default), key="data.builtin",
+    name = st.selectbox("Dataset", names, key=starting_value("data.builtin", default),
                         format_func=lambda n: DATASETS.info(n).label)
     info = DATASETS.info(name)
     st.caption(info.description)
@@ -224,16 +224,16 @@ def split_settings_form(saved: DataConfig, *, has_test_split: bool) -> dict[str,
     """Seed, split fractions and head/tail thresholds (DataConfig fields), in an expander."""
     with st.expander("Split and group settings"):
         s = st.columns(5)
-        seed = int(s[0].number_input("Seed", 0, 2**31 - 1, saved.seed, key="data.seed",
+        seed = int(s[0].number_input("Seed", 0, 2**31 - 1, key=starting_value("data.seed", saved.seed),
                                      help="Seeds the split, the subsampling and a random class order."))
-        test_fraction = s[1].number_input("Test fraction", 0.05, 0.8, saved.test_fraction, step=0.05,
-                                          key="data.test_fraction", disabled=has_test_split,
+        test_fraction = s[1].number_input("Test fraction", 0.05, 0.8, step=0.05,
+                                          key=starting_value("data.test_fraction", saved.test_fraction), disabled=has_test_split,
                                           help="Ignored when the data ships its own test split.")
-        val_fraction = s[2].number_input("Validation fraction", 0.05, 0.45, saved.val_fraction, step=0.05,
-                                         key="data.val_fraction")
-        many = int(s[3].number_input("Head: more than", 1, 100_000, saved.many_shot, key="data.many",
+        val_fraction = s[2].number_input("Validation fraction", 0.05, 0.45, step=0.05,
+                                         key=starting_value("data.val_fraction", saved.val_fraction))
+        many = int(s[3].number_input("Head: more than", 1, 100_000, key=starting_value("data.many", saved.many_shot),
                                      help="Classes with more training samples than this are head classes."))
-        few = int(s[4].number_input("Tail: fewer than", 1, many, min(saved.few_shot, many), key="data.few",
+        few = int(s[4].number_input("Tail: fewer than", 1, many, key=starting_value("data.few", min(saved.few_shot, many)),
                                     help="Classes with fewer training samples than this are tail classes. On small "
                                          "data, when every class falls in one group, the top, middle and bottom "
                                          "thirds of classes are used instead."))
