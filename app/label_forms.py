@@ -42,7 +42,7 @@ def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> 
     label_noise = None
     if name != "none":
         info = LABEL_NOISE.info(name)
-        c1.caption(plugin_caption(info))
+        c1.caption(f"**{md(info.label)}**: {plugin_caption(info)}")  # the whole name: a third of the width cuts it
         rate = c2.slider("Share of labels made wrong", 0.0, 0.9, step=0.05,
                          key=starting_value(f"{key}.rate", float(noise.rate) if noise else 0.2), help="Exactly this share of the rows (rounded to whole rows) gets "
                                                  "another class; for 'rare classes only', the share of the rare rows.")

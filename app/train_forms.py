@@ -139,7 +139,8 @@ def plugin_picker(label: str, registry: Registry | str, key: str, *, options: Se
     if name == "none":
         return None
     info = registry.info(name)
-    st.caption(plugin_caption(info))
+    # the choice's whole name first: a select in a half column may end it in "…"
+    st.caption(f"**{md(info.label)}**: {plugin_caption(info)}")
     return {"name": name, **params_form(info, key)}
 
 
