@@ -68,8 +68,9 @@ def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> 
                                           lambda stored: _check_extra_rows(saved, stored))
             except DataError as exc:
                 st.error(md(exc))
-        if source and not st.checkbox(f"Use the unlabelled rows of {md(source_label(source))}",
-                                      key=starting_value(f"{key}.use_extra", True)):
+        if source:  # the file's name in the text above: a label is read out as written, escapes and all
+            st.caption(f"Extra rows without labels: **{md(source_label(source))}**")
+        if source and not st.checkbox("Use these unlabelled rows", key=starting_value(f"{key}.use_extra", True)):
             source = None
     unlabeled = {"fraction": float(fraction), "source": source} if fraction > 0 or source else None
     return {"label_noise": label_noise, "unlabeled": unlabeled}

@@ -18,7 +18,7 @@ import streamlit as st
 
 from app import state
 from app.services import get_store, load_bundle
-from app.widgets import table_height
+from app.widgets import read_as_written, table_height
 from core.analysis import adjusted_logits, metrics_at_prior, prior_shift_curve, resolve_prior
 from core.run_words import few_cases_words
 from core.text import md
@@ -123,16 +123,21 @@ def _custom_code(key: str, bundle) -> str:
     names, k, run_id = bundle.class_names, bundle.artifacts.num_classes, bundle.record.id
     if k == 2:
         rare = _rare_class(bundle)
-        p = st.number_input(f"Prevalence of {md(names[rare])} (%)", 0.0, 100.0, step=0.5, format="%g",
-                            key=f"{key}.prior.percent.{run_id}",
+        p = st.number_input(min_value=0.0, max_value=100.0, step=0.5, format="%g", key=f"{key}.prior.percent.{run_id}",
+                            **read_as_written(f"Prevalence of {names[rare]} (%)", f"Prevalence of {md(names[rare])} (%)"),
                             help=f"How many of every 100 cases in your setting are {md(names[rare])}, e.g. 3.")
         shares = [0.0, 0.0]
         shares[rare], shares[1 - rare] = p / 100, 1 - p / 100
     elif k <= _MANY_CLASSES:
         st.caption("Share of each class in your setting (%); they are scaled to add up to 100.")
-        cols = st.columns(min(k, 6))
-        shares = [cols[j % len(cols)].number_input(md(names[j]), 0.0, 100.0, step=1.0, format="%g",
-                                                   key=f"{key}.prior.share.{run_id}.{j}") for j in range(k)]
+        shares = []
+        for start in range(0, k, 4):  # rows of four (six leave "33.3" and its +/- no room at 1024 px), in
+            row = st.columns(min(k, 4))  # class order however a narrow screen wraps them
+            for j, col in zip(range(start, min(start + 4, k)), row):
+                with col:
+                    shares.append(st.number_input(step=1.0, format="%g", min_value=0.0, max_value=100.0,
+                                                  key=f"{key}.prior.share.{run_id}.{j}",
+                                                  **read_as_written(names[j], md(names[j]))))
     else:
         text = st.text_input("Share of each class (%), in class order, separated by commas",
                              key=f"{key}.prior.list.{run_id}",

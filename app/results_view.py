@@ -43,9 +43,11 @@ def headline(record: RunRecord, bundle: RunBundle) -> tuple[PriorChoice, bool, p
     per_class = pd.DataFrame(m["per_class"])
     order = per_class["class_index"].tolist()  # head to tail
     experiment = load_experiment(record.experiment) if record.experiment else None
+    if experiment is not None:  # named here: a label is read out as written, so it holds no escaped text
+        st.caption(f"This run is one of the experiment **{md(experiment['name'])}**.")
     pooled = experiment is not None and st.toggle(
-        f"Show the experiment **{md(experiment['name'])}**: the mean over its {experiment['n_done']} finished runs "
-        f"(of {experiment['n_runs']})", value=True, key="results.pooled",
+        f"Show the experiment's mean over its {experiment['n_done']} finished runs (of {experiment['n_runs']})",
+        value=True, key="results.pooled",
         help="On: the cards, the warnings and the class-by-class chart show the mean over every fold and seed of the "
              "experiment, with a 95 % t-interval. Off: this one run, with bootstrap intervals over its test cases.")
     choice = prior_picker(bundle, "results")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import state
 from app.services import get_store, load_sweep_summary, resume_sweep
-from app.widgets import explain, flash
+from app.widgets import explain, flash, read_as_written
 from core.analysis import CALIBRATION_METRICS, METRICS, sweep_table
 from core.glossary import display_name, setting_title, setting_value
 from core.registry import kind_of_setting, registry_for
@@ -241,7 +241,9 @@ def choose_axes(axes: dict[str, list[str]], reference: list | None) -> tuple[str
         held = [a for a in varying if a not in (rows, columns)]
         cols = st.columns(len(held))
         for col, axis in zip(cols, held):
-            fixed[axis] = col.selectbox(f"Show {md(axis_title(axis))} =", axes[axis], key=f"sweeps.hold.{axis}",
+            fixed[axis] = col.selectbox(options=axes[axis], key=f"sweeps.hold.{axis}",
+                                        **read_as_written(f"Show {axis_title(axis)} =", f"Show {md(axis_title(axis))} =",
+                                                          where=col),
                                         help="The map and the charts show one value of each setting that is "
                                              "not on the map.")
     return rows, columns, fixed

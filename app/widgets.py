@@ -22,7 +22,7 @@ from core.store import AnnotationDamaged, RunFileDamaged, RunRecord
 from core.text import interval_text, md, number
 
 __all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "plugin_caption", "loss_schedule_form", "empty_state", "status_badge",
-           "start_demo_run", "explain", "chart_with_download", "flash", "remember_form_values", "starting_value", "table_height",
+           "start_demo_run", "explain", "chart_with_download", "flash", "remember_form_values", "read_as_written", "starting_value", "table_height",
            "metric_cards", "format_interval", "rerun_run", "delete_run", "run_method", "glossary_panel",
            "saved_annotation", "damaged_annotation_notice"]
 
@@ -280,6 +280,16 @@ def starting_value(key: str, value: Any) -> str:
     if key not in st.session_state:
         st.session_state[key] = value
     return key
+
+
+def read_as_written(label: str, shown: str, where=st) -> dict[str, str]:
+    """The label arguments of a widget named by the person's own text (a class, a file):
+    Streamlit reads a label out as written (its aria-label) and draws a visible one as
+    Markdown, so an escaped label (`core.text.md`) would be read out with its backslashes
+    and a raw one drawn as markup. `shown`, the label escaped, is drawn above the widget;
+    the widget gets `label` as written, collapsed: read out, never drawn."""
+    where.markdown(shown)
+    return {"label": label, "label_visibility": "collapsed"}
 
 
 def remember_form_values() -> None:

@@ -130,6 +130,7 @@ with st.container(border=True):
 
     if record.status not in ("queued", "running"):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
-        confirm = c1.checkbox(f"Yes, delete **{md(record.name)}** and its files for good", key=f"runs.confirm.{record.id}")
+        # the run's name is the card's title; a label is read out as written, so it holds no escaped text
+        confirm = c1.checkbox("Yes, delete this run and its files for good", key=f"runs.confirm.{record.id}")
         c2.button("Delete", key="runs.delete", disabled=not confirm, icon=":material/delete:",
                   on_click=delete_run, args=(record,))
