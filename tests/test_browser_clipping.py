@@ -123,7 +123,9 @@ def clipping_server(tmp_path_factory):
 
 def _pages(ids: dict[str, str]) -> list[tuple[str, str]]:
     return [("home", ""), ("data", ""), ("train", ""), ("runs", ""), ("results", f"run={ids['table']}"),
-            ("results", f"run={ids['experiment_run']}"), ("compare", ""), ("geometry", f"run={ids['image']}"),
+            ("results", f"run={ids['experiment_run']}"),
+            ("results", f"run={ids['image']}&prior=0.3,0.2,0.1,0.1,0.05,0.05,0.05,0.05,0.05,0.05"),  # a clinic's mix
+            ("compare", ""), ("geometry", f"run={ids['image']}"),
             ("calibration", f"run={ids['table']}"), ("posthoc", f"run={ids['table']}"),
             ("gallery", f"run={ids['image']}"), ("triage", f"run={ids['image']}"), ("sweeps", f"sweep={ids['sweep']}"),
             ("playground", "tau=1"), ("lessons", "lesson=accuracy_hides_tail")]
