@@ -24,10 +24,13 @@ def cmd_label_issues(args: argparse.Namespace) -> int:
         if report is None:
             print(f"finding label issues of {record.name or args.run} ({args.folds or 'default'} folds)…", file=sys.stderr)
             report = compute_run_label_issues(store, args.run, folds=args.folds)
-        # each training row named as the pages name it: its ID column's value, file name or row
-        splits = prepare_run_data(RunConfig.model_validate(record.config))
     except (RunNotFound, RunFileDamaged, ValueError) as exc:
         return fail(str(exc))
+    try:  # each training row named as the pages name it: its ID column's value, file name or row
+        splits = prepare_run_data(RunConfig.model_validate(record.config))
+    except (OSError, ValueError) as exc:  # the data is gone or changed: the rows keep their numbers
+        print(f"the training rows are listed by number only ({exc})", file=sys.stderr)
+        splits = None
     names = (store.metrics(args.run).get("dataset") or {}).get("class_names")
     id_name = getattr(splits, "id_name", None) or "row"
     ids = getattr(splits, "ids_train", None)
@@ -50,7 +53,7 @@ def cmd_label_issues(args: argparse.Namespace) -> int:
     for row in counts.itertuples(index=False):
         print(f"    {row[1]:<16} rows {row.rows:>6}  suspected {row.suspected:>5}  ({row.share:.0%})")
     width = max([len(id_name)] + [len(str(v)) for v in table[id_name].head(args.top)]) if has_ids else 0
-    if has_ids:
+    if has_ids and not table.empty:
         print(f"  {'training row':>12}  {id_name:<{width}}  given / suggested / score")
     for row in table.head(args.top).to_dict(orient="records"):
         case = f"  {row[id_name]!s:<{width}}" if has_ids else ""
