@@ -17,8 +17,9 @@ import pandas as pd
 import streamlit as st
 
 from app import state
+from app.fit_tables import wrapping_table
 from app.services import get_store, load_bundle
-from app.widgets import read_as_written, table_height
+from app.widgets import read_as_written
 from core.analysis import adjusted_logits, metrics_at_prior, prior_shift_curve, resolve_prior
 from core.run_words import few_cases_words
 from core.text import md
@@ -282,19 +283,30 @@ def per_class_at_prior(result: dict[str, Any], names: list[str], order: list[int
         "prevalence", "recall", "specificity", "precision", "npv", "f1")}} for j in order])
 
 
+_PER_CLASS_HEADERS = {"prevalence": "share of cases", "recall": "recall (sensitivity)", "specificity": "specificity",
+                      "precision": "precision (PPV)", "npv": "NPV", "f1": "F1"}
+
+
+def _per_class_words(table: pd.DataFrame) -> pd.DataFrame:
+    """The numbers as read: shares in per cent, F1 to three places, a dash where undefined."""
+    def text(value: Any, form: str) -> str:
+        return "—" if value is None or not math.isfinite(float(value)) else format(float(value), form)
+
+    shown = table.copy()
+    for column in _PER_CLASS_HEADERS:
+        shown[column] = [text(v, ".3f" if column == "f1" else ".1%") for v in shown[column]]
+    return shown.rename(columns=_PER_CLASS_HEADERS).set_index("class")
+
+
 def per_class_table(result: dict[str, Any], names: list[str], order: list[int], counts=None) -> None:
     """The per-class table at the chosen mix, with what each column means; with `counts`
-    (test cases per class index), a column of them, marking classes with too few to trust."""
-    percent = st.column_config.NumberColumn(format="percent")
+    (test cases per class index), a column of them, marking classes with too few to trust.
+    Eight columns do not fit a data grid beside the sidebar at 1024 px (it would scroll
+    sideways, hiding NPV and F1): they are an HTML table whose headers and cells wrap."""
     table = per_class_at_prior(result, names, order)
     if counts is not None:
         table.insert(1, "test cases", [few_cases_words(int(counts.get(j, 0))) for j in order])
-    st.dataframe(table, hide_index=True, width="stretch", height=table_height(len(table)), column_config={
-        "prevalence": st.column_config.NumberColumn("share of cases", format="percent"),
-        "recall": st.column_config.NumberColumn("recall (sensitivity)", format="percent"),
-        "specificity": percent, "precision": st.column_config.NumberColumn("precision (PPV)", format="percent"),
-        "npv": st.column_config.NumberColumn("NPV", format="percent"),
-        "f1": st.column_config.NumberColumn("F1", format="%.3f")})
+    wrapping_table(_per_class_words(table))
     st.caption("Each class at this mix, from most to fewest training examples: its share of cases; recall, the share "
                "of its cases found; specificity, the share of other cases not called this class; precision (PPV), "
                "how often a call of this class is right; NPV, how often 'not this class' is right."
