@@ -16,7 +16,7 @@ import streamlit as st
 from app import state
 from app.services import ASSETS, DEFAULT_DATA
 from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
-from app.widgets import params_form, starting_value, table_height
+from app.widgets import params_form, read_as_written, starting_value, table_height
 from core.config import DataConfig
 from core.data import (
     DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
@@ -245,8 +245,8 @@ def _label_column(source: str, saved: DataConfig, guess: TableProfile) -> str | 
     """The label column picker, with the guess and why; None until one is chosen."""
     columns = table_columns(source)
     default = saved.label_column if saved.source == source and saved.label_column in columns else guess.label
-    label = st.selectbox("Label column (the class to predict)", columns, key="data.label_column",
-                         index=columns.index(default) if default in columns else None,
+    label = st.selectbox("Label column (the class to predict)", columns,
+                         key=starting_value("data.label_column", default if default in columns else None),
                          placeholder="Choose the column that names the class",
                          help="The column with the diagnosis, outcome or group the model should learn to predict.")
     if guess.label is None:
@@ -303,8 +303,9 @@ def _role_picker(profile: TableProfile, source: str, roles_store: dict) -> None:
         versions[source] = versions.get(source, 0) + 1  # a fresh roles table: its old cell edits are in the overrides
 
     pick_key = f"roles.pick.{names.index(column)}.{current.role}"
-    st.pills(f"Role of {column}", [ROLE_LABELS[r] for r in choices], default=ROLE_LABELS[current.role],
-             key=pick_key, on_change=apply, args=(pick_key,), help=ROLE_PICK_HELP)
+    st.pills(options=[ROLE_LABELS[r] for r in choices], default=ROLE_LABELS[current.role], key=pick_key,
+             on_change=apply, args=(pick_key,), help=ROLE_PICK_HELP,
+             **read_as_written(f"Role of {column}", f"Role of {md(column)}"))  # the file's own column name
 
 
 _ROLE_BY_LABEL = {label: role for role, label in ROLE_LABELS.items()}

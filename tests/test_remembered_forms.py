@@ -59,3 +59,25 @@ def test_data_and_train_forms_keep_values_without_the_warning(duplicated_default
     at = _visit(["data", "data", "train", "train", "data", "train", "sweeps", "home"])
     assert not duplicated_defaults, f"widgets given a default and a session value: {sorted(set(duplicated_defaults))}"
     assert at.session_state["data.builtin"] == "digits" if "data.builtin" in at.session_state else True
+
+
+def test_an_uploaded_table_opens_its_forms_without_the_warning(duplicated_defaults, empty_home):
+    from streamlit.testing.v1 import AppTest
+
+    from app import state
+    from core.data import save_upload
+
+    rows = "\n".join(f"{i},{i % 7}.5,{'ab'[i % 2]},{('common', 'rare')[i % 9 == 0]}" for i in range(90))
+    source = save_upload(f"case,value,kind,outcome\n{rows}\n".encode(), "clinic.csv")
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    at.session_state[state.DATA_CONFIG] = {"source": source, "label_column": "outcome"}
+    at.run()
+    for page in ("data", "train", "data"):
+        at.switch_page(f"../pages/{page}.py")
+        at.run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+    assert at.radio(key="data.kind").value == "Upload a file", "the saved upload opens the upload form"
+    assert at.selectbox(key="data.label_column").value == "outcome"
+    at.selectbox(key="data.role_column").set_value("kind").run()  # the role picker, named by the file's column
+    assert not at.exception, [e.value for e in at.exception]
+    assert not duplicated_defaults, f"widgets given a default and a session value: {sorted(set(duplicated_defaults))}"
