@@ -227,13 +227,15 @@ def split_settings_form(saved: DataConfig, *, has_test_split: bool) -> dict[str,
         seed = int(s[0].number_input("Seed", 0, 2**31 - 1, key=starting_value("data.seed", saved.seed),
                                      help="Seeds the split, the subsampling and a random class order."))
         test_fraction = s[1].number_input("Test fraction", 0.05, 0.8, step=0.05,
-                                          key=starting_value("data.test_fraction", saved.test_fraction), disabled=has_test_split,
+                                          key=starting_value("data.test_fraction", saved.test_fraction),
+                                          disabled=has_test_split,
                                           help="Ignored when the data ships its own test split.")
         val_fraction = s[2].number_input("Validation fraction", 0.05, 0.45, step=0.05,
                                          key=starting_value("data.val_fraction", saved.val_fraction))
         many = int(s[3].number_input("Head: more than", 1, 100_000, key=starting_value("data.many", saved.many_shot),
                                      help="Classes with more training samples than this are head classes."))
-        few = int(s[4].number_input("Tail: fewer than", 1, many, key=starting_value("data.few", min(saved.few_shot, many)),
+        few = int(s[4].number_input("Tail: fewer than", 1, many,
+                                    key=starting_value("data.few", min(saved.few_shot, many)),
                                     help="Classes with fewer training samples than this are tail classes. On small "
                                          "data, when every class falls in one group, the top, middle and bottom "
                                          "thirds of classes are used instead."))

@@ -36,7 +36,8 @@ def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> 
     names = ["none", *LABEL_NOISE.names()]
     c1, c2, c3 = st.columns(3)
     name = c1.selectbox("Wrong labels on purpose", names,
-                        key=starting_value(f"{key}.noise", noise.name if noise else "none"), format_func=lambda n: n if n == "none" else LABEL_NOISE.info(n).label,
+                        key=starting_value(f"{key}.noise", noise.name if noise else "none"),
+                        format_func=lambda n: n if n == "none" else LABEL_NOISE.info(n).label,
                         help="Real data has mislabelled rows, and a rare class suffers most. Change some training "
                              "and validation labels on purpose to see it; the test labels always stay correct.")
     label_noise = None
@@ -44,9 +45,11 @@ def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> 
         info = LABEL_NOISE.info(name)
         c1.caption(f"**{md(info.label)}**: {plugin_caption(info)}")  # the whole name: a third of the width cuts it
         rate = c2.slider("Share of labels made wrong", 0.0, 0.9, step=0.05,
-                         key=starting_value(f"{key}.rate", float(noise.rate) if noise else 0.2), help="Exactly this share of the rows (rounded to whole rows) gets "
-                                                 "another class; for 'rare classes only', the share of the rare rows.")
-        seed = int(c3.number_input("Noise seed", 0, 2**31 - 1, key=starting_value(f"{key}.seed", noise.seed if noise else 0),
+                         key=starting_value(f"{key}.rate", float(noise.rate) if noise else 0.2),
+                         help="Exactly this share of the rows (rounded to whole rows) gets another class; for 'rare "
+                              "classes only', the share of the rare rows.")
+        seed = int(c3.number_input("Noise seed", 0, 2**31 - 1,
+                                   key=starting_value(f"{key}.seed", noise.seed if noise else 0),
                                    help="The same seed changes the same rows."))
         with c3:
             extra = params_form(info, f"{key}.noise")

@@ -125,7 +125,8 @@ def _custom_code(key: str, bundle) -> str:
     if k == 2:
         rare = _rare_class(bundle)
         p = st.number_input(min_value=0.0, max_value=100.0, step=0.5, format="%g", key=f"{key}.prior.percent.{run_id}",
-                            **read_as_written(f"Prevalence of {names[rare]} (%)", f"Prevalence of {md(names[rare])} (%)"),
+                            **read_as_written(f"Prevalence of {names[rare]} (%)",
+                                              f"Prevalence of {md(names[rare])} (%)"),
                             help=f"How many of every 100 cases in your setting are {md(names[rare])}, e.g. 3.")
         shares = [0.0, 0.0]
         shares[rare], shares[1 - rare] = p / 100, 1 - p / 100

@@ -155,16 +155,19 @@ def _more_settings(key: str, d: dict[str, Any]) -> dict[str, Any]:
         schedule = c1.selectbox("Learning-rate schedule", _literal_options("schedule"), key=f"{key}.schedule",
                                 help="cosine: smoothly down to zero; step: × the step factor at 80 % and 90 % of "
                                      "training (the LDAM-DRW recipe); constant: never changes.")
-        decay = c2.number_input("Weight decay", 0.0, 1.0, format="%g", key=starting_value(f"{key}.weight_decay", d["weight_decay"]),
+        decay = c2.number_input("Weight decay", 0.0, 1.0, format="%g",
+                                key=starting_value(f"{key}.weight_decay", d["weight_decay"]),
                                 help="Pulls weights toward zero; the long-tail papers use 2e-4 to 5e-4.")
-        warmup = c3.number_input("Warm-up epochs", 0, 10_000, key=starting_value(f"{key}.warmup_epochs", d["warmup_epochs"]),
+        warmup = c3.number_input("Warm-up epochs", 0, 10_000,
+                                 key=starting_value(f"{key}.warmup_epochs", d["warmup_epochs"]),
                                  help="Learning rate ramps up linearly over these first epochs.")
         augment = c1.selectbox("Augmentation", _literal_options("augment"), key=f"{key}.augment",
                                format_func=lambda v: {"crop_flip": "crop and flip"}.get(v, v),
                                help="auto: random crops and flips for 32x32 images, none otherwise.")
         momentum = c2.number_input("Momentum (sgd)", 0.0, 0.999, format="%g",
                                    key=starting_value(f"{key}.momentum", d["momentum"]))
-        min_steps = c3.number_input("Minimum optimiser steps", 0, 1_000_000, key=starting_value(f"{key}.min_steps", d["min_steps"]),
+        min_steps = c3.number_input("Minimum optimiser steps", 0, 1_000_000,
+                                    key=starting_value(f"{key}.min_steps", d["min_steps"]),
                                     help="Small training splits repeat within each epoch until training takes at "
                                          "least this many steps; 0 turns it off.")
         select = c1.selectbox("Keep the model of", _literal_options("select"), key=f"{key}.select",

@@ -52,9 +52,9 @@ event = st.dataframe(
                   "accuracy", "macro F1", "G-mean", "id"],
     column_config={
         "result": st.column_config.TextColumn(
-            "balanced accuracy", alignment="right", help="Balanced accuracy on the test split (each class counted the same, however "
-                                      "rare) once the run has finished; until then where it stands: queued, "
-                                      "running, failed or cancelled."),
+            "balanced accuracy", alignment="right",
+            help="Balanced accuracy on the test split (each class counted the same, however rare) once the run has "
+                 "finished; until then where it stands: queued, running, failed or cancelled."),
         **{c: {**st.column_config.NumberColumn(format="%.3f"), "hidden": True} for c in
            ("accuracy", "macro F1", "G-mean")},
         "data": {**st.column_config.TextColumn(help="The data set and the imbalance its training split was given."),
