@@ -16,7 +16,7 @@ import streamlit as st
 from app import state
 from app.services import ASSETS, DEFAULT_DATA
 from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
-from app.widgets import params_form, table_height
+from app.widgets import params_form, read_as_written, starting_value, table_height
 from core.config import DataConfig
 from core.data import (
     DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
@@ -147,7 +147,7 @@ def builtin_form(saved: DataConfig) -> tuple[str, dict[str, Any]]:
     """A built-in dataset, its description and source, and its parameters: (name, params)."""
     names = DATASETS.names()
     default = saved.source if saved.source in names else "digits"
-    name = st.selectbox("Dataset", names, index=names.index(default), key="data.builtin",
+    name = st.selectbox("Dataset", names, key=starting_value("data.builtin", default),
                         format_func=lambda n: DATASETS.info(n).label)
     info = DATASETS.info(name)
     st.caption(info.description)
@@ -224,16 +224,18 @@ def split_settings_form(saved: DataConfig, *, has_test_split: bool) -> dict[str,
     """Seed, split fractions and head/tail thresholds (DataConfig fields), in an expander."""
     with st.expander("Split and group settings"):
         s = st.columns(5)
-        seed = int(s[0].number_input("Seed", 0, 2**31 - 1, saved.seed, key="data.seed",
+        seed = int(s[0].number_input("Seed", 0, 2**31 - 1, key=starting_value("data.seed", saved.seed),
                                      help="Seeds the split, the subsampling and a random class order."))
-        test_fraction = s[1].number_input("Test fraction", 0.05, 0.8, saved.test_fraction, step=0.05,
-                                          key="data.test_fraction", disabled=has_test_split,
+        test_fraction = s[1].number_input("Test fraction", 0.05, 0.8, step=0.05,
+                                          key=starting_value("data.test_fraction", saved.test_fraction),
+                                          disabled=has_test_split,
                                           help="Ignored when the data ships its own test split.")
-        val_fraction = s[2].number_input("Validation fraction", 0.05, 0.45, saved.val_fraction, step=0.05,
-                                         key="data.val_fraction")
-        many = int(s[3].number_input("Head: more than", 1, 100_000, saved.many_shot, key="data.many",
+        val_fraction = s[2].number_input("Validation fraction", 0.05, 0.45, step=0.05,
+                                         key=starting_value("data.val_fraction", saved.val_fraction))
+        many = int(s[3].number_input("Head: more than", 1, 100_000, key=starting_value("data.many", saved.many_shot),
                                      help="Classes with more training samples than this are head classes."))
-        few = int(s[4].number_input("Tail: fewer than", 1, many, min(saved.few_shot, many), key="data.few",
+        few = int(s[4].number_input("Tail: fewer than", 1, many,
+                                    key=starting_value("data.few", min(saved.few_shot, many)),
                                     help="Classes with fewer training samples than this are tail classes. On small "
                                          "data, when every class falls in one group, the top, middle and bottom "
                                          "thirds of classes are used instead."))
@@ -245,8 +247,8 @@ def _label_column(source: str, saved: DataConfig, guess: TableProfile) -> str | 
     """The label column picker, with the guess and why; None until one is chosen."""
     columns = table_columns(source)
     default = saved.label_column if saved.source == source and saved.label_column in columns else guess.label
-    label = st.selectbox("Label column (the class to predict)", columns, key="data.label_column",
-                         index=columns.index(default) if default in columns else None,
+    label = st.selectbox("Label column (the class to predict)", columns,
+                         key=starting_value("data.label_column", default if default in columns else None),
                          placeholder="Choose the column that names the class",
                          help="The column with the diagnosis, outcome or group the model should learn to predict.")
     if guess.label is None:
@@ -303,8 +305,9 @@ def _role_picker(profile: TableProfile, source: str, roles_store: dict) -> None:
         versions[source] = versions.get(source, 0) + 1  # a fresh roles table: its old cell edits are in the overrides
 
     pick_key = f"roles.pick.{names.index(column)}.{current.role}"
-    st.pills(f"Role of {column}", [ROLE_LABELS[r] for r in choices], default=ROLE_LABELS[current.role],
-             key=pick_key, on_change=apply, args=(pick_key,), help=ROLE_PICK_HELP)
+    st.pills(options=[ROLE_LABELS[r] for r in choices], default=ROLE_LABELS[current.role], key=pick_key,
+             on_change=apply, args=(pick_key,), help=ROLE_PICK_HELP,
+             **read_as_written(f"Role of {column}", f"Role of {md(column)}"))  # the file's own column name
 
 
 _ROLE_BY_LABEL = {label: role for role, label in ROLE_LABELS.items()}

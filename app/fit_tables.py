@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app.classroom import CLASSROOM
 from core.text import md
 
 # Cells wrap at spaces; numbers and short words keep together; the table never outgrows its column.
@@ -49,3 +50,36 @@ def stacked_cards(rows: Sequence[Mapping[str, Any]], title: str, where=st) -> No
             lines = [f"**{md(row[title])}**"] + [f"{md(key)}: {md(value)}" for key, value in row.items()
                                                  if key != title and value not in (None, "")]
             st.markdown("  \n".join(lines))
+
+
+# Characters of grid text beside the sidebar at 1024 px: a ~665 px column at ~8.5 px a
+# character in classroom type, ~700 px at ~7.5 px otherwise (each column with its padding).
+GRID_CHARS = {"classroom": 70, "normal": 84}
+
+
+def grid_chars() -> int:
+    """How many characters of grid text fit beside the sidebar at 1024 px in this session."""
+    return GRID_CHARS["classroom" if st.session_state.get(CLASSROOM) else "normal"]
+
+
+def columns_that_fit(frame: pd.DataFrame, first: Sequence[str], rest: Sequence[str], *,
+                     budget: int | None = None, reserved: int = 0) -> tuple[list[str], list[str]]:
+    """(shown, hidden) of `rest`: the columns that fit after `first` in a data grid of about
+    `budget` characters (default `grid_chars()`; a column counts its header's or longest shown value's length, and
+    two for its padding; `reserved` holds what non-text columns such as a bar take). The
+    hidden ones wait in the grid's "Show/hide columns" menu, so the grid never scrolls
+    sideways at 1024 px; at least one of `rest` is always shown."""
+    def width(column: str) -> int:
+        values = frame[column].head(200)
+        texts = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in values if v is not None]
+        return 2 + max([len(str(column))] + [len(t) for t in texts])
+
+    budget = grid_chars() if budget is None else budget
+    used = reserved + sum(width(c) for c in first)
+    shown: list[str] = []
+    for column in rest:
+        used += width(column)
+        if shown and used > budget:
+            break
+        shown.append(column)
+    return shown, [c for c in rest if c not in shown]

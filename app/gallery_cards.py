@@ -106,11 +106,14 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
 
 
 def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.ndarray], np.ndarray] | None, *,
-                    label: Callable[[int], str], image: bool, x: np.ndarray, splits: Any, reason: str | None) -> None:
+                    label: Callable[[int], str], image: bool, x: np.ndarray, splits: Any, reason: str | None,
+                    train_names: Callable[[np.ndarray], list[str]] | None = None) -> None:
     """The stored training cases the model finds most like this one, of its true class and
     of the class it predicted, as pictures or rows in the file's units. `near` holds this
     case's rows of `nearest_training_cases`; `train_inputs(train_rows)` gives the inputs of
-    those stored training cases (None when they cannot be matched to the data any more)."""
+    those stored training cases and `train_names(train_rows)` their names as a person finds
+    them ("patient_id P-00412"); either is None when the stored cases cannot be matched to
+    the data any more."""
     with st.expander("Most similar training cases", expanded=not case.correct):
         if reason:
             st.caption(reason)
@@ -124,7 +127,8 @@ def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.nd
             if rows.empty:
                 col.caption("No training case of this class was stored.")
                 continue
-            words = [f"#{i + 1}, distance {d:.2f}" for i, d in enumerate(rows["distance"])]
+            who = train_names(rows["train_row"].to_numpy()) if train_names is not None else None
+            words = [f"{who[i] if who else f'#{i + 1}'}, distance {d:.2f}" for i, d in enumerate(rows["distance"])]
             if train_inputs is None:
                 wrapping_table(rows[["train_row", "distance"]].rename(columns=NEIGHBOUR_HEADERS)
                                .set_index(NEIGHBOUR_HEADERS["train_row"]), col)

@@ -14,7 +14,7 @@ import streamlit as st
 from app.data_forms import UPLOAD_TYPES
 from app.train_forms import plugin_picker
 from app.services import load_splits
-from app.widgets import explain, params_form, plugin_caption, table_height
+from app.widgets import explain, params_form, plugin_caption, starting_value, table_height
 from core.config import DataConfig, UnlabeledConfig
 from core.data import (
     LABEL_NOISE, DataError, damage_by_group, keep_if_accepted, label_damage_table, source_label, source_problems,
@@ -35,24 +35,27 @@ def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> 
     noise, hidden = saved.label_noise, saved.unlabeled
     names = ["none", *LABEL_NOISE.names()]
     c1, c2, c3 = st.columns(3)
-    name = c1.selectbox("Wrong labels on purpose", names, index=names.index(noise.name) if noise else 0,
-                        key=f"{key}.noise", format_func=lambda n: n if n == "none" else LABEL_NOISE.info(n).label,
+    name = c1.selectbox("Wrong labels on purpose", names,
+                        key=starting_value(f"{key}.noise", noise.name if noise else "none"),
+                        format_func=lambda n: n if n == "none" else LABEL_NOISE.info(n).label,
                         help="Real data has mislabelled rows, and a rare class suffers most. Change some training "
                              "and validation labels on purpose to see it; the test labels always stay correct.")
     label_noise = None
     if name != "none":
         info = LABEL_NOISE.info(name)
-        c1.caption(plugin_caption(info))
-        rate = c2.slider("Share of labels made wrong", 0.0, 0.9, float(noise.rate) if noise else 0.2, step=0.05,
-                         key=f"{key}.rate", help="Exactly this share of the rows (rounded to whole rows) gets "
-                                                 "another class; for 'rare classes only', the share of the rare rows.")
-        seed = int(c3.number_input("Noise seed", 0, 2**31 - 1, noise.seed if noise else 0, key=f"{key}.seed",
+        c1.caption(f"**{md(info.label)}**: {plugin_caption(info)}")  # the whole name: a third of the width cuts it
+        rate = c2.slider("Share of labels made wrong", 0.0, 0.9, step=0.05,
+                         key=starting_value(f"{key}.rate", float(noise.rate) if noise else 0.2),
+                         help="Exactly this share of the rows (rounded to whole rows) gets another class; for 'rare "
+                              "classes only', the share of the rare rows.")
+        seed = int(c3.number_input("Noise seed", 0, 2**31 - 1,
+                                   key=starting_value(f"{key}.seed", noise.seed if noise else 0),
                                    help="The same seed changes the same rows."))
         with c3:
             extra = params_form(info, f"{key}.noise")
         label_noise = {"name": name, "rate": float(rate), "seed": seed, **extra}
     fraction = st.slider("Hide the labels of this share of training rows (in every class)", 0.0, 0.95,
-                         float(hidden.fraction) if hidden else 0.0, step=0.05, key=f"{key}.hidden",
+                         step=0.05, key=starting_value(f"{key}.hidden", float(hidden.fraction) if hidden else 0.0),
                          help="These rows stay in the data without their label, for methods that learn from "
                               "unlabelled rows (pseudo-labels, pre-training). Every class keeps at least one label.")
     source = hidden.source if hidden is not None else None
@@ -68,8 +71,9 @@ def label_options_form(saved: DataConfig, key: str, *, upload: bool = False) -> 
                                           lambda stored: _check_extra_rows(saved, stored))
             except DataError as exc:
                 st.error(md(exc))
-        if source and not st.checkbox(f"Use the unlabelled rows of {md(source_label(source))}", value=True,
-                                      key=f"{key}.use_extra"):
+        if source:  # the file's name in the text above: a label is read out as written, escapes and all
+            st.caption(f"Extra rows without labels: **{md(source_label(source))}**")
+        if source and not st.checkbox("Use these unlabelled rows", key=starting_value(f"{key}.use_extra", True)):
             source = None
     unlabeled = {"fraction": float(fraction), "source": source} if fraction > 0 or source else None
     return {"label_noise": label_noise, "unlabeled": unlabeled}

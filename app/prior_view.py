@@ -17,8 +17,9 @@ import pandas as pd
 import streamlit as st
 
 from app import state
+from app.fit_tables import wrapping_table
 from app.services import get_store, load_bundle
-from app.widgets import table_height
+from app.widgets import read_as_written
 from core.analysis import adjusted_logits, metrics_at_prior, prior_shift_curve, resolve_prior
 from core.run_words import few_cases_words
 from core.text import md
@@ -123,16 +124,22 @@ def _custom_code(key: str, bundle) -> str:
     names, k, run_id = bundle.class_names, bundle.artifacts.num_classes, bundle.record.id
     if k == 2:
         rare = _rare_class(bundle)
-        p = st.number_input(f"Prevalence of {md(names[rare])} (%)", 0.0, 100.0, step=0.5, format="%g",
-                            key=f"{key}.prior.percent.{run_id}",
+        p = st.number_input(min_value=0.0, max_value=100.0, step=0.5, format="%g", key=f"{key}.prior.percent.{run_id}",
+                            **read_as_written(f"Prevalence of {names[rare]} (%)",
+                                              f"Prevalence of {md(names[rare])} (%)"),
                             help=f"How many of every 100 cases in your setting are {md(names[rare])}, e.g. 3.")
         shares = [0.0, 0.0]
         shares[rare], shares[1 - rare] = p / 100, 1 - p / 100
     elif k <= _MANY_CLASSES:
         st.caption("Share of each class in your setting (%); they are scaled to add up to 100.")
-        cols = st.columns(min(k, 6))
-        shares = [cols[j % len(cols)].number_input(md(names[j]), 0.0, 100.0, step=1.0, format="%g",
-                                                   key=f"{key}.prior.share.{run_id}.{j}") for j in range(k)]
+        shares = []
+        for start in range(0, k, 4):  # rows of four (six leave "33.3" and its +/- no room at 1024 px), in
+            row = st.columns(min(k, 4))  # class order however a narrow screen wraps them
+            for j, col in zip(range(start, min(start + 4, k)), row):
+                with col:
+                    shares.append(st.number_input(step=1.0, format="%g", min_value=0.0, max_value=100.0,
+                                                  key=f"{key}.prior.share.{run_id}.{j}",
+                                                  **read_as_written(names[j], md(names[j]))))
     else:
         text = st.text_input("Share of each class (%), in class order, separated by commas",
                              key=f"{key}.prior.list.{run_id}",
@@ -277,19 +284,30 @@ def per_class_at_prior(result: dict[str, Any], names: list[str], order: list[int
         "prevalence", "recall", "specificity", "precision", "npv", "f1")}} for j in order])
 
 
+_PER_CLASS_HEADERS = {"prevalence": "share of cases", "recall": "recall (sensitivity)", "specificity": "specificity",
+                      "precision": "precision (PPV)", "npv": "NPV", "f1": "F1"}
+
+
+def _per_class_words(table: pd.DataFrame) -> pd.DataFrame:
+    """The numbers as read: shares in per cent, F1 to three places, a dash where undefined."""
+    def text(value: Any, form: str) -> str:
+        return "—" if value is None or not math.isfinite(float(value)) else format(float(value), form)
+
+    shown = table.copy()
+    for column in _PER_CLASS_HEADERS:
+        shown[column] = [text(v, ".3f" if column == "f1" else ".1%") for v in shown[column]]
+    return shown.rename(columns=_PER_CLASS_HEADERS).set_index("class")
+
+
 def per_class_table(result: dict[str, Any], names: list[str], order: list[int], counts=None) -> None:
     """The per-class table at the chosen mix, with what each column means; with `counts`
-    (test cases per class index), a column of them, marking classes with too few to trust."""
-    percent = st.column_config.NumberColumn(format="percent")
+    (test cases per class index), a column of them, marking classes with too few to trust.
+    Eight columns do not fit a data grid beside the sidebar at 1024 px (it would scroll
+    sideways, hiding NPV and F1): they are an HTML table whose headers and cells wrap."""
     table = per_class_at_prior(result, names, order)
     if counts is not None:
         table.insert(1, "test cases", [few_cases_words(int(counts.get(j, 0))) for j in order])
-    st.dataframe(table, hide_index=True, width="stretch", height=table_height(len(table)), column_config={
-        "prevalence": st.column_config.NumberColumn("share of cases", format="percent"),
-        "recall": st.column_config.NumberColumn("recall (sensitivity)", format="percent"),
-        "specificity": percent, "precision": st.column_config.NumberColumn("precision (PPV)", format="percent"),
-        "npv": st.column_config.NumberColumn("NPV", format="percent"),
-        "f1": st.column_config.NumberColumn("F1", format="%.3f")})
+    wrapping_table(_per_class_words(table))
     st.caption("Each class at this mix, from most to fewest training examples: its share of cases; recall, the share "
                "of its cases found; specificity, the share of other cases not called this class; precision (PPV), "
                "how often a call of this class is right; NPV, how often 'not this class' is right."

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app.fit_tables import columns_that_fit
 from app.prior_view import PriorChoice, metrics_at, per_class_table, prior_cards, prior_note, prior_picker
 from app.services import RunBundle, load_experiment, load_splits
 from app.widgets import explain, metric_cards, table_height
@@ -42,9 +43,11 @@ def headline(record: RunRecord, bundle: RunBundle) -> tuple[PriorChoice, bool, p
     per_class = pd.DataFrame(m["per_class"])
     order = per_class["class_index"].tolist()  # head to tail
     experiment = load_experiment(record.experiment) if record.experiment else None
+    if experiment is not None:  # named here: a label is read out as written, so it holds no escaped text
+        st.caption(f"This run is one of the experiment **{md(experiment['name'])}**.")
     pooled = experiment is not None and st.toggle(
-        f"Show the experiment **{md(experiment['name'])}**: the mean over its {experiment['n_done']} finished runs "
-        f"(of {experiment['n_runs']})", value=True, key="results.pooled",
+        f"Show the experiment's mean over its {experiment['n_done']} finished runs (of {experiment['n_runs']})",
+        value=True, key="results.pooled",
         help="On: the cards, the warnings and the class-by-class chart show the mean over every fold and seed of the "
              "experiment, with a 95 % t-interval. Off: this one run, with bootstrap intervals over its test cases.")
     choice = prior_picker(bundle, "results")
@@ -114,14 +117,21 @@ def _case_values(bundle: RunBundle, shown: pd.DataFrame, x_test: np.ndarray, whe
                             "so 0 is the training average and ±1 one standard deviation.")
     features = (pd.DataFrame(x_test.reshape(len(shown), -1), columns=bundle.metrics["dataset"].get("feature_names"))
                 if scaled else in_original_units(load_splits(bundle.config.data), x_test))
-    # the cases' own columns (name, true and predicted class) stay in view; their feature
-    # values scroll sideways under them
+    # the cases' own columns (name, true and predicted class) and the values that fit beside
+    # them at 1024 px; the other values wait in the grid's "Show/hide columns" menu
     table = pd.concat([shown.drop(columns="position").reset_index(drop=True), features], axis=1)
+    values, more = columns_that_fit(table, [table.columns[0], "true", "predicted"], list(features.columns),
+                                    reserved=len("confidence") + len("p(true class)") + 4)
     pinned = {name: st.column_config.Column(pinned=True) for name in (table.columns[0], "true", "predicted")}
-    st.container(key="wide-results-cases").dataframe(
+    st.dataframe(
         table, hide_index=True, height=table_height(len(shown)),
         column_config={**pinned, "confidence": st.column_config.ProgressColumn(min_value=0, max_value=1),
-                       "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f")})
+                       "p_true": st.column_config.NumberColumn("p(true class)", format="%.2f"),
+                       **{c: {"hidden": True} for c in more}})
+    if more:
+        st.caption(f"{len(values)} of the {len(features.columns)} values are shown; the others (" +
+                   ", ".join(md(c) for c in more[:5]) + (", …" if len(more) > 5 else "") +
+                   ") are in the table's Show/hide columns menu, at its top right.")
     explain(f"Test cases that are {where}, each named by its {md(case_id_words(bundle.artifacts.id_name))}: true and "
             "predicted class, the model's confidence, and the "
             + ("feature values the model saw (standardised: 0 is the training average, ±1 one standard deviation)."

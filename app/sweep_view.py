@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import state
 from app.services import get_store, load_sweep_summary, resume_sweep
-from app.widgets import explain, flash
+from app.widgets import explain, flash, read_as_written
 from core.analysis import CALIBRATION_METRICS, METRICS, sweep_table
 from core.glossary import display_name, setting_title, setting_value
 from core.registry import kind_of_setting, registry_for
@@ -20,7 +20,7 @@ from core.text import md
 from core.viz import axis_title, is_numeric_axis, metric_bounds
 
 __all__ = ["INTRO", "EMPTY", "EXAMPLE_SWEEP", "metric_name", "higher_is_better", "select_sweep", "progress_panel",
-           "cells_table", "display_table", "first_finished_runs", "choose_axes", "hold_fixed", "line_axes", "variant_notes",
+           "cells_table", "squares_table", "first_finished_runs", "choose_axes", "hold_fixed", "line_axes", "variant_notes",
            "selected_run", "seeds_caveat", "explain_marks",
            "short_title", "lines_title", "lines_caption", "plugin_names_in_words"]
 
@@ -177,17 +177,35 @@ def cells_table(summary: dict[str, Any]) -> pd.DataFrame:
     return table
 
 
-def display_table(table: pd.DataFrame, columns: list[str], metric: str) -> pd.DataFrame:
-    """The cells for reading on screen, intervals within what the measure can take, and
-    an empty text cell as "—" (never "None")."""
-    shown = table[columns].copy()
-    for column in shown.columns[shown.dtypes == object]:
-        if all(isinstance(v, str) for v in shown[column].dropna()):  # text: an empty cell reads "—"
-            shown[column] = shown[column].map(lambda v: v if isinstance(v, str) else "—")
-    low, high = metric_bounds(metric)
-    for column in (f"{metric}_low", f"{metric}_high"):
-        shown[column] = pd.to_numeric(shown[column], errors="coerce").clip(low, high)
-    return shown
+def squares_table(table: pd.DataFrame, axes: list[str], metric: str, reference: list | None) -> pd.DataFrame:
+    """Every square in words for a wrapping table (`app.fit_tables.wrapping_table`): its
+    settings, the measure, its 95 % interval (within what the measure can take) and how it
+    compares with the reference, the verdict's whole sentence. A grid of these columns would
+    scroll sideways at 1024 px; the cells of an HTML table wrap instead."""
+    label = metric_name(metric)
+    low_bound, high_bound = metric_bounds(metric)
+
+    def number(value: Any) -> str:
+        return "—" if value is None or pd.isna(value) else f"{float(value):.3f}"
+
+    def interval(row: dict[str, Any]) -> str:
+        low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
+        if low is None or high is None or pd.isna(low) or pd.isna(high):
+            return "—"
+        return f"{max(float(low), low_bound):.3f} to {min(float(high), high_bound):.3f}"
+
+    def versus(row: dict[str, Any]) -> str:
+        if reference and row.get(reference[0]) == reference[1]:
+            return "the reference"
+        verdict, difference = row.get("verdict_vs_reference"), row.get("difference_vs_reference")
+        if not isinstance(verdict, str):
+            return "—"
+        return verdict if difference is None or pd.isna(difference) else f"{float(difference):+.3f}: {verdict}"
+
+    rows = [{**{short_title(a): str(row.get(a)) if row.get(a) is not None else "—" for a in axes},
+             label: number(row.get(metric)), "95 % interval": interval(row), "against the reference": versus(row)}
+            for row in table.to_dict("records")]
+    return pd.DataFrame(rows)
 
 
 def first_finished_runs(record: SweepRecord) -> dict[str, str]:
@@ -223,7 +241,9 @@ def choose_axes(axes: dict[str, list[str]], reference: list | None) -> tuple[str
         held = [a for a in varying if a not in (rows, columns)]
         cols = st.columns(len(held))
         for col, axis in zip(cols, held):
-            fixed[axis] = col.selectbox(f"Show {md(axis_title(axis))} =", axes[axis], key=f"sweeps.hold.{axis}",
+            fixed[axis] = col.selectbox(options=axes[axis], key=f"sweeps.hold.{axis}",
+                                        **read_as_written(f"Show {axis_title(axis)} =", f"Show {md(axis_title(axis))} =",
+                                                          where=col),
                                         help="The map and the charts show one value of each setting that is "
                                              "not on the map.")
     return rows, columns, fixed

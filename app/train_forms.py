@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from app.services import load_splits
 from app.sweep_start import start_sweep_and_follow
-from app.widgets import params_form, plugin_caption, table_height
+from app.widgets import params_form, plugin_caption, starting_value, table_height
 from core.analysis import resampling_view
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import Dataset
@@ -134,13 +134,13 @@ def plugin_picker(label: str, registry: Registry | str, key: str, *, options: Se
     names = list(options if options is not None else registry.names())
     if optional:
         names = ["none", *names]
-    index = names.index(default) if default in names else 0
-    name = st.selectbox(label, names, index=index, key=key, help=help,
+    name = st.selectbox(label, names, key=starting_value(key, default if default in names else names[0]), help=help,
                         format_func=lambda n: "none" if n == "none" else registry.info(n).label)
     if name == "none":
         return None
     info = registry.info(name)
-    st.caption(plugin_caption(info))
+    # the choice's whole name first: a select in a half column may end it in "…"
+    st.caption(f"**{md(info.label)}**: {plugin_caption(info)}")
     return {"name": name, **params_form(info, key)}
 
 
@@ -155,22 +155,26 @@ def _more_settings(key: str, d: dict[str, Any]) -> dict[str, Any]:
         schedule = c1.selectbox("Learning-rate schedule", _literal_options("schedule"), key=f"{key}.schedule",
                                 help="cosine: smoothly down to zero; step: × the step factor at 80 % and 90 % of "
                                      "training (the LDAM-DRW recipe); constant: never changes.")
-        decay = c2.number_input("Weight decay", 0.0, 1.0, d["weight_decay"], format="%g", key=f"{key}.weight_decay",
+        decay = c2.number_input("Weight decay", 0.0, 1.0, format="%g",
+                                key=starting_value(f"{key}.weight_decay", d["weight_decay"]),
                                 help="Pulls weights toward zero; the long-tail papers use 2e-4 to 5e-4.")
-        warmup = c3.number_input("Warm-up epochs", 0, 10_000, d["warmup_epochs"], key=f"{key}.warmup_epochs",
+        warmup = c3.number_input("Warm-up epochs", 0, 10_000,
+                                 key=starting_value(f"{key}.warmup_epochs", d["warmup_epochs"]),
                                  help="Learning rate ramps up linearly over these first epochs.")
         augment = c1.selectbox("Augmentation", _literal_options("augment"), key=f"{key}.augment",
                                format_func=lambda v: {"crop_flip": "crop and flip"}.get(v, v),
                                help="auto: random crops and flips for 32x32 images, none otherwise.")
-        momentum = c2.number_input("Momentum (sgd)", 0.0, 0.999, d["momentum"], format="%g", key=f"{key}.momentum")
-        min_steps = c3.number_input("Minimum optimiser steps", 0, 1_000_000, d["min_steps"], key=f"{key}.min_steps",
+        momentum = c2.number_input("Momentum (sgd)", 0.0, 0.999, format="%g",
+                                   key=starting_value(f"{key}.momentum", d["momentum"]))
+        min_steps = c3.number_input("Minimum optimiser steps", 0, 1_000_000,
+                                    key=starting_value(f"{key}.min_steps", d["min_steps"]),
                                     help="Small training splits repeat within each epoch until training takes at "
                                          "least this many steps; 0 turns it off.")
         select = c1.selectbox("Keep the model of", _literal_options("select"), key=f"{key}.select",
                               format_func=lambda v: {"best": "the best epoch", "last": "the last epoch"}[v],
                               help="best: the epoch with the best validation balanced accuracy (its weights are "
                                    "kept and restored); last: whatever the final epoch gives.")
-        patience = c2.number_input("Stop early after (epochs)", 0, 10_000, 0, key=f"{key}.patience",
+        patience = c2.number_input("Stop early after (epochs)", 0, 10_000, key=starting_value(f"{key}.patience", 0),
                                    help="Stop when validation balanced accuracy has not improved for this many "
                                         "epochs; 0 never stops early.")
         deterministic = c3.checkbox("Bit-identical repeats", key=f"{key}.deterministic",
@@ -189,11 +193,11 @@ def train_settings_form(key: str) -> dict[str, Any]:
     optimizer = c1.selectbox("Optimiser", _literal_options("optimizer"), key=f"{key}.optimizer",
                              format_func=lambda o: OPTIMISER_WORDS.get(o, o),
                              help="sgd: SGD with momentum (the long-tail papers' choice); adamw: Adam with weight decay.")
-    epochs = c2.number_input("Epochs", 1, 10_000, d["epochs"], key=f"{key}.epochs",
+    epochs = c2.number_input("Epochs", 1, 10_000, key=starting_value(f"{key}.epochs", d["epochs"]),
                              help="Passes over the training data.")
-    batch = c3.number_input("Batch size", 2, 65_536, d["batch_size"], key=f"{key}.batch_size")
-    lr = c1.number_input("Learning rate", 1e-6, 10.0, d["lr"], format="%g", key=f"{key}.lr")
-    seed = c2.number_input("Seed", 0, 2**31 - 1, d["seed"], key=f"{key}.seed",
+    batch = c3.number_input("Batch size", 2, 65_536, key=starting_value(f"{key}.batch_size", d["batch_size"]))
+    lr = c1.number_input("Learning rate", 1e-6, 10.0, format="%g", key=starting_value(f"{key}.lr", d["lr"]))
+    seed = c2.number_input("Seed", 0, 2**31 - 1, key=starting_value(f"{key}.seed", d["seed"]),
                            help="Same settings and seed give the same result on the same device.")
     device = c3.selectbox("Device", _literal_options("device"), key=f"{key}.device",
                           help="auto: the GPU when there is one, else the CPU.")
@@ -204,11 +208,11 @@ def train_settings_form(key: str) -> dict[str, Any]:
 def evaluation_form(key: str, seed: int) -> dict[str, Any]:
     """Folds and seeds: how many trainings answer the question (EvaluationConfig)."""
     c1, c2 = st.columns(2)
-    folds = int(c1.number_input("Repeat over folds", 1, 10, 1, key=f"{key}.folds",
+    folds = int(c1.number_input("Repeat over folds", 1, 10, key=starting_value(f"{key}.folds", 1),
                                 help="1: one split, as set on the Data page. 5: five trainings, each tested on a "
                                      "different fifth of the data, so every sample is tested once and one lucky "
                                      "split cannot decide the result."))
-    seeds = int(c2.number_input("Repeat over seeds", 1, 10, 1, key=f"{key}.seeds",
+    seeds = int(c2.number_input("Repeat over seeds", 1, 10, key=starting_value(f"{key}.seeds", 1),
                                 help="Train again with other random starts (seeds from the one above). With folds, "
                                      "each seed also reshuffles the folds."))
     return {"folds": folds, "seeds": list(range(seed, seed + seeds)) if seeds > 1 else []}

@@ -22,7 +22,7 @@ from core.store import AnnotationDamaged, RunFileDamaged, RunRecord
 from core.text import interval_text, md, number
 
 __all__ = ["run_title", "sidebar", "selected_run", "require_run", "params_form", "plugin_caption", "loss_schedule_form", "empty_state", "status_badge",
-           "start_demo_run", "explain", "chart_with_download", "flash", "remember_form_values", "table_height",
+           "start_demo_run", "explain", "chart_with_download", "flash", "remember_form_values", "read_as_written", "starting_value", "table_height",
            "metric_cards", "format_interval", "rerun_run", "delete_run", "run_method", "glossary_panel",
            "saved_annotation", "damaged_annotation_notice"]
 
@@ -272,6 +272,26 @@ def chart_with_download(fig, caption: str, *, key: str, download_key: str, filen
                        help="The interactive chart as one file that opens offline in any browser.")
 
 
+def starting_value(key: str, value: Any) -> str:
+    """`key`, with `value` put in the session unless it holds one: a remembered widget then
+    takes its first value from the session and is drawn without `value=` / `index=` (given
+    both, Streamlit warns that the default is ignored, on every page of the Data and Train
+    forms, since `remember_form_values` writes their keys back on every run)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
+
+
+def read_as_written(label: str, shown: str, where=st) -> dict[str, str]:
+    """The label arguments of a widget named by the person's own text (a class, a file):
+    Streamlit reads a label out as written (its aria-label) and draws a visible one as
+    Markdown, so an escaped label (`core.text.md`) would be read out with its backslashes
+    and a raw one drawn as markup. `shown`, the label escaped, is drawn above the widget;
+    the widget gets `label` as written, collapsed: read out, never drawn."""
+    where.markdown(shown)
+    return {"label": label, "label_visibility": "collapsed"}
+
+
 def remember_form_values() -> None:
     """Keep the Data and Train forms as the person left them across page switches."""
     for key in list(st.session_state):
@@ -329,17 +349,17 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
         low = next((getattr(m, a) for m in field.metadata for a in ("ge", "gt") if getattr(m, a, None) is not None), None)
         high = next((getattr(m, a) for m in field.metadata for a in ("le", "lt") if getattr(m, a, None) is not None), None)
         if choices:
-            values[name] = st.selectbox(label, choices, index=choices.index(default) if default in choices else 0,
-                                        key=widget_key, help=help_text,
+            values[name] = st.selectbox(label, choices, help=help_text,
+                                        key=starting_value(widget_key, default if default in choices else choices[0]),
                                         format_func=lambda c, words=words: _choice_words(c, words))
         elif isinstance(default, bool):
-            values[name] = st.checkbox(label, value=default, key=widget_key, help=help_text)
+            values[name] = st.checkbox(label, key=starting_value(widget_key, default), help=help_text)
         elif isinstance(default, int):
-            values[name] = int(st.number_input(label, value=default, step=1, key=widget_key, help=help_text,
+            values[name] = int(st.number_input(label, step=1, key=starting_value(widget_key, default), help=help_text,
                                                min_value=int(low) if low is not None else None,
                                                max_value=int(high) if high is not None else None))
         elif isinstance(default, float):
-            values[name] = float(st.number_input(label, value=default, key=widget_key, help=help_text,
+            values[name] = float(st.number_input(label, key=starting_value(widget_key, default), help=help_text,
                                                  format="%g", min_value=float(low) if low is not None else None,
                                                  max_value=float(high) if high is not None else None))
         elif default is None:

@@ -5,6 +5,7 @@ cards, the sweep and lesson views, the CLI and tests all say the same thing with
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,20 +114,34 @@ def _axis_words(axis: str, label: str) -> str:
     return f"{title[:1].lower()}{title[1:]} {setting_value(axis, label)}"
 
 
+def _short_label(label: str) -> str:
+    """"MLP" for "Multi-layer perceptron (MLP)"; any other label as it is."""
+    match = re.fullmatch(r".+ \(([A-Z][A-Z0-9-]+)\)", label)
+    return match.group(1) if match else label
+
+
 def sweep_cell_name(sweep_name: str, grid: dict[str, Any], settings: dict[str, str], config: RunConfig) -> str:
-    """A sweep cell's name in words: "standard fixes · wine · Multi-layer perceptron (MLP) ·
-    Balanced softmax", "losses · … · imbalance 100 : 1". An axis that changes the method
-    (model, loss, sampler, two-stage fix, ...) in any of its values is said as the cell's
-    model and method; every other axis as its title and value. The config keeps the names."""
+    """A sweep cell's name in words, short enough for a table beside the sidebar: "standard
+    fixes · wine · MLP · Balanced softmax", "losses · Focal loss · imbalance 100 : 1". An axis
+    that changes the method (model, loss, sampler, two-stage fix, ...) in any of its values is
+    said as the cell's method (and its model, where the sweep changes the model too); every
+    other axis as its title and value. The config keeps the names."""
     def touches_method(values: Any) -> bool:
         keys = [k for patch in values.values() for k in patch] if isinstance(values, dict) else []
         return any(k.split(".")[0] in _METHOD_SECTIONS for k in keys)
+
+    def sets_model(axis: str, values: Any) -> bool:
+        return axis == "model.name" or (isinstance(values, dict) and any("model.name" in p for p in values.values()))
 
     method_axes = {a for a, values in grid.items() if a.split(".")[0] in _METHOD_SECTIONS or touches_method(values)}
     parts = [sweep_name]
     if method_axes & set(settings):
         model, method = plugin_label("model", config.model.name), method_display(config)
-        parts += [model] + ([method] if method and method != model else [])
+        # the model only where the sweep changes it (a baseline's method words already name it),
+        # by its abbreviation when its words end in one: "MLP", not "Multi-layer perceptron (MLP)"
+        if any(sets_model(a, v) for a, v in grid.items()) and method != model:
+            parts.append(_short_label(model))
+        parts += [method] if method else [model]
     parts += [_axis_words(a, v) for a, v in settings.items() if a not in method_axes]
     return " · ".join(parts)
 

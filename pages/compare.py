@@ -78,6 +78,7 @@ if not ok:
 st.caption(f"✔ Comparable: {md(reason)}.")
 reference = st.selectbox("Measured against", chosen, format_func=labels.get, key=f"compare.reference.{mode}",
                          help="The reference: differences on this page are every other one minus this one.")
+st.caption(f"Every difference below is another one minus **{md(labels[reference])}**.")  # its whole name
 colors = {labels[i]: c for i, c in run_colors(sorted(chosen, key=lambda i: by_id[i].created)).items()}
 
 differences = config_differences({labels[i]: configs[i] for i in chosen})

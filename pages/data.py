@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import data_forms, data_offers, label_forms, state
 from app.services import save_data_choice
-from app.widgets import explain, flash
+from app.widgets import explain, flash, starting_value
 from core.config import DataConfig
 from core.data import (
     CLASS_ORDERS, UPLOAD_PREFIX, DataError, class_order, dataset_preview, describe_profile, imbalance_preview,
@@ -22,8 +22,8 @@ saved = data_forms.current_data_config(st.session_state.get(state.DATA_CONFIG))
 
 # --- source -------------------------------------------------------------------------------
 kinds = ["Built-in dataset", "Upload a file"]
-kind = st.radio("Data source", kinds, horizontal=True, key="data.kind",
-                index=1 if saved.source.startswith(UPLOAD_PREFIX) else 0)
+kind = st.radio("Data source", kinds, horizontal=True,
+                key=starting_value("data.kind", kinds[1] if saved.source.startswith(UPLOAD_PREFIX) else kinds[0]))
 params, label_column, roles, missing = {}, None, {}, "refuse"
 if kind == kinds[0]:
     source, params = data_forms.builtin_form(saved)

@@ -112,11 +112,14 @@ reviews, no_neighbours = saved_reviews(rid), neighbours_unavailable(art)
 near = nearest_training_cases(art, shown["row"], k=3)
 subset = train_subset_rows(splits.y_train, art, size=b.config.train.train_subset, seed=b.config.data.seed)
 train_inputs = None if subset is None else (lambda rows: splits.x_train[subset[rows]])
+ids_train = getattr(splits, "ids_train", None)  # the neighbours named as the case list names cases
+train_names = None if subset is None or ids_train is None else (
+    lambda rows: [f"{splits.id_name} {ids_train[subset[r]]}" for r in rows])
 
 
 def _below(case, i: int) -> None:
     neighbour_panel(case, near[near["row"] == case.row], train_inputs, label=label, image=image, x=x[i], splits=splits,
-                    reason=no_neighbours)
+                    reason=no_neighbours, train_names=train_names)
     sample = int(case.sample_id)
     review_form(rid, sample, reviews.get(sample), key=f"gallery.review.{rid}.{sample}")
 

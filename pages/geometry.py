@@ -54,8 +54,10 @@ with tabs[0]:
     hover = embedding_hover_features(inputs, feature_names) if inputs is not None and feature_names else None
     wrong = art.train_labels != art.train_clean_labels if split == "train" and art.train_clean_labels is not None \
         else None  # labels made wrong on purpose (data.label_noise): an X on the map
+    who = jobs.split_case_names(splits, art, bundle.config, split)  # hover and the sample's line name the case
     fig = embedding_scatter(coords, labels, names, counts, pred=pred, groups=groups, highlight_tail=tail_on,
-                            highlight_errors=errors_on, hover_text=hover, axis_label=method, wrong_label=wrong)
+                            highlight_errors=errors_on, hover_text=hover, axis_label=method, wrong_label=wrong,
+                            case_names=who)
     if bundle.modality == "image" and dims == 2 and inputs is not None and c[4].toggle(
             "Show pictures on the map", key="geometry.pictures",
             help="Draws up to 120 of the inputs themselves where they sit, an equal share of every class, in its colour."):
@@ -78,7 +80,6 @@ with tabs[0]:
     sample = left.number_input("Show sample number (or click a dot on the 2-D map)", 0, len(labels) - 1,
                                key=sample_key)
     verdict = "correct" if labels[sample] == pred[sample] else "**misclassified**"
-    who = jobs.split_case_names(splits, art, bundle.config, split)
     title = md(who[sample]) if who else f"Sample {sample}"
     left.markdown(f"**{title}**: true class **{md(names[labels[sample]])}**, predicted "
                   f"**{md(names[pred[sample]])}** ({verdict})")

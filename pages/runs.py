@@ -21,8 +21,8 @@ def select_run(run_id: str) -> None:
 
 
 st.title("🗂️ Runs")
-st.caption("Every training run, newest first (more columns: the table's "
-           "Show/hide columns menu). Tick one run to open, rename, re-run, download or delete it; tick "
+st.caption("Every training run, newest first, with its balanced accuracy once it has finished (more columns: the "
+           "table's Show/hide columns menu). Tick one run to open, rename, re-run, download or delete it; tick "
            "two or more trained on the same data to compare them.")
 
 store = get_store()
@@ -35,31 +35,38 @@ experiments = {e.id: e.name for e in store.list_experiments()}
 rows = []
 for r in runs:
     s = r.summary or {}
-    rows.append({"status": status_badge(r.status), "name": r.name, "experiment": experiments.get(r.experiment, ""),
-                 "data": describe_data(r.config), "method": run_method(r),
-                 "accuracy": s.get("accuracy"), "balanced accuracy": s.get("balanced_accuracy"),
+    score = s.get("balanced_accuracy")
+    rows.append({"name": r.name, "status": status_badge(r.status),  # the score, or where the run stands
+                 "result": f"{score:.3f}" if r.status == "done" and score is not None else status_badge(r.status),
+                 "experiment": experiments.get(r.experiment, ""), "data": describe_data(r.config),
+                 "method": run_method(r), "accuracy": s.get("accuracy"),
                  "macro F1": s.get("f1_macro"), "G-mean": s.get("gmean"), "created": relative_time(r.created),
                  "id": r.id})
 table = pd.DataFrame(rows)
-# A metric right after the status, so it shows beside the sidebar at 1024 px; the columns
-# few need stay hidden until ticked in the table's "Show/hide columns" menu.
-with st.container(key="wide-runs-table"):
-    event = st.dataframe(
-        table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs.table",
-        column_order=["status", "balanced accuracy", "name", "method", "data", "created", "experiment", "accuracy",
-                      "macro F1", "G-mean", "id"],
-        column_config={
-            "status": st.column_config.TextColumn(pinned=True),
-            **{c: {**st.column_config.NumberColumn(format="%.3f"), "hidden": c != "balanced accuracy"} for c in
-               ("accuracy", "balanced accuracy", "macro F1", "G-mean")},
-            "data": st.column_config.TextColumn(help="The data set and the imbalance its training split was given."),
-            "experiment": {**st.column_config.TextColumn(help="Runs of one configuration repeated over folds or "
-                                                              "seeds; compare experiments on the Compare page."),
-                           "hidden": True},
-            "id": {**st.column_config.TextColumn(help="The run's folder name in the store; `tailscope show <id>`."),
-                   "hidden": True},
-        },
-    )
+# Two columns in view, so nothing scrolls sideways beside the sidebar at 1024 px (the other
+# columns wait in the table's "Show/hide columns" menu): the run's name, and its balanced
+# accuracy or, until it has one, its status; the picked run's card below says the rest.
+event = st.dataframe(
+    table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs.table",
+    column_order=["name", "result", "status", "method", "data", "created", "experiment",
+                  "accuracy", "macro F1", "G-mean", "id"],
+    column_config={
+        "result": st.column_config.TextColumn(
+            "balanced accuracy", alignment="right",
+            help="Balanced accuracy on the test split (each class counted the same, however rare) once the run has "
+                 "finished; until then where it stands: queued, running, failed or cancelled."),
+        **{c: {**st.column_config.NumberColumn(format="%.3f"), "hidden": True} for c in
+           ("accuracy", "macro F1", "G-mean")},
+        "data": {**st.column_config.TextColumn(help="The data set and the imbalance its training split was given."),
+                 "hidden": True},
+        "experiment": {**st.column_config.TextColumn(help="Runs of one configuration repeated over folds or "
+                                                          "seeds; compare experiments on the Compare page."),
+                       "hidden": True},
+        "id": {**st.column_config.TextColumn(help="The run's folder name in the store; `tailscope show <id>`."),
+               "hidden": True},
+        **{c: {"hidden": True} for c in ("status", "method", "created")},
+    },
+)
 # Ticked rows are positions in the table as it was drawn when they were ticked; map them
 # through that table's ids, so a run queued or deleted meanwhile never shifts the choice.
 by_id = {r.id: r for r in runs}
@@ -123,6 +130,7 @@ with st.container(border=True):
 
     if record.status not in ("queued", "running"):
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
-        confirm = c1.checkbox(f"Yes, delete **{md(record.name)}** and its files for good", key=f"runs.confirm.{record.id}")
+        # the run's name is the card's title; a label is read out as written, so it holds no escaped text
+        confirm = c1.checkbox("Yes, delete this run and its files for good", key=f"runs.confirm.{record.id}")
         c2.button("Delete", key="runs.delete", disabled=not confirm, icon=":material/delete:",
                   on_click=delete_run, args=(record,))

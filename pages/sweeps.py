@@ -5,7 +5,8 @@ import streamlit as st
 from app import sweep_view as sv
 from app.sweep_builder import sweep_builder
 from app.services import get_store, load_sweep_summary
-from app.widgets import explain, table_height
+from app.fit_tables import wrapping_table
+from app.widgets import explain
 from core.analysis import EXPERIMENT_KEYS
 from core.safe_csv import csv_bytes
 from core.text import md
@@ -95,28 +96,14 @@ else:
 
 # --- every cell ---------------------------------------------------------------------------
 st.subheader("Every square as a table")
-# The settings and the measure first (in view beside the sidebar at 1024 px); the counts and
-# head / tail recall hidden until ticked in the table's "Show/hide columns" menu.
-columns_shown = [a for a in axes if a in table] + [metric, "verdict_vs_reference", "difference_vs_reference",
-                                                   f"{metric}_low", f"{metric}_high", "status", "runs done", "runs",
-                                                   "head_recall", "tail_recall"]
-hidden = {c: {"hidden": True} for c in ("status", "runs done", "runs")}
-with st.container(key="wide-sweep-table"):
-    st.dataframe(sv.display_table(table, columns_shown, metric), hide_index=True, width="stretch",
-                 height=table_height(len(table)), column_config={
-                     **{a: st.column_config.TextColumn(sv.short_title(a), pinned=True) for a in axes}, **hidden,
-                     metric: st.column_config.NumberColumn(label, format="%.3f"),
-                     f"{metric}_low": st.column_config.NumberColumn("95 % interval from", format="%.3f"),
-                     f"{metric}_high": st.column_config.NumberColumn("to", format="%.3f"),
-                     "head_recall": {**st.column_config.NumberColumn("head recall", format="%.3f"), "hidden": True},
-                     "tail_recall": {**st.column_config.NumberColumn("tail recall", format="%.3f"), "hidden": True},
-                     "difference_vs_reference": st.column_config.NumberColumn("difference from the reference",
-                                                                              format="%+.3f"),
-                     "verdict_vs_reference": "verdict"})
+# An HTML table whose cells wrap: every column in view at 1024 px, the verdict's whole sentence.
+squares = sv.squares_table(table, [a for a in axes if a in table], metric, reference)
+wrapping_table(squares.set_index(squares.columns[0]))
 st.download_button("All squares, every measure (CSV)", csv_bytes(sv.cells_table(summary)),
                    file_name=f"{record.id}.csv",
                    mime="text/csv", key="sweeps.csv", on_click="ignore", icon=":material/download:",
                    help="One row per square: its settings, every measure's mean and 95 % interval, head and tail "
                         "recall, and the comparison with the reference.")
-explain("Every square of the sweep (all values of every setting), with the measure chosen above. The CSV holds every "
-        "measure, for a spreadsheet or a report.")
+explain("Every square of the sweep (all values of every setting), with the measure chosen above, its 95 % interval "
+        "over the square's runs, and its difference from the reference with the verdict. The CSV holds every measure "
+        "and head and tail recall, for a spreadsheet or a report.")

@@ -4,9 +4,9 @@
 Over a store with a table run, a picture run, an experiment of two seeds, a small sweep and
 a finished lesson, each page is measured for text a person cannot read whole: a label,
 button, caption or chosen option cut off or ending in "…" (the Playground test's
-`LAYOUT_PROBLEMS_JS`), a data grid whose columns hide behind a sideways scroll (grids of
-raw feature values scroll on purpose: they sit in a container keyed ``wide-...`` and pin
-their identifying columns), a grid cell longer than a column can grow, a chart's title,
+`LAYOUT_PROBLEMS_JS`), a data grid whose columns hide behind a sideways scroll (any grid:
+wide ones choose the columns that fit and keep the rest in their Show/hide columns menu),
+a grid cell longer than a column can grow, a chart's title,
 axis title, tick or legend text outside its picture, and a legend drawn over the bars or
 points. The failure names the page, the size and the text.
 """
@@ -31,7 +31,7 @@ CLIPPED_JS = r"""() => {
     if (grid.getBoundingClientRect().width === 0) continue;
     const heads = [...grid.querySelectorAll('th[role="columnheader"]')].map(h => h.textContent.trim());
     const scroller = grid.querySelector('.dvn-scroller');
-    if (scroller && scroller.scrollWidth > scroller.clientWidth + 1 && !grid.closest('[class*="st-key-wide-"]'))
+    if (scroller && scroller.scrollWidth > scroller.clientWidth + 1)
       out.push(['table scrolls sideways', heads.slice(0, 3).join(', ').slice(0, 60)]);
     const style = getComputedStyle(grid.querySelector('.stDataFrameGlideDataEditor') || grid);
     ctx.font = (style.getPropertyValue('--gdg-base-font-style') || '400 14px').trim() + ' '
@@ -123,7 +123,9 @@ def clipping_server(tmp_path_factory):
 
 def _pages(ids: dict[str, str]) -> list[tuple[str, str]]:
     return [("home", ""), ("data", ""), ("train", ""), ("runs", ""), ("results", f"run={ids['table']}"),
-            ("results", f"run={ids['experiment_run']}"), ("compare", ""), ("geometry", f"run={ids['image']}"),
+            ("results", f"run={ids['experiment_run']}"),
+            ("results", f"run={ids['image']}&prior=0.3,0.2,0.1,0.1,0.05,0.05,0.05,0.05,0.05,0.05"),  # a clinic's mix
+            ("compare", ""), ("geometry", f"run={ids['image']}"),
             ("calibration", f"run={ids['table']}"), ("posthoc", f"run={ids['table']}"),
             ("gallery", f"run={ids['image']}"), ("triage", f"run={ids['image']}"), ("sweeps", f"sweep={ids['sweep']}"),
             ("playground", "tau=1"), ("lessons", "lesson=accuracy_hides_tail")]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_run, shown
+from conftest import make_run, shown, shown_table
 
 CLASSES = ("normal", "anaemia", "sepsis", "rare")
 MIX = (0.62, 0.22, 0.1, 0.06)
@@ -347,3 +347,79 @@ def test_an_id_that_is_markup_or_a_formula_stays_text_in_the_report_and_the_csv(
     written = list(csv.reader(io.StringIO(reviews_csv(table).decode())))
     assert all(not row[1].startswith(("=", "@", "+", "-")) for row in written[1:])  # opened as text, never run
     assert {row[1] for row in written[1:]} >= {"<i>mrn</i> P-4", "<i>mrn</i> <b>P-1</b>"}
+
+
+# --- the last places: the CLI's label issues, the gallery's neighbours, the Geometry map -------------------
+
+
+def _train_markers(clinic):
+    """The run's training split and each training row's marker (its file row, i.5 -> P-0000i)."""
+    from core.config import RunConfig
+    from core.train import prepare_run_data
+
+    splits = prepare_run_data(RunConfig.model_validate(_store(clinic).get(clinic["run"]).config))
+    markers = _unscaled(splits, splits.x_train)[:, list(splits.feature_names).index("row_marker")]
+    return splits, markers
+
+
+def test_the_cli_names_each_suspected_training_row_by_its_id(clinic, capsys):
+    import json
+
+    from core.cli import main
+
+    from dataclasses import replace
+
+    from core.analysis import read_label_issues, save_label_issues
+
+    assert main(["label-issues", clinic["run"], "--json"]) == 0  # computed on the run's training split, kept
+    capsys.readouterr()
+    store = _store(clinic)
+    report = read_label_issues(store, clinic["run"])
+    flag = np.zeros_like(report.flag)  # this clean table may have no suspect: mark its five least likely labels
+    flag[np.argsort(report.score, kind="stable")[:5]] = True
+    save_label_issues(store, clinic["run"], replace(report, flag=flag))
+    assert main(["label-issues", clinic["run"], "--json"]) == 0  # read back
+    issues = json.loads(capsys.readouterr().out)["issues"]
+    assert len(issues) == 5
+    splits, markers = _train_markers(clinic)
+    for issue in issues:  # the id printed is the id of that training row's own values
+        assert issue["patient_id"] == f"P-{int(markers[issue['train_row']]):05d}" == splits.ids_train[issue["train_row"]]
+    assert main(["label-issues", clinic["run"], "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(re.match(r"\s+training row\s+patient_id", line) for line in lines), "the column's name heads it"
+    listed = [line for line in lines if re.match(r"\s+row\s+\d+\s+P-\d{5}\s+given ", line)]
+    assert len(listed) == min(3, len(issues))
+    for line, issue in zip(listed, issues):
+        assert line.split()[1:3] == [str(issue["train_row"]), issue["patient_id"]]
+
+
+def test_the_gallery_names_the_most_similar_training_cases_by_id(clinic, open_page):
+    at = open_page("gallery", run_id=clinic["run"])
+    assert not at.exception, [e.value for e in at.exception]
+    _, markers = _train_markers(clinic)
+    by_id = {f"P-{int(m):05d}": m for m in markers}
+    seen = 0
+    for element in at.table:
+        table = shown_table(element)
+        if "this case" not in table.columns:
+            continue
+        for title in table.columns.drop("this case"):  # one column per neighbour: "patient_id P-00012, distance 0.03"
+            match = re.fullmatch(r"patient_id (P-\d{5}), distance \d+\.\d\d", title)
+            assert match, title
+            assert float(table.loc["row_marker", title]) == pytest.approx(by_id[match.group(1)], abs=1e-3)
+            seen += 1
+    assert seen, "the neighbours of the listed cases are shown"
+
+
+def test_the_geometry_map_names_each_point_in_its_hover(clinic, open_page):
+    import json
+
+    at = open_page("geometry", run_id=clinic["run"])
+    assert not at.exception, [e.value for e in at.exception]
+    art = _store(clinic).artifacts(clinic["run"])
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "geometry.map" in c.proto.id).proto.spec)
+    points = [row for trace in spec["data"] if "customdata" in trace for row in trace["customdata"]]
+    assert len(points) == len(art.labels)
+    for row in points:  # the clicked point's sample id, and the name its hover shows
+        assert row[4] == art.case_name(int(row[0])) and row[4].startswith("patient_id P-")
+    assert all("%{customdata[4]}" in t["hovertemplate"] for t in spec["data"] if "customdata" in t)

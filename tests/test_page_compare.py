@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import shown_table
+from conftest import shown, shown_table
 
 from core.jobs import save_derived_run
 from core.store import RunStore
@@ -119,6 +119,10 @@ def test_a_chosen_reference_and_stable_colours(pair_home, open_page):
     assert {t["name"]: t["marker"]["color"] for t in _traces(at, 0)} == colours, "colours follow the runs"
     paired = next(shown_table(t) for t in at.table if "verdict" in shown_table(t).columns)
     assert paired.index.tolist() == ["wine adjusted"], "differences are measured against the chosen reference"
+    chosen = at.selectbox(key="compare.reference.Runs")
+    assert chosen.value == ids[1]
+    assert f"Every difference below is another one minus **{chosen.options[chosen.index]}**." in [
+        shown(c.value) for c in at.caption], "the reference's whole name, which the select may cut"
 
 
 def _traces(at, chart: int) -> list[dict]:

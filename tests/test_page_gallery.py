@@ -65,7 +65,8 @@ def test_image_run_opens_on_confident_tail_errors(stored_home, open_page):
     captions = [[img.caption for img in el.proto.imgs] for el in at.get("image")[1:3]]
     for side, words in zip(("true", "pred"), captions):
         distances = near[near.side == side]["distance"]
-        assert words == [f"#{i + 1}, distance {d:.2f}" for i, d in enumerate(distances)]
+        assert [re.sub(r"^row \d+, ", "", w) for w in words] == [f"distance {d:.2f}" for d in distances]
+        assert all(re.match(r"row \d+, ", w) for w in words), "each training picture named by its row"
     assert any(m.value.startswith(f"**Its true class: {first.true} ") for m in at.markdown)
     assert f"Confidence in its answer: **{first.confidence:.0%}**" in cards[0]
     assert "Grad-CAM" in at.selectbox(key=f"gallery.method.{run_id}").options
@@ -149,7 +150,7 @@ def test_table_run_shows_values_bars_and_class_importance(stored_home, open_page
     assert list(at.dataframe[0].value["feature"]) == dataset["feature_names"]
     beside = shown_table(at.table[0])
     assert beside.index.name == "feature" and list(beside.index) == dataset["feature_names"]
-    assert beside.columns[0] == "this case" and beside.columns[1].startswith("#1, distance ")
+    assert beside.columns[0] == "this case" and re.match(r"row \d+, distance ", beside.columns[1])
     assert beside["this case"].tolist() == at.dataframe[0].value["value"].tolist()
     types = [fig["data"][0]["type"] for fig in _figures(at)]
     bars, heatmaps = types.count("bar"), types.count("heatmap")

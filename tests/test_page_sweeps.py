@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app import state
-from conftest import open_at_address, shown
+from conftest import open_at_address, shown, shown_table
 from core.config import RunConfig
 from core.store import RunStore
 
@@ -137,7 +137,19 @@ def test_a_finished_sweep_shows_its_map_lines_and_trade_off(sweep_home):
     text = _texts(at)
     assert "Each square" in text and "Each line is one loss" in text and "Each dot is one square" in text
     assert "Too few seeds for a verdict" in text, "2 seeds can never reach p < 0.05: said once, above the map"
-    assert len(at.dataframe[0].value) == 4
+    # every square in a table whose cells wrap (no sideways scroll): its mean, interval and verdict
+    squares = next(shown_table(t) for t in at.table if "against the reference" in shown_table(t).columns)
+    assert len(squares) == 4
+    for cell in summary["cells"]:
+        row = squares[(squares.index == words[cell["settings"]["loss.name"]])
+                      & (squares.iloc[:, 0] == cell["settings"]["data.imbalance.ratio"])].iloc[0]
+        mean = cell["summary"]["balanced_accuracy"]
+        assert row["Balanced accuracy"] == f"{mean['mean']:.3f}"
+        low, high = (float(v) for v in row["95 % interval"].split(" to "))
+        assert 0 <= low <= mean["mean"] <= high <= 1
+        versus = cell["vs_reference"]
+        assert row["against the reference"] == ("the reference" if versus is None else
+                                                 f"{versus['difference']:+.3f}: {versus['verdict']}")
     assert [b.proto.label for b in at.get("download_button")] == ["All squares, every measure (CSV)"]
 
 

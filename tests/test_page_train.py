@@ -110,6 +110,11 @@ def test_focal_loss_with_gamma_is_queued(empty_home, open_page):
     at = open_page("train")
     at.selectbox(key="train.loss").set_value("focal").run()
     assert any("Lin et al." in c.value for c in at.caption), "the loss's paper"
+    # under each select, its choice's whole name (a half column may end the select's text in "…")
+    for key, label in (("train.loss", "Focal loss"), ("train.sampler", "Natural (every example once)"),
+                       ("train.model", "Small convolutional network")):
+        assert at.selectbox(key=key).options[at.selectbox(key=key).index] == label
+        assert any(shown(c.value).startswith(f"**{label}**: ") for c in at.caption), label
     at.number_input(key="train.loss.focal.gamma").set_value(1.5).run()
     at.number_input(key="train.settings.epochs").set_value(2).run()
     at.button(key="train.start").click().run()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import open_at_address
+from conftest import open_at_address, shown_table
 from core.analysis import FEW_CASES, calibration_intervals, ece, few_cases_words, mce, nll, softmax
 from core.run_words import scope_words
 from core.store import RunStore
@@ -117,8 +117,12 @@ def test_results_says_its_scope_and_switches_to_the_run_at_another_mix(experimen
     n = len(store.artifacts(run.id).labels)
     assert [m.value for m in at.markdown if m.value.startswith("#####")] == [
         f"##### This run: {n} test cases, re-weighted"]
-    table = at.dataframe[0].value
-    assert "test cases" in table.columns and all(isinstance(v, str) for v in table["test cases"])
+    table = next(shown_table(t) for t in at.table if "test cases" in shown_table(t).columns)  # cells that wrap
+    assert all(isinstance(v, str) for v in table["test cases"])
+    assert list(table.columns) == ["test cases", "share of cases", "recall (sensitivity)", "specificity",
+                                   "precision (PPV)", "NPV", "F1"]
+    recall = {r["class"]: r["recall"] for r in store.metrics(run.id)["per_class"]}  # a re-weighting keeps recall
+    assert {c: table.loc[c, "recall (sensitivity)"] for c in table.index} == {c: f"{recall[c]:.1%}" for c in table.index}
 
 
 def test_calibration_cards_carry_intervals_and_counts(stored_home):

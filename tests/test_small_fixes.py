@@ -25,8 +25,14 @@ def test_sweep_cells_are_named_in_words():
                        "grid": {"method": {"ce": {}, "ldam_drw": {"loss.name": "ldam", "loss.drw_epoch": 1}},
                                 "data.imbalance.ratio": [10], "train.lr": [0.1]}})
     names = [c.config.name for c in expand_sweep(spec)[0]]
-    assert names == ["s · Multi-layer perceptron (MLP) · Cross-entropy (plain) · imbalance 10 : 1 · learning rate 0.1",
-                     "s · Multi-layer perceptron (MLP) · LDAM margin loss + DRW · imbalance 10 : 1 · learning rate 0.1"]
+    # the model is the same in every cell: the sweep's name and the method say the cell
+    assert names == ["s · Cross-entropy (plain) · imbalance 10 : 1 · learning rate 0.1",
+                     "s · LDAM margin loss + DRW · imbalance 10 : 1 · learning rate 0.1"]
+    mixed = load_sweep({"name": "s", "data": {"source": "wine"}, "model": {"name": "mlp"},
+                        "grid": {"method": {"ce": {}, "gb": {"model.name": "hist_gradient_boosting"}}}})
+    assert [c.config.name for c in expand_sweep(mixed)[0]] == ["s · MLP · Cross-entropy (plain)",
+                                                               "s · Gradient boosting (baseline)"], \
+        "where the model changes, each cell says its model, by its abbreviation"
     assert [c.label for c in expand_sweep(spec)[0]][1] == "method=ldam_drw, data.imbalance.ratio=10, train.lr=0.1", \
         "the cell's settings keep the config's names (CLI, JSON)"
 
@@ -104,3 +110,20 @@ def test_data_page_widgets_the_app_sets_take_their_default_from_the_session(empt
     assert not at.exception and at.radio(key="data.profile").value == "exp"
     assert at.slider(key="data.ratio").value == 30.0
     assert not {"data.profile", "data.ratio", "data.mu"} & set(flagged), flagged
+
+
+def test_a_wide_grid_shows_the_columns_that_fit_and_names_the_rest():
+    import pandas as pd
+
+    from app.fit_tables import columns_that_fit
+
+    frame = pd.DataFrame({"patient_id": ["P-00001"], "true": ["sepsis"], "age": [71], "creatinine": [1.234567],
+                          "ferritin": ["n/a"], "a long column name": [1.0]})
+    first = ["patient_id", "true"]  # 12 + 8 characters with their padding
+    # age 5, creatinine 12 ("1.235" shown shorter than its header), ferritin 10, then 20
+    assert columns_that_fit(frame, first, ["age", "creatinine", "ferritin", "a long column name"], budget=50) == (
+        ["age", "creatinine", "ferritin"], ["a long column name"])
+    assert columns_that_fit(frame, first, ["age", "creatinine", "ferritin"], budget=30) == (
+        ["age"], ["creatinine", "ferritin"])
+    assert columns_that_fit(frame, first, ["a long column name", "age"], budget=10)[0] == ["a long column name"], \
+        "the first value is shown even when nothing fits"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import open_at_address, shown
+from conftest import open_at_address, shown, shown_table
 
 pytestmark = pytest.mark.xdist_group("words_everywhere")
 
@@ -84,6 +84,9 @@ def visible_texts(at) -> list[str]:
             pass
         out += [str(labels.get(c) or c) for c in frame.columns if labels.get(c, c) is not None]
         out += [str(v) for v in frame.astype(object).to_numpy().ravel() if isinstance(v, str) or v is None]
+    for element in at.table:  # wrapping tables (the sweep's squares, Compare's headline, ...)
+        frame = shown_table(element)
+        out += [str(v) for v in [*frame.columns, *frame.index, *frame.to_numpy().ravel()] if isinstance(v, str) or v is None]
     for chart in at.get("plotly_chart"):
         out += _figure_texts(json.loads(chart.proto.spec))
     return out
@@ -187,10 +190,10 @@ def test_generated_names_are_display_words(walked_home):
 
     names = [r.name for r in RunStore(walked_home["home"]).list_runs("done")]
     fixes = [n for n in names if n.startswith("standard fixes")]
-    assert "standard fixes · Wine cultivars exp5 · Multi-layer perceptron (MLP) · Balanced softmax · seed 0" in fixes
+    assert "standard fixes · Wine cultivars exp5 · MLP · Balanced softmax · seed 0" in fixes
     assert "standard fixes · Wine cultivars exp5 · Gradient boosting (baseline) · seed 0" in fixes
     assert not any("=" in n or "mlp" in n or "_" in n for n in names), names
-    assert "ratios · Multi-layer perceptron (MLP) · Class-weighted cross-entropy · imbalance 8 : 1 · seed 1" in names
+    assert "ratios · Class-weighted cross-entropy · imbalance 8 : 1 · seed 1" in names
     assert any(n.endswith("LDAM margin loss + DRW · seed 0") and n.startswith("lesson: ") for n in names)
 
 

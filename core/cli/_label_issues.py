@@ -12,8 +12,10 @@ from core.cli._common import fail, json_default, json_safe
 def cmd_label_issues(args: argparse.Namespace) -> int:
     """Suspected label issues of a run's training split (computed once, then read back)."""
     from core.analysis import label_issue_counts, label_issue_table, read_label_issues
+    from core.config import RunConfig
     from core.jobs import compute_run_label_issues
     from core.store import RunFileDamaged, RunNotFound, RunStore
+    from core.train import prepare_run_data
 
     store = RunStore()
     try:
@@ -24,8 +26,16 @@ def cmd_label_issues(args: argparse.Namespace) -> int:
             report = compute_run_label_issues(store, args.run, folds=args.folds)
     except (RunNotFound, RunFileDamaged, ValueError) as exc:
         return fail(str(exc))
+    try:  # each training row named as the pages name it: its ID column's value, file name or row
+        splits = prepare_run_data(RunConfig.model_validate(record.config))
+    except (OSError, ValueError) as exc:  # the data is gone or changed: the rows keep their numbers
+        print(f"the training rows are listed by number only ({exc})", file=sys.stderr)
+        splits = None
     names = (store.metrics(args.run).get("dataset") or {}).get("class_names")
-    table = label_issue_table(report, names)
+    id_name = getattr(splits, "id_name", None) or "row"
+    ids = getattr(splits, "ids_train", None)
+    table = label_issue_table(report, names, ids=ids, id_name=id_name)
+    has_ids = id_name in table.columns
     counts = label_issue_counts(report, names)
     payload = {"run": args.run, "settings": report.settings, "computed": report.computed,
                "rows": len(report.given), "suspected": report.num_flagged, "detection": report.detection(),
@@ -42,8 +52,13 @@ def cmd_label_issues(args: argparse.Namespace) -> int:
               f"{detection['base_rate']:.3f})")
     for row in counts.itertuples(index=False):
         print(f"    {row[1]:<16} rows {row.rows:>6}  suspected {row.suspected:>5}  ({row.share:.0%})")
-    for row in table.head(args.top).itertuples(index=False):
-        print(f"  row {row.train_row:>6}  given {row.given:<12} suggested {row.suggested:<12} score {row.score:.3f}")
+    width = max([len(id_name)] + [len(str(v)) for v in table[id_name].head(args.top)]) if has_ids else 0
+    if has_ids and not table.empty:
+        print(f"  {'training row':>12}  {id_name:<{width}}  given / suggested / score")
+    for row in table.head(args.top).to_dict(orient="records"):
+        case = f"  {row[id_name]!s:<{width}}" if has_ids else ""
+        print(f"  row {row['train_row']:>8}{case}  given {row['given']:<12} suggested {row['suggested']:<12} "
+              f"score {row['score']:.3f}")
     return 0
 
 

@@ -122,12 +122,14 @@ def embedding_scatter(
     axis_label: str = "UMAP",
     title: str | None = None,
     wrong_label: np.ndarray | None = None,
+    case_names: Sequence[str] | None = None,
 ) -> go.Figure:
     """2-D (Scatter) or 3-D (Scatter3d) map of samples, one trace per class, head first so
     the rarer classes are drawn on top, larger and more opaque.
 
-    customdata per point = [sample id, true class, predicted class, hover text], so a
-    selection event gives back the sample id. `highlight_tail` greys every class that is
+    customdata per point = [sample id, true class, predicted class, hover text, the case's
+    name], so a selection event gives back the sample id; the hover names each point by
+    `case_names` ("patient_id P-00412", escaped here) or else as "sample 12". `highlight_tail` greys every class that is
     not in the tail group; `highlight_errors` rings the misclassified samples (a separate
     trace named 'misclassified', drawn last). `hover_text` is plotly text, one entry per point
     (`embedding_hover_features` escapes the feature names in it). `wrong_label`: a mask of the
@@ -153,8 +155,12 @@ def embedding_scatter(
     is_tail = np.array([g == "tail" for g in groups]) if groups is not None else np.zeros(num_classes, bool)
     use_gl = dims == 2 and len(labels) > _GL_THRESHOLD
     trace_type = go.Scatter3d if dims == 3 else (go.Scattergl if use_gl else go.Scatter)
+    who = np.asarray([f"sample {i}" for i in sample_ids] if case_names is None else
+                     [plotly_text(str(n)) for n in case_names], dtype=object)
+    if len(who) != len(labels):
+        raise ValueError(f"{len(who)} case names for {len(labels)} points")
     template = ("true class <b>%{customdata[1]}</b> · predicted <b>%{customdata[2]}</b>"
-                "<br>sample %{customdata[0]}%{customdata[3]}<extra></extra>")
+                "<br>%{customdata[4]}%{customdata[3]}<extra></extra>")
 
     def xyz(mask: np.ndarray) -> dict[str, Any]:
         axes = dict(x=coords[mask, 0], y=coords[mask, 1])
@@ -177,7 +183,7 @@ def embedding_scatter(
         marker = dict(size=sizes[k] if dims == 2 else sizes[k] * 0.6, color=_MUTED if muted else colors[k])
         if highlight_tail and is_tail[k]:
             marker["line"] = dict(color="#222222", width=1)
-        customdata = np.column_stack([sample_ids[mask], names[labels[mask]], pred_names[mask], extra[mask]])
+        customdata = np.column_stack([sample_ids[mask], names[labels[mask]], pred_names[mask], extra[mask], who[mask]])
         fig.add_trace(trace_type(**xyz(mask), mode="markers", name=f"{names[k]} ({counts[k]} train)",
                                  marker=marker, opacity=opacity, customdata=customdata, **selection_style,
                                  hovertemplate=template, legendgroup=str(k)))
