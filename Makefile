@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 	$(PY) -m streamlit run app/main.py --server.address $(HOST) --server.port $(PORT)
 
 test: $(VENV)/.test-installed chromium
-	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=30
 
 bench: $(VENV)/.installed
 	$(PY) bench/train_speed.py
