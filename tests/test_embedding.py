@@ -108,3 +108,25 @@ def test_umaps_compiled_functions_are_kept_on_disk(umap_2d):
     layout = sys.modules["umap.layouts"]._nb_optimize_layout_euclidean_single_epoch
     assert layout.signatures, "the fit compiled the layout step"
     assert layout._cache._cache_file._index_path.endswith(".nbi")
+
+
+def test_umap_without_a_writable_cache_compiles_in_memory(monkeypatch):
+    """Where numba finds no writable folder for its cache it raises on enable_caching; the
+    embedding then compiles in memory as umap does by itself, rather than failing."""
+    import sys
+    import types
+
+    import numba
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    module = types.ModuleType("umap._no_cache_here")
+    module.double = numba.njit(lambda x: 2 * x)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+
+    def no_locator(self):
+        raise RuntimeError("cannot cache function: no locator available")
+
+    monkeypatch.setattr(CPUDispatcher, "enable_caching", no_locator)
+    _embedding._cache_umap_jit()
+    assert isinstance(module.double._cache, NullCache) and module.double(3) == 6

@@ -124,7 +124,10 @@ def _cache_umap_jit() -> None:
             continue
         for function in list(vars(module).values()):
             if isinstance(function, CPUDispatcher) and isinstance(function._cache, NullCache):
-                function.enable_caching()
+                try:
+                    function.enable_caching()
+                except RuntimeError:  # no writable place for a cache (read-only package, no home)
+                    return  # compile in memory, as umap does by itself
 
 
 _EMBED_SIGNATURE = inspect.signature(embed)
