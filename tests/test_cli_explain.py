@@ -96,3 +96,26 @@ def test_explain_carries_the_reviews_and_the_operating_point(copied_home, tmp_pa
     document = out.read_text(encoding="utf-8")
     assert "Case reviews" in document and "&lt;i&gt;smudged&lt;/i&gt; top" in document and "<i>smudged" not in document
     assert "Saved operating point" in document and "0.25" in document
+
+
+def test_explain_refuses_a_failed_run_or_a_damaged_file_before_loading_torch(copied_home):
+    """Every refusal that needs only the store comes first: a failed run, or one whose metrics
+    cannot be read, is answered in one line without the seconds of the torch import."""
+    import os
+    import subprocess
+    import sys
+
+    from core.store import RunStore
+
+    home = copied_home["home"]
+    RunStore(home).fail(copied_home["table_run"], "stopped")
+    (home / "runs" / copied_home["image_run"] / "metrics.json").write_text("{not json")
+    code = ("import sys; from core.cli import main\n"
+            "for run in sys.argv[1:]:\n"
+            "    assert main(['explain', run]) != 0\n"
+            "assert 'torch' not in sys.modules, 'tailscope explain imported torch'")
+    proc = subprocess.run([sys.executable, "-c", code, copied_home["table_run"], copied_home["image_run"]],
+                          capture_output=True, text=True, env={**os.environ, "TAILSCOPE_HOME": str(home)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 2 and "only finished runs" in lines[0] and "metrics.json" in lines[1], lines

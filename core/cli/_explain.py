@@ -20,15 +20,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from core.analysis import (
-        ATTRIBUTIONS, build_report_cases, case_attributions, error_cases, list_attributions, load_run_model,
-        report_annotations, resolve_classes, reviews_table,
-    )
-    from core.config import RunConfig
-    from core.data import feature_table
+    """What can refuse the call is checked first, reading only the store, so a failed run or a
+    damaged file is answered in a fraction of a second rather than after the torch import."""
     from core.store import RunNotFound, RunStore
-    from core.train import prepare_run_data, resolve_device
-    from core.viz import error_report_html
 
     store = RunStore()
     try:
@@ -37,9 +31,24 @@ def _explain(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if record.status != "done":
         return fail(f"run {args.run} is {record.status}; only finished runs can be explained")
+    if args.n < 1:
+        return fail(f"--n must be at least 1, got {args.n}")
+    dataset = store.metrics(args.run)["dataset"]
+    return _report(args, store, record, dataset, store.artifacts(args.run))
+
+
+def _report(args: argparse.Namespace, store, record, dataset: dict, artifacts) -> int:
+    from core.analysis import (
+        ATTRIBUTIONS, build_report_cases, case_attributions, error_cases, list_attributions, load_run_model,
+        report_annotations, resolve_classes, reviews_table,
+    )
+    from core.config import RunConfig
+    from core.data import feature_table
+    from core.train import prepare_run_data, resolve_device
+    from core.viz import error_report_html
+
     if args.method not in ATTRIBUTIONS:
         return fail(f"unknown attribution method {args.method!r}; known: {', '.join(ATTRIBUTIONS.names())}")
-    dataset = store.metrics(args.run)["dataset"]
     names, groups, modality = dataset["class_names"], dataset["groups"], dataset["modality"]
     model = load_run_model(store, args.run)
     usable = list_attributions(modality, model=model)
@@ -49,10 +58,7 @@ def _explain(args: argparse.Namespace) -> int:
         classes = resolve_classes(args.classes, names, groups)
     except ValueError as exc:
         return fail(str(exc))
-    if args.n < 1:
-        return fail(f"--n must be at least 1, got {args.n}")
 
-    artifacts = store.artifacts(args.run)
     cases = error_cases(artifacts, groups, true_classes=classes, correctness="wrong" if args.wrong else "all").head(args.n)
     splits = prepare_run_data(RunConfig.model_validate(record.config))
     inputs = splits.x_test[artifacts.test_index][cases["row"].to_numpy()]
