@@ -301,9 +301,13 @@ def settle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
 
 
 def no_exception(page, where: str) -> None:
+    """No exception on the page, and no "Page not found" notice over it (an address that names
+    no page opens Home underneath, so everything else would seem fine)."""
     errors = page.locator('[data-testid="stException"]')
     if errors.count():
         pytest.fail(f"{where}: the page shows an exception:\n" + "\n---\n".join(errors.all_inner_texts()))
+    if page.get_by_text("Page not found", exact=True).count():
+        pytest.fail(f"{where}: Streamlit says the page was not found ({page.url})")
 
 
 def go(page, label: str, title: str) -> None:
