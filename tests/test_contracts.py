@@ -425,6 +425,7 @@ KIND_CHECKS: dict[str, tuple[Check, ...]] = {
     "label_issues": (check_cleaner,),
     "pretrain": (_stage_check("pretrain"),),
     "semi": (_stage_check("semi", {"data": {"unlabeled": {"fraction": 0.5}}}),),
+    "robust": (_stage_check("robust"),),
     "posthoc": (check_posthoc,),
     "attribution": (check_attribution,),
     "attack": (check_attack,),
