@@ -87,19 +87,27 @@ def class_table(table: pd.DataFrame) -> None:
     st.dataframe(wide, hide_index=True, width="stretch", height=table_height(len(wide), 420))
 
 
-def _tail_cases(labels: np.ndarray, groups: Sequence[str], n: int) -> np.ndarray:
+def _tail_cases(labels: np.ndarray, groups: Sequence[str], n: int, clean: np.ndarray | None,
+                attacked: np.ndarray | None) -> np.ndarray:
+    """Tail-class test cases, those the attack turned from right to wrong first, spread over the classes."""
     tail = [c for c, g in enumerate(groups) if g == "tail"] or [int(np.argmin(np.bincount(labels)))]
     rows = np.flatnonzero(np.isin(labels, tail))
-    return rows[np.argsort(labels[rows], kind="stable")][:: max(len(rows) // n, 1)][:n]
+    flipped = np.zeros(len(rows), bool) if clean is None or attacked is None else \
+        (clean[rows] == labels[rows]) & (attacked[rows] != labels[rows])
+    order = np.lexsort((labels[rows], ~flipped))
+    chosen = [rows[i] for i in order if flipped[i]][:n]
+    rest = [rows[i] for i in order if not flipped[i]]
+    return np.asarray(chosen + rest[:: max(len(rest) // max(n - len(chosen), 1), 1)][: n - len(chosen)], dtype=int)
 
 
-def attacked_gallery(run_id: str, attack: str, steps: int, epsilon: float, n: int = 4) -> None:
+def attacked_gallery(run_id: str, attack: str, steps: int, epsilon: float, predictions: dict[float, np.ndarray],
+                     n: int = 4) -> None:
     """Rare-class test cases before and after the attack: pictures with the change magnified and
     a saliency map of each; tables with the feature values the attack moved most."""
     bundle = load_bundle(run_id)
     names, model = bundle.class_names, run_model(run_id)
     x_all = load_splits(bundle.config.data).x_test[bundle.artifacts.test_index]
-    rows = _tail_cases(bundle.artifacts.labels, bundle.groups, n)
+    rows = _tail_cases(bundle.artifacts.labels, bundle.groups, n, predictions.get(0.0), predictions.get(epsilon))
     params = {"steps": steps} if ATTACKS.info(attack).capabilities["iterative"] else {}
     ex = adversarial_examples(model, x_all[rows], bundle.artifacts.labels[rows], attack=attack, params=params,
                               epsilon=epsilon, modality=bundle.modality, device=DEVICE)

@@ -91,8 +91,8 @@ explain("The gap between head and tail accuracy as the attack grows, with 95 % i
 st.subheader("What an attack does to rare-class cases")
 gallery_eps = st.select_slider("Attack size for the examples", [e for e in epsilons if e > 0] or [0.0],
                                value=largest, key="robustness.gallery_eps")
-attacked_gallery(record.id, attack, steps, float(gallery_eps))
-explain("Test cases of the tail classes. Pictures: the original, the change the attack made (magnified so the "
+attacked_gallery(record.id, attack, steps, float(gallery_eps), predictions)
+explain("Test cases of the tail classes, first those the attack turned from right to wrong. Pictures: the original, the change the attack made (magnified so the "
         "largest allowed change is black or white), and the attacked picture, each with the predicted class; "
         "under them, the saliency map of each prediction (which pixels drove it). Tables: the feature values the "
         "attack moved most.")
