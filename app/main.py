@@ -29,6 +29,7 @@ PAGES = {
         st.Page("../pages/posthoc.py", title="Post-hoc explorer", icon="🎚️"),
         st.Page("../pages/gallery.py", title="Error gallery", icon="🔍"),
         st.Page("../pages/triage.py", title="Rare-class triage", icon="🩺"),
+        st.Page("../pages/robustness.py", title="Robustness", icon="🛡️"),
     ],
     "Compare many settings": [
         st.Page("../pages/sweeps.py", title="Sweeps", icon="🧪"),

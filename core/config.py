@@ -28,7 +28,7 @@ _STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # a stored uplo
 
 __all__ = [
     "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
-    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
+    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
     "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
     "source_values",
 ]
@@ -180,6 +180,13 @@ class PretrainSpec(PluginSpec):
     """Self-supervised pre-training of the backbone on every training input (`core.train.PRETRAIN`)."""
 
     plugin_kind = "pretrain"
+    name: str
+
+
+class RobustSpec(PluginSpec):
+    """Training on attacked copies of the inputs (`core.train.ROBUST`): PGD, TRADES, SRAT, MTARD."""
+
+    plugin_kind = "robust"
     name: str
 
 
@@ -336,6 +343,7 @@ class RunConfig(StrictModel):
     label_issues: LabelIssueSpec | None = None  # drop or down-weight suspected label issues before training
     pretrain: PretrainSpec | None = None  # self-supervised pre-training stage before the usual training
     semi: SemiSpec | None = None  # semi-supervised use of data.unlabeled
+    robust: RobustSpec | None = None  # train on attacked copies of the inputs (adversarial training)
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     posthoc: list[PosthocStep] = Field(default_factory=list, max_length=10)  # applied in order after training
@@ -366,7 +374,7 @@ class RunConfig(StrictModel):
             parts.append(self.resampler.name)
         if self.stage2:
             parts.append(self.stage2.name)
-        for extra in (self.label_issues, self.pretrain, self.semi):
+        for extra in (self.label_issues, self.pretrain, self.semi, self.robust):
             if extra is not None:
                 parts.append(extra.name)
         return " / ".join(parts)

@@ -212,8 +212,10 @@ KINDS: tuple[PluginKind, ...] = (
     _kind("label_issues", "label_issues", "Label-issue cleaning", "label_issues", "core.methods", "CLEANERS"),
     _kind("pretrain", "pretrain", "Pre-training", "pretrain", "core.train", "PRETRAIN"),
     _kind("semi", "semi", "Semi-supervised method", "semi", "core.train", "SEMI"),
+    _kind("robust", "robust", "Robust training", "robust", "core.train", "ROBUST"),
     _kind("posthoc", "posthoc", "Post-hoc adjustment", None, "core.methods", "POSTHOC"),
     _kind("attribution", "attributions", "Attribution method", None, "core.analysis", "ATTRIBUTIONS"),
+    _kind("attack", "attacks", "Adversarial attack", None, "core.methods", "ATTACKS"),
 )
 _BY_NAME = {k.name: k for k in KINDS}
 _BY_SETTING = {k.setting: k for k in KINDS if k.setting}

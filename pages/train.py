@@ -21,7 +21,7 @@ from core.methods import LOSSES, RESAMPLERS, SAMPLERS
 from core.models import MODELS
 from core.store import ExperimentRecord, RunNotFound
 from core.text import md
-from core.train import STAGE2, compatible_models, run_warnings
+from core.train import ROBUST, STAGE2, compatible_models, run_warnings
 
 st.title("🏋️ Train")
 
@@ -62,6 +62,9 @@ with form:
         train_counts = resampling_panel(data, resampler, dataset.class_names,
                                         seed=st.session_state.get("train.settings.seed", 0))
     stage2 = plugin_picker("Two-stage fix (after training)", STAGE2, "train.stage2", optional=True)
+    robust = plugin_picker("Robust training (against small changes to the inputs)", ROBUST, "train.robust",
+                           optional=True, help="Train on copies of the inputs changed on purpose to fool the network; "
+                                               "each attack step costs about one more pass. Robustness page: its effect.")
     with st.expander("Wrong or hidden labels, and methods for them", expanded=bool(data.label_noise or data.unlabeled)):
         labels = label_forms.label_options_form(data, "train.labels")
         stages = label_forms.extra_stages_form("train")
@@ -75,8 +78,8 @@ with side:
         st.markdown(TRAIN_EXPLAINER)
 
 raw = {"name": name.strip(), "data": {**data.model_dump(mode="json"), **labels}, "model": model, "loss": loss,
-       "sampler": sampler, "resampler": resampler, "stage2": stage2, "train": settings, "evaluation": evaluation,
-       **stages}
+       "sampler": sampler, "resampler": resampler, "stage2": stage2, "robust": robust, "train": settings,
+       "evaluation": evaluation, **stages}
 config, error = build_run_config(raw, dataset)
 if error:
     st.error(f"**This combination cannot run:** {md(error)}")

@@ -387,6 +387,30 @@ def check_attribution(registry: Registry, name: str) -> None:
         np.testing.assert_array_equal(maps[0], maps[1])
 
 
+def check_attack(registry: Registry, name: str) -> None:
+    """On a picture and a table: adversarial copies of the inputs' shape, finite, inside the
+    declared ball and the pictures' range, the same on a rerun; epsilon 0 changes nothing."""
+    from core.methods import input_bounds
+    from core.models import create_model
+
+    info = registry.info(name)
+    for modality in ("image", "tabular"):
+        shape = _SHAPES[modality]
+        torch.manual_seed(0)
+        model = create_model("small_cnn" if modality == "image" else "mlp", input_shape=shape, num_classes=K).eval()
+        x = torch.rand(6, *shape, generator=torch.Generator().manual_seed(1))
+        y = torch.arange(6) % K
+        bounds = input_bounds(modality)
+        adv = [registry.create(name, {"epsilon": 0.1}).perturb(model, x, y, bounds=bounds) for _ in range(2)]
+        assert adv[0].shape == x.shape and torch.isfinite(adv[0]).all() and not adv[0].requires_grad
+        change = (adv[0] - x).flatten(1)
+        size = change.norm(dim=1) if info.capabilities["norm"] == "l2" else change.abs().amax(1)
+        assert (size <= 0.1 + 1e-6).all() and (size > 0).any()
+        assert adv[0].min() >= bounds[0] and adv[0].max() <= bounds[1]
+        torch.testing.assert_close(adv[0], adv[1], rtol=0, atol=0)
+        torch.testing.assert_close(registry.create(name, {"epsilon": 0.0}).perturb(model, x, y, bounds=bounds), x)
+
+
 # --- the table: which checks each kind owes ---------------------------------------------------
 
 KIND_CHECKS: dict[str, tuple[Check, ...]] = {
@@ -401,8 +425,10 @@ KIND_CHECKS: dict[str, tuple[Check, ...]] = {
     "label_issues": (check_cleaner,),
     "pretrain": (_stage_check("pretrain"),),
     "semi": (_stage_check("semi", {"data": {"unlabeled": {"fraction": 0.5}}}),),
+    "robust": (_stage_check("robust"),),
     "posthoc": (check_posthoc,),
     "attribution": (check_attribution,),
+    "attack": (check_attack,),
 }
 
 

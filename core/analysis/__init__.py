@@ -1,12 +1,12 @@
 """Pure analyses over stored run arrays: metrics, calibration, geometry, embeddings,
 attributions, run comparison, the error gallery, the post-hoc explorer, metrics at another
-class prior, the class mix of an unlabelled batch, and experiments and sweeps read back from the
-store with their paired comparisons."""
+class prior, the class mix of an unlabelled batch, robustness per class under attack, and
+experiments and sweeps read back from the store with their paired comparisons."""
 
 from core.analysis import (
     _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance,
     _gallery, _geometry, _label_issues, _label_shift, _metrics, _paired, _posthoc_explorer, _prior, _resampling,
-    _review, _starting_points, _sweeps, _uncertainty, _verdict,
+    _review, _robustness, _starting_points, _sweeps, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._attribution_cache import *  # noqa: F403
@@ -25,6 +25,7 @@ from core.analysis._posthoc_explorer import *  # noqa: F403
 from core.analysis._prior import *  # noqa: F403
 from core.analysis._resampling import *  # noqa: F403
 from core.analysis._review import *  # noqa: F403
+from core.analysis._robustness import *  # noqa: F403
 from core.analysis._starting_points import *  # noqa: F403
 from core.analysis._sweeps import *  # noqa: F403
 from core.analysis._uncertainty import *  # noqa: F403
@@ -44,6 +45,7 @@ __all__ = [
     *_posthoc_explorer.__all__,
     *_resampling.__all__,
     *_review.__all__,
+    *_robustness.__all__,
     *_uncertainty.__all__,
     *_paired.__all__,
     *_verdict.__all__,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli import _explain, _label_issues, _lessons, _maintenance, _predict, _runs, _sweeps, _train
+from core.cli import _explain, _label_issues, _lessons, _maintenance, _predict, _robustness, _runs, _sweeps, _train
 from core.cli._common import fail
 
 __all__ = ["build_parser", "main"]
@@ -16,7 +16,8 @@ __all__ = ["build_parser", "main"]
 _COMMANDS = (  # (adds one sub-command) in the order `tailscope --help` lists them
     _train.add_train, _runs.add_runs, _runs.add_compare, _runs.add_show,
     _sweeps.add_sweep, _sweeps.add_sweep_resume, _sweeps.add_sweep_show, _train.add_worker,
-    _maintenance.add_methods, _explain.add_explain, _maintenance.add_uploads, _predict.add_predict,
+    _maintenance.add_methods, _explain.add_explain, _robustness.add_robustness, _maintenance.add_uploads,
+    _predict.add_predict,
     _label_issues.add_label_issues, _lessons.add_lesson, _maintenance.add_app,
 )
 

@@ -1,4 +1,16 @@
-"""Imbalance methods: losses (and DRW), samplers, resamplers, label-issue cleaners and post-hoc adjustments."""
+"""Imbalance methods: losses (and DRW), samplers, resamplers, label-issue cleaners, post-hoc adjustments,
+and the adversarial attacks that robustness evaluation and robust training share."""
+
+from core.methods._attacks import (
+    ATTACKS,
+    Attack,
+    AttackParams,
+    PGDParams,
+    create_attack,
+    input_bounds,
+    list_attacks,
+    per_sample_cross_entropy,
+)
 
 from core.methods._cleaners import (
     CLEANERS,
@@ -75,6 +87,9 @@ from core.methods._samplers import (
 from core.methods._weights import WEIGHT_SCHEMES, WeightScheme, class_weights
 
 __all__ = [
+    # adversarial attacks
+    "ATTACKS", "Attack", "AttackParams", "PGDParams", "create_attack", "list_attacks", "input_bounds",
+    "per_sample_cross_entropy",
     # losses
     "LOSSES", "Loss", "create_loss", "list_losses", "weighted_mean", "ldam_margins",
     "CrossEntropy", "WeightedCrossEntropy", "FocalLoss", "ClassBalancedFocalLoss", "LDAMLoss",

@@ -1,5 +1,5 @@
 """The training engine: stages composed by `train_run`, one device-resident loop, schedules,
-two-stage fixes, evaluation, and everything that fits models on folds."""
+two-stage fixes, robust training, evaluation, and everything that fits models on folds."""
 
 from core.train._cleaning import CleaningOutcome, FoldProbabilities
 from core.train._common import Cancelled, Diverged, Snapshot, Stage, TrainResult
@@ -7,6 +7,7 @@ from core.train._data import fixed_train_subset, prepare_run_data, train_subset_
 from core.train._device import augment_batch, balanced_accuracy_t, deterministic_algorithms, predict, resolve_device
 from core.train._preflight import compatible_models, run_problems, run_warnings
 from core.train._pretrain import PRETRAIN, pretrain_inputs, run_pretrain
+from core.train._robust import ROBUST, kl_elements, mtard_weights, separation_loss, trades_loss
 from core.train._run import STAGES, clean_training_rows, fold_probabilities, train_run
 from core.train._schedule import lr_at, step_plan
 from core.train._semi import SEMI, pseudo_label_report, run_semi, select_pseudo_labels
@@ -20,5 +21,6 @@ __all__ = [
     "augment_batch", "balanced_accuracy_t", "predict", "resolve_device", "lr_at", "STAGE2", "run_stage2",
     "select_tau", "tau_normalised_weight", "Cancelled", "Diverged", "Snapshot", "TrainResult", "fixed_train_subset",
     "train_subset_rows", "prepare_run_data", "train_run", "step_plan", "deterministic_algorithms", "Stage", "STAGES",
-    "PRETRAIN", "pretrain_inputs", "run_pretrain", "SEMI", "pseudo_label_report", "run_semi", "select_pseudo_labels",
+    "PRETRAIN", "pretrain_inputs", "run_pretrain", "ROBUST", "trades_loss", "mtard_weights", "kl_elements",
+    "separation_loss", "SEMI", "pseudo_label_report", "run_semi", "select_pseudo_labels",
 ]

@@ -23,10 +23,15 @@ from core.data import Splits
 from core.models import Classifier
 
 __all__ = ["Cancelled", "Diverged", "Snapshot", "TrainResult", "RunHooks", "TrainingRows", "Network", "Stage",
-           "ProgressFn", "TrainFn", "CHECK_EVERY_BATCHES", "loop_progress"]
+           "ProgressFn", "TrainFn", "Criterion", "BatchLoss", "CHECK_EVERY_BATCHES", "loop_progress"]
 
 ProgressFn = Callable[[dict[str, Any]], None]
 TrainFn = Callable[..., "TrainResult"]  # train_run(config, splits=..., progress=..., should_stop=...)
+# the loop's loss on one batch: logits (and optional extra per-row weights) -> the config's loss, with the
+# DRW schedule and the rows' weights already in it
+Criterion = Callable[..., torch.Tensor]
+# a stage's replacement for the loop's loss of one batch: (forward, criterion, inputs, labels) -> loss
+BatchLoss = Callable[[Callable[[torch.Tensor], torch.Tensor], Criterion, torch.Tensor, torch.Tensor], torch.Tensor]
 CHECK_EVERY_BATCHES = 4
 
 
@@ -74,7 +79,8 @@ class RunHooks:
     """The callbacks of one run and what its stages record. `train` is the whole `train_run`,
     for stages that train models of their own (the cleaning folds); `row_weight` starts the
     training rows with a loss weight each (pseudo-labelled rows weighted apart); `info` is
-    filled by the stages of one training and lands in `TrainResult.info`."""
+    filled by the stages of one training and lands in `TrainResult.info`; `teachers` are
+    trained models a stage hands to the training it wraps (MTARD's two)."""
 
     progress: ProgressFn = _quiet
     should_stop: Callable[[], bool] = _never
@@ -83,6 +89,7 @@ class RunHooks:
     train: TrainFn | None = None
     row_weight: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    teachers: tuple[Classifier, ...] = ()
 
     def replace(self, **changes: Any) -> RunHooks:
         return dataclasses.replace(self, **changes)
@@ -122,6 +129,7 @@ class Network:
     class_counts: np.ndarray  # the training split's counts: the imbalance the user chose
     trained_prior: np.ndarray  # the class prior the loss saw (a re-trained head may change it)
     history: list[dict[str, Any]] = field(default_factory=list)
+    batch_loss: BatchLoss | None = None  # set by a stage before the loop: the loss of each batch (robust training)
 
 
 class Stage:

@@ -19,7 +19,9 @@ from torch import Tensor, nn
 from core.config import RunConfig
 from core.methods import weighted_batch_loss
 from core.models import Classifier
-from core.train._common import CHECK_EVERY_BATCHES, Cancelled, Diverged, RunHooks, Snapshot, loop_progress
+from core.train._common import (
+    CHECK_EVERY_BATCHES, BatchLoss, Cancelled, Criterion, Diverged, RunHooks, Snapshot, loop_progress,
+)
 from core.train._device import augment_batch, predict
 from core.train._schedule import lr_at
 
@@ -49,6 +51,7 @@ class Loop:
     flip: bool
     amp: bool
     passes_per_epoch: int
+    batch_loss: BatchLoss | None = None  # a stage's loss of one batch in place of the plain one (robust training)
 
 
 class BestEpoch:
@@ -108,10 +111,10 @@ def train_epochs(config: RunConfig, loop: Loop, run: RunHooks) -> tuple[list[dic
             xb, yb = loop.x_train[batch], loop.y_train[batch]
             if loop.crop or loop.flip:
                 xb = augment_batch(xb, crop=loop.crop, flip=loop.flip, generator=loop.generator)
+            criterion = _criterion(loop.loss_fn, yb, None if loop.row_weight is None else loop.row_weight[batch])
             with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=loop.amp):
-                logits = loop.forward(xb)
-            loss = loop.loss_fn(logits.float(), yb) if loop.row_weight is None else \
-                weighted_batch_loss(loop.loss_fn, logits.float(), yb, loop.row_weight[batch])
+                loss = criterion(loop.forward(xb)) if loop.batch_loss is None else \
+                    loop.batch_loss(loop.forward, criterion, xb, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -137,6 +140,21 @@ def train_epochs(config: RunConfig, loop: Loop, run: RunHooks) -> tuple[list[dic
         if not improved and t.patience is not None and epoch + 1 - best.epoch >= t.patience:
             break
     return history, best
+
+
+def _criterion(loss_fn: nn.Module, target: Tensor, row_weight: Tensor | None) -> Criterion:
+    """The batch's loss as a function of its logits (in float32), with the rows' weights and
+    any extra per-row weight a stage gives (a class weight, say)."""
+
+    def criterion(logits: Tensor, weight: Tensor | None = None) -> Tensor:
+        if weight is not None:
+            weight = weight if row_weight is None else row_weight * weight
+        else:
+            weight = row_weight
+        logits = logits.float()
+        return loss_fn(logits, target) if weight is None else weighted_batch_loss(loss_fn, logits, target, weight)
+
+    return criterion
 
 
 def _lr(t, progress: float) -> float:

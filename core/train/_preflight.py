@@ -110,7 +110,8 @@ def _baseline_problems(config: RunConfig) -> list[str]:
         problems.append(f"{why} the two-stage fix {config.stage2.name!r} does not apply (there is no network "
                         "classifier to re-train): choose none")
     for section, what in (("pretrain", "pre-training trains a network's feature layers"),
-                          ("semi", "semi-supervised training retrains a network")):
+                          ("semi", "semi-supervised training retrains a network"),
+                          ("robust", "robust training attacks a network through its gradients")):
         if getattr(config, section) is not None:
             problems.append(f"{why} {section} does not apply ({what}): remove {section} or choose a network "
                             "model (e.g. mlp)")

@@ -24,15 +24,18 @@ from core.train._device import deterministic_algorithms, seed_everything
 from core.train._network import fit_network
 from core.train._pretrain import PRETRAINING
 from core.train._resampling import RESAMPLING
+from core.train._robust import ROBUST_TRAINING
 from core.train._semi import SEMI_SUPERVISED
 from core.train._stage2 import STAGE_TWO
 
 __all__ = ["STAGES", "train_run", "fold_probabilities", "clean_training_rows"]
 
 # the order a run meets them: a baseline replaces the network, semi-supervised training wraps
-# whole trainings, cleaning then resampling change the rows, pre-training acts before the loop
-# and stage 2 after it
-STAGES: tuple[Stage, ...] = (TABLE_BASELINE, SEMI_SUPERVISED, LABEL_CLEANING, RESAMPLING, PRETRAINING, STAGE_TWO)
+# whole trainings, cleaning then resampling change the rows, pre-training acts before the loop,
+# robust training changes the loop's loss (and trains MTARD's teachers around it) and stage 2
+# acts after the loop
+STAGES: tuple[Stage, ...] = (TABLE_BASELINE, SEMI_SUPERVISED, LABEL_CLEANING, RESAMPLING, PRETRAINING,
+                             ROBUST_TRAINING, STAGE_TWO)
 
 
 def train_run(
