@@ -57,6 +57,7 @@ PAGES = [
     ("Post-hoc explorer", "posthoc", "Post-hoc explorer"),
     ("Error gallery", "gallery", "Error gallery"),
     ("Rare-class triage", "triage", "Rare-class triage"),
+    ("Robustness", "robustness", "Robustness"),
     ("Sweeps", "sweeps", "Sweeps"),
     ("Playground", "playground", "Playground"),
     ("Lessons", "lessons", "Lessons"),
@@ -527,7 +528,7 @@ def _hostile_tour(page, url: str) -> None:
     literal = {"home": [run], "data": [HOSTILE_LABEL_COLUMN, *HOSTILE_CLASSES], "train": [], "runs": [run],
                "results": [run, *HOSTILE_CLASSES], "compare": [run, other_run], "geometry": HOSTILE_CLASSES,
                "calibration": HOSTILE_CLASSES, "posthoc": HOSTILE_CLASSES, "gallery": HOSTILE_CLASSES[1:3],
-               "triage": [], "sweeps": [], "playground": [], "lessons": []}
+               "triage": [], "robustness": [run], "sweeps": [], "playground": [], "lessons": []}
     page.goto(url)
     expect(page.locator("h1").filter(has_text="Tailscope")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
     settle(page)

@@ -127,7 +127,8 @@ def _pages(ids: dict[str, str]) -> list[tuple[str, str]]:
             ("results", f"run={ids['image']}&prior=0.3,0.2,0.1,0.1,0.05,0.05,0.05,0.05,0.05,0.05"),  # a clinic's mix
             ("compare", ""), ("geometry", f"run={ids['image']}"),
             ("calibration", f"run={ids['table']}"), ("posthoc", f"run={ids['table']}"),
-            ("gallery", f"run={ids['image']}"), ("triage", f"run={ids['image']}"), ("sweeps", f"sweep={ids['sweep']}"),
+            ("gallery", f"run={ids['image']}"), ("triage", f"run={ids['image']}"),
+            ("robustness", f"run={ids['image']}"), ("sweeps", f"sweep={ids['sweep']}"),
             ("playground", "tau=1"), ("lessons", "lesson=accuracy_hides_tail")]
 
 

@@ -113,8 +113,8 @@ def train_epochs(config: RunConfig, loop: Loop, run: RunHooks) -> tuple[list[dic
                 xb = augment_batch(xb, crop=loop.crop, flip=loop.flip, generator=loop.generator)
             criterion = _criterion(loop.loss_fn, yb, None if loop.row_weight is None else loop.row_weight[batch])
             with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=loop.amp):
-                loss = criterion(loop.forward(xb)) if loop.batch_loss is None else \
-                    loop.batch_loss(loop.forward, criterion, xb, yb)
+                out = loop.forward(xb) if loop.batch_loss is None else loop.batch_loss(loop.forward, criterion, xb, yb)
+            loss = criterion(out) if loop.batch_loss is None else out  # the plain loss in float32, outside autocast
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -66,8 +66,8 @@ def robust_by_count_figure(table: pd.DataFrame, epsilon: float) -> go.Figure:
             fig.add_trace(go.Scatter(x=[members.loc[name, "count_train"]] * 2,
                                      y=[clean.loc[name, "accuracy"], members.loc[name, "accuracy"]], mode="lines",
                                      line={"color": color, "width": 1}, showlegend=False, hoverinfo="skip"))
-    fig.update_layout(**_LAYOUT, title=f"Each class: clean and under attack (epsilon {epsilon:g})",
-                      xaxis={"title": "training examples of the class (log scale)", "type": "log"},
+    fig.update_layout(**_LAYOUT, title=f"Each class, clean and attacked (ε {epsilon:g})",
+                      xaxis={"title": "training examples (log scale)", "type": "log"},
                       yaxis={"title": "accuracy (recall) of the class", "range": [-0.02, 1.05], "tickformat": ".0%"},
                       legend={"orientation": "h", "y": -0.25})
     return fig
