@@ -30,7 +30,8 @@ from core.train import run_problems
 from core.viz import resampling_figure
 
 __all__ = ["TRAIN_EXPLAINER", "OPTIMISER_WORDS", "plugin_picker", "train_settings_form", "evaluation_form",
-           "resampling_preview", "resampling_panel", "build_run_config", "budget_line", "standard_fixes_button"]
+           "resampling_preview", "resampling_panel", "build_run_config", "budget_line", "standard_fixes_button",
+           "training_fixes_form"]
 
 TRAIN_EXPLAINER = """
 **Three places to push back against imbalance**
@@ -142,6 +143,24 @@ def plugin_picker(label: str, registry: Registry | str, key: str, *, options: Se
     # the choice's whole name first: a select in a half column may end it in "…"
     st.caption(f"**{md(info.label)}**: {plugin_caption(info)}")
     return {"name": name, **params_form(info, key)}
+
+
+def training_fixes_form(key: str) -> dict[str, Any]:
+    """The optional parts of training beside loss and sampler: a two-stage fix after training,
+    robust training and sharpness-aware steps; {section: {"name": ..., **params} or None}."""
+    fixes = {"stage2": plugin_picker("Two-stage fix (after training)", "stage2", f"{key}.stage2", optional=True)}
+    a, b = st.columns(2)
+    with a:
+        fixes["robust"] = plugin_picker(
+            "Robust training (against small changes to the inputs)", "robust", f"{key}.robust", optional=True,
+            help="Train on copies of the inputs changed on purpose to fool the network; each attack step costs "
+                 "about one more pass. Robustness page: its effect.")
+    with b:
+        fixes["sharpness"] = plugin_picker(
+            "Sharpness-aware steps (flat minima)", "sharpness", f"{key}.sharpness", optional=True,
+            help="Each step takes the gradient at the worst weights within a small radius, so training settles "
+                 "where the loss is flat; about twice the cost of a plain step.")
+    return fixes
 
 
 def _literal_options(field: str) -> list[str]:

@@ -28,7 +28,7 @@ _STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # a stored uplo
 
 __all__ = [
     "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
-    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
+    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
     "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
     "source_values",
 ]
@@ -190,6 +190,13 @@ class RobustSpec(PluginSpec):
     name: str
 
 
+class SharpnessSpec(PluginSpec):
+    """Sharpness-aware optimisation steps (`core.train.SHARPNESS`): SAM, ImbSAM."""
+
+    plugin_kind = "sharpness"
+    name: str
+
+
 class LabelIssueSpec(PluginSpec):
     """Find suspected label issues in the training split before training, then drop or
     down-weight them (`core.methods.CLEANERS`)."""
@@ -344,6 +351,7 @@ class RunConfig(StrictModel):
     pretrain: PretrainSpec | None = None  # self-supervised pre-training stage before the usual training
     semi: SemiSpec | None = None  # semi-supervised use of data.unlabeled
     robust: RobustSpec | None = None  # train on attacked copies of the inputs (adversarial training)
+    sharpness: SharpnessSpec | None = None  # sharpness-aware steps (SAM, ImbSAM): gradients at the worst nearby weights
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     posthoc: list[PosthocStep] = Field(default_factory=list, max_length=10)  # applied in order after training
@@ -374,7 +382,7 @@ class RunConfig(StrictModel):
             parts.append(self.resampler.name)
         if self.stage2:
             parts.append(self.stage2.name)
-        for extra in (self.label_issues, self.pretrain, self.semi, self.robust):
+        for extra in (self.label_issues, self.pretrain, self.semi, self.robust, self.sharpness):
             if extra is not None:
                 parts.append(extra.name)
         return " / ".join(parts)

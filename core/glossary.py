@@ -272,7 +272,7 @@ def method_display(config: Any) -> str:
     sampler = _name(_get(config, "sampler"))
     if sampler and sampler != "instance":
         parts.append(plugin_label("sampler", sampler))
-    for section in ("resampler", "stage2", "label_issues", "pretrain", "semi"):
+    for section in ("resampler", "stage2", "label_issues", "pretrain", "semi", "robust", "sharpness"):
         name = _name(_get(config, section))
         if name:
             parts.append(plugin_label(section, name))

@@ -213,6 +213,7 @@ KINDS: tuple[PluginKind, ...] = (
     _kind("pretrain", "pretrain", "Pre-training", "pretrain", "core.train", "PRETRAIN"),
     _kind("semi", "semi", "Semi-supervised method", "semi", "core.train", "SEMI"),
     _kind("robust", "robust", "Robust training", "robust", "core.train", "ROBUST"),
+    _kind("sharpness", "sharpness", "Sharpness-aware training", "sharpness", "core.train", "SHARPNESS"),
     _kind("posthoc", "posthoc", "Post-hoc adjustment", None, "core.methods", "POSTHOC"),
     _kind("attribution", "attributions", "Attribution method", None, "core.analysis", "ATTRIBUTIONS"),
     _kind("attack", "attacks", "Adversarial attack", None, "core.methods", "ATTACKS"),

@@ -104,7 +104,8 @@ def default_run_name(config: RunConfig) -> str:
     return f"{name} · {evaluation_words(config)}" if config.evaluation.is_experiment else name
 
 
-_METHOD_SECTIONS = {"model", "loss", "sampler", "stage2", "resampler", "posthoc", "label_issues", "pretrain", "semi"}
+_METHOD_SECTIONS = {"model", "loss", "sampler", "stage2", "resampler", "posthoc", "label_issues", "pretrain", "semi",
+                    "robust", "sharpness"}
 
 
 def _axis_words(axis: str, label: str) -> str:

@@ -11,7 +11,7 @@ from app.starting_points import remember_made
 from app.run_cards import experiment_card, run_card
 from app.train_forms import (
     TRAIN_EXPLAINER, budget_line, build_run_config, evaluation_form, plugin_picker, resampling_panel,
-    standard_fixes_button, train_settings_form,
+    standard_fixes_button, train_settings_form, training_fixes_form,
 )
 from app.widgets import loss_schedule_form
 from core.data import DataError
@@ -21,7 +21,7 @@ from core.methods import LOSSES, RESAMPLERS, SAMPLERS
 from core.models import MODELS
 from core.store import ExperimentRecord, RunNotFound
 from core.text import md
-from core.train import ROBUST, STAGE2, compatible_models, run_warnings
+from core.train import compatible_models, run_warnings
 
 st.title("🏋️ Train")
 
@@ -61,10 +61,7 @@ with form:
     if resampler and modality == "tabular":
         train_counts = resampling_panel(data, resampler, dataset.class_names,
                                         seed=st.session_state.get("train.settings.seed", 0))
-    stage2 = plugin_picker("Two-stage fix (after training)", STAGE2, "train.stage2", optional=True)
-    robust = plugin_picker("Robust training (against small changes to the inputs)", ROBUST, "train.robust",
-                           optional=True, help="Train on copies of the inputs changed on purpose to fool the network; "
-                                               "each attack step costs about one more pass. Robustness page: its effect.")
+    extras = training_fixes_form("train")  # stage 2, robust training, sharpness-aware steps
     with st.expander("Wrong or hidden labels, and methods for them", expanded=bool(data.label_noise or data.unlabeled)):
         labels = label_forms.label_options_form(data, "train.labels")
         stages = label_forms.extra_stages_form("train")
@@ -78,8 +75,7 @@ with side:
         st.markdown(TRAIN_EXPLAINER)
 
 raw = {"name": name.strip(), "data": {**data.model_dump(mode="json"), **labels}, "model": model, "loss": loss,
-       "sampler": sampler, "resampler": resampler, "stage2": stage2, "robust": robust, "train": settings,
-       "evaluation": evaluation, **stages}
+       "sampler": sampler, "resampler": resampler, "train": settings, "evaluation": evaluation, **extras, **stages}
 config, error = build_run_config(raw, dataset)
 if error:
     st.error(f"**This combination cannot run:** {md(error)}")

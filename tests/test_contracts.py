@@ -426,6 +426,7 @@ KIND_CHECKS: dict[str, tuple[Check, ...]] = {
     "pretrain": (_stage_check("pretrain"),),
     "semi": (_stage_check("semi", {"data": {"unlabeled": {"fraction": 0.5}}}),),
     "robust": (_stage_check("robust"),),
+    "sharpness": (_stage_check("sharpness"),),
     "posthoc": (check_posthoc,),
     "attribution": (check_attribution,),
     "attack": (check_attack,),

@@ -1,5 +1,5 @@
 """The training engine: stages composed by `train_run`, one device-resident loop, schedules,
-two-stage fixes, robust training, evaluation, and everything that fits models on folds."""
+two-stage fixes, robust and sharpness-aware training, evaluation, and everything that fits models on folds."""
 
 from core.train._cleaning import CleaningOutcome, FoldProbabilities
 from core.train._common import Cancelled, Diverged, Snapshot, Stage, TrainResult
@@ -10,8 +10,10 @@ from core.train._pretrain import PRETRAIN, pretrain_inputs, run_pretrain
 from core.train._robust import ROBUST, kl_elements, mtard_weights, separation_loss, trades_loss
 from core.train._run import STAGES, clean_training_rows, fold_probabilities, train_run
 from core.train._schedule import lr_at, step_plan
+from core.train._sharpness import SHARPNESS, sam_perturbation, tail_classes
 from core.train._semi import SEMI, pseudo_label_report, run_semi, select_pseudo_labels
 from core.train._stage2 import STAGE2, run_stage2, select_tau, tau_normalised_weight
+from core.train._weight_balancing import maxnorm_project, maxnorm_radius
 from core.train._toy import ToySnapshot, ToyTrainer, apply_tau, run_toy, toy_mesh, toy_scores, train_toy
 
 __all__ = [
@@ -22,5 +24,5 @@ __all__ = [
     "select_tau", "tau_normalised_weight", "Cancelled", "Diverged", "Snapshot", "TrainResult", "fixed_train_subset",
     "train_subset_rows", "prepare_run_data", "train_run", "step_plan", "deterministic_algorithms", "Stage", "STAGES",
     "PRETRAIN", "pretrain_inputs", "run_pretrain", "ROBUST", "trades_loss", "mtard_weights", "kl_elements",
-    "separation_loss", "SEMI", "pseudo_label_report", "run_semi", "select_pseudo_labels",
+    "separation_loss", "SHARPNESS", "sam_perturbation", "tail_classes", "maxnorm_project", "maxnorm_radius", "SEMI", "pseudo_label_report", "run_semi", "select_pseudo_labels",
 ]

@@ -130,6 +130,7 @@ class Network:
     trained_prior: np.ndarray  # the class prior the loss saw (a re-trained head may change it)
     history: list[dict[str, Any]] = field(default_factory=list)
     batch_loss: BatchLoss | None = None  # set by a stage before the loop: the loss of each batch (robust training)
+    before_step: Callable[[], None] | None = None  # set by a stage: called between backward and the optimiser step
 
 
 class Stage:

@@ -31,9 +31,12 @@ def train_head(
     *, name: str, head: Callable[[Tensor], Tensor], params: list[Tensor], feats: Tensor, labels: Tensor,
     val_feats: Tensor, y_val: Tensor, num_classes: int, epochs: int, lr: float, weight_decay: float,
     sampler_name: str, batch_size: int, seed: int, first_epoch: int, progress, should_stop, info: dict,
+    class_weight: Tensor | None = None, after_step: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train `params` of `head` with cross-entropy on fixed features: the shared stage-2 loop.
-    Records in `info["head_prior"]` the class prior the head was re-trained under."""
+    """Train `params` of `head` with cross-entropy (weighted per class by `class_weight` when
+    given) on fixed features: the shared stage-2 loop. `after_step` runs after every optimiser
+    step (weight balancing's MaxNorm projection). Records in `info["head_prior"]` the class
+    prior the head was re-trained under."""
     sampler = create_sampler(sampler_name)
     info["head_prior"] = sampler.trained_prior(torch.bincount(labels, minlength=num_classes).cpu(), epochs)
     optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
@@ -47,10 +50,12 @@ def train_head(
             for group in optimizer.param_groups:
                 group["lr"] = lr_at((epoch + b / n_batches) / epochs, base_lr=lr)
             batch = idx[b * batch_size : (b + 1) * batch_size]
-            loss = nn.functional.cross_entropy(head(feats[batch]), labels[batch])
+            loss = nn.functional.cross_entropy(head(feats[batch]), labels[batch], weight=class_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if after_step is not None:
+                after_step()
             total += float(loss.detach()) * len(batch)
             seen += len(batch)
         if should_stop():

@@ -52,6 +52,7 @@ class Loop:
     amp: bool
     passes_per_epoch: int
     batch_loss: BatchLoss | None = None  # a stage's loss of one batch in place of the plain one (robust training)
+    before_step: Callable[[], None] | None = None  # a stage's change to the weights or gradients before each step
 
 
 class BestEpoch:
@@ -117,6 +118,8 @@ def train_epochs(config: RunConfig, loop: Loop, run: RunHooks) -> tuple[list[dic
             loss = criterion(out) if loop.batch_loss is None else out  # the plain loss in float32, outside autocast
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if loop.before_step is not None:  # sharpness-aware training: back to the unmoved weights
+                loop.before_step()
             optimizer.step()
             loss_sum += loss.detach() * len(batch)
             seen += len(batch)

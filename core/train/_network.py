@@ -89,7 +89,7 @@ def fit_network(config: RunConfig, splits: Splits, rows: TrainingRows, stages: S
         drw_weights=class_weights(torch.as_tensor(trained_prior * len(rows.y)), "effective_number",
                                   beta=config.loss.drw_beta).to(device),
         crop=crop, flip=flip, amp=device.type == "cuda", passes_per_epoch=plan["passes_per_epoch"],
-        batch_loss=net.batch_loss)
+        batch_loss=net.batch_loss, before_step=net.before_step)
 
     # --- the loop, then the selected epoch's weights and the stages after it ---------------
     started = time.perf_counter()

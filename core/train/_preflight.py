@@ -111,7 +111,8 @@ def _baseline_problems(config: RunConfig) -> list[str]:
                         "classifier to re-train): choose none")
     for section, what in (("pretrain", "pre-training trains a network's feature layers"),
                           ("semi", "semi-supervised training retrains a network"),
-                          ("robust", "robust training attacks a network through its gradients")):
+                          ("robust", "robust training attacks a network through its gradients"),
+                          ("sharpness", "sharpness-aware training changes a network's optimiser steps")):
         if getattr(config, section) is not None:
             problems.append(f"{why} {section} does not apply ({what}): remove {section} or choose a network "
                             "model (e.g. mlp)")
@@ -136,6 +137,9 @@ def run_warnings(config: RunConfig, dataset: Dataset) -> list[str]:
     if im.profile != "none" and largest < im.ratio <= 2 * largest:
         notes.append(f"the most common class keeps about {largest} training samples, so a ratio of {im.ratio:g} is "
                      f"realised as about {largest} : 1 (the rarest classes keep one sample each)")
+    if config.stage2 is not None and config.stage2.name == "weight_balancing" and config.train.weight_decay < 1e-3:
+        notes.append(f"weight balancing's first stage relies on a tuned, larger weight decay (the paper: 5e-3); "
+                     f"train.weight_decay is {config.train.weight_decay:g}")
     thin = _thin_classes(config, dataset)
     return notes + ([thin] if thin else [])
 

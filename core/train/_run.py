@@ -15,7 +15,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.data import Splits
-from core.train import _rcal  # noqa: F401  (registers "rcal" in STAGE2)
+from core.train import _rcal, _weight_balancing  # noqa: F401  (register "rcal" and "weight_balancing" in STAGE2)
 from core.train._baselines import TABLE_BASELINE
 from core.train._cleaning import LABEL_CLEANING, CleaningOutcome, FoldProbabilities, cleaning_outcome, out_of_fold
 from core.train._common import ProgressFn, RunHooks, Snapshot, Stage, TrainingRows, TrainResult
@@ -26,16 +26,17 @@ from core.train._pretrain import PRETRAINING
 from core.train._resampling import RESAMPLING
 from core.train._robust import ROBUST_TRAINING
 from core.train._semi import SEMI_SUPERVISED
+from core.train._sharpness import SHARPNESS_AWARE
 from core.train._stage2 import STAGE_TWO
 
 __all__ = ["STAGES", "train_run", "fold_probabilities", "clean_training_rows"]
 
 # the order a run meets them: a baseline replaces the network, semi-supervised training wraps
 # whole trainings, cleaning then resampling change the rows, pre-training acts before the loop,
-# robust training changes the loop's loss (and trains MTARD's teachers around it) and stage 2
-# acts after the loop
+# robust training changes the loop's loss (and trains MTARD's teachers around it), sharpness-aware
+# training wraps that loss and steps from the worst nearby weights, and stage 2 acts after the loop
 STAGES: tuple[Stage, ...] = (TABLE_BASELINE, SEMI_SUPERVISED, LABEL_CLEANING, RESAMPLING, PRETRAINING,
-                             ROBUST_TRAINING, STAGE_TWO)
+                             ROBUST_TRAINING, SHARPNESS_AWARE, STAGE_TWO)
 
 
 def train_run(

@@ -184,6 +184,8 @@ class StageTwo(Stage):
         for row in rows:
             run.record(row, net.history)
         net.trained_prior = info.get("head_prior", net.trained_prior)  # a re-trained head learned another prior
+        if "maxnorm_radius" in info:  # weight balancing's bound on the classifier rows, set from training's
+            run.info["stage2"] = {"maxnorm_radius": info["maxnorm_radius"]}
 
 
 STAGE_TWO = StageTwo()
