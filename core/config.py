@@ -247,6 +247,7 @@ class DataConfig(StrictModel):
     fold: FoldSpec | None = None  # set by an experiment: test on one fold of K instead of test_fraction
     label_noise: LabelNoiseSpec | None = None  # corrupt training labels on purpose (after the imbalance profile)
     unlabeled: UnlabeledConfig | None = None  # hide a share of the training labels, or add unlabelled rows
+    ordinal: list[str] | None = Field(None, min_length=2, max_length=100)  # the label's values as ordered stages, first to last (rare); renumbers the classes in that order
 
     @field_validator("source")
     @classmethod
@@ -277,6 +278,8 @@ class DataConfig(StrictModel):
             raise ValueError(f"column {self.label_column!r} is the label_column; it cannot also have a role")
         if any(not str(name).strip() for name in self.column_roles):
             raise ValueError("column_roles: a column name is empty")
+        if self.ordinal is not None and len(set(self.ordinal)) != len(self.ordinal):
+            raise ValueError(f"ordinal lists a stage twice: {self.ordinal}")
         return self
 
 

@@ -1,12 +1,12 @@
 """Pure analyses over stored run arrays: metrics, calibration, geometry, embeddings,
 attributions, run comparison, the error gallery, the post-hoc explorer, metrics at another
-class prior, the class mix of an unlabelled batch, robustness per class under attack, and
+class prior, the class mix of an unlabelled batch, robustness per class under attack, the rare last stage of an ordered label, and
 experiments and sweeps read back from the store with their paired comparisons."""
 
 from core.analysis import (
     _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance,
-    _gallery, _geometry, _label_issues, _label_shift, _metrics, _paired, _posthoc_explorer, _prior, _resampling,
-    _review, _robustness, _starting_points, _sweeps, _uncertainty, _verdict,
+    _gallery, _geometry, _label_issues, _label_shift, _metrics, _paired, _posthoc_explorer, _prior, _rare_stage,
+    _resampling, _review, _robustness, _starting_points, _sweeps, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._attribution_cache import *  # noqa: F403
@@ -23,6 +23,7 @@ from core.analysis._metrics import *  # noqa: F403
 from core.analysis._paired import *  # noqa: F403
 from core.analysis._posthoc_explorer import *  # noqa: F403
 from core.analysis._prior import *  # noqa: F403
+from core.analysis._rare_stage import *  # noqa: F403
 from core.analysis._resampling import *  # noqa: F403
 from core.analysis._review import *  # noqa: F403
 from core.analysis._robustness import *  # noqa: F403
@@ -50,6 +51,7 @@ __all__ = [
     *_paired.__all__,
     *_verdict.__all__,
     *_prior.__all__,
+    *_rare_stage.__all__,
     *_experiments.__all__,
     *_sweeps.__all__,
     *_starting_points.__all__,

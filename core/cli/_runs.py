@@ -107,9 +107,24 @@ def _show(args: argparse.Namespace) -> int:
             print(f"  {key:<20} {metrics[key]:.4f}{extra}")
     for row in metrics.get("per_class", []):
         print(f"    {row['class']:<16} n_train {row['count_train']:>6}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
+    _print_rare_stage(metrics.get("rare_stage"), (metrics.get("dataset") or {}).get("class_names") or [])
     if "at_prior" in payload:
         _print_at_prior(payload["at_prior"])
     return 0
+
+
+def _print_rare_stage(rare: dict[str, Any] | None, names: list[str]) -> None:
+    """An ordinal run's scores of its last stage's probability, with their intervals."""
+    if not rare:
+        return
+    stage = names[rare["stage"]] if rare["stage"] < len(names) else rare["stage"]
+    print(f"  last stage {stage!r} ({rare['test_cases']} test cases reached it):")
+    for key in ("log_loss", "brier", "auc", "calibration_in_the_large", "calibration_slope"):
+        score = rare.get(key) or {}
+        if score.get("estimate") is not None:
+            low, high = score.get("low"), score.get("high")
+            extra = f"  95% CI [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+            print(f"    {key:<26} {score['estimate']:.4f}{extra}")
 
 
 def _metrics_at_prior(store, run_id: str, choice: str, adapt: bool) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from core.data._sources import (
     UPLOAD_PREFIX, StoredUpload, describe_source, list_uploads, load_source, read_stored_table, remove_upload,
     keep_if_accepted, save_upload, source_label, sources_of, unused_uploads, upload_path, upload_source,
 )
+from core.data._ordinal import is_ordinal, order_classes
 from core.data._prepare import labelled_train_counts, load_data, run_table_transform, source_problems, split_data
 from core.data._profile_preview import CLASS_ORDERS, class_order, dataset_preview, describe_profile, imbalance_preview
 from core.data._table_words import (
@@ -46,7 +47,7 @@ __all__ = [
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "stratified_fold", "load_data", "split_data", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
     "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source", "source_label",
-    "load_source", "save_upload",
+    "load_source", "save_upload", "is_ordinal", "order_classes",
     "FeatureBlock", "ROLE_HELP", "ROLE_LABELS", "USED_ROLES", "ColumnProfile", "TableProfile", "profile_table",
     "suggest_label", "feature_table", "fill_missing", "in_original_units", "original_values", "RawTable", "read_table", "table_dataset", "case_ids",
     "StoredUpload", "sources_of", "list_uploads", "read_stored_table", "remove_upload", "unused_uploads", "upload_path",

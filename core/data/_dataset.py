@@ -82,6 +82,7 @@ class Dataset:
     ids: np.ndarray | None = None
     ids_test: np.ndarray | None = None
     id_name: str = ROW_IDS
+    ordinal: bool = False  # the classes are ordered stages, first to last (`core.data._ordinal`)
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):

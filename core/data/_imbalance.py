@@ -143,6 +143,7 @@ class Splits(TrainCounts):
     ids_val: np.ndarray | None = None  # an ID column's value, a picture's file name or the row number
     ids_test: np.ndarray | None = None
     id_name: str = "row"  # what the identifiers are: the ID column's name, "file" or "row"
+    ordinal: bool = False  # the classes are ordered stages in index order (the ordinal models need it)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ from core.data._dataset import Dataset
 from core.data._features import TableTransform
 from core.data._imbalance import Splits, _split_rows, prepare_splits, table_transform
 from core.data._noise import corrupt_labels
+from core.data._ordinal import order_classes
 from core.data._sources import load_source
 from core.data._tables import RawTable, table_dataset
 from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
@@ -28,11 +29,14 @@ _CHECKS_KEPT = 64
 def load_data(data: DataConfig, raw: RawTable | None = None) -> Dataset:
     """The dataset a config names (built-in or stored upload), before any split, with the
     config's column roles and missing-value policy applied to an uploaded table. `raw` is
-    that table already parsed (the Data page parses a file once and keeps it)."""
+    that table already parsed (the Data page parses a file once and keeps it). With
+`data.ordinal`, the classes are renumbered in that stage order."""
     if raw is not None:
-        return table_dataset(raw, data.label_column, data.column_roles, data.missing, merge_labels=data.merge_labels)
-    return load_source(data.source, data.params, data.label_column, data.column_roles, data.missing,
-                       merge_labels=data.merge_labels)
+        dataset = table_dataset(raw, data.label_column, data.column_roles, data.missing, merge_labels=data.merge_labels)
+    else:
+        dataset = load_source(data.source, data.params, data.label_column, data.column_roles, data.missing,
+                              merge_labels=data.merge_labels)
+    return dataset if data.ordinal is None else order_classes(dataset, data.ordinal)
 
 
 def source_problems(data: DataConfig, dataset: Dataset | None = None) -> tuple[Dataset | None, list[str]]:
@@ -98,6 +102,8 @@ def split_data(dataset: Dataset, data: DataConfig) -> Splits:
     scaled by the statistics of the training split before hiding: scaling needs no labels.
     """
     splits = prepare_splits(dataset, **_split_settings(data))
+    if dataset.ordinal:
+        splits = replace(splits, ordinal=True)
     if data.unlabeled is not None:
         splits = _with_unlabeled(splits, dataset, data)
     if data.label_noise is not None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.analysis import (
     derived_artifacts, bootstrap_intervals, calibration_summary, embed_cached, geometry_summary, group_metrics, neural_collapse,
-    per_class_intervals, per_class_metrics, summary_metrics,
+    per_class_intervals, per_class_metrics, rare_stage_summary, softmax, summary_metrics,
 )
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
@@ -50,6 +50,7 @@ def dataset_info(splits: Splits, config: RunConfig) -> dict[str, Any]:
         "groups": class_groups(counts, many=config.data.many_shot, few=config.data.few_shot),
         "n_val": len(splits.y_val),
         "n_test": len(splits.y_test),
+        "ordinal": splits.ordinal or None,
     })
 
 
@@ -78,6 +79,8 @@ def summarize_run(artifacts: EvalArtifacts, splits: Splits, config: RunConfig) -
                                            artifacts.val_logits, artifacts.val_labels, groups=groups),
         "geometry": geometry_summary(artifacts, groups) if artifacts.has_features else None,
         "dataset": dataset_info(splits, config),
+        "rare_stage": rare_stage_summary(softmax(artifacts.logits), artifacts.labels, n_resamples=400)
+        if splits.ordinal else None,
     })
 
 

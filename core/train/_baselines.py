@@ -18,7 +18,7 @@ import numpy as np
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
 from core.data import Splits
-from core.models import create_baseline, is_baseline
+from core.models import MODELS, create_baseline, is_baseline
 from core.train._common import RunHooks, Stage, TrainingRows, TrainResult
 from core.train._data import fixed_train_subset
 
@@ -50,6 +50,9 @@ class TableBaseline(Stage):
     def rows(self, config: RunConfig, splits: Splits, rows: TrainingRows, run: RunHooks) -> TrainingRows:
         if splits.modality != "tabular":
             raise ValueError(f"{config.model.name} is a table baseline; this dataset is {splits.modality}")
+        if MODELS.info(config.model.name).capabilities.get("ordinal") and not splits.ordinal:
+            raise ValueError(f"{config.model.name} is for ordered stages; this label is not marked ordinal "
+                             "(data.ordinal)")
         return rows
 
     def fit(self, config: RunConfig, splits: Splits, rows: TrainingRows, run: RunHooks) -> TrainResult:
@@ -115,7 +118,8 @@ def _fitted_prior(config: RunConfig, y: np.ndarray, k: int) -> np.ndarray:
     """Class weighting or balanced bootstraps fit the model as if classes were equally
     common; without them the model learned the rows' own prior."""
     params = config.model.resolved_params()
-    if params.get("class_weight", "balanced") == "balanced":  # the forest always balances its trees
+    ordinal = MODELS.info(config.model.name).capabilities.get("ordinal")  # unweighted likelihoods
+    if not ordinal and params.get("class_weight", "balanced") == "balanced":  # the forest always balances its trees
         return np.full(k, 1.0 / k)
     counts = np.bincount(y, minlength=k).astype(np.float64)
     return counts / counts.sum()

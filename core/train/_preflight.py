@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.data import UPLOAD_PREFIX, Dataset, labelled_train_counts, profile_counts, source_problems
+from core.data import UPLOAD_PREFIX, Dataset, is_ordinal, labelled_train_counts, profile_counts, source_problems
 from core.methods import LOSSES, check_resampler
 from core.models import MODELS, is_baseline
 from core.train._data import prepare_run_data
@@ -99,6 +99,9 @@ def _baseline_problems(config: RunConfig) -> list[str]:
     if not is_baseline(config.model.name):
         return []
     model, problems = config.model.name, []
+    if MODELS.info(model).capabilities.get("ordinal") and not is_ordinal(config.data):
+        problems.append(f"model {model!r} is for ordered stages: mark the label as ordinal and order its values "
+                        "(data.ordinal, on the Data page), or choose the built-in ordered-stages data")
     why = f"model {model!r} is a table baseline that fits its own class-balanced objective, so"
     if config.loss.name != "ce" or config.loss.drw_epoch is not None:
         problems.append(f"{why} loss {config.method_label.split(' / ')[0]!r} does not apply: choose loss ce "
