@@ -138,7 +138,7 @@ def _load(data_json: str) -> Dataset:
 def load_dataset(data: DataConfig) -> Dataset:
     """The data config's dataset (cached); raises DataError / ValueError with a readable message."""
     return _load(data.model_dump_json(include={"source", "params", "label_column", "column_roles", "missing",
-                                               "merge_labels"}))
+                                               "merge_labels", "ordinal"}))
 
 
 # --- Streamlit pieces -----------------------------------------------------------------------

@@ -11,10 +11,38 @@ from app.widgets import table_height
 from core.config import DataConfig
 from core.data import UPLOAD_PREFIX, Dataset, DropCost, LabelVariants, LabelVariantsError, quoted_forms
 
-__all__ = ["MERGE_KEY", "merge_choice", "load_with_label_offer", "drop_cost_panel"]
+__all__ = ["MERGE_KEY", "ORDINAL_KEY", "merge_choice", "load_with_label_offer", "drop_cost_panel", "ordinal_choice"]
 
 MERGE_KEY = "data.merge_labels"  # "merge" / "apart" / None: the person's choice for the upload shown
 _CHOICES = {"merge": True, "apart": False}
+ORDINAL_KEY = "data.ordinal"  # the "ordered stages" toggle; its order picker is ORDINAL_KEY + ".order"
+
+
+def ordinal_choice(dataset: Dataset, saved: DataConfig) -> list[str] | None:
+    """`data.ordinal` for a table: None, or the label's values as stages from first to last
+    (the rarest, last stage is what the ordinal models predict best). A built-in set that is
+    ordinal already says so and needs no choice."""
+    if dataset.modality != "tabular":
+        return None
+    names = [str(n) for n in dataset.class_names]
+    if dataset.ordinal:
+        st.caption("The classes are ordered stages, first to last: " + " → ".join(names) + ".")
+        return None
+    known = saved.ordinal if saved.ordinal and sorted(saved.ordinal) == sorted(names) else None
+    marked = st.toggle("The classes are ordered stages (e.g. seen → clicked → bought)", key=ORDINAL_KEY,
+                       value=known is not None,
+                       help="Ordinal models (proportional odds, PRESTO) use the order: the common early stages "
+                            "inform the rare last one.")
+    if not marked:
+        return None
+    order = st.multiselect("Stages, first to last (pick them in order)", names, default=known or names,
+                           key=f"{ORDINAL_KEY}.order")
+    if len(order) != len(names):
+        st.warning("Pick every class once, in stage order; until then the label is not treated as ordinal.")
+        return None
+    st.caption("Stages: " + " → ".join(order) + f". The last, {order[-1]!r}, is the rare event the ordinal models "
+               "predict.")
+    return order
 
 
 def merge_choice(source: str, saved: DataConfig) -> bool | None:

@@ -9,6 +9,7 @@ from app.widgets import explain, flash, starting_value
 from core.config import DataConfig
 from core.data import (
     CLASS_ORDERS, UPLOAD_PREFIX, DataError, class_order, dataset_preview, describe_profile, imbalance_preview,
+    order_classes,
 )
 from core.text import md
 from core.viz import class_counts_figure, image_grid
@@ -38,6 +39,8 @@ try:
 except (DataError, ValueError) as exc:
     st.error(md(exc))
     st.stop()
+ordinal = data_offers.ordinal_choice(dataset, saved)
+dataset = order_classes(dataset, ordinal) if ordinal else dataset
 
 # --- preview ------------------------------------------------------------------------------
 with st.expander(f"Preview: {len(dataset.y):,} samples, {dataset.num_classes} classes, {dataset.modality}"
@@ -80,7 +83,7 @@ with st.expander("Wrong or hidden labels (optional)", expanded=bool(saved.label_
     labels = label_forms.label_options_form(saved, "data.labels", upload=True)
 
 config = DataConfig(source=source, params=params, label_column=label_column, column_roles=roles, missing=missing,
-                    merge_labels=merge,
+                    merge_labels=merge, ordinal=ordinal,
                     imbalance={"profile": profile, "ratio": ratio, "mu": mu,
                                "class_order": class_order(choice, k, split["seed"], custom)}, **split, **labels)
 try:

@@ -43,7 +43,7 @@ form, side = st.columns([3, 2], gap="large")
 with form:
     a, b = st.columns(2)
     with a:
-        model = plugin_picker("Model", MODELS, "train.model", options=compatible_models(modality),
+        model = plugin_picker("Model", MODELS, "train.model", options=compatible_models(modality, dataset.ordinal),
                               default="small_cnn" if modality == "image" else "mlp",
                               help="Only models that fit this data's kind are listed. The scikit-learn "
                                    "baselines fit their own class-weighted objective (no loss or sampler).")

@@ -125,6 +125,7 @@ HEADLINE_SIDE = {  # the cell whose runs the headline's first term reads
     "smote_vs_random": {"method": "smote"},
     "f1_directly": {"method": "dice"},
     "robustness_costs_tail": {"method": "pgd 0.15"},
+    "rare_last_stage": {"method": "presto"},
 }
 
 

@@ -346,3 +346,25 @@ def test_the_old_profile_stays_on_offer_across_uploads(empty_home, open_page):
     assert at.selectbox(key="data.label_column").value == "diagnosis", "each file gets its own label guess"
     next(b for b in at.button if b.key == "offer.apply_profile").click().run()
     assert at.radio(key="data.profile").value == "exp" and at.slider(key="data.ratio").value == 20.0
+
+
+def test_a_table_label_is_marked_ordinal_and_its_stages_ordered(empty_home, open_page):
+    at = open_page("data")
+    at.selectbox(key="data.builtin").set_value("blobs2d").run()
+    at.toggle(key="data.ordinal").set_value(True).run()
+    at.multiselect(key="data.ordinal.order").set_value(["class 2", "class 0"]).run()
+    _no_exceptions(at)
+    assert any("Pick every class once" in w.value for w in at.warning)
+    at.multiselect(key="data.ordinal.order").set_value(["class 2", "class 0", "class 1"]).run()
+    _no_exceptions(at)
+    assert any("'class 1', is the rare event" in c.value for c in at.caption)
+    at.button(key="data.save").click().run()
+    assert at.session_state[state.DATA_CONFIG]["ordinal"] == ["class 2", "class 0", "class 1"]
+
+
+def test_the_built_in_ordered_stages_need_no_choice(empty_home, open_page):
+    at = open_page("data")
+    at.selectbox(key="data.builtin").set_value("ordinal_stages").run()
+    _no_exceptions(at)
+    assert any("seen → clicked → added to cart → bought" in c.value for c in at.caption)
+    assert not at.get("toggle") or all(t.key != "data.ordinal" for t in at.toggle)

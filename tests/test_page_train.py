@@ -318,3 +318,12 @@ def test_a_reload_still_shows_the_runs_in_progress(empty_home):
     _no_exceptions(at)
     assert any("still waiting" in m.value for m in at.markdown), "the queued run has its card after a reload"
     assert at.button(key=f"train.cancel.{run_id}")
+
+
+def test_ordered_stages_offer_the_ordinal_models(empty_home):
+    at = _open_train(data={"source": "ordinal_stages", "params": {"samples": 400}})
+    _no_exceptions(at)
+    options = at.selectbox(key="train.model").options
+    assert {MODELS.info(n).label for n in ("proportional_odds", "presto", "separate_logits")} <= set(options)
+    assert set(compatible_models("tabular", ordinal=True)) - set(compatible_models("tabular")) == {
+        "proportional_odds", "presto", "separate_logits"}

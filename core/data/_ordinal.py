@@ -53,6 +53,9 @@ class OrdinalStagesParams(Params):
     samples: int = Field(4000, ge=100, le=200_000, title="Rows", description="Rows drawn.")
     last_share: float = Field(0.03, ge=0.005, le=0.3, title="Share of the last stage",
                               description="About this share of rows reach the last, rare stage.")
+    noise_features: int = Field(4, ge=0, le=200, title="Features that matter for nothing",
+                                description="Columns of pure noise beside the five that matter: the more there are, "
+                                            "the more a model learning from the rare stage alone over-fits.")
     shift: float = Field(0.7, ge=0, le=5, title="How much the last step differs",
                          description="Weight of the one feature that matters only for reaching the last stage "
                                      "(0: proportional odds holds exactly).")
@@ -60,7 +63,7 @@ class OrdinalStagesParams(Params):
 
 
 _STAGES = ("seen", "clicked", "added to cart", "bought")
-_SHARED = np.array([1.0, -0.8, 0.6, 0.4, 0.0, 0.0, 0.0, 0.0])  # every boundary's weights
+_SHARED = np.array([1.0, -0.8, 0.6, 0.4, 0.0])  # every boundary's weights; the fifth matters for the last step only
 _CUMULATIVE = (0.55, 0.85)  # shares at or before 'seen' and 'clicked'; the last is set by last_share
 
 
@@ -80,12 +83,13 @@ def _intercept(score: np.ndarray, share: float) -> float:
                    paper="Generated after the simulations of Faletto & Bien, ICML 2023 (PRESTO): sparse differences "
                          "between adjacent boundaries",
                    params=OrdinalStagesParams, modality="tabular", ordinal=True)
-def ordinal_stages(samples: int, last_share: float, shift: float, seed: int) -> Dataset:
+def ordinal_stages(samples: int, last_share: float, noise_features: int, shift: float, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((samples, len(_SHARED)))
-    last = _SHARED.copy()
+    shared = np.concatenate([_SHARED, np.zeros(noise_features)])
+    x = rng.standard_normal((samples, len(shared)))
+    last = shared.copy()
     last[4] += shift
-    weights = [_SHARED, _SHARED, last]
+    weights = [shared, shared, last]
     shares = (*_CUMULATIVE, 1 - last_share)
     cumulative = np.stack([1 / (1 + np.exp(-(_intercept(x @ w, s) - x @ w))) for w, s in zip(weights, shares)], 1)
     edges = np.concatenate([np.zeros((samples, 1)), np.maximum.accumulate(cumulative, axis=1), np.ones((samples, 1))], 1)

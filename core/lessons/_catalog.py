@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 from core.lessons import (  # noqa: F401  (each module registers its lesson)
-    _accuracy, _calibration, _collapse, _decoupling, _f1, _margins, _robustness, _sampling, _smote, _upsample,
+    _accuracy, _calibration, _collapse, _decoupling, _f1, _margins, _robustness, _sampling, _smote, _stages,
+    _upsample,
 )
 from core.lessons._base import Lesson
 from core.lessons._common import LESSONS, LessonParams, create_lesson
@@ -19,7 +20,7 @@ __all__ = ["LESSONS", "LessonParams", "TEACHING_ORDER", "create_lesson", "list_l
 
 TEACHING_ORDER = ("accuracy_hides_tail", "over_under_threshold", "upsample_or_upweight", "margins_and_priors",
                   "decoupling", "minority_collapse", "calibration", "smote_vs_random", "f1_directly",
-                  "robustness_costs_tail")
+                  "robustness_costs_tail", "rare_last_stage")
 
 
 def list_lessons() -> list[str]:

@@ -19,9 +19,11 @@ from core.train._data import prepare_run_data
 __all__ = ["compatible_models", "run_problems", "run_warnings"]
 
 
-def compatible_models(modality: str) -> list[str]:
-    """Models whose declared `modality` capability includes the data's modality."""
-    return [info.name for info in MODELS.infos() if modality in info.capabilities.get("modality", ())]
+def compatible_models(modality: str, ordinal: bool = False) -> list[str]:
+    """Models whose declared `modality` capability includes the data's modality; the ordinal
+    models only for a label marked as ordered stages."""
+    return [info.name for info in MODELS.infos() if modality in info.capabilities.get("modality", ())
+            and (ordinal or not info.capabilities.get("ordinal"))]
 
 
 def run_problems(config: RunConfig, dataset: Dataset | None = None,
