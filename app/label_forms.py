@@ -135,8 +135,9 @@ def corrupted_rows_preview(splits, rows: int = 100) -> pd.DataFrame:
 EXTRA_STAGES = (  # (config section, label, registry, what it is for)
     ("label_issues", "Suspected wrong labels (before training)", CLEANERS,
      "Find training rows whose label looks wrong, then drop or down-weight them before training."),
-    ("pretrain", "Pre-training without labels", PRETRAIN,
-     "First teach the network the look of the data from every training input, labelled or not."),
+    ("pretrain", "Pre-training of the features", PRETRAIN,
+     "First teach the network the look of the data: from every training input without labels (contrastive, "
+     "masked), or from the labelled rows with their head classes split into tail-sized subclasses (SBCL)."),
     ("semi", "Learn from unlabelled rows", SEMI,
      "Give the hidden-label rows labels the model guesses, and train on the confident ones too. Needs hidden "
      "labels (or uploaded unlabelled rows)."),

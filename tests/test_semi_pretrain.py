@@ -78,12 +78,16 @@ def test_pretraining_lowers_its_own_loss(splits, name):
     model = create_model("mlp", {"hidden": 64}, input_shape=splits.input_shape, num_classes=splits.num_classes)
     head_before = model.head.weight.detach().clone()
     stages = []
-    info = _pretrain.run_pretrain(PretrainSpec(name=name, epochs=10, batch_size=64), model,
-                                  _pretrain.pretrain_inputs(splits), device=torch.device("cpu"), seed=0,
+    labelled = PRETRAIN.info(name).capabilities.get("labels", False)  # SBCL: the labelled rows and their labels
+    inputs = splits.x_train if labelled else _pretrain.pretrain_inputs(splits)
+    info = _pretrain.run_pretrain(PretrainSpec(name=name, epochs=10, batch_size=64), model, inputs,
+                                  device=torch.device("cpu"), seed=0, labels=splits.y_train if labelled else None,
                                   progress=lambda p: stages.append(p["stage"]), should_stop=lambda: False)
     loss = info["loss"]
     assert len(loss) == 10 and all(np.isfinite(loss))
-    assert np.mean(loss[-3:]) < 0.92 * loss[0], loss  # a clear fall, beyond the epoch-to-epoch noise
+    # a clear fall, beyond the epoch-to-epoch noise; SBCL's loss cannot fall as far (with many positives per anchor
+    # its least value is about tau / 0.07 x log(positives), and re-clustering moves the target once)
+    assert np.mean(loss[-3:]) < (0.95 if labelled else 0.92) * loss[0], loss
     assert torch.equal(model.head.weight, head_before), "pre-training leaves the classifier alone"
     assert set(stages) == {"pretrain"}
 

@@ -10,6 +10,7 @@ from core.train._pretrain import PRETRAIN, pretrain_inputs, run_pretrain
 from core.train._robust import ROBUST, kl_elements, mtard_weights, separation_loss, trades_loss
 from core.train._run import STAGES, clean_training_rows, fold_probabilities, train_run
 from core.train._schedule import lr_at, step_plan
+from core.train._sbcl import assign_subclasses, class_temperatures, sbcl_loss, subclass_counts
 from core.train._sharpness import SHARPNESS, sam_perturbation, tail_classes
 from core.train._semi import SEMI, pseudo_label_report, run_semi, select_pseudo_labels
 from core.train._stage2 import STAGE2, run_stage2, select_tau, tau_normalised_weight
@@ -24,5 +25,6 @@ __all__ = [
     "select_tau", "tau_normalised_weight", "Cancelled", "Diverged", "Snapshot", "TrainResult", "fixed_train_subset",
     "train_subset_rows", "prepare_run_data", "train_run", "step_plan", "deterministic_algorithms", "Stage", "STAGES",
     "PRETRAIN", "pretrain_inputs", "run_pretrain", "ROBUST", "trades_loss", "mtard_weights", "kl_elements",
-    "separation_loss", "SHARPNESS", "sam_perturbation", "tail_classes", "maxnorm_project", "maxnorm_radius", "SEMI", "pseudo_label_report", "run_semi", "select_pseudo_labels",
+    "separation_loss", "SHARPNESS", "sam_perturbation", "tail_classes", "maxnorm_project", "maxnorm_radius",
+    "assign_subclasses", "class_temperatures", "sbcl_loss", "subclass_counts", "SEMI", "pseudo_label_report", "run_semi", "select_pseudo_labels",
 ]

@@ -1,10 +1,12 @@
-"""Self-supervised pre-training of the backbone before the usual training (Yang & Xu, NeurIPS
-2020: self-supervised pre-training on the same data helps the tail classes most).
+"""Pre-training of the backbone before the usual training (Yang & Xu, NeurIPS 2020:
+self-supervised pre-training on the same data helps the tail classes most; SBCL in
+`_sbcl.py` is a supervised objective registered here too, declared with `labels=True`).
 
 An objective trains `model.forward_features` on every training input, labelled or not,
 through a small head of its own that is thrown away afterwards; the model's classifier is
 left as it was. Inputs are the training rows and the unlabelled rows, never validation or
-test rows: :func:`pretrain_inputs` is the only way the trainer gathers them.
+test rows: :func:`pretrain_inputs` is the only way the trainer gathers them (an objective
+that uses labels learns from the labelled training rows alone).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from core.registry import Params, Registry
 from core.train._common import CHECK_EVERY_BATCHES, Cancelled, Network, RunHooks, Stage, loop_progress
 from core.train._device import augment_batch
 
-__all__ = ["PRETRAIN", "PRETRAINING", "pretrain_inputs", "run_pretrain", "nt_xent"]
+__all__ = ["PRETRAIN", "PRETRAINING", "pretrain_inputs", "run_pretrain", "nt_xent", "PretrainParams", "random_view"]
 
 PRETRAIN: Registry[nn.Module] = Registry("pre-training objective")
 
@@ -79,13 +81,22 @@ class MaskedParams(PretrainParams):
 
 
 class _Objective(nn.Module):
-    """A self-supervised loss on a batch of inputs; its own layers are dropped after pre-training."""
+    """A pre-training loss on a batch of inputs; its own layers are dropped after pre-training.
+    An objective that `uses_labels` learns from the labelled training rows only, gets each
+    batch's targets: the labels, or what `start_epoch` makes of all of them at the start of every
+epoch (SBCL: each row's class and subclass)."""
+
+    uses_labels = False
 
     def __init__(self, *, epochs: int, lr: float, batch_size: int):
         super().__init__()
         self.epochs, self.lr, self.batch_size = epochs, lr, batch_size
 
-    def forward(self, model: Classifier, x: Tensor, generator: torch.Generator) -> Tensor:
+    def start_epoch(self, model: Classifier, x: Tensor, y: Tensor, epoch: int) -> Tensor:
+        """The per-row targets this epoch's batches carry (by default the labels)."""
+        return y
+
+    def forward(self, model: Classifier, x: Tensor, generator: torch.Generator, y: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
 
@@ -93,6 +104,15 @@ def _blank(x: Tensor, rate: float, generator: torch.Generator) -> tuple[Tensor, 
     """(x with a random share `rate` of its entries set to 0, the mask of blanked entries)."""
     mask = torch.rand(x.shape, device=x.device, generator=generator) < rate
     return x.masked_fill(mask, 0.0), mask
+
+
+def random_view(x: Tensor, generator: torch.Generator, *, image: bool, drop: float, noise: float) -> Tensor:
+    """One cheap random view of a batch: a shift of up to an eighth of the side (images),
+    blanked entries and Gaussian noise."""
+    if image:
+        x = augment_batch(x, crop=True, flip=False, generator=generator)
+    x = _blank(x, drop, generator)[0]
+    return x + noise * torch.randn(x.shape, device=x.device, generator=generator)
 
 
 @PRETRAIN.register(
@@ -111,14 +131,9 @@ class Contrastive(_Objective):
                                         nn.Linear(feature_dim, projection_dim))
 
     def view(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        """One cheap random view: a shift of up to an eighth of the side (images), blanked
-        entries and Gaussian noise."""
-        if self.image:
-            x = augment_batch(x, crop=True, flip=False, generator=generator)
-        x = _blank(x, self.drop, generator)[0]
-        return x + self.noise * torch.randn(x.shape, device=x.device, generator=generator)
+        return random_view(x, generator, image=self.image, drop=self.drop, noise=self.noise)
 
-    def forward(self, model: Classifier, x: Tensor, generator: torch.Generator) -> Tensor:
+    def forward(self, model: Classifier, x: Tensor, generator: torch.Generator, y: Tensor | None = None) -> Tensor:
         both = torch.cat([self.view(x, generator), self.view(x, generator)])  # one pass: batch norm sees both views
         z = self.projection(model.forward_features(both).float())
         return nt_xent(z[: len(x)], z[len(x):], self.temperature)
@@ -137,7 +152,7 @@ class Masked(_Objective):
         self.decoder = nn.Sequential(nn.Linear(feature_dim, feature_dim), nn.ReLU(),
                                      nn.Linear(feature_dim, math.prod(input_shape)))
 
-    def forward(self, model: Classifier, x: Tensor, generator: torch.Generator) -> Tensor:
+    def forward(self, model: Classifier, x: Tensor, generator: torch.Generator, y: Tensor | None = None) -> Tensor:
         hidden, mask = _blank(x, self.mask_rate, generator)
         guess = self.decoder(model.forward_features(hidden).float()).view(x.shape)
         return ((guess - x.float()) ** 2 * mask).sum() / mask.sum().clamp(min=1)
@@ -145,15 +160,19 @@ class Masked(_Objective):
 
 def run_pretrain(
     spec: PretrainSpec, model: Classifier, inputs: np.ndarray, *, device: torch.device, seed: int,
-    progress: Callable[[dict[str, Any]], None], should_stop: Callable[[], bool],
+    progress: Callable[[dict[str, Any]], None], should_stop: Callable[[], bool], labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train `model`'s backbone on `inputs` with `spec`'s objective, in place; returns what
-    the run stores: the objective, its settings and its loss per epoch."""
+    the run stores: the objective, its settings and its loss per epoch. An objective that
+    uses labels needs `labels`, one per input."""
     if len(inputs) < 2:
         raise ValueError("pre-training needs at least two training inputs")
     x_all = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
     objective = PRETRAIN.create(spec.name, spec.params, feature_dim=model.feature_dim,
                                 input_shape=tuple(inputs.shape[1:]), image=inputs.ndim == 4).to(device)
+    if objective.uses_labels and (labels is None or len(labels) != len(inputs)):
+        raise ValueError(f"pre-training {spec.name!r} learns from labels: give one per input")
+    y_all = None if labels is None else torch.from_numpy(np.asarray(labels, np.int64)).to(device)
     backbone = [p for name, p in model.named_parameters() if not name.startswith("head.")]
     optimizer = torch.optim.AdamW([*backbone, *objective.parameters()], lr=objective.lr, weight_decay=1e-4)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -163,12 +182,14 @@ def run_pretrain(
     losses, started = [], time.perf_counter()
     model.train()
     for epoch in range(objective.epochs):
+        targets = objective.start_epoch(model, x_all, y_all, epoch) if objective.uses_labels else None
         order = torch.randperm(n, device=device, generator=generator)
         total = torch.zeros((), device=device)
         for b in range(n_batches):
-            xb = x_all[order[b * size : (b + 1) * size]]
+            rows = order[b * size : (b + 1) * size]
+            xb, yb = x_all[rows], None if targets is None else targets[rows]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = objective(model, xb, generator)
+                loss = objective(model, xb, generator, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -195,9 +216,12 @@ class Pretraining(Stage):
         return config.pretrain is not None
 
     def before_loop(self, config: RunConfig, splits: Splits, net: Network, run: RunHooks) -> None:
-        run.info["pretrain"] = run_pretrain(config.pretrain, net.model, pretrain_inputs(splits), device=net.device,
+        labelled = PRETRAIN.info(config.pretrain.name).capabilities.get("labels", False)
+        inputs = net.x_train.cpu().numpy() if labelled else pretrain_inputs(splits)  # labelled: after resampling
+        run.info["pretrain"] = run_pretrain(config.pretrain, net.model, inputs, device=net.device,
                                             seed=config.train.seed, progress=run.progress,
-                                            should_stop=run.should_stop)
+                                            should_stop=run.should_stop,
+                                            labels=net.y_train.cpu().numpy() if labelled else None)
 
 
 PRETRAINING = Pretraining()

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.data import Splits
-from core.train import _rcal, _weight_balancing  # noqa: F401  (register "rcal" and "weight_balancing" in STAGE2)
+from core.train import _rcal, _sbcl, _weight_balancing  # noqa: F401  (they register rcal, sbcl, weight_balancing)
 from core.train._baselines import TABLE_BASELINE
 from core.train._cleaning import LABEL_CLEANING, CleaningOutcome, FoldProbabilities, cleaning_outcome, out_of_fold
 from core.train._common import ProgressFn, RunHooks, Snapshot, Stage, TrainingRows, TrainResult
