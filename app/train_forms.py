@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from app.services import load_splits
 from app.sweep_start import start_sweep_and_follow
 from app.widgets import params_form, plugin_caption, starting_value, table_height
-from core.analysis import resampling_view
+from core.analysis import closest_record_check, resampling_view, synthetic_utility
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import Dataset
 from core.jobs import FIXES_SEEDS, standard_fixes_spec, sweep_size
@@ -86,22 +86,31 @@ def budget_line(config: RunConfig, train_counts: Sequence[int] | None = None) ->
 # --- resampling preview ---------------------------------------------------------------------
 
 @st.cache_data(show_spinner="Resampling the training rows…", max_entries=8)
-def _resampling(data_json: str, name: str, params_json: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _resampling(data_json: str, name: str, params_json: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     splits = load_splits(DataConfig.model_validate_json(data_json))
     out = resample(name, splits.x_train, splits.y_train, json.loads(params_json), seed=seed)
+    checks: dict[str, Any] = {}
+    if out.n_synthetic:
+        made, labels = out.x[out.synthetic], out.y[out.synthetic]
+        copies = closest_record_check(splits.x_train, made)
+        checks = {"made": int(out.n_synthetic), "flagged": int(copies["flagged"].sum()),
+                  "share_flagged": copies["share_flagged"],
+                  **synthetic_utility(splits.x_train, splits.y_train, made, labels, splits.x_val, splits.y_val, seed)}
     k = splits.num_classes
     counts = pd.DataFrame({
         "class": list(splits.class_names), "before": np.bincount(splits.y_train, minlength=k),
         "removed": np.bincount(splits.y_train[out.removed], minlength=k),
         "synthetic": np.bincount(out.y[out.synthetic], minlength=k), "after": np.bincount(out.y, minlength=k)})
     view = resampling_view(splits.x_train, splits.y_train, out.x, out.y, out.synthetic, out.removed, seed=seed)
-    return view, counts
+    return view, counts, checks
 
 
-def resampling_preview(data: DataConfig, resampler: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def resampling_preview(data: DataConfig, resampler: dict[str, Any], seed: int) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                                        dict]:
     """What the resampler does to this data's training split, exactly as a run would do it:
-    (rows for `resampling_figure`, per-class counts before/removed/synthetic/after).
-    Raises ValueError with the resampler's own reason when it cannot run on this data."""
+    (rows for `resampling_figure`, per-class counts before/removed/synthetic/after, and for
+    made rows the closest-record and utility checks). Raises ValueError with the resampler's
+    own reason when it cannot run on this data."""
     params = {k: v for k, v in resampler.items() if k != "name"}
     return _resampling(data.model_dump_json(), resampler["name"], json.dumps(params, sort_keys=True), seed)
 
@@ -112,7 +121,7 @@ def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: S
     Returns the training counts after resampling (None when it cannot run)."""
     with st.expander(f"What {resampler['name']} does to the training rows", expanded=True):
         try:
-            view, counts = resampling_preview(data, resampler, int(seed))
+            view, counts, checks = resampling_preview(data, resampler, int(seed))
         except ValueError as exc:
             st.error(md(exc))
             return None
@@ -121,7 +130,22 @@ def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: S
         st.caption("Each dot is a training row, flattened onto its two main directions of variation. Open diamonds "
                    "are rows the resampler made up; crosses are real rows it threw away. Training then sees the "
                    "counts in the 'after' column. (Validation and test rows are never resampled.)")
+        if checks:
+            st.caption(synthetic_checks_words(checks))
     return counts["after"].astype(int).tolist()
+
+
+def synthetic_checks_words(checks: dict[str, Any]) -> str:
+    """The made rows' closest-record and utility checks in one paragraph."""
+    def ba(value: float) -> str:
+        return "n/a" if value != value else f"{value:.2f}"
+
+    return (f"**Copies of real rows:** {checks['flagged']} of the {checks['made']} made rows "
+            f"({checks['share_flagged']:.0%}) lie closer to a real training row than 95 % of real rows lie to their "
+            "own nearest neighbour: near copies, which a privacy review would flag. **Useful?** Balanced accuracy "
+            "on the validation rows of a logistic regression trained on the real rows "
+            f"{ba(checks['train_real'])}, on the made rows alone {ba(checks['train_synthetic'])} (they cover only "
+            f"the classes they were made for), on both {ba(checks['train_both'])}.")
 
 
 # --- widgets --------------------------------------------------------------------------------

@@ -327,3 +327,14 @@ def test_ordered_stages_offer_the_ordinal_models(empty_home):
     assert {MODELS.info(n).label for n in ("proportional_odds", "presto", "separate_logits")} <= set(options)
     assert set(compatible_models("tabular", ordinal=True)) - set(compatible_models("tabular")) == {
         "proportional_odds", "presto", "separate_logits"}
+
+
+def test_a_gan_resampler_shows_its_made_rows_and_their_checks(empty_home):
+    at = _open_train(data=WINE)
+    at.session_state["train.resampler.tabular_gan.epochs"] = 2
+    at.selectbox(key="train.resampler").set_value("tabular_gan").run()
+    _no_exceptions(at)
+    [counts] = [d.value for d in at.dataframe if "synthetic" in d.value.columns]
+    assert counts["synthetic"].sum() > 0 and len(set(counts["after"])) == 1
+    assert any("Copies of real rows" in c.value and "Useful?" in c.value for c in at.caption)
+    assert at.number_input(key="train.resampler.tabular_gan.epochs").value == 2

@@ -1,4 +1,5 @@
-"""Data-level resamplers from imbalanced-learn, one registry (`RESAMPLERS`).
+"""Data-level resamplers from imbalanced-learn, and a conditional tabular GAN
+(`_tabular_gan.py`), one registry (`RESAMPLERS`).
 
 These run once on a feature matrix before training (tabular data or flattened images),
 unlike the per-epoch index samplers. Nothing is re-implemented: each entry builds the
@@ -252,10 +253,48 @@ def _near_miss(*, sampling_strategy, version, n_neighbors, n_neighbors_ver3, see
                     n_neighbors_ver3=n_neighbors_ver3)
 
 
+class TabularGanParams(_SeededParams):
+    epochs: int = Field(100, ge=1, le=10_000, title="Epochs",
+                        description="Passes over the training rows while the GAN learns them (CTAB-GAN+: 150).")
+    batch_size: int = Field(256, ge=2, le=65_536, title="Batch size",
+                            description="Rows per step; the rare classes are drawn far above their share.")
+    noise_dim: int = Field(64, ge=1, le=1024, title="Noise size",
+                           description="Length of the random input each made row starts from.")
+    hidden: int = Field(128, ge=4, le=4096, title="Layer width",
+                        description="Width of the generator's, the critic's and the classifier's hidden layers.")
+    information_weight: float = Field(1.0, ge=0, le=100, title="Information loss weight",
+                                      description="CTAB-GAN+: how strongly made rows must match the real rows' "
+                                                  "feature means and spreads as the critic sees them (0: off).")
+    classifier_weight: float = Field(1.0, ge=0, le=100, title="Downstream loss weight",
+                                     description="CTAB-GAN+: how strongly a classifier trained on real rows must "
+                                                 "recognise each made row's class (0: off).")
+
+
+@RESAMPLERS.register(
+    "tabular_gan", display="Conditional tabular GAN (CTAB-GAN+ style)",
+    description="A generator learns the table with the class as its condition, then makes new rows of the rare "
+                "classes; slower than SMOTE (seconds to minutes), and its rows are checked for copies of real ones.",
+    paper="Xu et al., NeurIPS 2019, Modeling Tabular Data using Conditional GAN (CTGAN); Zhao et al. 2022, "
+          "CTAB-GAN+: Enhancing Tabular Data Synthesis (WGAN-GP, information and downstream losses). Written in "
+          "torch here (the ctgan package needs pandas < 3); no mode-specific normalisation, CNNs or privacy",
+    params=TabularGanParams, kind="over", reports_progress=True)
+def _tabular_gan(*, sampling_strategy, random_state, epochs, batch_size, noise_dim, hidden, information_weight,
+                 classifier_weight, seed=0, progress=None, should_stop=None):
+    from core.methods._tabular_gan import ConditionalTabularGan
+
+    return ConditionalTabularGan(sampling_strategy=sampling_strategy, epochs=epochs, batch_size=batch_size,
+                                 noise_dim=noise_dim, hidden=hidden, information_weight=information_weight,
+                                 classifier_weight=classifier_weight, random_state=_seed(random_state, seed),
+                                 progress=progress, should_stop=should_stop)
+
+
 # ---------------------------------------------------------------------------- API
 
-def create_resampler(name: str, params: dict | None = None, *, seed: int = 0):
-    """The configured imblearn estimator (unfitted)."""
+def create_resampler(name: str, params: dict | None = None, *, seed: int = 0, progress=None, should_stop=None):
+    """The configured imblearn estimator (unfitted); one that reports progress (the GAN) also
+    gets the callbacks."""
+    if RESAMPLERS.info(name).capabilities.get("reports_progress"):
+        return RESAMPLERS.create(name, params, seed=seed, progress=progress, should_stop=should_stop)
     return RESAMPLERS.create(name, params, seed=seed)
 
 
@@ -263,11 +302,13 @@ def list_resamplers() -> list[str]:
     return RESAMPLERS.names()
 
 
-def resample(name: str, X, y, params: dict | None = None, seed: int = 0) -> ResampleResult:
+def resample(name: str, X, y, params: dict | None = None, seed: int = 0, *, progress=None,
+             should_stop=None) -> ResampleResult:
     """Resample ``(X, y)`` with the named imblearn method.
 
     ``X`` may have more than two dimensions (images): rows are flattened for imblearn and
-    reshaped back. Rows added by an over-sampler are flagged in ``synthetic``.
+    reshaped back. Rows added by an over-sampler are flagged in ``synthetic``. A resampler
+    that fits a model (the GAN) reports `progress` and stops when `should_stop()` is true.
     """
     info = RESAMPLERS.info(name)
     X = np.asarray(X)
@@ -278,7 +319,7 @@ def resample(name: str, X, y, params: dict | None = None, seed: int = 0) -> Resa
     n = X.shape[0]
     flat = X.reshape(n, -1)
     check_resampler(name, params, y)
-    estimator = create_resampler(name, params, seed=seed)
+    estimator = create_resampler(name, params, seed=seed, progress=progress, should_stop=should_stop)
     try:
         x_res, y_res = estimator.fit_resample(flat, y)
     except (ValueError, RuntimeError) as exc:

@@ -1,6 +1,7 @@
 """The resampling stage (`resampler:` in the config): the training rows of a table are
-resampled (SMOTE, random over- or under-sampling, ...) before any model sees them; the
-synthetic rows are counted so the run can say how many it made."""
+resampled (SMOTE, random over- or under-sampling, a tabular GAN, ...) before any model sees
+them; the synthetic rows are counted so the run can say how many it made. Only the training
+rows are resampled: validation and test rows never meet a resampler."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from core.config import RunConfig
 from core.data import Splits
 from core.methods import resample
-from core.train._common import RunHooks, Stage, TrainingRows
+from core.train._common import Cancelled, RunHooks, Stage, TrainingRows
 
 __all__ = ["RESAMPLING"]
 
@@ -31,7 +32,13 @@ class Resampling(Stage):
             raise ValueError("rows weighted in the loss (label_issues with action 'downweight', or pseudo-labels "
                              "with a weight other than 1) do not combine with a resampler; use action 'drop' or "
                              "weight 1")
-        out = resample(spec.name, rows.x, rows.y, spec.params, seed=config.train.seed)
+        def stop() -> bool:  # a resampler that fits a model (the GAN) checks this every epoch
+            if run.should_stop():
+                raise Cancelled("cancelled while the resampler was fitting")
+            return False
+
+        out = resample(spec.name, rows.x, rows.y, spec.params, seed=config.train.seed, progress=run.progress,
+                       should_stop=stop)
         return dataclasses.replace(rows, x=out.x.astype(np.float32), y=out.y.astype(np.int64),
                                    synthetic=int(out.synthetic.sum()))
 
