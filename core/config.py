@@ -254,6 +254,14 @@ class DataConfig(StrictModel):
     def _known_source(cls, source: str) -> str:
         return check_source(source, builtin=True)
 
+    @field_validator("ordinal", mode="before")
+    @classmethod
+    def _stages_as_text(cls, value: Any) -> Any:
+        """`ordinal: [1, 2, 3]` names the label values '1', '2', '3' (class names are text)."""
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value]
+        return value
+
     @field_validator("params")
     @classmethod
     def _check_dataset_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:

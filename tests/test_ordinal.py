@@ -86,6 +86,7 @@ def test_the_label_is_ordered_as_the_person_says():
     config = RunConfig.model_validate({"data": {"source": "blobs2d", "ordinal": ["class 1", "class 0", "class 2"]}})
     assert is_ordinal(config.data) and load_data(config.data).class_names[0] == "class 1"
     assert is_ordinal(RunConfig.model_validate({"data": {"source": "ordinal_stages"}}).data)
+    assert load_config({"data": {"source": "blobs2d", "ordinal": [3, 1, 2]}}).data.ordinal == ["3", "1", "2"]
     assert not is_ordinal(RunConfig().data)
 
 
