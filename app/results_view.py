@@ -21,7 +21,7 @@ from core.store import RunRecord
 from core.text import md
 from core.viz import cell_samples, confusion_figure, confusion_selection, image_thumbnails, tail_warnings
 
-__all__ = ["CARDS", "SHORT_LABELS", "SHOWN_SAMPLES", "run_key", "headline", "confusion_explorer"]
+__all__ = ["CARDS", "SHORT_LABELS", "SHOWN_SAMPLES", "run_key", "headline", "confusion_explorer", "rare_stage_panel"]
 
 CARDS = ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "mcc", "cohen_kappa", "roc_auc_ovr_macro",
          "average_precision_macro")
@@ -177,3 +177,25 @@ def confusion_explorer(record: RunRecord, bundle: RunBundle, probs: np.ndarray, 
             st.caption("The cases are listed under the chart, with their values as in the data file.")
     if bundle.modality != "image":  # rows of values need the page's full width
         _case_values(bundle, shown, x_test, where)
+
+
+_RARE_STAGE_WORDS = {"log_loss": "Log loss (lower is better)", "brier": "Brier score (lower is better)",
+                     "auc": "AUC: ranks cases that reached it above those that did not (1 is perfect, 0.5 chance)",
+                     "calibration_in_the_large": "Mean predicted minus observed share (0: calibrated)",
+                     "calibration_slope": "Calibration slope (1: calibrated; below 1: too extreme)"}
+
+
+def rare_stage_panel(metrics: dict, class_names: list[str]) -> None:
+    """An ordinal run's scores of the probability it gives its rare last stage, with intervals."""
+    rare = metrics.get("rare_stage")
+    if not rare:
+        return
+    stage = class_names[rare["stage"]] if rare["stage"] < len(class_names) else str(rare["stage"])
+    st.subheader(f"The rare last stage: {stage}")
+    rows = [{"score": words, "value": rare[key]["estimate"], "95 % interval low": rare[key]["low"],
+             "95 % interval high": rare[key]["high"]} for key, words in _RARE_STAGE_WORDS.items() if rare.get(key)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption(f"The classes are ordered stages; the last, {md(stage)!s}, is the rare event ordinal models are built "
+               f"for. These score the probability the model gives it on the {rare['test_cases']} test cases that "
+               "reached it and the rest; intervals: bootstrap over the test cases."
+               + (f" {md(rare['log_loss'].get('note'))}" if rare["log_loss"].get("note") else ""))

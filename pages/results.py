@@ -6,7 +6,7 @@ import streamlit as st
 from app.label_forms import label_noise_note
 from app.labels_view import labels_section
 from app.prior_view import shift_chart
-from app.results_view import confusion_explorer, headline, run_key
+from app.results_view import confusion_explorer, headline, rare_stage_panel, run_key
 from app.services import load_bundle
 from app.widgets import chart_with_download, require_run, run_method
 from core.analysis import softmax
@@ -37,6 +37,7 @@ if noise_note := label_noise_note(bundle.config.data):
     st.info(noise_note, icon="🏷️")
 
 choice, pooled, per_class_shown = headline(record, bundle)
+rare_stage_panel(m, list(names))
 
 st.subheader("Which classes get confused")
 confusion_explorer(record, bundle, probs, order, show)

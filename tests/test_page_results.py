@@ -120,3 +120,17 @@ def test_an_experiment_run_shows_the_mean_over_its_runs(experiment_home, open_pa
     ci = store.metrics(run.id)["ci"]["balanced_accuracy"]
     assert {m.label: (m.value, m.delta) for m in at.metric}["Balanced accuracy"] == (
         f"{store.metrics(run.id)['balanced_accuracy']:.3f}", f"{number(ci['low'])} to {number(ci['high'])}")
+
+
+def test_an_ordinal_run_shows_its_rare_last_stage_with_intervals(empty_home, open_page):
+    from conftest import make_run
+
+    run_id = make_run(empty_home, {"data": {"source": "ordinal_stages", "params": {"samples": 600}},
+                                   "model": {"name": "proportional_odds"}}, embeddings=False)
+    at = open_page("results", run_id=run_id)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(h.value == "The rare last stage: bought" for h in at.subheader)
+    [table] = [d.value for d in at.dataframe if "95 % interval low" in d.value.columns]
+    stored = RunStore(empty_home).metrics(run_id)["rare_stage"]
+    assert table["value"].tolist()[1] == pytest.approx(stored["brier"]["estimate"])
+    assert (table["95 % interval low"] <= table["value"]).all() and (table["value"] <= table["95 % interval high"]).all()
