@@ -10,6 +10,7 @@ import streamlit as st
 from app.widgets import table_height
 from core.config import DataConfig
 from core.data import UPLOAD_PREFIX, Dataset, DropCost, LabelVariants, LabelVariantsError, quoted_forms
+from core.text import md
 
 __all__ = ["MERGE_KEY", "ORDINAL_KEY", "merge_choice", "load_with_label_offer", "drop_cost_panel", "ordinal_choice"]
 
@@ -26,7 +27,7 @@ def ordinal_choice(dataset: Dataset, saved: DataConfig) -> list[str] | None:
         return None
     names = [str(n) for n in dataset.class_names]
     if dataset.ordinal:
-        st.caption("The classes are ordered stages, first to last: " + " → ".join(names) + ".")
+        st.caption("The classes are ordered stages, first to last: " + " → ".join(md(n) for n in names) + ".")
         return None
     known = saved.ordinal if saved.ordinal and sorted(saved.ordinal) == sorted(names) else None
     marked = st.toggle("The classes are ordered stages (e.g. seen → clicked → bought)", key=ORDINAL_KEY,
@@ -40,8 +41,8 @@ def ordinal_choice(dataset: Dataset, saved: DataConfig) -> list[str] | None:
     if len(order) != len(names):
         st.warning("Pick every class once, in stage order; until then the label is not treated as ordinal.")
         return None
-    st.caption("Stages: " + " → ".join(order) + f". The last, {order[-1]!r}, is the rare event the ordinal models "
-               "predict.")
+    st.caption("Stages: " + " → ".join(md(n) for n in order) + f". The last, **{md(order[-1])}**, is the rare event "
+               "the ordinal models predict.")
     return order
 
 

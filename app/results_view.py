@@ -191,11 +191,11 @@ def rare_stage_panel(metrics: dict, class_names: list[str]) -> None:
     if not rare:
         return
     stage = class_names[rare["stage"]] if rare["stage"] < len(class_names) else str(rare["stage"])
-    st.subheader(f"The rare last stage: {stage}")
+    st.subheader(f"The rare last stage: {md(stage)}")
     rows = [{"score": words, "value": rare[key]["estimate"], "95 % interval low": rare[key]["low"],
              "95 % interval high": rare[key]["high"]} for key, words in _RARE_STAGE_WORDS.items() if rare.get(key)]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    st.caption(f"The classes are ordered stages; the last, {md(stage)!s}, is the rare event ordinal models are built "
+    st.caption(f"The classes are ordered stages; the last, {md(stage)}, is the rare event ordinal models are built "
                f"for. These score the probability the model gives it on the {rare['test_cases']} test cases that "
                "reached it and the rest; intervals: bootstrap over the test cases."
                + (f" {md(rare['log_loss'].get('note'))}" if rare["log_loss"].get("note") else ""))

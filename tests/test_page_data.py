@@ -357,7 +357,7 @@ def test_a_table_label_is_marked_ordinal_and_its_stages_ordered(empty_home, open
     assert any("Pick every class once" in w.value for w in at.warning)
     at.multiselect(key="data.ordinal.order").set_value(["class 2", "class 0", "class 1"]).run()
     _no_exceptions(at)
-    assert any("'class 1', is the rare event" in c.value for c in at.caption)
+    assert any("The last, **class 1**, is the rare event" in c.value for c in at.caption)
     at.button(key="data.save").click().run()
     assert at.session_state[state.DATA_CONFIG]["ordinal"] == ["class 2", "class 0", "class 1"]
 
