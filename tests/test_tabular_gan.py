@@ -36,6 +36,9 @@ def test_rare_class_rows_are_appended_marked_and_reported_while_fitting():
     assert out.synthetic.sum() == 40 + 52 and not out.synthetic[: len(x)].any()
     assert np.isfinite(out.x).all()
     assert [p["epoch"] for p in seen] == [1, 2, 3] and seen[-1]["fraction"] == 1.0
+    from core.run_words import progress_text
+
+    assert progress_text(seen[0]).startswith("fitting the resampler's generator of new rows: epoch 1 of 3")
     again = resample("tabular_gan", x, y, FAST, seed=0)
     np.testing.assert_array_equal(again.x, out.x)
 
