@@ -49,7 +49,8 @@ def progress_text(progress: dict[str, Any] | None) -> str:
         left = f" · about {format_seconds(eta)} left" if eta is not None else ""
         return f"{phase}epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}{left}"
     if stage == "pretrain":
-        return f"pre-training the features: epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}"
+        source = "the labelled rows" if p.get("labels") else "the inputs alone, without labels"
+        return f"pre-training on {source}: epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}"
     if stage == "resample":
         return (f"fitting the resampler's generator of new rows: epoch {p.get('epoch', '?')} of "
                 f"{p.get('epochs', '?')}")

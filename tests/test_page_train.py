@@ -238,6 +238,7 @@ def test_progress_text_and_durations():
     assert "test set" in progress_text({"stage": "evaluate"})
     assert progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8}).endswith("epoch 3 of 8")
     assert "without labels" in progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8})
+    assert "the labelled rows" in progress_text({"stage": "pretrain", "epoch": 3, "epochs": 8, "labels": True})
     assert progress_text({"stage": "train", "epoch": 1, "epochs": 4, "phase": "first model"}) == \
         "first model · epoch 1 of 4"
     assert format_seconds(3725) == "1 h 02 min" and format_seconds(None) == "unknown"

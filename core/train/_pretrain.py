@@ -197,7 +197,8 @@ def run_pretrain(
             if b % CHECK_EVERY_BATCHES == 0 or b == n_batches - 1:
                 if should_stop():
                     raise Cancelled(f"cancelled in pre-training, epoch {epoch + 1}")
-                progress(loop_progress("pretrain", epoch, b, n_batches, objective.epochs, started))
+                progress({**loop_progress("pretrain", epoch, b, n_batches, objective.epochs, started),
+                          "labels": objective.uses_labels})
         losses.append(float(total) / n_batches)
         if not math.isfinite(losses[-1]):
             raise ValueError(f"pre-training diverged at epoch {epoch + 1} (loss is not a number); "
