@@ -215,7 +215,7 @@ KINDS: tuple[PluginKind, ...] = (
     _kind("robust", "robust", "Robust training", "robust", "core.train", "ROBUST"),
     _kind("posthoc", "posthoc", "Post-hoc adjustment", None, "core.methods", "POSTHOC"),
     _kind("attribution", "attributions", "Attribution method", None, "core.analysis", "ATTRIBUTIONS"),
-    _kind("attack", "attacks", "Adversarial attack", None, "core.methods", "ATTACKS"),
+    _kind("attack", "attacks", "Adversarial attack", "evaluation.attack", "core.methods", "ATTACKS"),
 )
 _BY_NAME = {k.name: k for k in KINDS}
 _BY_SETTING = {k.setting: k for k in KINDS if k.setting}

@@ -111,11 +111,19 @@ def _baseline_problems(config: RunConfig) -> list[str]:
                         "classifier to re-train): choose none")
     for section, what in (("pretrain", "pre-training trains a network's feature layers"),
                           ("semi", "semi-supervised training retrains a network"),
-                          ("robust", "robust training attacks a network through its gradients")):
-        if getattr(config, section) is not None:
+                          ("robust", "robust training attacks a network through its gradients"),
+                          ("evaluation.attack", "an attack follows a network's gradients")):
+        if _setting(config, section) is not None:
             problems.append(f"{why} {section} does not apply ({what}): remove {section} or choose a network "
                             "model (e.g. mlp)")
     return problems
+
+
+def _setting(config: RunConfig, dotted: str):
+    value = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _largest_training_class(available: np.ndarray, data) -> int:
