@@ -101,6 +101,7 @@ def test_a_sweep_scored_under_attack_offers_and_tables_its_measures(tmp_path):
     sweep_id, _, _ = start_sweep(store, load_sweep(spec))
     for run in store.get_sweep(sweep_id).runs:
         assert execute_run(store, store.claim(run.id, os.getpid()), embeddings=False) == "done"
+    _sweeps_page_reads_it_under_attack(tmp_path, sweep_id)
     summary = sweep_summary(store, sweep_id, "robust_gap")
     table = sweep_table(summary)
     assert set(ROBUST_KEYS) <= set(table.columns) and table["robust_balanced_accuracy"].notna().all()
@@ -121,3 +122,24 @@ def test_an_attack_is_checked_with_the_config_and_refused_for_table_baselines():
                                          "evaluation": {"attack": {"name": "fgsm"}}})
     problems = run_problems(baseline)
     assert any("evaluation.attack does not apply" in p for p in problems), problems
+
+
+def _sweeps_page_reads_it_under_attack(home, sweep_id: str) -> None:
+    """The Sweeps page offers the measures under attack for this sweep and maps by one."""
+    from conftest import open_at_address
+
+    previous = os.environ.get("TAILSCOPE_HOME")
+    os.environ["TAILSCOPE_HOME"] = str(home)
+    try:
+        at = open_at_address("sweeps", sweep=sweep_id)
+        measure = at.selectbox(key="sweeps.metric")
+        assert "robust_gap" in measure.options or "Head − tail gap under attack" in measure.options
+        measure.set_value("robust_gap").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("under attack" in m.value for m in at.markdown) or any(
+            "under attack" in (c.value or "") for c in at.caption)
+    finally:
+        if previous is None:
+            os.environ.pop("TAILSCOPE_HOME", None)
+        else:
+            os.environ["TAILSCOPE_HOME"] = previous
