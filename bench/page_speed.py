@@ -3,7 +3,8 @@
 Serves the workbench over a store holding a finished table run (an MLP on wine), a finished
 picture run (a small CNN on digits) and `--runs` more table runs (logistic regression, so the
 sidebar's picker and Runs list are as long as a busy store's), and a blank two-page Streamlit
-app beside it. Every page is opened with each run selected, `--repeats` times each way:
+app beside it (a third page of it holds one small plotly chart: what plotly's own code costs a
+new tab). Every page is opened with each run selected, `--repeats` times each way:
 
 - **new tab**: the page's address typed into a fresh tab, until the page has settled (the
   script finished, nothing stale, no spinner or placeholder, every chart drawn);
@@ -38,13 +39,19 @@ TABLE = {"name": "wine mlp", "data": {"source": "wine", "imbalance": {"profile":
 PICTURE = {"name": "digits small cnn", "data": {"source": "digits", "imbalance": {"profile": "exp", "ratio": 20}},
            "model": {"name": "small_cnn", "width": 8}, "train": {"epochs": 5, "nc_every": 1}}
 FILLER = {"data": {"source": "wine"}, "model": {"name": "logistic_regression"}}
-BLANK = '''import streamlit as st
+BLANK = '''import plotly.graph_objects as go
+import streamlit as st
 
 def page(title):
     return lambda: st.title(title)
 
+def chart():
+    st.title("Chart")
+    st.plotly_chart(go.Figure(go.Bar(x=[1, 2], y=[3, 4])))
+
 st.navigation([st.Page(page("Blank"), title="Blank", url_path="blank"),
-               st.Page(page("Other"), title="Other", url_path="other")]).run()
+               st.Page(page("Other"), title="Other", url_path="other"),
+               st.Page(chart, title="Chart", url_path="chart")]).run()
 '''
 SETTLED = ('[data-testid="stStatusWidget"]', '[data-stale="true"]', '[data-testid="stSpinner"]',
            '[data-testid="stSkeleton"]')
@@ -198,7 +205,9 @@ def main() -> None:
         blank_click = statistics.median(click(page, "Other" if i % 2 == 0 else "Blank", "Other" if i % 2 == 0 else "Blank")
                                         for i in range(2 * args.repeats))
         page.close()
-        print(f"blank Streamlit page: new tab {blank_tab:.2f} s, click {blank_click:.2f} s", flush=True)
+        chart_tab = statistics.median(new_tab(context, f"{blank_url}/chart", "Chart") for _ in range(args.repeats))
+        print(f"blank Streamlit page: new tab {blank_tab:.2f} s, click {blank_click:.2f} s; with one plotly chart: "
+              f"new tab {chart_tab:.2f} s (the browser loads plotly's code once per tab)", flush=True)
         results = {}
         for kind in ("table", "picture"):
             print(f"{kind} run selected:", flush=True)
