@@ -12,7 +12,9 @@ import streamlit as st
 from app.fit_tables import as_text, wrapping_table
 from app.services import RunBundle, get_store, load_bundle, load_experiment
 from app.widgets import explain, format_interval
-from core.analysis import CALIBRATION_METRICS, EXPERIMENT_KEYS, METRICS, best_per_column, metrics_table
+from core.analysis import (
+    EXPERIMENT_KEYS, METRICS, ROBUST_KEYS, best_per_column, metric_info_of, metrics_table,
+)
 from core.glossary import display_name, setting_title, setting_value
 from core.analysis import compare_against
 from core.store import RunFileDamaged
@@ -119,11 +121,22 @@ def _stamp(ids: Sequence[str]) -> tuple:
     return tuple((r.id, r.updated) for r in runs)
 
 
+def _attacked_metrics(ids: Sequence[str], kind: str) -> tuple[str, ...]:
+    """The measures under attack, when every item was scored under one (`evaluation.attack`):
+    two single runs pair their attacked test cases on balanced accuracy; experiments pair
+    their seeds or folds on each measure."""
+    store = get_store()
+    configs = [store.get_experiment(i).config if i.startswith("exp-") else store.get(i).config for i in ids]
+    if not all((c.get("evaluation") or {}).get("attack") for c in configs):
+        return ()
+    return ("robust_balanced_accuracy",) if kind == "runs" else ROBUST_KEYS
+
+
 def paired_section(ids: Sequence[str], reference: str, labels: Mapping[str, str], colors: Mapping[str, str],
                    kind: str) -> None:
     """Each item minus the reference, on one metric: interval, p-value and verdict, as a
     forest plot and a table."""
-    metric = st.selectbox("Metric to test", PAIRED_METRICS, format_func=metric_label, key=f"compare.paired.{kind}",
+    metric = st.selectbox("Metric to test", (*PAIRED_METRICS, *_attacked_metrics(ids, kind)), format_func=metric_label, key=f"compare.paired.{kind}",
                           help="The paired test compares the two on the same test cases (runs) or the same folds "
                                "and seeds (experiments), which removes their shared luck.")
     items = [i for i in ids if i != reference]
@@ -141,7 +154,7 @@ def paired_section(ids: Sequence[str], reference: str, labels: Mapping[str, str]
     if not rows:
         return
     table = pd.DataFrame(rows)
-    higher = (METRICS.get(metric) or CALIBRATION_METRICS[metric]).higher_is_better
+    higher = metric_info_of(metric).higher_is_better
     st.plotly_chart(paired_difference_figure(table, labels[reference], metric_label(metric),
                                              {labels[i]: c for i, c in colors.items()}, higher),
                     width="stretch", key=f"compare.forest.{kind}")

@@ -96,8 +96,12 @@ def run_card(record: RunRecord) -> None:
             st.success(f"Finished: {run_interval_text(metrics, 'balanced_accuracy', 'balanced accuracy')}; "
                        f"{run_interval_text(metrics, 'accuracy', 'accuracy')}.")
             _results_link(record.id)
-            with st.expander("Training curves and per-class recall"):
-                _charts(record)
+            # built only when opened: eight cards' charts drawn hidden cost the browser seconds per visit
+            curves = st.expander("Training curves and per-class recall", key=f"train.curves_open.{record.id}",
+                                 on_change="rerun")
+            if curves.open:
+                with curves:
+                    _charts(record)
         else:
             (st.error if record.status == "failed" else st.warning)(md(record.error or record.status))
 

@@ -11,7 +11,7 @@ import streamlit as st
 from app import state
 from app.services import get_store, load_sweep_summary, resume_sweep
 from app.widgets import explain, flash, read_as_written
-from core.analysis import CALIBRATION_METRICS, METRICS, sweep_table
+from core.analysis import EXPERIMENT_KEYS, ROBUST_KEYS, metric_info_of, sweep_table
 from core.glossary import display_name, setting_title, setting_value
 from core.registry import kind_of_setting, registry_for
 from core.run_words import format_seconds
@@ -19,7 +19,7 @@ from core.store import SweepRecord
 from core.text import md
 from core.viz import axis_title, is_numeric_axis, metric_bounds
 
-__all__ = ["INTRO", "EMPTY", "EXAMPLE_SWEEP", "metric_name", "higher_is_better", "select_sweep", "progress_panel",
+__all__ = ["INTRO", "EMPTY", "EXAMPLE_SWEEP", "measures", "metric_name", "higher_is_better", "select_sweep", "progress_panel",
            "cells_table", "squares_table", "first_finished_runs", "choose_axes", "hold_fixed", "line_axes", "variant_notes",
            "selected_run", "seeds_caveat", "explain_marks",
            "short_title", "lines_title", "lines_caption", "plugin_names_in_words"]
@@ -53,6 +53,15 @@ grid:
 """
 
 
+def measures(record) -> tuple[str, ...]:
+    """The measures a sweep can be read by: the headline ones, and the ones under attack when
+    its runs are scored under one (`evaluation.attack`, in the base or on an axis)."""
+    spec = record.spec or {}
+    attacked = "attack" in (spec.get("evaluation") or {}) or any(
+        key.startswith("evaluation.attack") for key in (spec.get("grid") or {}))
+    return (*EXPERIMENT_KEYS, *(ROBUST_KEYS if attacked else ()))
+
+
 def metric_name(key: str) -> str:
     return display_name(key)
 
@@ -76,7 +85,7 @@ def plugin_names_in_words(table: pd.DataFrame, axes: dict[str, list[str]], refer
 
 
 def higher_is_better(key: str) -> bool | None:
-    info = METRICS.get(key) or CALIBRATION_METRICS.get(key)
+    info = metric_info_of(key)
     return info.higher_is_better if info else True
 
 

@@ -258,7 +258,13 @@ def evaluation_form(key: str, seed: int) -> dict[str, Any]:
     seeds = int(c2.number_input("Repeat over seeds", 1, 10, key=starting_value(f"{key}.seeds", 1),
                                 help="Train again with other random starts (seeds from the one above). With folds, "
                                      "each seed also reshuffles the folds."))
-    return {"folds": folds, "seeds": list(range(seed, seed + seeds)) if seeds > 1 else []}
+    attack = plugin_picker("Also score under an attack", "attack", f"{key}.attack", optional=True,
+                           help="Each test case is also changed on purpose, within the budget, to fool the model, and "
+                                "the run reports its balanced accuracy, tail accuracy and head − tail gap under that "
+                                "attack, so sweeps and Compare can rank by them. Networks only; the Robustness page "
+                                "shows one run at several budgets.")
+    return {"folds": folds, "seeds": list(range(seed, seed + seeds)) if seeds > 1 else [],
+            **({"attack": attack} if attack else {})}
 
 
 def standard_fixes_button(config: RunConfig | None, modality: str) -> None:

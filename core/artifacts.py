@@ -34,6 +34,7 @@ class EvalArtifacts:
     train_clean_labels: np.ndarray | None = None  # (m,) true labels of the train subset when label noise was added
     case_ids: np.ndarray | None = None  # (n_test,) each test case's identifier as fixed-width text (no pickle)
     case_id_name: str | None = None  # what the identifiers are: the ID column's name, "file" or "row"
+    attacked_predictions: np.ndarray | None = None  # (n_test,) class predicted for each case's attacked copy
 
     def __post_init__(self) -> None:
         if self.trained_prior is None:  # runs stored before the prior was recorded trained on the counts

@@ -28,7 +28,7 @@ _STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # a stored uplo
 
 __all__ = [
     "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
-    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
+    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
     "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
     "source_values",
 ]
@@ -197,6 +197,14 @@ class SharpnessSpec(PluginSpec):
     name: str
 
 
+class AttackSpec(PluginSpec):
+    """An attack every test case also meets when the run is scored (`core.methods.ATTACKS`):
+    the run then reports its accuracy under it, so sweeps and comparisons can rank by it."""
+
+    plugin_kind = "attack"
+    name: str
+
+
 class LabelIssueSpec(PluginSpec):
     """Find suspected label issues in the training split before training, then drop or
     down-weight them (`core.methods.CLEANERS`)."""
@@ -337,6 +345,7 @@ class EvaluationConfig(StrictModel):
 
     folds: int = Field(1, ge=1, le=20)  # 1: one split (data.test_fraction); K >= 2: every sample tested once
     seeds: list[Seed] = Field(default_factory=list, max_length=50)  # training seeds; empty: train.seed alone
+    attack: AttackSpec | None = None  # also score the test cases attacked (robust accuracy); networks only
 
     @model_validator(mode="after")
     def _unique_seeds(self) -> EvaluationConfig:
@@ -425,7 +434,7 @@ class RunConfig(StrictModel):
                 runs.append(self.model_copy(update={
                     "name": " · ".join([self.name, *parts]) if self.name else " · ".join(parts),
                     "data": data, "train": self.train.model_copy(update={"seed": seed}),
-                    "evaluation": EvaluationConfig()}))
+                    "evaluation": EvaluationConfig(attack=ev.attack)}))  # each run is still scored under attack
         return runs
 
 

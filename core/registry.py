@@ -216,7 +216,7 @@ KINDS: tuple[PluginKind, ...] = (
     _kind("sharpness", "sharpness", "Sharpness-aware training", "sharpness", "core.train", "SHARPNESS"),
     _kind("posthoc", "posthoc", "Post-hoc adjustment", None, "core.methods", "POSTHOC"),
     _kind("attribution", "attributions", "Attribution method", None, "core.analysis", "ATTRIBUTIONS"),
-    _kind("attack", "attacks", "Adversarial attack", None, "core.methods", "ATTACKS"),
+    _kind("attack", "attacks", "Adversarial attack", "evaluation.attack", "core.methods", "ATTACKS"),
 )
 _BY_NAME = {k.name: k for k in KINDS}
 _BY_SETTING = {k.setting: k for k in KINDS if k.setting}

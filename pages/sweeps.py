@@ -7,7 +7,6 @@ from app.sweep_builder import sweep_builder
 from app.services import get_store, load_sweep_summary
 from app.fit_tables import wrapping_table
 from app.widgets import explain
-from core.analysis import EXPERIMENT_KEYS
 from core.safe_csv import csv_bytes
 from core.text import md
 from core.viz import axis_title, sweep_heatmap_figure, sweep_lines_figure, sweep_tail_head_figure
@@ -31,7 +30,8 @@ with st.expander("Build a new sweep", icon=":material/construction:"):
 
 st.markdown(sv.INTRO)
 record = sv.select_sweep(sweeps)  # the page's width: a sweep's name is long, and a picker cannot wrap it
-metric = st.selectbox("Measure", EXPERIMENT_KEYS, index=EXPERIMENT_KEYS.index("balanced_accuracy"),
+measures = sv.measures(record)
+metric = st.selectbox("Measure", measures, index=measures.index("balanced_accuracy"),
                       format_func=sv.metric_name, key="sweeps.metric",
                       help="Which number the map, the lines and the comparisons use. Balanced accuracy counts every "
                            "class the same however rare; plain accuracy is dominated by the common classes.")

@@ -204,3 +204,17 @@ def test_thumbnails_share_the_pictures_among_classes_rarest_first():
     assert picture.size == (32, 32)  # 8x8 repeated 4 times, not blurred
     with pytest.raises(ValueError, match="2-D"):
         add_thumbnails(go.Figure(), np.zeros((3, 3)), images[:3], labels[:3], [1, 1, 1])
+
+
+def test_every_chart_has_the_one_look_without_naming_it(points):
+    """The white look is plotly's default for the whole project (set once in core.viz), so a
+    builder that names no template and one that used to name it draw alike."""
+    import plotly.io as pio
+
+    from core.viz import confusion_figure
+
+    assert pio.templates.default == "plotly_white"
+    coords, labels, pred = points
+    for fig in (embedding_scatter(coords[:, :2], labels, NAMES, COUNTS, pred=pred, groups=GROUPS),
+                confusion_figure(np.eye(3, dtype=int) * 5, NAMES)):
+        assert fig.layout.template.layout.plot_bgcolor == "white"

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from core.analysis._metrics import MetricInfo, metric_info, softmax
+from core.analysis._metrics import METRICS, ROBUST_METRICS, MetricInfo, metric_info, softmax
 from core.data._groups import GROUP_ORDER, class_groups
 
 __all__ = [
+    "metric_info_of",
     "CALIBRATION_METRICS",
     "adaptive_ece",
     "brier",
@@ -49,6 +50,11 @@ CALIBRATION_METRICS: dict[str, MetricInfo] = {
         metric_info("nll_after_temperature", False, (0.0, math.inf)),
     )
 }
+
+
+def metric_info_of(key: str) -> MetricInfo | None:
+    """Any metric a run can report (headline, calibration, under attack) by its key, or None."""
+    return METRICS.get(key) or CALIBRATION_METRICS.get(key) or ROBUST_METRICS.get(key)
 
 
 # --- binning -----------------------------------------------------------------------------

@@ -8,23 +8,27 @@ same way. It reads the store and never trains or queues anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.analysis._compare import SUMMARY_KEYS, comparable
+from core.analysis._metrics import ROBUST_METRICS
 from core.analysis._paired import compare_experiments, compare_single_runs, mcnemar
 from core.analysis._uncertainty import pooled_per_class, summarize_runs
 from core.analysis._verdict import Comparison, adjust_family
 from core.config import RunConfig
 from core.store import EXPERIMENT_PREFIX, ExperimentRecord, RunFileDamaged, RunRecord, RunStore
 
-__all__ = ["EXPERIMENT_KEYS", "flat_metrics", "experiment_summary", "compare_against", "compare_ids", "comparison_dict",
+__all__ = ["EXPERIMENT_KEYS", "ROBUST_KEYS", "flat_metrics", "experiment_summary", "compare_against", "compare_ids", "comparison_dict",
            "paired_comparison", "pair_key", "is_experiment_id"]
 
 EXPERIMENT_KEYS: tuple[str, ...] = (*SUMMARY_KEYS, "ece")
+# reported only by runs scored under an attack (`evaluation.attack`): summarised and compared
+# like the rest, offered where the runs have them
+ROBUST_KEYS: tuple[str, ...] = tuple(ROBUST_METRICS)
 
 
 def is_experiment_id(item_id: str) -> bool:
@@ -35,6 +39,7 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
     """A run's headline numbers (and its ECE) as one flat dict."""
     flat = {k: metrics.get(k) for k in SUMMARY_KEYS}
     flat["ece"] = (metrics.get("calibration") or {}).get("ece")
+    flat.update({k: metrics[k] for k in ROBUST_KEYS if k in metrics})
     return flat
 
 
@@ -55,7 +60,7 @@ def experiment_summary(store: RunStore, exp_id: str) -> dict[str, Any]:
         "config": exp.config,
         "runs": [{**r.to_dict(), "metrics": flat_metrics(metrics[r.id]) if r.id in metrics else None}
                  for r in exp.runs],
-        "summary": summarize_runs([flat_metrics(m) for m in metrics.values()], EXPERIMENT_KEYS),
+        "summary": summarize_runs([flat_metrics(m) for m in metrics.values()], _keys_of(metrics.values())),
         "per_class": None if per_class is None else per_class.to_dict(orient="records"),
         "n_done": len(done),
         "n_runs": len(exp.runs),
@@ -128,8 +133,8 @@ def paired_comparison(store: RunStore, a: str, b: str, metric: str = "balanced_a
     (folds) or the sign-flip test (seeds). Runs that all predict one class give "cannot
     tell". Raises ValueError with the reason when the two cannot be paired.
     """
-    if metric not in EXPERIMENT_KEYS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(EXPERIMENT_KEYS)}")
+    if metric not in (*EXPERIMENT_KEYS, *ROBUST_KEYS):
+        raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join((*EXPERIMENT_KEYS, *ROBUST_KEYS))}")
     left, right = _side(store, a), _side(store, b)
     if (left.experiment is None) != (right.experiment is None):
         raise ValueError("compare a run with a run, or an experiment with an experiment; "
@@ -137,16 +142,52 @@ def paired_comparison(store: RunStore, a: str, b: str, metric: str = "balanced_a
     ok, reason = comparable({left.label: left.config, right.label: right.config})
     if not ok:
         raise ValueError(reason)
+    if metric in ROBUST_KEYS:
+        _same_attack(left, right)
     extra: dict[str, Any] = {"a": {"id": a, "name": left.label}, "b": {"id": b, "name": right.label}}
     if left.experiment is None:
         art_a, art_b = store.artifacts(a), store.artifacts(b)
         if not np.array_equal(art_a.labels, art_b.labels):
             raise ValueError("the two runs were not scored on the same test cases; re-run one of them")
-        result = compare_single_runs(art_a.logits, art_b.logits, art_a.labels, art_a.num_classes, metric)
-        extra["mcnemar"] = mcnemar(art_a.logits, art_b.logits, art_a.labels)
+        if metric in ROBUST_KEYS:
+            result, extra["mcnemar"] = _compare_attacked(art_a, art_b, metric)
+        else:
+            result = compare_single_runs(art_a.logits, art_b.logits, art_a.labels, art_a.num_classes, metric)
+            extra["mcnemar"] = mcnemar(art_a.logits, art_b.logits, art_a.labels)
     else:
         result = _compare_experiments(store, left, right, metric)
     return result, extra
+
+
+def _keys_of(metrics) -> tuple[str, ...]:
+    """The keys to summarise: every headline key, and the attacked ones when a run has them."""
+    robust = [k for k in ROBUST_KEYS if any(m.get(k) is not None for m in metrics)]
+    return (*EXPERIMENT_KEYS, *robust)
+
+
+def _same_attack(left: _Side, right: _Side) -> None:
+    """Numbers under attack compare only under the same attack, budget and steps."""
+    attacks = [side.config.evaluation.attack for side in (left, right)]
+    if any(a is None for a in attacks):
+        raise ValueError("both need an evaluation attack (evaluation.attack) to be compared under attack")
+    if attacks[0] != attacks[1]:
+        raise ValueError(f"'{left.label}' and '{right.label}' were scored under different attacks "
+                         f"({attacks[0].name} and {attacks[1].name}, or other budgets); score both under one")
+
+
+def _compare_attacked(art_a, art_b, metric: str) -> tuple[Comparison, dict[str, Any]]:
+    """Two runs' balanced accuracy on their attacked test cases: the paired bootstrap over the
+    same cases, read from each case's predicted class (a one-hot score per case). The head -
+    tail gap and tail accuracy need per-seed values: compare experiments for those."""
+    if metric != "robust_balanced_accuracy":
+        raise ValueError(f"{metric} is compared over several seeds or folds; for two single runs compare "
+                         "robust_balanced_accuracy")
+    if art_a.attacked_predictions is None or art_b.attacked_predictions is None:
+        raise ValueError("both runs need an evaluation attack (evaluation.attack) to compare them under attack")
+    onehot = np.eye(art_a.num_classes)
+    a, b = onehot[art_a.attacked_predictions], onehot[art_b.attacked_predictions]
+    result = compare_single_runs(a, b, art_a.labels, art_a.num_classes, "balanced_accuracy")
+    return replace(result, metric=metric), mcnemar(a, b, art_a.labels)
 
 
 def _one_class(metrics: dict[str, Any]) -> str | None:

@@ -30,7 +30,7 @@ from sklearn.metrics import (
 from core.data._groups import GROUP_ORDER, class_groups
 from core.glossary import METRIC_WORDS
 
-__all__ = [
+__all__ = ["ROBUST_METRICS", 
     "METRICS",
     "MetricInfo",
     "balanced_accuracy",
@@ -79,6 +79,18 @@ METRICS: dict[str, MetricInfo] = {
         metric_info("cohen_kappa", True, (-1.0, 1.0)),
         metric_info("roc_auc_ovr_macro", True),
         metric_info("average_precision_macro", True),
+    )
+}
+
+
+# Scored on the test cases' attacked copies when a run sets `evaluation.attack`
+# (`core.analysis.robust_summary`); absent from runs without one.
+ROBUST_METRICS: dict[str, MetricInfo] = {
+    m.key: m
+    for m in (
+        metric_info("robust_balanced_accuracy", True),
+        metric_info("robust_tail_accuracy", True),
+        metric_info("robust_gap", False, (-1.0, 1.0)),  # head minus tail: lower spreads the cost evenly
     )
 }
 

@@ -38,8 +38,8 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
-from core.analysis._calibration import CALIBRATION_METRICS
-from core.analysis._metrics import METRICS, _predictions
+from core.analysis._calibration import metric_info_of
+from core.analysis._metrics import _predictions
 from core.analysis._uncertainty import _ResampleScorer
 from core.analysis._verdict import Comparison, PairedTest, decide, difference_bounds, metric_bounds
 
@@ -356,7 +356,7 @@ def compare_single_runs(
                                  seed=seed, bounds=metric_bounds(metric))
     collapsed = one_class_reason(_predictions(logits_a), _predictions(logits_b))
     mc = mcnemar(logits_a, logits_b, labels)
-    info = METRICS.get(metric) or CALIBRATION_METRICS.get(metric)
+    info = metric_info_of(metric)
     words = info.display_name if info else metric
     accuracy_note = (f"McNemar's test of accuracy (a test of how many cases each gets right, not of {words}): "
                      f"p = {mc['p_value']:.2g}, {mc['only_a_right']} cases only a gets right, "

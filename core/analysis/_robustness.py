@@ -29,7 +29,7 @@ from core.data._groups import GROUP_ORDER
 from core.methods import ATTACKS, input_bounds
 
 __all__ = ["DEFAULT_EPSILONS", "ATTACK_WORDS", "robust_predictions", "adversarial_examples", "robustness_table", "disparity",
-           "disparity_curve", "robustness_summary", "attack_params"]
+           "disparity_curve", "robustness_summary", "attack_params", "robust_metrics"]
 
 DEFAULT_EPSILONS: dict[str, tuple[float, ...]] = {
     "image": (0.0, 0.01, 0.03, 0.1),  # brightness units: 0.03 is about 8/255, the usual CIFAR budget
@@ -188,3 +188,18 @@ def robustness_summary(table: pd.DataFrame) -> dict[str, Any]:
             "per_class": rows[rows["scope"] == "class"].drop(columns=["scope", "epsilon"]).to_dict(orient="records"),
         }
     return out
+
+
+def robust_metrics(labels: np.ndarray, attacked: np.ndarray, groups: Sequence[str], class_names: Sequence[str],
+                   class_counts: Sequence[int], *, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The run's numbers under its evaluation attack (`ROBUST_METRICS`), from each test case's
+    predicted class on its attacked copy: {key: value} and "ci": {key: {low, high}} (the same
+    stratified bootstrap as the clean intervals). A key whose classes are missing (no tail
+    class, say) is None."""
+    table = robustness_table(labels, {1.0: attacked}, groups, class_names, class_counts, n_resamples=n_resamples,
+                             seed=seed)
+    rows = {(r.scope, r.name): r for r in table[table["scope"] != "class"].itertuples()}
+    found = {"robust_balanced_accuracy": rows.get(("balanced", "all classes")),
+             "robust_tail_accuracy": rows.get(("group", "tail")), "robust_gap": rows.get(("gap", "head - tail"))}
+    return {**{key: None if r is None else float(r.accuracy) for key, r in found.items()},
+            "ci": {key: {"low": float(r.low), "high": float(r.high)} for key, r in found.items() if r is not None}}

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.analysis._experiments import EXPERIMENT_KEYS, comparison_dict, experiment_summary, paired_comparison
+from core.analysis._experiments import EXPERIMENT_KEYS, ROBUST_KEYS, comparison_dict, experiment_summary, paired_comparison
 from core.analysis._uncertainty import t_interval
 from core.analysis._verdict import adjust_family
 from core.store import RunFileDamaged, RunStore
@@ -106,6 +106,12 @@ def _versus(store: RunStore, exp, ref, metric: str):
     return None
 
 
+def measured_robust_keys(summary: dict[str, Any]) -> tuple[str, ...]:
+    """The measures under attack some cell of the sweep has (its runs set `evaluation.attack`)."""
+    return tuple(k for k in ROBUST_KEYS if any((c["summary"].get(k) or {}).get("mean") is not None
+                                               for c in summary["cells"]))
+
+
 def sweep_table(summary: dict[str, Any]) -> pd.DataFrame:
     """One row per cell: the axes' values, experiment, status, every metric's mean and
     interval, head and tail recall, and the verdict against the reference (for charts and CSV)."""
@@ -114,7 +120,7 @@ def sweep_table(summary: dict[str, Any]) -> pd.DataFrame:
         row: dict[str, Any] = {axis: (cell["settings"] or {}).get(axis) for axis in summary["axes"]}
         row.update({"experiment": cell["experiment"], "status": cell["status"], "runs done": cell["n_done"],
                     "runs": cell["n_runs"]})
-        for key in EXPERIMENT_KEYS:
+        for key in (*EXPERIMENT_KEYS, *measured_robust_keys(summary)):
             s = cell["summary"].get(key) or {}
             low, high = s.get("ci") or (None, None)
             row.update({key: s.get("mean"), f"{key}_low": low, f"{key}_high": high})

@@ -38,8 +38,8 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from core.analysis import _calibration as cal
-from core.analysis._calibration import CALIBRATION_METRICS, DEFAULT_BINS, _equal_width_index
-from core.analysis._metrics import METRICS, _check_labels, softmax
+from core.analysis._calibration import DEFAULT_BINS, _equal_width_index, metric_info_of
+from core.analysis._metrics import _check_labels, softmax
 
 __all__ = [
     "BOOTSTRAP_METRICS",
@@ -405,7 +405,7 @@ def summarize_runs(metrics_list: Sequence[Mapping[str, float | None]], keys: Seq
 
 
 def _bounds_of(key: str) -> tuple[float, float] | None:
-    info = METRICS.get(key) or CALIBRATION_METRICS.get(key)
+    info = metric_info_of(key)
     return info.bounds if info is not None else None
 
 

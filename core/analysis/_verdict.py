@@ -29,8 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
-from core.analysis._calibration import CALIBRATION_METRICS
-from core.analysis._metrics import METRICS
+from core.analysis._calibration import metric_info_of
 
 __all__ = ["Comparison", "PairedTest", "adjust_family", "consistency_problem", "decide", "difference_bounds", "format_p",
            "metric_bounds", "DECISIVE", "FAMILY_METHODS"]
@@ -98,7 +97,7 @@ class Comparison:
 
 def metric_bounds(metric: str) -> tuple[float, float] | None:
     """The range a registered metric can take, or None (unknown or unbounded)."""
-    info = METRICS.get(metric) or CALIBRATION_METRICS.get(metric)
+    info = metric_info_of(metric)
     return None if info is None else info.bounds
 
 
@@ -119,7 +118,7 @@ def format_p(p: float) -> str:
 def _direction(metric: str, higher_is_better: bool | None, explicit: bool) -> bool | None:
     if explicit:
         return higher_is_better
-    info = METRICS.get(metric) or CALIBRATION_METRICS.get(metric)
+    info = metric_info_of(metric)
     if info is None:
         raise ValueError(f"unknown metric {metric!r}: pass higher_is_better")
     return info.higher_is_better

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from core.analysis import (
     derived_artifacts, bootstrap_intervals, calibration_summary, embed_cached, geometry_summary, group_metrics, neural_collapse,
-    per_class_intervals, per_class_metrics, rare_stage_summary, softmax, summary_metrics,
+    per_class_intervals, per_class_metrics, rare_stage_summary, robust_metrics, robust_predictions, softmax,
+    summary_metrics,
 )
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
@@ -18,7 +20,7 @@ from core.store import RunStore
 from core.train import Snapshot, TrainResult
 
 __all__ = ["summarize_run", "dataset_info", "nc_snapshot_metrics", "compute_embeddings", "apply_posthoc_steps",
-           "EMBEDDING_DEFAULTS"]
+           "with_attacked_predictions", "EMBEDDING_DEFAULTS"]
 
 EMBEDDING_DEFAULTS = {"method": "umap", "n_components": 2, "n_neighbors": 15, "min_dist": 0.1, "seed": 0}
 
@@ -68,10 +70,16 @@ def summarize_run(artifacts: EvalArtifacts, splits: Splits, config: RunConfig) -
                                         "precision_high"]],
                                 on="class_index", how="left")
     intervals = bootstrap_intervals(artifacts.logits, artifacts.labels, artifacts.num_classes)
+    attacked: dict[str, Any] = {"ci": {}}
+    if artifacts.attacked_predictions is not None:
+        attacked = robust_metrics(artifacts.labels, artifacts.attacked_predictions, groups, list(splits.class_names),
+                                  counts)
+        attacked["attack"] = {"name": config.evaluation.attack.name, **config.evaluation.attack.resolved_params()}
     return _clean({
         **metrics,
+        **attacked,
         "macro_f1": metrics["f1_macro"],
-        "ci": {key: interval.to_dict() for key, interval in intervals.items()},
+        "ci": {**{key: interval.to_dict() for key, interval in intervals.items()}, **attacked["ci"]},
         "per_class": per_class.to_dict(orient="records"),
         "groups": group_metrics(artifacts.logits, artifacts.labels, counts, many=d.many_shot,
                                 few=d.few_shot).to_dict(orient="records"),
@@ -98,6 +106,20 @@ def apply_posthoc_steps(result: TrainResult, config: RunConfig) -> EvalArtifacts
             head.weight.copy_(torch.from_numpy(np.ascontiguousarray(artifacts.head_weight)))
             head.bias.copy_(torch.from_numpy(np.ascontiguousarray(artifacts.head_bias)))
     return artifacts
+
+
+def with_attacked_predictions(artifacts: EvalArtifacts, result: TrainResult, splits: Splits,
+                              config: RunConfig) -> EvalArtifacts:
+    """The arrays with each test case's prediction on its attacked copy, when the config asks
+    for an evaluation attack (`evaluation.attack`); preflight refuses one for table baselines."""
+    attack = config.evaluation.attack
+    if attack is None or result.model is None:
+        return artifacts
+    params = attack.resolved_params()
+    x = splits.x_test[np.asarray(artifacts.test_index, dtype=np.int64)]
+    predicted = robust_predictions(result.model, x, artifacts.labels, attack=attack.name, params=params,
+                                   epsilons=[params["epsilon"]], modality=splits.modality, device=result.device)
+    return replace(artifacts, attacked_predictions=predicted[float(params["epsilon"])])
 
 
 def nc_snapshot_metrics(snapshot: Snapshot) -> dict[str, float]:

@@ -117,11 +117,19 @@ def _baseline_problems(config: RunConfig) -> list[str]:
     for section, what in (("pretrain", "pre-training trains a network's feature layers"),
                           ("semi", "semi-supervised training retrains a network"),
                           ("robust", "robust training attacks a network through its gradients"),
-                          ("sharpness", "sharpness-aware training changes a network's optimiser steps")):
-        if getattr(config, section) is not None:
+                          ("sharpness", "sharpness-aware training changes a network's optimiser steps"),
+                          ("evaluation.attack", "an attack follows a network's gradients")):
+        if _setting(config, section) is not None:
             problems.append(f"{why} {section} does not apply ({what}): remove {section} or choose a network "
                             "model (e.g. mlp)")
     return problems
+
+
+def _setting(config: RunConfig, dotted: str):
+    value = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _largest_training_class(available: np.ndarray, data) -> int:

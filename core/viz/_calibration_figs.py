@@ -28,7 +28,7 @@ _GROUP_ORDER = ("head", "medium", "tail")
 _CORRECT, _WRONG = "#2ca02c", "#9467bd"
 _OVERALL = "#52606d"  # bars of the whole test set: no group colour
 _SERIES_COLORS = ("#333333", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
-_LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
+_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
 
 
 def reliability_diagram(series: pd.DataFrame | Mapping[str, pd.DataFrame], *,

@@ -53,7 +53,7 @@ _TEXT_IN_CELLS_UP_TO = 20  # more classes than this: numbers only on hover
 
 
 def _layout(fig: go.Figure, title: str | None, height: int = 420) -> go.Figure:
-    fig.update_layout(title=title, height=height, template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 50},
+    fig.update_layout(title=title, height=height, margin={"l": 60, "r": 20, "t": 50, "b": 50},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 

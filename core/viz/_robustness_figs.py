@@ -18,7 +18,7 @@ __all__ = ["robustness_curve_figure", "robust_by_count_figure", "disparity_figur
 
 _GROUP_COLORS = {"head": "#1f77b4", "medium": "#ff7f0e", "tail": "#d62728", "all classes": "#333333"}
 _RUN_DASH = ("solid", "dash")
-_LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
+_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
 
 
 def _bars(rows: pd.DataFrame) -> dict:

@@ -312,7 +312,7 @@ def sweep_heatmap_figure(
     height = int(min(860, max(320, 150 + row_px * n_rows)))
     # The legend sits at the foot of the figure, under the axis title: on top, the chart's mode
     # bar (camera, zoom) covered its right end.
-    fig.update_layout(height=min(height + 40, 860), width=width, template="plotly_white",
+    fig.update_layout(height=min(height + 40, 860), width=width,
                       margin={"l": 60, "r": 20, "t": 30, "b": 110},
                       legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.01, "x": 0,
                               "font": {"size": 12}},
@@ -403,7 +403,7 @@ def sweep_lines_figure(
             line={"color": color, "width": 3 if is_ref else 2.5, "dash": "dash" if is_ref else "solid"},
             marker={"color": color, "size": 9, "symbol": "diamond" if is_ref else "circle"},
             legendrank=1 if is_ref else 1000, error_y=error, connectgaps=False, hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
-    fig.update_layout(height=460, template="plotly_white", margin={"l": 60, "r": 20, "t": 40, "b": 60},
+    fig.update_layout(height=460, margin={"l": 60, "r": 20, "t": 40, "b": 60},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "font": {"size": 12}},
                       hovermode="closest", scattermode="group" if not numeric else None)
     if numeric:
@@ -490,7 +490,7 @@ def sweep_tail_head_figure(
     # point and equal gaps mean equal differences; it starts just below the lowest value drawn.
     low = max(0.0, math.floor((min(values, default=0.0) - 0.03) * 20) / 20)
     span = [low - 0.01 * (1 - low), 1 + 0.02 * (1 - low)]
-    fig.update_layout(height=520, template="plotly_white", margin={"l": 60, "r": 20, "t": 40, "b": 60},
+    fig.update_layout(height=520, margin={"l": 60, "r": 20, "t": 40, "b": 60},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "font": {"size": 12}},
                       hovermode="closest")
     fig.update_xaxes(title="head-class recall: share of the common classes' cases found", range=span)

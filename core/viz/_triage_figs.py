@@ -34,7 +34,7 @@ SHIFT_METRIC_LABELS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced ac
                        "ece": "Calibration error (ECE)"}
 _RUN_FALLBACK = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 _TRAINING, _BATCH, _POINT, _CURVE, _CHANCE = "#9aa5b1", "#17becf", "#111111", "#52606d", "#b0b0b0"
-_LAYOUT = {"template": "plotly_white", "margin": {"l": 75, "r": 20, "t": 50, "b": 80},
+_LAYOUT = {"margin": {"l": 75, "r": 20, "t": 50, "b": 80},
            "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}}
 
 
