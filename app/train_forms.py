@@ -44,7 +44,12 @@ TRAIN_EXPLAINER = """
 - **Sampler**: how often each class is shown. Instance sampling shows every example once per
   epoch; class-balanced sampling shows every class equally often, repeating rare examples.
 - **Two-stage fix**: train normally first, then re-balance only the classifier (the final layer) on the frozen
-  features (cRT, LWS, tau-norm). It costs seconds and often helps the tail the most.
+  features (cRT, LWS, tau-norm, weight balancing). It costs seconds and often helps the tail the most.
+
+Further down, two ways of training that change what the network learns from rather than how
+the classes are weighed: **robust training** learns from inputs changed on purpose to fool it
+(the Robustness page shows who pays), and **sharpness-aware steps** look for flat minima (ImbSAM
+only for the rare classes).
 
 Compare a run with plain cross-entropy and one with a fix to see what changed.
 """
