@@ -13,7 +13,7 @@ from app.gallery_cards import DEVICE, run_model
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, table_height
 from core.analysis import (
-    ATTACK_WORDS, DEFAULT_EPSILONS, adversarial_examples, attribute, compare_single_runs, display_image,
+    ATTACK_WORDS, DEFAULT_EPSILONS, adversarial_examples, attribute, compare_attacked, display_image,
     robust_predictions, robustness_table,
 )
 from core.methods import ATTACKS
@@ -69,9 +69,7 @@ def robustness_of(run_id: str, attack: str, steps: int,
 
 def paired_words(pred_a: np.ndarray, pred_b: np.ndarray, labels: np.ndarray, num_classes: int) -> str:
     """The project's paired verdict (paired bootstrap of balanced accuracy) on attacked copies."""
-    onehot = np.eye(num_classes)
-    comparison = compare_single_runs(onehot[pred_a], onehot[pred_b], labels, num_classes, n_resamples=1000)
-    return comparison.verdict
+    return compare_attacked(pred_a, pred_b, labels, num_classes, n_resamples=1000)[0].verdict
 
 
 def class_table(table: pd.DataFrame) -> None:

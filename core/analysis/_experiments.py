@@ -8,7 +8,7 @@ same way. It reads the store and never trains or queues anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import pandas as pd
 from core.analysis._compare import SUMMARY_KEYS, comparable
 from core.analysis._metrics import ROBUST_METRICS
 from core.analysis._paired import compare_experiments, compare_single_runs, mcnemar
+from core.analysis._robustness import compare_attacked
 from core.analysis._uncertainty import pooled_per_class, summarize_runs
 from core.analysis._verdict import Comparison, adjust_family
 from core.config import RunConfig
@@ -184,10 +185,7 @@ def _compare_attacked(art_a, art_b, metric: str) -> tuple[Comparison, dict[str, 
                          "robust_balanced_accuracy")
     if art_a.attacked_predictions is None or art_b.attacked_predictions is None:
         raise ValueError("both runs need an evaluation attack (evaluation.attack) to compare them under attack")
-    onehot = np.eye(art_a.num_classes)
-    a, b = onehot[art_a.attacked_predictions], onehot[art_b.attacked_predictions]
-    result = compare_single_runs(a, b, art_a.labels, art_a.num_classes, "balanced_accuracy")
-    return replace(result, metric=metric), mcnemar(a, b, art_a.labels)
+    return compare_attacked(art_a.attacked_predictions, art_b.attacked_predictions, art_a.labels, art_a.num_classes)
 
 
 def _one_class(metrics: dict[str, Any]) -> str | None:

@@ -24,12 +24,13 @@ import torch
 from torch import nn
 
 from core.analysis._attribution import _borrowed
+from core.analysis._paired import compare_single_runs, mcnemar
 from core.analysis._uncertainty import _stratified_bootstrap, wilson_interval
 from core.data._groups import GROUP_ORDER
 from core.methods import ATTACKS, input_bounds
 
 __all__ = ["DEFAULT_EPSILONS", "ATTACK_WORDS", "robust_predictions", "adversarial_examples", "robustness_table", "disparity",
-           "disparity_curve", "robustness_summary", "attack_params", "robust_metrics"]
+           "disparity_curve", "robustness_summary", "attack_params", "robust_metrics", "compare_attacked"]
 
 DEFAULT_EPSILONS: dict[str, tuple[float, ...]] = {
     "image": (0.0, 0.01, 0.03, 0.1),  # brightness units: 0.03 is about 8/255, the usual CIFAR budget
@@ -203,3 +204,16 @@ def robust_metrics(labels: np.ndarray, attacked: np.ndarray, groups: Sequence[st
              "robust_tail_accuracy": rows.get(("group", "tail")), "robust_gap": rows.get(("gap", "head - tail"))}
     return {**{key: None if r is None else float(r.accuracy) for key, r in found.items()},
             "ci": {key: {"low": float(r.low), "high": float(r.high)} for key, r in found.items() if r is not None}}
+
+
+def compare_attacked(pred_a: np.ndarray, pred_b: np.ndarray, labels: np.ndarray, num_classes: int, *,
+                     n_resamples: int = 2000):
+    """Two runs' balanced accuracy on the same attacked test cases, a - b: the project's paired
+    bootstrap read from each case's predicted class (a one-hot score per case), with McNemar's
+    test of accuracy beside it. Returns (Comparison named robust_balanced_accuracy, mcnemar)."""
+    from dataclasses import replace
+
+    onehot = np.eye(num_classes)
+    a, b = onehot[np.asarray(pred_a)], onehot[np.asarray(pred_b)]
+    result = compare_single_runs(a, b, labels, num_classes, "balanced_accuracy", n_resamples=n_resamples)
+    return replace(result, metric="robust_balanced_accuracy"), mcnemar(a, b, labels)

@@ -150,10 +150,8 @@ def _criterion(loss_fn: nn.Module, target: Tensor, row_weight: Tensor | None) ->
     any extra per-row weight a stage gives (a class weight, say)."""
 
     def criterion(logits: Tensor, weight: Tensor | None = None) -> Tensor:
-        if weight is not None:
-            weight = weight if row_weight is None else row_weight * weight
-        else:
-            weight = row_weight
+        if row_weight is not None:
+            weight = row_weight if weight is None else row_weight * weight
         logits = logits.float()
         return loss_fn(logits, target) if weight is None else weighted_batch_loss(loss_fn, logits, target, weight)
 
