@@ -191,3 +191,19 @@ def test_results_and_show_report_the_made_rows(gan_home, open_page, monkeypatch,
     assert main(["show", gan_home["run"]]) == 0
     assert f"rows made by the resampler: {checks['made']}; near copies of a real row: {checks['flagged']}" \
         in capsys.readouterr().out
+
+
+def test_a_run_saved_from_post_hoc_fixes_keeps_its_parents_made_rows(gan_home, tmp_path):
+    import shutil
+
+    from core.jobs import save_derived_run
+    from core.store import RunStore
+
+    home = tmp_path / "home"
+    shutil.copytree(gan_home["home"], home)
+    store = RunStore(home)
+    new = save_derived_run(store, gan_home["run"], "gan adjusted", {"logit_tau": 0.7})
+    parent, child = store.made_rows(gan_home["run"]), store.made_rows(new)
+    assert child is not None and child.count == parent.count
+    np.testing.assert_array_equal(child.x, parent.x)
+    assert store.metrics(new)["synthetic_checks"] == store.metrics(gan_home["run"])["synthetic_checks"]
