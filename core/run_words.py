@@ -52,8 +52,10 @@ def progress_text(progress: dict[str, Any] | None) -> str:
         source = "the labelled rows" if p.get("labels") else "the inputs alone, without labels"
         return f"pre-training on {source}: epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}"
     if stage == "resample":
+        eta = p.get("eta_s")
+        left = f" · about {format_seconds(eta)} left" if eta is not None else ""
         return (f"fitting the resampler's generator of new rows: epoch {p.get('epoch', '?')} of "
-                f"{p.get('epochs', '?')}")
+                f"{p.get('epochs', '?')}{left}")
     if stage == "evaluate":
         return "evaluating on the test set"
     if stage == "embedding":

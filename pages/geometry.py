@@ -1,5 +1,6 @@
 """Geometry: how the classes sit in the model's feature space, and how imbalance bends it."""
 
+import numpy as np
 import streamlit as st
 
 from app import embedding_jobs as jobs
@@ -46,18 +47,23 @@ with tabs[0]:
     tail_on = c[4].toggle("Highlight tail classes", key="geometry.highlight_tail")
     errors_on = c[4].toggle("Highlight misclassified samples", key="geometry.highlight_errors")
     params = {"n_neighbors": neighbours, "min_dist": min_dist, "n_components": dims}
-    features, labels, pred = jobs.split_arrays(art, split)
+    made = bundle.made_rows  # rows the run's resampler made up: on the training map, apart
+    features, labels, pred = jobs.split_arrays(art, split, made)
     coords, method = jobs.map_coordinates(store, record.id, split, params, art)
     splits = load_splits(bundle.config.data)
-    inputs = jobs.split_inputs(splits, art, bundle.config, split)
+    inputs = jobs.split_inputs(splits, art, bundle.config, split, made)
     feature_names = bundle.metrics["dataset"].get("feature_names")
     hover = embedding_hover_features(inputs, feature_names) if inputs is not None and feature_names else None
     wrong = art.train_labels != art.train_clean_labels if split == "train" and art.train_clean_labels is not None \
         else None  # labels made wrong on purpose (data.label_noise): an X on the map
-    who = jobs.split_case_names(splits, art, bundle.config, split)  # hover and the sample's line name the case
+    who = jobs.split_case_names(splits, art, bundle.config, split, made)  # hover and the sample's line name the case
+    is_made = jobs.made_mask(art, split, made)
+    if wrong is not None and is_made is not None:
+        wrong = np.concatenate([wrong, np.zeros(int(is_made.sum()), bool)])
+    made_by = plugin_label("resampler", made.resampler) if made is not None else ""
     fig = embedding_scatter(coords, labels, names, counts, pred=pred, groups=groups, highlight_tail=tail_on,
                             highlight_errors=errors_on, hover_text=hover, axis_label=method, wrong_label=wrong,
-                            case_names=who)
+                            case_names=who, made=is_made, made_by=made_by)
     if bundle.modality == "image" and dims == 2 and inputs is not None and c[4].toggle(
             "Show pictures on the map", key="geometry.pictures",
             help="Draws up to 120 of the inputs themselves where they sit, an equal share of every class, in its colour."):
@@ -75,12 +81,16 @@ with tabs[0]:
             "together; colour is the true class. Rare classes are drawn larger and on top. Well-separated "
             "islands mean the model tells classes apart; a rare class smeared into a big one is being confused "
             "with it. Axes have no units." + (" An X marks a training example whose label was made wrong on purpose; "
-                                              "it is coloured by the wrong label." if wrong is not None else ""))
+                                              "it is coloured by the wrong label." if wrong is not None else "")
+            + (f" Open diamonds are rows {md(made_by)} made up for training (no real case behind them), placed where "
+               "the trained network puts them; they never enter the test or validation rows." if is_made is not None
+               else ""))
     left, right = st.columns([1, 1])
     sample = left.number_input("Show sample number (or click a dot on the 2-D map)", 0, len(labels) - 1,
                                key=sample_key)
     verdict = "correct" if labels[sample] == pred[sample] else "**misclassified**"
-    title = md(who[sample]) if who else f"Sample {sample}"
+    title = md(who[sample]) if who else f"Sample {sample}" + (
+        f" (made by {md(made_by)}, no real case)" if is_made is not None and is_made[sample] else "")
     left.markdown(f"**{title}**: true class **{md(names[labels[sample]])}**, predicted "
                   f"**{md(names[pred[sample]])}** ({verdict})")
     if inputs is not None and bundle.modality == "image":

@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.label_forms import label_noise_note
 from app.labels_view import labels_section
+from app.made_rows_view import made_rows_section
 from app.prior_view import shift_chart
 from app.results_view import confusion_explorer, headline, rare_stage_panel, run_key
 from app.services import load_bundle
@@ -80,6 +81,8 @@ show(pr_curve_figure(probs, art.labels, chosen, names), "pr-curves",
      "line of the same colour is what guessing would give. Rare classes often fall away early.")
 
 labels_section(bundle, show)  # pseudo-labels and pre-training, for runs that used unlabelled rows
+if bundle.config.resampler is not None:  # the rows its resampler made up, and their checks
+    made_rows_section(m, plugin_label("resampler", bundle.config.resampler.name))
 
 st.subheader("Training curves")
 training = m.get("training") or {}
