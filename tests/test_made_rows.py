@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import make_run
+from conftest import make_run
 
 GAN = {"name": "tabular_gan", "epochs": 3, "batch_size": 32, "hidden": 16, "noise_dim": 8}
 RUN = {
