@@ -58,6 +58,8 @@ def progress_text(progress: dict[str, Any] | None) -> str:
                 f"{p.get('epochs', '?')}{left}")
     if stage == "evaluate":
         return "evaluating on the test set"
+    if stage == "attack":
+        return f"scoring the test set under attack: {p.get('fraction', 0.0):.0%} of its cases"
     if stage == "embedding":
         return "computing the feature map for the Geometry page"
     if stage == "done":

@@ -119,16 +119,20 @@ def apply_posthoc_steps(result: TrainResult, config: RunConfig) -> EvalArtifacts
 
 
 def with_attacked_predictions(artifacts: EvalArtifacts, result: TrainResult, splits: Splits,
-                              config: RunConfig) -> EvalArtifacts:
+                              config: RunConfig, progress=None) -> EvalArtifacts:
     """The arrays with each test case's prediction on its attacked copy, when the config asks
-    for an evaluation attack (`evaluation.attack`); preflight refuses one for table baselines."""
+    for an evaluation attack (`evaluation.attack`); preflight refuses one for table baselines.
+    `progress` hears {"stage": "attack", "fraction": ...} as the batches are attacked."""
     attack = config.evaluation.attack
     if attack is None or result.model is None:
         return artifacts
     params = attack.resolved_params()
     x = splits.x_test[np.asarray(artifacts.test_index, dtype=np.int64)]
+    report = None if progress is None else (lambda done, total: progress(
+        {"stage": "attack", "attack": attack.name, "fraction": done / total}))
     predicted = robust_predictions(result.model, x, artifacts.labels, attack=attack.name, params=params,
-                                   epsilons=[params["epsilon"]], modality=splits.modality, device=result.device)
+                                   epsilons=[params["epsilon"]], modality=splits.modality, device=result.device,
+                                   progress=report)
     return replace(artifacts, attacked_predictions=predicted[float(params["epsilon"])])
 
 

@@ -66,7 +66,7 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
     result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch, should_stop=should_stop,
                        snapshot_metrics=nc_snapshot_metrics)
     folder.write_history(history or result.history)  # every row; table baselines record their single fit here
-    artifacts = with_attacked_predictions(apply_posthoc_steps(result, config), result, splits, config)
+    artifacts = with_attacked_predictions(apply_posthoc_steps(result, config), result, splits, config, progress)
     if getattr(splits, "ids_test", None) is not None:  # each test case keeps its identifier (patient_id, file, row)
         artifacts = artifacts.with_case_ids(splits.ids_test, splits.id_name)
     folder.write_artifacts(artifacts)
