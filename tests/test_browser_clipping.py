@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
+from app.geometry_view import TABS as GEOMETRY_TABS
 from test_browser import (
     ARTIFACTS, LAYOUT_PROBLEMS_JS, PAGE_TIMEOUT_MS, PAGES, _serve, chromium_page, expect, go, no_exception, screenshot,
     settle,
@@ -69,6 +70,7 @@ CLIPPED_JS = r"""() => {
   return out;
 }"""
 
+LAZY_TABS = {"geometry": GEOMETRY_TABS}  # pages whose tabs are drawn only when opened
 # A student's link: the teacher hid every control but the training buttons and "Side by side".
 STUDENT_LINK = "shape=spirals&hide=presets,shape,classes,points,profile,ratio,noise,seed,loss,steps"
 
@@ -174,6 +176,13 @@ def test_no_page_cuts_text_at_1024_or_1440(clipping_server):
             no_exception(page, where)
             found += [f"{where}: {kind}: {text!r}"
                       for kind, text in page.evaluate(LAYOUT_PROBLEMS_JS) + page.evaluate(CLIPPED_JS)]
+            for tab in LAZY_TABS.get(name, ())[1:]:  # drawn only when opened: each measured open
+                page.get_by_role("tab", name=tab, exact=True).click()
+                settle(page)
+                expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=PAGE_TIMEOUT_MS)
+                no_exception(page, f"{where}, tab {tab}")
+                found += [f"{where}, tab {tab}: {kind}: {text!r}"
+                          for kind, text in page.evaluate(LAYOUT_PROBLEMS_JS) + page.evaluate(CLIPPED_JS)]
             if name in ("lessons", "triage", "compare", "posthoc") or "hide=" in (query or ""):
                 screenshot(page, f"clipping-{name}-{width}{'-classroom' if classroom else ''}")
     assert not found, "text cut off:\n" + "\n".join(found)
