@@ -219,6 +219,8 @@ KINDS: tuple[PluginKind, ...] = (
     _kind("attack", "attacks", "Adversarial attack", "evaluation.attack", "core.methods", "ATTACKS"),
     # multi-label (engine only so far: no config section names them yet)
     _kind("multilabel_loss", "multilabel_losses", "Multi-label loss", None, "core.methods", "MULTILABEL_LOSSES"),
+    _kind("multilabel_sampler", "multilabel_samplers", "Multi-label sampler", None, "core.methods",
+          "MULTILABEL_SAMPLERS"),
 )
 _BY_NAME = {k.name: k for k in KINDS}
 _BY_SETTING = {k.setting: k for k in KINDS if k.setting}

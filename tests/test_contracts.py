@@ -445,6 +445,26 @@ def check_multilabel_loss(registry: Registry, name: str) -> None:
     assert torch.equal(loss(moved, target), value.detach())
 
 
+def check_multilabel_sampler(registry: Registry, name: str) -> None:
+    """Long indices into the cases; the same seed draws the same, another seed others (for
+    random entries); over many epochs each case is visited as often as `expected_visits` says."""
+    targets = _label_matrix(0, 40)
+    targets[4, 0] = float("nan")
+    sampler = registry.create(name)
+
+    def draw(seed: int) -> torch.Tensor:
+        return sampler.sample_indices(targets, epoch=0, num_epochs=1, generator=torch.Generator().manual_seed(seed))
+
+    idx = draw(0)
+    assert idx.dtype == torch.long and idx.ndim == 1 and len(idx) > 0
+    assert int(idx.min()) >= 0 and int(idx.max()) < len(targets)
+    assert torch.equal(idx, draw(0)) and not torch.equal(idx, draw(1))
+    expected = sampler.expected_visits(targets)
+    assert expected.shape == (len(targets),) and (expected >= 0).all()
+    seen = sum(torch.bincount(draw(10 + r), minlength=len(targets)).double() for r in range(400)) / 400
+    np.testing.assert_allclose(seen.numpy(), expected, atol=0.25)
+
+
 # --- the table: which checks each kind owes ---------------------------------------------------
 
 KIND_CHECKS: dict[str, tuple[Check, ...]] = {
@@ -465,6 +485,7 @@ KIND_CHECKS: dict[str, tuple[Check, ...]] = {
     "attribution": (check_attribution,),
     "attack": (check_attack,),
     "multilabel_loss": (check_multilabel_loss,),
+    "multilabel_sampler": (check_multilabel_sampler,),
 }
 
 

@@ -57,6 +57,16 @@ from core.methods._multilabel_losses import (
     list_multilabel_losses,
     split_targets,
 )
+from core.methods._multilabel_samplers import (
+    MULTILABEL_SAMPLERS,
+    ClassAwareSampler,
+    MultiLabelSampler,
+    RepeatFactorSampler,
+    create_multilabel_sampler,
+    list_multilabel_samplers,
+    positives_of,
+    repeat_factors,
+)
 from core.methods._loss_schedules import LOSS_SCHEDULES, DeferredReweighting, DRWParams
 from core.methods._posthoc import (
     POSTHOC,
@@ -110,6 +120,9 @@ __all__ = [
     # multi-label losses
     "MULTILABEL_LOSSES", "MultiLabelLoss", "create_multilabel_loss", "list_multilabel_losses", "split_targets",
     "MultiLabelBCE", "MultiLabelFocal", "ClassBalancedBCE", "AsymmetricLoss", "DistributionBalancedLoss", "HybridLoss",
+    # multi-label samplers
+    "MULTILABEL_SAMPLERS", "MultiLabelSampler", "RepeatFactorSampler", "ClassAwareSampler",
+    "create_multilabel_sampler", "list_multilabel_samplers", "positives_of", "repeat_factors",
     # loss schedules (deferred re-weighting)
     "LOSS_SCHEDULES", "DeferredReweighting", "DRWParams",
     # class weights (losses and DRW)
