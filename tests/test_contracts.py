@@ -465,6 +465,25 @@ def check_multilabel_sampler(registry: Registry, name: str) -> None:
     np.testing.assert_allclose(seen.numpy(), expected, atol=0.25)
 
 
+def check_multilabel_dataset(registry: Registry, name: str) -> None:
+    """Finite float32 rows of the declared modality, a 0/1 label matrix with every label
+    present and a long tail (the most common label at least twice the rarest), one distinct
+    name per label; the same seed draws the same data, another seed other data."""
+    info = registry.info(name)
+    small = {"n_samples": 300}
+    data = registry.create(name, small)
+    assert data.modality == info.capabilities["modality"]
+    assert data.x.dtype == np.float32 and np.isfinite(data.x).all() and len(data.x) == len(data.y) == 300
+    assert data.x.ndim == (2 if data.modality == "tabular" else 4)
+    assert set(np.unique(data.y)) <= {0.0, 1.0} and data.y.shape[1] == data.num_labels
+    counts = data.label_counts
+    assert counts.min() > 0 and counts.max() >= 2 * counts.min(), counts
+    assert len(set(data.label_names)) == data.num_labels and all(data.label_names)
+    again, other = registry.create(name, small), registry.create(name, {**small, "seed": 1})
+    np.testing.assert_array_equal(again.x, data.x)
+    assert not np.array_equal(other.x, data.x)
+
+
 # --- the table: which checks each kind owes ---------------------------------------------------
 
 KIND_CHECKS: dict[str, tuple[Check, ...]] = {
@@ -486,6 +505,7 @@ KIND_CHECKS: dict[str, tuple[Check, ...]] = {
     "attack": (check_attack,),
     "multilabel_loss": (check_multilabel_loss,),
     "multilabel_sampler": (check_multilabel_sampler,),
+    "multilabel_dataset": (check_multilabel_dataset,),
 }
 
 
