@@ -124,3 +124,76 @@ def test_hybrid_terms_switch_on_and_off():
     torch.testing.assert_close(plain(z, y), cb(z, y))
     full = create_multilabel_loss("hybrid", **ctx)
     assert float(full(z, y)) > float(plain(z, y))
+
+
+# --- PLT-MLC (COMIC release: loss/PriorFocalModifierLoss.py, loss/ReflectiveLabelCorrectorLoss.py) ---
+
+def test_plt_class_weights_hand_worked():
+    from core.methods import plt_class_weight
+
+    counts = torch.tensor([100.0, 10, 1])
+    torch.testing.assert_close(plt_class_weight(counts, 1 / 3), torch.tensor([1.0, 1.4892, 1.7764]), atol=1e-4,
+                               rtol=0)
+    torch.testing.assert_close(plt_class_weight(counts, 1 / 6), torch.tensor([1.0, 1.2203, 1.3328]), atol=1e-4,
+                               rtol=0)
+
+
+def test_prior_focal_modifier_hand_worked():
+    # two labels, co-occurrence [[4, 2], [2, 2]]: columns normalised -> [[2/3, 1/2], [1/3, 1/2]].
+    # case y = [1, 0]: attention = row 0 = [2/3, 1/2], renormalised -> [4/7, 3/7].
+    counts, z, y = [4.0, 2.0], [0.4, -0.3], [1.0, 0.0]
+    a = [4 / 7, 3 / 7]
+    w = [(1 - math.log(c / 4)) ** (1 / 3) for c in counts]
+    p = [_sig(v) for v in z]
+    pos = -w[0] * math.log(p[0] * (1 - a[0]))  # gamma+ = 0: no focusing on the present entry
+    p_neg = min(min(1 - p[1] + 0.05, 1) * 1.2, 1)
+    neg = -w[1] * math.log(p_neg) * (1 - p_neg) ** (3 + w[1])
+    loss = create_multilabel_loss("plt_modifier", label_counts=counts, num_cases=6,
+                                  cooccurrence=torch.tensor([[4.0, 2], [2, 2]]))
+    per = loss.elementwise(torch.tensor([z]), torch.tensor([y]), None)[0]
+    torch.testing.assert_close(per, torch.tensor([pos, neg], dtype=torch.float32), atol=1e-6, rtol=1e-5)
+
+
+def test_label_corrector_reads_confident_absent_findings_as_present_from_its_epoch():
+    counts = [20.0, 5.0]
+    z = torch.tensor([[3.0, 4.0], [2.0, -3.0], [2.5, -2.0]])
+    y = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    loss = create_multilabel_loss("plt_corrector", label_counts=counts, num_cases=30)
+    # p(label 1) = [0.982, 0.047, 0.119]: only case 0 is above tau 0.7 and the batch mean
+    assert loss.correct(z, y, torch.ones_like(y, dtype=torch.bool))[:, 1].tolist() == [1.0, 0.0, 0.0]
+    before = loss(z, y)
+    loss.set_epoch(1)
+    after = loss(z, y)
+    assert float(after) < float(before)  # a confident "absent" no longer costs much
+    assert loss.corrected.tolist() == [0.0, 1.0]
+    loss.set_epoch(2)
+    assert loss.corrected.tolist() == [0.0, 0.0]
+    unknown = y.clone()
+    unknown[0, 1] = float("nan")  # an unknown entry is never corrected
+    fresh = create_multilabel_loss("plt_corrector", label_counts=counts, num_cases=30)
+    fresh.set_epoch(1)
+    fresh(z, unknown)
+    assert fresh.corrected.tolist() == [0.0, 0.0]
+
+
+def test_label_corrector_after_its_epoch_still_ignores_unknown_entries():
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(10, 3, generator=g) * 3
+    y = (torch.rand(10, 3, generator=g) < 0.4).float()
+    unknown = torch.rand(10, 3, generator=g) < 0.3
+    partial = torch.where(unknown, torch.full_like(y, float("nan")), y)
+    moved = torch.where(unknown, torch.randn(10, 3, generator=g) * 40, z)
+
+    def run(logits):
+        loss = create_multilabel_loss("plt_corrector", label_counts=[6, 3, 1], num_cases=10)
+        loss.set_epoch(1)
+        logits = logits.clone().requires_grad_()
+        value = loss(logits, partial)
+        value.backward()
+        return value.detach(), logits.grad, loss.corrected
+
+    value, grad, corrected = run(z)
+    other = run(moved)
+    torch.testing.assert_close(other[0], value, rtol=0, atol=1e-6)
+    torch.testing.assert_close(other[1], grad, rtol=0, atol=1e-6)
+    assert torch.equal(other[2], corrected)

@@ -67,6 +67,7 @@ from core.methods._multilabel_samplers import (
     positives_of,
     repeat_factors,
 )
+from core.methods._comic import PriorFocalModifier, ReflectiveLabelCorrector, plt_class_weight
 from core.methods._loss_schedules import LOSS_SCHEDULES, DeferredReweighting, DRWParams
 from core.methods._posthoc import (
     POSTHOC,
@@ -120,6 +121,7 @@ __all__ = [
     # multi-label losses
     "MULTILABEL_LOSSES", "MultiLabelLoss", "create_multilabel_loss", "list_multilabel_losses", "split_targets",
     "MultiLabelBCE", "MultiLabelFocal", "ClassBalancedBCE", "AsymmetricLoss", "DistributionBalancedLoss", "HybridLoss",
+    "PriorFocalModifier", "ReflectiveLabelCorrector", "plt_class_weight",
     # multi-label samplers
     "MULTILABEL_SAMPLERS", "MultiLabelSampler", "RepeatFactorSampler", "ClassAwareSampler",
     "create_multilabel_sampler", "list_multilabel_samplers", "positives_of", "repeat_factors",
