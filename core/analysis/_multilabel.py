@@ -24,6 +24,10 @@ left out of every number for its label: it is neither a hit nor a miss, because 
   misses summed over every known entry), subset accuracy (share of cases whose every known
   entry is right; cases with nothing known left out) and Hamming loss (share of known
   entries decided wrongly).
+- Per-label thresholds (`tune_label_thresholds`): each label's threshold is the score that
+  maximises its F1 on the *validation* cases' known entries, then used on the test cases;
+  numbers scored that way are chosen on validation and measured on test, never tuned on
+  test (REFERENCE.md, "Anything tuned ... is chosen on validation").
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ __all__ = [
     "per_label_average_precision",
     "per_label_auroc",
     "sigmoid",
+    "tune_label_thresholds",
 ]
 
 MULTILABEL_SUMMARY: tuple[str, ...] = (
@@ -213,3 +218,25 @@ def multilabel_summary(scores: np.ndarray, targets, train_counts, *, threshold: 
     scorer = MultiLabelScorer(scores, targets, train_counts, threshold=threshold, many=many, few=few)
     values = scorer(np.arange(scorer.n)[None, :])[:, 0]
     return {m: float(v) for m, v in zip(scorer.metrics, values)}
+
+
+def tune_label_thresholds(val_scores: np.ndarray, val_targets, *, default: float = 0.5) -> np.ndarray:
+    """(L,) per-label thresholds: for each label, the validation score t whose decision
+    "score >= t" gives the highest F1 over its known validation entries (ties: the highest
+    such t, the most conservative). A label with no known validation positive keeps `default`."""
+    s, y = _check(val_scores, val_targets)
+    known, positive = (~np.isnan(y)).T, (y == 1).T
+    scores = s.T
+    order = np.argsort(-scores, axis=1, kind="stable")
+    s_sorted = np.take_along_axis(scores, order, axis=1)
+    k = np.take_along_axis(known, order, axis=1)
+    p = np.take_along_axis(positive, order, axis=1) & k
+    tp, seen = np.cumsum(p, axis=1), np.cumsum(k, axis=1)
+    total = tp[:, -1] if s.shape[0] else np.zeros(s.shape[1])
+    boundary = np.ones_like(s_sorted, dtype=bool)
+    boundary[:, :-1] = s_sorted[:, :-1] != s_sorted[:, 1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(boundary & (seen > 0), 2 * tp / (seen + total[:, None]), -1.0)
+    best = f1.argmax(axis=1)
+    chosen = s_sorted[np.arange(s.shape[1]), best]
+    return np.where(total > 0, chosen, default)
