@@ -104,6 +104,11 @@ def test_label_matrix_refuses_what_is_not_one():
     with pytest.raises(ValueError, match="2-D label matrix"):
         as_label_matrix(np.array([0, 1, 2]))
     assert np.isnan(as_label_matrix(np.array([[1, -1]]))[0, 1])
+    # frequencies among known entries: label 0 known in 3 cases, present in 2; label 1 never known
+    from core.data import label_frequencies
+
+    freq = label_frequencies(np.array([[1, -1], [0, -1], [1, -1]]), names=["a", "b"])
+    assert freq["a"] == pytest.approx(2 / 3) and np.isnan(freq["b"])
 
 
 def test_intervals_contain_the_estimate_and_stay_in_range():

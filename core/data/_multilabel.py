@@ -74,7 +74,7 @@ class TableParams(Params):
     "multilabel_table", display="Generated multi-label table",
     description="Numeric rows that each carry one or more of several findings, the findings long-tailed in how "
                 "often they occur.",
-    paper="scikit-learn make_multilabel_classification (after McCallum 1999's multi-label document model)",
+    paper="scikit-learn's multi-label problem generator (after McCallum 1999's multi-label document model)",
     params=TableParams, modality="tabular",
 )
 def multilabel_table(n_samples: int, n_features: int, n_labels: int, ratio: float, seed: int) -> MultiLabelDataset:

@@ -89,7 +89,7 @@ class MultiLabelLoss(nn.Module):
 @MULTILABEL_LOSSES.register(
     "bce", display="Binary cross-entropy (plain)",
     description="One yes/no cross-entropy per finding, every finding and case weighted the same.",
-    paper="The standard multi-label baseline (e.g. Wu et al. 2020, Distribution-Balanced Loss, ECCV, Table 1)",
+    paper="The standard multi-label baseline (as in Wu et al. 2020, Distribution-Balanced Loss, ECCV)",
 )
 class MultiLabelBCE(MultiLabelLoss):
     def elementwise(self, z, y, known):
@@ -127,8 +127,8 @@ class CBParams(Params):
 @MULTILABEL_LOSSES.register(
     "cb_bce", display="Class-balanced binary cross-entropy",
     description="Binary cross-entropy with each finding's column weighted by its effective number of examples.",
-    paper="Cui et al. 2019, Class-Balanced Loss Based on Effective Number of Samples, CVPR (by-class weights, as "
-          "CB_weight 'by_class' in wutong16/DistributionBalancedLoss)",
+    paper="Cui et al. 2019, Class-Balanced Loss Based on Effective Number of Samples, CVPR (weights by finding, the "
+          "by-class mode of the Distribution-Balanced Loss code)",
     params=CBParams,
 )
 class ClassBalancedBCE(MultiLabelLoss):
