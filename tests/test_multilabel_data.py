@@ -82,3 +82,18 @@ def test_built_ins_are_long_tailed_and_co_occurring():
     assert digits.x.shape == (400, 1, 16, 16) and 0 <= digits.x.min() and digits.x.max() <= 1
     table = load_multilabel_builtin("multilabel_table", {"n_samples": 300})
     assert table.label_counts[0] > 3 * table.label_counts[-1]
+
+
+def test_prepared_splits_change_only_the_training_targets():
+    from core.data import prepare_multilabel_splits
+
+    y = _matrix(5, 500)
+    splits = prepare_multilabel_splits(y, test_size=0.2, val_size=0.1, profile="exp", ratio=8, hide_share=0.4, seed=0)
+    parts = [splits.train, splits.val, splits.test]
+    assert sum(len(np.intersect1d(a, b)) for i, a in enumerate(parts) for b in parts[i + 1:]) == 0
+    assert len(splits.test) == 100 and len(splits.val) == 50
+    assert not np.isnan(y[splits.test]).any() and not np.isnan(y[splits.val]).any()  # untouched
+    known = ~np.isnan(splits.y_train)
+    assert 0.55 < known.mean() < 0.65  # 40 % of each label's training entries hidden
+    np.testing.assert_array_equal(splits.y_train[known], y[splits.train][known])
+    np.testing.assert_array_equal(splits.profile.reached, label_counts(y[splits.train]))

@@ -25,8 +25,8 @@ import numpy as np
 from core.data._imbalance import Profile, profile_counts
 from core.data._label_matrix import as_label_matrix, known_mask, label_counts
 
-__all__ = ["LabelProfileResult", "apply_label_profile", "hide_label_entries", "multilabel_folds",
-           "multilabel_split"]
+__all__ = ["LabelProfileResult", "MultiLabelSplits", "apply_label_profile", "hide_label_entries", "multilabel_folds",
+           "multilabel_split", "prepare_multilabel_splits"]
 
 
 def _stratification_matrix(y: np.ndarray) -> np.ndarray:
@@ -109,3 +109,32 @@ def hide_label_entries(y, share: float, seed: int = 0) -> np.ndarray:
         count = int(round(share * rows.size))
         matrix[rng.choice(rows, size=count, replace=False), label] = np.nan
     return matrix
+
+
+@dataclass(frozen=True)
+class MultiLabelSplits:
+    """Indices into the dataset's cases and the training targets as training will see them
+    (profile applied, entries hidden); validation and test targets are the dataset's own."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    y_train: np.ndarray
+    profile: LabelProfileResult
+    hidden_share: float
+
+
+def prepare_multilabel_splits(y, *, test_size: float = 0.2, val_size: float = 0.1, profile: Profile = "none",
+                              ratio: float = 10.0, mu: float = 0.5, hide_share: float = 0.0,
+                              seed: int = 0) -> MultiLabelSplits:
+    """Test, then validation, held out by iterative stratification; the imbalance profile
+    selects training cases and `hide_share` of each label's training entries is hidden.
+    Validation and test cases keep every entry they came with."""
+    matrix = as_label_matrix(y)
+    rest, test = multilabel_split(matrix, test_size, seed=seed)
+    train_part, val_part = multilabel_split(matrix[rest], val_size / (1 - test_size), seed=seed + 1)
+    train, val = rest[train_part], rest[val_part]
+    result = apply_label_profile(matrix[train], profile, ratio, mu=mu, seed=seed)
+    train = train[result.keep]
+    y_train = hide_label_entries(matrix[train], hide_share, seed=seed) if hide_share else matrix[train].copy()
+    return MultiLabelSplits(train, val, test, y_train, result, hide_share)
