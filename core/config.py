@@ -10,32 +10,26 @@ Each section finds its registry through the table of kinds (`core.registry.regis
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from core.config_files import (
+    MAX_CONFIG_BYTES, SOURCE_FIELDS, UPLOAD_PREFIX, ConfigError, _is_file, check_source, config_hash,
+    format_validation_error, is_multilabel_source, read_config_file, source_values,
+)
 from core.registry import Registry, Seed, registry_for
 
 MIN_STEPS_DEFAULT = 300
 MAX_NAME = 200  # characters of a run name
-MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
-UPLOAD_PREFIX = "upload:"  # core.data's prefix of a stored upload's source (config sits below data)
-SOURCE_FIELDS = ("data.source", "data.unlabeled.source")  # every field naming data to read: one check for all
-_STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # a stored upload's file name: no folders
 
 __all__ = [
-    "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
+    "StrictModel", "MAX_CONFIG_BYTES", "MultiLabelLossSpec", "MultiLabelSamplerSpec", "is_multilabel_source",
+    "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
     "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
     "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
     "source_values",
 ]
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message is one line a person can act on."""
 
 
 class StrictModel(BaseModel):
@@ -95,6 +89,17 @@ class SamplerSpec(PluginSpec):
     name: str = "instance"
 
 
+class MultiLabelLossSpec(LossSpec):
+    """`loss` of a run on multi-label data: an entry of `MULTILABEL_LOSSES` (chosen for the
+    section by `RunConfig`, from `data.source`), never a single-label loss."""
+
+    plugin_kind = "multilabel_loss"
+
+
+class MultiLabelSamplerSpec(SamplerSpec):
+    plugin_kind = "multilabel_sampler"
+
+
 class ResamplerSpec(PluginSpec):
     plugin_kind = "resampler"
     name: str
@@ -112,48 +117,6 @@ class LabelNoiseSpec(PluginSpec):
     name: str  # symmetric | pair | tail
     rate: float = Field(0.2, ge=0, lt=1)  # share of training rows whose label is changed
     seed: Seed = 0  # which rows, and to which class
-
-
-def _is_file(source: str) -> bool:
-    """An upload, or a path the CLI stores as one; anything else names a built-in dataset."""
-    return source.startswith(UPLOAD_PREFIX) or any(c in source for c in "./\\")
-
-
-def check_source(source: str, *, builtin: bool) -> str:
-    """The one check of every source-like field (`SOURCE_FIELDS`), made when a config is
-    validated, so a bad value is refused before anything is queued, whichever field holds
-    it: an upload reference is `upload:` and a stored file's name, never a path out of the
-    uploads folder; a path names a file that `tailscope train` stores as an upload and
-    reads before queueing; a name is a built-in dataset where `builtin` allows one.
-    Whether the file is there and readable is checked with the data (`core.data`)."""
-    if not source.strip():
-        raise ValueError("is empty; name " + ("a built-in dataset or " if builtin else "") + "an uploaded file")
-    if source.startswith(UPLOAD_PREFIX):
-        if not _STORED_NAME.fullmatch(source[len(UPLOAD_PREFIX):]):
-            raise ValueError(f"{source[:80]!r} is not a valid upload reference (upload: and the stored file's name, "
-                             "without folders); upload the file again")
-        return source
-    if _is_file(source):
-        return source
-    if not builtin:
-        raise ValueError(f"{source[:80]!r} is not a file; unlabelled rows come from an uploaded file (the Data page, "
-                         "or the file's path in a config for tailscope train)")
-    registry_for("dataset").info(source)  # unknown: fails listing the built-in datasets
-    return source
-
-
-def source_values(config: Any) -> list[tuple[str, str]]:
-    """(field, value) of every source-like field a run config sets, as a model or as saved
-    (a dict), in `SOURCE_FIELDS` order."""
-    raw = config if isinstance(config, dict) else json.loads(config.to_json())
-    out = []
-    for field in SOURCE_FIELDS:
-        value: Any = raw
-        for part in field.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, str) and value:
-            out.append((field, value))
-    return out
 
 
 class UnlabeledConfig(StrictModel):
@@ -256,6 +219,12 @@ class DataConfig(StrictModel):
     label_noise: LabelNoiseSpec | None = None  # corrupt training labels on purpose (after the imbalance profile)
     unlabeled: UnlabeledConfig | None = None  # hide a share of the training labels, or add unlabelled rows
     ordinal: list[str] | None = Field(None, min_length=2, max_length=100)  # the label's values as ordered stages, first to last (rare); renumbers the classes in that order
+    hide_labels: float = Field(0.0, ge=0, lt=1)  # multi-label: share of each label's training entries made unknown (partial labels)
+    unknown_as_absent: bool = False  # multi-label: train reading unknown entries as absent (the common mistake, to measure its cost)
+
+    @property
+    def multilabel(self) -> bool:
+        return is_multilabel_source(self.source)
 
     @field_validator("source")
     @classmethod
@@ -280,7 +249,7 @@ class DataConfig(StrictModel):
             if params:
                 raise ValueError("params apply to built-in datasets only; remove them for an uploaded file")
             return params
-        registry_for("dataset").validate(source, params)
+        registry_for("multilabel_dataset" if is_multilabel_source(source) else "dataset").validate(source, params)
         return params
 
     @model_validator(mode="after")
@@ -296,6 +265,14 @@ class DataConfig(StrictModel):
             raise ValueError("column_roles: a column name is empty")
         if self.ordinal is not None and len(set(self.ordinal)) != len(self.ordinal):
             raise ValueError(f"ordinal lists a stage twice: {self.ordinal}")
+        if not self.multilabel and (self.hide_labels or self.unknown_as_absent):
+            raise ValueError("hide_labels and unknown_as_absent apply to multi-label data only; remove them")
+        if self.multilabel:
+            extra = [k for k in ("label_noise", "unlabeled", "ordinal", "fold") if getattr(self, k) is not None]
+            extra += ["imbalance.class_order"] if self.imbalance.class_order is not None else []
+            if extra:
+                raise ValueError(f"{', '.join(extra)} apply to single-label data only; remove them for the "
+                                 f"multi-label data {self.source!r}")
         return self
 
 
@@ -376,8 +353,43 @@ class RunConfig(StrictModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     posthoc: list[PosthocStep] = Field(default_factory=list, max_length=10)  # applied in order after training
 
+    @model_validator(mode="before")
+    @classmethod
+    def _multilabel_sections(cls, raw: Any) -> Any:
+        """On multi-label data `loss` and `sampler` name multi-label entries; a loss or
+        sampler of the other kind is refused here, in one line."""
+        if not isinstance(raw, dict):
+            return raw
+        data = raw.get("data")
+        source = data.get("source") if isinstance(data, dict) else getattr(data, "source", None)
+        multilabel = isinstance(source, str) and is_multilabel_source(source)
+        raw = dict(raw)
+        for key, spec, own, other, default in (("loss", MultiLabelLossSpec, "multilabel_loss", "loss", "bce"),
+                                               ("sampler", MultiLabelSamplerSpec, "multilabel_sampler", "sampler",
+                                                "instance")):
+            value = raw.get(key, {"name": default} if multilabel else None)
+            if isinstance(value, BaseModel):
+                value = {**value.model_dump(exclude_none=True), "name": value.name}
+            if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+                continue
+            name = value["name"]
+            wanted, wrong = (own, other) if multilabel else (other, own)
+            if name not in registry_for(wanted) and name in registry_for(wrong):
+                kind = "a single-label" if multilabel else "a multi-label"
+                data_words = "multi-label data" if multilabel else "data with one class per case"
+                raise ValueError(f"{key}.name: {name!r} is {kind} {key}; {data_words} ({source!r}) takes one of: "
+                                 f"{', '.join(registry_for(wanted).names())}")
+            if multilabel:
+                try:
+                    raw[key] = spec.model_validate(value)
+                except ValidationError as exc:
+                    raise ValueError(f"{key}: {format_validation_error(exc)}") from None
+        return raw
+
     @model_validator(mode="after")
     def _check_combination(self) -> RunConfig:
+        if self.data.multilabel:
+            self._check_multilabel()
         drw = self.loss.drw_epoch
         if drw is not None and drw >= self.train.epochs:
             raise ValueError(f"loss.drw_epoch ({drw}) must be below train.epochs ({self.train.epochs})")
@@ -391,6 +403,18 @@ class RunConfig(StrictModel):
         if self.semi is not None and (unlabeled is None or (unlabeled.fraction == 0 and unlabeled.source is None)):
             raise ValueError("semi needs unlabelled rows: set data.unlabeled.fraction (e.g. 0.9) or data.unlabeled.source")
         return self
+
+    def _check_multilabel(self) -> None:
+        """What multi-label training does not take (yet): one line naming the settings."""
+        refused = [k for k in ("resampler", "stage2", "label_issues", "pretrain", "semi", "robust", "sharpness")
+                   if getattr(self, k) is not None]
+        refused += ["loss.drw_epoch"] * (self.loss.drw_epoch is not None) + ["posthoc"] * bool(self.posthoc)
+        refused += ["evaluation.attack"] * (self.evaluation.attack is not None)
+        refused += ["evaluation.folds"] * (self.evaluation.folds > 1)
+        refused += [f"model.name {self.model.name!r} (a table baseline)"] * (registry_for("model").info(self.model.name).capabilities.get("family") == "baseline")
+        if refused:
+            raise ValueError(f"multi-label runs ({self.data.source!r}) do not take {', '.join(refused)} yet; "
+                             "remove them (over several seeds: evaluation.seeds)")
 
     @property
     def method_label(self) -> str:
@@ -438,41 +462,6 @@ class RunConfig(StrictModel):
         return runs
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: `loss.gamma: Input should be ...`."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "finite_number":
-            msg = "not a number (NaN or infinity); give a finite number"
-        elif loc.endswith("seed") or ".seeds." in f"{loc}.":
-            msg = f"a seed is a whole number from 0 to {2**32 - 1}, got {str(err.get('input'))[:40]}"
-        lines.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(lines)
-
-
-def read_config_file(path: str | Path, expected: str = "a mapping of sections (data, model, loss, ...)") -> dict:
-    """A YAML/JSON config file as a dict; ConfigError with one readable line (too large, not
-    readable, not UTF-8, not YAML, not a mapping). Shared by run and sweep files."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {size / 1024**2:.1f} MB is too large for a config (at most "
-                              f"{MAX_CONFIG_BYTES // 1024**2} MB); is it a data file? Point data.source at it instead")
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8 YAML or JSON") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected {expected}")
-    return raw
-
-
 def load_config(source: str | Path | dict) -> RunConfig:
     """From a YAML/JSON file path, or a dict; raises ConfigError with one readable line."""
     raw = source if isinstance(source, dict) else read_config_file(source)
@@ -480,13 +469,3 @@ def load_config(source: str | Path | dict) -> RunConfig:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
-
-
-def config_hash(config: RunConfig | dict[str, Any]) -> str:
-    """What a run computes, without its name: equal hashes, equal runs (a resumed sweep skips
-    those already done)."""
-    import hashlib
-
-    raw = json.loads(config.to_json()) if isinstance(config, RunConfig) else dict(config)
-    raw.pop("name", None)
-    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]

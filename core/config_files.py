@@ -1,0 +1,122 @@
+"""Config files and the data they name: one readable line per problem, the size and text
+checks of a config file, the check of every source-like field, and the hash that says two
+configs compute the same run. Kept apart from `core.config` (which re-exports them) so the
+config's models stay one screen of rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from core.registry import registry_for
+
+__all__ = ["ConfigError", "MAX_CONFIG_BYTES", "format_validation_error", "read_config_file", "config_hash",
+           "UPLOAD_PREFIX", "SOURCE_FIELDS", "check_source", "source_values", "is_multilabel_source"]
+
+MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
+UPLOAD_PREFIX = "upload:"  # core.data's prefix of a stored upload's source (config sits below data)
+SOURCE_FIELDS = ("data.source", "data.unlabeled.source")  # every field naming data to read: one check for all
+_STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # a stored upload's file name: no folders
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message is one line a person can act on."""
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `loss.gamma: Input should be ...`."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "finite_number":
+            msg = "not a number (NaN or infinity); give a finite number"
+        elif loc.endswith("seed") or ".seeds." in f"{loc}.":
+            msg = f"a seed is a whole number from 0 to {2**32 - 1}, got {str(err.get('input'))[:40]}"
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(lines)
+
+
+def read_config_file(path: str | Path, expected: str = "a mapping of sections (data, model, loss, ...)") -> dict:
+    """A YAML/JSON config file as a dict; ConfigError with one readable line (too large, not
+    readable, not UTF-8, not YAML, not a mapping). Shared by run and sweep files."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size / 1024**2:.1f} MB is too large for a config (at most "
+                              f"{MAX_CONFIG_BYTES // 1024**2} MB); is it a data file? Point data.source at it instead")
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8 YAML or JSON") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected {expected}")
+    return raw
+
+
+def config_hash(config: Any) -> str:
+    """What a run computes, without its name: equal hashes, equal runs (a resumed sweep skips
+    those already done)."""
+    import hashlib
+
+    raw = json.loads(config.to_json()) if not isinstance(config, dict) else dict(config)
+    raw.pop("name", None)
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _is_file(source: str) -> bool:
+    """An upload, or a path the CLI stores as one; anything else names a built-in dataset."""
+    return source.startswith(UPLOAD_PREFIX) or any(c in source for c in "./\\")
+
+
+def is_multilabel_source(source: str) -> bool:
+    """Whether `data.source` names a multi-label built-in (several findings per case)."""
+    return not _is_file(source) and source in registry_for("multilabel_dataset")
+
+
+def check_source(source: str, *, builtin: bool) -> str:
+    """The one check of every source-like field (`SOURCE_FIELDS`), made when a config is
+    validated, so a bad value is refused before anything is queued, whichever field holds
+    it: an upload reference is `upload:` and a stored file's name, never a path out of the
+    uploads folder; a path names a file that `tailscope train` stores as an upload and
+    reads before queueing; a name is a built-in dataset where `builtin` allows one.
+    Whether the file is there and readable is checked with the data (`core.data`)."""
+    if not source.strip():
+        raise ValueError("is empty; name " + ("a built-in dataset or " if builtin else "") + "an uploaded file")
+    if source.startswith(UPLOAD_PREFIX):
+        if not _STORED_NAME.fullmatch(source[len(UPLOAD_PREFIX):]):
+            raise ValueError(f"{source[:80]!r} is not a valid upload reference (upload: and the stored file's name, "
+                             "without folders); upload the file again")
+        return source
+    if _is_file(source):
+        return source
+    if not builtin:
+        raise ValueError(f"{source[:80]!r} is not a file; unlabelled rows come from an uploaded file (the Data page, "
+                         "or the file's path in a config for tailscope train)")
+    if is_multilabel_source(source):
+        return source
+    registry_for("dataset").info(source)  # unknown: fails listing the built-in datasets
+    return source
+
+
+def source_values(config: Any) -> list[tuple[str, str]]:
+    """(field, value) of every source-like field a run config sets, as a model or as saved
+    (a dict), in `SOURCE_FIELDS` order."""
+    raw = config if isinstance(config, dict) else json.loads(config.to_json())
+    out = []
+    for field in SOURCE_FIELDS:
+        value: Any = raw
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value:
+            out.append((field, value))
+    return out
