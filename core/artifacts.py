@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EvalArtifacts", "MadeRows", "OLD_RUN_IDS", "MADE_ROWS_KEPT", "training_map_features"]
+__all__ = ["EvalArtifacts", "MultiLabelArtifacts", "MadeRows", "OLD_RUN_IDS", "MADE_ROWS_KEPT",
+           "training_map_features", "load_artifacts"]
 
 MADE_ROWS_KEPT = 2000  # made rows kept with a run (an even share of each class); the count is kept whole
 OLD_RUN_IDS = "test row"  # how a run stored before case identifiers were kept names its test cases
@@ -36,6 +37,8 @@ class EvalArtifacts:
     case_ids: np.ndarray | None = None  # (n_test,) each test case's identifier as fixed-width text (no pickle)
     case_id_name: str | None = None  # what the identifiers are: the ID column's name, "file" or "row"
     attacked_predictions: np.ndarray | None = None  # (n_test,) class predicted for each case's attacked copy
+
+    multilabel = False  # a class attribute, not stored: `MultiLabelArtifacts` says True
 
     def __post_init__(self) -> None:
         if self.trained_prior is None:  # runs stored before the prior was recorded trained on the counts
@@ -97,6 +100,51 @@ class EvalArtifacts:
     def load(cls, path: Path) -> EvalArtifacts:
         with np.load(path, allow_pickle=False) as z:
             return cls(**{f.name: z[f.name] for f in fields(cls) if f.name in z.files})
+
+
+@dataclass(frozen=True)
+class MultiLabelArtifacts:
+    """The arrays of a multi-label run (`eval.npz`, no pickle): per-label logits, the label
+    matrices (1 present, 0 absent, NaN unknown), penultimate test features, and what training
+    saw of the labels (known positives per label and the co-occurrence counts)."""
+
+    logits: np.ndarray  # (n_test, L) test logits; sigmoid gives each label's probability
+    label_matrix: np.ndarray  # (n_test, L) test targets
+    features: np.ndarray  # (n_test, d)
+    val_logits: np.ndarray  # (n_val, L): per-label thresholds are tuned on these
+    val_label_matrix: np.ndarray  # (n_val, L)
+    label_counts: np.ndarray  # (L,) known positives per label in training
+    train_cooccurrence: np.ndarray  # (L, L) training cases known to carry both labels
+    train_cases: np.ndarray  # 0-d: number of training cases
+    test_index: np.ndarray  # (n_test,)
+
+    multilabel = True
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.label_counts.shape[0])
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **{f.name: getattr(self, f.name) for f in fields(self)})
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> MultiLabelArtifacts:
+        with np.load(path, allow_pickle=False) as z:
+            made = cls(**{f.name: z[f.name] for f in fields(cls)})
+        n, labels = made.logits.shape if made.logits.ndim == 2 else (0, -1)
+        if made.label_matrix.shape != (n, labels) or made.val_logits.shape[1:] != (labels,) \
+                or made.train_cooccurrence.shape != (labels, labels) or made.label_counts.shape != (labels,):
+            raise ValueError("its arrays do not match in shape")
+        return made
+
+
+def load_artifacts(path: Path) -> EvalArtifacts | MultiLabelArtifacts:
+    """A run's `eval.npz`, single- or multi-label (a label matrix marks the second)."""
+    with np.load(path, allow_pickle=False) as z:
+        multilabel = "label_matrix" in z.files
+    return (MultiLabelArtifacts if multilabel else EvalArtifacts).load(path)
 
 
 def _storable(value):

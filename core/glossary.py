@@ -279,6 +279,14 @@ def _name(section: Any) -> str | None:
     return _get(section, "name") if section is not None else None
 
 
+def _either_label(kind: str, name: str) -> str:
+    """A loss's or sampler's words, single- or multi-label (their names do not overlap,
+    bar the plain sampler, which is never shown)."""
+    if name not in registry_for(kind) and name in registry_for(f"multilabel_{kind}"):
+        return plugin_label(f"multilabel_{kind}", name)
+    return plugin_label(kind, name)
+
+
 def method_display(config: Any) -> str:
     """A run's method in words: "Focal loss + DRW · Class-balanced · Classifier re-training (cRT)".
 
@@ -293,10 +301,10 @@ def method_display(config: Any) -> str:
     loss = _get(config, "loss")
     parts = []
     if _name(loss):
-        parts.append(plugin_label("loss", _name(loss)) + (" + DRW" if _get(loss, "drw_epoch") is not None else ""))
+        parts.append(_either_label("loss", _name(loss)) + (" + DRW" if _get(loss, "drw_epoch") is not None else ""))
     sampler = _name(_get(config, "sampler"))
     if sampler and sampler != "instance":
-        parts.append(plugin_label("sampler", sampler))
+        parts.append(_either_label("sampler", sampler))
     for section in ("resampler", "stage2", "label_issues", "pretrain", "semi", "robust", "sharpness"):
         name = _name(_get(config, section))
         if name:

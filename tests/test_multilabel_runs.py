@@ -38,3 +38,105 @@ def test_the_wrong_kind_of_loss_or_setting_is_refused_in_one_line(raw, words):
     with pytest.raises(ConfigError) as info:
         load_config(raw)
     assert words in str(info.value) and "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- trained and stored
+
+TINY = {**TABLE, "params": {"n_samples": 320, "n_features": 8, "n_labels": 5, "ratio": 20.0}, "few_shot": 40}
+TRAIN = {"epochs": 2, "min_steps": 20, "batch_size": 64, "device": "cpu", "lr": 0.05}
+
+
+@pytest.fixture(scope="module")
+def ml_store(tmp_path_factory):
+    """Two multi-label experiments over three seeds (plain BCE and DB loss) and one run with
+    hidden entries, in one store."""
+    from conftest import make_run
+    from core.config import RunConfig
+    from core.jobs import execute_run
+    from core.store import RunStore
+    import os
+
+    home = tmp_path_factory.mktemp("ml")
+    store = RunStore(home)
+    ids = {}
+    for loss in ("bce", "db"):
+        config = RunConfig.model_validate({"name": loss, "data": TINY, "loss": {"name": loss}, "train": TRAIN,
+                                           "evaluation": {"seeds": [0, 1, 2]}})
+        ids[loss] = store.create_experiment(config)
+        for run in store.get_experiment(ids[loss]).runs:
+            assert execute_run(store, store.claim(run.id, os.getpid()), embeddings=False) == "done"
+    ids["hidden"] = make_run(home, {"name": "hidden", "data": {**TINY, "hide_labels": 0.4}, "loss": {"name": "asl"},
+                                    "sampler": {"name": "repeat_factor"}, "train": TRAIN}, embeddings=False)
+    return {"home": home, "store": store, **ids}
+
+
+def test_a_multilabel_run_stores_its_label_matrix_and_every_number_with_an_interval(ml_store):
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    from core.analysis import sigmoid
+
+    store, run_id = ml_store["store"], ml_store["hidden"]
+    art = store.artifacts(run_id)
+    assert art.multilabel and art.label_matrix.shape == art.logits.shape and art.logits.shape[1] == 5
+    with np.load(store.run_dir(run_id) / "eval.npz", allow_pickle=False) as z:  # no pickle needed to read it
+        assert "label_matrix" in z.files
+    metrics = store.metrics(run_id)
+    for key in ("map", "map_tail", "f1_macro", "f1_micro", "roc_auc_macro", "subset_accuracy", "hamming_loss"):
+        ci = metrics["ci"][key]
+        assert ci["low"] <= metrics[key] <= ci["high"], key
+    scores = sigmoid(art.logits)
+    for row in metrics["per_label"]:  # each label's AP is scikit-learn's on the stored arrays
+        c = row["label_index"]
+        assert row["ap"] == pytest.approx(average_precision_score(art.label_matrix[:, c], scores[:, c]))
+        assert row["ap_low"] <= row["ap"] <= row["ap_high"]
+    train = store.history(run_id)
+    assert all("val_map" in row for row in train)
+    # the hidden entries: 40 % of each label's training entries unknown, counted with the run
+    assert metrics["dataset"]["hidden_entries"] > 0 and metrics["training"]["selected_by"] == "validation mAP"
+
+
+def test_show_json_prints_the_multilabel_metrics(ml_store, capsys, monkeypatch):
+    from core.cli import main
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(ml_store["home"]))
+    assert main(["show", ml_store["hidden"], "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["metrics"]["multilabel"] is True and {"map", "map_tail", "hamming_loss"} <= set(payload["metrics"])
+    assert len(payload["metrics"]["per_label"]) == 5 and payload["ci"]["map_tail"]["low"] is not None
+    assert main(["show", ml_store["hidden"]]) == 0
+    assert "mAP of rare findings" in capsys.readouterr().out
+    assert main(["show", ml_store["hidden"], "--prior", "uniform"]) == 2
+
+
+def test_experiments_summarise_multilabel_numbers_and_compare_through_the_one_rule(ml_store):
+    import numpy as np
+
+    from core.analysis import compare_experiments, compare_ids, experiment_summary
+
+    store = ml_store["store"]
+    summary = experiment_summary(store, ml_store["db"])
+    assert summary["n_done"] == 3 and set(summary["summary"]) >= {"map", "map_tail", "hamming_loss"}
+    values = [r["metrics"]["map_tail"] for r in summary["runs"]]
+    assert summary["summary"]["map_tail"]["mean"] == pytest.approx(np.mean(values))
+    result = compare_ids(store, ml_store["db"], ml_store["bce"], "map_tail")
+    bce = [r["metrics"]["map_tail"] for r in experiment_summary(store, ml_store["bce"])["runs"]]
+    expected = compare_experiments(np.array(values), np.array(bce), metric="map_tail", design="seeds",
+                                   n_train=1, n_test=1, folds=1)
+    assert result["difference"] == pytest.approx(expected.difference) and result["verdict"] == expected.verdict
+    with pytest.raises(ValueError, match="single-label metric"):
+        compare_ids(store, ml_store["db"], ml_store["bce"], "balanced_accuracy")
+
+
+def test_two_single_multilabel_runs_compare_case_by_case(ml_store):
+    from core.analysis import compare_ids, compare_multilabel_runs, sigmoid
+
+    store = ml_store["store"]
+    a, b = (store.get_experiment(ml_store[k]).runs[0].id for k in ("db", "bce"))
+    result = compare_ids(store, a, b, "map")
+    art_a, art_b = store.artifacts(a), store.artifacts(b)
+    direct = compare_multilabel_runs(sigmoid(art_a.logits), sigmoid(art_b.logits), art_a.label_matrix,
+                                     art_a.label_counts, "map")
+    assert result["difference"] == pytest.approx(direct.difference) and result["verdict"] == direct.verdict
+    with pytest.raises(ValueError, match="own thresholds"):
+        compare_ids(store, a, b, "f1_macro")

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from core.analysis._compare import SUMMARY_KEYS, comparable
-from core.analysis._metrics import ROBUST_METRICS
+from core.analysis._metrics import MULTILABEL_METRICS, ROBUST_METRICS
+from core.analysis._multilabel import sigmoid
+from core.analysis._multilabel_stats import compare_multilabel_runs
 from core.analysis._paired import compare_experiments, compare_single_runs, mcnemar
 from core.analysis._robustness import compare_attacked
 from core.analysis._uncertainty import pooled_per_class, summarize_runs
@@ -23,13 +25,18 @@ from core.analysis._verdict import Comparison, adjust_family
 from core.config import RunConfig
 from core.store import EXPERIMENT_PREFIX, ExperimentRecord, RunFileDamaged, RunRecord, RunStore
 
-__all__ = ["EXPERIMENT_KEYS", "ROBUST_KEYS", "flat_metrics", "experiment_summary", "compare_against", "compare_ids", "comparison_dict",
+__all__ = ["EXPERIMENT_KEYS", "ROBUST_KEYS", "MULTILABEL_KEYS", "flat_metrics", "experiment_summary", "compare_against", "compare_ids", "comparison_dict",
            "paired_comparison", "pair_key", "is_experiment_id"]
 
 EXPERIMENT_KEYS: tuple[str, ...] = (*SUMMARY_KEYS, "ece")
 # reported only by runs scored under an attack (`evaluation.attack`): summarised and compared
 # like the rest, offered where the runs have them
 ROBUST_KEYS: tuple[str, ...] = tuple(ROBUST_METRICS)
+# a multi-label run's headline numbers (`core.jobs` writes them in its metrics.json)
+MULTILABEL_KEYS: tuple[str, ...] = tuple(MULTILABEL_METRICS)
+# what two single multi-label runs are compared on case by case: the ranking numbers, which
+# need no decision threshold (each run's thresholds were tuned on its own validation scores)
+_ML_RANKING = ("map", "map_head", "map_medium", "map_tail", "roc_auc_macro")
 
 
 def is_experiment_id(item_id: str) -> bool:
@@ -38,6 +45,8 @@ def is_experiment_id(item_id: str) -> bool:
 
 def flat_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
     """A run's headline numbers (and its ECE) as one flat dict."""
+    if metrics.get("multilabel"):
+        return {k: metrics.get(k) for k in MULTILABEL_KEYS}
     flat = {k: metrics.get(k) for k in SUMMARY_KEYS}
     flat["ece"] = (metrics.get("calibration") or {}).get("ece")
     flat.update({k: metrics[k] for k in ROBUST_KEYS if k in metrics})
@@ -55,7 +64,8 @@ def experiment_summary(store: RunStore, exp_id: str) -> dict[str, Any]:
         except RunFileDamaged as exc:  # summarise the rest; name the damaged one
             damaged.append(str(exc))
     done = [r for r in exp.runs if r.id in metrics]
-    per_class = pooled_per_class([pd.DataFrame(m["per_class"]) for m in metrics.values()]) if metrics else None
+    tables = [pd.DataFrame(m["per_class"]) for m in metrics.values() if "per_class" in m]
+    per_class = pooled_per_class(tables) if tables else None
     return {
         **exp.to_dict(),
         "config": exp.config,
@@ -134,9 +144,11 @@ def paired_comparison(store: RunStore, a: str, b: str, metric: str = "balanced_a
     (folds) or the sign-flip test (seeds). Runs that all predict one class give "cannot
     tell". Raises ValueError with the reason when the two cannot be paired.
     """
-    if metric not in (*EXPERIMENT_KEYS, *ROBUST_KEYS):
-        raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join((*EXPERIMENT_KEYS, *ROBUST_KEYS))}")
+    if metric not in (*EXPERIMENT_KEYS, *ROBUST_KEYS, *MULTILABEL_KEYS):
+        raise ValueError(f"unknown metric {metric!r}; choose one of: "
+                         f"{', '.join((*EXPERIMENT_KEYS, *ROBUST_KEYS, *MULTILABEL_KEYS))}")
     left, right = _side(store, a), _side(store, b)
+    _same_targets(left, right, metric)
     if (left.experiment is None) != (right.experiment is None):
         raise ValueError("compare a run with a run, or an experiment with an experiment; "
                          f"{a if left.experiment else b} is an experiment")
@@ -148,6 +160,8 @@ def paired_comparison(store: RunStore, a: str, b: str, metric: str = "balanced_a
     extra: dict[str, Any] = {"a": {"id": a, "name": left.label}, "b": {"id": b, "name": right.label}}
     if left.experiment is None:
         art_a, art_b = store.artifacts(a), store.artifacts(b)
+        if art_a.multilabel:
+            return _compare_multilabel(art_a, art_b, metric), extra
         if not np.array_equal(art_a.labels, art_b.labels):
             raise ValueError("the two runs were not scored on the same test cases; re-run one of them")
         if metric in ROBUST_KEYS:
@@ -160,8 +174,33 @@ def paired_comparison(store: RunStore, a: str, b: str, metric: str = "balanced_a
     return result, extra
 
 
+def _same_targets(left: _Side, right: _Side, metric: str) -> None:
+    """Multi-label runs compare with multi-label runs, on a multi-label metric."""
+    kinds = {side.config.data.multilabel for side in (left, right)}
+    if len(kinds) > 1:
+        raise ValueError(f"'{left.label}' and '{right.label}' differ in kind: one is multi-label (several findings per "
+                         "case), the other single-label; compare runs of one kind")
+    if kinds == {True} and metric not in MULTILABEL_KEYS:
+        raise ValueError(f"{metric} is a single-label metric; multi-label runs compare on: {', '.join(MULTILABEL_KEYS)}")
+    if kinds == {False} and metric in MULTILABEL_KEYS and metric not in EXPERIMENT_KEYS:
+        raise ValueError(f"{metric} is a multi-label metric; these runs have one class per case")
+
+
+def _compare_multilabel(art_a, art_b, metric: str) -> Comparison:
+    """Two multi-label runs on the same test cases: the paired bootstrap over whole cases."""
+    if metric not in _ML_RANKING:
+        raise ValueError(f"{metric} depends on each run's own thresholds; for two single runs compare one of "
+                         f"{', '.join(_ML_RANKING)}, or compare experiments over several seeds")
+    if not np.array_equal(art_a.label_matrix, art_b.label_matrix, equal_nan=True):
+        raise ValueError("the two runs were not scored on the same test cases; re-run one of them")
+    return compare_multilabel_runs(sigmoid(art_a.logits), sigmoid(art_b.logits), art_a.label_matrix,
+                                   art_a.label_counts, metric)
+
+
 def _keys_of(metrics) -> tuple[str, ...]:
     """The keys to summarise: every headline key, and the attacked ones when a run has them."""
+    if any(m.get("multilabel") for m in metrics):
+        return MULTILABEL_KEYS
     robust = [k for k in ROBUST_KEYS if any(m.get(k) is not None for m in metrics)]
     return (*EXPERIMENT_KEYS, *robust)
 

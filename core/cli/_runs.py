@@ -16,7 +16,9 @@ def print_experiment_summary(store, exp_id: str) -> None:
 
     result = experiment_summary(store, exp_id)
     print(f"{result['name']}: {result['n_done']} of {result['n_runs']} runs done", file=sys.stderr)
-    for key in ("balanced_accuracy", "accuracy", "f1_macro", "gmean", "ece"):
+    keys = ("map", "map_tail", "f1_macro", "f1_micro", "hamming_loss") if "map" in result["summary"] \
+        else ("balanced_accuracy", "accuracy", "f1_macro", "gmean", "ece")
+    for key in keys:
         s = result["summary"].get(key) or {}
         if s.get("mean") is not None and math.isfinite(s["mean"]):
             low, high = s["ci"]
@@ -89,6 +91,8 @@ def _show(args: argparse.Namespace) -> int:
         "synthetic_checks": metrics.get("synthetic_checks"),  # rows a resampler made: near copies, utility
         "history": store.history(args.run),
     }
+    if args.prior is not None and metrics.get("multilabel"):
+        return fail("--prior applies to single-label runs; this run is multi-label (several findings per case)")
     if args.prior is not None:
         try:
             payload["at_prior"] = _metrics_at_prior(store, args.run, args.prior, args.adapt)
@@ -106,6 +110,8 @@ def _show(args: argparse.Namespace) -> int:
             ci = intervals.get(key)
             extra = f"  95% CI [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
             print(f"  {key:<20} {metrics[key]:.4f}{extra}")
+    if metrics.get("multilabel"):
+        _print_multilabel(metrics)
     for row in metrics.get("per_class", []):
         print(f"    {row['class']:<16} n_train {row['count_train']:>6}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
     _print_rare_stage(metrics.get("rare_stage"), (metrics.get("dataset") or {}).get("class_names") or [])
@@ -113,6 +119,23 @@ def _show(args: argparse.Namespace) -> int:
     if "at_prior" in payload:
         _print_at_prior(payload["at_prior"])
     return 0
+
+
+def _print_multilabel(metrics: dict[str, Any]) -> None:
+    """A multi-label run's headline numbers with intervals, then each label's AP and AUROC."""
+    from core.glossary import display_name
+
+    intervals = metrics.get("ci") or {}
+    for key in ("map", "map_head", "map_medium", "map_tail", "f1_micro", "roc_auc_macro", "subset_accuracy",
+                "hamming_loss"):
+        value, ci = metrics.get(key), intervals.get(key) or {}
+        low, high = ci.get("low"), ci.get("high")
+        extra = f"  95% CI [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+        print(f"  {display_name(key):<36} {'n/a' if value is None else f'{value:.4f}'}{extra}")
+    for row in metrics.get("per_label", []):
+        ap = "n/a" if row["ap"] is None else f"{row['ap']:.3f}"
+        auroc = "n/a" if row["auroc"] is None else f"{row['auroc']:.3f}"
+        print(f"    {row['label']:<16} n_train {row['train_count']:>6}  AP {ap}  AUROC {auroc}  ({row['group']})")
 
 
 def _print_made_rows(checks: dict[str, Any] | None) -> None:

@@ -41,11 +41,11 @@ def _file_sources(config, config_path: str, fresh: list[str]):
     to it; the pre-flight then reads each as the run would. Uploads stored here for the
     first time are appended to `fresh`, so a refused run leaves none of them behind."""
     from core.config import ConfigError, RunConfig, source_values
-    from core.data import DATASETS, UPLOAD_PREFIX, DataError, save_upload, upload_path, upload_source
+    from core.data import DATASETS, MULTILABEL_DATASETS, UPLOAD_PREFIX, DataError, save_upload, upload_path, upload_source
 
     raw = json.loads(config.to_json())
     for field, source in source_values(config):
-        if source.startswith(UPLOAD_PREFIX) or source in DATASETS:
+        if source.startswith(UPLOAD_PREFIX) or source in DATASETS or source in MULTILABEL_DATASETS:
             continue
         candidates = [Path(config_path).resolve().parent / source, Path.cwd() / source]
         path = next((c for c in candidates if c.is_file()), None)
@@ -84,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         problems = run_problems(config)
         if problems:
             raise ConfigError(f"{args.config}: " + "; ".join(problems))
-        warnings = run_warnings(config, load_data(config.data))
+        warnings = run_warnings(config, None if config.data.multilabel else load_data(config.data))
     except BaseException as exc:
         for source in fresh:
             remove_upload(source)

@@ -11,6 +11,7 @@ from core.data._multilabel_splits import (
     LabelProfileResult, MultiLabelSplits, apply_label_profile, hide_label_entries, multilabel_folds, multilabel_split,
     prepare_multilabel_splits,
 )
+from core.data._multilabel_run import MultiLabelRunData, cooccurrence_counts, prepare_multilabel_run_data
 from core.data._imbalance import (
     Profile, Splits, apply_imbalance_profile, class_statistics, prepare_splits, profile_counts,
     stratified_fold, stratified_split, table_transform,
@@ -53,6 +54,7 @@ __all__ = [
     "UNKNOWN_ENTRY", "as_label_matrix", "known_mask", "label_counts", "label_frequencies",
     "MULTILABEL_DATASETS", "MultiLabelDataset", "load_multilabel_builtin", "LabelProfileResult", "apply_label_profile",
     "hide_label_entries", "multilabel_folds", "multilabel_split", "MultiLabelSplits", "prepare_multilabel_splits",
+    "MultiLabelRunData", "cooccurrence_counts", "prepare_multilabel_run_data",
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "stratified_fold", "load_data", "split_data", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
     "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source", "source_label",

@@ -23,6 +23,7 @@ from core.jobs._pipeline import (
     apply_posthoc_steps, compute_embeddings, dataset_info, made_row_checks, nc_snapshot_metrics, summarize_run,
     with_attacked_predictions,
 )
+from core.jobs._multilabel import multilabel_dataset_info, summarize_multilabel_run
 from core.store import RunFolder, RunRecord, RunStore, pid_alive
 from core.train import Cancelled, Diverged, prepare_run_data, train_run
 
@@ -53,7 +54,9 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
     metrics last) into `folder`; returns the metrics. No store needed, so a process-pool or
     Ray task can run it in a scratch folder and ship the files back."""
     splits = prepare_run_data(config)
-    folder.write_metrics({"dataset": dataset_info(splits, config)})
+    multilabel = config.data.multilabel
+    folder.write_metrics({"dataset": multilabel_dataset_info(splits, config) if multilabel
+                          else dataset_info(splits, config)})
     history: list[dict[str, Any]] = []
     written = [-math.inf]
 
@@ -66,6 +69,15 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
     result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch, should_stop=should_stop,
                        snapshot_metrics=nc_snapshot_metrics)
     folder.write_history(history or result.history)  # every row; table baselines record their single fit here
+    if multilabel:  # the config refuses post-hoc steps, attacks and resamplers for these
+        folder.write_artifacts(result.artifacts)
+        folder.write_weights(result.model)
+        folder.write_made_rows(None)
+        metrics = summarize_multilabel_run(result.artifacts, splits, config)
+        metrics.update({"device": result.device, "training": result.info,
+                        "environment": environment(result.device, config)})
+        folder.write_metrics(metrics)
+        return metrics
     artifacts = with_attacked_predictions(apply_posthoc_steps(result, config), result, splits, config, progress)
     if getattr(splits, "ids_test", None) is not None:  # each test case keeps its identifier (patient_id, file, row)
         artifacts = artifacts.with_case_ids(splits.ids_test, splits.id_name)
@@ -83,7 +95,8 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
 
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
     """The numbers the run index keeps for listings."""
-    return {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean") if k in metrics}
+    return {k: metrics[k] for k in ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "map", "map_tail")
+            if k in metrics}
 
 
 def failure_reason(exc: BaseException) -> str:

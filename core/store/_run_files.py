@@ -10,7 +10,7 @@ import zipfile
 import zlib
 from typing import Any
 
-from core.artifacts import EvalArtifacts, MadeRows
+from core.artifacts import EvalArtifacts, MadeRows, MultiLabelArtifacts, load_artifacts
 from core.store._files import RunFileDamaged, RunFolder, read_json
 from core.store._index import StoreIndex
 
@@ -59,12 +59,12 @@ class RunFilesMixin(StoreIndex):
     def write_metrics(self, run_id: str, metrics: dict[str, Any]) -> None:
         self.folder(run_id).write_metrics(metrics)
 
-    def artifacts(self, run_id: str) -> EvalArtifacts:
+    def artifacts(self, run_id: str) -> EvalArtifacts | MultiLabelArtifacts:
         path = self.run_dir(run_id) / "eval.npz"
         if not path.exists():
             raise FileNotFoundError(f"run {run_id} has no evaluation arrays (status {self.get(run_id).status})")
         try:
-            return EvalArtifacts.load(path)
+            return load_artifacts(path)
         except _DAMAGE as exc:
             raise RunFileDamaged(run_id, "eval.npz", _reason(exc)) from None
 

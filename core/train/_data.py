@@ -7,12 +7,14 @@ import numpy as np
 
 from core.artifacts import EvalArtifacts
 from core.config import RunConfig
-from core.data import Splits, load_data, split_data
+from core.data import MultiLabelRunData, Splits, load_data, prepare_multilabel_run_data, split_data
 
 __all__ = ["prepare_run_data", "fixed_train_subset", "train_subset_rows"]
 
 
-def prepare_run_data(config: RunConfig) -> Splits:
+def prepare_run_data(config: RunConfig) -> Splits | MultiLabelRunData:
+    if config.data.multilabel:
+        return prepare_multilabel_run_data(config.data)
     return split_data(load_data(config.data), config.data)
 
 

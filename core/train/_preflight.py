@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.data import UPLOAD_PREFIX, Dataset, is_ordinal, labelled_train_counts, profile_counts, source_problems
+from core.data import MULTILABEL_DATASETS, UPLOAD_PREFIX, Dataset, is_ordinal, labelled_train_counts, profile_counts, source_problems
 from core.methods import LOSSES, check_resampler
 from core.models import MODELS, is_baseline
 from core.train._data import prepare_run_data
@@ -32,6 +32,8 @@ def run_problems(config: RunConfig, dataset: Dataset | None = None,
     when the run can start. Loads the data unless `dataset` is given, and prepares the
     training split for a resampler check unless `train_labels` are given."""
     data = config.data
+    if data.multilabel:
+        return _multilabel_problems(config)
     dataset, problems = source_problems(data, dataset)
     if dataset is None:
         return problems
@@ -142,8 +144,20 @@ def _largest_training_class(available: np.ndarray, data) -> int:
 FEW_LABELLED = 5  # fewer labelled training rows than this: a class is all but guessed
 
 
-def run_warnings(config: RunConfig, dataset: Dataset) -> list[str]:
+def _multilabel_problems(config: RunConfig) -> list[str]:
+    """A multi-label built-in's modality against the model (the config refused the rest)."""
+    modality = MULTILABEL_DATASETS.info(config.data.source).capabilities.get("modality")
+    model_modalities = MODELS.info(config.model.name).capabilities.get("modality", ())
+    if modality in model_modalities:
+        return []
+    return [f"model {config.model.name!r} works on {' or '.join(model_modalities)} data and this dataset is "
+            f"{modality}; choose one of: {', '.join(compatible_models(modality))}"]
+
+
+def run_warnings(config: RunConfig, dataset: Dataset | None) -> list[str]:
     """What runs but not quite as asked: one line each, shown before queueing."""
+    if config.data.multilabel:
+        return []
     im = config.data.imbalance
     notes = []
     largest = _largest_training_class(np.bincount(dataset.y, minlength=dataset.num_classes), config.data)

@@ -20,6 +20,7 @@ from core.train._baselines import TABLE_BASELINE
 from core.train._cleaning import LABEL_CLEANING, CleaningOutcome, FoldProbabilities, cleaning_outcome, out_of_fold
 from core.train._common import ProgressFn, RunHooks, Snapshot, Stage, TrainingRows, TrainResult
 from core.train._data import prepare_run_data
+from core.train._multilabel import fit_multilabel
 from core.train._device import deterministic_algorithms, seed_everything
 from core.train._network import fit_network
 from core.train._pretrain import PRETRAINING
@@ -57,6 +58,11 @@ def train_run(
     Table baselines (scikit-learn) are fitted instead, on the same splits.
     """
     splits = splits or prepare_run_data(config)
+    if config.data.multilabel:  # its own loop; config refuses the stages it cannot take
+        run = RunHooks(on_epoch=on_epoch).replace(**{k: v for k, v in (("progress", progress),
+                                                                        ("should_stop", should_stop)) if v})
+        with deterministic_algorithms(config.train.deterministic):
+            return fit_multilabel(config, splits, run)
     stages = [stage for stage in STAGES if stage.applies(config)]
     for stage in stages:
         stage.check(config)
