@@ -48,6 +48,14 @@ def run_interval_text(metrics: dict, key: str, label: str) -> str:
     return f"{label} {interval_words(value, (ci['low'], ci['high']))} (95 % interval over {where})"
 
 
+def _headline_keys(numbers: dict) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The two numbers a card leads with: balanced accuracy and accuracy, or for a multi-label
+    run (or experiment) mAP and the rare findings' mAP."""
+    if "map" in numbers:
+        return ("map", "mAP"), ("map_tail", "rare-finding mAP")
+    return ("balanced_accuracy", "balanced accuracy"), ("accuracy", "accuracy")
+
+
 def _charts(record: RunRecord) -> None:
     store = get_store()
     try:
@@ -58,6 +66,11 @@ def _charts(record: RunRecord) -> None:
     info = metrics.get("dataset")
     if not history or not info:
         st.caption("Curves appear after the first epoch.")
+        return
+    if info.get("multilabel"):  # several findings per case: no per-class recall to draw
+        maps = ", ".join("n/a" if r.get("val_map") is None else f"{r['val_map']:.3f}" for r in history)
+        st.caption(f"Validation mAP (mean average precision over findings) by epoch: {maps}. The epoch with the "
+                   "highest is kept.")
         return
     selected = (metrics.get("training") or {}).get("selected_epoch")
     st.plotly_chart(training_curves_figure(history, selected), width="stretch", key=f"train.curves.{record.id}")
@@ -93,8 +106,8 @@ def run_card(record: RunRecord) -> None:
                 metrics = store.metrics(record.id)
             except RunFileDamaged:
                 metrics = record.summary or {}
-            st.success(f"Finished: {run_interval_text(metrics, 'balanced_accuracy', 'balanced accuracy')}; "
-                       f"{run_interval_text(metrics, 'accuracy', 'accuracy')}.")
+            first, second = _headline_keys(metrics)
+            st.success(f"Finished: {run_interval_text(metrics, *first)}; {run_interval_text(metrics, *second)}.")
             _results_link(record.id)
             # built only when opened: eight cards' charts drawn hidden cost the browser seconds per visit
             curves = st.expander("Training curves and per-class recall", key=f"train.curves_open.{record.id}",
@@ -128,9 +141,10 @@ def experiment_card(exp: ExperimentRecord) -> None:
             st.progress(min(fraction, 1.0), text=f"{len(done)} of {len(runs)} runs done{now}")
         if done:
             summary = load_experiment(exp.id)["summary"]
+            (first, first_words), (second, second_words) = _headline_keys(summary)
             (st.success if exp.status == "done" else st.info)(
-                ("Finished: " if exp.status == "done" else "So far: ") + interval_text(summary["balanced_accuracy"])
-                + "; " + interval_text(summary["accuracy"], "accuracy") + ".")
+                ("Finished: " if exp.status == "done" else "So far: ") + interval_text(summary.get(first), first_words)
+                + "; " + interval_text(summary.get(second), second_words) + ".")
             _results_link(done[0].id, help="Opens its first run; the Results page then shows the experiment's mean "
                                            "over every run.")
         for r in runs:

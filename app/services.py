@@ -137,6 +137,11 @@ class RunBundle:
     def modality(self) -> str:
         return self.metrics["dataset"]["modality"]
 
+    @property
+    def multilabel(self) -> bool:
+        """Several findings per case: `artifacts` is a `MultiLabelArtifacts`."""
+        return bool(self.metrics.get("multilabel"))
+
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _bundle(home: str, run_id: str, updated: float) -> RunBundle:

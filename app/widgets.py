@@ -202,9 +202,10 @@ def _set_aside(run_id: str, name: str) -> None:
               "without it.")
 
 
-def require_run() -> RunRecord:
+def require_run(*, multilabel: bool = False) -> RunRecord:
     """The selected finished run whose files can be read; otherwise an explanation of what
-    to do, and the page stops there."""
+    to do, and the page stops there. A page made for one class per case (`multilabel`
+    False) says so plainly for a multi-label run and stops."""
     record = selected_run()
     if record is None:
         empty_state("There is no run to show yet. Train one on the Train page, or start a demo run.")
@@ -219,9 +220,15 @@ def require_run() -> RunRecord:
                        "Pick another run in the sidebar.")
         st.stop()
     try:
-        load_bundle(record.id)  # cached: the page's own call reads nothing again
+        bundle = load_bundle(record.id)  # cached: the page's own call reads nothing again
     except RunFileDamaged as exc:
         _damaged(record, exc)
+        st.stop()
+    if bundle.multilabel and not multilabel:
+        st.info(f"**{md(record.name)}** is a multi-label run: each case can carry several findings at once. This "
+                "page is made for runs with one class per case, so it has nothing to show for it. Its per-finding "
+                "results are on the Results page; pick a single-label run in the sidebar to use this page.",
+                icon="🏷️")
         st.stop()
     return record
 
@@ -240,8 +247,9 @@ def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, co
     where the metric's range cuts it), or, where there is no interval, `count` (what the
     number rests on, e.g. "2 runs, no spread"); the help says what the metric means and how
     the interval was computed (`how`)."""
-    from core.analysis import METRICS
+    from core.analysis import METRICS, MULTILABEL_METRICS
 
+    known_metrics = {**MULTILABEL_METRICS, **METRICS}
     cols = st.columns(columns)
     for i, key in enumerate(keys):
         value, (low, high) = values.get(key), intervals.get(key, (None, None))
@@ -249,11 +257,11 @@ def metric_cards(keys, values: dict, intervals: dict, labels: dict, how: str, co
         has_interval = known and low is not None and high is not None and math.isfinite(low) and math.isfinite(high)
         bounds = f" 95 % interval: {low:.3f} to {high:.3f} ({how})." if has_interval else ""
         cols[i % columns].metric(
-            labels.get(key, METRICS[key].display_name), f"{value:.3f}" if known else "n/a",
+            labels.get(key, known_metrics[key].display_name), f"{value:.3f}" if known else "n/a",
             delta=f"{number(low)} to {number(high)}" if has_interval else (count if known else None),
             delta_color="off", delta_arrow="off",
             delta_description="95 % interval" if has_interval else None,
-            help=METRICS[key].description + bounds, border=True)
+            help=known_metrics[key].description + bounds, border=True)
 
 
 def explain(text: str) -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 from app.label_forms import label_noise_note
 from app.labels_view import labels_section
 from app.made_rows_view import made_rows_section
+from app.multilabel_view import multilabel_results
 from app.prior_view import shift_chart
 from app.results_view import confusion_explorer, headline, rare_stage_panel, run_key
 from app.services import load_bundle
@@ -26,8 +27,11 @@ def show(fig, name: str, caption: str, **kwargs):
 
 
 st.title("📊 Results")
-record = require_run()
+record = require_run(multilabel=True)
 bundle = load_bundle(record.id)
+if bundle.multilabel:  # several findings per case: its own view
+    multilabel_results(record, bundle, show)
+    st.stop()
 art, m = bundle.artifacts, bundle.metrics
 names, k = bundle.class_names, art.num_classes
 per_class, groups = pd.DataFrame(m["per_class"]), pd.DataFrame(m["groups"])
