@@ -140,3 +140,49 @@ def test_two_single_multilabel_runs_compare_case_by_case(ml_store):
     assert result["difference"] == pytest.approx(direct.difference) and result["verdict"] == direct.verdict
     with pytest.raises(ValueError, match="own thresholds"):
         compare_ids(store, a, b, "f1_macro")
+
+
+def test_run_data_hides_training_entries_only_and_can_read_them_as_absent():
+    import numpy as np
+
+    from core.data import prepare_multilabel_run_data
+
+    masked = prepare_multilabel_run_data(load_config({"data": {**TINY, "hide_labels": 0.3}}).data)
+    hidden = np.isnan(masked.y_train)
+    known_before = len(masked.y_train)  # the built-in has no unknown entries of its own
+    assert np.allclose(hidden.sum(axis=0), np.round(0.3 * known_before), atol=1)
+    assert not np.isnan(masked.y_val).any() and not np.isnan(masked.y_test).any()
+    absent = prepare_multilabel_run_data(load_config({"data": {**TINY, "hide_labels": 0.3,
+                                                               "unknown_as_absent": True}}).data)
+    assert not np.isnan(absent.y_train).any() and (absent.y_train[hidden] == 0).all()
+    assert np.array_equal(absent.y_train[~hidden], masked.y_train[~hidden])
+    assert (absent.label_counts == masked.label_counts).all()  # hiding removed positives; reading them absent adds none
+
+
+def test_training_calls_the_correctors_epoch_each_epoch_and_keeps_the_best_validation_map(monkeypatch):
+    from core.methods._comic import ReflectiveLabelCorrector
+    from core.train import train_run
+
+    seen = []
+    original = ReflectiveLabelCorrector.set_epoch
+    monkeypatch.setattr(ReflectiveLabelCorrector, "set_epoch", lambda self, e: (seen.append(e), original(self, e)))
+    config = load_config({"data": {**TINY, "hide_labels": 0.3}, "loss": {"name": "plt_corrector"},
+                          "train": {**TRAIN, "epochs": 3}})
+    result = train_run(config)
+    assert seen == [0, 1, 2]
+    maps = [row["val_map"] for row in result.history]
+    assert result.info["selected_epoch"] == 1 + max(range(3), key=lambda i: (maps[i], -result.history[i]["val_loss"]))
+    assert result.artifacts.logits.shape == (len(result.splits.y_test), 5)
+
+
+def test_reading_unknown_entries_as_absent_trains_a_different_model():
+    import numpy as np
+
+    from core.train import train_run
+
+    base = {"data": {**TINY, "hide_labels": 0.5}, "train": TRAIN}
+    masked = train_run(load_config(base)).artifacts.logits
+    again = train_run(load_config(base)).artifacts.logits
+    absent = train_run(load_config({**base, "data": {**base["data"], "unknown_as_absent": True}})).artifacts.logits
+    assert np.array_equal(masked, again)  # same config, same seed, same device: the same model
+    assert not np.allclose(masked, absent)
