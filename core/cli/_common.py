@@ -46,3 +46,16 @@ def json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def multilabel_refusal(config: dict[str, Any], what: str) -> str | None:
+    """Why `what` cannot run on this stored run's config: it is multi-label (several findings
+    per case) and the command is built for one class per case; None otherwise."""
+    from core.config import is_multilabel_source
+
+    source = (config.get("data") or {}).get("source")
+    if isinstance(source, str) and is_multilabel_source(source):
+        return (f"{what} works on runs with one class per case and this run is multi-label (several findings per "
+                "case); `tailscope show RUN` gives its per-finding numbers")
+    return None
+

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.cli._common import fail
+from core.cli._common import fail, multilabel_refusal
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -31,6 +31,8 @@ def _explain(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if record.status != "done":
         return fail(f"run {args.run} is {record.status}; only finished runs can be explained")
+    if why := multilabel_refusal(record.config, "explain"):
+        return fail(why)
     if args.n < 1:
         return fail(f"--n must be at least 1, got {args.n}")
     dataset = store.metrics(args.run)["dataset"]

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from core.cli._common import fail, json_default, json_safe
+from core.cli._common import fail, json_default, json_safe, multilabel_refusal
 
 
 def cmd_label_issues(args: argparse.Namespace) -> int:
@@ -20,6 +20,8 @@ def cmd_label_issues(args: argparse.Namespace) -> int:
     store = RunStore()
     try:
         record = store.get(args.run)
+        if why := multilabel_refusal(record.config, "label-issues"):
+            return fail(why)
         report = None if args.recompute else read_label_issues(store, args.run)
         if report is None:
             print(f"finding label issues of {record.name or args.run} ({args.folds or 'default'} folds)…", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from core.cli._common import fail, json_safe
+from core.cli._common import fail, json_safe, multilabel_refusal
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -21,6 +21,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from core.predict import predict_new_cases
 
     try:
+        if why := multilabel_refusal(RunStore().get(args.run).config, "predict"):
+            return fail(why)
         cases = predict_new_cases(RunStore(), args.run, data_path.name, data)
     except (DataError, RunNotFound, RunFileDamaged, FileNotFoundError, ValueError) as exc:
         return fail(str(exc))

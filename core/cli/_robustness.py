@@ -8,7 +8,7 @@ import json
 import math
 import sys
 
-from core.cli._common import fail, json_safe
+from core.cli._common import fail, json_safe, multilabel_refusal
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
@@ -42,6 +42,8 @@ def _robustness(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if record.status != "done":
         return fail(f"run {args.run} is {record.status}; only finished runs can be attacked")
+    if why := multilabel_refusal(record.config, "robustness"):
+        return fail(why)
     if args.attack not in ATTACKS:
         return fail(f"unknown attack {args.attack!r}; known: {', '.join(ATTACKS.names())}")
     try:
