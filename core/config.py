@@ -361,7 +361,7 @@ class RunConfig(StrictModel):
         if not isinstance(raw, dict):
             return raw
         data = raw.get("data")
-        source = data.get("source") if isinstance(data, dict) else getattr(data, "source", None)
+        source = data.get("source", "digits") if isinstance(data, dict) else getattr(data, "source", "digits")
         multilabel = isinstance(source, str) and is_multilabel_source(source)
         raw = dict(raw)
         for key, spec, own, other, default in (("loss", MultiLabelLossSpec, "multilabel_loss", "loss", "bce"),

@@ -198,3 +198,14 @@ def test_single_label_commands_refuse_a_multilabel_run_in_one_line(ml_store, cap
     assert main([command, ml_store["hidden"], *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert "this run is multi-label" in err and err.count("\n") == 0
+
+
+def test_a_sweep_over_multilabel_losses_plans_its_cells_and_refuses_a_single_label_one():
+    from core.jobs._sweeps import SweepRefused, load_sweep, plan_sweep
+
+    spec = {"name": "ml", "data": TINY, "train": TRAIN, "grid": {"loss.name": ["bce", "db"]}}
+    cells = plan_sweep(load_sweep(spec))
+    assert [type(c.config.loss).__name__ for c in cells] == ["MultiLabelLossSpec"] * 2
+    with pytest.raises(SweepRefused) as info:
+        plan_sweep(load_sweep({**spec, "grid": {"loss.name": ["bce", "ldam"]}}))
+    assert any("'ldam' is a single-label loss" in p for p in info.value.problems)

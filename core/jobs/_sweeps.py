@@ -173,8 +173,8 @@ def plan_sweep(spec: SweepSpec) -> list[SweepCell]:
     for cell in cells:
         key = cell.config.data.model_dump_json()
         if key not in datasets:
-            try:
-                datasets[key] = load_data(cell.config.data)
+            try:  # a multi-label built-in is checked by its config and `run_problems` alone
+                datasets[key] = None if cell.config.data.multilabel else load_data(cell.config.data)
             except (ValueError, OSError) as exc:
                 datasets[key] = exc
         data = datasets[key]
