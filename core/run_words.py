@@ -54,6 +54,8 @@ def progress_text(progress: dict[str, Any] | None) -> str:
     if stage == "resample":
         return (f"fitting the resampler's generator of new rows: epoch {p.get('epoch', '?')} of "
                 f"{p.get('epochs', '?')}")
+    if stage == "encode text":
+        return f"turning the notes into numbers: {p.get('epoch', '?'):,} of {p.get('epochs', '?'):,} texts"
     if stage == "evaluate":
         return "evaluating on the test set"
     if stage == "embedding":

@@ -429,13 +429,22 @@ def check_text_encoder(registry: Registry, name: str) -> None:
     """(n, features) finite float32 rows named one per feature, the same from a second fit;
     an encoder that learns fits on the training texts only (a word seen only later is no
     feature); every feature found in a text is placed on its words in full."""
+    import os
+    import tempfile
+
     info = registry.info(name)
     rows = []
-    for _ in range(2):
-        encoder = registry.create(name)
-        if not encoder.frozen:
-            encoder.fit(_TRAIN_TEXTS)
-        rows.append(encoder.transform(_TRAIN_TEXTS + [_UNSEEN_TEXT, ""]))
+    previous = os.environ.get("TAILSCOPE_HOME")
+    with tempfile.TemporaryDirectory() as home:  # a cache an encoder keeps goes here, not into the repo
+        os.environ["TAILSCOPE_HOME"] = home
+        try:
+            for _ in range(2):
+                encoder = registry.create(name)
+                if not encoder.frozen:
+                    encoder.fit(_TRAIN_TEXTS)
+                rows.append(encoder.transform(_TRAIN_TEXTS + [_UNSEEN_TEXT, ""]))
+        finally:
+            os.environ.pop("TAILSCOPE_HOME") if previous is None else os.environ.update(TAILSCOPE_HOME=previous)
     assert rows[0].dtype == np.float32 and rows[0].shape == (len(_TRAIN_TEXTS) + 2, len(encoder.feature_names()))
     assert np.isfinite(rows[0]).all()
     np.testing.assert_array_equal(rows[0], rows[1])

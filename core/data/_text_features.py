@@ -8,6 +8,7 @@ validation and test, and the blocks appended after the table's features.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,12 @@ def encode_text_splits(text_names: Sequence[str], spec: Any, train: np.ndarray, 
     encoder per column, fitted on `train` alone; frozen encoders' features standardised
     with the training rows' mean and spread when the encoder asks for it."""
     name, params = _spec(spec)
+    total = sum(len(split) for split in (train, *others)) * len(text_names)
+    done = [0]
+
+    def counted(split_done: int, split_total: int, *, before: int) -> None:
+        progress(before + split_done, total)
+
     parts: list[list[np.ndarray]] = [[] for _ in range(1 + len(others))]
     names, blocks, encoders, means, stds = [], [], [], [], []
     start = 0
@@ -59,7 +66,11 @@ def encode_text_splits(text_names: Sequence[str], spec: Any, train: np.ndarray, 
         encoder = TEXT_ENCODERS.create(name, params)
         if not encoder.frozen:
             encoder.fit(train[:, t].tolist())
-        encoded = [encoder.transform(split[:, t].tolist(), progress) for split in (train, *others)]
+        encoded = []
+        for split in (train, *others):
+            report = None if progress is None else functools.partial(counted, before=done[0])
+            encoded.append(encoder.transform(split[:, t].tolist(), report))
+            done[0] += len(split)
         width = encoded[0].shape[1]
         mean, std = np.zeros(width), np.ones(width)
         if encoder.standardise and len(encoded[0]):
