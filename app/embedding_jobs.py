@@ -134,6 +134,17 @@ def split_inputs(splits, artifacts: EvalArtifacts, config, split: str) -> np.nda
     return (splits.x_test if split == "test" else splits.x_train)[rows]
 
 
+def split_texts(splits, artifacts: EvalArtifacts, config, split: str) -> list[str] | None:
+    """The free text behind each point of a split (columns joined by " · "), matched as
+    `split_inputs` matches the inputs; None without free text or a match."""
+    texts = getattr(splits, "texts_test" if split == "test" else "texts_train", None)
+    if texts is None or split_inputs(splits, artifacts, config, split) is None:
+        return None
+    rows = artifacts.test_index if split == "test" else fixed_train_subset(
+        splits.y_train, config.train.train_subset, config.data.seed)
+    return [" · ".join(row) for row in texts[rows]]
+
+
 def split_case_names(splits, artifacts: EvalArtifacts, config, split: str) -> list[str] | None:
     """Each point of a split named as a person finds the case ("patient_id P-00412"): the
     test cases from the run's stored identifiers, the training subset's from the splits;

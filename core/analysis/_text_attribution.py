@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WordAttribution", "linear_word_attribution", "words_from_features"]
+__all__ = ["WordAttribution", "linear_word_attribution", "words_from_features", "case_word_attributions"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,31 @@ def linear_word_attribution(weight: np.ndarray, bias: np.ndarray, features: np.n
     gap = float((w[target] - w[other]) @ x + b[target] - b[other])
     return words_from_features(placement, text, terms[0, start:stop], terms[1, start:stop], float(rest[0]),
                                float(rest[1]), gap)
+
+
+def case_word_attributions(splits, artifacts, row: int, target: int, other: int, *, exact: bool,
+                           maps: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[str, WordAttribution]]:
+    """(column, words) for each free-text column of test case `row` (a row of `artifacts`):
+    exact shares of a linear model's score gap when `exact`, else `maps` (per-feature
+    attributions towards `target` and `other`, from any attribution method) placed on the
+    words, the other features' attributions making up the rest."""
+    blocks = [b for b in (splits.columns or ()) if b.role == "text"]
+    case = int(artifacts.test_index[row])
+    gap = float(artifacts.logits[row, target] - artifacts.logits[row, other])
+    out = []
+    for t, (block, encoder) in enumerate(zip(blocks, splits.text_encoders, strict=True)):
+        text = str(splits.texts_test[case, t])
+        placement = encoder.placement(text)
+        if exact:
+            words = linear_word_attribution(artifacts.head_weight, artifacts.head_bias, artifacts.features[row],
+                                            (block.start, block.stop), placement, text, target, other)
+        elif maps is not None:
+            towards, away = (np.asarray(m, dtype=np.float64).reshape(-1) for m in maps)
+            inside = slice(block.start, block.stop)
+            words = words_from_features(placement, text, towards[inside], away[inside],
+                                        float(towards.sum() - towards[inside].sum()),
+                                        float(away.sum() - away[inside].sum()), gap)
+        else:
+            raise ValueError("word attributions need a linear model or per-feature maps")
+        out.append((block.name, words))
+    return out

@@ -38,6 +38,7 @@ from core.data._noise import (
 from core.data._batch import PICTURE_SUFFIXES, read_image_batch, read_table_batch
 from core.data._text_encoders import TEXT_ENCODERS, TextEncoder, WordPlacement, create_text_encoder, word_spans
 from core.data._sentence_encoder import MiniLmEncoder, minilm_path, offline_hub  # registers "minilm"
+from core.data._text_stats import distinctive_words, text_statistics
 from core.data._text_features import DEFAULT_TEXT_ENCODER, TextFeatures, encode_text_splits
 from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
 from core.data._label_variants import (
@@ -67,6 +68,6 @@ __all__ = [
     "variants_text",
     "TEXT_ENCODERS", "TextEncoder", "WordPlacement", "create_text_encoder", "word_spans", "DEFAULT_TEXT_ENCODER",
     "TextFeatures", "encode_text_splits", "as_texts", "NOTE_CLASSES", "synthetic_notes",
-    "MiniLmEncoder", "minilm_path", "offline_hub",
+    "MiniLmEncoder", "minilm_path", "offline_hub", "distinctive_words", "text_statistics",
     "PICTURE_SUFFIXES", "read_image_batch", "read_table_batch", "UNKNOWN_LABEL", "hidden_counts", "hide_labels", "load_unlabeled_upload",
 ]
