@@ -57,7 +57,7 @@ def train_text_lookup(splits: Any, subset: np.ndarray | None) -> Callable[[np.nd
 
 
 def text_case_panel(bundle: Any, splits: Any, case: Any, row_maps: Mapping[str, np.ndarray], *,
-                    label: Callable[[int], str]) -> None:
+                    label: Callable[[int], str], model: Any = None) -> None:
     """The case's note(s) twice: words coloured by their pull towards the true class and
     towards the predicted one. Exact for the linear model; else the chosen method's maps."""
     exact = bundle.config.model.name == "linear"
@@ -73,9 +73,7 @@ def text_case_panel(bundle: Any, splits: Any, case: Any, row_maps: Mapping[str, 
                 continue
             scale = float(np.max(np.abs(np.concatenate([words.towards_target, words.towards_other])), initial=0.0))
             if scale == 0:
-                st.caption(f"{md(column)}: this encoder's features are not words (sentence meaning), so no word can be "
-                           "coloured; choose word counts (TF-IDF) on the Data page to see words.")
-                st.html(f"<div>{escape_text(' '.join(words.words))}</div>")
+                _through_the_language_model(bundle, splits, case, column, model, label=label)
                 continue
             for scores, k in ((words.towards_target, case.true), (words.towards_other, case.pred)):
                 title = f"{column} · towards {label(k)}"
@@ -90,6 +88,36 @@ def text_case_panel(bundle: Any, splits: Any, case: Any, row_maps: Mapping[str, 
         explain(":red[Red] words pushed the model towards that class, :blue[blue] ones away; hover a word for its "
                 "number. Words that push towards the predicted class more than towards the true one are what "
                 "misled the model.")
+
+
+def _through_the_language_model(bundle: Any, splits: Any, case: Any, column: str, model: Any, *,
+                                label: Callable[[int], str]) -> None:
+    """For sentence embeddings: the note as written and, on request, integrated gradients
+    through MiniLM and the classifier (a few seconds a class on a CPU)."""
+    t = list(splits.text_names).index(column)
+    block = [b for b in splits.columns if b.role == "text"][t]
+    text = str(splits.texts_test[int(bundle.artifacts.test_index[int(case.row)]), t])
+    key = f"gallery.words.{bundle.record.id}.{case.sample_id}.{t}"
+    if model is None or not st.toggle("Colour the words through the language model (a few seconds)", key=key,
+                                      help="Integrated gradients from a note of padding to this note, through "
+                                           "MiniLM and the classifier, summed per word."):
+        st.caption(f"{md(column)}: the model reads this note's meaning (384 numbers), not its words.")
+        st.html(f"<div>{escape_text(text)}</div>")
+        return
+    from core.analysis import transformer_word_attribution
+
+    row = splits.x_test[int(bundle.artifacts.test_index[int(case.row)])]
+    device = str(next(model.parameters()).device)
+    scaling = splits.feature_mean[block.start:block.stop], splits.feature_std[block.start:block.stop]
+    with st.spinner("Integrating through the language model…"):
+        sides = [(k, transformer_word_attribution(splits.text_encoders[t], model, text, row, (block.start, block.stop),
+                                                  *scaling, int(k), device=device)) for k in (case.true, case.pred)]
+    scale = max(float(np.max(np.abs(w.attribution), initial=0.0)) for _, w in sides)
+    for k, words in sides:
+        st.html(highlighted_text_html(text, words.spans, words.attribution, title=f"{column} · towards {label(k)}",
+                                      scale=scale))
+    st.caption("Integrated gradients; the words add up to the change of each class's score from a note of padding "
+               f"to this one, to within {max(w.relative_error for _, w in sides):.1%}.")
 
 
 def _joined_spans(words: list[str]) -> list[tuple[int, int]]:

@@ -120,7 +120,7 @@ train_names = None if subset is None or ids_train is None else (
 
 def _below(case, i: int) -> None:
     if splits.text_names:  # the note with its words coloured, towards the true and the predicted class
-        text_case_panel(b, splits, case, {k: v[i] for k, v in maps.items()}, label=label)
+        text_case_panel(b, splits, case, {k: v[i] for k, v in maps.items()}, label=label, model=model)
     neighbour_panel(case, near[near["row"] == case.row], train_inputs, label=label, image=image, x=x[i], splits=splits,
                     reason=no_neighbours, train_names=train_names, train_texts=train_text_lookup(splits, subset))
     sample = int(case.sample_id)

@@ -6,7 +6,7 @@ experiments and sweeps read back from the store with their paired comparisons.""
 from core.analysis import (
     _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance,
     _gallery, _geometry, _label_issues, _label_shift, _metrics, _paired, _posthoc_explorer, _prior, _rare_stage,
-    _resampling, _review, _robustness, _starting_points, _sweeps, _synthetic_rows, _text_attribution, _uncertainty, _verdict,
+    _resampling, _review, _robustness, _starting_points, _sweeps, _synthetic_rows, _text_attribution, _transformer_attribution, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._attribution_cache import *  # noqa: F403
@@ -31,6 +31,7 @@ from core.analysis._starting_points import *  # noqa: F403
 from core.analysis._sweeps import *  # noqa: F403
 from core.analysis._synthetic_rows import *  # noqa: F403
 from core.analysis._text_attribution import *  # noqa: F403
+from core.analysis._transformer_attribution import *  # noqa: F403
 from core.analysis._uncertainty import *  # noqa: F403
 from core.analysis._verdict import *  # noqa: F403
 
@@ -49,6 +50,7 @@ __all__ = [
     *_resampling.__all__,
     *_review.__all__,
     *_text_attribution.__all__,
+    *_transformer_attribution.__all__,
     *_robustness.__all__,
     *_uncertainty.__all__,
     *_paired.__all__,
