@@ -103,6 +103,8 @@ def default_run_name(config: RunConfig) -> str:
     profile = "" if imb.profile == "none" else f" {imb.profile}{imb.ratio:g}"
     model, method = plugin_label("model", config.model.name), method_display(config)
     name = f"{source}{profile} · {model}" + ("" if method == model else f" · {method}")
+    if data.text_encoder is not None:  # text read another way than the default word counts is another method
+        name += f" · {plugin_label('text_encoder', data.text_encoder.name)}"
     if data.label_noise is not None:
         name += f" · {data.label_noise.name} noise {data.label_noise.rate:.0%}"
     if data.unlabeled is not None and data.unlabeled.fraction > 0:

@@ -157,3 +157,13 @@ def test_new_rows_with_notes_get_the_features_the_run_was_trained_on():
     without = _notes_csv().replace(b",note,", b",remark,")
     with pytest.raises(DataError, match="free text of 'note'"):
         read_table_batch(config, dataset, None, "new.csv", without)
+
+
+@pytest.mark.parametrize("extra", [{"resampler": {"name": "smote"}}, {"sampler": {"name": "class_balanced"}},
+                                   {"label_issues": {"name": "confident_learning"}}],
+                         ids=["smote", "class-balanced sampler", "label issues"])
+def test_resamplers_samplers_and_label_cleaning_work_on_word_features(extra):
+    result = _train("ce", **extra)
+    art = result.artifacts
+    assert np.isfinite(art.logits).all() and len(art.labels) == len(result.splits.y_test)
+    assert art.features.shape[1] == result.splits.x_train.shape[1], "the linear model sees the word features"
