@@ -6,6 +6,7 @@ fetched from outside the local server."""
 
 from __future__ import annotations
 
+import html as html_module
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -75,7 +76,7 @@ def _train(page, encoder: str) -> None:
     go(page, "Train", "Train")
     pick_option(page, page.get_by_role("combobox", name="Model", exact=True), "Linear model (softmax regression)")
     settle(page)
-    pick_option(page, page.get_by_role("combobox", name="Optimiser"), "adamw")
+    pick_option(page, page.get_by_role("combobox", name="Optimiser"), "AdamW")
     settle(page)
     for label, value in (("Epochs", "15"), ("Repeat over seeds", "3")):
         box = page.get_by_label(label, exact=True)
@@ -141,7 +142,8 @@ def test_notes_upload_two_encoders_verdict_highlighted_case_and_report(app_serve
             button.click()
         html = Path(download.value.path()).read_text()
         assert "red towards the true class" in html and 'background-color: rgba' in html
-        assert "Seen today" in html
+        shown = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+        assert "Seen today: " in shown, "the note reads as written"
 
     store = RunStore(home)
     assert len(store.list_experiments()) == 2

@@ -111,7 +111,7 @@ def test_linear_word_attributions_add_up_exactly_to_the_score_gap():
 
 
 def test_text_runs_train_with_plain_and_re_weighted_losses_and_a_two_stage_fix(tmp_path):
-    from tests.conftest import make_run
+    from conftest import make_run
     from core.store import RunStore
 
     ids = [make_run(tmp_path, {"data": TINY_NOTES, "model": {"name": "mlp", "hidden": 16}, "loss": {"name": loss},
@@ -167,3 +167,15 @@ def test_resamplers_samplers_and_label_cleaning_work_on_word_features(extra):
     art = result.artifacts
     assert np.isfinite(art.logits).all() and len(art.labels) == len(result.splits.y_test)
     assert art.features.shape[1] == result.splits.x_train.shape[1], "the linear model sees the word features"
+
+
+def test_a_huge_note_is_placed_on_its_first_words_and_still_adds_up():
+    from core.data import MAX_PIECES, create_text_encoder
+
+    encoder = create_text_encoder("tfidf").fit(["fever and cough", "wheeze at night", "fever at night"])
+    text = " ".join(["fever cough"] * 2000 + ["night"] * 10)  # 4,010 words, "night" only after the first 1,000
+    placement = encoder.placement(text)
+    assert placement.weights.shape == (len(encoder.feature_names()), MAX_PIECES)
+    attribution = encoder.transform([text])[0].astype(np.float64) * 3.0
+    words, rest = placement.per_word(attribution)
+    assert words.sum() + rest == pytest.approx(attribution.sum(), abs=1e-9) and rest > 0

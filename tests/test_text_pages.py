@@ -50,7 +50,7 @@ def test_text_statistics_and_telling_words_by_hand():
 @pytest.fixture(scope="module")
 def text_home(tmp_path_factory):
     """One linear run on an uploaded table of notes (one of them hostile) and two numbers."""
-    from tests.conftest import make_run
+    from conftest import make_run
     from core.data import save_upload
 
     home = tmp_path_factory.mktemp("text_pages")

@@ -36,7 +36,9 @@ from core.data._noise import (
     LABEL_NOISE, LabelNoise, corrupt_labels, damage_by_group, exact_count, label_damage_table, most_similar_class,
 )
 from core.data._batch import PICTURE_SUFFIXES, read_image_batch, read_table_batch
-from core.data._text_encoders import TEXT_ENCODERS, TextEncoder, WordPlacement, create_text_encoder, word_spans
+from core.data._text_encoders import (
+    MAX_PIECES, TEXT_ENCODERS, TextEncoder, WordPlacement, create_text_encoder, word_spans,
+)
 from core.data._sentence_encoder import MiniLmEncoder, minilm_path, offline_hub  # registers "minilm"
 from core.data._text_stats import distinctive_words, text_statistics
 from core.data._text_features import DEFAULT_TEXT_ENCODER, TextFeatures, encode_text_splits
@@ -66,7 +68,7 @@ __all__ = [
     "roles_frame",
     "LabelVariants", "LabelVariantsError", "find_label_variants", "label_key", "merge_label_variants", "quoted_forms",
     "variants_text",
-    "TEXT_ENCODERS", "TextEncoder", "WordPlacement", "create_text_encoder", "word_spans", "DEFAULT_TEXT_ENCODER",
+    "MAX_PIECES", "TEXT_ENCODERS", "TextEncoder", "WordPlacement", "create_text_encoder", "word_spans", "DEFAULT_TEXT_ENCODER",
     "TextFeatures", "encode_text_splits", "as_texts", "NOTE_CLASSES", "synthetic_notes",
     "MiniLmEncoder", "minilm_path", "offline_hub", "distinctive_words", "text_statistics",
     "PICTURE_SUFFIXES", "read_image_batch", "read_table_batch", "UNKNOWN_LABEL", "hidden_counts", "hide_labels", "load_unlabeled_upload",

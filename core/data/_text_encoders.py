@@ -26,12 +26,19 @@ __all__ = ["TEXT_ENCODERS", "TextEncoder", "WordPlacement", "create_text_encoder
 
 TEXT_ENCODERS: Registry["TextEncoder"] = Registry("text_encoder")
 _PIECE = re.compile(r"\S+")
+MAX_PIECES = 1000  # words placed per text: a pasted book must not make a (features x words) matrix of gigabytes
 
 
-def word_spans(text: str) -> list[tuple[int, int]]:
-    """(start, stop) of each whitespace-separated piece of `text`: the unit a word
-    attribution is shown on ("fever," with its comma is one piece)."""
-    return [m.span() for m in _PIECE.finditer(text)]
+def word_spans(text: str, limit: int = MAX_PIECES) -> list[tuple[int, int]]:
+    """(start, stop) of each whitespace-separated piece of `text`, the first `limit` of them:
+    the unit a word attribution is shown on ("fever," with its comma is one piece). A longer
+    text's later words carry no colour; what they hold goes to the rest, so totals still add up."""
+    spans = []
+    for m in _PIECE.finditer(text):
+        if len(spans) >= limit:
+            break
+        spans.append(m.span())
+    return spans
 
 
 @dataclass(frozen=True)
