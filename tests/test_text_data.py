@@ -179,3 +179,21 @@ def test_a_huge_note_is_placed_on_its_first_words_and_still_adds_up():
     attribution = encoder.transform([text])[0].astype(np.float64) * 3.0
     words, rest = placement.per_word(attribution)
     assert words.sum() + rest == pytest.approx(attribution.sum(), abs=1e-9) and rest > 0
+
+
+def test_new_notes_are_scored_by_a_stored_text_run(tmp_path, monkeypatch):
+    from conftest import make_run
+    from core.data import save_upload
+    from core.predict import predict_new_cases
+    from core.store import RunStore
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    data = _notes_csv()
+    source = save_upload(data, "notes.csv")
+    run_id = make_run(tmp_path, {"data": {"source": source}, "model": {"name": "linear"}, "train": FAST},
+                      embeddings=False)
+    new = _notes_csv(rows=30, seed=5).replace(b",diagnosis\n", b"\n")
+    new = b"\n".join(line.rsplit(b",", 1)[0] if i else line for i, line in enumerate(new.split(b"\n")) if line)
+    result = predict_new_cases(RunStore(tmp_path), run_id, "new_notes.csv", new + b"\n")
+    assert len(result.frame) == 30 and result.frame["patient_id"].iloc[0] == "P0000"
+    assert set(result.frame["predicted"]) <= {"flu", "asthma", "migraine"}

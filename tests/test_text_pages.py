@@ -159,3 +159,21 @@ def test_the_data_page_shows_text_statistics_and_offers_the_encoders(empty_home,
     from app import state
 
     assert at.session_state[state.DATA_CONFIG]["text_encoder"]["name"] == "minilm"
+
+
+def test_suspected_label_issues_of_a_text_run_show_their_notes(text_home, monkeypatch, open_page):
+    from core.analysis import read_label_issues
+    from core.store import RunStore
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(text_home["home"]))
+    at = open_page("gallery", run_id=text_home["run"])
+    for button in at.button:
+        if "Find suspected label issues" in button.label:
+            button.click().run()
+    _no_exceptions(at)
+    report = read_label_issues(RunStore(text_home["home"]), text_home["run"])
+    assert report is not None and report.num_flagged > 0, "the overlapping notes give some suspects"
+    cards = [i for i, m in enumerate(at.markdown) if re.match(r"\*\*.+ \(training row \d+\)\*\*", m.value)]
+    assert cards
+    note = at.markdown[cards[0] + 1].value  # the note, escaped, right under the card's heading
+    assert any(w in note for w in ("fever", "wheeze", "neck", "tired", "seen", "today", "aches", "cough"))
