@@ -197,3 +197,19 @@ def test_new_notes_are_scored_by_a_stored_text_run(tmp_path, monkeypatch):
     result = predict_new_cases(RunStore(tmp_path), run_id, "new_notes.csv", new + b"\n")
     assert len(result.frame) == 30 and result.frame["patient_id"].iloc[0] == "P0000"
     assert set(result.frame["predicted"]) <= {"flu", "asthma", "migraine"}
+
+
+def test_unlabelled_notes_uploaded_beside_a_text_table_get_the_same_features(tmp_path, monkeypatch):
+    from core.config import DataConfig
+    from core.data import load_data, save_upload, split_data
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    source = save_upload(_notes_csv(), "notes.csv")
+    extra = save_upload(_notes_csv(rows=24, seed=9), "more_notes.csv")  # its diagnosis column is ignored
+    config = DataConfig(source=source, unlabeled={"fraction": 0.5, "source": extra})
+    splits = split_data(load_data(config), config)
+    assert splits.x_unlabeled.shape[1] == splits.x_train.shape[1]
+    assert (splits.y_unlabeled_true == -1).sum() == 24 and np.isfinite(splits.x_unlabeled).all()
+    assert len(splits.texts_train) == len(splits.y_train), "the notes follow the rows that keep their labels"
+    uploaded = splits.x_unlabeled[splits.y_unlabeled_true == -1]
+    assert (uploaded[:, 4:] != 0).any(axis=1).all(), "each uploaded note has word features"
