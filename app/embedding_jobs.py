@@ -21,15 +21,16 @@ import streamlit as st
 
 from core.analysis import embed, load_cached
 from core.analysis._embedding import _cache_path
-from core.artifacts import EvalArtifacts
+from core.artifacts import EvalArtifacts, MadeRows, training_map_features
 from core.jobs import compute_embeddings
 from core.jobs._pipeline import EMBEDDING_DEFAULTS
+from core.registry import plugin_label
 from core.store import RunNotFound, RunStore, pid_alive
 from core.text import md
 from core.train import fixed_train_subset
 
 __all__ = ["SPLITS", "map_coordinates", "embedding_settings", "embedding_path", "load_embedding", "is_ready", "submit", "job_error",
-           "split_arrays", "split_inputs", "split_case_names"]
+           "split_arrays", "split_inputs", "split_case_names", "made_mask"]
 
 SPLITS = {"test": "test set", "train": "training subset"}
 _LOCK = threading.Lock()
@@ -56,7 +57,22 @@ def _key(store: RunStore, run_id: str, params: dict[str, Any]) -> tuple[str, str
 
 def _features(store: RunStore, run_id: str, split: str, artifacts: EvalArtifacts | None) -> np.ndarray:
     artifacts = artifacts if artifacts is not None else store.artifacts(run_id)
-    return artifacts.features if split == "test" else artifacts.train_features
+    return artifacts.features if split == "test" else training_map_features(artifacts, store.made_rows(run_id))
+
+
+def _made(made: MadeRows | None, artifacts: EvalArtifacts) -> MadeRows | None:
+    """The made rows the training map places (those with features of this network), else None."""
+    features = training_map_features(artifacts, made)
+    return made if made is not None and len(features) > len(artifacts.train_features) else None
+
+
+def made_mask(artifacts: EvalArtifacts, split: str, made: MadeRows | None) -> np.ndarray | None:
+    """Which points of a split's map are rows the resampler made (only the training map has
+    them); None when there are none."""
+    made = _made(made, artifacts) if split == "train" else None
+    if made is None:
+        return None
+    return np.arange(len(artifacts.train_labels) + len(made.y)) >= len(artifacts.train_labels)
 
 
 def embedding_path(store: RunStore, run_id: str, split: str, params: dict[str, Any],
@@ -111,18 +127,25 @@ def job_error(store: RunStore, run_id: str, params: dict[str, Any]) -> BaseExcep
     return job.exception() if job is not None and job.done() else None
 
 
-def split_arrays(artifacts: EvalArtifacts, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_arrays(artifacts: EvalArtifacts, split: str,
+                 made: MadeRows | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features, true labels, model predictions) of a split; the train subset's
-    predictions come from the stored head (the model is `head(features)`)."""
+    predictions come from the stored head (the model is `head(features)`), and the rows the
+    resampler made (`made`) follow the subset's, labelled with the class they were made for."""
     if split == "test":
         return artifacts.features, artifacts.labels, artifacts.logits.argmax(axis=1)
-    logits = artifacts.train_features @ artifacts.head_weight.T + artifacts.head_bias
-    return artifacts.train_features, artifacts.train_labels, logits.argmax(axis=1)
+    made = _made(made, artifacts)
+    features = training_map_features(artifacts, made)
+    labels = artifacts.train_labels if made is None else np.concatenate([artifacts.train_labels, made.y])
+    logits = features @ artifacts.head_weight.T + artifacts.head_bias
+    return features, labels, logits.argmax(axis=1)
 
 
-def split_inputs(splits, artifacts: EvalArtifacts, config, split: str) -> np.ndarray | None:
+def split_inputs(splits, artifacts: EvalArtifacts, config, split: str,
+                 made: MadeRows | None = None) -> np.ndarray | None:
     """The raw inputs (images or table rows) behind each point of a split, re-derived from
-    the run's seeded splits; None when they cannot be matched to the stored labels."""
+    the run's seeded splits (the made rows' from the run's record of them); None when they
+    cannot be matched to the stored labels."""
     if split == "test":
         rows, labels = artifacts.test_index, splits.y_test
     else:
@@ -131,21 +154,28 @@ def split_inputs(splits, artifacts: EvalArtifacts, config, split: str) -> np.nda
     expected = artifacts.labels if split == "test" else artifacts.train_labels
     if len(rows) != len(expected) or rows.max(initial=-1) >= len(labels) or not np.array_equal(labels[rows], expected):
         return None
-    return (splits.x_test if split == "test" else splits.x_train)[rows]
+    inputs = (splits.x_test if split == "test" else splits.x_train)[rows]
+    made = _made(made, artifacts) if split == "train" else None
+    return inputs if made is None else np.concatenate([inputs, made.x.reshape(len(made.x), *inputs.shape[1:])])
 
 
-def split_texts(splits, artifacts: EvalArtifacts, config, split: str) -> list[str] | None:
+def split_texts(splits, artifacts: EvalArtifacts, config, split: str, made: MadeRows | None = None
+                ) -> list[str] | None:
     """The free text behind each point of a split (columns joined by " · "), matched as
-    `split_inputs` matches the inputs; None without free text or a match."""
+    `split_inputs` matches the inputs; a row the resampler made has none. None without free
+    text or a match."""
     texts = getattr(splits, "texts_test" if split == "test" else "texts_train", None)
-    if texts is None or split_inputs(splits, artifacts, config, split) is None:
+    if texts is None or split_inputs(splits, artifacts, config, split, made) is None:
         return None
     rows = artifacts.test_index if split == "test" else fixed_train_subset(
         splits.y_train, config.train.train_subset, config.data.seed)
-    return [" · ".join(row) for row in texts[rows]]
+    made = _made(made, artifacts) if split == "train" else None
+    return [" · ".join(row) for row in texts[rows]] + ([] if made is None else ["(a row the resampler made: no note)"]
+                                                        * len(made.y))
 
 
-def split_case_names(splits, artifacts: EvalArtifacts, config, split: str) -> list[str] | None:
+def split_case_names(splits, artifacts: EvalArtifacts, config, split: str,
+                     made: MadeRows | None = None) -> list[str] | None:
     """Each point of a split named as a person finds the case ("patient_id P-00412"): the
     test cases from the run's stored identifiers, the training subset's from the splits;
     None when the subset cannot be matched to the stored labels."""
@@ -156,7 +186,10 @@ def split_case_names(splits, artifacts: EvalArtifacts, config, split: str) -> li
     if ids is None or len(rows) != len(artifacts.train_labels) or not np.array_equal(splits.y_train[rows],
                                                                                       artifacts.train_labels):
         return None
-    return [f"{splits.id_name} {ids[r]}" for r in rows]
+    made = _made(made, artifacts)
+    extra = [] if made is None else [f"row made by {plugin_label('resampler', made.resampler)} (no real case)"
+                                     for _ in made.y]
+    return [f"{splits.id_name} {ids[r]}" for r in rows] + extra
 
 
 def map_coordinates(store: RunStore, run_id: str, split: str, params: dict[str, Any],
@@ -181,5 +214,5 @@ def map_coordinates(store: RunStore, run_id: str, split: str, params: dict[str, 
                     "Meanwhile this is PCA, a quick straight-line projection; the map swaps in by itself.")
 
     wait_for_umap()
-    features = split_arrays(artifacts, split)[0]
+    features = _features(store, run_id, split, artifacts)
     return embed(features, method="pca", n_components=int(params["n_components"])), "PCA"

@@ -16,7 +16,9 @@ from core.analysis import minority_collapse
 from core.data import in_original_units
 from core.viz import cosine_heatmap, nc_history_figure
 
-__all__ = ["sample_values", "fmt", "neural_collapse_tab", "angles_tab"]
+__all__ = ["TABS", "sample_values", "fmt", "neural_collapse_tab", "angles_tab"]
+
+TABS = ("Feature map", "Neural collapse", "Lengths vs counts", "Angles", "Tail spread")  # the page's tabs, in order
 
 NC_CARDS = [("NC1", "nc1", "Within-class spread relative to between-class spread (0 = each class is a point)."),
             ("NC2 lengths", "nc2_equinorm_means", "How unequal the class-mean lengths are (0 = all equal)."),

@@ -3,16 +3,21 @@ live progress, and the verdict drawn from its finished runs (cached until a run 
 
 from __future__ import annotations
 
+import json
 import math
 
 import streamlit as st
 
+from app import state
+
 from app.fit_tables import stacked_cards
 from app.services import get_store, resume_sweep, start_sweep_in_background
 from app.widgets import explain, flash
+from core.config import DataConfig
+from core.data import list_uploads, source_label
 from core.lessons import (
     LESSONS, Lesson, Verdict, create_lesson, format_interval, lesson_state, lesson_sweep, lesson_verdict,
-    list_lessons, state_of,
+    list_lessons, own_data_choices, state_of, takes_own_data,
 )
 from core.run_words import format_seconds
 from core.text import md
@@ -57,7 +62,44 @@ def pick_lesson() -> Lesson:
                        help="The quick look trains 2 seeds for 2 epochs: it shows the machinery, not numbers to "
                             "teach from. Run the class-ready size before class (or `tailscope lesson NAME "
                             "--prerun`) and it opens at once.")
-    return create_lesson(name, size)
+    data = own_data_picker(name) if takes_own_data(name) else None
+    return create_lesson(name, size, data)
+
+
+@st.cache_data(show_spinner="Checking the stored uploads…", max_entries=8)
+def _own_data(home: str, name: str, saved_json: str, stamp: tuple) -> tuple[list[str], list[str]]:
+    usable, reasons = own_data_choices(get_store(), name, json.loads(saved_json))
+    return [c.model_dump_json() for c in usable], reasons
+
+
+def data_words(data: DataConfig) -> str:
+    """An upload as the lesson uses it: file, label column and its stages in order."""
+    return (f"{source_label(data.source)} · label {data.label_column or '(guessed)'} · stages "
+            + " → ".join(data.ordinal or []))
+
+
+def own_data_picker(name: str) -> DataConfig | None:
+    """For a lesson that can run on a person's data: its built-in set or a stored upload whose
+    label is marked as ordered stages; the other uploads listed with the reason each cannot
+    be used. Returns the chosen upload's config, or None for the built-in set."""
+    store = get_store()
+    stamp = (len(store.list_runs()), tuple(u.source for u in list_uploads()))
+    saved = st.session_state.get(state.DATA_CONFIG) or {}  # the Data page's choice (restored from disk)
+    usable, reasons = _own_data(str(store.home), name, json.dumps(saved, sort_keys=True, default=str), stamp)
+    options = ["", *usable]
+    choice = st.radio("Data", options, key=f"{KEY}data.{name}", horizontal=True,
+                      format_func=lambda o: "the built-in set" if not o else md(data_words(
+                          DataConfig.model_validate_json(o))),
+                      help="The lesson's own generated data, or one of your uploaded tables whose label is marked as "
+                           "ordered stages on the Data page.")
+    if reasons:
+        with st.expander(f"Uploads this lesson cannot use ({len(reasons)})"):
+            for reason in reasons:
+                st.markdown(f"- {md(reason)}")
+    elif not usable:
+        st.caption("To run it on your own table: upload it on the Data page, mark its label's values as ordered stages "
+                   "(first to last, the rare event last) and save it for training.")
+    return DataConfig.model_validate_json(choice) if choice else None
 
 
 def _start(lesson: Lesson) -> None:

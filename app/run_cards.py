@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.services import get_store, load_experiment
 from app.widgets import explain, run_method, run_title, status_badge
-from core.run_words import progress_text
+from core.run_words import kept_epoch_words, progress_text
 from core.store import ExperimentRecord, RunFileDamaged, RunRecord
 from core.text import interval_text as interval_words
 from core.text import md
@@ -62,8 +62,8 @@ def _charts(record: RunRecord) -> None:
     selected = (metrics.get("training") or {}).get("selected_epoch")
     st.plotly_chart(training_curves_figure(history, selected), width="stretch", key=f"train.curves.{record.id}")
     explain("Loss should fall and accuracy rise. When balanced accuracy stays well below accuracy, the rare "
-            "classes are being missed. A dashed line marks the epoch whose model is kept (the best on the "
-            "validation split); a shaded band marks the epochs of a two-stage fix.")
+            f"classes are being missed. {kept_epoch_words(history, selected) if record.status == 'done' else ''} "
+            "A shaded band marks the epochs of a two-stage fix.")
     st.plotly_chart(recall_heatmap_figure(history, info["class_names"], info["counts_train"], info["groups"]),
                     width="stretch", key=f"train.recall.{record.id}")
     explain("Recall of each class (the share of its validation samples the model finds) at every epoch: common "

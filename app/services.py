@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from app import state
-from core.artifacts import EvalArtifacts
+from core.artifacts import EvalArtifacts, MadeRows
 from core.config import DataConfig, RunConfig
 from core.data import Splits
 from core.analysis import experiment_summary, sweep_summary
@@ -123,6 +123,7 @@ class RunBundle:
     artifacts: EvalArtifacts
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
+    made_rows: MadeRows | None = None  # the training rows its resampler made, if any
 
     @property
     def class_names(self) -> list[str]:
@@ -141,8 +142,10 @@ class RunBundle:
 def _bundle(home: str, run_id: str, updated: float) -> RunBundle:
     store = _store_for(home)
     record = store.get(run_id)
-    return RunBundle(record, RunConfig.model_validate(record.config), store.artifacts(run_id),
-                     store.metrics(run_id), store.history(run_id))
+    metrics = store.metrics(run_id)
+    made = store.made_rows(run_id) if metrics.get("synthetic_rows") else None
+    return RunBundle(record, RunConfig.model_validate(record.config), store.artifacts(run_id), metrics,
+                     store.history(run_id), made)
 
 
 def load_bundle(run_id: str) -> RunBundle:

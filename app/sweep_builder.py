@@ -16,12 +16,13 @@ from app.services import get_store
 from app.sweep_start import start_sweep_and_follow
 from app.widgets import explain
 from core.config import ConfigError, DataConfig
-from core.data import DataError, source_label
+from core.data import DataError, is_ordinal, source_label
 from core.glossary import plugin_label
 from core.jobs import (
     NO_STAGE2, SweepChoices, SweepSpec, estimate_sweep_seconds, estimate_words, expand_sweep, load_sweep,
     sweep_from_choices, sweep_yaml,
 )
+from core.models import MODELS
 from core.registry import registry_for
 from core.text import md
 from core.train import compatible_models
@@ -33,10 +34,12 @@ CURRENT = "current"  # the data chosen on the Data page
 RATIOS = [2, 5, 10, 20, 50, 100, 200]
 NOISE_RATES = [0.0, 0.1, 0.2, 0.3, 0.4]
 BUILTIN_IMBALANCE = {"profile": "exp", "ratio": 10}  # a built-in chosen here: made long-tailed, ratio 10
+ORDINAL_FIRST = ("separate_logits", "proportional_odds", "presto")  # the reference first, as in the lesson
 
 
-def _data_choice() -> tuple[dict[str, Any], str] | None:
-    """(the data config as a dict, its modality), or None after saying why it cannot load."""
+def _data_choice() -> tuple[dict[str, Any], str, bool] | None:
+    """(the data config as a dict, its modality, whether its label is ordered stages), or None
+    after saying why it cannot load."""
     current = current_data_config(st.session_state.get(state.DATA_CONFIG))
     builtins = registry_for("dataset").names()
     options = [CURRENT, *builtins]
@@ -56,12 +59,13 @@ def _data_choice() -> tuple[dict[str, Any], str] | None:
     imbalance = data.imbalance  # its profile and ratio said in the YAML, whatever their defaults
     raw["imbalance"] = {"profile": imbalance.profile, "ratio": imbalance.ratio,
                         **imbalance.model_dump(mode="json", exclude_defaults=True)}
-    return raw, modality
+    return raw, modality, is_ordinal(data)
 
 
-def _pick(column, label: str, kind: str, default: list[str], help: str, extra: tuple[str, ...] = ()) -> list[str]:
+def _pick(column, label: str, kind: str, default: list[str], help: str, extra: tuple[str, ...] = (),
+          key: str = "") -> list[str]:
     names = [*extra, *registry_for(kind).names()]
-    return column.multiselect(label, names, default=default, key=f"{KEY}.{kind}", help=help,
+    return column.multiselect(label, names, default=default, key=key or f"{KEY}.{kind}", help=help,
                               format_func=lambda n: "none (train once)" if n == NO_STAGE2 else plugin_label(kind, n))
 
 
@@ -69,13 +73,24 @@ def _choices() -> SweepChoices | None:
     chosen = _data_choice()
     if chosen is None:
         return None
-    data, modality = chosen
-    models = compatible_models(modality)
+    data, modality, ordinal = chosen
+    models = compatible_models(modality, ordinal)
     default_model = "small_cnn" if modality == "image" else "mlp"
     c1, c2, c3 = st.columns(3)
-    model = c1.selectbox("Model", models, index=models.index(default_model) if default_model in models else 0,
-                         key=f"{KEY}.model", format_func=lambda n: plugin_label("model", n),
-                         help="Held fixed across the sweep: only models that fit this data's kind are listed.")
+    compared: list[str] = []
+    if ordinal:  # ordered stages: the ordinal models are compared with each other (and any other model)
+        compared = c1.multiselect(
+            "Models (the label is ordered stages)", models, key=f"{KEY}.models", format_func=lambda n: plugin_label("model", n),
+            default=sorted((n for n in models if MODELS.info(n).capabilities.get("ordinal")),
+                           key=lambda n: (n not in ORDINAL_FIRST, ORDINAL_FIRST.index(n) if n in ORDINAL_FIRST else n)),
+            help="The models for ordered stages (separate regressions, proportional odds, PRESTO) are offered because "
+                 "this data's label is marked as ordered stages; two or more are compared, each on the same folds "
+                 "and seeds. They are fitted in one go: losses and samplers do not change them.")
+        model = compared[0] if compared else default_model
+    else:
+        model = c1.selectbox("Model", models, index=models.index(default_model) if default_model in models else 0,
+                             key=f"{KEY}.model", format_func=lambda n: plugin_label("model", n),
+                             help="Held fixed across the sweep: only models that fit this data's kind are listed.")
     epochs = c2.number_input("Epochs", 1, 10_000, 20, key=f"{KEY}.epochs",
                              help="Passes over the training data, the same for every training of the sweep.")
     seeds = c3.number_input("Seeds per combination", 1, 10, 3, key=f"{KEY}.seeds",
@@ -83,8 +98,9 @@ def _choices() -> SweepChoices | None:
                                  "each is compared with the reference seed by seed. Three or more give an interval.")
     st.markdown("**What to vary**: one value is held fixed; two or more are compared, every combination of them.")
     a, b = st.columns(2)
-    losses = _pick(a, "Losses", "loss", ["ce", "balanced_softmax"], "How much each mistake costs. Plain cross-entropy is the reference "
-                   "every other square is compared with.")
+    losses = _pick(a, "Losses", "loss", ["ce"] if ordinal else ["ce", "balanced_softmax"], "How much each mistake "
+                   "costs. Plain cross-entropy is the reference every other square is compared with.",
+                   key=f"{KEY}.loss.ordinal" if ordinal else "")  # ordered stages start from one loss of their own
     samplers = _pick(b, "Samplers", "sampler", ["instance"], "How often each class is shown in training.")
     stage2 = _pick(a, "Two-stage fixes", "stage2", [NO_STAGE2], "Re-balance the classifier after training; "
                    "'none' trains once.", extra=(NO_STAGE2,))
@@ -98,7 +114,7 @@ def _choices() -> SweepChoices | None:
                            help="1: one split. 5: each combination trained five times, each tested on another fifth "
                                 "of the data (times the seeds).")
     name = st.text_input("Sweep name", key=f"{KEY}.name", placeholder="automatic: what varies, on which data")
-    return SweepChoices(data=data, model={"name": model}, train={"epochs": int(epochs)}, losses=losses,
+    return SweepChoices(data=data, model={"name": model}, models=compared, train={"epochs": int(epochs)}, losses=losses,
                         samplers=samplers, stage2=stage2, ratios=ratios, noise_rates=noise, seeds=int(seeds),
                         folds=int(folds), name=name)
 

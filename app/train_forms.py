@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from app.services import load_splits
 from app.sweep_start import start_sweep_and_follow
 from app.widgets import params_form, plugin_caption, starting_value, table_height
-from core.analysis import closest_record_check, resampling_view, synthetic_utility
+from core.analysis import resampling_view, synthetic_row_checks
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
 from core.data import Dataset
 from core.jobs import FIXES_SEEDS, standard_fixes_spec, sweep_size
@@ -31,7 +31,7 @@ from core.viz import resampling_figure
 
 __all__ = ["TRAIN_EXPLAINER", "OPTIMISER_WORDS", "plugin_picker", "train_settings_form", "evaluation_form",
            "resampling_preview", "resampling_panel", "build_run_config", "budget_line", "standard_fixes_button",
-           "training_fixes_form"]
+           "training_fixes_form", "synthetic_checks_words"]
 
 TRAIN_EXPLAINER = """
 **Three places to push back against imbalance**
@@ -96,11 +96,8 @@ def _resampling(data_json: str, name: str, params_json: str, seed: int) -> tuple
     out = resample(name, splits.x_train, splits.y_train, json.loads(params_json), seed=seed)
     checks: dict[str, Any] = {}
     if out.n_synthetic:
-        made, labels = out.x[out.synthetic], out.y[out.synthetic]
-        copies = closest_record_check(splits.x_train, made)
-        checks = {"made": int(out.n_synthetic), "flagged": int(copies["flagged"].sum()),
-                  "share_flagged": copies["share_flagged"],
-                  **synthetic_utility(splits.x_train, splits.y_train, made, labels, splits.x_val, splits.y_val, seed)}
+        checks = synthetic_row_checks(splits.x_train, splits.y_train, out.x[out.synthetic], out.y[out.synthetic],
+                                      splits.x_val, splits.y_val, seed=seed)
     k = splits.num_classes
     counts = pd.DataFrame({
         "class": list(splits.class_names), "before": np.bincount(splits.y_train, minlength=k),
@@ -124,13 +121,14 @@ def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: S
                      seed: int) -> list[int] | None:
     """The chosen resampler's effect on the training rows: a picture and the counts.
     Returns the training counts after resampling (None when it cannot run)."""
-    with st.expander(f"What {resampler['name']} does to the training rows", expanded=True):
+    label = registry_for("resampler").info(resampler["name"]).label
+    with st.expander(f"What {md(label)} does to the training rows", expanded=True):
         try:
             view, counts, checks = resampling_preview(data, resampler, int(seed))
         except ValueError as exc:
             st.error(md(exc))
             return None
-        st.plotly_chart(resampling_figure(view, class_names), width="stretch", key="train.resampling")
+        st.plotly_chart(resampling_figure(view, class_names, label), width="stretch", key="train.resampling")
         st.dataframe(counts, hide_index=True, width="stretch", height=table_height(len(counts), 300))
         st.caption("Each dot is a training row, flattened onto its two main directions of variation. Open diamonds "
                    "are rows the resampler made up; crosses are real rows it threw away. Training then sees the "
@@ -140,17 +138,20 @@ def resampling_panel(data: DataConfig, resampler: dict[str, Any], class_names: S
     return counts["after"].astype(int).tolist()
 
 
-def synthetic_checks_words(checks: dict[str, Any]) -> str:
-    """The made rows' closest-record and utility checks in one paragraph."""
-    def ba(value: float) -> str:
-        return "n/a" if value != value else f"{value:.2f}"
+def synthetic_checks_words(checks: dict[str, Any], scored_on: str = "validation") -> str:
+    """The made rows' closest-record and utility checks in one paragraph (`scored_on`: which
+    real rows the models were scored on)."""
+    def ba(value: float | None) -> str:
+        return "n/a" if value is None or value != value else f"{value:.2f}"
 
-    return (f"**Copies of real rows:** {checks['flagged']} of the {checks['made']} made rows "
+    checked = checks.get("checked", checks["made"])
+    sample = "" if checked == checks["made"] else f" checked (an even share of each class of the {checks['made']:,} made)"
+    return (f"**Copies of real rows:** {checks['flagged']:,} of the {checked:,} made rows{sample} "
             f"({checks['share_flagged']:.0%}) lie closer to a real training row than 95 % of real rows lie to their "
             "own nearest neighbour: near copies, which a privacy review would flag. **Useful?** Balanced accuracy "
-            "on the validation rows of a logistic regression trained on the real rows "
-            f"{ba(checks['train_real'])}, on the made rows alone {ba(checks['train_synthetic'])} (they cover only "
-            f"the classes they were made for), on both {ba(checks['train_both'])}.")
+            f"on the {scored_on} rows of a logistic regression trained on the real rows {ba(checks['train_real'])}, "
+            f"on the made rows alone {ba(checks['train_synthetic'])} (they cover only the classes they were made "
+            f"for), on both {ba(checks['train_both'])}.")
 
 
 # --- widgets --------------------------------------------------------------------------------

@@ -363,7 +363,8 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
                                                  format="%g", min_value=float(low) if low is not None else None,
                                                  max_value=float(high) if high is not None else None))
         elif default is None:
-            text = st.text_input(label, value="", key=widget_key, help=(help_text or "") + " (leave empty for auto)")
+            text = st.text_input(label, key=starting_value(widget_key, ""),
+                                 help=(help_text or "") + " (leave empty for auto)")
             if text.strip():
                 numeric = float in get_args(field.annotation) or int in get_args(field.annotation)
                 try:
@@ -371,7 +372,7 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
                 except ValueError:
                     values[name] = text  # the schema's validation names the problem
         elif isinstance(default, dict):  # nested parameters, typed as JSON
-            text = st.text_input(label, value="", key=widget_key, placeholder='e.g. {"k_neighbors": 3}',
+            text = st.text_input(label, key=starting_value(widget_key, ""), placeholder='e.g. {"k_neighbors": 3}',
                                  help=(help_text or "") + " (JSON; leave empty for the defaults)")
             if text.strip():
                 try:
@@ -379,7 +380,7 @@ def params_form(info: PluginInfo, key: str, skip: tuple[str, ...] = ()) -> dict[
                 except ValueError:
                     values[name] = text  # the schema's validation names the problem
         else:
-            values[name] = st.text_input(label, value=str(default), key=widget_key, help=help_text)
+            values[name] = st.text_input(label, key=starting_value(widget_key, str(default)), help=help_text)
     return values
 
 

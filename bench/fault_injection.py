@@ -16,7 +16,8 @@ count what is lost and what a person would see.
    or (JSON) given another type or a section of another shape: every file kind once, every
    way at least once (`--full-damage`: every file every way). Then every run (the damaged
    ones, an untouched one, a failed one) is opened with `tailscope show`, `show --json`,
-   `explain --n 2` and `runs --json` (subprocesses) and the Results, Geometry, Calibration,
+   `explain --n 2` and `runs --json` (subprocesses; the test suite's small version calls
+   the same `main` in its own process) and the Results, Geometry, Calibration,
    Post-hoc and Gallery pages (Streamlit AppTest, the app's friendly-error mode on). A
    traceback, a Python exception or warning name, or a server path in what a person sees
    counts as a traceback shown; so does a page's generic "something went wrong" notice or
@@ -31,6 +32,7 @@ fails its integrity check. `tests/test_faults.py` runs a small version of the sa
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -43,8 +45,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -414,14 +418,48 @@ def _cli(args: list[str], home: Path, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd + args, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
+def _cli_here(args: list[str], home: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """The same call through `core.cli.main` in this process, its output captured as a
+    subprocess's would be (a traceback that escapes, or one logged, lands in stderr): what a
+    person reads is the same, without an interpreter and torch to start for each call."""
+    from core.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    logged = logging.StreamHandler(err)
+    logging.getLogger().addHandler(logged)
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(args)
+            except SystemExit as exc:  # argparse's own exit
+                code = exc.code if isinstance(exc.code, int) else 1
+            except Exception:  # noqa: BLE001 - what escapes main is a traceback a person would see
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(here)
+        logging.getLogger().removeHandler(logged)
+    return subprocess.CompletedProcess(["tailscope", *args], code, out.getvalue(), err.getvalue())
+
+
+def _done(call, *args) -> Future:
+    future: Future = Future()
+    future.set_result(call(*args))
+    return future
+
+
 def check_cli(h: Harness, cases: dict[str, tuple[str, str] | None], out_dir: Path, pool) -> list:
-    """Start every CLI call on `pool`; returns what `judge_cli` needs once they have ended."""
-    jobs = [("runs --json", None, None, None, pool.submit(_cli, ["runs", "--json"], h.home, out_dir))]
+    """Start every CLI call on `pool` (None: call each in this process, now); returns what
+    `judge_cli` needs once they have ended."""
+    submit = pool.submit if pool is not None else lambda _call, *args: _done(_cli_here, *args)
+    jobs = [("runs --json", None, None, None, submit(_cli, ["runs", "--json"], h.home, out_dir))]
     for run_id, case in cases.items():
         status = h.store.get(run_id).status
         for name, args in (("show", ["show", run_id]), ("show --json", ["show", run_id, "--json"]),
                            ("explain", ["explain", run_id, "--n", "2", "--out", str(out_dir / f"{run_id}.html")])):
-            jobs.append((name, run_id, case, status, pool.submit(_cli, args, h.home, out_dir)))
+            jobs.append((name, run_id, case, status, submit(_cli, args, h.home, out_dir)))
     return jobs
 
 
@@ -511,8 +549,9 @@ def _shown(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
-def run_damage(h: Harness, full: bool = False, files: tuple[str, ...] = tuple(DAMAGE)) -> None:
-    """Damage files of finished runs and open every run every way a person can."""
+def run_damage(h: Harness, full: bool = False, files: tuple[str, ...] = tuple(DAMAGE), cli_here: bool = False) -> None:
+    """Damage files of finished runs and open every run every way a person can (`cli_here`:
+    the CLI calls in this process, after the pages, rather than as subprocesses beside them)."""
     report, store, rng = h.report, h.store, h.rng
     complete = complete_runs(store)
     plan = damage_plan(rng, full, files)
@@ -531,19 +570,22 @@ def run_damage(h: Harness, full: bool = False, files: tuple[str, ...] = tuple(DA
     t = time.monotonic()
     # the CLI calls (subprocesses, two at a time) run while the pages render here
     with tempfile.TemporaryDirectory(prefix="tailscope-fault-out-") as out, ThreadPoolExecutor(2) as pool:
-        jobs = check_cli(h, cases, Path(out), pool)
+        jobs = [] if cli_here else check_cli(h, cases, Path(out), pool)
         check_pages(h, cases)
         report.seconds["pages"] = time.monotonic() - t
+        if cli_here:
+            jobs = check_cli(h, cases, Path(out), None)
         judge_cli(h, jobs, Path(out))
     report.seconds["pages and CLI"] = time.monotonic() - t
 
 
 # --- driver --------------------------------------------------------------------------------
 def run(kills: int = 20, seed: int = 0, home: Path | None = None, points: tuple[str, ...] | None = None,
-        full_damage: bool = False, files: tuple[str, ...] | None = tuple(DAMAGE), log=print) -> Report:
+        full_damage: bool = False, files: tuple[str, ...] | None = tuple(DAMAGE), log=print,
+        cli_here: bool = False) -> Report:
     """The whole experiment in `home` (a fresh folder); returns the report. `points`: the
     kill moments (default: `kills` of them, every kind in turn, shuffled); `files`: the file
-    kinds to damage (None: no damage phase)."""
+    kinds to damage (None: no damage phase); `cli_here`: see `run_damage`."""
     saved = {k: os.environ.get(k) for k in ("TAILSCOPE_RAISE_ERRORS", "TAILSCOPE_HOME")}
     os.environ.pop("TAILSCOPE_RAISE_ERRORS", None)  # the app's friendly-error path, as users see it
     home = Path(home or tempfile.mkdtemp(prefix="tailscope-faults-"))
@@ -569,7 +611,7 @@ def run(kills: int = 20, seed: int = 0, home: Path | None = None, points: tuple[
         check_store(h)
         report.seconds["drain and checks"] = time.monotonic() - t
         if files:
-            run_damage(h, full_damage, files)
+            run_damage(h, full_damage, files, cli_here)
     finally:
         for key, value in saved.items():
             if value is None:

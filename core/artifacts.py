@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EvalArtifacts", "OLD_RUN_IDS"]
+__all__ = ["EvalArtifacts", "MadeRows", "OLD_RUN_IDS", "MADE_ROWS_KEPT", "training_map_features"]
 
+MADE_ROWS_KEPT = 2000  # made rows kept with a run (an even share of each class); the count is kept whole
 OLD_RUN_IDS = "test row"  # how a run stored before case identifiers were kept names its test cases
 
 
@@ -105,3 +106,70 @@ def _storable(value):
     if isinstance(value, np.ndarray) and value.dtype == object:
         return np.asarray([str(v) for v in value.reshape(-1)], dtype=str).reshape(value.shape)
     return value
+
+
+@dataclass(frozen=True)
+class MadeRows:
+    """The training rows a resampler made for a run (`synthetic_rows.npz`, no pickle): which
+    resampler, which positions of the resampled training rows were made (`positions`, after
+    the `n_real` real rows the resampler was given), how many per class, and a kept sample of
+    them (`x`, `y`, at most `MADE_ROWS_KEPT`) with their features in the trained network
+    (`features`, empty for table baselines) so Geometry can place them beside the real rows."""
+
+    resampler: str
+    n_real: int
+    positions: np.ndarray  # (n_made,) positions of the made rows among the training rows
+    per_class: np.ndarray  # (K,) rows made for each class
+    x: np.ndarray  # (m, ...) the kept made rows, as training saw them
+    y: np.ndarray  # (m,)
+    features: np.ndarray  # (m, d) their penultimate features; (m, 0) without a network
+
+    @property
+    def count(self) -> int:
+        return int(np.asarray(self.per_class).sum())
+
+    @classmethod
+    def of(cls, resampler: str, x: np.ndarray, y: np.ndarray, made: np.ndarray, num_classes: int, n_real: int,
+           seed: int = 0) -> MadeRows:
+        """From the resampled rows and the mask of the made ones; a seeded, even share of each
+        class is kept when more than `MADE_ROWS_KEPT` were made."""
+        made = np.asarray(made, dtype=bool)
+        positions = np.flatnonzero(made)
+        y_made = np.asarray(y)[positions]
+        keep = positions
+        if len(positions) > MADE_ROWS_KEPT:
+            rng = np.random.default_rng(seed)
+            classes = np.unique(y_made)
+            share = MADE_ROWS_KEPT // len(classes)
+            keep = np.sort(np.concatenate([rng.permutation(positions[y_made == c])[:share] for c in classes]))
+        x_kept = np.asarray(x)[keep]
+        return cls(str(resampler), int(n_real), positions.astype(np.int64),
+                   np.bincount(y_made.astype(np.int64), minlength=num_classes).astype(np.int64),
+                   x_kept, np.asarray(y)[keep].astype(np.int64), np.zeros((len(keep), 0), np.float32))
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, resampler=np.array(self.resampler, dtype=str), n_real=np.array(self.n_real),
+                            positions=self.positions, per_class=self.per_class, x=self.x, y=self.y,
+                            features=self.features)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> MadeRows:
+        """Read back; a file of another shape raises ValueError (the store calls it damaged)."""
+        with np.load(path, allow_pickle=False) as z:
+            made = cls(str(z["resampler"].item()), int(z["n_real"]), z["positions"], z["per_class"], z["x"], z["y"],
+                       z["features"])
+        if len(made.x) != len(made.y) or len(made.features) != len(made.y) or made.count != len(made.positions):
+            raise ValueError("its arrays do not match in length")
+        if made.positions.size and made.positions.min() < 0:
+            raise ValueError("a made row has a negative position")
+        return made
+
+
+def training_map_features(artifacts: EvalArtifacts, made: MadeRows | None) -> np.ndarray:
+    """What the map of the training rows places: the fixed training subset's features, then
+    the kept made rows' (when the run's resampler made rows and a network gave them features)."""
+    if made is None or made.features.shape[1] == 0 or made.features.shape[1] != artifacts.train_features.shape[1]:
+        return artifacts.train_features
+    return np.concatenate([artifacts.train_features, made.features.astype(artifacts.train_features.dtype)])

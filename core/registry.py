@@ -218,6 +218,12 @@ KINDS: tuple[PluginKind, ...] = (
     _kind("posthoc", "posthoc", "Post-hoc adjustment", None, "core.methods", "POSTHOC"),
     _kind("attribution", "attributions", "Attribution method", None, "core.analysis", "ATTRIBUTIONS"),
     _kind("attack", "attacks", "Adversarial attack", "evaluation.attack", "core.methods", "ATTACKS"),
+    # multi-label (engine only so far: no config section names them yet)
+    _kind("multilabel_loss", "multilabel_losses", "Multi-label loss", None, "core.methods", "MULTILABEL_LOSSES"),
+    _kind("multilabel_sampler", "multilabel_samplers", "Multi-label sampler", None, "core.methods",
+          "MULTILABEL_SAMPLERS"),
+    _kind("multilabel_dataset", "multilabel_datasets", "Multi-label dataset", None, "core.data",
+          "MULTILABEL_DATASETS"),
 )
 _BY_NAME = {k.name: k for k in KINDS}
 _BY_SETTING = {k.setting: k for k in KINDS if k.setting}

@@ -16,7 +16,7 @@ from core.config import RunConfig
 from core.data import load_data, source_label, split_data
 from core.glossary import method_display, plugin_label, setting_title, setting_value
 
-__all__ = ["budget_text", "default_run_name", "evaluation_words", "format_seconds", "progress_text", "scope_words",
+__all__ = ["budget_text", "default_run_name", "kept_epoch_words", "evaluation_words", "format_seconds", "progress_text", "scope_words",
            "SINGLE_RUN_SCOPE", "FEW_CASES", "few_cases_words",
            "sweep_cell_name"]
 
@@ -52,12 +52,16 @@ def progress_text(progress: dict[str, Any] | None) -> str:
         source = "the labelled rows" if p.get("labels") else "the inputs alone, without labels"
         return f"pre-training on {source}: epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}"
     if stage == "resample":
+        eta = p.get("eta_s")
+        left = f" · about {format_seconds(eta)} left" if eta is not None else ""
         return (f"fitting the resampler's generator of new rows: epoch {p.get('epoch', '?')} of "
-                f"{p.get('epochs', '?')}")
+                f"{p.get('epochs', '?')}{left}")
     if stage == "encode text":
         return f"turning the notes into numbers: {p.get('epoch', '?'):,} of {p.get('epochs', '?'):,} texts"
     if stage == "evaluate":
         return "evaluating on the test set"
+    if stage == "attack":
+        return f"scoring the test set under attack: {p.get('fraction', 0.0):.0%} of its cases"
     if stage == "embedding":
         return "computing the feature map for the Geometry page"
     if stage == "done":
@@ -184,3 +188,14 @@ def budget_text(config: RunConfig, train_counts: Sequence[int] | None = None) ->
     else:
         text += "."
     return text
+
+
+def kept_epoch_words(history: Sequence[dict[str, Any]], selected_epoch: int | None) -> str:
+    """Which epoch's model the run kept, as the training-curves chart draws it: a dashed line
+    when it is not the last epoch of training, no line when it is (so the words must say so)."""
+    epochs = [int(r["epoch"]) for r in history if r.get("stage", "train") == "train" and "epoch" in r]
+    if not selected_epoch or not epochs:
+        return ""
+    if selected_epoch == epochs[-1]:
+        return f"The model of the last epoch ({selected_epoch}) was kept."
+    return f"The dashed line marks the epoch whose model was kept ({selected_epoch}: the best on the validation split)."

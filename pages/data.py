@@ -3,7 +3,7 @@ training split long-tailed, save it for training."""
 
 import streamlit as st
 
-from app import data_forms, data_offers, label_forms, state, text_view
+from app import data_forms, data_offers, label_forms, made_rows_view, state, text_view
 from app.services import save_data_choice
 from app.widgets import explain, flash, starting_value
 from core.config import DataConfig
@@ -107,6 +107,8 @@ explain("Grey: training samples the data offers per class. Coloured: what the pr
 if config.label_noise or config.unlabeled:
     st.subheader("Wrong and hidden labels")
     label_forms.label_damage_panel(config)
+if dataset.modality == "tabular":
+    made_rows_view.resampler_preview_panel(config, seed=0)  # the Train page's default seed
 
 # --- save ---------------------------------------------------------------------------------
 chosen = config.model_dump(mode="json")

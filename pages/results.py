@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.label_forms import label_noise_note
 from app.labels_view import labels_section
+from app.made_rows_view import made_rows_section
 from app.prior_view import shift_chart
 from app.results_view import confusion_explorer, headline, rare_stage_panel, run_key
 from app.services import load_bundle
@@ -12,6 +13,7 @@ from app.widgets import chart_with_download, require_run, run_method
 from core.analysis import softmax
 from core.data import source_label
 from core.registry import plugin_label
+from core.run_words import kept_epoch_words
 from core.safe_csv import csv_bytes
 from core.text import md
 from core.viz import group_bars_figure, per_class_figure, pr_curve_figure, run_colors, training_curves_figure
@@ -80,6 +82,8 @@ show(pr_curve_figure(probs, art.labels, chosen, names), "pr-curves",
      "line of the same colour is what guessing would give. Rare classes often fall away early.")
 
 labels_section(bundle, show)  # pseudo-labels and pre-training, for runs that used unlabelled rows
+if bundle.config.resampler is not None:  # the rows its resampler made up, and their checks
+    made_rows_section(m, plugin_label("resampler", bundle.config.resampler.name))
 
 st.subheader("Training curves")
 training = m.get("training") or {}
@@ -89,5 +93,5 @@ if training.get("steps") == 0:
 else:
     show(training_curves_figure(bundle.history, training.get("selected_epoch")), "training",
          "Validation scores and losses per epoch. If balanced accuracy flattens while accuracy still rises, the gains "
-         "come from the common classes; a validation loss turning up means over-fitting. The dashed line marks the "
-         "epoch whose model was kept (the best validation balanced accuracy).")
+         "come from the common classes; a validation loss turning up means over-fitting. "
+         + kept_epoch_words(bundle.history, training.get("selected_epoch")))

@@ -14,11 +14,14 @@ points. The failure names the page, the size and the text.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
+from app.geometry_view import TABS as GEOMETRY_TABS
 from test_browser import (
-    ARTIFACTS, LAYOUT_PROBLEMS_JS, PAGE_TIMEOUT_MS, _serve, chromium_page, expect, no_exception, screenshot, settle,
+    ARTIFACTS, LAYOUT_PROBLEMS_JS, PAGE_TIMEOUT_MS, PAGES, _serve, chromium_page, expect, go, no_exception, screenshot,
+    settle,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -67,6 +70,7 @@ CLIPPED_JS = r"""() => {
   return out;
 }"""
 
+LAZY_TABS = {"geometry": GEOMETRY_TABS}  # pages whose tabs are drawn only when opened
 # A student's link: the teacher hid every control but the training buttons and "Side by side".
 STUDENT_LINK = "shape=spirals&hide=presets,shape,classes,points,profile,ratio,noise,seed,loss,steps"
 
@@ -92,13 +96,13 @@ def _prepare_store(home: Path) -> dict[str, str]:
         {**TINY_TABLE_RUN, "name": "wine mlp over two seeds", "evaluation": {"seeds": [0, 1]}}))
     train(r.id for r in store.get_experiment(experiment).runs)
     ids["experiment_run"] = store.get_experiment(experiment).runs[0].id
+    lesson, _, _ = start_sweep(store, create_lesson("accuracy_hides_tail", "tiny").spec)
+    train(r.id for r in store.get_sweep(lesson).runs)
     sweep, _, _ = start_sweep(store, load_sweep({**TINY_TABLE_RUN, "name": "wine losses", "evaluation": {
         "seeds": [0, 1]}, "grid": {"method": {"ce": {}, "weighted_ce": {"loss.name": "weighted_ce"},
                                               "balanced_softmax": {"loss.name": "balanced_softmax"}}}}))
     train(r.id for r in store.get_sweep(sweep).runs)
-    ids["sweep"] = sweep
-    lesson, _, _ = start_sweep(store, create_lesson("accuracy_hides_tail", "tiny").spec)
-    train(r.id for r in store.get_sweep(lesson).runs)
+    ids["sweep"] = sweep  # newest: the Sweeps page opens on it
     ids["image"] = make_run(home, TINY_IMAGE_RUN, embeddings=False)  # newest: the sidebar opens on it
     return ids
 
@@ -121,36 +125,64 @@ def clipping_server(tmp_path_factory):
         yield {**server, "ids": ids}
 
 
-def _pages(ids: dict[str, str]) -> list[tuple[str, str]]:
-    return [("home", ""), ("data", ""), ("train", ""), ("runs", ""), ("results", f"run={ids['table']}"),
-            ("results", f"run={ids['experiment_run']}"),
-            ("results", f"run={ids['image']}&prior=0.3,0.2,0.1,0.1,0.05,0.05,0.05,0.05,0.05,0.05"),  # a clinic's mix
-            ("compare", ""), ("geometry", f"run={ids['image']}"),
-            ("calibration", f"run={ids['table']}"), ("posthoc", f"run={ids['table']}"),
-            ("gallery", f"run={ids['image']}"), ("triage", f"run={ids['image']}"),
-            ("robustness", f"run={ids['image']}"), ("sweeps", f"sweep={ids['sweep']}"),
-            ("playground", "tau=1"), ("lessons", "lesson=accuracy_hides_tail")]
+def _tour(ids: dict[str, str]) -> list[tuple[str, str | None]]:
+    """(page, address) in the order a person might walk them. An address is opened as typed
+    (a new page load); None is a click in the sidebar, which keeps the session (its chosen run,
+    sweep and lesson, and classroom mode) and costs the browser a fraction of a page load. So
+    the runs each page needs are chosen by the address just before: Results of the table run,
+    then its Calibration and Post-hoc; Results of the picture run at a clinic's mix, then its
+    Geometry, Gallery, Triage and Robustness. The newest sweep and the first lesson are the
+    pages' own first choices."""
+    prior = "prior=0.3,0.2,0.1,0.1,0.05,0.05,0.05,0.05,0.05,0.05"  # a clinic's mix
+    return [("home", ""), ("data", None), ("train", None), ("runs", None), ("compare", None), ("sweeps", None),
+            ("lessons", None), ("results", f"run={ids['table']}"), ("calibration", None), ("posthoc", None),
+            ("results", f"run={ids['experiment_run']}"), ("results", f"run={ids['image']}&{prior}"),
+            ("geometry", None), ("gallery", None), ("triage", None), ("robustness", None),
+            ("playground", "tau=1")]
+
+
+def _shows(ids: dict[str, str]) -> dict[str, str]:
+    """What the address of a page opened from the sidebar must name: the tour reached the
+    sweep, lesson and runs it means to measure."""
+    return {"sweeps": f"sweep={ids['sweep']}", "lessons": "lesson=accuracy_hides_tail",
+            "calibration": f"run={ids['table']}", "posthoc": f"run={ids['table']}",
+            **{name: f"run={ids['image']}" for name in ("geometry", "gallery", "triage", "robustness")}}
 
 
 def test_no_page_cuts_text_at_1024_or_1440(clipping_server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     url, ids = clipping_server["url"], clipping_server["ids"]
-    visits = ([(1024, 768, True, page, query) for page, query in _pages(ids)]
-              + [(1440, 900, False, page, query) for page, query in _pages(ids)]
+    visits = ([(1024, 768, True, page, query) for page, query in _tour(ids)]
+              + [(1440, 900, False, page, query) for page, query in _tour(ids)]
               + [(1024, 768, False, "playground", STUDENT_LINK)])
     found = []
+    labels = {slug: (label, title) for label, slug, title in PAGES}
+    shows = _shows(ids)
     with chromium_page(failure="clipping-failure", logs=(clipping_server["log"],)) as page:
         for width, height, classroom, name, query in visits:
-            page.set_viewport_size({"width": width, "height": height})
-            address = "&".join(q for q in (query, f"classroom={int(classroom)}") if q)
-            page.goto(f"{url}/{'' if name == 'home' else name}?{address}")  # Home is the root: /home is no page
-            expect(page.locator("h1").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
+            if page.viewport_size != {"width": width, "height": height}:
+                page.set_viewport_size({"width": width, "height": height})
+            if query is None:
+                go(page, *labels[name])
+                if name in shows:
+                    expect(page).to_have_url(re.compile(re.escape(shows[name])))
+            else:
+                address = "&".join(q for q in (query, f"classroom={int(classroom)}") if q)
+                page.goto(f"{url}/{'' if name == 'home' else name}?{address}")  # Home is the root: /home is no page
+                expect(page.locator("h1").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
             settle(page)
             expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=PAGE_TIMEOUT_MS)  # all drawn
-            where = f"{name}?{query} at {width}x{height}{' in classroom mode' if classroom else ''}"
+            where = f"{name}?{query or '(from the sidebar)'} at {width}x{height}{' in classroom mode' if classroom else ''}"
             no_exception(page, where)
             found += [f"{where}: {kind}: {text!r}"
                       for kind, text in page.evaluate(LAYOUT_PROBLEMS_JS) + page.evaluate(CLIPPED_JS)]
-            if name in ("lessons", "triage", "compare", "posthoc") or "hide=" in query:
+            for tab in LAZY_TABS.get(name, ())[1:]:  # drawn only when opened: each measured open
+                page.get_by_role("tab", name=tab, exact=True).click()
+                settle(page)
+                expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=PAGE_TIMEOUT_MS)
+                no_exception(page, f"{where}, tab {tab}")
+                found += [f"{where}, tab {tab}: {kind}: {text!r}"
+                          for kind, text in page.evaluate(LAYOUT_PROBLEMS_JS) + page.evaluate(CLIPPED_JS)]
+            if name in ("lessons", "triage", "compare", "posthoc") or "hide=" in (query or ""):
                 screenshot(page, f"clipping-{name}-{width}{'-classroom' if classroom else ''}")
     assert not found, "text cut off:\n" + "\n".join(found)

@@ -143,3 +143,23 @@ def _sweeps_page_reads_it_under_attack(home, sweep_id: str) -> None:
             os.environ.pop("TAILSCOPE_HOME", None)
         else:
             os.environ["TAILSCOPE_HOME"] = previous
+
+
+def test_the_attack_at_the_end_of_a_run_reports_its_own_progress(tmp_path):
+    """Attacking the test set takes a pass per attack step: the progress line says so, batch by
+    batch, between training and the finished run."""
+    from core.jobs._worker import produce_run
+    from core.run_words import progress_text
+    from core.store import RunStore
+
+    store = RunStore(tmp_path)
+    config = RunConfig.model_validate(ATTACKED)
+    seen = []
+    produce_run(config, store.folder(store.create_run(config)), progress=seen.append)
+    attack = [p for p in seen if p.get("stage") == "attack"]
+    assert attack and attack[-1]["fraction"] == 1.0
+    fractions = [p["fraction"] for p in attack]
+    assert fractions == sorted(fractions) and len(set(fractions)) == len(fractions)
+    stages = [p.get("stage") for p in seen]
+    assert stages.index("attack") > max(i for i, s in enumerate(stages) if s == "train")
+    assert progress_text(attack[-1]) == "scoring the test set under attack: 100% of its cases"

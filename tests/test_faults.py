@@ -30,7 +30,7 @@ def test_killed_workers_lose_no_run_and_damaged_files_show_no_traceback(tmp_path
     faults = _fault_injection()
     raise_errors = os.environ.get("TAILSCOPE_RAISE_ERRORS")
     report = faults.run(seed=1, home=tmp_path / "home", points=("claimed", "training", "embedding"), files=RUN_FILES,
-                        log=lambda *args: None)
+                        log=lambda *args: None, cli_here=True)
     assert os.environ.get("TAILSCOPE_RAISE_ERRORS") == raise_errors, "the environment is restored"
     summary = "\n".join(report.lines())
 

@@ -200,7 +200,7 @@ def test_tables_and_counts(digits):
 
 @pytest.fixture(scope="module")
 def issue_store(tmp_path_factory):
-    from tests.conftest import make_run
+    from conftest import make_run
 
     home = tmp_path_factory.mktemp("issues-home")
     run = make_run(home, {"name": "noisy wine", "data": NOISY_WINE["data"], "model": {"name": "logistic_regression"}},

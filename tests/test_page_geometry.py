@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from app import embedding_jobs
+from app.geometry_view import TABS
 
 PAGE = "geometry"
 
@@ -25,17 +26,25 @@ def test_empty_store_offers_a_demo(empty_home, open_page):
 def test_page_renders_a_stored_run(stored_home, open_page, run):
     at = open_page(PAGE, run_id=stored_home[run])
     _no_exceptions(at)
-    cards = {m.label: m.value for m in at.metric}
-    assert {"NC1", "NC2 lengths", "NC2 angles", "NC3", "NC4"} <= set(cards)
-    assert {"Tail: weights", "Tail: class means"} <= set(cards), "minority-collapse cards"
     assert not at.info, "the default UMAP was computed by the worker: no waiting note"
-    captions = " ".join(c.value for c in at.caption)
-    assert "mean of the class means" in captions and "-1/(K-1)" in captions
-    assert "Spearman" in captions
     from core.store import RunStore
 
     first = RunStore(stored_home["home"]).artifacts(stored_home[run]).case_name(0)
     assert first.startswith("row ") and at.main.markdown[-1].value.startswith(f"**{first}**")  # the case's own name
+    assert [c.proto.id for c in at.get("plotly_chart") if "geometry.norms" in c.proto.id] == [], "only the open tab"
+    assert not any(m.label == "NC1" for m in at.metric)
+    seen = {}
+    for tab in TABS[1:]:  # each tab is drawn when it is opened
+        at.session_state["geometry.tabs"] = tab
+        at.run()
+        _no_exceptions(at)
+        seen[tab] = ({m.label for m in at.metric}, " ".join(c.value for c in at.caption))
+    cards, captions = seen["Neural collapse"]
+    assert {"NC1", "NC2 lengths", "NC2 angles", "NC3", "NC4"} <= cards
+    assert {"Tail: weights", "Tail: class means"} <= seen["Angles"][0], "minority-collapse cards"
+    assert "Spearman" in seen["Lengths vs counts"][1]
+    assert "mean of the class means" in captions and "-1/(K-1)" in seen["Angles"][1]
+    assert "how wide each class's cloud" in seen["Tail spread"][1]
 
 
 def test_highlights_split_and_sample(stored_home, open_page):

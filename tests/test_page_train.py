@@ -163,7 +163,7 @@ def test_resampler_and_stage_two_on_a_table(empty_home):
     assert (counts["after"] == counts["before"] + counts["synthetic"] - counts["removed"]).all()
     assert counts["synthetic"].sum() > 0 and counts["removed"].sum() == 0  # SMOTE only adds rows
     assert len(set(counts["after"])) == 1, "SMOTE's default strategy balances every class"
-    assert any(c.proto.id and "synthetic row" in c.proto.spec for c in at.get("plotly_chart"))
+    assert any(c.proto.id and "row made by SMOTE" in c.proto.spec for c in at.get("plotly_chart"))  # named by its maker
     at.selectbox(key="train.stage2").set_value("crt").run()
     at.text_input(key="train.name").input("wine smote crt").run()
     assert not at.error

@@ -50,3 +50,19 @@ def test_durations():
     assert [format_seconds(s) for s in (0, 59.4, 60, 185, 3725)] == ["0 s", "59 s", "1 min 00 s", "3 min 05 s",
                                                                       "1 h 02 min"]
     assert format_seconds(float("nan")) == "unknown" and format_seconds(float("inf")) == "unknown"
+
+
+def test_the_kept_epoch_is_named_as_the_chart_draws_it():
+    """The training-curves chart draws a dashed line only when the kept epoch is not the last:
+    the words beside it must not promise a line that is not there."""
+    from core.run_words import kept_epoch_words
+    from core.viz import training_curves_figure
+
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1 / e, "val_balanced_accuracy": 0.5, "val_accuracy": 0.5}
+               for e in range(1, 6)]
+    for kept, line in ((5, False), (3, True)):
+        figure = training_curves_figure(history, kept)
+        has_line = any(s.line.dash == "dash" for s in figure.layout.shapes)
+        words = kept_epoch_words(history, kept)
+        assert has_line == line and ("dashed line" in words) == line and str(kept) in words
+    assert kept_epoch_words(history, None) == "" and kept_epoch_words([], 3) == ""

@@ -328,7 +328,7 @@ def test_progress_names_each_stage_and_spans_both_trainings(splits):
 
 @pytest.fixture(scope="module")
 def label_runs(tmp_path_factory):
-    from tests.conftest import make_run
+    from conftest import make_run
 
     home = tmp_path_factory.mktemp("labels-home")
     previous = os.environ.get("TAILSCOPE_HOME")

@@ -295,16 +295,37 @@ def ray_cluster():
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
-def test_ray_runs_a_sweep_into_the_store(ray_cluster, tmp_path, monkeypatch):
+def test_ray_runs_a_sweep_into_the_store_and_retries_a_task_whose_worker_died(ray_cluster, tmp_path, monkeypatch):
     import ray
 
     from core.jobs._ray import RayExecutor
 
     monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    marks = tmp_path / "attempts"
+    marks.mkdir()
+
+    def dies_once(config_json, uploads=None, _marks=str(marks)):
+        """The focal run of seed 0 kills its own worker process on its first attempt, as an
+        OOM kill would; every attempt leaves a mark (its loss, seed and process)."""
+        import json as _json
+        import os as _os
+        import signal
+        from pathlib import Path as _Path
+
+        from core.jobs._executors import run_task as _run_task
+
+        config = _json.loads(config_json)
+        loss, seed = config["loss"]["name"], config["train"]["seed"]
+        (_Path(_marks) / f"{loss}-{seed}-{_os.getpid()}").touch()
+        if loss == "focal" and seed == 0 and not (_Path(_marks) / "killed").exists():
+            (_Path(_marks) / "killed").touch()
+            _os.kill(_os.getpid(), signal.SIGKILL)
+        return _run_task(config_json, uploads)
+
     store = RunStore(tmp_path)
     spec = load_sweep(_spec({"loss.name": ["ce", "focal"], "train.seed": [0, 1]}))
     sweep_id, to_run, _ = start_sweep(store, spec, "ray")
-    executor = RayExecutor(address=ray_cluster.address)
+    executor = RayExecutor(address=ray_cluster.address, task=dies_once)
     assert executor.workers == 2 and len([n for n in ray.nodes() if n["Alive"]]) == 2
     counts = run_sweep(store, sweep_id, executor, poll_s=0.2)
     assert counts == {"done": 4, "failed": 0, "cancelled": 0} and to_run == 4
@@ -314,42 +335,10 @@ def test_ray_runs_a_sweep_into_the_store(ray_cluster, tmp_path, monkeypatch):
         json.dumps({"loss.name": loss, "train.seed": seed}, sort_keys=True)
         for loss in ("ce", "focal") for seed in ("0", "1")}
     assert all(c["summary"]["balanced_accuracy"]["mean"] is not None for c in summary["cells"])
+    attempts = sorted(p.name.rsplit("-", 1)[0] for p in marks.iterdir() if p.name != "killed")
+    assert (marks / "killed").exists() and attempts == ["ce-0", "ce-1", "focal-0", "focal-0", "focal-1"]  # retried once
     assert not ray.is_initialized()  # disconnected from the cluster it was given ...
     assert len(ray_cluster.list_all_nodes()) == 2 and ray_cluster.remaining_processes_alive()  # ... which runs on
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("ray")
-def test_ray_retries_a_task_whose_worker_died(ray_cluster, tmp_path, monkeypatch):
-    from core.jobs._ray import RayExecutor
-
-    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
-    marks = tmp_path / "attempts"
-    marks.mkdir()
-
-    def dies_once(config_json, uploads=None, _marks=str(marks)):
-        """The focal run's first attempt kills its own worker process, as an OOM kill would."""
-        import json as _json
-        import os as _os
-        import signal
-        from pathlib import Path as _Path
-
-        from core.jobs._executors import run_task as _run_task
-
-        loss = _json.loads(config_json)["loss"]["name"]
-        (_Path(_marks) / f"{loss}-{_os.getpid()}").touch()
-        if loss == "focal" and not (_Path(_marks) / "killed").exists():
-            (_Path(_marks) / "killed").touch()
-            _os.kill(_os.getpid(), signal.SIGKILL)
-        return _run_task(config_json, uploads)
-
-    store = RunStore(tmp_path)
-    sweep_id, _, _ = start_sweep(store, load_sweep(_spec({"loss.name": ["ce", "focal"]})), "ray")
-    counts = run_sweep(store, sweep_id, RayExecutor(address=ray_cluster.address, task=dies_once), poll_s=0.2)
-    assert counts == {"done": 2, "failed": 0, "cancelled": 0}
-    _check_done(store, sweep_id, 2)
-    attempts = sorted(p.name.split("-")[0] for p in marks.iterdir() if p.name != "killed")
-    assert (marks / "killed").exists() and attempts == ["ce", "focal", "focal"]  # killed once, then retried
 
 
 @pytest.mark.slow

@@ -35,7 +35,10 @@ def test_rare_class_rows_are_appended_marked_and_reported_while_fitting():
     np.testing.assert_array_equal(out.x[: len(x)], x)
     assert out.synthetic.sum() == 40 + 52 and not out.synthetic[: len(x)].any()
     assert np.isfinite(out.x).all()
-    assert [p["epoch"] for p in seen] == [1, 2, 3] and seen[-1]["fraction"] == 1.0
+    # 88 rows in batches of 32: 2 steps an epoch, each reported (every 4th step and an epoch's last)
+    assert [(p["epoch"], p["batch"]) for p in seen] == [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2)]
+    assert [p["fraction"] for p in seen] == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1.0])
+    assert seen[-1]["eta_s"] == 0.0
     from core.run_words import progress_text
 
     assert progress_text(seen[0]).startswith("fitting the resampler's generator of new rows: epoch 1 of 3")
@@ -47,6 +50,20 @@ def test_fitting_stops_when_asked():
     x, y = _table()
     with pytest.raises(FittingStopped):
         resample("tabular_gan", x, y, FAST, seed=0, should_stop=lambda: True)
+
+
+def test_fitting_checks_for_a_cancel_every_few_steps_inside_an_epoch_as_the_training_loop_does():
+    """One epoch of 11 steps (88 rows, batches of 8) is asked at steps 1, 5, 9 and 11; a
+    cancel that arrives after the second check stops it at step 9 of epoch 1."""
+    x, y = _table()
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) == 3
+
+    with pytest.raises(FittingStopped, match="epoch 1, step 9"):
+        resample("tabular_gan", x, y, {**FAST, "epochs": 1, "batch_size": 8}, seed=0, should_stop=stop)
 
 
 def test_information_loss_is_zero_for_matching_features_and_positive_otherwise():
@@ -96,3 +113,30 @@ def test_utility_trains_on_made_rows_and_tests_on_real_ones():
     scores = synthetic_utility(x, y, made, labels, x, y)
     assert 0 <= scores["train_real"] <= 1 and 0 <= scores["train_both"] <= 1
     assert 0 <= scores["train_synthetic"] <= 1
+
+
+def test_the_worker_shows_the_gan_fitting_and_a_cancel_stops_it_there(tmp_path):
+    """Through the run's own channel: the store's progress says the generator is being fitted,
+    and a cancel asked for meanwhile ends the run as cancelled while it fits (no epoch of the
+    network is ever trained)."""
+    from core.jobs import execute_run
+    from core.run_words import progress_text
+    from core.store import RunStore
+
+    store = RunStore(tmp_path)
+    slow = {**FAST, "epochs": 5000}  # far longer than the test: only a cancel ends it soon
+    run_id = store.create_run(RunConfig.model_validate({**TINY, "resampler": {"name": "tabular_gan", **slow}}))
+    seen = []
+
+    def echo(info):
+        seen.append(dict(store.get(run_id).progress or {}))
+        store.request_cancel(run_id)
+
+    import os
+
+    assert execute_run(store, store.claim(run_id, os.getpid()), embeddings=False, echo=echo) == "cancelled"
+    record = store.get(run_id)
+    assert seen and seen[0]["stage"] == "resample" and seen[0]["epochs"] == 5000
+    assert progress_text(seen[0]).startswith("fitting the resampler's generator of new rows: epoch 1 of 5000")
+    assert "resampler was fitting" in record.error and record.status == "cancelled"
+    assert max(p["epoch"] for p in seen) < 5000 and not store.history(run_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.geometry_view import TABS as GEOMETRY_TABS
 from conftest import open_at_address, shown, shown_table
 
 pytestmark = pytest.mark.xdist_group("words_everywhere")
@@ -141,6 +142,7 @@ def walked_home(tmp_path_factory):
 
 
 RUN_PAGES = ("results", "calibration", "geometry", "gallery", "posthoc", "triage")
+LAZY_TABS = {"geometry": ("geometry.tabs", GEOMETRY_TABS)}  # page: (its tabs' key, their labels)
 
 
 def _fix_run(home) -> str:
@@ -173,6 +175,13 @@ def test_no_internal_name_none_or_snake_case_on_any_page(walked_home, monkeypatc
         assert not at.exception, (page, [e.value for e in at.exception])
         if bad := offences(visible_texts(at), allowed):
             found[f"{page} {address}"] = bad
+        key, tabs = LAZY_TABS.get(page, (None, ()))
+        for tab in tabs[1:]:  # a tab is drawn only when opened
+            at.session_state[key] = tab
+            at.run()
+            assert not at.exception, (page, tab, [e.value for e in at.exception])
+            if bad := offences(visible_texts(at), allowed):
+                found[f"{page} {address} {tab}"] = bad
     assert not found, json.dumps(found, indent=1, ensure_ascii=False)
 
 

@@ -5,8 +5,9 @@ experiments and sweeps read back from the store with their paired comparisons.""
 
 from core.analysis import (
     _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance,
-    _gallery, _geometry, _label_issues, _label_shift, _metrics, _paired, _posthoc_explorer, _prior, _rare_stage,
-    _resampling, _review, _robustness, _starting_points, _sweeps, _synthetic_rows, _text_attribution, _transformer_attribution, _uncertainty, _verdict,
+    _gallery, _geometry, _label_issues, _label_shift, _metrics, _multilabel, _multilabel_stats, _paired,
+    _posthoc_explorer, _prior, _rare_stage, _resampling, _review, _robustness, _starting_points, _sweeps,
+    _synthetic_rows, _text_attribution, _transformer_attribution, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._attribution_cache import *  # noqa: F403
@@ -20,6 +21,8 @@ from core.analysis._geometry import *  # noqa: F403
 from core.analysis._label_issues import *  # noqa: F403
 from core.analysis._label_shift import *  # noqa: F403
 from core.analysis._metrics import *  # noqa: F403
+from core.analysis._multilabel import *  # noqa: F403
+from core.analysis._multilabel_stats import *  # noqa: F403
 from core.analysis._paired import *  # noqa: F403
 from core.analysis._posthoc_explorer import *  # noqa: F403
 from core.analysis._prior import *  # noqa: F403
@@ -62,4 +65,6 @@ __all__ = [
     *_synthetic_rows.__all__,
     *_starting_points.__all__,
     *_label_shift.__all__,
+    *_multilabel.__all__,
+    *_multilabel_stats.__all__,
 ]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from core.analysis._metrics import METRICS, ROBUST_METRICS, MetricInfo, metric_info, softmax
+from core.analysis._metrics import METRICS, MULTILABEL_METRICS, ROBUST_METRICS, MetricInfo, metric_info, softmax
 from core.data._groups import GROUP_ORDER, class_groups
 
 __all__ = [
@@ -54,7 +54,8 @@ CALIBRATION_METRICS: dict[str, MetricInfo] = {
 
 def metric_info_of(key: str) -> MetricInfo | None:
     """Any metric a run can report (headline, calibration, under attack) by its key, or None."""
-    return METRICS.get(key) or CALIBRATION_METRICS.get(key) or ROBUST_METRICS.get(key)
+    return (METRICS.get(key) or CALIBRATION_METRICS.get(key) or ROBUST_METRICS.get(key)
+            or MULTILABEL_METRICS.get(key))
 
 
 # --- binning -----------------------------------------------------------------------------

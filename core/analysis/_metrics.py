@@ -30,7 +30,7 @@ from sklearn.metrics import (
 from core.data._groups import GROUP_ORDER, class_groups
 from core.glossary import METRIC_WORDS
 
-__all__ = ["ROBUST_METRICS", 
+__all__ = ["ROBUST_METRICS", "MULTILABEL_METRICS",
     "METRICS",
     "MetricInfo",
     "balanced_accuracy",
@@ -79,6 +79,24 @@ METRICS: dict[str, MetricInfo] = {
         metric_info("cohen_kappa", True, (-1.0, 1.0)),
         metric_info("roc_auc_ovr_macro", True),
         metric_info("average_precision_macro", True),
+    )
+}
+
+
+# Multi-label runs (`core.analysis._multilabel`): macro F1 keeps its key and meaning (over
+# labels instead of classes); the rest are multi-label only.
+MULTILABEL_METRICS: dict[str, MetricInfo] = {
+    m.key: m
+    for m in (
+        metric_info("map", True),
+        metric_info("map_head", True),
+        metric_info("map_medium", True),
+        metric_info("map_tail", True),
+        metric_info("f1_macro", True),
+        metric_info("f1_micro", True),
+        metric_info("roc_auc_macro", True),
+        metric_info("subset_accuracy", True),
+        metric_info("hamming_loss", False),
     )
 }
 

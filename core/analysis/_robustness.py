@@ -48,8 +48,9 @@ def attack_params(attack: str, params: Mapping[str, Any] | None, epsilon: float)
 
 
 def _attack_batches(model: nn.Module, x: np.ndarray, y: np.ndarray, attack: str, params: dict[str, Any],
-                    modality: str, device: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(attacked copies, predictions on them) of every row of `x`."""
+                    modality: str, device: str, batch_size: int,
+                    on_batch: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(attacked copies, predictions on them) of every row of `x`; `on_batch()` after each batch."""
     fitted = ATTACKS.create(attack, params)
     bounds = input_bounds(modality)
     adv = np.empty_like(x, dtype=np.float32)
@@ -62,6 +63,8 @@ def _attack_batches(model: nn.Module, x: np.ndarray, y: np.ndarray, attack: str,
             with torch.no_grad():
                 pred[start:start + len(xb)] = model(out).argmax(1).cpu().numpy()
             adv[start:start + len(xb)] = out.float().cpu().numpy()
+            if on_batch is not None:
+                on_batch()
     return adv, pred
 
 
@@ -74,19 +77,21 @@ def robust_predictions(
 
     The model is borrowed (moved to `device`, eval mode, parameters frozen, all restored).
     Pictures stay in [0, 1]; tables are standardised and unbounded. `progress(done, total)`
-    is called after each epsilon."""
+    counts batches over all epsilons (an attack of many steps on a large test set takes a while)."""
     if len(x) != len(y):
         raise ValueError(f"need one label per input: {len(x)} inputs, {len(y)} labels")
     eps = sorted({float(e) for e in epsilons})
     if not eps or eps[0] < 0:
         raise ValueError("give at least one epsilon, none negative")
-    out = {}
-    for i, e in enumerate(eps):
-        out[e] = _attack_batches(model, x, y, attack, attack_params(attack, params, e), modality, device,
-                                 batch_size)[1]
+    total, done = len(eps) * -(-len(x) // batch_size), [0]
+
+    def on_batch() -> None:
+        done[0] += 1
         if progress is not None:
-            progress(i + 1, len(eps))
-    return out
+            progress(done[0], total)
+
+    return {e: _attack_batches(model, x, y, attack, attack_params(attack, params, e), modality, device, batch_size,
+                               on_batch)[1] for e in eps}
 
 
 def adversarial_examples(model: nn.Module, x: np.ndarray, y: np.ndarray, *, attack: str, params: Mapping[str, Any]

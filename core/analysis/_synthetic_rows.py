@@ -18,7 +18,9 @@ import numpy as np
 
 from core.analysis._metrics import balanced_accuracy
 
-__all__ = ["closest_record_distances", "closest_record_check", "synthetic_utility"]
+__all__ = ["closest_record_distances", "closest_record_check", "synthetic_utility", "synthetic_row_checks"]
+
+_CHUNK = 1024  # rows of `a` per block of the distance matrix: memory stays O(chunk * len(b))
 
 
 def _nearest(a: np.ndarray, b: np.ndarray, *, same: bool = False) -> np.ndarray:
@@ -26,10 +28,14 @@ def _nearest(a: np.ndarray, b: np.ndarray, *, same: bool = False) -> np.ndarray:
     when a and b are the same set)."""
     if len(a) == 0 or len(b) == 0:
         return np.full(len(a), np.nan)
-    d = np.sqrt(np.maximum((a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2 * a @ b.T, 0))
-    if same:
-        np.fill_diagonal(d, np.inf)
-    return d.min(axis=1)
+    out, b_sq = np.empty(len(a)), (b ** 2).sum(1)[None, :]
+    for start in range(0, len(a), _CHUNK):
+        block = a[start:start + _CHUNK]
+        d = np.sqrt(np.maximum((block ** 2).sum(1)[:, None] + b_sq - 2 * block @ b.T, 0))
+        if same:
+            d[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
+        out[start:start + len(block)] = d.min(axis=1)
+    return out
 
 
 def _standardised(x: np.ndarray) -> np.ndarray:
@@ -83,3 +89,18 @@ def synthetic_utility(x_real: np.ndarray, y_real: np.ndarray, x_synthetic: np.nd
     x_real, x_synthetic, x_test = flat
     return {"train_real": score(x_real, y_real), "train_synthetic": score(x_synthetic, y_synthetic),
             "train_both": score(np.concatenate([x_real, x_synthetic]), np.concatenate([y_real, y_synthetic]))}
+
+
+def synthetic_row_checks(x_real: np.ndarray, y_real: np.ndarray, x_made: np.ndarray, y_made: np.ndarray,
+                         x_test: np.ndarray, y_test: np.ndarray, *, made: int | None = None,
+                         seed: int = 0) -> dict[str, Any]:
+    """Both checks of made rows in one record (what a run stores as `synthetic_checks` and the
+    Train form previews): `made` rows in all (default: those given), how many were checked,
+    how many and what share are near copies of a real row (`closest_record_check`), and the
+    balanced accuracy on the real test rows of models trained on real, made and both
+    (`synthetic_utility`)."""
+    copies = closest_record_check(x_real, x_made)
+    return {"made": int(len(x_made) if made is None else made), "checked": int(len(x_made)),
+            "flagged": int(copies["flagged"].sum()), "share_flagged": copies["share_flagged"],
+            "threshold": copies["threshold"],
+            **synthetic_utility(x_real, y_real, x_made, y_made, x_test, y_test, seed)}

@@ -23,10 +23,22 @@ def cmd_lesson(args: argparse.Namespace) -> int:
     store = RunStore()
     store.reap_dead()
     names = [args.name] if args.name else list_lessons()
+    data = None
+    if args.data_from:  # the data of a run on an upload (its label and stage order as that run read them)
+        from core.store import RunNotFound
+
+        if not args.name:
+            return fail("--data-from needs a lesson NAME")
+        try:
+            data = store.get(args.data_from).config["data"]
+        except RunNotFound as exc:
+            return fail(str(exc))
     try:
-        lessons = [create_lesson(name, args.size) for name in names]
+        lessons = [create_lesson(name, args.size, data) for name in names]
     except UnknownPluginError as exc:
         return fail(str(exc))
+    except ValueError as exc:
+        return fail(f"{args.name} cannot use the data of run {args.data_from}: {exc}")
     if not args.name and not args.prerun:
         listing = [{**lesson_json(lesson), "state": lesson_state(store, lesson)} for lesson in lessons]
         if args.json:
@@ -89,6 +101,9 @@ def add_lesson(sub) -> None:
     p.add_argument("--size", choices=("full", "tiny"), default="full",
                    help="full: the class-ready lesson (about 3 minutes); tiny: 2 seeds, 2 epochs, a first look")
     p.add_argument("--workers", type=int, default=None, help="processes for --prerun (default: one per core)")
+    p.add_argument("--data-from", metavar="RUN", default=None,
+                   help="run the lesson on the data of this run (an upload whose label is marked as ordered stages, "
+                        "for rare_last_stage) instead of its built-in set")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lesson)
 

@@ -61,7 +61,7 @@ def _robustness(args: argparse.Namespace) -> int:
     x, y = splits.x_test[artifacts.test_index], artifacts.labels
 
     def progress(done: int, total: int) -> None:
-        print(f"\rattacking ({args.attack}) {done}/{total} budgets", end="", file=sys.stderr, flush=True)
+        print(f"\rattacking ({args.attack}): batch {done} of {total}", end="", file=sys.stderr, flush=True)
 
     predictions = robust_predictions(model, x, y, attack=args.attack, params=params, epsilons=epsilons,
                                      modality=dataset["modality"], device=str(resolve_device(args.device)),

@@ -86,6 +86,7 @@ def _show(args: argparse.Namespace) -> int:
         "calibration": metrics.get("calibration"),
         "geometry": metrics.get("geometry"),
         "dataset": metrics.get("dataset"),
+        "synthetic_checks": metrics.get("synthetic_checks"),  # rows a resampler made: near copies, utility
         "history": store.history(args.run),
     }
     if args.prior is not None:
@@ -108,9 +109,22 @@ def _show(args: argparse.Namespace) -> int:
     for row in metrics.get("per_class", []):
         print(f"    {row['class']:<16} n_train {row['count_train']:>6}  recall {row['recall']:.3f}  f1 {row['f1']:.3f}")
     _print_rare_stage(metrics.get("rare_stage"), (metrics.get("dataset") or {}).get("class_names") or [])
+    _print_made_rows(metrics.get("synthetic_checks"))
     if "at_prior" in payload:
         _print_at_prior(payload["at_prior"])
     return 0
+
+
+def _print_made_rows(checks: dict[str, Any] | None) -> None:
+    """The rows the run's resampler made: how many are near copies of a real row, and the
+    balanced accuracy on the real test rows of models trained on real, made and both rows."""
+    if not checks:
+        return
+    print(f"  rows made by the resampler: {checks['made']}; near copies of a real row: {checks['flagged']} of "
+          f"{checks['checked']} checked ({checks['share_flagged']:.0%})")
+    scores = {k: checks.get(k) for k in ("train_real", "train_synthetic", "train_both")}
+    print("    balanced accuracy on real test rows, trained on: " + ", ".join(
+        f"{k.removeprefix('train_')} {'n/a' if v is None or v != v else f'{v:.3f}'}" for k, v in scores.items()))
 
 
 def _print_rare_stage(rare: dict[str, Any] | None, names: list[str]) -> None:

@@ -5,6 +5,12 @@ from core.data._dataset import (
     PICTURE_IDS, ROW_IDS, Dataset, FeatureBlock, Modality, as_ids, as_texts, case_id_words, case_words, row_ids,
 )
 from core.data._groups import class_groups, head_to_tail_order
+from core.data._label_matrix import UNKNOWN_ENTRY, as_label_matrix, known_mask, label_counts, label_frequencies
+from core.data._multilabel import MULTILABEL_DATASETS, MultiLabelDataset, load_multilabel_builtin
+from core.data._multilabel_splits import (
+    LabelProfileResult, MultiLabelSplits, apply_label_profile, hide_label_entries, multilabel_folds, multilabel_split,
+    prepare_multilabel_splits,
+)
 from core.data._imbalance import (
     Profile, Splits, apply_imbalance_profile, class_statistics, prepare_splits, profile_counts,
     stratified_fold, stratified_split, table_transform,
@@ -51,6 +57,9 @@ __all__ = [
     "TOY_NOISE", "TOY_PRESETS", "TOY_SHAPES", "ToyData", "make_toy_data",
     "DATASETS", "list_datasets", "load_builtin", "Dataset", "Modality", "PICTURE_IDS", "ROW_IDS", "as_ids", "case_id_words", "case_words",
     "row_ids", "class_groups", "head_to_tail_order",
+    "UNKNOWN_ENTRY", "as_label_matrix", "known_mask", "label_counts", "label_frequencies",
+    "MULTILABEL_DATASETS", "MultiLabelDataset", "load_multilabel_builtin", "LabelProfileResult", "apply_label_profile",
+    "hide_label_entries", "multilabel_folds", "multilabel_split", "MultiLabelSplits", "prepare_multilabel_splits",
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "stratified_fold", "load_data", "split_data", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
     "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source", "source_label",

@@ -67,9 +67,12 @@ def save_derived_run(store: RunStore, run_id: str, name: str, params: Mapping[st
         store.write_history(new_id, store.history(run_id))
         if (src / "embeddings").is_dir():  # features are unchanged, so are their embeddings
             shutil.copytree(src / "embeddings", dst / "embeddings")
+        if (src / "synthetic_rows.npz").exists():  # the same training rows, made by the same resampler
+            shutil.copyfile(src / "synthetic_rows.npz", dst / "synthetic_rows.npz")
         parent_metrics = store.metrics(run_id)
         metrics = summarize_run(derived, prepare_run_data(config), config)
-        metrics.update({k: parent_metrics[k] for k in ("device", "synthetic_rows") if k in parent_metrics})
+        metrics.update({k: parent_metrics[k] for k in ("device", "synthetic_rows", "synthetic_checks")
+                        if k in parent_metrics})
         metrics["posthoc"] = {"parent": run_id, "parent_name": parent.name, **p,
                               "order": ["tau_norm", "logit_adjustment", "prior_threshold", "temperature"]}
         store.write_metrics(new_id, metrics)

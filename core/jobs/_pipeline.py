@@ -11,16 +11,16 @@ import numpy as np
 from core.analysis import (
     derived_artifacts, bootstrap_intervals, calibration_summary, embed_cached, geometry_summary, group_metrics, neural_collapse,
     per_class_intervals, per_class_metrics, rare_stage_summary, robust_metrics, robust_predictions, softmax,
-    summary_metrics,
+    summary_metrics, synthetic_row_checks,
 )
-from core.artifacts import EvalArtifacts
+from core.artifacts import EvalArtifacts, MadeRows, training_map_features
 from core.config import RunConfig
 from core.data import Splits, class_groups
 from core.store import RunStore
 from core.train import Snapshot, TrainResult
 
 __all__ = ["summarize_run", "dataset_info", "nc_snapshot_metrics", "compute_embeddings", "apply_posthoc_steps",
-           "with_attacked_predictions", "EMBEDDING_DEFAULTS"]
+           "with_attacked_predictions", "made_row_checks", "EMBEDDING_DEFAULTS"]
 
 EMBEDDING_DEFAULTS = {"method": "umap", "n_components": 2, "n_neighbors": 15, "min_dist": 0.1, "seed": 0}
 
@@ -92,6 +92,16 @@ def summarize_run(artifacts: EvalArtifacts, splits: Splits, config: RunConfig) -
     })
 
 
+def made_row_checks(made: MadeRows | None, splits: Splits, config: RunConfig) -> dict[str, Any] | None:
+    """The closest-record and utility checks of the rows the run's resampler made (None when
+    it made none): the kept made rows against the real training rows, and models trained on
+    real, made and both rows scored on the real test rows."""
+    if made is None or not len(made.y):
+        return None
+    return _clean(synthetic_row_checks(splits.x_train, splits.y_train, made.x, made.y, splits.x_test, splits.y_test,
+                                       made=made.count, seed=config.train.seed))
+
+
 def apply_posthoc_steps(result: TrainResult, config: RunConfig) -> EvalArtifacts:
     """The config's saved post-hoc adjustments applied to a fresh training, arrays and head
     alike, so re-running a derived run gives the adjusted model again."""
@@ -109,16 +119,20 @@ def apply_posthoc_steps(result: TrainResult, config: RunConfig) -> EvalArtifacts
 
 
 def with_attacked_predictions(artifacts: EvalArtifacts, result: TrainResult, splits: Splits,
-                              config: RunConfig) -> EvalArtifacts:
+                              config: RunConfig, progress=None) -> EvalArtifacts:
     """The arrays with each test case's prediction on its attacked copy, when the config asks
-    for an evaluation attack (`evaluation.attack`); preflight refuses one for table baselines."""
+    for an evaluation attack (`evaluation.attack`); preflight refuses one for table baselines.
+    `progress` hears {"stage": "attack", "fraction": ...} as the batches are attacked."""
     attack = config.evaluation.attack
     if attack is None or result.model is None:
         return artifacts
     params = attack.resolved_params()
     x = splits.x_test[np.asarray(artifacts.test_index, dtype=np.int64)]
+    report = None if progress is None else (lambda done, total: progress(
+        {"stage": "attack", "attack": attack.name, "fraction": done / total}))
     predicted = robust_predictions(result.model, x, artifacts.labels, attack=attack.name, params=params,
-                                   epsilons=[params["epsilon"]], modality=splits.modality, device=result.device)
+                                   epsilons=[params["epsilon"]], modality=splits.modality, device=result.device,
+                                   progress=report)
     return replace(artifacts, attacked_predictions=predicted[float(params["epsilon"])])
 
 
@@ -129,12 +143,13 @@ def nc_snapshot_metrics(snapshot: Snapshot) -> dict[str, float]:
 
 
 def compute_embeddings(store: RunStore, run_id: str, **params: Any) -> dict[str, np.ndarray]:
-    """UMAP (or PCA) of the test features and the stored train subset, cached per run and
-    parameters under the run folder."""
+    """UMAP (or PCA) of the test features and the stored train subset (with the rows the
+    run's resampler made, if any), cached per run and parameters under the run folder."""
     artifacts = store.artifacts(run_id)
     settings = {**EMBEDDING_DEFAULTS, **params}
     cache = store.run_dir(run_id) / "embeddings"
+    train = training_map_features(artifacts, store.made_rows(run_id))  # the made rows placed beside the real ones
     return {
         split: embed_cached(features, cache, split, **settings)
-        for split, features in (("test", artifacts.features), ("train", artifacts.train_features))
+        for split, features in (("test", artifacts.features), ("train", train))
     }

@@ -36,6 +36,7 @@ class SweepChoices:
     data: dict[str, Any]  # a DataConfig as a dict
     model: dict[str, Any]  # {"name": ..., **params}
     train: dict[str, Any]  # TrainConfig fields set (the rest: defaults)
+    models: Sequence[str] = ()  # models to compare (two or more: an axis, `model` gives the first's params)
     losses: Sequence[str] = ("ce",)
     samplers: Sequence[str] = ("instance",)
     stage2: Sequence[str] = (NO_STAGE2,)  # NO_STAGE2: train once, no second stage
@@ -73,6 +74,11 @@ def sweep_from_choices(choices: SweepChoices) -> dict[str, Any]:
     seeds = list(range(int(choices.first_seed), int(choices.first_seed) + int(choices.seeds)))
     base["evaluation"] = {"folds": int(choices.folds), "seeds": seeds if len(seeds) > 1 else []}
     grid: dict[str, Any] = {}
+    if len(choices.models) > 1:
+        base["model"] = {"name": choices.models[0]}
+        grid["model.name"] = list(choices.models)
+    elif choices.models:
+        base["model"] = {"name": choices.models[0]}
     if len(choices.losses) > 1:
         grid["loss.name"] = list(choices.losses)
     if len(choices.samplers) > 1:

@@ -20,7 +20,8 @@ from typing import Any
 
 from core.config import RunConfig
 from core.jobs._pipeline import (
-    apply_posthoc_steps, compute_embeddings, dataset_info, nc_snapshot_metrics, summarize_run, with_attacked_predictions,
+    apply_posthoc_steps, compute_embeddings, dataset_info, made_row_checks, nc_snapshot_metrics, summarize_run,
+    with_attacked_predictions,
 )
 from core.store import RunFolder, RunRecord, RunStore, pid_alive
 from core.train import Cancelled, Diverged, prepare_run_data, train_run
@@ -65,14 +66,16 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
     result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch, should_stop=should_stop,
                        snapshot_metrics=nc_snapshot_metrics)
     folder.write_history(history or result.history)  # every row; table baselines record their single fit here
-    artifacts = with_attacked_predictions(apply_posthoc_steps(result, config), result, splits, config)
+    artifacts = with_attacked_predictions(apply_posthoc_steps(result, config), result, splits, config, progress)
     if getattr(splits, "ids_test", None) is not None:  # each test case keeps its identifier (patient_id, file, row)
         artifacts = artifacts.with_case_ids(splits.ids_test, splits.id_name)
     folder.write_artifacts(artifacts)
     if result.model is not None:  # table baselines have no weights to store
         folder.write_weights(result.model)
+    folder.write_made_rows(result.made_rows)
     metrics = summarize_run(artifacts, splits, config)
     metrics.update({"device": result.device, "synthetic_rows": result.synthetic_count, "training": result.info,
+                    "synthetic_checks": made_row_checks(result.made_rows, splits, config),
                     "environment": environment(result.device, config)})
     folder.write_metrics(metrics)
     return metrics

@@ -14,9 +14,10 @@ from core.lessons import (  # noqa: F401  (each module registers its lesson)
     _text_dice, _upsample,
 )
 from core.lessons._base import Lesson
-from core.lessons._common import LESSONS, LessonParams, create_lesson
+from core.lessons._common import LESSONS, LessonParams, create_lesson, own_data_problem, takes_own_data
 
-__all__ = ["LESSONS", "LessonParams", "TEACHING_ORDER", "create_lesson", "list_lessons", "lesson_json"]
+__all__ = ["LESSONS", "LessonParams", "TEACHING_ORDER", "create_lesson", "list_lessons", "lesson_json",
+           "own_data_problem", "takes_own_data"]
 
 TEACHING_ORDER = ("accuracy_hides_tail", "over_under_threshold", "upsample_or_upweight", "margins_and_priors",
                   "decoupling", "minority_collapse", "calibration", "smote_vs_random", "f1_directly",

@@ -20,11 +20,13 @@ import pandas as pd
 from pydantic import Field
 
 from core.analysis import balanced_accuracy, class_recall
+from core.config import DataConfig
+from core.data import source_label
 from core.lessons._base import Finding, Lesson, LessonRun, Size, Verdict
 from core.registry import Params, Registry
 from core.jobs import load_sweep
 
-__all__ = ["LESSONS", "LessonParams", "LessonSpec", "declare", "create_lesson", "train", "seeds", "digits", "MLP",
+__all__ = ["LESSONS", "LessonParams", "LessonSpec", "declare", "create_lesson", "takes_own_data", "own_data_problem", "train", "seeds", "digits", "MLP",
            "table_base", "bal", "recall_of", "pct", "mean_of", "sentence", "frame", "FULL_SEEDS"]
 
 LESSONS: Registry[Lesson] = Registry("lesson")
@@ -34,6 +36,8 @@ FULL_SEEDS = 8
 class LessonParams(Params):
     size: Size = Field("full", description="full: the class-ready run (a few minutes on a laptop); "
                                            "tiny: two seeds and two epochs, seconds, for a first look")
+    data: dict[str, Any] | None = Field(None, description="another dataset (a data config, e.g. an upload) for a "
+                                                          "lesson that can run on one; empty: its built-in set")
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,44 @@ class LessonSpec:
     base: Callable[[str], dict[str, Any]]
     grid: Callable[[str], dict[str, Any]]
     analyse: Callable[[Sequence[LessonRun]], Verdict]
+    # a lesson that can also run on a person's own data: why a data config cannot be used
+    # (None: it can), and the set-up in words on that data
+    data_problem: Callable[[DataConfig], str | None] | None = None
+    data_setup: Callable[[DataConfig, str], str] | None = None
+
+
+_SPECS: dict[str, LessonSpec] = {}
+
+
+def takes_own_data(name: str) -> bool:
+    """Whether the lesson can run on a person's data (an upload) as well as its built-in set."""
+    return _SPECS[name].data_problem is not None
+
+
+def own_data_problem(name: str, data: DataConfig | dict[str, Any]) -> str | None:
+    """Why the lesson cannot run on `data`, in plain words; None when it can."""
+    spec = _SPECS[name]
+    if spec.data_problem is None:
+        return f"the lesson '{spec.display}' runs only on its built-in data"
+    return spec.data_problem(data if isinstance(data, DataConfig) else DataConfig.model_validate(data))
 
 
 def declare(spec: LessonSpec) -> LessonSpec:
     """Register the lesson under its name, with its words and paper taken from `spec`."""
 
-    def build(*, size: str) -> Lesson:
-        sweep = load_sweep({"name": f"lesson: {spec.display}" + (" (tiny)" if size == "tiny" else ""),
-                            **spec.base(size), "grid": spec.grid(size)})
+    def build(*, size: str, data: dict[str, Any] | None = None) -> Lesson:
+        base = spec.base(size)
         setup = spec.setup
+        if data is not None:  # the person's own data in place of the built-in set, checked first
+            config = DataConfig.model_validate(data)
+            problem = own_data_problem(spec.name, config)
+            if problem:
+                raise ValueError(problem)
+            base = {**base, "data": config.model_dump(mode="json", exclude={"fold", "label_noise", "unlabeled"},
+                                                      exclude_none=True)}
+            setup = spec.data_setup(config, size) if spec.data_setup else setup
+        suffix = (f" on {source_label(data['source'])}" if data is not None else "") + (" (tiny)" if size == "tiny" else "")
+        sweep = load_sweep({"name": f"lesson: {spec.display}{suffix}", **base, "grid": spec.grid(size)})
         if size == "tiny":
             setup += (" This is the tiny version (2 seeds or folds, 2 epochs): a first look at the machinery, "
                       "not numbers to teach from.")
@@ -69,11 +102,16 @@ def declare(spec: LessonSpec) -> LessonSpec:
 
     LESSONS.register(spec.name, display=spec.display, description=spec.description, paper=spec.paper,
                      params=LessonParams)(build)
+    _SPECS[spec.name] = spec
     return spec
 
 
-def create_lesson(name: str, size: str = "full") -> Lesson:
-    return LESSONS.create(name, {"size": size})
+def create_lesson(name: str, size: str = "full", data: DataConfig | dict[str, Any] | None = None) -> Lesson:
+    """The lesson at `size`, on its built-in set or on `data` (a lesson that takes own data;
+    ValueError in plain words when it cannot use that data)."""
+    if isinstance(data, DataConfig):
+        data = data.model_dump(mode="json")
+    return LESSONS.create(name, {"size": size, **({"data": data} if data is not None else {})})
 
 
 # --- set-ups ----------------------------------------------------------------------------------

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.config import RunConfig
+from typing import Any
+
+from core.config import UPLOAD_PREFIX, DataConfig, RunConfig
+from core.data import list_uploads, source_label
 from core.jobs import LocalExecutor, run_sweep, start_sweep
 from core.jobs._executors import Executor
 from core.lessons._base import Lesson, LessonRun, Verdict
+from core.lessons._common import own_data_problem
 from core.store import RunFileDamaged, RunStore, SweepRecord
 
-__all__ = ["lesson_sweep", "lesson_state", "state_of", "lesson_runs", "run_lesson", "lesson_verdict"]
+__all__ = ["lesson_sweep", "lesson_state", "state_of", "lesson_runs", "run_lesson", "lesson_verdict",
+           "own_data_choices"]
 
 
 def lesson_sweep(store: RunStore, lesson: Lesson) -> SweepRecord | None:
@@ -70,3 +75,35 @@ def run_lesson(store: RunStore, lesson: Lesson, executor: Executor | None = None
 
 def lesson_verdict(store: RunStore, lesson: Lesson, record: SweepRecord | None = None) -> Verdict:
     return lesson.analyse(lesson_runs(store, lesson, record))
+
+
+def own_data_choices(store: RunStore, name: str, saved: dict[str, Any] | None = None
+                     ) -> tuple[list[DataConfig], list[str]]:
+    """The stored uploads a lesson that takes own data can run on, and why each other one
+    cannot, in plain words. An upload's label and stage order are read where a person set
+    them: the Data page's saved choice (`saved`), then the runs that used the upload; an
+    upload neither names is explained too."""
+    found: dict[str, DataConfig] = {}
+    for raw in [saved or {}, *(r.config.get("data") or {} for r in store.list_runs())]:
+        if not str(raw.get("source", "")).startswith(UPLOAD_PREFIX):
+            continue
+        try:
+            config = DataConfig.model_validate({k: v for k, v in raw.items() if k not in ("fold", "label_noise",
+                                                                                          "unlabeled")})
+        except ValueError:
+            continue
+        found.setdefault(config.model_dump_json(), config)
+    usable: list[DataConfig] = []
+    reasons: dict[str, str] = {}
+    for config in found.values():
+        problem = own_data_problem(name, config)
+        if problem is None:
+            usable.append(config)
+        else:
+            reasons.setdefault(config.source, problem)
+    have = {c.source for c in usable}
+    for upload in list_uploads():
+        if upload.source not in have and upload.source not in reasons:
+            reasons[upload.source] = (f"{upload.name}: no saved choice or run says which column is its label and "
+                                      "that its values are ordered stages; open it on the Data page and mark them")
+    return usable, [reason for source, reason in reasons.items() if source not in have]

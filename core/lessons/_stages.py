@@ -15,8 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.analysis import softmax
+from core.config import UPLOAD_PREFIX, DataConfig, RunConfig
+from core.data import DataError, source_label
 from core.lessons._base import Chart, LessonRun, Verdict, cell_runs, family, interval_rows, paired_finding
 from core.lessons._common import LessonSpec, declare, frame, mean_of, sentence
+
+MIN_LAST_STAGE = 10  # rows of the last stage an upload needs: 5 folds get two each
 
 METHODS = {"separate": {"model.name": "separate_logits"}, "proportional_odds": {"model.name": "proportional_odds"},
            "presto": {"model.name": "presto"}}
@@ -72,6 +76,42 @@ def _base(size: str) -> dict:
             "evaluation": {"folds": 2} if size == "tiny" else {"folds": 5, "seeds": [0, 1, 2]}}
 
 
+def upload_problem(data: DataConfig) -> str | None:
+    """Why an uploaded table cannot carry this lesson, in plain words (None: it can): it must
+    be a table whose label is marked as ordered stages (three or more) with at least
+    `MIN_LAST_STAGE` rows of the last stage."""
+    name = source_label(data.source)
+    if not data.source.startswith(UPLOAD_PREFIX):
+        return f"{name} is not an uploaded table; the lesson's own generated stages are its built-in choice"
+    if not data.ordinal:
+        return (f"{name}: its label is not marked as ordered stages. Open it on the Data page, tick that the label's "
+                "values are ordered stages, put them first to last, and save it for training")
+    if len(data.ordinal) < 3:
+        return (f"{name}: its label has only two stages, where all three models are the same logistic regression; "
+                "the lesson needs three or more ordered stages")
+    from core.train import prepare_run_data  # the table read as a run reads it (checked, ordered)
+
+    try:
+        splits = prepare_run_data(RunConfig(data=data))
+    except (DataError, ValueError) as exc:
+        return f"{name} cannot be read as the lesson would read it: {exc}"
+    if splits.modality != "tabular":
+        return f"{name} is not a table; the ordinal models need table columns"
+    last = int(sum((y == len(splits.class_names) - 1).sum() for y in (splits.y_train, splits.y_val, splits.y_test)))
+    if last < MIN_LAST_STAGE:
+        return (f"{name}: its last stage '{splits.class_names[-1]}' has {last} row(s); the lesson needs at least "
+                f"{MIN_LAST_STAGE} so that each of its 5 folds tests some")
+    return None
+
+
+def upload_setup(data: DataConfig, size: str) -> str:
+    """The set-up in words on a person's uploaded table."""
+    stages = " → ".join(data.ordinal or [])
+    return (f"Your uploaded table {source_label(data.source)}, its label '{data.label_column or 'as guessed'}' as "
+            f"ordered stages ({stages}; the last is the rare event), read as on the Data page; "
+            + ("2 stratified folds." if size == "tiny" else "5 stratified folds, repeated 3 times."))
+
+
 SPEC = declare(LessonSpec(
     name="rare_last_stage", display="The rare last stage learns from the earlier ones",
     description="Ordered stages with a rare last one: separate regressions, proportional odds and PRESTO.",
@@ -89,4 +129,6 @@ SPEC = declare(LessonSpec(
           "folds).",
     base=_base,
     grid=lambda size: {"method": METHODS},
-    analyse=analyse))
+    analyse=analyse,
+    data_problem=upload_problem,
+    data_setup=upload_setup))

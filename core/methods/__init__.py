@@ -44,6 +44,30 @@ from core.methods._losses import (
     list_losses,
     weighted_mean,
 )
+from core.methods._multilabel_losses import (
+    MULTILABEL_LOSSES,
+    AsymmetricLoss,
+    ClassBalancedBCE,
+    DistributionBalancedLoss,
+    HybridLoss,
+    MultiLabelBCE,
+    MultiLabelFocal,
+    MultiLabelLoss,
+    create_multilabel_loss,
+    list_multilabel_losses,
+    split_targets,
+)
+from core.methods._multilabel_samplers import (
+    MULTILABEL_SAMPLERS,
+    ClassAwareSampler,
+    MultiLabelSampler,
+    RepeatFactorSampler,
+    create_multilabel_sampler,
+    list_multilabel_samplers,
+    positives_of,
+    repeat_factors,
+)
+from core.methods._comic import PriorFocalModifier, ReflectiveLabelCorrector, plt_class_weight
 from core.methods._loss_schedules import LOSS_SCHEDULES, DeferredReweighting, DRWParams
 from core.methods._posthoc import (
     POSTHOC,
@@ -94,6 +118,13 @@ __all__ = [
     "LOSSES", "Loss", "create_loss", "list_losses", "weighted_mean", "ldam_margins",
     "CrossEntropy", "WeightedCrossEntropy", "FocalLoss", "ClassBalancedFocalLoss", "LDAMLoss",
     "BalancedSoftmaxLoss", "LogitAdjustedLoss", "LabelSmoothingLoss", "DiceLoss", "AnyLoss", "ZLoss",
+    # multi-label losses
+    "MULTILABEL_LOSSES", "MultiLabelLoss", "create_multilabel_loss", "list_multilabel_losses", "split_targets",
+    "MultiLabelBCE", "MultiLabelFocal", "ClassBalancedBCE", "AsymmetricLoss", "DistributionBalancedLoss", "HybridLoss",
+    "PriorFocalModifier", "ReflectiveLabelCorrector", "plt_class_weight",
+    # multi-label samplers
+    "MULTILABEL_SAMPLERS", "MultiLabelSampler", "RepeatFactorSampler", "ClassAwareSampler",
+    "create_multilabel_sampler", "list_multilabel_samplers", "positives_of", "repeat_factors",
     # loss schedules (deferred re-weighting)
     "LOSS_SCHEDULES", "DeferredReweighting", "DRWParams",
     # class weights (losses and DRW)

@@ -18,11 +18,13 @@ GAN is written here in torch, after CTGAN (Xu et al. 2019) with the additions of
 Left out: mode-specific normalisation and the mixed / log encoders (columns here are already
 standardised numbers), the CNN networks, PacGAN and differential privacy. New rows are made
 for the classes `sampling_strategy` names (imbalanced-learn's values) and appended after the
-input rows, so they are told apart like SMOTE's. Fitting reports progress and stops when asked.
+input rows, so they are told apart like SMOTE's. Fitting reports progress and checks for a
+cancel every few steps (`CHECK_EVERY_STEPS`), as the training loop does every few batches.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 __all__ = ["ConditionalTabularGan", "FittingStopped", "information_loss"]
 
 GRADIENT_PENALTY = 10.0
+CHECK_EVERY_STEPS = 4  # as the training loop: progress and a cancel check every few steps, not per epoch
 
 
 class FittingStopped(Exception):
@@ -116,17 +119,27 @@ class ConditionalTabularGan:
         size = max(2, min(self.batch_size, len(x)))
         steps = max(len(x) // size, 1)
         self.history_ = []
+        started = time.perf_counter()
         for epoch in range(self.epochs):
-            for _ in range(steps):
+            for step in range(steps):
                 losses = self._step(x, rows_of, draw, size, k, critic, classifier, opt_g, opt_d)
+                if step % CHECK_EVERY_STEPS == 0 or step == steps - 1:
+                    self._report(epoch, step, steps, started)
             self.history_.append(losses)
-            if self.should_stop is not None and self.should_stop():
-                raise FittingStopped(f"tabular GAN: stopped at epoch {epoch + 1}")
-            if self.progress is not None:
-                self.progress({"stage": "resample", "epoch": epoch + 1, "epochs": self.epochs,
-                               "fraction": (epoch + 1) / self.epochs})
         self.generator_.eval()
         return self
+
+    def _report(self, epoch: int, step: int, steps: int, started: float) -> None:
+        """Stop when asked; else tell the caller how far fitting is and the time left at this pace
+        (the training loop's progress fields, with stage "resample")."""
+        if self.should_stop is not None and self.should_stop():
+            raise FittingStopped(f"tabular GAN: stopped at epoch {epoch + 1}, step {step + 1}")
+        if self.progress is not None:
+            done = epoch + (step + 1) / steps
+            elapsed = time.perf_counter() - started
+            self.progress({"stage": "resample", "epoch": epoch + 1, "epochs": self.epochs, "batch": step + 1,
+                           "batches": steps, "fraction": done / self.epochs, "elapsed_s": elapsed,
+                           "eta_s": elapsed / done * (self.epochs - done)})
 
     def _step(self, x, rows_of, draw, size, k, critic, classifier, opt_g, opt_d) -> dict[str, float]:
         """One critic-and-classifier update and one generator update on a batch of `size`."""

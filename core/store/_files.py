@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["write_bytes_atomic", "write_json_atomic", "read_json", "RunFolder", "RUN_FILES", "RunFileDamaged"]
 
-RUN_FILES = ("metrics.json", "history.json", "eval.npz", "model.safetensors")  # what training produces
+RUN_FILES = ("metrics.json", "history.json", "eval.npz", "model.safetensors", "synthetic_rows.npz")  # what training produces
 
 
 class RunFileDamaged(Exception):
@@ -67,6 +67,14 @@ class RunFolder:
 
     def write_artifacts(self, artifacts) -> None:
         artifacts.save(self.path / "eval.npz")
+
+    def write_made_rows(self, made) -> None:
+        """The rows the resampler made (`MadeRows`); a training that made none removes an old file."""
+        path = self.path / "synthetic_rows.npz"
+        if made is None:
+            path.unlink(missing_ok=True)
+        else:
+            made.save(path)
 
     def write_weights(self, model) -> None:
         from safetensors.torch import save_file

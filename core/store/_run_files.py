@@ -1,5 +1,5 @@
 """A run's files read back with their integrity checked: config.json, history.json,
-metrics.json, eval.npz and model.safetensors. A file that exists but cannot be read, or has
+metrics.json, eval.npz, model.safetensors and synthetic_rows.npz. A file that exists but cannot be read, or has
 another shape than a run writes, raises RunFileDamaged naming the run and the file (a state
 of that run, never a traceback); a missing file is "not yet"."""
 
@@ -10,7 +10,7 @@ import zipfile
 import zlib
 from typing import Any
 
-from core.artifacts import EvalArtifacts
+from core.artifacts import EvalArtifacts, MadeRows
 from core.store._files import RunFileDamaged, RunFolder, read_json
 from core.store._index import StoreIndex
 
@@ -67,6 +67,16 @@ class RunFilesMixin(StoreIndex):
             return EvalArtifacts.load(path)
         except _DAMAGE as exc:
             raise RunFileDamaged(run_id, "eval.npz", _reason(exc)) from None
+
+    def made_rows(self, run_id: str) -> MadeRows | None:
+        """The rows the run's resampler made (`synthetic_rows.npz`), or None when it made none."""
+        path = self.run_dir(run_id) / "synthetic_rows.npz"
+        if not path.exists():
+            return None
+        try:
+            return MadeRows.load(path)
+        except _DAMAGE as exc:
+            raise RunFileDamaged(run_id, "synthetic_rows.npz", _reason(exc)) from None
 
     def write_artifacts(self, run_id: str, artifacts: EvalArtifacts) -> None:
         self.folder(run_id).write_artifacts(artifacts)

@@ -111,7 +111,7 @@ def fit_baseline(config: RunConfig, splits: Splits, rows: TrainingRows, *, progr
     )
     info = {"select": "last", "selected_epoch": 1, "epochs_run": 1, "stopped_early": False, "steps": 0,
             "passes_per_epoch": 1, "batches_per_pass": 0, "trained_prior": artifacts.trained_prior.tolist()}
-    return TrainResult(None, history, artifacts, splits, "cpu", synthetic, info)
+    return TrainResult(None, history, artifacts, splits, "cpu", synthetic, info, rows.made)
 
 
 def _fitted_prior(config: RunConfig, y: np.ndarray, k: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.artifacts import EvalArtifacts
+from core.artifacts import EvalArtifacts, MadeRows
 from core.config import RunConfig
 from core.data import Splits
 from core.models import Classifier
@@ -64,6 +64,7 @@ class TrainResult:
     device: str
     synthetic_count: int = 0
     info: dict[str, Any] = field(default_factory=dict)  # selected epoch, steps, trained prior
+    made_rows: MadeRows | None = None  # the rows a resampler made (`synthetic_rows.npz`)
 
 
 def _quiet(info: dict[str, Any]) -> None:
@@ -110,6 +111,7 @@ class TrainingRows:
     weight: np.ndarray | None = None  # per-row loss weight; None: every row weighs 1
     kept: np.ndarray | None = None  # which of the split's training rows are still in; None: all
     synthetic: int = 0  # rows a resampler made
+    made: MadeRows | None = None  # which they are, and by which resampler
 
     @classmethod
     def of(cls, splits: Splits, weight: np.ndarray | None = None) -> TrainingRows:

@@ -9,6 +9,7 @@ no DataLoader sits on the hot path (cifar10-airbench style).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -109,7 +110,10 @@ def fit_network(config: RunConfig, splits: Splits, rows: TrainingRows, stages: S
     info = {"select": t.select, "selected_epoch": selected,
             "epochs_run": sum(r["stage"] == "train" for r in net.history), "stopped_early": stopped_early, **plan,
             "trained_prior": net.trained_prior.tolist(), **run.info}
-    return TrainResult(model, net.history, artifacts, splits, str(device), rows.synthetic, info)
+    made = rows.made
+    if made is not None and len(made.y):  # the made rows in the trained feature space, for Geometry
+        made = dataclasses.replace(made, features=predict(model, torch.from_numpy(made.x).to(device))[1].cpu().numpy())
+    return TrainResult(model, net.history, artifacts, splits, str(device), rows.synthetic, info, made)
 
 
 def evaluate(model: Classifier, splits: Splits, subset: np.ndarray, device: torch.device,

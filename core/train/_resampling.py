@@ -1,7 +1,8 @@
 """The resampling stage (`resampler:` in the config): the training rows of a table are
 resampled (SMOTE, random over- or under-sampling, a tabular GAN, ...) before any model sees
-them; the synthetic rows are counted so the run can say how many it made. Only the training
-rows are resampled: validation and test rows never meet a resampler."""
+them; the synthetic rows are recorded (`MadeRows`: which rows, by which resampler, a kept
+sample of them) so the run can show them apart and check them. Only the training rows are
+resampled: validation and test rows never meet a resampler."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import dataclasses
 
 import numpy as np
 
+from core.artifacts import MadeRows
 from core.config import RunConfig
 from core.data import Splits
 from core.methods import resample
@@ -39,8 +41,10 @@ class Resampling(Stage):
 
         out = resample(spec.name, rows.x, rows.y, spec.params, seed=config.train.seed, progress=run.progress,
                        should_stop=stop)
+        made = MadeRows.of(spec.name, out.x.astype(np.float32), out.y, out.synthetic, splits.num_classes,
+                           n_real=len(rows.y), seed=config.train.seed) if out.n_synthetic else None
         return dataclasses.replace(rows, x=out.x.astype(np.float32), y=out.y.astype(np.int64),
-                                   synthetic=int(out.synthetic.sum()))
+                                   synthetic=int(out.synthetic.sum()), made=made)
 
 
 RESAMPLING = Resampling()

@@ -154,20 +154,22 @@ _KIND_STYLE = {  # marker symbol, size, opacity, outline; drawn in this order
 _KIND_LABEL = {"kept": "real row", "removed": "real row removed", "synthetic": "synthetic row"}
 
 
-def resampling_figure(view: pd.DataFrame, class_names: Sequence[str]) -> go.Figure:
+def resampling_figure(view: pd.DataFrame, class_names: Sequence[str], made_by: str = "") -> go.Figure:
     """The training rows before and after a resampler (`resampling_view`): real rows as dots,
-    removed ones as crosses, made-up ones as open diamonds, one colour per class."""
+    removed ones as crosses, made-up ones as open diamonds ("row made by `made_by`" when the
+    resampler's words are given), one colour per class."""
     colors = px.colors.qualitative.Bold
+    words = {**_KIND_LABEL, **({"synthetic": f"row made by {plotly_text(made_by)}"} if made_by else {})}
     fig = go.Figure()
     for kind, (symbol, size, opacity, width) in _KIND_STYLE.items():
         for label in sorted(view.loc[view["kind"] == kind, "label"].unique()):
             rows = view[(view["kind"] == kind) & (view["label"] == label)]
             color, name = colors[int(label) % len(colors)], plotly_text(class_names[label])
             fig.add_trace(go.Scatter(
-                x=rows["pc1"], y=rows["pc2"], mode="markers", name=f"{name}: {_KIND_LABEL[kind]}",
-                legendgroup=kind, legendgrouptitle_text=_KIND_LABEL[kind] + "s",
+                x=rows["pc1"], y=rows["pc2"], mode="markers", name=f"{name}: {words[kind]}",
+                legendgroup=kind, legendgrouptitle_text=words[kind] + "s",
                 marker=dict(symbol=symbol, size=size, opacity=opacity, color=color, line=dict(width=width, color=color)),
-                hovertemplate=f"class {name} · {_KIND_LABEL[kind]}<extra></extra>",
+                hovertemplate=f"class {name} · {words[kind]}<extra></extra>",
             ))
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), legend=dict(groupclick="toggleitem"),
                       xaxis=dict(title="first principal component", zeroline=False),

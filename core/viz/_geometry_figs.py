@@ -123,6 +123,8 @@ def embedding_scatter(
     title: str | None = None,
     wrong_label: np.ndarray | None = None,
     case_names: Sequence[str] | None = None,
+    made: np.ndarray | None = None,
+    made_by: str = "",
 ) -> go.Figure:
     """2-D (Scatter) or 3-D (Scatter3d) map of samples, one trace per class, head first so
     the rarer classes are drawn on top, larger and more opaque.
@@ -135,6 +137,9 @@ def embedding_scatter(
     (`embedding_hover_features` escapes the feature names in it). `wrong_label`: a mask of the
     points whose training label was made wrong on purpose (coloured by the label they were
     given); they get an X on top, in a trace named 'wrong label', so noise is seen apart.
+    `made`: a mask of the points a resampler made up (no real case); they leave their class's
+    trace for one of their own, open diamonds in their class's colour, named "made by
+    `made_by` (n)", and their hover says so.
     """
     coords = np.asarray(coords, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int64)
@@ -171,9 +176,12 @@ def embedding_scatter(
     # a clicked point turns black; the others keep their look (plotly would fade them)
     keep_look = dict(marker=dict(opacity=1.0))
     selection_style = {} if dims == 3 else dict(selected=dict(marker=dict(color="#000000")), unselected=keep_look)
+    made = np.zeros(len(labels), bool) if made is None else np.asarray(made, dtype=bool)
+    if made.shape != labels.shape:
+        raise ValueError(f"made has {made.shape[0]} entries for {labels.shape[0]} points")
     fig = go.Figure()
     for k in head_to_tail_order(counts):
-        mask = labels == k
+        mask = (labels == k) & ~made
         if not mask.any():
             continue
         muted = highlight_tail and is_tail.any() and not is_tail[k]
@@ -187,6 +195,14 @@ def embedding_scatter(
         fig.add_trace(trace_type(**xyz(mask), mode="markers", name=f"{names[k]} ({counts[k]} train)",
                                  marker=marker, opacity=opacity, customdata=customdata, **selection_style,
                                  hovertemplate=template, legendgroup=str(k)))
+    if made.any():
+        source = plotly_text(made_by) or "the resampler"
+        customdata = np.column_stack([sample_ids[made], names[labels[made]], pred_names[made], extra[made], who[made]])
+        fig.add_trace(trace_type(**xyz(made), mode="markers", name=f"made by {source} ({int(made.sum())})",
+                                 marker=dict(symbol="diamond-open", size=9 if dims == 2 else 5, line=dict(width=1.5),
+                                             color=[colors[k] for k in labels[made]]),
+                                 customdata=customdata, **selection_style,
+                                 hovertemplate=f"<b>made by {source}</b>, not a real case<br>" + template))
     if highlight_errors and pred is not None:
         wrong = pred != labels
         ring = np.asarray(sizes)[labels[wrong]] + 5
