@@ -139,8 +139,9 @@ def report_text_html(bundle: Any, splits: Any, cases: pd.DataFrame, maps: Mappin
         for column, words in case_word_attributions(splits, bundle.artifacts, int(case.row), int(case.true), other,
                                                     exact=exact, maps=pair):
             text, spans = " ".join(words.words), _joined_spans(words.words)
-            parts.append(highlighted_text_html(text, spans, words.difference,
-                                               title=f"{column}: red towards the true class, blue towards the "
-                                                     "predicted one"))
+            coloured = bool(np.any(words.difference))  # sentence embeddings place nothing on words
+            title = (f"{column}: red towards the true class, blue towards the predicted one" if coloured else
+                     f"{column} (read as its meaning, not word by word: no word is coloured)")
+            parts.append(highlighted_text_html(text, spans, words.difference, title=title))
         out.append("".join(parts))
     return out
