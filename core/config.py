@@ -28,7 +28,7 @@ _STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")  # a stored uplo
 
 __all__ = [
     "StrictModel", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
-    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
+    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "TextEncoderSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
     "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
     "source_values",
 ]
@@ -233,6 +233,12 @@ class FoldSpec(StrictModel):
         return self
 
 
+class TextEncoderSpec(PluginSpec):
+    """How free-text columns become features (`core.data.TEXT_ENCODERS`), fitted on training texts."""
+    plugin_kind = "text_encoder"
+    name: str = "tfidf"
+
+
 ColumnRole = Literal["numeric", "categorical", "date", "id", "text", "constant", "ignore"]  # a table column's use
 
 
@@ -256,6 +262,7 @@ class DataConfig(StrictModel):
     label_noise: LabelNoiseSpec | None = None  # corrupt training labels on purpose (after the imbalance profile)
     unlabeled: UnlabeledConfig | None = None  # hide a share of the training labels, or add unlabelled rows
     ordinal: list[str] | None = Field(None, min_length=2, max_length=100)  # the label's values as ordered stages, first to last (rare); renumbers the classes in that order
+    text_encoder: TextEncoderSpec | None = None  # free-text columns (uploads' "text" role, text built-ins): how they become features; unset: word counts (TF-IDF)
 
     @field_validator("source")
     @classmethod

@@ -12,8 +12,12 @@ from core.data import Splits, load_data, split_data
 __all__ = ["prepare_run_data", "fixed_train_subset", "train_subset_rows"]
 
 
-def prepare_run_data(config: RunConfig) -> Splits:
-    return split_data(load_data(config.data), config.data)
+def prepare_run_data(config: RunConfig, progress=None) -> Splits:
+    """The run's splits; `progress` (a run's progress callback) hears how far encoding free text has got."""
+    def encoding(done: int, total: int) -> None:
+        progress({"stage": "encode text", "epoch": done, "epochs": total, "fraction": done / max(total, 1)})
+
+    return split_data(load_data(config.data), config.data, encoding if progress is not None else None)
 
 
 def fixed_train_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:

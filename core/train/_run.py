@@ -56,7 +56,7 @@ def train_run(
     `train.nc_every` epochs (the jobs layer plugs neural-collapse metrics in here).
     Table baselines (scikit-learn) are fitted instead, on the same splits.
     """
-    splits = splits or prepare_run_data(config)
+    splits = splits or prepare_run_data(config, progress)
     stages = [stage for stage in STAGES if stage.applies(config)]
     for stage in stages:
         stage.check(config)
