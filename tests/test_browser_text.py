@@ -78,7 +78,7 @@ def _train(page, encoder: str) -> None:
     settle(page)
     pick_option(page, page.get_by_role("combobox", name="Optimiser"), "AdamW")
     settle(page)
-    for label, value in (("Epochs", "15"), ("Repeat over seeds", "3")):
+    for label, value in (("Epochs", "4"), ("Repeat over seeds", "3")):
         box = page.get_by_label(label, exact=True)
         box.fill(value)
         box.press("Enter")
