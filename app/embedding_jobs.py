@@ -159,6 +159,21 @@ def split_inputs(splits, artifacts: EvalArtifacts, config, split: str,
     return inputs if made is None else np.concatenate([inputs, made.x.reshape(len(made.x), *inputs.shape[1:])])
 
 
+def split_texts(splits, artifacts: EvalArtifacts, config, split: str, made: MadeRows | None = None
+                ) -> list[str] | None:
+    """The free text behind each point of a split (columns joined by " · "), matched as
+    `split_inputs` matches the inputs; a row the resampler made has none. None without free
+    text or a match."""
+    texts = getattr(splits, "texts_test" if split == "test" else "texts_train", None)
+    if texts is None or split_inputs(splits, artifacts, config, split, made) is None:
+        return None
+    rows = artifacts.test_index if split == "test" else fixed_train_subset(
+        splits.y_train, config.train.train_subset, config.data.seed)
+    made = _made(made, artifacts) if split == "train" else None
+    return [" · ".join(row) for row in texts[rows]] + ([] if made is None else ["(a row the resampler made: no note)"]
+                                                        * len(made.y))
+
+
 def split_case_names(splits, artifacts: EvalArtifacts, config, split: str,
                      made: MadeRows | None = None) -> list[str] | None:
     """Each point of a split named as a person finds the case ("patient_id P-00412"): the

@@ -107,13 +107,14 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
 
 def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.ndarray], np.ndarray] | None, *,
                     label: Callable[[int], str], image: bool, x: np.ndarray, splits: Any, reason: str | None,
-                    train_names: Callable[[np.ndarray], list[str]] | None = None) -> None:
+                    train_names: Callable[[np.ndarray], list[str]] | None = None,
+                    train_texts: Callable[[np.ndarray], list[str]] | None = None) -> None:
     """The stored training cases the model finds most like this one, of its true class and
     of the class it predicted, as pictures or rows in the file's units. `near` holds this
     case's rows of `nearest_training_cases`; `train_inputs(train_rows)` gives the inputs of
     those stored training cases and `train_names(train_rows)` their names as a person finds
     them ("patient_id P-00412"); either is None when the stored cases cannot be matched to
-    the data any more."""
+    the data any more. `train_texts(train_rows)` gives their free text, shown above their values."""
     with st.expander("Most similar training cases", expanded=not case.correct):
         if reason:
             st.caption(reason)
@@ -134,6 +135,9 @@ def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.nd
                                .set_index(NEIGHBOUR_HEADERS["train_row"]), col)
                 continue
             inputs = train_inputs(rows["train_row"].to_numpy())
+            if train_texts is not None:  # free text: the training notes themselves, most similar first
+                for who, text in zip(words, train_texts(rows["train_row"].to_numpy())):
+                    col.markdown(f"*{md(who)}*: {md(text)}")
             if image:
                 col.image([display_image(xi, size=72) for xi in inputs], caption=words, width=72)
             else:

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app.gallery_cards import report_extras
+from app.text_view import report_text_html
 from app.services import RunBundle
 from app.widgets import explain
 from core.analysis import (
@@ -92,6 +93,9 @@ def report_section(record: RunRecord, bundle: RunBundle, cases: pd.DataFrame, sh
     report_cases = build_report_cases(picked, art, x_picked, picked_maps["true"], picked_maps["pred"],
                                       modality=bundle.modality, feature_names=features,
                                       value_tables=None if image else [feature_table(splits, r) for r in x_picked])
+    if splits.text_names:  # each note with its words coloured, escaped by the builder
+        for case, html in zip(report_cases, report_text_html(bundle, splits, picked, picked_maps), strict=True):
+            case["text_html"] = html
     st.download_button(
         f"⬇️ Download these {len(report_cases)} cases as an HTML report", on_click="ignore", key="gallery.download",
         data=lambda: error_report_html(report_cases, title=f"Error gallery: {record.name}", run_name=record.name,

@@ -100,8 +100,10 @@ def label_issue_review(run_id: str, bundle: Any, splits: Any, names: Sequence[st
                         f"· score {issue.score:.3f}")
             if image:
                 st.image(display_image(splits.x_train[row]), width=96)
-            else:
-                values = feature_table(splits, splits.x_train[row])
+            elif getattr(splits, "texts_train", None) is not None:  # free text: the note itself, as text
+                st.markdown(" · ".join(md(t) for t in splits.texts_train[row]))
+            values = None if image else feature_table(splits, splits.x_train[row])
+            if values is not None and len(values):  # a table's other columns (none in a text-only set)
                 st.dataframe(values, hide_index=True, height=table_height(len(values), 200))
             _verdict_form(run_id, row, int(report.given[row]), int(report.suggested[row]), reviews.get(row),
                           key=f"gallery.issues.review.{run_id}.{row}")

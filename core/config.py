@@ -26,7 +26,7 @@ MAX_NAME = 200  # characters of a run name
 __all__ = [
     "StrictModel", "MAX_CONFIG_BYTES", "MultiLabelLossSpec", "MultiLabelSamplerSpec", "is_multilabel_source",
     "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
-    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
+    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "TextEncoderSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
     "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
     "source_values",
 ]
@@ -196,6 +196,12 @@ class FoldSpec(StrictModel):
         return self
 
 
+class TextEncoderSpec(PluginSpec):
+    """How free-text columns become features (`core.data.TEXT_ENCODERS`), fitted on training texts."""
+    plugin_kind = "text_encoder"
+    name: str = "tfidf"
+
+
 ColumnRole = Literal["numeric", "categorical", "date", "id", "text", "constant", "ignore"]  # a table column's use
 
 
@@ -219,6 +225,7 @@ class DataConfig(StrictModel):
     label_noise: LabelNoiseSpec | None = None  # corrupt training labels on purpose (after the imbalance profile)
     unlabeled: UnlabeledConfig | None = None  # hide a share of the training labels, or add unlabelled rows
     ordinal: list[str] | None = Field(None, min_length=2, max_length=100)  # the label's values as ordered stages, first to last (rare); renumbers the classes in that order
+    text_encoder: TextEncoderSpec | None = None  # free-text columns (uploads' "text" role, text built-ins): how they become features; unset: word counts (TF-IDF)
     hide_labels: float = Field(0.0, ge=0, lt=1)  # multi-label: share of each label's training entries made unknown (partial labels)
     unknown_as_absent: bool = False  # multi-label: train reading unknown entries as absent (the common mistake, to measure its cost)
 
@@ -268,7 +275,8 @@ class DataConfig(StrictModel):
         if not self.multilabel and (self.hide_labels or self.unknown_as_absent):
             raise ValueError("hide_labels and unknown_as_absent apply to multi-label data only; remove them")
         if self.multilabel:
-            extra = [k for k in ("label_noise", "unlabeled", "ordinal", "fold") if getattr(self, k) is not None]
+            extra = [k for k in ("label_noise", "unlabeled", "ordinal", "fold", "text_encoder")
+                     if getattr(self, k) is not None]
             extra += ["imbalance.class_order"] if self.imbalance.class_order is not None else []
             if extra:
                 raise ValueError(f"{', '.join(extra)} apply to single-label data only; remove them for the "

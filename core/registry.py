@@ -209,6 +209,7 @@ KINDS: tuple[PluginKind, ...] = (
     _kind("resampler", "resamplers", "Resampler", "resampler", "core.methods", "RESAMPLERS"),
     _kind("stage2", "stage2", "Two-stage fix", "stage2", "core.train", "STAGE2"),
     _kind("label_noise", "label_noise", "Label noise", "data.label_noise", "core.data", "LABEL_NOISE"),
+    _kind("text_encoder", "text_encoders", "Text encoder", "data.text_encoder", "core.data", "TEXT_ENCODERS"),
     _kind("label_issues", "label_issues", "Label-issue cleaning", "label_issues", "core.methods", "CLEANERS"),
     _kind("pretrain", "pretrain", "Pre-training", "pretrain", "core.train", "PRETRAIN"),
     _kind("semi", "semi", "Semi-supervised method", "semi", "core.train", "SEMI"),

@@ -56,6 +56,8 @@ def progress_text(progress: dict[str, Any] | None) -> str:
         left = f" · about {format_seconds(eta)} left" if eta is not None else ""
         return (f"fitting the resampler's generator of new rows: epoch {p.get('epoch', '?')} of "
                 f"{p.get('epochs', '?')}{left}")
+    if stage == "encode text":
+        return f"turning the notes into numbers: {p.get('epoch', '?'):,} of {p.get('epochs', '?'):,} texts"
     if stage == "evaluate":
         return "evaluating on the test set"
     if stage == "attack":
@@ -105,6 +107,8 @@ def default_run_name(config: RunConfig) -> str:
     profile = "" if imb.profile == "none" else f" {imb.profile}{imb.ratio:g}"
     model, method = plugin_label("model", config.model.name), method_display(config)
     name = f"{source}{profile} · {model}" + ("" if method == model else f" · {method}")
+    if data.text_encoder is not None:  # text read another way than the default word counts is another method
+        name += f" · {plugin_label('text_encoder', data.text_encoder.name)}"
     if data.label_noise is not None:
         name += f" · {data.label_noise.name} noise {data.label_noise.rate:.0%}"
     if data.unlabeled is not None and data.unlabeled.fraction > 0:

@@ -3,7 +3,7 @@ training split long-tailed, save it for training."""
 
 import streamlit as st
 
-from app import data_forms, data_offers, label_forms, made_rows_view, state
+from app import data_forms, data_offers, label_forms, made_rows_view, state, text_view
 from app.services import save_data_choice
 from app.widgets import explain, flash, starting_value
 from core.config import DataConfig
@@ -54,6 +54,8 @@ with st.expander(f"Preview: {len(dataset.y):,} samples, {dataset.num_classes} cl
         explain("The first rows of the table as written; each row is one sample, the label column is what the model "
                 "learns to predict.")
 
+text = text_view.text_data_panel(dataset, saved)  # free text: lengths, telling words, the encoder
+
 # --- imbalance ----------------------------------------------------------------------------
 st.subheader("Make it imbalanced")
 k = dataset.num_classes
@@ -85,7 +87,8 @@ with st.expander("Wrong or hidden labels (optional)", expanded=bool(saved.label_
 config = DataConfig(source=source, params=params, label_column=label_column, column_roles=roles, missing=missing,
                     merge_labels=merge, ordinal=ordinal,
                     imbalance={"profile": profile, "ratio": ratio, "mu": mu,
-                               "class_order": class_order(choice, k, split["seed"], custom)}, **split, **labels)
+                               "class_order": class_order(choice, k, split["seed"], custom)}, **split, **labels,
+                    **text)
 try:
     preview = imbalance_preview(dataset, config)
 except ValueError as exc:

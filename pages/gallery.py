@@ -9,6 +9,7 @@ from app.gallery_cards import (
 )
 from app.gallery_view import class_importance_section, confused_pair_buttons, report_section
 from app.label_issue_view import label_issue_review
+from app.text_view import text_case_panel, train_text_lookup
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, params_form, require_run
 from core.analysis import (
@@ -118,8 +119,10 @@ train_names = None if subset is None or ids_train is None else (
 
 
 def _below(case, i: int) -> None:
+    if splits.text_names:  # the note with its words coloured, towards the true and the predicted class
+        text_case_panel(b, splits, case, {k: v[i] for k, v in maps.items()}, label=label, model=model)
     neighbour_panel(case, near[near["row"] == case.row], train_inputs, label=label, image=image, x=x[i], splits=splits,
-                    reason=no_neighbours, train_names=train_names)
+                    reason=no_neighbours, train_names=train_names, train_texts=train_text_lookup(splits, subset))
     sample = int(case.sample_id)
     review_form(rid, sample, reviews.get(sample), key=f"gallery.review.{rid}.{sample}")
 

@@ -12,7 +12,7 @@ from core.data import head_to_tail_order
 from core.registry import plugin_label
 from core.text import md
 from core.viz import (
-    add_thumbnails, centred_class_means, embedding_hover_features, embedding_scatter, norm_count_figure,
+    add_thumbnails, centred_class_means, embedding_hover_features, text_hover, embedding_scatter, norm_count_figure,
     sample_image_figure, spread_bars,
 )
 
@@ -55,7 +55,9 @@ if feature_map.open:
         splits = load_splits(bundle.config.data)
         inputs = jobs.split_inputs(splits, art, bundle.config, split, made)
         feature_names = bundle.metrics["dataset"].get("feature_names")
-        hover = embedding_hover_features(inputs, feature_names) if inputs is not None and feature_names else None
+        texts = jobs.split_texts(splits, art, bundle.config, split, made)  # free text: the note itself on hover
+        hover = text_hover(texts) if texts is not None else embedding_hover_features(
+            inputs, feature_names) if inputs is not None and feature_names else None
         wrong = art.train_labels != art.train_clean_labels if split == "train" and art.train_clean_labels is not None \
             else None  # labels made wrong on purpose (data.label_noise): an X on the map
         who = jobs.split_case_names(splits, art, bundle.config, split, made)  # hover and the sample's line name the case

@@ -143,10 +143,17 @@ def check_dataset(registry: Registry, name: str) -> None:
     assert len(set(data.class_names)) == data.num_classes and all(data.class_names)
     if data.feature_names is not None:
         assert len(data.feature_names) == data.x.shape[1]
+    if data.texts is not None:
+        assert info.capabilities.get("text") and data.texts.shape == (len(data.y), len(data.text_names))
+        assert all(len(t) > 0 for t in data.texts.reshape(-1)), "every row has text"
     if "seed" in info.params.model_fields:
         again, other = registry.create(name), registry.create(name, {"seed": 1})
         np.testing.assert_array_equal(again.x, data.x)
-        assert not np.array_equal(other.x, data.x), "another seed draws other rows"
+        if data.texts is not None:
+            np.testing.assert_array_equal(again.texts, data.texts)
+            assert not np.array_equal(other.texts, data.texts), "another seed writes other texts"
+        else:
+            assert not np.array_equal(other.x, data.x), "another seed draws other rows"
 
 
 # --- models -----------------------------------------------------------------------------------
@@ -411,6 +418,52 @@ def check_attack(registry: Registry, name: str) -> None:
         torch.testing.assert_close(registry.create(name, {"epsilon": 0.0}).perturb(model, x, y, bounds=bounds), x)
 
 
+# --- text encoders ----------------------------------------------------------------------------
+
+_TRAIN_TEXTS = ["fever and cough for two days", "cough, wheeze and a tight chest", "headache with aura",
+                "fever, rash and neck stiffness", "tight chest at night", "headache and fever"]
+_UNSEEN_TEXT = "zyxwvut qqqq fever"
+
+
+def check_text_encoder(registry: Registry, name: str) -> None:
+    """(n, features) finite float32 rows named one per feature, the same from a second fit;
+    an encoder that learns fits on the training texts only (a word seen only later is no
+    feature); every feature found in a text is placed on its words in full."""
+    import os
+    import tempfile
+
+    info = registry.info(name)
+    rows = []
+    previous = os.environ.get("TAILSCOPE_HOME")
+    with tempfile.TemporaryDirectory() as home:  # a cache an encoder keeps goes here, not into the repo
+        os.environ["TAILSCOPE_HOME"] = home
+        try:
+            for _ in range(2):
+                encoder = registry.create(name)
+                if not encoder.frozen:
+                    encoder.fit(_TRAIN_TEXTS)
+                rows.append(encoder.transform(_TRAIN_TEXTS + [_UNSEEN_TEXT, ""]))
+        finally:
+            os.environ.pop("TAILSCOPE_HOME") if previous is None else os.environ.update(TAILSCOPE_HOME=previous)
+    assert rows[0].dtype == np.float32 and rows[0].shape == (len(_TRAIN_TEXTS) + 2, len(encoder.feature_names()))
+    assert np.isfinite(rows[0]).all()
+    np.testing.assert_array_equal(rows[0], rows[1])
+    assert info.capabilities["frozen"] == encoder.frozen
+    if not encoder.frozen:
+        assert not any("zyxwvut" in n for n in encoder.feature_names()), "fitted on the training texts only"
+    placement = encoder.placement(_TRAIN_TEXTS[1])
+    assert placement.words(_TRAIN_TEXTS[1]) == _TRAIN_TEXTS[1].split()
+    found = rows[0][1] != 0
+    sums = placement.weights.sum(axis=1)
+    if info.capabilities["words"]:
+        np.testing.assert_allclose(sums[found], 1.0)
+        np.testing.assert_allclose(sums[~found], 0.0)
+    attribution = np.random.default_rng(0).standard_normal(len(sums))
+    words, rest = placement.per_word(attribution)
+    assert words.shape == (len(placement.spans),)
+    assert abs(words.sum() + rest - attribution.sum()) < 1e-9
+
+
 # --- multi-label: losses, samplers, datasets --------------------------------------------------
 
 ML_COUNTS = [30, 12, 4]  # training positives per label: head, medium, tail
@@ -495,6 +548,7 @@ KIND_CHECKS: dict[str, tuple[Check, ...]] = {
     "resampler": (check_resampler,),
     "stage2": (_stage_check("stage2"),),
     "label_noise": (check_label_noise,),
+    "text_encoder": (check_text_encoder,),
     "label_issues": (check_cleaner,),
     "pretrain": (_stage_check("pretrain"),),
     "semi": (_stage_check("semi", {"data": {"unlabeled": {"fraction": 0.5}}}),),

@@ -126,6 +126,7 @@ HEADLINE_SIDE = {  # the cell whose runs the headline's first term reads
     "f1_directly": {"method": "dice"},
     "robustness_costs_tail": {"method": "pgd 0.15"},
     "rare_last_stage": {"method": "presto"},
+    "dice_on_text": {"method": "dice"},
 }
 
 

@@ -244,7 +244,7 @@ def _clinic_notes_csv(rows: int = 3000, phrases: int = 72) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_a_free_text_column_is_left_out_with_its_reason_not_made_a_category():
+def test_a_free_text_column_is_read_as_text_with_its_reason_not_made_a_category():
     from core.data import profile_table, read_table, roles_frame
 
     data = _clinic_notes_csv()
@@ -252,13 +252,14 @@ def test_a_free_text_column_is_left_out_with_its_reason_not_made_a_category():
     assert raw.frame["note"].nunique() == 72
     profile = profile_table(raw.frame, raw.filename, "diagnosis")
     note = profile.column("note")
-    assert note.role == "text" and not note.used
+    assert note.role == "text" and note.used
     assert "72 different phrases" in note.reason and "72 separate features" in note.reason
     assert profile.column("ward").role == "categorical", "a few one-word groups stay a category"
     roles = roles_frame(profile).set_index("Column")
-    assert roles.loc["note", "Role"] == "free text" and roles.loc["note", "Used"] == "left out"
+    assert roles.loc["note", "Role"] == "free text" and roles.loc["note", "Used"] == "✓ feature"
     dataset = load_table(data, "clinic.csv")
-    assert not any(name.startswith("note") for name in dataset.feature_names)
+    assert not any(name.startswith("note") for name in dataset.feature_names), "not one feature per phrase"
+    assert dataset.text_names == ("note",) and dataset.texts.shape == (len(dataset.y), 1)
 
 
 # --- what dropping rows with a gap costs each class ---------------------------------------------

@@ -73,12 +73,13 @@ def _roles(at) -> dict[str, str]:
     return dict(zip(table["Column"], table["Role"]))
 
 
-def test_free_text_is_left_out_and_a_role_changes_in_one_click(empty_home, open_page):
+def test_free_text_is_proposed_as_text_and_a_role_changes_in_one_click(empty_home, open_page):
     at = _upload(open_page("data"), "clinic.csv", _clinic_csv())
     _no_exceptions(at)
     assert _roles(at)["note"] == "free text"
     table = next(d.value for d in at.dataframe if "Role" in d.value.columns).set_index("Column")
-    assert "72 different phrases" in table.loc["note", "Why"] and table.loc["note", "Used"] == "left out"
+    # used through a text encoder (words as features), not as 72 one-hot categories
+    assert "72 different phrases" in table.loc["note", "Why"] and table.loc["note", "Used"] == "✓ feature"
     assert any("click its new role" in shown(c.value) for c in at.caption)
     at.selectbox(key="data.role_column").set_value("ward").run()
     pills = next(p for p in at.get("button_group") if p.proto.label == "Role of ward")

@@ -63,7 +63,7 @@ def test_tables_offer_only_table_models(empty_home):
     at = _open_train(data=WINE)
     _no_exceptions(at)
     assert compatible_models("tabular") == [
-        "balanced_random_forest", "hist_gradient_boosting", "logistic_regression", "mlp"]
+        "balanced_random_forest", "hist_gradient_boosting", "linear", "logistic_regression", "mlp"]
     assert at.selectbox(key="train.model").options == [MODELS.info(n).label for n in compatible_models("tabular")]
 
 

@@ -53,15 +53,15 @@ def test_augmentation_keeps_shape_and_content_crops():
         assert torch.equal(a, b) or torch.equal(a, b.flip(2))
 
 
-@pytest.mark.parametrize("name, shape", [("mlp", (13,)), ("small_cnn", (1, 8, 8)), ("small_cnn", (1, 28, 28)),
-                                         ("resnet32", (3, 32, 32))])
+@pytest.mark.parametrize("name, shape", [("mlp", (13,)), ("linear", (13,)), ("small_cnn", (1, 8, 8)),
+                                         ("small_cnn", (1, 28, 28)), ("resnet32", (3, 32, 32))])
 def test_models_are_features_then_linear_head(name, shape):
     model = create_model(name, input_shape=shape, num_classes=4).eval()
     x = torch.randn(3, *shape)
     torch.testing.assert_close(model(x), model.head(model.forward_features(x)))
     assert model.head.in_features == model.forward_features(x).shape[1]
     networks = {n for n in MODELS.names() if MODELS.info(n).capabilities.get("family") != "baseline"}
-    assert networks == {"mlp", "small_cnn", "resnet32"}
+    assert networks == {"mlp", "linear", "small_cnn", "resnet32"}
 
 
 def test_model_modality_mismatch_is_explained():

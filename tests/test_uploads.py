@@ -71,7 +71,8 @@ def test_each_column_gets_a_role_and_a_reason():
     assert reasons["admitted"].startswith("dates from 2023-01-01")
     assert profile.label == "diagnosis" and profile.label_guessed
     assert profile.label_reason == "named like a label, with 3 classes"
-    assert [c.name for c in profile.left_out] == ["patient_id", "notes", "export"]
+    assert [c.name for c in profile.left_out] == ["patient_id", "export"]
+    assert profile.column("notes").used, "free text is a feature, through the text encoder"
 
 
 def test_id_free_text_and_constant_columns_are_left_out_of_the_features():
@@ -419,7 +420,9 @@ def test_samples_are_shown_in_the_files_units():
     table = feature_table(splits, splits.x_test[0])
     assert table["feature"].tolist() == list(data.feature_names)
     assert set(table["value"][table["feature"].str.startswith("sex=")]) == {"yes", "no"}
-    assert table["standardised"].tolist() == pytest.approx(splits.x_test[0].tolist())
+    width = len(data.feature_names)  # the notes' word features follow, and are not listed
+    assert table["standardised"].tolist() == pytest.approx(splits.x_test[0, :width].tolist())
+    assert splits.text_names == ("notes",) and splits.x_test.shape[1] > width
 
 
 def test_built_in_tables_show_original_values_too():

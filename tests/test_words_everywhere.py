@@ -21,7 +21,7 @@ TINY = {"data": {"source": "wine", "imbalance": {"profile": "exp", "ratio": 5}},
         "train": {"epochs": 2, "batch_size": 32, "min_steps": 0, "nc_every": 0}, "evaluation": {"seeds": [0, 1]}}
 # Registered names that are also plain English: said in a sentence they are words, not names.
 ENGLISH = {"tail", "pair", "temperature", "instance", "symmetric", "masked", "contrastive", "occlusion", "saliency",
-           "dice", "focal", "oversample", "undersample", "progressive", "wine", "digits"}
+           "dice", "focal", "oversample", "undersample", "progressive", "wine", "digits", "linear"}
 SNAKE = re.compile(r"(?<![\w./-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/])")
 PAGES = ("home", "data", "train", "runs", "results", "compare", "calibration", "geometry", "gallery", "posthoc",
          "playground", "triage", "sweeps", "lessons")

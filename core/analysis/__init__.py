@@ -5,8 +5,9 @@ experiments and sweeps read back from the store with their paired comparisons.""
 
 from core.analysis import (
     _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance,
-    _gallery, _geometry, _label_issues, _label_shift, _metrics, _multilabel, _multilabel_stats, _paired, _posthoc_explorer, _prior, _rare_stage,
-    _resampling, _review, _robustness, _starting_points, _sweeps, _synthetic_rows, _uncertainty, _verdict,
+    _gallery, _geometry, _label_issues, _label_shift, _metrics, _multilabel, _multilabel_stats, _paired,
+    _posthoc_explorer, _prior, _rare_stage, _resampling, _review, _robustness, _starting_points, _sweeps,
+    _synthetic_rows, _text_attribution, _transformer_attribution, _uncertainty, _verdict,
 )
 from core.analysis._attribution import *  # noqa: F403
 from core.analysis._attribution_cache import *  # noqa: F403
@@ -32,6 +33,8 @@ from core.analysis._robustness import *  # noqa: F403
 from core.analysis._starting_points import *  # noqa: F403
 from core.analysis._sweeps import *  # noqa: F403
 from core.analysis._synthetic_rows import *  # noqa: F403
+from core.analysis._text_attribution import *  # noqa: F403
+from core.analysis._transformer_attribution import *  # noqa: F403
 from core.analysis._uncertainty import *  # noqa: F403
 from core.analysis._verdict import *  # noqa: F403
 
@@ -49,6 +52,8 @@ __all__ = [
     *_posthoc_explorer.__all__,
     *_resampling.__all__,
     *_review.__all__,
+    *_text_attribution.__all__,
+    *_transformer_attribution.__all__,
     *_robustness.__all__,
     *_uncertainty.__all__,
     *_paired.__all__,

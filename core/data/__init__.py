@@ -2,7 +2,7 @@
 
 from core.data._builtins import DATASETS, list_datasets, load_builtin
 from core.data._dataset import (
-    PICTURE_IDS, ROW_IDS, Dataset, FeatureBlock, Modality, as_ids, case_id_words, case_words, row_ids,
+    PICTURE_IDS, ROW_IDS, Dataset, FeatureBlock, Modality, as_ids, as_texts, case_id_words, case_words, row_ids,
 )
 from core.data._groups import class_groups, head_to_tail_order
 from core.data._label_matrix import UNKNOWN_ENTRY, as_label_matrix, known_mask, label_counts, label_frequencies
@@ -27,6 +27,7 @@ from core.data._features import (
     TableTransform, feature_table, fill_missing, fit_table_transform, in_original_units, original_values,
 )
 from core.data._tables import RawTable, case_ids, read_table, table_dataset
+from core.data._text_builtin import NOTE_CLASSES, synthetic_notes  # registers the synthetic notes
 from core.data._toy import TOY_NOISE, TOY_PRESETS, TOY_SHAPES, ToyData, make_toy_data  # also registers the toy datasets
 from core.data._sources import (
     UPLOAD_PREFIX, StoredUpload, describe_source, list_uploads, load_source, read_stored_table, remove_upload,
@@ -42,6 +43,12 @@ from core.data._noise import (
     LABEL_NOISE, LabelNoise, corrupt_labels, damage_by_group, exact_count, label_damage_table, most_similar_class,
 )
 from core.data._batch import PICTURE_SUFFIXES, read_image_batch, read_table_batch
+from core.data._text_encoders import (
+    MAX_PIECES, TEXT_ENCODERS, TextEncoder, WordPlacement, create_text_encoder, word_spans,
+)
+from core.data._sentence_encoder import MiniLmEncoder, minilm_path, offline_hub  # registers "minilm"
+from core.data._text_stats import distinctive_words, text_statistics
+from core.data._text_features import DEFAULT_TEXT_ENCODER, TextFeatures, encode_text_splits
 from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
 from core.data._label_variants import (
     LabelVariants, LabelVariantsError, find_label_variants, label_key, merge_label_variants, quoted_forms, variants_text,
@@ -72,5 +79,8 @@ __all__ = [
     "roles_frame",
     "LabelVariants", "LabelVariantsError", "find_label_variants", "label_key", "merge_label_variants", "quoted_forms",
     "variants_text",
+    "MAX_PIECES", "TEXT_ENCODERS", "TextEncoder", "WordPlacement", "create_text_encoder", "word_spans", "DEFAULT_TEXT_ENCODER",
+    "TextFeatures", "encode_text_splits", "as_texts", "NOTE_CLASSES", "synthetic_notes",
+    "MiniLmEncoder", "minilm_path", "offline_hub", "distinctive_words", "text_statistics",
     "PICTURE_SUFFIXES", "read_image_batch", "read_table_batch", "UNKNOWN_LABEL", "hidden_counts", "hide_labels", "load_unlabeled_upload",
 ]

@@ -36,8 +36,8 @@ def _table_blocks(dataset, profile) -> list[tuple[Any, str | None]]:
     return [(FeatureBlock(n, "numeric", i, i + 1), None) for i, n in enumerate(names)]
 
 
-def _encode_table(raw, blocks, label: str | None, width: int, filename: str, id_column: str | None = None
-                  ) -> tuple[np.ndarray, list[dict[str, Any]], list[str]]:
+def _encode_table(raw, blocks, label: str | None, width: int, filename: str, id_column: str | None = None,
+                  text_columns: tuple[str, ...] = ()) -> tuple[np.ndarray, list[dict[str, Any]], list[str]]:
     """The batch's features before the transform (NaN in gaps), each cell read as the
     training file's cell in the same column was; the gaps per column; notes."""
     from core.data import DataError, column_values
@@ -53,7 +53,7 @@ def _encode_table(raw, blocks, label: str | None, width: int, filename: str, id_
                         f"{short_list([quoted(c) for c in frame.columns], 5)}. Add "
                         f"{'it' if one else 'them'} with the same name as in the training file.")
     notes = []
-    extra = [c for c in frame.columns if c not in wanted and c not in (label, id_column)]
+    extra = [c for c in frame.columns if c not in wanted and c not in (label, id_column, *text_columns)]
     if label is not None and label in frame.columns:
         notes.append(f"{filename}: label column {quoted(label)} is in the file; it is not used to predict.")
     if extra:
@@ -143,7 +143,10 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
         label = profile.label if profile is not None else None
         id_name, cases = _batch_ids(raw, dataset)
         id_column = None if id_name == ROW_IDS else id_name
-        x, gaps, more = _encode_table(raw, _table_blocks(dataset, profile), label, width, filename, id_column)
+        _need_text_columns(raw, dataset, filename)
+        texts = _texts(raw, dataset)
+        x, gaps, more = _encode_table(raw, _table_blocks(dataset, profile), label, width, filename, id_column,
+                                      dataset.text_names)
         notes += more  # the ID column is not "ignored": it names each case (the page and the CSV say so)
         if gaps:
             policy = data_config.missing
@@ -157,7 +160,7 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
                     bad[g["rows"]] = True
                 if bad.all():
                     raise DataError(f"{filename}: {text}, so no row is left (the run drops such rows); fix the file.")
-                x, cases = x[~bad], [c for c, b in zip(cases, bad) if not b]
+                x, cases, texts = x[~bad], [c for c, b in zip(cases, bad) if not b], texts[~bad]
                 notes.append(f"{filename}: {text}; those {int(bad.sum()):,} rows are left out, as the run drops "
                              "such rows (missing: drop).")
             else:
@@ -165,10 +168,49 @@ def read_table_batch(data_config, dataset, profile, filename: str, data: bytes
                              "frequent category, as the run does (missing: fill).")
     transform = run_table_transform(dataset, data_config, x)
     x = transform.apply(x)
+    if dataset.text_names:
+        if PurePosixPath(filename).suffix.lower() == ".npz":
+            raise DataError(f"{filename}: the run reads free text ({', '.join(dataset.text_names)}); upload a table "
+                            "(CSV or Parquet) with those columns instead of an .npz.")
+        x = np.hstack([x, _encoded_texts(data_config, dataset, texts)])
     if np.isnan(x).any() or not np.isfinite(x).all():
         raise DataError(f"{filename}: some values are not finite numbers once scaled; check the file for "
                         "infinite or enormous values.")
     return np.ascontiguousarray(x, dtype=np.float32), cases, notes, id_name
+
+
+def _need_text_columns(raw, dataset, filename: str) -> None:
+    from core.data import DataError
+    from core.data._errors import quoted, short_list
+
+    missing = [n for n in dataset.text_names if n not in raw.frame.columns]
+    if missing:
+        raise DataError(f"{filename}: the run's model reads the free text of {short_list([quoted(m) for m in missing])}, "
+                        "not in the file; add that column with the same name as in the training file.")
+
+
+def _texts(raw, dataset) -> np.ndarray:
+    from core.data._columns import _as_text
+    from core.data._dataset import as_texts
+
+    if not dataset.text_names:
+        return np.zeros((len(raw.frame), 0), dtype=str)
+    cells = [_as_text(raw.frame[n]).fillna("").tolist() for n in dataset.text_names]
+    return as_texts(list(zip(*cells, strict=True)))
+
+
+def _encoded_texts(data_config, dataset, texts: np.ndarray) -> np.ndarray:
+    """New texts through the run's text encoders, fitted again on its training split (the
+    same texts give the same fit) and scaled as its training features were."""
+    from core.data._imbalance import prepare_splits, split_settings
+
+    splits = prepare_splits(dataset, **split_settings(data_config), text_encoder=data_config.text_encoder)
+    blocks = [b for b in splits.columns if b.role == "text"]
+    parts = []
+    for t, (block, encoder) in enumerate(zip(blocks, splits.text_encoders, strict=True)):
+        mean, std = splits.feature_mean[block.start:block.stop], splits.feature_std[block.start:block.stop]
+        parts.append((encoder.transform(texts[:, t].tolist()) - mean) / std)
+    return np.hstack(parts).astype(np.float32)
 
 
 def read_image_batch(input_shape: tuple[int, ...], filename: str, data: bytes) -> tuple[np.ndarray, list]:

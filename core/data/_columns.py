@@ -4,7 +4,8 @@ Exported spreadsheets carry patient IDs, free-text notes, constant columns and d
 to the measurements. One-hot encoding an ID gives one feature per row and drowns every
 view that ranks features, so each column gets a detected role (number, category, date,
 ID-like, free text, constant) with a reason a person can check, and only numbers,
-categories and dates become features unless the user says otherwise.
+categories, dates and free text (through a text encoder, after the split) become features
+unless the user says otherwise.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ ROLE_HELP = {
     "categorical": "a few named groups; one yes/no feature per group",
     "date": "used as the number of days since 1970",
     "id": "a different value in (nearly) every row, like a patient number; left out",
-    "text": "sentences or notes; left out",
+    "text": "sentences or notes; turned into word features by the run's text encoder (fitted on training rows)",
     "constant": "the same in every row, so it tells classes apart nowhere; left out",
     "ignore": "left out by choice",
 }
-USED_ROLES = frozenset({"numeric", "categorical", "date"})
+USED_ROLES = frozenset({"numeric", "categorical", "date", "text"})
 F32_MAX = float(np.finfo(np.float32).max)
 MAX_CATEGORIES = 100  # more distinct text values than this: an identifier or free text, not a category
 MAX_GUESSED_CLASSES = 50
@@ -347,7 +348,7 @@ def profile_table(frame: pd.DataFrame, filename: str, label_column: str | None =
             continue
         role = roles.get(name, d.role)
         reason_text = d.reason if role == d.role else f"set by you (looked like: {ROLE_LABELS[d.role]}, {d.reason})"
-        if role not in USED_ROLES:
+        if role not in USED_ROLES or role == "text":  # an empty note is an empty text, not a gap
             columns.append(ColumnProfile(name, role, d.role, reason_text, date_format=d.date_format))
             continue
         fmt = d.date_format if role == "date" else None

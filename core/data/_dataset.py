@@ -8,11 +8,18 @@ from typing import Literal
 import numpy as np
 
 __all__ = ["Dataset", "Modality", "FeatureBlock", "PICTURE_IDS", "ROW_IDS", "as_ids", "case_id_words", "case_words",
-           "row_ids"]
+           "row_ids", "as_texts"]
 
 Modality = Literal["tabular", "image"]
 ROW_IDS = "row"  # the identifier's name when a source has none of its own: the 1-based row number
 PICTURE_IDS = "file"  # pictures are named by their file (its path inside the uploaded ZIP)
+
+
+def as_texts(rows) -> np.ndarray:
+    """Free text as a fixed-width unicode array (N, T) that `np.savez` stores without pickle;
+    an empty cell is the empty text."""
+    return np.asarray([[("" if v is None or v != v else str(v)) for v in row] for row in rows], dtype=str).reshape(
+        len(rows), -1)
 
 
 def as_ids(values) -> np.ndarray:
@@ -45,11 +52,13 @@ def case_words(name: str, value) -> str:
 @dataclass(frozen=True)
 class FeatureBlock:
     """Where one original table column lives in `x`: features start..stop. A categorical
-    column is one-hot over `categories`; a date is days since 1970-01-01. Lets a fill use
-    the column's most frequent category and a page show a row in the file's own units."""
+    column is one-hot over `categories`; a date is days since 1970-01-01; a text column is
+    the features its text encoder made (only in a split: encoders are fitted on training
+    rows). Lets a fill use the column's most frequent category and a page show a row in the
+    file's own units."""
 
     name: str
-    role: Literal["numeric", "categorical", "date"]
+    role: Literal["numeric", "categorical", "date", "text"]
     start: int
     stop: int
     categories: tuple[str, ...] = ()
@@ -64,6 +73,8 @@ class Dataset:
     table holds NaN where its missing-value policy is "fill"; the split fills them from
     training statistics. `columns` maps an uploaded table's features back to its columns.
     `label_variants` names labels the upload spelled several ways, as `data.merge_labels` left them.
+    `texts` holds the free-text columns `text_names` as written (a text dataset's `x` may
+    have no columns at all); a split turns them into features with the run's text encoder.
     `ids` / `ids_test` name each row of `x` / `x_test` as a person finds it again (an
     ID-like column's value, a picture's file name); `id_name` says what they are (the
     column's name, "file"). Without them a row is its 1-based row number (`case_ids`).
@@ -83,6 +94,9 @@ class Dataset:
     ids_test: np.ndarray | None = None
     id_name: str = ROW_IDS
     ordinal: bool = False  # the classes are ordered stages, first to last (`core.data._ordinal`)
+    texts: np.ndarray | None = None  # (N, T) text of the free-text columns `text_names`, one row per row of `x`
+    texts_test: np.ndarray | None = None  # the same for `x_test`
+    text_names: tuple[str, ...] = ()  # free-text columns: encoded into features after the split
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -97,6 +111,10 @@ class Dataset:
         for ids, x in ((self.ids, self.x), (self.ids_test, self.x_test)):
             if ids is not None and x is not None and len(ids) != len(x):
                 raise ValueError(f"{self.name}: {len(ids)} case identifiers for {len(x)} samples")
+        for texts, x in ((self.texts, self.x), (self.texts_test, self.x_test)):
+            if texts is not None and x is not None and texts.shape != (len(x), len(self.text_names)):
+                raise ValueError(f"{self.name}: texts of shape {texts.shape} for {len(x)} samples and "
+                                 f"{len(self.text_names)} text columns")
 
     def case_ids(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(identifiers of `x`, of `x_test` or None): the stored ones, else row numbers

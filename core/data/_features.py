@@ -112,8 +112,9 @@ def original_values(x: np.ndarray, mean: np.ndarray | None, std: np.ndarray | No
                     feature_names: Sequence[str] | None = None,
                     columns: Sequence[FeatureBlock] | None = None) -> pd.DataFrame:
     """Standardised table rows back in the file's units: one column per original column
-    (a category's name, a date as YYYY-MM-DD, numbers as written). Without `mean`/`std`
-    the rows are shown as they are."""
+    (a category's name, a date as YYYY-MM-DD, numbers as written); free-text blocks are
+    left out (their word features do not give the note back). Without `mean`/`std` the
+    rows are shown as they are."""
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     raw = x * std + mean if mean is not None and std is not None else x
     names = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(raw.shape[1])]
@@ -121,6 +122,8 @@ def original_values(x: np.ndarray, mean: np.ndarray | None, std: np.ndarray | No
         return pd.DataFrame({n: _significant(raw[:, i]) for i, n in enumerate(names)})
     out = {}
     for b in columns:
+        if b.role == "text":  # word features cannot be read back into the note: pages show the note itself
+            continue
         if b.role == "categorical":
             block = raw[:, b.start:b.stop]
             picked = np.argmax(block, axis=1)
@@ -142,7 +145,7 @@ def in_original_units(splits, x: np.ndarray) -> pd.DataFrame:
 def feature_table(splits, x: np.ndarray) -> pd.DataFrame:
     """One sample as the model's features, one row each: the value in the file's units (text:
     a number, a date, or yes / no for one category of a column) and the standardised value
-    the model saw."""
+    the model saw; free text's word features are left out (the note is shown as written)."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     mean, std = splits.feature_mean, splits.feature_std
     raw = x * std + mean if mean is not None and std is not None else x
@@ -150,6 +153,8 @@ def feature_table(splits, x: np.ndarray) -> pd.DataFrame:
     kind = ["numeric"] * len(x)
     for b in splits.columns or ():
         kind[b.start:b.stop] = [b.role] * (b.stop - b.start)
+    shown = [k != "text" for k in kind]  # the note is shown as written, not as its thousands of word features
+    names, raw, x, kind = ([v for v, keep in zip(a, shown) if keep] for a in (names, raw, x, kind))
 
     def text(v: float, k: str) -> str:
         if not np.isfinite(v):

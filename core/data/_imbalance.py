@@ -7,7 +7,7 @@ source's class balance, so every metric measures what the imbalance did to train
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -16,10 +16,11 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from core.data._dataset import Dataset, FeatureBlock
 from core.data._features import TableTransform, fit_table_transform
 from core.data._groups import class_groups
+from core.data._text_features import encode_text_splits
 
 __all__ = [
     "Profile", "profile_counts", "apply_imbalance_profile", "stratified_split", "stratified_fold", "Splits",
-    "prepare_splits", "table_transform", "class_statistics",
+    "prepare_splits", "table_transform", "class_statistics", "split_settings",
 ]
 
 Profile = Literal["none", "exp", "step", "linear"]
@@ -144,6 +145,11 @@ class Splits(TrainCounts):
     ids_test: np.ndarray | None = None
     id_name: str = "row"  # what the identifiers are: the ID column's name, "file" or "row"
     ordinal: bool = False  # the classes are ordered stages in index order (the ordinal models need it)
+    texts_train: np.ndarray | None = None  # (n, T) free text of the columns `text_names`, aligned with x_train,
+    texts_val: np.ndarray | None = None  # x_val and x_test; their encoded features are the "text" blocks of
+    texts_test: np.ndarray | None = None  # `columns`
+    text_names: tuple[str, ...] = ()
+    text_encoders: tuple = field(default=(), compare=False, repr=False)  # fitted, one per text column
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -154,33 +160,37 @@ def _split_rows(data: Dataset, *, profile: Profile, ratio: float, mu: float, cla
                 test_fraction: float, val_fraction: float, seed: int, fold: tuple[int, int] | None
                 ) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, x_val, y_val, x_test, y_test, counts before the profile, ids_train,
-    ids_val, ids_test) as the source holds them: no gap filled, nothing scaled; each case's
-    identifier goes wherever its row goes."""
+    ids_val, ids_test, texts_train, texts_val, texts_test) as the source holds them: no gap
+    filled, nothing scaled, no text encoded; each case's identifier and texts go wherever
+    its row goes (texts are (n, 0) without free-text columns)."""
     ids, ids_shipped = data.case_ids()
+    texts = data.texts if data.texts is not None else np.zeros((len(data.y), 0), dtype=str)
+    shipped = 0 if data.y_test is None else len(data.y_test)
+    texts_shipped = data.texts_test if data.texts_test is not None else np.zeros((shipped, 0), dtype=str)
     if fold is not None:
-        x_all, y_all, ids_all = data.x, data.y, ids
+        x_all, y_all, ids_all, texts_all = data.x, data.y, ids, texts
         if data.x_test is not None and data.y_test is not None:
             x_all, y_all = np.concatenate([data.x, data.x_test]), np.concatenate([data.y, data.y_test])
-            ids_all = np.concatenate([ids, ids_shipped])
+            ids_all, texts_all = np.concatenate([ids, ids_shipped]), np.concatenate([texts, texts_shipped])
         rest, test = stratified_fold(y_all, fold[0], fold[1], seed)
         x_pool, y_pool, x_test, y_test = x_all[rest], y_all[rest], x_all[test], y_all[test]
-        id_pool, id_test = ids_all[rest], ids_all[test]
+        id_pool, id_test, text_pool, text_test = ids_all[rest], ids_all[test], texts_all[rest], texts_all[test]
         held_fraction = 1 / fold[0]
     elif data.x_test is not None and data.y_test is not None:
         x_pool, y_pool, x_test, y_test = data.x, data.y, data.x_test, data.y_test
-        id_pool, id_test = ids, ids_shipped
+        id_pool, id_test, text_pool, text_test = ids, ids_shipped, texts, texts_shipped
         held_fraction = test_fraction
     else:
         rest, test = stratified_split(data.y, test_fraction, seed)
         x_pool, y_pool, x_test, y_test = data.x[rest], data.y[rest], data.x[test], data.y[test]
-        id_pool, id_test = ids[rest], ids[test]
+        id_pool, id_test, text_pool, text_test = ids[rest], ids[test], texts[rest], texts[test]
         held_fraction = test_fraction
     train, val = stratified_split(y_pool, min(val_fraction / (1 - held_fraction), 0.5), seed + 1)
     before = np.bincount(y_pool[train], minlength=data.num_classes)
     counts = profile_counts(before, profile, ratio, mu, class_order)
     keep = train[apply_imbalance_profile(y_pool[train], counts, seed)]
     return (x_pool[keep], y_pool[keep], x_pool[val], y_pool[val], x_test, y_test, before,
-            id_pool[keep], id_pool[val], id_test)
+            id_pool[keep], id_pool[val], id_test, text_pool[keep], text_pool[val], text_test)
 
 
 def prepare_splits(
@@ -194,6 +204,8 @@ def prepare_splits(
     val_fraction: float = 0.15,
     seed: int = 0,
     fold: tuple[int, int] | None = None,
+    text_encoder: Any = None,
+    progress=None,
 ) -> Splits:
     """Split (unless the source gives a test set), then make the training split long-tailed.
 
@@ -201,12 +213,17 @@ def prepare_splits(
     samples (a shipped test set is pooled in first), so an experiment over the K folds
     tests every sample once. Validation is carved from the rest, and only the training
     part is made long-tailed. Tables are standardised with the statistics of the final
-    training split, after their gaps (if any) are filled from that split.
+    training split, after their gaps (if any) are filled from that split. Free-text columns
+    are encoded by `text_encoder` (a `data.text_encoder` section; None: word counts) fitted
+    on the training texts, their features appended after the table's; `progress(done,
+    total)` hears of the encoding.
     """
-    x_train, y_train, x_val, y_val, x_test, y_test, before, *ids = _split_rows(
+    x_train, y_train, x_val, y_val, x_test, y_test, before, *rest = _split_rows(
         data, profile=profile, ratio=ratio, mu=mu, class_order=class_order, test_fraction=test_fraction,
         val_fraction=val_fraction, seed=seed, fold=fold)
+    ids, texts = rest[:3], rest[3:]
     mean = std = None
+    feature_names, columns = data.feature_names, data.columns
     if data.modality == "tabular":
         transform = fit_table_transform(x_train, data.columns, (x_val, x_test))
         mean, std = transform.mean, transform.std
@@ -214,14 +231,36 @@ def prepare_splits(
         if not all(np.isfinite(a).all() for a in (x_train, x_val, x_test)):
             raise ValueError(f"{data.name}: features are not finite numbers after scaling; check the data for "
                              "infinite or enormous values")
+    encoded = None
+    if data.text_names:
+        encoded = encode_text_splits(data.text_names, text_encoder, texts[0], texts[1:], progress)
+        width = x_train.shape[1]
+        x_train, x_val, x_test = (np.hstack([a, e]) for a, e in zip((x_train, x_val, x_test), encoded.parts))
+        mean = np.concatenate([np.zeros(width) if mean is None else mean, encoded.mean])
+        std = np.concatenate([np.ones(width) if std is None else std, encoded.std])
+        feature_names = (*(feature_names or (f"f{i}" for i in range(width))), *encoded.names)
+        shifted = tuple(replace(b, start=b.start + width, stop=b.stop + width) for b in encoded.blocks)
+        columns = (*(columns or (FeatureBlock(n, "numeric", i, i + 1) for i, n in enumerate(feature_names[:width]))),
+                   *shifted)
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     return Splits(
         f32(x_train), i64(y_train), f32(x_val), i64(y_val), f32(x_test), i64(y_test),
-        data.class_names, data.modality, data.feature_names, before,
+        data.class_names, data.modality, feature_names, before,
         None if mean is None else np.asarray(mean, np.float64), None if std is None else np.asarray(std, np.float64),
-        data.columns, ids_train=ids[0], ids_val=ids[1], ids_test=ids[2], id_name=data.id_name,
+        columns, ids_train=ids[0], ids_val=ids[1], ids_test=ids[2], id_name=data.id_name,
+        texts_train=texts[0] if encoded else None, texts_val=texts[1] if encoded else None,
+        texts_test=texts[2] if encoded else None, text_names=data.text_names,
+        text_encoders=encoded.encoders if encoded else (),
     )
+
+
+def split_settings(data) -> dict[str, Any]:
+    """`prepare_splits`'s keyword arguments from a `DataConfig` (the text encoder apart)."""
+    im = data.imbalance
+    fold = (data.fold.k, data.fold.index) if data.fold is not None else None
+    return dict(profile=im.profile, ratio=im.ratio, mu=im.mu, class_order=im.class_order,
+                test_fraction=data.test_fraction, val_fraction=data.val_fraction, seed=data.seed, fold=fold)
 
 
 def table_transform(data: Dataset, new_rows: np.ndarray, **split: Any) -> TableTransform:

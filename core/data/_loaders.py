@@ -72,8 +72,9 @@ def load_table(data: bytes, filename: str, label_column: str | None = None,
                roles: Mapping[str, str] | None = None, missing: str = "refuse", *,
                merge_labels: bool | None = None) -> Dataset:
     """A table with one label column. Numbers, categories (one-hot) and dates become
-    features; ID-like, free-text and constant columns are left out unless `roles` says
-    otherwise; gaps are refused, their rows dropped, or filled after the split."""
+    features, free text is kept as text for the split's text encoder; ID-like and
+    constant columns are left out unless `roles` says otherwise; gaps are refused, their
+    rows dropped, or filled after the split."""
     _check_size(data, filename)
     return table_dataset(read_table(data, filename), label_column, roles, missing, merge_labels=merge_labels)
 

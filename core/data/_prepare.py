@@ -13,7 +13,7 @@ import numpy as np
 from core.config import DataConfig
 from core.data._dataset import Dataset
 from core.data._features import TableTransform
-from core.data._imbalance import Splits, _split_rows, prepare_splits, table_transform
+from core.data._imbalance import Splits, _split_rows, prepare_splits, split_settings as _split_settings, table_transform
 from core.data._noise import corrupt_labels
 from core.data._ordinal import order_classes
 from core.data._sources import load_source
@@ -85,23 +85,17 @@ def labelled_train_counts(dataset: Dataset, data: DataConfig) -> tuple[np.ndarra
     return before, counts - hidden_counts(counts, fraction)
 
 
-def _split_settings(data: DataConfig) -> dict:
-    im = data.imbalance
-    fold = (data.fold.k, data.fold.index) if data.fold is not None else None
-    return dict(profile=im.profile, ratio=im.ratio, mu=im.mu, class_order=im.class_order,
-                test_fraction=data.test_fraction, val_fraction=data.val_fraction, seed=data.seed, fold=fold)
-
-
-def split_data(dataset: Dataset, data: DataConfig) -> Splits:
+def split_data(dataset: Dataset, data: DataConfig, progress=None) -> Splits:
     """Train (made long-tailed), validation and test splits exactly as the config asks.
 
     Then, in this order: hide `data.unlabeled.fraction` of the training labels per class
     (those rows move to `x_unlabeled`, uploaded unlabelled rows after them), and corrupt
     the remaining training labels and the validation labels (`data.label_noise`; the clean
     training labels stay in `y_train_clean`). The test split is never changed. Tables are
-    scaled by the statistics of the training split before hiding: scaling needs no labels.
+    scaled, and free text encoded (`data.text_encoder`), with what the training split holds
+    before hiding: neither needs labels. `progress(done, total)` hears of the encoding.
     """
-    splits = prepare_splits(dataset, **_split_settings(data))
+    splits = prepare_splits(dataset, **_split_settings(data), text_encoder=data.text_encoder, progress=progress)
     if dataset.ordinal:
         splits = replace(splits, ordinal=True)
     if data.unlabeled is not None:
@@ -120,6 +114,7 @@ def _with_unlabeled(splits: Splits, dataset: Dataset, data: DataConfig) -> Split
         y_extra.append(np.full(len(rows), UNKNOWN_LABEL, dtype=np.int64))
     return replace(splits, x_train=np.ascontiguousarray(splits.x_train[kept]), y_train=splits.y_train[kept],
                    ids_train=None if splits.ids_train is None else splits.ids_train[kept],
+                   texts_train=None if splits.texts_train is None else splits.texts_train[kept],
                    x_unlabeled=np.ascontiguousarray(np.concatenate(x_extra)),
                    y_unlabeled_true=np.concatenate(y_extra).astype(np.int64))
 

@@ -88,8 +88,10 @@ def describe_profile(profile: str, ratio: float, mu: float, k: int, achieved: fl
 
 
 def dataset_preview(dataset: Dataset, rows: int = 100) -> pd.DataFrame:
-    """The first rows of a table dataset, with its label as class names."""
+    """The first rows of a table dataset, with its label as class names and its free text."""
     names = list(dataset.feature_names or [f"f{i}" for i in range(dataset.x.shape[1])])
     frame = pd.DataFrame(dataset.x[:rows], columns=names)
+    for t, column in enumerate(dataset.text_names):
+        frame.insert(t, column, dataset.texts[:rows, t])
     frame.insert(0, "label", [dataset.class_names[i] for i in dataset.y[:rows]])
     return frame

@@ -72,8 +72,8 @@ def left_out_line(profile: TableProfile) -> str:
     ids = next((c.name for c in profile.columns if c.role == "id"), None)
     named = (f" **{md(ids)}** names each case wherever cases are listed (Results, Error gallery, triage and their "
              "files)." if ids is not None else "")
-    return (f"Left out of the features: {names}. ID-like, free-text and constant columns cannot help tell classes "
-            "apart (or only by accident); set a role to number or category to use one anyway." + named)
+    return (f"Left out of the features: {names}. ID-like and constant columns cannot help tell classes apart (or "
+            "only by accident); set a role to number, category or free text to use one anyway." + named)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.data._columns import ROLE_LABELS, TableProfile, _as_text, column_values, profile_table
-from core.data._dataset import ROW_IDS, Dataset, FeatureBlock, as_ids
+from core.data._dataset import ROW_IDS, Dataset, FeatureBlock, as_ids, as_texts
 from core.data._errors import DataError, check_labels, quoted, short_list
 from core.data._label_variants import merge_label_variants
 from core.data._number_forms import read_separated_numbers
@@ -345,7 +345,7 @@ def table_dataset(raw: RawTable, label_column: str | None = None, roles: Mapping
         left = profile.left_out
         names = short_list([f"{quoted(c.name)} ({ROLE_LABELS[c.role]})" for c in left])
         raise DataError(f"{filename}: no column is used as a feature ({names} {'is' if len(left) == 1 else 'are'} "
-                        "left out); set a column's role to number or category.")
+                        "left out); set a column's role to number, category or free text.")
     frame, n = raw.frame, profile.rows
     no_label = profile.label_missing_rows
     if missing == "refuse":
@@ -362,8 +362,11 @@ def table_dataset(raw: RawTable, label_column: str | None = None, roles: Mapping
         keep &= ~profile.gap_mask()
     if not keep.any():
         raise DataError(f"{filename}: every row has a gap, so none is left; fill the gaps instead, or fix the file.")
-    blocks, start = [], 0
+    blocks, start, text_columns = [], 0, []
     for c in profile.used:
+        if c.role == "text":
+            text_columns.append(c.name)
+            continue
         values, categories, *_ = column_values(frame[c.name], c.role, c.date_format)
         names = [f"{c.name}={v}" for v in categories] if c.role == "categorical" else [c.name]
         block = FeatureBlock(c.name, c.role, start, start + len(names), tuple(categories))
@@ -377,9 +380,14 @@ def table_dataset(raw: RawTable, label_column: str | None = None, roles: Mapping
     for block, values, _ in blocks:
         x[:, block.start:block.stop] = values
     id_name, ids = case_ids(raw, profile)
+    texts = None
+    if text_columns:
+        cells = [_as_text(frame[name])[keep].fillna("").tolist() for name in text_columns]
+        texts = as_texts(list(zip(*cells, strict=True)))
     return Dataset(PurePosixPath(filename).stem, x, y, class_names, "tabular",
                    tuple(name for _, _, names in blocks for name in names), columns=tuple(b for b, _, _ in blocks),
-                   label_variants=variants, ids=ids[keep], id_name=id_name)
+                   label_variants=variants, ids=ids[keep], id_name=id_name, texts=texts,
+                   text_names=tuple(text_columns))
 
 
 def case_ids(raw: RawTable, profile: TableProfile) -> tuple[str, np.ndarray]:

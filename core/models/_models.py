@@ -64,6 +64,23 @@ class Mlp(Classifier):
         return self.body(x)
 
 
+@MODELS.register("linear", display="Linear model (softmax regression)",
+                 description="One weight per feature and class, no hidden layer: for word counts each weight is a "
+                             "word's pull towards a class, so attributions are exact.",
+                 paper="Cox 1958, The regression analysis of binary sequences (logistic regression)",
+                 modality=("tabular",))
+class Linear(Classifier):
+    """Features are the inputs themselves, so `head` is the whole model: trained with any
+    loss, sampler or two-stage fix like the other networks."""
+
+    def __init__(self, *, input_shape, num_classes: int):
+        super().__init__(math.prod(input_shape), num_classes)
+        self.flatten = nn.Flatten()
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.flatten(x)
+
+
 class SmallCnnParams(Params):
     width: int = Field(32, ge=4, le=256, title="Width (channels)",
                        description="Channels of the first convolution block (doubled in the second).")

@@ -12,10 +12,16 @@ from core.data import MultiLabelRunData, Splits, load_data, prepare_multilabel_r
 __all__ = ["prepare_run_data", "fixed_train_subset", "train_subset_rows"]
 
 
-def prepare_run_data(config: RunConfig) -> Splits | MultiLabelRunData:
+def prepare_run_data(config: RunConfig, progress=None) -> Splits | MultiLabelRunData:
+    """The run's splits; `progress` (a run's progress callback) hears how far encoding free text has got.
+    A multi-label config gets its `MultiLabelRunData` instead."""
     if config.data.multilabel:
         return prepare_multilabel_run_data(config.data)
-    return split_data(load_data(config.data), config.data)
+
+    def encoding(done: int, total: int) -> None:
+        progress({"stage": "encode text", "epoch": done, "epochs": total, "fraction": done / max(total, 1)})
+
+    return split_data(load_data(config.data), config.data, encoding if progress is not None else None)
 
 
 def fixed_train_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:

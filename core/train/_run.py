@@ -57,7 +57,7 @@ def train_run(
     `train.nc_every` epochs (the jobs layer plugs neural-collapse metrics in here).
     Table baselines (scikit-learn) are fitted instead, on the same splits.
     """
-    splits = splits or prepare_run_data(config)
+    splits = splits or prepare_run_data(config, progress)
     if config.data.multilabel:  # its own loop; config refuses the stages it cannot take
         run = RunHooks(on_epoch=on_epoch).replace(**{k: v for k, v in (("progress", progress),
                                                                         ("should_stop", should_stop)) if v})

@@ -13,7 +13,7 @@ _pio.templates.default = "plotly_white"
 
 from core.viz import (  # noqa: E402
     _attribution_figs, _calibration_figs, _data_figs, _geometry_figs, _lesson_figs, _playground_figs, _report,
-    _results_figs, _robustness_figs, _sweep_figs, _training_figs, _triage_figs,
+    _results_figs, _robustness_figs, _sweep_figs, _text_figs, _training_figs, _triage_figs,
 )
 from core.viz._attribution_figs import *  # noqa: F403
 from core.viz._calibration_figs import *  # noqa: F403
@@ -28,6 +28,7 @@ from core.viz._playground_figs import *  # noqa: F403
 from core.viz._report import *  # noqa: F403
 from core.viz._results_figs import *  # noqa: F403
 from core.viz._robustness_figs import *  # noqa: F403
+from core.viz._text_figs import *  # noqa: F403
 from core.viz._sweep_figs import *  # noqa: F403
 from core.viz._training_figs import *  # noqa: F403
 from core.viz._triage_figs import *  # noqa: F403
@@ -38,5 +39,5 @@ __all__ = [
     *_attribution_figs.__all__, *_calibration_figs.__all__, *_data_figs.__all__, *_geometry_figs.__all__, *_lesson_figs.__all__,
     *_playground_figs.__all__, *_report.__all__, *_results_figs.__all__, *_sweep_figs.__all__,
     *_training_figs.__all__, *_triage_figs.__all__, *_labels_figs.__all__, *_label_issue_figs.__all__,
-    *_robustness_figs.__all__, *_multilabel_figs.__all__,
+    *_robustness_figs.__all__, *_text_figs.__all__, *_multilabel_figs.__all__,
 ]

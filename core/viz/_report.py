@@ -217,6 +217,8 @@ def _case_figures(case: dict[str, Any], true_name: str, pred_name: str, same: bo
     if modality == "tabular":
         feature_names = case.get("feature_names")
         parts = [_values_table(case["values"])] if case.get("values") is not None else []
+        if case.get("text_html"):  # built by `highlighted_text_html`, which escapes the note itself
+            parts.insert(0, str(case["text_html"]))
         for attr, label, name in ((attr_true, "true", true_name), (attr_pred, "predicted", pred_name)):
             if attr is None or (same and label == "predicted"):
                 continue

@@ -1,0 +1,147 @@
+"""Free text on the pages: the Data page's look at a text column and its choice of text
+encoder, and the Error gallery's note with each word coloured by what it did to the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.widgets import explain, params_form, starting_value
+from core.analysis import case_word_attributions
+from core.config import DataConfig
+from core.data import TEXT_ENCODERS, Dataset, distinctive_words, text_statistics
+from core.text import md, number
+from core.viz import escape_text, highlighted_text_html, text_length_figure
+
+__all__ = ["text_data_panel", "text_case_panel", "train_text_lookup", "report_text_html"]
+
+
+def text_data_panel(dataset: Dataset, saved: DataConfig) -> dict[str, Any]:
+    """For data with free text: per-class lengths, vocabulary and telling words of each
+    text column, and the encoder choice; returns `{"text_encoder": ...}` for the config
+    (empty without free text)."""
+    if not dataset.text_names:
+        return {}
+    st.subheader("Free text")
+    for t, column in enumerate(dataset.text_names):
+        texts = dataset.texts[:, t]
+        stats = text_statistics(texts, dataset.y, dataset.class_names)
+        telling = distinctive_words(texts, dataset.y, dataset.class_names)
+        stats["telling words"] = [", ".join(w for w, _ in telling[c]) or "(too few texts)" for c in stats["class"]]
+        st.markdown(f"**{md(column)}**: {len(texts):,} texts")
+        left, right = st.columns([2, 3])
+        left.plotly_chart(text_length_figure(stats), width="stretch", key=f"data.text.lengths.{t}")
+        right.dataframe(stats[["class", "texts", "median words", "different words", "telling words"]],
+                        hide_index=True, width="stretch")
+    explain("Telling words: found in a class's texts more often than in the others' (log-odds, at least two texts). "
+            "A rare class with few telling words, or the same ones as a common class, will be hard to learn.")
+    names = TEXT_ENCODERS.names()
+    current = saved.text_encoder.name if saved.text_encoder is not None else "tfidf"
+    name = st.selectbox("How the text becomes numbers", names, format_func=lambda n: TEXT_ENCODERS.info(n).label,
+                        key=starting_value("data.text_encoder", current if current in names else "tfidf"))
+    st.caption(TEXT_ENCODERS.info(name).description + " Fitted on the training texts only.")
+    with st.expander("Text encoder settings"):
+        params = params_form(TEXT_ENCODERS.info(name), key="data.text_encoder.params")
+    return {"text_encoder": {"name": name, **params}}
+
+
+def train_text_lookup(splits: Any, subset: np.ndarray | None) -> Callable[[np.ndarray], list[str]] | None:
+    """The free text of stored training cases (rows of the run's train subset), or None."""
+    if subset is None or getattr(splits, "texts_train", None) is None:
+        return None
+    return lambda rows: [" · ".join(splits.texts_train[subset[r]]) for r in rows]
+
+
+def text_case_panel(bundle: Any, splits: Any, case: Any, row_maps: Mapping[str, np.ndarray], *,
+                    label: Callable[[int], str], model: Any = None) -> None:
+    """The case's note(s) twice: words coloured by their pull towards the true class and
+    towards the predicted one. Exact for the linear model; else the chosen method's maps."""
+    exact = bundle.config.model.name == "linear"
+    if case.true == case.pred:
+        return
+    maps = None if exact else (row_maps["true"], row_maps["pred"])
+    attributions = case_word_attributions(splits, bundle.artifacts, int(case.row), int(case.true), int(case.pred),
+                                          exact=exact, maps=maps)
+    with st.expander("The text, word by word", expanded=True):
+        for column, words in attributions:
+            if not words.words:
+                st.caption(f"{md(column)}: empty.")
+                continue
+            scale = float(np.max(np.abs(np.concatenate([words.towards_target, words.towards_other])), initial=0.0))
+            if scale == 0:
+                _through_the_language_model(bundle, splits, case, column, model, label=label)
+                continue
+            for scores, k in ((words.towards_target, case.true), (words.towards_other, case.pred)):
+                title = f"{column} · towards {label(k)}"
+                st.html(highlighted_text_html(" ".join(words.words), _joined_spans(words.words), scores,
+                                              title=title, scale=scale))
+            if exact:
+                st.caption(f"Exact for this linear model: the words add up to {number(words.difference.sum(), 3, True)} "
+                           f"and everything else (other columns, the bias) to "
+                           f"{number(words.rest_target - words.rest_other, 3, True)}, together "
+                           f"{number(words.explained(), 3, True)}: the gap between the true and the predicted "
+                           f"class's scores ({number(words.gap, 3, True)}).")
+        explain(":red[Red] words pushed the model towards that class, :blue[blue] ones away; hover a word for its "
+                "number. Words that push towards the predicted class more than towards the true one are what "
+                "misled the model.")
+
+
+def _through_the_language_model(bundle: Any, splits: Any, case: Any, column: str, model: Any, *,
+                                label: Callable[[int], str]) -> None:
+    """For sentence embeddings: the note as written and, on request, integrated gradients
+    through MiniLM and the classifier (a few seconds a class on a CPU)."""
+    t = list(splits.text_names).index(column)
+    block = [b for b in splits.columns if b.role == "text"][t]
+    text = str(splits.texts_test[int(bundle.artifacts.test_index[int(case.row)]), t])
+    key = f"gallery.words.{bundle.record.id}.{case.sample_id}.{t}"
+    if model is None or not st.toggle("Colour the words through the language model (a few seconds)", key=key,
+                                      help="Integrated gradients from a note of padding to this note, through "
+                                           "MiniLM and the classifier, summed per word."):
+        st.caption(f"{md(column)}: the model reads this note's meaning (384 numbers), not its words.")
+        st.html(f"<div>{escape_text(text)}</div>")
+        return
+    from core.analysis import transformer_word_attribution
+
+    row = splits.x_test[int(bundle.artifacts.test_index[int(case.row)])]
+    device = str(next(model.parameters()).device)
+    scaling = splits.feature_mean[block.start:block.stop], splits.feature_std[block.start:block.stop]
+    with st.spinner("Integrating through the language model…"):
+        sides = [(k, transformer_word_attribution(splits.text_encoders[t], model, text, row, (block.start, block.stop),
+                                                  *scaling, int(k), device=device)) for k in (case.true, case.pred)]
+    scale = max(float(np.max(np.abs(w.attribution), initial=0.0)) for _, w in sides)
+    for k, words in sides:
+        st.html(highlighted_text_html(text, words.spans, words.attribution, title=f"{column} · towards {label(k)}",
+                                      scale=scale))
+    st.caption("Integrated gradients; the words add up to the change of each class's score from a note of padding "
+               f"to this one, to within {max(w.relative_error for _, w in sides):.1%}.")
+
+
+def _joined_spans(words: list[str]) -> list[tuple[int, int]]:
+    spans, at = [], 0
+    for w in words:
+        spans.append((at, at + len(w)))
+        at += len(w) + 1
+    return spans
+
+
+def report_text_html(bundle: Any, splits: Any, cases: pd.DataFrame, maps: Mapping[str, np.ndarray]) -> list[str]:
+    """Each case's coloured note(s) for the HTML report (escaped HTML), aligned with `cases`."""
+    exact = bundle.config.model.name == "linear"
+    out = []
+    for i, case in enumerate(cases.itertuples(index=False)):
+        other = int(case.pred)
+        pair = None if exact else (maps["true"][i], maps["pred"][i])
+        parts = []
+        for column, words in case_word_attributions(splits, bundle.artifacts, int(case.row), int(case.true), other,
+                                                    exact=exact, maps=pair):
+            text, spans = " ".join(words.words), _joined_spans(words.words)
+            coloured = bool(np.any(words.difference))  # sentence embeddings place nothing on words
+            title = (f"{column}: red towards the true class, blue towards the predicted one" if coloured else
+                     f"{column} (read as its meaning, not word by word: no word is coloured)")
+            parts.append(highlighted_text_html(text, spans, words.difference, title=title))
+        out.append("".join(parts))
+    return out
