@@ -23,7 +23,7 @@ _CARDS = ("map", "map_tail", "f1_macro", "f1_micro", "roc_auc_macro", "subset_ac
 
 
 def multilabel_results(record: RunRecord, bundle: RunBundle, show) -> None:
-    """Everything the Results page shows for a multi-label run (`show`: the page's chart helper)."""
+    """Everything the Results page shows for a multi-label run (`show`: the page's chart function)."""
     m, art = bundle.metrics, bundle.artifacts
     data = m["dataset"]
     names = list(data["label_names"])
