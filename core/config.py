@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from core.config_files import (
     MAX_CONFIG_BYTES, SOURCE_FIELDS, UPLOAD_PREFIX, ConfigError, _is_file, check_source, config_hash,
-    format_validation_error, is_multilabel_source, read_config_file, source_values,
+    format_validation_error, is_multilabel_data, is_multilabel_source, multilabel_upload_problem, read_config_file,
+    source_values,
 )
 from core.registry import Registry, Seed, registry_for
 
@@ -25,6 +26,7 @@ MAX_NAME = 200  # characters of a run name
 
 __all__ = [
     "StrictModel", "MAX_CONFIG_BYTES", "MultiLabelLossSpec", "MultiLabelSamplerSpec", "is_multilabel_source",
+    "MultiLabelUploadSpec", "is_multilabel_data",
     "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
     "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "TextEncoderSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
     "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
@@ -202,6 +204,13 @@ class TextEncoderSpec(PluginSpec):
     name: str = "tfidf"
 
 
+class MultiLabelUploadSpec(StrictModel):
+    """An upload read as multi-label data: a table sets one of the two; an `.npz` (a 2-D `y`) neither."""
+
+    separator: Literal["|", ";", ","] | None = None  # tables: the label column lists labels split by this
+    columns: list[str] | None = Field(None, min_length=2, max_length=1000)  # tables: one 0/1 column per label
+
+
 ColumnRole = Literal["numeric", "categorical", "date", "id", "text", "constant", "ignore"]  # a table column's use
 
 
@@ -228,10 +237,11 @@ class DataConfig(StrictModel):
     text_encoder: TextEncoderSpec | None = None  # free-text columns (uploads' "text" role, text built-ins): how they become features; unset: word counts (TF-IDF)
     hide_labels: float = Field(0.0, ge=0, lt=1)  # multi-label: share of each label's training entries made unknown (partial labels)
     unknown_as_absent: bool = False  # multi-label: train reading unknown entries as absent (the common mistake, to measure its cost)
+    multilabel_upload: MultiLabelUploadSpec | None = None  # uploads: read the file as multi-label data (several labels per case)
 
     @property
     def multilabel(self) -> bool:
-        return is_multilabel_source(self.source)
+        return is_multilabel_source(self.source) or self.multilabel_upload is not None
 
     @field_validator("source")
     @classmethod
@@ -272,6 +282,11 @@ class DataConfig(StrictModel):
             raise ValueError("column_roles: a column name is empty")
         if self.ordinal is not None and len(set(self.ordinal)) != len(self.ordinal):
             raise ValueError(f"ordinal lists a stage twice: {self.ordinal}")
+        spec = self.multilabel_upload
+        problem = spec and multilabel_upload_problem(self.source, is_file, spec.separator, spec.columns,
+                                                     self.label_column, self.column_roles, self.merge_labels)
+        if problem:
+            raise ValueError(problem)
         if not self.multilabel and (self.hide_labels or self.unknown_as_absent):
             raise ValueError("hide_labels and unknown_as_absent apply to multi-label data only; remove them")
         if self.multilabel:
@@ -370,7 +385,7 @@ class RunConfig(StrictModel):
             return raw
         data = raw.get("data")
         source = data.get("source", "digits") if isinstance(data, dict) else getattr(data, "source", "digits")
-        multilabel = isinstance(source, str) and is_multilabel_source(source)
+        multilabel = is_multilabel_data(data)
         raw = dict(raw)
         for key, spec, own, other, default in (("loss", MultiLabelLossSpec, "multilabel_loss", "loss", "bce"),
                                                ("sampler", MultiLabelSamplerSpec, "multilabel_sampler", "sampler",

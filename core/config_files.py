@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from core.registry import registry_for
 
 __all__ = ["ConfigError", "MAX_CONFIG_BYTES", "format_validation_error", "read_config_file", "config_hash",
-           "UPLOAD_PREFIX", "SOURCE_FIELDS", "check_source", "source_values", "is_multilabel_source"]
+           "UPLOAD_PREFIX", "SOURCE_FIELDS", "check_source", "source_values", "is_multilabel_source",
+           "is_multilabel_data", "multilabel_upload_problem"]
 
 MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
 UPLOAD_PREFIX = "upload:"  # core.data's prefix of a stored upload's source (config sits below data)
@@ -81,6 +82,36 @@ def _is_file(source: str) -> bool:
 def is_multilabel_source(source: str) -> bool:
     """Whether `data.source` names a multi-label built-in (several findings per case)."""
     return not _is_file(source) and source in registry_for("multilabel_dataset")
+
+
+def is_multilabel_data(data: Any) -> bool:
+    """Whether a run's `data` (a `DataConfig` or its dict, as saved) is multi-label: a
+    multi-label built-in, or an upload read as multi-label (`multilabel_upload`)."""
+    if not isinstance(data, dict):
+        return bool(getattr(data, "multilabel", False))
+    source = data.get("source", "digits")
+    return (isinstance(source, str) and is_multilabel_source(source)) or data.get("multilabel_upload") is not None
+
+
+def multilabel_upload_problem(source: str, is_file: bool, separator: str | None, columns: list[str] | None,
+                              label_column: str | None, roles: dict, merge_labels: bool | None) -> str | None:
+    """What is wrong with `data.multilabel_upload` beside the rest of `data`, in one line."""
+    if not is_file:
+        return "multilabel_upload applies to uploaded files only; a built-in names its own labels"
+    is_npz = source.lower().endswith(".npz")
+    if is_npz and (separator is not None or columns is not None):
+        return "multilabel_upload: an .npz file carries its labels as a 2-D y; remove separator and columns"
+    if not is_npz and (separator is None) == (columns is None):
+        return ("multilabel_upload: set separator (the label column lists several labels) or columns (one 0/1 "
+                "column per label), one of the two")
+    if columns is not None and label_column is not None:
+        return "multilabel_upload.columns names the label columns; remove label_column"
+    taken = [c for c in columns or () if c in roles]
+    if taken:
+        return f"column {taken[0]!r} is a label column; it cannot also have a role"
+    if merge_labels is not None:
+        return "merge_labels applies to single-label uploads; remove it for multi-label data"
+    return None
 
 
 def check_source(source: str, *, builtin: bool) -> str:

@@ -10,7 +10,7 @@ from app.fit_tables import wrapping_table
 from app.prior_view import shift_chart
 from app.services import finished_runs, get_store
 from app.widgets import chart_with_download, empty_state
-from core.config import is_multilabel_source
+from core.config import is_multilabel_data
 from core.analysis import comparable, config_differences, experiment_labels, newest_comparable, run_labels
 from core.data import source_label
 from core.glossary import method_display
@@ -72,7 +72,7 @@ else:
 if len(chosen) < 2:
     st.info(f"Pick at least two {mode.lower()} to compare.")
     st.stop()
-multi = {is_multilabel_source(configs[i]["data"]["source"]) for i in chosen}
+multi = {is_multilabel_data(configs[i]["data"]) for i in chosen}
 if multi != {False}:  # several findings per case: compared on rare-finding mAP on the Results page
     st.info("Multi-label runs (several findings per case) are compared on the Results page: open one and pick the "
             "other under *Is another method better on the rare findings?*." if multi == {True} else

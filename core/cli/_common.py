@@ -51,10 +51,9 @@ def json_default(value: Any) -> Any:
 def multilabel_refusal(config: dict[str, Any], what: str) -> str | None:
     """Why `what` cannot run on this stored run's config: it is multi-label (several findings
     per case) and the command is built for one class per case; None otherwise."""
-    from core.config import is_multilabel_source
+    from core.config import is_multilabel_data
 
-    source = (config.get("data") or {}).get("source")
-    if isinstance(source, str) and is_multilabel_source(source):
+    if is_multilabel_data(config.get("data") or {}):
         return (f"{what} works on runs with one class per case and this run is multi-label (several findings per "
                 "case); `tailscope show RUN` gives its per-finding numbers")
     return None

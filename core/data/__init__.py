@@ -11,7 +11,13 @@ from core.data._multilabel_splits import (
     LabelProfileResult, MultiLabelSplits, apply_label_profile, hide_label_entries, multilabel_folds, multilabel_split,
     prepare_multilabel_splits,
 )
-from core.data._multilabel_run import MultiLabelRunData, cooccurrence_counts, prepare_multilabel_run_data
+from core.data._multilabel_run import (
+    MultiLabelRunData, cooccurrence_counts, load_multilabel_data, prepare_multilabel_run_data,
+)
+from core.data._multilabel_uploads import (
+    LABEL_SEPARATORS, detect_label_separator, label_columns_matrix, load_multilabel_npz, load_multilabel_upload,
+    multilabel_table, separated_labels,
+)
 from core.data._imbalance import (
     Profile, Splits, apply_imbalance_profile, class_statistics, prepare_splits, profile_counts,
     stratified_fold, stratified_split, table_transform,
@@ -61,7 +67,9 @@ __all__ = [
     "UNKNOWN_ENTRY", "as_label_matrix", "known_mask", "label_counts", "label_frequencies",
     "MULTILABEL_DATASETS", "MultiLabelDataset", "load_multilabel_builtin", "LabelProfileResult", "apply_label_profile",
     "hide_label_entries", "multilabel_folds", "multilabel_split", "MultiLabelSplits", "prepare_multilabel_splits",
-    "MultiLabelRunData", "cooccurrence_counts", "prepare_multilabel_run_data",
+    "MultiLabelRunData", "cooccurrence_counts", "prepare_multilabel_run_data", "load_multilabel_data",
+    "LABEL_SEPARATORS", "detect_label_separator", "label_columns_matrix", "load_multilabel_npz",
+    "load_multilabel_upload", "multilabel_table", "separated_labels",
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "stratified_fold", "load_data", "split_data", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
     "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source", "source_label",

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 from sklearn import datasets as skds
 
-from core.data._dataset import Modality
+from core.data._dataset import FeatureBlock, Modality
 from core.data._label_matrix import as_label_matrix, label_counts
 from core.registry import Params, Registry, Seed
 
@@ -38,6 +38,7 @@ class MultiLabelDataset:
     label_names: tuple[str, ...]
     modality: Modality
     feature_names: tuple[str, ...] | None = None
+    columns: tuple[FeatureBlock, ...] | None = None  # an uploaded table's columns (gaps filled per column)
 
     def __post_init__(self) -> None:
         y = as_label_matrix(self.y, num_labels=len(self.label_names), what=f"{self.name} labels")

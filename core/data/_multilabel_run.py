@@ -9,12 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.config import DataConfig
+from core.config import UPLOAD_PREFIX, DataConfig
+from core.data._features import fit_table_transform
 from core.data._label_matrix import label_counts
-from core.data._multilabel import load_multilabel_builtin
+from core.data._multilabel import MultiLabelDataset, load_multilabel_builtin
+from core.data._multilabel_uploads import load_multilabel_upload
+from core.data._sources import source_label, upload_path
 from core.data._multilabel_splits import LabelProfileResult, prepare_multilabel_splits
 
-__all__ = ["MultiLabelRunData", "prepare_multilabel_run_data", "cooccurrence_counts"]
+__all__ = ["MultiLabelRunData", "prepare_multilabel_run_data", "cooccurrence_counts", "load_multilabel_data"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,22 @@ def cooccurrence_counts(y) -> np.ndarray:
     return positive.T @ positive
 
 
+def load_multilabel_data(data: DataConfig) -> MultiLabelDataset:
+    """The config's multi-label built-in, or its upload read as `multilabel_upload` says."""
+    spec = data.multilabel_upload
+    if spec is None:
+        return load_multilabel_builtin(data.source, data.params)
+    if not data.source.startswith(UPLOAD_PREFIX):
+        raise ValueError(f"{data.source}: store the file as an upload first (tailscope train does)")
+    return load_multilabel_upload(upload_path(data.source).read_bytes(), source_label(data.source),
+                                  separator=spec.separator, columns=spec.columns, label_column=data.label_column,
+                                  roles=data.column_roles, missing=data.missing)
+
+
 def prepare_multilabel_run_data(data: DataConfig) -> MultiLabelRunData:
-    """The config's multi-label built-in, split and profiled by its seed."""
-    dataset = load_multilabel_builtin(data.source, data.params)
+    """The config's multi-label data, split and profiled by its seed; an uploaded table's
+    gaps filled and its features standardised with the training split's statistics."""
+    dataset = load_multilabel_data(data)
     imbalance = data.imbalance
     splits = prepare_multilabel_splits(dataset.y, test_size=data.test_fraction, val_size=data.val_fraction,
                                        profile=imbalance.profile, ratio=imbalance.ratio, mu=imbalance.mu,
@@ -70,7 +86,10 @@ def prepare_multilabel_run_data(data: DataConfig) -> MultiLabelRunData:
     y_train = splits.y_train.copy()
     if data.unknown_as_absent:
         y_train[np.isnan(y_train)] = 0.0
-    x = dataset.x
-    return MultiLabelRunData(dataset.name, x[splits.train], y_train, x[splits.val], dataset.y[splits.val],
-                             x[splits.test], dataset.y[splits.test], dataset.label_names, dataset.modality,
+    x_train, x_val, x_test = (dataset.x[s] for s in (splits.train, splits.val, splits.test))
+    if data.multilabel_upload is not None and dataset.modality == "tabular":
+        transform = fit_table_transform(x_train, dataset.columns, (x_val, x_test))
+        x_train, x_val, x_test = (transform.apply(a).astype(np.float32) for a in (x_train, x_val, x_test))
+    return MultiLabelRunData(dataset.name, x_train, y_train, x_val, dataset.y[splits.val],
+                             x_test, dataset.y[splits.test], dataset.label_names, dataset.modality,
                              dataset.feature_names, splits.profile, data.hide_labels, dataset.label_counts)

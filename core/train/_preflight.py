@@ -11,7 +11,10 @@ import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.data import MULTILABEL_DATASETS, UPLOAD_PREFIX, Dataset, is_ordinal, labelled_train_counts, profile_counts, source_problems
+from core.data import (
+    MULTILABEL_DATASETS, UPLOAD_PREFIX, DataError, Dataset, is_ordinal, labelled_train_counts, load_multilabel_data,
+    profile_counts, source_problems,
+)
 from core.methods import LOSSES, check_resampler
 from core.models import MODELS, is_baseline
 from core.train._data import prepare_run_data
@@ -145,8 +148,14 @@ FEW_LABELLED = 5  # fewer labelled training rows than this: a class is all but g
 
 
 def _multilabel_problems(config: RunConfig) -> list[str]:
-    """A multi-label built-in's modality against the model (the config refused the rest)."""
-    modality = MULTILABEL_DATASETS.info(config.data.source).capabilities.get("modality")
+    """The data (an upload must load) against the model's modality (the config refused the rest)."""
+    if config.data.multilabel_upload is None:
+        modality = MULTILABEL_DATASETS.info(config.data.source).capabilities.get("modality")
+    else:
+        try:
+            modality = load_multilabel_data(config.data).modality
+        except (DataError, ValueError) as exc:
+            return [str(exc)]
     model_modalities = MODELS.info(config.model.name).capabilities.get("modality", ())
     if modality in model_modalities:
         return []
