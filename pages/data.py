@@ -3,7 +3,7 @@ training split long-tailed, save it for training."""
 
 import streamlit as st
 
-from app import data_forms, data_offers, label_forms, made_rows_view, state, text_view
+from app import data_forms, data_offers, label_forms, made_rows_view, multilabel_data_view, state, text_view
 from app.services import save_data_choice
 from app.widgets import explain, flash, starting_value
 from core.config import DataConfig
@@ -30,6 +30,9 @@ if kind == kinds[0]:
     source, params = data_forms.builtin_form(saved)
 else:
     source, label_column, roles, missing = data_forms.upload_form(saved)
+    layout = multilabel_data_view.label_layout(source, label_column, saved)  # several labels per case?
+    if layout is not None:
+        multilabel_data_view.multilabel_section(source, layout, label_column, roles, missing, saved)
 
 merge = data_offers.merge_choice(source, saved)
 try:

@@ -16,7 +16,7 @@ from core.data._multilabel_run import (
 )
 from core.data._multilabel_uploads import (
     LABEL_SEPARATORS, detect_label_separator, label_columns_matrix, load_multilabel_npz, load_multilabel_upload,
-    multilabel_table, separated_labels,
+    multilabel_table, npz_has_label_matrix, separated_labels,
 )
 from core.data._imbalance import (
     Profile, Splits, apply_imbalance_profile, class_statistics, prepare_splits, profile_counts,
@@ -69,7 +69,7 @@ __all__ = [
     "hide_label_entries", "multilabel_folds", "multilabel_split", "MultiLabelSplits", "prepare_multilabel_splits",
     "MultiLabelRunData", "cooccurrence_counts", "prepare_multilabel_run_data", "load_multilabel_data",
     "LABEL_SEPARATORS", "detect_label_separator", "label_columns_matrix", "load_multilabel_npz",
-    "load_multilabel_upload", "multilabel_table", "separated_labels",
+    "load_multilabel_upload", "multilabel_table", "separated_labels", "npz_has_label_matrix",
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "stratified_fold", "load_data", "split_data", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
     "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source", "source_label",

@@ -23,7 +23,7 @@ from core.data._multilabel import MultiLabelDataset
 from core.data._tables import TABLE_SUFFIXES, RawTable, read_table
 
 __all__ = ["LABEL_SEPARATORS", "UNKNOWN_WORDS", "detect_label_separator", "separated_labels", "label_columns_matrix",
-           "multilabel_table", "load_multilabel_npz", "load_multilabel_upload", "MIN_LABEL_POSITIVES"]
+           "multilabel_table", "load_multilabel_npz", "load_multilabel_upload", "MIN_LABEL_POSITIVES", "npz_has_label_matrix"]
 
 LABEL_SEPARATORS = {"|": "vertical bars", ";": "semicolons", ",": "commas"}  # tried in this order
 UNKNOWN_WORDS = ("", "na", "n/a", "?", "nan")  # a 0/1 label cell that says "not known"
@@ -230,6 +230,18 @@ def _npz_labels(y: np.ndarray, filename: str, key: str) -> np.ndarray:
         raise DataError(f"{filename}: {key!r} sample {i}, label column {j} holds {y[i, j].item()!r}; entries must "
                         "be 1 (present), 0 (absent) or -1 / NaN (unknown).")
     return out
+
+
+def npz_has_label_matrix(data: bytes, filename: str) -> bool:
+    """Whether an `.npz` holds a 2-D `y` (or `y_train`): its labels are a matrix, one 0/1
+    column per label. Reads only the arrays' headers' worth (no pickles); an unreadable file
+    is False here and refused, in words, by whichever loader reads it."""
+    try:
+        with _open_npz(data, filename) as npz:
+            key = next((k for k in ("y", "y_train") if k in npz.files), None)
+            return key is not None and npz[key].ndim == 2 and npz[key].shape[1] >= 2
+    except Exception:  # any damage: the loader that reads it names it
+        return False
 
 
 def load_multilabel_npz(data: bytes, filename: str) -> MultiLabelDataset:
