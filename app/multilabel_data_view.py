@@ -22,7 +22,7 @@ from core.data import (
 from core.text import md
 from core.viz import class_counts_figure
 
-__all__ = ["LAYOUT_WORDS", "label_layout", "multilabel_section"]
+__all__ = ["LAYOUT_WORDS", "label_layout", "multilabel_section", "load_multilabel_dataset"]
 
 LAYOUT_WORDS = {
     "one": "One label per row",
@@ -77,6 +77,12 @@ def _dataset(data_json: str) -> MultiLabelDataset:
     return load_multilabel_data(DataConfig.model_validate_json(data_json))
 
 
+def load_multilabel_dataset(data: DataConfig) -> MultiLabelDataset:
+    """A multi-label data config's cases and label matrix (cached, shared: read-only)."""
+    return _dataset(data.model_dump_json(include={"source", "params", "label_column", "column_roles", "missing",
+                                                  "multilabel_upload"}))
+
+
 @st.cache_data(show_spinner="Making the training split…", max_entries=8)
 def _training_counts(data_json: str) -> tuple[np.ndarray, np.ndarray]:
     """(known positives per label in the training split before the profile, after it)."""
@@ -100,7 +106,7 @@ def multilabel_section(source: str, spec: dict, label_column: str | None, roles:
                             "label_column": label_column if spec.get("separator") else None,
                             "column_roles": {k: v for k, v in roles.items() if k not in spec.get("columns", ())}}
     try:
-        ds = _dataset(DataConfig.model_validate(base).model_dump_json())
+        ds = load_multilabel_dataset(DataConfig.model_validate(base))
     except (DataError, ValueError) as exc:
         st.error(md(exc))
         st.stop()

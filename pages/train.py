@@ -1,31 +1,32 @@
 """Train: choose a model, a loss, a sampler and a two-stage fix, queue runs, watch them learn."""
 
-import time
-
 import streamlit as st
 
 from app import label_forms, state
+from app.live_runs import live_panel, watch
+from app.multilabel_train_view import multilabel_train_form
 from app.data_forms import current_data_config, data_label, load_dataset
-from app.services import get_store, queue_run
+from app.services import queue_run
 from app.starting_points import remember_made
-from app.run_cards import experiment_card, run_card
 from app.train_forms import (
     TRAIN_EXPLAINER, budget_line, build_run_config, evaluation_form, plugin_picker, resampling_panel,
     standard_fixes_button, train_settings_form, training_fixes_form,
 )
 from app.widgets import loss_schedule_form
 from core.data import DataError
-from core.analysis import is_experiment_id
 from core.jobs import baseline_configs
 from core.methods import LOSSES, RESAMPLERS, SAMPLERS
 from core.models import MODELS
-from core.store import ExperimentRecord, RunNotFound
 from core.text import md
 from core.train import compatible_models, run_warnings
 
 st.title("🏋️ Train")
 
 data = current_data_config(st.session_state.get(state.DATA_CONFIG))
+if data.multilabel:  # several findings per case: its own losses and samplers
+    multilabel_train_form(data)
+    live_panel()
+    st.stop()
 try:
     dataset = load_dataset(data)
 except (DataError, ValueError) as exc:
@@ -85,16 +86,12 @@ else:
     st.caption(budget_line(config, train_counts))
 
 
-def _watch(item_id: str) -> None:
-    st.session_state.setdefault(state.WATCH_RUN_IDS, []).append(item_id)
-
-
 start, fixes, extra = st.columns([1, 1.2, 2])
 notice = st.empty()  # the queued notice's own slot, on every run: the live panel below keeps its place
 with fixes:
     standard_fixes_button(config, modality)
 if start.button("Start training", type="primary", key="train.start", disabled=config is None):
-    _watch(made := queue_run(config))
+    watch(made := queue_run(config))
     remember_made(made)  # Results and Compare open it next
     notice.success(f"Queued **{md(config.name)}**. It starts as soon as the worker is free; follow it below.")
 if modality == "tabular" and extra.button(
@@ -102,41 +99,8 @@ if modality == "tabular" and extra.button(
         help="Also queue class-weighted logistic regression, a balanced random forest and class-weighted gradient "
              "boosting on the same data, folds and seeds: the classic answers a deep fix has to beat."):
     for baseline in baseline_configs(config):
-        _watch(queue_run(baseline))
+        watch(queue_run(baseline))
     notice.success("Queued the three baselines; compare them with your runs on the Compare page when they finish.")
 
 # --- live panel ---------------------------------------------------------------------------
-store = get_store()
-RECENT_S = 3600  # runs started this long ago still get a card
-
-
-def _items():
-    """Runs queued from this session, then any run still active or started in the last hour (so a
-    reload or a second tab still shows them), an experiment as one card."""
-    recent = [r.experiment or r.id for r in store.list_runs() if r.queue is None  # a sweep's: on the Sweeps page
-              and (r.status in ("queued", "running") or time.time() - r.created < RECENT_S)][:8]
-    items = []
-    for item_id in dict.fromkeys([*reversed(st.session_state.get(state.WATCH_RUN_IDS, [])), *recent]):
-        try:
-            items.append(store.get_experiment(item_id) if is_experiment_id(item_id) else store.get(item_id))
-        except RunNotFound:
-            continue
-    return items
-
-
-active = any(item.status in ("queued", "running") for item in _items())
-
-
-@st.fragment(run_every=1.0 if active else None)
-def live_panel() -> None:
-    current = _items()
-    if not current:
-        return
-    st.subheader("Your runs")
-    for item in current:
-        (experiment_card if isinstance(item, ExperimentRecord) else run_card)(item)
-    if active and not any(item.status in ("queued", "running") for item in current):
-        st.rerun()  # all finished: one full rerun refreshes the sidebar and stops the polling
-
-
 live_panel()

@@ -65,3 +65,39 @@ def test_zero_one_columns_and_an_npz_label_matrix(empty_home, open_page):
     assert "50 cases, 3 findings" in " ".join(shown(m.value) for m in at.markdown)
     at.button(key="data.save").click().run()
     assert at.session_state[state.DATA_CONFIG]["multilabel_upload"] == {"separator": None, "columns": None}
+
+
+def test_the_train_page_offers_multilabel_losses_and_trains_the_saved_upload(empty_home, open_page):
+    import os
+
+    from core.data import save_upload
+    from core.jobs import execute_run
+    from core.methods import MULTILABEL_LOSSES
+    from core.store import RunStore
+
+    source = save_upload(_csv(), "cases.csv")
+    data = {"source": source, "label_column": "findings", "multilabel_upload": {"separator": "|"}}
+    from streamlit.testing.v1 import AppTest
+    from conftest import MAIN
+
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    at.session_state[state.DATA_CONFIG] = data
+    at.run()
+    at.switch_page("../pages/train.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("3 findings" in i.value and "multi-label" in i.value for i in at.info)
+    loss = at.selectbox(key="train.ml_loss")
+    assert set(loss.options) == {MULTILABEL_LOSSES.info(n).label for n in MULTILABEL_LOSSES.names()}
+    loss.set_value("db").run()
+    at.number_input(key="train.settings.epochs").set_value(2).run()
+    at.number_input(key="train.ml_seeds").set_value(2).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.button(key="train.start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    store = RunStore(empty_home)
+    (experiment,) = store.list_experiments()
+    assert experiment.config["loss"]["name"] == "db" and experiment.config["evaluation"]["seeds"] == [0, 1]
+    run = experiment.runs[0]
+    assert execute_run(store, store.claim(run.id, os.getpid()), embeddings=False) == "done"
+    assert [row["label"] for row in store.metrics(run.id)["per_label"]] == ["fever", "cough", "rash"]

@@ -1,0 +1,82 @@
+"""The Train page for multi-label data (several findings per case): a model, one of the
+multi-label losses and samplers (their registries' display words), the training settings
+and the seeds, and the Start button. The settings multi-label training does not take (two
+stages, resamplers, folds, ...) are not offered."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.live_runs import watch
+from app.multilabel_data_view import load_multilabel_dataset
+from app.services import queue_run
+from app.starting_points import remember_made
+from app.train_forms import TRAIN_EXPLAINER, build_run_config, plugin_picker, train_settings_form
+from app.widgets import starting_value
+from core.config import DataConfig
+from core.data import DataError, source_label
+from core.models import is_baseline
+from core.text import md
+from core.train import compatible_models
+
+__all__ = ["multilabel_train_form"]
+
+
+def _data_words(data: DataConfig, num_labels: int, modality: str) -> str:
+    profile = data.imbalance
+    shape = f"{profile.profile} profile, ratio {profile.ratio:g}" if profile.profile != "none" else "as given"
+    hidden = f", {data.hide_labels:.0%} of training entries hidden" if data.hide_labels else ""
+    return (f"**Data:** {md(source_label(data.source))} ({shape}{hidden}): {num_labels} findings per case at most, "
+            f"multi-label {modality} data")
+
+
+def multilabel_train_form(data: DataConfig) -> None:
+    """Draw the form; queue the run or experiment when Start is pressed."""
+    try:
+        ds = load_multilabel_dataset(data)
+    except (DataError, ValueError) as exc:
+        st.error(f"The chosen dataset cannot be loaded: {md(exc)}")
+        st.page_link("../pages/data.py", label="Choose data", icon="📦")
+        st.stop()
+    c1, c2 = st.columns([4, 1])
+    c1.info(_data_words(data, ds.num_labels, ds.modality), icon="🏷️")
+    c2.page_link("../pages/data.py", label="Change data", icon="📦")
+    form, side = st.columns([3, 2], gap="large")
+    with form:
+        a, b = st.columns(2)
+        with a:
+            models = [m for m in compatible_models(ds.modality) if not is_baseline(m)]
+            model = plugin_picker("Model", "model", "train.ml_model", options=models,
+                                  default="small_cnn" if ds.modality == "image" else "mlp",
+                                  help="Networks with one output per finding; the scikit-learn baselines are for one "
+                                       "class per case.")
+            sampler = plugin_picker("Sampler", "multilabel_sampler", "train.ml_sampler", default="instance",
+                                    help="Which cases each epoch draws: every case once, or rare findings more often.")
+        with b:
+            loss = plugin_picker("Loss", "multilabel_loss", "train.ml_loss", default="bce",
+                                 help="Each finding is a yes/no question; the re-balanced losses weigh the rare "
+                                      "findings up. Unknown entries are left out of every loss.")
+        st.markdown("**Training**")
+        settings = train_settings_form("train.settings")
+        seeds = int(st.number_input("Repeat over seeds", 1, 10, key=starting_value("train.ml_seeds", 1),
+                                    help="Train again with other random starts; a claim that a method helps needs "
+                                         "several, so its interval and verdict can tell it from noise."))
+        name = st.text_input("Run name", key="train.ml_name", placeholder="automatic: data · model · method")
+    with side:
+        with st.container(border=True):
+            st.markdown(TRAIN_EXPLAINER)
+    seed = settings["seed"]
+    raw = {"name": name.strip(), "data": data.model_dump(mode="json"), "model": model, "loss": loss,
+           "sampler": sampler, "train": settings,
+           "evaluation": {"seeds": list(range(seed, seed + seeds)) if seeds > 1 else []}}
+    config, error = build_run_config(raw, ds)
+    if error:
+        st.error(f"**This combination cannot run:** {md(error)}")
+    else:
+        runs = len(config.experiment_runs())
+        st.caption(f"{runs} training{'s' if runs > 1 else ''} of {config.train.epochs} epochs, kept at the epoch with "
+                   "the best validation mAP.")
+    if st.button("Start training", type="primary", key="train.start", disabled=config is None):
+        watch(made := queue_run(config))
+        remember_made(made)
+        st.success(f"Queued **{md(config.name)}**. It starts as soon as the worker is free; follow it below.")
