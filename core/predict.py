@@ -30,7 +30,7 @@ import pandas as pd
 
 from core.safe_csv import csv_bytes
 
-__all__ = ["NewCases", "class_notes", "predict_new_cases"]
+__all__ = ["NewCases", "class_notes", "predict_new_cases", "MultiLabelPredictions", "predict_multilabel_cases"]
 
 
 
@@ -336,3 +336,80 @@ def predict_new_cases(store, run_id: str, filename: str, data: bytes) -> NewCase
         operating_point=point,
         id_name=id_name,
     )
+
+
+@dataclass(frozen=True)
+class MultiLabelPredictions:
+    """New cases through a multi-label run: each finding's probability (the sigmoid of its
+    output) and decision at the run's own threshold for it, tuned on its validation cases."""
+
+    frame: pd.DataFrame  # one row per case: its name, then p(finding) and finding (0/1) per finding
+    label_names: tuple[str, ...]
+    thresholds: np.ndarray
+    probs: np.ndarray
+    decisions: np.ndarray
+    id_name: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_csv(self) -> bytes:
+        return csv_bytes(self.frame)
+
+
+def _multilabel_batch(config, run_data, input_shape: tuple[int, ...], filename: str, data: bytes):
+    """(x, case names, what names them, notes): the batch as the model's input, table cells
+    read as the training file's were and put through the run's training-split transform."""
+    from core.data import DataError, FeatureBlock, load_npz_inputs, load_multilabel_data, read_image_batch, read_table
+    from core.data._batch import _encode_table, _gap_text
+
+    if run_data.modality == "image":
+        x, cases = read_image_batch(input_shape, filename, data)
+        return x, cases, "row" if PurePosixPath(filename).suffix.lower() == ".npz" else "file", []
+    width = input_shape[0]
+    if PurePosixPath(filename).suffix.lower() == ".npz":
+        x, cases, notes = load_npz_inputs(data, filename), None, []
+        if x.ndim != 2 or x.shape[1] != width:
+            raise DataError(f"{filename}: array 'x' has shape {x.shape}; the model takes (N, {width}) table rows.")
+    else:
+        dataset = load_multilabel_data(config.data)
+        blocks = dataset.columns or tuple(FeatureBlock(n, "numeric", j, j + 1, ()) for j, n in
+                                          enumerate(dataset.feature_names or ()))
+        raw = read_table(data, filename)
+        x, gaps, notes = _encode_table(raw, [(b, None) for b in blocks], config.data.label_column, width, filename)
+        if gaps and (run_data.transform is None or config.data.missing != "fill"):
+            raise DataError(f"{filename}: {_gap_text(gaps, raw.first_row)}; fill them in or remove those rows.")
+        cases = [str(i + raw.first_row) for i in range(len(x))]
+    if run_data.transform is not None:
+        x = run_data.transform.apply(x)
+    return np.asarray(x, dtype=np.float32), cases or [str(i + 1) for i in range(len(x))], "row", list(notes)
+
+
+def predict_multilabel_cases(store, run_id: str, filename: str, data: bytes) -> MultiLabelPredictions:
+    """Score an unlabelled batch with a finished multi-label run: per finding, the probability
+    and the decision at the run's threshold (tuned on validation, stored in `metrics.json`).
+    Tables need the run's feature columns by name; an `.npz` holds an `x` array; picture runs
+    take a ZIP of pictures or one picture."""
+    from core.config import RunConfig
+    from core.data import DataError, prepare_multilabel_run_data
+
+    record = store.get(run_id)
+    if record.status != "done":
+        raise ValueError(f"run {run_id} is {record.status}; only a finished run can score new cases")
+    config = RunConfig.model_validate(record.config)
+    metrics = store.metrics(run_id)
+    rows = sorted(metrics.get("per_label") or [], key=lambda r: r["label_index"])
+    names = tuple(str(r["label"]) for r in rows)
+    thresholds = np.asarray([float(r["threshold"]) for r in rows])
+    input_shape = tuple(int(v) for v in (metrics.get("dataset") or {}).get("input_shape", ()))
+    if not names or not input_shape:
+        raise ValueError(f"run {run_id} does not record its findings and input shape; train it again")
+    run_data = prepare_multilabel_run_data(config.data)
+    x, cases, id_name, warnings = _multilabel_batch(config, run_data, input_shape, filename, data)
+    if len(x) == 0:
+        raise DataError(f"{filename}: no cases to score.")
+    probs = 1.0 / (1.0 + np.exp(-_network_logits(store, run_id, x)))
+    decisions = (probs >= thresholds).astype(np.int64)
+    frame = pd.DataFrame({id_name: [str(c) for c in cases]})
+    for j, name in enumerate(names):
+        frame[f"p({name})"] = probs[:, j]
+        frame[name] = decisions[:, j]
+    return MultiLabelPredictions(frame, names, thresholds, probs, decisions, id_name, warnings)

@@ -188,14 +188,12 @@ def test_reading_unknown_entries_as_absent_trains_a_different_model():
     assert not np.allclose(masked, absent)
 
 
-@pytest.mark.parametrize("command", ["predict", "explain", "robustness", "label-issues"])
+@pytest.mark.parametrize("command", ["explain", "robustness", "label-issues"])
 def test_single_label_commands_refuse_a_multilabel_run_in_one_line(ml_store, capsys, monkeypatch, tmp_path, command):
     from core.cli import main
 
     monkeypatch.setenv("TAILSCOPE_HOME", str(ml_store["home"]))
-    extra = [str(tmp_path / "cases.csv")] if command == "predict" else []
-    (tmp_path / "cases.csv").write_text("a,b\n1,2\n")
-    assert main([command, ml_store["hidden"], *extra]) == 2
+    assert main([command, ml_store["hidden"]]) == 2
     err = capsys.readouterr().err.strip()
     assert "this run is multi-label" in err and err.count("\n") == 0
 

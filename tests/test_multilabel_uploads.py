@@ -165,3 +165,39 @@ def test_an_uploaded_multilabel_table_trains_and_stores_per_label_numbers(empty_
     metrics = RunStore(empty_home).metrics(run_id)
     assert metrics["multilabel"] is True
     assert [row["label"] for row in metrics["per_label"]] == ["a", "b", "c"]
+
+
+def test_predict_gives_each_finding_a_probability_and_the_runs_decision(empty_home, capsys, tmp_path):
+    """The run's own test rows, given back as new cases, get the stored test logits' sigmoid
+    and the decisions at the thresholds stored in metrics.json."""
+    import json
+
+    from conftest import make_run
+    from core.cli import main
+    from core.data import load_multilabel_data, prepare_multilabel_splits
+    from core.store import RunStore
+
+    csv = _separated_csv(300)
+    source = save_upload(csv, "cases.csv")
+    data = {"source": source, "label_column": "findings", "multilabel_upload": {"separator": "|"}}
+    run_id = make_run(empty_home, {"name": "upload", "data": data,
+                                   "train": {"epochs": 2, "min_steps": 10, "batch_size": 64, "device": "cpu"}},
+                      embeddings=False)
+    store = RunStore(empty_home)
+    config = DataConfig(**data)
+    splits = prepare_multilabel_splits(load_multilabel_data(config).y, test_size=config.test_fraction,
+                                       val_size=config.val_fraction, profile="none", ratio=config.imbalance.ratio,
+                                       mu=config.imbalance.mu, hide_share=0.0, seed=config.seed)
+    lines = csv.decode().splitlines()
+    batch = tmp_path / "new.csv"
+    batch.write_text("\n".join([lines[0].rsplit(",", 1)[0]] + [lines[1 + i].rsplit(",", 1)[0] for i in splits.test]))
+    assert main(["predict", run_id, str(batch), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    art, metrics = store.artifacts(run_id), store.metrics(run_id)
+    expected = 1 / (1 + np.exp(-art.logits))
+    got = np.array([[row["probabilities"][n] for n in ("a", "b", "c")] for row in out["predictions"]])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    thresholds = np.array([r["threshold"] for r in sorted(metrics["per_label"], key=lambda r: r["label_index"])])
+    decisions = np.array([[row["decisions"][n] for n in ("a", "b", "c")] for row in out["predictions"]])
+    assert (decisions == (got >= thresholds)).all()
+    assert [f["label"] for f in out["findings"]] == ["a", "b", "c"] and out["multilabel"] is True

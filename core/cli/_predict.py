@@ -6,10 +6,48 @@ import argparse
 import json
 from pathlib import Path
 
-from core.cli._common import fail, json_safe, multilabel_refusal
+from core.cli._common import fail, json_safe
+
+
+def _predict_multilabel(args: argparse.Namespace, filename: str, data: bytes) -> int:
+    """Per finding: each case's probability and decision at the run's tuned threshold."""
+    from core.predict import predict_multilabel_cases
+    from core.store import RunStore
+
+    cases = predict_multilabel_cases(RunStore(), args.run, filename, data)
+    if args.out:
+        try:
+            Path(args.out).write_bytes(cases.to_csv())
+        except OSError as exc:
+            return fail(f"{args.out}: cannot be written ({exc.strerror or exc}).")
+    findings = [{"label": name, "threshold": float(t), "predicted_present": int(cases.decisions[:, j].sum()),
+                 "mean_probability": float(cases.probs[:, j].mean())}
+                for j, (name, t) in enumerate(zip(cases.label_names, cases.thresholds))]
+    if args.json:
+        rows = [{"case": case, "probabilities": dict(zip(cases.label_names, map(float, p))),
+                 "decisions": dict(zip(cases.label_names, map(int, d)))}
+                for case, p, d in zip(cases.frame[cases.id_name], cases.probs, cases.decisions)]
+        print(json.dumps(json_safe({"run": args.run, "file": filename, "cases": len(rows), "multilabel": True,
+                                    "decision": "per-finding thresholds tuned on the run's validation cases",
+                                    "findings": findings, "predictions": rows, "warnings": cases.warnings,
+                                    "csv": args.out}), indent=1, allow_nan=False))
+        return 0
+    print(f"{len(cases.frame):,} new cases from {filename}; each finding decided at the run's own threshold "
+          "(tuned on its validation cases)")
+    width = max([len("finding"), *(len(n) for n in cases.label_names)])
+    print(f"  {'finding':<{width}}  {'threshold':>9}  {'present':>7}  {'mean p':>6}")
+    for row in findings:
+        print(f"  {row['label']:<{width}}  {row['threshold']:>9.3f}  {row['predicted_present']:>7}  "
+              f"{row['mean_probability']:>6.3f}")
+    for warning in cases.warnings:
+        print(f"  note: {warning}")
+    if args.out:
+        print(f"predictions written to {args.out}")
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from core.config import is_multilabel_data
     from core.data import DataError
     from core.store import RunFileDamaged, RunNotFound, RunStore
 
@@ -21,8 +59,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from core.predict import predict_new_cases
 
     try:
-        if why := multilabel_refusal(RunStore().get(args.run).config, "predict"):
-            return fail(why)
+        if is_multilabel_data(RunStore().get(args.run).config.get("data") or {}):
+            return _predict_multilabel(args, data_path.name, data)
         cases = predict_new_cases(RunStore(), args.run, data_path.name, data)
     except (DataError, RunNotFound, RunFileDamaged, FileNotFoundError, ValueError) as exc:
         return fail(str(exc))

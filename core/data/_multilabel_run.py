@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.config import UPLOAD_PREFIX, DataConfig
-from core.data._features import fit_table_transform
+from core.data._features import TableTransform, fit_table_transform
 from core.data._label_matrix import label_counts
 from core.data._multilabel import MultiLabelDataset, load_multilabel_builtin
 from core.data._multilabel_uploads import load_multilabel_upload
@@ -38,6 +38,7 @@ class MultiLabelRunData:
     profile: LabelProfileResult
     hidden_share: float
     counts_before: np.ndarray  # known positives per label in the whole data set
+    transform: TableTransform | None = None  # an uploaded table's: gaps filled, standardised by the training split
 
     @property
     def num_labels(self) -> int:
@@ -87,9 +88,10 @@ def prepare_multilabel_run_data(data: DataConfig) -> MultiLabelRunData:
     if data.unknown_as_absent:
         y_train[np.isnan(y_train)] = 0.0
     x_train, x_val, x_test = (dataset.x[s] for s in (splits.train, splits.val, splits.test))
+    transform = None
     if data.multilabel_upload is not None and dataset.modality == "tabular":
         transform = fit_table_transform(x_train, dataset.columns, (x_val, x_test))
         x_train, x_val, x_test = (transform.apply(a).astype(np.float32) for a in (x_train, x_val, x_test))
     return MultiLabelRunData(dataset.name, x_train, y_train, x_val, dataset.y[splits.val],
                              x_test, dataset.y[splits.test], dataset.label_names, dataset.modality,
-                             dataset.feature_names, splits.profile, data.hide_labels, dataset.label_counts)
+                             dataset.feature_names, splits.profile, data.hide_labels, dataset.label_counts, transform)
