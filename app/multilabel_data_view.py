@@ -111,6 +111,9 @@ def multilabel_section(source: str, spec: dict, label_column: str | None, roles:
         st.error(md(exc))
         st.stop()
     st.markdown(_summary(ds))
+    if spec.get("columns"):
+        explain(f"The {len(spec['columns'])} label columns are never used as measurements, whatever the table of "
+                "columns above says about them.")
     st.subheader("Make it long-tailed")
     same = saved.source == source and saved.multilabel_upload is not None
     c1, c2, c3 = st.columns(3)

@@ -201,3 +201,25 @@ def test_predict_gives_each_finding_a_probability_and_the_runs_decision(empty_ho
     decisions = np.array([[row["decisions"][n] for n in ("a", "b", "c")] for row in out["predictions"]])
     assert (decisions == (got >= thresholds)).all()
     assert [f["label"] for f in out["findings"]] == ["a", "b", "c"] and out["multilabel"] is True
+
+
+def test_predict_on_a_builtin_run_takes_an_npz_of_its_rows(empty_home, tmp_path):
+    from conftest import make_run
+    from core.data import load_multilabel_data, prepare_multilabel_splits
+    from core.predict import predict_multilabel_cases
+    from core.store import RunStore
+
+    data = {"source": "multilabel_table", "params": {"n_samples": 200, "n_features": 5, "n_labels": 4}}
+    run_id = make_run(empty_home, {"name": "builtin", "data": data,
+                                   "train": {"epochs": 1, "min_steps": 5, "batch_size": 64, "device": "cpu"}},
+                      embeddings=False)
+    config = DataConfig(**data)
+    dataset = load_multilabel_data(config)
+    splits = prepare_multilabel_splits(dataset.y, test_size=config.test_fraction, val_size=config.val_fraction,
+                                       profile="none", ratio=10.0, mu=0.5, hide_share=0.0, seed=config.seed)
+    store = RunStore(empty_home)
+    cases = predict_multilabel_cases(store, run_id, "new.npz", _npz(x=dataset.x[splits.test]))
+    np.testing.assert_allclose(cases.probs, 1 / (1 + np.exp(-store.artifacts(run_id).logits)), atol=1e-5)
+    assert list(cases.frame.columns[:3]) == ["row", "p(finding 1)", "finding 1"]
+    with pytest.raises(DataError, match=r"shape \(3, 2\); the model takes \(N, 5\)"):
+        predict_multilabel_cases(store, run_id, "bad.npz", _npz(x=np.zeros((3, 2))))
