@@ -365,6 +365,15 @@ def run_card(page, name: str):
     return blocks.filter(has_not=page.get_by_test_id("stVerticalBlock").filter(has=row))
 
 
+def upload_on_data_page(page, path: Path) -> None:
+    """From any page: open Data, choose "Upload a file" and give it `path`, as a person would."""
+    go(page, "Data", "Data")
+    widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
+    uploader = page.get_by_label("Upload a file", exact=True).get_by_test_id("stFileUploaderDropzoneInput")
+    uploader.wait_for(state="attached")
+    uploader.set_input_files(str(path))
+
+
 def wait_for_run(home: Path, timeout_s: float = TRAIN_TIMEOUT_S):
     from core.store import FINISHED, RunStore
 
@@ -411,11 +420,7 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     no_exception(page, "Home (first load)")
 
     # 1. Data: upload the CSV, check the label guess, make it long-tailed, save it.
-    go(page, "Data", "Data")
-    widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
-    uploader = page.get_by_label("Upload a file", exact=True).get_by_test_id("stFileUploaderDropzoneInput")
-    uploader.wait_for(state="attached")
-    uploader.set_input_files(str(csv))
+    upload_on_data_page(page, csv)
     label_box = page.get_by_role("combobox", name="Label column (the class to predict)")
     expect(label_box).to_be_visible()
     settle(page)

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from test_browser import (  # noqa: F401  (fixtures are found by name)
     ARTIFACTS, PAGE_TIMEOUT_MS, app_server, chromium_installed, chromium_page, go, grid, no_exception, pick_option,
-    run_card, screenshot, settle, wait_for_run, widget,
+    run_card, screenshot, settle, upload_on_data_page, wait_for_run, widget,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -67,11 +67,7 @@ def _journey(page, url: str, home: Path, table: Path, new: Path, downloads: Path
     settle(page)
 
     # 1. Data: upload; patient_id is left out of the features; gaps filled; saved for training.
-    go(page, "Data", "Data")
-    widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
-    uploader = page.get_by_label("Upload a file", exact=True).get_by_test_id("stFileUploaderDropzoneInput")
-    uploader.wait_for(state="attached")
-    uploader.set_input_files(str(table))
+    upload_on_data_page(page, table)
     expect(page.get_by_role("combobox", name="Label column (the class to predict)")).to_have_value("diagnosis")
     settle(page)
     no_exception(page, "Data after the upload")

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from test_browser import (  # noqa: F401  (fixtures are found by name)
     LOCAL_HOSTS, PAGE_TIMEOUT_MS, app_server, chromium_installed, chromium_page, go, no_exception, pick_option,
-    settle, wait_for_run, widget,
+    settle, upload_on_data_page, wait_for_run, widget,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -53,11 +53,7 @@ def _upload(page, url: str, csv: Path) -> None:
     page.goto(url)
     expect(page.locator("h1").filter(has_text="Tailscope")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
     settle(page)
-    go(page, "Data", "Data")
-    widget(page, "stRadio", "Data source").get_by_text("Upload a file", exact=True).click()
-    uploader = page.get_by_label("Upload a file", exact=True).get_by_test_id("stFileUploaderDropzoneInput")
-    uploader.wait_for(state="attached")
-    uploader.set_input_files(str(csv))
+    upload_on_data_page(page, csv)
     expect(page.get_by_role("combobox", name="Label column (the class to predict)")).to_have_value("diagnosis")
     settle(page)
     no_exception(page, "Data after the upload")
