@@ -151,7 +151,17 @@ def synthetic_checks_words(checks: dict[str, Any], scored_on: str = "validation"
             "own nearest neighbour: near copies, which a privacy review would flag. **Useful?** Balanced accuracy "
             f"on the {scored_on} rows of a logistic regression trained on the real rows {ba(checks['train_real'])}, "
             f"on the made rows alone {ba(checks['train_synthetic'])} (they cover only the classes they were made "
-            f"for), on both {ba(checks['train_both'])}.")
+            f"for), on both {ba(checks['train_both'])}." + _both_vs_real(checks.get("both_vs_real")))
+
+
+def _both_vs_real(comparison: dict[str, Any] | None) -> str:
+    """The paired verdict on the same rows: real plus made rows against real rows alone."""
+    if not comparison:
+        return ""
+    low, high = comparison["ci"]
+    interval = f" [{low:+.3f}, {high:+.3f}]" if np.isfinite([low, high]).all() else ""
+    return (f" Both minus real alone: {comparison['difference']:+.3f}{interval}, {comparison['verdict']} "
+            f"({comparison['test']}).")
 
 
 # --- widgets --------------------------------------------------------------------------------

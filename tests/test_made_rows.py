@@ -185,6 +185,9 @@ def test_results_and_show_report_the_made_rows(gan_home, open_page, monkeypatch,
     table = next(d.value for d in at.dataframe if "check" in d.value.columns)
     checks = json.loads((gan_home["home"] / "runs" / gan_home["run"] / "metrics.json").read_text())["synthetic_checks"]
     assert table.set_index("check").loc["rows made", "value"] == f"{checks['made']:,}"
+    said = " ".join(c.value for c in at.caption)
+    assert f"Both minus real alone: {checks['both_vs_real']['difference']:+.3f}" in said
+    assert checks["both_vs_real"]["verdict"] in said, "the verdict's own words beside its numbers"
     assert main(["show", gan_home["run"], "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["synthetic_checks"]["made"] == checks["made"] and shown["synthetic_checks"]["flagged"] == checks["flagged"]
@@ -207,3 +210,15 @@ def test_a_run_saved_from_post_hoc_fixes_keeps_its_parents_made_rows(gan_home, t
     assert child is not None and child.count == parent.count
     np.testing.assert_array_equal(child.x, parent.x)
     assert store.metrics(new)["synthetic_checks"] == store.metrics(gan_home["run"])["synthetic_checks"]
+
+
+def test_whether_made_rows_help_is_one_paired_verdict(gan_home):
+    """'Useful?' is answered by the one procedure: real plus made rows against real rows
+    alone, paired on the same test rows, its difference equal to the two scores' difference."""
+    from core.store import RunStore
+
+    checks = RunStore(gan_home["home"]).metrics(gan_home["run"])["synthetic_checks"]
+    both = checks["both_vs_real"]
+    assert both["difference"] == pytest.approx(checks["train_both"] - checks["train_real"], abs=1e-9)
+    assert both["ci"][0] <= both["difference"] <= both["ci"][1]
+    assert both["metric"] == "balanced_accuracy" and both["status"] in {"better", "worse", "within noise", "cannot tell"}

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from core.analysis._metrics import balanced_accuracy
+from core.analysis._paired import compare_single_runs
 
 __all__ = ["closest_record_distances", "closest_record_check", "synthetic_utility", "synthetic_row_checks"]
 
@@ -74,21 +75,32 @@ def closest_record_check(real: np.ndarray, synthetic: np.ndarray) -> dict[str, A
 
 
 def synthetic_utility(x_real: np.ndarray, y_real: np.ndarray, x_synthetic: np.ndarray, y_synthetic: np.ndarray,
-                      x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> dict[str, float]:
+                      x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> dict[str, Any]:
     """Balanced accuracy on the real test rows of a logistic regression trained on the real
-    rows, on the made rows alone, and on both (the usual use: real rows plus made rare ones)."""
+    rows, on the made rows alone, and on both (the usual use: real rows plus made rare ones);
+    and `both_vs_real`, the paired comparison of the last two on the same test rows (the one
+    procedure's difference, interval, p-value and verdict): do the made rows help beyond noise?"""
     from sklearn.linear_model import LogisticRegression
 
-    def score(x, y) -> float:
+    def predict(x, y) -> np.ndarray | None:
         if len(np.unique(y)) < 2:
-            return float("nan")
-        model = LogisticRegression(max_iter=2000, random_state=seed).fit(x, y)
-        return balanced_accuracy(model.predict(x_test), y_test)
+            return None
+        return LogisticRegression(max_iter=2000, random_state=seed).fit(x, y).predict(x_test)
+
+    def score(pred) -> float:
+        return float("nan") if pred is None else balanced_accuracy(pred, y_test)
 
     flat = [np.asarray(a, np.float64).reshape(len(a), -1) for a in (x_real, x_synthetic, x_test)]
     x_real, x_synthetic, x_test = flat
-    return {"train_real": score(x_real, y_real), "train_synthetic": score(x_synthetic, y_synthetic),
-            "train_both": score(np.concatenate([x_real, x_synthetic]), np.concatenate([y_real, y_synthetic]))}
+    real, made = predict(x_real, y_real), predict(x_synthetic, y_synthetic)
+    both = predict(np.concatenate([x_real, x_synthetic]), np.concatenate([y_real, y_synthetic]))
+    out: dict[str, Any] = {"train_real": score(real), "train_synthetic": score(made), "train_both": score(both)}
+    if real is not None and both is not None and len(y_test):
+        k = int(max(np.max(y_real), np.max(y_test), np.max(real), np.max(both))) + 1
+        one_hot = np.eye(k, dtype=np.float32)
+        out["both_vs_real"] = compare_single_runs(one_hot[both], one_hot[real], np.asarray(y_test), k,
+                                                  seed=seed).to_dict()
+    return out
 
 
 def synthetic_row_checks(x_real: np.ndarray, y_real: np.ndarray, x_made: np.ndarray, y_made: np.ndarray,
