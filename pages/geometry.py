@@ -29,8 +29,11 @@ if not art.has_features:
             "pages work for baselines too.")
     st.stop()
 counts, order = art.class_counts, head_to_tail_order(art.class_counts)
-geometry = class_geometry(art.features, art.labels, art.head_weight, counts, pred=art.logits)
-means = centred_class_means(art.features, art.labels, art.num_classes)
+
+
+def per_class_geometry():  # only the tabs that draw it pay for it
+    return class_geometry(art.features, art.labels, art.head_weight, counts, pred=art.logits)
+
 
 # Only the open tab is drawn: five tabs of charts at once cost the browser seconds.
 feature_map, collapse, lengths, angles, spread = st.tabs(TABS, key="geometry.tabs", on_change="rerun")
@@ -110,6 +113,7 @@ if collapse.open:
 
 if lengths.open:
     with lengths:
+        geometry = per_class_geometry()
         corr = norm_count_correlation(geometry)
         st.plotly_chart(norm_count_figure(geometry, names, groups, corr), width="stretch", key="geometry.norms")
         explain("Spearman rank correlation with the training count: class means "
@@ -120,11 +124,11 @@ if lengths.open:
 
 if angles.open:
     with angles:
-        angles_tab(bundle, means, order)
+        angles_tab(bundle, centred_class_means(art.features, art.labels, art.num_classes), order)
 
 if spread.open:
     with spread:
-        st.plotly_chart(spread_bars(geometry, names, groups), width="stretch", key="geometry.spread")
+        st.plotly_chart(spread_bars(per_class_geometry(), names, groups), width="stretch", key="geometry.spread")
         explain("Top: how wide each class's cloud of test examples is. Bottom: how far the nearest other class's "
                 "centre is. A class whose spread approaches its gap overlaps its neighbour; rare (tail) classes, "
                 "seen less in training, often have wide, loose clouds sitting close to a bigger class.")
