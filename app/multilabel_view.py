@@ -38,7 +38,8 @@ def multilabel_results(record: RunRecord, bundle: RunBundle, show) -> None:
     intervals = {k: (v.get("low"), v.get("high")) for k, v in (m.get("ci") or {}).items()}
     metric_cards(_CARDS, m, intervals, {k: display_name(k) for k in _CARDS},
                  "bootstrap over whole test cases, 1,000 resamples")
-    st.caption(f"Decisions (F1, exact matches, Hamming loss) use {md(m.get('decision', 'a threshold of 0.5'))}.")
+    st.caption(f"Decisions (F1, exact matches, Hamming loss) use {md(m.get('decision', 'a threshold of 0.5'))}."
+               + _empty_groups(m, record.config.get("data", {})))
 
     st.subheader("Finding by finding, common to rare")
     per_label = pd.DataFrame(m["per_label"])
@@ -60,6 +61,18 @@ def multilabel_results(record: RunRecord, bundle: RunBundle, show) -> None:
          f"Training cases known to carry both findings. {RARE_MARK} marks a rare finding: when it mostly comes with a "
          "common one, a model can lean on the common one and still miss the rare one on its own.")
     _verdict_panel(record)
+
+
+def _empty_groups(metrics: dict, data: dict) -> str:
+    """Why a group's mAP reads n/a: no finding falls in it under the data's cut-offs."""
+    groups = set(metrics["dataset"].get("groups") or ())
+    few, many = data.get("few_shot", 20), data.get("many_shot", 100)
+    missing = [f"no finding has fewer than {few} training cases, so there are no rare findings to score"
+               if "tail" not in groups else "",
+               f"no finding has more than {many}, so there are no common ones" if "head" not in groups else ""]
+    said = "; ".join(w for w in missing if w)
+    return (f" Here {said} (the cut-offs are under 'Split and group settings' on the Data page, or "
+            "data.few_shot and data.many_shot in a config).") if said else ""
 
 
 def _verdict_panel(record: RunRecord) -> None:

@@ -75,3 +75,15 @@ def test_compare_page_points_multilabel_runs_to_results(ml_home, monkeypatch, op
     assert not at.exception and "compared on the Results page" in " ".join(i.value for i in at.info)
     at.multiselect(key="compare.runs").set_value([ml_home["db"], ml_home["single"]]).run()
     assert not at.exception and "compare runs of one kind" in " ".join(i.value for i in at.info)
+
+
+def test_an_empty_group_is_explained_where_its_map_reads_n_a():
+    """With the default cut-offs a finding needs fewer than 20 training cases to count as rare:
+    when none does, the page says why the rare findings' mAP is n/a instead of leaving a bare n/a."""
+    from app.multilabel_view import _empty_groups
+
+    said = _empty_groups({"dataset": {"groups": ["head", "medium", "medium"]}}, {"few_shot": 20})
+    assert "no finding has fewer than 20 training cases" in said and "common" not in said
+    assert _empty_groups({"dataset": {"groups": ["head", "tail"]}}, {}) == ""
+    both = _empty_groups({"dataset": {"groups": ["medium"]}}, {"few_shot": 5, "many_shot": 50})
+    assert "fewer than 5" in both and "more than 50" in both

@@ -148,11 +148,21 @@ def source_label(source: str) -> str:
     display words ("Handwritten digits"; the config and the CLI keep "digits")."""
     if source.startswith(UPLOAD_PREFIX):
         return source[len(UPLOAD_PREFIX):].split("-", 1)[-1]
-    return DATASETS.info(source).label if source in DATASETS else source
+    return _builtin(source).label if _builtin(source) else source
 
 
 def describe_source(source: str) -> str:
     """A source in a phrase: the uploaded file's name, or the built-in's one-line description."""
     if source.startswith(UPLOAD_PREFIX):
         return source_label(source)
-    return DATASETS.info(source).description if source in DATASETS else source
+    return _builtin(source).description if _builtin(source) else source
+
+
+def _builtin(source: str):
+    """A built-in's registry entry, single- or multi-label, or None."""
+    from core.data._multilabel import MULTILABEL_DATASETS
+
+    for registry in (DATASETS, MULTILABEL_DATASETS):
+        if source in registry:
+            return registry.info(source)
+    return None
