@@ -80,8 +80,7 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
             left.markdown(f"🏷️ Reviewed: **{md(review['mark'])}**{note}")
         if image:
             left.image(display_image(x), caption="the input", width=160)
-        else:
-            table = values if values is not None else pd.DataFrame({"feature": features, "standardised": x})
+        elif len(table := values if values is not None else pd.DataFrame({"feature": features, "standardised": x})):
             left.dataframe(table, hide_index=True, height=table_height(len(table), 250),
                            column_config={"value": st.column_config.TextColumn(
                                "value", help="As in the data file (yes / no: whether the row has that category)."),
@@ -140,8 +139,7 @@ def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.nd
                     col.markdown(f"*{md(who)}*: {md(text)}")
             if image:
                 col.image([display_image(xi, size=72) for xi in inputs], caption=words, width=72)
-            else:
-                table = neighbour_values(splits, x, inputs, words)
+            elif len(table := neighbour_values(splits, x, inputs, words)):  # none when the text is all there is
                 wrapping_table(table.set_index(table.columns[0]), col)  # its neighbours' headers wrap in a half column
         st.caption("Distance 0 means the model sees the two cases as identical. If this case sits closer to the "
                    "predicted class's training cases than to its own class's, the model had a reason for its answer: "

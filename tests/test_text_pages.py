@@ -177,3 +177,19 @@ def test_suspected_label_issues_of_a_text_run_show_their_notes(text_home, monkey
     assert cards
     note = at.markdown[cards[0] + 1].value  # the note, escaped, right under the card's heading
     assert any(w in note for w in ("fever", "wheeze", "neck", "tired", "seen", "today", "aches", "cough"))
+
+
+def test_a_text_only_run_shows_no_empty_value_tables(tmp_path, monkeypatch, open_page):
+    """Notes with no other column: the cards and their neighbours show the text, and no table
+    of values that would only read "empty"."""
+    from conftest import make_run
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    run = make_run(tmp_path, {"data": {"source": "synthetic_notes", "params": {"most_common": 120}},
+                              "model": {"name": "linear"}, "loss": {"name": "balanced_softmax"},
+                              "train": {"epochs": 2, "nc_every": 0, "min_steps": 0}})
+    at = open_page("gallery", run_id=run)
+    _no_exceptions(at)
+    assert at.get("html"), "the notes are shown"
+    assert all(len(d.value) for d in at.dataframe), "no empty table of values"
+    assert all(len(t.value) for t in at.table)
