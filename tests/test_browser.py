@@ -273,14 +273,15 @@ def chromium_page(requests: list[str] | None = None, *, failure: str | None = No
             browser.close()
 
 
-def pick_option(page, combobox, name: str, tries: int = 3) -> None:
-    """Open a selectbox and choose `name`. A click that lands while the page reruns can leave
-    the list closed, so open it again (after the rerun settles) until the option shows."""
+def pick_option(page, combobox, name: str, tries: int = 4) -> None:
+    """Open a selectbox and choose `name`. A click that lands while the page re-renders can
+    leave the list closed (the box takes the focus, the list does not open), so after a short
+    wait settle and click again, each try waiting longer, until the option shows."""
     option = page.get_by_role("option", name=name, exact=True)
     for attempt in range(tries):
         combobox.click()
         try:
-            expect(option).to_be_visible(timeout=10_000)
+            expect(option).to_be_visible(timeout=2_000 * 3 ** attempt)  # 2, 6, 18, 54 s
         except AssertionError:
             if attempt == tries - 1:
                 raise
@@ -292,13 +293,17 @@ def pick_option(page, combobox, name: str, tries: int = 3) -> None:
 
 
 def settle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
-    """Wait until Streamlit has finished the current script run (no running indicator, no
-    stale elements, no spinner), then a short pause for the last paint (later checks wait for
-    what they look for; this pause only spares them a frame drawn half-way)."""
-    page.wait_for_timeout(300)  # let a just-triggered rerun begin
+    """Wait until Streamlit has finished the current script run, as Streamlit's own browser
+    tests do: a short pause for a just-triggered rerun to begin (some widgets debounce for
+    200 ms), then the app's script state "notRunning", no running indicator, no stale element
+    and no spinner, then a moment for the last paint (later checks wait for what they look
+    for; this pause only spares them a frame drawn half-way)."""
+    page.wait_for_timeout(210)
+    expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(
+        1, timeout=timeout_ms)
     for selector in ('[data-testid="stStatusWidget"]', '[data-stale="true"]', '[data-testid="stSpinner"]'):
         expect(page.locator(selector)).to_have_count(0, timeout=timeout_ms)
-    page.wait_for_timeout(200)
+    page.wait_for_timeout(100)
 
 
 def no_exception(page, where: str) -> None:
