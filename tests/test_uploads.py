@@ -303,14 +303,14 @@ def test_duplicate_column_names_are_renamed_with_a_visible_note():
 
 
 @pytest.mark.slow
-def test_ten_thousand_numeric_columns_are_not_blamed_on_text():
-    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(6, 10_000)).round(3),
-                         columns=[f"f{i}" for i in range(10_000)])
+def test_thousands_of_numeric_columns_are_not_blamed_on_text():
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(6, 2_500)).round(3),
+                         columns=[f"f{i}" for i in range(2_500)])
     frame["label"] = list("ababab")
     buf = io.StringIO()
     frame.to_csv(buf, index=False)
     message = _refused(lambda: load_table(buf.getvalue().encode(), "wide.csv"), "wide.csv",
-                       "10,000 feature columns is over the 2,000 limit")
+                       "2,500 feature columns is over the 2,000 limit")
     assert "text" not in message
 
 

@@ -71,7 +71,8 @@ def analyse(runs: Sequence[LessonRun]) -> Verdict:
 
 
 def _base(size: str) -> dict:
-    return {"data": {"source": "ordinal_stages", "params": {"samples": 2000, "last_share": 0.02, "noise_features": 20}},
+    return {"data": {"source": "ordinal_stages",
+                     "params": {"samples": 2000 if size == "full" else 1000, "last_share": 0.02, "noise_features": 20}},
             "model": {"name": "separate_logits"},
             "evaluation": {"folds": 2} if size == "tiny" else {"folds": 5, "seeds": [0, 1, 2]}}
 
@@ -125,10 +126,11 @@ SPEC = declare(LessonSpec(
     gpu_note="Table models need no GPU. This is the full-size lesson.",
     setup="Generated ordered stages (seen, clicked, added to cart, bought: about 2 %), 2,000 rows, 25 features of "
           "which four push a visit through every stage, one matters only for the last step and 20 are noise, as in "
-          "the paper's simulations (many features, few rare events); 5 stratified folds, repeated 3 times (tiny: 2 "
-          "folds).",
+          "the paper's simulations (many features, few rare events); 5 stratified folds, repeated 3 times (tiny: 1,000 "
+          "rows, 2 folds, PRESTO trying 6 penalties instead of 20).",
     base=_base,
-    grid=lambda size: {"method": METHODS},
+    grid=lambda size: {"method": METHODS if size == "full" else {**METHODS, "presto": {
+        "model.name": "presto", "model.n_lambdas": 6}}},
     analyse=analyse,
     data_problem=upload_problem,
     data_setup=upload_setup))
