@@ -22,7 +22,7 @@ from core.data import (
     DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
     TableProfile, apply_role_edits, drop_cost, gaps_line, merge_label_variants,
     imbalance_preview, keep_if_accepted, left_out_line, list_uploads, load_data, load_multilabel_upload,
-    npz_has_label_matrix, missing_options, profile_table, read_stored_table,
+    npz_has_label_matrix, zip_has_label_manifest, missing_options, profile_table, read_stored_table,
     remove_upload, roles_frame, save_upload, source_label, sources_of,
 )
 from core.text import md
@@ -90,7 +90,7 @@ def open_upload(data: bytes, filename: str) -> str:
     def read(source: str) -> None:
         if is_table_upload(source):
             raw_table(source)
-        elif npz_has_label_matrix(data, filename):  # several labels per case: read as such
+        elif npz_has_label_matrix(data, filename) or zip_has_label_manifest(data, filename):  # several labels per case
             load_multilabel_upload(data, filename)
         else:
             load_dataset(DataConfig(source=source))
@@ -172,7 +172,8 @@ def upload_form(saved: DataConfig) -> tuple[str, str | None, dict[str, str], str
     st.caption("A table (.csv, .tsv or .parquet, as Excel or a clinic system exports it) with one label column "
                "(or several labels per case: a column listing them, or one 0/1 column per finding); "
                "a .zip of images in one folder per "
-               "class (cat/001.png, dog/002.png); or an .npz with x_train, y_train (and optionally "
+               "class (cat/001.png, dog/002.png), or with a labels.csv (columns file and labels, several labels per picture "
+               "separated by |, ; or ,); or an .npz with x_train, y_train (and optionally "
                "x_test, y_test; MedMNIST names work too; a 2-D y of 0/1 is read as several labels per case).")
     uploaded = st.file_uploader("Upload a file", type=UPLOAD_TYPES, key="data.upload")
     st.download_button("No file at hand? Download a sample table", SAMPLE_TABLE.read_bytes(),

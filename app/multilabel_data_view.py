@@ -16,8 +16,9 @@ from app.services import save_data_choice
 from app.widgets import explain, flash, starting_value
 from core.config import DataConfig
 from core.data import (
-    LABEL_SEPARATORS, DataError, MultiLabelDataset, class_groups, detect_label_separator, known_mask,
-    load_multilabel_data, npz_has_label_matrix, prepare_multilabel_run_data, source_label, upload_path,
+    LABEL_SEPARATORS, MANIFEST_NAME, DataError, MultiLabelDataset, class_groups, detect_label_separator, known_mask,
+    load_multilabel_data, manifest_labels, npz_has_label_matrix, prepare_multilabel_run_data, source_label,
+    upload_path, zip_has_label_manifest,
 )
 from core.text import md
 from core.viz import class_counts_figure
@@ -37,9 +38,40 @@ def _npz_is_multilabel(source: str) -> bool:
     return npz_has_label_matrix(upload_path(source).read_bytes(), source_label(source))
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _zip_separator(source: str) -> str | None:
+    """The separator a picture ZIP's labels.csv uses ("" when it has none: one picture folder per
+    class, single-label; None when every row lists one label)."""
+    data, name = upload_path(source).read_bytes(), source_label(source)
+    if not zip_has_label_manifest(data, name):
+        return ""
+    try:
+        return detect_label_separator(manifest_labels(data, name))
+    except DataError:  # the loader below names what is wrong
+        return None
+
+
+def _zip_layout(source: str, saved: DataConfig) -> dict | None:
+    """A picture ZIP with a labels.csv is multi-label; the separator is found and can be changed."""
+    found = _zip_separator(source)
+    if found == "":
+        return None
+    spec = saved.multilabel_upload if saved.source == source else None
+    st.info(f"This ZIP has a **{MANIFEST_NAME}**, so it is read as **multi-label** data: each picture can carry "
+            "several findings, listed in its row. A **?** in a row means the findings not listed there were not "
+            "checked (unknown) rather than absent.", icon=":material/label:")
+    first = (spec.separator if spec and spec.separator else found) or "|"
+    sep = st.selectbox("Separator between labels", list(LABEL_SEPARATORS),
+                       format_func=lambda s: f"{s}  ({LABEL_SEPARATORS[s]})",
+                       key=starting_value("data.ml_separator", first))
+    return {"separator": sep}
+
+
 def label_layout(source: str, label_column: str | None, saved: DataConfig) -> dict | None:
     """How the upload writes its labels, as `data.multilabel_upload` (None: one label per
     row). A table's label column listing several labels is noticed and said in words."""
+    if source.lower().endswith(".zip"):
+        return _zip_layout(source, saved)
     if not is_table_upload(source):
         return {} if _npz_is_multilabel(source) else None
     found = detect_label_separator(raw_table(source).frame[label_column]) if label_column else None

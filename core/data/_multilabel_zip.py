@@ -24,7 +24,8 @@ from core.data._errors import DataError, quoted, short_list
 from core.data._loaders import MAX_UPLOAD_BYTES, _all_grey, _decode_pictures, _is_picture, _open_zip, _pixels_as_input, _safe_members
 from core.data._tables import read_table
 
-__all__ = ["MANIFEST_NAME", "PictureManifest", "zip_has_label_manifest", "read_picture_manifest"]
+__all__ = ["MANIFEST_NAME", "PictureManifest", "zip_has_label_manifest", "read_picture_manifest",
+           "manifest_labels"]
 
 MANIFEST_NAME = "labels.csv"
 _FILE, _LABELS = "file", "labels"
@@ -82,12 +83,8 @@ def _listed_files(files: pd.Series, where: str, first_row: int) -> list[str]:
     return paths
 
 
-def read_picture_manifest(data: bytes, filename: str,
-                          read_labels: Callable[[pd.Series, str, int], tuple[np.ndarray, tuple[str, ...]]], *,
-                          size: int = 32, grayscale: bool | None = None) -> PictureManifest:
-    """The ZIP's pictures in `labels.csv` order, with `read_labels(labels column, where,
-    first row)` turning the labels column into (label matrix, names) before any picture is
-    decoded, so a labelling mistake is reported at once."""
+def _open_manifest(data: bytes, filename: str):
+    """(archive, its checked members, the parsed labels.csv, its folder, "file: labels.csv")."""
     archive = _open_zip(data, filename)
     members = _safe_members(archive, filename)
     found = _manifests(members)
@@ -104,6 +101,22 @@ def read_picture_manifest(data: bytes, filename: str,
         raise DataError(f"{where}: {manifest.file_size / 1024**2:.0f} MB is over the {MAX_UPLOAD_BYTES // 1024**2} MB "
                         "limit for a table; it should hold one short row per picture.")
     raw = read_table(archive.read(manifest), where)
+    return archive, members, raw, folder, where
+
+
+def manifest_labels(data: bytes, filename: str) -> pd.Series:
+    """The labels column of a picture ZIP's `labels.csv`, as written (to find its separator)."""
+    _, _, raw, _, where = _open_manifest(data, filename)
+    return raw.frame[_column(raw.frame, _LABELS, where)]
+
+
+def read_picture_manifest(data: bytes, filename: str,
+                          read_labels: Callable[[pd.Series, str, int], tuple[np.ndarray, tuple[str, ...]]], *,
+                          size: int = 32, grayscale: bool | None = None) -> PictureManifest:
+    """The ZIP's pictures in `labels.csv` order, with `read_labels(labels column, where,
+    first row)` turning the labels column into (label matrix, names) before any picture is
+    decoded, so a labelling mistake is reported at once."""
+    archive, members, raw, folder, where = _open_manifest(data, filename)
     file_col, labels_col = _column(raw.frame, _FILE, where), _column(raw.frame, _LABELS, where)
     files = _listed_files(raw.frame[file_col], where, raw.first_row)
     y, names = read_labels(raw.frame[labels_col], where, raw.first_row)
