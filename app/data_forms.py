@@ -19,7 +19,7 @@ from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
 from app.widgets import params_form, read_as_written, starting_value, table_height
 from core.config import DataConfig
 from core.data import (
-    DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
+    DATASETS, MULTILABEL_DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
     TableProfile, apply_role_edits, drop_cost, gaps_line, merge_label_variants,
     imbalance_preview, keep_if_accepted, left_out_line, list_uploads, load_data, load_multilabel_upload,
     npz_has_label_matrix, zip_has_label_manifest, missing_options, profile_table, read_stored_table,
@@ -147,12 +147,15 @@ def load_dataset(data: DataConfig) -> Dataset:
 # --- Streamlit pieces -----------------------------------------------------------------------
 
 def builtin_form(saved: DataConfig) -> tuple[str, dict[str, Any]]:
-    """A built-in dataset, its description and source, and its parameters: (name, params)."""
-    names = DATASETS.names()
+    """A built-in dataset (the multi-label ones last), its description and source, and its
+    parameters: (name, params)."""
+    names = DATASETS.names() + MULTILABEL_DATASETS.names()
     default = saved.source if saved.source in names else "digits"
+    registry = {n: DATASETS for n in DATASETS.names()} | {n: MULTILABEL_DATASETS for n in MULTILABEL_DATASETS.names()}
     name = st.selectbox("Dataset", names, key=starting_value("data.builtin", default),
-                        format_func=lambda n: DATASETS.info(n).label)
-    info = DATASETS.info(name)
+                        format_func=lambda n: registry[n].info(n).label + (" (several labels per case)" if registry[n]
+                                                                          is MULTILABEL_DATASETS else ""))
+    info = registry[name].info(name)
     st.caption(info.description)
     if info.paper:
         st.caption(f"Source: {info.paper}")

@@ -53,3 +53,23 @@ def test_a_picture_zip_with_labels_csv_is_saved_and_the_train_page_offers_multil
     assert any("3 findings" in i.value and "multi-label" in i.value for i in train.info)
     loss = train.selectbox(key="train.ml_loss")
     assert set(loss.options) == {MULTILABEL_LOSSES.info(n).label for n in MULTILABEL_LOSSES.names()}
+
+
+def test_a_multilabel_builtin_is_chosen_in_words_with_its_parameters_and_saved(empty_home, open_page):
+    at = open_page("data")
+    at.radio(key="data.kind").set_value("Built-in dataset").run()
+    pick = at.selectbox(key="data.builtin")
+    assert "Pictures of one to three digits (several labels per case)" in pick.options
+    assert not any("_" in option for option in pick.options)
+    pick.set_value("multilabel_digits").run()
+    at.number_input(key="data.params.multilabel_digits.n_samples").set_value(300).run()
+    at.radio(key="data.ml_profile").set_value("exp").run()
+    at.slider(key="data.ml_ratio").set_value(10.0).run()
+    at.slider(key="data.ml_hide").set_value(0.2).run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert "300 cases, 10 findings" in " ".join(shown(m.value) for m in at.markdown)
+    at.button(key="data.save").click().run()
+    saved = at.session_state[state.DATA_CONFIG]
+    assert saved["source"] == "multilabel_digits" and saved["params"]["n_samples"] == 300
+    assert saved["imbalance"]["profile"] == "exp" and saved["imbalance"]["ratio"] == 10.0
+    assert saved["hide_labels"] == 0.2 and saved["multilabel_upload"] is None
