@@ -87,3 +87,15 @@ def test_a_zip_config_takes_a_separator_not_columns():
     assert DataConfig(source="upload:photos.zip", multilabel_upload={"separator": "|"}).multilabel
     with pytest.raises(ValueError, match="set separator, not columns"):
         DataConfig(source="upload:photos.zip", multilabel_upload={"columns": ["a", "b"]})
+
+
+def test_a_stored_picture_zip_prepares_splits_for_a_run(empty_home):
+    from core.config import DataConfig
+    from core.data import prepare_multilabel_run_data, save_upload
+
+    rows = [(f"p{i}.png", ["cat", "cat|dog", "dog|bird", "bird|cat"][i % 4]) for i in range(40)]
+    source = save_upload(_zip(rows), "photos.zip")
+    run = prepare_multilabel_run_data(DataConfig(source=source, multilabel_upload={"separator": "|"}))
+    assert run.modality == "image" and run.x_train.shape[1:] == (1, 32, 32) and run.transform is None
+    assert len(run.y_train) + len(run.y_val) + len(run.y_test) == 40
+    assert run.label_names == ("cat", "bird", "dog")  # cat 30, bird 20, dog 20
