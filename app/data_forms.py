@@ -19,10 +19,10 @@ from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
 from app.widgets import params_form, read_as_written, starting_value, table_height
 from core.config import DataConfig
 from core.data import (
-    DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
+    DATASETS, MULTILABEL_DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
     TableProfile, apply_role_edits, drop_cost, gaps_line, merge_label_variants,
     imbalance_preview, keep_if_accepted, left_out_line, list_uploads, load_data, load_multilabel_upload,
-    npz_has_label_matrix, missing_options, profile_table, read_stored_table,
+    npz_has_label_matrix, zip_has_label_manifest, missing_options, profile_table, read_stored_table,
     remove_upload, roles_frame, save_upload, source_label, sources_of,
 )
 from core.text import md
@@ -90,7 +90,7 @@ def open_upload(data: bytes, filename: str) -> str:
     def read(source: str) -> None:
         if is_table_upload(source):
             raw_table(source)
-        elif npz_has_label_matrix(data, filename):  # several labels per case: read as such
+        elif npz_has_label_matrix(data, filename) or zip_has_label_manifest(data, filename):  # several labels per case
             load_multilabel_upload(data, filename)
         else:
             load_dataset(DataConfig(source=source))
@@ -147,12 +147,15 @@ def load_dataset(data: DataConfig) -> Dataset:
 # --- Streamlit pieces -----------------------------------------------------------------------
 
 def builtin_form(saved: DataConfig) -> tuple[str, dict[str, Any]]:
-    """A built-in dataset, its description and source, and its parameters: (name, params)."""
-    names = DATASETS.names()
+    """A built-in dataset (the multi-label ones last), its description and source, and its
+    parameters: (name, params)."""
+    names = DATASETS.names() + MULTILABEL_DATASETS.names()
     default = saved.source if saved.source in names else "digits"
+    registry = {n: DATASETS for n in DATASETS.names()} | {n: MULTILABEL_DATASETS for n in MULTILABEL_DATASETS.names()}
     name = st.selectbox("Dataset", names, key=starting_value("data.builtin", default),
-                        format_func=lambda n: DATASETS.info(n).label)
-    info = DATASETS.info(name)
+                        format_func=lambda n: registry[n].info(n).label + (" (several labels per case)" if registry[n]
+                                                                          is MULTILABEL_DATASETS else ""))
+    info = registry[name].info(name)
     st.caption(info.description)
     if info.paper:
         st.caption(f"Source: {info.paper}")
@@ -172,7 +175,8 @@ def upload_form(saved: DataConfig) -> tuple[str, str | None, dict[str, str], str
     st.caption("A table (.csv, .tsv or .parquet, as Excel or a clinic system exports it) with one label column "
                "(or several labels per case: a column listing them, or one 0/1 column per finding); "
                "a .zip of images in one folder per "
-               "class (cat/001.png, dog/002.png); or an .npz with x_train, y_train (and optionally "
+               "class (cat/001.png, dog/002.png), or with a labels.csv (columns file and labels, several labels per picture "
+               "separated by |, ; or ,); or an .npz with x_train, y_train (and optionally "
                "x_test, y_test; MedMNIST names work too; a 2-D y of 0/1 is read as several labels per case).")
     uploaded = st.file_uploader("Upload a file", type=UPLOAD_TYPES, key="data.upload")
     st.download_button("No file at hand? Download a sample table", SAMPLE_TABLE.read_bytes(),

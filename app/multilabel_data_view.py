@@ -16,13 +16,14 @@ from app.services import save_data_choice
 from app.widgets import explain, flash, starting_value
 from core.config import DataConfig
 from core.data import (
-    LABEL_SEPARATORS, DataError, MultiLabelDataset, class_groups, detect_label_separator, known_mask,
-    load_multilabel_data, npz_has_label_matrix, prepare_multilabel_run_data, source_label, upload_path,
+    LABEL_SEPARATORS, MANIFEST_NAME, MULTILABEL_DATASETS, DataError, MultiLabelDataset, class_groups, detect_label_separator, known_mask,
+    load_multilabel_data, manifest_labels, npz_has_label_matrix, prepare_multilabel_run_data, source_label,
+    upload_path, zip_has_label_manifest,
 )
 from core.text import md
 from core.viz import class_counts_figure
 
-__all__ = ["LAYOUT_WORDS", "label_layout", "multilabel_section", "load_multilabel_dataset"]
+__all__ = ["LAYOUT_WORDS", "label_layout", "multilabel_section", "builtin_section", "load_multilabel_dataset"]
 
 LAYOUT_WORDS = {
     "one": "One label per row",
@@ -37,9 +38,40 @@ def _npz_is_multilabel(source: str) -> bool:
     return npz_has_label_matrix(upload_path(source).read_bytes(), source_label(source))
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _zip_separator(source: str) -> str | None:
+    """The separator a picture ZIP's labels.csv uses ("" when it has none: one picture folder per
+    class, single-label; None when every row lists one label)."""
+    data, name = upload_path(source).read_bytes(), source_label(source)
+    if not zip_has_label_manifest(data, name):
+        return ""
+    try:
+        return detect_label_separator(manifest_labels(data, name))
+    except DataError:  # the loader below names what is wrong
+        return None
+
+
+def _zip_layout(source: str, saved: DataConfig) -> dict | None:
+    """A picture ZIP with a labels.csv is multi-label; the separator is found and can be changed."""
+    found = _zip_separator(source)
+    if found == "":
+        return None
+    spec = saved.multilabel_upload if saved.source == source else None
+    st.info(f"This ZIP has a **{MANIFEST_NAME}**, so it is read as **multi-label** data: each picture can carry "
+            "several findings, listed in its row. A **?** in a row means the findings not listed there were not "
+            "checked (unknown) rather than absent.", icon=":material/label:")
+    first = (spec.separator if spec and spec.separator else found) or "|"
+    sep = st.selectbox("Separator between labels", list(LABEL_SEPARATORS),
+                       format_func=lambda s: f"{s}  ({LABEL_SEPARATORS[s]})",
+                       key=starting_value("data.ml_separator", first))
+    return {"separator": sep}
+
+
 def label_layout(source: str, label_column: str | None, saved: DataConfig) -> dict | None:
     """How the upload writes its labels, as `data.multilabel_upload` (None: one label per
     row). A table's label column listing several labels is noticed and said in words."""
+    if source.lower().endswith(".zip"):
+        return _zip_layout(source, saved)
     if not is_table_upload(source):
         return {} if _npz_is_multilabel(source) else None
     found = detect_label_separator(raw_table(source).frame[label_column]) if label_column else None
@@ -90,6 +122,11 @@ def _training_counts(data_json: str) -> tuple[np.ndarray, np.ndarray]:
     return profile.before, profile.reached
 
 
+def base_label(source: str) -> str:
+    """The data's name in words: an upload's file name, a built-in's display words."""
+    return MULTILABEL_DATASETS.info(source).label if source in MULTILABEL_DATASETS.names() else source_label(source)
+
+
 def _summary(ds: MultiLabelDataset) -> str:
     known = known_mask(ds.y)
     per_case = np.nansum(ds.y, axis=1).mean()
@@ -105,6 +142,20 @@ def multilabel_section(source: str, spec: dict, label_column: str | None, roles:
     base: dict[str, Any] = {"source": source, "multilabel_upload": spec, "missing": missing,
                             "label_column": label_column if spec.get("separator") else None,
                             "column_roles": {k: v for k, v in roles.items() if k not in spec.get("columns", ())}}
+    _section(base, saved, spec)
+
+
+def builtin_section(source: str, params: dict[str, Any], saved: DataConfig) -> None:
+    """A multi-label built-in below its parameters: the same summary, profile, hidden share and
+    save as an upload's, ending the page. A single-label built-in returns at once."""
+    if not DataConfig(source=source).multilabel:
+        return
+    _section({"source": source, "params": params}, saved, {})
+
+
+def _section(base: dict[str, Any], saved: DataConfig, spec: dict) -> None:
+    """The summary, the training profile and hidden share, the chart and the save button."""
+    source = base["source"]
     try:
         ds = load_multilabel_dataset(DataConfig.model_validate(base))
     except (DataError, ValueError) as exc:
@@ -115,7 +166,7 @@ def multilabel_section(source: str, spec: dict, label_column: str | None, roles:
         explain(f"The {len(spec['columns'])} label columns are never used as measurements, whatever the table of "
                 "columns above says about them.")
     st.subheader("Make it long-tailed")
-    same = saved.source == source and saved.multilabel_upload is not None
+    same = saved.source == source and saved.multilabel
     c1, c2, c3 = st.columns(3)
     profile = c1.radio("Profile", list(_PROFILES), format_func=_PROFILES.get, horizontal=True,
                        key=starting_value("data.ml_profile", saved.imbalance.profile if same else "none"),
@@ -141,7 +192,7 @@ def multilabel_section(source: str, spec: dict, label_column: str | None, roles:
             "carry it; coloured, what the profile keeps (head, medium, tail). A case with several findings counts "
             "once for each. Validation and test cases keep the mix they came with.")
     chosen = config.model_dump(mode="json")
-    label = f"{source_label(source)} ({ds.num_labels} findings, multi-label)"
+    label = f"{base_label(source)} ({ds.num_labels} findings, multi-label)"
     if st.session_state.get(state.DATA_CONFIG) == chosen:
         st.success(f"The Train page uses this dataset: {md(label)}.")
     elif st.button("Use this dataset for training", type="primary", key="data.save"):

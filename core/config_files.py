@@ -101,6 +101,8 @@ def multilabel_upload_problem(source: str, is_file: bool, separator: str | None,
     is_npz = source.lower().endswith(".npz")
     if is_npz and (separator is not None or columns is not None):
         return "multilabel_upload: an .npz file carries its labels as a 2-D y; remove separator and columns"
+    if source.lower().endswith(".zip") and columns is not None:
+        return "multilabel_upload: a picture ZIP carries its labels in labels.csv; set separator, not columns"
     if not is_npz and (separator is None) == (columns is None):
         return ("multilabel_upload: set separator (the label column lists several labels) or columns (one 0/1 "
                 "column per label), one of the two")

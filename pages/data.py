@@ -28,6 +28,7 @@ kind = st.radio("Data source", kinds, horizontal=True,
 params, label_column, roles, missing = {}, None, {}, "refuse"
 if kind == kinds[0]:
     source, params = data_forms.builtin_form(saved)
+    multilabel_data_view.builtin_section(source, params, saved)  # several labels per case: its own form
 else:
     source, label_column, roles, missing = data_forms.upload_form(saved)
     layout = multilabel_data_view.label_layout(source, label_column, saved)  # several labels per case?

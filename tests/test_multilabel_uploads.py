@@ -97,6 +97,8 @@ def test_hostile_tables_are_refused():
             for i in range(30))
         load_multilabel_upload(notes.encode(), "n.csv", columns=["fever", "cough"])
     with pytest.raises(DataError, match="multi-label uploads are tables"):
+        load_multilabel_upload(b"{}", "p.json")
+    with pytest.raises(DataError, match="not a readable ZIP archive"):
         load_multilabel_upload(b"PK\x03\x04", "p.zip")
 
 

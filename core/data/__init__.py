@@ -16,8 +16,9 @@ from core.data._multilabel_run import (
 )
 from core.data._multilabel_uploads import (
     LABEL_SEPARATORS, detect_label_separator, label_columns_matrix, load_multilabel_npz, load_multilabel_upload,
-    multilabel_table, npz_has_label_matrix, separated_labels,
+    multilabel_table, npz_has_label_matrix, separated_labels, UNKNOWN_MARK, listed_labels, load_multilabel_zip,
 )
+from core.data._multilabel_zip import MANIFEST_NAME, manifest_labels, zip_has_label_manifest
 from core.data._imbalance import (
     Profile, Splits, apply_imbalance_profile, class_statistics, prepare_splits, profile_counts,
     stratified_fold, stratified_split, table_transform,
@@ -70,6 +71,7 @@ __all__ = [
     "MultiLabelRunData", "cooccurrence_counts", "prepare_multilabel_run_data", "load_multilabel_data",
     "LABEL_SEPARATORS", "detect_label_separator", "label_columns_matrix", "load_multilabel_npz",
     "load_multilabel_upload", "multilabel_table", "separated_labels", "npz_has_label_matrix",
+    "UNKNOWN_MARK", "listed_labels", "load_multilabel_zip", "MANIFEST_NAME", "zip_has_label_manifest", "manifest_labels",
     "Profile", "Splits", "apply_imbalance_profile", "class_statistics", "prepare_splits",
     "profile_counts", "stratified_split", "stratified_fold", "load_data", "split_data", "MAX_UPLOAD_BYTES", "DataError", "guess_label_column",
     "load_image_zip", "load_npz", "load_table", "load_upload", "UPLOAD_PREFIX", "describe_source", "source_label",

@@ -1,5 +1,6 @@
 """Multi-label uploads: tables whose label column lists several labels, tables with one 0/1
-column per label, and `.npz` files with a 2-D `y`.
+column per label, `.npz` files with a 2-D `y`, and ZIPs of pictures with a `labels.csv`
+(`core.data._multilabel_zip`).
 
 Every upload is hostile (`core.data._loaders` caps sizes, never unpickles); each rejection is
 one line naming the file, the row (as a spreadsheet counts it) and the column, and says what
@@ -20,13 +21,16 @@ from core.data._dataset import FeatureBlock
 from core.data._errors import DataError, missing_labels, quoted, short_list
 from core.data._loaders import _as_images, _check_size, _open_npz
 from core.data._multilabel import MultiLabelDataset
+from core.data._multilabel_zip import MANIFEST_NAME, read_picture_manifest
 from core.data._tables import TABLE_SUFFIXES, RawTable, read_table
 
 __all__ = ["LABEL_SEPARATORS", "UNKNOWN_WORDS", "detect_label_separator", "separated_labels", "label_columns_matrix",
-           "multilabel_table", "load_multilabel_npz", "load_multilabel_upload", "MIN_LABEL_POSITIVES", "npz_has_label_matrix"]
+           "multilabel_table", "load_multilabel_npz", "load_multilabel_upload", "MIN_LABEL_POSITIVES", "npz_has_label_matrix",
+           "UNKNOWN_MARK", "listed_labels", "load_multilabel_zip"]
 
 LABEL_SEPARATORS = {"|": "vertical bars", ";": "semicolons", ",": "commas"}  # tried in this order
 UNKNOWN_WORDS = ("", "na", "n/a", "?", "nan")  # a 0/1 label cell that says "not known"
+UNKNOWN_MARK = "?"  # in a list of labels: the labels not listed are unknown, not absent
 MIN_LABEL_POSITIVES = 2  # a label seen once cannot be both trained on and tested
 _TRUE, _FALSE = ("1", "1.0", "true", "yes"), ("0", "0.0", "false", "no")
 
@@ -277,10 +281,48 @@ def load_multilabel_npz(data: bytes, filename: str) -> MultiLabelDataset:
     return MultiLabelDataset(PurePosixPath(filename).stem, x, y, names, modality, feature_names)
 
 
+def listed_labels(values: pd.Series, separator: str | None, filename: str, column: str, *,
+                  first_row: int = 2) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(label matrix, names) of a column listing each row's labels, where a `?` among them
+    says the labels not listed are unknown there (`fever|?`: fever present, the rest not
+    checked) instead of absent. An empty cell, or `?` alone, is a row with no label at all
+    (refused). `separator` None: found from the values (`|` when every row has one label)."""
+    separator = separator or detect_label_separator(values) or "|"
+    if separator not in LABEL_SEPARATORS:
+        raise DataError(f"{filename}: label separator {separator!r} is not one of "
+                        f"{', '.join(repr(s) for s in LABEL_SEPARATORS)}.")
+    where = f"column {quoted(column)}"
+    rows = [[] if v is None or (isinstance(v, float) and np.isnan(v)) else
+            [p.strip() for p in str(v).split(separator) if p.strip()] for v in values]
+    for i, row in enumerate(rows):
+        if not [p for p in row if p != UNKNOWN_MARK]:
+            raise DataError(f"{filename}: {_row(i, first_row)} has no label at all in {where}; list its labels "
+                            f"separated by {LABEL_SEPARATORS[separator]} (add ? when the others were not checked), "
+                            "or remove the row.")
+    names = sorted({p for row in rows for p in row if p != UNKNOWN_MARK})
+    if len(names) > 1000:
+        raise DataError(f"{filename}: {where} lists {len(names):,} different labels, too many; check the separator.")
+    index = {name: j for j, name in enumerate(names)}
+    y = np.zeros((len(rows), len(names)), dtype=np.float64)
+    for i, row in enumerate(rows):
+        if UNKNOWN_MARK in row:
+            y[i] = np.nan
+        y[i, [index[p] for p in row if p != UNKNOWN_MARK]] = 1.0
+    return _check_matrix(y, names, filename, where, first_row, np.arange(len(rows)))
+
+
+def load_multilabel_zip(data: bytes, filename: str, *, separator: str | None = None) -> MultiLabelDataset:
+    """Pictures in a ZIP with a `labels.csv` (columns file and labels) beside them, read with
+    the same guards as a single-label picture ZIP; labels as `listed_labels` reads them."""
+    manifest = read_picture_manifest(
+        data, filename, lambda values, where, first: listed_labels(values, separator, where, "labels", first_row=first))
+    return MultiLabelDataset(PurePosixPath(filename).stem, manifest.x, manifest.y, manifest.label_names, "image")
+
+
 def load_multilabel_upload(data: bytes, filename: str, *, separator: str | None = None,
                            columns: Sequence[str] | None = None, label_column: str | None = None,
                            roles: Mapping[str, str] | None = None, missing: str = "refuse") -> MultiLabelDataset:
-    """Dispatch a multi-label upload on its suffix (tables, `.npz`)."""
+    """Dispatch a multi-label upload on its suffix (tables, `.npz`, picture ZIPs)."""
     _check_size(data, filename)
     suffix = PurePosixPath(filename).suffix.lower()
     if suffix in TABLE_SUFFIXES:
@@ -291,6 +333,12 @@ def load_multilabel_upload(data: bytes, filename: str, *, separator: str | None 
             raise DataError(f"{filename}: an .npz file carries its labels as a 2-D 'y'; a separator or label "
                             "columns apply to tables.")
         return load_multilabel_npz(data, filename)
-    raise DataError(f"{filename}: multi-label uploads are tables (.csv, .tsv, .parquet) or .npz files, not "
+    if suffix == ".zip":
+        if columns is not None:
+            raise DataError(f"{filename}: a picture ZIP carries its labels in {MANIFEST_NAME}; label columns apply to "
+                            "tables.")
+        return load_multilabel_zip(data, filename, separator=separator)
+    raise DataError(f"{filename}: multi-label uploads are tables (.csv, .tsv, .parquet), .npz files or ZIPs of "
+                    f"pictures with a {MANIFEST_NAME}, not "
                     f"{suffix or '(no type)'!r}.")
 
