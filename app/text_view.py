@@ -19,6 +19,10 @@ from core.viz import escape_text, highlighted_text_html, text_length_figure
 
 __all__ = ["text_data_panel", "text_case_panel", "train_text_lookup", "report_text_html"]
 
+# Notes coloured through the language model on the page, kept for the HTML report (each costs
+# seconds): {(run id, sample id, text column): [(class, spans, attribution), (class, ...)]}.
+LANGUAGE_MODEL_WORDS = "gallery.language_model_words"
+
 
 def text_data_panel(dataset: Dataset, saved: DataConfig) -> dict[str, Any]:
     """For data with free text: per-class lengths, vocabulary and telling words of each
@@ -112,6 +116,8 @@ def _through_the_language_model(bundle: Any, splits: Any, case: Any, column: str
     with st.spinner("Integrating through the language model…"):
         sides = [(k, transformer_word_attribution(splits.text_encoders[t], model, text, row, (block.start, block.stop),
                                                   *scaling, int(k), device=device)) for k in (case.true, case.pred)]
+    st.session_state.setdefault(LANGUAGE_MODEL_WORDS, {})[(bundle.record.id, str(case.sample_id), t)] = [
+        (int(k), words.spans, words.attribution) for k, words in sides]
     scale = max(float(np.max(np.abs(w.attribution), initial=0.0)) for _, w in sides)
     for k, words in sides:
         st.html(highlighted_text_html(text, words.spans, words.attribution, title=f"{column} · towards {label(k)}",
@@ -129,19 +135,38 @@ def _joined_spans(words: list[str]) -> list[tuple[int, int]]:
 
 
 def report_text_html(bundle: Any, splits: Any, cases: pd.DataFrame, maps: Mapping[str, np.ndarray]) -> list[str]:
-    """Each case's coloured note(s) for the HTML report (escaped HTML), aligned with `cases`."""
+    """Each case's coloured note(s) for the HTML report (escaped HTML), aligned with `cases`.
+    A note read through sentence embeddings is coloured when its words were coloured through
+    the language model on the page (this session); otherwise it says how to colour it."""
     exact = bundle.config.model.name == "linear"
+    through = st.session_state.get(LANGUAGE_MODEL_WORDS, {})
     out = []
     for i, case in enumerate(cases.itertuples(index=False)):
         other = int(case.pred)
         pair = None if exact else (maps["true"][i], maps["pred"][i])
         parts = []
-        for column, words in case_word_attributions(splits, bundle.artifacts, int(case.row), int(case.true), other,
-                                                    exact=exact, maps=pair):
+        for t, (column, words) in enumerate(case_word_attributions(splits, bundle.artifacts, int(case.row),
+                                                                    int(case.true), other, exact=exact, maps=pair)):
             text, spans = " ".join(words.words), _joined_spans(words.words)
-            coloured = bool(np.any(words.difference))  # sentence embeddings place nothing on words
-            title = (f"{column}: red towards the true class, blue towards the predicted one" if coloured else
-                     f"{column} (read as its meaning, not word by word: no word is coloured)")
-            parts.append(highlighted_text_html(text, spans, words.difference, title=title))
+            if np.any(words.difference):
+                parts.append(highlighted_text_html(
+                    text, spans, words.difference,
+                    title=f"{column}: red towards the true class, blue towards the predicted one"))
+                continue
+            sides = through.get((bundle.record.id, str(case.sample_id), t))
+            if not sides:  # sentence embeddings place nothing on words by themselves
+                parts.append(highlighted_text_html(
+                    text, spans, words.difference,
+                    title=f"{column} (read as its meaning, not word by word; to colour its words here, turn on "
+                          "\"Colour the words through the language model\" on its card, then download again)"))
+                continue
+            note = str(splits.texts_test[int(bundle.artifacts.test_index[int(case.row)]), t])
+            scale = max(float(np.max(np.abs(a), initial=0.0)) for _, _, a in sides)
+            for k, word_spans, attribution in sides:
+                side = "true" if k == int(case.true) else "predicted"
+                parts.append(highlighted_text_html(
+                    note, word_spans, attribution, scale=scale,
+                    title=f"{column} · towards the {side} class, through the language model (red towards, "
+                          "blue away)"))
         out.append("".join(parts))
     return out

@@ -127,4 +127,40 @@ def test_integrated_gradients_through_minilm_are_complete_within_one_percent(min
     assert abs(change) > 0.05
     assert words.attribution.sum() + words.unplaced == pytest.approx(change, rel=0.01)
     assert words.relative_error < 0.01 and words.words == text.split()
+    _the_report_colours_the_note_once_coloured_on_the_page(minilm_run, words)
 
+
+
+def _the_report_colours_the_note_once_coloured_on_the_page(run, words) -> None:
+    """The HTML report of a sentence-embedding run: a note the page coloured through MiniLM
+    (kept in the session) is coloured there too, towards both classes; another note says how
+    to colour it."""
+    import html
+    import re
+    import types
+
+    import pandas as pd
+    import streamlit as st
+
+    from app.text_view import LANGUAGE_MODEL_WORDS, report_text_html
+
+    art, splits = run.artifacts, run.splits
+    true, pred = int(art.labels[0]), (int(art.labels[0]) + 1) % len(splits.class_names)
+    bundle = types.SimpleNamespace(config=types.SimpleNamespace(model=types.SimpleNamespace(name="mlp")), artifacts=art,
+                                   record=types.SimpleNamespace(id="run-1"))
+    cases = pd.DataFrame({"row": [0, 1], "true": [true, int(art.labels[1])], "pred": [pred, pred],
+                          "sample_id": ["a", "b"]})
+    away = -words.attribution
+    st.session_state[LANGUAGE_MODEL_WORDS] = {("run-1", "a", 0): [(true, words.spans, words.attribution),
+                                                                  (pred, words.spans, away)]}
+    maps = np.random.default_rng(0).normal(size=(2, splits.x_test.shape[1]))  # the page's maps: on no word
+    coloured, plain = report_text_html(bundle, splits, cases, {"true": maps, "pred": -maps})
+    assert len(re.findall(r"rgba\(\d+, \d+, \d+, 0\.(?!00\))", coloured)) >= len(words.words)
+
+    def shown(fragment: str) -> str:
+        return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+    assert "towards the true class, through the language model" in shown(coloured)
+    assert "towards the predicted class, through the language model" in shown(coloured)
+    assert not re.search(r"rgba\(\d+, \d+, \d+, 0\.(?!00\))", plain), "no word of the other note is shaded"
+    assert "Colour the words through the language model" in shown(plain)
