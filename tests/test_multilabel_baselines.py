@@ -172,3 +172,21 @@ def test_tailscope_train_runs_a_multilabel_baseline_config(tmp_path, capsys, mon
     assert main(["show", run_id, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["metrics"]["multilabel"] is True and payload["config"]["model"]["name"] == "ovr_logistic_regression"
+
+
+def test_predict_refits_a_multilabel_baseline_and_scores_as_the_run_did(tmp_path):
+    import io
+
+    from conftest import make_run
+    from core.analysis import sigmoid
+    from core.data import prepare_multilabel_run_data
+    from core.predict import predict_multilabel_cases
+    from core.store import RunStore
+
+    raw = {"data": TABLE, "model": {"name": "classifier_chain"}}
+    run_id = make_run(tmp_path, raw, embeddings=False)
+    store = RunStore(tmp_path)
+    buffer = io.BytesIO()
+    np.savez(buffer, x=prepare_multilabel_run_data(load_config(raw).data).x_test[:10])
+    result = predict_multilabel_cases(store, run_id, "new.npz", buffer.getvalue())
+    np.testing.assert_allclose(result.probs, sigmoid(store.artifacts(run_id).logits[:10]), rtol=1e-5)
