@@ -56,6 +56,9 @@ def test_the_chain_is_scikit_learns_on_the_fully_known_cases_and_refuses_too_few
                           order=[0, 1, 2], random_state=0).fit(x[complete], y[complete].astype(int))
     np.testing.assert_allclose(chain.predict_proba(x), own.predict_proba(x), rtol=1e-6)
     assert chain.cases_used_ == int(complete.sum()) < len(y)
+    rare_first = create_baseline("classifier_chain", {"order": "tail_first"}, seed=0).fit(x, y)
+    own.set_params(order=[2, 1, 0]).fit(x[complete], y[complete].astype(int))
+    np.testing.assert_allclose(rare_first.predict_proba(x), own.predict_proba(x), rtol=1e-6)
     _, _, sparse = _label_matrix(hide=0.8)
     with pytest.raises(ValueError) as info:
         create_baseline("classifier_chain").fit(x, sparse)
@@ -74,7 +77,7 @@ def test_a_baseline_of_the_other_kind_is_refused_in_one_line(raw, words):
     assert words in str(info.value) and "\n" not in str(info.value)
 
 
-def test_a_baseline_on_pictures_is_refused_before_the_run(tmp_path):
+def test_a_baseline_on_pictures_is_refused_before_the_run():
     from core.train import compatible_models, run_problems
 
     config = load_config({"data": {"source": "multilabel_digits"}, "model": {"name": "ovr_logistic_regression"}})
