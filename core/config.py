@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from core.config_files import (
-    MAX_CONFIG_BYTES, SOURCE_FIELDS, UPLOAD_PREFIX, ConfigError, _is_file, check_source, config_hash,
+    MAX_CONFIG_BYTES, SOURCE_FIELDS, UPLOAD_PREFIX, ConfigError, _is_file, baseline_refusals, check_source, config_hash,
     format_validation_error, is_multilabel_data, is_multilabel_source, multilabel_upload_problem, read_config_file,
     source_values,
 )
@@ -290,7 +290,7 @@ class DataConfig(StrictModel):
         if not self.multilabel and (self.hide_labels or self.unknown_as_absent):
             raise ValueError("hide_labels and unknown_as_absent apply to multi-label data only; remove them")
         if self.multilabel:
-            extra = [k for k in ("label_noise", "unlabeled", "ordinal", "fold", "text_encoder")
+            extra = [k for k in ("label_noise", "unlabeled", "ordinal", "text_encoder")
                      if getattr(self, k) is not None]
             extra += ["imbalance.class_order"] if self.imbalance.class_order is not None else []
             if extra:
@@ -413,6 +413,8 @@ class RunConfig(StrictModel):
     def _check_combination(self) -> RunConfig:
         if self.data.multilabel:
             self._check_multilabel()
+        elif refused := baseline_refusals(self.model.name, self.loss.name, self.sampler.name, multilabel=False):
+            raise ValueError(f"{self.data.source!r} has one class per case and cannot take {refused[0]}")
         drw = self.loss.drw_epoch
         if drw is not None and drw >= self.train.epochs:
             raise ValueError(f"loss.drw_epoch ({drw}) must be below train.epochs ({self.train.epochs})")
@@ -433,8 +435,7 @@ class RunConfig(StrictModel):
                    if getattr(self, k) is not None]
         refused += ["loss.drw_epoch"] * (self.loss.drw_epoch is not None) + ["posthoc"] * bool(self.posthoc)
         refused += ["evaluation.attack"] * (self.evaluation.attack is not None)
-        refused += ["evaluation.folds"] * (self.evaluation.folds > 1)
-        refused += [f"model.name {self.model.name!r} (a table baseline)"] * (registry_for("model").info(self.model.name).capabilities.get("family") == "baseline")
+        refused += baseline_refusals(self.model.name, self.loss.name, self.sampler.name, multilabel=True)
         if refused:
             raise ValueError(f"multi-label runs ({self.data.source!r}) do not take {', '.join(refused)} yet; "
                              "remove them (over several seeds: evaluation.seeds)")

@@ -84,6 +84,23 @@ def is_multilabel_source(source: str) -> bool:
     return not _is_file(source) and source in registry_for("multilabel_dataset")
 
 
+def baseline_refusals(model: str, loss: str, sampler: str, *, multilabel: bool) -> list[str]:
+    """What a table baseline cannot take, as config words: a single-label one on multi-label
+    data (or the reverse), and a multi-label one with a loss or sampler (it weights findings
+    itself). Empty for networks."""
+    capabilities = registry_for("model").info(model).capabilities
+    if capabilities.get("family") != "baseline":
+        return []
+    if not multilabel:
+        return [f"model.name {model!r} (a multi-label baseline; data with one class per case takes "
+                "logistic_regression)"] if capabilities.get("multilabel") else []
+    if not capabilities.get("multilabel"):
+        return [f"model.name {model!r} (a single-label table baseline: choose ovr_logistic_regression or "
+                "classifier_chain)"]
+    return [f"loss {loss!r} or sampler {sampler!r} with a table baseline (it weights findings itself)"] * (
+        (loss, sampler) != ("bce", "instance"))
+
+
 def is_multilabel_data(data: Any) -> bool:
     """Whether a run's `data` (a `DataConfig` or its dict, as saved) is multi-label: a
     multi-label built-in, or an upload read as multi-label (`multilabel_upload`)."""

@@ -406,10 +406,25 @@ def predict_multilabel_cases(store, run_id: str, filename: str, data: bytes) -> 
     x, cases, id_name, warnings = _multilabel_batch(config, run_data, input_shape, filename, data)
     if len(x) == 0:
         raise DataError(f"{filename}: no cases to score.")
-    probs = 1.0 / (1.0 + np.exp(-_network_logits(store, run_id, x)))
+    probs = 1.0 / (1.0 + np.exp(-_multilabel_logits(store, run_id, config, run_data, x)))
     decisions = (probs >= thresholds).astype(np.int64)
     frame = pd.DataFrame({id_name: [str(c) for c in cases]})
     for j, name in enumerate(names):
         frame[f"p({name})"] = probs[:, j]
         frame[name] = decisions[:, j]
     return MultiLabelPredictions(frame, names, thresholds, probs, decisions, id_name, warnings)
+
+
+def _multilabel_logits(store, run_id: str, config, run_data, x: np.ndarray) -> np.ndarray:
+    """The run's network on `x`, or its multi-label baseline refitted on the run's training
+    split (the fitted object is never stored) scoring `x` in place of the test split."""
+    from dataclasses import replace
+
+    from core.models import is_baseline
+    from core.train import train_run
+
+    if not is_baseline(config.model.name):
+        return _network_logits(store, run_id, x)
+    unknown = np.full((len(x), run_data.num_labels), np.nan)
+    return np.asarray(train_run(config, splits=replace(run_data, x_test=x, y_test=unknown)).artifacts.logits,
+                      dtype=np.float64)

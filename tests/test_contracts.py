@@ -163,8 +163,19 @@ _SHAPES = {"tabular": (5,), "image": (1, 8, 8)}
 
 def check_model(registry: Registry, name: str) -> None:
     """A network: (n, K) scores that are its classifier applied to its features, finite, the
-    same for the same seed; a table baseline: (n, K) probabilities, the same for the same seed."""
+    same for the same seed; a table baseline: (n, K) probabilities, the same for the same seed
+    (a multi-label one: (n, L) probabilities from a label matrix with unknown entries)."""
     info = registry.info(name)
+    if info.capabilities.get("multilabel"):
+        from core.models import create_baseline
+
+        x, y = _table()
+        matrix = np.eye(K)[y]
+        matrix[::7, 1] = np.nan  # unknown entries
+        proba = [create_baseline(name, seed=3).fit(x, matrix).predict_proba(x) for _ in range(2)]
+        assert proba[0].shape == (len(x), K) and ((proba[0] >= 0) & (proba[0] <= 1)).all()
+        np.testing.assert_array_equal(proba[0], proba[1])
+        return
     if info.capabilities.get("family") == "baseline":
         from core.models import create_baseline
 

@@ -30,7 +30,6 @@ def test_a_multilabel_config_takes_multilabel_losses_and_samplers_and_reads_back
     ({"data": TABLE, "sampler": {"name": "class_balanced"}}, "'class_balanced' is a single-label sampler"),
     ({"data": TABLE, "stage2": {"name": "crt"}}, "do not take stage2"),
     ({"data": TABLE, "model": {"name": "logistic_regression"}}, "table baseline"),
-    ({"data": TABLE, "evaluation": {"folds": 3}}, "evaluation.folds"),
     ({"data": {"source": "digits", "hide_labels": 0.2}}, "multi-label data only"),
     ({"data": TABLE, "loss": {"name": "asl", "bogus": 1}}, "bogus"),
 ])

@@ -83,7 +83,8 @@ def prepare_multilabel_run_data(data: DataConfig) -> MultiLabelRunData:
     imbalance = data.imbalance
     splits = prepare_multilabel_splits(dataset.y, test_size=data.test_fraction, val_size=data.val_fraction,
                                        profile=imbalance.profile, ratio=imbalance.ratio, mu=imbalance.mu,
-                                       hide_share=data.hide_labels, seed=data.seed)
+                                       hide_share=data.hide_labels, seed=data.seed,
+                                       fold=None if data.fold is None else (data.fold.k, data.fold.index))
     y_train = splits.y_train.copy()
     if data.unknown_as_absent:
         y_train[np.isnan(y_train)] = 0.0

@@ -126,13 +126,20 @@ class MultiLabelSplits:
 
 def prepare_multilabel_splits(y, *, test_size: float = 0.2, val_size: float = 0.1, profile: Profile = "none",
                               ratio: float = 10.0, mu: float = 0.5, hide_share: float = 0.0,
-                              seed: int = 0) -> MultiLabelSplits:
+                              seed: int = 0, fold: tuple[int, int] | None = None) -> MultiLabelSplits:
     """Test, then validation, held out by iterative stratification; the imbalance profile
     selects training cases and `hide_share` of each label's training entries is hidden.
-    Validation and test cases keep every entry they came with."""
+    Validation and test cases keep every entry they came with. `fold` (k, index): the test
+    split is fold `index` of `multilabel_folds(y, k, seed)` instead of `test_size`."""
     matrix = as_label_matrix(y)
-    rest, test = multilabel_split(matrix, test_size, seed=seed)
-    train_part, val_part = multilabel_split(matrix[rest], val_size / (1 - test_size), seed=seed + 1)
+    if fold is not None:
+        if not 0 <= fold[1] < fold[0]:
+            raise ValueError(f"fold index {fold[1]} must be below the {fold[0]} folds")
+        rest, test = multilabel_folds(matrix, fold[0], seed=seed)[fold[1]]
+        test_size = 1 / fold[0]
+    else:
+        rest, test = multilabel_split(matrix, test_size, seed=seed)
+    train_part, val_part = multilabel_split(matrix[rest], min(val_size / (1 - test_size), 0.5), seed=seed + 1)
     train, val = rest[train_part], rest[val_part]
     result = apply_label_profile(matrix[train], profile, ratio, mu=mu, seed=seed)
     train = train[result.keep]

@@ -71,7 +71,8 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
     folder.write_history(history or result.history)  # every row; table baselines record their single fit here
     if multilabel:  # the config refuses post-hoc steps, attacks and resamplers for these
         folder.write_artifacts(result.artifacts)
-        folder.write_weights(result.model)
+        if result.model is not None:  # a multi-label baseline has no weights to store
+            folder.write_weights(result.model)
         folder.write_made_rows(None)
         metrics = summarize_multilabel_run(result.artifacts, splits, config)
         metrics.update({"device": result.device, "training": result.info,

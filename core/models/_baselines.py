@@ -15,13 +15,18 @@ from pydantic import Field
 from core.models._models import MODELS
 from core.registry import Params
 
-__all__ = ["BASELINE_FAMILY", "is_baseline", "create_baseline"]
+__all__ = ["BASELINE_FAMILY", "is_baseline", "is_multilabel_model", "create_baseline"]
 
 BASELINE_FAMILY = "baseline"
 
 
 def is_baseline(name: str) -> bool:
     return MODELS.info(name).capabilities.get("family") == BASELINE_FAMILY
+
+
+def is_multilabel_model(name: str) -> bool:
+    """A model that only takes several labels per case (the multi-label baselines)."""
+    return bool(MODELS.info(name).capabilities.get("multilabel"))
 
 
 class LogisticParams(Params):

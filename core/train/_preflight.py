@@ -24,9 +24,9 @@ __all__ = ["compatible_models", "run_problems", "run_warnings"]
 
 def compatible_models(modality: str, ordinal: bool = False) -> list[str]:
     """Models whose declared `modality` capability includes the data's modality; the ordinal
-    models only for a label marked as ordered stages."""
+    models only for a label marked as ordered stages; never the multi-label baselines."""
     return [info.name for info in MODELS.infos() if modality in info.capabilities.get("modality", ())
-            and (ordinal or not info.capabilities.get("ordinal"))]
+            and (ordinal or not info.capabilities.get("ordinal")) and not info.capabilities.get("multilabel")]
 
 
 def run_problems(config: RunConfig, dataset: Dataset | None = None,

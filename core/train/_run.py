@@ -15,12 +15,14 @@ from typing import Any
 
 from core.config import RunConfig
 from core.data import Splits
+from core.models import is_baseline
 from core.train import _rcal, _sbcl, _weight_balancing  # noqa: F401  (they register rcal, sbcl, weight_balancing)
 from core.train._baselines import TABLE_BASELINE
 from core.train._cleaning import LABEL_CLEANING, CleaningOutcome, FoldProbabilities, cleaning_outcome, out_of_fold
 from core.train._common import ProgressFn, RunHooks, Snapshot, Stage, TrainingRows, TrainResult
 from core.train._data import prepare_run_data
 from core.train._multilabel import fit_multilabel
+from core.train._multilabel_baselines import fit_multilabel_baseline
 from core.train._device import deterministic_algorithms, seed_everything
 from core.train._network import fit_network
 from core.train._pretrain import PRETRAINING
@@ -62,7 +64,8 @@ def train_run(
         run = RunHooks(on_epoch=on_epoch).replace(**{k: v for k, v in (("progress", progress),
                                                                         ("should_stop", should_stop)) if v})
         with deterministic_algorithms(config.train.deterministic):
-            return fit_multilabel(config, splits, run)
+            fit = fit_multilabel_baseline if is_baseline(config.model.name) else fit_multilabel
+            return fit(config, splits, run)
     stages = [stage for stage in STAGES if stage.applies(config)]
     for stage in stages:
         stage.check(config)
