@@ -15,7 +15,7 @@ from app.train_forms import TRAIN_EXPLAINER, build_run_config, plugin_picker, tr
 from app.widgets import starting_value
 from core.config import DataConfig
 from core.data import DataError, source_label
-from core.models import is_baseline
+from core.models import MODELS, is_baseline
 from core.text import md
 from core.train import compatible_models
 
@@ -45,17 +45,26 @@ def multilabel_train_form(data: DataConfig) -> None:
     with form:
         a, b = st.columns(2)
         with a:
-            models = [m for m in compatible_models(ds.modality) if not is_baseline(m)]
+            models = [m for m in compatible_models(ds.modality) if not is_baseline(m)] + [
+                i.name for i in MODELS.infos()
+                if i.capabilities.get("multilabel") and ds.modality in i.capabilities.get("modality", ())]
             model = plugin_picker("Model", "model", "train.ml_model", options=models,
                                   default="small_cnn" if ds.modality == "image" else "mlp",
-                                  help="Networks with one output per finding; the scikit-learn baselines are for one "
-                                       "class per case.")
-            sampler = plugin_picker("Sampler", "multilabel_sampler", "train.ml_sampler", default="instance",
-                                    help="Which cases each epoch draws: every case once, or rare findings more often.")
-        with b:
-            loss = plugin_picker("Loss", "multilabel_loss", "train.ml_loss", default="bce",
-                                 help="Each finding is a yes/no question; the re-balanced losses weigh the rare "
-                                      "findings up. Unknown entries are left out of every loss.")
+                                  help="Networks with one output per finding, or a scikit-learn baseline for tables "
+                                       "(one class-weighted logistic regression per finding, or a chain of them).")
+        baseline = is_baseline(model["name"])
+        if baseline:  # a fitted baseline takes no loss and no sampler: the config's own defaults
+            loss, sampler = {"name": "bce"}, {"name": "instance"}
+            b.caption("A baseline is fitted once on the training cases: no loss or sampler, and the epochs below do not apply.")
+        else:
+            with a:
+                sampler = plugin_picker("Sampler", "multilabel_sampler", "train.ml_sampler", default="instance",
+                                        help="Which cases each epoch draws: every case once, or rare findings more "
+                                             "often.")
+            with b:
+                loss = plugin_picker("Loss", "multilabel_loss", "train.ml_loss", default="bce",
+                                     help="Each finding is a yes/no question; the re-balanced losses weigh the rare "
+                                          "findings up. Unknown entries are left out of every loss.")
         st.markdown("**Training**")
         settings = train_settings_form("train.settings")
         seeds = int(st.number_input("Repeat over seeds", 1, 10, key=starting_value("train.ml_seeds", 1),

@@ -101,3 +101,37 @@ def test_the_train_page_offers_multilabel_losses_and_trains_the_saved_upload(emp
     run = experiment.runs[0]
     assert execute_run(store, store.claim(run.id, os.getpid()), embeddings=False) == "done"
     assert [row["label"] for row in store.metrics(run.id)["per_label"]] == ["fever", "cough", "rash"]
+
+
+def test_the_train_page_offers_the_multilabel_baselines_without_a_loss(empty_home, open_page):
+    import os
+
+    from streamlit.testing.v1 import AppTest
+    from conftest import MAIN
+
+    from core.data import save_upload
+    from core.jobs import execute_run
+    from core.models import MODELS
+    from core.store import RunStore
+
+    source = save_upload(_csv(), "cases.csv")
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    at.session_state[state.DATA_CONFIG] = {"source": source, "label_column": "findings",
+                                           "multilabel_upload": {"separator": "|"}}
+    at.run()
+    at.switch_page("../pages/train.py")
+    at.run()
+    model = at.selectbox(key="train.ml_model")
+    chain, ovr = MODELS.info("classifier_chain").label, MODELS.info("ovr_logistic_regression").label
+    assert {chain, ovr} <= set(model.options)
+    model.set_value("ovr_logistic_regression").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    keys = {s.key for s in at.selectbox}
+    assert "train.ml_loss" not in keys and "train.ml_sampler" not in keys, "a baseline takes no loss or sampler"
+    assert any("fitted once" in c.value for c in at.caption)
+    at.button(key="train.start").click().run()
+    store = RunStore(empty_home)
+    (run,) = store.list_runs()
+    assert run.config["model"]["name"] == "ovr_logistic_regression"
+    assert execute_run(store, store.claim(run.id, os.getpid()), embeddings=False) == "done"
+    assert store.metrics(run.id)["multilabel"] is True
