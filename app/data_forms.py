@@ -384,7 +384,9 @@ def start_new_upload(source: str, saved: DataConfig) -> None:
     if before["profile"] != "none" and _chosen_by_person(before):  # else keep what an earlier upload offered
         st.session_state[state.PROFILE_OFFER] = before
     st.session_state["data.profile"] = "none"
-    for key in ("data.label_column", "data.missing", "data.order", "data.custom_order"):
+    for key in ("data.label_column", "data.missing", "data.order", "data.custom_order",  # and how its labels read:
+                "data.ml_layout", "data.ml_separator", "data.ml_columns", "data.ml_profile", "data.ml_ratio",
+                "data.ml_hide"):  # found again in the new file, never carried over from the last one
         st.session_state.pop(key, None)
 
 

@@ -73,3 +73,25 @@ def test_a_multilabel_builtin_is_chosen_in_words_with_its_parameters_and_saved(e
     assert saved["source"] == "multilabel_digits" and saved["params"]["n_samples"] == 300
     assert saved["imbalance"]["profile"] == "exp" and saved["imbalance"]["ratio"] == 10.0
     assert saved["hide_labels"] == 0.2 and saved["multilabel_upload"] is None
+
+
+def test_a_second_upload_finds_its_own_separator_and_layout(empty_home, open_page):
+    """A table listing findings with `|`, then a ZIP whose labels.csv uses `;`, then a table
+    with one label per row: each file's labels are read as that file writes them, never with
+    the choice the last file needed."""
+    from conftest import shown as words_of
+
+    at = open_page("data")
+    at.radio(key="data.kind").set_value("Upload a file").run()
+    rows = ["a,b,findings"] + [f"{i},{i % 3},{'fever|cough' if i % 2 else 'fever'}" for i in range(40)]
+    at.file_uploader(key="data.upload").set_value(("t.csv", ("\n".join(rows) + "\n").encode(), "text/csv")).run()
+    at.selectbox(key="data.label_column").set_value("findings").run()
+    assert at.selectbox(key="data.ml_separator").value == "|"
+    at.file_uploader(key="data.upload").set_value(("scans.zip", _zip(), "application/zip")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="data.ml_separator").value == ";"
+    assert "40 cases, 3 findings" in " ".join(words_of(m.value) for m in at.markdown)
+    single = ["a,b,label"] + [f"{i},{i % 3},{'yes' if i % 2 else 'no'}" for i in range(40)]
+    at.file_uploader(key="data.upload").set_value(("s.csv", ("\n".join(single) + "\n").encode(), "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="data.ml_layout").value == "one"
