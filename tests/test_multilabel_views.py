@@ -1,0 +1,66 @@
+"""One finding of a multi-label run as its own yes/no question: calibration and operating point."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.calibration import calibration_curve
+
+
+def _independent_ece(p: np.ndarray, y: np.ndarray, n_bins: int) -> float:
+    """ECE from scikit-learn's reliability curve (its bins: (lo, hi], 0 in the first), weighted by a
+    hand count of each bin's cases."""
+    share, mean_p = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+    edges = np.linspace(0, 1, n_bins + 1)
+    counts = [np.count_nonzero((p > lo) & (p <= hi)) + (np.count_nonzero(p == 0) if i == 0 else 0)
+              for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+    counts = np.array([c for c in counts if c])
+    return float(np.sum(counts / p.size * np.abs(share - mean_p)))
+
+
+def test_a_findings_ece_matches_an_independent_computation_and_unknown_entries_are_left_out():
+    from core.analysis import label_cases, label_ece, label_reliability
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(-1.5, 2.0, size=(400, 3))
+    truth = (rng.random((400, 3)) < 1 / (1 + np.exp(-logits * 0.6))).astype(float)
+    truth[rng.random((400, 3)) < 0.2] = np.nan  # unknown entries
+    p, y = label_cases(logits, truth, 1)
+    known = np.isfinite(truth[:, 1])
+    assert p.size == known.sum() and np.allclose(p, 1 / (1 + np.exp(-logits[known, 1])))
+    assert np.array_equal(y, truth[known, 1] == 1)
+    assert label_ece(p, y, 10) == pytest.approx(_independent_ece(p, y.astype(int), 10), abs=1e-12)
+    table = label_reliability(p, y, 10)
+    filled = table[table["count"] > 0]
+    share, mean_p = calibration_curve(y.astype(int), p, n_bins=10)
+    assert np.allclose(filled["accuracy"], share) and np.allclose(filled["confidence"], mean_p)
+    assert table["count"].sum() == p.size
+
+
+def test_a_findings_ece_interval_holds_its_estimate_and_a_perfect_model_scores_zero():
+    from core.analysis import label_ece, label_ece_interval
+
+    rng = np.random.default_rng(0)
+    p = rng.random(300)
+    y = rng.random(300) < p
+    found = label_ece_interval(p, y, 10, n_resamples=200)
+    assert found.estimate == pytest.approx(label_ece(p, y, 10))
+    assert found.low <= found.estimate <= found.high and found.high - found.low > 0
+    exact = np.repeat([0.0, 1.0], 20)
+    assert label_ece(exact, exact == 1) == 0.0
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        label_ece(np.array([1.5]), np.array([True]))
+
+
+def test_the_calibration_table_lists_every_finding_most_trained_first():
+    from core.analysis import label_calibration_table, label_ece, label_cases
+
+    rng = np.random.default_rng(1)
+    logits, truth = rng.normal(size=(120, 3)), (rng.random((120, 3)) < 0.3).astype(float)
+    truth[:5, 2] = np.nan
+    per_label = pd.DataFrame({"label": ["a", "b", "c"], "train_count": [5, 50, 20], "group": ["tail", "head", "medium"]})
+    table = label_calibration_table(logits, truth, per_label, 10, n_resamples=50)
+    assert table["label"].tolist() == ["b", "c", "a"]
+    assert table["test_known"].tolist() == [120, 115, 120]
+    assert table.loc[2, "ece"] == pytest.approx(label_ece(*label_cases(logits, truth, 0), 10))
