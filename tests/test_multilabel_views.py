@@ -64,3 +64,23 @@ def test_the_calibration_table_lists_every_finding_most_trained_first():
     assert table["label"].tolist() == ["b", "c", "a"]
     assert table["test_known"].tolist() == [120, 115, 120]
     assert table.loc[2, "ece"] == pytest.approx(label_ece(*label_cases(logits, truth, 0), 10))
+
+
+def test_a_findings_ppv_at_a_deployment_prevalence_is_the_hand_worked_bayes_value():
+    from core.analysis import label_operating_point
+
+    # 10 cases with the finding (8 flagged), 20 without (2 flagged), 6 unknown (all flagged, left out)
+    chance = np.r_[np.full(8, 0.9), np.full(2, 0.1), np.full(2, 0.8), np.full(18, 0.2), np.full(6, 0.95)]
+    truth = np.r_[np.ones(10), np.zeros(20), np.full(6, np.nan)]
+    logits = np.column_stack([np.log(chance / (1 - chance)), np.zeros(36)])
+    matrix = np.column_stack([truth, np.ones(36)])
+    point = label_operating_point(logits, matrix, 0, 0.5, prevalence=0.02)
+    assert (point["tp"], point["fn"], point["fp"], point["tn"]) == (8, 2, 2, 18)
+    assert point["sensitivity"]["value"] == pytest.approx(0.8) and point["specificity"]["value"] == pytest.approx(0.9)
+    # Bayes by hand: 0.8 * 0.02 / (0.8 * 0.02 + 0.1 * 0.98) = 0.016 / 0.114
+    assert point["ppv"]["value"] == pytest.approx(0.016 / 0.114)
+    # NPV: 0.9 * 0.98 / (0.9 * 0.98 + 0.2 * 0.02) = 0.882 / 0.886
+    assert point["npv"]["value"] == pytest.approx(0.882 / 0.886)
+    assert point["ppv"]["low"] < point["ppv"]["value"] < point["ppv"]["high"]
+    own = label_operating_point(logits, matrix, 0, 0.5)
+    assert own["ppv"]["value"] == pytest.approx(8 / 10) and own["prevalence"] == pytest.approx(10 / 30)

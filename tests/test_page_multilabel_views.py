@@ -48,3 +48,26 @@ def test_calibration_shows_the_chosen_findings_ece_with_its_interval_and_every_f
         assert card.value == f"{expected.estimate:.3f}"
         assert card.delta == f"{expected.low:.3f} to {expected.high:.3f}"
     assert not SNAKE.findall(_texts(at)), SNAKE.findall(_texts(at))
+
+
+def test_triage_shows_a_finding_at_a_chosen_prevalence_from_its_tuned_threshold(ml_run, monkeypatch, open_page):
+    from core.analysis import label_operating_point
+    from core.store import RunStore
+
+    home, run_id = ml_run
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    at = open_page("triage", run_id=run_id)
+    assert not at.exception, [e.value for e in at.exception]
+    store = RunStore(home)
+    art, per_label = store.artifacts(run_id), store.metrics(run_id)["per_label"]
+    label = at.selectbox(key=f"triage.ml_label.{run_id}").value
+    tuned = round(per_label[label]["threshold"], 3)
+    assert at.slider(key=f"triage.ml_threshold.{run_id}.{label}").value == pytest.approx(tuned)
+    at.number_input(key=f"triage.ml_prevalence.{run_id}.{label}").set_value(2.0).run()
+    assert not at.exception
+    expected = label_operating_point(art.logits, art.label_matrix, label, tuned, prevalence=0.02)
+    cards = {m.label: m for m in at.metric}
+    assert cards["PPV"].value == f"{expected['ppv']['value']:.1%}"
+    assert cards["Sensitivity"].value == f"{expected['sensitivity']['value']:.1%}"
+    assert "at 2 % prevalence" in _texts(at) and len(at.get("plotly_chart")) == 2
+    assert not SNAKE.findall(_texts(at)), SNAKE.findall(_texts(at))

@@ -16,9 +16,11 @@ import pandas as pd
 
 from core.analysis import _calibration as cal
 from core.analysis._multilabel import sigmoid
+from core.analysis._prior import operating_point
 from core.analysis._uncertainty import Interval, _stratified_bootstrap
 
-__all__ = ["label_cases", "label_ece", "label_ece_interval", "label_reliability", "label_calibration_table"]
+__all__ = ["label_cases", "label_ece", "label_ece_interval", "label_reliability", "label_calibration_table",
+           "label_operating_point"]
 
 DEFAULT_BINS = cal.DEFAULT_BINS
 
@@ -91,3 +93,13 @@ def label_calibration_table(logits: np.ndarray, label_matrix: np.ndarray, per_la
                      "ece_low": found.low, "ece_high": found.high})
     table = pd.DataFrame(rows)
     return table.sort_values("train_count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def label_operating_point(logits: np.ndarray, label_matrix: np.ndarray, label: int, threshold: float, *,
+                          prevalence: float | None = None) -> dict:
+    """`operating_point` of flagging the finding when its probability is at least `threshold`,
+    on the cases whose entry for it is known: sensitivity and specificity with Wilson
+    intervals, PPV and NPV at the deployment `prevalence` (a share, 0 to 1) by Bayes, or at
+    the test cases' own share when it is None."""
+    probs, present = label_cases(logits, label_matrix, label)
+    return operating_point(probs, present, threshold, prevalence=prevalence)
