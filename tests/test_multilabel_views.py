@@ -84,3 +84,16 @@ def test_a_findings_ppv_at_a_deployment_prevalence_is_the_hand_worked_bayes_valu
     assert point["ppv"]["low"] < point["ppv"]["value"] < point["ppv"]["high"]
     own = label_operating_point(logits, matrix, 0, 0.5)
     assert own["ppv"]["value"] == pytest.approx(8 / 10) and own["prevalence"] == pytest.approx(10 / 30)
+
+
+def test_missed_findings_are_the_unflagged_cases_that_carry_it_most_confident_miss_first():
+    from core.analysis import missed_findings
+
+    chance = np.array([[0.2, 0.9, 0.1], [0.05, 0.1, 0.7], [0.6, 0.9, 0.9], [0.1, 0.2, 0.2], [0.3, 0.6, 0.1]])
+    truth = np.array([[1, 1, 0], [1, 0, 1], [1, 1, 1], [np.nan, 0, 0], [0, 1, 0]])
+    missed = missed_findings(np.log(chance / (1 - chance)), truth, [0.5, 0.5, 0.5], 0)
+    # case 2 was flagged (0.6), case 3's entry is unknown, case 4 lacks it: only 1 and 0, least chance first
+    assert missed["row"].tolist() == [1, 0]
+    assert missed["chance"].to_numpy() == pytest.approx([0.05, 0.2])
+    assert missed["others_present"].tolist() == [(2,), (1,)]
+    assert missed["others_flagged"].tolist() == [(2,), (1,)]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
-import numpy as np
 import pytest
 
 from conftest import make_run, shown
+from test_words_everywhere import offences, visible_texts
 
 TABLE = {"source": "multilabel_table", "params": {"n_samples": 300, "n_features": 6, "n_labels": 4, "ratio": 20.0},
          "few_shot": 40, "hide_labels": 0.2}
-SNAKE = re.compile(r"(?<![\w./-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/])")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +44,7 @@ def test_calibration_shows_the_chosen_findings_ece_with_its_interval_and_every_f
         card = next(m for m in at.metric if m.label == "Calibration error (ECE)")
         assert card.value == f"{expected.estimate:.3f}"
         assert card.delta == f"{expected.low:.3f} to {expected.high:.3f}"
-    assert not SNAKE.findall(_texts(at)), SNAKE.findall(_texts(at))
+    assert not offences(visible_texts(at), set()), offences(visible_texts(at), set())
 
 
 def test_triage_shows_a_finding_at_a_chosen_prevalence_from_its_tuned_threshold(ml_run, monkeypatch, open_page):
@@ -70,4 +67,29 @@ def test_triage_shows_a_finding_at_a_chosen_prevalence_from_its_tuned_threshold(
     assert cards["PPV"].value == f"{expected['ppv']['value']:.1%}"
     assert cards["Sensitivity"].value == f"{expected['sensitivity']['value']:.1%}"
     assert "at 2 % prevalence" in _texts(at) and len(at.get("plotly_chart")) == 2
-    assert not SNAKE.findall(_texts(at)), SNAKE.findall(_texts(at))
+    assert not offences(visible_texts(at), set()), offences(visible_texts(at), set())
+
+
+def test_gallery_lists_a_findings_missed_cases_with_maps_towards_that_finding(ml_run, monkeypatch, open_page):
+    from core.analysis import missed_findings
+    from core.store import RunStore
+
+    home, run_id = ml_run
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    store = RunStore(home)
+    art, per_label = store.artifacts(run_id), store.metrics(run_id)["per_label"]
+    thresholds = [row["threshold"] for row in per_label]
+    missed = {j: missed_findings(art.logits, art.label_matrix, thresholds, j) for j in range(len(per_label))}
+    label = max(missed, key=lambda j: len(missed[j]))
+    assert len(missed[label]) > 0
+    at = open_page("gallery", run_id=run_id)
+    assert not at.exception, [e.value for e in at.exception]
+    rarest = min(range(len(per_label)), key=lambda j: per_label[j]["train_count"])
+    assert at.selectbox(key=f"gallery.ml_label.{run_id}").value == rarest
+    at.selectbox(key=f"gallery.ml_label.{run_id}").set_value(label).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.dataframe[0].value["case"].tolist() == (missed[label]["row"] + 1).tolist()
+    assert len(at.get("plotly_chart")) == min(6, len(missed[label]))
+    stored = (store.run_dir(run_id) / "attributions").rglob(f"target_{label}/*.npy")  # maps for this finding's logit
+    assert {int(p.stem) for p in stored} == set(missed[label]["row"].head(6).tolist())
+    assert not offences(visible_texts(at), set()), offences(visible_texts(at), set())

@@ -20,7 +20,7 @@ from core.analysis._prior import operating_point
 from core.analysis._uncertainty import Interval, _stratified_bootstrap
 
 __all__ = ["label_cases", "label_ece", "label_ece_interval", "label_reliability", "label_calibration_table",
-           "label_operating_point"]
+           "label_operating_point", "missed_findings"]
 
 DEFAULT_BINS = cal.DEFAULT_BINS
 
@@ -103,3 +103,18 @@ def label_operating_point(logits: np.ndarray, label_matrix: np.ndarray, label: i
     the test cases' own share when it is None."""
     probs, present = label_cases(logits, label_matrix, label)
     return operating_point(probs, present, threshold, prevalence=prevalence)
+
+
+def missed_findings(logits: np.ndarray, label_matrix: np.ndarray, thresholds, label: int) -> pd.DataFrame:
+    """The test cases that carry the finding but were not flagged for it (its probability
+    under its threshold), the most confidently missed first: each case's row, its chance for
+    the finding, the other findings it carries and the other findings the model flagged
+    (label indices). Cases whose entry is unknown are never counted as missed."""
+    probs, targets = sigmoid(np.asarray(logits)), np.asarray(label_matrix, dtype=np.float64)
+    cut = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    j = int(label)
+    rows = np.flatnonzero((targets[:, j] == 1) & (probs[:, j] < cut[j]))
+    rows = rows[np.argsort(probs[rows, j], kind="stable")]
+    others = lambda mask: [tuple(int(k) for k in np.flatnonzero(m) if k != j) for m in mask]  # noqa: E731
+    return pd.DataFrame({"row": rows.astype(np.int64), "chance": probs[rows, j],
+                         "others_present": others(targets[rows] == 1), "others_flagged": others(probs[rows] >= cut)})
