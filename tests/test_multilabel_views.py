@@ -97,3 +97,16 @@ def test_missed_findings_are_the_unflagged_cases_that_carry_it_most_confident_mi
     assert missed["chance"].to_numpy() == pytest.approx([0.05, 0.2])
     assert missed["others_present"].tolist() == [(2,), (1,)]
     assert missed["others_flagged"].tolist() == [(2,), (1,)]
+
+
+def test_the_map_colours_each_case_with_without_or_unknown_for_the_finding():
+    from core.viz import label_map_figure
+
+    targets = np.array([1, 0, np.nan, 0, 1, 0])
+    fig = label_map_figure(np.arange(12.0).reshape(6, 2), targets, np.linspace(0, 1, 6), "a<b>")
+    points = {t.name: list(t.x) for t in fig.data}
+    assert points == {"without a&lt;b&gt; (3)": [2.0, 6.0, 10.0], "entry unknown (1)": [4.0],
+                      "with a&lt;b&gt; (2)": [0.0, 8.0]}
+    assert fig.data[-1].name.startswith("with ")  # the cases with the finding drawn on top
+    with pytest.raises(ValueError, match="2 or 3 coordinates"):
+        label_map_figure(np.zeros((6, 4)), targets, np.zeros(6), "a")

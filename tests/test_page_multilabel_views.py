@@ -19,6 +19,17 @@ def ml_run(tmp_path_factory):
     return home, run_id
 
 
+def _array(value):
+    """A figure's array as sent to the browser: plain lists, or plotly's packed binary form."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value, dtype=float)
+
+
 def _texts(at) -> str:
     return " ".join(shown(e.value) for kind in ("markdown", "caption", "info") for e in at.get(kind))
 
@@ -92,4 +103,37 @@ def test_gallery_lists_a_findings_missed_cases_with_maps_towards_that_finding(ml
     assert len(at.get("plotly_chart")) == min(6, len(missed[label]))
     stored = (store.run_dir(run_id) / "attributions").rglob(f"target_{label}/*.npy")  # maps for this finding's logit
     assert {int(p.stem) for p in stored} == set(missed[label]["row"].head(6).tolist())
+    assert not offences(visible_texts(at), set()), offences(visible_texts(at), set())
+
+
+def test_geometry_maps_the_test_cases_coloured_by_a_finding_and_uses_a_stored_umap(ml_run, monkeypatch, open_page):
+    import json
+
+    import numpy as np
+
+    from app.embedding_jobs import embedding_path
+    from core.store import RunStore
+
+    home, run_id = ml_run
+    monkeypatch.setenv("TAILSCOPE_HOME", str(home))
+    store = RunStore(home)
+    art = store.artifacts(run_id)
+    at = open_page("geometry", run_id=run_id)
+    assert not at.exception, [e.value for e in at.exception]
+    label = at.selectbox(key=f"geometry.ml_label.{run_id}").value
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    column = art.label_matrix[:, label]
+    sizes = sorted(len(_array(t["x"])) for t in fig["data"])
+    expected = sorted(n for n in (int((column == 1).sum()), int((column == 0).sum()), int(np.isnan(column).sum())) if n)
+    assert sizes == expected and fig["layout"]["xaxis"]["title"]["text"] == "PCA 1"
+    assert at.button(key="geometry.ml_umap")  # offered while no UMAP map is stored
+    stored = np.random.default_rng(0).normal(size=(len(column), 2)).astype(np.float32)
+    path = embedding_path(store, run_id, "test", {"n_components": 2}, art)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, stored)
+    at.run()
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
+    xs = np.concatenate([_array(t["x"]) for t in fig["data"]])
+    assert np.allclose(np.sort(xs), np.sort(stored[:, 0]))
     assert not offences(visible_texts(at), set()), offences(visible_texts(at), set())
