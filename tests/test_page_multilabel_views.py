@@ -137,3 +137,30 @@ def test_geometry_maps_the_test_cases_coloured_by_a_finding_and_uses_a_stored_um
     xs = np.concatenate([_array(t["x"]) for t in fig["data"]])
     assert np.allclose(np.sort(xs), np.sort(stored[:, 0]))
     assert not offences(visible_texts(at), set()), offences(visible_texts(at), set())
+
+
+def test_gallery_on_a_picture_run_shows_each_missed_picture_with_its_map_for_the_finding(tmp_path, monkeypatch,
+                                                                                         open_page):
+    from core.analysis import missed_findings
+    from core.store import RunStore
+
+    run_id = make_run(tmp_path, {"name": "ml pictures", "data": {"source": "multilabel_digits",
+                                                                "params": {"n_samples": 200}},
+                                 "model": {"name": "small_cnn"},
+                                 "train": {"epochs": 1, "min_steps": 5, "batch_size": 64, "device": "cpu"}},
+                      embeddings=False)
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    store = RunStore(tmp_path)
+    art, per_label = store.artifacts(run_id), store.metrics(run_id)["per_label"]
+    at = open_page("gallery", run_id=run_id)
+    assert not at.exception, [e.value for e in at.exception]
+    thresholds = [r["threshold"] for r in per_label]
+    label = max(range(len(per_label)), key=lambda j: len(missed_findings(art.logits, art.label_matrix, thresholds, j)))
+    at.selectbox(key=f"gallery.ml_label.{run_id}").set_value(label).run()
+    assert not at.exception, [e.value for e in at.exception]
+    missed = missed_findings(art.logits, art.label_matrix, thresholds, label)
+    shown_cases = min(6, len(missed))
+    assert shown_cases > 0
+    assert len(at.get("plotly_chart")) == shown_cases and len(at.get("image")) == shown_cases
+    stored = (store.run_dir(run_id) / "attributions").rglob(f"target_{label}/*.npy")
+    assert {int(p.stem) for p in stored} == set(missed["row"].head(6).tolist())
