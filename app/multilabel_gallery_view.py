@@ -65,6 +65,10 @@ def _maps(bundle: RunBundle, cases: pd.DataFrame, label: int, names) -> None:
     """What drove the model's score for the finding, on the first missed cases."""
     record, image = bundle.record, bundle.modality == "image"
     st.subheader(f"What drove the score for {md(names[label])}")
+    if not bundle.artifacts.features.shape[1]:
+        st.info(f"**{md(record.name)}** is a table baseline: the maps explain a neural network through its gradients, "
+                "which a baseline does not have. The list above still holds.")
+        return
     try:
         model = run_model(record.id)
     except (FileNotFoundError, RunFileDamaged) as exc:

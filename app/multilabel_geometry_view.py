@@ -28,6 +28,10 @@ def _umap(run_id: str, features: np.ndarray, params: dict) -> None:
 def multilabel_geometry(bundle: RunBundle) -> None:
     """Everything the Geometry page shows for a multi-label run."""
     art, record, store = bundle.artifacts, bundle.record, get_store()
+    if not art.features.shape[1]:
+        st.info(f"**{md(record.name)}** is a table baseline: it learns no feature space, so there is no map to show. "
+                "Its findings are on the Results, Calibration, Triage and Error gallery pages.")
+        return
     order, words = finding_choices(bundle)
     st.markdown("Each dot is a test case, placed by the numbers the network turned it into just before its outputs: "
                 "cases the network sees as alike sit close. Colour them by one finding to see whether its cases "

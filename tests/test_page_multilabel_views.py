@@ -164,3 +164,18 @@ def test_gallery_on_a_picture_run_shows_each_missed_picture_with_its_map_for_the
     assert len(at.get("plotly_chart")) == shown_cases and len(at.get("image")) == shown_cases
     stored = (store.run_dir(run_id) / "attributions").rglob(f"target_{label}/*.npy")
     assert {int(p.stem) for p in stored} == set(missed["row"].head(6).tolist())
+
+
+def test_a_multilabel_baseline_run_opens_every_per_finding_page_and_geometry_says_why_it_has_no_map(
+        tmp_path, monkeypatch, open_page):
+    run_id = make_run(tmp_path, {"name": "ml baseline", "data": TABLE, "model": {"name": "ovr_logistic_regression"}},
+                      embeddings=False)
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    for page, charts in (("calibration", 1), ("triage", 2), ("geometry", 0)):
+        at = open_page(page, run_id=run_id)
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert len(at.get("plotly_chart")) == charts, page
+    assert "table baseline" in _texts(at) and "no feature space" in _texts(at)
+    at = open_page("gallery", run_id=run_id)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.get("plotly_chart") and ("table baseline" in _texts(at) or "missed no test case" in _texts(at))
