@@ -227,7 +227,8 @@ def require_run(*, multilabel: bool = False) -> RunRecord:
     if bundle.multilabel and not multilabel:
         st.info(f"**{md(record.name)}** is a multi-label run: each case can carry several findings at once. This "
                 "page is made for runs with one class per case, so it has nothing to show for it. Its per-finding "
-                "results are on the Results page; pick a single-label run in the sidebar to use this page.",
+                "results are on the Results page (and one finding at a time on Calibration, Triage, Error gallery "
+                "and Geometry); pick a single-label run in the sidebar to use this page.",
                 icon="🏷️")
         st.stop()
     return record

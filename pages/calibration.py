@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app.calibration_view import calibration_cards, class_test_counts
+from app.multilabel_calibration_view import multilabel_calibration
 from app.prior_view import metrics_at, prior_cards, prior_note, prior_picker
 from app.services import load_bundle
 from app.widgets import explain, require_run, table_height
@@ -25,8 +26,11 @@ st.markdown(
     "often makes models over-confident exactly on the rare (tail) classes."
 )
 
-record = require_run()
+record = require_run(multilabel=True)
 bundle = load_bundle(record.id)
+if bundle.multilabel:  # several findings per case: one finding at a time
+    multilabel_calibration(bundle)
+    st.stop()
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 cal = bundle.metrics.get("calibration", {})
 probs, y = softmax(art.logits), np.asarray(art.labels)

@@ -9,6 +9,7 @@ from app.gallery_cards import (
 )
 from app.gallery_view import class_importance_section, confused_pair_buttons, report_section
 from app.label_issue_view import label_issue_review
+from app.multilabel_gallery_view import multilabel_gallery
 from app.text_view import text_case_panel, train_text_lookup
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, params_form, require_run
@@ -24,7 +25,10 @@ from core.train import train_subset_rows
 st.title("🔍 Error gallery")
 st.caption("The test samples the model got wrong, rare classes first: what in each input drove its answer, which "
            "training cases it resembles, and a place to record your verdict on each.")
-record = require_run()
+record = require_run(multilabel=True)
+if load_bundle(record.id).multilabel:  # several findings per case: one finding at a time
+    multilabel_gallery(load_bundle(record.id))
+    st.stop()
 
 b, rid, run_dir = load_bundle(record.id), record.id, get_store().run_dir(record.id)
 art, names, groups, image = b.artifacts, b.class_names, b.groups, b.modality == "image"

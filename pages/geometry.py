@@ -5,6 +5,7 @@ import streamlit as st
 
 from app import embedding_jobs as jobs
 from app.geometry_view import TABS, angles_tab, fmt, neural_collapse_tab, sample_values
+from app.multilabel_geometry_view import multilabel_geometry
 from app.services import get_store, load_bundle, load_splits
 from app.widgets import explain, require_run, table_height
 from core.analysis import class_geometry, norm_count_correlation
@@ -20,8 +21,11 @@ st.title("🧭 Geometry")
 st.caption("Inside the network every example becomes a list of numbers, its *features*; the last layer draws "
            "the class boundaries in that space. This page shows how the classes sit there and how rare classes "
            "get squeezed.")
-record = require_run()
+record = require_run(multilabel=True)
 store, bundle = get_store(), load_bundle(record.id)
+if bundle.multilabel:  # several findings per case: coloured by one finding
+    multilabel_geometry(bundle)
+    st.stop()
 art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
 if not art.has_features:
     st.info(f"**{md(record.name)}** is a table baseline ({md(plugin_label('model', bundle.config.model.name))}): it learns no feature space, so there "

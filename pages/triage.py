@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from app.fit_tables import wrapping_table
+from app.multilabel_triage_view import multilabel_triage
 from app.services import load_bundle
 from app.triage_view import class_probabilities, new_cases_tab, point_cards, save_operating_point, saved_operating_point
 from app.widgets import explain, flash, require_run
@@ -20,8 +21,11 @@ st.markdown("For one diagnosis, decide **how sure the model must be before it ra
             "means in a setting where the diagnosis is as common as in yours. Then score a batch of new, unlabelled "
             "cases and see how common each class seems to be among them.")
 
-record = require_run()
+record = require_run(multilabel=True)
 bundle = load_bundle(record.id)
+if bundle.multilabel:  # several findings per case: one finding at a time
+    multilabel_triage(bundle)
+    st.stop()
 art, names = bundle.artifacts, bundle.class_names
 probs, y = class_probabilities(bundle), np.asarray(art.labels)
 support = np.bincount(y, minlength=art.num_classes)

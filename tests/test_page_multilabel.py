@@ -11,7 +11,7 @@ from conftest import shown
 
 PAGES = ["home", "data", "train", "runs", "results", "compare", "calibration", "triage", "gallery", "geometry",
          "posthoc", "robustness", "sweeps", "lessons", "playground"]
-SINGLE_ONLY = {"calibration", "triage", "gallery", "geometry", "posthoc", "robustness"}
+SINGLE_ONLY = {"posthoc", "robustness"}
 TABLE = {"source": "multilabel_table", "params": {"n_samples": 300, "n_features": 6, "n_labels": 4, "ratio": 20.0},
          "few_shot": 40, "hide_labels": 0.2}
 TRAIN = {"epochs": 2, "min_steps": 10, "batch_size": 64, "device": "cpu"}

@@ -5,7 +5,8 @@ experiments and sweeps read back from the store with their paired comparisons.""
 
 from core.analysis import (
     _attribution, _attribution_cache, _calibration, _compare, _embedding, _experiments, _feature_importance,
-    _gallery, _geometry, _label_issues, _label_shift, _metrics, _multilabel, _multilabel_stats, _paired,
+    _gallery, _geometry, _label_issues, _label_shift, _metrics, _multilabel, _multilabel_stats,
+    _multilabel_views, _paired,
     _posthoc_explorer, _prior, _rare_stage, _resampling, _review, _robustness, _starting_points, _sweeps,
     _synthetic_rows, _text_attribution, _transformer_attribution, _uncertainty, _verdict,
 )
@@ -23,6 +24,7 @@ from core.analysis._label_shift import *  # noqa: F403
 from core.analysis._metrics import *  # noqa: F403
 from core.analysis._multilabel import *  # noqa: F403
 from core.analysis._multilabel_stats import *  # noqa: F403
+from core.analysis._multilabel_views import *  # noqa: F403
 from core.analysis._paired import *  # noqa: F403
 from core.analysis._posthoc_explorer import *  # noqa: F403
 from core.analysis._prior import *  # noqa: F403
@@ -67,4 +69,5 @@ __all__ = [
     *_label_shift.__all__,
     *_multilabel.__all__,
     *_multilabel_stats.__all__,
+    *_multilabel_views.__all__,
 ]

@@ -34,10 +34,13 @@ from core.viz._training_figs import *  # noqa: F403
 from core.viz._triage_figs import *  # noqa: F403
 from core.viz import _multilabel_figs
 from core.viz._multilabel_figs import *  # noqa: F403
+from core.viz import _multilabel_view_figs
+from core.viz._multilabel_view_figs import *  # noqa: F403
 
 __all__ = [
     *_attribution_figs.__all__, *_calibration_figs.__all__, *_data_figs.__all__, *_geometry_figs.__all__, *_lesson_figs.__all__,
     *_playground_figs.__all__, *_report.__all__, *_results_figs.__all__, *_sweep_figs.__all__,
     *_training_figs.__all__, *_triage_figs.__all__, *_labels_figs.__all__, *_label_issue_figs.__all__,
     *_robustness_figs.__all__, *_text_figs.__all__, *_multilabel_figs.__all__,
+    *_multilabel_view_figs.__all__,
 ]
