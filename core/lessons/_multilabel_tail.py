@@ -57,7 +57,7 @@ def label_ap_rows(series: str, runs: Sequence[LessonRun]) -> list[dict]:
 
 def table_base(size: str) -> dict:
     """The generated multi-label table (10 findings, head-to-tail ratio 30), an MLP, over seeds."""
-    params = {"n_samples": 600 if size == "tiny" else 2000, "n_labels": 10, "n_features": 20}
+    params = {"n_samples": 300 if size == "tiny" else 2000, "n_labels": 10, "n_features": 20}
     return {"data": {"source": "multilabel_table", "params": params, "many_shot": HEAD_SHOT, "few_shot": TAIL_SHOT},
             "model": {"name": "mlp", "hidden": 64}, "train": train(size, EPOCHS, lr=0.05), "evaluation": seeds(size)}
 
@@ -113,7 +113,7 @@ SPEC = declare(LessonSpec(
           "30-fold from the most to the least common; a small network, 10 epochs, 8 seeds per loss (the same split, so the seeds measure training "
           "noise). Rare findings (tail): fewer than 100 training cases; common (head): more than 250. Average precision: "
           "1 when every case with the finding is ranked above every case without it (tiny: 2 seeds, 2 epochs, "
-          "600 cases).",
+          "300 cases).",
     base=table_base,
     grid=lambda size: {"method": METHODS},
     analyse=analyse))
