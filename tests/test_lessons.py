@@ -481,3 +481,20 @@ def test_page_shows_a_stopped_lesson_with_resume_and_no_verdict(tmp_path, monkey
     assert any(b.label == "Resume" for b in at.button)
     text = " ".join(shown(m.value) for m in at.markdown)
     assert "What the runs say" not in [h.value for h in at.subheader] and lesson.questions[0] in text
+
+
+@pytest.mark.slow
+def test_page_shows_the_multilabel_lesson_from_its_runs_in_words(every_tiny, monkeypatch):
+    """The multi-label lesson on the page: its verdict and caption, both figures, no raw names."""
+    import re
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(every_tiny.home))
+    at = open_at_address("lessons", lesson="multilabel_tail_loss")
+    assert not at.exception
+    lesson = create_lesson("multilabel_tail_loss", "tiny")
+    verdict = lesson_verdict(every_tiny, lesson)
+    text = " ".join(shown(m.value) for m in [*at.markdown, *at.success, *at.error, *at.info, *at.warning])
+    assert verdict.headline in text and shown(verdict.caption.split(".")[0]) in text
+    assert all(q in text for q in lesson.questions) and "mAP of the rare findings" in text
+    assert len(at.get("plotly_chart")) == len(verdict.charts) == 2
+    assert not re.findall(r"\b(?:map_tail|map_head|multilabel_\w+|bce)\b", text)
