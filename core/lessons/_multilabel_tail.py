@@ -110,9 +110,10 @@ SPEC = declare(LessonSpec(
     gpu_note="A table and a small network need no GPU. The papers train ResNet-50 on COCO-MLT and VOC-MLT "
              "pictures: a few GPU-hours per run.",
     setup="A generated table of 2,000 cases, each carrying one or more of 10 findings whose frequencies fall "
-          "30-fold from the most to the least common; a small network, 10 epochs, 8 seeds per loss (the same split, so the seeds measure training "
-          "noise). Rare findings (tail): fewer than 100 training cases; common (head): more than 250. Average precision: "
-          "1 when every case with the finding is ranked above every case without it (tiny: 2 seeds, 2 epochs, "
+          "30-fold from the most to the least common; a small network, 10 epochs, 8 seeds per loss (the same "
+          "split, so the seeds measure training noise). Rare findings (tail): fewer than 100 training cases; "
+          "common (head): more than 250. Average precision: 1 when every case with the finding is ranked above "
+          "every case without it; mAP is its mean over the findings of a group (tiny: 2 seeds, 2 epochs, "
           "300 cases).",
     base=table_base,
     grid=lambda size: {"method": METHODS},
