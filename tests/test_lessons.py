@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from conftest import open_at_address, shown
-from core.artifacts import EvalArtifacts
+from core.artifacts import EvalArtifacts, MultiLabelArtifacts
 from core.data import profile_counts
 from core.jobs import run_task
 from core.analysis import sign_flip_test
@@ -93,6 +93,25 @@ def _fake_artifacts(config, quality: float, seed: int) -> EvalArtifacts:
                          np.arange(y_test.size), prior)
 
 
+def _fake_multilabel_artifacts(config, quality: float, seed: int) -> MultiLabelArtifacts:
+    """A multi-label run's arrays: 10 findings whose training counts fall 30-fold, test and
+    validation label matrices drawn by those frequencies, each finding's score separating its
+    present from its absent cases by more the higher `quality`."""
+    rng = np.random.default_rng(seed)
+    counts = np.round(400 * 30.0 ** (-np.arange(10) / 9)).astype(np.int64)
+    prior = counts / counts.max() * 0.6
+
+    def split(n):
+        y = (np.random.default_rng(11 + n).random((n, 10)) < prior).astype(np.float64)
+        y[:4] = np.eye(10)[np.arange(4) + 6]  # every rare finding present at least once
+        return y, (0.3 + 2.0 * quality) * (2 * y - 1) + rng.normal(size=y.shape)
+
+    y_test, z_test = split(300)
+    y_val, z_val = split(120)
+    return MultiLabelArtifacts(z_test, y_test, rng.normal(size=(300, 4)), z_val, y_val, counts.astype(np.float64),
+                               np.diag(counts).astype(np.float64), np.array(counts.sum()), np.arange(300))
+
+
 def _fake_runs(lesson, quality) -> list[LessonRun]:
     cells, problems = expand_sweep(lesson.spec)
     assert not problems
@@ -100,13 +119,19 @@ def _fake_runs(lesson, quality) -> list[LessonRun]:
     for cell in cells:
         for config in cell.config.experiment_runs():
             seed = config.train.seed * 31 + (config.data.fold.index if config.data.fold else 0)
-            runs.append(LessonRun(cell.settings, config, _fake_artifacts(config, quality(cell.settings), seed)))
+            fake = _fake_multilabel_artifacts if config.data.multilabel else _fake_artifacts
+            runs.append(LessonRun(cell.settings, config, fake(config, quality(cell.settings), seed)))
     return runs
 
 
 def _flip_classes(run: LessonRun) -> LessonRun:
     """The same run with its classes' scores reversed: an altered stored result."""
     a = run.artifacts
+    if isinstance(a, MultiLabelArtifacts):  # each finding scored with another's scores
+        from dataclasses import replace
+
+        flipped = replace(a, logits=a.logits[:, ::-1].copy(), val_logits=a.val_logits[:, ::-1].copy())
+        return LessonRun(run.cell, run.config, flipped, run.run_id)
     flipped = a.with_logits(a.logits[:, ::-1].copy(), a.val_logits[:, ::-1].copy())
     from dataclasses import replace
 
@@ -127,13 +152,14 @@ HEADLINE_SIDE = {  # the cell whose runs the headline's first term reads
     "robustness_costs_tail": {"method": "pgd 0.15"},
     "rare_last_stage": {"method": "presto"},
     "dice_on_text": {"method": "dice"},
+    "multilabel_tail_loss": {"method": "db"},
 }
 
 
 def _quality(settings: dict) -> float:
     """Plain methods re-balance nothing; every fix half-way; more imbalance, a worse model."""
     method = settings.get("method", "ce")
-    return 0.2 if method in ("ce", "none") else 0.7
+    return 0.2 if method in ("ce", "none", "bce") else 0.7
 
 
 @pytest.mark.parametrize("name", list_lessons())
@@ -268,6 +294,38 @@ def test_runs_that_predict_one_class_give_no_verdict():
     finding = paired_finding(collapsed, collapsed, lambda r: 0.3 + 0.01 * r.config.train.seed,
                              value_b=lambda r: 0.0, label="x", measure="m", expect="higher")
     assert finding.status == "cannot tell" and "predicts one class (0)" in finding.text
+
+
+def test_multilabel_lesson_reads_tail_map_as_sklearn_and_its_verdict_from_the_runs():
+    """Tail mAP is the mean of scikit-learn's AP over the findings with fewer than `few_shot`
+    training cases; a better DB cell holds, a worse one does not, even when every case's
+    highest score is the same finding (a multi-label run predicts no single class)."""
+    from sklearn.metrics import average_precision_score
+
+    from core.lessons._multilabel_tail import head_map, tail_map
+
+    lesson = create_lesson("multilabel_tail_loss", "full")
+    runs = _fake_runs(lesson, lambda s: {"db": 0.9, "asl": 0.9}.get(s["method"], 0.1))
+    r = runs[0]
+    a, d = r.artifacts, r.config.data
+    tail = np.flatnonzero(a.label_counts < d.few_shot)
+    head = np.flatnonzero(a.label_counts > d.many_shot)
+    assert tail.size and head.size
+    expected = np.mean([average_precision_score(a.label_matrix[:, j], a.logits[:, j]) for j in tail])
+    assert tail_map(r) == pytest.approx(expected)
+    assert head_map(r) == pytest.approx(np.mean([average_precision_score(a.label_matrix[:, j], a.logits[:, j])
+                                                 for j in head]))
+    from dataclasses import replace
+
+    top = [LessonRun(x.cell, x.config, replace(x.artifacts, logits=x.artifacts.logits + 50.0 * (
+        np.arange(10) == 0)), x.run_id) for x in runs]  # finding 0 always scored highest: ranks unchanged
+    better = lesson.analyse(top)
+    assert better.status == "holds" and better.findings[0].n == 8 and better.findings[0].estimate > 0
+    assert better.findings[0].test == "exact sign-flip permutation test"
+    worse = lesson.analyse(_fake_runs(lesson, lambda s: {"db": 0.1}.get(s["method"], 0.9)))
+    assert worse.status == "does not hold" and "Plain BCE ranks the rare findings better" in worse.caption
+    lines = worse.charts[0].frame
+    assert sorted(set(lines["series"])) == ["distribution-balanced (DB)", "plain BCE"] and len(lines) == 20
 
 
 def test_lesson_figure_places_means_and_cut_intervals():
@@ -423,3 +481,20 @@ def test_page_shows_a_stopped_lesson_with_resume_and_no_verdict(tmp_path, monkey
     assert any(b.label == "Resume" for b in at.button)
     text = " ".join(shown(m.value) for m in at.markdown)
     assert "What the runs say" not in [h.value for h in at.subheader] and lesson.questions[0] in text
+
+
+@pytest.mark.slow
+def test_page_shows_the_multilabel_lesson_from_its_runs_in_words(every_tiny, monkeypatch):
+    """The multi-label lesson on the page: its verdict and caption, both figures, no raw names."""
+    import re
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(every_tiny.home))
+    at = open_at_address("lessons", lesson="multilabel_tail_loss")
+    assert not at.exception
+    lesson = create_lesson("multilabel_tail_loss", "tiny")
+    verdict = lesson_verdict(every_tiny, lesson)
+    text = " ".join(shown(m.value) for m in [*at.markdown, *at.success, *at.error, *at.info, *at.warning])
+    assert verdict.headline in text and shown(verdict.caption.split(".")[0]) in text
+    assert all(q in text for q in lesson.questions) and "mAP of the rare findings" in text
+    assert len(at.get("plotly_chart")) == len(verdict.charts) == 2
+    assert not re.findall(r"\b(?:map_tail|map_head|multilabel_\w+|bce)\b", text)

@@ -214,8 +214,9 @@ def _finding(label: str, measure: str, expect: Expect, comparison: Comparison) -
 
 
 def _one_class(runs: Sequence[LessonRun]) -> str:
-    """The reason when every run given predicts a single class for every test case."""
-    if not runs:
+    """The reason when every run given predicts a single class for every test case (a
+    multi-label run decides each finding on its own, so it has no single class to predict)."""
+    if not runs or getattr(runs[0].artifacts, "multilabel", False):
         return ""
     reason = one_class_reason(*(np.asarray(r.artifacts.logits).argmax(axis=1) for r in runs))
     return reason.replace("both predict", "every run predicts") if reason else ""

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.lessons import (  # noqa: F401  (each module registers its lesson)
     _accuracy, _calibration, _collapse, _decoupling, _f1, _margins, _robustness, _sampling, _smote, _stages,
-    _text_dice, _upsample,
+    _multilabel_tail, _text_dice, _upsample,
 )
 from core.lessons._base import Lesson
 from core.lessons._common import LESSONS, LessonParams, create_lesson, own_data_problem, takes_own_data
@@ -21,7 +21,7 @@ __all__ = ["LESSONS", "LessonParams", "TEACHING_ORDER", "create_lesson", "list_l
 
 TEACHING_ORDER = ("accuracy_hides_tail", "over_under_threshold", "upsample_or_upweight", "margins_and_priors",
                   "decoupling", "minority_collapse", "calibration", "smote_vs_random", "f1_directly",
-                  "robustness_costs_tail", "rare_last_stage", "dice_on_text")
+                  "robustness_costs_tail", "rare_last_stage", "dice_on_text", "multilabel_tail_loss")
 
 
 def list_lessons() -> list[str]:
