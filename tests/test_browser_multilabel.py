@@ -126,6 +126,15 @@ def test_findings_table_and_scans_uploaded_trained_and_compared_on_rare_findings
         shown = verdict.inner_text()
         screenshot(page, "multilabel-results-db")
 
+        for label in ("Calibration", "Rare-class triage", "Error gallery", "Geometry"):  # one finding at a time
+            go(page, label, label)
+            no_exception(page, f"{label} of a DB run")
+            expect(page.get_by_text("finding", exact=False).first).to_be_visible()
+            chosen = [box.input_value() for box in page.locator('section.main [role="combobox"], '
+                                                                '[data-testid="stMain"] [role="combobox"]').all()]
+            assert chosen and not [c for c in chosen if "\\" in c], f"{label}: escapes shown in a choice: {chosen}"
+            screenshot(page, f"multilabel-{label.split()[-1].lower()}")
+
         page.goto(f"{url}/results?run={scans.id}")
         expect(page.locator("h1").filter(has_text="Results")).to_be_visible()
         settle(page)
