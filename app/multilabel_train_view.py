@@ -48,7 +48,7 @@ def multilabel_train_form(data: DataConfig) -> None:
             models = [m for m in compatible_models(ds.modality) if not is_baseline(m)] + [
                 i.name for i in MODELS.infos()
                 if i.capabilities.get("multilabel") and ds.modality in i.capabilities.get("modality", ())]
-            model = plugin_picker("Model", "model", "train.ml_model", options=models,
+            model = plugin_picker("Model", "model", f"train.ml_model.{ds.modality}", options=models,  # one choice per kind of data
                                   default="small_cnn" if ds.modality == "image" else "mlp",
                                   help="Networks with one output per finding, or a scikit-learn baseline for tables "
                                        "(one class-weighted logistic regression per finding, or a chain of them).")

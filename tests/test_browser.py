@@ -274,22 +274,45 @@ def chromium_page(requests: list[str] | None = None, *, failure: str | None = No
 
 
 def pick_option(page, combobox, name: str, tries: int = 4) -> None:
-    """Open a selectbox and choose `name`. A click that lands while the page re-renders can
-    leave the list closed (the box takes the focus, the list does not open), so after a short
-    wait settle and click again, each try waiting longer, until the option shows."""
+    """Open a selectbox and choose `name`, until the box shows it. A click that lands while
+    the page re-renders can leave the list closed (the box takes the focus, the list does not
+    open), or close the open list before the option is clicked: then settle and try again,
+    each try waiting longer (2, 6, 18, 54 s)."""
     option = page.get_by_role("option", name=name, exact=True)
     for attempt in range(tries):
-        combobox.click()
+        wait = 2_000 * 3 ** attempt
         try:
-            expect(option).to_be_visible(timeout=2_000 * 3 ** attempt)  # 2, 6, 18, 54 s
-        except AssertionError:
+            combobox.click(timeout=wait)
+            expect(option).to_be_visible(timeout=wait)
+            option.click(timeout=wait)
+            expect(combobox).to_have_value(name, timeout=wait)
+            return
+        except (AssertionError, sync_api.TimeoutError):
             if attempt == tries - 1:
                 raise
             page.keyboard.press("Escape")
             settle(page)
-            continue
-        option.click()
-        return
+
+
+def start_training(page, home: Path, timeout_s: float = 60) -> None:
+    """Press "Start training" and wait until the store holds the new runs. A click that lands
+    while the page reruns can be dropped (the button then does nothing), so if nothing was
+    queued after `timeout_s` / 2 the button is pressed once more."""
+    from core.store import RunStore
+
+    store = RunStore(home)
+    before = len(store.list_runs())
+    for attempt in range(2):
+        page.get_by_role("button", name="Start training").click()
+        deadline = time.monotonic() + timeout_s / 2
+        while time.monotonic() < deadline:
+            if len(store.list_runs()) > before:
+                settle(page)
+                expect(page.get_by_text("Queued", exact=False).first).to_be_visible()
+                return
+            time.sleep(0.25)
+        settle(page)
+    pytest.fail(f"nothing was queued after pressing Start training twice ({before} runs in the store)")
 
 
 def settle(page, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
@@ -462,8 +485,7 @@ def _journey(page, url: str, home: Path, csv: Path, shot) -> None:
     epochs.press("Enter")
     settle(page)
     expect(epochs).to_have_value(str(EPOCHS))
-    page.get_by_role("button", name="Start training").click()
-    expect(page.get_by_text("Queued", exact=False).first).to_be_visible()
+    start_training(page, home)
     expect(page.get_by_text("Your runs")).to_be_visible()
     shot("train-started")
     runs = wait_for_run(home)

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from test_browser import (  # noqa: F401  (fixtures are found by name)
     ARTIFACTS, PAGE_TIMEOUT_MS, app_server, chromium_installed, chromium_page, go, grid, no_exception, pick_option,
-    run_card, screenshot, settle, upload_on_data_page, wait_for_run, widget,
+    run_card, screenshot, settle, start_training, upload_on_data_page, wait_for_run, widget,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -86,7 +86,7 @@ def _journey(page, url: str, home: Path, table: Path, new: Path, downloads: Path
     epochs.fill("2")
     epochs.press("Enter")
     settle(page)
-    page.get_by_role("button", name="Start training").click()
+    start_training(page, home)
     runs = wait_for_run(home)
     assert [r.status for r in runs] == ["done"], [(r.status, r.error) for r in runs]
     run_id = runs[0].id

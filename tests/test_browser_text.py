@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from test_browser import (  # noqa: F401  (fixtures are found by name)
     LOCAL_HOSTS, PAGE_TIMEOUT_MS, app_server, chromium_installed, chromium_page, go, no_exception, pick_option,
-    settle, upload_on_data_page, wait_for_run, widget,
+    settle, start_training, upload_on_data_page, wait_for_run, widget,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -61,7 +61,7 @@ def _upload(page, url: str, csv: Path) -> None:
     expect(page.get_by_role("heading", name="Free text")).to_be_visible()  # the note, proposed as free text
 
 
-def _train(page, encoder: str) -> None:
+def _train(page, home, encoder: str) -> None:
     """Save the data with `encoder`, then queue the linear model over 3 seeds."""
     go(page, "Data", "Data")
     pick_option(page, page.get_by_role("combobox", name="How the text becomes numbers"), encoder)
@@ -81,8 +81,7 @@ def _train(page, encoder: str) -> None:
         settle(page)
         expect(box).to_have_value(value)
     no_exception(page, f"Train with {encoder}")
-    page.get_by_role("button", name="Start training").click()
-    expect(page.get_by_text("Queued", exact=False).first).to_be_visible()
+    start_training(page, home)
 
 
 def test_notes_upload_two_encoders_verdict_highlighted_case_and_report(app_server, tmp_path):
@@ -93,8 +92,8 @@ def test_notes_upload_two_encoders_verdict_highlighted_case_and_report(app_serve
     requests: list[str] = []
     with chromium_page(requests, failure="text-failure", logs=(app_server["log"], home / "worker.log")) as page:
         _upload(page, url, csv)
-        _train(page, "Word counts (TF-IDF)")
-        _train(page, "Sentence meaning (MiniLM, offline)")
+        _train(page, home, "Word counts (TF-IDF)")
+        _train(page, home, "Sentence meaning (MiniLM, offline)")
         runs = wait_for_run(home, TRAIN_TIMEOUT_S)
         assert len(runs) == 6 and all(r.status == "done" for r in runs), [(r.name, r.status, r.error) for r in runs]
         encoders = {r.config["data"]["text_encoder"]["name"] for r in runs}

@@ -121,7 +121,7 @@ def test_the_train_page_offers_the_multilabel_baselines_without_a_loss(empty_hom
     at.run()
     at.switch_page("../pages/train.py")
     at.run()
-    model = at.selectbox(key="train.ml_model")
+    model = at.selectbox(key="train.ml_model.tabular")
     chain, ovr = MODELS.info("classifier_chain").label, MODELS.info("ovr_logistic_regression").label
     assert {chain, ovr} <= set(model.options)
     model.set_value("ovr_logistic_regression").run()
