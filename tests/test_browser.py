@@ -294,6 +294,16 @@ def pick_option(page, combobox, name: str, tries: int = 4) -> None:
             settle(page)
 
 
+def fill_numbers(page, values: dict[str, object]) -> None:
+    """Type each number box's value (by its label) and press Enter, one settled rerun each."""
+    for label, value in values.items():
+        box = page.get_by_label(label, exact=True)
+        box.fill(str(value))
+        box.press("Enter")
+        settle(page)
+        expect(box).to_have_value(str(value))
+
+
 def start_training(page, home: Path, timeout_s: float = 60) -> None:
     """Press "Start training" and wait until the store holds the new runs. A click that lands
     while the page reruns can be dropped (the button then does nothing), so if nothing was

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from test_browser import (  # noqa: F401  (fixtures are found by name)
-    app_server, chromium_installed, chromium_page, go, no_exception, pick_option, screenshot, settle,
+    app_server, chromium_installed, chromium_page, fill_numbers, go, no_exception, pick_option, screenshot, settle,
     start_training, upload_on_data_page, wait_for_run,
 )
 
@@ -77,12 +77,7 @@ def _train(page, home, loss: str, epochs: int, seeds: int, model: str | None = N
         settle(page)
     pick_option(page, page.get_by_role("combobox", name="Loss", exact=True), loss)
     settle(page)
-    for label, value in (("Epochs", str(epochs)), ("Repeat over seeds", str(seeds))):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        settle(page)
-        expect(box).to_have_value(value)
+    fill_numbers(page, {"Epochs": epochs, "Repeat over seeds": seeds})
     no_exception(page, f"Train with {loss}")
     start_training(page, home)
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from test_browser import (  # noqa: F401  (fixtures: the server and the browser check)
-    EXPECT_TIMEOUT_MS, PAGE_TIMEOUT_MS, _tail, app_server, chromium_installed, chromium_page, expect, go,
+    EXPECT_TIMEOUT_MS, PAGE_TIMEOUT_MS, _tail, app_server, chromium_installed, chromium_page, expect, fill_numbers, go,
     no_exception, pick_option, screenshot, settle,
 )
 
@@ -51,12 +51,7 @@ def test_build_a_sweep_start_it_and_open_what_it_made(app_server):
         pick_option(page, page.get_by_role("combobox", name="Data", exact=True),
                     "Built-in: Wine cultivars (made long-tailed, ratio 10)")
         settle(page)
-        for label, value in (("Seeds per combination", "1"), ("Epochs", "2")):
-            box = page.get_by_label(label, exact=True)
-            box.fill(value)
-            box.press("Enter")
-            settle(page)
-            expect(box).to_have_value(value)
+        fill_numbers(page, {"Seeds per combination": 1, "Epochs": 2})
         expect(page.get_by_text("2 combinations × 1 training each = 2 trainings.")).to_be_visible()
         expect(page.get_by_text("loss.name: [ce, balanced_softmax]")).to_be_visible()  # the YAML for the CLI
         no_exception(page, "Sweeps with the builder filled in")

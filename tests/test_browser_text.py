@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import expect
 
 from test_browser import (  # noqa: F401  (fixtures are found by name)
-    LOCAL_HOSTS, PAGE_TIMEOUT_MS, app_server, chromium_installed, chromium_page, go, no_exception, pick_option,
-    settle, start_training, upload_on_data_page, wait_for_run, widget,
+    LOCAL_HOSTS, PAGE_TIMEOUT_MS, app_server, chromium_installed, chromium_page, fill_numbers, go, no_exception,
+    pick_option, settle, start_training, upload_on_data_page, wait_for_run, widget,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -74,12 +74,7 @@ def _train(page, home, encoder: str) -> None:
     settle(page)
     pick_option(page, page.get_by_role("combobox", name="Optimiser"), "AdamW")
     settle(page)
-    for label, value in (("Epochs", "4"), ("Repeat over seeds", "3")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        settle(page)
-        expect(box).to_have_value(value)
+    fill_numbers(page, {"Epochs": 4, "Repeat over seeds": 3})
     no_exception(page, f"Train with {encoder}")
     start_training(page, home)
 
