@@ -153,6 +153,24 @@ def builtin_section(source: str, params: dict[str, Any], saved: DataConfig) -> N
     _section({"source": source, "params": params}, saved, {})
 
 
+def _picture_preview(ds: MultiLabelDataset, most: int = 6) -> None:
+    """One picture carrying each finding, the rarest first, with every finding it carries:
+    what the findings look like before anything is trained."""
+    order = [int(j) for j in np.argsort(ds.label_counts, kind="stable") if (ds.y[:, j] == 1).any()][:most]
+    found = (ds.y == 1).sum(axis=1)
+    used: set[int] = set()
+    for col, j in zip(st.columns(most), order, strict=False):
+        carrying = np.flatnonzero(ds.y[:, j] == 1)
+        carrying = carrying[np.argsort(found[carrying], kind="stable")]  # fewest other findings first
+        i = int(next((c for c in carrying if int(c) not in used), carrying[0]))
+        used.add(i)
+        picture = np.clip(ds.x[i].transpose(1, 2, 0), 0.0, 1.0)
+        col.image(picture[:, :, 0] if picture.shape[2] == 1 else picture, width="stretch")
+        carries = ", ".join(ds.label_names[k] for k in np.flatnonzero(ds.y[i] == 1))
+        col.caption(f"**{md(ds.label_names[j])}** · carries {md(carries)}")
+    explain("A picture of each finding, the rarest on the left, with every finding that picture carries.")
+
+
 def _section(base: dict[str, Any], saved: DataConfig, spec: dict) -> None:
     """The summary, the training profile and hidden share, the chart and the save button."""
     source = base["source"]
@@ -162,6 +180,8 @@ def _section(base: dict[str, Any], saved: DataConfig, spec: dict) -> None:
         st.error(md(exc))
         st.stop()
     st.markdown(_summary(ds))
+    if ds.modality == "image":
+        _picture_preview(ds)
     if spec.get("columns"):
         explain(f"The {len(spec['columns'])} label columns are never used as measurements, whatever the table of "
                 "columns above says about them.")

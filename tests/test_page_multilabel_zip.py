@@ -40,6 +40,10 @@ def test_a_picture_zip_with_labels_csv_is_saved_and_the_train_page_offers_multil
     words = " ".join(shown(m.value) for m in at.markdown)
     # 40 cases, 3 findings; 4 rows with ? leave 2 of their 3 entries unknown: 8 of 120 = 7%
     assert "40 cases, 3 findings" in words and "7% of the entries" in words
+    captions = [shown(c.value) for c in at.caption if " · carries " in c.value]  # a picture of each finding
+    assert captions == ["**scar** · carries clear, spot, scar", "**spot** · carries clear, spot",
+                        "**clear** · carries clear"], "a picture of its own for each, fewest other findings first"
+    assert len(at.get("image")) == 3
     at.button(key="data.save").click().run()
     saved = at.session_state[state.DATA_CONFIG]
     assert saved["multilabel_upload"] == {"separator": ";", "columns": None} and saved["source"].endswith(".zip")
