@@ -34,7 +34,7 @@ INTRO = ("Each lesson takes one published claim about class imbalance and tests 
          "runs cannot decide. A lesson's comparisons are tested together (Holm's adjustment), so a claim holds only "
          "when it would still hold after looking at all of them. Small data and few seeds can disagree with a "
          "paper: that is part of the lesson.")
-SIZES = {"full": "Class-ready (about 3 minutes)", "tiny": "Quick look (seconds, rough numbers)"}
+SIZES = {"full": "Class-ready (about a minute)", "tiny": "Quick look (seconds, rough numbers)"}
 STATUS_BOX = {"holds": st.success, "does not hold": st.error}
 
 

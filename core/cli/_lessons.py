@@ -99,7 +99,8 @@ def add_lesson(sub) -> None:
     p.add_argument("name", nargs="?", help="the lesson (no name: list them; with --prerun: train them all)")
     p.add_argument("--prerun", action="store_true", help="train it now (resuming), so it opens at once in class")
     p.add_argument("--size", choices=("full", "tiny"), default="full",
-                   help="full: the class-ready lesson (about 3 minutes); tiny: 2 seeds, 2 epochs, a first look")
+                   help="full: the class-ready lesson (under a minute on two idle cores); tiny: 2 seeds, 2 epochs, "
+                        "a first look")
     p.add_argument("--workers", type=int, default=None, help="processes for --prerun (default: one per core)")
     p.add_argument("--data-from", metavar="RUN", default=None,
                    help="run the lesson on the data of this run (an upload whose label is marked as ordered stages, "

@@ -34,7 +34,7 @@ FULL_SEEDS = 8
 
 
 class LessonParams(Params):
-    size: Size = Field("full", description="full: the class-ready run (a few minutes on a laptop); "
+    size: Size = Field("full", description="full: the class-ready run (about a minute on two cores); "
                                            "tiny: two seeds and two epochs, seconds, for a first look")
     data: dict[str, Any] | None = Field(None, description="another dataset (a data config, e.g. an upload) for a "
                                                           "lesson that can run on one; empty: its built-in set")
