@@ -41,7 +41,8 @@ def multilabel_calibration(bundle: RunBundle) -> None:
     st.markdown("Each finding is its own yes/no question here: when the model gives a finding a 30 % chance, about "
                 "30 in 100 such cases should carry it. Cases whose entry for the finding is unknown are left out.")
     c1, c2 = st.columns([3, 2])
-    label = c1.selectbox("Finding", order, index=len(order) - 1, format_func=lambda j: words[j],  # options read as plain text
+    # options are plain text, not markdown: the finding's name as written
+    label = c1.selectbox("Finding", order, index=len(order) - 1, format_func=lambda j: words[j],
                          key=f"calibration.ml_label.{record.id}", help="Findings from the most to the fewest training "
                          "cases; the rarest is chosen first.")
     n_bins = c2.slider("Chance bins", 5, 30, 10, key="calibration.ml_bins",

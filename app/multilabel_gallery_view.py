@@ -42,7 +42,8 @@ def multilabel_gallery(bundle: RunBundle) -> None:
     st.markdown("A missed finding is a test case that carries it but whose chance for it stayed under the finding's "
                 "threshold (tuned on the validation cases). Rare findings come first: their misses are the ones "
                 "mAP hides. Test cases whose entry is unknown are never counted as missed.")
-    label = st.selectbox("Finding", order, key=f"gallery.ml_label.{record.id}", format_func=lambda j: (  # options read as plain text
+    # options are plain text, not markdown: the finding's name as written
+    label = st.selectbox("Finding", order, key=f"gallery.ml_label.{record.id}", format_func=lambda j: (
         f"{names[j]} ({per_label.loc[j, 'group']}, {int(per_label.loc[j, 'train_count']):,} training cases, "
         f"{len(missed[j])} missed)"), help="From the fewest to the most training cases.")
     cases = missed[label]

@@ -37,7 +37,8 @@ def multilabel_geometry(bundle: RunBundle) -> None:
                 "cases the network sees as alike sit close. Colour them by one finding to see whether its cases "
                 "gather in a place of their own (the network has learned it) or sit scattered among the others.")
     c1, c2 = st.columns([3, 1])
-    label = c1.selectbox("Colour by finding", order, index=len(order) - 1, format_func=lambda j: words[j],  # options read as plain text
+    # options are plain text, not markdown: the finding's name as written
+    label = c1.selectbox("Colour by finding", order, index=len(order) - 1, format_func=lambda j: words[j],
                          key=f"geometry.ml_label.{record.id}", help="From the most to the fewest training cases.")
     dims = int(c2.radio("View", ["2-D", "3-D"], key="geometry.ml_dims", horizontal=True)[0])
     params = {"n_components": dims}

@@ -28,7 +28,8 @@ def multilabel_triage(bundle: RunBundle) -> None:
     st.markdown("Each finding is its own yes/no flag here. Pick one and say how common it is where the model will be "
                 "used; the numbers below follow. Test cases whose entry for the finding is unknown are left out.")
     c1, c2, c3 = st.columns([2, 2, 3])
-    label = c1.selectbox("Finding to flag", order, index=len(order) - 1, format_func=lambda j: words[j],  # options read as plain text
+    # options are plain text, not markdown: the finding's name as written
+    label = c1.selectbox("Finding to flag", order, index=len(order) - 1, format_func=lambda j: words[j],
                          key=f"triage.ml_label.{record.id}", help="From the most to the fewest training cases.")
     row = bundle.metrics["per_label"][label]
     name, tuned = row["label"], float(row["threshold"])
