@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from app import state
-from app.services import ASSETS, DEFAULT_DATA
+from app.services import ASSETS, DEFAULT_DATA, save_data_choice
 from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
-from app.widgets import params_form, read_as_written, starting_value, table_height
+from app.widgets import flash, params_form, read_as_written, starting_value, table_height
 from core.config import DataConfig
 from core.data import (
     DATASETS, MULTILABEL_DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
@@ -451,3 +451,15 @@ def stored_uploads_panel() -> None:
             for src in unused["source"]:
                 remove_upload(src)
             st.rerun()
+
+
+def save_panel(chosen: dict[str, Any], label: str) -> None:
+    """The Data page's last step, for every kind of data: says the Train page uses `chosen`,
+    or saves it on "Use this dataset for training"; then the way to the Train page."""
+    if st.session_state.get(state.DATA_CONFIG) == chosen:
+        st.success(f"The Train page uses this dataset: {md(label)}.")
+    elif st.button("Use this dataset for training", type="primary", key="data.save"):
+        save_data_choice(chosen)
+        flash(f"Saved. The Train page now uses {md(label)}.")
+        st.rerun()
+    st.page_link("../pages/train.py", label="Go to training", icon="🏋️")

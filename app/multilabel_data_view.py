@@ -10,10 +10,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app import state
-from app.data_forms import is_table_upload, raw_table, split_settings_form, table_columns
-from app.services import save_data_choice
-from app.widgets import explain, flash, starting_value
+from app.data_forms import is_table_upload, raw_table, save_panel, split_settings_form, table_columns
+from app.widgets import explain, starting_value
 from core.config import DataConfig
 from core.data import (
     LABEL_SEPARATORS, MANIFEST_NAME, MULTILABEL_DATASETS, DataError, MultiLabelDataset, class_groups, detect_label_separator, known_mask,
@@ -211,13 +209,5 @@ def _section(base: dict[str, Any], saved: DataConfig, spec: dict) -> None:
     explain("Each bar is one finding, most common on the left, rarest on the right: grey, the training cases that "
             "carry it; coloured, what the profile keeps (head, medium, tail). A case with several findings counts "
             "once for each. Validation and test cases keep the mix they came with.")
-    chosen = config.model_dump(mode="json")
-    label = f"{base_label(source)} ({ds.num_labels} findings, multi-label)"
-    if st.session_state.get(state.DATA_CONFIG) == chosen:
-        st.success(f"The Train page uses this dataset: {md(label)}.")
-    elif st.button("Use this dataset for training", type="primary", key="data.save"):
-        save_data_choice(chosen)
-        flash(f"Saved. The Train page now uses {md(label)}.")
-        st.rerun()
-    st.page_link("../pages/train.py", label="Go to training", icon="🏋️")
+    save_panel(config.model_dump(mode="json"), f"{base_label(source)} ({ds.num_labels} findings, multi-label)")
     st.stop()

@@ -4,8 +4,7 @@ training split long-tailed, save it for training."""
 import streamlit as st
 
 from app import data_forms, data_offers, label_forms, made_rows_view, multilabel_data_view, state, text_view
-from app.services import save_data_choice
-from app.widgets import explain, flash, starting_value
+from app.widgets import explain, starting_value
 from core.config import DataConfig
 from core.data import (
     CLASS_ORDERS, UPLOAD_PREFIX, DataError, class_order, dataset_preview, describe_profile, imbalance_preview,
@@ -115,13 +114,6 @@ if dataset.modality == "tabular":
     made_rows_view.resampler_preview_panel(config, seed=0)  # the Train page's default seed
 
 # --- save ---------------------------------------------------------------------------------
-chosen = config.model_dump(mode="json")
-if st.session_state.get(state.DATA_CONFIG) == chosen:
-    st.success(f"The Train page uses this dataset: {md(data_forms.data_label(config, dataset))}.")
-elif st.button("Use this dataset for training", type="primary", key="data.save"):
-    save_data_choice(chosen)
-    flash(f"Saved. The Train page now uses {md(data_forms.data_label(config, dataset))}.")
-    st.rerun()
-st.page_link("../pages/train.py", label="Go to training", icon="🏋️")
+data_forms.save_panel(config.model_dump(mode="json"), data_forms.data_label(config, dataset))
 if kind == kinds[1]:
     data_forms.stored_uploads_panel()
