@@ -20,7 +20,7 @@ from app.sweep_start import start_sweep_and_follow
 from app.widgets import params_form, plugin_caption, starting_value, table_height
 from core.analysis import resampling_view, synthetic_row_checks
 from core.config import DataConfig, RunConfig, TrainConfig, format_validation_error
-from core.data import Dataset
+from core.data import Dataset, labelled_train_labels
 from core.jobs import FIXES_SEEDS, standard_fixes_spec, sweep_size
 from core.methods import resample
 from core.registry import Registry, registry_for
@@ -30,7 +30,7 @@ from core.train import run_problems
 from core.viz import resampling_figure
 
 __all__ = ["TRAIN_EXPLAINER", "OPTIMISER_WORDS", "plugin_picker", "train_settings_form", "evaluation_form",
-           "resampling_preview", "resampling_panel", "build_run_config", "budget_line", "standard_fixes_button",
+           "resampling_preview", "resampling_panel", "build_run_config", "budget_line", "train_labels", "standard_fixes_button",
            "training_fixes_form", "synthetic_checks_words"]
 
 TRAIN_EXPLAINER = """
@@ -64,10 +64,10 @@ def build_run_config(raw: dict[str, Any], dataset: Dataset) -> tuple[RunConfig |
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         return None, format_validation_error(exc)
-    labels = None  # the cached training split, not a fresh one on every rerun
+    labels = None
     if config.resampler and dataset.modality == "tabular":
         try:
-            labels = load_splits(config.data).y_train
+            labels = train_labels(config.data, dataset)
         except ValueError:  # e.g. a bad class order: run_problems names it
             pass
     problems = run_problems(config, dataset, train_labels=labels)
@@ -78,13 +78,22 @@ def build_run_config(raw: dict[str, Any], dataset: Dataset) -> tuple[RunConfig |
     return config, None
 
 
-def budget_line(config: RunConfig, train_counts: Sequence[int] | None = None) -> str:
-    """`core.run_words.budget_text` over the cached training split (unless the resampler's
-    counts are given, or the model is a baseline, which needs no counts)."""
+def train_labels(data: DataConfig, dataset: Dataset) -> np.ndarray:
+    """The training split's labels, split on the labels alone (milliseconds, where preparing
+    the features of 5,000 notes for sentence meaning took half a minute on every change of
+    the form), or the cached full split when label noise draws on the features."""
+    labels = labelled_train_labels(dataset, data)
+    return load_splits(data).y_train if labels is None else labels
+
+
+def budget_line(config: RunConfig, dataset: Dataset, train_counts: Sequence[int] | None = None) -> str:
+    """`core.run_words.budget_text` over the training split's class counts (unless the
+    resampler's counts are given, or the model is a baseline, which needs no counts)."""
     from core.models import is_baseline
 
     if train_counts is None and not is_baseline(config.model.name):
-        train_counts = load_splits(config.experiment_runs()[0].data).class_counts
+        labels = train_labels(config.experiment_runs()[0].data, dataset)
+        train_counts = np.bincount(labels, minlength=dataset.num_classes)
     return budget_text(config, train_counts)
 
 

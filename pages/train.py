@@ -83,7 +83,7 @@ if error:
 else:
     for note in run_warnings(config, dataset):
         st.warning(f"Note: {note}.", icon=":material/info:")
-    st.caption(budget_line(config, train_counts))
+    st.caption(budget_line(config, dataset, train_counts))
 
 
 start, fixes, extra = st.columns([1, 1.2, 2])

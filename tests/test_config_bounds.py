@@ -72,6 +72,29 @@ def test_labelled_counts_match_the_split_a_run_gets():
     np.testing.assert_array_equal(before, splits.counts_before)
 
 
+@pytest.mark.parametrize("data", [
+    {"source": "digits", "imbalance": {"profile": "exp", "ratio": 20}, "unlabeled": {"fraction": 0.6}, "seed": 3},
+    {"source": "wine", "imbalance": {"profile": "step", "ratio": 5, "mu": 0.3}, "fold": {"k": 5, "index": 2}},
+    {"source": "synthetic_notes", "params": {"most_common": 200}, "unlabeled": {"fraction": 0.3}},
+    {"source": "breast_cancer", "label_noise": {"name": "symmetric", "rate": 0.2}},
+])
+def test_train_labels_without_features_are_the_run_splits_labels(data):
+    """The Train page counts classes from a split of the labels alone (no text encoded); it
+    must give the labels, in order, that the run's own split gives."""
+    from app.train_forms import train_labels
+    from core.data import labelled_train_labels, load_data, split_data
+
+    config = RunConfig.model_validate({"data": data})
+    dataset = load_data(config.data)
+    labels = labelled_train_labels(dataset, config.data)
+    expected = split_data(dataset, config.data).y_train
+    if config.data.label_noise is not None:
+        assert labels is None  # noise may draw on the features: only the full split answers
+    else:
+        np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(train_labels(config.data, dataset), expected)
+
+
 def test_hiding_almost_every_label_warns_before_queueing(tmp_path, capsys, monkeypatch):
     """The issue's silent config: ratio 100 with 99.9 % of labels hidden trained without a word."""
     from core.cli import main

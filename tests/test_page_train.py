@@ -342,3 +342,19 @@ def test_a_gan_resampler_shows_its_made_rows_and_their_checks(empty_home):
     assert counts["synthetic"].sum() > 0 and len(set(counts["after"])) == 1
     assert any("Copies of real rows" in c.value and "Useful?" in c.value for c in at.caption)
     assert at.number_input(key="train.resampler.tabular_gan.epochs").value == 2
+
+
+def test_the_budget_line_never_waits_on_encoding_free_text(empty_home, monkeypatch):
+    """Notes read for their meaning: the form counts classes from the labels alone, so its
+    budget line shows at once; encoding (half a minute for 5,000 notes) is the run's work."""
+    from core.data._sentence_encoder import MiniLmEncoder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Train page encoded the notes")
+
+    monkeypatch.setattr(MiniLmEncoder, "_encode", refuse)
+    at = _open_train({"source": "synthetic_notes", "params": {"most_common": 200},
+                      "text_encoder": {"name": "minilm"}})
+    _no_exceptions(at)
+    assert not at.error, _errors(at)
+    assert any("optimiser steps" in c.value for c in at.caption), [c.value for c in at.caption]

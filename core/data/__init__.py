@@ -41,7 +41,9 @@ from core.data._sources import (
     keep_if_accepted, save_upload, source_label, sources_of, unused_uploads, upload_path, upload_source,
 )
 from core.data._ordinal import is_ordinal, order_classes
-from core.data._prepare import labelled_train_counts, load_data, run_table_transform, source_problems, split_data
+from core.data._prepare import (
+    labelled_train_counts, labelled_train_labels, load_data, run_table_transform, source_problems, split_data,
+)
 from core.data._profile_preview import CLASS_ORDERS, class_order, dataset_preview, describe_profile, imbalance_preview
 from core.data._table_words import (
     MISSING_HELP, ROLE_CHOICES, DropCost, apply_role_edits, drop_cost, gap_text, gaps_line, left_out_line, missing_options, roles_frame,
@@ -82,6 +84,7 @@ __all__ = [
     "upload_source", "load_pictures", "load_npz_inputs", "check_upload_size", "column_values", "TableTransform",
     "fit_table_transform", "table_transform", "run_table_transform", "source_problems", "keep_if_accepted",
     "labelled_train_counts",
+    "labelled_train_labels",
     "LABEL_NOISE", "LabelNoise", "corrupt_labels", "exact_count", "label_damage_table", "damage_by_group",
     "most_similar_class",
     "CLASS_ORDERS", "class_order", "dataset_preview", "describe_profile", "imbalance_preview",

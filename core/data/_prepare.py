@@ -20,7 +20,8 @@ from core.data._sources import load_source
 from core.data._tables import RawTable, table_dataset
 from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
 
-__all__ = ["load_data", "split_data", "run_table_transform", "source_problems", "labelled_train_counts"]
+__all__ = ["load_data", "split_data", "run_table_transform", "source_problems", "labelled_train_counts",
+           "labelled_train_labels"]
 
 _UNLABELED_CHECKED: dict[str, str | None] = {}  # data config (JSON) -> why its unlabelled file cannot be read
 _CHECKS_KEPT = 64
@@ -69,20 +70,41 @@ def source_problems(data: DataConfig, dataset: Dataset | None = None) -> tuple[D
     return dataset, [problem] if problem else []
 
 
-def labelled_train_counts(dataset: Dataset, data: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(training rows per class before the imbalance profile, rows per class that keep their
-    label after the profile and hiding `data.unlabeled.fraction`): what a run learns each
-    class from. The split is drawn on the labels alone (the inputs stand in as empty rows),
-    so this costs no copy of the data."""
+def _labels_only_split(dataset: Dataset, data: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training labels, per-class counts before the imbalance profile) of the config's split,
+    drawn on the labels alone: the inputs stand in as empty rows, so no feature is copied,
+    scaled or encoded."""
     def empty(n: int) -> np.ndarray:
         return np.zeros((n,) + (0,) * (dataset.x.ndim - 1), dtype=np.float32)
 
     stand_in = replace(dataset, x=empty(len(dataset.y)), columns=(),
                        x_test=None if dataset.x_test is None else empty(len(dataset.x_test)))
     _, y_train, _, _, _, _, before, *_ = _split_rows(stand_in, **_split_settings(data))
+    return y_train, before
+
+
+def labelled_train_counts(dataset: Dataset, data: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows per class before the imbalance profile, rows per class that keep their
+    label after the profile and hiding `data.unlabeled.fraction`): what a run learns each
+    class from, at the cost of a split of the labels alone."""
+    y_train, before = _labels_only_split(dataset, data)
     counts = np.bincount(y_train, minlength=dataset.num_classes)
     fraction = data.unlabeled.fraction if data.unlabeled is not None else 0.0
     return before, counts - hidden_counts(counts, fraction)
+
+
+def labelled_train_labels(dataset: Dataset, data: DataConfig) -> np.ndarray | None:
+    """The training split's labels exactly as `split_data` leaves them (long-tailed, the hidden
+    share moved out), without preparing a feature: a page that only counts classes must not
+    wait while free text is encoded. None when `data.label_noise` corrupts labels, since that
+    may draw on the features (then only the full split answers)."""
+    if data.label_noise is not None:
+        return None
+    y_train, _ = _labels_only_split(dataset, data)
+    if data.unlabeled is not None:
+        kept, _ = hide_labels(y_train, data.unlabeled.fraction, data.seed, dataset.num_classes)
+        y_train = y_train[kept]
+    return y_train
 
 
 def split_data(dataset: Dataset, data: DataConfig, progress=None) -> Splits:
