@@ -1,11 +1,11 @@
 """On-demand UMAP, off the page's path.
 
-The worker embeds every finished run with the default settings. Other settings are
-computed here, in one background thread per app process (UMAP's first fit in a process
-pays 15-60 s of numba compilation, so pages must never wait on it): a page submits the
-(run, settings) job, draws PCA meanwhile, and polls `is_ready` until the cached files
-that `compute_embeddings` writes under the run folder exist. A second request for the
-same settings is a cache hit and queues nothing.
+The worker maps a lone run and an experiment's first run with the default settings as they
+finish. Other runs and settings are computed here, in one background thread per app process
+(UMAP's first fit in a process pays 15-60 s of numba compilation, so pages must never wait on
+it): a page submits the (run, settings) job, draws PCA meanwhile, and polls `is_ready` until
+the cached files that `compute_embeddings` writes under the run folder exist. A second
+request for the same settings is a cache hit and queues nothing.
 """
 
 from __future__ import annotations

@@ -160,3 +160,23 @@ def test_shutting_the_pool_down_stops_its_running_tasks(tmp_path):
     folder.rmdir()
     assert stop() is True, "the executor's folder removed at shutdown"
     assert _stop_check(None) is None
+
+
+def test_the_worker_maps_a_lone_run_and_an_experiments_first_run_only(tmp_path, monkeypatch):
+    """Further seeds of an experiment are mapped on request (Geometry draws PCA meanwhile),
+    not by the worker after each one: on small runs the map costs as much as the training."""
+    from conftest import TINY_TABLE_RUN
+
+    from core.jobs import _worker
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    mapped: list[str] = []
+    monkeypatch.setattr(_worker, "compute_embeddings", lambda store, run_id, **kw: mapped.append(run_id))
+    store = RunStore(tmp_path)
+    lone = store.create_run(RunConfig.model_validate(TINY_TABLE_RUN))
+    experiment = store.create_experiment(RunConfig.model_validate({**TINY_TABLE_RUN, "evaluation": {"seeds": [0, 1, 2]}}))
+    seeds = [r.id for r in store.get_experiment(experiment).runs]
+    for run_id in [*reversed(seeds), lone]:  # the order the worker takes them does not matter
+        assert _worker.execute_run(store, store.claim(run_id, os.getpid())) == "done"
+    assert sorted(mapped) == sorted([lone, seeds[0]])
+    assert all(store.get(r).progress["stage"] == "done" for r in [*seeds, lone])

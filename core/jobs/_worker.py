@@ -24,7 +24,7 @@ from core.jobs._pipeline import (
     with_attacked_predictions,
 )
 from core.jobs._multilabel import multilabel_dataset_info, summarize_multilabel_run
-from core.store import RunFolder, RunRecord, RunStore, pid_alive
+from core.store import RunFolder, RunNotFound, RunRecord, RunStore, pid_alive
 from core.train import Cancelled, Diverged, prepare_run_data, train_run
 
 __all__ = ["execute_run", "produce_run", "headline", "failure_reason", "environment", "worker_loop", "ensure_worker",
@@ -118,6 +118,20 @@ def _every(seconds: float, ask: Callable[[], bool]) -> Callable[[], bool]:
     return answer
 
 
+def _maps_eagerly(store: RunStore, record: RunRecord) -> bool:
+    """Whether the worker draws the run's 2-D map as it finishes, so Geometry opens on it at
+    once: a lone run, and the first run of an experiment. Its other seeds and folds differ by
+    chance alone; the page draws one of those on request (PCA meanwhile). On small runs the
+    map costs as much as the training (0.1-2.5 s of UMAP), so each further seed finishes
+    that much sooner. (Baselines, whose metrics carry no geometry, have nothing to map.)"""
+    if record.experiment is None:
+        return True
+    try:
+        return store.get_experiment(record.experiment).runs[0].id == record.id
+    except RunNotFound:  # deleted meanwhile: nothing will look at it
+        return False
+
+
 def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
                 echo=None) -> str:
     """Run one claimed job to a final state; returns that state. Never raises for job errors."""
@@ -136,7 +150,7 @@ def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
         config = RunConfig.model_validate(record.config)
         metrics = produce_run(config, store.folder(run_id), progress=progress,
                               should_stop=_every(CANCEL_EVERY_S, lambda: store.cancel_requested(run_id)))
-        mapping = embeddings and bool(metrics.get("geometry"))  # baselines have no feature space to map
+        mapping = embeddings and bool(metrics.get("geometry")) and _maps_eagerly(store, record)
         store.finish(run_id, headline(metrics), progress={"stage": "embedding" if mapping else "done", "fraction": 1.0})
     except Cancelled as exc:
         store.mark_cancelled(run_id, str(exc))
