@@ -107,7 +107,7 @@ def test_findings_table_and_scans_uploaded_trained_and_compared_on_rare_findings
         _train(page, home, "Binary cross-entropy (plain)", epochs=2, seeds=1,  # the network that trains in seconds
                model="Multi-layer perceptron (MLP)")
 
-        runs = wait_for_run(home, 600)
+        runs = wait_for_run(home, 600, away=page)
         assert len(runs) == 7 and all(r.status == "done" for r in runs), [(r.name, r.status, r.error) for r in runs]
         db = next(r for r in runs if r.config["loss"]["name"] == "db")
         scans = next(r for r in runs if r.config["data"]["source"].endswith(".zip"))

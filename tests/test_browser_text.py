@@ -89,7 +89,7 @@ def test_notes_upload_two_encoders_verdict_highlighted_case_and_report(app_serve
         _upload(page, url, csv)
         _train(page, home, "Word counts (TF-IDF)")
         _train(page, home, "Sentence meaning (MiniLM, offline)")
-        runs = wait_for_run(home, TRAIN_TIMEOUT_S)
+        runs = wait_for_run(home, TRAIN_TIMEOUT_S, away=page)
         assert len(runs) == 6 and all(r.status == "done" for r in runs), [(r.name, r.status, r.error) for r in runs]
         encoders = {r.config["data"]["text_encoder"]["name"] for r in runs}
         assert encoders == {"tfidf", "minilm"}
