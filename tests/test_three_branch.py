@@ -164,3 +164,29 @@ def test_a_stored_three_branch_run_reads_back_and_predicts_new_cases(empty_home)
     cases = predict_multilabel_cases(store, run_id, "new.npz", buf.getvalue())
     np.testing.assert_allclose(cases.probs, 1 / (1 + np.exp(-art.logits)), atol=1e-5)
     assert art.logits.shape == (len(cases.probs), 4)
+
+
+def test_the_train_page_offers_the_three_branches_in_plain_words_and_queues_them(empty_home):
+    from streamlit.testing.v1 import AppTest
+
+    from app import state
+    from conftest import MAIN
+    from core.store import RunStore
+    from core.train import MULTILABEL_SCHEMES
+
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    at.session_state[state.DATA_CONFIG] = DATA
+    at.run()
+    at.switch_page("../pages/train.py")
+    at.run()
+    scheme = at.selectbox(key="train.ml_scheme")
+    assert scheme.value == "none" and MULTILABEL_SCHEMES.info("plt_balance").label in scheme.options
+    assert {"train.ml_loss", "train.ml_sampler"} <= {s.key for s in at.selectbox}
+    scheme.set_value("plt_balance").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not {"train.ml_loss", "train.ml_sampler"} & {s.key for s in at.selectbox}
+    captions = " ".join(c.value for c in at.caption)
+    assert "three times" in captions and "choose their own losses and samplers" in captions
+    at.button(key="train.start").click().run()
+    (run,) = RunStore(empty_home).list_runs()
+    assert run.config["scheme"]["name"] == "plt_balance" and run.config["loss"]["name"] == "bce"
