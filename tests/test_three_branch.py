@@ -190,3 +190,11 @@ def test_the_train_page_offers_the_three_branches_in_plain_words_and_queues_them
     at.button(key="train.start").click().run()
     (run,) = RunStore(empty_home).list_runs()
     assert run.config["scheme"]["name"] == "plt_balance" and run.config["loss"]["name"] == "bce"
+
+
+def test_a_three_branch_run_is_named_by_its_scheme_not_by_the_unused_loss():
+    from core.glossary import method_display
+
+    config = _config()
+    assert method_display(config) == "PLT-MLC three branches (balance)"
+    assert method_display(load_config({"data": DATA})) == method_display({"loss": {"name": "bce"}}) != ""
