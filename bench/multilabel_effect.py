@@ -14,8 +14,9 @@ of the workbench's one rule (`compare_experiments`, the exact sign-flip test ove
 more let it decide). Differences are never judged by another interval than the rule's own.
 With --hidden: 0 / 30 / 60 % of each label's training entries hidden, masked out of the loss
 or read as absent, BCE on the table; the absent-minus-masked difference per share.
-With --plt: PLT-MLC's three branches (`scheme: plt_balance`) against BCE and against its prior
-focal modifier alone (`plt_modifier`, one network), on the same seeds and splits, each
+With --plt: PLT-MLC's three branches (`scheme: plt_balance`) against BCE, against its prior
+focal modifier alone (`plt_modifier`, one network) and against its balanced branch alone (the
+modifier with class-aware sampling, one network), on the same seeds and splits, each
 difference through the same rule; --plt-hidden 0.3 hides that share of training entries.
 Usage: python bench/multilabel_effect.py [--epochs 15] [--seeds 0 1 2] [--data table digits] [--hidden]
        [--plt [--plt-hidden 0.3] --no-methods] [--json]
@@ -94,6 +95,8 @@ def methods_table(args) -> dict:
 PLT_METHODS: dict[str, dict] = {
     "BCE": {},
     "PLT-MLC modifier alone": {"loss": {"name": "plt_modifier"}},
+    # the balanced branch's loss and sampler in one network, without the other two branches
+    "modifier + class-aware sampling": {"loss": {"name": "plt_modifier"}, "sampler": {"name": "class_aware"}},
     "PLT-MLC three branches": {"scheme": {"name": "plt_balance"}},
 }
 
@@ -113,6 +116,7 @@ def plt_table(args) -> dict:
             row["summary"] = {m: t_interval(row[m]) for m in (*MEASURES, "map")}
         three["vs_bce"] = {m: against(three[m], rows["BCE"][m], m) for m in MEASURES}
         three["vs_modifier"] = {m: against(three[m], rows["PLT-MLC modifier alone"][m], m) for m in MEASURES}
+        three["vs_one_branch"] = {m: against(three[m], rows["modifier + class-aware sampling"][m], m) for m in MEASURES}
         rows["PLT-MLC modifier alone"]["vs_bce"] = {m: against(rows["PLT-MLC modifier alone"][m], rows["BCE"][m], m)
                                                     for m in MEASURES}
         out[data] = rows
@@ -144,7 +148,7 @@ def _print(result: dict) -> None:
         print(f"\n{data}: tail mAP and macro F1, mean [95% t-interval] over seeds; vs BCE: difference [95% CI], verdict")
         for name, row in rows.items():
             line = f"  {name:<30} tail mAP {_fmt(row['map_tail'])}  macro F1 {_fmt(row['f1_macro'])}"
-            for against_what in ("vs_bce", "vs_modifier"):
+            for against_what in ("vs_bce", "vs_modifier", "vs_one_branch"):
                 for m, c in (row.get(against_what) or {}).items():
                     line += (f"  | {against_what} {m} {c['difference']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] "
                              f"{c['status']}")
