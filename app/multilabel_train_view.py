@@ -1,6 +1,6 @@
 """The Train page for multi-label data (several findings per case): a model, one of the
-multi-label losses and samplers (their registries' display words), the training settings
-and the seeds, and the Start button. The settings multi-label training does not take (two
+multi-label losses and samplers or a training scheme (their registries' display words), the
+training settings and the seeds, and the Start button. The settings multi-label training does not take (two
 stages, resamplers, folds, ...) are not offered."""
 
 from __future__ import annotations
@@ -30,6 +30,29 @@ def _data_words(data: DataConfig, num_labels: int, modality: str) -> str:
             f"multi-label {modality} data")
 
 
+def _method_pickers(a, b, baseline: bool) -> tuple[dict, dict, dict | None]:
+    """The loss, the sampler and the training scheme, in the form's two columns."""
+    if baseline:  # a fitted baseline takes no loss and no sampler: the config's own defaults
+        b.caption("A baseline is fitted once on the training cases: no loss or sampler, and the epochs below do not apply.")
+        return {"name": "bce"}, {"name": "instance"}, None
+    with b:
+        scheme = plugin_picker("Training scheme", "multilabel_scheme", "train.ml_scheme", optional=True,
+                               help="None: one network with the loss and sampler below. The three-branch scheme "
+                                    "trains three networks, each on its own choice of cases, and keeps the one "
+                                    "trained on every finding equally often: about three times the training time.")
+    if scheme is not None:  # the scheme chooses each branch's loss and sampler
+        a.caption("The three branches choose their own losses and samplers, so none is picked here.")
+        return {"name": "bce"}, {"name": "instance"}, scheme
+    with a:
+        sampler = plugin_picker("Sampler", "multilabel_sampler", "train.ml_sampler", default="instance",
+                                help="Which cases each epoch draws: every case once, or rare findings more often.")
+    with b:
+        loss = plugin_picker("Loss", "multilabel_loss", "train.ml_loss", default="bce",
+                             help="Each finding is a yes/no question; the re-balanced losses weigh the rare "
+                                  "findings up. Unknown entries are left out of every loss.")
+    return loss, sampler, None
+
+
 def multilabel_train_form(data: DataConfig) -> None:
     """Draw the form; queue the run or experiment when Start is pressed."""
     try:
@@ -52,19 +75,7 @@ def multilabel_train_form(data: DataConfig) -> None:
                                   default="small_cnn" if ds.modality == "image" else "mlp",
                                   help="Networks with one output per finding, or a scikit-learn baseline for tables "
                                        "(one class-weighted logistic regression per finding, or a chain of them).")
-        baseline = is_baseline(model["name"])
-        if baseline:  # a fitted baseline takes no loss and no sampler: the config's own defaults
-            loss, sampler = {"name": "bce"}, {"name": "instance"}
-            b.caption("A baseline is fitted once on the training cases: no loss or sampler, and the epochs below do not apply.")
-        else:
-            with a:
-                sampler = plugin_picker("Sampler", "multilabel_sampler", "train.ml_sampler", default="instance",
-                                        help="Which cases each epoch draws: every case once, or rare findings more "
-                                             "often.")
-            with b:
-                loss = plugin_picker("Loss", "multilabel_loss", "train.ml_loss", default="bce",
-                                     help="Each finding is a yes/no question; the re-balanced losses weigh the rare "
-                                          "findings up. Unknown entries are left out of every loss.")
+        loss, sampler, scheme = _method_pickers(a, b, is_baseline(model["name"]))
         st.markdown("**Training**")
         settings = train_settings_form("train.settings")
         seeds = int(st.number_input("Repeat over seeds", 1, 10, key=starting_value("train.ml_seeds", 1),
@@ -76,15 +87,16 @@ def multilabel_train_form(data: DataConfig) -> None:
             st.markdown(TRAIN_EXPLAINER)
     seed = settings["seed"]
     raw = {"name": name.strip(), "data": data.model_dump(mode="json"), "model": model, "loss": loss,
-           "sampler": sampler, "train": settings,
+           "sampler": sampler, "train": settings, **({"scheme": scheme} if scheme else {}),
            "evaluation": {"seeds": list(range(seed, seed + seeds)) if seeds > 1 else []}}
     config, error = build_run_config(raw, ds)
     if error:
         st.error(f"**This combination cannot run:** {md(error)}")
     else:
         runs = len(config.experiment_runs())
+        cost = " Each trains three networks: about three times as long." if scheme else ""
         st.caption(f"{runs} training{'s' if runs > 1 else ''} of {config.train.epochs} epochs, kept at the epoch with "
-                   "the best validation mAP.")
+                   f"the best validation mAP.{cost}")
     if st.button("Start training", type="primary", key="train.start", disabled=config is None):
         watch(made := queue_run(config))
         remember_made(made)

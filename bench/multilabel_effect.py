@@ -14,7 +14,12 @@ of the workbench's one rule (`compare_experiments`, the exact sign-flip test ove
 more let it decide). Differences are never judged by another interval than the rule's own.
 With --hidden: 0 / 30 / 60 % of each label's training entries hidden, masked out of the loss
 or read as absent, BCE on the table; the absent-minus-masked difference per share.
-Usage: python bench/multilabel_effect.py [--epochs 15] [--seeds 0 1 2] [--data table digits] [--hidden] [--json]
+With --plt: PLT-MLC's three branches (`scheme: plt_balance`) against BCE, against its prior
+focal modifier alone (`plt_modifier`, one network) and against its balanced branch alone (the
+modifier with class-aware sampling, one network), on the same seeds and splits, each
+difference through the same rule; --plt-hidden 0.3 hides that share of training entries.
+Usage: python bench/multilabel_effect.py [--epochs 15] [--seeds 0 1 2] [--data table digits] [--hidden]
+       [--plt [--plt-hidden 0.3] --no-methods] [--json]
 """
 
 from __future__ import annotations
@@ -87,6 +92,37 @@ def methods_table(args) -> dict:
     return out
 
 
+PLT_METHODS: dict[str, dict] = {
+    "BCE": {},
+    "PLT-MLC modifier alone": {"loss": {"name": "plt_modifier"}},
+    # the balanced branch's loss and sampler in one network, without the other two branches
+    "modifier + class-aware sampling": {"loss": {"name": "plt_modifier"}, "sampler": {"name": "class_aware"}},
+    "PLT-MLC three branches": {"scheme": {"name": "plt_balance"}},
+}
+
+
+def plt_table(args) -> dict:
+    """The three branches against BCE and against the modifier alone, per data set."""
+    out = {}
+    for data in args.data:
+        rows = {}
+        for name, method in PLT_METHODS.items():
+            started = time.perf_counter()
+            runs = [score(make_config(data, method, seed, args.epochs, hide=args.plt_hidden)) for seed in args.seeds]
+            rows[name] = {m: [r[m] for r in runs] for m in (*MEASURES, "map")}
+            rows[name]["seconds"] = (time.perf_counter() - started) / len(args.seeds)
+        three = rows["PLT-MLC three branches"]
+        for name, row in rows.items():
+            row["summary"] = {m: t_interval(row[m]) for m in (*MEASURES, "map")}
+        three["vs_bce"] = {m: against(three[m], rows["BCE"][m], m) for m in MEASURES}
+        three["vs_modifier"] = {m: against(three[m], rows["PLT-MLC modifier alone"][m], m) for m in MEASURES}
+        three["vs_one_branch"] = {m: against(three[m], rows["modifier + class-aware sampling"][m], m) for m in MEASURES}
+        rows["PLT-MLC modifier alone"]["vs_bce"] = {m: against(rows["PLT-MLC modifier alone"][m], rows["BCE"][m], m)
+                                                    for m in MEASURES}
+        out[data] = rows
+    return out
+
+
 def hidden_table(args) -> dict:
     out = {}
     for share in (0.0, 0.3, 0.6):
@@ -107,12 +143,15 @@ def _fmt(values: list[float]) -> str:
 
 
 def _print(result: dict) -> None:
-    for data, rows in result.get("methods", {}).items():
+    for data, rows in [*result.get("methods", {}).items(), *((f"{d} (PLT-MLC)", r) for d, r in
+                                                            result.get("plt", {}).items())]:
         print(f"\n{data}: tail mAP and macro F1, mean [95% t-interval] over seeds; vs BCE: difference [95% CI], verdict")
         for name, row in rows.items():
             line = f"  {name:<30} tail mAP {_fmt(row['map_tail'])}  macro F1 {_fmt(row['f1_macro'])}"
-            for m, c in (row.get("vs_bce") or {}).items():
-                line += f"  | {m} {c['difference']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] {c['status']}"
+            for against_what in ("vs_bce", "vs_modifier", "vs_one_branch"):
+                for m, c in (row.get(against_what) or {}).items():
+                    line += (f"  | {against_what} {m} {c['difference']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] "
+                             f"{c['status']}")
             print(line + f"  ({row['seconds']:.0f} s a run)")
     for share, entry in result.get("hidden", {}).items():
         line = f"  hidden {share}: masked tail mAP {_fmt(entry['masked']['map_tail'])}, absent {_fmt(entry['absent']['map_tail'])}"
@@ -128,6 +167,8 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", choices=list(DATA), default=list(DATA))
     parser.add_argument("--hidden", action="store_true", help="also the 0/30/60 %% hidden-label table")
     parser.add_argument("--no-methods", action="store_true", help="only the hidden-label table")
+    parser.add_argument("--plt", action="store_true", help="PLT-MLC's three branches vs BCE and vs its modifier")
+    parser.add_argument("--plt-hidden", type=float, default=0.0, help="share of training entries hidden for --plt")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = {}
@@ -135,6 +176,8 @@ def main() -> None:
         result["methods"] = methods_table(args)
     if args.hidden:
         result["hidden"] = hidden_table(args)
+    if args.plt:
+        result["plt"] = plt_table(args)
     print(json.dumps(result, indent=1, default=float) if args.json else "", end="")
     if not args.json:
         _print(result)

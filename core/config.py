@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from core.config_files import (
     MAX_CONFIG_BYTES, SOURCE_FIELDS, UPLOAD_PREFIX, ConfigError, _is_file, baseline_refusals, check_source, config_hash,
     format_validation_error, is_multilabel_data, is_multilabel_source, multilabel_upload_problem, read_config_file,
-    source_values,
+    scheme_refusals, source_values,
 )
 from core.registry import Registry, Seed, registry_for
 
@@ -26,11 +26,9 @@ MAX_NAME = 200  # characters of a run name
 
 __all__ = [
     "StrictModel", "MAX_CONFIG_BYTES", "MultiLabelLossSpec", "MultiLabelSamplerSpec", "is_multilabel_source",
-    "MultiLabelUploadSpec", "is_multilabel_data",
-    "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
-    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "TextEncoderSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
-    "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source",
-    "source_values",
+    "MultiLabelUploadSpec", "is_multilabel_data", "ImbalanceConfig", "FoldSpec", "DataConfig", "ModelSpec", "LossSpec", "SamplerSpec",
+    "ResamplerSpec", "Stage2Spec", "LabelNoiseSpec", "TextEncoderSpec", "UnlabeledConfig", "SemiSpec", "PretrainSpec", "RobustSpec", "SharpnessSpec", "AttackSpec", "LabelIssueSpec", "MultiLabelSchemeSpec", "TrainConfig", "EvaluationConfig", "PosthocStep", "RunConfig", "ConfigError",
+    "load_config", "read_config_file", "format_validation_error", "config_hash", "SOURCE_FIELDS", "check_source", "source_values",
 ]
 
 
@@ -100,6 +98,10 @@ class MultiLabelLossSpec(LossSpec):
 
 class MultiLabelSamplerSpec(SamplerSpec):
     plugin_kind = "multilabel_sampler"
+
+
+class MultiLabelSchemeSpec(PluginSpec):
+    plugin_kind = "multilabel_scheme"  # multi-label training beyond one network (`core.train.MULTILABEL_SCHEMES`)
 
 
 class ResamplerSpec(PluginSpec):
@@ -372,6 +374,7 @@ class RunConfig(StrictModel):
     semi: SemiSpec | None = None  # semi-supervised use of data.unlabeled
     robust: RobustSpec | None = None  # train on attacked copies of the inputs (adversarial training)
     sharpness: SharpnessSpec | None = None  # sharpness-aware steps (SAM, ImbSAM): gradients at the worst nearby weights
+    scheme: MultiLabelSchemeSpec | None = None  # multi-label only: e.g. PLT-MLC's three branches instead of one network
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     posthoc: list[PosthocStep] = Field(default_factory=list, max_length=10)  # applied in order after training
@@ -413,7 +416,8 @@ class RunConfig(StrictModel):
     def _check_combination(self) -> RunConfig:
         if self.data.multilabel:
             self._check_multilabel()
-        elif refused := baseline_refusals(self.model.name, self.loss.name, self.sampler.name, multilabel=False):
+        elif refused := baseline_refusals(self.model.name, self.loss.name, self.sampler.name, multilabel=False) + (
+                scheme_refusals(self.scheme, self.model.name, self.loss.name, self.sampler.name, multilabel=False)):
             raise ValueError(f"{self.data.source!r} has one class per case and cannot take {refused[0]}")
         drw = self.loss.drw_epoch
         if drw is not None and drw >= self.train.epochs:
@@ -435,7 +439,8 @@ class RunConfig(StrictModel):
                    if getattr(self, k) is not None]
         refused += ["loss.drw_epoch"] * (self.loss.drw_epoch is not None) + ["posthoc"] * bool(self.posthoc)
         refused += ["evaluation.attack"] * (self.evaluation.attack is not None)
-        refused += baseline_refusals(self.model.name, self.loss.name, self.sampler.name, multilabel=True)
+        refused += baseline_refusals(self.model.name, self.loss.name, self.sampler.name, multilabel=True) + (
+            scheme_refusals(self.scheme, self.model.name, self.loss.name, self.sampler.name, multilabel=True))
         if refused:
             raise ValueError(f"multi-label runs ({self.data.source!r}) do not take {', '.join(refused)} yet; "
                              "remove them (over several seeds: evaluation.seeds)")
@@ -450,7 +455,7 @@ class RunConfig(StrictModel):
             parts.append(self.resampler.name)
         if self.stage2:
             parts.append(self.stage2.name)
-        for extra in (self.label_issues, self.pretrain, self.semi, self.robust, self.sharpness):
+        for extra in (self.label_issues, self.pretrain, self.semi, self.robust, self.sharpness, self.scheme):
             if extra is not None:
                 parts.append(extra.name)
         return " / ".join(parts)

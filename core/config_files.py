@@ -17,7 +17,7 @@ from core.registry import registry_for
 
 __all__ = ["ConfigError", "MAX_CONFIG_BYTES", "format_validation_error", "read_config_file", "config_hash",
            "UPLOAD_PREFIX", "SOURCE_FIELDS", "check_source", "source_values", "is_multilabel_source",
-           "is_multilabel_data", "multilabel_upload_problem"]
+           "is_multilabel_data", "multilabel_upload_problem", "scheme_refusals"]
 
 MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
 UPLOAD_PREFIX = "upload:"  # core.data's prefix of a stored upload's source (config sits below data)
@@ -99,6 +99,20 @@ def baseline_refusals(model: str, loss: str, sampler: str, *, multilabel: bool) 
                 "classifier_chain)"]
     return [f"loss {loss!r} or sampler {sampler!r} with a table baseline (it weights findings itself)"] * (
         (loss, sampler) != ("bce", "instance"))
+
+
+def scheme_refusals(scheme: Any, model: str, loss: str, sampler: str, *, multilabel: bool) -> list[str]:
+    """What a multi-label training scheme (`scheme`, a spec or None) cannot take, as config
+    words: data with one class per case, a table baseline (no network to train in branches),
+    and a loss or sampler of its own (the scheme picks each branch's loss and sampler)."""
+    if scheme is None:
+        return []
+    if not multilabel:
+        return [f"scheme {scheme.name!r} (a multi-label training scheme; remove it)"]
+    if registry_for("model").info(model).capabilities.get("family") == "baseline":
+        return [f"scheme {scheme.name!r} with the table baseline {model!r} (the scheme trains networks)"]
+    return [f"loss {loss!r} or sampler {sampler!r} with scheme {scheme.name!r} (it picks each branch's loss and "
+            "sampler; leave them at bce and every case once)"] * ((loss, sampler) != ("bce", "instance"))
 
 
 def is_multilabel_data(data: Any) -> bool:

@@ -298,12 +298,12 @@ def method_display(config: Any) -> str:
     models = registry_for("model")
     if model in models and models.info(model).capabilities.get("family") == _BASELINE_FAMILY:
         return plugin_label("model", model)  # fits its own objective: no loss or sampler applies
-    loss = _get(config, "loss")
-    parts = []
-    if _name(loss):
+    loss, scheme = _get(config, "loss"), _name(_get(config, "scheme"))
+    parts = [plugin_label("multilabel_scheme", scheme)] if scheme else []  # it picks its own losses and samplers
+    if _name(loss) and not scheme:
         parts.append(_either_label("loss", _name(loss)) + (" + DRW" if _get(loss, "drw_epoch") is not None else ""))
     sampler = _name(_get(config, "sampler"))
-    if sampler and sampler != "instance":
+    if sampler and sampler != "instance" and not scheme:
         parts.append(_either_label("sampler", sampler))
     for section in ("resampler", "stage2", "label_issues", "pretrain", "semi", "robust", "sharpness"):
         name = _name(_get(config, section))

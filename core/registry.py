@@ -224,6 +224,8 @@ KINDS: tuple[PluginKind, ...] = (
           "MULTILABEL_SAMPLERS"),
     _kind("multilabel_dataset", "multilabel_datasets", "Multi-label dataset", None, "core.data",
           "MULTILABEL_DATASETS"),
+    _kind("multilabel_scheme", "multilabel_schemes", "Multi-label training scheme", "scheme", "core.train",
+          "MULTILABEL_SCHEMES"),
 )
 _BY_NAME = {k.name: k for k in KINDS}
 _BY_SETTING = {k.setting: k for k in KINDS if k.setting}

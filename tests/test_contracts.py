@@ -548,6 +548,24 @@ def check_multilabel_dataset(registry: Registry, name: str) -> None:
     assert not np.array_equal(other.x, data.x)
 
 
+def check_multilabel_scheme(registry: Registry, name: str) -> None:
+    """Trains a tiny multi-label run with this scheme at its defaults, twice: finite history
+    rows and test scores of one column per finding, the same for the same seed."""
+    from core.config import RunConfig
+    from core.train import train_run
+
+    data = {"source": "multilabel_table", "params": {"n_samples": 200, "n_features": 6, "n_labels": 4},
+            "hide_labels": 0.2}
+    config = RunConfig.model_validate({"data": data, "scheme": {"name": name},
+                                       "train": {"epochs": 2, "min_steps": 8, "batch_size": 32, "device": "cpu"}})
+    results = [train_run(config) for _ in range(2)]
+    art = results[0].artifacts
+    assert art.logits.shape == (len(art.label_matrix), 4) and np.isfinite(art.logits).all()
+    losses = [r[k] for r in results[0].history for k in ("train_loss", "val_loss")]
+    assert losses and np.isfinite(losses).all()
+    np.testing.assert_array_equal(results[1].artifacts.logits, art.logits)
+
+
 # --- the table: which checks each kind owes ---------------------------------------------------
 
 KIND_CHECKS: dict[str, tuple[Check, ...]] = {
@@ -571,6 +589,7 @@ KIND_CHECKS: dict[str, tuple[Check, ...]] = {
     "multilabel_loss": (check_multilabel_loss,),
     "multilabel_sampler": (check_multilabel_sampler,),
     "multilabel_dataset": (check_multilabel_dataset,),
+    "multilabel_scheme": (check_multilabel_scheme,),
 }
 
 

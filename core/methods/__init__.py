@@ -62,7 +62,9 @@ from core.methods._multilabel_samplers import (
     ClassAwareSampler,
     MultiLabelSampler,
     RepeatFactorSampler,
+    ReverseClassSampler,
     create_multilabel_sampler,
+    label_draw_probabilities,
     list_multilabel_samplers,
     positives_of,
     repeat_factors,
@@ -124,7 +126,8 @@ __all__ = [
     "PriorFocalModifier", "ReflectiveLabelCorrector", "plt_class_weight",
     # multi-label samplers
     "MULTILABEL_SAMPLERS", "MultiLabelSampler", "RepeatFactorSampler", "ClassAwareSampler",
-    "create_multilabel_sampler", "list_multilabel_samplers", "positives_of", "repeat_factors",
+    "ReverseClassSampler", "create_multilabel_sampler", "label_draw_probabilities", "list_multilabel_samplers",
+    "positives_of", "repeat_factors",
     # loss schedules (deferred re-weighting)
     "LOSS_SCHEDULES", "DeferredReweighting", "DRWParams",
     # class weights (losses and DRW)

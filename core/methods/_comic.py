@@ -26,8 +26,9 @@ replaced by this registry's mean over known entries. Unknown entries stay outsid
 losses (an entry is corrected only where it is known absent: a run that reads unknown as
 absent, PLT-MLC's setting, gives the corrector those entries to correct).
 
-Not built: the **balance** term (head-tail balancer), which needs three networks fed by three
-samplers, and is commented out of the release's training loop.
+The **balance** step, three networks fed by three samplers, is a multi-label training scheme
+(`plt_balance`, core/train/_three_branch.py) built from these two losses. Not built: its
+head-tail balancer term, commented out of the release's training loop.
 """
 
 from __future__ import annotations

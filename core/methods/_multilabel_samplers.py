@@ -19,7 +19,8 @@ from torch import Tensor
 from core.registry import Params, Registry
 
 __all__ = ["MULTILABEL_SAMPLERS", "MultiLabelSampler", "RepeatFactorSampler", "ClassAwareSampler",
-           "create_multilabel_sampler", "list_multilabel_samplers", "positives_of", "repeat_factors"]
+           "ReverseClassSampler", "create_multilabel_sampler", "label_draw_probabilities", "list_multilabel_samplers",
+           "positives_of", "repeat_factors"]
 
 MULTILABEL_SAMPLERS: Registry[MultiLabelSampler] = Registry("multilabel_sampler")
 
@@ -119,6 +120,23 @@ class RepeatFactorSampler(MultiLabelSampler):
         return repeat_factors(positive, self.threshold)[1]
 
 
+def label_draw_probabilities(positive: Tensor | np.ndarray, rule: str) -> np.ndarray:
+    """(L,) float64: the chance that one draw picks each label, among the labels some case
+    carries (0 for the others). "uniform": 1 / L' each (class-aware, PLT-MLC's balanced
+    sampler); "reverse": proportional to n_max / n_c, so a label carried by a tenth as many
+    cases is picked ten times as often (PLT-MLC's reverse sampler)."""
+    counts = np.asarray(torch.as_tensor(positive).cpu(), dtype=bool).sum(axis=0).astype(np.float64)
+    carried = counts > 0
+    if rule == "uniform":
+        weight = carried.astype(np.float64)
+    elif rule == "reverse":
+        weight = np.where(carried, counts.max() / np.maximum(counts, 1), 0.0)
+    else:
+        raise ValueError(f"unknown label-draw rule {rule!r}; known: uniform, reverse")
+    total = weight.sum()
+    return weight / total if total > 0 else weight
+
+
 @MULTILABEL_SAMPLERS.register(
     "class_aware", display="Class-aware sampling",
     description="Each draw picks a finding uniformly, then a case carrying it, so every finding is drawn "
@@ -132,12 +150,17 @@ class ClassAwareSampler(MultiLabelSampler):
     1 / n_c times on average (L' labels carried by some case): the over-counting of
     co-occurring labels that DB loss's re-balanced weights undo."""
 
+    rule, words = "uniform", "class-aware sampling"
+
+    def _draw_labels(self, positive: Tensor, n: int, generator) -> Tensor:
+        carried = torch.nonzero(positive.any(dim=0)).flatten()
+        return carried[torch.randint(carried.numel(), (n,), generator=generator, device=positive.device)]
+
     def _sample_indices(self, positive, *, generator):
         n = positive.shape[0]
-        carried = torch.nonzero(positive.any(dim=0)).flatten()
-        if carried.numel() == 0:
-            raise ValueError("class-aware sampling needs at least one case with a known present finding")
-        labels = carried[torch.randint(carried.numel(), (n,), generator=generator, device=positive.device)]
+        if not bool(positive.any()):
+            raise ValueError(f"{self.words} needs at least one case with a known present finding")
+        labels = self._draw_labels(positive, n, generator)
         counts = positive.sum(dim=0)
         # the k-th case carrying label c, k uniform: cases sorted by label via a cumulative rank
         order = torch.argsort((~positive).T.to(torch.int8), dim=1, stable=True)  # (L, n): carriers first
@@ -147,9 +170,29 @@ class ClassAwareSampler(MultiLabelSampler):
     def _expected_visits(self, positive):
         pos = positive.numpy().astype(np.float64)
         counts = pos.sum(axis=0)
-        carried = counts > 0
-        per_draw = np.where(carried, 1.0 / np.maximum(counts, 1), 0.0) / max(int(carried.sum()), 1)
+        per_draw = label_draw_probabilities(positive, self.rule) / np.maximum(counts, 1)
         return pos.shape[0] * (pos @ per_draw)
+
+
+@MULTILABEL_SAMPLERS.register(
+    "reverse_class", display="Reverse sampling (rare findings first)",
+    description="Each draw picks a finding with a chance that grows as the finding gets rarer (inversely to how "
+                "many cases carry it), then a case carrying it: the rare findings dominate the epoch.",
+    paper="Zhang et al. 2023, Learning in Imperfect Environment: Multi-Label Classification with Long-Tailed "
+          "Distribution and Partial Labels (PLT-MLC / COMIC), ICCV (the reverse sampler of its tail branch; "
+          "after Zhou et al. 2020, BBN, CVPR)",
+)
+class ReverseClassSampler(ClassAwareSampler):
+    """As the release's `sample_class_index_by_weight` (wannature/COMIC utils/dataloader.py):
+    label c with probability (n_max / n_c) / sum_k (n_max / n_k), then a case uniformly among
+    those carrying it; n draws per epoch."""
+
+    rule, words = "reverse", "reverse sampling"
+
+    def _draw_labels(self, positive, n, generator):
+        prob = torch.as_tensor(label_draw_probabilities(positive, self.rule), dtype=torch.float64,
+                               device=positive.device)
+        return torch.multinomial(prob, n, replacement=True, generator=generator)
 
 
 def create_multilabel_sampler(name: str, params: dict | None = None) -> MultiLabelSampler:

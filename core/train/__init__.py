@@ -5,6 +5,7 @@ from core.train._cleaning import CleaningOutcome, FoldProbabilities
 from core.train._common import Cancelled, Diverged, Snapshot, Stage, TrainResult
 from core.train._data import fixed_train_subset, prepare_run_data, train_subset_rows
 from core.train._device import augment_batch, balanced_accuracy_t, deterministic_algorithms, predict, resolve_device
+from core.train._multilabel_schemes import MULTILABEL_SCHEMES
 from core.train._preflight import compatible_models, run_problems, run_warnings
 from core.train._pretrain import PRETRAIN, pretrain_inputs, run_pretrain
 from core.train._robust import ROBUST, kl_elements, mtard_weights, separation_loss, trades_loss
@@ -18,7 +19,7 @@ from core.train._weight_balancing import maxnorm_project, maxnorm_radius
 from core.train._toy import ToySnapshot, ToyTrainer, apply_tau, run_toy, toy_mesh, toy_scores, train_toy
 
 __all__ = [
-    "CleaningOutcome", "FoldProbabilities", "clean_training_rows", "fold_probabilities",
+    "MULTILABEL_SCHEMES", "CleaningOutcome", "FoldProbabilities", "clean_training_rows", "fold_probabilities",
     "compatible_models", "run_problems", "run_warnings",
     "ToySnapshot", "ToyTrainer", "apply_tau", "run_toy", "toy_mesh", "toy_scores", "train_toy",
     "augment_batch", "balanced_accuracy_t", "predict", "resolve_device", "lr_at", "STAGE2", "run_stage2",

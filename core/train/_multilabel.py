@@ -31,7 +31,8 @@ from core.train._loop import BestEpoch, check_divergence
 from core.train._network import _optimizer
 from core.train._schedule import lr_at, step_plan
 
-__all__ = ["fit_multilabel", "validation_map"]
+__all__ = ["fit_multilabel", "validation_map", "training_tensors", "loss_context", "scheduled_lr", "close_epoch",
+           "epoch_record", "finish_multilabel"]
 
 
 def validation_map(scores: np.ndarray, targets: np.ndarray) -> float:
@@ -45,18 +46,27 @@ def validation_map(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+def training_tensors(data: MultiLabelRunData, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """The training cases, their label matrix (float32, NaN unknown) and the validation cases, on the device."""
+    return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device)
+                 for a in (data.x_train, data.y_train.astype(np.float32), data.x_val))
+
+
+def loss_context(data: MultiLabelRunData) -> dict[str, Any]:
+    """What every multi-label loss is built with: the training label counts and co-occurrence."""
+    return {"label_counts": data.label_counts, "num_cases": len(data.y_train),
+            "cooccurrence": cooccurrence_counts(data.y_train)}
+
+
 def fit_multilabel(config: RunConfig, data: MultiLabelRunData, run: RunHooks) -> TrainResult:
     """Train the config's network on the multi-label training split and evaluate it."""
     t = config.train
     seed_everything(t.seed)
     device = resolve_device(t.device)
-    x_train, y_train = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (data.x_train,
-                                                                                         data.y_train.astype(np.float32)))
-    x_val = torch.from_numpy(data.x_val).to(device)
+    x_train, y_train, x_val = training_tensors(data, device)
     model = create_model(config.model.name, config.model.params, input_shape=data.input_shape,
                          num_classes=data.num_labels).to(device)
-    loss_fn = create_multilabel_loss(config.loss.name, config.loss.params, label_counts=data.label_counts,
-                                     num_cases=len(data.y_train), cooccurrence=cooccurrence_counts(data.y_train)).to(device)
+    loss_fn = create_multilabel_loss(config.loss.name, config.loss.params, **loss_context(data)).to(device)
     sampler = create_multilabel_sampler(config.sampler.name, config.sampler.params)
     epoch_length = int(round(float(sampler.expected_visits(data.y_train).sum())))
     plan = step_plan(epoch_length, t.batch_size, t.epochs, t.min_steps)
@@ -83,7 +93,7 @@ def fit_multilabel(config: RunConfig, data: MultiLabelRunData, run: RunHooks) ->
                 continue
             # --- forward / backward / step ------------------------------------------------------
             for group in optimizer.param_groups:
-                group["lr"] = _lr(t, (epoch + b / n_batches) / t.epochs)
+                group["lr"] = scheduled_lr(t, (epoch + b / n_batches) / t.epochs)
             xb = x_train[batch]
             if augment:
                 xb = augment_batch(xb, crop=True, flip=t.augment == "crop_flip", generator=generator)
@@ -102,13 +112,27 @@ def fit_multilabel(config: RunConfig, data: MultiLabelRunData, run: RunHooks) ->
         train_loss = float(loss_sum) / max(seen, 1)
         first_loss = train_loss if first_loss is None else first_loss
         check_divergence(train_loss, first_loss, epoch + 1, config)
-        # --- end of epoch: validation mAP and model selection -----------------------------------
-        row = _epoch_record(model, loss_fn, x_val, data.y_val, epoch, train_loss, t, n_batches, epoch_start)
-        run.record(row, history)
-        score = row["val_map"] if math.isfinite(row["val_map"]) else -math.inf
-        improved = best.offer(epoch + 1, score, row["val_loss"], model, keep=t.select == "best")
-        if not improved and t.patience is not None and epoch + 1 - best.epoch >= t.patience:
+        row = epoch_record(model, loss_fn, x_val, data.y_val, epoch, train_loss, t, n_batches, epoch_start)
+        if close_epoch(row, history, best, model, t, run):
             break
+    return finish_multilabel(config, data, run, model, x_train, history, best, plan, started, device)
+
+
+def close_epoch(row: dict[str, Any], history: list[dict[str, Any]], best: BestEpoch, model, t, run: RunHooks) -> bool:
+    """End of an epoch: record its row, offer `model` to model selection by validation mAP;
+    True when patience has run out."""
+    run.record(row, history)
+    score = row["val_map"] if math.isfinite(row["val_map"]) else -math.inf
+    improved = best.offer(row["epoch"], score, row["val_loss"], model, keep=t.select == "best")
+    return not improved and t.patience is not None and row["epoch"] - best.epoch >= t.patience
+
+
+def finish_multilabel(config: RunConfig, data: MultiLabelRunData, run: RunHooks, model, x_train: Tensor, history,
+                      best: BestEpoch, plan: dict[str, int], started: float, device: torch.device,
+                      **extra: Any) -> TrainResult:
+    """After the last epoch: the selected epoch's weights, batch-norm statistics on the training
+    cases, the test and validation scores, and the run's info (`extra` added to it)."""
+    t = config.train
     if t.select == "best":
         best.restore(model)
     recalibrate_batchnorm(model, x_train)
@@ -116,23 +140,24 @@ def fit_multilabel(config: RunConfig, data: MultiLabelRunData, run: RunHooks) ->
                   "elapsed_s": time.perf_counter() - started, "eta_s": 0.0})
     info = {"select": t.select, "selected_epoch": best.epoch if t.select == "best" else len(history),
             "selected_by": "validation mAP", "epochs_run": len(history), "stopped_early": len(history) < t.epochs,
-            **plan, "hidden_entries": data.hidden_entries, "unknown_as_absent": config.data.unknown_as_absent}
+            **plan, "hidden_entries": data.hidden_entries, "unknown_as_absent": config.data.unknown_as_absent, **extra}
     return TrainResult(model, history, _evaluate(model, data, device), data, str(device), 0, info, None)
 
 
-def _lr(t, progress: float) -> float:
+def scheduled_lr(t, progress: float) -> float:
+    """The learning rate at `progress` (0..1) of training under the run's schedule."""
     return lr_at(progress, base_lr=t.lr, schedule=t.schedule, warmup=t.warmup_epochs / t.epochs,
                  milestones=t.step_milestones, gamma=t.step_gamma)
 
 
-def _epoch_record(model, loss_fn, x_val: Tensor, y_val: np.ndarray, epoch: int, train_loss: float, t,
+def epoch_record(model, loss_fn, x_val: Tensor, y_val: np.ndarray, epoch: int, train_loss: float, t,
                   n_batches: int, epoch_start: float) -> dict[str, Any]:
     """One history row: training loss, the validation loss and validation mAP."""
     logits, _ = predict(model, x_val)
     val_loss = float(loss_fn(logits, torch.from_numpy(y_val.astype(np.float32)).to(logits.device)))
     scores = torch.sigmoid(logits).cpu().numpy()
     return {"stage": "train", "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-            "val_map": validation_map(scores, y_val), "lr": _lr(t, (epoch + 1 - 1 / n_batches) / t.epochs),
+            "val_map": validation_map(scores, y_val), "lr": scheduled_lr(t, (epoch + 1 - 1 / n_batches) / t.epochs),
             "steps": n_batches, "seconds": time.perf_counter() - epoch_start}
 
 

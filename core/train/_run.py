@@ -21,9 +21,9 @@ from core.train._baselines import TABLE_BASELINE
 from core.train._cleaning import LABEL_CLEANING, CleaningOutcome, FoldProbabilities, cleaning_outcome, out_of_fold
 from core.train._common import ProgressFn, RunHooks, Snapshot, Stage, TrainingRows, TrainResult
 from core.train._data import prepare_run_data
-from core.train._multilabel import fit_multilabel
 from core.train._multilabel_baselines import fit_multilabel_baseline
 from core.train._device import deterministic_algorithms, seed_everything
+from core.train._multilabel_schemes import multilabel_fit
 from core.train._network import fit_network
 from core.train._pretrain import PRETRAINING
 from core.train._resampling import RESAMPLING
@@ -64,7 +64,7 @@ def train_run(
         run = RunHooks(on_epoch=on_epoch).replace(**{k: v for k, v in (("progress", progress),
                                                                         ("should_stop", should_stop)) if v})
         with deterministic_algorithms(config.train.deterministic):
-            fit = fit_multilabel_baseline if is_baseline(config.model.name) else fit_multilabel
+            fit = fit_multilabel_baseline if is_baseline(config.model.name) else multilabel_fit(config)
             return fit(config, splits, run)
     stages = [stage for stage in STAGES if stage.applies(config)]
     for stage in stages:
