@@ -126,11 +126,15 @@ def test_geometry_maps_the_test_cases_coloured_by_a_finding_and_uses_a_stored_um
     sizes = sorted(len(_array(t["x"])) for t in fig["data"])
     expected = sorted(n for n in (int((column == 1).sum()), int((column == 0).sum()), int(np.isnan(column).sum())) if n)
     assert sizes == expected and fig["layout"]["xaxis"]["title"]["text"] == "PCA 1"
-    assert at.button(key="geometry.ml_umap")  # offered while no UMAP map is stored
-    stored = np.random.default_rng(0).normal(size=(len(column), 2)).astype(np.float32)
     path = embedding_path(store, run_id, "test", {"n_components": 2}, art)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, stored)
+    assert not path.exists()
+    at.button(key="geometry.ml_umap").click().run()  # offered while no UMAP map is stored
+    assert not at.exception, [e.value for e in at.exception]
+    assert path.exists(), "the button stores the map where the page reads it"
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
+    assert not [b for b in at.button if b.key == "geometry.ml_umap"], "no button once the map is stored"
+    stored = np.random.default_rng(0).normal(size=(len(column), 2)).astype(np.float32)
+    np.save(path, stored)  # the page draws the stored coordinates themselves
     at.run()
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert fig["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
