@@ -633,7 +633,7 @@ def test_open_results_of_a_finished_run_while_another_trains(app_server):
     """The run card's "Open its results" from the live panel (a fragment that polls while a run
     trains) used to leave Results blank; it is a plain ?run= link now, and the sidebar follows."""
     from core.config import RunConfig
-    from core.jobs import ensure_worker, execute_run
+    from core.jobs import execute_run
     from core.store import RunStore
 
     home = app_server["home"]
@@ -644,12 +644,10 @@ def test_open_results_of_a_finished_run_while_another_trains(app_server):
     long_run = store.create_run(RunConfig.model_validate({
         "name": "long digits", "data": {"source": "digits"}, "model": {"name": "small_cnn", "width": 8},
         "train": {"epochs": 2000, "min_steps": 0, "nc_every": 0}}))
-    ensure_worker(store)
-    deadline = time.monotonic() + 120
-    while store.get(long_run).status != "running" and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert store.get(long_run).status == "running"
-    _yield_cpu(store.get(long_run).worker_pid)
+    # Running as far as every page can tell: claimed by this process, alive all along, at epoch 3.
+    # The panel polls on the status; training it for real would only take a core from the pages.
+    store.claim(long_run, os.getpid())
+    store.set_progress(long_run, {"stage": "train", "epoch": 3, "epochs": 2000, "fraction": 0.0015})
     try:
         with chromium_page() as page:
             page.goto(f"{app_server['url']}/train")
@@ -663,17 +661,9 @@ def test_open_results_of_a_finished_run_while_another_trains(app_server):
                 no_exception(page, "Results while another run trains")
                 page.goto(f"{app_server['url']}/train")
                 expect(page.get_by_text("long digits").first).to_be_visible()
-        assert store.get(long_run).status == "running", "the other run trained all along, so the live panel polled"
+        assert store.get(long_run).status == "running", "the other run was running all along, so the panel polled"
     finally:
-        store.request_cancel(long_run)
-
-
-def _yield_cpu(pid: int) -> None:
-    """Lower a worker's priority (every thread's: Linux keeps one per thread), so a run that
-    only has to be training while a page is looked at takes the CPU nobody else needs
-    rather than a core from the server, the browser and the other test process."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        os.setpriority(os.PRIO_PROCESS, int(task.name), 10)
+        store.mark_cancelled(long_run, "the test is over")
 
 
 # --- rare-class triage: a prevalence, a threshold, a reviewed case, the report ---------------
