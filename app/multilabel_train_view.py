@@ -11,7 +11,7 @@ from app.live_runs import watch
 from app.multilabel_data_view import load_multilabel_dataset
 from app.services import queue_run
 from app.starting_points import remember_made
-from app.train_forms import TRAIN_EXPLAINER, build_run_config, plugin_picker, train_settings_form
+from app.train_forms import build_run_config, plugin_picker, train_settings_form
 from app.widgets import starting_value
 from core.config import DataConfig
 from core.data import DataError, source_label
@@ -21,6 +21,25 @@ from core.train import compatible_models
 
 __all__ = ["multilabel_train_form"]
 
+
+MULTILABEL_EXPLAINER = """
+**Several findings per case: where the rare ones get lost**
+
+- **Loss**: each finding is its own yes-or-no question. With plain binary cross-entropy the many
+  "absent" answers of a rare finding drown its few "present" ones. Class-balanced BCE weighs a
+  finding by how few cases carry it; the asymmetric loss (ASL) turns down the easy "absent"
+  answers; the distribution-balanced loss (DB) re-weighs each answer for how findings come
+  together and is lenient on easy "absent" answers.
+- **Sampler**: how often each case is shown. Repeat-factor sampling repeats cases that carry a
+  rare finding; class-aware sampling picks a finding first, then a case that has it.
+- **Unknown entries** (not checked, not reported) are left out of every loss, never read as
+  "absent".
+- **Training scheme** (optional): PLT-MLC's three networks, each shown the cases in its own
+  order, the last one learning from all three.
+
+Results shows each finding's average precision against how common it is, and the rare
+findings' mean (tail mAP); train two methods over several seeds to get a verdict.
+"""
 
 def _data_words(data: DataConfig, num_labels: int, modality: str) -> str:
     profile = data.imbalance
@@ -39,7 +58,7 @@ def _method_pickers(a, b, baseline: bool) -> tuple[dict, dict, dict | None]:
         scheme = plugin_picker("Training scheme", "multilabel_scheme", "train.ml_scheme", optional=True,
                                help="None: one network with the loss and sampler below. The three-branch scheme "
                                     "trains three networks, each on its own choice of cases, and keeps the one "
-                                    "trained on every finding equally often: about three times the training time.")
+                                    "trained on every finding equally often: two to three times the training time.")
     if scheme is not None:  # the scheme chooses each branch's loss and sampler
         a.caption("The three branches choose their own losses and samplers, so none is picked here.")
         return {"name": "bce"}, {"name": "instance"}, scheme
@@ -84,7 +103,7 @@ def multilabel_train_form(data: DataConfig) -> None:
         name = st.text_input("Run name", key="train.ml_name", placeholder="automatic: data · model · method")
     with side:
         with st.container(border=True):
-            st.markdown(TRAIN_EXPLAINER)
+            st.markdown(MULTILABEL_EXPLAINER)
     seed = settings["seed"]
     raw = {"name": name.strip(), "data": data.model_dump(mode="json"), "model": model, "loss": loss,
            "sampler": sampler, "train": settings, **({"scheme": scheme} if scheme else {}),
@@ -94,7 +113,7 @@ def multilabel_train_form(data: DataConfig) -> None:
         st.error(f"**This combination cannot run:** {md(error)}")
     else:
         runs = len(config.experiment_runs())
-        cost = " Each trains three networks: about three times as long." if scheme else ""
+        cost = " Each trains three networks: two to three times as long." if scheme else ""
         st.caption(f"{runs} training{'s' if runs > 1 else ''} of {config.train.epochs} epochs, kept at the epoch with "
                    f"the best validation mAP.{cost}")
     if st.button("Start training", type="primary", key="train.start", disabled=config is None):

@@ -35,10 +35,10 @@ class PLTBalanceParams(Params):
 
 
 @MULTILABEL_SCHEMES.register(
-    "plt_balance", display="PLT-MLC three branches (balance)",
+    "plt_balance", display="PLT-MLC three branches",
     description="Trains three networks side by side: one on every case once, one on rare findings first, one on "
                 "every finding equally often; the last also learns from the other two's losses and makes the "
-                "predictions. About three times the training time.",
+                "predictions. Two to three times the training time (twice on the generated table).",
     paper="Zhang et al. 2023, Learning in Imperfect Environment: Multi-Label Classification with Long-Tailed "
           "Distribution and Partial Labels (PLT-MLC / COMIC), ICCV",
     params=PLTBalanceParams, networks=3,
