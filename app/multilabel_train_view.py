@@ -83,7 +83,9 @@ def multilabel_train_form(data: DataConfig) -> None:
     c1, c2 = st.columns([4, 1])
     c1.info(_data_words(data, ds.num_labels, ds.modality), icon="🏷️")
     c2.page_link("../pages/data.py", label="Change data", icon="📦")
-    form, side = st.columns([3, 2], gap="large")
+    with st.expander("What the losses, samplers and scheme do, in plain words"):
+        st.markdown(MULTILABEL_EXPLAINER)
+    form = st.container()  # the whole width: beside the explainer, a 1280-px laptop cut the choices' names
     with form:
         a, b = st.columns(2)
         with a:
@@ -101,9 +103,6 @@ def multilabel_train_form(data: DataConfig) -> None:
                                     help="Train again with other random starts; a claim that a method helps needs "
                                          "several, so its interval and verdict can tell it from noise."))
         name = st.text_input("Run name", key="train.ml_name", placeholder="automatic: data · model · method")
-    with side:
-        with st.container(border=True):
-            st.markdown(MULTILABEL_EXPLAINER)
     seed = settings["seed"]
     raw = {"name": name.strip(), "data": data.model_dump(mode="json"), "model": model, "loss": loss,
            "sampler": sampler, "train": settings, **({"scheme": scheme} if scheme else {}),

@@ -40,7 +40,9 @@ c1.info(f"**Data:** {md(data_label(data))}: {dataset.num_classes} classes, {moda
 c2.page_link("../pages/data.py", label="Change data", icon="📦")
 
 # --- the form -----------------------------------------------------------------------------
-form, side = st.columns([3, 2], gap="large")
+with st.expander("What a loss, a sampler and a two-stage fix do, in plain words"):
+    st.markdown(TRAIN_EXPLAINER)
+form = st.container()  # the whole width: beside the explainer, a 1280-px laptop cut the choices' names
 with form:
     a, b = st.columns(2)
     with a:
@@ -71,9 +73,6 @@ with form:
     st.markdown("**How many trainings answer the question**")
     evaluation = evaluation_form("train.evaluation", settings["seed"])
     name = st.text_input("Run name", key="train.name", placeholder="automatic: data · model · method")
-with side:
-    with st.container(border=True):
-        st.markdown(TRAIN_EXPLAINER)
 
 raw = {"name": name.strip(), "data": {**data.model_dump(mode="json"), **labels}, "model": model, "loss": loss,
        "sampler": sampler, "resampler": resampler, "train": settings, "evaluation": evaluation, **extras, **stages}

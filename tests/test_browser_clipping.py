@@ -1,5 +1,6 @@
 """Nothing cut: every page, on a projector (1024x768, classroom mode) and on a laptop
-(1440x900), and a student's shared Playground link at 1024x768 without classroom mode.
+(1440x900), a student's shared Playground link at 1024x768 without classroom mode, and the
+Train form on a 1280-px laptop with the sidebar open.
 
 Over a store with a table run, a picture run, an experiment of two seeds, a small sweep and
 a finished lesson, each page is measured for text a person cannot read whole: a label,
@@ -154,7 +155,8 @@ def test_no_page_cuts_text_at_1024_or_1440(clipping_server):
     url, ids = clipping_server["url"], clipping_server["ids"]
     visits = ([(1024, 768, True, page, query) for page, query in _tour(ids)]
               + [(1440, 900, False, page, query) for page, query in _tour(ids)]
-              + [(1024, 768, False, "playground", STUDENT_LINK)])
+              + [(1024, 768, False, "playground", STUDENT_LINK)]
+              + [(1280, 800, False, "train", "")])  # a laptop with the sidebar open: the form's names were cut here
     found = []
     labels = {slug: (label, title) for label, slug, title in PAGES}
     shows = _shows(ids)
