@@ -23,7 +23,7 @@ from core.data import Splits
 from core.models import Classifier
 
 __all__ = ["Cancelled", "Diverged", "Snapshot", "TrainResult", "RunHooks", "TrainingRows", "Network", "Stage",
-           "ProgressFn", "TrainFn", "Criterion", "BatchLoss", "CHECK_EVERY_BATCHES", "loop_progress"]
+           "ProgressFn", "TrainFn", "Criterion", "BatchLoss", "CHECK_EVERY_BATCHES", "loop_progress", "between_batches"]
 
 ProgressFn = Callable[[dict[str, Any]], None]
 TrainFn = Callable[..., "TrainResult"]  # train_run(config, splits=..., progress=..., should_stop=...)
@@ -170,6 +170,15 @@ class Stage:
 
     def after_loop(self, config: RunConfig, net: Network, run: RunHooks) -> None:
         return None
+
+
+def between_batches(run: RunHooks, epoch: int, batch: int, n_batches: int, epochs: int, started: float) -> None:
+    """Every `CHECK_EVERY_BATCHES` batches and after an epoch's last: stop if the run was
+    cancelled, else report where training is (the training loops' one check-in)."""
+    if batch % CHECK_EVERY_BATCHES == 0 or batch == n_batches - 1:
+        if run.should_stop():
+            raise Cancelled(f"cancelled at epoch {epoch + 1}, batch {batch + 1}")
+        run.progress(loop_progress("train", epoch, batch, n_batches, epochs, started))
 
 
 def loop_progress(stage: str, epoch: int, batch: int, n_batches: int, epochs: int, started: float) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from core.config import RunConfig
 from core.methods import weighted_batch_loss
 from core.models import Classifier
 from core.train._common import (
-    CHECK_EVERY_BATCHES, BatchLoss, Cancelled, Criterion, Diverged, RunHooks, Snapshot, loop_progress,
+    BatchLoss, Criterion, Diverged, RunHooks, Snapshot, between_batches,
 )
 from core.train._device import augment_batch, predict
 from core.train._schedule import lr_at
@@ -124,10 +124,7 @@ def train_epochs(config: RunConfig, loop: Loop, run: RunHooks) -> tuple[list[dic
             loss_sum += loss.detach() * len(batch)
             seen += len(batch)
             # --- progress and cancellation ---------------------------------------------------
-            if b % CHECK_EVERY_BATCHES == 0 or b == n_batches - 1:
-                if run.should_stop():
-                    raise Cancelled(f"cancelled at epoch {epoch + 1}, batch {b + 1}")
-                run.progress(loop_progress("train", epoch, b, n_batches, t.epochs, started))
+            between_batches(run, epoch, b, n_batches, t.epochs, started)
 
         train_loss = float(loss_sum) / max(seen, 1)  # also waits for the device
         train_seconds = time.perf_counter() - epoch_start

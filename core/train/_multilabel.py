@@ -25,7 +25,7 @@ from core.config import RunConfig
 from core.data import MultiLabelRunData, cooccurrence_counts
 from core.methods import create_multilabel_loss, create_multilabel_sampler
 from core.models import create_model
-from core.train._common import CHECK_EVERY_BATCHES, Cancelled, RunHooks, TrainResult, loop_progress
+from core.train._common import RunHooks, TrainResult, between_batches
 from core.train._device import augment_batch, predict, recalibrate_batchnorm, resolve_device, seed_everything
 from core.train._loop import BestEpoch, check_divergence
 from core.train._network import _optimizer
@@ -105,10 +105,7 @@ def fit_multilabel(config: RunConfig, data: MultiLabelRunData, run: RunHooks) ->
             optimizer.step()
             loss_sum += loss.detach() * len(batch)
             seen += len(batch)
-            if b % CHECK_EVERY_BATCHES == 0 or b == n_batches - 1:
-                if run.should_stop():
-                    raise Cancelled(f"cancelled at epoch {epoch + 1}, batch {b + 1}")
-                run.progress(loop_progress("train", epoch, b, n_batches, t.epochs, started))
+            between_batches(run, epoch, b, n_batches, t.epochs, started)
         train_loss = float(loss_sum) / max(seen, 1)
         first_loss = train_loss if first_loss is None else first_loss
         check_divergence(train_loss, first_loss, epoch + 1, config)

@@ -45,7 +45,7 @@ from core.config import RunConfig
 from core.data import MultiLabelRunData
 from core.methods import MultiLabelLoss, MultiLabelSampler, create_multilabel_loss, create_multilabel_sampler
 from core.models import create_model
-from core.train._common import CHECK_EVERY_BATCHES, Cancelled, RunHooks, TrainResult, loop_progress
+from core.train._common import RunHooks, TrainResult, between_batches
 from core.train._device import augment_batch, resolve_device, seed_everything
 from core.train._loop import BestEpoch, check_divergence
 from core.train._multilabel import (close_epoch, epoch_record, finish_multilabel, loss_context, scheduled_lr,
@@ -133,10 +133,7 @@ def fit_three_branch(config: RunConfig, data: MultiLabelRunData, run: RunHooks, 
             optimizer.step()
             loss_sum += balanced_loss.detach() * len(batches[-1])
             seen += len(batches[-1])
-            if step % CHECK_EVERY_BATCHES == 0 or step == n_batches - 1:
-                if run.should_stop():
-                    raise Cancelled(f"cancelled at epoch {epoch + 1}, batch {step + 1}")
-                run.progress(loop_progress("train", epoch, step, n_batches, t.epochs, started))
+            between_batches(run, epoch, step, n_batches, t.epochs, started)
         train_loss = float(loss_sum) / max(seen, 1)
         first_loss = train_loss if first_loss is None else first_loss
         check_divergence(train_loss, first_loss, epoch + 1, config)
