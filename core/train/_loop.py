@@ -23,7 +23,7 @@ from core.train._common import (
     BatchLoss, Criterion, Diverged, RunHooks, Snapshot, between_batches,
 )
 from core.train._device import augment_batch, predict
-from core.train._schedule import lr_at
+from core.train._schedule import scheduled_lr
 
 __all__ = ["Loop", "BestEpoch", "train_epochs", "validation_numbers"]
 
@@ -108,7 +108,7 @@ def train_epochs(config: RunConfig, loop: Loop, run: RunHooks) -> tuple[list[dic
                 continue
             # --- forward / backward / step --------------------------------------------------
             for group in optimizer.param_groups:
-                group["lr"] = _lr(t, (epoch + b / n_batches) / t.epochs)
+                group["lr"] = scheduled_lr(t, (epoch + b / n_batches) / t.epochs)
             xb, yb = loop.x_train[batch], loop.y_train[batch]
             if loop.crop or loop.flip:
                 xb = augment_batch(xb, crop=loop.crop, flip=loop.flip, generator=loop.generator)
@@ -155,11 +155,6 @@ def _criterion(loss_fn: nn.Module, target: Tensor, row_weight: Tensor | None) ->
     return criterion
 
 
-def _lr(t, progress: float) -> float:
-    return lr_at(progress, base_lr=t.lr, schedule=t.schedule, warmup=t.warmup_epochs / t.epochs,
-                 milestones=t.step_milestones, gamma=t.step_gamma)
-
-
 def _epoch_record(config: RunConfig, loop: Loop, epoch: int, n_batches: int, train_loss: float,
                   train_seconds: float, epoch_start: float) -> dict[str, Any]:
     """One history row: the epoch's training loss and the validation split's loss, accuracy,
@@ -175,7 +170,7 @@ def _epoch_record(config: RunConfig, loop: Loop, epoch: int, n_batches: int, tra
         "val_accuracy": accuracy,
         "val_balanced_accuracy": bal,
         "val_recall": [None if math.isnan(r) else r for r in recall],
-        "lr": _lr(t, (epoch + 1 - 1 / n_batches) / t.epochs),
+        "lr": scheduled_lr(t, (epoch + 1 - 1 / n_batches) / t.epochs),
         "steps": n_batches,
         "train_seconds": train_seconds,
         "seconds": time.perf_counter() - epoch_start,

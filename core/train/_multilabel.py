@@ -29,9 +29,9 @@ from core.train._common import RunHooks, TrainResult, between_batches
 from core.train._device import augment_batch, predict, recalibrate_batchnorm, resolve_device, seed_everything
 from core.train._loop import BestEpoch, check_divergence
 from core.train._network import _optimizer
-from core.train._schedule import lr_at, step_plan
+from core.train._schedule import scheduled_lr, step_plan
 
-__all__ = ["fit_multilabel", "validation_map", "training_tensors", "loss_context", "scheduled_lr", "close_epoch",
+__all__ = ["fit_multilabel", "validation_map", "training_tensors", "loss_context", "close_epoch",
            "epoch_record", "finish_multilabel"]
 
 
@@ -139,12 +139,6 @@ def finish_multilabel(config: RunConfig, data: MultiLabelRunData, run: RunHooks,
             "selected_by": "validation mAP", "epochs_run": len(history), "stopped_early": len(history) < t.epochs,
             **plan, "hidden_entries": data.hidden_entries, "unknown_as_absent": config.data.unknown_as_absent, **extra}
     return TrainResult(model, history, _evaluate(model, data, device), data, str(device), 0, info, None)
-
-
-def scheduled_lr(t, progress: float) -> float:
-    """The learning rate at `progress` (0..1) of training under the run's schedule."""
-    return lr_at(progress, base_lr=t.lr, schedule=t.schedule, warmup=t.warmup_epochs / t.epochs,
-                 milestones=t.step_milestones, gamma=t.step_gamma)
 
 
 def epoch_record(model, loss_fn, x_val: Tensor, y_val: np.ndarray, epoch: int, train_loss: float, t,

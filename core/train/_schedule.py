@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["lr_at", "step_plan"]
+__all__ = ["lr_at", "scheduled_lr", "step_plan"]
 
 
 def lr_at(
@@ -36,6 +36,12 @@ def lr_at(
         done = min(max(progress - warmup, 0.0) / span, 1.0)
         return base_lr * 0.5 * (1 + math.cos(math.pi * done))
     raise ValueError(f"unknown schedule {schedule!r}; known: cosine, step, constant")
+
+
+def scheduled_lr(t, progress: float) -> float:
+    """The learning rate at `progress` (0..1) of training under a run's `train` settings."""
+    return lr_at(progress, base_lr=t.lr, schedule=t.schedule, warmup=t.warmup_epochs / t.epochs,
+                 milestones=t.step_milestones, gamma=t.step_gamma)
 
 
 def step_plan(epoch_length: int, batch_size: int, epochs: int, min_steps: int) -> dict[str, int]:

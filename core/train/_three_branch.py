@@ -48,10 +48,9 @@ from core.models import create_model
 from core.train._common import RunHooks, TrainResult, between_batches
 from core.train._device import augment_batch, resolve_device, seed_everything
 from core.train._loop import BestEpoch, check_divergence
-from core.train._multilabel import (close_epoch, epoch_record, finish_multilabel, loss_context, scheduled_lr,
-                                    training_tensors)
+from core.train._multilabel import close_epoch, epoch_record, finish_multilabel, loss_context, training_tensors
 from core.train._network import _optimizer
-from core.train._schedule import step_plan
+from core.train._schedule import scheduled_lr, step_plan
 
 __all__ = ["BRANCHES", "Branch", "fit_three_branch", "three_branch_loss"]
 
