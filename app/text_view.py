@@ -13,7 +13,8 @@ import streamlit as st
 from app.widgets import explain, params_form, starting_value
 from core.analysis import case_word_attributions
 from core.config import DataConfig
-from core.data import TEXT_ENCODERS, Dataset, distinctive_words, text_statistics
+from core.data import TEXT_ENCODERS, TUNING_SECONDS_PER_1000_CPU, Dataset, distinctive_words, gpu_available, \
+    text_statistics
 from core.text import md, number
 from core.viz import escape_text, highlighted_text_html, text_length_figure
 
@@ -47,7 +48,14 @@ def text_data_panel(dataset: Dataset, saved: DataConfig) -> dict[str, Any]:
     current = saved.text_encoder.name if saved.text_encoder is not None else "tfidf"
     name = st.selectbox("How the text becomes numbers", names, format_func=lambda n: TEXT_ENCODERS.info(n).label,
                         key=starting_value("data.text_encoder", current if current in names else "tfidf"))
-    st.caption(TEXT_ENCODERS.info(name).description + " Fitted on the training texts only.")
+    info = TEXT_ENCODERS.info(name)
+    learns = info.capabilities.get("supervised")
+    st.caption(info.description + (" Fitted on the training texts and their labels only." if learns
+                                   else " Fitted on the training texts only."))
+    if learns and not gpu_available():
+        st.info("This machine has no GPU, so tuning runs on its processor: about "
+                f"{TUNING_SECONDS_PER_1000_CPU} s per 1,000 training texts and pass here, again for every seed or "
+                "fold (each has other training texts); a run over the same texts and labels reuses the tuning.")
     with st.expander("Text encoder settings"):
         params = params_form(TEXT_ENCODERS.info(name), key="data.text_encoder.params")
     return {"text_encoder": {"name": name, **params}}

@@ -14,7 +14,12 @@ seeds and splits (t-interval; with 3 seeds no paired test reaches p < 0.05, so r
 interval: one that excludes 0 is a clear effect); then MiniLM minus word counts for each
 method on the same seeds and splits. Then MiniLM's encoding speed on this
 machine's CPU, texts per second, with an empty cache and with the cache filled.
-Usage: python bench/text_effect.py [--seeds 0 1 2] [--epochs 30] [--json]
+
+With `--tuned`: on the synthetic notes only, MiniLM fine-tuned on each run's training labels
+(`minilm_tuned`, its defaults: top 2 layers, 2 passes) against the frozen MiniLM, for CE and
+balanced softmax, the paired difference over the same seeds and splits, and the seconds a
+tuned run takes against a frozen one (each seed's tuning is kept and shared by both methods).
+Usage: python bench/text_effect.py [--seeds 0 1 2] [--epochs 30] [--json] [--tuned]
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -126,11 +132,58 @@ def encoding_speed(texts: list[str]) -> dict[str, float]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def tuned_against_frozen(seeds: list[int], epochs: int) -> None:
+    """Fine-tuned MiniLM minus frozen MiniLM on the synthetic notes, same seeds and splits."""
+    data = sets("")["synthetic notes"]
+    keys = ("balanced_accuracy", "rare_f1")
+    print(f"{len(seeds)} seeds, {epochs} epochs, linear model, synthetic notes; mean [95 % t-interval]")
+    print("| method | frozen balanced accuracy | tuned minus frozen: balanced accuracy | rare-class F1 |"
+          " seconds a run, frozen / tuned |")
+    print("|---|---|---|---|---|")
+    for m in ("CE", "balanced softmax"):
+        scores, seconds = {}, {}
+        for encoder in ("minilm", "minilm_tuned"):
+            runs = []
+            for seed in seeds:
+                start = time.perf_counter()
+                runs.append(run_one(data, encoder, METHODS[m], seed, epochs))
+                seconds.setdefault(encoder, []).append(time.perf_counter() - start)
+            scores[encoder] = runs
+        diff = {k: interval([t[k] - f[k] for t, f in zip(scores["minilm_tuned"], scores["minilm"])], (-1, 1))
+                for k in keys}
+        frozen = interval([r["balanced_accuracy"] for r in scores["minilm"]])
+        print(f"| {m} | {_cell(frozen)} | {_cell(diff['balanced_accuracy'], True)} | {_cell(diff['rare_f1'], True)} "
+              f"| {np.median(seconds['minilm']):.0f} / {max(seconds['minilm_tuned']):.0f} |")
+    print(f"Tuning speed on this machine ({torch_threads()} threads): {tuning_seconds():.0f} s per 1,000 notes and "
+          "pass (the Data page quotes core.data.TUNING_SECONDS_PER_1000_CPU where there is no GPU)")
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def tuning_seconds() -> float:
+    """Seconds for one tuning pass over 1,000 synthetic notes (model loaded, nothing kept)."""
+    from core.data import create_text_encoder, load_builtin
+    from core.data._sentence_encoder import _load
+
+    ds = load_builtin("synthetic_notes", {"most_common": 1200, "ratio": 8, "num_classes": 8})
+    _load("cpu")
+    encoder = create_text_encoder("minilm_tuned", {"epochs": 1})
+    encoder.tuned_file = lambda *a: Path(tempfile.mkdtemp()) / "not-kept.safetensors"  # always tune
+    start = time.perf_counter()
+    encoder.fit(ds.texts[:1000, 0].tolist(), ds.y[:1000], seed=0)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--tuned", action="store_true", help="fine-tuned against frozen MiniLM (synthetic notes)")
     args = parser.parse_args()
 
     import torch
@@ -139,6 +192,11 @@ def main() -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     home = tempfile.mkdtemp(prefix="text-bench-")
     os.environ["TAILSCOPE_HOME"] = home
+    if args.tuned:
+        torch.set_num_threads(os.cpu_count() or 1)  # tuning a transformer: every core, as the worker does
+        tuned_against_frozen(args.seeds, args.epochs)
+        shutil.rmtree(home, ignore_errors=True)
+        return
     from core.data import load_builtin, save_upload
 
     csv = support_csv(os.path.join(home, "support_messages.csv"))

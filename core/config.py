@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from core.config_files import (
     MAX_CONFIG_BYTES, SOURCE_FIELDS, UPLOAD_PREFIX, ConfigError, _is_file, baseline_refusals, check_source, config_hash,
+    data_refusal,
     format_validation_error, is_multilabel_data, is_multilabel_source, multilabel_upload_problem, read_config_file,
     scheme_refusals, source_values,
 )
@@ -291,13 +292,8 @@ class DataConfig(StrictModel):
             raise ValueError(problem)
         if not self.multilabel and (self.hide_labels or self.unknown_as_absent):
             raise ValueError("hide_labels and unknown_as_absent apply to multi-label data only; remove them")
-        if self.multilabel:
-            extra = [k for k in ("label_noise", "unlabeled", "ordinal", "text_encoder")
-                     if getattr(self, k) is not None]
-            extra += ["imbalance.class_order"] if self.imbalance.class_order is not None else []
-            if extra:
-                raise ValueError(f"{', '.join(extra)} apply to single-label data only; remove them for the "
-                                 f"multi-label data {self.source!r}")
+        if problem := data_refusal(self):
+            raise ValueError(problem)
         return self
 
 

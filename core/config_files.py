@@ -17,7 +17,7 @@ from core.registry import registry_for
 
 __all__ = ["ConfigError", "MAX_CONFIG_BYTES", "format_validation_error", "read_config_file", "config_hash",
            "UPLOAD_PREFIX", "SOURCE_FIELDS", "check_source", "source_values", "is_multilabel_source",
-           "is_multilabel_data", "multilabel_upload_problem", "scheme_refusals"]
+           "is_multilabel_data", "multilabel_upload_problem", "scheme_refusals", "data_refusal"]
 
 MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
 UPLOAD_PREFIX = "upload:"  # core.data's prefix of a stored upload's source (config sits below data)
@@ -99,6 +99,23 @@ def baseline_refusals(model: str, loss: str, sampler: str, *, multilabel: bool) 
                 "classifier_chain)"]
     return [f"loss {loss!r} or sampler {sampler!r} with a table baseline (it weights findings itself)"] * (
         (loss, sampler) != ("bce", "instance"))
+
+
+def data_refusal(data: Any) -> str | None:
+    """Why a `DataConfig`'s options do not go together, in one line, or None: options of
+    single-label data on multi-label data, and label noise with a text encoder that learns
+    from the training labels (noise changes them after the texts are encoded)."""
+    if data.multilabel:
+        extra = [k for k in ("label_noise", "unlabeled", "ordinal", "text_encoder") if getattr(data, k) is not None]
+        extra += ["imbalance.class_order"] if data.imbalance.class_order is not None else []
+        if extra:
+            return (f"{', '.join(extra)} apply to single-label data only; remove them for the multi-label data "
+                    f"{data.source!r}")
+    encoder = data.text_encoder
+    if data.label_noise and encoder and registry_for("text_encoder").info(encoder.name).capabilities.get("supervised"):
+        return (f"data.text_encoder {encoder.name!r} learns from the training labels, which label_noise changes after "
+                "the texts are encoded: with label noise choose 'minilm' or 'tfidf'")
+    return None
 
 
 def scheme_refusals(scheme: Any, model: str, loss: str, sampler: str, *, multilabel: bool) -> list[str]:

@@ -13,8 +13,9 @@ import numpy as np
 
 from core.analysis import FEW_CASES, few_cases_words
 from core.config import RunConfig
-from core.data import load_data, source_label, split_data
+from core.data import labelled_train_labels, load_data, source_label, split_data
 from core.glossary import method_display, plugin_label, setting_title, setting_value
+from core.registry import registry_for
 
 __all__ = ["budget_text", "default_run_name", "kept_epoch_words", "evaluation_words", "format_seconds", "progress_text", "scope_words",
            "SINGLE_RUN_SCOPE", "FEW_CASES", "few_cases_words",
@@ -172,9 +173,12 @@ def budget_text(config: RunConfig, train_counts: Sequence[int] | None = None) ->
     if is_baseline(config.model.name):
         return f"**Budget:** {trainings} fitted in one go on the training split (no epochs)."
     t = config.train
-    if train_counts is None:
+    if train_counts is None:  # the labels alone when they suffice: free text is not encoded (nor MiniLM tuned)
         data = config.experiment_runs()[0].data
-        train_counts = split_data(load_data(data), data).class_counts
+        dataset = load_data(data)
+        labels = labelled_train_labels(dataset, data)
+        train_counts = (split_data(dataset, data).class_counts if labels is None
+                        else np.bincount(labels, minlength=dataset.num_classes))
     sampler = create_sampler(config.sampler.name, config.sampler.params)
     epoch_length = int(round(float(sampler.expected_class_counts(np.asarray(train_counts), 0, t.epochs).sum())))
     plan = step_plan(epoch_length, t.batch_size, t.epochs, t.min_steps)
@@ -187,6 +191,12 @@ def budget_text(config: RunConfig, train_counts: Sequence[int] | None = None) ->
                  f"glimpsed (minimum steps: {t.min_steps}).")
     else:
         text += "."
+    encoder = config.data.text_encoder
+    info = registry_for("text_encoder").info(encoder.name) if encoder is not None else None
+    if info is not None and info.capabilities.get("supervised"):
+        passes = info.params.model_validate(encoder.params).epochs
+        text += (f" Before that, MiniLM is tuned on the training texts and labels ({passes} passes), the longest "
+                 "part of each training without a GPU.")
     return text
 
 

@@ -433,6 +433,7 @@ def check_attack(registry: Registry, name: str) -> None:
 
 _TRAIN_TEXTS = ["fever and cough for two days", "cough, wheeze and a tight chest", "headache with aura",
                 "fever, rash and neck stiffness", "tight chest at night", "headache and fever"]
+_TRAIN_LABELS = [0, 1, 2, 0, 1, 2]
 _UNSEEN_TEXT = "zyxwvut qqqq fever"
 
 
@@ -451,7 +452,11 @@ def check_text_encoder(registry: Registry, name: str) -> None:
         try:
             for _ in range(2):
                 encoder = registry.create(name)
-                if not encoder.frozen:
+                if encoder.supervised:  # learns from the labels too: refused without them
+                    with pytest.raises(ValueError, match="label"):
+                        encoder.fit(_TRAIN_TEXTS)
+                    encoder.fit(_TRAIN_TEXTS, _TRAIN_LABELS, seed=0)
+                elif not encoder.frozen:
                     encoder.fit(_TRAIN_TEXTS)
                 rows.append(encoder.transform(_TRAIN_TEXTS + [_UNSEEN_TEXT, ""]))
         finally:
@@ -459,7 +464,7 @@ def check_text_encoder(registry: Registry, name: str) -> None:
     assert rows[0].dtype == np.float32 and rows[0].shape == (len(_TRAIN_TEXTS) + 2, len(encoder.feature_names()))
     assert np.isfinite(rows[0]).all()
     np.testing.assert_array_equal(rows[0], rows[1])
-    assert info.capabilities["frozen"] == encoder.frozen
+    assert info.capabilities["frozen"] == encoder.frozen and info.capabilities["supervised"] == encoder.supervised
     if not encoder.frozen:
         assert not any("zyxwvut" in n for n in encoder.feature_names()), "fitted on the training texts only"
     placement = encoder.placement(_TRAIN_TEXTS[1])

@@ -36,6 +36,25 @@ def test_budget_reads_the_split_when_no_counts_are_given():
     assert budget_text(config) == budget_text(config, counts.tolist())
 
 
+def test_budget_of_a_tuned_text_run_says_so_and_counts_without_tuning(monkeypatch, tmp_path):
+    from core.data import TunedMiniLmEncoder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the budget line tuned MiniLM")
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    monkeypatch.setattr(TunedMiniLmEncoder, "_fit", refuse)
+    data = {"source": "synthetic_notes", "params": {"num_classes": 3, "most_common": 40, "ratio": 4},
+            "text_encoder": {"name": "minilm_tuned", "epochs": 3}}
+    config = RunConfig.model_validate({"data": data, "model": {"name": "linear"}, "train": {"epochs": 2,
+                                                                                           "min_steps": 0}})
+    text = budget_text(config)
+    assert "MiniLM is tuned on the training texts and labels (3 passes)" in text
+    frozen = RunConfig.model_validate({**config.model_dump(mode="json"),
+                                       "data": {**data, "text_encoder": {"name": "minilm"}}})
+    assert text.startswith(budget_text(frozen)[:-1])  # the same steps, counted from the same split
+
+
 def test_budget_of_an_experiment_and_of_a_baseline():
     experiment = RunConfig.model_validate({**_config().model_dump(mode="json"),
                                            "evaluation": {"folds": 2, "seeds": [0, 1]}})

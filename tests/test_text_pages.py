@@ -152,9 +152,18 @@ def test_the_data_page_shows_text_statistics_and_offers_the_encoders(empty_home,
     table = next(d.value for d in at.dataframe if "telling words" in d.value.columns)
     assert table["texts"].tolist()[0] == 600 and "wheeze" in table.set_index("class").loc["asthma", "telling words"]
     encoder = at.selectbox(key="data.text_encoder")
-    assert encoder.options == ["Sentence meaning (MiniLM, offline)", "Word counts (TF-IDF)"]
+    assert encoder.options == ["Sentence meaning (MiniLM, offline)",
+                               "Sentence meaning, fine-tuned (MiniLM; best on a GPU)", "Word counts (TF-IDF)"]
+    encoder.set_value("minilm_tuned").run()
+    _no_exceptions(at)
+    assert any("Fitted on the training texts and their labels only" in c.value for c in at.caption)
+    import torch
+
+    no_gpu = [i.value for i in at.info if "no GPU" in i.value]
+    assert bool(no_gpu) != torch.cuda.is_available(), "the processor's tuning time is told where there is no GPU"
     encoder.set_value("minilm").run()
     _no_exceptions(at)
+    assert not [i.value for i in at.info if "no GPU" in i.value]
     at.button(key="data.save").click().run()
     from app import state
 

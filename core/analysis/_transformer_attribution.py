@@ -2,7 +2,8 @@
 frozen MiniLM encoder and the run's classifier, on the token embeddings.
 
 The run's model sees a note only through its 384 embedding numbers, which are no words.
-So the whole path is differentiated: token ids -> MiniLM -> mean pooling -> unit length ->
+So the whole path is differentiated: token ids -> MiniLM (the run's own copy when it was
+fine-tuned) -> mean pooling -> unit length ->
 the run's standardisation -> its classifier, and captum's LayerIntegratedGradients
 integrates along the straight line from a baseline (every word piece replaced by the
 padding token, the [CLS] and [SEP] markers kept) to the note, in the space of the word
@@ -54,9 +55,7 @@ def transformer_word_attribution(encoder, classifier: torch.nn.Module, text: str
     `max_steps`) until the integral is within `tolerance` of the score change."""
     from captum.attr import LayerIntegratedGradients
 
-    from core.data._sentence_encoder import _load
-
-    sentence = _load(device)
+    sentence = encoder.sentence_model(device)
     bert, tokenizer = sentence[0].auto_model, sentence[0].tokenizer
     batch = tokenizer([text], return_offsets_mapping=True, return_tensors="pt", truncation=True,
                       max_length=encoder.max_words)

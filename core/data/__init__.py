@@ -42,7 +42,8 @@ from core.data._sources import (
 )
 from core.data._ordinal import is_ordinal, order_classes
 from core.data._prepare import (
-    labelled_train_counts, labelled_train_labels, load_data, run_table_transform, source_problems, split_data,
+    encoded_splits, labelled_train_counts, labelled_train_labels, load_data, run_table_transform, source_problems,
+    split_data,
 )
 from core.data._profile_preview import CLASS_ORDERS, class_order, dataset_preview, describe_profile, imbalance_preview
 from core.data._table_words import (
@@ -56,6 +57,7 @@ from core.data._text_encoders import (
     MAX_PIECES, TEXT_ENCODERS, TextEncoder, WordPlacement, create_text_encoder, word_spans,
 )
 from core.data._sentence_encoder import MiniLmEncoder, minilm_path, offline_hub  # registers "minilm"
+from core.data._tuned_encoder import TUNING_SECONDS_PER_1000_CPU, TunedMiniLmEncoder, gpu_available  # "minilm_tuned"
 from core.data._text_stats import distinctive_words, text_statistics
 from core.data._text_features import DEFAULT_TEXT_ENCODER, TextFeatures, encode_text_splits
 from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
@@ -84,7 +86,7 @@ __all__ = [
     "upload_source", "load_pictures", "load_npz_inputs", "check_upload_size", "column_values", "TableTransform",
     "fit_table_transform", "table_transform", "run_table_transform", "source_problems", "keep_if_accepted",
     "labelled_train_counts",
-    "labelled_train_labels",
+    "labelled_train_labels", "encoded_splits",
     "LABEL_NOISE", "LabelNoise", "corrupt_labels", "exact_count", "label_damage_table", "damage_by_group",
     "most_similar_class",
     "CLASS_ORDERS", "class_order", "dataset_preview", "describe_profile", "imbalance_preview",
@@ -94,6 +96,6 @@ __all__ = [
     "variants_text",
     "MAX_PIECES", "TEXT_ENCODERS", "TextEncoder", "WordPlacement", "create_text_encoder", "word_spans", "DEFAULT_TEXT_ENCODER",
     "TextFeatures", "encode_text_splits", "as_texts", "NOTE_CLASSES", "synthetic_notes",
-    "MiniLmEncoder", "minilm_path", "offline_hub", "distinctive_words", "text_statistics",
+    "MiniLmEncoder", "TunedMiniLmEncoder", "TUNING_SECONDS_PER_1000_CPU", "gpu_available", "minilm_path", "offline_hub", "distinctive_words", "text_statistics",
     "PICTURE_SUFFIXES", "read_image_batch", "read_table_batch", "UNKNOWN_LABEL", "hidden_counts", "hide_labels", "load_unlabeled_upload",
 ]

@@ -202,9 +202,9 @@ def _texts(raw, dataset) -> np.ndarray:
 def _encoded_texts(data_config, dataset, texts: np.ndarray) -> np.ndarray:
     """New texts through the run's text encoders, fitted again on its training split (the
     same texts give the same fit) and scaled as its training features were."""
-    from core.data._imbalance import prepare_splits, split_settings
+    from core.data import encoded_splits
 
-    splits = prepare_splits(dataset, **split_settings(data_config), text_encoder=data_config.text_encoder)
+    splits = encoded_splits(dataset, data_config)
     blocks = [b for b in splits.columns if b.role == "text"]
     parts = []
     for t, (block, encoder) in enumerate(zip(blocks, splits.text_encoders, strict=True)):

@@ -6,7 +6,7 @@ source's class balance, so every metric measures what the imbalance did to train
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -205,6 +205,7 @@ def prepare_splits(
     seed: int = 0,
     fold: tuple[int, int] | None = None,
     text_encoder: Any = None,
+    labelled_rows: Callable[[np.ndarray], np.ndarray] | None = None,
     progress=None,
 ) -> Splits:
     """Split (unless the source gives a test set), then make the training split long-tailed.
@@ -215,8 +216,9 @@ def prepare_splits(
     part is made long-tailed. Tables are standardised with the statistics of the final
     training split, after their gaps (if any) are filled from that split. Free-text columns
     are encoded by `text_encoder` (a `data.text_encoder` section; None: word counts) fitted
-    on the training texts, their features appended after the table's; `progress(done,
-    total)` hears of the encoding.
+    on the training texts, their features appended after the table's; an encoder that learns
+    from labels sees those of the training rows `labelled_rows(y_train)` names (default all);
+    `progress(done, total)` hears of the encoding.
     """
     x_train, y_train, x_val, y_val, x_test, y_test, before, *rest = _split_rows(
         data, profile=profile, ratio=ratio, mu=mu, class_order=class_order, test_fraction=test_fraction,
@@ -233,7 +235,8 @@ def prepare_splits(
                              "infinite or enormous values")
     encoded = None
     if data.text_names:
-        encoded = encode_text_splits(data.text_names, text_encoder, texts[0], texts[1:], progress)
+        encoded = encode_text_splits(data.text_names, text_encoder, texts[0], texts[1:], progress, labels=y_train,
+                                     labelled=None if labelled_rows is None else labelled_rows(y_train), seed=seed)
         width = x_train.shape[1]
         x_train, x_val, x_test = (np.hstack([a, e]) for a, e in zip((x_train, x_val, x_test), encoded.parts))
         mean = np.concatenate([np.zeros(width) if mean is None else mean, encoded.mean])

@@ -21,7 +21,7 @@ from core.data._tables import RawTable, table_dataset
 from core.data._unlabeled import UNKNOWN_LABEL, hidden_counts, hide_labels, load_unlabeled_upload
 
 __all__ = ["load_data", "split_data", "run_table_transform", "source_problems", "labelled_train_counts",
-           "labelled_train_labels"]
+           "labelled_train_labels", "encoded_splits"]
 
 _UNLABELED_CHECKED: dict[str, str | None] = {}  # data config (JSON) -> why its unlabelled file cannot be read
 _CHECKS_KEPT = 64
@@ -115,9 +115,11 @@ def split_data(dataset: Dataset, data: DataConfig, progress=None) -> Splits:
     the remaining training labels and the validation labels (`data.label_noise`; the clean
     training labels stay in `y_train_clean`). The test split is never changed. Tables are
     scaled, and free text encoded (`data.text_encoder`), with what the training split holds
-    before hiding: neither needs labels. `progress(done, total)` hears of the encoding.
+    before hiding; an encoder that learns from labels (fine-tuned MiniLM) sees only the kept
+    rows' labels, and is refused with label noise at config time. `progress(done, total)`
+    hears of the encoding.
     """
-    splits = prepare_splits(dataset, **_split_settings(data), text_encoder=data.text_encoder, progress=progress)
+    splits = encoded_splits(dataset, data, progress)
     if dataset.ordinal:
         splits = replace(splits, ordinal=True)
     if data.unlabeled is not None:
@@ -125,6 +127,17 @@ def split_data(dataset: Dataset, data: DataConfig, progress=None) -> Splits:
     if data.label_noise is not None:
         splits = _with_label_noise(splits, data)
     return splits
+
+
+def encoded_splits(dataset: Dataset, data: DataConfig, progress=None) -> Splits:
+    """`prepare_splits` as the config asks, before labels are hidden or corrupted: a text
+    encoder that learns from labels sees only those of the rows that keep theirs."""
+    labelled = None
+    if data.unlabeled is not None:
+        fraction, seed = data.unlabeled.fraction, data.seed
+        labelled = lambda y: hide_labels(y, fraction, seed, dataset.num_classes)[0]  # noqa: E731
+    return prepare_splits(dataset, **_split_settings(data), text_encoder=data.text_encoder, labelled_rows=labelled,
+                          progress=progress)
 
 
 def _with_unlabeled(splits: Splits, dataset: Dataset, data: DataConfig) -> Splits:

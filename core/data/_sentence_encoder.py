@@ -96,7 +96,7 @@ class MiniLmParams(Params):
     description="A small pretrained language model turns each text into 384 numbers for its meaning, so notes "
                 "that say the same in other words lie close; runs offline, kept in a cache.",
     paper="Wang et al., NeurIPS 2020, MiniLM; Reimers & Gurevych 2019, Sentence-BERT (all-MiniLM-L6-v2)",
-    frozen=True, words=False)
+    frozen=True, words=False, supervised=False)
 class MiniLmEncoder(TextEncoder):
     """Mean-pooled, L2-normalised all-MiniLM-L6-v2 embeddings; frozen (nothing is fitted),
     standardised by the training rows' mean and spread after the split."""
@@ -109,6 +109,11 @@ class MiniLmEncoder(TextEncoder):
 
     def feature_names(self) -> list[str]:
         return [f"meaning {i + 1}" for i in range(384)]
+
+    def sentence_model(self, device: str):
+        """The sentence-transformers model this encoder reads texts with (the word-attribution
+        path differentiates through the same one)."""
+        return _load(device)
 
     def cache_folder(self) -> Path:
         return tailscope_home() / CACHE_FOLDER / f"{MODEL_NAME}-{self.max_words}"
@@ -127,7 +132,7 @@ class MiniLmEncoder(TextEncoder):
         return np.stack([known[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
 
     def _encode(self, texts: list[str], progress) -> np.ndarray:
-        model = _load(_device())
+        model = self.sentence_model(_device())
         model.max_seq_length = self.max_words
         out = []
         for start in range(0, len(texts), self.batch_size):

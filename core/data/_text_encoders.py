@@ -64,17 +64,33 @@ class WordPlacement:
 class TextEncoder:
     """Fit on training texts (`fit`), then turn any texts into (n, features) float32 rows
     (`transform`). `frozen` encoders learn nothing from the data (a pretrained sentence
-    model): each text's features depend on that text alone."""
+    model): each text's features depend on that text alone. `supervised` encoders also
+    learn from the training texts' labels (and are given the run's seed)."""
 
     frozen = False
+    supervised = False
     standardise = False  # scale the features by the training split's mean and spread
 
-    def fit(self, texts: Sequence[str]) -> TextEncoder:
+    def fit(self, texts: Sequence[str], labels: Sequence[int] | None = None, *, seed: int = 0,
+            progress=None) -> TextEncoder:
+        """Learn from the training `texts` (and, for a supervised encoder, their `labels`,
+        class numbers from 0); `progress(done, total)` hears of a fit that takes a while."""
         texts = _checked(texts)
         if not len(texts):
             raise ValueError("a text encoder needs at least one training text")
-        self._fit(texts)
+        if self.supervised:
+            if labels is None or len(labels) != len(texts):
+                raise ValueError("this text encoder learns from the training labels: give one label per text")
+            labels = np.asarray(labels, dtype=np.int64)
+            if labels.min(initial=0) < 0:
+                raise ValueError("this text encoder learns from labelled texts only; a text without a label "
+                                 "(-1) cannot be given to it")
+        self._fit(texts, labels, seed, progress)
         return self
+
+    def fit_work(self, n_texts: int) -> int:
+        """How many texts' worth of work `fit` does, for a progress bar (0: instant)."""
+        return 0
 
     def transform(self, texts: Sequence[str], progress=None) -> np.ndarray:
         """(n, features) float32; `progress(done, total)` is called while encoding."""
@@ -89,7 +105,7 @@ class TextEncoder:
         spans = word_spans(text)
         return WordPlacement(spans, np.zeros((len(self.feature_names()), len(spans))))
 
-    def _fit(self, texts: list[str]) -> None:
+    def _fit(self, texts: list[str], labels, seed: int, progress) -> None:
         pass
 
     def _transform(self, texts: list[str], progress) -> np.ndarray:
@@ -119,7 +135,7 @@ class TfidfParams(Params):
     description="Counts of words, word pairs and letter runs, weighted by how rare they are across the training "
                 "texts: fast, and every feature is a word you can read.",
     paper="Sparck Jones 1972, A statistical interpretation of term specificity (IDF); scikit-learn TfidfVectorizer",
-    frozen=False, words=True)
+    frozen=False, words=True, supervised=False)
 class TfidfEncoder(TextEncoder):
     """scikit-learn's TfidfVectorizer on words (1..word_ngrams) and, optionally, on letter
     runs inside words (`char_wb`, 3..5), sub-linear counts, each part L2-normalised."""
@@ -135,7 +151,7 @@ class TfidfEncoder(TextEncoder):
             self.parts.append(("letters", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5),
                                                           max_features=max_chars, **common)))
 
-    def _fit(self, texts: list[str]) -> None:
+    def _fit(self, texts: list[str], labels, seed: int, progress) -> None:
         for _, vectorizer in self.parts:
             # min_df above the number of texts would leave nothing: a tiny training split keeps every term
             vectorizer.set_params(min_df=min(self.min_df, len(texts)))

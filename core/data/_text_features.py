@@ -48,12 +48,18 @@ def _spec(spec: Any) -> tuple[str, dict]:
 
 
 def encode_text_splits(text_names: Sequence[str], spec: Any, train: np.ndarray, others: Sequence[np.ndarray],
-                       progress=None) -> TextFeatures:
+                       progress=None, *, labels: np.ndarray | None = None, labelled: np.ndarray | None = None,
+                       seed: int = 0) -> TextFeatures:
     """Encode texts (N, T) of the training split and of `others` (each (n, T)) with one
     encoder per column, fitted on `train` alone; frozen encoders' features standardised
-    with the training rows' mean and spread when the encoder asks for it."""
+    with the training rows' mean and spread when the encoder asks for it. A supervised
+    encoder learns from the training `labels` of the rows in `labelled` (indices; default
+    all: a run that hides labels passes the rows it keeps), seeded by `seed`."""
     name, params = _spec(spec)
-    total = sum(len(split) for split in (train, *others)) * len(text_names)
+    rows = np.arange(len(train)) if labelled is None else np.asarray(labelled, dtype=np.int64)
+    probe = TEXT_ENCODERS.create(name, params)
+    tuning = probe.fit_work(len(rows)) if probe.supervised else 0
+    total = (sum(len(split) for split in (train, *others)) + tuning) * len(text_names)
     done = [0]
 
     def counted(split_done: int, split_total: int, *, before: int) -> None:
@@ -64,7 +70,14 @@ def encode_text_splits(text_names: Sequence[str], spec: Any, train: np.ndarray, 
     start = 0
     for t, column in enumerate(text_names):
         encoder = TEXT_ENCODERS.create(name, params)
-        if not encoder.frozen:
+        if encoder.supervised:
+            if labels is None:
+                raise ValueError(f"{TEXT_ENCODERS.info(name).label} learns from the training labels, which this "
+                                 "split does not give")
+            report = None if progress is None else functools.partial(counted, before=done[0])
+            encoder.fit(train[rows, t].tolist(), labels[rows], seed=seed, progress=report)
+            done[0] += tuning
+        elif not encoder.frozen:
             encoder.fit(train[:, t].tolist())
         encoded = []
         for split in (train, *others):
