@@ -206,6 +206,10 @@ class TextEncoderSpec(PluginSpec):
     plugin_kind = "text_encoder"
     name: str = "tfidf"
 
+    @property
+    def supervised(self) -> bool:  # learns from the training labels too (fine-tuned MiniLM)
+        return bool(registry_for(self.plugin_kind).info(self.name).capabilities.get("supervised"))
+
 
 class MultiLabelUploadSpec(StrictModel):
     """An upload read as multi-label data: a table sets one of the two; an `.npz` (a 2-D `y`) neither."""

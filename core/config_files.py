@@ -112,7 +112,7 @@ def data_refusal(data: Any) -> str | None:
             return (f"{', '.join(extra)} apply to single-label data only; remove them for the multi-label data "
                     f"{data.source!r}")
     encoder = data.text_encoder
-    if data.label_noise and encoder and registry_for("text_encoder").info(encoder.name).capabilities.get("supervised"):
+    if data.label_noise and encoder and encoder.supervised:
         return (f"data.text_encoder {encoder.name!r} learns from the training labels, which label_noise changes after "
                 "the texts are encoded: with label noise choose 'minilm' or 'tfidf'")
     return None

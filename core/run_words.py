@@ -58,7 +58,9 @@ def progress_text(progress: dict[str, Any] | None) -> str:
         return (f"fitting the resampler's generator of new rows: epoch {p.get('epoch', '?')} of "
                 f"{p.get('epochs', '?')}{left}")
     if stage == "encode text":
-        return f"turning the notes into numbers: {p.get('epoch', '?'):,} of {p.get('epochs', '?'):,} texts"
+        what = "tuning MiniLM on the training notes, then turning the notes into numbers" if p.get("tuning") else \
+            "turning the notes into numbers"
+        return f"{what}: {p.get('epoch', '?'):,} of {p.get('epochs', '?'):,} texts read"
     if stage == "evaluate":
         return "evaluating on the test set"
     if stage == "attack":
@@ -192,9 +194,8 @@ def budget_text(config: RunConfig, train_counts: Sequence[int] | None = None) ->
     else:
         text += "."
     encoder = config.data.text_encoder
-    info = registry_for("text_encoder").info(encoder.name) if encoder is not None else None
-    if info is not None and info.capabilities.get("supervised"):
-        passes = info.params.model_validate(encoder.params).epochs
+    if encoder is not None and encoder.supervised:
+        passes = registry_for("text_encoder").validate(encoder.name, encoder.params).epochs
         text += (f" Before that, MiniLM is tuned on the training texts and labels ({passes} passes), the longest "
                  "part of each training without a GPU.")
     return text

@@ -181,6 +181,9 @@ def test_a_tuned_run_reads_new_texts_and_colours_words_through_its_own_tuned_mod
     encoding = [p for p in seen if p["stage"] == "encode text"]
     assert encoding[-1]["epoch"] == encoding[-1]["epochs"] == 3 * len(splits.y_train) + len(splits.y_val) + len(
         splits.y_test), "two tuning passes over the training texts, then every text encoded once"
+    from core.run_words import progress_text
+
+    assert progress_text(encoding[0]).startswith("tuning MiniLM on the training notes, then turning the notes into")
     block = next(b for b in splits.columns if b.role == "text")
     new = _encoded_texts(config.data, load_data(config.data), splits.texts_test[:5])
     np.testing.assert_allclose(new, splits.x_test[:5, block.start:block.stop], atol=1e-5)  # the same tuned model

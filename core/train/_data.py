@@ -18,8 +18,11 @@ def prepare_run_data(config: RunConfig, progress=None) -> Splits | MultiLabelRun
     if config.data.multilabel:
         return prepare_multilabel_run_data(config.data)
 
+    tuning = config.data.text_encoder is not None and config.data.text_encoder.supervised
+
     def encoding(done: int, total: int) -> None:
-        progress({"stage": "encode text", "epoch": done, "epochs": total, "fraction": done / max(total, 1)})
+        progress({"stage": "encode text", "epoch": done, "epochs": total, "fraction": done / max(total, 1),
+                  "tuning": tuning})
 
     return split_data(load_data(config.data), config.data, encoding if progress is not None else None)
 
