@@ -1,5 +1,6 @@
 """MiniLM fine-tuned on the run's training labels: only its top layers learn, they are kept as
-safetensors under the hash of what they were tuned on and read back instead of tuned again,
+safetensors under the hash of what they were tuned on and read back (with the tuned model's
+embeddings) instead of tuned and encoded again,
 the embeddings are the tuned model's own mean-pooled vectors, hidden labels are never learnt
 from, label noise is refused, and a run's word attributions go through its tuned model."""
 
@@ -107,7 +108,8 @@ def test_kept_layers_are_read_back_and_the_same_seed_tunes_the_same(home, monkey
 
     with monkeypatch.context() as m:
         m.setattr(TunedMiniLmEncoder, "_tune", refuse)
-        np.testing.assert_array_equal(_tuned().transform(TEXTS[:6]), before)  # read back, not tuned
+        m.setattr(TunedMiniLmEncoder, "_encode", refuse)
+        np.testing.assert_array_equal(_tuned().transform(TEXTS[:6]), before)  # layers and vectors read back
         with pytest.raises(AssertionError, match="tuned again"):
             _tuned(labels=[1, 0, 2] * 8)  # other labels: another model
         with pytest.raises(AssertionError, match="tuned again"):
@@ -133,7 +135,7 @@ def test_labels_are_required_hidden_ones_never_learnt_from_and_label_noise_refus
 
     def remember(self, texts, labels, seed, progress):
         seen.update(texts=list(texts), labels=np.asarray(labels), seed=seed)
-        self._model = _loaded()
+        self._model, self._tuned = _loaded(), home / "pretrained.safetensors"  # encodes with the pretrained model
 
     monkeypatch.setattr(TunedMiniLmEncoder, "_fit", remember)
     config = RunConfig.model_validate({"data": {**TINY, "seed": 5, "unlabeled": {"fraction": 0.5}}})

@@ -10,8 +10,10 @@ mean-pooled, unit-length embeddings, exactly as on the frozen ones.
 
 What is tuned is a pure function of (texts, labels, settings, seed), so the tuned layers are
 kept in the data folder (`text-cache/tuned/`, safetensors, no pickle) under the hash of all
-of them: the pages that re-read a run's splits (the Error gallery, its word attributions,
-scoring new cases) load the same weights instead of tuning again. On a CPU tuning costs about
+of them, and the tuned model's embeddings beside them (a folder of the same name, by content
+as the frozen model's): the pages that re-read a run's splits (the Error gallery, its word
+attributions, scoring new cases) load the same weights and vectors instead of tuning and
+encoding again. On a CPU tuning costs about
 twice an encoding per epoch (minutes for a few thousand notes); a GPU makes it seconds.
 """
 
@@ -21,6 +23,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +81,7 @@ class TunedMiniLmEncoder(MiniLmEncoder):
     def __init__(self, *, layers: int, epochs: int, learning_rate: float, batch_size: int, max_words: int):
         super().__init__(batch_size=batch_size, max_words=max_words)
         self.layers, self.epochs, self.learning_rate = layers, epochs, learning_rate
-        self._model = None
+        self._model = self._tuned = None
 
     def fit_work(self, n_texts: int) -> int:
         return self.epochs * n_texts
@@ -104,6 +107,7 @@ class TunedMiniLmEncoder(MiniLmEncoder):
         weights = _read_weights(path)
         if weights is None:
             weights = self._tune(model, texts, labels, seed, progress)
+            shutil.rmtree(path.with_suffix(""), ignore_errors=True)  # embeddings of an earlier tuning: not these
             _write_weights(path, weights)
         elif progress is not None:
             progress(self.fit_work(len(texts)), self.fit_work(len(texts)))
@@ -111,13 +115,14 @@ class TunedMiniLmEncoder(MiniLmEncoder):
         if missing:
             raise ValueError(f"{path.name}: tuned weights of another model ({sorted(missing)[:2]}); delete the file")
         model[0].auto_model.load_state_dict(weights, strict=False)
-        self._model = model.eval()
+        self._model, self._tuned = model.eval(), path
 
-    def _transform(self, texts: list[str], progress) -> np.ndarray:
-        """Encoded afresh (the text cache holds the frozen model's embeddings, not these)."""
-        if not texts:
-            return np.zeros((0, 384), np.float32)
-        return self._encode(texts, progress)
+    def cache_folder(self) -> Path:
+        """The tuned model's own embeddings, beside its layers: a page that re-reads the run's
+        splits, or a second method on the same texts and labels, reads them back."""
+        if self._tuned is None:
+            raise RuntimeError("fit the tuned encoder on the training texts first")
+        return self._tuned.with_suffix("")
 
     def _tune(self, model, texts: list[str], labels: np.ndarray, seed: int, progress) -> dict:
         """Cross-entropy through the top `layers` layers and a temporary head, seeded; returns
