@@ -19,17 +19,18 @@ from app.data_offers import MERGE_KEY, drop_cost_panel, merge_choice
 from app.widgets import flash, params_form, read_as_written, starting_value, table_height
 from core.config import DataConfig
 from core.data import (
-    DATASETS, MULTILABEL_DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
+    DATASETS, DEFAULT_TEXT_ENCODER, MULTILABEL_DATASETS, MISSING_HELP, ROLE_CHOICES, ROLE_LABELS, UPLOAD_PREFIX, Dataset, DataError, DropCost, RawTable,
     TableProfile, apply_role_edits, drop_cost, gaps_line, merge_label_variants,
     imbalance_preview, keep_if_accepted, left_out_line, list_uploads, load_data, load_multilabel_upload,
     npz_has_label_matrix, zip_has_label_manifest, missing_options, profile_table, read_stored_table,
     remove_upload, roles_frame, save_upload, source_label, sources_of,
 )
+from core.registry import plugin_label
 from core.text import md
 
 __all__ = [
     "SAMPLE_TABLE", "TABLE_SUFFIXES", "UPLOAD_TYPES", "PROFILE_WORDS", "current_data_config", "natural_ratio",
-    "data_label", "store_upload", "open_upload", "is_table_upload", "raw_table", "table_columns", "table_preview",
+    "data_label", "data_kind_words", "store_upload", "open_upload", "is_table_upload", "raw_table", "table_columns", "table_preview",
     "table_profile", "load_dataset", "builtin_form", "upload_form", "imbalance_cards", "split_settings_form", "table_settings", "start_new_upload",
     "offer_last_profile", "upload_usage", "stored_uploads_panel",
 ]
@@ -64,6 +65,16 @@ def data_label(data: DataConfig, dataset: Dataset | None = None) -> str:
             return f"{name} (class sizes as given)"
     ratio = natural_ratio(dataset, data)
     return f"{name} ({ratio:.0f} : 1, natural)" if ratio >= 1.5 else f"{name} ({ratio:.1f} : 1, about balanced)"
+
+
+def data_kind_words(dataset: Dataset, data: DataConfig) -> str:
+    """What the model reads: "tabular data", "image data", or for free text the columns and
+    how they become numbers ("free text (note), read as Word counts (TF-IDF)")."""
+    if not dataset.text_names:
+        return f"{dataset.modality} data"
+    encoder = plugin_label("text_encoder", data.text_encoder.name if data.text_encoder else DEFAULT_TEXT_ENCODER)
+    others = " beside other columns" if dataset.x.ndim == 2 and dataset.x.shape[1] else ""
+    return f"free text ({md(', '.join(dataset.text_names))}){others}, read as {encoder}"
 
 
 # --- uploads --------------------------------------------------------------------------------

@@ -38,10 +38,10 @@ def text_data_panel(dataset: Dataset, saved: DataConfig) -> dict[str, Any]:
         telling = distinctive_words(texts, dataset.y, dataset.class_names)
         stats["telling words"] = [", ".join(w for w, _ in telling[c]) or "(too few texts)" for c in stats["class"]]
         st.markdown(f"**{md(column)}**: {len(texts):,} texts")
-        left, right = st.columns([2, 3])
-        left.plotly_chart(text_length_figure(stats), width="stretch", key=f"data.text.lengths.{t}")
-        right.dataframe(stats[["class", "texts", "median words", "different words", "telling words"]],
-                        hide_index=True, width="stretch")
+        # one under the other: beside the chart the telling words were cut at a laptop's width
+        st.plotly_chart(text_length_figure(stats), width="stretch", key=f"data.text.lengths.{t}")
+        st.dataframe(stats[["class", "texts", "median words", "different words", "telling words"]],
+                     hide_index=True, width="stretch")
     explain("Telling words: found in a class's texts more often than in the others' (log-odds, at least two texts). "
             "A rare class with few telling words, or the same ones as a common class, will be hard to learn.")
     names = TEXT_ENCODERS.names()

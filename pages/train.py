@@ -5,7 +5,7 @@ import streamlit as st
 from app import label_forms, state
 from app.live_runs import live_panel, watch
 from app.multilabel_train_view import multilabel_train_form
-from app.data_forms import current_data_config, data_label, load_dataset
+from app.data_forms import current_data_config, data_kind_words, data_label, load_dataset
 from app.services import queue_run
 from app.starting_points import remember_made
 from app.train_forms import (
@@ -35,7 +35,7 @@ except (DataError, ValueError) as exc:
     st.stop()
 modality = dataset.modality
 c1, c2 = st.columns([4, 1])
-c1.info(f"**Data:** {md(data_label(data))}: {dataset.num_classes} classes, {modality} data"
+c1.info(f"**Data:** {md(data_label(data))}: {dataset.num_classes} classes, {data_kind_words(dataset, data)}"
         + ("" if state.DATA_CONFIG in st.session_state else " (the default; choose your own on the Data page)"))
 c2.page_link("../pages/data.py", label="Change data", icon="📦")
 

@@ -358,3 +358,21 @@ def test_the_budget_line_never_waits_on_encoding_free_text(empty_home, monkeypat
     _no_exceptions(at)
     assert not at.error, _errors(at)
     assert any("optimiser steps" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def test_a_text_run_says_how_its_notes_are_read_and_never_tunes_minilm_on_the_page(empty_home, monkeypatch):
+    from core.data import TunedMiniLmEncoder
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Train page tuned MiniLM")
+
+    monkeypatch.setattr(TunedMiniLmEncoder, "_fit", refuse)
+    at = _open_train({"source": "synthetic_notes", "params": {"most_common": 200},
+                      "text_encoder": {"name": "minilm_tuned"}})
+    _no_exceptions(at)
+    assert not at.error, _errors(at)
+    [banner] = [i.value for i in at.info if i.value.startswith("**Data:**")]
+    assert "free text (note), read as Sentence meaning, fine-tuned (MiniLM; best on a GPU)" in banner
+    assert "tabular" not in banner
+    assert any("MiniLM is tuned on the training texts and labels (2 passes)" in c.value for c in at.caption)
+
