@@ -36,14 +36,15 @@ def text_data_panel(dataset: Dataset, saved: DataConfig) -> dict[str, Any]:
         texts = dataset.texts[:, t]
         stats = text_statistics(texts, dataset.y, dataset.class_names)
         telling = distinctive_words(texts, dataset.y, dataset.class_names)
-        stats["telling words"] = [", ".join(w for w, _ in telling[c]) or "(too few texts)" for c in stats["class"]]
+        # the six most telling: a longer list is cut off in the table at a laptop's width
+        stats["telling words"] = [", ".join(w for w, _ in telling[c][:6]) or "(too few texts)" for c in stats["class"]]
         st.markdown(f"**{md(column)}**: {len(texts):,} texts")
         # one under the other: beside the chart the telling words were cut at a laptop's width
         st.plotly_chart(text_length_figure(stats), width="stretch", key=f"data.text.lengths.{t}")
         st.dataframe(stats[["class", "texts", "median words", "different words", "telling words"]],
                      hide_index=True, width="stretch")
-    explain("Telling words: found in a class's texts more often than in the others' (log-odds, at least two texts). "
-            "A rare class with few telling words, or the same ones as a common class, will be hard to learn.")
+    explain("Telling words, the six most telling: found in a class's texts more often than in the others' "
+            "(log-odds, at least two texts). A rare class with few telling words, or the same ones as a common class, will be hard to learn.")
     names = TEXT_ENCODERS.names()
     current = saved.text_encoder.name if saved.text_encoder is not None else "tfidf"
     name = st.selectbox("How the text becomes numbers", names, format_func=lambda n: TEXT_ENCODERS.info(n).label,
