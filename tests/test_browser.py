@@ -12,9 +12,6 @@ sample list in the file's own units (mg/dl, the category names).
 A third visits every page over runs whose names, class labels, column names and file name
 are markdown, HTML and plotly markup: each must read as written, and none may become an
 element or a request to another host.
-
-A researcher builds a tiny sweep on the Sweeps page, starts it, and finds Results, Compare
-and Home opened on what it made.
 """
 
 from __future__ import annotations
@@ -30,13 +27,11 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 from playwright import sync_api  # requirements-test.txt: a missing package fails, never skips
-
-from core.text import WORD_JOINER
 
 # Each test starts its own Chromium; those on `shared_server` run on one xdist worker (the
 # "browser-shared" group) so they share its server; the others spread over both workers.
@@ -907,78 +902,3 @@ def test_lessons_page_opens_two_finished_lessons(shared_server):
             expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(len(verdict.charts))
             assert f"lesson={name}" in page.url
             screenshot(page, f"lessons-{name}")
-
-
-# --- a sweep built on the Sweeps page, then Results, Compare and Home open on it -------------
-SWEEP_TIMEOUT_S = 240
-
-
-def _wait_for_sweep(home: Path):
-    from core.store import RunStore
-
-    store = RunStore(home)
-    deadline = time.monotonic() + SWEEP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        sweeps = store.list_sweeps()
-        if sweeps and sweeps[0].runs and all(r.status in ("done", "failed", "cancelled") for r in sweeps[0].runs):
-            return sweeps[0]
-        time.sleep(0.5)
-    pytest.fail(f"the sweep did not finish within {SWEEP_TIMEOUT_S} s: "
-                f"{[(r.name, r.status) for s in store.list_sweeps() for r in s.runs]}\n"
-                + "\n".join(_tail(log) for log in home.glob("sweep-*.log")))
-
-
-def _address_run(page) -> str | None:
-    return (parse_qs(urlparse(page.url).query).get("run") or [None])[0]
-
-
-@pytest.mark.xdist_group("browser-shared")
-def test_build_a_sweep_start_it_and_open_what_it_made(shared_server):
-    """A researcher's sweep from the browser: build a tiny sweep on the Sweeps page (two losses,
-    one seed, a built-in table, two epochs), start it, wait for it, and find Results and Compare
-    opened on what it just made (the best fix against plain cross-entropy, and that pair), and
-    Home pointing to it. Screenshots of the builder and Home land in `test-artifacts/browser/`.
-
-    On the shared server: its sweep is the newest, which is what Results, Compare and Home open on."""
-    url, home = shared_server["url"], shared_server["home"]
-    with chromium_page(failure="sweep-builder-failure", logs=(shared_server["log"],)) as page:
-        page.goto(url)
-        expect(page.locator("h1").filter(has_text="Tailscope")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-        settle(page)
-        go(page, "Sweeps", "Sweeps")
-        expect(page.get_by_text("Build a sweep here")).to_be_visible()
-        pick_option(page, page.get_by_role("combobox", name="Data", exact=True),
-                    "Built-in: Wine cultivars (made long-tailed, ratio 10)")
-        settle(page)
-        fill_numbers(page, {"Seeds per combination": 1, "Epochs": 2})
-        expect(page.get_by_text("2 combinations × 1 training each = 2 trainings.")).to_be_visible()
-        expect(page.get_by_text("loss.name: [ce, balanced_softmax]")).to_be_visible()  # the YAML for the CLI
-        no_exception(page, "Sweeps with the builder filled in")
-        screenshot(page, "sweep-builder")
-
-        page.get_by_role("button", name="Start the sweep").click()
-        expect(page.get_by_text("Started the sweep: 2 trainings")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
-        sweep = _wait_for_sweep(home)
-        assert [r.status for r in sweep.runs] == ["done", "done"], [(r.name, r.error) for r in sweep.runs]
-        by_loss = {e.cell["loss.name"]: e.runs[0] for e in sweep.experiments}
-        assert by_loss["ce"].config["train"]["epochs"] == 2 and by_loss["ce"].config["data"]["source"] == "wine"
-        settle(page)
-        no_exception(page, "Sweeps after the sweep finished")
-
-        go(page, "Results", "Results")  # the one fix of the sweep, not an earlier run
-        no_exception(page, "Results")
-        expect(page.get_by_text(by_loss["balanced_softmax"].name, exact=False).first).to_be_visible()
-        assert _address_run(page) == by_loss["balanced_softmax"].id
-
-        go(page, "Compare", "Compare")
-        no_exception(page, "Compare")
-        chosen = page.get_by_test_id("stMultiSelect").first
-        for run in by_loss.values():
-            expect(chosen.get_by_text(run.name, exact=False).first).to_be_visible(timeout=EXPECT_TIMEOUT_MS)
-
-        go(page, "Home", "Tailscope")
-        latest = page.get_by_test_id("stMarkdownContainer").filter(has_text="Latest sweep:")
-        expect(latest).to_be_visible()
-        assert sweep.name in latest.inner_text().replace(WORD_JOINER, ""), f"Home points to this sweep: {latest.inner_text()}"
-        no_exception(page, "Home")
-        screenshot(page, "home-latest-sweep")
