@@ -250,7 +250,11 @@ def chromium_page(requests: list[str] | None = None, *, failure: str | None = No
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            # Reduced motion: Streamlit's transitions and spinners skip their frames, and Chromium's
+            # GPU process draws fewer: 0.7 rather than 2.9 CPU-s over eight page loads, 2.5 rather
+            # than 5.5 over the clipping tour (layout, fonts and sizes are the same).
+            context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True,
+                                          reduced_motion="reduce")
             if requests is not None:
                 context.on("request", lambda r: requests.append(r.url))
             page = context.new_page()
