@@ -38,9 +38,9 @@ __all__ = ["TunedMiniLmEncoder", "HEAD_SCALE", "HEAD_LR_FACTOR", "TUNING_SECONDS
 
 HEAD_SCALE = 16.0  # the head reads the unit-length embedding times this: a cosine classifier's usual scale
 HEAD_LR_FACTOR = 20.0  # the new head learns this many times faster than the pretrained layers
-# One pass over 1,000 short notes with the default settings on a 2-core CPU (bench/text_effect.py
-# --tuned prints it for the machine it runs on); the Data page quotes it where there is no GPU.
-TUNING_SECONDS_PER_1000_CPU = 30
+# One pass over 1,000 short notes with the default settings on the 2-core CPU (measured: 10.1 s;
+# bench/text_effect.py --tuned prints it for its machine); the Data page quotes it where there is no GPU.
+TUNING_SECONDS_PER_1000_CPU = 10
 
 
 def gpu_available() -> bool:
