@@ -17,7 +17,8 @@ machine's CPU, texts per second, with an empty cache and with the cache filled.
 
 With `--tuned`: on the synthetic notes only, MiniLM fine-tuned on each run's training labels
 (`minilm_tuned`, its defaults: top 2 layers, 2 passes) against the frozen MiniLM, for CE and
-balanced softmax, the paired difference over the same seeds and splits, and the median
+balanced softmax, the paired difference over the same seeds and splits as the Compare page reads
+it (the exact sign-flip test: interval, p and verdict), and the median
 seconds a run takes, frozen and tuned (CE's tuned runs tune; balanced softmax's read the same
 seed's tuning back, as any run over the same texts and labels does); then the seconds one
 tuning pass over 1,000 notes takes on this machine.
@@ -91,7 +92,8 @@ def run_one(data: dict, encoder: str, method: dict, seed: int, epochs: int) -> d
     from core.config import RunConfig
     from core.train import train_run
 
-    raw = {"data": {**data, "seed": seed, "text_encoder": {"name": encoder}}, "model": {"name": "linear"},
+    tuning = {"seed": seed} if encoder == "minilm_tuned" else {}  # tuning is training: seeded like it
+    raw = {"data": {**data, "seed": seed, "text_encoder": {"name": encoder, **tuning}}, "model": {"name": "linear"},
            "train": {"seed": seed, "epochs": epochs, "optimizer": "adamw", "lr": 0.05, "batch_size": 64,
                      "nc_every": 0}, **method}
     a = train_run(RunConfig.model_validate(raw)).artifacts
@@ -138,7 +140,8 @@ def tuned_against_frozen(seeds: list[int], epochs: int) -> None:
     """Fine-tuned MiniLM minus frozen MiniLM on the synthetic notes, same seeds and splits."""
     data = sets("")["synthetic notes"]
     keys = ("balanced_accuracy", "rare_f1")
-    print(f"{len(seeds)} seeds, {epochs} epochs, linear model, synthetic notes; mean [95 % t-interval]")
+    print(f"{len(seeds)} seeds, {epochs} epochs, linear model, synthetic notes; frozen: mean [95 % t-interval]; "
+          "tuned minus frozen: mean [95 % interval of the exact sign-flip test], its p and the verdict")
     print("| method | frozen balanced accuracy | tuned minus frozen: balanced accuracy | rare-class F1 |"
           " median seconds a run, frozen / tuned |")
     print("|---|---|---|---|---|")
@@ -151,13 +154,23 @@ def tuned_against_frozen(seeds: list[int], epochs: int) -> None:
                 runs.append(run_one(data, encoder, METHODS[m], seed, epochs))
                 seconds.setdefault(encoder, []).append(time.perf_counter() - start)
             scores[encoder] = runs
-        diff = {k: interval([t[k] - f[k] for t, f in zip(scores["minilm_tuned"], scores["minilm"])], (-1, 1))
-                for k in keys}
+        words = {k: paired_words([t[k] - f[k] for t, f in zip(scores["minilm_tuned"], scores["minilm"])], k)
+                 for k in keys}
         frozen = interval([r["balanced_accuracy"] for r in scores["minilm"]])
-        print(f"| {m} | {_cell(frozen)} | {_cell(diff['balanced_accuracy'], True)} | {_cell(diff['rare_f1'], True)} "
+        print(f"| {m} | {_cell(frozen)} | {words['balanced_accuracy']} | {words['rare_f1']} "
               f"| {np.median(seconds['minilm']):.0f} / {np.median(seconds['minilm_tuned']):.0f} |")
     print(f"Tuning speed on this machine ({torch_threads()} threads): {tuning_seconds():.0f} s per 1,000 notes and "
           "pass (the Data page quotes core.data.TUNING_SECONDS_PER_1000_CPU where there is no GPU)")
+
+
+def paired_words(differences: list[float], metric: str) -> str:
+    """The difference, its interval, p and verdict as the workbench's Compare page reads them:
+    the exact sign-flip test over the seeds (`core.analysis.sign_flip_test`, `decide`)."""
+    from core.analysis import decide, sign_flip_test
+
+    c = decide(sign_flip_test(differences, bounds=(-1.0, 1.0)), "balanced_accuracy", higher_is_better=True)
+    low, high = c.ci
+    return f"{c.difference:+.3f} [{low:+.3f}, {high:+.3f}], p = {c.p_value:.3f}: {c.status}"
 
 
 def torch_threads() -> int:
@@ -176,7 +189,7 @@ def tuning_seconds() -> float:
     encoder = create_text_encoder("minilm_tuned", {"epochs": 1})
     encoder.tuned_file = lambda *a: Path(tempfile.mkdtemp()) / "not-kept.safetensors"  # always tune
     start = time.perf_counter()
-    encoder.fit(ds.texts[:1000, 0].tolist(), ds.y[:1000], seed=0)
+    encoder.fit(ds.texts[:1000, 0].tolist(), ds.y[:1000])
     return time.perf_counter() - start
 
 

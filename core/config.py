@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from core.config_files import (
     MAX_CONFIG_BYTES, SOURCE_FIELDS, UPLOAD_PREFIX, ConfigError, _is_file, baseline_refusals, check_source, config_hash,
-    data_refusal,
     format_validation_error, is_multilabel_data, is_multilabel_source, multilabel_upload_problem, read_config_file,
-    scheme_refusals, source_values,
+    scheme_refusals, source_values, data_refusal, with_training_seed,
 )
 from core.registry import Registry, Seed, registry_for
 
@@ -476,14 +475,14 @@ class RunConfig(StrictModel):
         runs = []
         for r, seed in enumerate(seeds):
             for index in folds:
-                data = self.data
-                parts = []
+                data, parts = self.data, []
                 if index is not None:
                     data = data.model_copy(update={"seed": self.data.seed + r,
                                                    "fold": FoldSpec(k=ev.folds, index=index)})
                     parts.append(f"fold {index + 1}/{ev.folds}")
                 if len(seeds) > 1:
                     parts.append(f"seed {seed}")
+                    data = with_training_seed(data, seed)  # a text encoder that tunes is seeded like training
                 runs.append(self.model_copy(update={
                     "name": " · ".join([self.name, *parts]) if self.name else " · ".join(parts),
                     "data": data, "train": self.train.model_copy(update={"seed": seed}),

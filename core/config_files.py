@@ -17,7 +17,8 @@ from core.registry import registry_for
 
 __all__ = ["ConfigError", "MAX_CONFIG_BYTES", "format_validation_error", "read_config_file", "config_hash",
            "UPLOAD_PREFIX", "SOURCE_FIELDS", "check_source", "source_values", "is_multilabel_source",
-           "is_multilabel_data", "multilabel_upload_problem", "scheme_refusals", "data_refusal"]
+           "is_multilabel_data", "multilabel_upload_problem", "scheme_refusals", "data_refusal",
+           "with_training_seed"]
 
 MAX_CONFIG_BYTES = 1024**2  # a config file is a page of YAML, not a data file
 UPLOAD_PREFIX = "upload:"  # core.data's prefix of a stored upload's source (config sits below data)
@@ -116,6 +117,16 @@ def data_refusal(data: Any) -> str | None:
         return (f"data.text_encoder {encoder.name!r} learns from the training labels, which label_noise changes after "
                 "the texts are encoded: with label noise choose 'minilm' or 'tfidf'")
     return None
+
+
+def with_training_seed(data: Any, seed: int) -> Any:
+    """`data` (a `DataConfig`) for the training of seed `seed`: a text encoder that learns from
+    labels is seeded with it, as `train.seed` is (tuning is training); otherwise unchanged."""
+    encoder = data.text_encoder
+    if encoder is None or not encoder.supervised:
+        return data
+    seeded = type(encoder).model_validate({"name": encoder.name, **encoder.params, "seed": seed})
+    return data.model_copy(update={"text_encoder": seeded})
 
 
 def scheme_refusals(scheme: Any, model: str, loss: str, sampler: str, *, multilabel: bool) -> list[str]:

@@ -34,7 +34,7 @@ def home(tmp_path, monkeypatch):
 def _tuned(labels=LABELS, seed: int = 0, **params):
     from core.data import create_text_encoder
 
-    return create_text_encoder("minilm_tuned", {**SMALL, **params}).fit(TEXTS, labels, seed=seed)
+    return create_text_encoder("minilm_tuned", {**SMALL, "seed": seed, **params}).fit(TEXTS, labels)
 
 
 def _pretrained():
@@ -100,7 +100,7 @@ def test_kept_layers_are_read_back_and_the_same_seed_tunes_the_same(home, monkey
     from core.data import TunedMiniLmEncoder
 
     first = _tuned()
-    path = first.tuned_file(TEXTS, np.asarray(LABELS), 0)
+    path = first.tuned_file(TEXTS, np.asarray(LABELS))
     before = first.transform(TEXTS[:6])
 
     def refuse(*args, **kwargs):
@@ -133,8 +133,8 @@ def test_labels_are_required_hidden_ones_never_learnt_from_and_label_noise_refus
 
     seen = {}
 
-    def remember(self, texts, labels, seed, progress):
-        seen.update(texts=list(texts), labels=np.asarray(labels), seed=seed)
+    def remember(self, texts, labels, progress):
+        seen.update(texts=list(texts), labels=np.asarray(labels))
         self._model, self._tuned = _loaded(), home / "pretrained.safetensors"  # encodes with the pretrained model
 
     monkeypatch.setattr(TunedMiniLmEncoder, "_fit", remember)
@@ -142,7 +142,14 @@ def test_labels_are_required_hidden_ones_never_learnt_from_and_label_noise_refus
     splits = split_data(load_data(config.data), config.data)
     assert len(seen["labels"]) == len(splits.y_train) < len(splits.y_train) + len(splits.x_unlabeled)
     np.testing.assert_array_equal(seen["labels"], splits.y_train)  # the kept rows' labels, nothing hidden
-    assert seen["texts"] == splits.texts_train[:, 0].tolist() and seen["seed"] == 5
+    assert seen["texts"] == splits.texts_train[:, 0].tolist()
+
+    experiment = RunConfig.model_validate({"data": TINY, "evaluation": {"seeds": [3, 4]}})
+    assert [r.data.text_encoder.params["seed"] for r in experiment.experiment_runs()] == [3, 4], \
+        "each training of an experiment tunes with its own seed"
+    frozen = RunConfig.model_validate({"data": {**TINY, "text_encoder": {"name": "minilm"}},
+                                       "evaluation": {"seeds": [3, 4]}})
+    assert all(r.data == frozen.data for r in frozen.experiment_runs()), "a frozen encoder is left as it is"
 
     with pytest.raises(ValueError, match="learns from the training labels, which label_noise changes"):
         RunConfig.model_validate({"data": {**TINY, "label_noise": {"name": "symmetric", "rate": 0.2}}})
@@ -210,6 +217,6 @@ def test_tuning_on_a_gpu_keeps_cpu_weights_that_read_back_the_same(home):
     encoder = _tuned()
     assert next(encoder.sentence_model("cuda").parameters()).is_cuda
     on_gpu = encoder.transform(TEXTS[:6])
-    again = create_text_encoder("minilm_tuned", SMALL).fit(TEXTS, LABELS, seed=0).transform(TEXTS[:6])
+    again = create_text_encoder("minilm_tuned", SMALL).fit(TEXTS, LABELS).transform(TEXTS[:6])
     np.testing.assert_allclose(on_gpu, again, atol=1e-5)
     assert np.isfinite(on_gpu).all()

@@ -236,7 +236,7 @@ def prepare_splits(
     encoded = None
     if data.text_names:
         encoded = encode_text_splits(data.text_names, text_encoder, texts[0], texts[1:], progress, labels=y_train,
-                                     labelled=None if labelled_rows is None else labelled_rows(y_train), seed=seed)
+                                     labelled=None if labelled_rows is None else labelled_rows(y_train))
         width = x_train.shape[1]
         x_train, x_val, x_test = (np.hstack([a, e]) for a, e in zip((x_train, x_val, x_test), encoded.parts))
         mean = np.concatenate([np.zeros(width) if mean is None else mean, encoded.mean])

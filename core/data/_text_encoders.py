@@ -65,14 +65,13 @@ class TextEncoder:
     """Fit on training texts (`fit`), then turn any texts into (n, features) float32 rows
     (`transform`). `frozen` encoders learn nothing from the data (a pretrained sentence
     model): each text's features depend on that text alone. `supervised` encoders also
-    learn from the training texts' labels (and are given the run's seed)."""
+    learn from the training texts' labels."""
 
     frozen = False
     supervised = False
     standardise = False  # scale the features by the training split's mean and spread
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int] | None = None, *, seed: int = 0,
-            progress=None) -> TextEncoder:
+    def fit(self, texts: Sequence[str], labels: Sequence[int] | None = None, *, progress=None) -> TextEncoder:
         """Learn from the training `texts` (and, for a supervised encoder, their `labels`,
         class numbers from 0); `progress(done, total)` hears of a fit that takes a while."""
         texts = _checked(texts)
@@ -85,7 +84,7 @@ class TextEncoder:
             if labels.min(initial=0) < 0:
                 raise ValueError("this text encoder learns from labelled texts only; a text without a label "
                                  "(-1) cannot be given to it")
-        self._fit(texts, labels, seed, progress)
+        self._fit(texts, labels, progress)
         return self
 
     def fit_work(self, n_texts: int) -> int:
@@ -105,7 +104,7 @@ class TextEncoder:
         spans = word_spans(text)
         return WordPlacement(spans, np.zeros((len(self.feature_names()), len(spans))))
 
-    def _fit(self, texts: list[str], labels, seed: int, progress) -> None:
+    def _fit(self, texts: list[str], labels, progress) -> None:
         pass
 
     def _transform(self, texts: list[str], progress) -> np.ndarray:
@@ -151,7 +150,7 @@ class TfidfEncoder(TextEncoder):
             self.parts.append(("letters", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5),
                                                           max_features=max_chars, **common)))
 
-    def _fit(self, texts: list[str], labels, seed: int, progress) -> None:
+    def _fit(self, texts: list[str], labels, progress) -> None:
         for _, vectorizer in self.parts:
             # min_df above the number of texts would leave nothing: a tiny training split keeps every term
             vectorizer.set_params(min_df=min(self.min_df, len(texts)))

@@ -48,13 +48,13 @@ def _spec(spec: Any) -> tuple[str, dict]:
 
 
 def encode_text_splits(text_names: Sequence[str], spec: Any, train: np.ndarray, others: Sequence[np.ndarray],
-                       progress=None, *, labels: np.ndarray | None = None, labelled: np.ndarray | None = None,
-                       seed: int = 0) -> TextFeatures:
+                       progress=None, *, labels: np.ndarray | None = None,
+                       labelled: np.ndarray | None = None) -> TextFeatures:
     """Encode texts (N, T) of the training split and of `others` (each (n, T)) with one
     encoder per column, fitted on `train` alone; frozen encoders' features standardised
     with the training rows' mean and spread when the encoder asks for it. A supervised
     encoder learns from the training `labels` of the rows in `labelled` (indices; default
-    all: a run that hides labels passes the rows it keeps), seeded by `seed`."""
+    all: a run that hides labels passes the rows it keeps)."""
     name, params = _spec(spec)
     rows = np.arange(len(train)) if labelled is None else np.asarray(labelled, dtype=np.int64)
     probe = TEXT_ENCODERS.create(name, params)
@@ -75,7 +75,7 @@ def encode_text_splits(text_names: Sequence[str], spec: Any, train: np.ndarray, 
                 raise ValueError(f"{TEXT_ENCODERS.info(name).label} learns from the training labels, which this "
                                  "split does not give")
             report = None if progress is None else functools.partial(counted, before=done[0])
-            encoder.fit(train[rows, t].tolist(), labels[rows], seed=seed, progress=report)
+            encoder.fit(train[rows, t].tolist(), labels[rows], progress=report)
             done[0] += tuning
         elif not encoder.frozen:
             encoder.fit(train[:, t].tolist())

@@ -8,6 +8,10 @@ and cross-entropy over the training texts in their natural mix; the head is thro
 and the run's own loss, sampler and two-stage fix then train its classifier on the tuned,
 mean-pooled, unit-length embeddings, exactly as on the frozen ones.
 
+Tuning is training, so its randomness (order, dropout, the temporary classifier) is seeded by
+the encoder's `seed`, which an experiment over seeds sets to each training's own seed, as it
+sets `train.seed`: the spread over seeds includes the tuning's.
+
 What is tuned is a pure function of (texts, labels, settings, seed), so the tuned layers are
 kept in the data folder (`text-cache/tuned/`, safetensors, no pickle) under the hash of all
 of them, and the tuned model's embeddings beside them (a folder of the same name, by content
@@ -32,7 +36,7 @@ from pydantic import Field
 from core.data._sentence_encoder import CACHE_FOLDER, MODEL_NAME, MiniLmEncoder, _device, _load, text_key
 from core.data._text_encoders import TEXT_ENCODERS
 from core.paths import tailscope_home
-from core.registry import Params
+from core.registry import Params, Seed
 
 __all__ = ["TunedMiniLmEncoder", "HEAD_SCALE", "HEAD_LR_FACTOR", "TUNING_SECONDS_PER_1000_CPU", "gpu_available"]
 
@@ -61,6 +65,9 @@ class TunedMiniLmParams(Params):
                             description="Texts per tuning step and per encoding batch.")
     max_words: int = Field(128, ge=8, le=256, title="Longest text read (word pieces)",
                            description="A text longer than this many word pieces is cut; MiniLM was trained on 128.")
+    seed: Seed = Field(0, title="Tuning seed",
+                      description="Seeds the tuning's order and dropout; repeating over seeds tunes each training "
+                                  "with its own seed.")
 
 
 @TEXT_ENCODERS.register(
@@ -78,9 +85,9 @@ class TunedMiniLmEncoder(MiniLmEncoder):
     frozen = False
     supervised = True
 
-    def __init__(self, *, layers: int, epochs: int, learning_rate: float, batch_size: int, max_words: int):
+    def __init__(self, *, layers: int, epochs: int, learning_rate: float, batch_size: int, max_words: int, seed: int):
         super().__init__(batch_size=batch_size, max_words=max_words)
-        self.layers, self.epochs, self.learning_rate = layers, epochs, learning_rate
+        self.layers, self.epochs, self.learning_rate, self.seed = layers, epochs, learning_rate, seed
         self._model = self._tuned = None
 
     def fit_work(self, n_texts: int) -> int:
@@ -91,22 +98,22 @@ class TunedMiniLmEncoder(MiniLmEncoder):
             raise RuntimeError("fit the tuned encoder on the training texts first")
         return self._model.to(device)
 
-    def tuned_file(self, texts: list[str], labels: np.ndarray, seed: int) -> Path:
+    def tuned_file(self, texts: list[str], labels: np.ndarray) -> Path:
         """Where the layers tuned on exactly these texts, labels, settings and seed are kept."""
         digest = hashlib.sha256(json.dumps({
             "model": MODEL_NAME, "layers": self.layers, "epochs": self.epochs, "lr": self.learning_rate,
-            "batch": self.batch_size, "max_words": self.max_words, "seed": int(seed)}, sort_keys=True).encode())
+            "batch": self.batch_size, "max_words": self.max_words, "seed": self.seed}, sort_keys=True).encode())
         digest.update("\n".join(text_key(t) for t in texts).encode())
         digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
         return tailscope_home() / CACHE_FOLDER / "tuned" / f"{digest.hexdigest()[:32]}.safetensors"
 
-    def _fit(self, texts: list[str], labels, seed: int, progress) -> None:
+    def _fit(self, texts: list[str], labels, progress) -> None:
         model = copy.deepcopy(_load(_device()))
         model.max_seq_length = self.max_words
-        path = self.tuned_file(texts, labels, seed)
+        path = self.tuned_file(texts, labels)
         weights = _read_weights(path)
         if weights is None:
-            weights = self._tune(model, texts, labels, seed, progress)
+            weights = self._tune(model, texts, labels, progress)
             shutil.rmtree(path.with_suffix(""), ignore_errors=True)  # embeddings of an earlier tuning: not these
             _write_weights(path, weights)
         elif progress is not None:
@@ -124,7 +131,7 @@ class TunedMiniLmEncoder(MiniLmEncoder):
             raise RuntimeError("fit the tuned encoder on the training texts first")
         return self._tuned.with_suffix("")
 
-    def _tune(self, model, texts: list[str], labels: np.ndarray, seed: int, progress) -> dict:
+    def _tune(self, model, texts: list[str], labels: np.ndarray, progress) -> dict:
         """Cross-entropy through the top `layers` layers and a temporary head, seeded; returns
         the tuned layers' weights (CPU tensors)."""
         import torch
@@ -136,11 +143,11 @@ class TunedMiniLmEncoder(MiniLmEncoder):
         device = next(bert.parameters()).device
         total = self.fit_work(len(texts))
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
+            torch.manual_seed(self.seed)
             head = torch.nn.Linear(bert.config.hidden_size, int(labels.max()) + 1).to(device)
             optimiser = torch.optim.AdamW([{"params": blocks.parameters(), "lr": self.learning_rate},
                                            {"params": head.parameters(), "lr": self.learning_rate * HEAD_LR_FACTOR}])
-            order = torch.Generator().manual_seed(seed)
+            order = torch.Generator().manual_seed(self.seed)
             target = torch.as_tensor(labels, dtype=torch.long)
             bert.eval()
             blocks.train()  # dropout where learning happens, as in fine-tuning
