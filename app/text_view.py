@@ -44,7 +44,8 @@ def text_data_panel(dataset: Dataset, saved: DataConfig) -> dict[str, Any]:
         st.dataframe(stats[["class", "texts", "median words", "different words", "telling words"]],
                      hide_index=True, width="stretch")
     explain("Telling words, the six most telling: found in a class's texts more often than in the others' "
-            "(log-odds, at least two texts). A rare class with few telling words, or the same ones as a common class, will be hard to learn.")
+            "(log-odds, at least two texts). A rare class with few telling words, or the same ones as a common "
+            "class, will be hard to learn.")
     names = TEXT_ENCODERS.names()
     current = saved.text_encoder.name if saved.text_encoder is not None else "tfidf"
     name = st.selectbox("How the text becomes numbers", names, format_func=lambda n: TEXT_ENCODERS.info(n).label,
@@ -56,7 +57,7 @@ def text_data_panel(dataset: Dataset, saved: DataConfig) -> dict[str, Any]:
     if learns and not gpu_available():
         st.info("This machine has no GPU, so tuning runs on its processor: about "
                 f"{TUNING_SECONDS_PER_1000_CPU} s per 1,000 training texts and pass here, again for every seed or "
-                "fold (each has other training texts); a run over the same texts and labels reuses the tuning.")
+                "fold; a run over the same texts, labels and settings reuses the tuning.")
     with st.expander("Text encoder settings"):
         params = params_form(TEXT_ENCODERS.info(name), key="data.text_encoder.params")
     return {"text_encoder": {"name": name, **params}}
