@@ -18,7 +18,8 @@ machine's CPU, texts per second, with an empty cache and with the cache filled.
 With `--tuned`: on the synthetic notes only, MiniLM fine-tuned on each run's training labels
 (`minilm_tuned`, its defaults: top 2 layers, 2 passes) against the frozen MiniLM, for CE and
 balanced softmax, the paired difference over the same seeds and splits as the Compare page reads
-it (the exact sign-flip test: interval, p and verdict), and the median
+it (the exact sign-flip test: interval, p, and the verdict after Holm's adjustment over the four
+comparisons shown), and the median
 seconds a run takes, frozen and tuned (CE's tuned runs tune; balanced softmax's read the same
 seed's tuning back, as any run over the same texts and labels does); then the seconds one
 tuning pass over 1,000 notes takes on this machine.
@@ -141,10 +142,12 @@ def tuned_against_frozen(seeds: list[int], epochs: int) -> None:
     data = sets("")["synthetic notes"]
     keys = ("balanced_accuracy", "rare_f1")
     print(f"{len(seeds)} seeds, {epochs} epochs, linear model, synthetic notes; frozen: mean [95 % t-interval]; "
-          "tuned minus frozen: mean [95 % interval of the exact sign-flip test], its p and the verdict")
+          "tuned minus frozen: mean [interval of the exact sign-flip test at the family's level], p, "
+          "Holm-adjusted p over the four comparisons and the verdict")
     print("| method | frozen balanced accuracy | tuned minus frozen: balanced accuracy | rare-class F1 |"
           " median seconds a run, frozen / tuned |")
     print("|---|---|---|---|---|")
+    rows = []
     for m in ("CE", "balanced softmax"):
         scores, seconds = {}, {}
         for encoder in ("minilm", "minilm_tuned"):
@@ -154,23 +157,31 @@ def tuned_against_frozen(seeds: list[int], epochs: int) -> None:
                 runs.append(run_one(data, encoder, METHODS[m], seed, epochs))
                 seconds.setdefault(encoder, []).append(time.perf_counter() - start)
             scores[encoder] = runs
-        words = {k: paired_words([t[k] - f[k] for t, f in zip(scores["minilm_tuned"], scores["minilm"])], k)
-                 for k in keys}
-        frozen = interval([r["balanced_accuracy"] for r in scores["minilm"]])
-        print(f"| {m} | {_cell(frozen)} | {words['balanced_accuracy']} | {words['rare_f1']} "
-              f"| {np.median(seconds['minilm']):.0f} / {np.median(seconds['minilm_tuned']):.0f} |")
+        rows.append((m, interval([r["balanced_accuracy"] for r in scores["minilm"]]),
+                     {k: paired([t[k] - f[k] for t, f in zip(scores["minilm_tuned"], scores["minilm"])]) for k in keys},
+                     f"{np.median(seconds['minilm']):.0f} / {np.median(seconds['minilm_tuned']):.0f}"))
+    from core.analysis import adjust_family
+
+    family = adjust_family([c for _, _, by_key, _ in rows for c in by_key.values()], "holm")  # all looked at at once
+    for (m, frozen, by_key, seconds_text), words in zip(rows, np.array_split(np.array(family, dtype=object), len(rows))):
+        cells = " | ".join(_verdict_cell(c) for c in words)
+        print(f"| {m} | {_cell(frozen)} | {cells} | {seconds_text} |")
     print(f"Tuning speed on this machine ({torch_threads()} threads): {tuning_seconds():.0f} s per 1,000 notes and "
           "pass (the Data page quotes core.data.TUNING_SECONDS_PER_1000_CPU where there is no GPU)")
 
 
-def paired_words(differences: list[float], metric: str) -> str:
-    """The difference, its interval, p and verdict as the workbench's Compare page reads them:
-    the exact sign-flip test over the seeds (`core.analysis.sign_flip_test`, `decide`)."""
+def paired(differences: list[float]):
+    """The comparison as the workbench's Compare page makes it: the exact sign-flip test over
+    the seeds (`core.analysis.sign_flip_test`), its words read by `decide`."""
     from core.analysis import decide, sign_flip_test
 
-    c = decide(sign_flip_test(differences, bounds=(-1.0, 1.0)), "balanced_accuracy", higher_is_better=True)
+    return decide(sign_flip_test(differences, bounds=(-1.0, 1.0)), "balanced_accuracy", higher_is_better=True)
+
+
+def _verdict_cell(c) -> str:
     low, high = c.ci
-    return f"{c.difference:+.3f} [{low:+.3f}, {high:+.3f}], p = {c.p_value:.3f}: {c.status}"
+    holm = f", Holm {c.p_adjusted:.3f}" if c.p_adjusted is not None else ""
+    return f"{c.difference:+.3f} [{low:+.3f}, {high:+.3f}], p = {c.p_value:.3f}{holm}: {c.status}"
 
 
 def torch_threads() -> int:
