@@ -132,8 +132,9 @@ def _through_the_language_model(bundle: Any, splits: Any, case: Any, column: str
     for k, words in sides:
         st.html(highlighted_text_html(text, words.spans, words.attribution, title=f"{column} · towards {label(k)}",
                                       scale=scale))
-    st.caption("Integrated gradients; the words add up to the change of each class's score from a note of padding "
-               f"to this one, to within {max(w.relative_error for _, w in sides):.1%}.")
+    through = " through this run's fine-tuned MiniLM" if splits.text_encoders[t].supervised else ""
+    st.caption(f"Integrated gradients{through}; the words add up to the change of each class's score from a note of "
+               f"padding to this one, to within {max(w.relative_error for _, w in sides):.1%}.")
 
 
 def _joined_spans(words: list[str]) -> list[tuple[int, int]]:
