@@ -94,6 +94,26 @@ def test_a_second_encoding_reads_the_cache_and_a_damaged_file_is_encoded_again(h
     np.testing.assert_allclose(create_text_encoder("minilm").transform(TEXTS), first, atol=1e-6)
 
 
+def first_case_words(run):
+    """(integrated-gradient words of the run's first test case towards its true class, the
+    run's own score of that class, the note) for a run on sentence embeddings."""
+    import torch
+
+    from core.analysis import transformer_word_attribution
+
+    splits, art = run.splits, run.artifacts
+    model = run.model.cpu().eval()
+    block = next(b for b in splits.columns if b.role == "text")
+    scaling = splits.feature_mean[block.start:block.stop], splits.feature_std[block.start:block.stop]
+    row, target = int(art.test_index[0]), int(art.labels[0])
+    text = str(splits.texts_test[row, 0])
+    words = transformer_word_attribution(splits.text_encoders[0], model, text, splits.x_test[row],
+                                         (block.start, block.stop), *scaling, target)
+    with torch.no_grad():
+        stored = float(model(torch.from_numpy(splits.x_test[row:row + 1]))[0, target])
+    return words, stored, text
+
+
 @pytest.fixture(scope="module")
 def minilm_run(tmp_path_factory):
     from core.train import train_run
@@ -108,20 +128,7 @@ def minilm_run(tmp_path_factory):
 
 @pytest.mark.slow  # 300 integration steps through MiniLM: about 5 s on a busy 2-core machine
 def test_integrated_gradients_through_minilm_are_complete_within_one_percent(minilm_run):
-    from core.analysis import transformer_word_attribution
-
-    splits, art = minilm_run.splits, minilm_run.artifacts
-    model = minilm_run.model.cpu().eval()
-    block = next(b for b in splits.columns if b.role == "text")
-    scaling = splits.feature_mean[block.start:block.stop], splits.feature_std[block.start:block.stop]
-    row = int(art.test_index[0])
-    text = str(splits.texts_test[row, 0])
-    words = transformer_word_attribution(splits.text_encoders[0], model, text, splits.x_test[row],
-                                         (block.start, block.stop), *scaling, int(art.labels[0]))
-    import torch
-
-    with torch.no_grad():
-        stored = float(model(torch.from_numpy(splits.x_test[row:row + 1]))[0, int(art.labels[0])])
+    words, stored, text = first_case_words(minilm_run)
     assert words.score == pytest.approx(stored, abs=1e-3), "the path through MiniLM gives the run's own score"
     change = words.score - words.baseline_score
     assert abs(change) > 0.05

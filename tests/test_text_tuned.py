@@ -179,32 +179,23 @@ def tuned_run(tmp_path_factory):
 
 @pytest.mark.slow  # 300 integration steps through MiniLM: about 5 s on a busy 2-core machine
 def test_a_tuned_run_reads_new_texts_and_colours_words_through_its_own_tuned_model(tuned_run, tmp_path):
-    import torch
+    from test_text_minilm import first_case_words
 
-    from core.analysis import transformer_word_attribution
     from core.data import load_data
     from core.data._batch import _encoded_texts
+    from core.run_words import progress_text
 
     result, seen, config = tuned_run
-    splits, art = result.splits, result.artifacts
+    splits = result.splits
     encoding = [p for p in seen if p["stage"] == "encode text"]
     assert encoding[-1]["epoch"] == encoding[-1]["epochs"] == 3 * len(splits.y_train) + len(splits.y_val) + len(
         splits.y_test), "two tuning passes over the training texts, then every text encoded once"
-    from core.run_words import progress_text
-
     assert progress_text(encoding[0]).startswith("tuning MiniLM on the training notes, then turning the notes into")
     block = next(b for b in splits.columns if b.role == "text")
     new = _encoded_texts(config.data, load_data(config.data), splits.texts_test[:5])
     np.testing.assert_allclose(new, splits.x_test[:5, block.start:block.stop], atol=1e-5)  # the same tuned model
 
-    model = result.model.cpu().eval()
-    scaling = splits.feature_mean[block.start:block.stop], splits.feature_std[block.start:block.stop]
-    row = int(art.test_index[0])
-    text = str(splits.texts_test[row, 0])
-    words = transformer_word_attribution(splits.text_encoders[0], model, text, splits.x_test[row],
-                                         (block.start, block.stop), *scaling, int(art.labels[0]))
-    with torch.no_grad():
-        stored = float(model(torch.from_numpy(splits.x_test[row:row + 1]))[0, int(art.labels[0])])
+    words, stored, _ = first_case_words(result)
     assert words.score == pytest.approx(stored, abs=1e-3), "the path goes through the run's tuned MiniLM"
     change = words.score - words.baseline_score
     assert words.attribution.sum() + words.unplaced == pytest.approx(change, rel=0.01)
