@@ -73,8 +73,9 @@ class TunedMiniLmParams(Params):
 @TEXT_ENCODERS.register(
     "minilm_tuned", display="Sentence meaning, fine-tuned (MiniLM; best on a GPU)", params=TunedMiniLmParams,
     description="MiniLM's top layers first learn this data's classes from the training labels (plain "
-                "cross-entropy), then turn each text into 384 numbers for the classifier. Fits the data better than "
-                "the frozen model; minutes on a CPU for a few thousand texts, seconds on a GPU.",
+                "cross-entropy), then turn each text into 384 numbers for the classifier. On the built-in notes it "
+                "raised balanced accuracy by 0.04-0.05 over the frozen model (8 seeds, beyond noise; the rarest "
+                "class's F1 within noise). Minutes on a CPU for a few thousand texts.",
     paper="Kang et al., ICLR 2020, Decoupling representation and classifier; Wang et al., NeurIPS 2020, MiniLM "
           "(all-MiniLM-L6-v2)",
     frozen=False, words=False, supervised=True)
