@@ -134,11 +134,12 @@ def newest_comparable(runs_configs: Mapping[str, RunConfig | Mapping[str, Any]],
     repeats of one set-up (only the seed or fold differs) are never paired: their difference
     is chance alone."""
     keys = list(runs_configs)
-    raw = {k: c.model_dump(mode="json") if isinstance(c, RunConfig) else c for k, c in runs_configs.items()}
+    setups = {k: setup_key(c.model_dump(mode="json") if isinstance(c, RunConfig) else c)  # once per run: stores
+              for k, c in runs_configs.items()}                                         # hold many repeats
     for i, anchor in enumerate(keys):
         group = [anchor]
         for other in keys[i + 1:]:
-            if any(same_setup(raw[member], raw[other]) for member in group):
+            if any(setups[member] == setups[other] for member in group):
                 continue
             if comparable({anchor: runs_configs[anchor], other: runs_configs[other]})[0]:
                 group.append(other)
