@@ -17,7 +17,7 @@ from core.data import labelled_train_labels, load_data, source_label, split_data
 from core.glossary import method_display, plugin_label, setting_title, setting_value
 from core.registry import registry_for
 
-__all__ = ["budget_text", "default_run_name", "kept_epoch_words", "evaluation_words", "format_seconds", "progress_text", "scope_words",
+__all__ = ["budget_text", "default_run_name", "kept_epoch_words", "reused_stage_words", "evaluation_words", "format_seconds", "progress_text", "scope_words",
            "SINGLE_RUN_SCOPE", "FEW_CASES", "few_cases_words",
            "sweep_cell_name"]
 
@@ -210,3 +210,12 @@ def kept_epoch_words(history: Sequence[dict[str, Any]], selected_epoch: int | No
     if selected_epoch == epochs[-1]:
         return f"The model of the last epoch ({selected_epoch}) was kept."
     return f"The dashed line marks the epoch whose model was kept ({selected_epoch}: the best on the validation split)."
+
+
+def reused_stage_words(training: dict[str, Any]) -> str:
+    """Said under a two-stage run's curves when its first stage was read, not trained."""
+    if not training.get("stage_one_reused"):
+        return ""
+    return ("The epochs before the two-stage fix were not trained again: a run with the same settings, seed and "
+            "split (without the fix) had trained them in the same sweep, and this run started from its network "
+            "(the same weights as training them here).")

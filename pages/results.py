@@ -14,7 +14,7 @@ from app.widgets import chart_with_download, require_run, run_method
 from core.analysis import softmax
 from core.data import source_label
 from core.registry import plugin_label
-from core.run_words import kept_epoch_words
+from core.run_words import kept_epoch_words, reused_stage_words
 from core.safe_csv import csv_bytes
 from core.text import md
 from core.viz import group_bars_figure, per_class_figure, pr_curve_figure, run_colors, training_curves_figure
@@ -98,4 +98,4 @@ else:
     show(training_curves_figure(bundle.history, training.get("selected_epoch")), "training",
          "Validation scores and losses per epoch. If balanced accuracy flattens while accuracy still rises, the gains "
          "come from the common classes; a validation loss turning up means over-fitting. "
-         + kept_epoch_words(bundle.history, training.get("selected_epoch")))
+         + kept_epoch_words(bundle.history, training.get("selected_epoch")) + " " + reused_stage_words(training))

@@ -134,3 +134,23 @@ def test_an_ordinal_run_shows_its_rare_last_stage_with_intervals(empty_home, ope
     stored = RunStore(empty_home).metrics(run_id)["rare_stage"]
     assert table["value"].tolist()[1] == pytest.approx(stored["brier"]["estimate"])
     assert (table["95 % interval low"] <= table["value"]).all() and (table["value"] <= table["95 % interval high"]).all()
+
+
+def test_a_two_stage_run_that_read_its_first_stage_says_so_under_its_curves(copied_home, open_page):
+    """A cRT run of a sweep whose first stage came from the plain run on the same seed says
+    so where its training curves are drawn; a run that trained its own says nothing of it."""
+    import json
+
+    run_id = copied_home["table_run"]
+    at = open_page("results", run_id=run_id)
+    assert not any("not trained again" in c.value for c in at.caption)
+    path = RunStore(copied_home["home"]).run_dir(run_id) / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["training"]["stage_one_reused"] = True
+    path.write_text(json.dumps(metrics))
+    from app.services import _bundle
+
+    _bundle.clear()  # the file changed under a finished run: what a page caches per run is read again
+    at = open_page("results", run_id=run_id)
+    _no_exceptions(at)
+    assert any("not trained again" in c.value and "same settings, seed and split" in c.value for c in at.caption)

@@ -47,7 +47,9 @@ class LocalExecutor:
     Each task gets a stop file in the executor's own folder: `cancel` creates it and the
     task stops between batches (a Future cannot stop a task that has started), so its
     worker process is free for the next run at once; `shutdown` removes the folder, which
-    stops every task still running."""
+    stops every task still running. The folder also keeps each network's first stage for
+    the pool's two-stage runs on the same settings (`core.train.StageOneStore`): cRT beside
+    plain cross-entropy on the same seed reads the trained network instead of training it again."""
 
     name = "local"
 
@@ -63,7 +65,8 @@ class LocalExecutor:
 
     def submit(self, config_json: str, uploads: dict[str, bytes] | None = None) -> Future:
         stop_file = os.path.join(self._stops, f"{next(self._numbers)}.stop")
-        future = self._pool.submit(run_task, config_json, None, stop_file)  # same disk: the uploads are here
+        future = self._pool.submit(run_task, config_json, None, stop_file,  # same disk: the uploads are here
+                                   os.path.join(self._stops, "stage-one"))
         self._stop_files[future] = stop_file
         future.add_done_callback(lambda done: self._stop_files.pop(done, None))
         return future

@@ -20,16 +20,19 @@ _THREAD_LIMITS = None
 
 
 def run_task(config_json: str, uploads: dict[str, bytes] | None = None,
-             stop_file: str | None = None) -> dict[str, Any]:
+             stop_file: str | None = None, stage_one: str | None = None) -> dict[str, Any]:
     """Train one run from its config JSON in a scratch folder; returns {"files": {name:
     bytes}, "seconds": ...} or, when the run itself fails, {"error": reason} (an error of the
     run is an answer, not a crash: retrying it would fail the same way). `uploads` carries the
     uploaded data files a remote machine does not have. Training stops between batches once
     `stop_file` exists or its folder is gone (a cancel, or the executor shut down): how a
-    local pool's task is cancelled while it runs."""
+    local pool's task is cancelled while it runs. `stage_one`: a folder the pool's processes
+    share, where each network's first stage is kept for the two-stage runs on the same
+    settings (a plain run and its cRT train the network once)."""
     from core.config import RunConfig
     from core.jobs._worker import failure_reason, produce_run
     from core.store import RunFolder
+    from core.train import StageOneStore
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tailscope-task-") as scratch:
@@ -42,7 +45,8 @@ def run_task(config_json: str, uploads: dict[str, bytes] | None = None,
             os.environ["TAILSCOPE_HOME"] = str(folder.parent)
         try:
             run = RunFolder(Path(scratch) / "run")
-            produce_run(RunConfig.model_validate_json(config_json), run, should_stop=_stop_check(stop_file))
+            produce_run(RunConfig.model_validate_json(config_json), run, should_stop=_stop_check(stop_file),
+                        stage_one=None if stage_one is None else StageOneStore(stage_one))
             return {"files": run.read_files(), "seconds": time.perf_counter() - started}
         except Exception as exc:
             return {"error": failure_reason(exc), "traceback": traceback.format_exc(),

@@ -25,7 +25,7 @@ from core.jobs._pipeline import (
 )
 from core.jobs._multilabel import multilabel_dataset_info, summarize_multilabel_run
 from core.store import RunFolder, RunNotFound, RunRecord, RunStore, pid_alive
-from core.train import Cancelled, Diverged, prepare_run_data, train_run
+from core.train import Cancelled, Diverged, StageOneStore, prepare_run_data, train_run
 
 __all__ = ["execute_run", "produce_run", "headline", "failure_reason", "environment", "worker_loop", "ensure_worker",
            "worker_running"]
@@ -49,10 +49,12 @@ def environment(device: str, config: RunConfig) -> dict[str, Any]:
             "deterministic": config.train.deterministic}
 
 
-def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_stop=None) -> dict[str, Any]:
+def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_stop=None,
+                stage_one: StageOneStore | None = None) -> dict[str, Any]:
     """Train one run and write its files (history as it goes, then arrays, weights and the
     metrics last) into `folder`; returns the metrics. No store needed, so a process-pool or
-    Ray task can run it in a scratch folder and ship the files back."""
+    Ray task can run it in a scratch folder and ship the files back. `stage_one`: where the
+    processes of one pool keep first stages for the two-stage runs among them."""
     splits = prepare_run_data(config)
     multilabel = config.data.multilabel
     folder.write_metrics({"dataset": multilabel_dataset_info(splits, config) if multilabel
@@ -67,7 +69,7 @@ def produce_run(config: RunConfig, folder: RunFolder, *, progress=None, should_s
             folder.write_history(history)
 
     result = train_run(config, splits=splits, progress=progress, on_epoch=on_epoch, should_stop=should_stop,
-                       snapshot_metrics=nc_snapshot_metrics)
+                       snapshot_metrics=nc_snapshot_metrics, stage_one=stage_one)
     folder.write_history(history or result.history)  # every row; table baselines record their single fit here
     if multilabel:  # the config refuses post-hoc steps, attacks and resamplers for these
         folder.write_artifacts(result.artifacts)

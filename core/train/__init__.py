@@ -15,6 +15,7 @@ from core.train._sbcl import assign_subclasses, class_temperatures, sbcl_loss, s
 from core.train._sharpness import SHARPNESS, sam_perturbation, tail_classes
 from core.train._semi import SEMI, pseudo_label_report, run_semi, select_pseudo_labels
 from core.train._stage2 import STAGE2, run_stage2, select_tau, tau_normalised_weight
+from core.train._stage_one import StageOneStore
 from core.train._weight_balancing import maxnorm_project, maxnorm_radius
 from core.train._toy import ToySnapshot, ToyTrainer, apply_tau, run_toy, toy_mesh, toy_scores, train_toy
 
@@ -24,7 +25,7 @@ __all__ = [
     "ToySnapshot", "ToyTrainer", "apply_tau", "run_toy", "toy_mesh", "toy_scores", "train_toy",
     "augment_batch", "balanced_accuracy_t", "predict", "resolve_device", "lr_at", "STAGE2", "run_stage2",
     "select_tau", "tau_normalised_weight", "Cancelled", "Diverged", "Snapshot", "TrainResult", "fixed_train_subset",
-    "train_subset_rows", "prepare_run_data", "train_run", "step_plan", "deterministic_algorithms", "Stage", "STAGES",
+    "train_subset_rows", "prepare_run_data", "train_run", "StageOneStore", "step_plan", "deterministic_algorithms", "Stage", "STAGES",
     "PRETRAIN", "pretrain_inputs", "run_pretrain", "ROBUST", "trades_loss", "mtard_weights", "kl_elements",
     "separation_loss", "SHARPNESS", "sam_perturbation", "tail_classes", "maxnorm_project", "maxnorm_radius",
     "assign_subclasses", "class_temperatures", "sbcl_loss", "subclass_counts", "SEMI", "pseudo_label_report", "run_semi", "select_pseudo_labels",

@@ -21,6 +21,7 @@ from core.artifacts import EvalArtifacts, MadeRows
 from core.config import RunConfig
 from core.data import Splits
 from core.models import Classifier
+from core.train._stage_one import StageOneStore
 
 __all__ = ["Cancelled", "Diverged", "Snapshot", "TrainResult", "RunHooks", "TrainingRows", "Network", "Stage",
            "ProgressFn", "TrainFn", "Criterion", "BatchLoss", "CHECK_EVERY_BATCHES", "loop_progress", "between_batches"]
@@ -81,7 +82,8 @@ class RunHooks:
     for stages that train models of their own (the cleaning folds); `row_weight` starts the
     training rows with a loss weight each (pseudo-labelled rows weighted apart); `info` is
     filled by the stages of one training and lands in `TrainResult.info`; `teachers` are
-    trained models a stage hands to the training it wraps (MTARD's two)."""
+    trained models a stage hands to the training it wraps (MTARD's two); `stage_one` keeps
+    the loop's result for a two-stage run on the same settings (a pool's shared folder)."""
 
     progress: ProgressFn = _quiet
     should_stop: Callable[[], bool] = _never
@@ -91,6 +93,7 @@ class RunHooks:
     row_weight: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
     teachers: tuple[Classifier, ...] = ()
+    stage_one: StageOneStore | None = None
 
     def replace(self, **changes: Any) -> RunHooks:
         return dataclasses.replace(self, **changes)

@@ -26,6 +26,7 @@ from core.train._data import fixed_train_subset
 from core.train._device import predict, recalibrate_batchnorm, resolve_device
 from core.train._loop import Loop, train_epochs
 from core.train._schedule import step_plan
+from core.train._stage_one import stage_one_key
 
 __all__ = ["fit_network", "evaluate"]
 
@@ -92,14 +93,23 @@ def fit_network(config: RunConfig, splits: Splits, rows: TrainingRows, stages: S
         crop=crop, flip=flip, amp=device.type == "cuda", passes_per_epoch=plan["passes_per_epoch"],
         batch_loss=net.batch_loss, before_step=net.before_step)
 
-    # --- the loop, then the selected epoch's weights and the stages after it ---------------
+    # --- the loop (or the same loop kept by an earlier run), the selected epoch's weights, ---
+    # --- then the stages after it --------------------------------------------------------
     started = time.perf_counter()
-    net.history, best = train_epochs(config, loop, run)
+    kept, key = None, None
+    if run.stage_one is not None:
+        key = stage_one_key(config, model, [x_train, y_train, row_weight, x_val, y_val])
+        kept = run.stage_one.load(key, model) if config.stage2 is not None else None
+    if kept is None:
+        net.history, selected = _first_stage(config, loop, run, x_train)
+        if key is not None:
+            run.stage_one.save(key, model, net.history, selected)
+    else:  # a two-stage run on the settings of a run already trained in this pool
+        history, selected = kept
+        for row in history:
+            run.record(row, net.history)
+        run.info["stage_one_reused"] = True
     stopped_early = len(net.history) < t.epochs
-    if t.select == "best":
-        best.restore(model)
-    selected = best.epoch if t.select == "best" else len(net.history)
-    recalibrate_batchnorm(model, x_train)
     for stage in stages:
         stage.after_loop(config, net, run)
 
@@ -114,6 +124,15 @@ def fit_network(config: RunConfig, splits: Splits, rows: TrainingRows, stages: S
     if made is not None and len(made.y):  # the made rows in the trained feature space, for Geometry
         made = dataclasses.replace(made, features=predict(model, torch.from_numpy(made.x).to(device))[1].cpu().numpy())
     return TrainResult(model, net.history, artifacts, splits, str(device), rows.synthetic, info, made)
+
+
+def _first_stage(config: RunConfig, loop: Loop, run: RunHooks, x_train: torch.Tensor) -> tuple[list, int]:
+    """The loop, then the selected epoch's weights with batch-norm statistics re-estimated."""
+    history, best = train_epochs(config, loop, run)
+    if config.train.select == "best":
+        best.restore(loop.model)
+    recalibrate_batchnorm(loop.model, x_train)
+    return history, best.epoch if config.train.select == "best" else len(history)
 
 
 def evaluate(model: Classifier, splits: Splits, subset: np.ndarray, device: torch.device,

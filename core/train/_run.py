@@ -31,6 +31,7 @@ from core.train._robust import ROBUST_TRAINING
 from core.train._semi import SEMI_SUPERVISED
 from core.train._sharpness import SHARPNESS_AWARE
 from core.train._stage2 import STAGE_TWO
+from core.train._stage_one import StageOneStore
 
 __all__ = ["STAGES", "train_run", "fold_probabilities", "clean_training_rows"]
 
@@ -50,14 +51,16 @@ def train_run(
     should_stop: Callable[[], bool] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     snapshot_metrics: Callable[[Snapshot], dict[str, float]] | None = None,
+    stage_one: StageOneStore | None = None,
 ) -> TrainResult:
     """Train one run to the end and evaluate it.
 
     `progress` gets a dict every few batches; `should_stop` is polled as often and
     cancels with :class:`Cancelled`; `on_epoch` gets each history row as it is made;
     `snapshot_metrics` turns a :class:`Snapshot` into extra history numbers every
-    `train.nc_every` epochs (the jobs layer plugs neural-collapse metrics in here).
-    Table baselines (scikit-learn) are fitted instead, on the same splits.
+    `train.nc_every` epochs (the jobs layer plugs neural-collapse metrics in here);
+    `stage_one` keeps each network's first stage, and a two-stage run whose first stage is
+    kept there starts from it. Table baselines (scikit-learn) are fitted instead, on the same splits.
     """
     splits = splits or prepare_run_data(config, progress)
     if config.data.multilabel:  # its own loop; config refuses the stages it cannot take
@@ -69,7 +72,7 @@ def train_run(
     stages = [stage for stage in STAGES if stage.applies(config)]
     for stage in stages:
         stage.check(config)
-    run = RunHooks(on_epoch=on_epoch, snapshot_metrics=snapshot_metrics, train=train_run)
+    run = RunHooks(on_epoch=on_epoch, snapshot_metrics=snapshot_metrics, train=train_run, stage_one=stage_one)
     run = run.replace(**{k: v for k, v in (("progress", progress), ("should_stop", should_stop)) if v is not None})
     with deterministic_algorithms(config.train.deterministic):
         return _composed(stages)(config, splits, run)
