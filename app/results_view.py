@@ -21,12 +21,14 @@ from core.store import RunRecord
 from core.text import md
 from core.viz import cell_samples, confusion_figure, confusion_selection, image_thumbnails, tail_warnings
 
-__all__ = ["CARDS", "SHORT_LABELS", "SHOWN_SAMPLES", "run_key", "headline", "confusion_explorer", "rare_stage_panel"]
+__all__ = ["CARDS", "SHORT_LABELS", "SHOWN_SAMPLES", "TABS", "run_key", "headline", "confusion_explorer", "rare_stage_panel"]
 
 CARDS = ("accuracy", "balanced_accuracy", "f1_macro", "gmean", "mcc", "cohen_kappa", "roc_auc_ovr_macro",
          "average_precision_macro")
 SHORT_LABELS = {"roc_auc_ovr_macro": "ROC-AUC (macro)", "average_precision_macro": "Average precision"}
 SHOWN_SAMPLES = 30
+# the page's tabs below the confusion explorer, in order: only the open one is drawn
+TABS = ("Class by class", "If the class mix differs", "Precision-recall curves", "Training curves")
 
 
 def run_key(record: RunRecord, name: str) -> str:

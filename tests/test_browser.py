@@ -33,6 +33,8 @@ import numpy as np
 import pytest
 from playwright import sync_api  # requirements-test.txt: a missing package fails, never skips
 
+from app.results_view import TABS as RESULTS_TABS
+
 # Each test starts its own Chromium; those on `shared_server` run on one xdist worker (the
 # "browser-shared" group) so they share its server; the others spread over both workers.
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -590,6 +592,12 @@ def _hostile_tour(page, url: str) -> None:
         screenshot(page, f"hostile-{slug}")
         _no_injected_elements(page, label)
         assert not missing, f"{label}: not shown as written: {missing}"
+        if slug == "results":  # its lower tabs are drawn when opened: the names in their legends too
+            for tab in RESULTS_TABS[1:]:
+                page.get_by_role("tab", name=tab, exact=True).click()
+                settle(page)
+                no_exception(page, f"{label}, tab {tab}")
+                _no_injected_elements(page, f"{label}, tab {tab}")
 
 
 def _no_injected_elements(page, where: str) -> None:

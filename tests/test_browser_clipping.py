@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from app.geometry_view import TABS as GEOMETRY_TABS
+from app.results_view import TABS as RESULTS_TABS
 from test_browser import (
     ARTIFACTS, LAYOUT_PROBLEMS_JS, PAGE_TIMEOUT_MS, PAGES, _serve, chromium_page, expect, go, no_exception, screenshot,
     settle,
@@ -71,7 +72,7 @@ CLIPPED_JS = r"""() => {
   return out;
 }"""
 
-LAZY_TABS = {"geometry": GEOMETRY_TABS}  # pages whose tabs are drawn only when opened
+LAZY_TABS = {"geometry": GEOMETRY_TABS, "results": RESULTS_TABS}  # pages whose tabs are drawn only when opened
 # A student's link: the teacher hid every control but the training buttons and "Side by side".
 STUDENT_LINK = "shape=spirals&hide=presets,shape,classes,points,profile,ratio,noise,seed,loss,steps"
 

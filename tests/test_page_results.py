@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.results_view import TABS
 from core.analysis import confusion
 from core.store import RunStore
 from core.text import number
@@ -43,9 +44,16 @@ def test_renders_cards_charts_and_downloads(stored_home, open_page, run):
     n = len(RunStore(stored_home["home"]).artifacts(run_id).labels)
     assert metrics["MCC"] == f"{stored['mcc']:.3f}" and deltas["MCC"] == f"{n} test cases, no interval", \
         "no interval where none was computed: the count it rests on instead"
-    assert len(at.get("plotly_chart")) == 6  # confusion, per class, groups, shifted mixes, PR curves, training curves
+    assert len(at.get("plotly_chart")) == 3  # confusion, per class, groups: only the open tab is drawn
     labels = [b.proto.label for b in at.get("download_button")]
-    assert "Per-class metrics (CSV)" in labels and labels.count("Download this chart (HTML)") == 6
+    assert "Per-class metrics (CSV)" in labels and labels.count("Download this chart (HTML)") == 3
+    for tab, chart in zip(TABS[1:], ("shift", "pr-curves", "training")):  # each other tab draws its chart when opened
+        at.session_state["results.tabs"] = tab
+        at.run()
+        _no_exceptions(at)
+        keys = _chart_keys(at)
+        assert len(at.get("plotly_chart")) == 2 and any(chart in k for k in keys), (tab, keys)
+        assert "Per-class metrics (CSV)" not in [b.proto.label for b in at.get("download_button")]
 
 
 def test_starts_on_the_largest_mistake_and_lists_its_samples(stored_home, open_page):
@@ -80,9 +88,11 @@ def test_widgets_change_the_view(stored_home, open_page):
     _no_exceptions(at)
     assert at.get("plotly_chart")[1].proto.spec != before
 
+    at.session_state["results.tabs"] = "Precision-recall curves"
+    at.run()
     at.multiselect(key=f"results.pr_classes.{run_id}").set_value([0, 1, 2, 3]).run()
     _no_exceptions(at)
-    assert at.get("plotly_chart")[4].proto.spec.count('"name":') >= 4
+    assert at.get("plotly_chart")[1].proto.spec.count('"name":') >= 4
 
 
 def test_table_run_lists_rows_with_feature_values(stored_home, open_page):
@@ -143,6 +153,9 @@ def test_a_two_stage_run_that_read_its_first_stage_says_so_under_its_curves(copi
 
     run_id = copied_home["table_run"]
     at = open_page("results", run_id=run_id)
+    at.session_state["results.tabs"] = "Training curves"
+    at.run()
+    assert any("Validation scores and losses per epoch" in c.value for c in at.caption)
     assert not any("not trained again" in c.value for c in at.caption)
     path = RunStore(copied_home["home"]).run_dir(run_id) / "metrics.json"
     metrics = json.loads(path.read_text())
@@ -152,5 +165,7 @@ def test_a_two_stage_run_that_read_its_first_stage_says_so_under_its_curves(copi
 
     _bundle.clear()  # the file changed under a finished run: what a page caches per run is read again
     at = open_page("results", run_id=run_id)
+    at.session_state["results.tabs"] = "Training curves"
+    at.run()
     _no_exceptions(at)
     assert any("not trained again" in c.value and "same settings, seed and split" in c.value for c in at.caption)

@@ -374,12 +374,12 @@ def test_results_page_shows_the_unlabelled_section(label_runs, open_page, monkey
     assert "What the unlabelled rows added" in [s.value for s in at.subheader]
     labels = {m.label for m in at.metric}
     assert {"Pseudo-labelled rows", "Right", "Most / fewest per class"} <= labels
-    assert len(at.get("plotly_chart")) == 7  # the six every run has, and the pseudo-labels
+    assert len(at.get("plotly_chart")) == 4  # the open tab's three, and the pseudo-labels
     at = open_page("results", run_id=label_runs["every"])
     assert not at.exception, [e.value for e in at.exception]
     (chosen,) = [m for m in at.metric if m.label == "Pseudo-labelled rows"]
     assert "Every unlabelled row" in chosen.help and "0.5 times" in chosen.help
     at = open_page("results", run_id=label_runs["pretrain"])
     assert not at.exception, [e.value for e in at.exception]
-    assert len(at.get("plotly_chart")) == 7  # the six every run has, and the pre-training loss
+    assert len(at.get("plotly_chart")) == 4  # the open tab's three, and the pre-training loss
     assert any("practised on all" in c.value for c in at.caption)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.geometry_view import TABS as GEOMETRY_TABS
+from app.results_view import TABS as RESULTS_TABS
 from conftest import open_at_address, shown, shown_table
 
 pytestmark = pytest.mark.xdist_group("words_everywhere")
@@ -142,7 +143,8 @@ def walked_home(tmp_path_factory):
 
 
 RUN_PAGES = ("results", "calibration", "geometry", "gallery", "posthoc", "triage")
-LAZY_TABS = {"geometry": ("geometry.tabs", GEOMETRY_TABS)}  # page: (its tabs' key, their labels)
+LAZY_TABS = {"geometry": ("geometry.tabs", GEOMETRY_TABS),  # page: (its tabs' key, their labels)
+             "results": ("results.tabs", RESULTS_TABS)}
 
 
 def _fix_run(home) -> str:
