@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import pytest
+from app.calibration_view import TABS as CALIBRATION_TABS
 from app.geometry_view import TABS as GEOMETRY_TABS
 from app.results_view import TABS as RESULTS_TABS
 from test_browser import (
@@ -72,7 +73,7 @@ CLIPPED_JS = r"""() => {
   return out;
 }"""
 
-LAZY_TABS = {"geometry": GEOMETRY_TABS, "results": RESULTS_TABS}  # pages whose tabs are drawn only when opened
+LAZY_TABS = {"geometry": GEOMETRY_TABS, "results": RESULTS_TABS, "calibration": CALIBRATION_TABS}  # pages whose tabs are drawn only when opened
 # A student's link: the teacher hid every control but the training buttons and "Side by side".
 STUDENT_LINK = "shape=spirals&hide=presets,shape,classes,points,profile,ratio,noise,seed,loss,steps"
 

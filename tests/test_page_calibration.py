@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.calibration_view import TABS
+
 
 def _no_exceptions(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
@@ -26,8 +28,16 @@ def test_calibration_page_renders_every_view(stored_home, open_page, run):
     at = open_page("calibration", run_id=stored_home[run])
     _no_exceptions(at)
     metrics = _metrics(at)
-    assert {"ECE", "MCE", "Classwise ECE", "Brier score", "NLL", "Temperature T", "ECE after"} <= set(metrics)
-    assert len(at.get("plotly_chart")) == 6  # reliability, histogram, per class, gap, before, after
+    assert {"ECE", "MCE", "Classwise ECE", "Brier score", "NLL"} <= set(metrics)
+    assert len(at.get("plotly_chart")) == 3  # reliability, then the open tab's: per class and per group
+    for tab, charts in zip(TABS[1:], (["calibration.histogram"], ["calibration.before", "calibration.after"])):
+        at.session_state["calibration.tabs"] = tab  # each other tab is drawn when opened
+        at.run()
+        _no_exceptions(at)
+        assert sorted(c.key for c in at.get("plotly_chart")) == sorted(["calibration.reliability", *charts]), tab
+    assert {"Temperature T", "ECE after"} <= set(_metrics(at))
+    at.session_state["calibration.tabs"] = TABS[0]
+    at.run()
     [table] = at.dataframe
     rows = table.value["name"].tolist()
     assert rows[-1] == "all" and {"head", "tail"} & set(rows)

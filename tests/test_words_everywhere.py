@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.calibration_view import TABS as CALIBRATION_TABS
 from app.geometry_view import TABS as GEOMETRY_TABS
 from app.results_view import TABS as RESULTS_TABS
 from conftest import open_at_address, shown, shown_table
@@ -144,7 +145,7 @@ def walked_home(tmp_path_factory):
 
 RUN_PAGES = ("results", "calibration", "geometry", "gallery", "posthoc", "triage")
 LAZY_TABS = {"geometry": ("geometry.tabs", GEOMETRY_TABS),  # page: (its tabs' key, their labels)
-             "results": ("results.tabs", RESULTS_TABS)}
+             "results": ("results.tabs", RESULTS_TABS), "calibration": ("calibration.tabs", CALIBRATION_TABS)}
 
 
 def _fix_run(home) -> str:
