@@ -80,7 +80,8 @@ m1.caption(ATTRIBUTIONS.info(method).description)
 towards = m2.radio("Explain towards", ["pair", "chosen"], horizontal=True, key="gallery.towards",
                    format_func={"pair": "true and predicted class", "chosen": "a class I choose"}.get)
 chosen = m2.selectbox("Class to explain", order, format_func=label, key=key("chosen")) if towards == "chosen" else None
-per_page = m3.selectbox("Cases per page", [4, 8, 12, 16], index=1, key="gallery.per_page")
+per_page = m3.selectbox("Cases per page", [4, 8, 12, 16], key="gallery.per_page",  # 4: every card draws its maps
+                        help="Each case draws its own maps: more per page, a slower page.")
 opacity = m3.slider("Map opacity", 0.0, 1.0, 0.6, 0.05, key="gallery.opacity") if image else None
 with st.expander("Method settings"):
     params = params_form(ATTRIBUTIONS.info(method), key="gallery.params")
