@@ -56,7 +56,15 @@ def class_importance_section(bundle: RunBundle, x_test: np.ndarray, features: Se
     """A table run's per-class feature importance: the attributions towards the true class,
     averaged per class over a sample of test cases, head and tail side by side on one scale."""
     art, names, groups = bundle.artifacts, bundle.class_names, bundle.groups
-    st.subheader("Which features each class relies on")
+    # built only when opened: a summary of the whole run, two heatmaps the cards above do not need
+    box = st.expander("Which features each class relies on, rare classes beside common ones",
+                      key=f"{chart_key}.importance_open", on_change="rerun")
+    if box.open:
+        with box:
+            _class_importance(art, names, groups, x_test, features, maps, chart_key)
+
+
+def _class_importance(art, names, groups, x_test, features, maps: MapsFn, chart_key: str) -> None:
     rows = importance_sample(art.labels)
     sample_maps = maps(x_test[rows], art.test_index[rows].tolist(), {"true": art.labels[rows]},
                        "per-class importance")
