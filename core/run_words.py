@@ -17,8 +17,8 @@ from core.data import labelled_train_labels, load_data, source_label, split_data
 from core.glossary import method_display, plugin_label, setting_title, setting_value
 from core.registry import registry_for
 
-__all__ = ["budget_text", "default_run_name", "kept_epoch_words", "reused_stage_words", "evaluation_words", "format_seconds", "progress_text", "scope_words",
-           "SINGLE_RUN_SCOPE", "FEW_CASES", "few_cases_words",
+__all__ = ["budget_text", "default_run_name", "kept_epoch_words", "reused_stage_words", "evaluation_words",
+           "format_seconds", "progress_text", "scope_words", "SINGLE_RUN_SCOPE", "FEW_CASES", "few_cases_words",
            "sweep_cell_name"]
 
 SINGLE_RUN_SCOPE = "This run"

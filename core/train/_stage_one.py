@@ -50,9 +50,10 @@ def stage_one_key(config: RunConfig, model: nn.Module, tensors: list[torch.Tenso
 
 
 class StageOneStore:
-    """Trained first stages in a folder shared by the processes of one pool: `<key>.safetensors`
-    (weights and random state) and `<key>.json` (history and selected epoch), each written
-    whole before it is renamed into place, the JSON last, so a reader sees all or nothing."""
+    """Trained first stages in a folder shared by the processes of one pool: one
+    `<key>.safetensors` each (weights and random state as tensors, history and selected epoch
+    in its metadata), written whole before it is renamed into place, so a reader sees all of
+    one training or nothing."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
@@ -65,21 +66,20 @@ class StageOneStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             tensors = {name: value.detach().cpu().contiguous() for name, value in model.state_dict().items()}
             tensors.update(_random_state())
-            _replace(self.folder / f"{key}.safetensors", lambda path: save_file(tensors, path))
-            _replace(self.folder / f"{key}.json", lambda path: Path(path).write_text(text))
+            _replace(self.folder / f"{key}.safetensors", lambda path: save_file(tensors, path, {"kept": text}))
         except (OSError, TypeError, ValueError):  # only a saving: the run itself goes on
             log.warning("could not keep the first stage under %s", self.folder, exc_info=True)
 
     def load(self, key: str, model: nn.Module) -> tuple[list[dict[str, Any]], int] | None:
         """The history and selected epoch, with the weights loaded into `model` and the random
         state restored; None when nothing (whole) is stored under `key`."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors import SafetensorError, safe_open
 
         try:
-            kept = json.loads((self.folder / f"{key}.json").read_text())
-            tensors = load_file(str(self.folder / f"{key}.safetensors"))
-        except (OSError, ValueError, SafetensorError):
+            with safe_open(str(self.folder / f"{key}.safetensors"), framework="pt") as kept_file:
+                kept = json.loads(kept_file.metadata()["kept"])
+                tensors = {name: kept_file.get_tensor(name) for name in kept_file.keys()}  # noqa: SIM118
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError):
             return None
         device = next(iter(model.state_dict().values())).device
         model.load_state_dict({k: v.to(device) for k, v in tensors.items() if not k.startswith(_RNG)})
