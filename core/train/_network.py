@@ -98,7 +98,8 @@ def fit_network(config: RunConfig, splits: Splits, rows: TrainingRows, stages: S
     started = time.perf_counter()
     kept, key = None, None
     if run.stage_one is not None:
-        key = stage_one_key(config, model, [x_train, y_train, row_weight, x_val, y_val])
+        teachers = [w for teacher in run.teachers for w in teacher.state_dict().values()]  # MTARD's guide the loss
+        key = stage_one_key(config, model, [x_train, y_train, row_weight, x_val, y_val, *teachers])
         kept = run.stage_one.load(key, model) if config.stage2 is not None else None
     if kept is None:
         net.history, selected = _first_stage(config, loop, run, x_train)

@@ -9,8 +9,8 @@ state the stages after the loop draw from. A run whose stage-1 inputs are the sa
 back instead of running the loop, with bit-identical weights on the same machine.
 
 The key is everything the loop depends on: the config without its name and stage 2, the
-training and validation rows, the weights the loop starts from (after pre-training) and the
-random state it starts in. A stage that wraps several trainings on changed rows
+training and validation rows, the weights the loop starts from (after pre-training), any
+teachers' weights (MTARD) and the random state it starts in. A stage that wraps several trainings on changed rows
 (pseudo-labels) therefore gets another key for each.
 """
 
