@@ -106,3 +106,22 @@ def test_the_local_pool_gives_its_tasks_one_shared_folder(monkeypatch):
 class _Done:
     def add_done_callback(self, callback):
         pass
+
+
+def test_the_run_worker_keeps_first_stages_while_it_lives(tmp_path, monkeypatch):
+    """Plain training then cRT on the same settings, queued on the Train page: the worker's
+    second run starts from the first one's network, and nothing is left behind."""
+    import tempfile
+
+    from core.jobs import worker_loop
+    from core.store import RunStore
+
+    monkeypatch.setenv("TAILSCOPE_HOME", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    store = RunStore(tmp_path)
+    plain, two_stage = (store.create_run(RunConfig.model_validate(raw)) for raw in (PLAIN, CRT))
+    assert worker_loop(store, max_jobs=2, embeddings=False) == 2
+    assert "stage_one_reused" not in store.metrics(plain)["training"]
+    assert store.metrics(two_stage)["training"]["stage_one_reused"] is True
+    assert not list((tmp_path / "scratch").iterdir())  # the kept stages go with the worker

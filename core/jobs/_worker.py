@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -135,8 +136,9 @@ def _maps_eagerly(store: RunStore, record: RunRecord) -> bool:
 
 
 def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
-                echo=None) -> str:
-    """Run one claimed job to a final state; returns that state. Never raises for job errors."""
+                echo=None, stage_one: StageOneStore | None = None) -> str:
+    """Run one claimed job to a final state; returns that state. Never raises for job errors.
+    `stage_one`: first stages kept by the worker's earlier runs, for a two-stage run to start from."""
     run_id = record.id
     last = [0.0]
 
@@ -151,7 +153,8 @@ def execute_run(store: RunStore, record: RunRecord, *, embeddings: bool = True,
     try:
         config = RunConfig.model_validate(record.config)
         metrics = produce_run(config, store.folder(run_id), progress=progress,
-                              should_stop=_every(CANCEL_EVERY_S, lambda: store.cancel_requested(run_id)))
+                              should_stop=_every(CANCEL_EVERY_S, lambda: store.cancel_requested(run_id)),
+                              stage_one=stage_one)
         mapping = embeddings and bool(metrics.get("geometry")) and _maps_eagerly(store, record)
         store.finish(run_id, headline(metrics), progress={"stage": "embedding" if mapping else "done", "fraction": 1.0})
     except Cancelled as exc:
@@ -220,13 +223,15 @@ def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: fl
     waits a moment, since a probe (`worker_running`) holds it only that long; and an idle
     worker retires under the spawn lock, taking a job queued meanwhile or else giving up its
     lock and pid file before any submission can probe again, so no job is left queued with
-    a worker that was about to exit."""
+    a worker that was about to exit. First stages are kept while the worker lives, so cRT
+    queued after plain training on the same settings starts from its network."""
     lock = _Lock(store.home / "worker.lock")
     if not lock.acquire(patience_s=LOCK_PATIENCE_S):
         return -1
     pid = os.getpid()
     done = 0
     idle_since = time.monotonic()
+    kept = tempfile.TemporaryDirectory(prefix="tailscope-stage-one-")
     try:
         store.reap_dead()
         while max_jobs is None or done < max_jobs:
@@ -241,12 +246,13 @@ def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: fl
                 continue
             if echo:
                 echo({"stage": "start", "run": record.id, "name": record.name})
-            execute_run(store, record, embeddings=embeddings, echo=echo)
+            execute_run(store, record, embeddings=embeddings, echo=echo, stage_one=StageOneStore(kept.name))
             done += 1
             idle_since = time.monotonic()
     finally:
         store.worker_gone(pid)
         lock.release()
+        kept.cleanup()
     return done
 
 
