@@ -86,6 +86,19 @@ def test_time_estimate_is_the_median_pace_of_matching_runs_shared_among_workers(
     assert estimate_sweep_seconds(spec, past[3:], workers=2)[0] is None, "no run of this data and model: no guess"
 
 
+def test_time_estimate_counts_a_first_stage_once_and_ignores_two_stage_paces():
+    """cRT beside plain training on the same seeds starts from the plain run's network, so the
+    sweep trains 3 networks, not 6; and a finished cRT run's time (a fraction of a training when
+    it read its first stage) never sets the pace."""
+    spec = load_sweep(sweep_from_choices(choices(stage2=[NO_STAGE2, "crt"], seeds=3, train={"epochs": 4})))
+    wine_mlp = {"data": {"source": "wine"}, "model": {"name": "mlp"}, "train": {"epochs": 2}}
+    past = [(wine_mlp, 10.0), ({**wine_mlp, "stage2": {"name": "crt"}}, 0.2)]
+    seconds, timed = estimate_sweep_seconds(spec, past, workers=1)
+    assert timed == 6 and seconds == pytest.approx(3 * 4 * 5.0)
+    lws = load_sweep(sweep_from_choices(choices(stage2=["crt", "lws"], seeds=3, train={"epochs": 4})))
+    assert estimate_sweep_seconds(lws, past, workers=1)[0] == pytest.approx(3 * 4 * 5.0), "the first of the two trains it"
+
+
 # --- starting points ----------------------------------------------------------------------
 
 def cell(settings, experiment, mean, runs, n_done=None):

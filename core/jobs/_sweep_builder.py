@@ -9,6 +9,7 @@ same sweep, and the YAML shown loads back (`load_sweep`) to exactly the sweep st
 from __future__ import annotations
 
 import copy
+import json
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -118,27 +119,39 @@ def sweep_yaml(raw: dict[str, Any]) -> str:
 
 
 def _seconds_per_epoch(config: dict[str, Any], past: Iterable[tuple[dict[str, Any], float]]) -> float | None:
-    """The median seconds per epoch of finished runs on the same data and model."""
+    """The median seconds per epoch of finished runs on the same data and model. Two-stage runs
+    are left out: one that started from another run's first stage took a fraction of a training."""
     key = (config["data"]["source"], config["model"]["name"])
     rates = [seconds / max(1, int(c.get("train", {}).get("epochs") or 1)) for c, seconds in past
-             if (c.get("data", {}).get("source"), c.get("model", {}).get("name")) == key and seconds > 0]
+             if (c.get("data", {}).get("source"), c.get("model", {}).get("name")) == key and seconds > 0
+             and not c.get("stage2")]
     return statistics.median(rates) if rates else None
+
+
+def _first_stage(raw: dict[str, Any]) -> str:
+    """What a run's first stage is trained from: its config without its name and stage 2."""
+    return json.dumps({k: v for k, v in raw.items() if k not in ("name", "stage2")}, sort_keys=True, default=str)
 
 
 def estimate_sweep_seconds(spec: SweepSpec, past: Sequence[tuple[dict[str, Any], float]],
                            workers: int) -> tuple[float | None, int]:
     """(seconds, trainings timed): the sweep's trainings at the median pace of finished runs
     of the same data and model (`past`: (config, seconds) pairs), shared among `workers`
-    processes. None when no finished run matches some training."""
+    processes. None when no finished run matches some training. A two-stage run whose first
+    stage an earlier run of the sweep trains starts from it (`core.train.StageOneStore`) and
+    counts as nothing: its classifier re-training takes a fraction of a second on these sizes."""
     cells, _ = expand_sweep(spec)
-    total, timed = 0.0, 0
+    total, timed, trained = 0.0, 0, set()
     for cell in cells:
         for run in cell.config.experiment_runs():
             raw = run.model_dump(mode="json")
             pace = _seconds_per_epoch(raw, past)
             if pace is None:
                 return None, timed
-            total += pace * run.train.epochs
+            first = _first_stage(raw)
+            if not (raw.get("stage2") and first in trained):
+                total += pace * run.train.epochs
+            trained.add(first)
             timed += 1
     return total / max(1, min(workers, timed or 1)), timed
 
