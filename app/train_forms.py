@@ -307,7 +307,8 @@ def standard_fixes_button(config: RunConfig | None, modality: str) -> None:
         help=f"One click trains plain cross-entropy and five common fixes for imbalance (class weights, class-balanced "
              f"sampling, cRT, balanced softmax, which is logit adjustment, and LDAM-DRW){extra} with this data, model and "
              f"training settings, each over {repeats}: {cells} methods, {runs} trainings in the "
-             "background. The Sweeps page then maps which fix helps, and by how much.")
+             "background (cRT starts from plain cross-entropy's networks and re-trains only their last layer). "
+             "The Sweeps page then maps which fix helps, and by how much.")
     if not clicked:
         return
     start_sweep_and_follow(spec, refused="Some fixes cannot run on this set-up", started=(
