@@ -28,6 +28,7 @@ __all__ = ["DEVICE", "run_model", "attribution_maps", "case_card", "neighbour_pa
 
 NEIGHBOUR_HEADERS = {"train_row": "training row", "distance": "distance (as the model sees it)"}
 DEVICE = str(resolve_device("auto"))  # the GPU when there is one
+FEW_VALUES = 16  # a case with at most this many features shows them all, wrapped; more scroll in a grid
 
 
 @st.cache_resource(show_spinner="Loading the trained model…", max_entries=4)
@@ -80,13 +81,8 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
             left.markdown(f"🏷️ Reviewed: **{md(review['mark'])}**{note}")
         if image:
             left.image(display_image(x), caption="the input", width=160)
-        elif len(table := values if values is not None else pd.DataFrame({"feature": features, "standardised": x})):
-            left.dataframe(table, hide_index=True, height=table_height(len(table), 250),
-                           column_config={"value": st.column_config.TextColumn(
-                               "value", help="As in the data file (yes / no: whether the row has that category)."),
-                               "standardised": st.column_config.NumberColumn(
-                               "standardised", format="%.2f",
-                               help="What the model saw: 0 is the training average, ±1 one typical spread away.")})
+        table = None if image else values if values is not None else pd.DataFrame({"feature": features,
+                                                                                    "standardised": x})
         panels = ([("chosen", "towards", chosen)] if chosen is not None else
                   [("true", "true:", case.true)] + ([("pred", "predicted:", case.pred)] if not case.correct else []))
         with right:
@@ -100,8 +96,25 @@ def case_card(case: Any, x: np.ndarray, probs: np.ndarray, maps: Mapping[str, np
                         chart(image_with_attribution(x, maps[which], opacity, title=title).update_layout(
                             height=300, margin=dict(l=10, r=10, t=40, b=10)) if image else
                               feature_attribution_bars(maps[which], features, top=8, title=title), which)
+        if table is not None and len(table):  # the whole card's width: every column in view, no word broken
+            _case_values(st, table)
         if below is not None:
             below()
+
+
+def _case_values(where, table: pd.DataFrame) -> None:
+    """The case's own values across the card: a few as a table, every column in view (in the
+    card's narrow first column a grid cut its last column off), many in a scrolling grid."""
+    if len(table) > FEW_VALUES:
+        where.dataframe(table, hide_index=True, height=table_height(len(table), 250), column_config={
+            "standardised": st.column_config.NumberColumn("standardised", format="%.2f")})
+    else:
+        shown = table.assign(**({"standardised": table["standardised"].map("{:.2f}".format)}
+                                if "standardised" in table else {}))
+        wrapping_table(shown.set_index(shown.columns[0]), where)
+    where.caption(("value: as in the data file (yes / no: whether the row has that category). " if "value" in table
+                   else "") + "standardised: what the model saw (0 is the training average, ±1 one typical spread "
+                  "away).")
 
 
 def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.ndarray], np.ndarray] | None, *,
@@ -121,7 +134,9 @@ def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.nd
         sides = [("true", case.true, "its true class")]
         if not case.correct:
             sides.append(("pred", case.pred, "the predicted class"))
-        for col, (side, k, what) in zip(st.columns(len(sides)), sides):
+        # pictures side by side; tables of values one under the other, each the panel's width
+        places = st.columns(len(sides)) if image else [st.container() for _ in sides]
+        for col, (side, k, what) in zip(places, sides):
             rows = near[near["side"] == side]
             col.markdown(f"**{what.capitalize()}: {md(label(k))}**")
             if rows.empty:
@@ -140,7 +155,7 @@ def neighbour_panel(case: Any, near: pd.DataFrame, train_inputs: Callable[[np.nd
             if image:
                 col.image([display_image(xi, size=72) for xi in inputs], caption=words, width=72)
             elif len(table := neighbour_values(splits, x, inputs, words)):  # none when the text is all there is
-                wrapping_table(table.set_index(table.columns[0]), col)  # its neighbours' headers wrap in a half column
+                wrapping_table(table.set_index(table.columns[0]), col)  # its neighbours' headers wrap
         st.caption("Distance 0 means the model sees the two cases as identical. If this case sits closer to the "
                    "predicted class's training cases than to its own class's, the model had a reason for its answer: "
                    "look for a wrong label or a genuinely ambiguous case. If it looks like its own class, the "

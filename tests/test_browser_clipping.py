@@ -134,14 +134,14 @@ def _tour(ids: dict[str, str]) -> list[tuple[str, str | None]]:
     sweep and lesson, and classroom mode) and costs the browser a fraction of a page load. So
     the runs each page needs are chosen by the address just before: Results of the table run,
     then its Calibration and Post-hoc; Results of the picture run at a clinic's mix, then its
-    Geometry, Gallery, Triage and Robustness. The newest sweep and the first lesson are the
-    pages' own first choices."""
+    Geometry, Gallery, Triage and Robustness; then the Gallery of the table run, whose cards hold
+    tables. The newest sweep and the first lesson are the pages' own first choices."""
     prior = "prior=0.3,0.2,0.1,0.1,0.05,0.05,0.05,0.05,0.05,0.05"  # a clinic's mix
     return [("home", ""), ("data", None), ("train", None), ("runs", None), ("compare", None), ("sweeps", None),
             ("lessons", None), ("results", f"run={ids['table']}"), ("calibration", None), ("posthoc", None),
             ("results", f"run={ids['experiment_run']}"), ("results", f"run={ids['image']}&{prior}"),
             ("geometry", None), ("gallery", None), ("triage", None), ("robustness", None),
-            ("playground", "tau=1")]
+            ("gallery", f"run={ids['table']}"), ("playground", "tau=1")]  # a table run's cards: tables of values
 
 
 def _shows(ids: dict[str, str]) -> dict[str, str]:

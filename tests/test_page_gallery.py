@@ -146,12 +146,16 @@ def test_table_run_shows_values_bars_and_class_importance(stored_home, open_page
     wrong = sum("❌" in c for c in cards)
     # each card lists its row of input values, and beside it its nearest training rows of the
     # true class (and of the predicted class for errors), in the file's units
-    assert len(at.dataframe) == len(cards) and len(at.table) == len(cards) + wrong
-    assert list(at.dataframe[0].value["feature"]) == dataset["feature_names"]
-    beside = shown_table(at.table[0])
+    # (a few features: wrapped tables, every column in view in the card's narrow column)
+    tables = [shown_table(t) for t in at.table]
+    own = [t for t in tables if "this case" not in t.columns]
+    near = [t for t in tables if "this case" in t.columns]
+    assert len(own) == len(cards) and len(near) == len(cards) + wrong and not at.dataframe
+    assert list(own[0].index) == dataset["feature_names"] and list(own[0].columns) == ["value", "standardised"]
+    beside = near[0]
     assert beside.index.name == "feature" and list(beside.index) == dataset["feature_names"]
     assert beside.columns[0] == "this case" and re.match(r"row \d+, distance ", beside.columns[1])
-    assert beside["this case"].tolist() == at.dataframe[0].value["value"].tolist()
+    assert beside["this case"].tolist() == own[0]["value"].tolist()
     types = [fig["data"][0]["type"] for fig in _figures(at)]
     assert types.count("bar") == len(cards) + wrong  # true class always, predicted class for errors
     assert types.count("heatmap") == 0  # the per-class importance waits until it is opened
