@@ -344,15 +344,20 @@ def test_a_gan_resampler_shows_its_made_rows_and_their_checks(empty_home):
     assert at.number_input(key="train.resampler.tabular_gan.epochs").value == 2
 
 
+def _refuse(monkeypatch, owner, name: str, why: str) -> None:
+    """`owner.name` fails the test if the page calls it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(why)
+
+    monkeypatch.setattr(owner, name, refuse)
+
+
 def test_the_budget_line_never_waits_on_encoding_free_text(empty_home, monkeypatch):
     """Notes read for their meaning: the form counts classes from the labels alone, so its
     budget line shows at once; encoding (half a minute for 5,000 notes) is the run's work."""
     from core.data._sentence_encoder import MiniLmEncoder
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("the Train page encoded the notes")
-
-    monkeypatch.setattr(MiniLmEncoder, "_encode", refuse)
+    _refuse(monkeypatch, MiniLmEncoder, "_encode", "the Train page encoded the notes")
     at = _open_train({"source": "synthetic_notes", "params": {"most_common": 200},
                       "text_encoder": {"name": "minilm"}})
     _no_exceptions(at)
@@ -363,10 +368,7 @@ def test_the_budget_line_never_waits_on_encoding_free_text(empty_home, monkeypat
 def test_a_text_run_says_how_its_notes_are_read_and_never_tunes_minilm_on_the_page(empty_home, monkeypatch):
     from core.data import TunedMiniLmEncoder
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("the Train page tuned MiniLM")
-
-    monkeypatch.setattr(TunedMiniLmEncoder, "_fit", refuse)
+    _refuse(monkeypatch, TunedMiniLmEncoder, "_fit", "the Train page tuned MiniLM")
     at = _open_train({"source": "synthetic_notes", "params": {"most_common": 200},
                       "text_encoder": {"name": "minilm_tuned"}})
     _no_exceptions(at)
