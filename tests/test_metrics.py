@@ -12,6 +12,7 @@ from sklearn import metrics as skm
 
 from core.analysis._metrics import (
     METRICS,
+    balanced_accuracy,
     confusion,
     group_metrics,
     per_class_metrics,
@@ -168,3 +169,23 @@ def test_per_class_table_is_a_dataframe_without_test_samples():
     assert table["support"].sum() == 0
     empty = confusion(np.zeros((0, 3)), np.array([], dtype=int), 3, normalize=True)
     np.testing.assert_array_equal(empty, np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_balanced_accuracy_equals_sklearns(seed):
+    """Counted without sklearn, the same number as sklearn's: predictions of classes the labels
+    lack, labels that skip classes, negative or boolean labels, and (n, K) scores."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 60)), int(rng.integers(2, 7))
+    labels = rng.choice(rng.choice(np.arange(-2, k), size=max(1, k - 2), replace=False), n)
+    pred = rng.integers(-2, k, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns of predicted classes the labels lack
+        assert balanced_accuracy(pred, labels) == pytest.approx(skm.balanced_accuracy_score(labels, pred), abs=1e-12)
+        scores = rng.normal(size=(n, k))
+        assert balanced_accuracy(scores, labels % k) == pytest.approx(
+            skm.balanced_accuracy_score(labels % k, scores.argmax(1)), abs=1e-12)
+        assert balanced_accuracy(pred > 0, labels > 0) == pytest.approx(
+            skm.balanced_accuracy_score(labels > 0, pred > 0), abs=1e-12)
+    with pytest.raises(ValueError):  # what sklearn refuses is refused the same way
+        balanced_accuracy(pred[:-1] if n > 1 else np.array([], dtype=int), labels)

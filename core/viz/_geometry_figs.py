@@ -418,8 +418,9 @@ def add_thumbnails(fig: go.Figure, coords: np.ndarray, images: np.ndarray, label
     picked = turns[:max_images]
     span = np.ptp(coords, axis=0).max() or 1.0
     size, colors = span * 0.04, _class_colors(len(class_counts))
-    for i in picked:
-        fig.add_layout_image(source=_png_data_uri(images[i], 32, colors[labels[i]]), x=coords[i, 0], y=coords[i, 1], xref="x", yref="y",
-                             sizex=size, sizey=size, xanchor="center", yanchor="middle", layer="above",
-                             sizing="contain", opacity=0.95)
+    # One assignment: `add_layout_image` revalidates every picture already placed, each call.
+    fig.update_layout(images=[*fig.layout.images, *(
+        dict(source=_png_data_uri(images[i], 32, colors[labels[i]]), x=coords[i, 0], y=coords[i, 1], xref="x",
+             yref="y", sizex=size, sizey=size, xanchor="center", yanchor="middle", layer="above", sizing="contain",
+             opacity=0.95) for i in picked)])
     return fig
