@@ -4,6 +4,7 @@ its pool, and ends bit-identical to training that stage itself."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,45 @@ def test_the_run_worker_keeps_first_stages_while_it_lives(tmp_path, monkeypatch)
     assert "stage_one_reused" not in store.metrics(plain)["training"]
     assert store.metrics(two_stage)["training"]["stage_one_reused"] is True
     assert not list((tmp_path / "scratch").iterdir())  # the kept stages go with the worker
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_folder_left_by_a_killed_worker_or_pool_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    """Kept first stages outlive a process killed outright; the next worker or pool on the
+    machine removes those of processes that no longer run, and nothing else: a living
+    process's folder, another kind's, or one whose name says no process."""
+    import os
+    import tempfile
+
+    from core.jobs import LocalExecutor
+    from core.jobs._scratch import scratch_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead, alive = _dead_pid(), os.getppid()
+    left = {name: tmp_path / name for name in (
+        f"tailscope-stage-one-{dead}-abc", f"tailscope-stop-{dead}-abc", f"tailscope-stage-one-{alive}-abc",
+        f"tailscope-other-{dead}-abc", "tailscope-stage-one-abc")}
+    for folder in left.values():
+        (folder / "stage-one").mkdir(parents=True)
+        (folder / "stage-one" / "kept.safetensors").write_bytes(b"weights")
+    mine = scratch_folder("stage-one")
+    assert not left[f"tailscope-stage-one-{dead}-abc"].exists()
+    assert Path(mine).name.startswith(f"tailscope-stage-one-{os.getpid()}-") and Path(mine).is_dir()
+    assert left[f"tailscope-stop-{dead}-abc"].exists()  # another kind: its own owners tidy it
+    executor = LocalExecutor(workers=1, threads=1)
+    try:
+        assert not left[f"tailscope-stop-{dead}-abc"].exists()
+        assert Path(executor._stops).name.startswith(f"tailscope-stop-{os.getpid()}-")
+    finally:
+        executor.shutdown()
+    assert not Path(executor._stops).exists()
+    for name in (f"tailscope-stage-one-{alive}-abc", f"tailscope-other-{dead}-abc", "tailscope-stage-one-abc"):
+        assert (left[name] / "stage-one" / "kept.safetensors").exists(), name

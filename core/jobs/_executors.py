@@ -11,13 +11,13 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, Protocol
 
 from core.child_process import pool_initializer
+from core.jobs._scratch import scratch_folder
 from core.jobs._task import run_task
 
 __all__ = ["Executor", "LocalExecutor", "create_executor", "BACKENDS"]
@@ -56,7 +56,7 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None, threads: int | None = None):
         cores = os.cpu_count() or 1
         self.workers = max(1, workers or cores)
-        self._stops = tempfile.mkdtemp(prefix="tailscope-stop-")
+        self._stops = scratch_folder("stop")
         self._stop_files: dict[Future, str] = {}
         self._numbers = itertools.count()
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),

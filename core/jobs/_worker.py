@@ -10,9 +10,9 @@ import fcntl
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -25,6 +25,7 @@ from core.jobs._pipeline import (
     with_attacked_predictions,
 )
 from core.jobs._multilabel import multilabel_dataset_info, summarize_multilabel_run
+from core.jobs._scratch import scratch_folder
 from core.store import RunFolder, RunNotFound, RunRecord, RunStore, pid_alive
 from core.train import Cancelled, Diverged, StageOneStore, prepare_run_data, train_run
 
@@ -231,7 +232,7 @@ def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: fl
     pid = os.getpid()
     done = 0
     idle_since = time.monotonic()
-    kept = tempfile.TemporaryDirectory(prefix="tailscope-stage-one-")
+    kept = scratch_folder("stage-one")
     try:
         store.reap_dead()
         while max_jobs is None or done < max_jobs:
@@ -246,13 +247,13 @@ def worker_loop(store: RunStore, *, idle_exit_s: float | None = None, poll_s: fl
                 continue
             if echo:
                 echo({"stage": "start", "run": record.id, "name": record.name})
-            execute_run(store, record, embeddings=embeddings, echo=echo, stage_one=StageOneStore(kept.name))
+            execute_run(store, record, embeddings=embeddings, echo=echo, stage_one=StageOneStore(kept))
             done += 1
             idle_since = time.monotonic()
     finally:
         store.worker_gone(pid)
         lock.release()
-        kept.cleanup()
+        shutil.rmtree(kept, ignore_errors=True)
     return done
 
 
