@@ -13,12 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_core_never_loads_streamlit():
+def test_core_never_loads_streamlit_nor_imblearn_at_import():
+    """Streamlit belongs to the pages; imblearn, which brings scikit-learn's test tooling and
+    pytest along, loads only when a resampler is built (every process start paid for it)."""
     code = ("import sys, core, core.analysis, core.viz, core.train, core.jobs, core.cli, core.methods, core.data, "
-            "core.run_words, core.lessons; print('streamlit' in sys.modules)")
+            "core.run_words, core.lessons, core.jobs._worker, core.jobs._pipeline; "
+            "print('streamlit' in sys.modules, 'imblearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
 
 
 def _imports(path: Path) -> set[str]:

@@ -7,6 +7,10 @@ imblearn estimator from a validated schema that uses imblearn's own parameter na
 :func:`resample` adds what a page needs on top: a mask of the rows that did not exist
 before (synthetic or duplicated), and errors that say which resampler failed and what to
 change.
+
+imblearn is imported where a resampler is built or checked, not with this module: it brings
+scikit-learn's test tooling with it (0.3-0.5 s), which every page server, run worker and pool
+process paid at start whether or not a run resampled.
 """
 
 from __future__ import annotations
@@ -15,15 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from imblearn.combine import SMOTETomek
-from imblearn.over_sampling import ADASYN, SMOTE, BorderlineSMOTE, RandomOverSampler
-from imblearn.under_sampling import (
-    EditedNearestNeighbours,
-    NearMiss,
-    RandomUnderSampler,
-    TomekLinks,
-)
-from imblearn.utils import check_sampling_strategy
 from pydantic import Field, field_validator
 
 from core.registry import Params, Registry, Seed
@@ -158,6 +153,8 @@ def _seed(random_state: int | None, seed: int) -> int:
                                  "class.",
                      paper=_SMOTE_PAPER, params=SMOTEParams, kind="over", neighbours_param="k_neighbors")
 def _smote(*, sampling_strategy, random_state, k_neighbors, seed=0):
+    from imblearn.over_sampling import SMOTE
+
     return SMOTE(sampling_strategy=sampling_strategy, k_neighbors=k_neighbors,
                  random_state=_seed(random_state, seed))
 
@@ -170,6 +167,8 @@ def _smote(*, sampling_strategy, random_state, k_neighbors, seed=0):
     params=BorderlineSMOTEParams, kind="over", neighbours_param="k_neighbors",
 )
 def _borderline_smote(*, sampling_strategy, random_state, k_neighbors, m_neighbors, kind, seed=0):
+    from imblearn.over_sampling import BorderlineSMOTE
+
     return BorderlineSMOTE(sampling_strategy=sampling_strategy, k_neighbors=k_neighbors,
                            m_neighbors=m_neighbors, kind=kind, random_state=_seed(random_state, seed))
 
@@ -181,6 +180,8 @@ def _borderline_smote(*, sampling_strategy, random_state, k_neighbors, m_neighbo
     params=ADASYNParams, kind="over", neighbours_param="n_neighbors",
 )
 def _adasyn(*, sampling_strategy, random_state, n_neighbors, seed=0):
+    from imblearn.over_sampling import ADASYN
+
     return ADASYN(sampling_strategy=sampling_strategy, n_neighbors=n_neighbors,
                   random_state=_seed(random_state, seed))
 
@@ -193,6 +194,8 @@ def _adasyn(*, sampling_strategy, random_state, n_neighbors, seed=0):
     params=RandomOverParams, kind="over",
 )
 def _random_over(*, sampling_strategy, random_state, shrinkage, seed=0):
+    from imblearn.over_sampling import RandomOverSampler
+
     return RandomOverSampler(sampling_strategy=sampling_strategy, shrinkage=shrinkage,
                              random_state=_seed(random_state, seed))
 
@@ -205,6 +208,8 @@ def _random_over(*, sampling_strategy, random_state, shrinkage, seed=0):
     params=RandomUnderParams, kind="under",
 )
 def _random_under(*, sampling_strategy, random_state, replacement, seed=0):
+    from imblearn.under_sampling import RandomUnderSampler
+
     return RandomUnderSampler(sampling_strategy=sampling_strategy, replacement=replacement,
                               random_state=_seed(random_state, seed))
 
@@ -215,6 +220,8 @@ def _random_under(*, sampling_strategy, random_state, replacement, seed=0):
     paper=_TOMEK_PAPER, params=TomekParams, kind="clean",
 )
 def _tomek_links(*, sampling_strategy, seed=0):
+    from imblearn.under_sampling import TomekLinks
+
     return TomekLinks(sampling_strategy=sampling_strategy)
 
 
@@ -225,6 +232,8 @@ def _tomek_links(*, sampling_strategy, seed=0):
     params=ENNParams, kind="clean",
 )
 def _edited_nearest_neighbours(*, sampling_strategy, n_neighbors, kind_sel, seed=0):
+    from imblearn.under_sampling import EditedNearestNeighbours
+
     return EditedNearestNeighbours(sampling_strategy=sampling_strategy, n_neighbors=n_neighbors,
                                    kind_sel=kind_sel)
 
@@ -237,6 +246,10 @@ def _edited_nearest_neighbours(*, sampling_strategy, n_neighbors, kind_sel, seed
     params=SMOTETomekParams, kind="over", neighbours_param="k_neighbors",
 )
 def _smote_tomek(*, sampling_strategy, random_state, k_neighbors, seed=0):
+    from imblearn.combine import SMOTETomek
+    from imblearn.over_sampling import SMOTE
+    from imblearn.under_sampling import TomekLinks
+
     rs = _seed(random_state, seed)
     smote = SMOTE(sampling_strategy=sampling_strategy, k_neighbors=k_neighbors, random_state=rs)
     return SMOTETomek(smote=smote, tomek=TomekLinks(sampling_strategy="all"), random_state=rs)
@@ -249,6 +262,8 @@ def _smote_tomek(*, sampling_strategy, random_state, k_neighbors, seed=0):
     params=NearMissParams, kind="under", neighbours_param="n_neighbors",
 )
 def _near_miss(*, sampling_strategy, version, n_neighbors, n_neighbors_ver3, seed=0):
+    from imblearn.under_sampling import NearMiss
+
     return NearMiss(sampling_strategy=sampling_strategy, version=version, n_neighbors=n_neighbors,
                     n_neighbors_ver3=n_neighbors_ver3)
 
@@ -350,6 +365,8 @@ def _check_neighbours(name: str, param: str | None, values: dict, y: np.ndarray)
     """Every class that gets synthetic rows needs more members than the neighbour count."""
     if param is None:
         return
+    from imblearn.utils import check_sampling_strategy
+
     k = values[param]
     try:
         targets = check_sampling_strategy(values["sampling_strategy"], y, "over-sampling")
@@ -371,6 +388,9 @@ def _removed_mask(estimator, n: int) -> np.ndarray:
     """Input rows absent from the output: imblearn's ``sample_indices_`` lists the input rows
     a selecting resampler kept (SMOTETomek: its Tomek step, over the SMOTE output whose
     first n rows are the input). Pure generators keep every input row."""
+    from imblearn.combine import SMOTETomek
+    from imblearn.over_sampling import RandomOverSampler
+
     selector = estimator.tomek_ if isinstance(estimator, SMOTETomek) else estimator
     if not hasattr(selector, "sample_indices_") or isinstance(estimator, RandomOverSampler):
         return np.zeros(n, dtype=bool)
@@ -388,6 +408,8 @@ def _synthetic_mask(name: str, kind: str | None, estimator, x_in: np.ndarray, x_
     output, whose first n rows are the input. The SMOTE family appends new rows after an
     unchanged copy of the input, which is checked rather than assumed.
     """
+    from imblearn.combine import SMOTETomek
+
     m = x_res.shape[0]
     if kind != "over":
         return np.zeros(m, dtype=bool)
