@@ -288,6 +288,10 @@ def pick_option(page, combobox, name: str, tries: int = 4) -> None:
     for attempt in range(tries):
         wait = 2_000 * 3 ** attempt
         try:
+            # Scrolled into view first: a click that must scroll the box into view while another
+            # box holds the focus leaves its list closed (5 of the journeys' 13 picks failed their
+            # first try so, 2 s each; none since). A person scrolls, then clicks.
+            combobox.scroll_into_view_if_needed(timeout=wait)
             combobox.click(timeout=wait)
             expect(option).to_be_visible(timeout=wait)
             option.click(timeout=wait)
